@@ -1,0 +1,374 @@
+"""Turning user values into typed feature values, for one record or a whole column.
+
+Two paths share one set of rules (see the spec's "Records" section): ``coerce_value`` for a
+single put, ``coerce_column`` for bulk ingest, vectorised with Arrow. Both accept values typed
+or as strings, since the wire model sends every value as a string.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .schema import Feature
+from .timeutil import ISO_Z_PATTERN, event_time_to_us, us_to_iso
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+INT_PATTERN = r"^\s*[+-]?\d{1,19}\s*$"
+FLOAT_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+_INT_RE = re.compile(INT_PATTERN)
+_FLOAT_RE = re.compile(FLOAT_PATTERN)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_IDENTIFIER_BYTES = 2048
+
+
+# ----------------------------------------------------------------------------- one value
+
+
+def coerce_scalar(kind: str, value: Any) -> Any:
+    """One non-null scalar as ``kind`` (Integral/Fractional/String); ValueError says why not."""
+    if kind == "Integral":
+        if isinstance(value, (bool, np.bool_)):
+            return int(value)
+        if isinstance(value, (int, np.integer)):
+            if not INT64_MIN <= int(value) <= INT64_MAX:
+                raise ValueError("is outside the 64-bit integer range")
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            if not math.isfinite(value) or value != math.floor(value):
+                raise ValueError("is not a whole number")
+            if not INT64_MIN <= value < 2.0**63:
+                raise ValueError("is outside the 64-bit integer range")
+            return int(value)
+        if isinstance(value, str):
+            if not _INT_RE.match(value):
+                raise ValueError("is not an integer (write it without a decimal point)")
+            number = int(value)
+            if not INT64_MIN <= number <= INT64_MAX:
+                raise ValueError("is outside the 64-bit integer range")
+            return number
+        raise ValueError(f"is a {type(value).__name__}, not an integer")
+    if kind == "Fractional":
+        if isinstance(value, (bool, np.bool_)):
+            raise ValueError("is a boolean, not a number")
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            number = float(value)
+        elif isinstance(value, str):
+            if not _FLOAT_RE.match(value):
+                raise ValueError("is not a number")
+            number = float(value)
+        else:
+            raise ValueError(f"is a {type(value).__name__}, not a number")
+        if not math.isfinite(number):
+            raise ValueError("is not a finite number (NaN and infinity are not allowed)")
+        return number
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    raise ValueError(f"is a {type(value).__name__}, not a string")
+
+
+def coerce_value(feature: Feature, value: Any) -> Any:
+    """A feature value (scalar or collection) in its Python form, None for null."""
+    if value is None or (isinstance(value, float) and math.isnan(value) and not feature.is_collection):
+        if isinstance(value, float) and feature.type == "Fractional":
+            raise ValueError("is not a finite number (NaN and infinity are not allowed)")
+        return None
+    if not feature.is_collection:
+        return coerce_scalar(feature.type, value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"is not a JSON list for the {feature.collection} feature") from None
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"is a {type(value).__name__}, not a {feature.collection}")
+    items = []
+    for item in value:
+        if item is None:
+            raise ValueError(f"holds a null; a {feature.collection} cannot")
+        items.append(coerce_scalar(feature.type, item))
+    return check_collection(feature, items)
+
+
+def check_collection(feature: Feature, items: list) -> list:
+    if feature.collection == "Set" and len(set(items)) != len(items):
+        raise ValueError("repeats a value; a Set holds each value once")
+    if feature.collection == "Vector" and len(items) != feature.dimension:
+        raise ValueError(f"has {len(items)} values; the Vector's dimension is {feature.dimension}")
+    return items
+
+
+def coerce_event_time(feature: Feature, value: Any) -> tuple[Any, int]:
+    """(value in the feature's declared form, microseconds) for an event-time value."""
+    us = event_time_to_us(value, feature.type)
+    if feature.type == "String":
+        return (value if isinstance(value, str) else us_to_iso(us)), us
+    return (float(value) if isinstance(value, (int, float, str)) else us / 1_000_000), us
+
+
+# ----------------------------------------------------------------------------- a column
+
+
+@dataclass
+class ColumnProblem:
+    """Rows of one column that break a rule, and the rule they break."""
+
+    feature: str
+    mask: np.ndarray  # bool, True where the row is bad
+    reason: str
+
+
+def _mask(arr: "pa.Array") -> np.ndarray:
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _strings(arr: "pa.Array") -> "pa.Array":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
+        arr = arr.cast(pa.string())
+    return pc.utf8_trim_whitespace(arr) if pa.types.is_string(arr.type) else arr
+
+
+def _scalar_column(kind: str, arr: "pa.Array", name: str, problems: list[ColumnProblem]) -> "pa.Array":
+    """Coerce an Arrow array to ``kind``; bad rows become null and are reported."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    t = arr.type
+    if pat.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    if pat.is_null(t):
+        return pa.nulls(len(arr), {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}[kind])
+    if kind == "Integral":
+        if pat.is_integer(t) or pat.is_boolean(t):
+            if pat.is_uint64(t):
+                big = _mask(pc.greater(arr, pa.scalar(INT64_MAX, pa.uint64())))
+                if big.any():
+                    problems.append(ColumnProblem(name, big, "is outside the 64-bit integer range"))
+                    arr = pc.if_else(pa.array(big), pa.scalar(None, t), arr)
+            return arr.cast(pa.int64())
+        if pat.is_floating(t) or pat.is_decimal(t):
+            f = arr.cast(pa.float64())
+            bad = _mask(pc.or_(pc.invert(pc.is_finite(f)), pc.not_equal(pc.floor(f), f)))
+            big = _mask(pc.or_(pc.less(f, -(2.0**63)), pc.greater_equal(f, 2.0**63)))
+            if bad.any():
+                problems.append(ColumnProblem(name, bad, "is not a whole number"))
+            if (big & ~bad).any():
+                problems.append(ColumnProblem(name, big & ~bad, "is outside the 64-bit integer range"))
+            bad |= big
+            if bad.any():
+                f = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), f)
+            return f.cast(pa.int64())
+        if pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
+            s = _strings(arr)
+            bad = _mask(pc.invert(pc.match_substring_regex(s, INT_PATTERN)))
+            bad &= _mask(pc.is_valid(s))
+            if bad.any():
+                problems.append(ColumnProblem(name, bad, "is not an integer (write it without a decimal point)"))
+                s = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), s)
+            try:
+                return s.cast(pa.int64())
+            except pa.ArrowInvalid:  # a 19-digit value past int64: find it the slow way, rarely
+                big = np.array([v is not None and not INT64_MIN <= int(v) <= INT64_MAX for v in s.to_pylist()])
+                problems.append(ColumnProblem(name, big, "is outside the 64-bit integer range"))
+                return pc.if_else(pa.array(big), pa.scalar(None, pa.string()), s).cast(pa.int64())
+    elif kind == "Fractional":
+        if pat.is_integer(t) or pat.is_floating(t) or pat.is_decimal(t):
+            f = arr.cast(pa.float64())
+            bad = _mask(pc.invert(pc.is_finite(f)))
+            if bad.any():
+                problems.append(ColumnProblem(name, bad, "is not a finite number (NaN and infinity are not allowed)"))
+                f = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), f)
+            return f
+        if pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
+            s = _strings(arr)
+            bad = _mask(pc.invert(pc.match_substring_regex(s, FLOAT_PATTERN))) & _mask(pc.is_valid(s))
+            if bad.any():
+                problems.append(ColumnProblem(name, bad, "is not a number"))
+                s = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), s)
+            f = s.cast(pa.float64())
+            inf = _mask(pc.invert(pc.is_finite(f)))
+            if inf.any():
+                problems.append(ColumnProblem(name, inf, "is not a finite number (NaN and infinity are not allowed)"))
+                f = pc.if_else(pa.array(inf), pa.scalar(None, pa.float64()), f)
+            return f
+    else:
+        if pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
+            return arr.cast(pa.string())
+        if pat.is_integer(t):
+            return arr.cast(pa.string())
+        if pat.is_timestamp(t):
+            from .timeutil import arrow_timestamps_to_us, us_array_to_iso
+
+            return us_array_to_iso(arrow_timestamps_to_us(arr))
+    bad = _mask(pc.is_valid(arr))
+    if bad.any():
+        article = "an integer" if kind == "Integral" else "a number" if kind == "Fractional" else "a string"
+        problems.append(ColumnProblem(name, bad, f"is of type {t}, not {article}"))
+    return pa.nulls(len(arr), {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}[kind])
+
+
+def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem]) -> "pa.Array":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    n = len(arr)
+    if pat.is_string(arr.type) or pat.is_large_string(arr.type) or pat.is_string_view(arr.type):
+        import duckdb
+
+        strings = _strings(arr)
+        with duckdb.connect() as con:
+            con.register("t", pa.table({"s": strings}))
+            parsed = con.sql(
+                "SELECT TRY_CAST(TRY_CAST(s AS JSON) AS JSON[]) AS v FROM t"
+            ).to_arrow_table().column("v").combine_chunks()
+        bad = _mask(pc.and_(pc.is_null(parsed), pc.is_valid(strings)))
+        if bad.any():
+            problems.append(ColumnProblem(feature.name, bad, f"is not a JSON list for the {feature.collection} feature"))
+        # JSON elements come back as JSON text; strip string quotes so numbers and strings coerce.
+        offsets, flat = parsed.offsets, parsed.flatten().cast(pa.string())
+        unquoted = pc.if_else(
+            pc.starts_with(flat, '"'), pc.utf8_slice_codeunits(flat, 1, -1), flat
+        )
+        arr = pa.ListArray.from_arrays(offsets, unquoted, mask=pc.is_null(parsed))
+    if not (pat.is_list(arr.type) or pat.is_large_list(arr.type) or pat.is_fixed_size_list(arr.type)):
+        bad = _mask(pc.is_valid(arr))
+        if bad.any():
+            problems.append(ColumnProblem(feature.name, bad, f"is of type {arr.type}, not a {feature.collection}"))
+        return pa.nulls(n, feature.arrow_type())
+    if not pat.is_list(arr.type):
+        arr = arr.cast(pa.list_(arr.type.value_type))
+    flat = arr.flatten()
+    parents = pc.list_parent_indices(arr).to_numpy()
+    inner: list[ColumnProblem] = []
+    values = _scalar_column(feature.type, flat, feature.name, inner)
+    row_bad = np.zeros(n, dtype=bool)
+    for problem in inner:
+        rows = np.zeros(n, dtype=bool)
+        rows[parents[problem.mask]] = True
+        problems.append(ColumnProblem(feature.name, rows, f"holds a value that {problem.reason}"))
+        row_bad |= rows
+    null_inside = np.zeros(n, dtype=bool)
+    null_inside[parents[_mask(pc.is_null(flat))]] = True
+    null_inside &= ~row_bad
+    if null_inside.any():
+        problems.append(ColumnProblem(feature.name, null_inside, f"holds a null; a {feature.collection} cannot"))
+        row_bad |= null_inside
+    rebuilt = pa.ListArray.from_arrays(arr.offsets, values, mask=pc.is_null(arr))
+    if feature.collection == "Vector":
+        wrong = _mask(pc.not_equal(pc.list_value_length(rebuilt), feature.dimension)) & ~row_bad
+        if wrong.any():
+            problems.append(ColumnProblem(feature.name, wrong, f"does not have the Vector's dimension {feature.dimension}"))
+            row_bad |= wrong
+    if feature.collection == "Set":
+        import duckdb
+
+        with duckdb.connect() as con:
+            con.register("t", pa.table({"v": rebuilt}))
+            dup = con.sql("SELECT len(list_distinct(v)) < len(v) AS d FROM t").to_arrow_table().column("d")
+        dup_mask = _mask(dup.combine_chunks()) & ~row_bad
+        if dup_mask.any():
+            problems.append(ColumnProblem(feature.name, dup_mask, "repeats a value; a Set holds each value once"))
+            row_bad |= dup_mask
+    if row_bad.any():
+        rebuilt = pc.if_else(pa.array(row_bad), pa.scalar(None, rebuilt.type), rebuilt)
+    return rebuilt
+
+
+def coerce_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem]) -> "pa.Array":
+    """An Arrow array as the feature's Arrow type; bad rows become null and land in ``problems``."""
+    if isinstance(arr, __import__("pyarrow").ChunkedArray):
+        arr = arr.combine_chunks()
+    if feature.is_collection:
+        return _collection_column(feature, arr, problems)
+    return _scalar_column(feature.type, arr, feature.name, problems)
+
+
+def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem]) -> tuple["pa.Array", "pa.Array"]:
+    """(values in the declared form, int64 microseconds) for an event-time column."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    from .timeutil import MAX_US, MIN_US, arrow_timestamps_to_us, us_array_to_iso
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pat.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    t, n = arr.type, len(arr)
+    missing = _mask(pc.is_null(arr))
+    if missing.any():
+        problems.append(ColumnProblem(feature.name, missing, "is missing; every record needs an event time"))
+    if pat.is_timestamp(t):
+        us = arrow_timestamps_to_us(arr)
+    elif pat.is_date(t):
+        us = arrow_timestamps_to_us(arr.cast(pa.timestamp("s")))
+    elif pat.is_integer(t) or pat.is_floating(t) or pat.is_decimal(t) or (
+        feature.type == "Fractional" and (pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t))
+    ):
+        sub: list[ColumnProblem] = []
+        seconds = _scalar_column("Fractional", arr, feature.name, sub)
+        for p in sub:
+            problems.append(ColumnProblem(p.feature, p.mask, p.reason.replace("is not a number", "is not epoch seconds")))
+        scaled = pc.multiply(seconds, 1_000_000.0)
+        far = _mask(pc.or_(pc.less(scaled, float(MIN_US)), pc.greater(scaled, float(MAX_US))))
+        if far.any():
+            problems.append(ColumnProblem(feature.name, far, "is out of the supported time range"))
+            scaled = pc.if_else(pa.array(far), pa.scalar(None, pa.float64()), scaled)
+        us = pc.round(scaled).cast(pa.int64())
+        if feature.type == "Fractional":
+            return pc.if_else(pc.is_null(us), pa.scalar(None, pa.float64()), seconds), us
+        return us_array_to_iso(us), us
+    elif pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
+        s = arr.cast(pa.string())
+        shape_bad = _mask(pc.invert(pc.match_substring_regex(s, ISO_Z_PATTERN))) & ~missing
+        parsed = pd.to_datetime(
+            pd.Series(s.to_pandas(), dtype=object), format="ISO8601", utc=True, errors="coerce"
+        )
+        value_bad = parsed.isna().to_numpy() & ~missing & ~shape_bad
+        if shape_bad.any():
+            problems.append(ColumnProblem(
+                feature.name, shape_bad,
+                "is not ISO-8601 UTC: write it like 2024-05-01T12:00:00Z ('T', no offset, ending in Z)",
+            ))
+        if value_bad.any():
+            problems.append(ColumnProblem(feature.name, value_bad, "is not a real date and time"))
+        ns = parsed.to_numpy(dtype="datetime64[ns]").astype("int64")
+        valid = ~(missing | shape_bad | value_bad)
+        us = pa.array(ns // 1000, pa.int64(), mask=~valid)
+        return pc.if_else(pa.array(valid), s, pa.scalar(None, pa.string())), us
+    else:
+        bad = ~missing
+        problems.append(ColumnProblem(feature.name, bad, f"is of type {t}, not a time"))
+        us = pa.nulls(n, pa.int64())
+    if feature.type == "Fractional":
+        return pc.divide(us.cast(pa.float64()), 1_000_000.0), us
+    return us_array_to_iso(us), us
+
+
+def identifier_too_long(arr: "pa.Array") -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(arr.type):
+        return np.zeros(len(arr), dtype=bool)
+    return _mask(pc.greater(pc.binary_length(arr), MAX_IDENTIFIER_BYTES))

@@ -1,0 +1,59 @@
+"""The one error hierarchy of the store.
+
+    FeatureStoreError            500  base: catch this to catch everything the store raises
+    ├── ValidationError          400  bad input; names the group, feature and value at fault
+    │   └── IngestRejected       400  a bulk ingest refused whole; carries the per-row report
+    ├── NotFound                 404  unknown feature group, feature, dataset or model
+    ├── Conflict                 409  the name is taken or the stored state forbids the change
+    ├── AccessDenied             403  a key or policy forbids the call (HTTP server)
+    └── StoreCorrupted           500  the files on disk disagree with the registry
+
+Each carries an HTTP status so the server and the studio map errors in one place.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class FeatureStoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+    status = 500
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(FeatureStoreError, ValueError):
+    """Input that breaks a rule; the message says which field and how to fix it."""
+
+    status = 400
+
+
+class IngestRejected(ValidationError):
+    """A bulk ingest with bad rows and ``on_error="reject"``: nothing was written."""
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message, report=report)
+        self.report = report
+
+
+class NotFound(FeatureStoreError, LookupError):
+    status = 404
+
+
+class Conflict(FeatureStoreError):
+    status = 409
+
+
+class AccessDenied(FeatureStoreError):
+    status = 403
+
+
+class StoreCorrupted(FeatureStoreError):
+    status = 500

@@ -1,0 +1,739 @@
+"""``FeatureStore``: the public entry point tying registry, online and offline stores together."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from . import lineage, registry
+from . import offline as offline_store
+from . import online as online_store
+from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coerce_value
+from .errors import IngestRejected, NotFound, ValidationError
+from .offline import FLUSH_ROWS, OfflineFiles
+from .online import q
+from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, infer_features, validate_definition
+from .sqlite import Connections
+from .timeutil import arg_to_us, now_us, ttl_to_seconds
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .dataset import Dataset
+    from .ingest import IngestReport
+
+DB_FILE = "featurestore.db"
+ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
+_UNSET: Any = object()
+
+
+def default_path() -> str:
+    """``$FEATURESTORE_HOME``, else ``./.featurestore``."""
+    return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
+
+
+class FeatureStore:
+    """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
+    ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
+    folder at once.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk") -> None:
+        self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
+        os.makedirs(os.path.join(self.path, "offline"), exist_ok=True)
+        self.writer = writer
+        self._conns = Connections(os.path.join(self.path, DB_FILE))
+        self._files = OfflineFiles(self.path)
+        self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
+        self._cache_version = -1
+        self._cache_lock = threading.Lock()
+        self._writer_edges: set[str] = set()
+        with self._conns.write() as conn:
+            registry.init(conn)
+            offline_store.init(conn)
+            lineage.init(conn)
+
+    # ----------------------------------------------------------------------------- plumbing
+
+    def close(self) -> None:
+        """Flush buffered offline rows to Parquet and close connections."""
+        try:
+            self.flush()
+        finally:
+            self._conns.close()
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({self.path!r})"
+
+    def _group(self, name: str) -> tuple[FeatureGroup, dict]:
+        """The group's definition and prepared SQL, re-read whenever the registry changed."""
+        if not isinstance(name, str):
+            raise ValidationError(f"Feature group name must be a string, got {name!r}")
+        conn = self._conns.get()
+        version = registry.version(conn)
+        if version != self._cache_version:
+            with self._cache_lock:
+                self._cache.clear()
+                self._cache_version = version
+        hit = self._cache.get(name)
+        if hit is None:
+            group = registry.load_group(conn, name)
+            hit = (group, self._prepare_sql(group))
+            self._cache[name] = hit
+        return hit
+
+    @staticmethod
+    def _prepare_sql(group: FeatureGroup) -> dict:
+        names = group.feature_names
+        return {
+            "names": names,
+            "json_cols": frozenset(i for i, f in enumerate(group.features) if f.is_collection),
+            "select_one": online_store.select_sql(group, names),
+            "stage": offline_store.stage_sql(group),
+            "by_name": {f.name: f for f in group.features},
+        }
+
+    def _targets(self, group: FeatureGroup, target_stores: Iterable[str] | None) -> tuple[bool, bool]:
+        if target_stores is None:
+            return group.online, group.offline
+        if isinstance(target_stores, str):
+            target_stores = [target_stores]
+        wanted = set()
+        for t in target_stores:
+            key = {"onlinestore": ONLINE, "online": ONLINE, "offlinestore": OFFLINE, "offline": OFFLINE}.get(str(t).lower())
+            if key is None:
+                raise ValidationError(f"target_stores value {t!r} is not a store: use 'OnlineStore' or 'OfflineStore'")
+            wanted.add(key)
+        if not wanted:
+            raise ValidationError("target_stores is empty: name OnlineStore, OfflineStore or both")
+        for key, enabled in ((ONLINE, group.online), (OFFLINE, group.offline)):
+            if key in wanted and not enabled:
+                raise ValidationError(f"Feature group {group.name!r} has no {key}; drop it from target_stores",
+                                      group=group.name)
+        return ONLINE in wanted, OFFLINE in wanted
+
+    def _record_id(self, group: FeatureGroup, record_id: Any) -> Any:
+        if record_id is None:
+            raise ValidationError(f"A record identifier for {group.name!r} is required", group=group.name)
+        try:
+            value = coerce_scalar(group.id_feature.type, record_id)
+        except ValueError as exc:
+            raise ValidationError(
+                f"Record identifier {group.record_identifier} = {record_id!r} {exc}",
+                group=group.name, feature=group.record_identifier, value=record_id,
+            ) from None
+        if isinstance(value, str) and len(value.encode()) > MAX_IDENTIFIER_BYTES:
+            raise ValidationError(f"Record identifier of {group.name!r} is longer than 2 KB", group=group.name)
+        return value
+
+    def _ttl_us(self, group: FeatureGroup, ttl: Any) -> int | None:
+        seconds = ttl_to_seconds(ttl) if ttl is not None else group.ttl_seconds
+        return None if seconds is None else round(seconds * 1_000_000)
+
+    def _note_writer(self, conn: Any, group: str, now: int) -> None:
+        """Link this client to the group in lineage once per process (puts are too hot for more)."""
+        if group in self._writer_edges:
+            return
+        node = f"writer:{self.writer}"
+        lineage.upsert_node(conn, node, "writer", self.writer, now, {"client": self.writer})
+        lineage.add_edge(conn, node, f"feature_group:{group}", "writes_to", now)
+        self._writer_edges.add(group)
+
+    # ----------------------------------------------------------------------------- groups
+
+    def create_feature_group(
+        self, name: str, record_identifier: str, event_time: str, features: Sequence[Feature | dict] | None = None,
+        *, dataframe: Any = None, description: str = "", tags: dict[str, str] | None = None,
+        online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
+    ) -> FeatureGroup:
+        """Create a group from ``features``, or infer them from ``dataframe`` (a DataFrame, Arrow
+        table or file; its data is not ingested). Raises ValidationError, Conflict."""
+        if features is None:
+            if dataframe is None:
+                raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
+            from .ingest import load
+
+            features = infer_features(load(dataframe).table.schema, event_time)
+        feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
+        tags = dict(tags or {})
+        ttl_seconds = ttl_to_seconds(ttl)
+        validate_definition(name, record_identifier, event_time, feats, description, tags, online, offline)
+        if ttl_seconds is not None and not online:
+            raise ValidationError(f"Feature group {name!r}: a TTL applies to the online store; enable it or drop ttl")
+        now = now_us()
+        group = FeatureGroup(
+            name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
+            description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
+            created_at=now, modified_at=now, created_by=lineage.user(),
+            offline_path=os.path.relpath(self._files.data_dir(name), self.path),
+        )
+        with self._conns.write() as conn:
+            if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
+                registry.insert_group(conn, group, now, extra or {})  # raises Conflict
+            self._files.retire(name)  # files a deleted namesake kept
+            registry.insert_group(conn, group, now, extra or {})
+            if online:
+                online_store.create_table(conn, group)
+            if offline:
+                offline_store.create_staging(conn, group)
+            lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
+                                {"description": description, "deleted": False, "features": len(feats)})
+        return self.feature_group(name)
+
+    def feature_group(self, name: str) -> FeatureGroup:
+        """The group's definition. Raises NotFound."""
+        return self._group(name)[0]
+
+    def list_feature_groups(self) -> list[FeatureGroup]:
+        return registry.load_all(self._conns.get())
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Definition plus live figures: record counts, files, last event and last write."""
+        group = self.feature_group(name)
+        with self._conns.read() as conn:
+            st = registry.state(conn, name)
+            files = self._files.stats(conn, name)
+            online_count = online_store.count(conn, group, now_us()) if group.online else None
+            extra = registry.extra(conn, name)
+        return {
+            "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
+            "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
+            "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
+            "write_seq": st["seq"], "offline_uri": "file://" + self._files.data_dir(name), "extra": extra,
+        }
+
+    def search(self, text: str) -> list[dict[str, Any]]:
+        """Groups and features whose name, description, tags or parameters contain ``text``."""
+        return registry.search(self._conns.get(), text)
+
+    def update_feature_group(self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None,
+                             ttl: Any = _UNSET, extra: dict[str, Any] | None = None) -> FeatureGroup:
+        """Change description, tags (replaced whole) or the default TTL (None removes it).
+        A new TTL applies to records written afterwards."""
+        group = self.feature_group(name)
+        fields: dict[str, Any] = {}
+        if description is not None:
+            if not isinstance(description, str):
+                raise ValidationError("description must be a string")
+            fields["description"] = description
+        if tags is not None:
+            fields["tags"] = check_parameters(dict(tags), f"feature group {name!r}", limit=50, what="tags")
+        if ttl is not _UNSET:
+            if ttl is not None and not group.online:
+                raise ValidationError(f"Feature group {name!r} has no online store, so no TTL")
+            fields["ttl_seconds"] = ttl_to_seconds(ttl)
+        if extra is not None:
+            fields["extra"] = extra
+        if fields:
+            with self._conns.write() as conn:
+                registry.update_group(conn, name, now_us(), **fields)
+        return self.feature_group(name)
+
+    def add_features(self, name: str, features: Sequence[Feature | dict]) -> FeatureGroup:
+        """Add features; existing rows read them as null. Features are never removed or retyped."""
+        group = self.feature_group(name)
+        feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
+        if not feats:
+            raise ValidationError("add_features needs at least one feature")
+        existing = set(group.feature_names)
+        for f in feats:
+            if f.name in existing:
+                raise ValidationError(f"Feature group {name!r} already has a feature {f.name!r}; features cannot be "
+                                      "retyped, so pick a new name", group=name, feature=f.name)
+            existing.add(f.name)
+        if len(existing) > MAX_FEATURES:
+            raise ValidationError(f"Feature group {name!r} would have {len(existing)} features; at most {MAX_FEATURES}")
+        now = now_us()
+        with self._conns.write() as conn:
+            registry.insert_features(conn, name, feats, len(group.features), now)
+            registry.update_group(conn, name, now)
+            if group.online:
+                online_store.add_columns(conn, name, feats)
+            if group.offline:
+                offline_store.add_staging_columns(conn, name, feats)
+        return self.feature_group(name)
+
+    def update_feature_metadata(self, group: str, feature: str, *, description: str | None = None,
+                                parameters: dict[str, str] | None = None,
+                                remove_parameters: Iterable[str] = ()) -> Feature:
+        """Set a feature's description; add or change ``parameters``; drop ``remove_parameters``."""
+        current = self.feature_group(group).feature(feature)
+        params = dict(current.parameters)
+        params.update(parameters or {})
+        for key in remove_parameters:
+            params.pop(key, None)
+        check_parameters(params, f"feature {feature!r}")
+        if description is not None and (not isinstance(description, str) or len(description) > 255):
+            raise ValidationError(f"Description of feature {feature!r} must be a string of at most 255 characters")
+        with self._conns.write() as conn:
+            registry.update_feature(conn, group, feature, now_us(), description, params)
+        return self.feature_group(group).feature(feature)
+
+    def feature_metadata(self, group: str, feature: str) -> dict[str, Any]:
+        """A feature's definition with its creation and last-modified times."""
+        f = self.feature_group(group).feature(feature)
+        added, modified = registry.feature_times(self._conns.get(), group, feature)
+        return {**f.to_dict(), "group": group, "created_us": added, "modified_us": modified}
+
+    def delete_feature_group(self, name: str, purge_offline: bool = False) -> None:
+        """Remove the group's online data and registry entry; its Parquet files stay on disk
+        (buffered rows are flushed to them first) unless ``purge_offline``."""
+        group = self.feature_group(name)
+        now = now_us()
+        with self._conns.write() as conn:
+            if group.offline:
+                self._flush_locked(conn, group, now)
+                offline_store.drop_staging(conn, name)
+            online_store.drop_table(conn, name)
+            self._files.forget(conn, name)
+            registry.delete_group(conn, name)
+            lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
+                                {"deleted": True, "deleted_us": now, "offline_purged": purge_offline})
+        self._files.committed(name)
+        if purge_offline:
+            self._files.purge(name)
+
+    # ----------------------------------------------------------------------------- records
+
+    def put_record(self, group: str, record: dict[str, Any], target_stores: Iterable[str] | None = None,
+                   ttl: Any = None) -> None:
+        """Write one record (a full overwrite: omitted features become null). Raises ValidationError."""
+        g, prep = self._group(group)
+        to_online, to_offline = self._targets(g, target_stores)
+        if not isinstance(record, dict):
+            raise ValidationError(f"A record must be a dict of feature name to value, got {type(record).__name__}")
+        by_name = prep["by_name"]
+        values: dict[str, Any] = {}
+        for key, value in record.items():
+            f = by_name.get(key)
+            if f is None:
+                raise ValidationError(
+                    f"Feature {key!r} is not in feature group {group!r}; add it with add_features or drop it",
+                    group=group, feature=key,
+                )
+            if key == g.event_time:
+                continue
+            try:
+                values[key] = coerce_value(f, value)
+            except ValueError as exc:
+                raise ValidationError(f"Feature {key} = {value!r} {exc}", group=group, feature=key, value=value) from None
+        if values.get(g.record_identifier) is None:
+            raise ValidationError(f"Record identifier {g.record_identifier!r} is required", group=group,
+                                  feature=g.record_identifier)
+        self._record_id(g, values[g.record_identifier])
+        raw_time = record.get(g.event_time)
+        try:
+            values[g.event_time], event_us = coerce_event_time(g.time_feature, raw_time)
+        except ValueError as exc:
+            raise ValidationError(f"Event time {g.event_time} = {raw_time!r} {exc}", group=group,
+                                  feature=g.event_time, value=raw_time) from None
+        ttl_us = self._ttl_us(g, ttl) if to_online else None
+        row = [values.get(n) for n in prep["names"]]
+        for i in prep["json_cols"]:
+            if row[i] is not None:
+                row[i] = json_dumps(row[i])
+        api = now_us()
+        with self._conns.write() as conn:
+            seq, wt = registry.allocate(conn, group, 1, api, event_us)
+            if to_online:
+                online_store.upsert(conn, g, [(event_us, wt, None if ttl_us is None else event_us + ttl_us, 0, *row)], wt)
+            staged = offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)]) if to_offline else 0
+            self._note_writer(conn, group, wt)
+        if staged >= FLUSH_ROWS:
+            self.flush(group)
+
+    def get_record(self, group: str, record_id: Any, features: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """The latest live record from the online store, or None (missing, deleted or expired)."""
+        g, prep = self._group(group)
+        if not g.online:
+            raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
+        rid = self._record_id(g, record_id)
+        row = self._conns.get().execute(prep["select_one"], (rid, now_us())).fetchone()
+        if row is None:
+            return None
+        out = online_store.decode(row, prep["names"], prep["json_cols"])
+        return out if features is None else self._project(g, out, features)
+
+    def batch_get_records(self, group: str, record_ids: Sequence[Any], features: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Live records for the identifiers found, in the order asked; missing ones are skipped."""
+        g, prep = self._group(group)
+        if not g.online:
+            raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
+        ids = list(dict.fromkeys(self._record_id(g, r) for r in record_ids))
+        if not ids:
+            return []
+        names, json_cols, rid_pos = prep["names"], prep["json_cols"], prep["names"].index(g.record_identifier) + 1
+        found: dict[Any, dict[str, Any]] = {}
+        conn = self._conns.get()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in conn.execute(online_store.select_sql(g, names, len(chunk)), (*chunk, now_us())):
+                found[row[rid_pos]] = online_store.decode(row, names, json_cols)
+        out = [found[i] for i in ids if i in found]
+        return out if features is None else [self._project(g, r, features) for r in out]
+
+    @staticmethod
+    def _project(group: FeatureGroup, record: dict[str, Any], features: Sequence[str]) -> dict[str, Any]:
+        for f in features:
+            group.feature(f)
+        return {f: record[f] for f in features if f in record}
+
+    def online_record(self, group: str, record_id: Any) -> dict[str, Any] | None:
+        """The online row with its metadata (event, write and expiry times, tombstone flag), or None."""
+        g, _ = self._group(group)
+        rid = self._record_id(g, record_id)
+        cur = self._conns.get().execute(
+            f"SELECT * FROM {online_store.table(group)} WHERE {q(g.record_identifier)} = ?", (rid,)
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cols = [d[0] for d in cur.description]
+        data = dict(zip(cols, row))
+        now = now_us()
+        record = online_store.decode([None] + [data.get(n) for n in g.feature_names], g.feature_names,
+                               self._group(group)[1]["json_cols"])
+        expired = data["_expires_us"] is not None and data["_expires_us"] <= now
+        return {"record": record, "event_us": data["_event_us"], "write_us": data["_write_us"],
+                "expires_us": data["_expires_us"], "deleted": bool(data["_deleted"]), "expired": expired,
+                "live": not data["_deleted"] and not expired}
+
+    def delete_record(self, group: str, record_id: Any, event_time: Any, hard: bool = False,
+                      target_stores: Iterable[str] | None = None) -> None:
+        """Delete a record as of ``event_time``; a soft delete leaves a tombstone that blocks older
+        puts, a hard one forgets the record (its event time must be newer than the stored one).
+        Both append a delete marker offline. Raises ValidationError."""
+        g, prep = self._group(group)
+        to_online, to_offline = self._targets(g, target_stores)
+        rid = self._record_id(g, record_id)
+        try:
+            ev_value, event_us = coerce_event_time(g.time_feature, event_time)
+        except ValueError as exc:
+            raise ValidationError(f"Event time {event_time!r} of the delete {exc}", group=group,
+                                  feature=g.event_time, value=event_time) from None
+        row = [None] * len(prep["names"])
+        row[prep["names"].index(g.record_identifier)] = rid
+        row[prep["names"].index(g.event_time)] = ev_value
+        api = now_us()
+        with self._conns.write() as conn:
+            seq, wt = registry.allocate(conn, group, 1, api, event_us)
+            if to_online:
+                stored = online_store.current(conn, g, rid)
+                live = stored is not None and not (stored[2] is not None and stored[2] <= wt)
+                if hard:
+                    if live and event_us <= stored[0]:
+                        raise ValidationError(
+                            f"Hard delete of {g.record_identifier} = {record_id!r} in {group!r} at event time "
+                            f"{event_time!r} is not newer than the stored record; use a later event time",
+                            group=group, value=record_id,
+                        )
+                    online_store.remove(conn, g, rid)
+                elif not live or event_us >= stored[0]:
+                    online_store.upsert(conn, g, [(event_us, wt, None, 1, *row)], wt)
+            staged = offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)]) if to_offline else 0
+        if staged >= FLUSH_ROWS:
+            self.flush(group)
+
+    # ----------------------------------------------------------------------------- bulk
+
+    def ingest(self, group: str, data: Any, on_error: str = "reject", progress: Callable[[int, int], None] | None = None,
+               *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None) -> "IngestReport":
+        """Validate and write a DataFrame, Arrow table, or CSV/Parquet file, all-or-nothing per store.
+
+        ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
+        the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.
+        """
+        from . import ingest as ing
+
+        if on_error not in ("reject", "skip"):
+            raise ValidationError(f"on_error={on_error!r}: use 'reject' or 'skip'")
+        started = time.perf_counter()
+        api = now_us()
+        g, _ = self._group(group)
+        to_online, to_offline = self._targets(g, target_stores)
+        loaded = ing.load(data)
+        prepared = ing.prepare(g, loaded.table, api)
+        report = prepared.report
+        report.source = source or loaded.source_name
+        if report.rows_rejected and on_error == "reject":
+            raise IngestRejected(
+                f"Nothing was written to {group!r}: {report.rows_rejected:,} of {report.rows_total:,} rows are invalid. "
+                f"First: row {report.errors.iloc[0]['row']}, {report.errors.iloc[0]['feature']} = "
+                f"{report.errors.iloc[0]['value']!r} {report.errors.iloc[0]['reason']}. "
+                "Fix them, or pass on_error='skip' to write the valid rows.",
+                report,
+            )
+        total = prepared.table.num_rows
+        done = [0]
+
+        def advance(rows: int) -> None:
+            done[0] += rows
+            if progress:
+                progress(min(done[0], total), total)
+
+        ttl_us = self._ttl_us(g, ttl) if to_online else None
+        if total:
+            with self._conns.write() as conn:
+                first, wt = registry.allocate(conn, group, total, api, prepared.max_event_us)
+                table = ing.stamp(prepared.table, wt, first)
+                if to_offline:
+                    entries = self._files.write(conn, g, table, wt, progress=advance)
+                    report.files_written = len(entries)
+                if to_online:
+                    latest = ing.latest_per_record(g, table)
+                    online_store.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
+                    report.records_online = latest.num_rows
+                    if not to_offline:
+                        advance(total)
+                self._record_source(conn, group, loaded, report, wt)
+            self._files.committed(group)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def validate(self, group: str, data: Any) -> "IngestReport":
+        """Check data as ``ingest`` would, writing nothing; the report lists every bad row."""
+        from . import ingest as ing
+
+        g, _ = self._group(group)
+        loaded = ing.load(data)
+        report = ing.prepare(g, loaded.table, now_us()).report
+        report.source, report.dry_run = loaded.source_name, True
+        return report
+
+    def _record_source(self, conn: Any, group: str, loaded: Any, report: "IngestReport", now: int) -> None:
+        if loaded.source_kind == "file":
+            node = f"source:{loaded.sha256[:16]}"
+            props = {"file": loaded.source_name, "bytes": loaded.size_bytes, "sha256": loaded.sha256}
+            lineage.upsert_node(conn, node, "source", report.source or loaded.source_name, now, props)
+        else:
+            node = f"writer:{self.writer}"
+            lineage.upsert_node(conn, node, "writer", self.writer, now, {"client": self.writer})
+        lineage.add_edge(conn, node, f"feature_group:{group}", "ingested_into", now,
+                         {"rows": report.rows_written, "rejected": report.rows_rejected, "last_ingest_us": now,
+                          "source": report.source})
+
+    # ----------------------------------------------------------------------------- maintenance
+
+    def flush(self, group: str | None = None) -> int:
+        """Move buffered single-put rows into Parquet files; returns the rows moved."""
+        names = [group] if group else [g.name for g in self.list_feature_groups() if g.offline]
+        moved = 0
+        for name in names:
+            g, _ = self._group(name)
+            if not g.offline:
+                continue
+            with self._conns.write() as conn:
+                moved += self._flush_locked(conn, g, now_us())
+            self._files.committed(name)
+        return moved
+
+    def _flush_locked(self, conn: Any, group: FeatureGroup, now: int) -> int:
+        staged = offline_store.staged_arrow(conn, group)
+        if staged.num_rows:
+            self._files.write(conn, group, staged, now)
+            offline_store.clear_staging(conn, group.name)
+        return staged.num_rows
+
+    def compact(self, group: str | None = None) -> dict[str, int]:
+        """Flush the buffer and merge each hour's small files into one; no answer changes."""
+        names = [group] if group else [g.name for g in self.list_feature_groups() if g.offline]
+        result = {"files_before": 0, "files_after": 0, "rows": 0}
+        for name in names:
+            g, _ = self._group(name)
+            if not g.offline:
+                continue
+            now = now_us()
+            with self._conns.write() as conn:
+                self._flush_locked(conn, g, now)
+                before = self._files.stats(conn, name)
+                obsolete, _written = self._files.compact(conn, g, now)
+                after = self._files.stats(conn, name)
+            self._files.committed(name)
+            for path in obsolete:
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+            result["files_before"] += before["files"]
+            result["files_after"] += after["files"]
+            result["rows"] += after["rows"]
+        return result
+
+    def sweep_expired(self, group: str | None = None) -> int:
+        """Remove expired online records and append their delete markers offline; returns how many."""
+        names = [group] if group else [g.name for g in self.list_feature_groups() if g.online]
+        removed = 0
+        for name in names:
+            g, prep = self._group(name)
+            if not g.online:
+                continue
+            with self._conns.write() as conn:
+                now = now_us()
+                rows = online_store.expired(conn, g, now)
+                if not rows:
+                    continue
+                first, wt = registry.allocate(conn, name, len(rows), now, None)
+                online_store.remove_expired(conn, g, now)
+                if g.offline:
+                    from .timeutil import us_to_iso
+
+                    rid_i, ev_i = prep["names"].index(g.record_identifier), prep["names"].index(g.event_time)
+                    markers = []
+                    for i, (rid, expires) in enumerate(rows):
+                        row: list[Any] = [None] * len(prep["names"])
+                        row[rid_i] = rid
+                        row[ev_i] = us_to_iso(expires) if g.time_feature.type == "String" else expires / 1_000_000
+                        markers.append((expires, wt, now, first + i, 1, *row))
+                    offline_store.stage(conn, g, markers)
+                removed += len(rows)
+        return removed
+
+    # ----------------------------------------------------------------------------- reads
+
+    def _snapshots(self, groups: Sequence[str], max_event_us: int | None = None, max_write_us: int | None = None):
+        from .query import snapshot
+
+        defs = []
+        for name in groups:
+            g, _ = self._group(name)
+            if not g.offline:
+                raise ValidationError(f"Feature group {name!r} has no offline store, so no history to read", group=name)
+            defs.append(g)
+        with self._conns.read() as conn:
+            return [snapshot(conn, self._files, g, max_event_us, max_write_us) for g in defs]
+
+    def as_of(self, group: str, event_time: Any = None, known_at: Any = None, record_ids: Sequence[Any] | None = None,
+              include_metadata: bool = False) -> "pd.DataFrame":
+        """Each record as it was at ``event_time`` (default: latest), as far as the store knew at
+        ``known_at`` (default: now). Deleted records are absent. Ordered by identifier."""
+        from . import query
+
+        event_us = arg_to_us(event_time, "event_time") if event_time is not None else None
+        known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
+        g, _ = self._group(group)
+        ids = query.ids_arrow(record_ids, g) if record_ids is not None else None
+
+        def run() -> "pd.DataFrame":
+            (snap,) = self._snapshots([group], event_us, known_us)
+            with query.connect() as con:
+                view = query.register(con, snap)
+                if ids is not None:
+                    con.register("__ids", ids)
+                sql = query.as_of_sql(g, view, event_us, known_us, "__ids" if ids is not None else None, include_metadata)
+                return query.to_pandas(con.sql(sql).to_arrow_table())
+
+        return query.with_retry(run)
+
+    def history(self, group: str, record_id: Any) -> "pd.DataFrame":
+        """Every version of one record, oldest first, with both clocks and delete markers."""
+        from . import query
+
+        g, _ = self._group(group)
+        rid = self._record_id(g, record_id)
+
+        def run() -> "pd.DataFrame":
+            (snap,) = self._snapshots([group])
+            with query.connect() as con:
+                view = query.register(con, snap)
+                return query.to_pandas(con.sql(query.history_sql(g, view), params={"id": rid}).to_arrow_table())
+
+        return query.with_retry(run)
+
+    def query(self, sql: str, limit: int | None = None) -> "pd.DataFrame":
+        """Read-only DuckDB SQL; each group with an offline store is a view named like the group,
+        holding its full history (with write_time, api_invocation_time, is_deleted)."""
+        from . import query
+
+        if not isinstance(sql, str):
+            raise ValidationError("sql must be a string")
+        groups = [g.name for g in self.list_feature_groups() if g.offline]
+
+        def run() -> "pd.DataFrame":
+            import duckdb
+
+            snaps = self._snapshots(groups)
+            with query.connect() as con:
+                query.check_read_only(con, sql)
+                for snap in snaps:
+                    query.register(con, snap)
+                con.execute("SET allowed_directories = [" + query.sql_list([os.path.join(self.path, "offline") + os.sep])[1:-1] + "]")
+                con.execute("SET enable_external_access = false")
+                con.execute("SET lock_configuration = true")
+                try:
+                    rel = con.sql(sql)
+                    if rel is None:
+                        raise ValidationError("The statement returned no rows; write a SELECT")
+                    if limit is not None:
+                        rel = rel.limit(limit)
+                    return query.to_pandas(rel.to_arrow_table())
+                except duckdb.PermissionException as exc:
+                    raise ValidationError(f"Refused: queries may only read the store's feature groups ({exc})") from None
+                except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                        duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+                    raise ValidationError(f"SQL error: {exc}") from None
+
+        return query.with_retry(run)
+
+    def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
+                      keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,
+                      ttl_lookback: bool = False, write_time_guard: bool = False, include_duplicates: bool = False,
+                      event_time_range: tuple[Any, Any] | None = None, name: str | None = None,
+                      record: bool = True) -> "Dataset":
+        """A point-in-time-correct training set: one row per entity row, in order, with each
+        group's latest version at or before the row's event time. See the spec for the options."""
+        from .dataset import build
+
+        return build(self, entity_df, features, event_time_column, keys or {}, known_at=known_at,
+                     include_deleted=include_deleted, ttl_lookback=ttl_lookback, write_time_guard=write_time_guard,
+                     include_duplicates=include_duplicates, event_time_range=event_time_range, name=name, record=record)
+
+    # ----------------------------------------------------------------------------- lineage
+
+    def register_model(self, name: str, datasets: Sequence[str] = (), description: str = "",
+                       properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record a model and link it to the datasets (ids or names) it was trained on."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("A model needs a non-empty name")
+        now = now_us()
+        with self._conns.write() as conn:
+            ids = [self._dataset_node(conn, d) for d in datasets]
+            node = f"model:{name}"
+            lineage.upsert_node(conn, node, "model", name, now, {"description": description, **(properties or {})})
+            for d in ids:
+                lineage.add_edge(conn, d, node, "trained", now)
+            return lineage.node(conn, node)
+
+    @staticmethod
+    def _dataset_node(conn: Any, ref: Any) -> str:
+        ref = getattr(ref, "id", ref)
+        for candidate in (ref, f"dataset:{ref}"):
+            row = conn.execute("SELECT id FROM lineage_nodes WHERE id = ? AND kind = 'dataset'", (candidate,)).fetchone()
+            if row:
+                return row[0]
+        row = conn.execute(
+            "SELECT id FROM lineage_nodes WHERE kind = 'dataset' AND name = ? ORDER BY created_us DESC LIMIT 1", (ref,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"No dataset {ref!r} in lineage; build it with build_dataset first", dataset=ref)
+        return row[0]
+
+    def lineage(self, node: str | None = None, depth: int | None = None) -> lineage.LineageGraph:
+        """The lineage graph, or the part within ``depth`` edges of ``node`` (e.g. 'feature_group:x')."""
+        conn = self._conns.get()
+        if node is not None and ":" not in node:
+            node = f"feature_group:{node}"
+        return lineage.graph(conn, node, depth)
+
+
+
+def json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,276 @@
+"""Bulk ingest: load a DataFrame, Arrow table, CSV or Parquet file, validate it column by column,
+and shape it for the two stores. Everything is vectorised (Arrow, DuckDB); no loop per row.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .coerce import ColumnProblem, coerce_column, event_time_column, identifier_too_long
+from .errors import ValidationError
+from .offline import arrow_schema
+from .schema import RESERVED_NAMES, FeatureGroup
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+MAX_REPORTED_ERRORS = 100_000
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: rows written, rows rejected with a reason each (``errors``)."""
+
+    group: str
+    rows_total: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    records_online: int = 0
+    files_written: int = 0
+    seconds: float = 0.0
+    source: str | None = None
+    errors: "pd.DataFrame" = field(default=None)  # type: ignore[assignment]  # row, feature, value, reason
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rows_rejected == 0
+
+    def summary(self) -> str:
+        verb = "would write" if self.dry_run else "wrote"
+        text = f"{self.group}: {verb} {self.rows_written:,} of {self.rows_total:,} rows"
+        if self.rows_rejected:
+            text += f", rejected {self.rows_rejected:,}"
+            first = self.errors.iloc[0]
+            text += f" (first: row {first['row']}, {first['feature']} = {first['value']!r} {first['reason']})"
+        if not self.dry_run and self.seconds:
+            text += f" in {self.seconds:.2f}s"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group, "rows_total": self.rows_total, "rows_written": self.rows_written,
+            "rows_rejected": self.rows_rejected, "records_online": self.records_online,
+            "files_written": self.files_written, "seconds": round(self.seconds, 3), "source": self.source,
+            "errors": self.errors.head(1000).to_dict("records") if self.errors is not None else [],
+        }
+
+
+@dataclass
+class LoadedInput:
+    table: "pa.Table"
+    source_name: str
+    source_kind: str  # file | dataframe | arrow
+    size_bytes: int | None = None
+    sha256: str | None = None
+
+
+def load(data: Any) -> LoadedInput:
+    """Accept a DataFrame, Arrow table or batch reader, or a CSV/Parquet path."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(data, pd.DataFrame):
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValidationError(f"The DataFrame cannot be read as typed columns: {exc}") from None
+        return LoadedInput(table, "DataFrame", "dataframe")
+    if isinstance(data, pa.RecordBatchReader):
+        data = data.read_all()
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        return LoadedInput(data, "Arrow table", "arrow")
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        if not os.path.isfile(path):
+            raise ValidationError(f"File {path!r} does not exist; give a CSV or Parquet file path", path=path)
+        return LoadedInput(read_file(path), os.path.basename(path), "file", os.path.getsize(path), file_sha256(path))
+    raise ValidationError(
+        f"Cannot ingest a {type(data).__name__}: give a pandas DataFrame, an Arrow table, or a CSV/Parquet path"
+    )
+
+
+def read_file(path: str) -> "pa.Table":
+    """Read CSV (every column as text, so '007' stays '007' until typed) or Parquet."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    lower = path.lower()
+    try:
+        if lower.endswith((".parquet", ".pq", ".parq")):
+            return pq.read_table(path)
+        if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
+            delimiter = "\t" if lower.endswith(".tsv") else ","
+            opener = __import__("gzip").open if lower.endswith(".gz") else open
+            with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh, delimiter=delimiter), None)
+            if not header:
+                raise ValidationError(f"CSV file {os.path.basename(path)!r} is empty; it needs a header row")
+            return pcsv.read_csv(
+                path,
+                parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={h: pa.string() for h in header}, strings_can_be_null=True,
+                    null_values=[""], quoted_strings_can_be_null=False,
+                ),
+            )
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+        raise ValidationError(f"Cannot read {os.path.basename(path)!r}: {exc}") from None
+    raise ValidationError(f"File {os.path.basename(path)!r} is neither .csv nor .parquet; convert it first")
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Prepared:
+    """Validated rows in the offline schema (write_time and _seq filled at commit) and the report."""
+
+    table: "pa.Table"
+    report: IngestReport
+    max_event_us: int | None
+
+
+def prepare(group: FeatureGroup, table: "pa.Table", api_us: int) -> Prepared:
+    """Validate and type every column; bad rows are dropped from ``table`` and listed in the report."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(group.feature_names)
+    unknown = [c for c in table.column_names if c not in names]
+    if unknown:
+        hint = " (these are columns the store adds itself; drop them)" if set(unknown) & RESERVED_NAMES else ""
+        raise ValidationError(
+            f"Columns {unknown} are not features of {group.name!r}{hint}; rename or drop them, or add the "
+            f"features first. Features: {', '.join(group.feature_names)}",
+            group=group.name, columns=unknown,
+        )
+    dupes = {c for c in table.column_names if table.column_names.count(c) > 1}
+    if dupes:
+        raise ValidationError(f"Columns {sorted(dupes)} appear more than once; keep one of each")
+    for required in (group.record_identifier, group.event_time):
+        if required not in table.column_names:
+            raise ValidationError(
+                f"Column {required!r} is missing: every row of {group.name!r} needs its "
+                f"{'record identifier' if required == group.record_identifier else 'event time'}",
+                group=group.name, feature=required,
+            )
+    n = table.num_rows
+    problems: list[ColumnProblem] = []
+    columns: dict[str, pa.Array] = {}
+    event_us = None
+    for f in group.features:
+        if f.name not in table.column_names:
+            columns[f.name] = pa.nulls(n, f.arrow_type())
+        elif f.name == group.event_time:
+            columns[f.name], event_us = event_time_column(f, table.column(f.name), problems)
+        else:
+            columns[f.name] = coerce_column(f, table.column(f.name), problems)
+    rid = columns[group.record_identifier]
+    missing = np.asarray(pc.is_null(table.column(group.record_identifier)).to_numpy(zero_copy_only=False), dtype=bool)
+    if missing.any():
+        problems.append(ColumnProblem(group.record_identifier, missing, "is missing; every record needs an identifier"))
+    long_ids = identifier_too_long(rid)
+    if long_ids.any():
+        problems.append(ColumnProblem(group.record_identifier, long_ids, "is longer than 2 KB"))
+
+    bad = np.zeros(n, dtype=bool)
+    frames = []
+    for p in problems:
+        rows = np.flatnonzero(p.mask)
+        if not len(rows):
+            continue
+        bad |= p.mask
+        original = table.column(p.feature).take(pa.array(rows[:MAX_REPORTED_ERRORS]))
+        frames.append(pd.DataFrame({
+            "row": rows[:MAX_REPORTED_ERRORS], "feature": p.feature,
+            "value": [None if v is None else str(v) for v in original.to_pylist()],
+            "reason": p.reason,
+        }))
+    errors = (pd.concat(frames).sort_values(["row", "feature"], kind="stable").reset_index(drop=True)
+              if frames else pd.DataFrame({"row": pd.Series(dtype="int64"), "feature": pd.Series(dtype=str),
+                                           "value": pd.Series(dtype=object), "reason": pd.Series(dtype=str)}))
+    report = IngestReport(group.name, rows_total=n, rows_rejected=int(bad.sum()), errors=errors)
+
+    ts = pa.timestamp("us", tz="UTC")
+    good = pa.array(~bad)
+    arrays = [columns[f.name] for f in group.features]
+    ev = event_us if event_us is not None else pa.nulls(n, pa.int64())
+    arrays += [
+        pa.array(np.full(n, api_us, dtype="int64")).cast(ts),
+        pa.nulls(n, ts),
+        pa.array(np.zeros(n, dtype=bool)),
+        ev.cast(ts),
+        pa.nulls(n, pa.int64()),
+    ]
+    out = pa.Table.from_arrays(arrays, schema=arrow_schema(group))
+    if bad.any():
+        out = out.filter(good)
+    report.rows_written = out.num_rows
+    max_ev = pc.max(out.column("_event_time").cast(pa.int64())).as_py() if out.num_rows else None
+    return Prepared(out, report, max_ev)
+
+
+def stamp(table: "pa.Table", write_us: int, first_seq: int) -> "pa.Table":
+    """Fill ``write_time`` and ``_seq`` once the write transaction has allocated them."""
+    import pyarrow as pa
+
+    n = table.num_rows
+    ts = pa.timestamp("us", tz="UTC")
+    table = table.set_column(table.schema.get_field_index("write_time"), "write_time",
+                             pa.array(np.full(n, write_us, dtype="int64")).cast(ts))
+    return table.set_column(table.schema.get_field_index("_seq"), "_seq",
+                            pa.array(np.arange(first_seq, first_seq + n, dtype="int64")))
+
+
+def latest_per_record(group: FeatureGroup, table: "pa.Table") -> "pa.Table":
+    """The row the online store keeps for each identifier: greatest event time, last row on a tie."""
+    import duckdb
+
+    from .online import q
+
+    with duckdb.connect() as con:
+        con.register("batch", table)
+        return con.sql(
+            f"SELECT * FROM batch QUALIFY row_number() OVER "
+            f"(PARTITION BY {q(group.record_identifier)} ORDER BY _event_time DESC, _seq DESC) = 1"
+        ).to_arrow_table()
+
+
+def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: int | None) -> list[tuple]:
+    """Rows for ``online.upsert``: (_event_us, _write_us, _expires_us, _deleted, *features)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    import duckdb
+
+    from .online import q
+
+    n = latest.num_rows
+    ev = latest.column("_event_time").cast(pa.int64())
+    expires = pc.add(ev, ttl_us).to_pylist() if ttl_us is not None else [None] * n
+    collections = [f.name for f in group.features if f.is_collection]
+    if collections:
+        with duckdb.connect() as con:
+            con.register("latest", latest.select(collections))
+            as_json = con.sql(", ".join(f"to_json({q(c)})::VARCHAR AS {q(c)}" for c in collections).join(
+                ["SELECT ", " FROM latest"])).to_arrow_table()
+    cols = [ev.to_pylist(), [write_us] * n, expires, [0] * n]
+    for f in group.features:
+        cols.append((as_json if f.is_collection else latest).column(f.name).to_pylist())
+    return list(zip(*cols))

@@ -1,0 +1,129 @@
+"""Lineage: a small graph of sources, feature groups, features, datasets and models.
+
+Node ids are ``<kind>:<name>`` (``feature_group:customers``, ``source:<sha256 prefix>``,
+``dataset:<id>``, ``model:<name>``, ``feature:<group>.<feature>``, ``writer:<client>``). Edges
+point the way data flows: source -> feature_group -> feature -> dataset -> model.
+Ingest and dataset building record edges themselves; users add models.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import sqlite3
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .sqlite import run_script
+from .errors import NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS lineage_nodes (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    properties TEXT NOT NULL DEFAULT '{}',
+    created_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lineage_edges (
+    src TEXT NOT NULL REFERENCES lineage_nodes(id),
+    dst TEXT NOT NULL REFERENCES lineage_nodes(id),
+    relation TEXT NOT NULL,
+    properties TEXT NOT NULL DEFAULT '{}',
+    created_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (src, dst, relation)
+);
+CREATE INDEX IF NOT EXISTS lineage_edges_dst ON lineage_edges (dst);
+"""
+KINDS = ("source", "writer", "feature_group", "feature", "dataset", "model")
+
+
+def init(conn: sqlite3.Connection) -> None:
+    run_script(conn, SCHEMA)
+
+
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "unknown"
+
+
+def upsert_node(conn: sqlite3.Connection, node_id: str, kind: str, name: str, now_us: int,
+                properties: dict[str, Any] | None = None, by: str | None = None) -> None:
+    """Create the node, or merge ``properties`` into an existing one."""
+    props = json.dumps(properties or {}, default=str)
+    conn.execute(
+        "INSERT INTO lineage_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+        "properties = json_patch(properties, excluded.properties), updated_us = excluded.updated_us",
+        (node_id, kind, name, props, now_us, by or user(), now_us),
+    )
+
+
+def add_edge(conn: sqlite3.Connection, src: str, dst: str, relation: str, now_us: int,
+             properties: dict[str, Any] | None = None, by: str | None = None) -> None:
+    conn.execute(
+        "INSERT INTO lineage_edges VALUES (?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+        "properties = json_patch(properties, excluded.properties)",
+        (src, dst, relation, json.dumps(properties or {}, default=str), now_us, by or user()),
+    )
+
+
+def node(conn: sqlite3.Connection, node_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM lineage_nodes WHERE id = ?", (node_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"Lineage has no node {node_id!r}", node=node_id)
+    return _node(row)
+
+
+def _node(row: tuple) -> dict[str, Any]:
+    nid, kind, name, props, created, by, updated = row
+    return {"id": nid, "kind": kind, "name": name, "properties": json.loads(props),
+            "created_us": created, "created_by": by, "updated_us": updated}
+
+
+def _edge(row: tuple) -> dict[str, Any]:
+    src, dst, rel, props, created, by = row
+    return {"src": src, "dst": dst, "relation": rel, "properties": json.loads(props),
+            "created_us": created, "created_by": by}
+
+
+@dataclass
+class LineageGraph:
+    """Nodes and edges as plain dicts, ready for a table or a graph drawing."""
+
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    edges: list[dict[str, Any]] = field(default_factory=list)
+
+    def node_ids(self) -> set[str]:
+        return {n["id"] for n in self.nodes}
+
+
+def graph(conn: sqlite3.Connection, start: str | None = None, depth: int | None = None) -> LineageGraph:
+    """The whole graph, or the nodes within ``depth`` edges of ``start`` (both directions)."""
+    if start is None:
+        nodes = [_node(r) for r in conn.execute("SELECT * FROM lineage_nodes ORDER BY kind, name")]
+        edges = [_edge(r) for r in conn.execute("SELECT * FROM lineage_edges ORDER BY src, dst")]
+        return LineageGraph(nodes, edges)
+    node(conn, start)
+    seen = {start: 0}
+    todo = deque([start])
+    edges: dict[tuple[str, str, str], dict[str, Any]] = {}
+    while todo:
+        current = todo.popleft()
+        if depth is not None and seen[current] >= depth:
+            continue
+        for row in conn.execute("SELECT * FROM lineage_edges WHERE src = ? OR dst = ?", (current, current)):
+            e = _edge(row)
+            edges[(e["src"], e["dst"], e["relation"])] = e
+            other = e["dst"] if e["src"] == current else e["src"]
+            if other not in seen:
+                seen[other] = seen[current] + 1
+                todo.append(other)
+    marks = ",".join("?" * len(seen))
+    nodes = [_node(r) for r in conn.execute(f"SELECT * FROM lineage_nodes WHERE id IN ({marks}) ORDER BY kind, name", list(seen))]
+    kept = {n["id"] for n in nodes}
+    return LineageGraph(nodes, [e for e in edges.values() if e["src"] in kept and e["dst"] in kept])

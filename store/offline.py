@@ -1,0 +1,367 @@
+"""The offline store: append-only, Hive-partitioned Parquet plus a small SQLite staging buffer.
+
+Layout (readable as-is by DuckDB, Spark, Athena, pandas)::
+
+    offline/<group>/data/year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.parquet
+
+Columns: the features with their declared types, ``api_invocation_time``, ``write_time``
+(timestamp[us, UTC]) and ``is_deleted``, plus two documented internal columns:
+``_event_time`` (the event time as timestamp[us, UTC], whatever the feature's declared form) and
+``_seq`` (the store's write sequence, which breaks ties between rows written at the same instant).
+
+Why a manifest: the engine reads the files listed in the ``offline_files`` table, written in the
+same SQLite transaction as the online upsert, so the online and offline stores change together
+and compaction swaps files atomically. Files are written under a temporary name and renamed, so
+other engines never see half a file. A writer holds the database's write lock while it writes
+files; a ``_inflight`` marker left by a killed writer tells the next one to delete files the
+manifest does not list.
+
+Why staging: single puts go to a per-group SQLite table in the same transaction as the online
+row (one Parquet file per put would be slow and would bury the store in tiny files). Reads union
+the staged rows with the files, and the buffer is flushed to Parquet once it holds
+``FLUSH_ROWS`` rows, on ``flush()``, on ``compact()`` and when the store closes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from .sqlite import run_script
+from .online import q
+from .schema import Feature, FeatureGroup
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FLUSH_ROWS = 20_000
+HOUR_US = 3_600_000_000
+META_COLUMNS = ("api_invocation_time", "write_time", "is_deleted", "_event_time", "_seq")
+STAGING_INTERNAL = ("_event_us", "_write_us", "_api_us", "_seq", "_deleted")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS offline_files (
+    group_name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    min_event_us INTEGER,
+    max_event_us INTEGER,
+    min_write_us INTEGER,
+    max_write_us INTEGER,
+    bytes INTEGER NOT NULL,
+    created_us INTEGER NOT NULL,
+    PRIMARY KEY (group_name, path)
+);
+"""
+
+
+def init(conn: sqlite3.Connection) -> None:
+    run_script(conn, SCHEMA)
+
+
+def arrow_schema(group: FeatureGroup) -> "pa.Schema":
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    fields = [pa.field(f.name, f.arrow_type()) for f in group.features]
+    fields += [
+        pa.field("api_invocation_time", ts), pa.field("write_time", ts), pa.field("is_deleted", pa.bool_()),
+        pa.field("_event_time", ts), pa.field("_seq", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+# ----------------------------------------------------------------------------- staging
+
+
+def staging_table(group: str) -> str:
+    return q(f"staging:{group}")
+
+
+def create_staging(conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    cols = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_api_us INTEGER NOT NULL",
+            "_seq INTEGER NOT NULL", "_deleted INTEGER NOT NULL"]
+    cols += [f"{q(f.name)} {f.sqlite_type}" for f in group.features]
+    conn.execute(f"CREATE TABLE {staging_table(group.name)} ({', '.join(cols)})")
+
+
+def add_staging_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+    for f in features:
+        conn.execute(f"ALTER TABLE {staging_table(group)} ADD COLUMN {q(f.name)} {f.sqlite_type}")
+
+
+def stage_sql(group: FeatureGroup) -> str:
+    cols = [*STAGING_INTERNAL, *map(q, group.feature_names)]
+    return f"INSERT INTO {staging_table(group.name)} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
+def stage(conn: sqlite3.Connection, group: FeatureGroup, rows: list[tuple]) -> int:
+    """Buffer rows (STAGING_INTERNAL then features); returns the group's staged row count."""
+    conn.executemany(stage_sql(group), rows)
+    return conn.execute(
+        "UPDATE group_state SET staged_rows = staged_rows + ? WHERE group_name = ? RETURNING staged_rows",
+        (len(rows), group.name),
+    ).fetchone()[0]
+
+
+def staged_arrow(conn: sqlite3.Connection, group: FeatureGroup) -> "pa.Table":
+    """The staged rows as an offline-schema Arrow table (empty if none)."""
+    import pyarrow as pa
+
+    from .coerce import coerce_column
+
+    schema = arrow_schema(group)
+    cur = conn.execute(f"SELECT * FROM {staging_table(group.name)} ORDER BY _seq")
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    if not rows:
+        return schema.empty_table()
+    columns = dict(zip(names, zip(*rows)))
+    ts = pa.timestamp("us", tz="UTC")
+    arrays: dict[str, Any] = {}
+    for f in group.features:
+        values = columns.get(f.name, (None,) * len(rows))
+        if f.is_collection:
+            arrays[f.name] = coerce_column(f, pa.array(values, pa.string()), [])
+        else:
+            arrays[f.name] = pa.array(values, f.arrow_type())
+    arrays["api_invocation_time"] = pa.array(columns["_api_us"], pa.int64()).cast(ts)
+    arrays["write_time"] = pa.array(columns["_write_us"], pa.int64()).cast(ts)
+    arrays["is_deleted"] = pa.array([bool(v) for v in columns["_deleted"]], pa.bool_())
+    arrays["_event_time"] = pa.array(columns["_event_us"], pa.int64()).cast(ts)
+    arrays["_seq"] = pa.array(columns["_seq"], pa.int64())
+    return pa.table(arrays, schema=schema)
+
+
+def clear_staging(conn: sqlite3.Connection, group: str) -> None:
+    conn.execute(f"DELETE FROM {staging_table(group)}")
+    conn.execute("UPDATE group_state SET staged_rows = 0 WHERE group_name = ?", (group,))
+
+
+def drop_staging(conn: sqlite3.Connection, group: str) -> None:
+    conn.execute(f"DROP TABLE IF EXISTS {staging_table(group)}")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative to the store root
+    rows: int
+    min_event_us: int
+    max_event_us: int
+    min_write_us: int
+    max_write_us: int
+    bytes: int
+
+
+def partition_dir(hour: int) -> str:
+    t = time.gmtime(hour * 3600)
+    return f"year={t.tm_year:04d}/month={t.tm_mon:02d}/day={t.tm_mday:02d}/hour={t.tm_hour:02d}"
+
+
+class OfflineFiles:
+    """Writes, lists, compacts and repairs one store's Parquet files."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def group_dir(self, group: FeatureGroup | str) -> str:
+        name = group if isinstance(group, str) else group.name
+        return os.path.join(self.root, "offline", name)
+
+    def data_dir(self, group: FeatureGroup | str) -> str:
+        return os.path.join(self.group_dir(group), "data")
+
+    def _marker(self, group: str) -> str:
+        return os.path.join(self.group_dir(group), "_inflight")
+
+    # -- writing (caller holds the write transaction) --------------------------------------
+
+    def write(self, conn: sqlite3.Connection, group: FeatureGroup, data: "pa.Table", now_us: int,
+              progress: Any = None) -> list[FileEntry]:
+        """Write ``data`` (offline schema) as one file per event-time hour and list them in the manifest.
+
+        Must run inside the write transaction that also makes the rows visible elsewhere.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        if data.num_rows == 0:
+            return []
+        self.recover(conn, group.name)
+        marker = self._marker(group.name)
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w") as fh:
+            fh.write(str(os.getpid()))
+        event_us = data.column("_event_time").cast(pa.int64()).to_numpy()
+        hours = np.floor_divide(event_us, HOUR_US)
+        order = np.lexsort((data.column("_seq").to_numpy(), hours))
+        hours = hours[order]
+        data = data.take(pa.array(order))
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(hours)) + 1))
+        ends = np.concatenate((starts[1:], [len(hours)]))
+        batch = uuid.uuid4().hex[:12]
+        write_us = data.column("write_time").cast(pa.int64())
+
+        def write_slice(i: int) -> FileEntry:
+            lo, hi = int(starts[i]), int(ends[i])
+            part = data.slice(lo, hi - lo)
+            rel = os.path.join("offline", group.name, "data", partition_dir(int(hours[lo])), f"part-{batch}-{i:05d}.parquet")
+            final = os.path.join(self.root, rel)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
+            pq.write_table(part, tmp)
+            os.replace(tmp, final)
+            ev = part.column("_event_time").cast(pa.int64())
+            wt = write_us.slice(lo, hi - lo)
+            if progress:
+                progress(hi - lo)
+            return FileEntry(rel, hi - lo, pc.min(ev).as_py(), pc.max(ev).as_py(), pc.min(wt).as_py(),
+                             pc.max(wt).as_py(), os.path.getsize(final))
+
+        if len(starts) > 8:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                entries = list(pool.map(write_slice, range(len(starts))))
+        else:
+            entries = [write_slice(i) for i in range(len(starts))]
+        self.register(conn, group.name, entries, now_us)
+        return entries
+
+    def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int) -> None:
+        conn.executemany(
+            "INSERT INTO offline_files VALUES (?,?,?,?,?,?,?,?,?)",
+            [(group, e.path, e.rows, e.min_event_us, e.max_event_us, e.min_write_us, e.max_write_us, e.bytes, now_us)
+             for e in entries],
+        )
+
+    def committed(self, group: str) -> None:
+        """Called after the transaction that listed the files commits: the write is whole."""
+        try:
+            os.remove(self._marker(group))
+        except FileNotFoundError:
+            pass
+
+    def recover(self, conn: sqlite3.Connection, group: str) -> int:
+        """Delete files a killed writer left behind; the caller holds the write lock.
+
+        Holding the lock means no live writer is mid-write, so any data file the manifest does
+        not list belongs to a writer that died before its commit.
+        """
+        if not os.path.exists(self._marker(group)):
+            return 0
+        listed = {p for (p,) in conn.execute("SELECT path FROM offline_files WHERE group_name = ?", (group,))}
+        removed = 0
+        for dirpath, _dirs, files in os.walk(self.data_dir(group)):
+            for name in files:
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, self.root)
+                if name.endswith(".tmp") or (name.endswith(".parquet") and rel not in listed):
+                    os.remove(full)
+                    removed += 1
+        self.committed(group)
+        return removed
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def listed(self, conn: sqlite3.Connection, group: str, max_event_us: int | None = None,
+               max_write_us: int | None = None) -> list[str]:
+        """Absolute paths of the group's files that may hold rows within the bounds."""
+        sql = "SELECT path FROM offline_files WHERE group_name = ?"
+        args: list[Any] = [group]
+        if max_event_us is not None:
+            sql += " AND min_event_us <= ?"
+            args.append(max_event_us)
+        if max_write_us is not None:
+            sql += " AND min_write_us <= ?"
+            args.append(max_write_us)
+        return [os.path.join(self.root, p) for (p,) in conn.execute(sql + " ORDER BY path", args)]
+
+    def stats(self, conn: sqlite3.Connection, group: str) -> dict[str, Any]:
+        rows, files, size, last = conn.execute(
+            "SELECT coalesce(sum(rows), 0), count(*), coalesce(sum(bytes), 0), max(max_write_us) "
+            "FROM offline_files WHERE group_name = ?",
+            (group,),
+        ).fetchone()
+        return {"rows": rows, "files": files, "bytes": size, "last_file_write_us": last}
+
+    # -- compaction --------------------------------------------------------------------------
+
+    def compact(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int, target_rows: int = 2_000_000) -> tuple[list[str], int]:
+        """Merge each partition's files into one; returns (files to delete after commit, files written).
+
+        Rows keep their values, write times and sequence numbers, so no query's answer changes.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.recover(conn, group.name)
+        by_dir: dict[str, list[tuple[str, int]]] = {}
+        for path, rows in conn.execute(
+            "SELECT path, rows FROM offline_files WHERE group_name = ? ORDER BY path", (group.name,)
+        ):
+            by_dir.setdefault(os.path.dirname(path), []).append((path, rows))
+        schema = arrow_schema(group)
+        obsolete: list[str] = []
+        written = 0
+        marker = self._marker(group.name)
+        for rel_dir, files in by_dir.items():
+            if len(files) < 2 or sum(r for _, r in files) > target_rows:
+                continue
+            if not os.path.exists(marker):
+                with open(marker, "w") as fh:
+                    fh.write(str(os.getpid()))
+            tables = [_conform(pq.read_table(os.path.join(self.root, p)), schema) for p, _ in files]
+            merged = pa.concat_tables(tables)
+            order = np.lexsort((merged.column("_seq").to_numpy(), merged.column("_event_time").cast(pa.int64()).to_numpy()))
+            merged = merged.take(pa.array(order))
+            rel = os.path.join(rel_dir, f"part-c{uuid.uuid4().hex[:12]}.parquet")
+            final = os.path.join(self.root, rel)
+            tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
+            pq.write_table(merged, tmp)
+            os.replace(tmp, final)
+            ev = merged.column("_event_time").cast(pa.int64()).to_numpy()
+            wt = merged.column("write_time").cast(pa.int64()).to_numpy()
+            conn.executemany("DELETE FROM offline_files WHERE group_name = ? AND path = ?",
+                             [(group.name, p) for p, _ in files])
+            self.register(conn, group.name, [FileEntry(rel, merged.num_rows, int(ev.min()), int(ev.max()),
+                                                        int(wt.min()), int(wt.max()), os.path.getsize(final))], now_us)
+            obsolete += [os.path.join(self.root, p) for p, _ in files]
+            written += 1
+        return obsolete, written
+
+    # -- group lifecycle ---------------------------------------------------------------------
+
+    def retire(self, group: str) -> str | None:
+        """Move a deleted group's kept files aside so a new group of that name starts empty."""
+        src = self.group_dir(group)
+        if not os.path.exists(src):
+            return None
+        dst = os.path.join(self.root, "offline", "_retired", f"{group}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(src, dst)
+        return dst
+
+    def purge(self, group: str) -> None:
+        shutil.rmtree(self.group_dir(group), ignore_errors=True)
+
+    def forget(self, conn: sqlite3.Connection, group: str) -> None:
+        conn.execute("DELETE FROM offline_files WHERE group_name = ?", (group,))
+
+
+def _conform(table: "pa.Table", schema: "pa.Schema") -> "pa.Table":
+    """A file's table in the group's current schema (features added later read as null)."""
+    import pyarrow as pa
+
+    cols = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    return pa.table(cols, schema=schema)

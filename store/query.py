@@ -1,0 +1,156 @@
+"""DuckDB over the offline store: a consistent snapshot of each group as a view, and time travel.
+
+A snapshot is the manifest's file list plus the staged rows, read in one SQLite read transaction;
+the view unions them with an empty table of the group's current schema, so features added after
+a file was written read as null and every column exists even before the first write.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+
+from .errors import FeatureStoreError, ValidationError
+from .offline import OfflineFiles, arrow_schema, staged_arrow
+from .online import q
+from .schema import FeatureGroup
+from .timeutil import us_to_iso
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+T = TypeVar("T")
+ORDER = "_event_time DESC, write_time DESC, _seq DESC"
+
+
+@dataclass
+class GroupSnapshot:
+    group: FeatureGroup
+    files: list[str]
+    staged: "pa.Table"
+
+
+def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
+             max_event_us: int | None = None, max_write_us: int | None = None) -> GroupSnapshot:
+    """Files and staged rows of one group; call inside a read transaction for consistency."""
+    return GroupSnapshot(group, files.listed(conn, group.name, max_event_us, max_write_us), staged_arrow(conn, group))
+
+
+def sql_list(paths: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | None = None) -> str:
+    """Create a view of the group's full offline history; returns its quoted name."""
+    name = view or snap.group.name
+    schema = arrow_schema(snap.group)
+    empty, staged = f"__empty_{name}", f"__staged_{name}"
+    con.register(empty, schema.empty_table())
+    parts = [f"SELECT * FROM {q(empty)}"]
+    if snap.files:
+        parts.append(
+            f"SELECT * FROM read_parquet({sql_list(snap.files)}, union_by_name = true, hive_partitioning = false)"
+        )
+    if snap.staged.num_rows:
+        con.register(staged, snap.staged)
+        parts.append(f"SELECT * FROM {q(staged)}")
+    cols = ", ".join(q(f.name) for f in schema)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS SELECT {cols} FROM ({' UNION ALL BY NAME '.join(parts)})")
+    return q(name)
+
+
+def connect() -> "duckdb.DuckDBPyConnection":
+    import duckdb
+
+    return duckdb.connect()
+
+
+def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
+    """Run a read, retrying if compaction deleted a file between listing and reading it."""
+    import duckdb
+
+    for attempt in range(attempts):
+        try:
+            return run()
+        except duckdb.IOException as exc:
+            if attempt == attempts - 1 or "No such file" not in str(exc) and "not exist" not in str(exc):
+                raise FeatureStoreError(f"Reading the offline store failed: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def ts_literal(us: int) -> str:
+    """A TIMESTAMPTZ literal with an explicit UTC offset, so DuckDB's TimeZone cannot shift it."""
+    return f"TIMESTAMPTZ '{us_to_iso(int(us))}'"
+
+
+def as_of_sql(group: FeatureGroup, view: str, event_us: int | None, known_us: int | None,
+              ids_table: str | None, include_meta: bool) -> str:
+    where = ["TRUE"]
+    if event_us is not None:
+        where.append(f"_event_time <= {ts_literal(event_us)}")
+    if known_us is not None:
+        where.append(f"write_time <= {ts_literal(known_us)}")
+    rid = q(group.record_identifier)
+    if ids_table:
+        where.append(f"{rid} IN (SELECT id FROM {ids_table})")
+    cols = [q(f) for f in group.feature_names]
+    if include_meta:
+        cols += ["write_time", "api_invocation_time"]
+    return (
+        f"SELECT {', '.join(cols)} FROM (SELECT * FROM {view} WHERE {' AND '.join(where)} "
+        f"QUALIFY row_number() OVER (PARTITION BY {rid} ORDER BY {ORDER}) = 1) "
+        f"WHERE NOT is_deleted ORDER BY {rid}"
+    )
+
+
+def history_sql(group: FeatureGroup, view: str) -> str:
+    cols = [q(f) for f in group.feature_names] + ["write_time", "api_invocation_time", "is_deleted"]
+    return (
+        f"SELECT {', '.join(cols)} FROM {view} WHERE {q(group.record_identifier)} = $id "
+        "ORDER BY _event_time, write_time, _seq"
+    )
+
+
+def to_pandas(table: "pa.Table") -> "pd.DataFrame":
+    """Arrow to pandas keeping integers exact: nullable Int64 instead of floats with NaN."""
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+def check_read_only(con: "duckdb.DuckDBPyConnection", sql: str) -> None:
+    """Refuse anything but queries: no writes, ATTACH, INSTALL, COPY, SET or PRAGMA."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ValidationError(f"SQL does not parse: {exc}") from None
+    if not statements:
+        raise ValidationError("SQL is empty: write a SELECT over a feature group's view")
+    allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+    for st in statements:
+        if st.type not in allowed:
+            raise ValidationError(
+                f"Only read-only queries are allowed (SELECT, WITH, EXPLAIN); refused a {st.type.name} statement"
+            )
+
+
+def ids_arrow(values: Sequence[Any], group: FeatureGroup) -> "pa.Table":
+    import pyarrow as pa
+
+    from .coerce import coerce_scalar
+
+    out = []
+    for v in values:
+        try:
+            out.append(coerce_scalar(group.id_feature.type, v))
+        except ValueError as exc:
+            raise ValidationError(
+                f"Record identifier {v!r} for {group.name!r} {exc}", group=group.name, value=v
+            ) from None
+    return pa.table({"id": pa.array(out, group.id_feature.arrow_type())})

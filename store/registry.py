@@ -1,0 +1,225 @@
+"""The registry: feature-group definitions, feature metadata, write counters, and search.
+
+All functions take an open connection so callers decide the transaction; DDL for the per-group
+online and staging tables lives with those stores.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .sqlite import run_script
+from .errors import Conflict, NotFound
+from .schema import Feature, FeatureGroup
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('registry_version', 0);
+CREATE TABLE IF NOT EXISTS feature_groups (
+    name TEXT PRIMARY KEY,
+    record_identifier TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '{}',
+    online INTEGER NOT NULL,
+    offline INTEGER NOT NULL,
+    ttl_seconds REAL,
+    status TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    modified_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    offline_dir TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS features (
+    group_name TEXT NOT NULL REFERENCES feature_groups(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    collection TEXT,
+    dimension INTEGER,
+    description TEXT NOT NULL DEFAULT '',
+    parameters TEXT NOT NULL DEFAULT '{}',
+    position INTEGER NOT NULL,
+    added_us INTEGER NOT NULL,
+    modified_us INTEGER NOT NULL,
+    PRIMARY KEY (group_name, name)
+);
+CREATE TABLE IF NOT EXISTS group_state (
+    group_name TEXT PRIMARY KEY REFERENCES feature_groups(name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL DEFAULT 0,
+    last_write_us INTEGER NOT NULL DEFAULT 0,
+    last_event_us INTEGER,
+    staged_rows INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def init(conn: sqlite3.Connection) -> None:
+    run_script(conn, SCHEMA)
+
+
+def version(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT value FROM meta WHERE key = 'registry_version'").fetchone()[0]
+
+
+def bump_version(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'")
+
+
+def insert_group(conn: sqlite3.Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO feature_groups VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                group.name, group.record_identifier, group.event_time, group.description,
+                json.dumps(group.tags), int(group.online), int(group.offline), group.ttl_seconds,
+                "Created", created_us, created_us, group.created_by, group.offline_path, json.dumps(extra),
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict(
+            f"Feature group {group.name!r} already exists; pick another name or delete it first",
+            group=group.name,
+        ) from None
+    insert_features(conn, group.name, group.features, 0, created_us)
+    conn.execute("INSERT INTO group_state (group_name) VALUES (?)", (group.name,))
+    bump_version(conn)
+
+
+def insert_features(conn: sqlite3.Connection, group: str, features: tuple[Feature, ...] | list[Feature], start: int, now: int) -> None:
+    conn.executemany(
+        "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (group, f.name, f.type, f.collection, f.dimension, f.description, json.dumps(f.parameters), start + i, now, now)
+            for i, f in enumerate(features)
+        ],
+    )
+
+
+def load_group(conn: sqlite3.Connection, name: str) -> FeatureGroup:
+    row = conn.execute("SELECT * FROM feature_groups WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    return _group_from_row(conn, row)
+
+
+def load_all(conn: sqlite3.Connection) -> list[FeatureGroup]:
+    rows = conn.execute("SELECT * FROM feature_groups ORDER BY name").fetchall()
+    return [_group_from_row(conn, row) for row in rows]
+
+
+def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
+    (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, _extra) = row
+    features = tuple(
+        Feature(n, t, c, d, fd, json.loads(p))
+        for n, t, c, d, fd, p in conn.execute(
+            "SELECT name, type, collection, dimension, description, parameters FROM features "
+            "WHERE group_name = ? ORDER BY position",
+            (name,),
+        )
+    )
+    return FeatureGroup(
+        name=name, record_identifier=rid, event_time=et, features=features, description=desc,
+        tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
+        status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
+    )
+
+
+def extra(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+    row = conn.execute("SELECT extra FROM feature_groups WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    return json.loads(row[0])
+
+
+def update_group(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -> None:
+    encoded = {k: json.dumps(v) if k in ("tags", "extra") else v for k, v in fields.items()}
+    sets = ", ".join(f"{k} = ?" for k in encoded)
+    cur = conn.execute(
+        f"UPDATE feature_groups SET {sets}, modified_us = ? WHERE name = ?", (*encoded.values(), now, name)
+    )
+    if cur.rowcount == 0:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    bump_version(conn)
+
+
+def update_feature(conn: sqlite3.Connection, group: str, feature: str, now: int, description: str | None, parameters: dict | None) -> None:
+    if description is not None:
+        conn.execute(
+            "UPDATE features SET description = ?, modified_us = ? WHERE group_name = ? AND name = ?",
+            (description, now, group, feature),
+        )
+    if parameters is not None:
+        conn.execute(
+            "UPDATE features SET parameters = ?, modified_us = ? WHERE group_name = ? AND name = ?",
+            (json.dumps(parameters), now, group, feature),
+        )
+    conn.execute("UPDATE feature_groups SET modified_us = ? WHERE name = ?", (now, group))
+    bump_version(conn)
+
+
+def feature_times(conn: sqlite3.Connection, group: str, feature: str) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT added_us, modified_us FROM features WHERE group_name = ? AND name = ?", (group, feature)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {group!r} has no feature {feature!r}", group=group, feature=feature)
+    return row
+
+
+def delete_group(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute("DELETE FROM feature_groups WHERE name = ?", (name,))
+    bump_version(conn)
+
+
+def state(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT seq, last_write_us, last_event_us, staged_rows FROM group_state WHERE group_name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows"), row))
+
+
+def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event_us: int | None) -> tuple[int, int]:
+    """Reserve ``rows`` sequence numbers and a write time; returns (first seq, write time).
+
+    Write times only move forward per group, even if the wall clock steps back, so ordering by
+    (event time, write time, seq) always agrees with the order the store accepted writes in.
+    Must run inside the write transaction that stores the rows.
+    """
+    row = conn.execute(
+        "UPDATE group_state SET seq = seq + ?, last_write_us = max(last_write_us + 1, ?), "
+        "last_event_us = CASE WHEN ? IS NULL THEN last_event_us ELSE max(coalesce(last_event_us, ?), ?) END "
+        "WHERE group_name = ? RETURNING seq, last_write_us",
+        (rows, now, max_event_us, max_event_us, max_event_us, name),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    return row[0] - rows + 1, row[1]
+
+
+def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
+    """Groups and features whose name, description, tags or parameters contain ``text``."""
+    like = f"%{text.lower()}%"
+    hits: list[dict[str, Any]] = []
+    for name, desc, tags in conn.execute(
+        "SELECT name, description, tags FROM feature_groups WHERE lower(name) LIKE ? "
+        "OR lower(description) LIKE ? OR lower(tags) LIKE ? ORDER BY name",
+        (like, like, like),
+    ):
+        where = "name" if text.lower() in name.lower() else "description" if text.lower() in desc.lower() else "tags"
+        hits.append({"kind": "feature_group", "group": name, "feature": None, "description": desc, "matched": where})
+    for group, name, typ, coll, desc, params in conn.execute(
+        "SELECT group_name, name, type, collection, description, parameters FROM features "
+        "WHERE lower(name) LIKE ? OR lower(description) LIKE ? OR lower(parameters) LIKE ? "
+        "ORDER BY group_name, position",
+        (like, like, like),
+    ):
+        where = "name" if text.lower() in name.lower() else "description" if text.lower() in desc.lower() else "parameters"
+        hits.append({
+            "kind": "feature", "group": group, "feature": name, "type": coll and f"{coll}<{typ}>" or typ,
+            "description": desc, "matched": where,
+        })
+    return hits

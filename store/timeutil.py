@@ -1,0 +1,164 @@
+"""Event times: parsing every accepted form into UTC microseconds, and formatting back.
+
+Internally every instant is an int64 count of microseconds since the Unix epoch (UTC); SQLite
+stores it as INTEGER and Parquet as timestamp[us, UTC].
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from .errors import ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# SageMaker's accepted shapes: date, 'T', time, optional fraction, a literal 'Z'.
+ISO_Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
+ISO_Z_RE = re.compile(ISO_Z_PATTERN)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+# Keep instants inside what pandas' nanosecond timestamps and ISO years (0001-9999) can hold.
+MIN_US = -9_223_372_036_854_775
+MAX_US = 9_223_372_036_854_775
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def iso_z_to_us(text: str) -> int:
+    """Parse a strict ISO-8601 UTC string ('2024-05-01T12:00:00Z', optional fraction)."""
+    if not ISO_Z_RE.match(text):
+        raise ValueError("expected ISO-8601 UTC like 2024-05-01T12:00:00Z")
+    date_part, frac = text[:19], text[20:-1] if len(text) > 20 else ""
+    moment = dt.datetime.strptime(date_part, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    whole = (moment - _EPOCH) // dt.timedelta(microseconds=1)
+    return whole + (int(frac[:6].ljust(6, "0")) if frac else 0)
+
+
+def seconds_to_us(seconds: float) -> int:
+    if isinstance(seconds, bool) or not math.isfinite(seconds):
+        raise ValueError("epoch seconds must be a finite number")
+    us = round(seconds * 1_000_000)
+    if not MIN_US <= us <= MAX_US:
+        raise ValueError("epoch seconds out of range")
+    return us
+
+
+def us_to_iso(us: int) -> str:
+    """Format microseconds as ISO-8601 UTC, with a fraction only when there is one."""
+    moment = _EPOCH + dt.timedelta(microseconds=us)
+    if us % 1_000_000:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def us_to_datetime(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def event_time_to_us(value: Any, declared: str) -> int:
+    """An event-time feature value as microseconds; raises ValueError with the reason.
+
+    A String event time must be ISO-8601 ending in Z; a Fractional one epoch seconds (a number
+    or its string form). Python/pandas/numpy datetimes are accepted for both.
+    """
+    if isinstance(value, str):
+        if declared == "String":
+            return iso_z_to_us(value)
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ValueError("expected epoch seconds such as 1714564800.5") from None
+        return seconds_to_us(seconds)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return seconds_to_us(float(value))
+    if value is None:
+        raise ValueError("the event time is required")
+    return instant_to_us(value)
+
+
+def instant_to_us(value: Any) -> int:
+    """Any instant a user may pass as an argument (event_time=, known_at=) as microseconds.
+
+    Accepts ISO strings (with Z or an offset; a naive string is UTC), epoch seconds, and
+    datetime/pandas/numpy timestamps (naive ones are UTC).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a time")
+    if isinstance(value, (int, float)):
+        return seconds_to_us(float(value))
+    if isinstance(value, str):
+        if ISO_Z_RE.match(value):
+            return iso_z_to_us(value)
+        import pandas as pd
+
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"{value!r} is not a time: use ISO-8601 such as 2024-05-01T12:00:00Z") from None
+        if ts is pd.NaT:
+            raise ValueError(f"{value!r} is not a time")
+        value = ts
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return (value - _EPOCH) // dt.timedelta(microseconds=1)
+    if isinstance(value, dt.date):
+        return instant_to_us(dt.datetime(value.year, value.month, value.day))
+    import numpy as np
+
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[us]").astype("int64"))
+    if isinstance(value, (np.integer, np.floating)):
+        return seconds_to_us(float(value))
+    raise ValueError(f"{value!r} is not a time: use ISO-8601, epoch seconds or a datetime")
+
+
+def arg_to_us(value: Any, name: str) -> int:
+    """``instant_to_us`` for a named argument, raising ValidationError that names it."""
+    try:
+        return instant_to_us(value)
+    except ValueError as exc:
+        raise ValidationError(f"{name}: {exc}", argument=name, value=value) from None
+
+
+def ttl_to_seconds(ttl: Any, what: str = "ttl") -> float | None:
+    """A TTL given as a timedelta or seconds, as positive seconds (None stays None)."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, dt.timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        seconds = float(ttl)
+    else:
+        try:
+            import pandas as pd
+
+            seconds = pd.Timedelta(ttl).total_seconds()
+        except (ValueError, TypeError):
+            raise ValidationError(f"{what} {ttl!r} is not a duration: give seconds or a timedelta") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValidationError(f"{what} must be a positive duration, got {ttl!r}")
+    return seconds
+
+
+def arrow_timestamps_to_us(arr: "pa.Array") -> "pa.Array":
+    """A timestamp array (any unit, naive = UTC) as int64 microseconds."""
+    import pyarrow as pa
+
+    return arr.cast(pa.timestamp("us", tz=arr.type.tz or "UTC")).cast(pa.int64())
+
+
+def us_array_to_iso(us: "pa.Array") -> "pa.Array":
+    """int64 microseconds to ISO-8601 'Z' strings, vectorised, fraction only when present."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ts = us.cast(pa.timestamp("us", tz="UTC"))
+    text = pc.strftime(ts, format="%Y-%m-%dT%H:%M:%S")
+    text = pc.replace_substring_regex(text, pattern=r"\.000000$", replacement="")
+    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
