@@ -2,7 +2,11 @@
 
     from store import FeatureStore, Feature
     fs = FeatureStore("./.featurestore")
+
+Heavy modules (pandas, pyarrow, duckdb) load on first use, so the CLI starts fast.
 """
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AccessDenied,
     Conflict,
@@ -12,8 +16,17 @@ from .errors import (
     StoreCorrupted,
     ValidationError,
 )
-from .featurestore import FeatureStore, default_path
-from .schema import Feature, FeatureGroup
+
+if TYPE_CHECKING:
+    from .featurestore import FeatureStore, default_path
+    from .schema import Feature, FeatureGroup
+
+_LAZY = {
+    "FeatureStore": "featurestore",
+    "default_path": "featurestore",
+    "Feature": "schema",
+    "FeatureGroup": "schema",
+}
 
 __all__ = [
     "AccessDenied",
@@ -28,3 +41,13 @@ __all__ = [
     "ValidationError",
     "default_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'store' has no attribute {name!r}")

@@ -53,6 +53,13 @@ class FeatureStore:
             registry.init(conn)
             offline_store.init(conn)
             lineage.init(conn)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Remove files that a writer killed mid-write left behind (see offline.OfflineFiles.recover)."""
+        for name in self._files.interrupted():
+            with self._conns.write() as conn:
+                self._files.recover(conn, name)
 
     # ----------------------------------------------------------------------------- plumbing
 
@@ -160,7 +167,7 @@ class FeatureStore:
                 raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
             from .ingest import load
 
-            features = infer_features(load(dataframe).table.schema, event_time)
+            features = infer_features(load(dataframe, infer_types=True).table.schema, event_time)
         feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
         tags = dict(tags or {})
         ttl_seconds = ttl_to_seconds(ttl)

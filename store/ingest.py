@@ -71,17 +71,16 @@ class LoadedInput:
     sha256: str | None = None
 
 
-def load(data: Any) -> LoadedInput:
-    """Accept a DataFrame, Arrow table or batch reader, or a CSV/Parquet path."""
+def load(data: Any, infer_types: bool = False) -> LoadedInput:
+    """Accept a DataFrame, Arrow table or batch reader, or a CSV/Parquet path.
+
+    CSV columns stay text unless ``infer_types`` (used to propose a schema, not to ingest).
+    """
     import pandas as pd
     import pyarrow as pa
 
     if isinstance(data, pd.DataFrame):
-        try:
-            table = pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise ValidationError(f"The DataFrame cannot be read as typed columns: {exc}") from None
-        return LoadedInput(table, "DataFrame", "dataframe")
+        return LoadedInput(dataframe_to_arrow(data), "DataFrame", "dataframe")
     if isinstance(data, pa.RecordBatchReader):
         data = data.read_all()
     if isinstance(data, pa.RecordBatch):
@@ -92,13 +91,32 @@ def load(data: Any) -> LoadedInput:
         path = os.fspath(data)
         if not os.path.isfile(path):
             raise ValidationError(f"File {path!r} does not exist; give a CSV or Parquet file path", path=path)
-        return LoadedInput(read_file(path), os.path.basename(path), "file", os.path.getsize(path), file_sha256(path))
+        return LoadedInput(read_file(path, infer_types), os.path.basename(path), "file", os.path.getsize(path),
+                           file_sha256(path))
     raise ValidationError(
         f"Cannot ingest a {type(data).__name__}: give a pandas DataFrame, an Arrow table, or a CSV/Parquet path"
     )
 
 
-def read_file(path: str) -> "pa.Table":
+def dataframe_to_arrow(df: "pd.DataFrame") -> "pa.Table":
+    """A DataFrame as Arrow; a column of mixed Python objects becomes text for the validator to judge."""
+    import pyarrow as pa
+
+    if len(set(df.columns)) != len(df.columns):
+        raise ValidationError("The DataFrame has repeated column names; keep one of each")
+    arrays = []
+    for name in df.columns:
+        if not isinstance(name, str):
+            raise ValidationError(f"Column name {name!r} is not a string; rename it")
+        col = df[name]
+        try:
+            arrays.append(pa.array(col, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            arrays.append(pa.array(col.astype("string"), from_pandas=True))
+    return pa.Table.from_arrays(arrays, names=list(df.columns))
+
+
+def read_file(path: str, infer_types: bool = False) -> "pa.Table":
     """Read CSV (every column as text, so '007' stays '007' until typed) or Parquet."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -119,7 +137,7 @@ def read_file(path: str) -> "pa.Table":
                 path,
                 parse_options=pcsv.ParseOptions(delimiter=delimiter),
                 convert_options=pcsv.ConvertOptions(
-                    column_types={h: pa.string() for h in header}, strings_can_be_null=True,
+                    column_types={} if infer_types else {h: pa.string() for h in header}, strings_can_be_null=True,
                     null_values=[""], quoted_strings_can_be_null=False,
                 ),
             )

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
+import sqlite_utils
 
 from .sqlite import run_script
 from .online import q
@@ -86,15 +87,18 @@ def staging_table(group: str) -> str:
 
 
 def create_staging(conn: sqlite3.Connection, group: FeatureGroup) -> None:
-    cols = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_api_us INTEGER NOT NULL",
-            "_seq INTEGER NOT NULL", "_deleted INTEGER NOT NULL"]
-    cols += [f"{q(f.name)} {f.sqlite_type}" for f in group.features]
-    conn.execute(f"CREATE TABLE {staging_table(group.name)} ({', '.join(cols)})")
+    from .online import PY_TYPES
+
+    columns = {c: int for c in STAGING_INTERNAL} | {f.name: PY_TYPES[f.sqlite_type] for f in group.features}
+    sqlite_utils.Database(conn).create_table(f"staging:{group.name}", columns, not_null=set(STAGING_INTERNAL))
 
 
 def add_staging_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+    from .online import PY_TYPES
+
+    t = sqlite_utils.Database(conn).table(f"staging:{group}")
     for f in features:
-        conn.execute(f"ALTER TABLE {staging_table(group)} ADD COLUMN {q(f.name)} {f.sqlite_type}")
+        t.add_column(f.name, PY_TYPES[f.sqlite_type])
 
 
 def stage_sql(group: FeatureGroup) -> str:
@@ -250,6 +254,11 @@ class OfflineFiles:
             os.remove(self._marker(group))
         except FileNotFoundError:
             pass
+
+    def interrupted(self) -> list[str]:
+        """Groups whose folder holds a writer's marker: a write was under way or was killed."""
+        base = os.path.join(self.root, "offline")
+        return [name for name in os.listdir(base) if os.path.exists(self._marker(name))] if os.path.isdir(base) else []
 
     def recover(self, conn: sqlite3.Connection, group: str) -> int:
         """Delete files a killed writer left behind; the caller holds the write lock.

@@ -11,6 +11,8 @@ import json
 import sqlite3
 from typing import Any, Iterable, Sequence
 
+import sqlite_utils
+
 from .schema import Feature, FeatureGroup
 
 INTERNAL = ("_event_us", "_write_us", "_expires_us", "_deleted")
@@ -25,22 +27,22 @@ def table(group: str) -> str:
     return q(f"online:{group}")
 
 
+PY_TYPES = {"INTEGER": int, "REAL": float, "TEXT": str}
+
+
 def create_table(conn: sqlite3.Connection, group: FeatureGroup) -> None:
-    cols = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_expires_us INTEGER",
-            "_deleted INTEGER NOT NULL DEFAULT 0"]
-    for f in group.features:
-        pk = " PRIMARY KEY" if f.name == group.record_identifier else ""
-        cols.append(f"{q(f.name)} {f.sqlite_type}{pk}")
-    conn.execute(f"CREATE TABLE {table(group.name)} ({', '.join(cols)})")
-    conn.execute(
-        f"CREATE INDEX {q(f'online:{group.name}:expiry')} ON {table(group.name)} (_expires_us) "
-        "WHERE _expires_us IS NOT NULL"
-    )
+    db = sqlite_utils.Database(conn)
+    columns = {"_event_us": int, "_write_us": int, "_expires_us": int, "_deleted": int}
+    columns |= {f.name: PY_TYPES[f.sqlite_type] for f in group.features}
+    t = db.create_table(f"online:{group.name}", columns, pk=group.record_identifier,
+                        not_null={"_event_us", "_write_us", "_deleted"}, defaults={"_deleted": 0})
+    t.create_index(["_expires_us"], index_name=f"online:{group.name}:expiry")
 
 
 def add_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+    t = sqlite_utils.Database(conn).table(f"online:{group}")
     for f in features:
-        conn.execute(f"ALTER TABLE {table(group)} ADD COLUMN {q(f.name)} {f.sqlite_type}")
+        t.add_column(f.name, PY_TYPES[f.sqlite_type])
 
 
 def drop_table(conn: sqlite3.Connection, group: str) -> None:

@@ -119,6 +119,9 @@ def to_pandas(table: "pa.Table") -> "pd.DataFrame":
     import pyarrow as pa
 
     mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_timestamp(fld.type) and fld.type.tz in ("Etc/UTC", "UTC", "+00:00"):
+            table = table.set_column(i, fld.name, table.column(i).cast(pa.timestamp(fld.type.unit, "UTC")))
     return table.to_pandas(types_mapper=mapping.get)
 
 

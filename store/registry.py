@@ -135,9 +135,9 @@ def extra(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
 
 def update_group(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -> None:
     encoded = {k: json.dumps(v) if k in ("tags", "extra") else v for k, v in fields.items()}
-    sets = ", ".join(f"{k} = ?" for k in encoded)
+    sets = "".join(f"{k} = ?, " for k in encoded)
     cur = conn.execute(
-        f"UPDATE feature_groups SET {sets}, modified_us = ? WHERE name = ?", (*encoded.values(), now, name)
+        f"UPDATE feature_groups SET {sets}modified_us = ? WHERE name = ?", (*encoded.values(), now, name)
     )
     if cur.rowcount == 0:
         raise NotFound(f"Feature group {name!r} does not exist", group=name)

@@ -1,0 +1,334 @@
+"""``featurestore``: the command line, a thin layer over ``FeatureStore`` (one call per command).
+
+Heavy libraries load inside commands so ``featurestore --help`` answers at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .errors import FeatureStoreError
+
+if TYPE_CHECKING:
+    from .featurestore import FeatureStore
+
+
+def open_store(ctx: click.Context) -> "FeatureStore":
+    from .featurestore import FeatureStore
+
+    if ctx.obj.get("fs") is None:
+        ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli")
+    return ctx.obj["fs"]
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and timestamps, which json cannot encode, as plain values."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=_jsonable))
+
+
+class FriendlyGroup(click.Group):
+    """Turns the store's errors into one line on stderr and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeatureStoreError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        finally:
+            fs = (ctx.obj or {}).get("fs")
+            if fs is not None:
+                fs.close()
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "store_path", envvar="FEATURESTORE_HOME", default=None, metavar="PATH",
+              help="Store folder [default: $FEATURESTORE_HOME, else ./.featurestore]")
+@click.version_option(package_name="featurestore", message="%(version)s")
+@click.pass_context
+def main(ctx: click.Context, store_path: str | None) -> None:
+    """A local-first feature store: online (SQLite) and offline (Parquet) stores, time travel, lineage."""
+    ctx.ensure_object(dict)
+    ctx.obj["store"] = store_path or os.path.join(os.getcwd(), ".featurestore")
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create an empty store (nothing happens if it exists)."""
+    fs = open_store(ctx)
+    click.echo(f"Store ready at {fs.path}")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Seed even if the store already has feature groups.")
+@click.pass_context
+def demo(ctx: click.Context, force: bool) -> None:
+    """Seed the store with the sample fraud/e-commerce data (groups, history, a dataset, a model)."""
+    from .demo import seed, seed_if_empty
+
+    fs = open_store(ctx)
+    if force:
+        summary = seed(fs)
+    elif not seed_if_empty(fs):
+        click.echo(f"{fs.path} already has feature groups; use --force to seed anyway")
+        return
+    else:
+        summary = None
+    click.echo(f"Seeded {fs.path}: " + ", ".join(g.name for g in fs.list_feature_groups()))
+    if summary:
+        echo_json(summary)
+
+
+@main.command("list")
+@click.pass_context
+def list_groups(ctx: click.Context) -> None:
+    """List feature groups."""
+    for g in open_store(ctx).list_feature_groups():
+        stores = "+".join(s for s, on in (("online", g.online), ("offline", g.offline)) if on)
+        click.echo(f"{g.name}\t{len(g.features)} features\t{stores}\t{g.description}")
+
+
+@main.command()
+@click.argument("group")
+@click.pass_context
+def describe(ctx: click.Context, group: str) -> None:
+    """Show a group's definition and figures as JSON."""
+    info = open_store(ctx).describe(group)
+    g = info.pop("group")
+    echo_json({"name": g.name, "record_identifier": g.record_identifier, "event_time": g.event_time,
+               "description": g.description, "tags": g.tags, "online": g.online, "offline": g.offline,
+               "ttl_seconds": g.ttl_seconds, "features": [f.to_dict() for f in g.features], **info})
+
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", help="Group name (with --from-file).")
+@click.option("--from-file", "sample", type=click.Path(exists=True, dir_okay=False),
+              help="Infer the features from this CSV/Parquet file.")
+@click.option("--record-identifier", "--id", "rid", help="Record identifier column (with --from-file).")
+@click.option("--event-time", help="Event time column (with --from-file).")
+@click.option("--description", default="")
+@click.option("--ingest/--no-ingest", default=False, help="Also ingest the --from-file data.")
+@click.pass_context
+def create(ctx: click.Context, spec: str | None, name: str | None, sample: str | None, rid: str | None,
+           event_time: str | None, description: str, ingest: bool) -> None:
+    """Create a feature group from a JSON/YAML SPEC file, or infer it --from-file.
+
+    A spec holds name, record_identifier, event_time, features (name, type, collection,
+    dimension, description, parameters), and optionally description, tags, online, offline, ttl.
+    """
+    fs = open_store(ctx)
+    if spec:
+        data = _read_spec(spec)
+        if not isinstance(data, dict):
+            raise click.UsageError("The spec must be a mapping with name, record_identifier, event_time, features")
+        known = {"name", "record_identifier", "event_time", "features", "description", "tags", "online", "offline", "ttl"}
+        unknown = set(data) - known
+        if unknown:
+            raise click.UsageError(f"Unknown keys in spec: {sorted(unknown)}; allowed: {sorted(known)}")
+        missing = {"name", "record_identifier", "event_time", "features"} - set(data)
+        if missing:
+            raise click.UsageError(f"The spec lacks {sorted(missing)}")
+        g = fs.create_feature_group(**data)
+    else:
+        if not (sample and name and rid and event_time):
+            raise click.UsageError("Give a SPEC file, or --from-file with --name, --record-identifier and --event-time")
+        g = fs.create_feature_group(name, rid, event_time, dataframe=sample, description=description)
+    click.echo(f"Created {g.name}: " + ", ".join(f"{f.name}:{f.collection or ''}{f.type}" for f in g.features))
+    if ingest and sample:
+        click.echo(fs.ingest(g.name, sample).summary())
+
+
+def _read_spec(path: str) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    try:
+        if path.lower().endswith((".yaml", ".yml")):
+            import yaml
+
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except Exception as exc:  # both parsers raise their own error types
+        raise click.UsageError(f"Cannot parse {path}: {exc}") from None
+
+
+@main.command("ingest")
+@click.argument("group")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-bad", is_flag=True, help="Write the valid rows and report the bad ones.")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False), help="Write the bad rows' report to this CSV.")
+@click.pass_context
+def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors_path: str | None) -> None:
+    """Validate and write a CSV or Parquet FILE into GROUP (all or nothing unless --skip-bad)."""
+    from .errors import IngestRejected
+
+    fs = open_store(ctx)
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 50_000:
+            bar = click.progressbar(length=total, label=f"Writing {group}", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        report = fs.ingest(group, file, on_error="skip" if skip_bad else "reject", progress=progress)
+    except IngestRejected as exc:
+        if errors_path:
+            exc.report.errors.to_csv(errors_path, index=False)
+        raise
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(report.summary())
+    if report.rows_rejected:
+        if errors_path:
+            report.errors.to_csv(errors_path, index=False)
+            click.echo(f"Bad rows listed in {errors_path}")
+        else:
+            click.echo(report.errors.head(20).to_string(index=False), err=True)
+
+
+@main.command()
+@click.argument("group")
+@click.argument("record_id")
+@click.option("--features", help="Comma-separated feature names to return.")
+@click.pass_context
+def get(ctx: click.Context, group: str, record_id: str, features: str | None) -> None:
+    """Print the latest record of RECORD_ID from the online store as JSON."""
+    record = open_store(ctx).get_record(group, record_id, features.split(",") if features else None)
+    if record is None:
+        click.echo(f"No live record {record_id!r} in {group!r}", err=True)
+        ctx.exit(1)
+    echo_json(record)
+
+
+@main.command()
+@click.argument("group")
+@click.argument("record_json")
+@click.pass_context
+def put(ctx: click.Context, group: str, record_json: str) -> None:
+    """Write one record given as a JSON object."""
+    try:
+        record = json.loads(record_json)
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"RECORD_JSON is not JSON: {exc}") from None
+    open_store(ctx).put_record(group, record)
+    click.echo("ok")
+
+
+@main.command("delete-record")
+@click.argument("group")
+@click.argument("record_id")
+@click.argument("event_time")
+@click.option("--hard", is_flag=True, help="Forget the record instead of leaving a tombstone.")
+@click.pass_context
+def delete_record(ctx: click.Context, group: str, record_id: str, event_time: str, hard: bool) -> None:
+    """Delete RECORD_ID as of EVENT_TIME (soft by default)."""
+    open_store(ctx).delete_record(group, record_id, event_time, hard=hard)
+    click.echo(f"{'hard' if hard else 'soft'}-deleted {record_id} in {group}")
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--limit", type=int, default=None, help="Return at most this many rows.")
+@click.pass_context
+def query(ctx: click.Context, sql: str, fmt: str, limit: int | None) -> None:
+    """Run read-only DuckDB SQL; each feature group is a view of its full offline history."""
+    df = open_store(ctx).query(sql, limit=limit)
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(df.astype(object).where(df.notna(), None).to_dict("records"), default=_jsonable))
+    else:
+        click.echo(df.to_string(index=False, max_rows=200))
+
+
+@main.command()
+@click.argument("entity_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-f", "--feature", "features", multiple=True, required=True, help="'group' or 'group:feature'; repeat.")
+@click.option("--event-time-column", default="event_time", show_default=True)
+@click.option("-k", "--key", "keys", multiple=True, help="group=entity_column when names differ; repeat.")
+@click.option("--known-at", help="Use only what the store knew at this instant.")
+@click.option("--name", help="Dataset name in lineage.")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .parquet or .csv")
+@click.pass_context
+def dataset(ctx: click.Context, entity_file: str, features: tuple[str, ...], event_time_column: str,
+            keys: tuple[str, ...], known_at: str | None, name: str | None, out: str) -> None:
+    """Build a point-in-time-correct training set from ENTITY_FILE and write it to --out."""
+    key_map = {}
+    for k in keys:
+        group, sep, col = k.partition("=")
+        if not sep:
+            raise click.UsageError(f"--key {k!r}: write it as group=column")
+        key_map[group] = col
+    ds = open_store(ctx).build_dataset(entity_file, list(features), event_time_column, key_map,
+                                       known_at=known_at, name=name)
+    (ds.to_csv if out.lower().endswith(".csv") else ds.to_parquet)(out)
+    click.echo(f"Wrote {ds.num_rows:,} rows x {len(ds.columns)} columns to {out} (dataset {ds.id})")
+
+
+@main.command()
+@click.argument("group", required=False)
+@click.pass_context
+def compact(ctx: click.Context, group: str | None) -> None:
+    """Flush buffered rows and merge small Parquet files (answers do not change)."""
+    r = open_store(ctx).compact(group)
+    click.echo(f"{r['files_before']} files -> {r['files_after']} files, {r['rows']:,} rows")
+
+
+@main.command()
+@click.argument("group", required=False)
+@click.pass_context
+def sweep(ctx: click.Context, group: str | None) -> None:
+    """Remove expired online records and write their delete markers offline."""
+    click.echo(f"Removed {open_store(ctx).sweep_expired(group)} expired records")
+
+
+@main.command()
+@click.option("--node", help="Start node, e.g. feature_group:customers (default: whole graph).")
+@click.option("--depth", type=int, help="Edges to follow from --node.")
+@click.pass_context
+def lineage(ctx: click.Context, node: str | None, depth: int | None) -> None:
+    """Print lineage edges (source -> group -> feature -> dataset -> model)."""
+    g = open_store(ctx).lineage(node, depth)
+    for e in g.edges:
+        click.echo(f"{e['src']} --{e['relation']}--> {e['dst']}")
+
+
+@main.command()
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.pass_context
+def ui(ctx: click.Context, port: int, host: str) -> None:
+    """Start the studio in the browser on the store (seeded with sample data if empty)."""
+    import subprocess
+
+    app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
+    if not os.path.exists(app):
+        raise click.ClickException(f"The studio is not installed here ({app} is missing)")
+    env = {**os.environ, "FEATURESTORE_HOME": os.path.abspath(ctx.obj["store"])}
+    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", host]
+    ctx.exit(subprocess.call(cmd, env=env))
+
+
+if __name__ == "__main__":
+    main()

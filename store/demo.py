@@ -1,0 +1,167 @@
+"""Seed a store with the fraud / e-commerce sample data (``sample_data/``), so a fresh studio or
+tutorial has real groups, history, deletes, a point-in-time training set and a model to show.
+
+Files are ingested by path so lineage records each CSV as a source; the generator lives in
+``sample_data/generate.py``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import Conflict
+from .schema import Feature
+
+if TYPE_CHECKING:  # keeps ``import store.demo`` as light as the CLI needs
+    from .featurestore import FeatureStore
+
+DATA_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sample_data"))
+DATASET_NAME = "fraud_training_v1"
+MODEL_NAME = "fraud_model_v1"
+EVENT_TIME = Feature("event_time", "String", description="When this version took effect (ISO-8601 UTC).")
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One sample feature group; ``<name>.csv`` in the data dir fills it."""
+
+    name: str
+    record_identifier: str
+    description: str
+    tags: dict[str, str]
+    features: list[Feature]
+    ttl: timedelta | None = None
+
+
+def _f(name: str, type_: str, description: str, **parameters: str) -> Feature:
+    return Feature(name, type_, description=description, parameters=parameters)
+
+
+GROUPS = [
+    GroupSpec(
+        "customers", "customer_id",
+        "Customer profiles from the CRM: demographics, credit limit, account status and KYC risk tier. "
+        "A new version per profile change; closed accounts are soft-deleted.",
+        {"team": "risk", "domain": "payments", "pii": "true", "source": "crm"},
+        [_f("customer_id", "Integral", "Customer account number.", source="crm"),
+         _f("age", "Integral", "Age at the time of the profile version.", unit="years", source="crm"),
+         _f("country", "String", "Country of residence, ISO 3166-1 alpha-2.", source="crm"),
+         _f("signup_channel", "String", "Where the account was opened: web, mobile_app, referral, partner, in_store.",
+            source="crm"),
+         _f("credit_limit", "Fractional", "Current credit limit.", unit="USD", source="credit-decisioning"),
+         _f("account_status", "String", "active, review (under investigation) or suspended.", source="crm"),
+         _f("risk_segment", "String", "KYC risk tier: low, medium or high.", source="kyc-scoring"),
+         EVENT_TIME],
+    ),
+    GroupSpec(
+        "merchants", "merchant_id",
+        "Merchants we acquire for: category, country and the acquiring team's risk score, re-scored now and then.",
+        {"team": "merchant-ops", "domain": "payments", "pii": "false", "source": "acquiring"},
+        [_f("merchant_id", "String", "Merchant identifier, e.g. M0042.", source="acquiring"),
+         _f("name", "String", "Trading name.", source="acquiring"),
+         _f("category", "String", "Merchant category, e.g. grocery, travel, digital_goods.", source="acquiring"),
+         _f("country", "String", "Country of the merchant, ISO 3166-1 alpha-2.", source="acquiring"),
+         _f("risk_score", "Fractional", "Acquirer risk score; higher is riskier.", unit="score 0-1",
+            source="merchant-risk-model"),
+         EVENT_TIME],
+    ),
+    GroupSpec(
+        "transactions", "transaction_id",
+        "Card transactions from the payments ledger, one row per authorisation.",
+        {"team": "payments-platform", "domain": "payments", "pii": "false", "source": "ledger"},
+        [_f("transaction_id", "String", "Ledger transaction id, e.g. T0000042.", source="ledger"),
+         _f("customer_id", "Integral", "Paying customer (customers.customer_id).", source="ledger"),
+         _f("merchant_id", "String", "Merchant paid (merchants.merchant_id).", source="ledger"),
+         _f("amount", "Fractional", "Amount converted to USD at authorisation.", unit="USD", source="ledger"),
+         _f("currency", "String", "Presentment currency, ISO 4217.", source="ledger"),
+         _f("category", "String", "Merchant category at the time of the transaction.", source="ledger"),
+         _f("channel", "String", "in_store, online or mobile_app.", source="ledger"),
+         EVENT_TIME],
+    ),
+    GroupSpec(
+        "customer_spend", "customer_id",
+        "Rolling spend per customer from the daily 23:00 UTC batch, over transactions strictly before the run. "
+        "Online values expire after 30 days: stale velocity is worse than none.",
+        {"team": "risk", "domain": "payments", "pii": "false", "source": "spend-aggregation-job"},
+        [_f("customer_id", "Integral", "Customer account number.", source="spend-aggregation-job"),
+         _f("txn_count_7d", "Integral", "Transactions in the 7 days before the run.", unit="count",
+            window="7d", source="spend-aggregation-job"),
+         _f("spend_7d", "Fractional", "Total spent in the 7 days before the run.", unit="USD", window="7d",
+            source="spend-aggregation-job"),
+         _f("avg_amount_30d", "Fractional", "Mean transaction amount over 30 days.", unit="USD", window="30d",
+            source="spend-aggregation-job"),
+         _f("distinct_merchants_30d", "Integral", "Different merchants paid in 30 days.", unit="count",
+            window="30d", source="spend-aggregation-job"),
+         EVENT_TIME],
+        ttl=timedelta(days=30),
+    ),
+]
+DATASET_FEATURES = [
+    "customers:age", "customers:country", "customers:signup_channel", "customers:credit_limit",
+    "customers:account_status", "customers:risk_segment",
+    "merchants:category", "merchants:country", "merchants:risk_score",
+    "customer_spend:txn_count_7d", "customer_spend:spend_7d", "customer_spend:avg_amount_30d",
+    "customer_spend:distinct_merchants_30d",
+]
+DATASET_KEYS = {"customers": "customer_id", "merchants": "merchant_id", "customer_spend": "customer_id"}
+
+
+def is_empty(fs: FeatureStore) -> bool:
+    """True when the store has no feature groups, i.e. seeding cannot clobber anyone's work."""
+    return not fs.list_feature_groups()
+
+
+def seed_if_empty(fs: FeatureStore, data_dir: str | None = None) -> bool:
+    """Seed a store that has no groups yet; True if this call seeded it.
+
+    Two processes may race on a fresh store (e.g. two studio sessions): the loser's first
+    create raises Conflict and it backs off, leaving the winner to finish.
+    """
+    if not is_empty(fs):
+        return False
+    try:
+        seed(fs, data_dir)
+    except Conflict:
+        return False
+    return True
+
+
+def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
+    """Create and fill the sample groups, apply the account closures, build the training set
+    and register the model trained on it. Raises Conflict if a sample group already exists."""
+    data_dir = data_dir or DATA_DIR
+    started = time.perf_counter()
+    rows = {}
+    for spec in GROUPS:
+        _create(fs, spec)
+        rows[spec.name] = fs.ingest(spec.name, os.path.join(data_dir, f"{spec.name}.csv")).rows_written
+    deleted = _close_accounts(fs, os.path.join(data_dir, "deletes.csv"))
+    dataset = fs.build_dataset(os.path.join(data_dir, "labels.csv"), DATASET_FEATURES, "event_time", DATASET_KEYS,
+                               name=DATASET_NAME)
+    labels = dataset.table.column("is_fraud").to_pylist()
+    fs.register_model(
+        MODEL_NAME, [dataset.id], "Card-fraud classifier trained on the point-in-time training set.",
+        {"target": "is_fraud", "features": len(DATASET_FEATURES), "rows": len(labels),
+         "positive_rate": round(sum(labels) / len(labels), 4)},
+    )
+    return {"groups": [spec.name for spec in GROUPS], "rows_ingested": rows, "records_deleted": deleted,
+            "dataset_id": dataset.id, "dataset_name": DATASET_NAME, "dataset_rows": dataset.num_rows,
+            "model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _create(fs: FeatureStore, spec: GroupSpec) -> None:
+    fs.create_feature_group(spec.name, spec.record_identifier, EVENT_TIME.name, spec.features,
+                            description=spec.description, tags=spec.tags, ttl=spec.ttl)
+
+
+def _close_accounts(fs: FeatureStore, path: str) -> int:
+    """Soft-delete each closed customer at its closure time, so history before it stays queryable."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        closures = list(csv.DictReader(fh))
+    for row in closures:
+        fs.delete_record("customers", int(row["customer_id"]), row["event_time"])
+    return len(closures)

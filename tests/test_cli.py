@@ -1,0 +1,78 @@
+"""The CLI: each command works on a temporary store, and errors are one line with exit code 1."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from store.cli import main
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+
+    def invoke(*args: str):
+        return runner.invoke(main, ["--store", store, *args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def orders_csv(tmp_path):
+    path = tmp_path / "orders.csv"
+    pd.DataFrame({"order_id": ["o1", "o2", "o3"], "ts": ["2024-01-01T00:00:00Z"] * 3,
+                  "amount": [1.5, 2.5, 3.5], "qty": [1, 2, 3]}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_create_from_file_ingest_get_query_dataset(run, orders_csv, tmp_path):
+    r = run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
+    assert r.exit_code == 0 and "Created orders" in r.output
+    r = run("ingest", "orders", orders_csv)
+    assert r.exit_code == 0 and "wrote 3 of 3 rows" in r.output
+    r = run("get", "orders", "o2")
+    assert json.loads(r.output)["amount"] == 2.5
+    r = run("query", "SELECT sum(qty) AS q FROM orders", "--format", "json")
+    assert json.loads(r.output) == [{"q": 6}]
+    entity = tmp_path / "entity.csv"
+    pd.DataFrame({"order_id": ["o1", "o9"], "event_time": ["2024-02-01T00:00:00Z"] * 2}).to_csv(entity, index=False)
+    out = tmp_path / "train.parquet"
+    r = run("dataset", str(entity), "-f", "orders:amount", "-o", str(out))
+    assert r.exit_code == 0 and pd.read_parquet(out)["amount"].tolist()[0] == 1.5
+    r = run("delete-record", "orders", "o1", "2024-01-02T00:00:00Z")
+    assert r.exit_code == 0
+    assert run("get", "orders", "o1").exit_code == 1
+    assert "orders" in run("list").output
+    assert run("compact").exit_code == 0
+    assert "ingested_into" in run("lineage").output
+    assert json.loads(run("describe", "orders").output)["online_records"] == 2
+
+
+def test_create_from_yaml_spec(run, tmp_path):
+    spec = tmp_path / "g.yaml"
+    spec.write_text("name: users\nrecord_identifier: uid\nevent_time: ts\ndescription: People\n"
+                    "tags: {team: growth}\nttl: 3600\nfeatures:\n  - {name: uid, type: Integral}\n"
+                    "  - {name: ts, type: Fractional}\n  - {name: plan, type: String, description: Billing plan}\n")
+    r = run("create", str(spec))
+    assert r.exit_code == 0, r.output
+    assert json.loads(run("describe", "users").output)["ttl_seconds"] == 3600
+
+
+def test_errors_are_one_line_without_traceback(run, tmp_path, orders_csv):
+    r = run("get", "missing", "1")
+    assert r.exit_code == 1 and r.output.strip() == "Error: Feature group 'missing' does not exist"
+    run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_id,ts,amount,qty\no1,2024-01-01T00:00:00Z,abc,1\no2,2024-01-01,1.0,2\n")
+    errors = tmp_path / "errors.csv"
+    r = run("ingest", "orders", str(bad), "--errors", str(errors))
+    assert r.exit_code == 1 and "Traceback" not in r.output and "Nothing was written" in r.output
+    assert pd.read_csv(errors)["feature"].tolist() == ["amount", "ts"]
+    r = run("ingest", "orders", str(bad), "--skip-bad")
+    assert r.exit_code == 0 and "wrote 0 of 2 rows, rejected 2" in r.output
+    r = run("query", "DROP VIEW orders")
+    assert r.exit_code == 1 and "read-only" in r.output

@@ -1,0 +1,426 @@
+"""Property-based tests: random histories run against the engine and the brute-force model in
+``tests/reference.py``; every read (get_record, history, as_of with known_at, build_dataset) must
+agree with the model, compaction must change no answer, and an ingested batch must equal the same
+rows put one by one.
+
+Histories use identifiers 0-4 and five event times (so ties are common), puts with random null
+and omitted features, soft and hard deletes, and ingest batches of 1-5 rows. Half the examples use
+a String (ISO-8601 'Z') event time, half a Fractional (epoch seconds) one. Write times are checked
+against instants taken between the calls (2 ms apart), and ``known_at`` is given either such an
+instant or a write time read back from ``history`` (and one microsecond before it).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from store import Feature, FeatureStore, ValidationError
+
+try:
+    from tests.reference import HardDeleteRejected, Reference
+except ImportError:  # tests/ itself on sys.path
+    from reference import HardDeleteRejected, Reference
+
+GROUP = "grp"
+ID = "id"
+FEATURES = ("f_int", "f_float", "f_str")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+BASE_US = 1_704_067_200 * 10**6  # 2024-01-01T00:00:00Z
+# Five event times: two in the same hour, one with a fraction of a second, another hour, another day.
+SLOTS = [BASE_US + s for s in (0, 1_800_000_000, 3_600_500_000, 7_200_000_000, 90_000_000_000)]
+# Times to query at: before everything, each event time exactly, and a quarter second after each.
+QUERY_TIMES = sorted({BASE_US - 1_000_000, *SLOTS, *(s + 250_000 for s in SLOTS)})
+RIDS = range(6)  # 5 is never written
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class Put:
+    rid: int
+    slot: int
+    values: dict  # features to send; a missing key is omitted from the record, None is an explicit null
+
+    def __repr__(self) -> str:
+        return f"Put(rid={self.rid}, slot={self.slot}, values={self.values!r})"
+
+
+@dataclass(frozen=True)
+class Delete:
+    rid: int
+    slot: int
+    hard: bool
+
+    def __repr__(self) -> str:
+        return f"Delete(rid={self.rid}, slot={self.slot}, hard={self.hard})"
+
+
+@dataclass(frozen=True)
+class Ingest:
+    rows: tuple  # of (rid, slot, values)
+
+    def __repr__(self) -> str:
+        return f"Ingest(rows={self.rows!r})"
+
+
+@dataclass(frozen=True)
+class Flush:
+    def __repr__(self) -> str:
+        return "Flush()"
+
+
+feature_values = st.fixed_dictionaries({}, optional={
+    "f_int": st.none() | st.integers(-3, 3) | st.just(2**40),
+    "f_float": st.none() | st.sampled_from([0.0, -1.5, 2.25, 0.1, 1e10]),
+    "f_str": st.none() | st.sampled_from(["", "a", "b", "héllo"]),
+})
+rids = st.integers(0, 4)
+slots = st.integers(0, len(SLOTS) - 1)
+puts = st.builds(Put, rids, slots, feature_values)
+deletes = st.builds(Delete, rids, slots, st.booleans())
+batch_rows = st.lists(st.tuples(rids, slots, feature_values), min_size=1, max_size=5).map(tuple)
+ingests = st.builds(Ingest, batch_rows)
+operation = st.one_of(puts, deletes, ingests, puts)
+operations = st.lists(operation, min_size=1, max_size=12)
+operations_with_flush = st.lists(st.one_of(puts, deletes, ingests, st.just(Flush())), min_size=1, max_size=10)
+time_kinds = st.sampled_from(["iso", "epoch"])
+event_time_names = st.sampled_from(["ts", "event_time"])  # "ts" clashes with the entity column below
+
+# A known_at choice: None, or (how, k, form): "instant" = an instant taken right after call k
+# (k = -1: before the first call), "exact" = the write time of call k read from history,
+# "before" = one microsecond before it. k is clamped to the calls made.
+known_choices = st.none() | st.tuples(st.sampled_from(["instant", "exact", "before"]), st.integers(-1, 11),
+                                      st.sampled_from(["datetime", "timestamp", "iso"]))
+# An as_of query: (index into QUERY_TIMES or None, form of the event_time argument, known_at choice)
+queries = st.lists(st.tuples(st.none() | st.integers(0, len(QUERY_TIMES) - 1),
+                             st.sampled_from(["native", "datetime", "timestamp"]), known_choices),
+                   min_size=1, max_size=4)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def iso(us: int) -> str:
+    text = (EPOCH + dt.timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S")
+    if us % 1_000_000:
+        text += f".{us % 1_000_000:06d}".rstrip("0")
+    return text + "Z"
+
+
+def ev_value(kind: str, us: int) -> Any:
+    """An event time in the group's declared form."""
+    return iso(us) if kind == "iso" else us / 1_000_000
+
+
+def time_arg(us: int, form: str, kind: str) -> Any:
+    """An instant as an argument (event_time= / known_at=) in one of the accepted forms."""
+    if form == "native":
+        return ev_value(kind, us)
+    if form == "iso":
+        return iso(us)
+    if form == "datetime":
+        return EPOCH + dt.timedelta(microseconds=us)
+    return pd.Timestamp(us, unit="us", tz="UTC")
+
+
+def canon(v: Any) -> Any:
+    """A value with its kind, so 1 != 1.0 != '1'; every null is None."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return ("bool", bool(v))
+    if isinstance(v, (int, np.integer)):
+        return ("int", int(v))
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else ("float", float(v))
+    if isinstance(v, str):
+        return ("str", v)
+    if isinstance(v, pd.Timestamp):
+        return ("time", v.value // 1000)
+    if isinstance(v, dt.datetime):
+        return ("time", (v - EPOCH) // dt.timedelta(microseconds=1))
+    raise TypeError(f"unexpected value {v!r} of type {type(v).__name__}")
+
+
+def canon_record(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if record is None else {k: canon(v) for k, v in record.items()}
+
+
+def frame_rows(df: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    if columns is not None:
+        assert list(df.columns) == columns, f"columns {list(df.columns)}, expected {columns}"
+    return [{c: canon(v) for c, v in zip(df.columns, row)} for row in df.itertuples(index=False, name=None)]
+
+
+def ts_us(value: Any) -> int:
+    return pd.Timestamp(value).value // 1000
+
+
+def group_features(kind: str, et_name: str) -> list[Feature]:
+    return [Feature(ID, "Integral"), Feature(et_name, "String" if kind == "iso" else "Fractional"),
+            Feature("f_int", "Integral"), Feature("f_float", "Fractional"), Feature("f_str", "String")]
+
+
+class Harness:
+    """A fresh store in a temporary folder, the model, and the instants between the calls."""
+
+    def __init__(self, kind: str, et_name: str) -> None:
+        self.kind, self.et = kind, et_name
+        self.names = [ID, et_name, *FEATURES]
+        self.dir = tempfile.mkdtemp(prefix="fs-property-")
+        try:
+            self.fs = FeatureStore(self.dir)
+            self.fs.create_feature_group(GROUP, ID, et_name, group_features(kind, et_name))
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.model = Reference(self.names, ID, et_name)
+        self.log: list[Any] = []
+        self.instants = [self._instant()]  # instants[k] is taken before call k, instants[k + 1] after it
+
+    def __enter__(self) -> "Harness":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.fs.close()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    @staticmethod
+    def _instant() -> int:
+        us = time.time_ns() // 1000
+        time.sleep(0.002)  # the next call's write time is strictly later
+        return us
+
+    @property
+    def calls(self) -> int:
+        return len(self.instants) - 1
+
+    def record(self, rid: int, slot: int, values: dict) -> dict[str, Any]:
+        return {ID: rid, self.et: ev_value(self.kind, SLOTS[slot]), **values}
+
+    def frame(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        cols = [c for c in self.names if any(c in r for r in records)]  # a column nobody sends is left out
+        return pd.DataFrame({c: [r.get(c) for r in records] for c in cols})
+
+    def apply(self, op: Any) -> None:
+        k = self.calls
+        if isinstance(op, Put):
+            rec = self.record(op.rid, op.slot, op.values)
+            self.fs.put_record(GROUP, rec)
+            self.model.put(rec, SLOTS[op.slot], k)
+        elif isinstance(op, Delete):
+            ev = SLOTS[op.slot]
+            value = ev_value(self.kind, ev)
+            try:
+                self.model.delete(op.rid, ev, value, op.hard, k)
+            except HardDeleteRejected as why:
+                with pytest.raises(ValidationError):
+                    self.fs.delete_record(GROUP, op.rid, value, hard=True)
+                    pytest.fail(f"{op!r} after {self.log} must raise ValidationError ({why})")
+            else:
+                try:
+                    self.fs.delete_record(GROUP, op.rid, value, hard=op.hard)
+                except ValidationError as exc:
+                    pytest.fail(f"{op!r} after {self.log} raised {exc!r}, but the semantics accept it "
+                                f"(online row before: {self.model.online.get(op.rid)})")
+        elif isinstance(op, Ingest):
+            records = [self.record(*row) for row in op.rows]
+            self.fs.ingest(GROUP, self.frame(records))
+            self.model.ingest([(r, SLOTS[row[1]]) for r, row in zip(records, op.rows)], k)
+        elif isinstance(op, Flush):
+            self.fs.flush(GROUP)
+        else:
+            raise AssertionError(op)
+        self.log.append(op)
+        self.instants.append(self._instant())
+
+    def touched(self, op: Any) -> set[int]:
+        if isinstance(op, Ingest):
+            return {r[0] for r in op.rows}
+        return {op.rid} if isinstance(op, (Put, Delete)) else set()
+
+    # ------------------------------------------------------------------ checks
+
+    def check_online(self, ids: Any = RIDS) -> None:
+        for rid in ids:
+            got, want = self.fs.get_record(GROUP, rid), self.model.get(rid)
+            assert canon_record(got) == canon_record(want), f"get_record({rid}) after {self.log}"
+
+    def check_history(self) -> dict[int, int]:
+        """History of every id against the model; returns the write time of each call that wrote."""
+        write_times: dict[int, int] = {}
+        for rid in RIDS:
+            df = self.fs.history(GROUP, rid)
+            want = self.model.history(rid)
+            assert list(df.columns) == [*self.names, "write_time", "api_invocation_time", "is_deleted"]
+            got_rows = [({f: canon(r[f]) for f in self.names}, canon(r["is_deleted"])) for _, r in df.iterrows()]
+            want_rows = [({f: canon(v) for f, v in ver.values}, ("bool", ver.deleted)) for ver in want]
+            assert got_rows == want_rows, f"history({rid}) after {self.log}"
+            for ver, (_, r) in zip(want, df.iterrows()):
+                wt, api = ts_us(r["write_time"]), ts_us(r["api_invocation_time"])
+                assert self.instants[ver.op] < wt <= self.instants[ver.op + 1], \
+                    f"write_time of call {ver.op} ({self.log[ver.op]!r}) is outside the call"
+                assert self.instants[ver.op] < api <= wt, f"api_invocation_time of call {ver.op} is off"
+                assert write_times.setdefault(ver.op, wt) == wt, f"call {ver.op} wrote with two write times"
+        ordered = [write_times[k] for k in sorted(write_times)]
+        assert ordered == sorted(set(ordered)), "write times do not increase with the order of the calls"
+        return write_times
+
+    def known_at(self, choice: Any, write_times: dict[int, int]) -> tuple[Any, int | None, str]:
+        """(known_at argument, the model's max call index, description)."""
+        if choice is None:
+            return None, None, "None"
+        how, k, form = choice
+        k = min(k, self.calls - 1)
+        if how != "instant" and k in write_times:
+            us = write_times[k] if how == "exact" else write_times[k] - 1
+            max_op = k if how == "exact" else k - 1
+        else:
+            how, us, max_op = "instant", self.instants[k + 1], k
+        return time_arg(us, form, self.kind), max_op, f"{how} of call {k} ({us})"
+
+    def as_of_answers(self, resolved: list[tuple]) -> list[list[dict[str, Any]]]:
+        return [frame_rows(self.fs.as_of(GROUP, event_time=ev_arg, known_at=known_arg), self.names)
+                for ev_arg, known_arg, *_ in resolved]
+
+    def resolve(self, qs: list[tuple], write_times: dict[int, int]) -> list[tuple]:
+        """Queries as (event_time arg, known_at arg, model max_ev, model max_op, description)."""
+        out = [(None, None, None, None, "latest")]
+        for t_idx, t_form, known in qs:
+            max_ev = None if t_idx is None else QUERY_TIMES[t_idx]
+            ev_arg = None if max_ev is None else time_arg(max_ev, t_form, self.kind)
+            known_arg, max_op, what = self.known_at(known, write_times)
+            out.append((ev_arg, known_arg, max_ev, max_op, f"event_time={ev_arg!r}, known_at={what}"))
+        return out
+
+    def check_as_of(self, resolved: list[tuple], answers: list | None = None) -> None:
+        answers = self.as_of_answers(resolved) if answers is None else answers
+        for (_, _, max_ev, max_op, what), got in zip(resolved, answers):
+            want = [{f: canon(v) for f, v in rec.items()} for rec in self.model.as_of(max_ev, max_op)]
+            assert got == want, f"as_of({what}) after {self.log}"
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@SETTINGS
+@given(kind=time_kinds, et_name=event_time_names, ops=operations)
+@example(kind="iso", et_name="ts", ops=[Put(0, 0, {}), Delete(0, 2, False), Delete(0, 1, True)])
+def test_online_store_matches_reference(kind: str, et_name: str, ops: list) -> None:
+    with Harness(kind, et_name) as h:
+        for op in ops:
+            h.apply(op)
+            h.check_online(sorted(h.touched(op)))
+        h.check_online()
+
+
+@SETTINGS
+@given(kind=time_kinds, et_name=event_time_names, ops=operations, qs=queries)
+def test_history_and_as_of_match_reference(kind: str, et_name: str, ops: list, qs: list) -> None:
+    with Harness(kind, et_name) as h:
+        for op in ops:
+            h.apply(op)
+        write_times = h.check_history()
+        h.check_as_of(h.resolve(qs, write_times))
+
+
+entity_rows = st.lists(st.tuples(st.integers(0, 5), st.integers(-1, len(QUERY_TIMES) - 1), st.integers(0, 9)),
+                       min_size=1, max_size=8)  # (id, index into QUERY_TIMES or -1 for a null ts, label)
+
+
+@SETTINGS
+@given(kind=time_kinds, et_name=event_time_names, ops=operations, rows=entity_rows,
+       ts_form=st.sampled_from(["native", "timestamp"]), label=st.sampled_from(["label", "f_int"]),
+       known=known_choices)
+def test_build_dataset_matches_reference(kind: str, et_name: str, ops: list, rows: list, ts_form: str,
+                                         label: str, known: Any) -> None:
+    with Harness(kind, et_name) as h:
+        for op in ops:
+            h.apply(op)
+        write_times = h.check_history() if known is not None else {}
+        known_arg, max_op, what = h.known_at(known, write_times)
+        ts_values = [None if i < 0 else QUERY_TIMES[i] for _, i, _ in rows]
+        if ts_form == "native":
+            ts_col: Any = [None if u is None else ev_value(kind, u) for u in ts_values]
+        else:
+            ts_col = pd.Series([pd.NaT if u is None else pd.Timestamp(u, unit="us", tz="UTC") for u in ts_values],
+                               dtype="datetime64[us, UTC]")
+        entity = pd.DataFrame({"id": [r[0] for r in rows], "ts": ts_col, label: [r[2] for r in rows]})
+        entity_cols = list(entity.columns)
+        out_names = [f"{GROUP}__{f}" if f in entity_cols else f for f in [et_name, *FEATURES]]
+
+        ds = h.fs.build_dataset(entity, [GROUP], event_time_column="ts", known_at=known_arg)
+        got = frame_rows(ds.to_pandas(), entity_cols + out_names)
+        expected_entity = frame_rows(entity)
+        for i, ((rid, _, _), ts, g, e) in enumerate(zip(rows, ts_values, got, expected_entity)):
+            assert {c: g[c] for c in entity_cols} == e, f"entity columns of row {i} changed"
+            rec = h.model.point_in_time(rid, ts, max_op) or {}
+            want = {n: canon(rec.get(f)) for n, f in zip(out_names, [et_name, *FEATURES])}
+            assert {n: g[n] for n in out_names} == want, \
+                f"build_dataset row {i} (id={rid}, ts={ts}, known_at={what}) after {h.log}"
+        assert len(got) == len(rows)
+
+
+@SETTINGS
+@given(kind=time_kinds, et_name=event_time_names, first=operations_with_flush, then=operations_with_flush,
+       qs=queries)
+def test_compact_changes_no_answer(kind: str, et_name: str, first: list, then: list, qs: list) -> None:
+    with Harness(kind, et_name) as h:
+        for part in (first, then):
+            for op in part:
+                h.apply(op)
+            write_times = h.check_history()
+            resolved = h.resolve(qs, write_times)
+            before_as_of = h.as_of_answers(resolved)
+            before_history = [frame_rows(h.fs.history(GROUP, rid)) for rid in RIDS]
+            stats = h.fs.compact(GROUP)
+            assert stats["rows"] == len(h.model.versions), f"compact counted {stats} after {h.log}"
+            assert stats["files_after"] <= stats["files_before"]
+            assert h.as_of_answers(resolved) == before_as_of, f"compact changed an as_of answer after {h.log}"
+            assert [frame_rows(h.fs.history(GROUP, rid)) for rid in RIDS] == before_history, \
+                f"compact changed a history after {h.log}"
+            h.check_history()
+            h.check_as_of(resolved, before_as_of)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=time_kinds, et_name=event_time_names, prefix=st.lists(operation, max_size=6), rows=batch_rows)
+def test_ingest_batch_equals_puts_one_by_one(kind: str, et_name: str, prefix: list, rows: tuple) -> None:
+    with Harness(kind, et_name) as batch, Harness(kind, et_name) as single:
+        for op in prefix:
+            batch.apply(op)
+            single.apply(op)
+        batch.apply(Ingest(rows))
+        for row in rows:
+            single.apply(Put(*row))
+        for rid in RIDS:
+            assert canon_record(batch.fs.get_record(GROUP, rid)) == canon_record(single.fs.get_record(GROUP, rid)), \
+                f"get_record({rid}): ingest of {rows} differs from puts, after {prefix}"
+        for t in [None, *QUERY_TIMES]:
+            ev = None if t is None else ev_value(kind, t)
+            assert frame_rows(batch.fs.as_of(GROUP, event_time=ev)) == frame_rows(single.fs.as_of(GROUP, event_time=ev)), \
+                f"as_of(event_time={ev!r}): ingest of {rows} differs from puts, after {prefix}"
+        for rid in RIDS:
+            cols = [*batch.names, "is_deleted"]
+            assert frame_rows(batch.fs.history(GROUP, rid)[cols]) == frame_rows(single.fs.history(GROUP, rid)[cols]), \
+                f"history({rid}): ingest of {rows} differs from puts, after {prefix}"
+        batch.check_online()
+        single.check_online()
+        batch.check_history()
+        batch.check_as_of(batch.resolve([], {}))
