@@ -122,6 +122,12 @@ def to_pandas(table: "pa.Table") -> "pd.DataFrame":
     for i, fld in enumerate(table.schema):
         if pa.types.is_timestamp(fld.type) and fld.type.tz in ("Etc/UTC", "UTC", "+00:00"):
             table = table.set_column(i, fld.name, table.column(i).cast(pa.timestamp(fld.type.unit, "UTC")))
+        elif pa.types.is_decimal(fld.type):  # DuckDB's sum() of BIGINT is a HUGEINT
+            target = pa.int64() if fld.type.scale == 0 else pa.float64()
+            try:
+                table = table.set_column(i, fld.name, table.column(i).cast(target))
+            except pa.ArrowInvalid:
+                pass
     return table.to_pandas(types_mapper=mapping.get)
 
 

@@ -1,0 +1,300 @@
+"""Run the benchmark: ``python -m bench.run [--size small|large] [--out bench/results] [--only STEP ...]``.
+
+Runs each step of ``bench.steps`` in its own subprocess (peak RSS from ``os.wait4``), prints a
+table of engine vs raw-limit figures with ratios and targets, and writes
+``<out>/<size>-<UTC time>.json``, ``<out>/latest-<size>.json`` and ``<out>/latest-<size>.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from typing import Any
+
+from .common import REPO_ROOT, SIZES, read_json, write_json
+
+# Order matters: later steps read the store ingest_engine builds; puts and compaction change it,
+# so they run after the reads that are checked against a hand-written query.
+STEPS = [
+    "gen",
+    "ingest_engine", "ingest_raw_sqlite_all", "ingest_raw_sqlite_latest", "ingest_raw_parquet",
+    "online_reads",
+    "build_engine", "build_raw", "build_check",
+    "asof_engine", "asof_raw",
+    "query_engine", "query_raw",
+    "put_raw", "put_engine",
+    "compact_raw", "compact_engine",
+    "cli",
+]
+
+TARGETS = {
+    "ingest_rows_per_s": 300_000,
+    "get_record_ratio": 5.0,
+    "batch_ratio": 2.0,
+    "puts_per_s": 5_000,
+    "build_ratio": 2.0,
+}
+
+
+def run_step(name: str, size: str, tmp: str, profile: str | None) -> dict[str, Any]:
+    result = os.path.join(tmp, f"{name}.json")
+    argv = [sys.executable, "-m", "bench.steps", name, "--size", size, "--result", result]
+    if profile:
+        argv += ["--profile", profile]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+    wall = time.perf_counter() - started
+    if os.path.exists(result):
+        payload = read_json(result)
+    else:
+        payload = {"step": name, "ok": False, "error": f"exited with {proc.returncode} and wrote no result"}
+    payload["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    payload["wall_s"] = round(wall, 2)
+    return payload
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def _r(steps: dict, name: str) -> dict:
+    s = steps.get(name) or {}
+    return s.get("result") or {} if s.get("ok") else {}
+
+
+def _rss(steps: dict, name: str) -> str:
+    s = steps.get(name)
+    return f"{s['peak_rss_mb']:,.0f}" if s and "peak_rss_mb" in s else "-"
+
+
+def _fmt_s(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def _fmt_rate(x: float | None, unit: str = "rows/s") -> str:
+    return "-" if x is None else f"{x / 1000:,.0f}k {unit}" if x >= 10_000 else f"{x:,.0f} {unit}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def _ok(flag: bool | None) -> str:
+    return "-" if flag is None else ("PASS" if flag else "MISS")
+
+
+def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+
+    def add(measure: str, engine: str, raw: str, ratio: str, target: str = "", ok: bool | None = None,
+            rss_e: str = "-", rss_r: str = "-") -> None:
+        rows.append({"measure": measure, "engine": engine, "raw": raw, "ratio": ratio, "target": target,
+                     "status": _ok(ok), "rss_engine_mb": rss_e, "rss_raw_mb": rss_r})
+
+    # 1. ingest
+    ie, ia, il, ip = (_r(steps, n) for n in ("ingest_engine", "ingest_raw_sqlite_all", "ingest_raw_sqlite_latest",
+                                              "ingest_raw_parquet"))
+    for g in ("driver_stats", "customer_profile"):
+        e, a, l, p = ie.get(g, {}), ia.get(g, {}), il.get(g, {}), ip.get(g, {})
+        raw_s = (l.get("seconds") or 0) + (p.get("seconds") or 0) if l and p else None
+        add(f"1. ingest {g} ({e.get('rows', 0):,} rows)",
+            f"{_fmt_s(e.get('seconds'))} = {_fmt_rate(e.get('rows_per_s'))}",
+            f"{_fmt_s(raw_s)} (sqlite latest {_fmt_s(l.get('seconds'))} + parquet {_fmt_s(p.get('seconds'))})",
+            _ratio(e.get("seconds"), raw_s), rss_e=_rss(steps, "ingest_engine"))
+    et, at_, lt, pt = ie.get("total", {}), ia.get("total", {}), il.get("total", {}), ip.get("total", {})
+    raw_latest = lt["seconds"] + pt["seconds"] if lt and pt else None
+    raw_all = at_["seconds"] + pt["seconds"] if at_ and pt else None
+    rate = et.get("rows_per_s")
+    add("1. ingest total, both groups (vs sqlite latest-per-id + parquet)",
+        f"{_fmt_s(et.get('seconds'))} = {_fmt_rate(rate)}",
+        f"{_fmt_s(raw_latest)} = {_fmt_rate(et['rows'] / raw_latest if raw_latest and et else None)}",
+        _ratio(et.get("seconds"), raw_latest), ">= 300k rows/s",
+        rate >= TARGETS["ingest_rows_per_s"] if rate else None,
+        _rss(steps, "ingest_engine"), _rss(steps, "ingest_raw_sqlite_latest"))
+    add("1. ingest total (vs sqlite ALL rows + parquet)", "", 
+        f"{_fmt_s(raw_all)} = {_fmt_rate(et['rows'] / raw_all if raw_all and et else None)}",
+        _ratio(et.get("seconds"), raw_all), rss_r=_rss(steps, "ingest_raw_sqlite_all"))
+    for label, part, step in (("raw: sqlite executemany upsert, ALL rows", at_, "ingest_raw_sqlite_all"),
+                              ("raw: sqlite executemany upsert, latest-per-id rows", lt, "ingest_raw_sqlite_latest"),
+                              ("raw: pyarrow.parquet.write_table (one file per group)", pt, "ingest_raw_parquet")):
+        detail = ""
+        if step != "ingest_raw_parquet":
+            r = _r(steps, step)
+            conv = sum(r.get(g, {}).get("convert_s", 0) for g in ("driver_stats", "customer_profile"))
+            detail = f" (to tuples {_fmt_s(conv)})" if r else ""
+        add(f"   {label}", "", f"{_fmt_s(part.get('seconds'))} = {_fmt_rate(part['rows'] / part['seconds'] if part else None)}{detail}",
+            "", rss_r=_rss(steps, step))
+
+    # 2. online reads
+    o = _r(steps, "online_reads")
+    for key, label, limit in (("get_record", "get_record", TARGETS["get_record_ratio"]),
+                              ("batch_get_records", f"batch_get_records({o.get('batch_get_records', {}).get('batch', 100)})",
+                               TARGETS["batch_ratio"])):
+        e, r = o.get(key, {}).get("engine", {}), o.get(key, {}).get("raw", {})
+        for p in ("p50", "p99"):
+            ev, rv = e.get(f"{p}_us"), r.get(f"{p}_us")
+            add(f"2. {label} {p}", f"{ev:,.1f} us" if ev else "-", f"{rv:,.1f} us" if rv else "-", _ratio(ev, rv),
+                f"<= {limit:g}x raw", (ev / rv <= limit) if ev and rv else None, _rss(steps, "online_reads"),
+                _rss(steps, "online_reads"))
+
+    # 3. puts
+    pe, pr = _r(steps, "put_engine"), _r(steps, "put_raw")
+    add(f"3. put_record x{pe.get('puts', 0):,} (online + staging, incl. auto-flush)",
+        f"{_fmt_rate(pe.get('puts_per_s'), 'puts/s')} (p50 {pe.get('latency', {}).get('p50_us', 0):,.0f} us)",
+        f"{_fmt_rate(pr.get('puts_per_s'), 'puts/s')}",
+        _ratio(pr.get("puts_per_s"), pe.get("puts_per_s")), ">= 5k puts/s",
+        pe.get("puts_per_s", 0) >= TARGETS["puts_per_s"] if pe else None,
+        _rss(steps, "put_engine"), _rss(steps, "put_raw"))
+
+    # 4. datasets
+    be, br, bc = _r(steps, "build_engine"), _r(steps, "build_raw"), _r(steps, "build_check")
+    add(f"4. build_dataset ({be.get('rows', 0):,} entity rows x 2 groups)", _fmt_s(be.get("seconds")),
+        f"{_fmt_s(br.get('seconds'))} (DuckDB ASOF JOIN)", _ratio(be.get("seconds"), br.get("seconds")),
+        "<= 2x raw", (be["seconds"] / br["seconds"] <= TARGETS["build_ratio"]) if be and br else None,
+        _rss(steps, "build_engine"), _rss(steps, "build_raw"))
+    add("4. build_dataset result identical to hand-written query",
+        "yes" if bc.get("identical") else ("NO" if bc else "-"),
+        f"mismatches: {bc.get('mismatched_columns') or 'none'}" if bc else "-", "", "identical", bc.get("identical"))
+
+    # other reads
+    ae, ar = _r(steps, "asof_engine"), _r(steps, "asof_raw")
+    for key, label in (("latest", "as_of(driver_stats) latest"), ("mid", "as_of(driver_stats) at 2026-10-16")):
+        e, r = ae.get(key, {}), ar.get(key, {})
+        same = (e.get("rows") == r.get("rows") and e.get("id_sum") == r.get("id_sum")
+                and abs(e.get("conv_rate_sum", 0) - r.get("conv_rate_sum", 0)) < 1e-6) if e and r else None
+        add(f"   {label} ({e.get('rows', 0):,} rows{'' if same is None else ', same as raw' if same else ', DIFFERS'})",
+            _fmt_s(e.get("seconds")), _fmt_s(r.get("seconds")), _ratio(e.get("seconds"), r.get("seconds")),
+            rss_e=_rss(steps, "asof_engine"), rss_r=_rss(steps, "asof_raw"))
+    qe, qr = _r(steps, "query_engine"), _r(steps, "query_raw")
+    for key, label in (("count", "fs.query('select count(*) from driver_stats')"),
+                       ("group_by_city", "fs.query(city group-by avg)")):
+        e, r = qe.get(key, {}), qr.get(key, {})
+        add(f"   {label}", _fmt_s(e.get("seconds")), _fmt_s(r.get("seconds")), _ratio(e.get("seconds"), r.get("seconds")),
+            rss_e=_rss(steps, "query_engine"), rss_r=_rss(steps, "query_raw"))
+    ce, cr = _r(steps, "compact_engine"), _r(steps, "compact_raw")
+    add(f"   compact(driver_stats) ({ce.get('files_before', 0):,} -> {ce.get('files_after', 0):,} files)",
+        _fmt_s(ce.get("seconds")), f"{_fmt_s(cr.get('seconds'))} (pyarrow read+sort+write per hour)",
+        _ratio(ce.get("seconds"), cr.get("seconds")), rss_e=_rss(steps, "compact_engine"),
+        rss_r=_rss(steps, "compact_raw"))
+
+    # 5. CLI
+    cl = _r(steps, "cli")
+    if cl:
+        add(f"5. {cl['command']['label']}", _fmt_s(cl["command"]["seconds"]),
+            f"{_fmt_s(cl['python_startup']['seconds'])} (python -c pass)",
+            _ratio(cl["command"]["seconds"], cl["python_startup"]["seconds"]))
+        if cl["command"]["label"] != cl["import_store"]["label"]:
+            add("   python -c 'import store'", _fmt_s(cl["import_store"]["seconds"]), "", "")
+    return rows
+
+
+COLUMNS = [("measure", "Measurement"), ("engine", "Engine"), ("raw", "Raw limit"), ("ratio", "Engine/raw"),
+           ("target", "Target"), ("status", "Status"), ("rss_engine_mb", "Peak RSS eng MiB"),
+           ("rss_raw_mb", "Peak RSS raw MiB")]
+
+
+def render_text(rows: list[dict[str, str]]) -> str:
+    widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in COLUMNS}
+    line = "  ".join(title.ljust(widths[k]) for k, title in COLUMNS)
+    out = [line, "  ".join("-" * widths[k] for k, _ in COLUMNS)]
+    out += ["  ".join(r[k].ljust(widths[k]) for k, _ in COLUMNS) for r in rows]
+    return "\n".join(out)
+
+
+def render_markdown(rows: list[dict[str, str]]) -> str:
+    out = ["| " + " | ".join(t for _, t in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out += ["| " + " | ".join(r[k].replace("|", "\\|") for k, _ in COLUMNS) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def environment() -> dict[str, Any]:
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    mem = None
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(), "mem_gib": mem,
+        "sqlite": sqlite3.sqlite_version,
+        "packages": {p: version(p) for p in ("pandas", "pyarrow", "duckdb", "numpy", "sqlite-utils")},
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_dirty_engine": git("status", "--porcelain", "--", "store").splitlines(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="small", choices=sorted(SIZES))
+    parser.add_argument("--out", default=os.path.join("bench", "results"))
+    parser.add_argument("--only", nargs="+", choices=STEPS, help="run only these steps (the store must exist)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile each timed block into <out>/profile-<size>/ (figures are then inflated)")
+    args = parser.parse_args(argv)
+    out_dir = os.path.abspath(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    profile = os.path.join(out_dir, f"profile-{args.size}") if args.profile else None
+    steps: dict[str, Any] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name in args.only or STEPS:
+            print(f"[bench {args.size}] {name} ...", file=sys.stderr, flush=True)
+            steps[name] = run_step(name, args.size, tmp, profile)
+            s = steps[name]
+            status = "ok" if s.get("ok") else "FAILED"
+            print(f"[bench {args.size}] {name}: {status} in {s['wall_s']:.1f}s, peak RSS {s['peak_rss_mb']:,.0f} MiB",
+                  file=sys.stderr, flush=True)
+            if not s.get("ok"):
+                print(s.get("error", ""), file=sys.stderr)
+    total = time.perf_counter() - started
+    rows = summary_rows(steps, args.size)
+    text = render_text(rows)
+    print()
+    print(f"Feature store benchmark, size={args.size} ({'profiled, inflated figures' if profile else 'not profiled'}), "
+          f"total {total:.0f}s")
+    print(text)
+    report = {"size": args.size, "size_params": vars(SIZES[args.size]), "targets": TARGETS, "profiled": bool(profile),
+              "env": environment(), "total_wall_s": round(total, 1), "summary": rows, "steps": steps}
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if not args.only:
+        write_json(os.path.join(out_dir, f"latest-{args.size}.json"), report)
+        with open(os.path.join(out_dir, f"latest-{args.size}.md"), "w") as fh:
+            fh.write(f"size={args.size}, {report['env']['utc']}, commit {report['env']['git_commit']}"
+                     f"{' (store/ has uncommitted changes)' if report['env']['git_dirty_engine'] else ''}\n\n")
+            fh.write(render_markdown(rows) + "\n")
+    path = os.path.join(out_dir, f"{args.size}-{stamp}{'-partial' if args.only else ''}.json")
+    write_json(path, report)
+    print(f"\nresults: {path}")
+    return 0 if all(s.get("ok") for s in steps.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Demo seeding end to end: the sample CSVs become groups, history, deletes, a dataset and a model."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from store import FeatureStore
+from store.demo import DATA_DIR, DATASET_NAME, MODEL_NAME, is_empty, seed, seed_if_empty
+
+GROUPS = ["customers", "merchants", "transactions", "customer_spend"]
+
+
+def read(name: str) -> pd.DataFrame:
+    return pd.read_csv(os.path.join(DATA_DIR, f"{name}.csv"))
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One seeded store for the module: seeding takes seconds, and every test only reads."""
+    fs = FeatureStore(tmp_path_factory.mktemp("demo") / "store")
+    summary = seed(fs)
+    yield fs, summary
+    fs.close()
+
+
+def test_groups_are_documented(seeded):
+    fs, summary = seeded
+    assert summary["groups"] == GROUPS
+    assert sorted(g.name for g in fs.list_feature_groups()) == sorted(GROUPS)
+    for name in GROUPS:
+        group = fs.feature_group(name)
+        assert group.description
+        assert {"team", "domain", "pii"} <= set(group.tags)
+        assert all(f.description for f in group.features)
+    assert fs.feature_group("customer_spend").ttl_seconds == timedelta(days=30).total_seconds()
+    assert fs.feature_group("transactions").feature("amount").parameters["unit"] == "USD"
+
+
+def test_record_counts_match_the_csvs(seeded):
+    fs, summary = seeded
+    closed = set(read("deletes")["customer_id"])
+    for name in GROUPS:
+        frame, group = read(name), fs.feature_group(name)
+        latest = frame.groupby(group.record_identifier)["event_time"].max()
+        if name == "customers":
+            latest = latest.drop(index=list(closed))
+        if group.ttl_seconds:
+            expires = pd.to_datetime(latest, utc=True) + pd.Timedelta(seconds=group.ttl_seconds)
+            latest = latest[expires > pd.Timestamp(time.time(), unit="s", tz="UTC")]
+        described = fs.describe(name)
+        assert summary["rows_ingested"][name] == len(frame)
+        assert described["offline_rows"] == len(frame) + (len(closed) if name == "customers" else 0)
+        assert described["online_records"] == len(latest)
+
+
+def test_dataset_has_one_row_per_label_in_order_and_is_point_in_time(seeded):
+    fs, summary = seeded
+    labels = read("labels")
+    node = next(n for n in fs.lineage().nodes if n["id"] == f"dataset:{summary['dataset_id']}")
+    definition = node["properties"]["definition"]
+    assert node["name"] == DATASET_NAME and definition["rows"] == summary["dataset_rows"] == len(labels)
+
+    rebuilt = fs.build_dataset(os.path.join(DATA_DIR, "labels.csv"), definition["features"],
+                               definition["event_time_column"], definition["keys"], record=False).to_pandas()
+    assert rebuilt["transaction_id"].tolist() == labels["transaction_id"].tolist()
+    assert rebuilt["is_fraud"].tolist() == labels["is_fraud"].tolist()
+
+    profiles = read("customers").assign(t=lambda d: pd.to_datetime(d["event_time"]))
+    entities = labels.assign(t=pd.to_datetime(labels["event_time"]), row=range(len(labels)))
+    expected = pd.merge_asof(entities.sort_values("t"), profiles[["customer_id", "t", "risk_segment"]].sort_values("t"),
+                             on="t", by="customer_id").sort_values("row")
+    assert rebuilt["risk_segment"].tolist() == expected["risk_segment"].tolist()
+
+
+def test_lineage_links_files_groups_dataset_and_model(seeded):
+    fs, summary = seeded
+    graph = fs.lineage()
+    files = {n["id"]: n["properties"].get("file") for n in graph.nodes if n["kind"] == "source"}
+    edges = {(e["src"], e["relation"], e["dst"]) for e in graph.edges}
+    for name in GROUPS:
+        assert any(files.get(src) == f"{name}.csv" and rel == "ingested_into" and dst == f"feature_group:{name}"
+                   for src, rel, dst in edges)
+    assert (f"dataset:{summary['dataset_id']}", "trained", f"model:{MODEL_NAME}") in edges
+    assert ("feature:customers.risk_segment", "used_by", f"dataset:{summary['dataset_id']}") in edges
+
+
+def test_closed_customers_are_gone_online_but_keep_their_history(seeded):
+    fs, _ = seeded
+    for customer_id, closed_at in read("deletes").itertuples(index=False):
+        assert fs.get_record("customers", customer_id) is None
+        history = fs.history("customers", customer_id)
+        assert history["is_deleted"].iloc[-1] and not history["is_deleted"].iloc[:-1].any()
+        before = pd.Timestamp(closed_at) - pd.Timedelta(seconds=1)
+        assert customer_id in fs.as_of("customers", before)["customer_id"].tolist()
+
+
+def test_seed_if_empty_only_seeds_empty_stores(seeded, tmp_path):
+    fs, _ = seeded
+    assert not is_empty(fs) and seed_if_empty(fs) is False
+    with FeatureStore(tmp_path / "fresh") as fresh:
+        assert is_empty(fresh)
