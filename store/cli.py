@@ -327,7 +327,9 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
         raise click.ClickException(f"The studio is not installed here ({app} is missing)")
     env = {**os.environ, "FEATURESTORE_HOME": os.path.abspath(ctx.obj["store"])}
     cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", host]
-    ctx.exit(subprocess.call(cmd, env=env))
+    click.echo(f"Studio on http://{host}:{port} for store {env['FEATURESTORE_HOME']}")
+    # Run from the repository so Streamlit picks up .streamlit/config.toml.
+    ctx.exit(subprocess.call(cmd, env=env, cwd=os.path.dirname(os.path.dirname(app))))
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ class FeatureStore:
             "json_cols": frozenset(i for i, f in enumerate(group.features) if f.is_collection),
             "select_one": online_store.select_sql(group, names),
             "stage": offline_store.stage_sql(group),
+            "upsert": online_store.upsert_sql(group),
             "by_name": {f.name: f for f in group.features},
         }
 
@@ -348,10 +349,12 @@ class FeatureStore:
                 row[i] = json_dumps(row[i])
         api = now_us()
         with self._conns.write() as conn:
-            seq, wt = registry.allocate(conn, group, 1, api, event_us)
+            seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
-                online_store.upsert(conn, g, [(event_us, wt, None if ttl_us is None else event_us + ttl_us, 0, *row)], wt)
-            staged = offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)]) if to_offline else 0
+                expires = None if ttl_us is None else event_us + ttl_us
+                online_store.upsert(conn, g, [(event_us, wt, expires, 0, *row, wt)], prep["upsert"])
+            if to_offline:
+                offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
         if staged >= FLUSH_ROWS:
             self.flush(group)
@@ -430,7 +433,7 @@ class FeatureStore:
         row[prep["names"].index(g.event_time)] = ev_value
         api = now_us()
         with self._conns.write() as conn:
-            seq, wt = registry.allocate(conn, group, 1, api, event_us)
+            seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
                 stored = online_store.current(conn, g, rid)
                 live = stored is not None and not (stored[2] is not None and stored[2] <= wt)
@@ -443,8 +446,9 @@ class FeatureStore:
                         )
                     online_store.remove(conn, g, rid)
                 elif not live or event_us >= stored[0]:
-                    online_store.upsert(conn, g, [(event_us, wt, None, 1, *row)], wt)
-            staged = offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)]) if to_offline else 0
+                    online_store.upsert(conn, g, [(event_us, wt, None, 1, *row, wt)], prep["upsert"])
+            if to_offline:
+                offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
         if staged >= FLUSH_ROWS:
             self.flush(group)
 
@@ -488,14 +492,14 @@ class FeatureStore:
         ttl_us = self._ttl_us(g, ttl) if to_online else None
         if total:
             with self._conns.write() as conn:
-                first, wt = registry.allocate(conn, group, total, api, prepared.max_event_us)
+                first, wt, _ = registry.allocate(conn, group, total, api, prepared.max_event_us)
                 table = ing.stamp(prepared.table, wt, first)
                 if to_offline:
                     entries = self._files.write(conn, g, table, wt, progress=advance)
                     report.files_written = len(entries)
                 if to_online:
                     latest = ing.latest_per_record(g, table)
-                    online_store.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
+                    online_store.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us))
                     report.records_online = latest.num_rows
                     if not to_offline:
                         advance(total)
@@ -586,7 +590,7 @@ class FeatureStore:
                 rows = online_store.expired(conn, g, now)
                 if not rows:
                     continue
-                first, wt = registry.allocate(conn, name, len(rows), now, None)
+                first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0)
                 online_store.remove_expired(conn, g, now)
                 if g.offline:
                     from .timeutil import us_to_iso

@@ -258,16 +258,17 @@ def stamp(table: "pa.Table", write_us: int, first_seq: int) -> "pa.Table":
 
 def latest_per_record(group: FeatureGroup, table: "pa.Table") -> "pa.Table":
     """The row the online store keeps for each identifier: greatest event time, last row on a tie."""
-    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    from .online import q
-
-    with duckdb.connect() as con:
-        con.register("batch", table)
-        return con.sql(
-            f"SELECT * FROM batch QUALIFY row_number() OVER "
-            f"(PARTITION BY {q(group.record_identifier)} ORDER BY _event_time DESC, _seq DESC) = 1"
-        ).to_arrow_table()
+    order = pc.sort_indices(table, sort_keys=[(group.record_identifier, "ascending"), ("_event_time", "ascending"),
+                                              ("_seq", "ascending")])
+    ids = table.column(group.record_identifier).take(order)
+    if len(ids) < 2:
+        return table.take(order)
+    last = pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1))  # row i ends its id's run
+    keep = pa.concat_arrays([last.combine_chunks(), pa.array([True])])
+    return table.take(order.filter(keep))
 
 
 def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: int | None) -> list[tuple]:
@@ -291,4 +292,5 @@ def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: 
     cols = [ev.to_pylist(), [write_us] * n, expires, [0] * n]
     for f in group.features:
         cols.append((as_json if f.is_collection else latest).column(f.name).to_pylist())
+    cols.append([write_us] * n)  # "now" for the upsert's expiry test
     return list(zip(*cols))

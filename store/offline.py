@@ -106,13 +106,9 @@ def stage_sql(group: FeatureGroup) -> str:
     return f"INSERT INTO {staging_table(group.name)} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
-def stage(conn: sqlite3.Connection, group: FeatureGroup, rows: list[tuple]) -> int:
-    """Buffer rows (STAGING_INTERNAL then features); returns the group's staged row count."""
-    conn.executemany(stage_sql(group), rows)
-    return conn.execute(
-        "UPDATE group_state SET staged_rows = staged_rows + ? WHERE group_name = ? RETURNING staged_rows",
-        (len(rows), group.name),
-    ).fetchone()[0]
+def stage(conn: sqlite3.Connection, group: FeatureGroup, rows: list[tuple], sql: str | None = None) -> None:
+    """Buffer rows (STAGING_INTERNAL then features); the caller counts them in ``registry.allocate``."""
+    conn.executemany(sql or stage_sql(group), rows)
 
 
 def staged_arrow(conn: sqlite3.Connection, group: FeatureGroup) -> "pa.Table":
@@ -216,6 +212,8 @@ class OfflineFiles:
         ends = np.concatenate((starts[1:], [len(hours)]))
         batch = uuid.uuid4().hex[:12]
         write_us = data.column("write_time").cast(pa.int64())
+        # Dictionary-encode text only: on floats it costs time and saves nothing.
+        dictionary_columns = [f.name for f in group.features if f.type == "String" and not f.is_collection]
 
         def write_slice(i: int) -> FileEntry:
             lo, hi = int(starts[i]), int(ends[i])
@@ -224,7 +222,7 @@ class OfflineFiles:
             final = os.path.join(self.root, rel)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
-            pq.write_table(part, tmp)
+            pq.write_table(part, tmp, use_dictionary=dictionary_columns)
             os.replace(tmp, final)
             ev = part.column("_event_time").cast(pa.int64())
             wt = write_us.slice(lo, hi - lo)

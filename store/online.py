@@ -49,21 +49,22 @@ def drop_table(conn: sqlite3.Connection, group: str) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {table(group)}")
 
 
-def upsert_sql(group: FeatureGroup, now_us: int) -> str:
+def upsert_sql(group: FeatureGroup) -> str:
+    """The upsert for rows ending in the current time (to tell expired rows); stable, so SQLite caches it."""
     names = [f.name for f in group.features]
     cols = ", ".join([*INTERNAL, *map(q, names)])
-    marks = ", ".join("?" * (len(INTERNAL) + len(names)))
+    marks = ", ".join(f"?{i + 1}" for i in range(len(INTERNAL) + len(names)))
     t = table(group.name)
     sets = ", ".join(f"{c} = excluded.{c}" for c in [*INTERNAL, *map(q, names)])
     return (
         f"INSERT INTO {t} ({cols}) VALUES ({marks}) ON CONFLICT({q(group.record_identifier)}) DO UPDATE SET {sets} "
-        f"WHERE excluded._event_us >= {t}._event_us OR ({t}._expires_us IS NOT NULL AND {t}._expires_us <= {int(now_us)})"
+        f"WHERE excluded._event_us >= {t}._event_us OR ({t}._expires_us IS NOT NULL AND {t}._expires_us <= ?{len(INTERNAL) + len(names) + 1})"
     )
 
 
-def upsert(conn: sqlite3.Connection, group: FeatureGroup, rows: Iterable[Sequence[Any]], now_us: int) -> None:
-    """Rows are (_event_us, _write_us, _expires_us, _deleted, *features in group order)."""
-    conn.executemany(upsert_sql(group, now_us), rows)
+def upsert(conn: sqlite3.Connection, group: FeatureGroup, rows: Iterable[Sequence[Any]], sql: str | None = None) -> None:
+    """Rows are (_event_us, _write_us, _expires_us, _deleted, *features in group order, now_us)."""
+    conn.executemany(sql or upsert_sql(group), rows)
 
 
 def current(conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:

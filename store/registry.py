@@ -182,22 +182,24 @@ def state(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
     return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows"), row))
 
 
-def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event_us: int | None) -> tuple[int, int]:
-    """Reserve ``rows`` sequence numbers and a write time; returns (first seq, write time).
+def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event_us: int | None,
+             staged: int = 0) -> tuple[int, int, int]:
+    """Reserve ``rows`` sequence numbers and a write time, and count ``staged`` buffered rows;
+    returns (first seq, write time, rows now staged).
 
     Write times only move forward per group, even if the wall clock steps back, so ordering by
     (event time, write time, seq) always agrees with the order the store accepted writes in.
     Must run inside the write transaction that stores the rows.
     """
     row = conn.execute(
-        "UPDATE group_state SET seq = seq + ?, last_write_us = max(last_write_us + 1, ?), "
-        "last_event_us = CASE WHEN ? IS NULL THEN last_event_us ELSE max(coalesce(last_event_us, ?), ?) END "
-        "WHERE group_name = ? RETURNING seq, last_write_us",
-        (rows, now, max_event_us, max_event_us, max_event_us, name),
+        "UPDATE group_state SET seq = seq + ?1, last_write_us = max(last_write_us + 1, ?2), "
+        "last_event_us = CASE WHEN ?3 IS NULL THEN last_event_us ELSE max(coalesce(last_event_us, ?3), ?3) END, "
+        "staged_rows = staged_rows + ?4 WHERE group_name = ?5 RETURNING seq, last_write_us, staged_rows",
+        (rows, now, max_event_us, staged, name),
     ).fetchone()
     if row is None:
         raise NotFound(f"Feature group {name!r} does not exist", group=name)
-    return row[0] - rows + 1, row[1]
+    return row[0] - rows + 1, row[1], row[2]
 
 
 def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
