@@ -435,9 +435,9 @@ class FeatureStore:
         with self._conns.write() as conn:
             seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
-                stored = online_store.current(conn, g, rid)
-                live = stored is not None and not (stored[2] is not None and stored[2] <= wt)
                 if hard:
+                    stored = online_store.current(conn, g, rid)  # (event, deleted, expires)
+                    live = stored is not None and not stored[1] and not (stored[2] is not None and stored[2] <= wt)
                     if live and event_us <= stored[0]:
                         raise ValidationError(
                             f"Hard delete of {g.record_identifier} = {record_id!r} in {group!r} at event time "
@@ -445,7 +445,7 @@ class FeatureStore:
                             group=group, value=record_id,
                         )
                     online_store.remove(conn, g, rid)
-                elif not live or event_us >= stored[0]:
+                else:  # the upsert's own rule keeps a newer record or tombstone
                     online_store.upsert(conn, g, [(event_us, wt, None, 1, *row, wt)], prep["upsert"])
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])

@@ -10,14 +10,20 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
 BUSY_TIMEOUT_MS = 120_000
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced, so a finished thread's connection is freed."""
+
+
 def connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
+                           factory=_Connection)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits.
@@ -32,7 +38,8 @@ class Connections:
     def __init__(self, path: str) -> None:
         self.path = path
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Weak, so connections of threads that ended (Streamlit runs each rerun on a new thread) close.
+        self._all: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def get(self) -> sqlite3.Connection:
@@ -41,7 +48,7 @@ class Connections:
             local.conn = connect(self.path)
             local.pid = os.getpid()
             with self._lock:
-                self._all.append(local.conn)
+                self._all.add(local.conn)
         return local.conn
 
     @contextmanager
@@ -68,7 +75,7 @@ class Connections:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
+            for conn in list(self._all):
                 try:
                     conn.close()
                 except sqlite3.ProgrammingError:  # closed from its own thread already

@@ -192,3 +192,11 @@ def test_collections_set_and_vector_rules(fs):
         fs.put_record("emb", {"id": 2, "ts": 1, "v": [1, 2]})
     with pytest.raises(ValidationError, match="repeats"):
         fs.put_record("emb", {"id": 2, "ts": 1, "s": ["x", "x"]})
+
+
+def test_hard_delete_of_a_tombstone_is_allowed_at_any_time(fs, customers):
+    fs.put_record(customers, {"customer_id": 1, "event_time": t(2), "age": 2})
+    fs.delete_record(customers, 1, t(5))
+    fs.delete_record(customers, 1, t(3), hard=True)  # purges the tombstone
+    fs.put_record(customers, {"customer_id": 1, "event_time": t(1), "age": 1})
+    assert fs.get_record(customers, 1)["age"] == 1
