@@ -89,8 +89,12 @@ def _atomic_write(path: str | os.PathLike, write: Any) -> str:
     return path
 
 
-def load_entity(data: Any) -> tuple["pa.Table", str]:
-    """The entity table as Arrow, and a name for lineage."""
+def load_entity(data: Any, text_columns: Sequence[str]) -> tuple["pa.Table", str]:
+    """The entity table as Arrow, and a name for lineage.
+
+    In a CSV the ``text_columns`` (keys, event time) are read as written, so '007' stays '007'
+    and the entity columns come back unchanged; the other columns get inferred types.
+    """
     import pandas as pd
     import pyarrow as pa
 
@@ -105,7 +109,8 @@ def load_entity(data: Any) -> tuple["pa.Table", str]:
                 return pq.read_table(path), os.path.basename(path)
             import pyarrow.csv as pcsv
 
-            return pcsv.read_csv(path), os.path.basename(path)
+            types = {c: pa.string() for c in text_columns}
+            return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types)), os.path.basename(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValidationError(f"Cannot read entity file {os.path.basename(path)!r}: {exc}") from None
     if isinstance(data, pd.DataFrame):
@@ -179,11 +184,12 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
 
     from . import query
 
-    table, source = load_entity(entity)
+    selection = parse_features(fs, features)
+    text_columns = [event_time_column] + [keys.get(g.name, g.record_identifier) for g, _ in selection]
+    table, source = load_entity(entity, text_columns)
     reserved = [c for c in table.column_names if c.startswith("__")]
     if reserved:
         raise ValidationError(f"Entity columns {reserved} start with '__', which the dataset builder reserves; rename them")
-    selection = parse_features(fs, features)
     known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
     lo_us = hi_us = None
     if event_time_range is not None:
@@ -256,7 +262,8 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     }
     dataset = Dataset(dataset_id, name or f"dataset-{us_to_iso(built)}", result, definition, sql)
     if record:
-        _record(fs, dataset, selection, built)
+        entity_file = os.fspath(entity) if isinstance(entity, (str, os.PathLike)) else None
+        _record(fs, dataset, selection, built, entity_file)
     return dataset
 
 
@@ -311,10 +318,19 @@ def _join(i: int, write_time_guard: bool, include_duplicates: bool) -> str:
     return match
 
 
-def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int) -> None:
+def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,
+            entity_file: str | None) -> None:
     node = f"dataset:{dataset.id}"
     with fs._conns.write() as conn:
         lineage.upsert_node(conn, node, "dataset", dataset.name, now, {"definition": dataset.definition})
+        if entity_file:
+            from .ingest import file_sha256
+
+            digest = file_sha256(entity_file)
+            source = f"source:{digest[:16]}"
+            lineage.upsert_node(conn, source, "source", os.path.basename(entity_file), now,
+                                {"file": os.path.basename(entity_file), "bytes": os.path.getsize(entity_file), "sha256": digest})
+            lineage.add_edge(conn, source, node, "entity_table_of", now)
         for group, feats in selection:
             gnode = f"feature_group:{group.name}"
             lineage.upsert_node(conn, gnode, "feature_group", group.name, now)

@@ -449,6 +449,7 @@ class FeatureStore:
                     online_store.upsert(conn, g, [(event_us, wt, None, 1, *row, wt)], prep["upsert"])
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
+            self._note_writer(conn, group, wt)
         if staged >= FLUSH_ROWS:
             self.flush(group)
 
@@ -664,14 +665,15 @@ class FeatureStore:
 
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
-        groups = [g.name for g in self.list_feature_groups() if g.offline]
+        offline_groups = [g.name for g in self.list_feature_groups() if g.offline]
 
         def run() -> "pd.DataFrame":
             import duckdb
 
-            snaps = self._snapshots(groups)
             with query.connect() as con:
                 query.check_read_only(con, sql)
+                named = query.referenced_tables(con, sql)
+                snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
                 for snap in snaps:
                     query.register(con, snap)
                 con.execute("SET allowed_directories = [" + query.sql_list([os.path.join(self.path, "offline") + os.sep])[1:-1] + "]")

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS offline_files (
     max_write_us INTEGER,
     bytes INTEGER NOT NULL,
     created_us INTEGER NOT NULL,
+    feature_count INTEGER NOT NULL,
     PRIMARY KEY (group_name, path)
 );
 """
@@ -161,6 +162,7 @@ class FileEntry:
     min_write_us: int
     max_write_us: int
     bytes: int
+    feature_count: int  # features only get appended, so a file holds the first feature_count of them
 
 
 def partition_dir(hour: int) -> str:
@@ -229,7 +231,7 @@ class OfflineFiles:
             if progress:
                 progress(hi - lo)
             return FileEntry(rel, hi - lo, pc.min(ev).as_py(), pc.max(ev).as_py(), pc.min(wt).as_py(),
-                             pc.max(wt).as_py(), os.path.getsize(final))
+                             pc.max(wt).as_py(), os.path.getsize(final), len(group.features))
 
         if len(starts) > 8:
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -241,9 +243,9 @@ class OfflineFiles:
 
     def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int) -> None:
         conn.executemany(
-            "INSERT INTO offline_files VALUES (?,?,?,?,?,?,?,?,?)",
-            [(group, e.path, e.rows, e.min_event_us, e.max_event_us, e.min_write_us, e.max_write_us, e.bytes, now_us)
-             for e in entries],
+            "INSERT INTO offline_files VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(group, e.path, e.rows, e.min_event_us, e.max_event_us, e.min_write_us, e.max_write_us, e.bytes, now_us,
+              e.feature_count) for e in entries],
         )
 
     def committed(self, group: str) -> None:
@@ -281,9 +283,9 @@ class OfflineFiles:
     # -- reading -----------------------------------------------------------------------------
 
     def listed(self, conn: sqlite3.Connection, group: str, max_event_us: int | None = None,
-               max_write_us: int | None = None) -> list[str]:
-        """Absolute paths of the group's files that may hold rows within the bounds."""
-        sql = "SELECT path FROM offline_files WHERE group_name = ?"
+               max_write_us: int | None = None) -> dict[int, list[str]]:
+        """Absolute paths of the group's files that may hold rows within the bounds, by feature count."""
+        sql = "SELECT feature_count, path FROM offline_files WHERE group_name = ?"
         args: list[Any] = [group]
         if max_event_us is not None:
             sql += " AND min_event_us <= ?"
@@ -291,7 +293,10 @@ class OfflineFiles:
         if max_write_us is not None:
             sql += " AND min_write_us <= ?"
             args.append(max_write_us)
-        return [os.path.join(self.root, p) for (p,) in conn.execute(sql + " ORDER BY path", args)]
+        out: dict[int, list[str]] = {}
+        for count, path in conn.execute(sql + " ORDER BY path", args):
+            out.setdefault(count, []).append(os.path.join(self.root, path))
+        return out
 
     def stats(self, conn: sqlite3.Connection, group: str) -> dict[str, Any]:
         rows, files, size, last = conn.execute(
@@ -341,7 +346,8 @@ class OfflineFiles:
             conn.executemany("DELETE FROM offline_files WHERE group_name = ? AND path = ?",
                              [(group.name, p) for p, _ in files])
             self.register(conn, group.name, [FileEntry(rel, merged.num_rows, int(ev.min()), int(ev.max()),
-                                                        int(wt.min()), int(wt.max()), os.path.getsize(final))], now_us)
+                                                        int(wt.min()), int(wt.max()), os.path.getsize(final),
+                                                        len(group.features))], now_us)
             obsolete += [os.path.join(self.root, p) for p, _ in files]
             written += 1
         return obsolete, written

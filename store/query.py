@@ -28,7 +28,7 @@ ORDER = "_event_time DESC, write_time DESC, _seq DESC"
 @dataclass
 class GroupSnapshot:
     group: FeatureGroup
-    files: list[str]
+    files: dict[int, list[str]]  # by how many features the files hold
     staged: "pa.Table"
 
 
@@ -49,10 +49,9 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
     empty, staged = f"__empty_{name}", f"__staged_{name}"
     con.register(empty, schema.empty_table())
     parts = [f"SELECT * FROM {q(empty)}"]
-    if snap.files:
-        parts.append(
-            f"SELECT * FROM read_parquet({sql_list(snap.files)}, union_by_name = true, hive_partitioning = false)"
-        )
+    # Files with the same feature count share a schema, so no per-file schema union is needed.
+    for paths in snap.files.values():
+        parts.append(f"SELECT * FROM read_parquet({sql_list(paths)}, hive_partitioning = false)")
     if snap.staged.num_rows:
         con.register(staged, snap.staged)
         parts.append(f"SELECT * FROM {q(staged)}")
@@ -64,7 +63,9 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
 def connect() -> "duckdb.DuckDBPyConnection":
     import duckdb
 
-    return duckdb.connect()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
@@ -147,6 +148,14 @@ def check_read_only(con: "duckdb.DuckDBPyConnection", sql: str) -> None:
             raise ValidationError(
                 f"Only read-only queries are allowed (SELECT, WITH, EXPLAIN); refused a {st.type.name} statement"
             )
+
+
+def referenced_tables(con: "duckdb.DuckDBPyConnection", sql: str) -> set[str]:
+    """Names the SQL reads from, so a query sets up only the views it needs."""
+    try:
+        return set(con.get_table_names(sql, qualified=False))
+    except Exception:  # noqa: BLE001 - unparsable SQL: let the query itself report the error
+        return set()
 
 
 def ids_arrow(values: Sequence[Any], group: FeatureGroup) -> "pa.Table":

@@ -128,3 +128,16 @@ def test_bad_entity_values(two_groups):
     bad_time = pd.DataFrame({"customer_id": [1], "event_time": ["soon"]})
     with pytest.raises(ValidationError, match="not a time"):
         two_groups.build_dataset(bad_time, ["customers"])
+
+
+def test_entity_csv_keeps_text_keys_and_is_a_lineage_source(fs, tmp_path):
+    fs.create_feature_group("acct", "acct_id", "event_time", [Feature("acct_id", "String"), Feature("event_time", "String"),
+                                                              Feature("x", "Integral")])
+    fs.put_record("acct", {"acct_id": "007", "event_time": "2026-01-01T00:00:00Z", "x": 1})
+    path = tmp_path / "e.csv"
+    path.write_text("acct_id,event_time,label\n007,2026-02-01T00:00:00Z,1\n")
+    ds = fs.build_dataset(str(path), ["acct:x"])
+    df = ds.to_pandas()
+    assert df.to_dict("records") == [{"acct_id": "007", "event_time": "2026-02-01T00:00:00Z", "label": 1, "x": 1}]
+    edges = fs.lineage(f"dataset:{ds.id}", depth=1).edges
+    assert any(e["relation"] == "entity_table_of" and e["src"].startswith("source:") for e in edges)
