@@ -221,12 +221,24 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
             counts[f] = counts.get(f, 0) + 1
     out_names = {(g.name, f): (f if counts[f] == 1 else f"{g.name}__{f}") for g, feats in selection for f in feats}
 
+    # No entity row can use a version newer than the latest entity time: skip those files.
+    import pyarrow.compute as pc
+
+    latest_needed = pc.max(ts).as_py()
+    prune_us = latest_needed if hi_us is None or latest_needed is None else min(hi_us, latest_needed)
+    prune_write_us = known_us
+    if write_time_guard and latest_needed is not None:
+        prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
+
     def run() -> tuple["pa.Table", str]:
-        snaps = fs._snapshots([g.name for g, _ in selection], hi_us, known_us)
+        snaps = fs._snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
         with query.connect() as con:
-            con.register("__entity", table)
-            con.register("__aux", entity_aux)
-            ctes = ["__e AS (SELECT * FROM __entity POSITIONAL JOIN __aux)"]
+            # One table, not a POSITIONAL JOIN: with that DuckDB plans the ASOF JOIN as a nested loop.
+            combined = table
+            for name in entity_aux.column_names:
+                combined = combined.append_column(name, entity_aux.column(name))
+            con.register("__e", combined)
+            ctes = []
             joins, selects, order = [], [], ["__e.__row"]
             for i, ((group, feats), snap) in enumerate(zip(selection, snaps)):
                 view = query.register(con, snap, f"__g{i}")
