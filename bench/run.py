@@ -42,23 +42,40 @@ TARGETS = {
 }
 
 
-def run_step(name: str, size: str, tmp: str, profile: str | None) -> dict[str, Any]:
+STEP_TIMEOUT_S = {"small": 300, "large": 1800}
+
+
+def run_step(name: str, size: str, tmp: str, profile: str | None, timeout: float) -> dict[str, Any]:
     result = os.path.join(tmp, f"{name}.json")
     argv = [sys.executable, "-m", "bench.steps", name, "--size", size, "--result", result]
     if profile:
         argv += ["--profile", profile]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
+    timed_out = False
+    while True:  # wait4 gives this child's own rusage (peak RSS); poll so a runaway step can be stopped
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - started > timeout and not timed_out:
+            timed_out = True
+            proc.kill()
+        time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
     wall = time.perf_counter() - started
     if os.path.exists(result):
         payload = read_json(result)
+    elif timed_out:
+        payload = {"step": name, "ok": False, "timed_out": True,
+                   "error": f"killed after the {timeout:.0f}s step timeout (--step-timeout)"}
     else:
         payload = {"step": name, "ok": False, "error": f"exited with {proc.returncode} and wrote no result"}
     payload["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
     payload["wall_s"] = round(wall, 2)
+    # Other processes on the machine skew timings; the 1-minute load average says how busy it was.
+    payload["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return payload
 
 
@@ -136,6 +153,10 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
             detail = f" (to tuples {_fmt_s(conv)})" if r else ""
         add(f"   {label}", "", f"{_fmt_s(part.get('seconds'))} = {_fmt_rate(part['rows'] / part['seconds'] if part else None)}{detail}",
             "", rss_r=_rss(steps, step))
+    hourly = ip.get("hourly")
+    if hourly:
+        add(f"   (ref) parquet write_table per event hour, {hourly['files']:,} files like the engine", "",
+            f"{_fmt_s(hourly['seconds'])} = {_fmt_rate(hourly['rows'] / hourly['seconds'])}", "")
 
     # 2. online reads
     o = _r(steps, "online_reads")
@@ -151,16 +172,21 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
 
     # 3. puts
     pe, pr = _r(steps, "put_engine"), _r(steps, "put_raw")
-    add(f"3. put_record x{pe.get('puts', 0):,} (online + staging, incl. auto-flush)",
-        f"{_fmt_rate(pe.get('puts_per_s'), 'puts/s')} (p50 {pe.get('latency', {}).get('p50_us', 0):,.0f} us)",
-        f"{_fmt_rate(pr.get('puts_per_s'), 'puts/s')}",
-        _ratio(pr.get("puts_per_s"), pe.get("puts_per_s")), ">= 5k puts/s",
-        pe.get("puts_per_s", 0) >= TARGETS["puts_per_s"] if pe else None,
-        _rss(steps, "put_engine"), _rss(steps, "put_raw"))
+    if pe or pr:
+        add(f"3. put_record x{pe.get('puts', 0):,} (online + staging, incl. auto-flush)",
+            f"{_fmt_rate(pe.get('puts_per_s'), 'puts/s')} (p50 {pe.get('latency', {}).get('p50_us', 0):,.0f} us)",
+            f"{_fmt_rate(pr.get('puts_per_s'), 'puts/s')}",
+            _ratio(pr.get("puts_per_s"), pe.get("puts_per_s")), ">= 5k puts/s",
+            pe.get("puts_per_s", 0) >= TARGETS["puts_per_s"] if pe else None,
+            _rss(steps, "put_engine"), _rss(steps, "put_raw"))
 
     # 4. datasets
     be, br, bc = _r(steps, "build_engine"), _r(steps, "build_raw"), _r(steps, "build_check")
-    add(f"4. build_dataset ({be.get('rows', 0):,} entity rows x 2 groups)", _fmt_s(be.get("seconds")),
+    if steps.get("build_engine", {}).get("timed_out"):
+        be_label = f"timed out after {steps['build_engine']['wall_s']:.0f} s"
+    else:
+        be_label = _fmt_s(be.get("seconds"))
+    add(f"4. build_dataset ({(be or br).get('rows', 0):,} entity rows x 2 groups)", be_label,
         f"{_fmt_s(br.get('seconds'))} (DuckDB ASOF JOIN)", _ratio(be.get("seconds"), br.get("seconds")),
         "<= 2x raw", (be["seconds"] / br["seconds"] <= TARGETS["build_ratio"]) if be and br else None,
         _rss(steps, "build_engine"), _rss(steps, "build_raw"))
@@ -197,7 +223,8 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
             _ratio(cl["command"]["seconds"], cl["python_startup"]["seconds"]))
         if cl["command"]["label"] != cl["import_store"]["label"]:
             add("   python -c 'import store'", _fmt_s(cl["import_store"]["seconds"]), "", "")
-    return rows
+    # Partial runs (--only): drop the rows nothing was measured for.
+    return [r for r in rows if any(c.isdigit() for c in r["engine"] + r["raw"]) or r["engine"] in ("yes", "NO")]
 
 
 COLUMNS = [("measure", "Measurement"), ("engine", "Engine"), ("raw", "Raw limit"), ("ratio", "Engine/raw"),
@@ -256,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="small", choices=sorted(SIZES))
     parser.add_argument("--out", default=os.path.join("bench", "results"))
     parser.add_argument("--only", nargs="+", choices=STEPS, help="run only these steps (the store must exist)")
+    parser.add_argument("--step-timeout", type=float, default=None,
+                        help="seconds before a step is killed (default 300 small, 1800 large)")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile each timed block into <out>/profile-<size>/ (figures are then inflated)")
     args = parser.parse_args(argv)
@@ -267,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for name in args.only or STEPS:
             print(f"[bench {args.size}] {name} ...", file=sys.stderr, flush=True)
-            steps[name] = run_step(name, args.size, tmp, profile)
+            steps[name] = run_step(name, args.size, tmp, profile, args.step_timeout or STEP_TIMEOUT_S[args.size])
             s = steps[name]
             status = "ok" if s.get("ok") else "FAILED"
             print(f"[bench {args.size}] {name}: {status} in {s['wall_s']:.1f}s, peak RSS {s['peak_rss_mb']:,.0f} MiB",

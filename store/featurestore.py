@@ -376,7 +376,9 @@ class FeatureStore:
         g, prep = self._group(group)
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
-        ids = list(dict.fromkeys(self._record_id(g, r) for r in record_ids))
+        integral = g.id_feature.type == "Integral"
+        # Plain ints need no coercion; anything else goes through the full check.
+        ids = list(dict.fromkeys(r if integral and type(r) is int and -(2**63) <= r < 2**63 else self._record_id(g, r) for r in record_ids))
         if not ids:
             return []
         names, json_cols, rid_pos = prep["names"], prep["json_cols"], prep["names"].index(g.record_identifier) + 1

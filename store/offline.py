@@ -195,7 +195,6 @@ class OfflineFiles:
         Must run inside the write transaction that also makes the rows visible elsewhere.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         if data.num_rows == 0:
@@ -207,13 +206,14 @@ class OfflineFiles:
             fh.write(str(os.getpid()))
         event_us = data.column("_event_time").cast(pa.int64()).to_numpy()
         hours = np.floor_divide(event_us, HOUR_US)
-        order = np.lexsort((data.column("_seq").to_numpy(), hours))
-        hours = hours[order]
-        data = data.take(pa.array(order))
+        if (np.diff(hours) < 0).any():  # input already in hour order (and so seq order) needs no copy
+            order = np.lexsort((data.column("_seq").to_numpy(), hours))
+            hours, event_us = hours[order], event_us[order]
+            data = data.take(pa.array(order))
         starts = np.concatenate(([0], np.flatnonzero(np.diff(hours)) + 1))
         ends = np.concatenate((starts[1:], [len(hours)]))
         batch = uuid.uuid4().hex[:12]
-        write_us = data.column("write_time").cast(pa.int64())
+        write_us = data.column("write_time").cast(pa.int64()).to_numpy()
         # Dictionary-encode text only: on floats it costs time and saves nothing.
         dictionary_columns = [f.name for f in group.features if f.type == "String" and not f.is_collection]
 
@@ -226,12 +226,11 @@ class OfflineFiles:
             tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
             pq.write_table(part, tmp, use_dictionary=dictionary_columns)
             os.replace(tmp, final)
-            ev = part.column("_event_time").cast(pa.int64())
-            wt = write_us.slice(lo, hi - lo)
+            ev, wt = event_us[lo:hi], write_us[lo:hi]
             if progress:
                 progress(hi - lo)
-            return FileEntry(rel, hi - lo, pc.min(ev).as_py(), pc.max(ev).as_py(), pc.min(wt).as_py(),
-                             pc.max(wt).as_py(), os.path.getsize(final), len(group.features))
+            return FileEntry(rel, hi - lo, int(ev.min()), int(ev.max()), int(wt.min()), int(wt.max()),
+                             os.path.getsize(final), len(group.features))
 
         if len(starts) > 8:
             with ThreadPoolExecutor(max_workers=2) as pool:

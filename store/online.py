@@ -34,9 +34,11 @@ def create_table(conn: sqlite3.Connection, group: FeatureGroup) -> None:
     db = sqlite_utils.Database(conn)
     columns = {"_event_us": int, "_write_us": int, "_expires_us": int, "_deleted": int}
     columns |= {f.name: PY_TYPES[f.sqlite_type] for f in group.features}
-    t = db.create_table(f"online:{group.name}", columns, pk=group.record_identifier,
-                        not_null={"_event_us", "_write_us", "_deleted"}, defaults={"_deleted": 0})
-    t.create_index(["_expires_us"], index_name=f"online:{group.name}:expiry")
+    db.create_table(f"online:{group.name}", columns, pk=group.record_identifier,
+                    not_null={"_event_us", "_write_us", "_deleted"}, defaults={"_deleted": 0})
+    # Partial, so puts without a TTL do not pay for an index entry (sqlite-utils cannot say WHERE).
+    conn.execute(f"CREATE INDEX {q(f'online:{group.name}:expiry')} ON {table(group.name)} (_expires_us) "
+                 "WHERE _expires_us IS NOT NULL")
 
 
 def add_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:

@@ -65,6 +65,8 @@ def connect() -> "duckdb.DuckDBPyConnection":
 
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
+    # Never plan an ASOF join as a nested loop, whatever DuckDB guesses about input sizes.
+    con.execute("SET asof_loop_join_threshold = 0")
     return con
 
 

@@ -33,10 +33,11 @@ def iso_z_to_us(text: str) -> int:
     """Parse a strict ISO-8601 UTC string ('2024-05-01T12:00:00Z', optional fraction)."""
     if not ISO_Z_RE.match(text):
         raise ValueError("expected ISO-8601 UTC like 2024-05-01T12:00:00Z")
-    date_part, frac = text[:19], text[20:-1] if len(text) > 20 else ""
-    moment = dt.datetime.strptime(date_part, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
-    whole = (moment - _EPOCH) // dt.timedelta(microseconds=1)
-    return whole + (int(frac[:6].ljust(6, "0")) if frac else 0)
+    try:
+        moment = dt.datetime.fromisoformat(text)  # the regex already pinned the shape
+    except ValueError:
+        raise ValueError("is not a real date and time") from None
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def seconds_to_us(seconds: float) -> int:

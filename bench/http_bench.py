@@ -1,0 +1,166 @@
+"""HTTP API benchmark: ``python -m bench.http_bench [--seconds 3] [--clients 1 8 32] [--workers 1]``.
+
+Starts ``featurestore serve`` on a fresh store seeded with ``--records`` customers, then for each
+number of concurrent clients measures the health endpoint, GetRecord and PutRecord back to back
+(plain ``http.client`` keep-alive connections, one thread per client, loopback only) and prints
+requests/s with p50/p99 latency. The health endpoint is the baseline: what the server, the
+event loop and the client threads cost before any store work. The clients share the machine
+(and the GIL of this process) with the server, so the absolute figures are a floor.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .common import REPO_ROOT
+
+sys.path.insert(0, REPO_ROOT)
+
+from store import Feature, FeatureStore  # noqa: E402
+from store.server.process import LocalServer  # noqa: E402
+
+GROUP = "bench-customers"
+EVENT_TIME = "2026-10-01T00:00:00Z"
+Request = tuple[str, str, bytes | None]  # method, path, body
+
+
+@dataclass
+class Result:
+    endpoint: str
+    clients: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def seed(path: str, records: int) -> None:
+    import pandas as pd
+
+    with FeatureStore(path) as fs:
+        fs.create_feature_group(GROUP, "customer_id", "event_time", [
+            Feature("customer_id", "Integral"), Feature("event_time", "String"), Feature("age", "Integral"),
+            Feature("score", "Fractional"), Feature("country", "String"), Feature("segments", "String", "List")])
+        rng = random.Random(7)
+        fs.ingest(GROUP, pd.DataFrame({
+            "customer_id": range(records), "event_time": [EVENT_TIME] * records,
+            "age": [rng.randint(18, 90) for _ in range(records)], "score": [rng.random() for _ in range(records)],
+            "country": [rng.choice(["NZ", "DE", "BR", "JP"]) for _ in range(records)],
+            "segments": [["retail", "web"]] * records}))
+
+
+def health(rng: random.Random, records: int) -> Request:
+    return "GET", "/ping", None
+
+
+def get_record(rng: random.Random, records: int) -> Request:
+    return "GET", f"/FeatureGroup/{GROUP}?RecordIdentifierValueAsString={rng.randrange(records)}", None
+
+
+def put_record(rng: random.Random, records: int) -> Request:
+    values = {"customer_id": str(rng.randrange(records)), "event_time": EVENT_TIME, "age": str(rng.randint(18, 90)),
+              "score": repr(rng.random()), "country": "NZ"}
+    record = [{"FeatureName": k, "ValueAsString": v} for k, v in values.items()]
+    record.append({"FeatureName": "segments", "ValueAsStringList": ["retail"]})
+    return "PUT", f"/FeatureGroup/{GROUP}", json.dumps({"Record": record}).encode()
+
+
+ENDPOINTS: dict[str, Callable[[random.Random, int], Request]] = {
+    "health (GET /ping)": health, "GetRecord": get_record, "PutRecord": put_record}
+
+
+def measure(port: int, endpoint: str, clients: int, seconds: float, records: int, warmup: float = 0.5) -> Result:
+    """Each client loops on its own connection until the deadline; warm-up requests are not counted."""
+    make = ENDPOINTS[endpoint]
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    start = threading.Barrier(clients + 1)
+    window: dict[str, float] = {}
+
+    def client(i: int) -> None:
+        rng = random.Random(i)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        start.wait()
+        while True:
+            now = time.perf_counter()
+            if now >= window["end"]:
+                break
+            method, path, body = make(rng, records)
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            response = conn.getresponse()
+            response.read()
+            done = time.perf_counter()
+            if now >= window["begin"]:
+                latencies[i].append(done - now)
+                errors[i] += response.status != 200
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    window["begin"] = time.perf_counter() + warmup
+    window["end"] = window["begin"] + seconds
+    start.wait()
+    for t in threads:
+        t.join()
+    samples = sorted(x for per_client in latencies for x in per_client)
+
+    def percentile(q: float) -> float:
+        return samples[min(len(samples) - 1, int(q * len(samples)))] * 1000 if samples else float("nan")
+
+    return Result(endpoint, clients, len(samples), sum(errors), seconds, percentile(0.50), percentile(0.99))
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| clients | endpoint | req/s | vs health | p50 ms | p99 ms | errors |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    baseline = {r.clients: r.per_second for r in results if r.endpoint.startswith("health")}
+    for r in results:
+        share = r.per_second / baseline[r.clients] if baseline.get(r.clients) else float("nan")
+        lines.append(f"| {r.clients} | {r.endpoint} | {r.per_second:,.0f} | {share:.0%} | {r.p50_ms:.2f} | "
+                     f"{r.p99_ms:.2f} | {r.errors} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per endpoint and client count")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--records", type=int, default=10_000, help="customers seeded before the run")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:
+        store = os.path.join(tmp, "store")
+        seed(store, args.records)
+        load_before = os.getloadavg()
+        results = []
+        with LocalServer(store, workers=args.workers) as server:
+            for clients in args.clients:
+                for endpoint in ENDPOINTS:
+                    results.append(measure(server.port, endpoint, clients, args.seconds, args.records))
+        load_after = os.getloadavg()
+    print(f"featurestore serve, {args.workers} worker(s), loopback, {os.cpu_count()} cores shared with the clients "
+          f"and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} after); "
+          f"{args.seconds:g} s per row after a 0.5 s warm-up; {args.records:,} records seeded\n")
+    print(table(results))
+    if any(r.errors for r in results):
+        sys.exit("Some requests failed: see the errors column")
+
+
+if __name__ == "__main__":
+    main()
