@@ -66,7 +66,8 @@ class Customers:
 
 def iso(seconds: np.ndarray | pd.Series) -> np.ndarray:
     """Epoch seconds as ISO-8601 UTC strings ending in 'Z', the store's String event-time form."""
-    return pd.to_datetime(np.asarray(seconds, dtype="int64"), unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
+    stamps = pd.to_datetime(np.asarray(seconds, dtype="int64"), unit="s", utc=True)
+    return stamps.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()
 
 
 def risk_segment(risk: float, rng: np.random.Generator) -> str:
@@ -76,6 +77,7 @@ def risk_segment(risk: float, rng: np.random.Generator) -> str:
 
 
 def account_status(risk: float, rng: np.random.Generator) -> str:
+    """What investigators set after a profile change: risky accounts often go to review, some get suspended."""
     if risk > 0.45 and rng.random() < 0.35:
         return "suspended"
     if risk > 0.25 and rng.random() < 0.4:
@@ -98,21 +100,32 @@ def make_customers(rng: np.random.Generator, n: int) -> Customers:
     limit = np.clip(np.round(rng.lognormal(np.log(3000), 0.6, n) * (1 - risk), -2), 500, 25_000)
     updates = rng.choice(5, n, p=[0.3, 0.2, 0.25, 0.15, 0.1])
 
-    rows = []
-    for i in range(n):
-        r, lim = float(risk[i]), float(limit[i])
-        rows.append((ids[i], signup[i], age[i], country[i], channel[i], lim, "active", risk_segment(r, rng), r))
-        first_day, last_day = (signup[i] - START) // DAY + 1, (closed[i] - START) // DAY
-        days = np.sort(rng.choice(np.arange(first_day, last_day), min(updates[i], last_day - first_day), replace=False))
-        for day in days:
-            r = float(np.clip(r + rng.normal(0.01, 0.06), 0, 1))
-            lim = float(np.clip(round(lim * rng.choice([0.7, 1.0, 1.25, 1.5]), -2), 500, 25_000))
-            when = min(START + day * DAY + rng.integers(0, DAY), closed[i] - 3600)
-            rows.append((ids[i], when, age[i], country[i], channel[i], lim, account_status(r, rng), risk_segment(r, rng), r))
+    rows = [row for i in range(n) for row in profile_versions(rng, (ids[i], age[i], country[i], channel[i]),
+                                                              float(risk[i]), float(limit[i]), signup[i], closed[i],
+                                                              updates[i])]
     profiles = pd.DataFrame(rows, columns=["customer_id", "t", "age", "country", "signup_channel", "credit_limit",
                                            "account_status", "risk_segment", "_risk"])
     return Customers(profiles.sort_values(["t", "customer_id"], ignore_index=True), ids, country, signup, closed,
                      rng.lognormal(0, 0.4, n), 0.08 + 0.5 * risk)
+
+
+def profile_versions(rng: np.random.Generator, static: tuple, risk: float, limit: float, signup: int, closed: int,
+                     updates: int) -> list[tuple]:
+    """The signup profile, then ``updates`` changes on distinct later days, all before any closure.
+
+    ``static`` is (customer_id, age, country, signup_channel); the latent risk drifts, and limit,
+    status and tier follow it.
+    """
+    cid, *fixed = static
+    rows = [(cid, signup, *fixed, limit, "active", risk_segment(risk, rng), risk)]
+    first_day, last_day = (signup - START) // DAY + 1, (closed - START) // DAY
+    days = np.sort(rng.choice(np.arange(first_day, last_day), min(updates, last_day - first_day), replace=False))
+    for day in days:
+        risk = float(np.clip(risk + rng.normal(0.01, 0.06), 0, 1))
+        limit = float(np.clip(round(limit * rng.choice([0.7, 1.0, 1.25, 1.5]), -2), 500, 25_000))
+        when = min(START + day * DAY + rng.integers(0, DAY), closed - 3600)
+        rows.append((cid, when, *fixed, limit, account_status(risk, rng), risk_segment(risk, rng), risk))
+    return rows
 
 
 def make_merchants(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -132,11 +145,13 @@ def make_merchants(rng: np.random.Generator, n: int) -> pd.DataFrame:
     })
     rescored = frame.sample(frac=0.12, random_state=rng).copy()
     rescored["t"] = rng.integers(START + 10 * DAY, END - 5 * DAY, len(rescored))
-    rescored["risk_score"] = np.round(np.clip(rescored["risk_score"] + rng.normal(0.12, 0.1, len(rescored)), 0, 1), 3)
+    drift = rng.normal(0.12, 0.1, len(rescored))  # re-scoring mostly follows complaints, so risk rises
+    rescored["risk_score"] = np.round(np.clip(rescored["risk_score"] + drift, 0, 1), 3)
     return pd.concat([frame, rescored]).sort_values(["t", "merchant_id"], ignore_index=True)
 
 
-def pick_merchants(rng: np.random.Generator, home: np.ndarray, foreign: np.ndarray, merchants: pd.DataFrame) -> np.ndarray:
+def pick_merchants(rng: np.random.Generator, home: np.ndarray, foreign: np.ndarray,
+                   merchants: pd.DataFrame) -> np.ndarray:
     """A merchant index per transaction: popular merchants more often, domestic unless ``foreign``."""
     popularity = 1 / (rng.permutation(len(merchants)) + 5.0) ** 0.8
     country = merchants["country"].to_numpy()
@@ -215,7 +230,8 @@ def label_fraud(rng: np.random.Generator, txns: pd.DataFrame, cust: Customers, m
     def as_of(left: pd.DataFrame, right: pd.DataFrame, by: str) -> pd.DataFrame:
         return pd.merge_asof(left, right.sort_values("t", kind="stable"), on="t", by=by, direction="backward")
 
-    x = as_of(txns, cust.profiles[["customer_id", "t", "country", "risk_segment", "account_status", "_risk"]], "customer_id")
+    profile = cust.profiles[["customer_id", "t", "country", "risk_segment", "account_status", "_risk"]]
+    x = as_of(txns, profile, "customer_id")
     x = as_of(x, merchants[["merchant_id", "t", "country", "risk_score"]].rename(columns={"country": "m_country"}),
               "merchant_id")
     x = as_of(x, spend[["customer_id", "t", "txn_count_7d"]], "customer_id")
