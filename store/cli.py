@@ -332,5 +332,27 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
     ctx.exit(subprocess.call(cmd, env=env, cwd=os.path.dirname(os.path.dirname(app))))
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; keep loopback unless --keys.")
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--store", "store_path", default=None, metavar="PATH", help="Store folder [default: the global --store].")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server processes.")
+@click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML/JSON access keys with policies; every request must then carry a valid SigV4 signature.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, store_path: str | None, workers: int, keys_path: str | None,
+          access_log: bool) -> None:
+    """Serve the SageMaker Feature Store APIs (runtime and control plane) so boto3 clients work locally.
+
+    Point clients at it with endpoint_url=http://HOST:PORT or AWS_ENDPOINT_URL_SAGEMAKER and
+    AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME.
+    """
+    from .server.app import serve as run
+
+    run(store_path or ctx.obj["store"], host=host, port=port, workers=workers, keys_path=keys_path,
+        access_log=access_log, echo=click.echo)
+
+
 if __name__ == "__main__":
     main()

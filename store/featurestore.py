@@ -209,12 +209,11 @@ class FeatureStore:
             st = registry.state(conn, name)
             files = self._files.stats(conn, name)
             online_count = online_store.count(conn, group, now_us()) if group.online else None
-            extra = registry.extra(conn, name)
         return {
             "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
             "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
             "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
-            "write_seq": st["seq"], "offline_uri": "file://" + self._files.data_dir(name), "extra": extra,
+            "write_seq": st["seq"], "offline_uri": "file://" + self._files.data_dir(name), "extra": group.extra,
         }
 
     def search(self, text: str) -> list[dict[str, Any]]:
@@ -222,25 +221,33 @@ class FeatureStore:
         return registry.search(self._conns.get(), text)
 
     def update_feature_group(self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None,
+                             add_tags: dict[str, str] | None = None, remove_tags: Iterable[str] = (),
                              ttl: Any = _UNSET, extra: dict[str, Any] | None = None) -> FeatureGroup:
-        """Change description, tags (replaced whole) or the default TTL (None removes it).
-        A new TTL applies to records written afterwards."""
+        """Change description; tags (``tags`` replaces them, ``add_tags``/``remove_tags`` edit them);
+        the default TTL (None removes it; it applies to records written afterwards); ``extra``
+        (merged key by key). Edits are read and written in one transaction, so concurrent
+        writers do not lose each other's changes."""
         group = self.feature_group(name)
-        fields: dict[str, Any] = {}
-        if description is not None:
-            if not isinstance(description, str):
-                raise ValidationError("description must be a string")
-            fields["description"] = description
-        if tags is not None:
-            fields["tags"] = check_parameters(dict(tags), f"feature group {name!r}", limit=50, what="tags")
-        if ttl is not _UNSET:
-            if ttl is not None and not group.online:
-                raise ValidationError(f"Feature group {name!r} has no online store, so no TTL")
-            fields["ttl_seconds"] = ttl_to_seconds(ttl)
-        if extra is not None:
-            fields["extra"] = extra
-        if fields:
-            with self._conns.write() as conn:
+        if description is not None and not isinstance(description, str):
+            raise ValidationError("description must be a string")
+        if ttl is not _UNSET and ttl is not None and not group.online:
+            raise ValidationError(f"Feature group {name!r} has no online store, so no TTL")
+        ttl_seconds = ttl_to_seconds(ttl) if ttl is not _UNSET else None
+        remove = set(remove_tags)
+        with self._conns.write() as conn:
+            current = registry.load_group(conn, name)
+            fields: dict[str, Any] = {}
+            if description is not None:
+                fields["description"] = description
+            if tags is not None or add_tags or remove:
+                merged = {**(current.tags if tags is None else dict(tags)), **(add_tags or {})}
+                merged = {k: v for k, v in merged.items() if k not in remove}
+                fields["tags"] = check_parameters(merged, f"feature group {name!r}", limit=50, what="tags")
+            if ttl is not _UNSET:
+                fields["ttl_seconds"] = ttl_seconds
+            if extra is not None:
+                fields["extra"] = {**current.extra, **extra}
+            if fields:
                 registry.update_group(conn, name, now_us(), **fields)
         return self.feature_group(name)
 
@@ -365,11 +372,13 @@ class FeatureStore:
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
         rid = self._record_id(g, record_id)
+        if features is not None:
+            self._check_features(g, features)
         row = self._conns.get().execute(prep["select_one"], (rid, now_us())).fetchone()
         if row is None:
             return None
         out = online_store.decode(row, prep["names"], prep["json_cols"])
-        return out if features is None else self._project(g, out, features)
+        return out if features is None else {f: out[f] for f in features if f in out}
 
     def batch_get_records(self, group: str, record_ids: Sequence[Any], features: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Live records for the identifiers found, in the order asked; missing ones are skipped."""
@@ -379,6 +388,8 @@ class FeatureStore:
         integral = g.id_feature.type == "Integral"
         # Plain ints need no coercion; anything else goes through the full check.
         ids = list(dict.fromkeys(r if integral and type(r) is int and -(2**63) <= r < 2**63 else self._record_id(g, r) for r in record_ids))
+        if features is not None:
+            self._check_features(g, features)
         if not ids:
             return []
         names, json_cols, rid_pos = prep["names"], prep["json_cols"], prep["names"].index(g.record_identifier) + 1
@@ -389,17 +400,30 @@ class FeatureStore:
             for row in conn.execute(online_store.select_sql(g, names, len(chunk)), (*chunk, now_us())):
                 found[row[rid_pos]] = online_store.decode(row, names, json_cols)
         out = [found[i] for i in ids if i in found]
-        return out if features is None else [self._project(g, r, features) for r in out]
+        return out if features is None else [{f: r[f] for f in features if f in r} for r in out]
 
     @staticmethod
-    def _project(group: FeatureGroup, record: dict[str, Any], features: Sequence[str]) -> dict[str, Any]:
+    def _check_features(group: FeatureGroup, features: Sequence[str]) -> None:
+        if isinstance(features, str):
+            raise ValidationError("features must be a list of feature names, not a string")
         for f in features:
-            group.feature(f)
-        return {f: record[f] for f in features if f in record}
+            group.feature(f)  # raises NotFound naming the group's features
+
+    def list_record_ids(self, group: str, after: Any = None, limit: int = 100,
+                        include_deleted: bool = False) -> list[Any]:
+        """Identifiers in the online store in identifier order, after ``after`` (for paging).
+        Expired records are left out; tombstones only with ``include_deleted``."""
+        g, _ = self._group(group)
+        if not g.online:
+            raise ValidationError(f"Feature group {group!r} has no online store", group=group)
+        after_id = self._record_id(g, after) if after is not None else None
+        return online_store.ids(self._conns.get(), g, now_us(), after_id, int(limit), include_deleted)
 
     def online_record(self, group: str, record_id: Any) -> dict[str, Any] | None:
         """The online row with its metadata (event, write and expiry times, tombstone flag), or None."""
         g, _ = self._group(group)
+        if not g.online:
+            raise ValidationError(f"Feature group {group!r} has no online store", group=group)
         rid = self._record_id(g, record_id)
         cur = self._conns.get().execute(
             f"SELECT * FROM {online_store.table(group)} WHERE {q(g.record_identifier)} = ?", (rid,)

@@ -130,3 +130,18 @@ def page(conn: sqlite3.Connection, group: FeatureGroup, now_us: int, limit: int,
     sql = select_sql(group, names).replace(f"WHERE {q(group.record_identifier)} = ? AND ", "WHERE ")
     rows = conn.execute(f"{sql} ORDER BY {q(group.record_identifier)} LIMIT ? OFFSET ?", (now_us, limit, offset))
     return [decode(r, names, json_cols) for r in rows]
+
+
+def ids(conn: sqlite3.Connection, group: FeatureGroup, now_us: int, after: Any, limit: int,
+        include_deleted: bool) -> list[Any]:
+    """Identifiers of live rows (and tombstones if asked) after ``after``, walking the primary key."""
+    rid = q(group.record_identifier)
+    where = ["(_expires_us IS NULL OR _expires_us > ?)"]
+    args: list[Any] = [now_us]
+    if not include_deleted:
+        where.append("_deleted = 0")
+    if after is not None:
+        where.append(f"{rid} > ?")
+        args.append(after)
+    sql = f"SELECT {rid} FROM {table(group.name)} WHERE {' AND '.join(where)} ORDER BY {rid} LIMIT ?"
+    return [r[0] for r in conn.execute(sql, (*args, limit))]

@@ -110,7 +110,7 @@ def load_all(conn: sqlite3.Connection) -> list[FeatureGroup]:
 
 
 def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
-    (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, _extra) = row
+    (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json) = row
     features = tuple(
         Feature(n, t, c, d, fd, json.loads(p))
         for n, t, c, d, fd, p in conn.execute(
@@ -123,14 +123,8 @@ def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
         name=name, record_identifier=rid, event_time=et, features=features, description=desc,
         tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
         status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
+        extra=json.loads(extra_json),
     )
-
-
-def extra(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
-    row = conn.execute("SELECT extra FROM feature_groups WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        raise NotFound(f"Feature group {name!r} does not exist", group=name)
-    return json.loads(row[0])
 
 
 def update_group(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -> None:

@@ -16,7 +16,8 @@ RESERVED_NAMES = frozenset(
     {"write_time", "api_invocation_time", "is_deleted", "year", "month", "day", "hour"}
 )
 NAME_RE = re.compile(r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$")
-MAX_FEATURES = 2500
+# SageMaker allows 2,500 features; a SQLite table holds at most 2,000 columns, five of them ours.
+MAX_FEATURES = 1995
 MAX_TAGS = 50
 MAX_PARAMETERS = 25
 MAX_VECTOR_DIMENSION = 8192
@@ -165,6 +166,7 @@ class FeatureGroup:
     modified_at: Any = None
     created_by: str = ""
     offline_path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # settings only the HTTP API knows (RoleArn...)
 
     def feature(self, name: str) -> Feature:
         for f in self.features:

@@ -135,3 +135,23 @@ def test_offline_only_and_online_only_groups(fs):
     assert fs.get_record("on", 1) is not None
     with pytest.raises(ValidationError, match="no offline store"):
         fs.as_of("on")
+
+
+def test_tag_edits_and_extra_merge_in_one_transaction(fs, customers):
+    g = fs.update_feature_group(customers, add_tags={"a": "1", "b": "2"}, remove_tags=["team"], extra={"RoleArn": "r"})
+    assert g.tags == {"a": "1", "b": "2"} and g.extra == {"RoleArn": "r"}
+    g = fs.update_feature_group(customers, extra={"Throughput": "x"})
+    assert g.extra == {"RoleArn": "r", "Throughput": "x"}
+    with pytest.raises(ValidationError, match="at most 50"):
+        fs.update_feature_group(customers, add_tags={str(i): "v" for i in range(60)})
+
+
+def test_feature_count_is_capped_by_sqlite_columns(fs):
+    from store.schema import MAX_FEATURES
+
+    many = [Feature("id", "Integral"), Feature("ts", "Fractional")] + [Feature(f"f{i}", "Fractional") for i in range(MAX_FEATURES - 2)]
+    fs.create_feature_group("wide", "id", "ts", many)
+    fs.put_record("wide", {"id": 1, "ts": 1.0, f"f{MAX_FEATURES - 3}": 2.0})
+    assert fs.get_record("wide", 1)[f"f{MAX_FEATURES - 3}"] == 2.0
+    with pytest.raises(ValidationError, match="at most"):
+        fs.add_features("wide", [Feature("one_more", "Integral")])

@@ -200,3 +200,25 @@ def test_hard_delete_of_a_tombstone_is_allowed_at_any_time(fs, customers):
     fs.delete_record(customers, 1, t(3), hard=True)  # purges the tombstone
     fs.put_record(customers, {"customer_id": 1, "event_time": t(1), "age": 1})
     assert fs.get_record(customers, 1)["age"] == 1
+
+
+def test_list_record_ids_pages_in_identifier_order(fs, customers):
+    for i in (5, 1, 3, 9, 7):
+        fs.put_record(customers, {"customer_id": i, "event_time": t(1)})
+    fs.delete_record(customers, 3, t(2))
+    assert fs.list_record_ids(customers, limit=2) == [1, 5]
+    assert fs.list_record_ids(customers, after=5) == [7, 9]
+    assert fs.list_record_ids(customers, include_deleted=True) == [1, 3, 5, 7, 9]
+
+
+def test_unknown_projection_fails_even_when_the_record_is_missing(fs, customers):
+    with pytest.raises(NotFound, match="no feature 'nope'"):
+        fs.get_record(customers, 404, features=["nope"])
+    with pytest.raises(NotFound):
+        fs.batch_get_records(customers, [404], features=["nope"])
+
+
+def test_online_record_needs_an_online_store(fs):
+    fs.create_feature_group("off", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")], online=False)
+    with pytest.raises(ValidationError, match="no online store"):
+        fs.online_record("off", 1)

@@ -1,0 +1,197 @@
+"""The ASGI app: both SageMaker services on one port over one FeatureStore, and ``serve`` to run it.
+
+Runtime operations are REST routes taken from the service model (``PUT /FeatureGroup/{name}``...);
+the control plane is ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``; ``GET /ping`` answers
+health checks without touching the store. Every call goes: signature (with a keyring) ->
+operation -> policy on the action -> model validation -> policy on the named groups -> handler
+-> JSON, or the one error mapping.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..errors import AccessDenied, ValidationError
+from ..featurestore import FeatureStore
+from . import control, runtime
+from .auth import AccessKey, Keyring, SignedRequest, region_of
+from .call import Call
+from .errors import WireError, error_response
+from .model import parse_json, parse_rest
+from .service_models import OPERATIONS
+from .shapes import group_name
+from .vendor import CONTROL, RUNTIME
+
+ENV_STORE, ENV_KEYS = "FEATURESTORE_HOME", "FEATURESTORE_SERVER_KEYS"
+MAX_BODY_BYTES = 16 * 1024 * 1024  # 25 records of 350 KB fit in one BatchWriteRecord
+TARGET_PREFIX = "SageMaker."
+_HANDLERS = {RUNTIME: runtime.HANDLERS, CONTROL: control.HANDLERS}
+_MEDIA = {RUNTIME: "application/json", CONTROL: "application/x-amz-json-1.1"}
+# Online reads take tens of microseconds and never wait for SQLite's write lock (WAL), so they run
+# on the event loop: the thread hop costs more than the read (twice the GetRecord requests/s at 32
+# clients in bench/http_bench.py). Writes, which may wait for the lock or flush Parquet, and
+# everything else run in the thread pool.
+_ON_LOOP = {"GetRecord", "BatchGetRecord"}
+
+
+class _Api:
+    def __init__(self, fs: FeatureStore, keys: Keyring | None) -> None:
+        self.fs, self.keys = fs, keys
+
+    def runtime_endpoint(self, op: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            return await self.dispatch(request, RUNTIME, op)
+        return endpoint
+
+    async def control(self, request: Request) -> Response:
+        target = request.headers.get("x-amz-target", "")
+        op = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+        return await self.dispatch(request, CONTROL, op)
+
+    async def unknown_route(self, request: Request, exc: Exception) -> Response:
+        return await self.dispatch(request, RUNTIME, "")
+
+    async def dispatch(self, request: Request, service: str, op: str) -> Response:
+        headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+        try:
+            body = await _read_body(request)
+            key = self.keys.verify(_signed(request, body)) if self.keys else None
+            if op not in _HANDLERS[service]:
+                status = 404 if service == RUNTIME else 400
+                raise WireError("UnknownOperationException", _unknown(service, request, op), status)
+            if key and not key.allows_action(f"sagemaker:{op}"):
+                raise AccessDenied(f"This access key may not call sagemaker:{op}")
+            if service == RUNTIME:
+                params = parse_rest(service, op, request.path_params, request.query_params, body)
+            else:
+                params = parse_json(service, op, body)
+            if key:
+                _authorize(key, op, params)
+            region = region_of(request.headers.get("authorization"))
+            call = Call(self.fs, params, region, key.allows_group if key else None)
+            handler = _HANDLERS[service][op]
+            result = handler(call) if op in _ON_LOOP else await run_in_threadpool(handler, call)
+            return JSONResponse(result, headers=headers, media_type=_MEDIA[service])
+        except Exception as exc:  # every failure leaves through the one error mapping
+            return error_response(exc, service, headers, _MEDIA[service])
+
+
+def _unknown(service: str, request: Request, op: str) -> str:
+    if service == CONTROL:
+        return (f"X-Amz-Target {request.headers.get('x-amz-target')!r} is not an operation this server offers; "
+                f"it serves SageMaker.{', SageMaker.'.join(sorted(control.HANDLERS))}")
+    return (f"{request.method} {request.url.path} is not a sagemaker-featurestore-runtime operation this server "
+            f"offers; it serves {', '.join(sorted(runtime.HANDLERS))}")
+
+
+def _authorize(key: AccessKey, op: str, params: dict[str, Any]) -> None:
+    for name in sorted(_named_groups(params)):
+        if not key.allows_group(name):
+            raise AccessDenied(f"This access key may not call sagemaker:{op} on feature group {name!r}")
+
+
+def _named_groups(value: Any) -> set[str]:
+    """Every feature group a request names, at any depth (batches name several)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("FeatureGroupName", "ResourceArn") and isinstance(item, str):
+                found.add(group_name(item))
+            else:
+                found |= _named_groups(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _named_groups(item)
+    return found
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ValidationError(f"The request body is larger than {MAX_BODY_BYTES // 2**20} MiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ValidationError(f"The request body is larger than {MAX_BODY_BYTES // 2**20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _signed(request: Request, body: bytes) -> SignedRequest:
+    scope = request.scope
+    return SignedRequest(
+        method=request.method, raw_path=scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+        raw_query=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]], body=body,
+    )
+
+
+async def ping(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def create_app(store_path: str | None = None, keys: Keyring | None = None) -> Starlette:
+    """The app over the store at ``store_path`` (default: $FEATURESTORE_HOME); open unless ``keys``."""
+    fs = FeatureStore(store_path, writer="http-api")
+    api = _Api(fs, keys)
+    routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
+    # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
+    routes += [Route(re.sub(r"\{(\w+)\}", r"{\1:path}", spec["http"]["requestUri"]), api.runtime_endpoint(op),
+                     methods=[spec["http"]["method"]]) for op, spec in OPERATIONS[RUNTIME].items()]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        fs.close()  # flush buffered offline rows to Parquet
+
+    unknown = {404: api.unknown_route, 405: api.unknown_route}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=unknown)
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn's workers call; ``serve`` passes the store and keys file in the environment."""
+    keys_path = os.environ.get(ENV_KEYS)
+    return create_app(os.environ.get(ENV_STORE), Keyring.load(keys_path) if keys_path else None)
+
+
+def serve(store_path: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
+          keys_path: str | None = None, access_log: bool = True, echo: Callable[[str], None] = print) -> None:
+    """Run the server until interrupted. Raises ValidationError for a bad keys file, before binding."""
+    import uvicorn
+
+    keyring = Keyring.load(keys_path) if keys_path else None
+    os.environ[ENV_STORE] = os.path.abspath(store_path)
+    if keys_path:
+        os.environ[ENV_KEYS] = os.path.abspath(keys_path)
+    else:
+        os.environ.pop(ENV_KEYS, None)
+    echo(f"Serving SageMaker Feature Store APIs (sagemaker, sagemaker-featurestore-runtime) for "
+         f"{os.environ[ENV_STORE]} on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}")
+    if keyring:
+        echo(f"Access: AWS Signature V4 required; {len(keyring)} access key{'s' if len(keyring) > 1 else ''} "
+             f"from {keys_path}")
+    else:
+        echo("Access: OPEN. No --keys file, so any client that reaches this port can read and change every "
+             "feature group")
+        if not _is_loopback(host):
+            echo(f"Warning: {host} is reachable from other machines; give --keys FILE to require signed requests")
+    uvicorn.run("store.server.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

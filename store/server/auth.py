@@ -1,0 +1,184 @@
+"""Access keys: AWS Signature V4 checked with botocore's own signer, and per-key policies.
+
+A keys file (YAML or JSON) lists each key with its policy::
+
+    keys:
+      - access_key_id: AKIDLOCALREADER
+        secret_access_key: a-long-random-secret
+        policy:
+          actions: ["sagemaker:GetRecord", "sagemaker:BatchGetRecord", "sagemaker:Describe*"]
+          feature_groups: ["customers", "fraud-*"]
+
+Actions and group names take ``*`` and ``?`` wildcards (actions ignore case, as IAM does).
+Secrets never appear in a repr, a log line or an error message.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Iterable
+
+from ..errors import AccessDenied, ValidationError
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "sagemaker"  # the signing name of both services
+MAX_SKEW = dt.timedelta(minutes=15)
+_AUTH_RE = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/(?P<service>[^/,\s]+)"
+    r"/aws4_request,\s*SignedHeaders=(?P<headers>[a-z0-9;\-]+),\s*Signature=(?P<signature>[0-9a-f]{64})\s*$"
+)
+_REGION_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+
+
+def region_of(authorization: str | None, default: str = "us-east-1") -> str:
+    """The region a client signed for (ARNs echo it), without verifying anything."""
+    match = _REGION_RE.search(authorization or "")
+    return match.group(1) if match else default
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    actions: tuple[str, ...] = ()
+    feature_groups: tuple[str, ...] = ()
+
+    def allows_action(self, action: str) -> bool:
+        return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions)
+
+    def allows_group(self, name: str) -> bool:
+        return any(fnmatchcase(name, pattern) for pattern in self.feature_groups)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """The parts of an HTTP request a signature covers, exactly as they arrived."""
+
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: list[tuple[str, str]]  # lower-case names, in arrival order, repeats kept
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+
+class Keyring:
+    """The access keys a server accepts."""
+
+    def __init__(self, keys: Iterable[AccessKey]) -> None:
+        self._keys = {k.access_key_id: k for k in keys}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Keyring({len(self)} keys)"
+
+    @classmethod
+    def load(cls, path: str) -> "Keyring":
+        """Read a keys file. Raises ValidationError naming the entry at fault (never its secret)."""
+        import importlib.util
+
+        import yaml
+
+        if importlib.util.find_spec("botocore") is None:  # signatures are checked with botocore's signer
+            raise ValidationError("Checking signatures needs botocore: pip install boto3")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)  # YAML is a superset of JSON
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValidationError(f"Cannot read the keys file {path}: {type(exc).__name__}") from None
+        entries = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise ValidationError(f"The keys file {path} needs a non-empty list under 'keys'")
+        keys = [_key_from(entry, i) for i, entry in enumerate(entries)]
+        if len({k.access_key_id for k in keys}) != len(keys):
+            raise ValidationError(f"The keys file {path} lists an access key id twice")
+        return cls(keys)
+
+    def verify(self, request: SignedRequest, now: dt.datetime | None = None) -> AccessKey:
+        """The key that signed ``request``. Raises AccessDenied if the signature is missing, stale or wrong."""
+        authorization = request.header("authorization")
+        if not authorization:
+            raise AccessDenied("Missing authentication: sign requests with AWS Signature Version 4")
+        match = _AUTH_RE.match(authorization)
+        if not match:
+            raise AccessDenied(f"The Authorization header is not a {ALGORITHM} signature")
+        key = self._keys.get(match["key"])
+        if key is None:
+            raise AccessDenied("The security token included in the request is invalid")
+        if match["service"] != SERVICE:
+            raise AccessDenied(f"Credential should be scoped to the service {SERVICE!r}")
+        stamp = request.header("x-amz-date") or ""
+        try:
+            signed_at = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            raise AccessDenied("The request needs an X-Amz-Date header like 20240501T120000Z") from None
+        if abs((now or dt.datetime.now(dt.timezone.utc)) - signed_at) > MAX_SKEW:
+            raise AccessDenied("Signature expired: the request was signed more than 15 minutes away from now")
+        if stamp[:8] != match["date"]:
+            raise AccessDenied("The credential scope's date differs from X-Amz-Date")
+        signed = match["headers"].split(";")
+        if "host" not in signed or "x-amz-date" not in signed:
+            raise AccessDenied("The signature must cover the host and x-amz-date headers")
+        missing = [name for name in signed if request.header(name) is None]
+        if missing:
+            raise AccessDenied(f"The signature covers the header {missing[0]!r}, which the request lacks")
+        body_hash = hashlib.sha256(request.body).hexdigest()
+        if request.header("x-amz-content-sha256") not in (None, body_hash):
+            raise AccessDenied("X-Amz-Content-SHA256 does not match the request body")
+        expected = _signature(key, match["region"], stamp, signed, request)
+        if not hmac.compare_digest(expected, match["signature"]):
+            raise AccessDenied("The request signature we calculated does not match the signature you provided")
+        return key
+
+
+def _key_from(entry: Any, index: int) -> AccessKey:
+    where = f"keys[{index}]"
+    if not isinstance(entry, dict):
+        raise ValidationError(f"{where} must be a mapping with access_key_id, secret_access_key and policy")
+    key_id, secret, policy = entry.get("access_key_id"), entry.get("secret_access_key"), entry.get("policy")
+    if not isinstance(key_id, str) or not key_id.strip():
+        raise ValidationError(f"{where} needs an access_key_id")
+    if not isinstance(secret, str) or len(secret) < 8:
+        raise ValidationError(f"{where} ({key_id}) needs a secret_access_key of at least 8 characters")
+    if not isinstance(policy, dict):
+        raise ValidationError(f"{where} ({key_id}) needs a policy with actions and feature_groups")
+    lists = {}
+    for name in ("actions", "feature_groups"):
+        value = policy.get(name)
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise ValidationError(f"{where} ({key_id}): policy.{name} must be a non-empty list of patterns")
+        lists[name] = tuple(value)
+    bad = [a for a in lists["actions"] if not a.lower().startswith("sagemaker:")]
+    if bad:
+        raise ValidationError(f"{where} ({key_id}): actions look like 'sagemaker:GetRecord' or 'sagemaker:*', "
+                              f"not {bad[0]!r}")
+    return AccessKey(key_id, secret, lists["actions"], lists["feature_groups"])
+
+
+def _signature(key: AccessKey, region: str, stamp: str, signed: list[str], request: SignedRequest) -> str:
+    """Rebuild the canonical request from what arrived and sign it as botocore's SigV4Auth does."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest, HTTPHeaders
+    from botocore.credentials import Credentials
+
+    headers = HTTPHeaders()
+    for name, value in request.headers:
+        if name in signed:
+            headers[name] = value  # HTTPHeaders keeps repeats, as the canonical form needs
+    query = f"?{request.raw_query}" if request.raw_query else ""
+    aws_request = AWSRequest(method=request.method, url=f"http://{request.header('host')}{request.raw_path}{query}",
+                             data=request.body, headers=headers)
+    aws_request.context["timestamp"] = stamp
+    signer = SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), SERVICE, region)
+    if signer.signed_headers(signer.headers_to_sign(aws_request)) != ";".join(sorted(signed)):
+        raise AccessDenied("The signature covers headers this server cannot check (such as user-agent)")
+    canonical = signer.canonical_request(aws_request)
+    return signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
