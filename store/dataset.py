@@ -133,6 +133,8 @@ def entity_times(table: "pa.Table", column: str) -> "pa.Array":
             f"Entity table has no event-time column {column!r}; pass event_time_column= one of {table.column_names}"
         )
     col = table.column(column).combine_chunks()
+    if pat.is_null(col.type):  # every value missing: no row can match, which is not an error
+        return pa.nulls(len(col), pa.int64())
     if pat.is_timestamp(col.type):
         return arrow_timestamps_to_us(col)
     if pat.is_date(col.type):

@@ -141,3 +141,9 @@ def test_entity_csv_keeps_text_keys_and_is_a_lineage_source(fs, tmp_path):
     assert df.to_dict("records") == [{"acct_id": "007", "event_time": "2026-02-01T00:00:00Z", "label": 1, "x": 1}]
     edges = fs.lineage(f"dataset:{ds.id}", depth=1).edges
     assert any(e["relation"] == "entity_table_of" and e["src"].startswith("source:") for e in edges)
+
+
+def test_entity_rows_without_a_time_get_null_features(two_groups):
+    entity = pd.DataFrame({"customer_id": [1, 2], "event_time": [None, None]})
+    df = two_groups.build_dataset(entity, ["customers:age"]).to_pandas()
+    assert len(df) == 2 and df["age"].isna().all()
