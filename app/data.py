@@ -1,0 +1,62 @@
+"""Cached reads for the heavy views. Each is keyed by the group's identity and last write, so it
+is computed once per change of the data (an ingest, put or delete refreshes it) and shared by
+every browser session."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from store import explore, stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from store import FeatureStore
+
+
+def version(fs: "FeatureStore", group: str) -> tuple[int | None, int | None]:
+    """(created, last write): changes whenever the group's rows or the group itself change."""
+    info = fs.describe(group)
+    return info["group"].created_at, info["last_write_us"]
+
+
+@st.cache_data(show_spinner="Computing statistics…", max_entries=64)
+def _summary(_fs: "FeatureStore", path: str, group: str, key: tuple, scope: str) -> "pd.DataFrame":
+    return stats.summary(_fs, group, scope)
+
+
+@st.cache_data(show_spinner="Computing the distribution…", max_entries=256)
+def _distribution(_fs: "FeatureStore", path: str, group: str, key: tuple, feature: str,
+                  scope: str) -> stats.Distribution:
+    return stats.distribution(_fs, group, feature, scope)
+
+
+@st.cache_data(show_spinner="Counting rows over time…", max_entries=256)
+def _over_time(_fs: "FeatureStore", path: str, group: str, key: tuple, feature: str | None) -> stats.TimeSeries:
+    return stats.over_time(_fs, group, feature)
+
+
+@st.cache_data(show_spinner="Reading records…", max_entries=256)
+def _latest_page(_fs: "FeatureStore", path: str, group: str, key: tuple, limit: int, offset: int) -> explore.Page:
+    return explore.latest_page(_fs, group, limit, offset)
+
+
+def summary(fs: "FeatureStore", group: str, scope: str) -> "pd.DataFrame":
+    return _summary(fs, fs.path, group, version(fs, group), scope)
+
+
+def distribution(fs: "FeatureStore", group: str, feature: str, scope: str) -> stats.Distribution:
+    return _distribution(fs, fs.path, group, version(fs, group), feature, scope)
+
+
+def over_time(fs: "FeatureStore", group: str, feature: str | None) -> stats.TimeSeries:
+    return _over_time(fs, fs.path, group, version(fs, group), feature)
+
+
+def latest_page(fs: "FeatureStore", group: str, limit: int, offset: int) -> explore.Page:
+    """Uncached for online groups: their page is a quick SQLite read, and TTL expiry changes it
+    without any write."""
+    if fs.feature_group(group).online:
+        return explore.latest_page(fs, group, limit, offset)
+    return _latest_page(fs, fs.path, group, version(fs, group), limit, offset)

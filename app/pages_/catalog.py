@@ -1,0 +1,73 @@
+"""Catalog: every group with its size and freshness, every feature, and a search over both;
+selecting a row opens the group."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app.common import ago, engine_errors, key_values, open_page, page_link, store, timestamp
+
+fs = store()
+st.title("Catalog")
+groups = fs.list_feature_groups()
+if not groups:
+    st.info("The store has no feature groups yet. Create one from a form or a sample file, then ingest data.",
+            icon=":material/info:")
+    page_link("create", "Create a feature group")
+    st.stop()
+
+infos = {g.name: fs.describe(g.name) for g in groups}
+total_features = sum(len(g.features) for g in groups)
+cols = st.columns(4)
+cols[0].metric("Feature groups", len(groups))
+cols[1].metric("Features", total_features)
+cols[2].metric("Online records", f"{sum(i['online_records'] or 0 for i in infos.values()):,}")
+cols[3].metric("Offline rows", f"{sum(i['offline_rows'] for i in infos.values()):,}")
+
+text = st.text_input("Search", placeholder="Search names, descriptions, tags and parameters — e.g. risk, USD, crm",
+                     key="catalog_search", icon=":material/search:")
+if text.strip():
+    with engine_errors():
+        hits = fs.search(text.strip())
+        if not hits:
+            st.info(f"Nothing matches “{text.strip()}”. Try a shorter word, or browse the tables below.")
+        else:
+            st.caption(f"{len(hits)} matches — select one to open its group")
+            picked = st.dataframe(
+                [{"group": h["group"], "feature": h["feature"] or "—", "type": h.get("type", "group"),
+                  "matched in": h["matched"], "description": h["description"]} for h in hits],
+                hide_index=True, on_select="rerun", selection_mode="single-row", key="catalog_hits")
+            if picked.selection.rows:
+                hit = hits[picked.selection.rows[0]]
+                open_page("group", group=hit["group"], **({"tab": "Schema"} if hit["feature"] else {}))
+
+st.subheader("Feature groups")
+st.caption("Select a row to open the group. Freshness is the latest event time and the last write.")
+rows = []
+for g in groups:
+    info = infos[g.name]
+    rows.append({
+        "group": g.name, "description": g.description, "features": len(g.features),
+        "online records": info["online_records"], "offline rows": info["offline_rows"],
+        "last event": timestamp(info["last_event_us"]), "last write": ago(info["last_write_us"]),
+        "stores": " + ".join(s for s, on in (("online", g.online), ("offline", g.offline)) if on),
+        "tags": key_values(g.tags),
+    })
+picked = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key="catalog_groups",
+                      column_config={
+                          "description": st.column_config.TextColumn(width="medium"),
+                          "online records": st.column_config.NumberColumn(format="localized"),
+                          "offline rows": st.column_config.NumberColumn(format="localized"),
+                          "last event": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC"),
+                      })
+if picked.selection.rows:
+    open_page("group", group=rows[picked.selection.rows[0]]["group"])
+
+st.subheader("Features")
+features = [{"group": g.name, "feature": f.name, "type": f"{f.collection}<{f.type}>" if f.collection else f.type,
+             "role": "identifier" if f.name == g.record_identifier else "event time" if f.name == g.event_time else "",
+             "description": f.description, "parameters": key_values(f.parameters)}
+            for g in groups for f in g.features]
+picked = st.dataframe(features, hide_index=True, on_select="rerun", selection_mode="single-row", key="catalog_features",
+                      column_config={"description": st.column_config.TextColumn(width="large")})
+if picked.selection.rows:
+    open_page("group", group=features[picked.selection.rows[0]]["group"], tab="Schema")

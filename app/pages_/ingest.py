@@ -1,0 +1,89 @@
+"""Ingest: upload a CSV or Parquet file, preview it, map its columns onto the group's features,
+validate it (bad rows listed and downloadable), then write it with a progress bar. The file is
+recorded in lineage as the data source."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from app.common import engine_errors, page_link, pick_group, row_errors, size, store
+from app.files import saved_upload
+from store import upload
+
+SKIP = "(skip this column)"
+ON_ERROR = {"reject": "Write nothing if any row is invalid", "skip": "Write the valid rows, skip the invalid ones"}
+
+fs = store()
+st.title("Ingest")
+group_name = pick_group(fs)
+if group_name is None:
+    st.stop()
+group = fs.feature_group(group_name)
+st.caption("Features: " + ", ".join(f"`{f.name}` {f.type}" for f in group.features)
+           + f". Every row needs `{group.record_identifier}` and `{group.event_time}`.")
+
+uploaded = st.file_uploader("CSV or Parquet file", type=["csv", "parquet"], key="ingest_file",
+                            help="CSV values are read as text and typed by the group's schema, so '007' stays '007'.")
+path = saved_upload(uploaded, "ingest_file")
+if path is None:
+    st.info("Upload a file to preview it, map its columns and validate it before writing.",
+            icon=":material/upload_file:")
+    st.stop()
+
+with engine_errors():
+    preview = upload.peek(path, 100)
+    st.caption(f"{uploaded.name} — {size(os.path.getsize(path))}; the first {len(preview)} rows:")
+    st.dataframe(preview, hide_index=True, height=min(220, 38 + 35 * max(len(preview), 1)))
+
+    st.subheader("Map columns to features")
+    features = group.feature_names
+    mapping_frame = pd.DataFrame({"column": list(preview.columns),
+                                  "feature": [c if c in features else SKIP for c in preview.columns]})
+    edited = st.data_editor(mapping_frame, hide_index=True, disabled=["column"], key=f"mapping_{uploaded.file_id}",
+                            column_config={"feature": st.column_config.SelectboxColumn(
+                                "feature", options=[SKIP, *features], required=True)})
+    mapping = {c: (None if f == SKIP else f) for c, f in zip(edited["column"], edited["feature"])}
+    missing = [f for f in (group.record_identifier, group.event_time) if f not in mapping.values()]
+    if missing:
+        st.warning(f"No column is mapped to {' and '.join(f'`{m}`' for m in missing)}; every row needs it.",
+                   icon=":material/warning:")
+
+    on_error = st.radio("If some rows are invalid", list(ON_ERROR), format_func=ON_ERROR.get, key="ingest_on_error",
+                        horizontal=True)
+    check = (group_name, uploaded.file_id, tuple(sorted(mapping.items(), key=lambda kv: kv[0])))
+    actions = st.container(horizontal=True)
+    if actions.button("Validate", icon=":material/rule:"):
+        with st.spinner("Validating every row…"):
+            st.session_state["validation"] = (check, upload.validate_file(fs, group_name, path, mapping))
+    write = actions.button("Ingest", type="primary", icon=":material/upload:")
+
+    validated = st.session_state.get("validation")
+    if validated and validated[0] == check and not write:
+        report = validated[1]
+        if report.ok:
+            st.success(f"All {report.rows_total:,} rows are valid and ready to ingest.", icon=":material/check_circle:")
+        else:
+            st.error(f"{report.rows_rejected:,} of {report.rows_total:,} rows are invalid; "
+                     f"{report.rows_written:,} are valid.", icon=":material/error:")
+            row_errors(report.errors, key="validation")
+
+    if write:
+        bar = st.progress(0.0, text="Validating…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"Written {done:,} of {total:,} rows")
+
+        report = upload.ingest_file(fs, group_name, path, mapping, on_error, progress, source=uploaded.name)
+        bar.progress(1.0, text="Done")
+        st.success(report.summary(), icon=":material/check_circle:")
+        cols = st.columns(5)
+        cols[0].metric("Rows written", f"{report.rows_written:,}")
+        cols[1].metric("Rows rejected", f"{report.rows_rejected:,}")
+        cols[2].metric("Online records updated", f"{report.records_online:,}")
+        cols[3].metric("Parquet files", f"{report.files_written:,}")
+        cols[4].metric("Seconds", f"{report.seconds:.2f}")
+        if report.rows_rejected:
+            row_errors(report.errors, key="ingested")
+        page_link("group", f"Open {group_name}", group=group_name)

@@ -1,0 +1,48 @@
+"""SQL: read-only DuckDB queries over the groups (each a view of its full offline history), with
+results and a CSV download. Anything that writes, attaches, installs or reads other files is
+refused by the store, and the refusal is shown as it is."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app.common import engine_errors, store
+
+SQL_KEY = "sql_text"
+MAX_ROWS = 10_000
+
+fs = store()
+st.title("SQL")
+groups = [g for g in fs.list_feature_groups() if g.offline]
+if not groups:
+    st.info("There is nothing to query yet: each feature group with an offline store becomes a view here. Create a "
+            "group and ingest data first.", icon=":material/info:")
+    st.stop()
+
+first = groups[0]
+if SQL_KEY not in st.session_state:
+    st.session_state[SQL_KEY] = (f"SELECT *\nFROM {first.name}\nWHERE NOT is_deleted\n"
+                                 f"ORDER BY write_time DESC\nLIMIT 100")
+editor, views = st.columns([3, 1], gap="large")
+with views:
+    st.caption("Views — every version of every record, plus `write_time`, `api_invocation_time`, `is_deleted`")
+    for g in groups:
+        with st.expander(g.name):
+            st.markdown("\n".join(f"- `{f.name}` {f.type}" for f in g.features))
+with editor:
+    sql = st.text_area("Query", key=SQL_KEY, height=200, help="DuckDB SQL. Only SELECT, WITH and EXPLAIN run.")
+    run = st.button("Run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter")
+    if run:
+        with engine_errors():
+            started = time.perf_counter()
+            result = fs.query(sql, limit=MAX_ROWS)
+            st.session_state["sql_result"] = (sql, result, time.perf_counter() - started)
+    last = st.session_state.get("sql_result")
+    if last and last[0] == sql:
+        _, result, seconds = last
+        capped = " (the first rows only: add a LIMIT or aggregate)" if len(result) == MAX_ROWS else ""
+        st.caption(f"{len(result):,} rows × {len(result.columns)} columns in {seconds:.2f}s{capped}")
+        st.dataframe(result, hide_index=True)
+        st.download_button("Download CSV", result.to_csv(index=False).encode(), "query.csv", "text/csv",
+                           on_click="ignore", icon=":material/download:")

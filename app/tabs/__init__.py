@@ -1,0 +1,1 @@
+"""The Feature group page's tabs, one module per concern; each renders one tab for one group."""

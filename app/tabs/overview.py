@@ -1,0 +1,79 @@
+"""Overview tab: the group's configuration and live figures, its editable description, tags and
+TTL, and deleting it (after typing its name)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from app.common import ago, duration, engine_errors, facts, flash, open_page, pairs_editor, size, when
+from store import FeatureGroup, FeatureStore
+
+UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _ttl_parts(seconds: float | None) -> tuple[float, str]:
+    """A TTL as (amount, unit) in the largest unit that divides it."""
+    if not seconds:
+        return 0.0, "days"
+    for unit in ("days", "hours", "minutes"):
+        if seconds % UNITS[unit] == 0:
+            return seconds / UNITS[unit], unit
+    return seconds / 60, "minutes"
+
+
+def render(fs: FeatureStore, group: FeatureGroup) -> None:
+    info = fs.describe(group.name)
+    cols = st.columns(5)
+    cols[0].metric("Online records", "off" if info["online_records"] is None else f"{info['online_records']:,}")
+    cols[1].metric("Offline rows", f"{info['offline_rows']:,}" if group.offline else "off")
+    cols[2].metric("Offline files", f"{info['offline_files']:,}", help=size(info["offline_bytes"]))
+    cols[3].metric("Last event", ago(info["last_event_us"]), help=when(info["last_event_us"]))
+    cols[4].metric("Last write", ago(info["last_write_us"]), help=when(info["last_write_us"]))
+
+    config, edit = st.columns(2, gap="large")
+    with config:
+        st.subheader("Configuration")
+        st.markdown(facts({
+            "Record identifier": f"`{group.record_identifier}` ({group.id_feature.type})",
+            "Event time": f"`{group.event_time}` ({group.time_feature.type})",
+            "Online store": "on" if group.online else "off",
+            "Default TTL": duration(group.ttl_seconds) if group.online else "n/a",
+            "Offline store": "on" if group.offline else "off",
+            "Status": group.status,
+            "Created": f"{when(group.created_at)} by {group.created_by or 'unknown'}",
+            "Last modified": when(group.modified_at),
+            "Offline location": f"`{info['offline_uri']}`" if group.offline else "—",
+            "Offline size": size(info["offline_bytes"]),
+        }))
+    with edit:
+        st.subheader("Description, tags and TTL")
+        with st.form(f"edit_{group.name}", border=False):
+            description = st.text_area("Description", group.description, height=100)
+            st.caption("Tags")
+            tags = pairs_editor(group.tags, key=f"tags_{group.name}")
+            amount, unit = _ttl_parts(group.ttl_seconds)
+            left, right = st.columns([2, 1])
+            ttl_amount = left.number_input("Default TTL of online records (0 = none)", min_value=0.0, value=amount,
+                                           disabled=not group.online,
+                                           help="Applies to records written from now on; expired records vanish "
+                                                "from online reads.")
+            ttl_unit = right.selectbox("Unit", list(UNITS), index=list(UNITS).index(unit), disabled=not group.online)
+            if st.form_submit_button("Save changes", type="primary", icon=":material/save:"):
+                ttl = timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None
+                with engine_errors():
+                    fs.update_feature_group(group.name, description=description, tags=tags,
+                                            **({"ttl": ttl} if group.online else {}))
+                    flash(f"Saved changes to {group.name}")
+                    st.rerun()
+
+    with st.expander("Delete this feature group", icon=":material/delete:"):
+        st.write("Deleting removes the group's registry entry and its online records. Its offline Parquet files "
+                 "stay on disk unless you also purge them; lineage keeps the group, marked deleted.")
+        purge = st.checkbox("Also delete the offline Parquet files (this cannot be undone)", key=f"purge_{group.name}")
+        typed = st.text_input(f"Type **{group.name}** to confirm", key=f"confirm_delete_{group.name}")
+        if st.button("Delete feature group", type="primary", disabled=typed != group.name, icon=":material/delete:"):
+            with engine_errors():
+                fs.delete_feature_group(group.name, purge_offline=purge)
+                flash(f"Deleted feature group {group.name}" + (" and its offline files" if purge else ""))
+                open_page("catalog")

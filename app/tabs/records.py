@@ -1,0 +1,99 @@
+"""Record-level tabs: the latest records page by page, one record's online state (with delete),
+and one record's full history on a timeline."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from app import charts, data
+from app.common import engine_errors, flash, page_link, when
+from store import FeatureGroup, FeatureStore
+
+
+def render_data(fs: FeatureStore, group: FeatureGroup) -> None:
+    size_col, page_col, _ = st.columns([1, 1, 4])
+    size = size_col.selectbox("Rows per page", [25, 50, 100, 250], index=1, key=f"data_size_{group.name}")
+    number = page_col.number_input("Page", min_value=1, value=1, step=1, key=f"data_page_{group.name}")
+    with engine_errors():
+        page = data.latest_page(fs, group.name, size, (number - 1) * size)
+        if page.total == 0:
+            st.info("No live records yet. Ingest a file to fill this group.", icon=":material/info:")
+            page_link("ingest", "Ingest data", group=group.name)
+            return
+        pages = math.ceil(page.total / size)
+        if number > pages:
+            st.warning(f"Page {number} is past the end: there are {pages:,} pages of {size} records.")
+            return
+        source = "the online store" if group.online else "the offline store's latest view"
+        st.caption(f"Records {(number - 1) * size + 1:,}–{min(number * size, page.total):,} of {page.total:,}, "
+                   f"ordered by {group.record_identifier}: the latest live version of each, from {source}.")
+        st.dataframe(page.rows, hide_index=True)
+
+
+def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
+    if not group.online:
+        st.info("This group has no online store. Read its records on the History tab or the Time travel page.",
+                icon=":material/info:")
+        return
+    record_id = st.text_input(f"Look up a record by {group.record_identifier}", key=f"lookup_{group.name}",
+                              placeholder="an identifier, e.g. 42", icon=":material/search:")
+    if not record_id.strip():
+        st.caption("Enter an identifier to see its latest record as the online store serves it, with its expiry.")
+        return
+    with engine_errors():
+        found = fs.online_record(group.name, record_id.strip())
+        if found is None:
+            st.warning(f"No record with {group.record_identifier} = {record_id.strip()} in the online store: it was "
+                       "never written, or was hard-deleted or swept after expiring.", icon=":material/search_off:")
+            return
+        status = "live" if found["live"] else "deleted (tombstone)" if found["deleted"] else "expired"
+        state = {"Status": status, "Event time": when(found["event_us"]), "Written": when(found["write_us"]),
+                 "Expires": when(found["expires_us"]) if found["expires_us"] else "never"}
+        for col, (label, value) in zip(st.columns(4, border=True), state.items()):
+            col.caption(label)
+            col.markdown(f"**{value}**")
+        if found["live"]:
+            st.dataframe([{"feature": k, "value": v if v is None else str(v)} for k, v in found["record"].items()],
+                         hide_index=True)
+        _delete_form(fs, group, record_id.strip())
+
+
+def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
+    with st.expander("Delete this record", icon=":material/delete:"):
+        st.caption("A soft delete leaves a tombstone that blocks older writes; a hard delete forgets the record, so "
+                   "an older write can become current again. Both append a delete marker to the offline store.")
+        at = st.datetime_input("Delete as of event time (UTC)", value=datetime.now(timezone.utc).replace(tzinfo=None),
+                               key=f"delete_at_{group.name}", step=60)
+        hard = st.toggle("Hard delete", key=f"hard_{group.name}")
+        sure = st.checkbox("I understand a hard delete forgets this record", key=f"hard_sure_{group.name}") if hard else True
+        if st.button("Delete record", type="primary", disabled=not sure, icon=":material/delete:"):
+            with engine_errors():
+                fs.delete_record(group.name, record_id, at.replace(tzinfo=timezone.utc), hard=hard)
+                flash(f"{'Hard' if hard else 'Soft'}-deleted {group.record_identifier} = {record_id}")
+                st.rerun()
+
+
+def render_history(fs: FeatureStore, group: FeatureGroup) -> None:
+    if not group.offline:
+        st.info("This group has no offline store, so it keeps no history; the Online lookup tab shows the latest "
+                "record.", icon=":material/info:")
+        return
+    record_id = st.text_input(f"Show every version of a record by {group.record_identifier}",
+                              key=f"history_{group.name}", placeholder="an identifier, e.g. 42",
+                              icon=":material/search:")
+    if not record_id.strip():
+        st.caption("Enter an identifier to see each version with its event time and write time; deletes are marked.")
+        return
+    with engine_errors():
+        versions = fs.history(group.name, record_id.strip())
+        if versions.empty:
+            st.warning(f"No versions of {group.record_identifier} = {record_id.strip()} in the offline store.",
+                       icon=":material/search_off:")
+            return
+        deletes = int(versions["is_deleted"].fillna(False).sum())
+        st.caption(f"{len(versions)} version{'s' if len(versions) != 1 else ''}, {deletes} delete "
+                   f"marker{'s' if deletes != 1 else ''} — oldest first by event time.")
+        st.plotly_chart(charts.history(versions, group.event_time), key=f"history_chart_{group.name}")
+        st.dataframe(versions, hide_index=True)

@@ -1,0 +1,60 @@
+"""Statistics tab: per-feature summary, one feature's distribution and its course over event
+time, and rows per period. DuckDB computes them over the offline store; results are cached until
+the group's next write."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import charts, data
+from app.common import engine_errors, page_link
+from store import FeatureGroup, FeatureStore
+from store.stats import HISTORY, LATEST
+
+SCOPES = {HISTORY: "Every stored version", LATEST: "Latest version of each record"}
+NUMBER = st.column_config.NumberColumn(format="%.4g")
+NUMERIC = ("min", "max", "mean", "std", "p05", "p25", "median", "p75", "p95")
+
+
+def render(fs: FeatureStore, group: FeatureGroup) -> None:
+    if not group.offline:
+        st.info("Statistics are computed over the offline store, which this group does not have.",
+                icon=":material/info:")
+        return
+    if fs.describe(group.name)["offline_rows"] == 0:
+        st.info("No rows yet: statistics appear once data is ingested.", icon=":material/info:")
+        page_link("ingest", "Ingest data", group=group.name)
+        return
+    scope = st.segmented_control("Rows", list(SCOPES), format_func=SCOPES.get, default=HISTORY, required=True,
+                                 key=f"stats_scope_{group.name}",
+                                 help="Delete markers are never counted; the latest view also drops deleted records.")
+    with engine_errors():
+        summary = data.summary(fs, group.name, scope)
+        numeric = summary["type"].isin(["Integral", "Fractional"])
+        null_pct = st.column_config.NumberColumn("null %", format="%.1f")
+        counts = {c: st.column_config.NumberColumn(format="localized") for c in ("count", "nulls", "distinct")}
+        if numeric.any():
+            st.caption("Numeric features")
+            st.dataframe(summary[numeric].drop(columns="top_values").astype({"min": float, "max": float}),
+                         hide_index=True, column_config={"null_pct": null_pct, **counts, **{c: NUMBER for c in NUMERIC}})
+        if (~numeric).any():
+            st.caption("Other features")
+            st.dataframe(summary[~numeric][["feature", "type", "count", "nulls", "null_pct", "distinct", "min", "max",
+                                            "top_values"]], hide_index=True, column_config={
+                "null_pct": null_pct, **counts,
+                "top_values": st.column_config.TextColumn("top values", help="approximate, most frequent first")})
+    choices = [f for f in group.feature_names if f not in (group.record_identifier, group.event_time)]
+    feature = st.columns([1, 2])[0].selectbox("Feature", choices or group.feature_names,
+                                              key=f"stats_feature_{group.name}")
+    with engine_errors():
+        dist = data.distribution(fs, group.name, feature, scope)
+        series = data.over_time(fs, group.name, feature)
+        left, right = st.columns(2)
+        with left:
+            if dist.values:
+                st.plotly_chart(charts.distribution(dist), key=f"dist_{group.name}")
+            else:
+                st.info(f"{feature} has no values yet ({dist.nulls:,} nulls).")
+            if dist.other:
+                st.caption(f"{dist.other:,} more values outside the top {len(dist.table)}; {dist.nulls:,} nulls.")
+        right.plotly_chart(charts.feature_over_time(series, feature), key=f"feature_time_{group.name}")
+        st.plotly_chart(charts.rows_over_time(series), key=f"rows_time_{group.name}")
