@@ -320,16 +320,16 @@ def lineage(ctx: click.Context, node: str | None, depth: int | None) -> None:
 @click.pass_context
 def ui(ctx: click.Context, port: int, host: str) -> None:
     """Start the studio in the browser on the store (seeded with sample data if empty)."""
-    import subprocess
-
     app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
     if not os.path.exists(app):
         raise click.ClickException(f"The studio is not installed here ({app} is missing)")
     env = {**os.environ, "FEATURESTORE_HOME": os.path.abspath(ctx.obj["store"])}
     cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", host]
     click.echo(f"Studio on http://{host}:{port} for store {env['FEATURESTORE_HOME']}")
-    # Run from the repository so Streamlit picks up .streamlit/config.toml.
-    ctx.exit(subprocess.call(cmd, env=env, cwd=os.path.dirname(os.path.dirname(app))))
+    # Become Streamlit (so stopping this process stops the studio), running from the repository
+    # so Streamlit picks up .streamlit/config.toml.
+    os.chdir(os.path.dirname(os.path.dirname(app)))
+    os.execve(sys.executable, cmd, env)
 
 
 @main.command()

@@ -482,11 +482,13 @@ class FeatureStore:
     # ----------------------------------------------------------------------------- bulk
 
     def ingest(self, group: str, data: Any, on_error: str = "reject", progress: Callable[[int, int], None] | None = None,
-               *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None) -> "IngestReport":
+               *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
+               columns: dict[str, str | None] | None = None) -> "IngestReport":
         """Validate and write a DataFrame, Arrow table, or CSV/Parquet file, all-or-nothing per store.
 
         ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
         the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.
+        ``columns`` maps input columns onto features ({"column": "feature"}, None drops one).
         """
         from . import ingest as ing
 
@@ -497,7 +499,7 @@ class FeatureStore:
         g, _ = self._group(group)
         to_online, to_offline = self._targets(g, target_stores)
         loaded = ing.load(data)
-        prepared = ing.prepare(g, loaded.table, api)
+        prepared = ing.prepare(g, ing.map_columns(loaded.table, columns, loaded.source_name), api)
         report = prepared.report
         report.source = source or loaded.source_name
         if report.rows_rejected and on_error == "reject":
@@ -535,13 +537,13 @@ class FeatureStore:
         report.seconds = time.perf_counter() - started
         return report
 
-    def validate(self, group: str, data: Any) -> "IngestReport":
+    def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None) -> "IngestReport":
         """Check data as ``ingest`` would, writing nothing; the report lists every bad row."""
         from . import ingest as ing
 
         g, _ = self._group(group)
         loaded = ing.load(data)
-        report = ing.prepare(g, loaded.table, now_us()).report
+        report = ing.prepare(g, ing.map_columns(loaded.table, columns, loaded.source_name), now_us()).report
         report.source, report.dry_run = loaded.source_name, True
         return report
 

@@ -154,6 +154,22 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def map_columns(table: "pa.Table", columns: dict[str, str | None] | None, source: str) -> "pa.Table":
+    """Rename input columns onto features (``{"column": "feature"}``); a column mapped to None is
+    dropped, one not named keeps its name."""
+    if not columns:
+        return table
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValidationError(f"Columns {missing} are not in {source!r}; it has {table.column_names}")
+    kept = [c for c in table.column_names if columns.get(c, c)]
+    names = [columns.get(c, c) for c in kept]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValidationError(f"Several columns map to {dupes}; map each feature from one column only")
+    return table.select(kept).rename_columns(names)
+
+
 @dataclass
 class Prepared:
     """Validated rows in the offline schema (write_time and _seq filled at commit) and the report."""

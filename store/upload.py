@@ -1,9 +1,8 @@
 """Files a user brings to the studio: a quick look at their head, a proposed schema, and ingest
 with the file's columns mapped onto a group's features.
 
-Ingest goes through a file path so lineage records the file (name, size, content hash). When the
-mapping renames or drops columns, a mapped copy with the same file name is ingested instead,
-so the source node keeps the user's file name but hashes the mapped copy.
+Ingest goes through the file's own path so lineage records the file (name, size, content hash);
+the column mapping is applied by the engine as it reads.
 """
 from __future__ import annotations
 
@@ -93,43 +92,13 @@ def propose(path: str, sample_rows: int = SAMPLE_ROWS) -> Proposal:
     return Proposal(features, ident, event_time)
 
 
-def _mapped(path: str, mapping: dict[str, str | None]) -> str:
-    """``path`` itself when every column keeps its name, else a copy with columns renamed per
-    ``mapping`` (None drops a column), same file name, in a sibling folder."""
-    if all(src == dst for src, dst in mapping.items()):
-        return path
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    from .ingest import read_file
-
-    table = read_file(path)
-    missing = [c for c in mapping if c not in table.column_names]
-    if missing:
-        raise ValidationError(f"Columns {missing} are not in {os.path.basename(path)!r}")
-    kept = [(src, dst) for src, dst in mapping.items() if dst]
-    targets = [dst for _, dst in kept]
-    dupes = sorted({d for d in targets if targets.count(d) > 1})
-    if dupes:
-        raise ValidationError(f"Several columns map to {dupes}; map each feature from one column only")
-    table = table.select([src for src, _ in kept]).rename_columns(targets)
-    folder = os.path.join(os.path.dirname(os.path.abspath(path)), "mapped")
-    os.makedirs(folder, exist_ok=True)
-    out = os.path.join(folder, os.path.basename(path))
-    if _is_parquet(path):
-        pq.write_table(table, out)
-    else:
-        pcsv.write_csv(table, out)
-    return out
-
-
 def validate_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None]) -> "IngestReport":
     """``FeatureStore.validate`` of the file with its columns mapped; writes nothing."""
-    return fs.validate(group, _mapped(path, mapping))
+    return fs.validate(group, path, columns=mapping)
 
 
 def ingest_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None], on_error: str = "reject",
                 progress: Callable[[int, int], None] | None = None, source: str | None = None) -> "IngestReport":
     """``FeatureStore.ingest`` of the file with its columns mapped; lineage records it as
     ``source`` (default: the file name)."""
-    return fs.ingest(group, _mapped(path, mapping), on_error, progress, source=source or os.path.basename(path))
+    return fs.ingest(group, path, on_error, progress, source=source or os.path.basename(path), columns=mapping)

@@ -159,3 +159,14 @@ def test_compact_merges_files_without_changing_answers(fs, customers):
     after = (fs.as_of(customers), fs.as_of(customers, event_time=t(2)), fs.history(customers, 1))
     for b, a in zip(before, after):
         pd.testing.assert_frame_equal(b, a)
+
+
+def test_columns_map_input_onto_features(fs, customers, tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text("cid,when,years,note\n1,2024-01-01T00:00:00Z,33,x\n")
+    report = fs.ingest(customers, str(path), columns={"cid": "customer_id", "when": "event_time", "years": "age", "note": None})
+    assert report.rows_written == 1 and fs.get_record(customers, 1)["age"] == 33
+    with pytest.raises(ValidationError, match="not in 'crm.csv'"):
+        fs.validate(customers, str(path), columns={"nope": "age"})
+    with pytest.raises(ValidationError, match="Several columns map to"):
+        fs.validate(customers, str(path), columns={"cid": "customer_id", "years": "customer_id"})
