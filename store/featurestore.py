@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .ingest import IngestReport
 
 DB_FILE = "featurestore.db"
+SCHEMA_VERSION = 1
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -49,10 +50,14 @@ class FeatureStore:
         self._cache_version = -1
         self._cache_lock = threading.Lock()
         self._writer_edges: set[str] = set()
-        with self._conns.write() as conn:
-            registry.init(conn)
-            offline_store.init(conn)
-            lineage.init(conn)
+        conn = self._conns.get()
+        # Only a new store takes the write lock here, so opening never waits behind a long ingest.
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with self._conns.write() as conn:
+                registry.init(conn)
+                offline_store.init(conn)
+                lineage.init(conn)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._recover()
 
     def _recover(self) -> None:
