@@ -109,8 +109,13 @@ def load_entity(data: Any, text_columns: Sequence[str]) -> tuple["pa.Table", str
                 return pq.read_table(path), os.path.basename(path)
             import pyarrow.csv as pcsv
 
+            from .ingest import csv_header
+
+            _, delimiter = csv_header(path)
             types = {c: pa.string() for c in text_columns}
-            return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types)), os.path.basename(path)
+            table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                                  convert_options=pcsv.ConvertOptions(column_types=types))
+            return table, os.path.basename(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValidationError(f"Cannot read entity file {os.path.basename(path)!r}: {exc}") from None
     if isinstance(data, pd.DataFrame):

@@ -127,12 +127,7 @@ def read_file(path: str, infer_types: bool = False) -> "pa.Table":
         if lower.endswith((".parquet", ".pq", ".parq")):
             return pq.read_table(path)
         if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-            delimiter = "\t" if lower.endswith(".tsv") else ","
-            opener = __import__("gzip").open if lower.endswith(".gz") else open
-            with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
-                header = next(csv.reader(fh, delimiter=delimiter), None)
-            if not header:
-                raise ValidationError(f"CSV file {os.path.basename(path)!r} is empty; it needs a header row")
+            header, delimiter = csv_header(path)
             return pcsv.read_csv(
                 path,
                 parse_options=pcsv.ParseOptions(delimiter=delimiter),
@@ -144,6 +139,18 @@ def read_file(path: str, infer_types: bool = False) -> "pa.Table":
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
         raise ValidationError(f"Cannot read {os.path.basename(path)!r}: {exc}") from None
     raise ValidationError(f"File {os.path.basename(path)!r} is neither .csv nor .parquet; convert it first")
+
+
+def csv_header(path: str) -> tuple[list[str], str]:
+    """The header row and the delimiter it uses: ',', ';', tab or '|', whichever splits it most."""
+    opener = __import__("gzip").open if path.lower().endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
+        first = fh.readline()
+    delimiter = max([",", ";", "\t", "|"], key=first.count)
+    header = next(csv.reader([first], delimiter=delimiter), None)
+    if not header or header == [""]:
+        raise ValidationError(f"CSV file {os.path.basename(path)!r} is empty; it needs a header row")
+    return header, delimiter
 
 
 def file_sha256(path: str) -> str:

@@ -6,13 +6,13 @@ the column mapping is applied by the engine as it reads.
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ValidationError
+from .ingest import csv_header
 from .schema import infer_features
 
 if TYPE_CHECKING:
@@ -44,12 +44,9 @@ def _head(path: str, rows: int, infer_types: bool) -> "pa.Table":
             pf = pq.ParquetFile(path)
             batch = next(pf.iter_batches(batch_size=rows), None)
             return pa.Table.from_batches([batch]) if batch is not None else pf.schema_arrow.empty_table()
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), None)
-        if not header:
-            raise ValidationError(f"CSV file {name!r} is empty; it needs a header row")
+        header, delimiter = csv_header(path)
         types = {} if infer_types else {h: pa.string() for h in header}
-        reader = pcsv.open_csv(path, convert_options=pcsv.ConvertOptions(
+        reader = pcsv.open_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter), convert_options=pcsv.ConvertOptions(
             column_types=types, strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False))
         batches, seen = [], 0
         for batch in reader:

@@ -170,3 +170,12 @@ def test_columns_map_input_onto_features(fs, customers, tmp_path):
         fs.validate(customers, str(path), columns={"nope": "age"})
     with pytest.raises(ValidationError, match="Several columns map to"):
         fs.validate(customers, str(path), columns={"cid": "customer_id", "years": "customer_id"})
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_csv_delimiter_is_detected(fs, customers, tmp_path, sep):
+    path = tmp_path / "x.csv"
+    path.write_text(sep.join(["customer_id", "event_time", "age"]) + "\n" + sep.join(["1", t(1), "5"]) + "\n",
+                    encoding="utf-8-sig")
+    fs.ingest(customers, str(path))
+    assert fs.get_record(customers, 1)["age"] == 5
