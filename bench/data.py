@@ -91,7 +91,6 @@ def customers(size: Size):
 
 
 def entities(size: Size):
-    import numpy as np
     import pandas as pd
 
     n = size.entity_rows

@@ -23,7 +23,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from .common import (BATCH, DELETE_EVENT_ISO, DRIVER_ID_BASE, CUSTOMER_ID_BASE, MID_PERIOD_ISO, PERIOD_DAYS, DAY_S,
+from .common import (BATCH, DELETE_EVENT_ISO, DRIVER_ID_BASE, MID_PERIOD_ISO, PERIOD_DAYS, DAY_S,
                      SIZES, START_S, Size, Timer, input_path, maxrss_mb, percentile, read_json, state_path,
                      store_dir, work_dir, write_json)
 

@@ -200,14 +200,14 @@ def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
     """Groups and features whose name, description, tags or parameters contain ``text``."""
     like = f"%{text.lower()}%"
     hits: list[dict[str, Any]] = []
-    for name, desc, tags in conn.execute(
+    for name, desc, _tags in conn.execute(
         "SELECT name, description, tags FROM feature_groups WHERE lower(name) LIKE ? "
         "OR lower(description) LIKE ? OR lower(tags) LIKE ? ORDER BY name",
         (like, like, like),
     ):
         where = "name" if text.lower() in name.lower() else "description" if text.lower() in desc.lower() else "tags"
         hits.append({"kind": "feature_group", "group": name, "feature": None, "description": desc, "matched": where})
-    for group, name, typ, coll, desc, params in conn.execute(
+    for group, name, typ, coll, desc, _params in conn.execute(
         "SELECT group_name, name, type, collection, description, parameters FROM features "
         "WHERE lower(name) LIKE ? OR lower(description) LIKE ? OR lower(parameters) LIKE ? "
         "ORDER BY group_name, position",
