@@ -32,3 +32,12 @@ def customers(fs):
 def t(day: int, hour: int = 0) -> str:
     """An ISO event time on day ``day`` of January 2024."""
     return f"2024-01-{day:02d}T{hour:02d}:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, request):
+    """The HTTP server in a child process on a free port, with a store of its own, per test module."""
+    from store.server.process import LocalServer
+
+    with LocalServer(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "store") as srv:
+        yield srv

@@ -14,16 +14,9 @@ from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 from store import FeatureStore  # noqa: E402
-from store.server.process import LocalServer  # noqa: E402
 
 BASIC = [{"FeatureName": "id", "FeatureType": "String"}, {"FeatureName": "ts", "FeatureType": "Fractional"}]
 ONLINE = {"EnableOnlineStore": True}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with LocalServer(tmp_path_factory.mktemp("http-control") / "store") as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,6 @@ DEFINITIONS = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with LocalServer(tmp_path_factory.mktemp("http-runtime") / "store") as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def sm(server):
     return server.client("sagemaker")
 
