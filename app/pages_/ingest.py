@@ -49,6 +49,10 @@ with engine_errors():
     if missing:
         st.warning(f"No column is mapped to {' and '.join(f'`{m}`' for m in missing)}; every row needs it.",
                    icon=":material/warning:")
+    unfilled = [f for f in features if f not in mapping.values() and f not in missing]
+    if unfilled:
+        st.info("Each row replaces its whole record, so these features will be empty in the rows written: "
+                + ", ".join(f"`{f}`" for f in unfilled), icon=":material/info:")
 
     on_error = st.radio("If some rows are invalid", list(ON_ERROR), format_func=ON_ERROR.get, key="ingest_on_error",
                         horizontal=True)
