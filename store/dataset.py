@@ -237,8 +237,9 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     if write_time_guard and latest_needed is not None:
         prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
 
+    snaps = fs._snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
+
     def run() -> tuple["pa.Table", str]:
-        snaps = fs._snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
         with query.connect() as con:
             # One table, not a POSITIONAL JOIN: with that DuckDB plans the ASOF JOIN as a nested loop.
             combined = table

@@ -601,11 +601,7 @@ class FeatureStore:
                 obsolete, _written = self._files.compact(conn, g, now)
                 after = self._files.stats(conn, name)
             self._files.committed(name)
-            for path in obsolete:
-                try:
-                    os.remove(path)
-                except FileNotFoundError:
-                    pass
+            self._files.discard(name, obsolete)
             result["files_before"] += before["files"]
             result["files_after"] += after["files"]
             result["rows"] += after["rows"]
@@ -665,8 +661,9 @@ class FeatureStore:
         g, _ = self._group(group)
         ids = query.ids_arrow(record_ids, g) if record_ids is not None else None
 
+        (snap,) = self._snapshots([group], event_us, known_us)
+
         def run() -> "pd.DataFrame":
-            (snap,) = self._snapshots([group], event_us, known_us)
             with query.connect() as con:
                 view = query.register(con, snap)
                 if ids is not None:
@@ -683,8 +680,9 @@ class FeatureStore:
         g, _ = self._group(group)
         rid = self._record_id(g, record_id)
 
+        (snap,) = self._snapshots([group])
+
         def run() -> "pd.DataFrame":
-            (snap,) = self._snapshots([group])
             with query.connect() as con:
                 view = query.register(con, snap)
                 return query.to_pandas(con.sql(query.history_sql(g, view), params={"id": rid}).to_arrow_table())
@@ -700,13 +698,15 @@ class FeatureStore:
             raise ValidationError("sql must be a string")
         offline_groups = [g.name for g in self.list_feature_groups() if g.offline]
 
+        with query.connect() as con:
+            query.check_read_only(con, sql)
+            named = query.referenced_tables(con, sql)
+        snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
+
         def run() -> "pd.DataFrame":
             import duckdb
 
             with query.connect() as con:
-                query.check_read_only(con, sql)
-                named = query.referenced_tables(con, sql)
-                snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
                 for snap in snaps:
                     query.register(con, snap)
                 con.execute("SET allowed_directories = [" + query.sql_list([os.path.join(self.path, "offline") + os.sep])[1:-1] + "]")

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FLUSH_ROWS = 20_000
+# How long files replaced by compaction stay readable (in _trash/) for queries that listed them.
+TRASH_SECONDS = 600
 HOUR_US = 3_600_000_000
 META_COLUMNS = ("api_invocation_time", "write_time", "is_deleted", "_event_time", "_seq")
 STAGING_INTERNAL = ("_event_us", "_write_us", "_api_us", "_seq", "_deleted")
@@ -350,6 +352,36 @@ class OfflineFiles:
             obsolete += [os.path.join(self.root, p) for p, _ in files]
             written += 1
         return obsolete, written
+
+    def discard(self, group: str, paths: list[str]) -> None:
+        """Move files that compaction replaced out of the data folder, where other engines look,
+        into ``_trash/``, where queries that listed them before the swap still find them
+        (see ``readable``). Trash older than TRASH_SECONDS is deleted."""
+        data, trash = self.data_dir(group) + os.sep, os.path.join(self.group_dir(group), "_trash") + os.sep
+        for path in paths:
+            target = trash + path[len(data):] if path.startswith(data) else None
+            try:
+                if target:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    os.replace(path, target)
+                else:
+                    os.remove(path)
+            except FileNotFoundError:
+                pass
+        cutoff = time.time() - TRASH_SECONDS
+        for dirpath, _dirs, files in os.walk(trash):
+            for name in files:
+                full = os.path.join(dirpath, name)
+                try:
+                    if os.path.getmtime(full) < cutoff:
+                        os.remove(full)
+                except FileNotFoundError:
+                    pass
+
+    def readable(self, group: str, paths: list[str]) -> list[str]:
+        """``paths`` with each file compaction has since moved to ``_trash/`` replaced by its new place."""
+        data, trash = self.data_dir(group) + os.sep, os.path.join(self.group_dir(group), "_trash") + os.sep
+        return [p if os.path.exists(p) or not p.startswith(data) else trash + p[len(data):] for p in paths]
 
     # -- group lifecycle ---------------------------------------------------------------------
 

@@ -30,12 +30,14 @@ class GroupSnapshot:
     group: FeatureGroup
     files: dict[int, list[str]]  # by how many features the files hold
     staged: "pa.Table"
+    store: OfflineFiles | None = None  # to find files compaction moved after they were listed
 
 
 def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
              max_event_us: int | None = None, max_write_us: int | None = None) -> GroupSnapshot:
     """Files and staged rows of one group; call inside a read transaction for consistency."""
-    return GroupSnapshot(group, files.listed(conn, group.name, max_event_us, max_write_us), staged_arrow(conn, group))
+    return GroupSnapshot(group, files.listed(conn, group.name, max_event_us, max_write_us), staged_arrow(conn, group),
+                         files)
 
 
 def sql_list(paths: Sequence[str]) -> str:
@@ -51,6 +53,7 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
     parts = [f"SELECT * FROM {q(empty)}"]
     # Files with the same feature count share a schema, so no per-file schema union is needed.
     for paths in snap.files.values():
+        paths = snap.store.readable(snap.group.name, paths) if snap.store else paths
         parts.append(f"SELECT * FROM read_parquet({sql_list(paths)}, hive_partitioning = false)")
     if snap.staged.num_rows:
         con.register(staged, snap.staged)
@@ -78,7 +81,8 @@ def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
         try:
             return run()
         except duckdb.IOException as exc:
-            if attempt == attempts - 1 or "No such file" not in str(exc) and "not exist" not in str(exc):
+            vanished = any(m in str(exc) for m in ("No files found", "No such file", "not exist"))
+            if attempt == attempts - 1 or not vanished:
                 raise FeatureStoreError(f"Reading the offline store failed: {exc}") from exc
     raise AssertionError("unreachable")
 

@@ -32,12 +32,13 @@ INTERVALS = [("minute", 60), ("5 minutes", 300), ("15 minutes", 900), ("hour", 3
 
 
 def read(fs: "FeatureStore", group: str, work: Callable[["duckdb.DuckDBPyConnection", FeatureGroup, str], T]) -> T:
-    """Run ``work(con, group, view)`` on a fresh snapshot of the group's offline history, in UTC;
-    retried if compaction replaced a file mid-read."""
+    """Run ``work(con, group, view)`` on a snapshot of the group's offline history, in UTC;
+    retried on the same snapshot if compaction moved a file mid-read."""
     definition = fs.feature_group(group)
 
+    (snap,) = fs._snapshots([group])
+
     def run() -> T:
-        (snap,) = fs._snapshots([group])
         with query.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
             return work(con, definition, query.register(con, snap))

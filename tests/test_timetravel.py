@@ -115,3 +115,24 @@ def test_as_of_on_many_rows_matches_pandas(fs, customers):
     got = fs.as_of(customers, event_time=cut)
     assert got["customer_id"].tolist() == expected["customer_id"].tolist()
     assert got["age"].tolist() == expected["age"].tolist()
+
+
+def test_a_read_finds_files_compaction_moved_after_it_listed_them(fs, customers, monkeypatch):
+    """Compaction moves replaced files to _trash/; a read that listed them first still reads them."""
+    import glob
+    import os
+
+    from store import query
+
+    fs.put_record(customers, {"customer_id": 1, "event_time": t(1), "age": 1})
+    fs.flush()
+    real_snapshot = query.snapshot
+
+    def listed_then_moved(conn, files, group, *args):
+        snap = real_snapshot(conn, files, group, *args)
+        files.discard(group.name, [p for paths in snap.files.values() for p in paths])
+        return snap
+
+    monkeypatch.setattr(query, "snapshot", listed_then_moved)
+    assert fs.as_of(customers)["age"].tolist() == [1]
+    assert glob.glob(os.path.join(fs.path, "offline", customers, "_trash", "**", "*.parquet"), recursive=True)
