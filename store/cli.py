@@ -46,7 +46,7 @@ class FriendlyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except FeatureStoreError as exc:
+        except (FeatureStoreError, OSError) as exc:  # OSError: unwritable store folder, full disk...
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         finally:
