@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from streamlit.delta_generator import DeltaGenerator
 
+    from store.ingest import IngestReport
+
 # key: (script relative to app/studio.py, title, icon). A page's URL path is its file name
 # (/group?group=customers), which links in the lineage drawing rely on.
 PAGES = {
@@ -23,12 +26,16 @@ PAGES = {
     "create": ("pages_/create.py", "Create", ":material/add_box:"),
     "ingest": ("pages_/ingest.py", "Ingest", ":material/upload_file:"),
     "dataset": ("pages_/dataset.py", "Dataset builder", ":material/join_inner:"),
+    "datasets": ("pages_/datasets.py", "Datasets", ":material/dataset:"),
     "time_travel": ("pages_/time_travel.py", "Time travel", ":material/history:"),
     "sql": ("pages_/sql.py", "SQL", ":material/terminal:"),
 }
-SECTIONS = {"Discover": ["catalog", "group", "lineage"], "Build": ["create", "ingest", "dataset"],
+SECTIONS = {"Discover": ["catalog", "group", "lineage"], "Build": ["create", "ingest", "dataset", "datasets"],
             "Query": ["time_travel", "sql"]}
-GROUP_KEY = "group"  # the query parameter (and widget key) naming the current feature group
+GROUP_KEY = "group"  # the query parameter naming the current feature group
+_PICKER = "group_picker"  # the group selector's widget key
+_REMEMBERED = "_group"  # the group last picked, for pages opened without ?group=
+RECORD_KEY = "record"  # the query parameter (and widget key) naming a record of the group
 
 
 @st.cache_resource(show_spinner="Opening the feature store…")
@@ -58,28 +65,64 @@ def engine_errors(where: "DeltaGenerator | Callable[[FeatureStoreError], DeltaGe
         target.error(exc.message, icon=":material/error:")
         report = getattr(exc, "report", None)
         if report is not None and report.errors is not None and len(report.errors):
-            row_errors(report.errors, target)
+            row_errors(report, target)
 
 
-def row_errors(errors: "pd.DataFrame", where: "DeltaGenerator | None" = None, key: str = "errors") -> None:
-    """Rejected rows (row, feature, value, reason) as a table with a CSV download."""
+@contextmanager
+def unexpected_errors() -> Iterator[None]:
+    """A bug shows as one plain message (the traceback goes to the server log), not a traceback."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the last line of defence; Streamlit's own stop/rerun are BaseException
+        logging.getLogger("app").exception("Studio page failed")
+        st.error(f"Something went wrong on this page ({type(exc).__name__}: {exc}). The details are in the "
+                 "studio's log.", icon=":material/bug_report:")
+
+
+def row_errors(report: "IngestReport", where: "DeltaGenerator | None" = None, key: str = "errors") -> None:
+    """Rejected values (line or row, feature, value, reason) as a table, and the rejected rows as
+    they were read plus an ``error`` column as a CSV download, ready to fix and ingest again."""
     target = where or st
-    target.dataframe(errors, hide_index=True, height=min(400, 38 + 35 * len(errors)),
-                     column_config={"row": st.column_config.NumberColumn(
-                         "row (from 0)", help="Data row, counting from 0 and not counting the header", format="%d")})
-    target.download_button("Download the rejected rows (CSV)", errors.to_csv(index=False).encode(), "rejected_rows.csv",
-                           "text/csv", key=f"{key}_download", on_click="ignore", icon=":material/download:")
+    errors = report.errors
+    shown = errors.drop(columns="row") if "line" in errors.columns else errors
+    target.dataframe(shown, hide_index=True, height=min(400, 38 + 35 * len(shown)), column_config={
+        "line": st.column_config.NumberColumn("line", help="Line in the file; the header is line 1", format="%d"),
+        "row": st.column_config.NumberColumn("row (from 0)", help="Data row, counting from 0", format="%d")})
+    if report.rejected is not None:
+        target.download_button("Download the rejected rows (CSV)", lambda: report.rejected_rows().to_csv(index=False),
+                               "rejected_rows.csv", "text/csv", key=f"{key}_download", on_click="ignore",
+                               icon=":material/download:",
+                               help="The rows as they were in your file, with an error column saying what to fix")
 
 
-def flash(message: str) -> None:
-    """Queue a confirmation to show after the rerun or page switch that usually follows an action."""
-    st.session_state["_flash"] = message
+def outcome(report: "IngestReport", where: "DeltaGenerator | None" = None) -> None:
+    """What an ingest did, in the colour it deserves: nothing written is an error, some rows
+    rejected a warning, everything written a success."""
+    target = where or st
+    if report.rows_total and not report.rows_written:
+        target.error(f"Nothing was written: {report.summary()}", icon=":material/error:")
+    elif report.rows_rejected:
+        target.warning(report.summary(), icon=":material/warning:")
+    elif not report.rows_total:
+        target.warning(f"The file has no data rows: {report.summary()}", icon=":material/warning:")
+    else:
+        target.success(report.summary(), icon=":material/check_circle:")
+
+
+def flash(message: str, warning: bool = False) -> None:
+    """Queue a message for after the rerun or page switch that usually follows an action: a toast
+    for a confirmation, a box that stays for a warning the user must read."""
+    st.session_state["_flash"] = (message, warning)
 
 
 def show_flash() -> None:
-    message = st.session_state.pop("_flash", None)
-    if message:
-        st.toast(message, icon=":material/check_circle:")
+    queued = st.session_state.pop("_flash", None)
+    if queued:
+        message, warning = queued
+        if warning:
+            st.warning(message, icon=":material/warning:")
+        else:
+            st.toast(message, icon=":material/check_circle:")
 
 
 def navigation() -> dict[str, list[Any]]:
@@ -97,19 +140,60 @@ def page_link(key: str, label: str | None = None, **query: str) -> None:
     st.page_link(PAGES[key][0], label=label or PAGES[key][1], icon=PAGES[key][2], query_params=query or None)
 
 
+def _picked(widget: str) -> None:
+    """The group picker changed: the URL and the memory follow it; a record of the old group
+    (``&record=``) is dropped."""
+    st.query_params[GROUP_KEY] = st.session_state[widget]
+    st.session_state[_REMEMBERED] = st.session_state[widget]
+    if RECORD_KEY in st.session_state:  # bound to the URL: clearing the widget clears the parameter
+        st.session_state[RECORD_KEY] = ""
+    else:
+        st.query_params.pop(RECORD_KEY, None)
+
+
 def pick_group(fs: FeatureStore, label: str = "Feature group", offline_only: bool = False,
                where: "DeltaGenerator | None" = None) -> str | None:
-    """A group selector shared by every page through the ``group`` query parameter, so the
-    chosen group follows the user around; None (with a hint) when there is none to pick."""
-    names = [g.name for g in fs.list_feature_groups() if g.offline or not offline_only]
+    """A group selector shared by every page: the URL's ``?group=`` names the group (always
+    written, so every URL is shareable), else the group last picked on any page. A URL naming a
+    group that does not exist says so instead of showing another one. None (with a message)
+    when there is nothing to show."""
+    groups = fs.list_feature_groups()
+    names = [g.name for g in groups if g.offline or not offline_only]
+    wanted = st.query_params.get(GROUP_KEY)
+    if wanted is not None and wanted not in names:
+        missing_group(fs, wanted, [g.name for g in groups], offline_only)
+        return None
     if not names:
         st.info("There are no feature groups with an offline store yet. Create one on the **Create** page, "
-                    "or run `featurestore demo` for sample data." if offline_only else
-                    "There are no feature groups yet. Create one on the **Create** page, then ingest data into it.",
-                    icon=":material/info:")
+                "or run `featurestore demo` for sample data." if offline_only else
+                "There are no feature groups yet. Create one on the **Create** page, then ingest data into it.",
+                icon=":material/info:")
         page_link("create", "Create a feature group")
         return None
-    return (where or st).selectbox(label, names, key=GROUP_KEY, bind="query-params")
+    if wanted is None:
+        remembered = st.session_state.get(_REMEMBERED)
+        wanted = remembered if remembered in names else names[0]
+        st.query_params[GROUP_KEY] = wanted
+    st.session_state[_REMEMBERED] = wanted
+    st.session_state[_PICKER] = wanted  # the widget shows what the URL says
+    return (where or st).selectbox(label, names, key=_PICKER, on_change=_picked, args=(_PICKER,))
+
+
+def missing_group(fs: FeatureStore, name: str, names: list[str], offline_only: bool = False) -> None:
+    """Say why a URL's group cannot be shown, and offer the way on."""
+    if name in names and offline_only:
+        st.info(f"Feature group **{name}** has no offline store, so it keeps no history for this page.",
+                icon=":material/info:")
+        page_link("group", f"Open {name}", group=name)
+        return
+    deleted = any(n["id"] == f"feature_group:{name}" and n["properties"].get("deleted")
+                  for n in fs.lineage().nodes if n["kind"] == "feature_group")
+    st.error(f"Feature group **{name}** {'was deleted' if deleted else 'does not exist'}.",
+             icon=":material/search_off:")
+    similar = [n for n in names if n.lower() == name.lower()]
+    if similar:
+        page_link("group", f"Did you mean {similar[0]}?", group=similar[0])
+    page_link("catalog", "Browse the catalog")
 
 
 # ------------------------------------------------------------------------------------ formats

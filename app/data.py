@@ -60,3 +60,16 @@ def latest_page(fs: "FeatureStore", group: str, limit: int, offset: int) -> expl
     if fs.feature_group(group).online:
         return explore.latest_page(fs, group, limit, offset)
     return _latest_page(fs, fs.path, group, version(fs, group), limit, offset)
+
+
+@st.cache_data(show_spinner="Rebuilding the dataset…", max_entries=16)
+def _dataset_head(_fs: "FeatureStore", path: str, dataset_id: str, rows: int) -> "pd.DataFrame":
+    from store.query import to_pandas
+
+    return to_pandas(_fs.dataset(dataset_id).table.slice(0, rows))
+
+
+def dataset_head(fs: "FeatureStore", dataset_id: str, rows: int = 100) -> "pd.DataFrame":
+    """The first rows of a recorded dataset, rebuilt as it was built; a rebuild of the same id
+    never changes, so it is cached for good."""
+    return _dataset_head(fs, fs.path, dataset_id, rows)

@@ -12,14 +12,18 @@ from store.schema import COLLECTION_TYPES, FEATURE_TYPES
 
 COLUMNS = ["name", "type", "collection", "dimension", "description"]
 NO_COLLECTION = "—"
+SOURCE = "from column"  # the file column a feature was proposed for (Create from a sample file)
 
 
-def _frame(features: list[dict[str, Any]]) -> pd.DataFrame:
+def _frame(features: list[dict[str, Any]], sources: list[str] | None) -> pd.DataFrame:
     rows = [{"name": f.get("name"), "type": f.get("type", "String"), "collection": f.get("collection") or NO_COLLECTION,
              "dimension": f.get("dimension"), "description": f.get("description", "")} for f in features]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"name": "string", "type": "string", "collection": "string", "dimension": "Int64",
-                         "description": "string"})
+    frame = frame.astype({"name": "string", "type": "string", "collection": "string", "dimension": "Int64",
+                          "description": "string"})
+    if sources is not None:
+        frame.insert(0, SOURCE, pd.Series(sources, dtype="string"))
+    return frame
 
 
 def specs(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -41,11 +45,23 @@ def specs(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def features_editor(features: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """Edit feature definitions (rows can be added and removed); returns the specs."""
-    edited = st.data_editor(
-        _frame(features), key=key, num_rows="dynamic", hide_index=True, width="stretch",
+def column_mapping(frame: pd.DataFrame, columns: list[str]) -> dict[str, str | None]:
+    """Each file column onto the feature its row now names; columns whose row was removed or
+    left nameless map to None (skipped on ingest)."""
+    kept = {}
+    for row in frame.to_dict("records"):
+        source, name = row.get(SOURCE), row.get("name")
+        if isinstance(source, str) and isinstance(name, str) and name.strip():
+            kept[source] = name.strip()
+    return {c: kept.get(c) for c in columns}
+
+
+def _editor(features: list[dict[str, Any]], key: str, sources: list[str] | None) -> pd.DataFrame:
+    return st.data_editor(
+        _frame(features, sources), key=key, num_rows="dynamic", hide_index=True, width="stretch",
+        disabled=[SOURCE] if sources is not None else False,
         column_config={
+            SOURCE: st.column_config.TextColumn(SOURCE, help="The column of your file this feature is read from"),
             "name": st.column_config.TextColumn("name", required=True),
             "type": st.column_config.SelectboxColumn("type", options=list(FEATURE_TYPES), default="String", required=True),
             "collection": st.column_config.SelectboxColumn(
@@ -55,7 +71,20 @@ def features_editor(features: list[dict[str, Any]], key: str) -> list[dict[str, 
                                                        help="Vectors only: the fixed length"),
             "description": st.column_config.TextColumn("description", width="large"),
         })
-    return specs(edited)
+
+
+def features_editor(features: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Edit feature definitions (rows can be added and removed); returns the specs."""
+    return specs(_editor(features, key, None))
+
+
+def file_features_editor(features: list[dict[str, Any]], columns: list[str], key: str
+                         ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
+    """``features_editor`` for features proposed from a file's ``columns`` (one each, in order),
+    showing which column each comes from; returns the specs and the column -> feature mapping
+    that ingests the file into them, whatever the user renamed or removed."""
+    edited = _editor(features, key, columns)
+    return specs(edited), column_mapping(edited, columns)
 
 
 def field_of(exc: FeatureStoreError) -> str:

@@ -17,9 +17,11 @@ if ROOT not in sys.path:  # `streamlit run` puts app/ on the path, not the repos
 
 from app import common  # noqa: E402
 
-st.set_page_config(page_title="Feature Store Studio", page_icon=":material/database:", layout="wide")
+# A local icon: a Material icon name would make the browser fetch it from a public font host.
+st.set_page_config(page_title="Feature Store Studio", page_icon=os.path.join(ROOT, "app", "static", "icon.png"),
+                   layout="wide")
 page = st.navigation(common.navigation())
-with common.engine_errors():
+with common.engine_errors(), common.unexpected_errors():
     fs = common.store()
     st.sidebar.caption(f"Store `{fs.path}`")
     common.show_flash()

@@ -215,6 +215,15 @@ def make_spend(txns: pd.DataFrame) -> pd.DataFrame:
     return runs.sort_values(["t", "customer_id"], ignore_index=True)
 
 
+def make_corrections(rng: np.random.Generator, merchants: pd.DataFrame) -> pd.DataFrame:
+    """Late corrections: the acquirer re-ran its risk model and re-stated ~20% of the merchant
+    versions at their own event times. Seeded after the first load, they make "known at" matter:
+    as the store knew it before them, those scores were different."""
+    fixed = merchants.sample(frac=0.2, random_state=rng).copy()
+    fixed["risk_score"] = np.round(np.clip(fixed["risk_score"] + rng.normal(0, 0.04, len(fixed)), 0, 1), 3)
+    return fixed.sort_values(["t", "merchant_id"], ignore_index=True)
+
+
 def calibrate(score: np.ndarray, rate: float) -> float:
     """The intercept that makes the mean fraud probability ``rate``, so the positive share is stable."""
     lo, hi = -30.0, 10.0
@@ -259,7 +268,8 @@ def generate(scale: int = 1) -> dict[str, pd.DataFrame]:
     gone = cust.closed < END
     deletes = pd.DataFrame({"customer_id": cust.ids[gone], "t": cust.closed[gone]}).sort_values("t", ignore_index=True)
     tables = {"customers": cust.profiles.drop(columns="_risk"), "merchants": merchants, "transactions": txns,
-              "customer_spend": spend, "labels": labels, "deletes": deletes}
+              "customer_spend": spend, "labels": labels, "deletes": deletes,
+              "merchant_corrections": make_corrections(rng, merchants)}
     return {name: with_event_time(frame) for name, frame in tables.items()}
 
 

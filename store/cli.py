@@ -171,10 +171,17 @@ def _read_spec(path: str) -> Any:
 @click.argument("group")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--skip-bad", is_flag=True, help="Write the valid rows and report the bad ones.")
-@click.option("--errors", "errors_path", type=click.Path(dir_okay=False), help="Write the bad rows' report to this CSV.")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False),
+              help="Write the report of bad values (line or row, feature, value, reason) to this CSV.")
+@click.option("--rejected", "rejected_path", type=click.Path(dir_okay=False),
+              help="Write the rejected rows as they were read, plus an error column, to this CSV.")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors_path: str | None) -> None:
-    """Validate and write a CSV or Parquet FILE into GROUP (all or nothing unless --skip-bad)."""
+def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors_path: str | None,
+               rejected_path: str | None) -> None:
+    """Validate and write a CSV or Parquet FILE into GROUP (all or nothing unless --skip-bad).
+
+    CSV encodings (UTF-8, Windows-1252, Latin-1) and delimiters are detected; event times may
+    carry an offset or no zone (UTC)."""
     from .errors import IngestRejected
 
     fs = open_store(ctx)
@@ -188,20 +195,25 @@ def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors
         if bar is not None:
             bar.update(done - bar.pos)
 
+    def keep(report: Any) -> None:
+        if errors_path:
+            report.errors.to_csv(errors_path, index=False)
+        if rejected_path:
+            report.rejected_rows().to_csv(rejected_path, index=False)
+
     try:
         report = fs.ingest(group, file, on_error="skip" if skip_bad else "reject", progress=progress)
     except IngestRejected as exc:
-        if errors_path:
-            exc.report.errors.to_csv(errors_path, index=False)
+        keep(exc.report)
         raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(report.summary())
     if report.rows_rejected:
-        if errors_path:
-            report.errors.to_csv(errors_path, index=False)
-            click.echo(f"Bad rows listed in {errors_path}")
+        keep(report)
+        if errors_path or rejected_path:
+            click.echo(f"Bad rows listed in {' and '.join(p for p in (errors_path, rejected_path) if p)}")
         else:
             click.echo(report.errors.head(20).to_string(index=False), err=True)
 
@@ -242,18 +254,25 @@ def put(ctx: click.Context, group: str, record_json: str) -> None:
 @click.pass_context
 def delete_record(ctx: click.Context, group: str, record_id: str, event_time: str, hard: bool) -> None:
     """Delete RECORD_ID as of EVENT_TIME (soft by default)."""
-    open_store(ctx).delete_record(group, record_id, event_time, hard=hard)
-    click.echo(f"{'hard' if hard else 'soft'}-deleted {record_id} in {group}")
+    outcome = open_store(ctx).delete_record(group, record_id, event_time, hard=hard)
+    if outcome == "newer_kept":
+        click.echo(f"{record_id} in {group} stays live online: its stored version is newer than {event_time}. "
+                   "Only a delete marker was added to the offline history.")
+    elif outcome == "not_live":
+        click.echo(f"{record_id} in {group} had no live record online; the delete marker is in the history")
+    else:
+        click.echo(f"{'hard' if hard else 'soft'}-deleted {record_id} in {group}")
 
 
 @main.command()
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.option("--limit", type=int, default=None, help="Return at most this many rows.")
+@click.option("--timeout", type=float, default=None, help="Stop the query after this many seconds.")
 @click.pass_context
-def query(ctx: click.Context, sql: str, fmt: str, limit: int | None) -> None:
+def query(ctx: click.Context, sql: str, fmt: str, limit: int | None, timeout: float | None) -> None:
     """Run read-only DuckDB SQL; each feature group is a view of its full offline history."""
-    df = open_store(ctx).query(sql, limit=limit)
+    df = open_store(ctx).query(sql, limit=limit, timeout=timeout)
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     elif fmt == "json":

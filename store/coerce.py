@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 INT_PATTERN = r"^\s*[+-]?\d{1,19}\s*$"
 FLOAT_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+# Booleans as text land in Integral features as 1/0, as a boolean column does.
+BOOL_WORDS_PATTERN = r"(?i)^\s*(true|false|yes|no)\s*$"
+BOOL_WORDS = {"true": 1, "yes": 1, "false": 0, "no": 0}
 _INT_RE = re.compile(INT_PATTERN)
 _FLOAT_RE = re.compile(FLOAT_PATTERN)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -47,6 +50,8 @@ def coerce_scalar(kind: str, value: Any) -> Any:
                 raise ValueError("is outside the 64-bit integer range")
             return int(value)
         if isinstance(value, str):
+            if value.strip().lower() in BOOL_WORDS:
+                return BOOL_WORDS[value.strip().lower()]
             if not _INT_RE.match(value):
                 raise ValueError("is not an integer (write it without a decimal point)")
             number = int(value)
@@ -177,6 +182,10 @@ def _scalar_column(kind: str, arr: "pa.Array", name: str, problems: list[ColumnP
             return f.cast(pa.int64())
         if pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
             s = _strings(arr)
+            words = _mask(pc.match_substring_regex(s, BOOL_WORDS_PATTERN))
+            if words.any():
+                truthy = pc.is_in(pc.utf8_lower(s), pa.array(["true", "yes"]))
+                s = pc.if_else(pa.array(words), pc.if_else(truthy, "1", "0"), s)
             bad = _mask(pc.invert(pc.match_substring_regex(s, INT_PATTERN)))
             bad &= _mask(pc.is_valid(s))
             if bad.any():
@@ -211,8 +220,10 @@ def _scalar_column(kind: str, arr: "pa.Array", name: str, problems: list[ColumnP
     else:
         if pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
             return arr.cast(pa.string())
-        if pat.is_integer(t):
+        if pat.is_integer(t) or pat.is_date(t) or pat.is_time(t):
             return arr.cast(pa.string())
+        if pat.is_boolean(t):
+            return pc.if_else(arr, "true", "false")
         if pat.is_timestamp(t):
             from .timeutil import arrow_timestamps_to_us, us_array_to_iso
 
@@ -301,8 +312,13 @@ def coerce_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProble
     return _scalar_column(feature.type, arr, feature.name, problems)
 
 
-def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem]) -> tuple["pa.Array", "pa.Array"]:
-    """(values in the declared form, int64 microseconds) for an event-time column."""
+def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem],
+                      lenient: bool = False) -> tuple["pa.Array", "pa.Array"]:
+    """(values in the declared form, int64 microseconds) for an event-time column.
+
+    Text must be ISO-8601 UTC ending in Z, as SageMaker requires; ``lenient`` (text read from a
+    file another tool wrote) also takes a space for 'T', an offset or no zone (UTC), and stores
+    the canonical Z form."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -338,6 +354,17 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
         if feature.type == "Fractional":
             return pc.if_else(pc.is_null(us), pa.scalar(None, pa.float64()), seconds), us
         return us_array_to_iso(us), us
+    elif lenient and (pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t)):
+        from .timeutil import parse_loose_iso
+
+        s = arr.cast(pa.string())
+        us, bad = parse_loose_iso(s)
+        if bad.any():
+            problems.append(ColumnProblem(
+                feature.name, bad, "is not a date and time like 2024-05-01T12:00:00Z (an offset, or none for "
+                "UTC, is read too)"))
+        strict = pc.match_substring_regex(s, ISO_Z_PATTERN).fill_null(False)
+        return pc.if_else(strict, s, us_array_to_iso(us)), us
     elif pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
         s = arr.cast(pa.string())
         shape_bad = _mask(pc.invert(pc.match_substring_regex(s, ISO_Z_PATTERN))) & ~missing

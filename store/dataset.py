@@ -44,6 +44,11 @@ class Dataset:
     def columns(self) -> list[str]:
         return self.table.column_names
 
+    @property
+    def coverage(self) -> dict[str, Any]:
+        """Entity rows that got a live version from each group, and rows that got nothing at all."""
+        return self.definition.get("coverage", {})
+
     def to_arrow(self) -> "pa.Table":
         return self.table
 
@@ -61,6 +66,22 @@ class Dataset:
         import pyarrow.csv as pcsv
 
         return _atomic_write(path, lambda tmp: pcsv.write_csv(_csv_ready(self.table), tmp))
+
+    def to_bytes(self, fmt: str) -> bytes:
+        """The dataset as the bytes of a ``csv`` or ``parquet`` file (for a download)."""
+        import io
+
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        if fmt == "parquet":
+            pq.write_table(self.table, buffer)
+        elif fmt == "csv":
+            pcsv.write_csv(_csv_ready(self.table), buffer)
+        else:
+            raise ValidationError(f"Format {fmt!r} is not csv or parquet")
+        return buffer.getvalue()
 
 
 def _csv_ready(table: "pa.Table") -> "pa.Table":
@@ -92,32 +113,19 @@ def _atomic_write(path: str | os.PathLike, write: Any) -> str:
 def load_entity(data: Any, text_columns: Sequence[str]) -> tuple["pa.Table", str]:
     """The entity table as Arrow, and a name for lineage.
 
-    In a CSV the ``text_columns`` (keys, event time) are read as written, so '007' stays '007'
-    and the entity columns come back unchanged; the other columns get inferred types.
+    In a CSV the ``text_columns`` (keys, event time) are read as written, so '007' stays '007';
+    the other columns get inferred types.
     """
     import pandas as pd
     import pyarrow as pa
+
+    from .tabular import read_table
 
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
         if not os.path.isfile(path):
             raise ValidationError(f"Entity file {path!r} does not exist")
-        try:
-            if path.lower().endswith(".parquet"):
-                import pyarrow.parquet as pq
-
-                return pq.read_table(path), os.path.basename(path)
-            import pyarrow.csv as pcsv
-
-            from .ingest import csv_header
-
-            _, delimiter = csv_header(path)
-            types = {c: pa.string() for c in text_columns}
-            table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter),
-                                  convert_options=pcsv.ConvertOptions(column_types=types))
-            return table, os.path.basename(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ValidationError(f"Cannot read entity file {os.path.basename(path)!r}: {exc}") from None
+        return read_table(path, typed=True, text_columns=text_columns), os.path.basename(path)
     if isinstance(data, pd.DataFrame):
         return pa.Table.from_pandas(data, preserve_index=False), "DataFrame"
     if isinstance(data, pa.Table):
@@ -126,12 +134,14 @@ def load_entity(data: Any, text_columns: Sequence[str]) -> tuple["pa.Table", str
 
 
 def entity_times(table: "pa.Table", column: str) -> "pa.Array":
-    """The entity event-time column as int64 microseconds (nulls stay null)."""
-    import pandas as pd
+    """The entity event-time column as int64 microseconds (nulls stay null): timestamps, dates,
+    epoch seconds (numbers, or text holding numbers) or ISO-8601 text (an offset or none, UTC)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.types as pat
 
-    from .timeutil import arrow_timestamps_to_us
+    from .coerce import FLOAT_PATTERN
+    from .timeutil import arrow_timestamps_to_us, parse_loose_iso
 
     if column not in table.column_names:
         raise ValidationError(
@@ -144,23 +154,37 @@ def entity_times(table: "pa.Table", column: str) -> "pa.Array":
         return arrow_timestamps_to_us(col)
     if pat.is_date(col.type):
         return arrow_timestamps_to_us(col.cast(pa.timestamp("s")))
-    if pat.is_integer(col.type) or pat.is_floating(col.type):
-        import pyarrow.compute as pc
-
-        return pc.round(pc.multiply(col.cast(pa.float64()), 1_000_000.0)).cast(pa.int64())
     if pat.is_string(col.type) or pat.is_large_string(col.type):
-        series = pd.Series(col.to_pandas(), dtype=object)
-        parsed = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
-        bad = parsed.isna() & series.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValidationError(
-                f"Entity column {column!r} row {row} = {series.iloc[row]!r} is not a time; use ISO-8601 "
-                "like 2024-05-01T12:00:00Z, epoch seconds or a timestamp column"
-            )
-        ns = parsed.to_numpy(dtype="datetime64[ns]").astype("int64")
-        return pa.array(ns // 1000, pa.int64(), mask=parsed.isna().to_numpy())
-    raise ValidationError(f"Entity column {column!r} has type {col.type}; it must hold times")
+        col = col.cast(pa.string())
+        if pc.all(pc.match_substring_regex(col, FLOAT_PATTERN)).as_py() is not False:
+            col = col.cast(pa.float64())  # epoch seconds written as text
+        else:
+            us, bad = parse_loose_iso(col)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError(
+                    f"Entity column {column!r} row {row + 1} = {col[row].as_py()!r} is not a time; use ISO-8601 "
+                    "like 2024-05-01T12:00:00Z, epoch seconds, or a timestamp column", column=column
+                )
+            return us
+    if pat.is_integer(col.type) or pat.is_floating(col.type):
+        return pc.round(pc.multiply(col.cast(pa.float64()), 1_000_000.0)).cast(pa.int64())
+    raise ValidationError(f"Entity column {column!r} has type {col.type}; it must hold times", column=column)
+
+
+def output_names(table_columns: Sequence[str], selection: list[tuple[FeatureGroup, list[str]]],
+                 prefix_features: bool = False) -> dict[tuple[str, str], str]:
+    """Feature column names: ``<feature>``, or ``<group>__<feature>`` when the name is taken
+    twice (by another group's feature or an entity column); with ``prefix_features``, always
+    ``<group>__<feature>``."""
+    counts: dict[str, int] = {}
+    for c in table_columns:
+        counts[c] = counts.get(c, 0) + 1
+    for _, feats in selection:
+        for f in feats:
+            counts[f] = counts.get(f, 0) + 1
+    return {(g.name, f): (f if counts[f] == 1 and not prefix_features else f"{g.name}__{f}")
+            for g, feats in selection for f in feats}
 
 
 def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[FeatureGroup, list[str]]]:
@@ -184,10 +208,20 @@ def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[Fe
     return list(chosen.values())
 
 
+def feature_columns(fs: "FeatureStore", entity_columns: Sequence[str], features: Sequence[str],
+                    prefix_features: bool = False) -> list[dict[str, str]]:
+    """The column each chosen feature will have in the dataset (see ``output_names``)."""
+    selection = parse_features(fs, features)
+    names = output_names(entity_columns, selection, prefix_features)
+    return [{"group": g.name, "feature": f, "column": names[(g.name, f)]} for g, feats in selection for f in feats]
+
+
 def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_column: str, keys: dict[str, str], *,
           known_at: Any, include_deleted: bool, ttl_lookback: bool, write_time_guard: bool, include_duplicates: bool,
-          event_time_range: tuple[Any, Any] | None, name: str | None, record: bool) -> Dataset:
+          event_time_range: tuple[Any, Any] | None, name: str | None, record: bool,
+          prefix_features: bool = False) -> Dataset:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from . import query
 
@@ -206,31 +240,12 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
 
     ts = entity_times(table, event_time_column)
     n = table.num_rows
+    table, key_cols, typed_keys = _keys(table, selection, keys)
     inputs = {"__row": pa.array(np.arange(n, dtype="int64")), "__ts": ts.cast(pa.timestamp("us", tz="UTC"))}
-    key_cols = {}
-    for i, (group, _) in enumerate(selection):
-        col = keys.get(group.name, group.record_identifier)
-        if col not in table.column_names:
-            raise ValidationError(
-                f"Entity table has no key column {col!r} for {group.name!r}; add it or pass keys={{'{group.name}': 'column'}}",
-                group=group.name,
-            )
-        key_cols[group.name] = col
-        inputs[f"__k{i}"] = _cast_keys(table.column(col), group, col)
-    entity_aux = pa.table(inputs)
-
-    # Output names: <feature>, or <group>__<feature> when the name is taken twice.
-    counts: dict[str, int] = {}
-    for c in table.column_names:
-        counts[c] = counts.get(c, 0) + 1
-    for _, feats in selection:
-        for f in feats:
-            counts[f] = counts.get(f, 0) + 1
-    out_names = {(g.name, f): (f if counts[f] == 1 else f"{g.name}__{f}") for g, feats in selection for f in feats}
+    inputs |= {f"__k{i}": typed_keys[g.name] for i, (g, _) in enumerate(selection)}
+    out_names = output_names(table.column_names, selection, prefix_features)
 
     # No entity row can use a version newer than the latest entity time: skip those files.
-    import pyarrow.compute as pc
-
     latest_needed = pc.max(ts).as_py()
     prune_us = latest_needed if hi_us is None or latest_needed is None else min(hi_us, latest_needed)
     prune_write_us = known_us
@@ -238,16 +253,18 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
         prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
 
     snaps = fs._snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
+    # What the store knew when these snapshots were taken: known_at pinned here rebuilds this exact set.
+    seen_us = max((s.last_write_us or 0 for s in snaps), default=0)
+    pinned_us = seen_us if known_us is None else min(known_us, seen_us)
 
     def run() -> tuple["pa.Table", str]:
         with query.connect() as con:
             # One table, not a POSITIONAL JOIN: with that DuckDB plans the ASOF JOIN as a nested loop.
             combined = table
-            for name in entity_aux.column_names:
-                combined = combined.append_column(name, entity_aux.column(name))
+            for col, values in inputs.items():
+                combined = combined.append_column(col, values)
             con.register("__e", combined)
-            ctes = []
-            joins, selects, order = [], [], ["__e.__row"]
+            ctes, joins, selects, hits, order = [], [], [], [], ["__e.__row"]
             for i, ((group, feats), snap) in enumerate(zip(selection, snaps)):
                 view = query.register(con, snap, f"__g{i}")
                 ctes += _group_ctes(i, group, feats, view, known_us, lo_us, hi_us, include_deleted, include_duplicates)
@@ -261,30 +278,82 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
                     if stale:
                         expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
                     selects.append(f"{expr} AS {q(out_names[(group.name, f)])}")
+                live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
+                hits.append(f"({alias}.__k IS NOT NULL{live}) AS __hit{i}")
                 if include_duplicates:
                     order += [f"__d{i}.__wt", f"__d{i}.__seq"]
             entity_cols = ", ".join(f"__e.{q(c)}" for c in table.column_names)
-            sql = (f"WITH {', '.join(ctes)} SELECT {entity_cols}{', ' if selects else ''}{', '.join(selects)} "
-                   f"FROM __e {' '.join(joins)} ORDER BY {', '.join(order)}")
+            sql = (f"WITH {', '.join(ctes)} SELECT {entity_cols}{', ' if selects else ''}{', '.join(selects)}, "
+                   f"{', '.join(hits)} FROM __e {' '.join(joins)} ORDER BY {', '.join(order)}")
             return con.sql(sql).to_arrow_table(), sql
 
     result, sql = query.with_retry(run)
+    result, coverage = _coverage(result, selection)
     built = now_us()
     dataset_id = uuid.uuid4().hex[:12]
     definition = {
         "features": list(features), "groups": {g.name: feats for g, feats in selection}, "keys": key_cols,
         "event_time_column": event_time_column, "entity_source": source, "entity_rows": n,
         "known_at": us_to_iso(known_us) if known_us is not None else None, "built_at": us_to_iso(built),
+        "reproducible_at": us_to_iso(pinned_us) if pinned_us else None,
         "include_deleted": include_deleted, "ttl_lookback": ttl_lookback, "write_time_guard": write_time_guard,
-        "include_duplicates": include_duplicates,
+        "include_duplicates": include_duplicates, "prefix_features": prefix_features,
         "event_time_range": [None if v is None else us_to_iso(v) for v in (lo_us, hi_us)] if event_time_range else None,
-        "columns": result.column_names, "rows": result.num_rows,
+        "entity_columns": table.column_names, "columns": result.column_names, "rows": result.num_rows,
+        "coverage": coverage,
     }
     dataset = Dataset(dataset_id, name or f"dataset-{us_to_iso(built)}", result, definition, sql)
     if record:
         entity_file = os.fspath(entity) if isinstance(entity, (str, os.PathLike)) else None
-        _record(fs, dataset, selection, built, entity_file)
+        _record(fs, dataset, selection, built, entity_file, table)
     return dataset
+
+
+def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str]
+          ) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
+    """(entity table, key column per group, keys typed as each group's identifier).
+
+    A key column read as text from a CSV is given the identifiers' type in the output when every
+    group it keys agrees on one (Integral keys stay numbers); string identifiers keep the text."""
+    import pyarrow as pa
+
+    key_cols: dict[str, str] = {}
+    typed: dict[str, pa.Array] = {}
+    kinds: dict[str, set[str]] = {}
+    for group, _ in selection:
+        col = keys.get(group.name, group.record_identifier)
+        if col not in table.column_names:
+            raise ValidationError(
+                f"Entity table has no key column {col!r} for {group.name!r}; add it or pass keys={{'{group.name}': 'column'}}",
+                group=group.name,
+            )
+        key_cols[group.name] = col
+        typed[group.name] = _cast_keys(table.column(col), group, col)
+        kinds.setdefault(col, set()).add(group.id_feature.type)
+    for group, _ in selection:
+        col = key_cols[group.name]
+        text = pa.types.is_string(table.column(col).type) or pa.types.is_large_string(table.column(col).type)
+        if text and kinds[col] == {group.id_feature.type} and group.id_feature.type != "String":
+            table = table.set_column(table.column_names.index(col), col, typed[group.name])
+    return table, key_cols, typed
+
+
+def _coverage(result: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]]) -> tuple["pa.Table", dict[str, Any]]:
+    """Drop the ``__hit<i>`` flags from the result and count them: how many entity rows got a
+    live version from each group, and how many got nothing from any group."""
+    import pyarrow.compute as pc
+
+    flags = [f"__hit{i}" for i in range(len(selection))]
+    n = result.num_rows
+    groups = {}
+    anything = None
+    for (group, _), flag in zip(selection, flags):
+        hit = result.column(flag)
+        with_values = int(pc.sum(hit).as_py() or 0)
+        groups[group.name] = {"rows_with_values": with_values, "rows_without": n - with_values}
+        anything = hit if anything is None else pc.or_(anything, hit)
+    none = n - int(pc.sum(anything).as_py() or 0) if anything is not None else n
+    return result.drop_columns(flags), {"rows": n, "rows_without_any_feature": none, "groups": groups}
 
 
 def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Array":
@@ -339,8 +408,11 @@ def _join(i: int, write_time_guard: bool, include_duplicates: bool) -> str:
 
 
 def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,
-            entity_file: str | None) -> None:
+            entity_file: str | None, entity: "pa.Table") -> None:
+    from .saved_datasets import save_entity
+
     node = f"dataset:{dataset.id}"
+    dataset.definition["entity_copy"] = save_entity(fs.path, dataset.id, entity)
     with fs._conns.write() as conn:
         lineage.upsert_node(conn, node, "dataset", dataset.name, now, {"definition": dataset.definition})
         if entity_file:

@@ -6,6 +6,7 @@
     ├── NotFound                 404  unknown feature group, feature, dataset or model
     ├── Conflict                 409  the name is taken or the stored state forbids the change
     ├── AccessDenied             403  a key or policy forbids the call (HTTP server)
+    ├── Interrupted              408  a query ran past its timeout or was cancelled
     └── StoreCorrupted           500  the files on disk disagree with the registry
 
 Each carries an HTTP status so the server and the studio map errors in one place.
@@ -53,6 +54,10 @@ class Conflict(FeatureStoreError):
 
 class AccessDenied(FeatureStoreError):
     status = 403
+
+
+class Interrupted(FeatureStoreError):
+    status = 408
 
 
 class StoreCorrupted(FeatureStoreError):

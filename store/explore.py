@@ -68,43 +68,61 @@ class TimeTravel:
     diff_sql: str = ""
 
 
-def _diff_select(g: FeatureGroup, then: str, now: str) -> str:
+def _diff_select(g: FeatureGroup, then: str, now: str, ignore_event_time: bool = False) -> str:
     """One row per identifier present at either time: what happened to it, which features
-    differ, and each feature's value then and now."""
+    differ, and each feature's value then and now. With ``ignore_event_time`` a record whose
+    only difference is its event time (re-stated with the same values) counts as unchanged."""
     rid = q(g.record_identifier)
     others = [f for f in g.feature_names if f != g.record_identifier]
-    differs = [f"t.{q(f)} IS DISTINCT FROM n.{q(f)}" for f in others]
+    compared = [f for f in others if not (ignore_event_time and f == g.event_time)]
+    differs = {f: f"t.{q(f)} IS DISTINCT FROM n.{q(f)}" for f in others}
     change = (f"CASE WHEN n.{rid} IS NULL THEN 'deleted' WHEN t.{rid} IS NULL THEN 'added' "
-              f"WHEN {' OR '.join(differs) or 'FALSE'} THEN 'changed' ELSE 'unchanged' END")
-    names = ", ".join(f"CASE WHEN {d} THEN '{f}' END" for f, d in zip(others, differs))
+              f"WHEN {' OR '.join(differs[f] for f in compared) or 'FALSE'} THEN 'changed' ELSE 'unchanged' END")
+    names = ", ".join(f"CASE WHEN {differs[f]} THEN '{f}' END" for f in compared)
     pairs = ", ".join(f"t.{q(f)} AS {q(f + ' (as of)')}, n.{q(f)} AS {q(f + ' (now)')}" for f in others)
-    changed = f"concat_ws(', ', {names})" if others else "NULL"
+    changed = f"concat_ws(', ', {names})" if compared else "NULL"
     return (f"SELECT {change} AS change, coalesce(t.{rid}, n.{rid}) AS {rid}, {changed} AS changed"
             f"{', ' if pairs else ''}{pairs} FROM {then} t FULL OUTER JOIN {now} n ON t.{rid} = n.{rid}")
 
 
 def time_travel(fs: "FeatureStore", group: str, event_time: Any = None, known_at: Any = None,
-                limit: int = 500) -> TimeTravel:
+                limit: int | None = 500, ignore_event_time: bool = False) -> TimeTravel:
     """Records as of ``event_time`` (default: latest), as known at ``known_at`` (default: now),
-    with the differences from today's latest view: added, changed and deleted records."""
+    with the differences from today's latest view: added, changed and deleted records
+    (``ignore_event_time``: a new event time alone is no change). ``limit=None`` returns every row."""
     event_us = arg_to_us(event_time, "event_time") if event_time is not None else None
     known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
+    cap = "" if limit is None else f" LIMIT {int(limit)}"
 
     def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> TimeTravel:
         then_sql = query.as_of_sql(g, view, event_us, known_us, None, False)
         now_sql = query.as_of_sql(g, view, None, None, None, False)
         rid = q(g.record_identifier)
+        diff_select = _diff_select(g, "then_records", "now_records", ignore_event_time)
         con.execute(f"CREATE TEMP TABLE then_records AS {then_sql}")
         con.execute(f"CREATE TEMP TABLE now_records AS {now_sql}")
-        con.execute(f"CREATE TEMP TABLE __diff AS {_diff_select(g, 'then_records', 'now_records')}")
+        con.execute(f"CREATE TEMP TABLE __diff AS {diff_select}")
         total = con.sql("SELECT count(*) FROM then_records").fetchall()[0][0]
         counts = dict.fromkeys(CHANGES, 0)
         counts.update(dict(con.sql("SELECT change, count(*) FROM __diff GROUP BY change").fetchall()))
-        records = con.sql(f"SELECT * FROM then_records ORDER BY {rid} LIMIT {int(limit)}").to_arrow_table()
-        diff = con.sql(f"SELECT * FROM __diff WHERE change <> 'unchanged' ORDER BY {rid} LIMIT {int(limit)}")
-        diff_sql = (f"WITH then_records AS ({then_sql}), now_records AS ({now_sql})\n"
-                    f"{_diff_select(g, 'then_records', 'now_records')} ORDER BY {rid}")
+        records = con.sql(f"SELECT * FROM then_records ORDER BY {rid}{cap}").to_arrow_table()
+        diff = con.sql(f"SELECT * FROM __diff WHERE change <> 'unchanged' ORDER BY {rid}{cap}")
+        diff_sql = f"WITH then_records AS ({then_sql}), now_records AS ({now_sql})\n{diff_select} ORDER BY {rid}"
         return TimeTravel(query.to_pandas(records), total, query.to_pandas(diff.to_arrow_table()), counts,
                           then_sql, diff_sql)
+
+    return read(fs, group, work)
+
+
+def write_batches(fs: "FeatureStore", group: str, limit: int = 200) -> "pd.DataFrame":
+    """The group's writes, newest first: each write time with its rows, delete markers and event
+    time span. An ingest is one write; each put or delete is its own. "Known at" a write time
+    sees that write and everything before it."""
+
+    def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> "pd.DataFrame":
+        return query.to_pandas(con.sql(
+            f"SELECT write_time, count(*) AS rows, count(*) FILTER (WHERE is_deleted) AS deletes, "
+            f"min(_event_time) AS first_event, max(_event_time) AS last_event FROM {view} "
+            f"GROUP BY write_time ORDER BY write_time DESC LIMIT {int(limit)}").to_arrow_table())
 
     return read(fs, group, work)

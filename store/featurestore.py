@@ -13,7 +13,7 @@ from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coer
 from .errors import IngestRejected, NotFound, ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online import q
-from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, infer_features, validate_definition
+from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, validate_definition
 from .sqlite import Connections
 from .timeutil import arg_to_us, now_us, ttl_to_seconds
 
@@ -167,13 +167,16 @@ class FeatureStore:
         online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
     ) -> FeatureGroup:
         """Create a group from ``features``, or infer them from ``dataframe`` (a DataFrame, Arrow
-        table or file; its data is not ingested). Raises ValidationError, Conflict."""
+        table or file; its data is not ingested, and a column whose name is not a valid feature
+        name gets a sanitised one, which ingest maps it onto). Raises ValidationError, Conflict."""
         if features is None:
             if dataframe is None:
                 raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
-            from .ingest import load
+            from .inference import propose_data
 
-            features = infer_features(load(dataframe, infer_types=True).table.schema, event_time)
+            proposal = propose_data(dataframe, event_time, record_identifier)
+            features = proposal.features
+            record_identifier, event_time = proposal.record_identifier, proposal.event_time
         feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
         tags = dict(tags or {})
         ttl_seconds = ttl_to_seconds(ttl)
@@ -261,7 +264,7 @@ class FeatureStore:
         group = self.feature_group(name)
         feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
         if not feats:
-            raise ValidationError("add_features needs at least one feature")
+            raise ValidationError(f"No new features to add to {name!r}: give each one a name and a type")
         existing = set(group.feature_names)
         for f in feats:
             if f.name in existing:
@@ -447,35 +450,46 @@ class FeatureStore:
                 "live": not data["_deleted"] and not expired}
 
     def delete_record(self, group: str, record_id: Any, event_time: Any, hard: bool = False,
-                      target_stores: Iterable[str] | None = None) -> None:
+                      target_stores: Iterable[str] | None = None) -> str:
         """Delete a record as of ``event_time``; a soft delete leaves a tombstone that blocks older
         puts, a hard one forgets the record (its event time must be newer than the stored one).
-        Both append a delete marker offline. Raises ValidationError."""
+        Both append a delete marker offline. Raises ValidationError.
+
+        Returns what happened online: "deleted" (a live record is gone), "not_live" (there was
+        none; a soft delete still leaves its tombstone), "newer_kept" (the stored version is newer
+        than the delete and stays) or "offline_only" (``target_stores`` left the online store out)."""
         g, prep = self._group(group)
         to_online, to_offline = self._targets(g, target_stores)
         rid = self._record_id(g, record_id)
         try:
             ev_value, event_us = coerce_event_time(g.time_feature, event_time)
         except ValueError as exc:
-            raise ValidationError(f"Event time {event_time!r} of the delete {exc}", group=group,
+            raise ValidationError(f"Event time {_shown(event_time)} of the delete {exc}", group=group,
                                   feature=g.event_time, value=event_time) from None
         row = [None] * len(prep["names"])
         row[prep["names"].index(g.record_identifier)] = rid
         row[prep["names"].index(g.event_time)] = ev_value
         api = now_us()
+        outcome = "offline_only"
         with self._conns.write() as conn:
             seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
+                stored = online_store.current(conn, g, rid)  # (event, deleted, expires)
+                present = stored is not None and not (stored[2] is not None and stored[2] <= wt)
+                live = present and not stored[1]
+                if present and event_us < stored[0]:
+                    outcome = "newer_kept"
+                else:
+                    outcome = "deleted" if live else "not_live"
                 if hard:
-                    stored = online_store.current(conn, g, rid)  # (event, deleted, expires)
-                    live = stored is not None and not stored[1] and not (stored[2] is not None and stored[2] <= wt)
                     if live and event_us <= stored[0]:
                         raise ValidationError(
                             f"Hard delete of {g.record_identifier} = {record_id!r} in {group!r} at event time "
-                            f"{event_time!r} is not newer than the stored record; use a later event time",
+                            f"{_shown(event_time)} is not newer than the stored record; use a later event time",
                             group=group, value=record_id,
                         )
                     online_store.remove(conn, g, rid)
+                    outcome = "deleted" if live else "not_live"
                 else:  # the upsert's own rule keeps a newer record or tombstone
                     online_store.upsert(conn, g, [(event_us, wt, None, 1, *row, wt)], prep["upsert"])
             if to_offline:
@@ -483,6 +497,7 @@ class FeatureStore:
             self._note_writer(conn, group, wt)
         if staged >= FLUSH_ROWS:
             self.flush(group)
+        return outcome
 
     # ----------------------------------------------------------------------------- bulk
 
@@ -504,15 +519,13 @@ class FeatureStore:
         g, _ = self._group(group)
         to_online, to_offline = self._targets(g, target_stores)
         loaded = ing.load(data)
-        prepared = ing.prepare(g, ing.map_columns(loaded.table, columns, loaded.source_name), api)
+        prepared = ing.check(g, loaded, columns, api)
         report = prepared.report
         report.source = source or loaded.source_name
         if report.rows_rejected and on_error == "reject":
             raise IngestRejected(
                 f"Nothing was written to {group!r}: {report.rows_rejected:,} of {report.rows_total:,} rows are invalid. "
-                f"First: row {report.errors.iloc[0]['row']}, {report.errors.iloc[0]['feature']} = "
-                f"{report.errors.iloc[0]['value']!r} {report.errors.iloc[0]['reason']}. "
-                "Fix them, or pass on_error='skip' to write the valid rows.",
+                f"First: {report.first_error()}. Fix them, or pass on_error='skip' to write the valid rows.",
                 report,
             )
         total = prepared.table.num_rows
@@ -547,9 +560,8 @@ class FeatureStore:
         from . import ingest as ing
 
         g, _ = self._group(group)
-        loaded = ing.load(data)
-        report = ing.prepare(g, ing.map_columns(loaded.table, columns, loaded.source_name), now_us()).report
-        report.source, report.dry_run = loaded.source_name, True
+        report = ing.check(g, ing.load(data), columns, now_us()).report
+        report.dry_run = True
         return report
 
     def _record_source(self, conn: Any, group: str, loaded: Any, report: "IngestReport", now: int) -> None:
@@ -689,9 +701,11 @@ class FeatureStore:
 
         return query.with_retry(run)
 
-    def query(self, sql: str, limit: int | None = None) -> "pd.DataFrame":
+    def query(self, sql: str, limit: int | None = None, *, timeout: float | None = None,
+              cancel: threading.Event | None = None) -> "pd.DataFrame":
         """Read-only DuckDB SQL; each group with an offline store is a view named like the group,
-        holding its full history (with write_time, api_invocation_time, is_deleted)."""
+        holding its full history (with write_time, api_invocation_time, is_deleted). The query is
+        stopped (Interrupted) after ``timeout`` seconds or once ``cancel`` is set."""
         from . import query
 
         if not isinstance(sql, str):
@@ -713,17 +727,21 @@ class FeatureStore:
                 con.execute("SET enable_external_access = false")
                 con.execute("SET lock_configuration = true")
                 try:
-                    rel = con.sql(sql)
-                    if rel is None:
-                        raise ValidationError("The statement returned no rows; write a SELECT")
-                    if limit is not None:
-                        rel = rel.limit(limit)
-                    return query.to_pandas(rel.to_arrow_table())
+                    with query.interruptible(con, timeout, cancel):
+                        rel = con.sql(sql)
+                        if rel is None:
+                            raise ValidationError("The statement returned no rows; write a SELECT")
+                        if limit is not None:
+                            rel = rel.limit(limit)
+                        return query.to_pandas(rel.to_arrow_table())
                 except duckdb.PermissionException as exc:
-                    raise ValidationError(f"Refused: queries may only read the store's feature groups ({exc})") from None
-                except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
-                        duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-                    raise ValidationError(f"SQL error: {exc}") from None
+                    raise ValidationError("Refused: queries may only read the store's feature groups "
+                                          f"({query.plain_sql_error(exc)})") from None
+                except duckdb.CatalogException as exc:
+                    raise ValidationError(query.unknown_name_error(exc, offline_groups)) from None
+                except (duckdb.ParserException, duckdb.BinderException, duckdb.ConversionException,
+                        duckdb.InvalidInputException) as exc:
+                    raise ValidationError(query.plain_sql_error(exc)) from None
 
         return query.with_retry(run)
 
@@ -731,14 +749,41 @@ class FeatureStore:
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,
                       ttl_lookback: bool = False, write_time_guard: bool = False, include_duplicates: bool = False,
                       event_time_range: tuple[Any, Any] | None = None, name: str | None = None,
-                      record: bool = True) -> "Dataset":
+                      record: bool = True, prefix_features: bool = False) -> "Dataset":
         """A point-in-time-correct training set: one row per entity row, in order, with each
-        group's latest version at or before the row's event time. See the spec for the options."""
+        group's latest version at or before the row's event time. Feature columns are named
+        ``<feature>``, or ``<group>__<feature>`` on a clash (always, with ``prefix_features``).
+        ``record`` keeps it in lineage and ``datasets()``. See the spec for the options."""
         from .dataset import build
 
         return build(self, entity_df, features, event_time_column, keys or {}, known_at=known_at,
                      include_deleted=include_deleted, ttl_lookback=ttl_lookback, write_time_guard=write_time_guard,
-                     include_duplicates=include_duplicates, event_time_range=event_time_range, name=name, record=record)
+                     include_duplicates=include_duplicates, event_time_range=event_time_range, name=name, record=record,
+                     prefix_features=prefix_features)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """Every recorded dataset, newest first, with its definition, coverage and models."""
+        from .saved_datasets import list_datasets
+
+        return list_datasets(self)
+
+    def dataset(self, dataset: str) -> "Dataset":
+        """A recorded dataset (by id or name) rebuilt exactly as it was built. Raises NotFound."""
+        from .saved_datasets import reproduce
+
+        return reproduce(self, dataset)
+
+    def rebuild_dataset(self, dataset: str, name: str | None = None) -> "Dataset":
+        """A recorded dataset's definition built again on today's data, recorded as a new dataset."""
+        from .saved_datasets import rebuild
+
+        return rebuild(self, dataset, name)
+
+    def delete_dataset(self, dataset: str) -> None:
+        """Drop a recorded dataset's saved entity table and mark it deleted in lineage."""
+        from .saved_datasets import delete_dataset
+
+        delete_dataset(self, dataset)
 
     # ----------------------------------------------------------------------------- lineage
 
@@ -749,26 +794,16 @@ class FeatureStore:
             raise ValidationError("A model needs a non-empty name")
         now = now_us()
         with self._conns.write() as conn:
-            ids = [self._dataset_node(conn, d) for d in datasets]
+            ids = [lineage.dataset_node(conn, d) for d in datasets]
             node = f"model:{name}"
             lineage.upsert_node(conn, node, "model", name, now, {"description": description, **(properties or {})})
             for d in ids:
                 lineage.add_edge(conn, d, node, "trained", now)
             return lineage.node(conn, node)
 
-    @staticmethod
-    def _dataset_node(conn: Any, ref: Any) -> str:
-        ref = getattr(ref, "id", ref)
-        for candidate in (ref, f"dataset:{ref}"):
-            row = conn.execute("SELECT id FROM lineage_nodes WHERE id = ? AND kind = 'dataset'", (candidate,)).fetchone()
-            if row:
-                return row[0]
-        row = conn.execute(
-            "SELECT id FROM lineage_nodes WHERE kind = 'dataset' AND name = ? ORDER BY created_us DESC LIMIT 1", (ref,)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"No dataset {ref!r} in lineage; build it with build_dataset first", dataset=ref)
-        return row[0]
+    def usage(self) -> dict[str, dict[str, list[str]]]:
+        """Per group, the datasets built from it and the models trained on those."""
+        return lineage.usage(self._conns.get())
 
     def lineage(self, node: str | None = None, depth: int | None = None) -> lineage.LineageGraph:
         """The lineage graph, or the part within ``depth`` edges of ``node`` (e.g. 'feature_group:x')."""
@@ -777,6 +812,18 @@ class FeatureStore:
             node = f"feature_group:{node}"
         return lineage.graph(conn, node, depth)
 
+
+
+def _shown(value: Any) -> str:
+    """A time argument as a user wrote it, or as ISO-8601 UTC if it is a datetime-like object."""
+    if isinstance(value, (str, int, float)):
+        return repr(value)
+    try:
+        from .timeutil import instant_to_us, us_to_iso
+
+        return us_to_iso(instant_to_us(value))
+    except ValueError:
+        return repr(value)
 
 
 def json_dumps(value: Any) -> str:

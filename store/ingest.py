@@ -3,7 +3,6 @@ and shape it for the two stores. Everything is vectorised (Arrow, DuckDB); no lo
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from .coerce import ColumnProblem, coerce_column, event_time_column, identifier_
 from .errors import ValidationError
 from .offline import arrow_schema
 from .schema import RESERVED_NAMES, FeatureGroup
+from .tabular import is_csv, newlines_before, read_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,23 +35,40 @@ class IngestReport:
     files_written: int = 0
     seconds: float = 0.0
     source: str | None = None
-    errors: "pd.DataFrame" = field(default=None)  # type: ignore[assignment]  # row, feature, value, reason
+    errors: "pd.DataFrame" = field(default=None)  # type: ignore[assignment]  # row, [line,] feature, value, reason
     dry_run: bool = False
+    # The rejected input rows as read, with their position ('line' in a CSV file, else 'row')
+    # first and every reason in 'error' last: what a user fixes and feeds back.
+    rejected: "pa.Table | None" = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.rows_rejected == 0
 
+    def first_error(self) -> str:
+        """The first bad value in words: 'line 3, event_time = 'x' is not ...'."""
+        first = self.errors.iloc[0]
+        where = f"line {first['line']}" if "line" in self.errors.columns else f"row {first['row']}"
+        return f"{where}, {first['feature']} = {first['value']!r} {first['reason']}"
+
     def summary(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
         text = f"{self.group}: {verb} {self.rows_written:,} of {self.rows_total:,} rows"
         if self.rows_rejected:
-            text += f", rejected {self.rows_rejected:,}"
-            first = self.errors.iloc[0]
-            text += f" (first: row {first['row']}, {first['feature']} = {first['value']!r} {first['reason']})"
+            text += f", rejected {self.rows_rejected:,} (first: {self.first_error()})"
         if not self.dry_run and self.seconds:
             text += f" in {self.seconds:.2f}s"
         return text
+
+    def rejected_rows(self) -> "pd.DataFrame":
+        """The rejected rows as they were read, plus their position and an ``error`` column."""
+        from .query import to_pandas
+
+        if self.rejected is None:
+            import pandas as pd
+
+            return pd.DataFrame({"row": pd.Series(dtype="int64"), "error": pd.Series(dtype=str)})
+        return to_pandas(self.rejected)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,13 +86,15 @@ class LoadedInput:
     source_kind: str  # file | dataframe | arrow
     size_bytes: int | None = None
     sha256: str | None = None
+    path: str | None = None
+
+    @property
+    def is_csv(self) -> bool:
+        return self.path is not None and is_csv(self.path)
 
 
-def load(data: Any, infer_types: bool = False) -> LoadedInput:
-    """Accept a DataFrame, Arrow table or batch reader, or a CSV/Parquet path.
-
-    CSV columns stay text unless ``infer_types`` (used to propose a schema, not to ingest).
-    """
+def load(data: Any) -> LoadedInput:
+    """Accept a DataFrame, Arrow table or batch reader, or a CSV/Parquet path (CSV values as text)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -89,10 +108,8 @@ def load(data: Any, infer_types: bool = False) -> LoadedInput:
         return LoadedInput(data, "Arrow table", "arrow")
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
-        if not os.path.isfile(path):
-            raise ValidationError(f"File {path!r} does not exist; give a CSV or Parquet file path", path=path)
-        return LoadedInput(read_file(path, infer_types), os.path.basename(path), "file", os.path.getsize(path),
-                           file_sha256(path))
+        table = read_table(path)
+        return LoadedInput(table, os.path.basename(path), "file", os.path.getsize(path), file_sha256(path), path)
     raise ValidationError(
         f"Cannot ingest a {type(data).__name__}: give a pandas DataFrame, an Arrow table, or a CSV/Parquet path"
     )
@@ -114,43 +131,6 @@ def dataframe_to_arrow(df: "pd.DataFrame") -> "pa.Table":
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
             arrays.append(pa.array(col.astype("string"), from_pandas=True))
     return pa.Table.from_arrays(arrays, names=list(df.columns))
-
-
-def read_file(path: str, infer_types: bool = False) -> "pa.Table":
-    """Read CSV (every column as text, so '007' stays '007' until typed) or Parquet."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    lower = path.lower()
-    try:
-        if lower.endswith((".parquet", ".pq", ".parq")):
-            return pq.read_table(path)
-        if lower.endswith((".csv", ".csv.gz", ".tsv", ".txt")):
-            header, delimiter = csv_header(path)
-            return pcsv.read_csv(
-                path,
-                parse_options=pcsv.ParseOptions(delimiter=delimiter),
-                convert_options=pcsv.ConvertOptions(
-                    column_types={} if infer_types else {h: pa.string() for h in header}, strings_can_be_null=True,
-                    null_values=[""], quoted_strings_can_be_null=False,
-                ),
-            )
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
-        raise ValidationError(f"Cannot read {os.path.basename(path)!r}: {exc}") from None
-    raise ValidationError(f"File {os.path.basename(path)!r} is neither .csv nor .parquet; convert it first")
-
-
-def csv_header(path: str) -> tuple[list[str], str]:
-    """The header row and the delimiter it uses: ',', ';', tab or '|', whichever splits it most."""
-    opener = __import__("gzip").open if path.lower().endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
-        first = fh.readline()
-    delimiter = max([",", ";", "\t", "|"], key=first.count)
-    header = next(csv.reader([first], delimiter=delimiter), None)
-    if not header or header == [""]:
-        raise ValidationError(f"CSV file {os.path.basename(path)!r} is empty; it needs a header row")
-    return header, delimiter
 
 
 def file_sha256(path: str) -> str:
@@ -177,6 +157,20 @@ def map_columns(table: "pa.Table", columns: dict[str, str | None] | None, source
     return table.select(kept).rename_columns(names)
 
 
+def map_invalid_names(table: "pa.Table", group: FeatureGroup) -> "pa.Table":
+    """Rename columns whose names cannot be features ('Order ID') to the sanitised feature name a
+    group created from the same file was given ('Order_ID'), when the group has that feature."""
+    from .inference import feature_name
+
+    taken: set[str] = set()
+    proposed = {c: feature_name(c, taken) for c in table.column_names}
+    features, present = set(group.feature_names), set(table.column_names)
+    renames = {c: f for c, f in proposed.items() if c != f and c not in features and f in features and f not in present}
+    if not renames:
+        return table
+    return table.rename_columns([renames.get(c, c) for c in table.column_names])
+
+
 @dataclass
 class Prepared:
     """Validated rows in the offline schema (write_time and _seq filled at commit) and the report."""
@@ -184,10 +178,14 @@ class Prepared:
     table: "pa.Table"
     report: IngestReport
     max_event_us: int | None
+    bad: np.ndarray  # bool per input row
 
 
-def prepare(group: FeatureGroup, table: "pa.Table", api_us: int) -> Prepared:
-    """Validate and type every column; bad rows are dropped from ``table`` and listed in the report."""
+def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: bool = False) -> Prepared:
+    """Validate and type every column; bad rows are dropped from ``table`` and listed in the report.
+
+    ``lenient_times`` reads event times as a file another tool wrote may hold them (see
+    ``coerce.event_time_column``)."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -219,7 +217,7 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int) -> Prepared:
         if f.name not in table.column_names:
             columns[f.name] = pa.nulls(n, f.arrow_type())
         elif f.name == group.event_time:
-            columns[f.name], event_us = event_time_column(f, table.column(f.name), problems)
+            columns[f.name], event_us = event_time_column(f, table.column(f.name), problems, lenient_times)
         else:
             columns[f.name] = coerce_column(f, table.column(f.name), problems)
     rid = columns[group.record_identifier]
@@ -264,7 +262,42 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int) -> Prepared:
         out = out.filter(good)
     report.rows_written = out.num_rows
     max_ev = pc.max(out.column("_event_time").cast(pa.int64())).as_py() if out.num_rows else None
-    return Prepared(out, report, max_ev)
+    return Prepared(out, report, max_ev, bad)
+
+
+def check(group: FeatureGroup, loaded: LoadedInput, columns: dict[str, str | None] | None, api_us: int) -> Prepared:
+    """Map ``loaded``'s columns onto the group's features and validate every row; the report
+    gives CSV line numbers and keeps the rejected rows as read."""
+    mapped = map_invalid_names(map_columns(loaded.table, columns, loaded.source_name), group)
+    prepared = prepare(group, mapped, api_us, lenient_times=loaded.source_kind == "file")
+    report = prepared.report
+    report.source = loaded.source_name
+    if prepared.bad.any():
+        report.rejected = _rejected(loaded, prepared)
+        if loaded.is_csv:
+            rows = report.errors["row"].to_numpy()
+            lines = report.rejected.column("line").to_numpy()
+            report.errors.insert(1, "line", lines[np.searchsorted(np.flatnonzero(prepared.bad), rows)])
+    return prepared
+
+
+def _rejected(loaded: LoadedInput, prepared: Prepared) -> "pa.Table":
+    import pyarrow as pa
+
+    rows = np.flatnonzero(prepared.bad)
+    table = loaded.table.take(pa.array(rows))
+    errors = prepared.report.errors
+    reasons = (errors.assign(text=errors["feature"] + " " + errors["reason"]).groupby("row", sort=True)["text"]
+               .agg("; ".join))
+    error = pa.array(reasons.reindex(rows).fillna("").to_numpy(dtype=object), pa.string())
+    if loaded.is_csv:
+        position = pa.array(rows + 2 + newlines_before(loaded.table).to_numpy()[rows])
+        name = "line"
+    else:
+        position, name = pa.array(rows), "row"
+    taken = set(table.column_names)
+    table = table.add_column(0, name if name not in taken else f"_{name}", position)
+    return table.append_column("error" if "error" not in taken else "_error", error)
 
 
 def stamp(table: "pa.Table", write_us: int, first_seq: int) -> "pa.Table":

@@ -79,6 +79,22 @@ def node(conn: sqlite3.Connection, node_id: str) -> dict[str, Any]:
     return _node(row)
 
 
+def dataset_node(conn: sqlite3.Connection, ref: Any) -> str:
+    """The node id of a dataset given as a Dataset, its id ('ab12…' or 'dataset:ab12…') or its
+    name (the newest of that name). Raises NotFound."""
+    ref = getattr(ref, "id", ref)
+    for candidate in (ref, f"dataset:{ref}"):
+        row = conn.execute("SELECT id FROM lineage_nodes WHERE id = ? AND kind = 'dataset'", (candidate,)).fetchone()
+        if row:
+            return row[0]
+    row = conn.execute(
+        "SELECT id FROM lineage_nodes WHERE kind = 'dataset' AND name = ? ORDER BY created_us DESC LIMIT 1", (ref,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"No dataset {ref!r} in lineage; build it with build_dataset first", dataset=ref)
+    return row[0]
+
+
 def _node(row: tuple) -> dict[str, Any]:
     nid, kind, name, props, created, by, updated = row
     return {"id": nid, "kind": kind, "name": name, "properties": json.loads(props),
@@ -127,3 +143,22 @@ def graph(conn: sqlite3.Connection, start: str | None = None, depth: int | None 
     nodes = [_node(r) for r in conn.execute(f"SELECT * FROM lineage_nodes WHERE id IN ({marks}) ORDER BY kind, name", list(seen))]
     kept = {n["id"] for n in nodes}
     return LineageGraph(nodes, [e for e in edges.values() if e["src"] in kept and e["dst"] in kept])
+
+
+def usage(conn: sqlite3.Connection) -> dict[str, dict[str, list[str]]]:
+    """Per feature group, the datasets built from its features and the models trained on those
+    (by name): what a change to the group would touch."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for group, dataset, model in conn.execute(
+        "SELECT g.name, d.name, m.name FROM lineage_edges c "
+        "JOIN lineage_edges u ON u.src = c.dst AND u.relation = 'used_by' "
+        "JOIN lineage_nodes g ON g.id = c.src JOIN lineage_nodes d ON d.id = u.dst "
+        "LEFT JOIN lineage_edges t ON t.src = u.dst AND t.relation = 'trained' "
+        "LEFT JOIN lineage_nodes m ON m.id = t.dst "
+        "WHERE c.relation = 'contains' AND g.kind = 'feature_group'"
+    ):
+        entry = out.setdefault(group, {"datasets": set(), "models": set()})
+        entry["datasets"].add(dataset)
+        if model:
+            entry["models"].add(model)
+    return {g: {k: sorted(v) for k, v in e.items()} for g, e in out.items()}

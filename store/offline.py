@@ -29,6 +29,7 @@ import sqlite3
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -219,6 +220,8 @@ class OfflineFiles:
         # Dictionary-encode text only: on floats it costs time and saves nothing.
         dictionary_columns = [f.name for f in group.features if f.type == "String" and not f.is_collection]
 
+        written: list[str] = []  # absolute paths, so a failed write can take its files back
+
         def write_slice(i: int) -> FileEntry:
             lo, hi = int(starts[i]), int(ends[i])
             part = data.slice(lo, hi - lo)
@@ -226,21 +229,48 @@ class OfflineFiles:
             final = os.path.join(self.root, rel)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
+            written.append(tmp)
             pq.write_table(part, tmp, use_dictionary=dictionary_columns)
             os.replace(tmp, final)
+            written.append(final)
             ev, wt = event_us[lo:hi], write_us[lo:hi]
-            if progress:
-                progress(hi - lo)
             return FileEntry(rel, hi - lo, int(ev.min()), int(ev.max()), int(wt.min()), int(wt.max()),
                              os.path.getsize(final), len(group.features))
 
-        if len(starts) > 8:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                entries = list(pool.map(write_slice, range(len(starts))))
-        else:
-            entries = [write_slice(i) for i in range(len(starts))]
+        # Progress is reported from this (the caller's) thread only: callers update UIs from it.
+        entries: list[FileEntry] = []
+        try:
+            with ThreadPoolExecutor(max_workers=2) if len(starts) > 8 else nullcontext() as pool:
+                slices = range(len(starts))
+                for entry in (pool.map(write_slice, slices) if pool else map(write_slice, slices)):
+                    entries.append(entry)
+                    if progress:
+                        progress(entry.rows)
+        except BaseException:
+            self._take_back(group.name, written)
+            raise
         self.register(conn, group.name, entries, now_us)
         return entries
+
+    def _take_back(self, group: str, paths: list[str]) -> None:
+        """Remove a failed write's files and the partition folders it left empty; the caller's
+        transaction rolls back, so the manifest never listed them."""
+        for path in paths:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+        self.prune_empty(group)
+
+    def prune_empty(self, group: str) -> None:
+        """Remove empty partition folders under the group's data folder (deepest first)."""
+        data = self.data_dir(group)
+        for dirpath, _dirs, _files in sorted(os.walk(data), key=lambda w: -w[0].count(os.sep)):
+            if dirpath != data:
+                try:
+                    os.rmdir(dirpath)
+                except OSError:  # not empty
+                    pass
 
     def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int) -> None:
         conn.executemany(
@@ -278,6 +308,7 @@ class OfflineFiles:
                 if name.endswith(".tmp") or (name.endswith(".parquet") and rel not in listed):
                     os.remove(full)
                     removed += 1
+        self.prune_empty(group)
         self.committed(group)
         return removed
 

@@ -7,10 +7,13 @@ a file was written read as null and every column exists even before the first wr
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
-from .errors import FeatureStoreError, ValidationError
+from .errors import FeatureStoreError, Interrupted, ValidationError
 from .offline import OfflineFiles, arrow_schema, staged_arrow
 from .online import q
 from .schema import FeatureGroup
@@ -31,13 +34,17 @@ class GroupSnapshot:
     files: dict[int, list[str]]  # by how many features the files hold
     staged: "pa.Table"
     store: OfflineFiles | None = None  # to find files compaction moved after they were listed
+    # The newest write time the snapshot holds: "known at" this instant reproduces it exactly.
+    last_write_us: int | None = None
 
 
 def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
              max_event_us: int | None = None, max_write_us: int | None = None) -> GroupSnapshot:
     """Files and staged rows of one group; call inside a read transaction for consistency."""
+    from .registry import state
+
     return GroupSnapshot(group, files.listed(conn, group.name, max_event_us, max_write_us), staged_arrow(conn, group),
-                         files)
+                         files, state(conn, group.name)["last_write_us"] or None)
 
 
 def sql_list(paths: Sequence[str]) -> str:
@@ -71,6 +78,46 @@ def connect() -> "duckdb.DuckDBPyConnection":
     # Never plan an ASOF join as a nested loop, whatever DuckDB guesses about input sizes.
     con.execute("SET asof_loop_join_threshold = 0")
     return con
+
+
+@contextmanager
+def interruptible(con: "duckdb.DuckDBPyConnection", timeout: float | None,
+                  cancel: threading.Event | None) -> Iterator[None]:
+    """Interrupt ``con``'s running query once ``timeout`` seconds pass or ``cancel`` is set, and
+    raise Interrupted saying which. A watcher thread does it: DuckDB runs outside the GIL and
+    cannot be stopped from the thread waiting on it."""
+    import duckdb
+
+    if timeout is None and cancel is None:
+        yield
+        return
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = threading.Event()
+    why: list[str] = []
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if cancel is not None and cancel.is_set():
+                why.append("cancelled")
+            elif deadline is not None and time.monotonic() >= deadline:
+                why.append("timeout")
+            else:
+                continue
+            con.interrupt()
+            return
+
+    watcher = threading.Thread(target=watch, name="query-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except duckdb.InterruptException:
+        if why == ["timeout"]:
+            raise Interrupted(f"The query ran for more than {timeout:g} s and was stopped; filter or aggregate "
+                              "more, add a LIMIT, or allow a longer timeout", reason="timeout") from None
+        raise Interrupted("The query was stopped", reason="cancelled") from None
+    finally:
+        done.set()
+        watcher.join()
 
 
 def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
@@ -145,15 +192,41 @@ def check_read_only(con: "duckdb.DuckDBPyConnection", sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise ValidationError(f"SQL does not parse: {exc}") from None
+        raise ValidationError(plain_sql_error(exc)) from None
     if not statements:
-        raise ValidationError("SQL is empty: write a SELECT over a feature group's view")
+        raise ValidationError("The SQL is empty: write a SELECT over a feature group's view")
     allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
     for st in statements:
         if st.type not in allowed:
-            raise ValidationError(
-                f"Only read-only queries are allowed (SELECT, WITH, EXPLAIN); refused a {st.type.name} statement"
-            )
+            kind = st.type.name.replace("_", " ")
+            article = "an" if kind[0] in "AEIOU" else "a"
+            raise ValidationError(f"Only read-only queries are allowed (SELECT, WITH or EXPLAIN); {article} "
+                                  f"{kind} statement would change the store, so it was refused")
+
+
+def plain_sql_error(exc: Exception) -> str:
+    """DuckDB's message without its class prefix and the echo of the query: 'Table with name x
+    does not exist! Did you mean "y"?'."""
+    text = str(exc)
+    for prefix in ("Parser Error: ", "Catalog Error: ", "Binder Error: ", "Conversion Error: ",
+                   "Invalid Input Error: ", "Permission Error: "):
+        if text.startswith(prefix):
+            text = ("SQL syntax error: " if prefix.startswith("Parser") else "SQL error: ") + text[len(prefix):]
+            break
+    text = text.split("\n\nLINE ")[0].split("\nLINE ")[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def unknown_name_error(exc: Exception, views: Sequence[str]) -> str:
+    """A catalog error in words, listing the views there are (DuckDB's own guess may name one of
+    its internal tables, which is dropped)."""
+    import re
+
+    text = plain_sql_error(exc)
+    guess = re.search(r' Did you mean "([^"]+)"\?', text)
+    if guess and guess.group(1) not in views:
+        text = text.replace(guess.group(0), "")
+    return f"{text} The feature groups you can query: {', '.join(views) or 'none yet'}."
 
 
 def referenced_tables(con: "duckdb.DuckDBPyConnection", sql: str) -> set[str]:

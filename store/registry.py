@@ -197,25 +197,40 @@ def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event
 
 
 def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
-    """Groups and features whose name, description, tags or parameters contain ``text``."""
-    like = f"%{text.lower()}%"
+    """Groups and features whose name, description, tags or parameters contain ``text`` (taken
+    literally, case-insensitive). ``key=value`` finds tags and parameters as they are shown: the
+    key exactly, the value by prefix (``pii=true``, ``team=ri``)."""
+    needle = text.strip().lower()
+    key, sep, value = needle.partition("=")
+    pairs = bool(sep) and bool(key.strip())
+    key, value = key.strip(), value.strip()
+
+    def match_pairs(mapping: dict[str, str]) -> bool:
+        if pairs:
+            return any(k.lower() == key and v.lower().startswith(value) for k, v in mapping.items())
+        return any(needle in k.lower() or needle in v.lower() for k, v in mapping.items())
+
+    def where(name: str, desc: str, mapping: dict[str, str], kind: str) -> str | None:
+        if not pairs and needle in name.lower():
+            return "name"
+        if not pairs and needle in desc.lower():
+            return "description"
+        return kind if match_pairs(mapping) else None
+
     hits: list[dict[str, Any]] = []
-    for name, desc, _tags in conn.execute(
-        "SELECT name, description, tags FROM feature_groups WHERE lower(name) LIKE ? "
-        "OR lower(description) LIKE ? OR lower(tags) LIKE ? ORDER BY name",
-        (like, like, like),
-    ):
-        where = "name" if text.lower() in name.lower() else "description" if text.lower() in desc.lower() else "tags"
-        hits.append({"kind": "feature_group", "group": name, "feature": None, "description": desc, "matched": where})
-    for group, name, typ, coll, desc, _params in conn.execute(
+    for name, desc, tags in conn.execute("SELECT name, description, tags FROM feature_groups ORDER BY name"):
+        found = where(name, desc, json.loads(tags), "tags")
+        if found:
+            hits.append({"kind": "feature_group", "group": name, "feature": None, "description": desc,
+                         "matched": found})
+    for group, name, typ, coll, desc, params in conn.execute(
         "SELECT group_name, name, type, collection, description, parameters FROM features "
-        "WHERE lower(name) LIKE ? OR lower(description) LIKE ? OR lower(parameters) LIKE ? "
-        "ORDER BY group_name, position",
-        (like, like, like),
+        "ORDER BY group_name, position"
     ):
-        where = "name" if text.lower() in name.lower() else "description" if text.lower() in desc.lower() else "parameters"
-        hits.append({
-            "kind": "feature", "group": group, "feature": name, "type": coll and f"{coll}<{typ}>" or typ,
-            "description": desc, "matched": where,
-        })
+        found = where(name, desc, json.loads(params), "parameters")
+        if found:
+            hits.append({
+                "kind": "feature", "group": group, "feature": name, "type": coll and f"{coll}<{typ}>" or typ,
+                "description": desc, "matched": found,
+            })
     return hits

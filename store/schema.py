@@ -1,4 +1,4 @@
-"""Feature and feature-group definitions, the naming rules, and schema inference."""
+"""Feature and feature-group definitions and the naming rules (inference lives in ``inference``)."""
 from __future__ import annotations
 
 import re
@@ -254,35 +254,3 @@ def validate_definition(
     check_parameters(tags, f"feature group {name!r}", limit=MAX_TAGS, what="tags")
     if not (online or offline):
         raise ValidationError(f"Feature group {name!r} needs an online or an offline store (or both)")
-
-
-def infer_features(schema: "pa.Schema", event_time: str) -> list[Feature]:
-    """Features for an Arrow schema: ints Integral, floats Fractional, the rest String.
-
-    A timestamp column named as the event time becomes a String (ISO-8601) event time.
-    Lists become List collections of their element type.
-    """
-    import pyarrow.types as pat
-
-    def scalar(t: "pa.DataType", col: str) -> str:
-        if pat.is_integer(t) or pat.is_boolean(t):
-            return "Integral"
-        if pat.is_floating(t) or pat.is_decimal(t):
-            return "Fractional"
-        if pat.is_string(t) or pat.is_large_string(t) or pat.is_timestamp(t) or pat.is_date(t) or pat.is_dictionary(t):
-            return "String"
-        if pat.is_null(t):
-            return "String"
-        raise ValidationError(f"Column {col!r} has type {t} which no feature type can hold; convert it first")
-
-    features = []
-    for fld in schema:
-        check_name(fld.name, "Column (feature)")
-        t = fld.type
-        if pat.is_list(t) or pat.is_large_list(t) or pat.is_fixed_size_list(t):
-            features.append(Feature(fld.name, scalar(t.value_type, fld.name), collection="List"))
-        elif fld.name == event_time and (pat.is_floating(t) or pat.is_integer(t)):
-            features.append(Feature(fld.name, "Fractional"))
-        else:
-            features.append(Feature(fld.name, scalar(t, fld.name)))
-    return features

@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING, Any
 from .errors import ValidationError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
 # SageMaker's accepted shapes: date, 'T', time, optional fraction, a literal 'Z'.
 ISO_Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 ISO_Z_RE = re.compile(ISO_Z_PATTERN)
+# What other tools write: 'T' or a space, optional seconds and fraction, and Z, an offset, ' UTC'
+# or nothing (UTC). Files are read with it; values passed in code must match ISO_Z_PATTERN.
+LOOSE_ISO_PATTERN = (r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+                     r"\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)?\s*$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # Keep instants inside what pandas' nanosecond timestamps and ISO years (0001-9999) can hold.
 MIN_US = -9_223_372_036_854_775
@@ -38,6 +43,35 @@ def iso_z_to_us(text: str) -> int:
     except ValueError:
         raise ValueError("is not a real date and time") from None
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def parse_loose_iso(arr: "pa.Array") -> tuple["pa.Array", "np.ndarray"]:
+    """Text instants in any ``LOOSE_ISO_PATTERN`` form as int64 microseconds (UTC; no zone means
+    UTC), and a mask of the values that are not such an instant (nulls are not flagged)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    shaped = np.asarray(pc.match_substring_regex(arr, LOOSE_ISO_PATTERN).fill_null(True)
+                        .to_numpy(zero_copy_only=False), dtype=bool)
+    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), r"\s*UTC$", "Z")
+    parsed = pd.to_datetime(pd.Series(text.to_pandas(), dtype=object).where(shaped), format="ISO8601", utc=True,
+                            errors="coerce")
+    missing = np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), dtype=bool)
+    bad = parsed.isna().to_numpy() & ~missing
+    ns = parsed.to_numpy(dtype="datetime64[ns]").astype("int64")
+    return pa.array(ns // 1000, pa.int64(), mask=parsed.isna().to_numpy()), bad
+
+
+def time_share(arr: "pa.Array") -> float:
+    """The share of a text column's non-null values that are instants ``parse_loose_iso`` reads."""
+    import pyarrow.compute as pc
+
+    values = pc.drop_null(arr)
+    if len(values) == 0:
+        return 0.0
+    return 1.0 - float(parse_loose_iso(values)[1].mean())
 
 
 def seconds_to_us(seconds: float) -> int:

@@ -41,3 +41,11 @@ def server(tmp_path_factory, request):
 
     with LocalServer(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "store") as srv:
         yield srv
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell a failed test (the browser
+    tests then leave a screenshot of the page as it failed)."""
+    outcome = yield
+    setattr(item, f"rep_{call.when}", outcome.get_result())

@@ -47,3 +47,22 @@ def test_an_empty_store_says_what_to_do_next(fs):
     at = ok(page("catalog"))
     assert "no feature groups yet" in texts(at)
     assert not at.dataframe
+
+
+def test_search_is_literal_and_finds_tags_as_shown(studio_store):
+    at = page("catalog")
+    at.text_input(key="catalog_search").set_value("%").run()
+    assert "Nothing matches “%”" in texts(ok(at))  # not every row, as an unescaped LIKE would
+    at.text_input(key="catalog_search").set_value("pii=true").run()
+    hits = at.dataframe(key="catalog_hits").value
+    assert hits["group"].tolist() == ["customers"] and hits["matched in"].tolist() == ["tags"]
+
+
+def test_tag_facets_filter_the_groups_and_used_by_names_datasets_and_models(studio_store):
+    at = page("catalog")
+    assert "pii=false (3)" in at.pills(key="catalog_tags").options  # counts shown
+    at.pills(key="catalog_tags").set_value(["team=risk"]).run()
+    groups = ok(at).dataframe(key="catalog_groups").value.set_index("group")
+    assert list(groups.index) == ["customer_spend", "customers"]
+    assert "model fraud_model_v1" in groups.loc["customers", "used by"]
+    assert "dataset fraud_training_v1" in groups.loc["customers", "used by"]

@@ -5,7 +5,7 @@ import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
 from app.schema_editor import field_of
-from store import Conflict, ValidationError, upload
+from store import Conflict, Feature, ValidationError, upload
 
 SAMPLE = (b"order_id,customer_id,amount,channel,created_at\n"
           b"1,42,9.5,web,2024-05-01T10:00:00Z\n2,43,12.25,app,2024-05-01T11:00:00Z\n3,42,1.0,web,2024-05-02T09:30:00Z\n")
@@ -53,7 +53,7 @@ def test_errors_appear_next_to_their_field(studio_store):
     at.text_input(key="create_name").set_value("fresh")
     at.selectbox(key="create_event_time_blank").set_value("id").run()
     button(at, "Create feature group").click().run()
-    assert "must be String" in at.error[0].value and _error_column(at) == 3  # under Event time
+    assert "must differ" in at.error[0].value and _error_column(at) == 3  # under Event time
     assert not at.exception
 
 
@@ -103,3 +103,62 @@ def test_propose_reads_only_the_head_and_guesses_roles(tmp_path):
     with pytest.raises(ValidationError, match="empty"):
         (tmp_path / "empty.csv").write_text("")
         upload.propose(str(tmp_path / "empty.csv"))
+
+
+DEVICES = (b"device_id,active,battery,seen_at\n"
+           + b"".join(f"d{i},{'true' if i % 2 else 'false'},{i},2026-11-0{1 + i % 9} 10:00:00+02:00\n".encode()
+                      for i in range(200)))
+
+
+def test_a_boolean_sample_creates_a_group_that_ingests_it(fs):
+    at = page("create")
+    at.segmented_control(key="create_start").set_value("Sample file").run()
+    at.file_uploader(key="create_sample").upload("devices.csv", DEVICES, "text/csv").run()
+    assert not at.error  # nothing is wrong before the user has done anything
+    event_time = next(s for s in at.selectbox if s.key.startswith("create_event_time_"))
+    assert event_time.value == "seen_at"
+    at.text_input(key="create_name").set_value("devices")
+    ok(button(at, "Create feature group").click().run())
+    assert fs.feature_group("devices").feature("active").type == "Integral"
+    ok(button(at, "Ingest the sample file into devices").click().run())
+    assert "wrote 200 of 200 rows" in at.success[-1].value and fs.get_record("devices", "d1")["active"] == 1
+
+
+def test_renamed_columns_and_edited_names_still_ingest_the_file(fs):
+    sample = "Order ID;Prénom;Montant (€);Horodatage\n1;Zoé;9,5;2026-11-01T10:00:00Z\n2;Hélène;3;2026-11-02T10:00:00Z\n"
+    at = page("create")
+    at.segmented_control(key="create_start").set_value("Sample file").run()
+    at.file_uploader(key="create_sample").upload("commandes.csv", sample.encode("cp1252"), "text/csv").run()
+    assert "`Order ID` → `Order_ID`" in at.info[0].value
+    assert "(CSV, Windows-1252, semicolon-separated)" in at.expander[0].label
+    key = next(d.key for d in at.data_editor if d.key.startswith("create_features_"))
+    at.session_state[key] = editor_edits(edited={"1": {"name": "first_name"}})  # the user renames one feature
+    at.text_input(key="create_name").set_value("orders")
+    at.run()
+    ok(button(at, "Create feature group").click().run())
+    assert fs.feature_group("orders").feature_names == ["Order_ID", "first_name", "Montant", "Horodatage"]
+    ok(button(at, "Ingest the sample file into orders").click().run())
+    assert fs.get_record("orders", 1) == {"Order_ID": 1, "first_name": "Zoé", "Montant": "9,5",
+                                          "Horodatage": "2026-11-01T10:00:00Z"}
+
+
+def test_an_unreadable_sample_creates_nothing(fs):
+    at = page("create")
+    at.segmented_control(key="create_start").set_value("Sample file").run()
+    at.file_uploader(key="create_sample").upload("broken.csv", b'a,b\n"unterminated,1\n', "text/csv").run()
+    assert "Cannot read 'broken.csv'" in at.error[0].value and not [b for b in at.button if b.label.startswith("Create")]
+
+
+def test_an_ingest_that_writes_nothing_is_an_error_and_offers_a_way_out(fs):
+    at = page("create")
+    at.segmented_control(key="create_start").set_value("Sample file").run()
+    at.file_uploader(key="create_sample").upload("bad.csv", b"id,ts\n1,2026-11-01T00:00:00Z\n", "text/csv").run()
+    at.text_input(key="create_name").set_value("bad")
+    ok(button(at, "Create feature group").click().run())
+    fs.delete_feature_group("bad")  # another user changes the group underneath: the file no longer fits
+    fs.create_feature_group("bad", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+    button(at, "Ingest the sample file into bad").click().run()
+    assert "Nothing was written" in at.error[0].value and not at.success[1:]
+    assert button(at, "Ingest the sample file into bad")  # still offered
+    ok(button(at, "Delete bad and start over").click().run())
+    assert "bad" not in {g.name for g in fs.list_feature_groups()}

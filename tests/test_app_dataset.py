@@ -27,6 +27,12 @@ def test_build_from_the_sample_labels_records_lineage_and_downloads(fs):
     assert node["properties"]["definition"]["features"] == ["customers", "merchants:risk_score"]
     downloads = at.get("download_button")
     assert [d.proto.label for d in downloads] == ["Download CSV", "Download Parquet"]
+    columns = at.dataframe[-2].value  # which column each feature becomes, shown before building
+    names = columns.set_index(["group", "feature"])["column"]
+    assert names[("customers", "event_time")] == "customers__event_time"  # the entity table has event_time too
+    assert names[("customers", "age")] == "age" and names[("merchants", "risk_score")] == "risk_score"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows with no feature at all"] == "0" and "Rows without merchants" in metrics
 
 
 def test_build_from_an_uploaded_entity_table(fs):
@@ -36,12 +42,38 @@ def test_build_from_an_uploaded_entity_table(fs):
     ok(button(at, "Build dataset").click().run())
     built = at.session_state["dataset"]
     table = built.to_pandas()
-    assert table["customer_id"].tolist() == ["100001", "100002", "999999"]  # entity columns unchanged
+    assert table["customer_id"].tolist() == [100001, 100002, 999999]  # Integral keys keep their type
     assert table["spend_7d"].isna().tolist()[-1] and built.definition["entity_source"] == "my_entities.csv"
     sources = {n["name"] for n in fs.lineage(f"dataset:{built.id}", 1).nodes if n["kind"] == "source"}
     assert sources == {"my_entities.csv"}
-    data = pd.read_parquet(io.BytesIO(at.session_state["_dataset_bytes"][(built.id, "parquet")]))
-    assert len(data) == 3
+    data = pd.read_parquet(io.BytesIO(built.to_bytes("parquet")))
+    assert len(data) == 3 and data["customer_id"].dtype == "int64"
+    without = built.coverage["groups"]["customer_spend"]["rows_without"]
+    assert without >= 1 and {m.label: m.value for m in at.metric}["Rows without customer_spend"] == str(without)
+
+
+def test_the_entity_time_column_is_guessed_and_needed(studio_store):
+    at = page("dataset")
+    at.file_uploader(key="entity_file").upload("e.csv", b"label,id,seen_at\n1,100001,1788000000\n", "text/csv").run()
+    assert at.selectbox(key="dataset_event_time").value == "seen_at"
+    at.file_uploader(key="entity_file").upload("f.csv", b"label,id,x\n1,100001,abc\n", "text/csv").run()
+    at.multiselect(key="dataset_groups").set_value(["customers"]).run()
+    assert at.selectbox(key="dataset_event_time").value is None and button(at, "Build dataset").disabled
+
+
+def test_datasets_page_lists_downloads_and_rebuilds(fs):
+    at = page("datasets")
+    demo = fs.datasets()[0]
+    assert demo["name"] == "fraud_training_v1" and at.dataframe[0].value["name"].tolist() == ["fraud_training_v1"]
+    assert "Select a dataset" in texts(at)
+    at = ok(page("datasets", dataset=demo["id"]))
+    assert at.subheader[0].value == "fraud_training_v1" and "Models trained on it: fraud_model_v1" in texts(at)
+    assert [d.proto.label for d in at.get("download_button")] == ["Download CSV", "Download Parquet"]
+    assert len(at.dataframe[1].value) == 100  # the preview, rebuilt as it was built
+    ok(button(at, "Rebuild on today's data").click().run())
+    assert len(fs.datasets()) == 2 and at.query_params["dataset"] != demo["id"]
+    at = page("datasets", dataset="nope")
+    assert not at.exception and "There is no dataset **nope**" in at.error[0].value
 
 
 def test_a_wrong_key_column_is_explained(studio_store):

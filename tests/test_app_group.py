@@ -82,11 +82,11 @@ def test_data_pages_through_the_latest_records(fs):
 def test_statistics_refresh_after_an_ingest(fs):
     at = ok(page("group", group="merchants", tab="Statistics"))
     numeric = at.dataframe[0].value.set_index("feature")
-    assert numeric.loc["risk_score", "count"] == 90 and len(at.get("plotly_chart")) == 3
+    assert numeric.loc["risk_score", "count"] == 108 and len(at.get("plotly_chart")) == 3  # 90 + 18 corrections
     fs.ingest("merchants", pd.DataFrame({"merchant_id": ["M9999"], "event_time": ["2026-11-01T00:00:00Z"],
                                          "risk_score": [0.5]}))
     at.run()
-    assert at.dataframe[0].value.set_index("feature").loc["risk_score", "count"] == 91
+    assert at.dataframe[0].value.set_index("feature").loc["risk_score", "count"] == 109
     at.segmented_control(key="stats_scope_merchants").set_value("latest").run()
     assert ok(at).dataframe[0].value.set_index("feature").loc["risk_score", "count"] == 81
 
@@ -110,18 +110,18 @@ def test_online_lookup_shows_the_record_and_expiry(fs):
     assert "Enter an identifier" in texts(at)
     record_id = int(fs.as_of("customer_spend").iloc[-1]["customer_id"])
     online = fs.online_record("customer_spend", record_id)
-    at.text_input(key="lookup_customer_spend").set_value(str(record_id)).run()
+    at.text_input(key="record").set_value(str(record_id)).run()
     shown = texts(ok(at))
     assert f"**{'live' if online['live'] else 'expired'}**" in shown and "Expires" in shown
-    at.text_input(key="lookup_customer_spend").set_value("1").run()
+    at.text_input(key="record").set_value("1").run()
     assert "No record with customer_id = 1" in at.warning[0].value
-    at.text_input(key="lookup_customer_spend").set_value("not-a-number").run()
+    at.text_input(key="record").set_value("not-a-number").run()
     assert not at.exception and "is not an integer" in at.error[0].value
 
 
 def test_deleting_a_record_from_the_lookup_tab(fs):
     at = page("group", group="customers", tab="Online lookup")
-    at.text_input(key="lookup_customers").set_value("100396").run()
+    at.text_input(key="record").set_value("100396").run()
     at.toggle(key="hard_customers").set_value(True).run()
     assert button(at, "Delete record").disabled  # a hard delete needs the extra confirmation
     at.toggle(key="hard_customers").set_value(False).run()
@@ -133,9 +133,10 @@ def test_deleting_a_record_from_the_lookup_tab(fs):
 def test_history_lists_versions_with_deletes(fs):
     closed = 100578  # closed in sample_data/deletes.csv
     at = page("group", group="customers", tab="History")
-    at.text_input(key="history_customers").set_value(str(closed)).run()
+    at.text_input(key="record").set_value(str(closed)).run()
     versions = ok(at).dataframe[0].value
-    assert len(versions) == len(fs.history("customers", closed)) and versions["is_deleted"].iloc[-1]
+    assert len(versions) == len(fs.history("customers", closed)) and versions["kind"].iloc[-1] == "delete"
+    assert versions.columns[:2].tolist() == ["kind", "event_time"]  # the delete flag is seen first
     assert "1 delete marker —" in texts(at) and at.get("plotly_chart")
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pandas as pd
 import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
-from store import ValidationError, upload
+from store import Feature, ValidationError, upload
 
 GOOD = "M0001,2026-11-01T00:00:00Z,0.5\nM0002,2026-11-01T01:00:00Z,0.25\n"
 BAD_ROW = "M0003,yesterday,0.75\n"  # event time is not ISO-8601
@@ -36,9 +37,9 @@ def test_validate_lists_the_bad_row_then_skip_writes_the_rest(fs):
     button(at, "Validate").click().run()
     assert not at.exception and "1 of 3 rows are invalid" in at.error[0].value
     errors = at.dataframe[-1].value
-    assert errors.to_dict("records") == [{"row": 2, "feature": "event_time", "value": "yesterday",
-                                          "reason": errors["reason"][0]}]
-    assert "ISO-8601" in errors["reason"][0] and at.get("download_button")
+    assert errors.to_dict("records") == [{"line": 4, "feature": "event_time", "value": "yesterday",
+                                          "reason": errors["reason"][0]}]  # line 4 of the file: the header is 1
+    assert "2024-05-01T12:00:00Z" in errors["reason"][0] and at.get("download_button")
     at.radio(key="ingest_on_error").set_value("skip")
     ok(button(at, "Ingest").click().run())
     assert "wrote 2 of 3 rows, rejected 1" in texts(at) and fs.describe("merchants")["offline_rows"] == before + 2
@@ -52,7 +53,7 @@ def test_reject_mode_writes_nothing_and_shows_the_rows(fs):
     at = uploaded("bad.csv", csv("merchant_id,event_time,risk_score", GOOD + BAD_ROW))
     button(at, "Ingest").click().run()
     assert not at.exception and "Nothing was written to 'merchants'" in at.error[0].value
-    assert at.dataframe[-1].value["row"].tolist() == [2]
+    assert at.dataframe[-1].value["line"].tolist() == [4]
     assert fs.describe("merchants")["offline_rows"] == before
 
 
@@ -104,3 +105,52 @@ def test_peek_reads_the_head_as_text(tmp_path):
     path.write_text("id,x\n" + "".join(f"{i:03d},{i}\n" for i in range(1000)))
     head = upload.peek(str(path), rows=5)
     assert head["id"].tolist() == ["000", "001", "002", "003", "004"]
+
+
+def test_results_say_truthfully_what_was_written(fs):
+    at = uploaded("all_bad.csv", csv("merchant_id,event_time,risk_score", BAD_ROW + "M0004,later,0.1\n"))
+    at.radio(key="ingest_on_error").set_value("skip")
+    button(at, "Ingest").click().run()
+    assert "Nothing was written" in at.error[0].value and not at.success
+    at = uploaded("some_bad.csv", csv("merchant_id,event_time,risk_score", GOOD + BAD_ROW))
+    at.radio(key="ingest_on_error").set_value("skip")
+    ok(button(at, "Ingest").click().run())
+    assert "wrote 2 of 3 rows, rejected 1" in at.warning[-1].value and not at.success
+    report = at.session_state["ingested"][1]
+    rows = report.rejected_rows()
+    assert rows.to_dict("records") == [{"line": 4, "merchant_id": "M0003", "event_time": "yesterday",
+                                        "risk_score": "0.75", "error": rows["error"][0]}]
+
+
+def test_columns_with_invalid_names_map_onto_their_sanitised_features(fs):
+    fs.create_feature_group("orders", "Order_ID", "event_time", [Feature("Order_ID", "Integral"),
+                                                                 Feature("event_time", "String"),
+                                                                 Feature("Montant", "Fractional")])
+    at = page("ingest", group="orders")
+    at.file_uploader(key="ingest_file").upload("o.csv", "Order ID,event_time,Montant (€)\n1,2026-11-01T00:00:00Z,2.5\n"
+                                               .encode(), "text/csv").run()
+    mapping = ok(at).data_editor[0].value
+    assert mapping["feature"].tolist() == ["Order_ID", "event_time", "Montant"]
+    ok(button(at, "Ingest").click().run())
+    assert fs.get_record("orders", 1)["Montant"] == 2.5
+
+
+def test_upload_folders_go_when_the_session_goes(tmp_path, monkeypatch):
+    import gc
+    import tempfile
+    import time
+
+    from app import files
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    root = tmp_path / "featurestore-uploads"
+    root.mkdir()
+    crashed = root / "old"
+    crashed.mkdir()
+    os.utime(crashed, (time.time() - files.STALE_SECONDS - 60,) * 2)
+    session = files._SessionFolder()
+    assert not crashed.exists() and os.path.isdir(session.path)  # a crashed studio's uploads are cleared
+    folder = session.path
+    del session
+    gc.collect()
+    assert not os.path.exists(folder)

@@ -1,12 +1,16 @@
 """Time travel and SQL pages: as-of records, the diff against now, the SQL shown, read-only queries."""
 from __future__ import annotations
 
+import os
 from datetime import datetime
+
+import pandas as pd
 
 import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
 from store import Feature, explore
+from store.demo import DATA_DIR
 
 
 
@@ -15,7 +19,7 @@ def test_time_travel_shows_then_the_changes_and_the_sql(fs):
     assert "press **Travel**" in texts(at)
     at.datetime_input[0].set_value(datetime(2026, 9, 1))
     ok(button(at, "Travel").click().run())
-    expected = explore.time_travel(fs, "customers", "2026-09-01T00:00:00Z")
+    expected = explore.time_travel(fs, "customers", "2026-09-01T00:00:00Z", ignore_event_time=True)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Records then": f"{expected.total:,}", "Added since": f"{expected.counts['added']:,}",
                        "Changed since": f"{expected.counts['changed']:,}", "Deleted since": f"{expected.counts['deleted']:,}"}
@@ -33,10 +37,26 @@ def test_time_travel_shows_then_the_changes_and_the_sql(fs):
 def test_known_at_reproduces_what_the_store_knew(fs):
     at = page("time_travel", group="merchants")
     known = datetime(2000, 1, 1)  # before anything was written
-    at.checkbox[0].check()
+    at.selectbox[1].set_value("a moment I pick…")
     at.datetime_input[1].set_value(known)
     ok(button(at, "Travel").click().run())
     assert {m.label: m.value for m in at.metric}["Records then"] == "0" and "write_time <=" in at.code[0].value
+
+
+def test_known_at_a_write_shows_what_the_corrections_changed(fs):
+    """The demo writes merchant-score corrections after the first load: known at the first load,
+    the scores differ from today's for exactly the corrected merchants."""
+    at = page("time_travel", group="merchants")
+    at.datetime_input[0].set_value(datetime(2026, 11, 30))
+    first_load = next(o for o in at.selectbox[1].options if o.endswith("— 90 rows"))
+    at.selectbox[1].set_value(first_load)
+    ok(button(at, "Travel").click().run())
+    corrections = pd.read_csv(os.path.join(DATA_DIR, "merchant_corrections.csv"))
+    latest = fs.as_of("merchants").set_index("merchant_id")["risk_score"]
+    restated = {m for m, s in zip(corrections["merchant_id"], corrections["risk_score"]) if latest[m] == s}
+    diff = at.dataframe[1].value
+    assert set(diff["merchant_id"]) == restated and set(diff["change"]) == {"changed"}
+    assert set(diff["changed"]) == {"risk_score"}
 
 
 def test_time_travel_explains_groups_it_cannot_read(fs):
@@ -44,7 +64,7 @@ def test_time_travel_explains_groups_it_cannot_read(fs):
                             offline=False)
     fs.create_feature_group("blank", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String")])
     at = ok(page("time_travel", group="blank"))
-    assert "live_only" not in at.selectbox(key="group").options and "no rows yet" in texts(at)
+    assert "live_only" not in at.selectbox(key="group_picker").options and "no rows yet" in texts(at)
 
 
 def test_sql_runs_a_query_and_offers_a_download(studio_store):

@@ -67,7 +67,7 @@ def test_errors_are_one_line_without_traceback(run, tmp_path, orders_csv):
     assert r.exit_code == 1 and r.output.strip() == "Error: Feature group 'missing' does not exist"
     run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
     bad = tmp_path / "bad.csv"
-    bad.write_text("order_id,ts,amount,qty\no1,2024-01-01T00:00:00Z,abc,1\no2,2024-01-01,1.0,2\n")
+    bad.write_text("order_id,ts,amount,qty\no1,2024-01-01T00:00:00Z,abc,1\no2,2024-01-32,1.0,2\n")
     errors = tmp_path / "errors.csv"
     r = run("ingest", "orders", str(bad), "--errors", str(errors))
     assert r.exit_code == 1 and "Traceback" not in r.output and "Nothing was written" in r.output
@@ -76,3 +76,28 @@ def test_errors_are_one_line_without_traceback(run, tmp_path, orders_csv):
     assert r.exit_code == 0 and "wrote 0 of 2 rows, rejected 2" in r.output
     r = run("query", "DROP VIEW orders")
     assert r.exit_code == 1 and "read-only" in r.output
+
+
+def test_create_from_a_boolean_export_then_ingest_it(run, tmp_path):
+    from datafiles import devices, write_csv
+
+    path = write_csv(devices(200), tmp_path / "devices.csv")
+    r = run("create", "--from-file", path, "--name", "devices", "--id", "device_id", "--event-time", "seen_at")
+    assert r.exit_code == 0 and "active:Integral" in r.output, r.output
+    r = run("ingest", "devices", path)
+    assert r.exit_code == 0 and "wrote 200 of 200 rows" in r.output, r.output
+
+
+def test_rejected_rows_and_delete_outcomes(run, tmp_path, orders_csv):
+    run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_id,ts,amount,qty\no9,2024-01-01T00:00:00Z,abc,1\no8,2024-01-02T00:00:00Z,2.5,1\n")
+    rejected = tmp_path / "rejected.csv"
+    r = run("ingest", "orders", str(bad), "--skip-bad", "--rejected", str(rejected))
+    assert r.exit_code == 0 and pd.read_csv(rejected).to_dict("records") == [
+        {"line": 2, "order_id": "o9", "ts": "2024-01-01T00:00:00Z", "amount": "abc", "qty": 1,
+         "error": "amount is not a number"}]
+    r = run("delete-record", "orders", "o8", "2023-01-01T00:00:00Z")
+    assert r.exit_code == 0 and "stays live online" in r.output
+    r = run("query", "SELECT count(*) FROM range(100000000) a, range(100000000) b", "--timeout", "0.3")
+    assert r.exit_code == 1 and "more than 0.3 s" in r.output

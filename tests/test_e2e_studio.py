@@ -3,91 +3,7 @@ port with a fresh store (the studio seeds it) serves every step; each step leave
 test-artifacts/e2e/."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
-import pytest
-from playwright.sync_api import expect, sync_playwright
-
-CHROMIUM = "/usr/bin/chromium"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHOTS = os.path.join(ROOT, "test-artifacts", "e2e")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory):
-    """``streamlit run app/studio.py`` on a free port and an empty store; yields its base URL."""
-    store = tmp_path_factory.mktemp("e2e") / "store"
-    uploads = tmp_path_factory.mktemp("e2e-uploads")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/studio.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1"],
-        cwd=ROOT, env={**os.environ, "FEATURESTORE_HOME": str(store), "TMPDIR": str(uploads)}, stdout=log,
-        stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"the studio did not start:\n{log.read()}")
-        time.sleep(0.3)
-    yield url
-    server.terminate()
-    server.wait(timeout=15)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, studio):
-    context = browser.new_context(viewport={"width": 1400, "height": 1500}, accept_downloads=True, base_url=studio)
-    tab = context.new_page()
-    yield tab
-    context.close()
-
-
-def settle(page, text: str | None = None) -> None:
-    """Wait until Streamlit has finished running the script (and ``text`` shows)."""
-    if text:
-        expect(page.get_by_text(text, exact=False).first).to_be_visible(timeout=60_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-    page.wait_for_timeout(300)
-
-
-def shot(page, name: str) -> None:
-    os.makedirs(SHOTS, exist_ok=True)
-    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"))
-
+from e2e_support import browser, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 def test_01_catalog_of_the_seeded_store(page):
     page.goto("/")
@@ -106,8 +22,8 @@ def test_02_create_a_group_from_an_uploaded_csv(page, tmp_path):
     settle(page, "Upload a sample file")
     page.locator("input[type=file]").set_input_files(str(sample))
     settle(page, "First rows of orders.csv")
-    page.get_by_label("Name").fill("orders")
-    page.get_by_label("Name").press("Enter")
+    page.get_by_role("textbox", name="Name").fill("orders")
+    page.get_by_role("textbox", name="Name").press("Enter")
     settle(page)
     page.get_by_role("button", name="Create feature group").click()
     settle(page, "is ready")

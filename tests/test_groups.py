@@ -155,3 +155,17 @@ def test_feature_count_is_capped_by_sqlite_columns(fs):
     assert fs.get_record("wide", 1)[f"f{MAX_FEATURES - 3}"] == 2.0
     with pytest.raises(ValidationError, match="at most"):
         fs.add_features("wide", [Feature("one_more", "Integral")])
+
+
+def test_search_takes_text_literally_and_finds_tags_as_shown(fs, customers):
+    fs.create_feature_group("promo_rates", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String"),
+                                                         Feature("rate", "Fractional", description="50% off")],
+                            tags={"pii": "false", "team": "growth"})
+    assert [h["feature"] for h in fs.search("%")] == ["rate"]  # only what holds a '%'
+    assert [(h["group"], h["feature"]) for h in fs.search("_")] == [
+        ("promo_rates", None), ("customers", "customer_id"), ("customers", "event_time")]
+    assert fs.search("r%e") == []
+    assert [h["group"] for h in fs.search("team=risk")] == ["customers"]
+    assert [h["group"] for h in fs.search("pii=f")] == ["promo_rates"]  # a value prefix
+    assert fs.search("pii=true") == [] and fs.search("team=") != []
+    assert fs.search("TEAM=GROWTH")[0]["matched"] == "tags"

@@ -335,3 +335,23 @@ def test_expires_at_format_has_fraction_only_when_needed(rt, sm):
     got = rt.get_record(FeatureGroupName="ttl-fraction", RecordIdentifierValueAsString="1", ExpirationTimeResponse="Enabled")
     expected = dt.datetime(2999, 1, 1, 0, 1, 30, 250000)
     assert got["ExpiresAt"] == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_the_studios_lookup_snippets_run_against_the_server(rt, group, server, capsys):
+    """The boto3 and curl code the studio's Online lookup shows for a record works as shown."""
+    import contextlib
+    import io
+    import shlex
+    import urllib.request
+
+    from store.server.snippets import get_record_boto3, get_record_curl
+
+    rt.put_record(FeatureGroupName=group, Record=record(customer_id="7", event_time="2024-01-01T00:00:00Z", age="9"))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(get_record_boto3(group, "7", server.url), {})  # noqa: S102 - the snippet is ours
+    assert "'age': '9'" in printed.getvalue()
+    curl = shlex.split(get_record_curl(group, "7", server.url))
+    assert curl[:2] == ["curl", "-s"]
+    with urllib.request.urlopen(curl[2]) as response:  # what curl fetches
+        assert values(json.load(response))["age"] == "9"

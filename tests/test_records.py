@@ -78,9 +78,29 @@ def test_deleting_a_never_written_record_leaves_a_tombstone(fs, customers):
 
 def test_soft_delete_older_than_record_does_not_hide_it(fs, customers):
     fs.put_record(customers, {"customer_id": 1, "event_time": t(5), "age": 5})
-    fs.delete_record(customers, 1, t(2))
+    assert fs.delete_record(customers, 1, t(2)) == "newer_kept"  # and says so
     assert fs.get_record(customers, 1)["age"] == 5
     assert fs.as_of(customers)["age"].tolist() == [5]
+
+
+def test_delete_says_what_happened_online(fs, customers):
+    fs.put_record(customers, {"customer_id": 1, "event_time": t(5), "age": 5})
+    assert fs.delete_record(customers, 1, t(6)) == "deleted"
+    assert fs.delete_record(customers, 1, t(7)) == "not_live"  # already a tombstone
+    assert fs.delete_record(customers, 1, t(3)) == "newer_kept"  # the tombstone at day 7 stays
+    assert fs.delete_record(customers, 2, t(1), hard=True) == "not_live"
+    fs.put_record(customers, {"customer_id": 3, "event_time": t(5), "age": 5})
+    assert fs.delete_record(customers, 3, t(6), hard=True) == "deleted"
+    assert fs.delete_record(customers, 3, t(6), target_stores=["OfflineStore"]) == "offline_only"
+
+
+def test_delete_errors_show_times_as_written_or_as_iso(fs, customers):
+    import datetime as dt
+
+    fs.put_record(customers, {"customer_id": 1, "event_time": t(5), "age": 5})
+    with pytest.raises(ValidationError) as err:
+        fs.delete_record(customers, 1, dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc), hard=True)
+    assert "at event time 2024-01-02T00:00:00Z is not newer" in str(err.value) and "datetime(" not in str(err.value)
 
 
 def test_ttl_expires_records_and_record_ttl_beats_group_default(fs):

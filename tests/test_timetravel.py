@@ -93,6 +93,32 @@ def test_query_refuses_writes_and_outside_files(fs, customers, sql):
         fs.query(sql)
 
 
+def test_a_query_stops_at_its_timeout_or_when_cancelled(fs, customers):
+    import threading
+    import time
+
+    from store import Interrupted
+
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+    started = time.monotonic()
+    with pytest.raises(Interrupted, match="more than 0.5 s"):
+        fs.query(slow, timeout=0.5)
+    assert time.monotonic() - started < 5
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Interrupted, match="stopped"):
+        fs.query(slow, cancel=cancel)
+    assert fs.query("SELECT 1 AS x", timeout=5)["x"].tolist() == [1]  # a fast query is untouched
+
+
+def test_query_refusals_say_what_was_refused(fs, customers):
+    with pytest.raises(ValidationError, match="an ATTACH statement would change the store"):
+        fs.query("ATTACH 'x.db'")
+    with pytest.raises(ValidationError) as err:
+        fs.query("SELECT * FROM custmers")
+    assert "The feature groups you can query: customers" in str(err.value) and "LINE" not in str(err.value)
+
+
 def test_query_errors_are_readable(fs, customers):
     with pytest.raises(ValidationError, match="SQL"):
         fs.query("SELECT nope FROM customers")

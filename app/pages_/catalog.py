@@ -2,6 +2,8 @@
 selecting a row opens the group."""
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from app.common import ago, engine_errors, key_values, open_page, page_link, store, timestamp
@@ -23,8 +25,9 @@ cols[1].metric("Features", total_features)
 cols[2].metric("Online records", f"{sum(i['online_records'] or 0 for i in infos.values()):,}")
 cols[3].metric("Offline rows", f"{sum(i['offline_rows'] for i in infos.values()):,}")
 
-text = st.text_input("Search", placeholder="Search names, descriptions, tags and parameters — e.g. risk, USD, crm",
-                     key="catalog_search", icon=":material/search:")
+text = st.text_input("Search", placeholder="Search names, descriptions, tags and parameters — e.g. risk, USD, pii=true",
+                     key="catalog_search", icon=":material/search:",
+                     help="Words match anywhere, as typed (% and _ too); key=value matches a tag or parameter.")
 if text.strip():
     with engine_errors():
         hits = fs.search(text.strip())
@@ -41,14 +44,23 @@ if text.strip():
                 open_page("group", group=hit["group"], **({"tab": "Schema"} if hit["feature"] else {}))
 
 st.subheader("Feature groups")
-st.caption("Select a row to open the group. Freshness is the latest event time and the last write.")
+tag_counts = Counter(f"{k}={v}" for g in groups for k, v in g.tags.items())
+facets = st.pills("Tags", sorted(tag_counts), selection_mode="multi", key="catalog_tags",
+                  format_func=lambda t: f"{t} ({tag_counts[t]})",
+                  help="Show only the groups carrying every selected tag")
+shown = [g for g in groups if all(t in {f"{k}={v}" for k, v in g.tags.items()} for t in facets)]
+st.caption("Select a row to open the group. Freshness is the latest event time and the last write; "
+           "“used by” lists the datasets built from the group and the models trained on them.")
+usage = fs.usage()
 rows = []
-for g in groups:
+for g in shown:
     info = infos[g.name]
+    used = usage.get(g.name, {"datasets": [], "models": []})
     rows.append({
         "group": g.name, "description": g.description, "features": len(g.features),
         "online records": info["online_records"], "offline rows": info["offline_rows"],
         "last event": timestamp(info["last_event_us"]), "last write": ago(info["last_write_us"]),
+        "used by": ", ".join([*(f"model {m}" for m in used["models"]), *(f"dataset {d}" for d in used["datasets"])]),
         "stores": " + ".join(s for s, on in (("online", g.online), ("offline", g.offline)) if on),
         "tags": key_values(g.tags),
     })
@@ -58,6 +70,7 @@ picked = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="
                           "online records": st.column_config.NumberColumn(format="localized"),
                           "offline rows": st.column_config.NumberColumn(format="localized"),
                           "last event": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC"),
+                          "used by": st.column_config.TextColumn(width="medium"),
                       })
 if picked.selection.rows:
     open_page("group", group=rows[picked.selection.rows[0]]["group"])

@@ -1,27 +1,26 @@
-"""Create: define a feature group in a form, or start from a sample CSV/Parquet whose inferred
-schema is edited before creating. The store's verdict is shown next to the field it concerns."""
+"""Create: define a feature group in a form, or start from a sample CSV/Parquet whose proposed
+schema (types ingest accepts, sanitised names) is edited before creating, then ingest that same
+file. The store's verdict is shown next to the field it concerns."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 import streamlit as st
 
-from app.common import engine_errors, flash, open_page, pairs_editor, row_errors, store
+from app.common import engine_errors, flash, open_page, outcome, pairs_editor, row_errors, store
 from app.files import saved_upload
-from app.schema_editor import features_editor, field_of
+from app.schema_editor import features_editor, field_of, file_features_editor
 from store import upload
-from store.schema import NAME_RE
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
-NAME_RULE = (NAME_RE.pattern, "Use 1–64 letters, digits, '_' or '-', starting and ending with a letter or digit.")
 BLANK = [{"name": "id", "type": "Integral"}, {"name": "event_time", "type": "String"}]
-
+CREATED, INGESTED = "created", "created_ingest"
 
 fs = store()
 st.title("Create a feature group")
 start = st.segmented_control("Start from", ["Blank form", "Sample file"], default="Blank form", required=True,
                              key="create_start")
-initial, ident_guess, time_guess, sample, key = BLANK, "id", "event_time", None, "blank"
+initial, ident_guess, time_guess, sample, key, columns = BLANK, "id", "event_time", None, "blank", None
 if start == "Sample file":
     uploaded = st.file_uploader("Sample CSV or Parquet", type=["csv", "parquet"], key="create_sample",
                                 help="Its columns and types become the features; rows are ingested only if you ask.")
@@ -29,22 +28,35 @@ if start == "Sample file":
     if sample is None:
         st.info("Upload a sample file to infer the features from its columns.", icon=":material/upload_file:")
         st.stop()
+    proposal = None
     with engine_errors():
         proposal = upload.propose(sample)
-        initial, ident_guess, time_guess = proposal.features, proposal.record_identifier, proposal.event_time
-        key = uploaded.file_id
-        with st.expander(f"First rows of {uploaded.name}"):
+        with st.expander(f"First rows of {uploaded.name} ({upload.file_format(sample)})"):
             st.dataframe(upload.peek(sample, 5), hide_index=True)
+    if proposal is None:  # the file could not be read: there is nothing to create from
+        st.stop()
+    initial, ident_guess, time_guess = proposal.features, proposal.record_identifier, proposal.event_time
+    columns = proposal.source_columns
+    key = uploaded.file_id
+    if proposal.columns:
+        st.info("Some column names cannot be feature names (only letters, digits, '_' and '-' are allowed, and "
+                "a few names such as year are reserved), so their features are renamed; ingesting this file maps "
+                "them back: "
+                + ", ".join(f"`{c}` → `{f}`" for c, f in proposal.columns.items()), icon=":material/edit:")
 
 errors = {}
 name_col, desc_col = st.columns([1, 2])
-name = name_col.text_input("Name", key="create_name", placeholder="e.g. customers", validate=NAME_RULE)
+name = name_col.text_input("Name", key="create_name", placeholder="e.g. customers",
+                           help="1–64 letters, digits, '_' or '-', starting and ending with a letter or digit.")
 errors["name"] = name_col.empty()
 description = desc_col.text_input("Description", key="create_description", placeholder="What one record describes")
 errors["description"] = desc_col.empty()
 
 st.subheader("Features")
-specs = features_editor(initial, key=f"create_features_{key}")
+if columns is None:
+    specs, mapping = features_editor(initial, key=f"create_features_{key}"), {}
+else:
+    specs, mapping = file_features_editor(initial, columns, key=f"create_features_{key}")
 errors["features"] = st.empty()
 names = [s["name"] for s in specs]
 id_col, time_col = st.columns(2)
@@ -53,7 +65,12 @@ ident = id_col.selectbox("Record identifier", names, index=names.index(ident_gue
 errors["record_identifier"] = id_col.empty()
 event_time = time_col.selectbox(
     "Event time", names, index=names.index(time_guess) if time_guess in names else None, key=f"create_event_time_{key}",
-    help="When each version took effect: String (ISO-8601 ending in Z) or Fractional (epoch seconds).")
+    placeholder="Pick the feature saying when each version took effect",
+    help="When each version took effect: String (ISO-8601) or Fractional (epoch seconds).")
+chosen = next((s for s in specs if s["name"] == event_time), None)
+if chosen and chosen["type"] == "Integral" and not chosen.get("collection"):
+    chosen["type"] = "Fractional"  # whole epoch seconds: event times are String or Fractional
+    time_col.caption(f"`{event_time}` holds whole numbers, read as epoch seconds: it becomes Fractional.")
 errors["event_time"] = time_col.empty()
 
 stores_col, ttl_col, tags_col = st.columns([1, 1, 2])
@@ -72,30 +89,42 @@ with tags_col:
 errors["tags"] = tags_col.empty()
 
 errors["form"] = st.empty()
-if st.button("Create feature group", type="primary", icon=":material/add_box:"):
+if event_time is None:
+    st.caption("Pick the event time to create the group.")
+if st.button("Create feature group", type="primary", icon=":material/add_box:", disabled=event_time is None):
     with engine_errors(lambda exc: errors.get(field_of(exc), errors["form"])):
         fs.create_feature_group(name, ident, event_time, specs, description=description, tags=tags, online=online,
                                 offline=offline, ttl=timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None)
-        st.session_state["created"] = (name, sample)
+        st.session_state[CREATED] = {"group": name, "file": sample, "mapping": mapping}
+        st.session_state.pop(INGESTED, None)
         flash(f"Created feature group {name}")
         st.rerun()
 
-created = st.session_state.get("created")
+created = st.session_state.get(CREATED)
 if created:
-    group, file = created
+    group, file = created["group"], created["file"]
     st.success(f"Feature group **{group}** is ready.", icon=":material/check_circle:")
-    report = st.session_state.get("created_ingest")
+    report = st.session_state.get(INGESTED)
     if report is not None and report.group == group:
-        st.success(report.summary(), icon=":material/check_circle:")
+        outcome(report)
         if report.rows_rejected:
-            row_errors(report.errors, key="create_ingest")
+            row_errors(report, key="create_ingest")
     actions = st.container(horizontal=True)
-    if file and actions.button(f"Ingest the sample file into {group}", icon=":material/upload:"):
-        with engine_errors():
-            st.session_state["created_ingest"] = upload.ingest_file(fs, group, file, {}, on_error="skip")
-            st.session_state["created"] = (group, None)  # once: a second ingest would duplicate every row
-            st.rerun()
+    # Offered until the file's rows are in: a second ingest of written rows would duplicate them.
+    if file and (report is None or not report.rows_written):
+        if actions.button(f"Ingest the sample file into {group}", icon=":material/upload:"):
+            with engine_errors():
+                st.session_state[INGESTED] = upload.ingest_file(fs, group, file, created["mapping"], on_error="skip")
+                st.rerun()
     if actions.button("Open the group", icon=":material/table_chart:"):
         open_page("group", group=group)
     if actions.button("Ingest another file", icon=":material/upload_file:"):
         open_page("ingest", group=group)
+    if report is not None and not report.rows_written:
+        if actions.button(f"Delete {group} and start over", icon=":material/delete:"):
+            with engine_errors():
+                fs.delete_feature_group(group, purge_offline=True)
+                st.session_state.pop(CREATED, None)
+                st.session_state.pop(INGESTED, None)
+                flash(f"Deleted feature group {group}")
+                st.rerun()

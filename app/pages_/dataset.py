@@ -1,20 +1,26 @@
-"""Dataset builder: join chosen features onto an entity/label table point-in-time correctly, look
-at the result, download it; the build is recorded in lineage with its full definition."""
+"""Dataset builder: join chosen features onto an entity/label table point-in-time correctly, see
+which column each feature becomes and how many rows got values, look at the result, download it.
+The build is recorded in lineage with its full definition and listed on the Datasets page."""
 from __future__ import annotations
 
 import os
 import re
 from datetime import datetime, timezone
 
+import pandas as pd
 import streamlit as st
 
-from app.common import engine_errors, open_page, store
-from app.files import dataset_bytes, saved_upload
-from store import upload
+from app.common import engine_errors, open_page, page_link, store
+from app.files import saved_upload
+from store.dataset import feature_columns
 from store.demo import DATA_DIR
+from store.inference import guess_time_column
 from store.query import to_pandas
+from store.tabular import read_table
 
 SOURCES = ["Upload a file", "Sample label file"]
+NAMING = ("Each feature column is named after its feature; a name that two groups (or a group and the entity "
+          "table) share becomes `<group>__<feature>` for both.")
 
 fs = store()
 st.title("Dataset builder")
@@ -42,9 +48,9 @@ if entity is None:
     st.stop()
 
 with engine_errors():
-    head = upload.peek(entity, 5)
-    st.dataframe(head, hide_index=True)
-    columns = list(head.columns)
+    head = read_table(entity, rows=1000)
+    st.dataframe(to_pandas(head.slice(0, 5)), hide_index=True)
+    columns = head.column_names
 
     st.subheader("2. Features")
     chosen = st.multiselect("Feature groups", [g.name for g in groups], key="dataset_groups",
@@ -63,9 +69,14 @@ with engine_errors():
 
     st.subheader("3. Options")
     left, right = st.columns(2)
+    guessed = guess_time_column(head, exclude=tuple(keys.values()))
     event_col = left.selectbox("Entity event-time column", columns, key="dataset_event_time",
-                               index=columns.index("event_time") if "event_time" in columns else 0)
+                               index=columns.index(guessed) if guessed in columns else None,
+                               placeholder="The column saying when each example happened",
+                               help="Timestamps, ISO-8601 text or epoch seconds.")
     name = right.text_input("Dataset name", key="dataset_name", placeholder="e.g. fraud_training_v2 (optional)")
+    prefix = right.toggle("Prefix every feature column with its group", key="dataset_prefix",
+                          help="Always `<group>__<feature>`, instead of only when names clash.")
     with st.expander("Point-in-time options"):
         guard = st.checkbox("Write-time guard", key="dataset_guard",
                             help="Also ignore versions written after each row's event time (blocks backfill leakage).")
@@ -75,11 +86,18 @@ with engine_errors():
         known_at = st.datetime_input("Known at (UTC)", value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
                                      step=60, key="dataset_known_at", disabled=not use_known)
 
-    if st.button("Build dataset", type="primary", icon=":material/join_inner:", disabled=not features):
+    if features:
+        with st.expander("Columns of the dataset", expanded=True):
+            st.caption(NAMING)
+            st.dataframe(pd.DataFrame(feature_columns(fs, columns, features, prefix)), hide_index=True)
+    if event_col is None:
+        st.caption("Pick the entity event-time column to build a dataset.")
+    if st.button("Build dataset", type="primary", icon=":material/join_inner:", disabled=not features or event_col is None):
         with st.spinner("Joining features point-in-time…"):
             st.session_state["dataset"] = fs.build_dataset(
                 entity, features, event_col, keys, known_at=known_at.replace(tzinfo=timezone.utc) if use_known else None,
-                include_deleted=deleted, ttl_lookback=ttl, write_time_guard=guard, name=name.strip() or None)
+                include_deleted=deleted, ttl_lookback=ttl, write_time_guard=guard, name=name.strip() or None,
+                prefix_features=prefix)
     if not features:
         st.caption("Pick at least one feature group to build a dataset.")
 
@@ -88,14 +106,22 @@ if built is not None:
     st.subheader("4. Result")
     st.success(f"Dataset **{built.name}** ({built.id}): {built.num_rows:,} rows × {len(built.columns)} columns, "
                "recorded in lineage with its definition.", icon=":material/check_circle:")
+    coverage = built.coverage
+    cols = st.columns(1 + len(coverage["groups"]))
+    cols[0].metric("Rows with no feature at all", f"{coverage['rows_without_any_feature']:,}",
+                   help="Entity rows for which no group had a live version at or before the row's event time")
+    for col, (group_name, figures) in zip(cols[1:], coverage["groups"].items()):
+        col.metric(f"Rows without {group_name}", f"{figures['rows_without']:,}",
+                   help=f"{figures['rows_with_values']:,} of {coverage['rows']:,} rows got {group_name}'s features")
     st.dataframe(to_pandas(built.table.slice(0, 200)), hide_index=True)
     st.caption(f"The first {min(200, built.num_rows):,} rows.")
     actions = st.container(horizontal=True)
     stem = re.sub(r"[^\w.-]+", "-", built.name)  # default names hold a timestamp's colons
     for fmt, label, mime in (("csv", "CSV", "text/csv"), ("parquet", "Parquet", "application/octet-stream")):
-        actions.download_button(f"Download {label}", dataset_bytes(built, fmt), f"{stem}.{fmt}", mime,
+        actions.download_button(f"Download {label}", lambda fmt=fmt: built.to_bytes(fmt), f"{stem}.{fmt}", mime,
                                 key=f"download_{fmt}", on_click="ignore", icon=":material/download:")
     if actions.button("Show in lineage", icon=":material/account_tree:"):
         open_page("lineage", node=f"dataset:{built.id}")
+    page_link("datasets", "Every dataset built, to download or rebuild later", dataset=built.id)
     with st.expander("Definition"):
         st.json(built.definition, expanded=1)

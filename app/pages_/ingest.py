@@ -1,6 +1,6 @@
 """Ingest: upload a CSV or Parquet file, preview it, map its columns onto the group's features,
-validate it (bad rows listed and downloadable), then write it with a progress bar. The file is
-recorded in lineage as the data source."""
+validate it (bad rows listed, downloadable as they were with the reason), then write it with a
+progress bar. The file is recorded in lineage as the data source."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app.common import engine_errors, page_link, pick_group, row_errors, size, store
+from app.common import engine_errors, outcome, page_link, pick_group, row_errors, size, store
 from app.files import saved_upload
 from store import upload
 
@@ -25,7 +25,8 @@ st.caption("Features: " + ", ".join(f"`{f.name}` {f.type}" for f in group.featur
            + f". Every row needs `{group.record_identifier}` and `{group.event_time}`.")
 
 uploaded = st.file_uploader("CSV or Parquet file", type=["csv", "parquet"], key="ingest_file",
-                            help="CSV values are read as text and typed by the group's schema, so '007' stays '007'.")
+                            help="CSV values are read as text and typed by the group's schema, so '007' stays '007'. "
+                                 "The encoding (UTF-8, Windows-1252, Latin-1) and delimiter are detected.")
 path = saved_upload(uploaded, "ingest_file")
 if path is None:
     st.info("Upload a file to preview it, map its columns and validate it before writing.",
@@ -34,13 +35,15 @@ if path is None:
 
 with engine_errors():
     preview = upload.peek(path, 100)
-    st.caption(f"{uploaded.name} — {size(os.path.getsize(path))}; the first {len(preview)} rows:")
+    st.caption(f"{uploaded.name} — {upload.file_format(path)}, {size(os.path.getsize(path))}; "
+               f"the first {len(preview)} rows:")
     st.dataframe(preview, hide_index=True, height=min(220, 38 + 35 * max(len(preview), 1)))
 
     st.subheader("Map columns to features")
     features = group.feature_names
+    defaults = upload.default_mapping(group, list(preview.columns))
     mapping_frame = pd.DataFrame({"column": list(preview.columns),
-                                  "feature": [c if c in features else SKIP for c in preview.columns]})
+                                  "feature": [defaults[c] or SKIP for c in preview.columns]})
     edited = st.data_editor(mapping_frame, hide_index=True, disabled=["column"], key=f"mapping_{uploaded.file_id}",
                             column_config={"feature": st.column_config.SelectboxColumn(
                                 "feature", options=[SKIP, *features], required=True)})
@@ -71,17 +74,23 @@ with engine_errors():
         else:
             st.error(f"{report.rows_rejected:,} of {report.rows_total:,} rows are invalid; "
                      f"{report.rows_written:,} are valid.", icon=":material/error:")
-            row_errors(report.errors, key="validation")
+            row_errors(report, key="validation")
 
     if write:
+        st.session_state.pop("ingested", None)
         bar = st.progress(0.0, text="Validating…")
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / total if total else 1.0, text=f"Written {done:,} of {total:,} rows")
 
-        report = upload.ingest_file(fs, group_name, path, mapping, on_error, progress, source=uploaded.name)
+        st.session_state["ingested"] = (check, upload.ingest_file(fs, group_name, path, mapping, on_error, progress,
+                                                                  source=uploaded.name))
         bar.progress(1.0, text="Done")
-        st.success(report.summary(), icon=":material/check_circle:")
+
+    ingested = st.session_state.get("ingested")
+    if ingested and ingested[0] == check:
+        report = ingested[1]
+        outcome(report)
         cols = st.columns(5)
         cols[0].metric("Rows written", f"{report.rows_written:,}")
         cols[1].metric("Rows rejected", f"{report.rows_rejected:,}")
@@ -89,5 +98,7 @@ with engine_errors():
         cols[3].metric("Parquet files", f"{report.files_written:,}")
         cols[4].metric("Seconds", f"{report.seconds:.2f}")
         if report.rows_rejected:
-            row_errors(report.errors, key="ingested")
+            row_errors(report, key="ingested")
+        if report.rows_written:
+            st.caption("Ingesting the same file again appends its rows again: the history keeps both writes.")
         page_link("group", f"Open {group_name}", group=group_name)

@@ -17,6 +17,10 @@ if not whole.nodes:
     st.stop()
 
 nodes = {n["id"]: n for n in whole.nodes}
+wanted = st.query_params.get("node")
+if wanted is not None and wanted not in nodes:
+    st.error(f"Lineage has no node **{wanted}**; showing the whole graph.", icon=":material/search_off:")
+    del st.query_params["node"]
 focus_col, depth_col, text_col = st.columns([3, 1, 2])
 # Options are node ids without a format_func: a bound widget matches URL values (?node=<id>,
 # the links in the drawing) against the displayed option text.

@@ -1,16 +1,51 @@
 """SQL: read-only DuckDB queries over the groups (each a view of its full offline history), with
-results and a CSV download. Anything that writes, attaches, installs or reads other files is
-refused by the store, and the refusal is shown as it is."""
+results and a CSV download. A query stops after its timeout, or when the user presses Stop (or
+runs something else); anything that writes, attaches, installs or reads other files is refused
+by the store, and the refusal is shown in plain words."""
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Pending
+
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from app.common import engine_errors, store
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from store import FeatureStore
+
 SQL_KEY = "sql_text"
 MAX_ROWS = 10_000
+DEFAULT_TIMEOUT = 60
+
+
+def run_stoppable(fs: "FeatureStore", sql: str, timeout: float) -> "pd.DataFrame":
+    """``fs.query`` on a worker thread, so this script thread stays free to notice Stop or a new
+    run (Streamlit raises them at the next element update) and cancel DuckDB on its way out."""
+    cancel = threading.Event()
+    status = st.empty()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sql") as pool:
+        future = pool.submit(fs.query, sql, MAX_ROWS, timeout=timeout, cancel=cancel)
+        try:
+            while True:
+                try:
+                    return future.result(timeout=0.25)
+                except Pending:
+                    status.caption(f"Running for {time.monotonic() - started:.0f} s… press **Stop** at the top right "
+                                   f"to interrupt it (it stops by itself after {timeout:g} s).")
+        except BaseException:  # Stop, a rerun, or the query's own error: DuckDB must not run on
+            cancel.set()
+            raise
+        finally:
+            status.empty()
+
 
 fs = store()
 st.title("SQL")
@@ -32,11 +67,14 @@ with views:
             st.markdown("\n".join(f"- `{f.name}` {f.type}" for f in g.features))
 with editor:
     sql = st.text_area("Query", key=SQL_KEY, height=200, help="DuckDB SQL. Only SELECT, WITH and EXPLAIN run.")
-    run = st.button("Run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter")
+    run_col, timeout_col = st.columns([3, 1], vertical_alignment="bottom")
+    timeout = timeout_col.number_input("Timeout (seconds)", min_value=1, max_value=3600, value=DEFAULT_TIMEOUT,
+                                       key="sql_timeout", help="The query is stopped after this long.")
+    run = run_col.button("Run", type="primary", icon=":material/play_arrow:", shortcut="Ctrl+Enter")
     if run:
         with engine_errors():
             started = time.perf_counter()
-            result = fs.query(sql, limit=MAX_ROWS)
+            result = run_stoppable(fs, sql, timeout)
             st.session_state["sql_result"] = (sql, result, time.perf_counter() - started)
     last = st.session_state.get("sql_result")
     if last and last[0] == sql:

@@ -1,15 +1,19 @@
 """Time travel: a group's records as they were at an event-time instant (optionally as the store
-knew them at an earlier moment), what changed since, and the SQL that answers it."""
+knew them after one of its writes, or at a chosen moment), what changed since, with the changed
+cells marked and every row downloadable, and the SQL that answers it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import streamlit as st
 
 from app.common import engine_errors, open_page, pick_group, store, timestamp
 from store import explore
 
 SQL_KEY = "sql_text"  # the SQL page's editor
+NOW, AT_TIME = "now: everything written so far", "a moment I pick…"
+CHANGED = "background-color: #fef3c7"
 
 fs = store()
 st.title("Time travel")
@@ -21,6 +25,12 @@ if not info["offline_rows"]:
     st.info(f"{group} has no rows yet, so there is no past to travel to. Ingest data first.", icon=":material/info:")
     st.stop()
 
+with engine_errors():
+    batches = explore.write_batches(fs, group)
+writes = {f"after the write of {timestamp(int(w.value // 1000)):%Y-%m-%d %H:%M:%S.%f} UTC — {r:,} row{'s' if r != 1 else ''}"
+          + (f", {d:,} delete{'s' if d != 1 else ''}" if d else ""): timestamp(int(w.value // 1000))
+          for w, r, d in zip(batches["write_time"], batches["rows"], batches["deletes"])}
+
 # Default to a month before the latest event, so the first Travel already shows some history.
 start = (timestamp(info["last_event_us"]) - timedelta(days=30)).replace(tzinfo=None, second=0, microsecond=0)
 with st.form(f"travel_{group}"):
@@ -28,38 +38,68 @@ with st.form(f"travel_{group}"):
     as_of = left.datetime_input("As of event time (UTC)", value=start, step=60,
                                 help="The world as it was then: the latest version of each record with event time "
                                      "at or before this instant, deletes honoured.")
-    use_known = right.checkbox("Only what the store knew at…", help="Also ignore rows written after this instant, "
-                               "e.g. late backfills: reproduces what a job saw back then.")
-    known_at = right.datetime_input("Known at (UTC)", value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
-                                    step=60, label_visibility="collapsed")
+    known_choice = right.selectbox("Known at", [NOW, *writes, AT_TIME],
+                                   help="Ignore rows written later, e.g. late corrections or backfills: reproduces "
+                                        "what a job saw back then. Each write (an ingest, a put, a delete) is listed.")
+    known_at = right.datetime_input("Known at (UTC), for a moment you pick",
+                                    value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), step=60)
+    ignore_event_time = st.checkbox("A new event time alone is no change", value=True,
+                                    help="Records re-stated with the same values at a later event time are not "
+                                         "counted as changed.")
     travel = st.form_submit_button("Travel", type="primary", icon=":material/history:")
 
 if travel:
+    known = None if known_choice == NOW else writes.get(known_choice) if known_choice != AT_TIME else \
+        known_at.replace(tzinfo=timezone.utc)
+    query = (group, as_of.replace(tzinfo=timezone.utc), known, ignore_event_time)
     with engine_errors(), st.spinner("Reading the offline store…"):
-        st.session_state["travel"] = (group, explore.time_travel(
-            fs, group, as_of.replace(tzinfo=timezone.utc),
-            known_at.replace(tzinfo=timezone.utc) if use_known else None))
+        st.session_state["travel"] = (query, explore.time_travel(fs, *query[:3], ignore_event_time=query[3]))
 result = st.session_state.get("travel")
-if not result or result[0] != group:
+if not result or result[0][0] != group:
     st.caption("Pick an instant and press **Travel** to see the records as they were, and what changed since.")
     st.stop()
 
-tt = result[1]
+query, tt = result
 cols = st.columns(4)
 cols[0].metric("Records then", f"{tt.total:,}")
 cols[1].metric("Added since", f"{tt.counts['added']:,}")
 cols[2].metric("Changed since", f"{tt.counts['changed']:,}")
 cols[3].metric("Deleted since", f"{tt.counts['deleted']:,}")
+
+
+def full(part: str) -> str:
+    """Every row of the records or the differences, as CSV (made when the download is clicked)."""
+    whole = explore.time_travel(fs, *query[:3], limit=None, ignore_event_time=query[3])
+    return (whole.records if part == "records" else whole.diff).to_csv(index=False)
+
+
+def marked(diff: pd.DataFrame) -> "pd.io.formats.style.Styler":
+    """The differences with each changed feature's then and now cells highlighted."""
+    def row_style(row: pd.Series) -> list[str]:
+        changed = {f.strip() for f in str(row.get("changed") or "").split(",") if f.strip()}
+        return [CHANGED if any(c == f"{f} (as of)" or c == f"{f} (now)" for f in changed) else ""
+                for c in row.index]
+    return diff.style.apply(row_style, axis=1)
+
+
 then_tab, diff_tab, sql_tab = st.tabs(["Records then", "Changes since then", "SQL"])
 with then_tab:
     st.caption(f"The first {len(tt.records):,} of {tt.total:,} records, by identifier.")
     st.dataframe(tt.records, hide_index=True)
+    st.download_button(f"Download all {tt.total:,} records (CSV)", lambda: full("records"), f"{group}_as_of.csv",
+                       "text/csv", on_click="ignore", icon=":material/download:", key="download_records")
 with diff_tab:
+    differences = sum(tt.counts[c] for c in ("added", "changed", "deleted"))
     if tt.diff.empty:
         st.success("Nothing changed since then.", icon=":material/check_circle:")
     else:
-        st.caption(f"The first {len(tt.diff):,} differences, by identifier: each feature as of then and now.")
-        st.dataframe(tt.diff, hide_index=True, column_config={"change": st.column_config.TextColumn(pinned=True)})
+        st.caption(f"The first {len(tt.diff):,} of {differences:,} differences, by identifier: each feature as of "
+                   "then and now, the changed ones highlighted.")
+        st.dataframe(marked(tt.diff), hide_index=True,
+                     column_config={"change": st.column_config.TextColumn(pinned=True)})
+        st.download_button(f"Download all {differences:,} differences (CSV)", lambda: full("diff"),
+                           f"{group}_changes.csv", "text/csv", on_click="ignore", icon=":material/download:",
+                           key="download_diff")
 with sql_tab:
     st.caption("The as-of query, runnable on the SQL page (each group is a view of its full offline history):")
     st.code(tt.sql, language="sql", wrap_lines=True)

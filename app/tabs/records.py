@@ -1,15 +1,20 @@
-"""Record-level tabs: the latest records page by page, one record's online state (with delete),
-and one record's full history on a timeline."""
+"""Record-level tabs: the latest records page by page, one record's online state (with delete and
+the same lookup as client code), and one record's full history on a timeline. The record looked
+up is in the URL (``&record=42``), so a lookup or a history can be shared as a link."""
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
 
+import pandas as pd
 import streamlit as st
 
 from app import charts, data
-from app.common import engine_errors, flash, page_link, when
+from app.common import RECORD_KEY, engine_errors, flash, page_link, when
 from store import FeatureGroup, FeatureStore
+from store.server.snippets import get_record_boto3, get_record_curl
+
+UTC_TIME = st.column_config.DatetimeColumn(format="YYYY-MM-DD[T]HH:mm:ss.SSSSSS[Z]", timezone="UTC")
 
 
 def render_data(fs: FeatureStore, group: FeatureGroup) -> None:
@@ -32,32 +37,40 @@ def render_data(fs: FeatureStore, group: FeatureGroup) -> None:
         st.dataframe(page.rows, hide_index=True)
 
 
+def _record_input(group: FeatureGroup, label: str) -> str:
+    return st.text_input(f"{label} by {group.record_identifier}", key=RECORD_KEY, bind="query-params",
+                         placeholder="an identifier, e.g. 42", icon=":material/search:").strip()
+
+
 def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
     if not group.online:
         st.info("This group has no online store. Read its records on the History tab or the Time travel page.",
                 icon=":material/info:")
         return
-    record_id = st.text_input(f"Look up a record by {group.record_identifier}", key=f"lookup_{group.name}",
-                              placeholder="an identifier, e.g. 42", icon=":material/search:")
-    if not record_id.strip():
+    record_id = _record_input(group, "Look up a record")
+    if not record_id:
         st.caption("Enter an identifier to see its latest record as the online store serves it, with its expiry.")
         return
     with engine_errors():
-        found = fs.online_record(group.name, record_id.strip())
+        found = fs.online_record(group.name, record_id)
         if found is None:
-            st.warning(f"No record with {group.record_identifier} = {record_id.strip()} in the online store: it was "
+            st.warning(f"No record with {group.record_identifier} = {record_id} in the online store: it was "
                        "never written, or was hard-deleted or swept after expiring.", icon=":material/search_off:")
-            return
-        status = "live" if found["live"] else "deleted (tombstone)" if found["deleted"] else "expired"
-        state = {"Status": status, "Event time": when(found["event_us"]), "Written": when(found["write_us"]),
-                 "Expires": when(found["expires_us"]) if found["expires_us"] else "never"}
-        for col, (label, value) in zip(st.columns(4, border=True), state.items()):
-            col.caption(label)
-            col.markdown(f"**{value}**")
-        if found["live"]:
-            st.dataframe([{"feature": k, "value": v if v is None else str(v)} for k, v in found["record"].items()],
-                         hide_index=True)
-        _delete_form(fs, group, record_id.strip())
+        else:
+            status = "live" if found["live"] else "deleted (tombstone)" if found["deleted"] else "expired"
+            state = {"Status": status, "Event time": when(found["event_us"]), "Written": when(found["write_us"]),
+                     "Expires": when(found["expires_us"]) if found["expires_us"] else "never"}
+            for col, (label, value) in zip(st.columns(4, border=True), state.items()):
+                col.caption(label)
+                col.markdown(f"**{value}**")
+            if found["live"]:
+                st.dataframe([{"feature": k, "value": v if v is None else str(v)} for k, v in found["record"].items()],
+                             hide_index=True)
+            _delete_form(fs, group, record_id)
+        with st.expander("The same lookup from code", icon=":material/code:"):
+            st.caption("Against `featurestore serve` on this store (SageMaker's GetRecord, as a service would call it):")
+            st.code(get_record_boto3(group.name, record_id), language="python")
+            st.code(get_record_curl(group.name, record_id), language="bash")
 
 
 def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
@@ -70,8 +83,20 @@ def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
         sure = st.checkbox("I understand a hard delete forgets this record", key=f"hard_sure_{group.name}") if hard else True
         if st.button("Delete record", type="primary", disabled=not sure, icon=":material/delete:"):
             with engine_errors():
-                fs.delete_record(group.name, record_id, at.replace(tzinfo=timezone.utc), hard=hard)
-                flash(f"{'Hard' if hard else 'Soft'}-deleted {group.record_identifier} = {record_id}")
+                when_us = int(at.replace(tzinfo=timezone.utc).timestamp() * 1e6)
+                result = fs.delete_record(group.name, record_id, at.replace(tzinfo=timezone.utc), hard=hard)
+                rid = f"{group.record_identifier} = {record_id}"
+                if result == "newer_kept":
+                    stored = fs.online_record(group.name, record_id)
+                    newer = when(stored["event_us"]) if stored else "a later time"
+                    flash(f"{rid} was not deleted online: its stored version (event time {newer}) is newer than the "
+                          f"delete's event time {when(when_us)}, so it stays. Only a delete marker was added to the "
+                          "offline history; delete as of a later time to remove it.", warning=True)
+                elif result == "deleted":
+                    flash(f"{'Hard' if hard else 'Soft'}-deleted {rid}")
+                else:
+                    flash(f"{rid} had no live record online; the delete marker is in the history"
+                          + ("" if hard else ", and a tombstone now blocks older writes"))
                 st.rerun()
 
 
@@ -80,20 +105,24 @@ def render_history(fs: FeatureStore, group: FeatureGroup) -> None:
         st.info("This group has no offline store, so it keeps no history; the Online lookup tab shows the latest "
                 "record.", icon=":material/info:")
         return
-    record_id = st.text_input(f"Show every version of a record by {group.record_identifier}",
-                              key=f"history_{group.name}", placeholder="an identifier, e.g. 42",
-                              icon=":material/search:")
-    if not record_id.strip():
+    record_id = _record_input(group, "Show every version of a record")
+    if not record_id:
         st.caption("Enter an identifier to see each version with its event time and write time; deletes are marked.")
         return
     with engine_errors():
-        versions = fs.history(group.name, record_id.strip())
+        versions = fs.history(group.name, record_id)
         if versions.empty:
-            st.warning(f"No versions of {group.record_identifier} = {record_id.strip()} in the offline store.",
+            st.warning(f"No versions of {group.record_identifier} = {record_id} in the offline store.",
                        icon=":material/search_off:")
             return
-        deletes = int(versions["is_deleted"].fillna(False).sum())
-        st.caption(f"{len(versions)} version{'s' if len(versions) != 1 else ''}, {deletes} delete "
-                   f"marker{'s' if deletes != 1 else ''} — oldest first by event time.")
+        deleted = versions["is_deleted"].fillna(False).astype(bool)
+        st.caption(f"{len(versions)} version{'s' if len(versions) != 1 else ''}, {int(deleted.sum())} delete "
+                   f"marker{'s' if deleted.sum() != 1 else ''} — oldest first by event time.")
         st.plotly_chart(charts.history(versions, group.event_time), key=f"history_chart_{group.name}")
-        st.dataframe(versions, hide_index=True)
+        # The delete flag and both clocks first: they are what a history is read by.
+        first = [group.event_time, "write_time"]
+        shown = versions[first + [c for c in versions.columns if c not in first and c != "is_deleted"]]
+        shown.insert(0, "kind", pd.Series(["delete" if d else "version" for d in deleted], index=versions.index))
+        st.dataframe(shown, hide_index=True, column_config={
+            "kind": st.column_config.TextColumn("kind", help="A version, or a delete marker"),
+            "write_time": UTC_TIME, "api_invocation_time": UTC_TIME})

@@ -1,0 +1,116 @@
+"""Built training sets kept findable: each build records its definition in lineage and keeps a
+copy of its entity table in the store (``datasets/<id>/entity.parquet``), so the same set can be
+rebuilt bit for bit later (``known_at`` pinned to what the store knew at build time) and
+downloaded again, or rebuilt on today's data.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import lineage
+from .errors import NotFound, ValidationError
+from .timeutil import now_us
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .dataset import Dataset
+    from .featurestore import FeatureStore
+
+DATASETS_DIR = "datasets"
+
+
+def save_entity(store_path: str, dataset_id: str, entity: "pa.Table") -> str:
+    """Write the entity table under the store (temporary name, then rename); returns its path
+    relative to the store."""
+    import pyarrow.parquet as pq
+
+    rel = os.path.join(DATASETS_DIR, dataset_id, "entity.parquet")
+    final = os.path.join(store_path, rel)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    tmp = f"{final}.{uuid.uuid4().hex[:6]}.tmp"
+    pq.write_table(entity, tmp)
+    os.replace(tmp, final)
+    return rel
+
+
+def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
+    """The dataset's lineage node, by id ('dataset:ab12…' or 'ab12…') or by name (the newest)."""
+    with fs._conns.read() as conn:
+        return lineage.node(conn, lineage.dataset_node(conn, dataset))
+
+
+def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
+    """Every recorded dataset, newest first: id, name, when and by whom, size, groups, coverage,
+    the models trained on it, and whether it can be rebuilt (its entity copy is there)."""
+    graph = fs.lineage()
+    models: dict[str, list[str]] = {}
+    names = {n["id"]: n["name"] for n in graph.nodes}
+    for e in graph.edges:
+        if e["relation"] == "trained":
+            models.setdefault(e["src"], []).append(names.get(e["dst"], e["dst"]))
+    out = []
+    for n in graph.nodes:
+        if n["kind"] != "dataset" or n["properties"].get("deleted"):
+            continue
+        d = n["properties"].get("definition", {})
+        copy = d.get("entity_copy")
+        out.append({
+            "id": n["id"].split(":", 1)[1], "name": n["name"], "built_at": d.get("built_at"),
+            "built_by": n["created_by"], "rows": d.get("rows"), "columns": len(d.get("columns", [])),
+            "groups": sorted(d.get("groups", {})), "entity_source": d.get("entity_source"),
+            "coverage": d.get("coverage"), "models": sorted(models.get(n["id"], [])),
+            "rebuildable": bool(copy) and os.path.exists(os.path.join(fs.path, copy)), "definition": d,
+        })
+    return sorted(out, key=lambda r: r["built_at"] or "", reverse=True)
+
+
+def _build_from(fs: "FeatureStore", node: dict[str, Any], known_at: Any, name: str | None, record: bool) -> "Dataset":
+    d = node["properties"].get("definition", {})
+    copy = d.get("entity_copy")
+    if not copy or not os.path.exists(os.path.join(fs.path, copy)):
+        raise NotFound(f"Dataset {node['name']!r} has no saved entity table (it was built before datasets kept "
+                       "one, or with record=False), so it cannot be rebuilt", dataset=node["id"])
+    features = [f"{g}:{f}" for g, feats in d["groups"].items() for f in feats]
+    return fs.build_dataset(
+        os.path.join(fs.path, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
+        include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
+        write_time_guard=d["write_time_guard"], include_duplicates=d["include_duplicates"],
+        event_time_range=tuple(d["event_time_range"]) if d.get("event_time_range") else None,
+        prefix_features=d.get("prefix_features", False), name=name, record=record)
+
+
+def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":
+    """The dataset exactly as it was built: the same entity rows joined as the store knew them
+    then (features added to a group since are left out; a deleted group is an error)."""
+    node = _node(fs, dataset)
+    d = node["properties"].get("definition", {})
+    pinned = d.get("reproducible_at") or d.get("known_at") or d.get("built_at")
+    built = _build_from(fs, node, pinned, node["name"], record=False)
+    built.id = node["id"].split(":", 1)[1]
+    built.definition = d
+    return built
+
+
+def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Dataset":
+    """The dataset's definition built again on today's data (its own ``known_at``, if it had one),
+    recorded as a new dataset linked to the old one in lineage."""
+    node = _node(fs, dataset)
+    built = _build_from(fs, node, node["properties"].get("definition", {}).get("known_at"),
+                        name or node["name"], record=True)
+    with fs._conns.write() as conn:
+        lineage.add_edge(conn, node["id"], f"dataset:{built.id}", "rebuilt_as", now_us())
+    return built
+
+
+def delete_dataset(fs: "FeatureStore", dataset: str) -> None:
+    """Forget a dataset's entity copy and mark it deleted in lineage (models keep their link)."""
+    node = _node(fs, dataset)
+    if node["properties"].get("deleted"):
+        raise ValidationError(f"Dataset {node['name']!r} is already deleted")
+    with fs._conns.write() as conn:
+        lineage.upsert_node(conn, node["id"], "dataset", node["name"], now_us(), {"deleted": True})
+    shutil.rmtree(os.path.join(fs.path, DATASETS_DIR, node["id"].split(":", 1)[1]), ignore_errors=True)

@@ -1,0 +1,175 @@
+"""Reading the files users bring, as the tools that wrote them meant them.
+
+CSV: the encoding is detected (UTF-8, UTF-8 or UTF-16 with a byte-order mark, else Windows-1252,
+else Latin-1, which decodes any byte), the delimiter is taken from the header (',', ';', tab or
+'|', whichever splits it most), and values stay text until a feature type is applied, so '007'
+stays '007'. Parquet is read as it is. Every failure is a ValidationError naming the file.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Iterable
+
+from .errors import ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+DELIMITERS = (",", ";", "\t", "|")
+# Bytes Windows-1252 leaves undefined; a file holding one is read as Latin-1 instead.
+_CP1252_HOLES = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV file is written: its encoding (a Python codec name), delimiter and header."""
+
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+
+
+def is_parquet(path: str) -> bool:
+    return path.lower().endswith(PARQUET_SUFFIXES)
+
+
+def is_csv(path: str) -> bool:
+    return path.lower().endswith(CSV_SUFFIXES)
+
+
+def _open_binary(path: str):
+    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
+
+
+def detect_encoding(path: str) -> str:
+    """The file's text encoding; the whole file is checked, so a stray byte late in it counts."""
+    with _open_binary(path) as fh:
+        start = fh.read(4)
+        if start.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        holes = False
+        utf8 = True
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                    continue
+                except UnicodeDecodeError:
+                    utf8 = False
+            holes = holes or not _CP1252_HOLES.isdisjoint(chunk)
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+                return "utf-8"
+            except UnicodeDecodeError:
+                pass
+    if holes:
+        return "latin-1"
+    # The chunks before the first bad one were not checked for holes: check the whole file once.
+    with _open_binary(path) as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            if not _CP1252_HOLES.isdisjoint(chunk):
+                return "latin-1"
+    return "cp1252"
+
+
+@lru_cache(maxsize=64)
+def _sniff(path: str, _mtime_ns: int, _size: int) -> Dialect:
+    encoding = detect_encoding(path)
+    with _open_binary(path) as raw:
+        text = codecs.getreader(encoding)(raw)
+        first = text.readline()
+    first = first.rstrip("\r\n")
+    delimiter = max(DELIMITERS, key=first.count)
+    header = next(csv.reader([first], delimiter=delimiter), None)
+    if not header or header == [""]:
+        raise ValidationError(f"CSV file {os.path.basename(path)!r} is empty; it needs a header row", path=path)
+    return Dialect(encoding, delimiter, tuple(header))
+
+
+def sniff(path: str) -> Dialect:
+    """The CSV file's dialect (cached while the file is unchanged). Raises ValidationError."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ValidationError(f"Cannot read {os.path.basename(path)!r}: {exc.strerror}", path=path) from None
+    return _sniff(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+def read_table(path: str, *, rows: int | None = None, typed: bool = False,
+               text_columns: Iterable[str] = ()) -> "pa.Table":
+    """A CSV or Parquet file as Arrow, or its first ``rows`` rows without reading the rest.
+
+    CSV columns are text unless ``typed``, where pyarrow infers each column's type except for the
+    ``text_columns``. Empty CSV fields are null. Raises ValidationError naming the file.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise ValidationError(f"File {path!r} does not exist; give a CSV or Parquet file path", path=path)
+    try:
+        if is_parquet(path):
+            if rows is None:
+                return pq.read_table(path)
+            pf = pq.ParquetFile(path)
+            batch = next(pf.iter_batches(batch_size=rows), None)
+            return pa.Table.from_batches([batch]) if batch is not None else pf.schema_arrow.empty_table()
+        if not is_csv(path):
+            raise ValidationError(f"File {name!r} is neither .csv nor .parquet; convert it first", path=path)
+        dialect = sniff(path)
+        text = set(dialect.header) if not typed else set(text_columns) & set(dialect.header)
+        options = dict(
+            read_options=pcsv.ReadOptions(encoding=dialect.encoding),
+            parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in text},
+                                                strings_can_be_null=True, null_values=[""],
+                                                quoted_strings_can_be_null=False),
+        )
+        if rows is None:
+            return pcsv.read_csv(path, **options)
+        reader = pcsv.open_csv(path, **options)
+        batches, seen = [], 0
+        for batch in reader:
+            batches.append(batch)
+            seen += batch.num_rows
+            if seen >= rows:
+                break
+        table = pa.Table.from_batches(batches, reader.schema) if batches else reader.schema.empty_table()
+        return table.slice(0, rows)
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise ValidationError(f"Cannot read {name!r}: {_plain(str(exc))}", path=path) from None
+
+
+def _plain(message: str) -> str:
+    """pyarrow's parser message without its internal prefixes."""
+    for prefix in ("CSV parse error: ", "In CSV column #"):
+        message = message.replace(prefix, "")
+    return message.strip()
+
+
+def newlines_before(table: "pa.Table") -> "pa.Array":
+    """For each row, how many line breaks the rows before it hold inside quoted values: a CSV
+    row's line in the file is ``row + 2 + newlines_before[row]`` (the header is line 1)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    inside = np.zeros(table.num_rows, dtype="int64")
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            inside += pc.count_substring(col, "\n").fill_null(0).to_numpy()
+    return pa.array(np.concatenate(([0], np.cumsum(inside)[:-1])) if len(inside) else inside)

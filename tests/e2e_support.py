@@ -1,0 +1,117 @@
+"""Shared fixtures for the real-browser tests: one Streamlit server per test module on a free
+port with a fresh store (the studio seeds it), Debian's Chromium driven by Playwright, and a
+screenshot of each step in test-artifacts/e2e/."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHOTS = os.path.join(ROOT, "test-artifacts", "e2e")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Studio:
+    url: str  # http://127.0.0.1:<port>/
+    store: str  # the store folder the studio opened (tests may open it too)
+    pid: int
+
+
+@pytest.fixture(scope="module")
+def studio_server(tmp_path_factory: pytest.TempPathFactory):
+    """``streamlit run app/studio.py`` on a free port and an empty store."""
+    store = tmp_path_factory.mktemp("e2e") / "store"
+    uploads = tmp_path_factory.mktemp("e2e-uploads")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w+")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/studio.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1"],
+        cwd=ROOT, env={**os.environ, "FEATURESTORE_HOME": str(store), "TMPDIR": str(uploads)}, stdout=log,
+        stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            pytest.fail(f"the studio did not start:\n{log.read()}")
+        time.sleep(0.3)
+    yield Studio(url, str(store), server.pid)
+    server.terminate()
+    server.wait(timeout=15)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def studio(studio_server: Studio) -> str:
+    """The studio's base URL."""
+    return studio_server.url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, studio, request):
+    """A fresh browser tab on the studio; every request it makes is in ``tab.requests``. A failed
+    test leaves a screenshot of the page as it failed in test-artifacts/e2e/failed-<test>.png."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1500}, accept_downloads=True, base_url=studio)
+    tab = context.new_page()
+    tab.requests = []
+    tab.on("request", lambda r: tab.requests.append(r.url))
+    yield tab
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot(tab, f"failed-{request.node.name}", full_page=True)
+    context.close()
+
+
+def outside_requests(page, studio: str) -> list[str]:
+    """Requests to any host but the studio's own (data: and blob: URLs never leave the browser)."""
+    return [u for u in page.requests if not u.startswith((studio, "data:", "blob:", "about:"))]
+
+
+def settle(page, text: str | None = None) -> None:
+    """Wait until Streamlit has finished running the script (and ``text`` shows)."""
+    if text:
+        expect(page.get_by_text(text, exact=False).first).to_be_visible(timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def shot(page, name: str, full_page: bool = False) -> None:
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page)
+
+
