@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import streamlit as st
 
 from store import FeatureStore, FeatureStoreError, default_path
+from store.featurestore import FLUSH_INTERVAL
 from store.demo import seed_if_empty
 
 if TYPE_CHECKING:
@@ -38,11 +40,13 @@ _REMEMBERED = "_group"  # the group last picked, for pages opened without ?group
 RECORD_KEY = "record"  # the query parameter (and widget key) naming a record of the group
 
 
-@st.cache_resource(show_spinner="Opening the feature store…")
+@st.cache_resource(show_spinner="Opening the feature store…", on_release=lambda fs: fs.close())
 def _open(path: str) -> FeatureStore:
     """One FeatureStore per folder for the whole server: it is thread-safe, and every browser
-    session runs on its own thread."""
-    fs = FeatureStore(path, writer="studio")
+    session runs on its own thread. Its background maintenance moves buffered puts to Parquet
+    every ``$FEATURESTORE_FLUSH_INTERVAL`` seconds and compacts small files."""
+    fs = FeatureStore(path, writer="studio", background=True,
+                      flush_interval=float(os.environ.get("FEATURESTORE_FLUSH_INTERVAL", FLUSH_INTERVAL)))
     seed_if_empty(fs)
     return fs
 

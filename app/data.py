@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def version(fs: "FeatureStore", group: str) -> tuple[int | None, int | None]:
     """(created, last write): changes whenever the group's rows or the group itself change."""
-    info = fs.describe(group)
+    info = fs.describe(group, storage=False)
     return info["group"].created_at, info["last_write_us"]
 
 

@@ -40,8 +40,21 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=_jsonable))
 
 
+def _store_after_name(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["store"] = value
+
+
 class FriendlyGroup(click.Group):
-    """Turns the store's errors into one line on stderr and exit code 1, never a traceback."""
+    """Turns the store's errors into one line on stderr and exit code 1, never a traceback, and
+    gives every command a ``--store PATH`` of its own, so it may come before or after the name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any("--store" in p.opts for p in cmd.params):
+            cmd.params.append(click.Option(["--store", "store_after"], metavar="PATH", expose_value=False,
+                                           callback=_store_after_name,
+                                           help="Store folder (the same as --store before the command)"))
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -284,15 +297,22 @@ def query(ctx: click.Context, sql: str, fmt: str, limit: int | None, timeout: fl
 @main.command()
 @click.argument("entity_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-f", "--feature", "features", multiple=True, required=True, help="'group' or 'group:feature'; repeat.")
-@click.option("--event-time-column", default="event_time", show_default=True)
+@click.option("--event-time-column", help="Entity column holding each row's time [default: guessed, e.g. event_time].")
 @click.option("-k", "--key", "keys", multiple=True, help="group=entity_column when names differ; repeat.")
 @click.option("--known-at", help="Use only what the store knew at this instant.")
 @click.option("--name", help="Dataset name in lineage.")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .parquet or .csv")
 @click.pass_context
-def dataset(ctx: click.Context, entity_file: str, features: tuple[str, ...], event_time_column: str,
+def dataset(ctx: click.Context, entity_file: str, features: tuple[str, ...], event_time_column: str | None,
             keys: tuple[str, ...], known_at: str | None, name: str | None, out: str) -> None:
     """Build a point-in-time-correct training set from ENTITY_FILE and write it to --out."""
+    if event_time_column is None:
+        from .inference import guess_time_column
+        from .tabular import read_table
+
+        event_time_column = guess_time_column(read_table(entity_file, rows=1000))
+        if event_time_column is None:
+            raise click.UsageError("No column of ENTITY_FILE looks like a time; name it with --event-time-column")
     key_map = {}
     for k in keys:
         group, sep, col = k.partition("=")
@@ -307,11 +327,60 @@ def dataset(ctx: click.Context, entity_file: str, features: tuple[str, ...], eve
 
 @main.command()
 @click.argument("group", required=False)
+@click.option("--repartition", type=click.Choice(["day", "hour", "month", "none"]),
+              help="Rewrite GROUP's offline files in this partition layout.")
 @click.pass_context
-def compact(ctx: click.Context, group: str | None) -> None:
-    """Flush buffered rows and merge small Parquet files (answers do not change)."""
-    r = open_store(ctx).compact(group)
-    click.echo(f"{r['files_before']} files -> {r['files_after']} files, {r['rows']:,} rows")
+def compact(ctx: click.Context, group: str | None, repartition: str | None) -> None:
+    """Flush buffered rows, apply offline retention and merge small Parquet files into files sized
+    for reading (answers inside the retained history do not change)."""
+    r = open_store(ctx).compact(group, repartition=repartition)
+    dropped = f", {r['rows_dropped']:,} rows past retention dropped" if r["rows_dropped"] else ""
+    click.echo(f"{r['files_before']} files -> {r['files_after']} files, {r['rows']:,} rows{dropped}")
+
+
+@main.command()
+@click.argument("group", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def du(ctx: click.Context, group: str | None, as_json: bool) -> None:
+    """Storage use per group, largest first: online and offline bytes, files, rows, the oldest
+    event kept, retention and growth over the last 30 days."""
+    from .timeutil import us_to_iso
+
+    rows = []
+    for info in open_store(ctx).storage(group):
+        g = info.pop("group")
+        growth = info.pop("growth_per_day")
+        rows.append({"group": g.name, "online_records": info["online_records"], "online_bytes": info["online_bytes"],
+                     "offline_rows": info["offline_rows"], "offline_files": info["offline_files"],
+                     "offline_bytes": info["offline_bytes"], "partition_by": g.partition_by,
+                     "offline_retention_days": None if g.offline_retention_seconds is None
+                     else g.offline_retention_seconds / 86400,
+                     "oldest_event": us_to_iso(info["oldest_event_us"]) if info["oldest_event_us"] else None,
+                     "retained_from": us_to_iso(info["retained_from_us"]) if info["retained_from_us"] else None,
+                     "growth_30d_rows": sum(d["rows"] for d in growth), "growth_30d_bytes": sum(d["bytes"] for d in growth),
+                     "growth_per_day": [{"day": us_to_iso(d["day_us"])[:10], "rows": d["rows"], "bytes": d["bytes"]}
+                                        for d in growth]})
+    if as_json:
+        echo_json(rows)
+        return
+    header = f"{'group':<24} {'online':>10} {'offline':>10} {'files':>6} {'rows':>12} {'oldest event':<20} {'+30 days':>10}"
+    click.echo(header)
+    for r in rows:
+        click.echo(f"{r['group']:<24} {_size(r['online_bytes']):>10} {_size(r['offline_bytes']):>10} "
+                   f"{r['offline_files']:>6} {r['offline_rows']:>12,} {(r['oldest_event'] or '-')[:19]:<20} "
+                   f"{_size(r['growth_30d_bytes']):>10}")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"
 
 
 @main.command()
@@ -336,13 +405,16 @@ def lineage(ctx: click.Context, node: str | None, depth: int | None) -> None:
 @main.command()
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--flush-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds within which records written reach the offline Parquet files.")
 @click.pass_context
-def ui(ctx: click.Context, port: int, host: str) -> None:
+def ui(ctx: click.Context, port: int, host: str, flush_interval: float) -> None:
     """Start the studio in the browser on the store (seeded with sample data if empty)."""
     app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
     if not os.path.exists(app):
         raise click.ClickException(f"The studio is not installed here ({app} is missing)")
-    env = {**os.environ, "FEATURESTORE_HOME": os.path.abspath(ctx.obj["store"])}
+    env = {**os.environ, "FEATURESTORE_HOME": os.path.abspath(ctx.obj["store"]),
+           "FEATURESTORE_FLUSH_INTERVAL": str(flush_interval)}
     cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", host]
     click.echo(f"Studio on http://{host}:{port} for store {env['FEATURESTORE_HOME']}")
     # Become Streamlit (so stopping this process stops the studio), running from the repository
@@ -359,9 +431,11 @@ def ui(ctx: click.Context, port: int, host: str) -> None:
 @click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML/JSON access keys with policies; every request must then carry a valid SigV4 signature.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+@click.option("--flush-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds within which records written reach the offline Parquet files.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, store_path: str | None, workers: int, keys_path: str | None,
-          access_log: bool) -> None:
+          access_log: bool, flush_interval: float) -> None:
     """Serve the SageMaker Feature Store APIs (runtime and control plane) so boto3 clients work locally.
 
     Point clients at it with endpoint_url=http://HOST:PORT or AWS_ENDPOINT_URL_SAGEMAKER and
@@ -370,7 +444,7 @@ def serve(ctx: click.Context, host: str, port: int, store_path: str | None, work
     from .server.app import serve as run
 
     run(store_path or ctx.obj["store"], host=host, port=port, workers=workers, keys_path=keys_path,
-        access_log=access_log, echo=click.echo)
+        access_log=access_log, echo=click.echo, flush_interval=flush_interval)
 
 
 if __name__ == "__main__":

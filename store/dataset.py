@@ -253,6 +253,16 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
         prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
 
     snaps = fs._snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
+    earliest = pc.min(ts).as_py()
+    for snap in snaps:
+        snap.check_retained(known_us, "known_at")
+        if snap.retained_from_us is not None and earliest is not None and earliest < snap.retained_from_us:
+            early = int(pc.sum(pc.less(ts, snap.retained_from_us)).as_py())
+            raise ValidationError(
+                f"{early:,} entity rows have event times before the history {snap.group.name!r} keeps (from "
+                f"{us_to_iso(snap.retained_from_us)}, its offline_retention; the earliest is {us_to_iso(earliest)}): "
+                "their features would come from partial history. Drop those rows, or raise the retention before "
+                "older history is dropped", group=snap.group.name)
     # What the store knew when these snapshots were taken: known_at pinned here rebuilds this exact set.
     seen_us = max((s.last_write_us or 0 for s in snaps), default=0)
     pinned_us = seen_us if known_us is None else min(known_us, seen_us)

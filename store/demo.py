@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import Conflict
 from .schema import Feature
+from .timeutil import now_us
 
 if TYPE_CHECKING:  # keeps ``import store.demo`` as light as the CLI needs
     from .featurestore import FeatureStore
@@ -133,9 +134,15 @@ def seed_if_empty(fs: FeatureStore, data_dir: str | None = None) -> bool:
 def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     """Create and fill the sample groups, apply the account closures and the late merchant-score
     corrections, build the training set and register the model trained on it. Raises Conflict
-    if a sample group already exists."""
-    data_dir = data_dir or DATA_DIR
+    if a sample group already exists.
+
+    The sample files have fixed dates; their whole timeline (labels included) is moved by whole
+    days so that the last event falls in the day before now, keeping order, gaps and the daily
+    23:00 UTC runs: TTLs, freshness and time travel look alive on any day. The moved files are
+    kept in ``<store>/samples/`` and ingested from there, so lineage names them."""
+    source = data_dir or DATA_DIR
     started = time.perf_counter()
+    data_dir, shift_days = shift_samples(source, samples_dir(fs), now_us())
     rows = {}
     for spec in GROUPS:
         _create(fs, spec)
@@ -153,9 +160,32 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
          "positive_rate": round(sum(labels) / len(labels), 4)},
     )
     return {"groups": [spec.name for spec in GROUPS], "rows_ingested": rows, "records_deleted": deleted,
-            "merchant_versions_corrected": corrected,
+            "merchant_versions_corrected": corrected, "timeline_shift_days": shift_days,
             "dataset_id": dataset.id, "dataset_name": DATASET_NAME, "dataset_rows": dataset.num_rows,
             "model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def samples_dir(fs: FeatureStore) -> str:
+    """Where a seeded store keeps the sample files as it ingested them (timeline moved)."""
+    return os.path.join(fs.path, "samples")
+
+
+def shift_samples(source: str, out: str, now: int) -> tuple[str, int]:
+    """Copy the sample CSVs to ``out`` with every ``event_time`` moved by the whole number of days
+    that puts the latest one within the day before ``now``; returns (``out``, days moved)."""
+    import pandas as pd
+
+    names = sorted(f for f in os.listdir(source) if f.endswith(".csv"))
+    frames = {n: pd.read_csv(os.path.join(source, n), dtype=str, keep_default_na=False) for n in names}
+    latest = max(pd.to_datetime(f["event_time"], utc=True).max() for f in frames.values() if "event_time" in f)
+    days = int((pd.Timestamp(now * 1000, tz="UTC") - pd.Timedelta(hours=1) - latest) // pd.Timedelta(days=1))
+    os.makedirs(out, exist_ok=True)
+    for name, frame in frames.items():
+        if "event_time" in frame:
+            moved = pd.to_datetime(frame["event_time"], utc=True) + pd.Timedelta(days=days)
+            frame["event_time"] = moved.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        frame.to_csv(os.path.join(out, name), index=False, lineterminator="\n")
+    return out, days
 
 
 def _create(fs: FeatureStore, spec: GroupSpec) -> None:

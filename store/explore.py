@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import query
 from .online import q
 from .schema import FeatureGroup
+from .maintenance.retention import check as check_retained
 from .stats import read
 from .timeutil import arg_to_us
 
@@ -41,7 +42,7 @@ def latest_page(fs: "FeatureStore", group: str, limit: int = 50, offset: int = 0
     if g.online:
         ids = fs.list_record_ids(group, limit=int(offset) + int(limit))[int(offset):]
         rows = fs.batch_get_records(group, ids) if ids else []
-        return Page(pd.DataFrame(rows, columns=g.feature_names), fs.describe(group)["online_records"])
+        return Page(pd.DataFrame(rows, columns=g.feature_names), fs.describe(group, storage=False)["online_records"])
 
     def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> Page:
         sql = query.as_of_sql(g, view, None, None, None, False)
@@ -95,6 +96,9 @@ def time_travel(fs: "FeatureStore", group: str, event_time: Any = None, known_at
     cap = "" if limit is None else f" LIMIT {int(limit)}"
 
     def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> TimeTravel:
+        retained_from = fs.describe(group, storage=False)["retained_from_us"]
+        check_retained(g, retained_from, event_us, "Time travel to event time")
+        check_retained(g, retained_from, known_us, "Time travel known at")
         then_sql = query.as_of_sql(g, view, event_us, known_us, None, False)
         now_sql = query.as_of_sql(g, view, None, None, None, False)
         rid = q(g.record_identifier)

@@ -1,12 +1,14 @@
 """``FeatureStore``: the public entry point tying registry, online and offline stores together."""
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from . import lineage, registry
+from . import layout, lineage, registry
 from . import offline as offline_store
 from . import online as online_store
 from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coerce_value
@@ -15,7 +17,7 @@ from .offline import FLUSH_ROWS, OfflineFiles
 from .online import q
 from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, validate_definition
 from .sqlite import Connections
-from .timeutil import arg_to_us, now_us, ttl_to_seconds
+from .timeutil import arg_to_us, now_us, retention_seconds, ttl_to_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +26,10 @@ if TYPE_CHECKING:
     from .ingest import IngestReport
 
 DB_FILE = "featurestore.db"
-SCHEMA_VERSION = 1
+# Buffered puts reach Parquet within this many seconds in processes running background maintenance
+# (SageMaker documents up to 15 minutes for its offline store).
+FLUSH_INTERVAL = 5.0
+SCHEMA_VERSION = 2  # 2: partition choices, retention, storage growth
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -40,7 +45,12 @@ class FeatureStore:
     folder at once.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk") -> None:
+    def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk", *,
+                 flush_interval: float = FLUSH_INTERVAL, background: bool = False) -> None:
+        """Open (or create) the store at ``path``. ``background`` starts a maintenance thread (what
+        ``serve`` and ``ui`` do) that moves buffered puts to Parquet every ``flush_interval``
+        seconds and compacts small files; without it, buffered puts reach Parquet after
+        FLUSH_ROWS puts, on ``flush()``/``close()``, and when the interpreter exits."""
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
         os.makedirs(os.path.join(self.path, "offline"), exist_ok=True)
         self.writer = writer
@@ -59,6 +69,12 @@ class FeatureStore:
                 lineage.init(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._recover()
+        self._maintainer = None
+        if background:
+            from .maintenance.background import Maintainer
+
+            self._maintainer = Maintainer(self, flush_interval).start()
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _recover(self) -> None:
         """Remove files that a writer killed mid-write left behind (see offline.OfflineFiles.recover)."""
@@ -69,8 +85,10 @@ class FeatureStore:
     # ----------------------------------------------------------------------------- plumbing
 
     def close(self) -> None:
-        """Flush buffered offline rows to Parquet and close connections."""
+        """Stop background maintenance, flush buffered offline rows to Parquet and close connections."""
         try:
+            if self._maintainer is not None:
+                self._maintainer.stop()
             self.flush()
         finally:
             self._conns.close()
@@ -165,10 +183,13 @@ class FeatureStore:
         self, name: str, record_identifier: str, event_time: str, features: Sequence[Feature | dict] | None = None,
         *, dataframe: Any = None, description: str = "", tags: dict[str, str] | None = None,
         online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
+        partition_by: str = layout.DEFAULT_PARTITION, offline_retention: Any = None,
     ) -> FeatureGroup:
         """Create a group from ``features``, or infer them from ``dataframe`` (a DataFrame, Arrow
         table or file; its data is not ingested, and a column whose name is not a valid feature
-        name gets a sanitised one, which ingest maps it onto). Raises ValidationError, Conflict."""
+        name gets a sanitised one, which ingest maps it onto). ``partition_by``: day, hour, month
+        or none; ``offline_retention``: a timedelta or days of history to keep (None: all).
+        Raises ValidationError, Conflict."""
         if features is None:
             if dataframe is None:
                 raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
@@ -180,7 +201,9 @@ class FeatureStore:
         feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
         tags = dict(tags or {})
         ttl_seconds = ttl_to_seconds(ttl)
+        retention = retention_seconds(offline_retention)
         validate_definition(name, record_identifier, event_time, feats, description, tags, online, offline)
+        layout.check(partition_by)
         if ttl_seconds is not None and not online:
             raise ValidationError(f"Feature group {name!r}: a TTL applies to the online store; enable it or drop ttl")
         now = now_us()
@@ -188,7 +211,8 @@ class FeatureStore:
             name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
             description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
             created_at=now, modified_at=now, created_by=lineage.user(),
-            offline_path=os.path.relpath(self._files.data_dir(name), self.path),
+            offline_path=os.path.relpath(self._files.data_dir(name), self.path), partition_by=partition_by,
+            offline_retention_seconds=retention,
         )
         with self._conns.write() as conn:
             if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
@@ -210,19 +234,34 @@ class FeatureStore:
     def list_feature_groups(self) -> list[FeatureGroup]:
         return registry.load_all(self._conns.get())
 
-    def describe(self, name: str) -> dict[str, Any]:
-        """Definition plus live figures: record counts, files, last event and last write."""
+    def describe(self, name: str, storage: bool = True) -> dict[str, Any]:
+        """Definition plus live figures: record counts, files, last event and last write, and (with
+        ``storage``) what the group costs on disk: online bytes, the oldest event kept, the start of
+        the retained history and the offline growth per day over 30 days."""
+        from .maintenance import storage as disk
+
         group = self.feature_group(name)
+        now = now_us()
         with self._conns.read() as conn:
             st = registry.state(conn, name)
             files = self._files.stats(conn, name)
-            online_count = online_store.count(conn, group, now_us()) if group.online else None
+            online_count = online_store.count(conn, group, now) if group.online else None
+            usage = {"online_bytes": disk.online_bytes(conn, name) if group.online else None,
+                     "growth_per_day": disk.growth(conn, name, now)} if storage else {}
         return {
             "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
             "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
             "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
             "write_seq": st["seq"], "offline_uri": "file://" + self._files.data_dir(name), "extra": group.extra,
+            "partition_by": group.partition_by, "offline_retention_seconds": group.offline_retention_seconds,
+            "retained_from_us": st["retained_from_us"], "oldest_event_us": files["oldest_event_us"], **usage,
         }
+
+    def storage(self, group: str | None = None) -> list[dict[str, Any]]:
+        """Storage use of one group or of every group, largest first (``featurestore du``)."""
+        names = [group] if group else [g.name for g in self.list_feature_groups()]
+        rows = [self.describe(n) for n in names]
+        return sorted(rows, key=lambda r: -((r["online_bytes"] or 0) + r["offline_bytes"]))
 
     def search(self, text: str) -> list[dict[str, Any]]:
         """Groups and features whose name, description, tags or parameters contain ``text``."""
@@ -230,17 +269,22 @@ class FeatureStore:
 
     def update_feature_group(self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None,
                              add_tags: dict[str, str] | None = None, remove_tags: Iterable[str] = (),
-                             ttl: Any = _UNSET, extra: dict[str, Any] | None = None) -> FeatureGroup:
+                             ttl: Any = _UNSET, extra: dict[str, Any] | None = None,
+                             offline_retention: Any = _UNSET) -> FeatureGroup:
         """Change description; tags (``tags`` replaces them, ``add_tags``/``remove_tags`` edit them);
         the default TTL (None removes it; it applies to records written afterwards); ``extra``
-        (merged key by key). Edits are read and written in one transaction, so concurrent
-        writers do not lose each other's changes."""
+        (merged key by key); ``offline_retention`` (None keeps all history; compaction applies it).
+        Edits are read and written in one transaction, so concurrent writers do not lose each
+        other's changes."""
         group = self.feature_group(name)
         if description is not None and not isinstance(description, str):
             raise ValidationError("description must be a string")
         if ttl is not _UNSET and ttl is not None and not group.online:
             raise ValidationError(f"Feature group {name!r} has no online store, so no TTL")
         ttl_seconds = ttl_to_seconds(ttl) if ttl is not _UNSET else None
+        retention = retention_seconds(offline_retention) if offline_retention is not _UNSET else None
+        if offline_retention is not _UNSET and retention is not None and not group.offline:
+            raise ValidationError(f"Feature group {name!r} has no offline store, so no offline retention")
         remove = set(remove_tags)
         with self._conns.write() as conn:
             current = registry.load_group(conn, name)
@@ -253,6 +297,8 @@ class FeatureStore:
                 fields["tags"] = check_parameters(merged, f"feature group {name!r}", limit=50, what="tags")
             if ttl is not _UNSET:
                 fields["ttl_seconds"] = ttl_seconds
+            if offline_retention is not _UNSET:
+                fields["offline_retention_seconds"] = retention
             if extra is not None:
                 fields["extra"] = {**current.extra, **extra}
             if fields:
@@ -308,11 +354,13 @@ class FeatureStore:
     def delete_feature_group(self, name: str, purge_offline: bool = False) -> None:
         """Remove the group's online data and registry entry; its Parquet files stay on disk
         (buffered rows are flushed to them first) unless ``purge_offline``."""
+        from .maintenance.tasks import flush_locked
+
         group = self.feature_group(name)
         now = now_us()
         with self._conns.write() as conn:
             if group.offline:
-                self._flush_locked(conn, group, now)
+                flush_locked(self, conn, group, now)
                 offline_store.drop_staging(conn, name)
             online_store.drop_table(conn, name)
             self._files.forget(conn, name)
@@ -580,73 +628,25 @@ class FeatureStore:
 
     def flush(self, group: str | None = None) -> int:
         """Move buffered single-put rows into Parquet files; returns the rows moved."""
-        names = [group] if group else [g.name for g in self.list_feature_groups() if g.offline]
-        moved = 0
-        for name in names:
-            g, _ = self._group(name)
-            if not g.offline:
-                continue
-            with self._conns.write() as conn:
-                moved += self._flush_locked(conn, g, now_us())
-            self._files.committed(name)
-        return moved
+        from .maintenance import tasks
 
-    def _flush_locked(self, conn: Any, group: FeatureGroup, now: int) -> int:
-        staged = offline_store.staged_arrow(conn, group)
-        if staged.num_rows:
-            self._files.write(conn, group, staged, now)
-            offline_store.clear_staging(conn, group.name)
-        return staged.num_rows
+        return tasks.flush(self, group)
 
-    def compact(self, group: str | None = None) -> dict[str, int]:
-        """Flush the buffer and merge each hour's small files into one; no answer changes."""
-        names = [group] if group else [g.name for g in self.list_feature_groups() if g.offline]
-        result = {"files_before": 0, "files_after": 0, "rows": 0}
-        for name in names:
-            g, _ = self._group(name)
-            if not g.offline:
-                continue
-            now = now_us()
-            with self._conns.write() as conn:
-                self._flush_locked(conn, g, now)
-                before = self._files.stats(conn, name)
-                obsolete, _written = self._files.compact(conn, g, now)
-                after = self._files.stats(conn, name)
-            self._files.committed(name)
-            self._files.discard(name, obsolete)
-            result["files_before"] += before["files"]
-            result["files_after"] += after["files"]
-            result["rows"] += after["rows"]
-        return result
+    def compact(self, group: str | None = None, repartition: str | None = None, *, auto: bool = False) -> dict[str, int]:
+        """Flush the buffer, drop history outside each group's ``offline_retention``, and merge
+        each partition's small files into files sized for reading, sorted by record and event
+        time; ``repartition`` rewrites ``group`` in another layout (day, hour, month, none) in one
+        transaction. No answer inside the retained history changes. ``auto`` only merges
+        partitions with several small files (what background maintenance runs)."""
+        from .maintenance import tasks
+
+        return tasks.compact(self, group, repartition, auto)
 
     def sweep_expired(self, group: str | None = None) -> int:
         """Remove expired online records and append their delete markers offline; returns how many."""
-        names = [group] if group else [g.name for g in self.list_feature_groups() if g.online]
-        removed = 0
-        for name in names:
-            g, prep = self._group(name)
-            if not g.online:
-                continue
-            with self._conns.write() as conn:
-                now = now_us()
-                rows = online_store.expired(conn, g, now)
-                if not rows:
-                    continue
-                first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0)
-                online_store.remove_expired(conn, g, now)
-                if g.offline:
-                    from .timeutil import us_to_iso
+        from .maintenance import tasks
 
-                    rid_i, ev_i = prep["names"].index(g.record_identifier), prep["names"].index(g.event_time)
-                    markers = []
-                    for i, (rid, expires) in enumerate(rows):
-                        row: list[Any] = [None] * len(prep["names"])
-                        row[rid_i] = rid
-                        row[ev_i] = us_to_iso(expires) if g.time_feature.type == "String" else expires / 1_000_000
-                        markers.append((expires, wt, now, first + i, 1, *row))
-                    offline_store.stage(conn, g, markers)
-                removed += len(rows)
-        return removed
+        return tasks.sweep_expired(self, group)
 
     # ----------------------------------------------------------------------------- reads
 
@@ -674,6 +674,8 @@ class FeatureStore:
         ids = query.ids_arrow(record_ids, g) if record_ids is not None else None
 
         (snap,) = self._snapshots([group], event_us, known_us)
+        snap.check_retained(event_us, "as_of event_time")
+        snap.check_retained(known_us, "as_of known_at")
 
         def run() -> "pd.DataFrame":
             with query.connect() as con:
@@ -812,6 +814,17 @@ class FeatureStore:
             node = f"feature_group:{node}"
         return lineage.graph(conn, node, depth)
 
+
+
+def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:
+    """At interpreter exit, buffered puts of a store still open reach Parquet (a script need not
+    call close)."""
+    fs = ref()
+    if fs is not None:
+        try:
+            fs.flush()
+        except Exception:  # noqa: BLE001 - exiting: nothing left to report it to
+            pass
 
 
 def _shown(value: Any) -> str:

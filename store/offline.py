@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import sqlite_utils
 
+from . import layout
 from .sqlite import run_script
 from .online import q
 from .schema import Feature, FeatureGroup
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 FLUSH_ROWS = 20_000
 # How long files replaced by compaction stay readable (in _trash/) for queries that listed them.
 TRASH_SECONDS = 600
-HOUR_US = 3_600_000_000
 META_COLUMNS = ("api_invocation_time", "write_time", "is_deleted", "_event_time", "_seq")
 STAGING_INTERNAL = ("_event_us", "_write_us", "_api_us", "_seq", "_deleted")
 
@@ -64,11 +64,49 @@ CREATE TABLE IF NOT EXISTS offline_files (
     feature_count INTEGER NOT NULL,
     PRIMARY KEY (group_name, path)
 );
+CREATE TABLE IF NOT EXISTS offline_growth (
+    group_name TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (group_name, day)
+);
 """
 
 
 def init(conn: sqlite3.Connection) -> None:
     run_script(conn, SCHEMA)
+
+
+def write_parquet(table: "pa.Table", final: str, **options: Any) -> int:
+    """Write a Parquet file durably and atomically: to a temporary name, fsynced, renamed, and
+    its folder fsynced, so neither a killed process nor a power cut leaves half a file under the
+    final name or loses one a manifest lists. Returns the file's size."""
+    import pyarrow.parquet as pq
+
+    folder = os.path.dirname(final)
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(final)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, **options)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    fsync_folder(folder)
+    return os.path.getsize(final)
+
+
+def fsync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def arrow_schema(group: FeatureGroup) -> "pa.Schema":
@@ -168,11 +206,6 @@ class FileEntry:
     feature_count: int  # features only get appended, so a file holds the first feature_count of them
 
 
-def partition_dir(hour: int) -> str:
-    t = time.gmtime(hour * 3600)
-    return f"year={t.tm_year:04d}/month={t.tm_mon:02d}/day={t.tm_mday:02d}/hour={t.tm_hour:02d}"
-
-
 class OfflineFiles:
     """Writes, lists, compacts and repairs one store's Parquet files."""
 
@@ -193,28 +226,24 @@ class OfflineFiles:
 
     def write(self, conn: sqlite3.Connection, group: FeatureGroup, data: "pa.Table", now_us: int,
               progress: Any = None) -> list[FileEntry]:
-        """Write ``data`` (offline schema) as one file per event-time hour and list them in the manifest.
+        """Write ``data`` (offline schema) as one file per event-time partition and list them in the manifest.
 
         Must run inside the write transaction that also makes the rows visible elsewhere.
         """
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if data.num_rows == 0:
             return []
         self.recover(conn, group.name)
-        marker = self._marker(group.name)
-        os.makedirs(os.path.dirname(marker), exist_ok=True)
-        with open(marker, "w") as fh:
-            fh.write(str(os.getpid()))
+        self.mark_inflight(group.name)
         event_us = data.column("_event_time").cast(pa.int64()).to_numpy()
-        hours = np.floor_divide(event_us, HOUR_US)
-        if (np.diff(hours) < 0).any():  # input already in hour order (and so seq order) needs no copy
-            order = np.lexsort((data.column("_seq").to_numpy(), hours))
-            hours, event_us = hours[order], event_us[order]
+        parts = layout.keys(group.partition_by, event_us)
+        if (np.diff(parts) < 0).any():  # input already in partition order (and so seq order) needs no copy
+            order = np.lexsort((data.column("_seq").to_numpy(), parts))
+            parts, event_us = parts[order], event_us[order]
             data = data.take(pa.array(order))
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(hours)) + 1))
-        ends = np.concatenate((starts[1:], [len(hours)]))
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(parts)) + 1))
+        ends = np.concatenate((starts[1:], [len(parts)]))
         batch = uuid.uuid4().hex[:12]
         write_us = data.column("write_time").cast(pa.int64()).to_numpy()
         # Dictionary-encode text only: on floats it costs time and saves nothing.
@@ -224,18 +253,14 @@ class OfflineFiles:
 
         def write_slice(i: int) -> FileEntry:
             lo, hi = int(starts[i]), int(ends[i])
-            part = data.slice(lo, hi - lo)
-            rel = os.path.join("offline", group.name, "data", partition_dir(int(hours[lo])), f"part-{batch}-{i:05d}.parquet")
+            rel = os.path.join("offline", group.name, "data", layout.folder(group.partition_by, int(parts[lo])),
+                               f"part-{batch}-{i:05d}.parquet")
             final = os.path.join(self.root, rel)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
-            written.append(tmp)
-            pq.write_table(part, tmp, use_dictionary=dictionary_columns)
-            os.replace(tmp, final)
             written.append(final)
+            size = write_parquet(data.slice(lo, hi - lo), final, use_dictionary=dictionary_columns)
             ev, wt = event_us[lo:hi], write_us[lo:hi]
             return FileEntry(rel, hi - lo, int(ev.min()), int(ev.max()), int(wt.min()), int(wt.max()),
-                             os.path.getsize(final), len(group.features))
+                             size, len(group.features))
 
         # Progress is reported from this (the caller's) thread only: callers update UIs from it.
         entries: list[FileEntry] = []
@@ -249,7 +274,7 @@ class OfflineFiles:
         except BaseException:
             self._take_back(group.name, written)
             raise
-        self.register(conn, group.name, entries, now_us)
+        self.register(conn, group.name, entries, now_us, growth=True)
         return entries
 
     def _take_back(self, group: str, paths: list[str]) -> None:
@@ -272,12 +297,27 @@ class OfflineFiles:
                 except OSError:  # not empty
                     pass
 
-    def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int) -> None:
+    def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int,
+                 growth: bool = False) -> None:
+        """List files in the manifest; ``growth`` counts them as new data of the day (a compaction's
+        rewrites are not)."""
         conn.executemany(
             "INSERT INTO offline_files VALUES (?,?,?,?,?,?,?,?,?,?)",
             [(group, e.path, e.rows, e.min_event_us, e.max_event_us, e.min_write_us, e.max_write_us, e.bytes, now_us,
               e.feature_count) for e in entries],
         )
+        if growth and entries:
+            conn.execute(
+                "INSERT INTO offline_growth VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "rows = rows + excluded.rows, bytes = bytes + excluded.bytes",
+                (group, now_us // 86_400_000_000, sum(e.rows for e in entries), sum(e.bytes for e in entries)))
+
+    def mark_inflight(self, group: str) -> None:
+        """Leave the marker that tells the next writer to clear unlisted files if this one dies."""
+        marker = self._marker(group)
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w") as fh:
+            fh.write(str(os.getpid()))
 
     def committed(self, group: str) -> None:
         """Called after the transaction that listed the files commits: the write is whole."""
@@ -331,58 +371,14 @@ class OfflineFiles:
         return out
 
     def stats(self, conn: sqlite3.Connection, group: str) -> dict[str, Any]:
-        rows, files, size, last = conn.execute(
-            "SELECT coalesce(sum(rows), 0), count(*), coalesce(sum(bytes), 0), max(max_write_us) "
+        rows, files, size, last, oldest = conn.execute(
+            "SELECT coalesce(sum(rows), 0), count(*), coalesce(sum(bytes), 0), max(max_write_us), min(min_event_us) "
             "FROM offline_files WHERE group_name = ?",
             (group,),
         ).fetchone()
-        return {"rows": rows, "files": files, "bytes": size, "last_file_write_us": last}
+        return {"rows": rows, "files": files, "bytes": size, "last_file_write_us": last, "oldest_event_us": oldest}
 
-    # -- compaction --------------------------------------------------------------------------
-
-    def compact(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int, target_rows: int = 2_000_000) -> tuple[list[str], int]:
-        """Merge each partition's files into one; returns (files to delete after commit, files written).
-
-        Rows keep their values, write times and sequence numbers, so no query's answer changes.
-        """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.recover(conn, group.name)
-        by_dir: dict[str, list[tuple[str, int]]] = {}
-        for path, rows in conn.execute(
-            "SELECT path, rows FROM offline_files WHERE group_name = ? ORDER BY path", (group.name,)
-        ):
-            by_dir.setdefault(os.path.dirname(path), []).append((path, rows))
-        schema = arrow_schema(group)
-        obsolete: list[str] = []
-        written = 0
-        marker = self._marker(group.name)
-        for rel_dir, files in by_dir.items():
-            if len(files) < 2 or sum(r for _, r in files) > target_rows:
-                continue
-            if not os.path.exists(marker):
-                with open(marker, "w") as fh:
-                    fh.write(str(os.getpid()))
-            tables = [_conform(pq.read_table(os.path.join(self.root, p)), schema) for p, _ in files]
-            merged = pa.concat_tables(tables)
-            order = np.lexsort((merged.column("_seq").to_numpy(), merged.column("_event_time").cast(pa.int64()).to_numpy()))
-            merged = merged.take(pa.array(order))
-            rel = os.path.join(rel_dir, f"part-c{uuid.uuid4().hex[:12]}.parquet")
-            final = os.path.join(self.root, rel)
-            tmp = os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.tmp")
-            pq.write_table(merged, tmp)
-            os.replace(tmp, final)
-            ev = merged.column("_event_time").cast(pa.int64()).to_numpy()
-            wt = merged.column("write_time").cast(pa.int64()).to_numpy()
-            conn.executemany("DELETE FROM offline_files WHERE group_name = ? AND path = ?",
-                             [(group.name, p) for p, _ in files])
-            self.register(conn, group.name, [FileEntry(rel, merged.num_rows, int(ev.min()), int(ev.max()),
-                                                        int(wt.min()), int(wt.max()), os.path.getsize(final),
-                                                        len(group.features))], now_us)
-            obsolete += [os.path.join(self.root, p) for p, _ in files]
-            written += 1
-        return obsolete, written
+    # -- compaction support (see maintenance.compaction) ------------------------------------
 
     def discard(self, group: str, paths: list[str]) -> None:
         """Move files that compaction replaced out of the data folder, where other engines look,
@@ -431,12 +427,4 @@ class OfflineFiles:
 
     def forget(self, conn: sqlite3.Connection, group: str) -> None:
         conn.execute("DELETE FROM offline_files WHERE group_name = ?", (group,))
-
-
-def _conform(table: "pa.Table", schema: "pa.Schema") -> "pa.Table":
-    """A file's table in the group's current schema (features added later read as null)."""
-    import pyarrow as pa
-
-    cols = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-            for f in schema]
-    return pa.table(cols, schema=schema)
+        conn.execute("DELETE FROM offline_growth WHERE group_name = ?", (group,))

@@ -36,6 +36,13 @@ class GroupSnapshot:
     store: OfflineFiles | None = None  # to find files compaction moved after they were listed
     # The newest write time the snapshot holds: "known at" this instant reproduces it exactly.
     last_write_us: int | None = None
+    # Retention dropped history before this event time: questions about earlier instants are refused.
+    retained_from_us: int | None = None
+
+    def check_retained(self, instant_us: int | None, what: str) -> None:
+        from .maintenance.retention import check
+
+        check(self.group, self.retained_from_us, instant_us, what)
 
 
 def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
@@ -43,8 +50,9 @@ def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
     """Files and staged rows of one group; call inside a read transaction for consistency."""
     from .registry import state
 
+    st = state(conn, group.name)
     return GroupSnapshot(group, files.listed(conn, group.name, max_event_us, max_write_us), staged_arrow(conn, group),
-                         files, state(conn, group.name)["last_write_us"] or None)
+                         files, st["last_write_us"] or None, st["retained_from_us"])
 
 
 def sql_list(paths: Sequence[str]) -> str:

@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS feature_groups (
     modified_us INTEGER NOT NULL,
     created_by TEXT NOT NULL DEFAULT '',
     offline_dir TEXT NOT NULL,
-    extra TEXT NOT NULL DEFAULT '{}'
+    extra TEXT NOT NULL DEFAULT '{}',
+    partition_by TEXT NOT NULL DEFAULT 'hour',
+    offline_retention_seconds REAL
 );
 CREATE TABLE IF NOT EXISTS features (
     group_name TEXT NOT NULL REFERENCES feature_groups(name) ON DELETE CASCADE,
@@ -50,13 +52,28 @@ CREATE TABLE IF NOT EXISTS group_state (
     seq INTEGER NOT NULL DEFAULT 0,
     last_write_us INTEGER NOT NULL DEFAULT 0,
     last_event_us INTEGER,
-    staged_rows INTEGER NOT NULL DEFAULT 0
+    staged_rows INTEGER NOT NULL DEFAULT 0,
+    retained_from_us INTEGER
 );
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_us INTEGER NOT NULL);
 """
+# Version 1 stores (before partition choices and retention) gain these columns; their groups keep
+# the hour layout they were written with, which is the columns' default.
+MIGRATIONS_V2 = [
+    ("feature_groups", "partition_by", "ALTER TABLE feature_groups ADD COLUMN partition_by TEXT NOT NULL DEFAULT 'hour'"),
+    ("feature_groups", "offline_retention_seconds",
+     "ALTER TABLE feature_groups ADD COLUMN offline_retention_seconds REAL"),
+    ("group_state", "retained_from_us", "ALTER TABLE group_state ADD COLUMN retained_from_us INTEGER"),
+]
+GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online, offline, ttl_seconds, status, "
+                 "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds")
 
 
 def init(conn: sqlite3.Connection) -> None:
     run_script(conn, SCHEMA)
+    for table, column, ddl in MIGRATIONS_V2:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(ddl)
 
 
 def version(conn: sqlite3.Connection) -> int:
@@ -70,11 +87,12 @@ def bump_version(conn: sqlite3.Connection) -> None:
 def insert_group(conn: sqlite3.Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
     try:
         conn.execute(
-            "INSERT INTO feature_groups VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 group.name, group.record_identifier, group.event_time, group.description,
                 json.dumps(group.tags), int(group.online), int(group.offline), group.ttl_seconds,
                 "Created", created_us, created_us, group.created_by, group.offline_path, json.dumps(extra),
+                group.partition_by, group.offline_retention_seconds,
             ),
         )
     except sqlite3.IntegrityError:
@@ -98,19 +116,20 @@ def insert_features(conn: sqlite3.Connection, group: str, features: tuple[Featur
 
 
 def load_group(conn: sqlite3.Connection, name: str) -> FeatureGroup:
-    row = conn.execute("SELECT * FROM feature_groups WHERE name = ?", (name,)).fetchone()
+    row = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups WHERE name = ?", (name,)).fetchone()
     if row is None:
         raise NotFound(f"Feature group {name!r} does not exist", group=name)
     return _group_from_row(conn, row)
 
 
 def load_all(conn: sqlite3.Connection) -> list[FeatureGroup]:
-    rows = conn.execute("SELECT * FROM feature_groups ORDER BY name").fetchall()
+    rows = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups ORDER BY name").fetchall()
     return [_group_from_row(conn, row) for row in rows]
 
 
 def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
-    (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json) = row
+    (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
+     retention) = row
     features = tuple(
         Feature(n, t, c, d, fd, json.loads(p))
         for n, t, c, d, fd, p in conn.execute(
@@ -123,7 +142,7 @@ def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
         name=name, record_identifier=rid, event_time=et, features=features, description=desc,
         tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
         status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
-        extra=json.loads(extra_json),
+        extra=json.loads(extra_json), partition_by=partition_by, offline_retention_seconds=retention,
     )
 
 
@@ -169,11 +188,12 @@ def delete_group(conn: sqlite3.Connection, name: str) -> None:
 
 def state(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT seq, last_write_us, last_event_us, staged_rows FROM group_state WHERE group_name = ?", (name,)
+        "SELECT seq, last_write_us, last_event_us, staged_rows, retained_from_us FROM group_state WHERE group_name = ?",
+        (name,)
     ).fetchone()
     if row is None:
         raise NotFound(f"Feature group {name!r} does not exist", group=name)
-    return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows"), row))
+    return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows", "retained_from_us"), row))
 
 
 def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event_us: int | None,

@@ -167,6 +167,8 @@ class FeatureGroup:
     created_by: str = ""
     offline_path: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # settings only the HTTP API knows (RoleArn...)
+    partition_by: str = "day"  # the offline folders' event-time granularity (see ``layout``)
+    offline_retention_seconds: float | None = None  # history older than this may be dropped (see ``retention``)
 
     def feature(self, name: str) -> Feature:
         for f in self.features:

@@ -181,6 +181,15 @@ def ttl_to_seconds(ttl: Any, what: str = "ttl") -> float | None:
     return seconds
 
 
+def retention_seconds(retention: Any) -> float | None:
+    """An offline retention given as a timedelta or a number of days, as seconds (None: keep all)."""
+    if retention is None:
+        return None
+    if isinstance(retention, (int, float)) and not isinstance(retention, bool):
+        return ttl_to_seconds(retention * 86400, "offline_retention")
+    return ttl_to_seconds(retention, "offline_retention")
+
+
 def arrow_timestamps_to_us(arr: "pa.Array") -> "pa.Array":
     """A timestamp array (any unit, naive = UTC) as int64 microseconds."""
     import pyarrow as pa

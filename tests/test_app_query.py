@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -10,22 +10,24 @@ import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
 from store import Feature, explore
-from store.demo import DATA_DIR
+from store.demo import samples_dir
 
 
 
 def test_time_travel_shows_then_the_changes_and_the_sql(fs):
     at = page("time_travel", group="customers")
     assert "press **Travel**" in texts(at)
-    at.datetime_input[0].set_value(datetime(2026, 9, 1))
+    then = (pd.Timestamp(fs.describe("customers")["last_event_us"], unit="us") - pd.Timedelta(days=60)).floor("D")
+    at.datetime_input[0].set_value(then.to_pydatetime())
     ok(button(at, "Travel").click().run())
-    expected = explore.time_travel(fs, "customers", "2026-09-01T00:00:00Z", ignore_event_time=True)
+    iso = then.strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = explore.time_travel(fs, "customers", iso, ignore_event_time=True)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Records then": f"{expected.total:,}", "Added since": f"{expected.counts['added']:,}",
                        "Changed since": f"{expected.counts['changed']:,}", "Deleted since": f"{expected.counts['deleted']:,}"}
     assert at.dataframe[0].value["customer_id"].tolist() == expected.records["customer_id"].tolist()
     assert set(at.dataframe[1].value["change"]) == {"added", "changed", "deleted"}
-    assert at.code[0].value == expected.sql and "2026-09-01T00:00:00Z" in at.code[0].value
+    assert at.code[0].value == expected.sql and iso in at.code[0].value
 
     ok(button(at, "Open in the SQL page").click().run())
     assert at.title[0].value == "SQL" and at.text_area(key="sql_text").value == expected.sql
@@ -47,11 +49,11 @@ def test_known_at_a_write_shows_what_the_corrections_changed(fs):
     """The demo writes merchant-score corrections after the first load: known at the first load,
     the scores differ from today's for exactly the corrected merchants."""
     at = page("time_travel", group="merchants")
-    at.datetime_input[0].set_value(datetime(2026, 11, 30))
+    at.datetime_input[0].set_value(datetime.now() + timedelta(days=1))
     first_load = next(o for o in at.selectbox[1].options if o.endswith("— 90 rows"))
     at.selectbox[1].set_value(first_load)
     ok(button(at, "Travel").click().run())
-    corrections = pd.read_csv(os.path.join(DATA_DIR, "merchant_corrections.csv"))
+    corrections = pd.read_csv(os.path.join(samples_dir(fs), "merchant_corrections.csv"))
     latest = fs.as_of("merchants").set_index("merchant_id")["risk_score"]
     restated = {m for m, s in zip(corrections["merchant_id"], corrections["risk_score"]) if latest[m] == s}
     diff = at.dataframe[1].value

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -101,3 +102,44 @@ def test_rejected_rows_and_delete_outcomes(run, tmp_path, orders_csv):
     assert r.exit_code == 0 and "stays live online" in r.output
     r = run("query", "SELECT count(*) FROM range(100000000) a, range(100000000) b", "--timeout", "0.3")
     assert r.exit_code == 1 and "more than 0.3 s" in r.output
+
+
+def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_csv, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    store = str(tmp_path / "after")
+    commands = sorted(main.commands)
+    for name in commands:
+        r = runner.invoke(main, [name, "--help"])
+        assert r.exit_code == 0 and "--store PATH" in r.output and len(r.output.splitlines()) > 3, name
+    spec = tmp_path / "g.json"
+    spec.write_text(json.dumps({"name": "g", "record_identifier": "id", "event_time": "ts",
+                                "features": [{"name": "id", "type": "Integral"}, {"name": "ts", "type": "String"}]}))
+    entity = tmp_path / "e.csv"
+    entity.write_text("id,ts\n1,2024-01-02T00:00:00Z\n")
+    calls = {  # one real call of each, --store after the command's name
+        "init": [], "demo": [], "list": [], "describe": ["customers"], "create": [str(spec)],
+        "ingest": ["orders", orders_csv], "get": ["g", "1"], "put": ["g", '{"id": 1, "ts": "2024-01-01T00:00:00Z"}'],
+        "delete-record": ["g", "2", "2024-01-01T00:00:00Z"], "query": ["SELECT count(*) AS n FROM g"],
+        "dataset": [str(entity), "-f", "g", "-o", str(tmp_path / "d.csv")], "compact": [], "sweep": [],
+        "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"],
+    }
+    order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
+             "compact", "sweep", "lineage", "du"]
+    assert set(calls) | {"ui", "serve"} == set(commands)  # ui and serve start servers: tested elsewhere
+    for name in order:
+        r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)
+        assert r.exit_code == 0, (name, r.output)
+    runner.invoke(main, ["--store", store, "create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id",
+                         "--event-time", "ts"])
+    assert runner.invoke(main, ["ingest", *calls["ingest"], "--store", store]).exit_code == 0
+    assert json.loads(runner.invoke(main, ["du", "orders", "--json", "--store", store]).output)[0]["offline_rows"] == 3
+    assert not os.path.exists(tmp_path / ".featurestore")  # the default store was never opened
+
+
+def test_compact_repartitions_a_group(run, orders_csv):
+    run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
+    run("ingest", "orders", orders_csv)
+    r = run("compact", "orders", "--repartition", "month")
+    assert r.exit_code == 0 and "1 files -> 1 files, 3 rows" in r.output
+    assert json.loads(run("describe", "orders").output)["partition_by"] == "month"

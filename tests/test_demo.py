@@ -9,13 +9,15 @@ import pandas as pd
 import pytest
 
 from store import FeatureStore
-from store.demo import DATA_DIR, DATASET_NAME, MODEL_NAME, is_empty, seed, seed_if_empty
+from store.demo import DATA_DIR, DATASET_NAME, MODEL_NAME, is_empty, samples_dir, seed, seed_if_empty
 
 GROUPS = ["customers", "merchants", "transactions", "customer_spend"]
+SEEDED: list[str] = []  # the seeded store's samples folder, once the fixture made it
 
 
 def read(name: str) -> pd.DataFrame:
-    return pd.read_csv(os.path.join(DATA_DIR, f"{name}.csv"))
+    """A sample file as the store was seeded with it (its timeline moved to now)."""
+    return pd.read_csv(os.path.join(SEEDED[0], f"{name}.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,7 @@ def seeded(tmp_path_factory):
     """One seeded store for the module: seeding takes seconds, and every test only reads."""
     fs = FeatureStore(tmp_path_factory.mktemp("demo") / "store")
     summary = seed(fs)
+    SEEDED[:] = [samples_dir(fs)]
     yield fs, summary
     fs.close()
 
@@ -65,7 +68,7 @@ def test_dataset_has_one_row_per_label_in_order_and_is_point_in_time(seeded):
     definition = node["properties"]["definition"]
     assert node["name"] == DATASET_NAME and definition["rows"] == summary["dataset_rows"] == len(labels)
 
-    rebuilt = fs.build_dataset(os.path.join(DATA_DIR, "labels.csv"), definition["features"],
+    rebuilt = fs.build_dataset(os.path.join(SEEDED[0], "labels.csv"), definition["features"],
                                definition["event_time_column"], definition["keys"], record=False).to_pandas()
     assert rebuilt["transaction_id"].tolist() == labels["transaction_id"].tolist()
     assert rebuilt["is_fraud"].tolist() == labels["is_fraud"].tolist()
@@ -106,3 +109,28 @@ def test_seed_if_empty_only_seeds_empty_stores(seeded, tmp_path):
     assert not is_empty(fs) and seed_if_empty(fs) is False
     with FeatureStore(tmp_path / "fresh") as fresh:
         assert is_empty(fresh)
+
+
+def test_the_timeline_is_moved_to_end_just_before_now_keeping_its_shape(seeded):
+    fs, summary = seeded
+    for name in ("customers", "transactions", "labels", "customer_spend"):
+        original = pd.to_datetime(pd.read_csv(os.path.join(DATA_DIR, f"{name}.csv"))["event_time"])
+        moved = pd.to_datetime(read(name)["event_time"])
+        assert ((moved - original) == pd.Timedelta(days=summary["timeline_shift_days"])).all(), name
+    last = pd.to_datetime(read("customer_spend")["event_time"]).max()
+    assert pd.Timedelta(hours=1) <= pd.Timestamp.now(tz="UTC") - last <= pd.Timedelta(days=1, hours=1)
+    assert last.hour == 23  # the daily 23:00 UTC runs stay at 23:00
+    assert fs.describe("customer_spend")["online_records"] > 400  # the 30-day TTL has not expired them
+
+
+def test_seeding_years_ahead_still_looks_alive(tmp_path, monkeypatch):
+    ahead = 5 * 365 * 86400
+    real_ns, real = time.time_ns, time.time
+    monkeypatch.setattr(time, "time_ns", lambda: real_ns() + ahead * 10**9)
+    monkeypatch.setattr(time, "time", lambda: real() + ahead)
+    with FeatureStore(tmp_path / "store") as fs:
+        summary = seed(fs)
+        assert summary["timeline_shift_days"] > 5 * 365
+        assert fs.describe("customer_spend")["online_records"] > 400
+        last = fs.describe("transactions")["last_event_us"]
+        assert 0 < time.time_ns() // 1000 - last < 86_400_000_000 + 3_600_000_000

@@ -355,3 +355,30 @@ def test_the_studios_lookup_snippets_run_against_the_server(rt, group, server, c
     assert curl[:2] == ["curl", "-s"]
     with urllib.request.urlopen(curl[2]) as response:  # what curl fetches
         assert values(json.load(response))["age"] == "9"
+
+
+def test_records_put_through_the_server_reach_the_parquet_folder_within_the_flush_interval(rt, sm, server):
+    """What another engine reading the folder sees: all 200 puts, with their system columns,
+    within flush_interval (5 s) + 5 s, while the server keeps running."""
+    import time
+
+    import duckdb
+
+    create(sm, "lag-check")
+    for i in range(200):
+        rt.put_record(FeatureGroupName="lag-check",
+                      Record=record(customer_id=str(i), event_time="2024-01-01T00:00:00Z", age=str(i)))
+    pattern = os.path.join(server.store_path, "offline", "lag-check", "data", "**", "*.parquet")
+    deadline = time.monotonic() + 10
+    found = 0
+    while time.monotonic() < deadline:
+        if glob.glob(pattern, recursive=True):
+            rows = duckdb.sql(f"SELECT count(DISTINCT customer_id) AS n, count(write_time) AS w, "
+                              f"count(api_invocation_time) AS a, count(is_deleted) AS d "
+                              f"FROM read_parquet('{pattern}', hive_partitioning = true)").fetchall()[0]
+            found = rows[0]
+            if found == 200:
+                assert rows[1:] == (200, 200, 200)
+                break
+        time.sleep(0.25)
+    assert found == 200, f"{found} of 200 records reached Parquet within 10 s"

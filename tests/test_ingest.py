@@ -26,10 +26,10 @@ def test_ingest_dataframe_writes_both_stores(fs, customers):
     assert (report.rows_total, report.rows_written, report.rows_rejected) == (5, 5, 0)
     assert fs.get_record(customers, 4)["age"] == 24
     assert len(fs.as_of(customers)) == 5
-    files = glob.glob(os.path.join(fs.path, "offline", customers, "data", "year=*", "month=*", "day=*", "hour=*", "*.parquet"))
-    assert files and not glob.glob(os.path.join(fs.path, "offline", "**", "*.tmp"), recursive=True)
+    files = glob.glob(os.path.join(fs.path, "offline", customers, "data", "year=*", "month=*", "day=*", "*.parquet"))
+    assert len(files) == 3 and not glob.glob(os.path.join(fs.path, "offline", "**", "*.tmp"), recursive=True)
     df = pd.read_parquet(os.path.join(fs.path, "offline", customers, "data"))  # readable as-is by pandas
-    assert {"write_time", "api_invocation_time", "is_deleted", "year", "hour"} <= set(df.columns)
+    assert {"write_time", "api_invocation_time", "is_deleted", "year", "month", "day"} <= set(df.columns)
 
 
 def test_ingest_csv_keeps_text_and_parses_types(fs, tmp_path):

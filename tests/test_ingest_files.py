@@ -19,7 +19,7 @@ TRANSACTIONS = next(g for g in GROUPS if g.name == "transactions")
 
 @pytest.fixture
 def txns(fs):
-    fs.create_feature_group("transactions", "transaction_id", "event_time", TRANSACTIONS.features)
+    fs.create_feature_group("transactions", "transaction_id", "event_time", TRANSACTIONS.features, partition_by="hour")
     return "transactions"
 
 

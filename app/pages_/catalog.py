@@ -17,7 +17,7 @@ if not groups:
     page_link("create", "Create a feature group")
     st.stop()
 
-infos = {g.name: fs.describe(g.name) for g in groups}
+infos = {g.name: fs.describe(g.name, storage=False) for g in groups}
 total_features = sum(len(g.features) for g in groups)
 cols = st.columns(4)
 cols[0].metric("Feature groups", len(groups))

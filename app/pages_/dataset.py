@@ -13,7 +13,7 @@ import streamlit as st
 from app.common import engine_errors, open_page, page_link, store
 from app.files import saved_upload
 from store.dataset import feature_columns
-from store.demo import DATA_DIR
+from store.demo import DATA_DIR, samples_dir
 from store.inference import guess_time_column
 from store.query import to_pandas
 from store.tabular import read_table
@@ -39,10 +39,12 @@ if source == SOURCES[0]:
     uploaded = st.file_uploader("Entity CSV or Parquet", type=["csv", "parquet"], key="entity_file")
     entity = saved_upload(uploaded, "entity_file")
 else:
-    samples = sorted(f for f in os.listdir(DATA_DIR) if f.endswith((".csv", ".parquet"))) if os.path.isdir(DATA_DIR) else []
+    # The files as the store was seeded with them (timeline moved to now), else the repository's.
+    folder = next((d for d in (samples_dir(fs), DATA_DIR) if os.path.isdir(d)), None)
+    samples = sorted(f for f in os.listdir(folder) if f.endswith((".csv", ".parquet"))) if folder else []
     choice = st.selectbox("Sample file", samples, index=samples.index("labels.csv") if "labels.csv" in samples else 0,
                           key="entity_sample") if samples else None
-    entity = os.path.join(DATA_DIR, choice) if choice else None
+    entity = os.path.join(folder, choice) if choice else None
 if entity is None:
     st.info("Upload an entity table, or pick a sample label file.", icon=":material/upload_file:")
     st.stop()

@@ -20,7 +20,7 @@ st.title("Time travel")
 group = pick_group(fs, offline_only=True)
 if group is None:
     st.stop()
-info = fs.describe(group)
+info = fs.describe(group, storage=False)
 if not info["offline_rows"]:
     st.info(f"{group} has no rows yet, so there is no past to travel to. Ingest data first.", icon=":material/info:")
     st.stop()

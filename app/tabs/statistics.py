@@ -20,7 +20,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         st.info("Statistics are computed over the offline store, which this group does not have.",
                 icon=":material/info:")
         return
-    if fs.describe(group.name)["offline_rows"] == 0:
+    if fs.describe(group.name, storage=False)["offline_rows"] == 0:
         st.info("No rows yet: statistics appear once data is ingested.", icon=":material/info:")
         page_link("ingest", "Ingest data", group=group.name)
         return

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..errors import AccessDenied, ValidationError
-from ..featurestore import FeatureStore
+from ..featurestore import FLUSH_INTERVAL, FeatureStore
 from . import control, runtime
 from .auth import AccessKey, Keyring, SignedRequest, region_of
 from .call import Call
@@ -33,6 +33,7 @@ from .shapes import group_name
 from .vendor import CONTROL, RUNTIME
 
 ENV_STORE, ENV_KEYS = "FEATURESTORE_HOME", "FEATURESTORE_SERVER_KEYS"
+ENV_FLUSH_INTERVAL = "FEATURESTORE_FLUSH_INTERVAL"
 MAX_BODY_BYTES = 16 * 1024 * 1024  # 25 records of 350 KB fit in one BatchWriteRecord
 TARGET_PREFIX = "SageMaker."
 _HANDLERS = {RUNTIME: runtime.HANDLERS, CONTROL: control.HANDLERS}
@@ -143,7 +144,8 @@ async def ping(request: Request) -> Response:
 
 def create_app(store_path: str | None = None, keys: Keyring | None = None) -> Starlette:
     """The app over the store at ``store_path`` (default: $FEATURESTORE_HOME); open unless ``keys``."""
-    fs = FeatureStore(store_path, writer="http-api")
+    fs = FeatureStore(store_path, writer="http-api", background=True,
+                      flush_interval=float(os.environ.get(ENV_FLUSH_INTERVAL, FLUSH_INTERVAL)))
     api = _Api(fs, keys)
     routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
     # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
@@ -166,18 +168,22 @@ def app_from_env() -> Starlette:
 
 
 def serve(store_path: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
-          keys_path: str | None = None, access_log: bool = True, echo: Callable[[str], None] = print) -> None:
-    """Run the server until interrupted. Raises ValidationError for a bad keys file, before binding."""
+          keys_path: str | None = None, access_log: bool = True, echo: Callable[[str], None] = print,
+          flush_interval: float = FLUSH_INTERVAL) -> None:
+    """Run the server until interrupted. Raises ValidationError for a bad keys file, before binding.
+    Records written through it reach the Parquet folder within ``flush_interval`` seconds."""
     import uvicorn
 
     keyring = Keyring.load(keys_path) if keys_path else None
     os.environ[ENV_STORE] = os.path.abspath(store_path)
+    os.environ[ENV_FLUSH_INTERVAL] = str(flush_interval)
     if keys_path:
         os.environ[ENV_KEYS] = os.path.abspath(keys_path)
     else:
         os.environ.pop(ENV_KEYS, None)
     echo(f"Serving SageMaker Feature Store APIs (sagemaker, sagemaker-featurestore-runtime) for "
-         f"{os.environ[ENV_STORE]} on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}")
+         f"{os.environ[ENV_STORE]} on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}; "
+         f"records reach the offline Parquet files within {flush_interval:g} s")
     if keyring:
         echo(f"Access: AWS Signature V4 required; {len(keyring)} access key{'s' if len(keyring) > 1 else ''} "
              f"from {keys_path}")

@@ -46,12 +46,13 @@ def create_feature_group(call: Call) -> dict[str, Any]:
         description=p.get("Description", ""), tags=mapping(p.get("Tags", []), "Tag"),
         online=bool(online.get("EnableOnlineStore")), offline=offline is not None,
         ttl=ttl_seconds(online.get("TtlDuration")), extra=extra,
+        partition_by="hour",  # SageMaker's own offline layout, which tools pointed at its S3 data expect
     )
     return {"FeatureGroupArn": arn(call.region, p["FeatureGroupName"])}
 
 
 def describe_feature_group(call: Call) -> dict[str, Any]:
-    out = feature_group(call.fs.describe(group_name(call.input["FeatureGroupName"])), call.region)
+    out = feature_group(call.fs.describe(group_name(call.input["FeatureGroupName"]), storage=False), call.region)
     del out["Tags"]  # Describe has no tags; ListTags does
     return {**out, "NextToken": ""}  # required by the model; every feature fits in one response
 

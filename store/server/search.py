@@ -27,7 +27,7 @@ def search(call: Call) -> dict[str, Any]:
     p = call.input
     resource = p["Resource"]
     if resource == "FeatureGroup":
-        items = [feature_group(call.fs.describe(g.name), call.region)
+        items = [feature_group(call.fs.describe(g.name, storage=False), call.region)
                  for g in call.fs.list_feature_groups() if call.visible(g.name)]
     elif resource == "FeatureMetadata":
         items = [feature_metadata(call.fs.feature_metadata(g.name, f.name), call.region)
