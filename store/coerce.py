@@ -242,10 +242,10 @@ def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnP
 
     n = len(arr)
     if pat.is_string(arr.type) or pat.is_large_string(arr.type) or pat.is_string_view(arr.type):
-        import duckdb
+        from . import duck
 
         strings = _strings(arr)
-        with duckdb.connect() as con:
+        with duck.cursor() as con:
             con.register("t", pa.table({"s": strings}))
             parsed = con.sql(
                 "SELECT TRY_CAST(TRY_CAST(s AS JSON) AS JSON[]) AS v FROM t"
@@ -289,9 +289,9 @@ def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnP
             problems.append(ColumnProblem(feature.name, wrong, f"does not have the Vector's dimension {feature.dimension}"))
             row_bad |= wrong
     if feature.collection == "Set":
-        import duckdb
+        from . import duck
 
-        with duckdb.connect() as con:
+        with duck.cursor() as con:
             con.register("t", pa.table({"v": rebuilt}))
             dup = con.sql("SELECT len(list_distinct(v)) < len(v) AS d FROM t").to_arrow_table().column("d")
         dup_mask = _mask(dup.combine_chunks()) & ~row_bad

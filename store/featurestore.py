@@ -60,6 +60,7 @@ class FeatureStore:
         self._cache_version = -1
         self._cache_lock = threading.Lock()
         self._writer_edges: set[str] = set()
+        self._sandbox: tuple[int, Any] | None = None
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
@@ -714,7 +715,7 @@ class FeatureStore:
             raise ValidationError("sql must be a string")
         offline_groups = [g.name for g in self.list_feature_groups() if g.offline]
 
-        with query.connect() as con:
+        with self._sandbox_cursor() as con:
             query.check_read_only(con, sql)
             named = query.referenced_tables(con, sql)
         snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
@@ -722,12 +723,9 @@ class FeatureStore:
         def run() -> "pd.DataFrame":
             import duckdb
 
-            with query.connect() as con:
+            with self._sandbox_cursor() as con:
                 for snap in snaps:
                     query.register(con, snap)
-                con.execute("SET allowed_directories = [" + query.sql_list([os.path.join(self.path, "offline") + os.sep])[1:-1] + "]")
-                con.execute("SET enable_external_access = false")
-                con.execute("SET lock_configuration = true")
                 try:
                     with query.interruptible(con, timeout, cancel):
                         rel = con.sql(sql)
@@ -746,6 +744,16 @@ class FeatureStore:
                     raise ValidationError(query.plain_sql_error(exc)) from None
 
         return query.with_retry(run)
+
+    def _sandbox_cursor(self) -> Any:
+        """A cursor on this store's database for user SQL: it reads the offline folder and nothing
+        else, and its configuration is locked (see ``duck.sandbox``)."""
+        from . import duck
+
+        with self._cache_lock:
+            if self._sandbox is None or self._sandbox[0] != os.getpid():
+                self._sandbox = (os.getpid(), duck.sandbox(os.path.join(self.path, "offline")))
+            return self._sandbox[1].cursor()
 
     def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,

@@ -104,11 +104,11 @@ def _finite(values: "pa.Array") -> bool:
 
 def _list_element_type(values: "pa.Array") -> str | None:
     """The element type of JSON lists of scalars, None if any value is not one."""
-    import duckdb
+    from . import duck
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    with duckdb.connect() as con:
+    with duck.cursor() as con:
         con.register("t", pa.table({"s": values}))
         parsed = con.sql("SELECT TRY_CAST(TRY_CAST(s AS JSON) AS JSON[]) AS v FROM t").to_arrow_table().column("v")
     if parsed.null_count:

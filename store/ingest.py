@@ -332,7 +332,7 @@ def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    import duckdb
+    from . import duck
 
     from .online import q
 
@@ -341,7 +341,7 @@ def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: 
     expires = pc.add(ev, ttl_us).to_pylist() if ttl_us is not None else [None] * n
     collections = [f.name for f in group.features if f.is_collection]
     if collections:
-        with duckdb.connect() as con:
+        with duck.cursor() as con:
             con.register("latest", latest.select(collections))
             as_json = con.sql(", ".join(f"to_json({q(c)})::VARCHAR AS {q(c)}" for c in collections).join(
                 ["SELECT ", " FROM latest"])).to_arrow_table()

@@ -60,32 +60,63 @@ def sql_list(paths: Sequence[str]) -> str:
 
 
 def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | None = None) -> str:
-    """Create a view of the group's full offline history; returns its quoted name."""
+    """Make the group's full offline history readable under ``view`` (default: the group's
+    name); returns the quoted name.
+
+    Small files come decoded from ``filecache``; when every row is in memory (small files and
+    staged rows) the history is one Arrow table. Otherwise a view unions one ``read_parquet`` per
+    feature count (files with the same count share a schema) with the in-memory rows, and with an
+    empty table of the current schema when some part lacks a feature added after it was written,
+    so every column always exists."""
+    import pyarrow as pa
+
+    from .filecache import CACHE
+
     name = view or snap.group.name
     schema = arrow_schema(snap.group)
-    empty, staged = f"__empty_{name}", f"__staged_{name}"
-    con.register(empty, schema.empty_table())
-    parts = [f"SELECT * FROM {q(empty)}"]
-    # Files with the same feature count share a schema, so no per-file schema union is needed.
-    for paths in snap.files.values():
+    complete = len(snap.group.features)
+    in_memory, parquet = [], []
+    for count, paths in snap.files.items():
         paths = snap.store.readable(snap.group.name, paths) if snap.store else paths
-        parts.append(f"SELECT * FROM read_parquet({sql_list(paths)}, hive_partitioning = false)")
+        small, large = CACHE.split(paths)
+        in_memory += [conform(t, schema) for t in CACHE.tables(small)]
+        if large:
+            parquet.append((count, f"SELECT * FROM read_parquet({sql_list(large)}, hive_partitioning = false)"))
     if snap.staged.num_rows:
-        con.register(staged, snap.staged)
-        parts.append(f"SELECT * FROM {q(staged)}")
+        in_memory.append(snap.staged)
+    table = pa.concat_tables(in_memory) if in_memory else schema.empty_table()
+    if not parquet:
+        con.register(name, table)
+        return q(name)
+    parts = [sql for _, sql in parquet]
+    if in_memory:
+        con.register(f"__memory_{name}", table)
+        parts.append(f"SELECT * FROM {q(f'__memory_{name}')}")
+    if any(count != complete for count, _ in parquet):
+        con.register(f"__empty_{name}", schema.empty_table())
+        parts.insert(0, f"SELECT * FROM {q(f'__empty_{name}')}")
     cols = ", ".join(q(f.name) for f in schema)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS SELECT {cols} FROM ({' UNION ALL BY NAME '.join(parts)})")
+    source = parts[0] if len(parts) == 1 else " UNION ALL BY NAME ".join(parts)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS SELECT {cols} FROM ({source})")
     return q(name)
 
 
-def connect() -> "duckdb.DuckDBPyConnection":
-    import duckdb
+def conform(table: "pa.Table", schema: "pa.Schema") -> "pa.Table":
+    """A file's table in the group's current schema (features added later read as null)."""
+    import pyarrow as pa
 
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    # Never plan an ASOF join as a nested loop, whatever DuckDB guesses about input sizes.
-    con.execute("SET asof_loop_join_threshold = 0")
-    return con
+    if table.schema.equals(schema):
+        return table
+    cols = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    return pa.table(cols, schema=schema)
+
+
+def connect() -> "duckdb.DuckDBPyConnection":
+    """A private cursor on the process's shared DuckDB database (see ``duck``)."""
+    from . import duck
+
+    return duck.cursor()
 
 
 @contextmanager
@@ -135,8 +166,9 @@ def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
     for attempt in range(attempts):
         try:
             return run()
-        except duckdb.IOException as exc:
-            vanished = any(m in str(exc) for m in ("No files found", "No such file", "not exist"))
+        except (duckdb.IOException, FileNotFoundError) as exc:  # DuckDB's read, or filecache's
+            vanished = isinstance(exc, FileNotFoundError) or any(
+                m in str(exc) for m in ("No files found", "No such file", "not exist"))
             if attempt == attempts - 1 or not vanished:
                 raise FeatureStoreError(f"Reading the offline store failed: {exc}") from exc
     raise AssertionError("unreachable")

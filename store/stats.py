@@ -32,7 +32,8 @@ INTERVALS = [("minute", 60), ("5 minutes", 300), ("15 minutes", 900), ("hour", 3
 
 
 def read(fs: "FeatureStore", group: str, work: Callable[["duckdb.DuckDBPyConnection", FeatureGroup, str], T]) -> T:
-    """Run ``work(con, group, view)`` on a snapshot of the group's offline history, in UTC;
+    """Run ``work(con, group, view)`` on a snapshot of the group's offline history (DuckDB's time
+    zone is UTC, see ``duck``);
     retried on the same snapshot if compaction moved a file mid-read."""
     definition = fs.feature_group(group)
 
@@ -40,7 +41,6 @@ def read(fs: "FeatureStore", group: str, work: Callable[["duckdb.DuckDBPyConnect
 
     def run() -> T:
         with query.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
             return work(con, definition, query.register(con, snap))
 
     return query.with_retry(run)

@@ -199,10 +199,10 @@ def arrow_timestamps_to_us(arr: "pa.Array") -> "pa.Array":
 
 def us_array_to_iso(us: "pa.Array") -> "pa.Array":
     """int64 microseconds to ISO-8601 'Z' strings, fraction only when present (DuckDB: ~10x Arrow's strftime)."""
-    import duckdb
+    from . import duck
     import pyarrow as pa
 
-    with duckdb.connect() as con:
+    with duck.cursor() as con:
         con.register("t", pa.table({"u": us}))
         return con.sql(
             "SELECT CASE WHEN u % 1000000 = 0 THEN strftime(make_timestamp(u), '%Y-%m-%dT%H:%M:%SZ') "

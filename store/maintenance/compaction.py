@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import layout, registry
 from ..offline import FileEntry, OfflineFiles, arrow_schema, fsync_folder, write_parquet
+from ..query import conform
 from . import retention
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class Rewriter:
 
         schema = arrow_schema(group)
         paths = self.files.readable(group.name, [os.path.join(self.files.root, f.path) for f in inputs])
-        tables = [_conform(pq.read_table(p), schema) for p in paths]
+        tables = [conform(pq.read_table(p), schema) for p in paths]
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
     def write(self, group: "FeatureGroup", rows: "pa.Table", partition_by: str, work: str,
@@ -261,12 +262,3 @@ def retention_due(conns: "Connections", group: "FeatureGroup", now_us: int) -> t
     if not old or (applied is not None and cutoff - applied < 3_600_000_000):
         return None
     return old, cutoff
-
-
-def _conform(table: "pa.Table", schema: "pa.Schema") -> "pa.Table":
-    """A file's table in the group's current schema (features added later read as null)."""
-    import pyarrow as pa
-
-    cols = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-            for f in schema]
-    return pa.table(cols, schema=schema)

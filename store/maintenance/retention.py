@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 def kept(group: "FeatureGroup", rows: "pa.Table", cutoff_us: int) -> "pa.Table":
     """``rows`` (every row with an event time before ``cutoff_us``, and any others) without the
     history the cutoff lets go."""
-    import duckdb
+    from .. import duck
 
     from ..query import ts_literal
 
     c = ts_literal(cutoff_us)
     rid = q(group.record_identifier)
-    with duckdb.connect() as con:
+    with duck.cursor() as con:
         con.register("__rows", rows)
         return con.sql(
             f"SELECT * EXCLUDE (__old, __rank) FROM (SELECT *, _event_time < {c} AND write_time <= {c} AS __old, "
