@@ -713,11 +713,8 @@ class FeatureStore:
 
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
-        offline_groups = [g.name for g in self.list_feature_groups() if g.offline]
-
-        with self._sandbox_cursor() as con:
-            query.check_read_only(con, sql)
-            named = query.referenced_tables(con, sql)
+        offline_groups = registry.offline_names(self._conns.get())
+        named = query.read_only_tables(sql)
         snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
 
         def run() -> "pd.DataFrame":

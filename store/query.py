@@ -11,6 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from .errors import FeatureStoreError, Interrupted, ValidationError
@@ -77,14 +78,15 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
     complete = len(snap.group.features)
     in_memory, parquet = [], []
     for count, paths in snap.files.items():
-        paths = snap.store.readable(snap.group.name, paths) if snap.store else paths
-        small, large = CACHE.split(paths)
-        in_memory += [conform(t, schema) for t in CACHE.tables(small)]
+        if snap.store:  # files compaction moved to _trash/ since the listing (those in memory need no look)
+            paths = [p if p in CACHE else snap.store.readable(snap.group.name, [p])[0] for p in paths]
+        tables, large = CACHE.take(paths)
+        in_memory += [conform(t, schema) for t in tables]
         if large:
             parquet.append((count, f"SELECT * FROM read_parquet({sql_list(large)}, hive_partitioning = false)"))
     if snap.staged.num_rows:
         in_memory.append(snap.staged)
-    table = pa.concat_tables(in_memory) if in_memory else schema.empty_table()
+    table = pa.concat_tables(in_memory).combine_chunks() if in_memory else schema.empty_table()
     if not parquet:
         con.register(name, table)
         return q(name)
@@ -225,23 +227,33 @@ def to_pandas(table: "pa.Table") -> "pd.DataFrame":
     return table.to_pandas(types_mapper=mapping.get)
 
 
-def check_read_only(con: "duckdb.DuckDBPyConnection", sql: str) -> None:
-    """Refuse anything but queries: no writes, ATTACH, INSTALL, COPY, SET or PRAGMA."""
+@lru_cache(maxsize=256)
+def read_only_tables(sql: str) -> frozenset[str]:
+    """The names a read-only query reads from (so it sets up only the views it needs); refuses
+    anything but queries: no writes, ATTACH, INSTALL, COPY, SET or PRAGMA. Cached per text, as
+    the studio sends the same query on every rerun."""
     import duckdb
 
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise ValidationError(plain_sql_error(exc)) from None
-    if not statements:
-        raise ValidationError("The SQL is empty: write a SELECT over a feature group's view")
-    allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-    for st in statements:
-        if st.type not in allowed:
-            kind = st.type.name.replace("_", " ")
-            article = "an" if kind[0] in "AEIOU" else "a"
-            raise ValidationError(f"Only read-only queries are allowed (SELECT, WITH or EXPLAIN); {article} "
-                                  f"{kind} statement would change the store, so it was refused")
+    from . import duck
+
+    with duck.cursor() as con:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise ValidationError(plain_sql_error(exc)) from None
+        if not statements:
+            raise ValidationError("The SQL is empty: write a SELECT over a feature group's view")
+        allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+        for st in statements:
+            if st.type not in allowed:
+                kind = st.type.name.replace("_", " ")
+                article = "an" if kind[0] in "AEIOU" else "a"
+                raise ValidationError(f"Only read-only queries are allowed (SELECT, WITH or EXPLAIN); {article} "
+                                      f"{kind} statement would change the store, so it was refused")
+        try:
+            return frozenset(con.get_table_names(sql, qualified=False))
+        except Exception:  # noqa: BLE001 - not bindable here: let the query itself report the error
+            return frozenset()
 
 
 def plain_sql_error(exc: Exception) -> str:
@@ -267,14 +279,6 @@ def unknown_name_error(exc: Exception, views: Sequence[str]) -> str:
     if guess and guess.group(1) not in views:
         text = text.replace(guess.group(0), "")
     return f"{text} The feature groups you can query: {', '.join(views) or 'none yet'}."
-
-
-def referenced_tables(con: "duckdb.DuckDBPyConnection", sql: str) -> set[str]:
-    """Names the SQL reads from, so a query sets up only the views it needs."""
-    try:
-        return set(con.get_table_names(sql, qualified=False))
-    except Exception:  # noqa: BLE001 - unparsable SQL: let the query itself report the error
-        return set()
 
 
 def ids_arrow(values: Sequence[Any], group: FeatureGroup) -> "pa.Table":

@@ -127,6 +127,11 @@ def load_all(conn: sqlite3.Connection) -> list[FeatureGroup]:
     return [_group_from_row(conn, row) for row in rows]
 
 
+def offline_names(conn: sqlite3.Connection) -> list[str]:
+    """Names of the groups with an offline store, in name order."""
+    return [n for (n,) in conn.execute("SELECT name FROM feature_groups WHERE offline ORDER BY name")]
+
+
 def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
     (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
      retention) = row
