@@ -76,3 +76,20 @@ def history(versions: "pd.DataFrame", event_time: str) -> go.Figure:
     fig.update_layout(title="Versions by event time and write time", xaxis_title="event time",
                       yaxis_title="write time", **{**_LAYOUT, "showlegend": True, "height": 280})
     return fig
+
+
+def growth(days: list[dict]) -> go.Figure:
+    """New offline bytes per day over the last 30 days (days without any shown as zero), rows in
+    the hover."""
+    import pandas as pd
+
+    t = pd.DataFrame(days)
+    t["day"] = pd.to_datetime(t["day_us"], unit="us", utc=True).dt.normalize()
+    span = pd.date_range(end=pd.Timestamp.now(tz="UTC").normalize(), periods=30, freq="D")
+    t = t.set_index("day").reindex(span, fill_value=0).rename_axis("day").reset_index()
+    fig = go.Figure(go.Bar(x=t["day"], y=t["bytes"] / (1 << 20), customdata=t["rows"], marker_color=BLUE,
+                           hovertemplate="%{x|%Y-%m-%d}: %{y:,.2f} MB, %{customdata:,} rows<extra></extra>"))
+    fig.update_layout(title="New offline data per day, last 30 days", yaxis_title="MB",
+                      **{**_LAYOUT, "height": 240})
+    fig.update_xaxes(tickformat="%b %d", dtick=7 * 86_400_000)
+    return fig

@@ -31,9 +31,10 @@ PAGES = {
     "datasets": ("pages_/datasets.py", "Datasets", ":material/dataset:"),
     "time_travel": ("pages_/time_travel.py", "Time travel", ":material/history:"),
     "sql": ("pages_/sql.py", "SQL", ":material/terminal:"),
+    "storage": ("pages_/storage.py", "Storage", ":material/hard_drive:"),
 }
 SECTIONS = {"Discover": ["catalog", "group", "lineage"], "Build": ["create", "ingest", "dataset", "datasets"],
-            "Query": ["time_travel", "sql"]}
+            "Query": ["time_travel", "sql"], "Operate": ["storage"]}
 GROUP_KEY = "group"  # the query parameter naming the current feature group
 _PICKER = "group_picker"  # the group selector's widget key
 _REMEMBERED = "_group"  # the group last picked, for pages opened without ?group=

@@ -227,7 +227,7 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
             rss_e=_rss(steps, "query_engine"), rss_r=_rss(steps, "query_raw"))
     ce, cr = _r(steps, "compact_engine"), _r(steps, "compact_raw")
     add(f"   compact(driver_stats) ({ce.get('files_before', 0):,} -> {ce.get('files_after', 0):,} files)",
-        _fmt_s(ce.get("seconds")), f"{_fmt_s(cr.get('seconds'))} (pyarrow read+sort+write per hour)",
+        _fmt_s(ce.get("seconds")), f"{_fmt_s(cr.get('seconds'))} (pyarrow read+sort+write, same partitions)",
         _ratio(ce.get("seconds"), cr.get("seconds")), rss_e=_rss(steps, "compact_engine"),
         rss_r=_rss(steps, "compact_raw"))
 

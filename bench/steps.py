@@ -793,15 +793,20 @@ def _hour_dirs(group: str) -> dict[str, list[str]]:
 
 
 def step_compact_raw(size: Size) -> dict:
-    """What compact does, bare: per partition with >= 2 files, read them, concatenate, sort, write one file."""
-    import numpy as np
+    """What compact does, bare: per partition with >= 2 small files (the engine's own rule), read
+    them, concatenate, sort by record and event time, write one file."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from store.maintenance.compaction import SMALL_FRACTION, TARGET_BYTES, TARGET_ROWS
 
     scratch = os.path.join(work_dir(SIZE_NAME), "raw", "compact")
     shutil.rmtree(scratch, ignore_errors=True)
     os.makedirs(scratch)
-    by_dir = _hour_dirs(DRIVERS)
+    by_dir = {folder: [f for f in files if pq.ParquetFile(f).metadata.num_rows < TARGET_ROWS // SMALL_FRACTION
+                       and os.path.getsize(f) < TARGET_BYTES // SMALL_FRACTION]
+              for folder, files in _hour_dirs(DRIVERS).items()}
     mark_baseline()
     merged_dirs = rows = 0
     with timed("compact_raw") as t:
@@ -809,8 +814,8 @@ def step_compact_raw(size: Size) -> dict:
             if len(files) < 2:
                 continue
             table = pa.concat_tables([pq.read_table(f) for f in files])
-            order = np.lexsort((table.column("_seq").to_numpy(), table.column("_event_time").cast(pa.int64()).to_numpy()))
-            pq.write_table(table.take(pa.array(order)), os.path.join(scratch, f"{i:05d}.parquet"))
+            order = pc.sort_indices(table, [("driver_id", "ascending"), ("_event_time", "ascending"), ("_seq", "ascending")])
+            pq.write_table(table.take(order), os.path.join(scratch, f"{i:05d}.parquet"))
             merged_dirs += 1
             rows += table.num_rows
     return {"seconds": round(t.seconds, 3), "files_before": sum(map(len, by_dir.values())), "dirs_merged": merged_dirs,

@@ -18,7 +18,8 @@ from store import Feature, FeatureStore
 PAGES = ["", "group?group=customers", "group?group=customers&tab=Schema", "group?group=customers&tab=Data",
          "group?group=customers&tab=Statistics", "group?group=customers&tab=Lineage",
          "group?group=customers&tab=Online+lookup&record=100396", "group?group=customers&tab=History&record=100578",
-         "lineage", "create", "ingest?group=merchants", "dataset", "datasets", "time_travel?group=merchants", "sql"]
+         "lineage", "create", "ingest?group=merchants", "dataset", "datasets", "time_travel?group=merchants", "sql",
+         "storage"]
 
 
 def sidebar(page, name: str) -> None:

@@ -11,6 +11,7 @@ from app.common import engine_errors, flash, open_page, outcome, pairs_editor, r
 from app.files import saved_upload
 from app.schema_editor import features_editor, field_of, file_features_editor
 from store import upload
+from store.layout import PARTITIONS
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 BLANK = [{"name": "id", "type": "Integral"}, {"name": "event_time", "type": "String"}]
@@ -73,7 +74,7 @@ if chosen and chosen["type"] == "Integral" and not chosen.get("collection"):
     time_col.caption(f"`{event_time}` holds whole numbers, read as epoch seconds: it becomes Fractional.")
 errors["event_time"] = time_col.empty()
 
-stores_col, ttl_col, tags_col = st.columns([1, 1, 2])
+stores_col, ttl_col, layout_col, tags_col = st.columns([1, 1, 1, 2])
 online = stores_col.checkbox("Online store", value=True, key="create_online", help="Latest record per identifier, "
                              "for low-latency reads.")
 offline = stores_col.checkbox("Offline store", value=True, key="create_offline", help="Full history in Parquet, "
@@ -83,6 +84,15 @@ ttl_amount = ttl_col.number_input("Default TTL (0 = none)", min_value=0.0, value
                                   disabled=not online, help="Online records expire this long after their event time.")
 ttl_unit = ttl_col.selectbox("TTL unit", list(UNITS), index=2, key="create_ttl_unit", disabled=not online)
 errors["ttl"] = ttl_col.empty()
+partition_by = layout_col.selectbox(
+    "Offline partitions", list(PARTITIONS), key="create_partition_by", disabled=not offline,
+    format_func=lambda p: {"day": "by day", "hour": "by hour (SageMaker's layout)", "month": "by month",
+                           "none": "none"}[p],
+    help="The event-time folders of the offline Parquet files. By day suits most groups; by month suits sparse ones.")
+retention_days = layout_col.number_input("Offline retention, days (0 = all)", min_value=0.0, value=0.0,
+                                         key="create_retention", disabled=not offline,
+                                         help="History older than this is dropped by compaction, except each "
+                                              "record's latest version.")
 with tags_col:
     st.caption("Tags")
     tags = pairs_editor({}, key="create_tags")
@@ -94,7 +104,8 @@ if event_time is None:
 if st.button("Create feature group", type="primary", icon=":material/add_box:", disabled=event_time is None):
     with engine_errors(lambda exc: errors.get(field_of(exc), errors["form"])):
         fs.create_feature_group(name, ident, event_time, specs, description=description, tags=tags, online=online,
-                                offline=offline, ttl=timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None)
+                                offline=offline, ttl=timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None,
+                                partition_by=partition_by, offline_retention=retention_days or None)
         st.session_state[CREATED] = {"group": name, "file": sample, "mapping": mapping}
         st.session_state.pop(INGESTED, None)
         flash(f"Created feature group {name}")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import streamlit as st
 
+from app import charts
 from app.common import ago, duration, engine_errors, facts, flash, open_page, pairs_editor, size, when
 from store import FeatureGroup, FeatureStore
 
@@ -20,6 +21,22 @@ def _ttl_parts(seconds: float | None) -> tuple[float, str]:
         if seconds % UNITS[unit] == 0:
             return seconds / UNITS[unit], unit
     return seconds / 60, "minutes"
+
+
+def storage(info: dict) -> None:
+    """What the group costs on disk, and how fast it grows."""
+    st.subheader("Storage")
+    st.markdown(facts({
+        "Online store": size(info["online_bytes"]) if info["online_bytes"] is not None else "—",
+        "Offline store": f"{size(info['offline_bytes'])} in {info['offline_files']:,} files, {info['offline_rows']:,} rows",
+        "Oldest event kept": when(info["oldest_event_us"]),
+        "History kept from": when(info["retained_from_us"]) if info["retained_from_us"] else "the beginning",
+    }))
+    growth = info["growth_per_day"]
+    if growth:
+        st.plotly_chart(charts.growth(growth), key=f"growth_{info['group'].name}")
+    else:
+        st.caption("No new offline data in the last 30 days.")
 
 
 def render(fs: FeatureStore, group: FeatureGroup) -> None:
@@ -44,8 +61,12 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
             "Created": f"{when(group.created_at)} by {group.created_by or 'unknown'}",
             "Last modified": when(group.modified_at),
             "Offline location": f"`{info['offline_uri']}`" if group.offline else "—",
-            "Offline size": size(info["offline_bytes"]),
+            "Offline layout": f"partitioned by {group.partition_by}" if group.partition_by != "none" else "one folder",
+            "Offline retention": (duration(group.offline_retention_seconds) if group.offline_retention_seconds
+                                  else "all history kept") if group.offline else "n/a",
         }))
+        if group.offline:
+            storage(info)
     with edit:
         st.subheader("Description, tags and TTL")
         with st.form(f"edit_{group.name}", border=False):
@@ -59,11 +80,18 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                                            help="Applies to records written from now on; expired records vanish "
                                                 "from online reads.")
             ttl_unit = right.selectbox("Unit", list(UNITS), index=list(UNITS).index(unit), disabled=not group.online)
+            days = (group.offline_retention_seconds or 0) / 86400
+            retention = st.number_input("Offline retention in days (0 = keep all history)", min_value=0.0, value=days,
+                                        disabled=not group.offline,
+                                        help="Compaction drops history older than this, except each record's latest "
+                                             "version; questions about earlier times are then refused.")
             if st.form_submit_button("Save changes", type="primary", icon=":material/save:"):
                 ttl = timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None
+                changes = {"ttl": ttl} if group.online else {}
+                if group.offline:
+                    changes["offline_retention"] = retention or None
                 with engine_errors():
-                    fs.update_feature_group(group.name, description=description, tags=tags,
-                                            **({"ttl": ttl} if group.online else {}))
+                    fs.update_feature_group(group.name, description=description, tags=tags, **changes)
                     flash(f"Saved changes to {group.name}")
                     st.rerun()
 
