@@ -392,6 +392,105 @@ def sweep(ctx: click.Context, group: str | None) -> None:
 
 
 @main.command()
+@click.argument("group")
+@click.option("--set", "rules_file", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the rules with those in this YAML/JSON file (a list of rules).")
+@click.option("--suggest", is_flag=True, help="Print rules a profile of the latest records suggests.")
+@click.pass_context
+def rules(ctx: click.Context, group: str, rules_file: str | None, suggest: bool) -> None:
+    """Show GROUP's validation rules as JSON (or --set them from a file, or --suggest some)."""
+    fs = open_store(ctx)
+    if rules_file:
+        data = _read_spec(rules_file)
+        echo_json(fs.set_rules(group, data.get("rules", data) if isinstance(data, dict) else data))
+    elif suggest:
+        echo_json(fs.suggest_rules(group))
+    else:
+        echo_json(fs.rules(group))
+
+
+@main.command()
+@click.argument("group")
+@click.option("--since", help="Only rows quarantined at or after this time.")
+@click.option("--requeue", "requeue_ids", multiple=True, type=int, help="Ingest this entry again; repeat.")
+@click.option("--release", "release_ids", multiple=True, type=int, help="Drop this entry for good; repeat.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the entries to this CSV instead.")
+@click.pass_context
+def quarantine(ctx: click.Context, group: str, since: str | None, requeue_ids: tuple[int, ...],
+               release_ids: tuple[int, ...], out: str | None) -> None:
+    """List the rows GROUP's types and rules refused, requeue them after a fix, or release them."""
+    fs = open_store(ctx)
+    if requeue_ids:
+        click.echo(fs.requeue(group, requeue_ids).summary())
+        return
+    if release_ids:
+        click.echo(f"Released {fs.release_quarantined(group, release_ids)} quarantined rows")
+        return
+    frame = fs.quarantine(group, since=since)
+    if out:
+        frame.assign(record=frame["record"].map(json.dumps)).to_csv(out, index=False)
+        click.echo(f"Wrote {len(frame):,} quarantined rows to {out}")
+    else:
+        click.echo(frame.drop(columns="record").to_string(index=False, max_rows=200) if len(frame)
+                   else f"Nothing in the quarantine of {group}")
+
+
+@main.command()
+@click.argument("group")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def runs(ctx: click.Context, group: str, as_json: bool, limit: int) -> None:
+    """Validation runs of GROUP, newest first: each ingest, and single puts per minute."""
+    frame = open_store(ctx).validation_runs(group, limit=limit)
+    if as_json:
+        echo_json(frame.assign(started=frame["started"].astype(str)).to_dict("records"))
+    else:
+        click.echo(frame.drop(columns="per_rule").to_string(index=False) if len(frame) else "No validation runs yet")
+
+
+@main.command()
+@click.argument("group", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
+@click.pass_context
+def monitor(ctx: click.Context, group: str | None, as_json: bool) -> None:
+    """Check every monitored group (or GROUP): late data, drift, null rates. Exit code 1 on an alert."""
+    alerts = open_store(ctx).check_monitors(group)
+    if as_json:
+        echo_json(alerts)
+    else:
+        for a in alerts:
+            click.echo(f"{a['status'].upper():5} {a['message']}")
+        if not alerts:
+            click.echo("All monitored groups are ok")
+    if any(a["status"] == "alert" for a in alerts):
+        ctx.exit(1)
+
+
+@main.command("set-monitor")
+@click.argument("group")
+@click.option("--expected-interval", type=float, help="Seconds between events, past which the data is late.")
+@click.option("--psi", type=float, help="Drift threshold for the population stability index.")
+@click.option("--js", type=float, help="Drift threshold for the Jensen-Shannon distance.")
+@click.option("--null-rate-change", type=float, help="Largest change in a feature's share of nulls.")
+@click.option("--window", type=float, help="Seconds of the current window (default a day).")
+@click.option("--reference-window", type=float, help="Seconds of the window before it (default 7 days).")
+@click.pass_context
+def set_monitor(ctx: click.Context, group: str, expected_interval: float | None, psi: float | None,
+                js: float | None, null_rate_change: float | None, window: float | None,
+                reference_window: float | None) -> None:
+    """Monitor GROUP (only the options given change)."""
+    fs = open_store(ctx)
+    settings: dict[str, Any] = {k: v for k, v in (("expected_interval", expected_interval),
+                                                  ("null_rate_change", null_rate_change), ("window", window),
+                                                  ("reference_window", reference_window)) if v is not None}
+    thresholds = {k: v for k, v in (("psi", psi), ("js", js)) if v is not None}
+    if thresholds:
+        settings["drift"] = {**fs.monitor(group).get("drift", {}), **thresholds}
+    echo_json(fs.set_monitor(group, **settings))
+
+
+@main.command()
 @click.option("--node", help="Start node, e.g. feature_group:customers (default: whole graph).")
 @click.option("--depth", type=int, help="Edges to follow from --node.")
 @click.pass_context

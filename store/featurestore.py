@@ -8,13 +8,15 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from . import layout, lineage, registry
+from . import layout, lineage, records, registry
 from . import offline as offline_store
 from . import online as online_store
-from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coerce_value
+from .coerce import coerce_event_time
 from .errors import IngestRejected, NotFound, ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online import q
+from .quality import tables as quality_tables
+from .quality.api import QualityMethods
 from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, validate_definition
 from .sqlite import Connections
 from .timeutil import arg_to_us, now_us, retention_seconds, ttl_to_seconds
@@ -29,7 +31,7 @@ DB_FILE = "featurestore.db"
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-SCHEMA_VERSION = 2  # 2: partition choices, retention, storage growth
+SCHEMA_VERSION = 3  # 2: partition choices, retention, storage growth; 3: data quality
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -39,7 +41,7 @@ def default_path() -> str:
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
-class FeatureStore:
+class FeatureStore(QualityMethods):
     """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
     ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
     folder at once.
@@ -61,6 +63,7 @@ class FeatureStore:
         self._cache_lock = threading.Lock()
         self._writer_edges: set[str] = set()
         self._sandbox: tuple[int, Any] | None = None
+        self._tally = quality_tables.PutTally()
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
@@ -68,6 +71,7 @@ class FeatureStore:
                 registry.init(conn)
                 offline_store.init(conn)
                 lineage.init(conn)
+                quality_tables.init(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._recover()
         self._maintainer = None
@@ -120,10 +124,15 @@ class FeatureStore:
             self._cache[name] = hit
         return hit
 
-    @staticmethod
-    def _prepare_sql(group: FeatureGroup) -> dict:
+    def _prepare_sql(self, group: FeatureGroup) -> dict:
+        """What writes and reads of the group reuse: its SQL, and its rules compiled."""
+        from .quality.rules import RecordChecker, parse
+
         names = group.feature_names
+        rules = parse(group, quality_tables.settings(self._conns.get(), group.name)["rules"])
         return {
+            "rules": rules,
+            "checker": RecordChecker(group, rules) if any(r.row_level and r.check != "unique" for r in rules) else None,
             "names": names,
             "json_cols": frozenset(i for i, f in enumerate(group.features) if f.is_collection),
             "select_one": online_store.select_sql(group, names),
@@ -152,18 +161,7 @@ class FeatureStore:
         return ONLINE in wanted, OFFLINE in wanted
 
     def _record_id(self, group: FeatureGroup, record_id: Any) -> Any:
-        if record_id is None:
-            raise ValidationError(f"A record identifier for {group.name!r} is required", group=group.name)
-        try:
-            value = coerce_scalar(group.id_feature.type, record_id)
-        except ValueError as exc:
-            raise ValidationError(
-                f"Record identifier {group.record_identifier} = {record_id!r} {exc}",
-                group=group.name, feature=group.record_identifier, value=record_id,
-            ) from None
-        if isinstance(value, str) and len(value.encode()) > MAX_IDENTIFIER_BYTES:
-            raise ValidationError(f"Record identifier of {group.name!r} is longer than 2 KB", group=group.name)
-        return value
+        return records.identifier(group, record_id)
 
     def _ttl_us(self, group: FeatureGroup, ttl: Any) -> int | None:
         seconds = ttl_to_seconds(ttl) if ttl is not None else group.ttl_seconds
@@ -365,6 +363,7 @@ class FeatureStore:
                 offline_store.drop_staging(conn, name)
             online_store.drop_table(conn, name)
             self._files.forget(conn, name)
+            quality_tables.forget(conn, name)
             registry.delete_group(conn, name)
             lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
                                 {"deleted": True, "deleted_us": now, "offline_purged": purge_offline})
@@ -375,37 +374,26 @@ class FeatureStore:
     # ----------------------------------------------------------------------------- records
 
     def put_record(self, group: str, record: dict[str, Any], target_stores: Iterable[str] | None = None,
-                   ttl: Any = None) -> None:
-        """Write one record (a full overwrite: omitted features become null). Raises ValidationError."""
+                   ttl: Any = None, *, source: str | None = None) -> None:
+        """Write one record (a full overwrite: omitted features become null). A record the types or
+        the group's row rules refuse raises ValidationError naming the rule, feature and value, and
+        is kept in the quarantine with ``source`` (default: this client's writer name)."""
         g, prep = self._group(group)
         to_online, to_offline = self._targets(g, target_stores)
-        if not isinstance(record, dict):
-            raise ValidationError(f"A record must be a dict of feature name to value, got {type(record).__name__}")
-        by_name = prep["by_name"]
-        values: dict[str, Any] = {}
-        for key, value in record.items():
-            f = by_name.get(key)
-            if f is None:
-                raise ValidationError(
-                    f"Feature {key!r} is not in feature group {group!r}; add it with add_features or drop it",
-                    group=group, feature=key,
-                )
-            if key == g.event_time:
-                continue
-            try:
-                values[key] = coerce_value(f, value)
-            except ValueError as exc:
-                raise ValidationError(f"Feature {key} = {value!r} {exc}", group=group, feature=key, value=value) from None
-        if values.get(g.record_identifier) is None:
-            raise ValidationError(f"Record identifier {g.record_identifier!r} is required", group=group,
-                                  feature=g.record_identifier)
-        self._record_id(g, values[g.record_identifier])
-        raw_time = record.get(g.event_time)
         try:
-            values[g.event_time], event_us = coerce_event_time(g.time_feature, raw_time)
-        except ValueError as exc:
-            raise ValidationError(f"Event time {g.event_time} = {raw_time!r} {exc}", group=group,
-                                  feature=g.event_time, value=raw_time) from None
+            values, event_us = records.typed(g, prep["by_name"], record)
+        except ValidationError as exc:
+            self._refuse(g, record, "type", exc.message, source)
+            raise
+        warned: list[str] = []
+        if prep["checker"] is not None:
+            failed = prep["checker"].failures(values)
+            refused = [r for r in failed if r.severity != "warn"]
+            if refused:
+                message = records.refused_message(g, values, refused)
+                self._refuse(g, record, ",".join(r.name for r in refused), message, source)
+                raise ValidationError(message, group=group, rule=refused[0].name, feature=refused[0].feature)
+            warned = [r.name for r in failed]
         ttl_us = self._ttl_us(g, ttl) if to_online else None
         row = [values.get(n) for n in prep["names"]]
         for i in prep["json_cols"]:
@@ -420,6 +408,7 @@ class FeatureStore:
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
+        self._tally.count(group, wt, source or self.writer, True, warned, [])
         if staged >= FLUSH_ROWS:
             self.flush(group)
 
@@ -568,15 +557,10 @@ class FeatureStore:
         g, _ = self._group(group)
         to_online, to_offline = self._targets(g, target_stores)
         loaded = ing.load(data)
-        prepared = ing.check(g, loaded, columns, api)
+        prepared = ing.check(g, loaded, columns, api, self._group(group)[1]["rules"])
         report = prepared.report
         report.source = source or loaded.source_name
-        if report.rows_rejected and on_error == "reject":
-            raise IngestRejected(
-                f"Nothing was written to {group!r}: {report.rows_rejected:,} of {report.rows_total:,} rows are invalid. "
-                f"First: {report.first_error()}. Fix them, or pass on_error='skip' to write the valid rows.",
-                report,
-            )
+        self._judged(g, report, on_error, api, time.perf_counter() - started)  # raises IngestRejected
         total = prepared.table.num_rows
         done = [0]
 
@@ -600,16 +584,21 @@ class FeatureStore:
                     if not to_offline:
                         advance(total)
                 self._record_source(conn, group, loaded, report, wt)
+                self._written(conn, g, report, report.source, api, time.perf_counter() - started)
             self._files.committed(group)
+        elif report.rows_total:  # every row refused: nothing to write, but the run and the rows are kept
+            with self._conns.write() as conn:
+                self._written(conn, g, report, report.source, api, time.perf_counter() - started)
         report.seconds = time.perf_counter() - started
         return report
 
     def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None) -> "IngestReport":
-        """Check data as ``ingest`` would, writing nothing; the report lists every bad row."""
+        """Check data as ``ingest`` would (types and the group's rules), writing nothing; the
+        report lists every verdict: refused rows, warnings, failed batch rules."""
         from . import ingest as ing
 
-        g, _ = self._group(group)
-        report = ing.check(g, ing.load(data), columns, now_us()).report
+        g, prep = self._group(group)
+        report = ing.check(g, ing.load(data), columns, now_us(), prep["rules"]).report
         report.dry_run = True
         return report
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from .quality.rules import Rule
+
 MAX_REPORTED_ERRORS = 100_000
 
 
@@ -35,11 +37,17 @@ class IngestReport:
     files_written: int = 0
     seconds: float = 0.0
     source: str | None = None
-    errors: "pd.DataFrame" = field(default=None)  # type: ignore[assignment]  # row, [line,] feature, value, reason
+    errors: "pd.DataFrame" = field(default=None)  # type: ignore[assignment]  # row, [line,] feature, value, reason, rule
     dry_run: bool = False
+    warnings: "pd.DataFrame" = field(default=None)  # type: ignore[assignment]  # rows written despite a "warn" rule
+    rows_warned: int = 0
+    batch_failures: list[dict[str, Any]] = field(default_factory=list)  # fail_batch verdicts: nothing written
+    batch_warnings: list[dict[str, Any]] = field(default_factory=list)  # batch rules of severity warn
+    rule_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> rejected, warned, failed_batch
     # The rejected input rows as read, with their position ('line' in a CSV file, else 'row')
     # first and every reason in 'error' last: what a user fixes and feeds back.
     rejected: "pa.Table | None" = field(default=None, repr=False)
+    rejected_index: "np.ndarray | None" = field(default=None, repr=False)  # 0-based input rows of ``rejected``
 
     @property
     def ok(self) -> bool:
@@ -83,7 +91,7 @@ class IngestReport:
 class LoadedInput:
     table: "pa.Table"
     source_name: str
-    source_kind: str  # file | dataframe | arrow
+    source_kind: str  # file | dataframe | arrow | quarantine (rows read back as text, judged as a file's)
     size_bytes: int | None = None
     sha256: str | None = None
     path: str | None = None
@@ -98,6 +106,8 @@ def load(data: Any) -> LoadedInput:
     import pandas as pd
     import pyarrow as pa
 
+    if isinstance(data, LoadedInput):
+        return data
     if isinstance(data, pd.DataFrame):
         return LoadedInput(dataframe_to_arrow(data), "DataFrame", "dataframe")
     if isinstance(data, pa.RecordBatchReader):
@@ -181,8 +191,11 @@ class Prepared:
     bad: np.ndarray  # bool per input row
 
 
-def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: bool = False) -> Prepared:
-    """Validate and type every column; bad rows are dropped from ``table`` and listed in the report.
+def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: bool = False,
+            rules: "list[Rule] | tuple" = ()) -> Prepared:
+    """Validate and type every column, then apply the group's ``rules``; rows refused are dropped
+    from ``table`` and listed in the report (with the rule: "type" for a type error), warnings
+    are listed too, and a failed batch rule is in ``report.batch_failures``.
 
     ``lenient_times`` reads event times as a file another tool wrote may hold them (see
     ``coerce.event_time_column``)."""
@@ -228,23 +241,38 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
     if long_ids.any():
         problems.append(ColumnProblem(group.record_identifier, long_ids, "is longer than 2 KB"))
 
+    # Type problems first; the rules judge only rows whose values have their types.
     bad = np.zeros(n, dtype=bool)
-    frames = []
+    rejected: list[tuple[np.ndarray, str | None, str, str]] = []  # (rows, feature, reason, rule)
     for p in problems:
-        rows = np.flatnonzero(p.mask)
-        if not len(rows):
-            continue
-        bad |= p.mask
-        original = table.column(p.feature).take(pa.array(rows[:MAX_REPORTED_ERRORS]))
-        frames.append(pd.DataFrame({
-            "row": rows[:MAX_REPORTED_ERRORS], "feature": p.feature,
-            "value": [None if v is None else str(v) for v in original.to_pylist()],
-            "reason": p.reason,
-        }))
-    errors = (pd.concat(frames).sort_values(["row", "feature"], kind="stable").reset_index(drop=True)
-              if frames else pd.DataFrame({"row": pd.Series(dtype="int64"), "feature": pd.Series(dtype=str),
-                                           "value": pd.Series(dtype=object), "reason": pd.Series(dtype=str)}))
-    report = IngestReport(group.name, rows_total=n, rows_rejected=int(bad.sum()), errors=errors)
+        if p.mask.any():
+            bad |= p.mask
+            rejected.append((p.mask, p.feature, p.reason, "type"))
+    warned: list[tuple[np.ndarray, str | None, str, str]] = []
+    failed: list[dict[str, Any]] = []  # fail_batch verdicts: rule, reason
+    batch_warned: list[dict[str, Any]] = []
+    if rules:
+        from .quality.rules import check_batch, check_batch_rules
+
+        for v in check_batch(group, rules, columns, ~bad):
+            if v.rule.severity == "warn":
+                warned.append((v.mask, v.rule.feature, v.reason, v.rule.name))
+            else:
+                rejected.append((v.mask, v.rule.feature, v.reason, v.rule.name))
+                if v.rule.severity == "fail_batch":
+                    failed.append({"rule": v.rule.name, "reason": f"{int(v.mask.sum()):,} rows {v.reason}"})
+        rule_bad = np.zeros(n, dtype=bool)
+        for mask, _, _, rule in rejected:
+            if rule != "type":
+                rule_bad |= mask
+        bad |= rule_bad
+        for v in check_batch_rules(group, rules, columns, ~bad):
+            (batch_warned if v.rule.severity == "warn" else failed).append({"rule": v.rule.name, "reason": v.reason})
+    report = IngestReport(group.name, rows_total=n, rows_rejected=int(bad.sum()),
+                          errors=_verdicts(table, rejected), warnings=_verdicts(table, warned),
+                          batch_failures=failed, batch_warnings=batch_warned)
+    report.rows_warned = int(np.any([m for m, *_ in warned], axis=0).sum()) if warned else 0
+    report.rule_counts = _rule_counts(rejected, warned, failed, batch_warned)
 
     ts = pa.timestamp("us", tz="UTC")
     good = pa.array(~bad)
@@ -265,19 +293,62 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
     return Prepared(out, report, max_ev, bad)
 
 
-def check(group: FeatureGroup, loaded: LoadedInput, columns: dict[str, str | None] | None, api_us: int) -> Prepared:
-    """Map ``loaded``'s columns onto the group's features and validate every row; the report
-    gives CSV line numbers and keeps the rejected rows as read."""
+def _verdicts(table: "pa.Table", entries: list[tuple[np.ndarray, str | None, str, str]]) -> "pd.DataFrame":
+    """row, feature, value (as given), reason, rule; by row, then feature."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frames = []
+    for mask, feature, why, rule in entries:
+        rows = np.flatnonzero(mask)[:MAX_REPORTED_ERRORS]
+        if not len(rows):
+            continue
+        if feature is not None and feature in table.column_names:
+            values = [None if v is None else str(v) for v in table.column(feature).take(pa.array(rows)).to_pylist()]
+        else:
+            values = [None] * len(rows)
+        frames.append(pd.DataFrame({"row": rows, "feature": feature, "value": values, "reason": why, "rule": rule}))
+    if not frames:
+        return pd.DataFrame({"row": pd.Series(dtype="int64"), "feature": pd.Series(dtype=object),
+                             "value": pd.Series(dtype=object), "reason": pd.Series(dtype=str),
+                             "rule": pd.Series(dtype=str)})
+    return pd.concat(frames).sort_values(["row", "feature"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _rule_counts(rejected: list, warned: list, failed: list[dict[str, Any]],
+                 batch_warned: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per rule: rows rejected, rows warned, and whether it failed (or warned about) the batch."""
+    counts: dict[str, dict[str, int]] = {}
+
+    def entry(rule: str) -> dict[str, int]:
+        return counts.setdefault(rule, {"rejected": 0, "warned": 0, "failed_batch": 0})
+
+    for mask, _, _, rule in rejected:
+        entry(rule)["rejected"] += int(mask.sum())
+    for mask, _, _, rule in warned:
+        entry(rule)["warned"] += int(mask.sum())
+    for failure in failed:
+        entry(failure["rule"])["failed_batch"] = 1
+    for warning in batch_warned:
+        entry(warning["rule"])["warned"] += 1
+    return counts
+
+
+def check(group: FeatureGroup, loaded: LoadedInput, columns: dict[str, str | None] | None, api_us: int,
+          rules: "list[Rule] | tuple" = ()) -> Prepared:
+    """Map ``loaded``'s columns onto the group's features and validate every row against the
+    types and ``rules``; the report gives CSV line numbers and keeps the rejected rows as read."""
     mapped = map_invalid_names(map_columns(loaded.table, columns, loaded.source_name), group)
-    prepared = prepare(group, mapped, api_us, lenient_times=loaded.source_kind == "file")
+    prepared = prepare(group, mapped, api_us, lenient_times=loaded.source_kind in ("file", "quarantine"), rules=rules)
     report = prepared.report
     report.source = loaded.source_name
     if prepared.bad.any():
         report.rejected = _rejected(loaded, prepared)
-        if loaded.is_csv:
-            rows = report.errors["row"].to_numpy()
-            lines = report.rejected.column("line").to_numpy()
-            report.errors.insert(1, "line", lines[np.searchsorted(np.flatnonzero(prepared.bad), rows)])
+        report.rejected_index = np.flatnonzero(prepared.bad)
+    if loaded.is_csv and (len(report.errors) or len(report.warnings)):
+        lines = np.arange(loaded.table.num_rows) + 2 + newlines_before(loaded.table).to_numpy()
+        for frame in (report.errors, report.warnings):
+            frame.insert(1, "line", lines[frame["row"].to_numpy()])
     return prepared
 
 
@@ -287,8 +358,8 @@ def _rejected(loaded: LoadedInput, prepared: Prepared) -> "pa.Table":
     rows = np.flatnonzero(prepared.bad)
     table = loaded.table.take(pa.array(rows))
     errors = prepared.report.errors
-    reasons = (errors.assign(text=errors["feature"] + " " + errors["reason"]).groupby("row", sort=True)["text"]
-               .agg("; ".join))
+    text = errors["feature"].fillna("the row") + " " + errors["reason"]
+    reasons = errors.assign(text=text).groupby("row", sort=True)["text"].agg("; ".join)
     error = pa.array(reasons.reindex(rows).fillna("").to_numpy(dtype=object), pa.string())
     if loaded.is_csv:
         position = pa.array(rows + 2 + newlines_before(loaded.table).to_numpy()[rows])

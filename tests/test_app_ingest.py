@@ -38,7 +38,7 @@ def test_validate_lists_the_bad_row_then_skip_writes_the_rest(fs):
     assert not at.exception and "1 of 3 rows are invalid" in at.error[0].value
     errors = at.dataframe[-1].value
     assert errors.to_dict("records") == [{"line": 4, "feature": "event_time", "value": "yesterday",
-                                          "reason": errors["reason"][0]}]  # line 4 of the file: the header is 1
+                                          "reason": errors["reason"][0], "rule": "type"}]  # the header is line 1
     assert "2024-05-01T12:00:00Z" in errors["reason"][0] and at.get("download_button")
     at.radio(key="ingest_on_error").set_value("skip")
     ok(button(at, "Ingest").click().run())

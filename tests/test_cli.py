@@ -122,10 +122,11 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "ingest": ["orders", orders_csv], "get": ["g", "1"], "put": ["g", '{"id": 1, "ts": "2024-01-01T00:00:00Z"}'],
         "delete-record": ["g", "2", "2024-01-01T00:00:00Z"], "query": ["SELECT count(*) AS n FROM g"],
         "dataset": [str(entity), "-f", "g", "-o", str(tmp_path / "d.csv")], "compact": [], "sweep": [],
-        "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"],
+        "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
+        "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": [],
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
-             "compact", "sweep", "lineage", "du"]
+             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor"]
     assert set(calls) | {"ui", "serve"} == set(commands)  # ui and serve start servers: tested elsewhere
     for name in order:
         r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)
@@ -143,3 +144,30 @@ def test_compact_repartitions_a_group(run, orders_csv):
     r = run("compact", "orders", "--repartition", "month")
     assert r.exit_code == 0 and "1 files -> 1 files, 3 rows" in r.output
     assert json.loads(run("describe", "orders").output)["partition_by"] == "month"
+
+
+def test_rules_quarantine_and_runs_from_the_cli(run, tmp_path):
+    spec = tmp_path / "g.json"
+    spec.write_text(json.dumps({"name": "g", "record_identifier": "id", "event_time": "ts",
+                                "features": [{"name": "id", "type": "Integral"}, {"name": "ts", "type": "String"},
+                                             {"name": "v", "type": "Integral"}]}))
+    run("create", str(spec))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- {feature: v, check: between, min: 0}\n")
+    r = run("rules", "g", "--set", str(rules))
+    assert r.exit_code == 0 and json.loads(r.output)[0]["name"] == "v_between"
+    data = tmp_path / "d.csv"
+    data.write_text("id,ts,v\n1,2024-01-01T00:00:00Z,5\n2,2024-01-01T00:00:00Z,-5\n")
+    r = run("ingest", "g", str(data), "--skip-bad")
+    assert "rejected 1" in r.output
+    r = run("quarantine", "g")
+    assert r.exit_code == 0 and "v_between" in r.output and "line 3" in r.output
+    entry = run("quarantine", "g", "--out", str(tmp_path / "q.csv"))
+    assert entry.exit_code == 0 and pd.read_csv(tmp_path / "q.csv")["rules"].tolist() == ["v_between"]
+    r = run("runs", "g", "--json")
+    assert json.loads(r.output)[0]["rows_rejected"] == 1
+    qid = str(pd.read_csv(tmp_path / "q.csv")["id"][0])
+    rules.write_text("[]\n")
+    run("rules", "g", "--set", str(rules))
+    r = run("quarantine", "g", "--requeue", qid)
+    assert r.exit_code == 0 and "wrote 1 of 1 rows" in r.output

@@ -382,3 +382,24 @@ def test_records_put_through_the_server_reach_the_parquet_folder_within_the_flus
                 break
         time.sleep(0.25)
     assert found == 200, f"{found} of 200 records reached Parquet within 10 s"
+
+
+def test_rules_apply_to_put_and_batch_write_naming_the_rule(rt, sm, server):
+    create(sm, "ruled")
+    with FeatureStore(server.store_path) as fs:
+        fs.set_rules("ruled", [{"feature": "age", "check": "between", "min": 0, "max": 130},
+                               {"feature": "name", "check": "not_null", "severity": "warn"}])
+    with pytest.raises(ClientError) as err:
+        rt.put_record(FeatureGroupName="ruled", Record=record(customer_id="1", event_time="2024-01-01T00:00:00Z",
+                                                              age="-4"))
+    code, status, message = error(err)
+    assert (code, status) == ("ValidationError", 400) and "age = -4 breaks rule age_between" in message
+    out = rt.batch_write_record(Entries=[
+        {"FeatureGroupName": "ruled", "Record": record(customer_id="2", event_time="2024-01-01T00:00:00Z", age="200")},
+        {"FeatureGroupName": "ruled", "Record": record(customer_id="3", event_time="2024-01-01T00:00:00Z", age="30")}])
+    assert [e["ErrorCode"] for e in out["Errors"]] == ["ValidationError"] and "age_between" in out["Errors"][0]["ErrorMessage"]
+    assert values(rt.get_record(FeatureGroupName="ruled", RecordIdentifierValueAsString="3"))["age"] == "30"
+    with FeatureStore(server.store_path) as fs:
+        q = fs.quarantine("ruled")
+        assert q["source"].tolist() == ["http-api", "http-api"] and set(q["rules"]) == {"age_between"}
+        assert q["record"].iloc[0]["age"] == "200"  # as it came over the wire

@@ -67,7 +67,8 @@ def test_skip_writes_the_good_rows(fs, customers):
     df.loc[2, "score"] = "abc"
     report = fs.ingest(customers, df, on_error="skip")
     assert (report.rows_written, report.rows_rejected) == (3, 1)
-    assert report.errors.iloc[0].to_dict() == {"row": 2, "feature": "score", "value": "abc", "reason": "is not a number"}
+    assert report.errors.iloc[0].to_dict() == {"row": 2, "feature": "score", "value": "abc", "reason": "is not a number",
+                                               "rule": "type"}
     assert fs.get_record(customers, 2) is None and fs.get_record(customers, 3) is not None
 
 

@@ -7,6 +7,7 @@ from .. import layout, registry
 from .. import offline as offline_store
 from .. import online as online_store
 from ..errors import ValidationError
+from ..quality import tables as quality_tables
 from ..timeutil import now_us, us_to_iso
 from .compaction import AUTO_MIN_SMALL_FILES, Rewriter, compact_group
 
@@ -40,6 +41,9 @@ def flush(fs: "FeatureStore", group: str | None = None) -> int:
         with fs._conns.write() as conn:
             moved += flush_locked(fs, conn, g, now_us())
         fs._files.committed(name)
+    if fs._tally:  # the counts of single puts, one validation run per minute
+        with fs._conns.write() as conn:
+            fs._tally.flush(conn)
     return moved
 
 
@@ -68,6 +72,8 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
         else:
             done = compact_group(rewriter, fs._conns, g, now_us(), AUTO_MIN_SMALL_FILES if auto else 2)
             result["rows_dropped"] += done["rows_dropped"]
+            with fs._conns.write() as conn:
+                quality_tables.expire(conn, name, now_us())
         with fs._conns.read() as conn:
             after = fs._files.stats(conn, name)
         result["files_before"] += before

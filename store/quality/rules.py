@@ -162,9 +162,6 @@ def _parse_one(group: "FeatureGroup", spec: Any, i: int) -> Rule:
             raise ValidationError(f"{where}: mean applies to a scalar feature; {feature!r} is a {f.collection}")
         if check == "length" and f is not None and f.type != "String" and not f.is_collection:
             raise ValidationError(f"{where}: length applies to text and collections; {feature!r} is {f.type}")
-        if check == "between" and f is not None and f.type == "Integral":
-            lo = None if lo is None else math.ceil(lo)  # whole bounds: both paths compare integers exactly
-            hi = None if hi is None else math.floor(hi)
         kwargs.update(min=lo, max=hi)
     if check in ("in", "not_in"):
         values = spec.get("values")
@@ -220,12 +217,14 @@ def _check_expression(group: "FeatureGroup", sql: str, where: str) -> None:
 
     import duckdb
 
-    table = arrow_schema(group).empty_table()
+    import pyarrow as pa
+
+    schema = arrow_schema(group)
+    two_rows = pa.table({f.name: pa.nulls(2, f.type) for f in schema}, schema=schema)
     with duck.cursor() as con:
-        con.register("__rows", table)
+        con.register("__rows", two_rows)
         try:
-            con.execute(f"SELECT CAST(({sql}) AS BOOLEAN) AS ok, 1 AS n FROM __rows").fetchall()
-            one = con.execute(f"SELECT count(*) FROM (SELECT CAST(({sql}) AS BOOLEAN) FROM range(2))").fetchall()
+            one = con.execute(f"SELECT count(*) FROM (SELECT CAST(({sql}) AS BOOLEAN) FROM __rows)").fetchall()
         except duckdb.Error as exc:
             from ..query import plain_sql_error
 
@@ -332,21 +331,26 @@ def _element_fails(rule: Rule, values: "pa.Array") -> "pa.Array":
         if values.type == pa.float64() and 0.0 in choices:
             choices.append(-0.0)  # the same number to Python's `in`
         found = pc.is_in(values, value_set=pa.array(choices, values.type))
-        return pc.invert(found) if rule.check == "in" else found
+        return pc.and_(pc.invert(found), pc.is_valid(values)) if rule.check == "in" else found  # nulls pass
     if rule.check == "regex":
         return pc.invert(pc.match_substring_regex(values, pattern=rule.pattern))
     raise AssertionError(rule.check)
 
 
 def _outside(values: "pa.Array", lo: Any, hi: Any) -> "pa.Array":
+    """Values below ``lo`` or above ``hi``. Integers are compared with whole bounds (x < 0.5 is
+    x < 1), as Python compares an int with a float: exactly, past 2**53 too."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    integral = pa.types.is_integer(values.type)
     bad = pa.array(np.zeros(len(values), dtype=bool))
     if lo is not None:
-        bad = pc.or_(bad, pc.less(values, pa.scalar(lo, values.type if isinstance(lo, int) and pa.types.is_integer(values.type) else pa.float64())))
+        bound = pa.scalar(math.ceil(lo), pa.int64()) if integral else pa.scalar(float(lo))
+        bad = pc.or_(bad, pc.less(values, bound))
     if hi is not None:
-        bad = pc.or_(bad, pc.greater(values, pa.scalar(hi, values.type if isinstance(hi, int) and pa.types.is_integer(values.type) else pa.float64())))
+        bound = pa.scalar(math.floor(hi), pa.int64()) if integral else pa.scalar(float(hi))
+        bad = pc.or_(bad, pc.greater(values, bound))
     return bad
 
 

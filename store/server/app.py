@@ -79,7 +79,8 @@ class _Api:
             if key:
                 _authorize(key, op, params)
             region = region_of(request.headers.get("authorization"))
-            call = Call(self.fs, params, region, key.allows_group if key else None)
+            call = Call(self.fs, params, region, key.allows_group if key else None,
+                        f"http:{key.access_key_id}" if key else "http-api")
             handler = _HANDLERS[service][op]
             result = handler(call) if op in _ON_LOOP else await run_in_threadpool(handler, call)
             return JSONResponse(result, headers=headers, media_type=_MEDIA[service])

@@ -17,6 +17,7 @@ class Call:
     input: dict[str, Any]
     region: str = "us-east-1"
     policy: Callable[[str], bool] | None = None
+    source: str = "http-api"  # who wrote, for the quarantine and validation runs: http:<access key id> when signed
 
     def visible(self, name: str) -> bool:
         """Whether listings and searches may show this group to the caller."""

@@ -34,7 +34,7 @@ def _write(call: Call, entry: dict[str, Any], default_ttl: dict[str, Any] | None
     name = group_name(entry["FeatureGroupName"])
     record = record_from_wire(call.fs.feature_group(name), entry["Record"])
     call.fs.put_record(name, record, target_stores=entry.get("TargetStores"),
-                       ttl=ttl_seconds(entry.get("TtlDuration") or default_ttl))
+                       ttl=ttl_seconds(entry.get("TtlDuration") or default_ttl), source=call.source)
 
 
 def put_record(call: Call) -> dict[str, Any]:
