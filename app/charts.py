@@ -93,3 +93,89 @@ def growth(days: list[dict]) -> go.Figure:
                       **{**_LAYOUT, "height": 240})
     fig.update_xaxes(tickformat="%b %d", dtick=7 * 86_400_000)
     return fig
+
+
+AMBER = "#d97706"
+STATUS_COLORS = {"ok": "#16a34a", "warn": AMBER, "alert": RED, "few_rows": GREY}
+
+
+def validation_runs(runs: "pd.DataFrame") -> go.Figure:
+    """Rows checked per day by verdict: written, written with a warning, refused."""
+    import pandas as pd
+
+    t = runs.assign(day=runs["started"].dt.floor("D"))
+    t = t.assign(clean=t["rows_written"] - t["rows_warned"].clip(upper=t["rows_written"]),
+                 warned=t["rows_warned"].clip(upper=t["rows_written"]))
+    span = pd.date_range(end=pd.Timestamp.now(tz="UTC").normalize(), periods=30, freq="D", name="day")
+    per_day = t.groupby("day")[["clean", "warned", "rows_rejected"]].sum().reindex(span, fill_value=0).reset_index()
+    fig = go.Figure([go.Bar(x=per_day["day"], y=per_day[column], name=name, marker_color=color,
+                            hovertemplate="%{x|%Y-%m-%d}: %{y:,} rows " + name + "<extra></extra>")
+                     for column, name, color in (("clean", "written", BLUE), ("warned", "written with a warning", AMBER),
+                                                 ("rows_rejected", "refused", RED))])
+    fig.update_layout(title="Rows checked per day, last 30 days", barmode="stack", yaxis_title="rows",
+                      **{**_LAYOUT, "showlegend": True, "height": 280})
+    fig.update_xaxes(tickformat="%b %d", dtick=7 * 86_400_000)
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def volume(per_group: dict[str, "pd.DataFrame"], clock: str) -> go.Figure:
+    """Rows per day of each group, one line each."""
+    fig = go.Figure([go.Scatter(x=t["period"], y=t["rows"], name=name, mode="lines",
+                                hovertemplate="%{x|%Y-%m-%d}: %{y:,} rows<extra>" + name + "</extra>")
+                     for name, t in per_group.items()])
+    fig.update_layout(title=f"Rows per day of {clock.replace('_', ' ')}", yaxis_title="rows",
+                      **{**_LAYOUT, "showlegend": True, "height": 300})
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def drift_grid(timeline: "pd.DataFrame", metric: str) -> go.Figure:
+    """Feature by window: each cell a square coloured by its status (grey: too few rows), the
+    figure in the hover. Squares rather than a heatmap, since only markers can be clicked."""
+    t = timeline.assign(window=timeline["window_end"].dt.strftime("%b %d %H:%M"),
+                        value=timeline[metric].astype(float))
+    fig = go.Figure()
+    for status, color in STATUS_COLORS.items():
+        part = t[t["status"] == status]
+        if len(part):
+            fig.add_trace(go.Scatter(
+                x=part["window"], y=part["feature"], mode="markers", name=status.replace("_", " "),
+                marker=dict(symbol="square", size=22, color=color, line=dict(width=0)),
+                customdata=part[["value", "rows_current"]].to_numpy(),
+                hovertemplate="%{y}, window ending %{x}<br>" + metric + " %{customdata[0]:.3g}, "
+                              "%{customdata[1]:,} rows<extra>" + status + "</extra>"))
+    fig.update_layout(title=f"Drift by window ({metric}; click a square to compare)", clickmode="event+select",
+                      **{**_LAYOUT, "showlegend": True, "height": 150 + 36 * t["feature"].nunique()})
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=sorted(t["window"].unique(),
+                     key=list(t["window"]).index))
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def overlay(dist: "pd.DataFrame", feature: str, numeric: bool) -> go.Figure:
+    """A feature's reference and current windows as shares, one over the other: numbers as two
+    filled step outlines (on a log axis when the bins are geometric), text as grouped bars."""
+    traces = []
+    windows = (("reference", "reference window", GREY), ("current", "current window", RED))
+    if numeric:  # nulls are left to the caption
+        dist = dist[dist["bucket"] != "(null)"]
+        edges = [*dist["bucket"].astype(float), *dist["upper"].astype(float).tail(1)]
+        for column, name, color in windows:
+            shares = [*dist[column], *dist[column].tail(1)]
+            traces.append(go.Scatter(x=edges, y=shares, name=name, line_shape="hv", fill="tozeroy", mode="lines",
+                                     line=dict(color=color), hovertemplate="from %{x:,.4g}: %{y:.1%}<extra>" + name
+                                     + "</extra>"))
+    else:
+        for column, name, color in windows:
+            traces.append(go.Bar(x=dist["bucket"], y=dist[column], name=name, marker_color=color, opacity=0.7,
+                                 hovertemplate="%{x}: %{y:.1%}<extra>" + name + "</extra>"))
+    fig = go.Figure(traces)
+    fig.update_layout(title=f"{feature}: reference and current window", barmode="group", yaxis_title="share of rows",
+                      yaxis_tickformat=".0%", **{**_LAYOUT, "showlegend": True})
+    log = numeric and dist.attrs.get("scale") == "log"
+    fig.update_xaxes(type="log" if log else "linear" if numeric else "category",
+                     title=f"{feature} (log scale)" if log else feature)
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig

@@ -31,10 +31,11 @@ PAGES = {
     "datasets": ("pages_/datasets.py", "Datasets", ":material/dataset:"),
     "time_travel": ("pages_/time_travel.py", "Time travel", ":material/history:"),
     "sql": ("pages_/sql.py", "SQL", ":material/terminal:"),
+    "monitoring": ("pages_/monitoring.py", "Monitoring", ":material/monitor_heart:"),
     "storage": ("pages_/storage.py", "Storage", ":material/hard_drive:"),
 }
 SECTIONS = {"Discover": ["catalog", "group", "lineage"], "Build": ["create", "ingest", "dataset", "datasets"],
-            "Query": ["time_travel", "sql"], "Operate": ["storage"]}
+            "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage"]}
 GROUP_KEY = "group"  # the query parameter naming the current feature group
 _PICKER = "group_picker"  # the group selector's widget key
 _REMEMBERED = "_group"  # the group last picked, for pages opened without ?group=
@@ -100,6 +101,18 @@ def row_errors(report: "IngestReport", where: "DeltaGenerator | None" = None, ke
                                help="The rows as they were in your file, with an error column saying what to fix")
 
 
+def rule_warnings(report: "IngestReport", where: "DeltaGenerator | None" = None) -> None:
+    """What rules of severity warn said: rows written anyway, and batch rules that warned."""
+    target = where or st
+    for warning in report.batch_warnings:
+        target.warning(f"Rule {warning['rule']} warns about the batch: {warning['reason']}", icon=":material/warning:")
+    if report.rows_warned:
+        target.warning(f"{report.rows_warned:,} rows are written with a warning from the group's rules:",
+                       icon=":material/warning:")
+        shown = report.warnings.drop(columns="row") if "line" in report.warnings.columns else report.warnings
+        target.dataframe(shown, hide_index=True, height=min(300, 38 + 35 * len(shown)))
+
+
 def outcome(report: "IngestReport", where: "DeltaGenerator | None" = None) -> None:
     """What an ingest did, in the colour it deserves: nothing written is an error, some rows
     rejected a warning, everything written a success."""
@@ -157,9 +170,10 @@ def _picked(widget: str) -> None:
 
 
 def pick_group(fs: FeatureStore, label: str = "Feature group", offline_only: bool = False,
-               where: "DeltaGenerator | None" = None) -> str | None:
+               where: "DeltaGenerator | None" = None, default: str | None = None) -> str | None:
     """A group selector shared by every page: the URL's ``?group=`` names the group (always
-    written, so every URL is shareable), else the group last picked on any page. A URL naming a
+    written, so every URL is shareable), else the group last picked on any page, else
+    ``default``, else the first. A URL naming a
     group that does not exist says so instead of showing another one. None (with a message)
     when there is nothing to show."""
     groups = fs.list_feature_groups()
@@ -177,7 +191,7 @@ def pick_group(fs: FeatureStore, label: str = "Feature group", offline_only: boo
         return None
     if wanted is None:
         remembered = st.session_state.get(_REMEMBERED)
-        wanted = remembered if remembered in names else names[0]
+        wanted = remembered if remembered in names else default if default in names else names[0]
         st.query_params[GROUP_KEY] = wanted
     st.session_state[_REMEMBERED] = wanted
     st.session_state[_PICKER] = wanted  # the widget shows what the URL says

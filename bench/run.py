@@ -31,6 +31,7 @@ STEPS = [
     "put_raw", "put_engine",
     "compact_raw", "compact_engine",
     "sparse",
+    "quality_ingest", "quality_puts", "quality_drift",
     "cli",
 ]
 
@@ -42,6 +43,9 @@ TARGETS = {
     "puts_per_s": 5_000,
     "build_ratio": {"small": 1.5, "large": 2.0},  # against the same rows in one file per group
     "sparse_scan_ratio": 1.5,
+    "rules_ingest_overhead": 0.20,
+    "rules_put_share": 0.90,
+    "drift_seconds": 1.0,
 }
 
 
@@ -241,6 +245,24 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
                 "<= 1.5x raw" if key == "select_all" else "",
                 e["engine_s"] / e["raw_s"] <= TARGETS["sparse_scan_ratio"] if key == "select_all" else None,
                 _rss(steps, "sparse"))
+
+    # data quality
+    qi, qp, qd = _r(steps, "quality_ingest"), _r(steps, "quality_puts"), _r(steps, "quality_drift")
+    if qi:
+        add(f"6. ingest driver_stats with {qi['rules']} row rules ({qi['rows']:,} rows)", _fmt_s(qi["seconds_with"]),
+            f"{_fmt_s(qi['seconds_without'])} (the same ingest, no rules)", _ratio(qi["seconds_with"],
+                                                                                  qi["seconds_without"]),
+            "<= 1.20x", qi["overhead"] <= TARGETS["rules_ingest_overhead"], _rss(steps, "quality_ingest"))
+    if qp:
+        add(f"6. put_record with {qp['rules']} rules (x{qp['puts']:,})", _fmt_rate(qp["puts_per_s_with"], "puts/s"),
+            f"{_fmt_rate(qp['puts_per_s_without'], 'puts/s')} (no rules)",
+            _ratio(qp["puts_per_s_with"], qp["puts_per_s_without"]), ">= 0.90x",
+            qp["share"] >= TARGETS["rules_put_share"], _rss(steps, "quality_puts"))
+    if qd:
+        add(f"6. drift, {qd['features']} features, {qd['rows_reference']:,} vs {qd['rows_current']:,} rows",
+            _fmt_s(qd["seconds"]), f"{_fmt_s(qd['raw_seconds'])} (DuckDB reads both windows, no figures)",
+            _ratio(qd["seconds"], qd["raw_seconds"]), "< 1 s", qd["seconds"] < TARGETS["drift_seconds"],
+            _rss(steps, "quality_drift"))
 
     # 5. CLI
     cl = _r(steps, "cli")

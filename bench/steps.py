@@ -884,6 +884,24 @@ def step_sparse(size: Size) -> dict:
     return sparse(size, sys.modules[__name__])
 
 
+def step_quality_ingest(size: Size) -> dict:
+    from .steps_quality import ingest_rules
+
+    return ingest_rules(size, sys.modules[__name__])
+
+
+def step_quality_puts(size: Size) -> dict:
+    from .steps_quality import put_rules
+
+    return put_rules(size, sys.modules[__name__])
+
+
+def step_quality_drift(size: Size) -> dict:
+    from .steps_quality import drift
+
+    return drift(size, sys.modules[__name__])
+
+
 STEP_FUNCS = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("step_")}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE_NAME = "small"

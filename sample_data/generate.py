@@ -3,7 +3,8 @@
     python sample_data/generate.py [--scale N] [--out DIR]
 
 Scale 1 (checked in next to this script) has ~600 customers, ~80 merchants and 12,000
-transactions over the 90 days ending 2026-10-31T23:00:00Z. Dates are fixed rather than relative
+transactions over the 90 days ending 2026-10-31T23:00:00Z; in its last day mobile-app amounts arrive
+in cents (``in_cents``), the drift the sample monitors alert on. Dates are fixed rather than relative
 to now, so the files, and every point-in-time answer built on them, are the same on every machine.
 
 Fraud labels are drawn from the features *as they were at each transaction* (customer risk tier
@@ -192,6 +193,13 @@ def make_transactions(rng: np.random.Generator, cust: Customers, merchants: pd.D
     return frame
 
 
+def in_cents(txns: pd.DataFrame) -> pd.DataFrame:
+    """The drifted window the monitors catch: in the last day a mobile-app release reports amounts
+    in cents, so its amounts are 100 times too large (and the spend job sums them as they come)."""
+    bug = (txns["t"] > END - DAY) & (txns["channel"] == "mobile_app")
+    return txns.assign(amount=txns["amount"].where(~bug, np.round(txns["amount"] * 100, 2)))
+
+
 def make_spend(txns: pd.DataFrame) -> pd.DataFrame:
     """One row per customer and day with activity: 7- and 30-day aggregates at the 23:00 UTC run.
 
@@ -207,10 +215,10 @@ def make_spend(txns: pd.DataFrame) -> pd.DataFrame:
     run_key = runs["customer_id"].to_numpy() * 10**11 + runs["t"].to_numpy()
     hi = np.searchsorted(key, run_key)
     lo7, lo30 = np.searchsorted(key, run_key - 7 * DAY), np.searchsorted(key, run_key - 30 * DAY)
-    total = np.concatenate([[0.0], np.cumsum(txns["amount"].to_numpy())])
+    cents = np.concatenate([[0], np.cumsum(np.round(txns["amount"].to_numpy() * 100).astype("int64"))])  # exact
     runs["txn_count_7d"] = hi - lo7
-    runs["spend_7d"] = np.round(total[hi] - total[lo7], 2)
-    runs["avg_amount_30d"] = np.round((total[hi] - total[lo30]) / (hi - lo30), 2)
+    runs["spend_7d"] = (cents[hi] - cents[lo7]) / 100
+    runs["avg_amount_30d"] = np.round((cents[hi] - cents[lo30]) / (hi - lo30) / 100, 2)
     runs["distinct_merchants_30d"] = [len(set(merchant[a:b])) for a, b in zip(lo30, hi)]
     return runs.sort_values(["t", "customer_id"], ignore_index=True)
 
@@ -261,7 +269,7 @@ def generate(scale: int = 1) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng([SEED, scale])
     cust = make_customers(rng, 600 * scale)
     merchants = make_merchants(rng, 80 * scale)
-    txns = make_transactions(rng, cust, merchants, 12_000 * scale)
+    txns = in_cents(make_transactions(rng, cust, merchants, 12_000 * scale))
     spend = make_spend(txns)
     labels = txns[["transaction_id", "customer_id", "merchant_id", "t"]].assign(
         is_fraud=label_fraud(rng, txns, cust, merchants, spend))

@@ -229,6 +229,8 @@ def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors
             click.echo(f"Bad rows listed in {' and '.join(p for p in (errors_path, rejected_path) if p)}")
         else:
             click.echo(report.errors.head(20).to_string(index=False), err=True)
+    if report.rows_warned:
+        click.echo(report.warnings.head(20).to_string(index=False), err=True)
 
 
 @main.command()
@@ -396,11 +398,19 @@ def sweep(ctx: click.Context, group: str | None) -> None:
 @click.option("--set", "rules_file", type=click.Path(exists=True, dir_okay=False),
               help="Replace the rules with those in this YAML/JSON file (a list of rules).")
 @click.option("--suggest", is_flag=True, help="Print rules a profile of the latest records suggests.")
+@click.option("--import", "import_file", type=click.Path(exists=True, dir_okay=False),
+              help="Add the rules of a Great Expectations suite or SageMaker constraints.json (JSON).")
 @click.pass_context
-def rules(ctx: click.Context, group: str, rules_file: str | None, suggest: bool) -> None:
-    """Show GROUP's validation rules as JSON (or --set them from a file, or --suggest some)."""
+def rules(ctx: click.Context, group: str, rules_file: str | None, suggest: bool, import_file: str | None) -> None:
+    """Show GROUP's validation rules as JSON (or --set them from a file, --import a Great
+    Expectations suite or SageMaker constraints.json, or --suggest some)."""
     fs = open_store(ctx)
-    if rules_file:
+    if import_file:
+        result = fs.import_rules(group, import_file)
+        for reason in result["skipped"]:
+            click.echo(f"not imported: {reason}", err=True)
+        echo_json(result["rules"])
+    elif rules_file:
         data = _read_spec(rules_file)
         echo_json(fs.set_rules(group, data.get("rules", data) if isinstance(data, dict) else data))
     elif suggest:
@@ -475,15 +485,17 @@ def monitor(ctx: click.Context, group: str | None, as_json: bool) -> None:
 @click.option("--null-rate-change", type=float, help="Largest change in a feature's share of nulls.")
 @click.option("--window", type=float, help="Seconds of the current window (default a day).")
 @click.option("--reference-window", type=float, help="Seconds of the window before it (default 7 days).")
+@click.option("--min-rows", type=int, help="Fewest rows in a window for its drift to count (default 100).")
 @click.pass_context
 def set_monitor(ctx: click.Context, group: str, expected_interval: float | None, psi: float | None,
                 js: float | None, null_rate_change: float | None, window: float | None,
-                reference_window: float | None) -> None:
+                reference_window: float | None, min_rows: int | None) -> None:
     """Monitor GROUP (only the options given change)."""
     fs = open_store(ctx)
     settings: dict[str, Any] = {k: v for k, v in (("expected_interval", expected_interval),
                                                   ("null_rate_change", null_rate_change), ("window", window),
-                                                  ("reference_window", reference_window)) if v is not None}
+                                                  ("reference_window", reference_window), ("min_rows", min_rows))
+                                if v is not None}
     thresholds = {k: v for k, v in (("psi", psi), ("js", js)) if v is not None}
     if thresholds:
         settings["drift"] = {**fs.monitor(group).get("drift", {}), **thresholds}

@@ -101,6 +101,51 @@ GROUPS = [
         ttl=timedelta(days=30),
     ),
 ]
+COUNTRY = r"^[A-Z]{2}$"
+MERCHANT_ID = r"^M[0-9]{4}$"
+# Each group's validation rules, set before its file is ingested so the seed goes through them.
+RULES: dict[str, list[dict[str, Any]]] = {
+    "customers": [
+        {"feature": "age", "check": "between", "min": 18, "max": 120},
+        {"feature": "country", "check": "regex", "pattern": COUNTRY},
+        {"feature": "credit_limit", "check": "between", "min": 0, "max": 100_000},
+        {"feature": "account_status", "check": "in", "values": ["active", "review", "suspended"]},
+        {"feature": "risk_segment", "check": "in", "values": ["low", "medium", "high"]},
+    ],
+    "merchants": [
+        {"feature": "merchant_id", "check": "regex", "pattern": MERCHANT_ID},
+        {"feature": "country", "check": "regex", "pattern": COUNTRY},
+        {"feature": "risk_score", "check": "between", "min": 0, "max": 1},
+    ],
+    "transactions": [
+        {"feature": "merchant_id", "check": "regex", "pattern": MERCHANT_ID},
+        {"feature": "amount", "check": "not_null"},
+        {"feature": "amount", "check": "between", "min": 0.01, "max": 50_000,
+         "description": "Card limits cap one authorisation at 50,000 USD"},
+        {"feature": "currency", "check": "in", "values": ["USD", "EUR", "GBP", "CAD", "BRL", "INR"]},
+        {"feature": "channel", "check": "in", "values": ["in_store", "online", "mobile_app"]},
+        {"feature": "transaction_id", "check": "unique"},
+        {"check": "row_count", "min": 1},
+        {"feature": "amount", "check": "mean", "min": 5, "max": 2_000, "severity": "warn"},
+    ],
+    "customer_spend": [
+        {"feature": "txn_count_7d", "check": "between", "min": 1},
+        {"feature": "spend_7d", "check": "between", "min": 0},
+        {"check": "expression", "sql": "avg_amount_30d > 0", "name": "avg_amount_positive"},
+        {"check": "null_fraction", "feature": "avg_amount_30d", "max": 0.01, "severity": "warn"},
+    ],
+}
+# Monitors: freshness from each feed's cadence, drift on the features a model reads. PSI alone:
+# the sample's days are small enough that a Jensen-Shannon threshold of 0.1 is sampling noise.
+MONITORS: dict[str, dict[str, Any]] = {
+    "transactions": {"expected_interval": timedelta(days=2), "drift": {"psi": 0.2},
+                     "features": ["amount", "currency", "category", "channel"]},
+    "customer_spend": {"expected_interval": timedelta(hours=26), "drift": {"psi": 0.2},
+                       "features": ["txn_count_7d", "spend_7d", "avg_amount_30d", "distinct_merchants_30d"]},
+    "customers": {"expected_interval": timedelta(days=3), "drift": {"psi": 0.2}, "window": timedelta(days=30),
+                  "reference_window": timedelta(days=60),
+                  "features": ["age", "country", "credit_limit", "account_status", "risk_segment"]},
+}
 DATASET_FEATURES = [
     "customers:age", "customers:country", "customers:signup_channel", "customers:credit_limit",
     "customers:account_status", "customers:risk_segment",
@@ -132,9 +177,10 @@ def seed_if_empty(fs: FeatureStore, data_dir: str | None = None) -> bool:
 
 
 def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
-    """Create and fill the sample groups, apply the account closures and the late merchant-score
-    corrections, build the training set and register the model trained on it. Raises Conflict
-    if a sample group already exists.
+    """Create the sample groups with their validation rules and monitors and fill them (the rows
+    the rules refuse go to the quarantine), apply the account closures and the late
+    merchant-score corrections, build the training set and register the model trained on it.
+    Raises Conflict if a sample group already exists.
 
     The sample files have fixed dates; their whole timeline (labels included) is moved by whole
     days so that the last event falls in the day before now, keeping order, gaps and the daily
@@ -144,9 +190,14 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     data_dir, shift_days = shift_samples(source, samples_dir(fs), now_us())
     rows = {}
+    quarantined = {}
     for spec in GROUPS:
         _create(fs, spec)
-        rows[spec.name] = fs.ingest(spec.name, os.path.join(data_dir, f"{spec.name}.csv")).rows_written
+        fs.set_rules(spec.name, RULES[spec.name])
+        if spec.name in MONITORS:
+            fs.set_monitor(spec.name, **MONITORS[spec.name])
+        report = fs.ingest(spec.name, os.path.join(data_dir, f"{spec.name}.csv"), on_error="skip")
+        rows[spec.name], quarantined[spec.name] = report.rows_written, report.rows_rejected
     deleted = _close_accounts(fs, os.path.join(data_dir, "deletes.csv"))
     # A second, later write of past event times, so "known at" time travel shows what changed.
     corrected = fs.ingest("merchants", os.path.join(data_dir, "merchant_corrections.csv"),
@@ -159,7 +210,8 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
         {"target": "is_fraud", "features": len(DATASET_FEATURES), "rows": len(labels),
          "positive_rate": round(sum(labels) / len(labels), 4)},
     )
-    return {"groups": [spec.name for spec in GROUPS], "rows_ingested": rows, "records_deleted": deleted,
+    return {"groups": [spec.name for spec in GROUPS], "rows_ingested": rows, "rows_quarantined": quarantined,
+            "records_deleted": deleted,
             "merchant_versions_corrected": corrected, "timeline_shift_days": shift_days,
             "dataset_id": dataset.id, "dataset_name": DATASET_NAME, "dataset_rows": dataset.num_rows,
             "model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)}

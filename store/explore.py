@@ -19,6 +19,7 @@ from .timeutil import arg_to_us
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+    import pyarrow as pa
 
     from .featurestore import FeatureStore
 
@@ -128,5 +129,22 @@ def write_batches(fs: "FeatureStore", group: str, limit: int = 200) -> "pd.DataF
             f"SELECT write_time, count(*) AS rows, count(*) FILTER (WHERE is_deleted) AS deletes, "
             f"min(_event_time) AS first_event, max(_event_time) AS last_event FROM {view} "
             f"GROUP BY write_time ORDER BY write_time DESC LIMIT {int(limit)}").to_arrow_table())
+
+    return read(fs, group, work)
+
+
+def latest_writes(fs: "FeatureStore", group: str, limit: int = 10_000) -> "pa.Table":
+    """The ``limit`` rows written last (delete markers left out), as typed features: what a new
+    rule is previewed on. A group without an offline store gives its first live records."""
+    import pyarrow as pa
+
+    g = fs.feature_group(group)
+    if not g.offline:
+        return pa.Table.from_pandas(latest_page(fs, group, limit).rows, preserve_index=False)
+
+    def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> "pa.Table":
+        cols = ", ".join(q(f) for f in g.feature_names)
+        return con.sql(f"SELECT {cols} FROM {view} WHERE NOT is_deleted "
+                       f"ORDER BY write_time DESC, _seq DESC LIMIT {int(limit)}").to_arrow_table()
 
     return read(fs, group, work)

@@ -51,7 +51,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        return self.rows_rejected == 0
+        return self.rows_rejected == 0 and not self.batch_failures
 
     def first_error(self) -> str:
         """The first bad value in words: 'line 3, event_time = 'x' is not ...'."""
@@ -61,9 +61,18 @@ class IngestReport:
 
     def summary(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
+        if self.batch_failures:
+            failure = self.batch_failures[0]
+            return (f"{self.group}: {verb} nothing of {self.rows_total:,} rows: rule {failure['rule']} fails the "
+                    f"batch ({failure['reason']})")
         text = f"{self.group}: {verb} {self.rows_written:,} of {self.rows_total:,} rows"
         if self.rows_rejected:
             text += f", rejected {self.rows_rejected:,} (first: {self.first_error()})"
+        if self.rows_warned or self.batch_warnings:
+            rules = dict.fromkeys([*self.warnings["rule"], *(w["rule"] for w in self.batch_warnings)])
+            text += f", warnings from {', '.join(rules)}"
+            if self.rows_warned:
+                text += f" on {self.rows_warned:,} rows"
         if not self.dry_run and self.seconds:
             text += f" in {self.seconds:.2f}s"
         return text
@@ -84,6 +93,10 @@ class IngestReport:
             "rows_rejected": self.rows_rejected, "records_online": self.records_online,
             "files_written": self.files_written, "seconds": round(self.seconds, 3), "source": self.source,
             "errors": self.errors.head(1000).to_dict("records") if self.errors is not None else [],
+            "rows_warned": self.rows_warned,
+            "warnings": self.warnings.head(1000).to_dict("records") if self.warnings is not None else [],
+            "batch_failures": self.batch_failures, "batch_warnings": self.batch_warnings,
+            "rule_counts": self.rule_counts,
         }
 
 

@@ -80,3 +80,8 @@ def texts(at: AppTest) -> str:
     parts = [e.value for kind in ("markdown", "caption", "info", "warning", "success", "error", "title", "subheader")
              for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)
+
+
+def edits(added=(), edited=None, deleted=()) -> dict:
+    """A data editor's edit state, as the browser would send it."""
+    return {"edited_rows": edited or {}, "added_rows": list(added), "deleted_rows": list(deleted)}

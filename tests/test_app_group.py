@@ -4,14 +4,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
-from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
+from studio_support import button, edits, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
 from store import Feature
 
-
-def edits(added=(), edited=None) -> dict:
-    """A data editor's edit state, as the browser would send it."""
-    return {"edited_rows": edited or {}, "added_rows": list(added), "deleted_rows": []}
 
 
 

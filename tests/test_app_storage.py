@@ -10,10 +10,10 @@ def test_storage_lists_groups_largest_first_and_compacts_on_demand(fs):
     assert table["total"].tolist() == sorted(table["total"], reverse=True)
     assert set(table["group"]) == {g.name for g in fs.list_feature_groups()}
     assert {m.label for m in at.metric} >= {"Online store", "Offline store", "Offline files"}
-    fs.put_record("merchants", {"merchant_id": "M9", "event_time": "2026-11-01T00:00:00Z"})
-    fs.put_record("merchants", {"merchant_id": "M8", "event_time": "2026-11-01T00:00:00Z"})
+    fs.put_record("merchants", {"merchant_id": "M0909", "event_time": "2026-11-01T00:00:00Z"})
+    fs.put_record("merchants", {"merchant_id": "M0908", "event_time": "2026-11-01T00:00:00Z"})
     fs.flush()
-    fs.put_record("merchants", {"merchant_id": "M7", "event_time": "2026-11-01T00:00:00Z"})
+    fs.put_record("merchants", {"merchant_id": "M0907", "event_time": "2026-11-01T00:00:00Z"})
     fs.flush()
     files = fs.describe("merchants")["offline_files"]
     at.selectbox(key="storage_compact_group").set_value("merchants")

@@ -123,7 +123,7 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "delete-record": ["g", "2", "2024-01-01T00:00:00Z"], "query": ["SELECT count(*) AS n FROM g"],
         "dataset": [str(entity), "-f", "g", "-o", str(tmp_path / "d.csv")], "compact": [], "sweep": [],
         "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
-        "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": [],
+        "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": ["g"],  # the demo alerts (exit 1)
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
              "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor"]

@@ -31,6 +31,9 @@ def test_numeric_figures_match_scipy(seed, n, m, shift):
     assert got["ks"] == pytest.approx(scipy_stats.ks_2samp(a, b).statistic, abs=1e-12)
     assert got["wasserstein"] == pytest.approx(scipy_stats.wasserstein_distance(a, b), rel=1e-9, abs=1e-12)
     assert got["mean_change"] == pytest.approx(b.mean() - a.mean())
+    edges = np.unique(np.quantile(a, np.linspace(0, 1, figures.BINS + 1)[1:-1]))  # deciles, [edge, next edge)
+    bins = [np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1) for x in (a, b)]
+    assert got["psi"] == pytest.approx(figures.psi(*bins), rel=1e-9, abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)

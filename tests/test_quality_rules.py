@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -98,6 +99,9 @@ def test_batch_rules_fail_or_warn_the_whole_batch(fs, tx):
     assert report.rows_written == 3 and [w["rule"] for w in report.batch_warnings] == ["refund_null_fraction"]
     runs = fs.validation_runs(tx)
     assert runs["outcome"].tolist() == ["written", "refused", "refused"]
+    fs.set_rules(tx, [{"check": "row_count", "min": 1}, {"feature": "amount", "check": "between", "min": 0}])
+    report = fs.ingest(tx, frame(amount=[-1.0, -2.0]), on_error="skip")  # row_count counts the rows received
+    assert report.rows_written == 0 and not report.batch_failures and len(fs.quarantine(tx)) == 2
 
 
 def test_a_fail_batch_row_rule_refuses_the_batch(fs, tx):
@@ -237,3 +241,20 @@ def test_bulk_and_single_record_verdicts_are_the_same(fs, specs, data):
         values, _ = record_typing.typed(g, {f.name: f for f in g.features}, {"id": i, "ts": T, **r})
         single = {rule.name for rule in checker.failures(values)}
         assert single == bulk[i], f"row {r} under {[x.to_dict() for x in rules]}: bulk {bulk[i]}, single {single}"
+
+
+def test_a_pattern_over_a_large_batch_of_few_distinct_values_gives_every_row_its_verdict(fs):
+    """Past 50,000 rows of few distinct values the pattern runs once per value: the verdicts must
+    be the row-by-row ones, nulls passing."""
+    import pyarrow as pa
+
+    from store.quality.rules import _element_fails
+
+    words = ["USD", "usd", "É", None, "EUR", "GB"]
+    values = pa.array([words[i % len(words)] for i in range(60_000)])
+    fs.create_feature_group("tx", "id", "ts", FEATURES)
+    [rule] = parse(fs.feature_group("tx"), [{"check": "regex", "feature": "currency", "pattern": r"^[A-Z]{3}$"}])
+    fails = _element_fails(rule, values)
+    expected = [w is not None and re.fullmatch(r"[A-Z]{3}", w) is None for w in values.to_pylist()]
+    assert fails.fill_null(False).to_pylist() == expected
+    assert sum(expected) == 30_000

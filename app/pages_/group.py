@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from app.common import pick_group, store
-from app.tabs import lineage, overview, records, schema, statistics
+from app.tabs import lineage, overview, quality, records, schema, statistics
 
 TABS = {
     "Overview": overview.render,
     "Schema": schema.render,
     "Data": records.render_data,
     "Statistics": statistics.render,
+    "Quality": quality.render,
     "Lineage": lineage.render_group,
     "Online lookup": records.render_lookup,
     "History": records.render_history,

@@ -1,6 +1,6 @@
 """Ingest: upload a CSV or Parquet file, preview it, map its columns onto the group's features,
-validate it (bad rows listed, downloadable as they were with the reason), then write it with a
-progress bar. The file is recorded in lineage as the data source."""
+validate it against the types and the group's rules (bad rows listed, downloadable as they were
+with the reason; warnings and batch rules beside them), then write it with a progress bar. The file is recorded in lineage as the data source."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app.common import engine_errors, outcome, page_link, pick_group, row_errors, size, store
+from app.common import engine_errors, outcome, page_link, pick_group, row_errors, rule_warnings, size, store
 from app.files import saved_upload
 from store import upload
 
@@ -69,12 +69,16 @@ with engine_errors():
     validated = st.session_state.get("validation")
     if validated and validated[0] == check and not write:
         report = validated[1]
+        for failure in report.batch_failures:
+            st.error(f"Rule {failure['rule']} fails this file as a whole, so nothing of it would be written: "
+                     f"{failure['reason']}", icon=":material/block:")
         if report.ok:
             st.success(f"All {report.rows_total:,} rows are valid and ready to ingest.", icon=":material/check_circle:")
-        else:
-            st.error(f"{report.rows_rejected:,} of {report.rows_total:,} rows are invalid; "
-                     f"{report.rows_written:,} are valid.", icon=":material/error:")
+        elif report.rows_rejected:
+            st.error(f"{report.rows_rejected:,} of {report.rows_total:,} rows are invalid (wrong types or refused by "
+                     f"the group's rules); {report.rows_written:,} are valid.", icon=":material/error:")
             row_errors(report, key="validation")
+        rule_warnings(report)
 
     if write:
         st.session_state.pop("ingested", None)
@@ -99,6 +103,8 @@ with engine_errors():
         cols[4].metric("Seconds", f"{report.seconds:.2f}")
         if report.rows_rejected:
             row_errors(report, key="ingested")
+            page_link("group", "The refused rows are in the quarantine", group=group_name, tab="Quality")
+        rule_warnings(report)
         if report.rows_written:
             st.caption("Ingesting the same file again appends its rows again: the history keeps both writes.")
         page_link("group", f"Open {group_name}", group=group_name)

@@ -1,12 +1,18 @@
 """Schema tab: the features with types and roles, one feature's description and parameters
-edited at a time, and new features added (features are never removed or retyped)."""
+edited at a time, new features added (features are never removed or retyped), and the group's
+validation rules: edited as a table, suggested from the data, previewed on the latest rows before
+they are saved."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from app import rules_editor
 from app.common import engine_errors, flash, key_values, pairs_editor
 from app.schema_editor import features_editor
 from store import FeatureGroup, FeatureStore
+from store.ingest import IngestReport
+from store.quality.imports import convert
 from store.stats import type_label
 
 
@@ -43,3 +49,114 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                     fs.add_features(group.name, specs)
                     flash(f"Added {', '.join(s['name'] for s in specs)} to {group.name}")
                     st.rerun()
+    st.divider()
+    rules(fs, group)
+
+
+def _state(group: FeatureGroup) -> tuple[str, str, str]:
+    return f"rules_draft_{group.name}", f"rules_version_{group.name}", f"rules_preview_{group.name}"
+
+
+def _reset(group: FeatureGroup, draft: list[dict] | None) -> None:
+    """Show ``draft`` (None: the saved rules) in a fresh editor: a data editor keeps its own edits
+    under its key, so new content needs a new key."""
+    draft_key, version_key, _ = _state(group)
+    if draft is None:
+        st.session_state.pop(draft_key, None)
+    else:
+        st.session_state[draft_key] = draft
+    st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
+
+
+def rules(fs: FeatureStore, group: FeatureGroup) -> None:
+    st.subheader("Validation rules")
+    st.caption("Every write applies them: ingest from files and DataFrames, single puts, the HTTP API, the CLI and "
+               "the Ingest page. Refused rows go to the quarantine (see the Quality tab). A row rule ignores empty "
+               "values except not_null; on lists, between, in, not_in and regex check each element and length "
+               "counts the elements.")
+    draft_key, version_key, preview_key = _state(group)
+    saved = fs.rules(group.name)
+    edited = rules_editor.editor(st.session_state.get(draft_key, saved), group.feature_names,
+                                 key=f"rules_{group.name}_{st.session_state.get(version_key, 0)}")
+    try:
+        specs, problem = rules_editor.specs(edited), None
+    except ValueError as exc:
+        specs, problem = None, str(exc)
+    if problem:
+        st.error(problem, icon=":material/error:")
+    changed = specs != rules_editor.specs(rules_editor.frame(saved))
+
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    actions = left.container(horizontal=True)
+    rows = right.number_input("Preview on the latest rows", min_value=100, max_value=1_000_000, value=10_000,
+                              step=1_000, key=f"rules_preview_rows_{group.name}")
+    if actions.button("Save rules", type="primary", disabled=not changed or specs is None, icon=":material/save:"):
+        with engine_errors():
+            stored = fs.set_rules(group.name, specs)
+            _reset(group, None)
+            flash(f"Saved {len(stored)} rules on {group.name}; every write checks them from now on")
+            st.rerun()
+    if actions.button("Preview", disabled=specs is None, icon=":material/preview:",
+                      help="What these rules would refuse in the rows written last; nothing is written"):
+        with engine_errors(), st.spinner("Checking the latest rows…"):
+            st.session_state[preview_key] = (specs, fs.preview_rules(group.name, specs, int(rows)))
+    if actions.button("Add suggested rules", icon=":material/auto_awesome:",
+                      help="Ranges, allowed values, lengths and not-null from a profile of the latest records"):
+        with engine_errors():
+            suggested = fs.suggest_rules(group.name)
+            have = {(r.get("check"), r.get("feature")) for r in specs or []}
+            new = [r for r in suggested if (r["check"], r.get("feature")) not in have]
+            if new:
+                _reset(group, [*(specs or []), *new])
+                flash(f"Added {len(new)} suggested rules below the others: preview them, then save")
+            else:
+                flash("No new suggestions: the rules already cover what the data shows, or the group has too few "
+                      "records to suggest from", warning=True)
+            st.rerun()
+    with actions.popover("Import", icon=":material/file_open:"):
+        uploaded = st.file_uploader("A Great Expectations suite or a SageMaker constraints.json", type=["json"],
+                                    key=f"rules_import_{group.name}_{st.session_state.get(version_key, 0)}")
+        if uploaded is not None:
+            with engine_errors():
+                imported, skipped = convert(uploaded.getvalue())
+                _reset(group, [*(specs or []), *imported])
+                flash(f"Imported {len(imported)} rules below the others: preview them, then save"
+                      + (f". Not imported: {'; '.join(skipped)}" if skipped else ""), warning=bool(skipped))
+                st.rerun()
+    if changed and actions.button("Discard changes", icon=":material/undo:"):
+        _reset(group, None)
+        st.rerun()
+
+    previewed = st.session_state.get(preview_key)
+    if previewed and previewed[0] == specs:
+        _preview(previewed[1])
+
+
+def _preview(report: IngestReport) -> None:
+    """What the previewed rules would do to the latest rows."""
+    if report.batch_failures:
+        for failure in report.batch_failures:
+            st.error(f"Rule {failure['rule']} would fail a batch like these rows: {failure['reason']}",
+                     icon=":material/block:")
+    shown = f"the latest {report.rows_total:,} rows"
+    if report.rows_rejected:
+        st.warning(f"Of {shown}, these rules would refuse {report.rows_rejected:,}"
+                   + (f" and warn about {report.rows_warned:,}" if report.rows_warned else "") + ".",
+                   icon=":material/warning:")
+    elif report.rows_warned:
+        st.warning(f"Of {shown}, these rules would refuse none and warn about {report.rows_warned:,}.",
+                   icon=":material/warning:")
+    elif not report.batch_failures:
+        st.success(f"These rules pass all of {shown}.", icon=":material/check_circle:")
+    for warning in report.batch_warnings:
+        st.info(f"Rule {warning['rule']} would warn: {warning['reason']}", icon=":material/info:")
+    counts = [{"rule": rule, **c} for rule, c in report.rule_counts.items() if any(c.values())]
+    if counts:
+        st.dataframe(counts, hide_index=True, column_config={
+            "rejected": st.column_config.NumberColumn("rows refused", format="localized"),
+            "warned": st.column_config.NumberColumn("rows warned", format="localized"),
+            "failed_batch": st.column_config.CheckboxColumn("fails the batch")})
+    verdicts = [f for f in (report.errors, report.warnings) if f is not None and len(f)]
+    if verdicts:
+        st.caption("First values at fault")
+        st.dataframe(pd.concat(verdicts).drop(columns="row").head(200), hide_index=True)

@@ -43,6 +43,18 @@ class QualityMethods:
 
         return suggest(self, group)
 
+    def import_rules(self: "FeatureStore", group: str, source: Any, kind: str = "auto",
+                     replace: bool = False) -> dict[str, Any]:
+        """Add (or with ``replace``, set) rules from a Great Expectations suite or a SageMaker
+        Model Monitor constraints.json (a path, JSON text or a dict; see
+        ``store.quality.imports`` for what maps). Returns {"rules": as stored, "skipped": what was
+        not imported and why}; nothing is stored if any imported rule is invalid for the group."""
+        from .imports import convert
+
+        imported, skipped = convert(source, kind)
+        stored = self.set_rules(group, imported if replace else [*self.rules(group), *imported])
+        return {"rules": stored, "imported": len(imported), "skipped": skipped}
+
     def quality_check(self: "FeatureStore", group: str, data: Any, rules: Sequence[dict[str, Any]],
                       columns: dict[str, str | None] | None = None) -> "IngestReport":
         """``validate`` with other rules than the group's (to preview rules before saving them)."""
@@ -53,6 +65,14 @@ class QualityMethods:
         report = ing.check(g, ing.load(data), columns, now_us(), parse(g, rules)).report
         report.dry_run = True
         return report
+
+    def preview_rules(self: "FeatureStore", group: str, rules: Sequence[dict[str, Any]],
+                      rows: int = 10_000) -> "IngestReport":
+        """What ``rules`` would refuse or warn about in the ``rows`` rows written last: the check
+        to run before saving rules (nothing is written). Batch rules judge those rows as one batch."""
+        from ..explore import latest_writes
+
+        return self.quality_check(group, latest_writes(self, group, rows), rules)
 
     # ------------------------------------------------------------------------ refusals and runs
 
@@ -119,19 +139,25 @@ class QualityMethods:
         frame.insert(1, "quarantined", pd.to_datetime(frame["quarantined_us"], unit="us", utc=True))
         return frame.drop(columns="quarantined_us")
 
-    def requeue(self: "FeatureStore", group: str, ids: Iterable[int], on_error: str = "skip") -> "IngestReport":
-        """Ingest quarantined rows again (after the data or the rules were fixed); the ones written
-        leave the quarantine, the ones refused again stay (as new entries) with today's verdict."""
+    def requeue(self: "FeatureStore", group: str, ids: Iterable[int], on_error: str = "skip",
+                corrected: dict[int, dict[str, Any]] | None = None) -> "IngestReport":
+        """Ingest quarantined rows again, after the rules were fixed or with ``corrected`` values
+        ({entry id: {feature: value}}, merged over the row as kept); the ones written leave the
+        quarantine, the ones refused again stay (as new entries) with today's verdict."""
         wanted = [int(i) for i in ids]
         entries = tables.quarantined(self._conns.get(), group, ids=wanted)
         if len(entries) != len(set(wanted)):
             missing = sorted(set(wanted) - {e["id"] for e in entries})
             raise NotFound(f"Quarantine of {group!r} has no entries {missing}", group=group)
+        fixes = {int(k): v for k, v in (corrected or {}).items()}
+        stray = sorted(set(fixes) - set(wanted))
+        if stray:
+            raise ValidationError(f"corrected names entries {stray} that are not being requeued; requeue them too")
         with self._conns.write() as conn:
             tables.release(conn, group, wanted)
         try:
-            return self.ingest(group, as_text([e["record"] for e in entries]), on_error=on_error,
-                               source=f"requeue of {len(wanted)} quarantined rows")
+            return self.ingest(group, as_text([{**e["record"], **fixes.get(e["id"], {})} for e in entries]),
+                               on_error=on_error, source=f"requeue of {len(wanted)} quarantined rows")
         except Exception:
             with self._conns.write() as conn:  # nothing was written: the rows go back as they were
                 tables.quarantine(conn, group, now_us(), "requeue",
@@ -142,6 +168,11 @@ class QualityMethods:
         """Drop quarantined rows for good; returns how many."""
         with self._conns.write() as conn:
             return tables.release(conn, group, ids)
+
+    def quarantine_retention(self: "FeatureStore", group: str) -> float:
+        """Seconds refused rows stay in the group's quarantine."""
+        self.feature_group(group)
+        return tables.settings(self._conns.get(), group)["quarantine_retention_seconds"]
 
     def set_quarantine_retention(self: "FeatureStore", group: str, retention: Any) -> None:
         """How long refused rows stay in the quarantine (a timedelta or days; default 30 days)."""
@@ -178,10 +209,28 @@ class QualityMethods:
 
         return drift(self, group, reference, current, features, clock)
 
+    def drift_timeline(self: "FeatureStore", group: str, periods: int = 14,
+                       features: Sequence[str] | None = None) -> "pd.DataFrame":
+        """``drift`` of each of the last ``periods`` monitor windows against the reference before
+        it, one row per window and feature: how a feature drifted over time."""
+        from .monitor import drift_timeline
+
+        return drift_timeline(self, group, periods, features)
+
+    def distributions(self: "FeatureStore", group: str, feature: str, reference: tuple[Any, Any],
+                      current: tuple[Any, Any], clock: str = "event_time", bins: int = 30) -> "pd.DataFrame":
+        """One feature's values in two windows as shares per bucket (numbers binned alike, text by
+        value, nulls apart): the two distributions a drift figure compares, ready to overlay."""
+        from .monitor import distributions
+
+        return distributions(self, group, feature, reference, current, clock, bins)
+
     def set_monitor(self: "FeatureStore", group: str, **settings: Any) -> dict[str, Any]:
         """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds
         ({"psi": 0.2, "js": 0.1}), null_rate_change (0.05), window (the current window, default a
-        day) and reference_window (the window before it, default 7 days). None turns one off."""
+        day), reference_window (the window before it, default 7 days), features (default all but
+        the identifier and event time) and min_rows (a window with fewer rows raises no drift
+        alert; default 100). None turns one off."""
         from .monitor import normalise
 
         self.feature_group(group)
