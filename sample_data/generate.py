@@ -26,6 +26,7 @@ DAY = 86_400
 END = int(pd.Timestamp("2026-10-31T23:00:00Z").timestamp())
 START = END - 90 * DAY
 BUCKET_OFFSET = 23 * 3600  # the daily spend job runs at 23:00 UTC, so END is a bucket end
+MAX_AMOUNT = 50_000  # the ledger's rule (store/demo.py): larger amounts are refused into the quarantine
 FRAUD_RATE = 0.025
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -201,7 +202,8 @@ def in_cents(txns: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_spend(txns: pd.DataFrame) -> pd.DataFrame:
-    """One row per customer and day with activity: 7- and 30-day aggregates at the 23:00 UTC run.
+    """One row per customer and day with activity: 7- and 30-day aggregates at the 23:00 UTC run
+    (what the sample store's ``customer_spend_daily`` pipeline computes; a test holds them equal).
 
     A row's event time is its run and it covers transactions strictly before that instant, so a
     point-in-time join never hands a transaction an aggregate that already counts it.
@@ -218,7 +220,8 @@ def make_spend(txns: pd.DataFrame) -> pd.DataFrame:
     cents = np.concatenate([[0], np.cumsum(np.round(txns["amount"].to_numpy() * 100).astype("int64"))])  # exact
     runs["txn_count_7d"] = hi - lo7
     runs["spend_7d"] = (cents[hi] - cents[lo7]) / 100
-    runs["avg_amount_30d"] = np.round((cents[hi] - cents[lo30]) / (hi - lo30) / 100, 2)
+    n30 = hi - lo30
+    runs["avg_amount_30d"] = (2 * (cents[hi] - cents[lo30]) + n30) // (2 * n30) / 100  # half up, to the cent
     runs["distinct_merchants_30d"] = [len(set(merchant[a:b])) for a, b in zip(lo30, hi)]
     return runs.sort_values(["t", "customer_id"], ignore_index=True)
 
@@ -270,7 +273,7 @@ def generate(scale: int = 1) -> dict[str, pd.DataFrame]:
     cust = make_customers(rng, 600 * scale)
     merchants = make_merchants(rng, 80 * scale)
     txns = in_cents(make_transactions(rng, cust, merchants, 12_000 * scale))
-    spend = make_spend(txns)
+    spend = make_spend(txns[txns["amount"] <= MAX_AMOUNT])  # the spend pipeline sees what the store accepted
     labels = txns[["transaction_id", "customer_id", "merchant_id", "t"]].assign(
         is_fraud=label_fraud(rng, txns, cust, merchants, spend))
     gone = cust.closed < END

@@ -558,5 +558,14 @@ def serve(ctx: click.Context, host: str, port: int, store_path: str | None, work
         access_log=access_log, echo=click.echo, flush_interval=flush_interval)
 
 
+def _add_pipeline_commands() -> None:
+    from .pipelines.cli import pipeline, scheduler
+
+    main.add_command(pipeline)
+    main.add_command(scheduler)
+
+
+_add_pipeline_commands()
+
 if __name__ == "__main__":
     main()

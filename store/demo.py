@@ -146,6 +146,35 @@ MONITORS: dict[str, dict[str, Any]] = {
                   "reference_window": timedelta(days=60),
                   "features": ["age", "country", "credit_limit", "account_status", "risk_segment"]},
 }
+# customer_spend is computed in the store: the daily 23:00 UTC job over the transactions strictly
+# before each run, for every customer who paid in the day before it (what sample_data's
+# make_spend computes from the CSV). Amounts are summed as decimals, so cents stay exact.
+SPEND_SQL = """\
+WITH runs AS (  -- one run per customer and 23:00 UTC run after each new transaction
+    SELECT DISTINCT customer_id,
+           time_bucket(INTERVAL 1 DAY, _event_time, TIMESTAMPTZ '2000-01-01 23:00:00+00') + INTERVAL 1 DAY AS run_at
+    FROM transactions
+    WHERE NOT is_deleted AND _event_time >= {{window_start}} AND _event_time < {{window_end}}
+)
+SELECT r.customer_id,
+       count(*) FILTER (WHERE t._event_time >= r.run_at - INTERVAL 7 DAY) AS txn_count_7d,
+       coalesce(sum(t.amount::DECIMAL(18, 2)) FILTER (WHERE t._event_time >= r.run_at - INTERVAL 7 DAY), 0)::DOUBLE
+           AS spend_7d,
+       ((2 * sum(round(t.amount * 100)::BIGINT) + count(*)) // (2 * count(*))) / 100 AS avg_amount_30d,  -- half up
+       count(DISTINCT t.merchant_id) AS distinct_merchants_30d,
+       r.run_at AS event_time
+FROM runs r
+JOIN transactions t ON t.customer_id = r.customer_id AND NOT t.is_deleted
+     AND t._event_time >= r.run_at - INTERVAL {{days}} DAY AND t._event_time < r.run_at
+GROUP BY r.customer_id, r.run_at
+"""
+PIPELINE: dict[str, Any] = {
+    "name": "customer_spend_daily", "target": "customer_spend", "inputs": ["transactions"], "sql": SPEND_SQL,
+    "params": {"days": 30}, "lookback": "30d", "schedule": "0 23 * * *",
+    "description": "Rolling 7- and 30-day spend per customer, at 23:00 UTC each day, from the transactions "
+                   "written since the last run (late ones included).",
+    "tags": {"team": "risk", "owner": "spend-aggregation"},
+}
 DATASET_FEATURES = [
     "customers:age", "customers:country", "customers:signup_channel", "customers:credit_limit",
     "customers:account_status", "customers:risk_segment",
@@ -178,7 +207,8 @@ def seed_if_empty(fs: FeatureStore, data_dir: str | None = None) -> bool:
 
 def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     """Create the sample groups with their validation rules and monitors and fill them (the rows
-    the rules refuse go to the quarantine), apply the account closures and the late
+    the rules refuse go to the quarantine): customer_spend by its pipeline over transactions,
+    run after each monthly transactions file; apply the account closures and the late
     merchant-score corrections, build the training set and register the model trained on it.
     Raises Conflict if a sample group already exists.
 
@@ -189,15 +219,25 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     source = data_dir or DATA_DIR
     started = time.perf_counter()
     data_dir, shift_days = shift_samples(source, samples_dir(fs), now_us())
-    rows = {}
-    quarantined = {}
     for spec in GROUPS:
         _create(fs, spec)
         fs.set_rules(spec.name, RULES[spec.name])
         if spec.name in MONITORS:
             fs.set_monitor(spec.name, **MONITORS[spec.name])
-        report = fs.ingest(spec.name, os.path.join(data_dir, f"{spec.name}.csv"), on_error="skip")
-        rows[spec.name], quarantined[spec.name] = report.rows_written, report.rows_rejected
+    fs.create_pipeline(**PIPELINE)
+    rows = {"customer_spend": 0}
+    quarantined = {"customer_spend": 0}
+    for name in ("customers", "merchants"):
+        report = fs.ingest(name, os.path.join(data_dir, f"{name}.csv"), on_error="skip")
+        rows[name], quarantined[name] = report.rows_written, report.rows_rejected
+    rows["transactions"] = quarantined["transactions"] = 0
+    for part in split_by_month(os.path.join(data_dir, "transactions.csv")):  # the ledger's monthly exports
+        report = fs.ingest("transactions", part, on_error="skip")
+        rows["transactions"] += report.rows_written
+        quarantined["transactions"] += report.rows_rejected
+        run = fs.run_pipeline(PIPELINE["name"], trigger="schedule")
+        rows["customer_spend"] += run["rows_out"]
+        quarantined["customer_spend"] += run["rows_rejected"]
     deleted = _close_accounts(fs, os.path.join(data_dir, "deletes.csv"))
     # A second, later write of past event times, so "known at" time travel shows what changed.
     corrected = fs.ingest("merchants", os.path.join(data_dir, "merchant_corrections.csv"),
@@ -238,6 +278,22 @@ def shift_samples(source: str, out: str, now: int) -> tuple[str, int]:
             frame["event_time"] = moved.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         frame.to_csv(os.path.join(out, name), index=False, lineterminator="\n")
     return out, days
+
+
+def split_by_month(path: str) -> list[str]:
+    """The transactions file cut into one file per month of the 23:00 UTC spend run that counts
+    each row (``transactions-2026-09.csv``, ...), next to it; so each run's days are whole."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    at = pd.to_datetime(frame["event_time"], utc=True)
+    run = (at - pd.Timedelta(hours=23)).dt.floor("D") + pd.Timedelta(hours=47)
+    stem = os.path.splitext(path)[0]
+    parts = []
+    for month, part in frame.groupby(run.dt.strftime("%Y-%m"), sort=True):
+        parts.append(f"{stem}-{month}.csv")
+        part.to_csv(parts[-1], index=False, lineterminator="\n")
+    return parts
 
 
 def _create(fs: FeatureStore, spec: GroupSpec) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,16 +39,18 @@ def cursor() -> "duckdb.DuckDBPyConnection":
         return _shared[1].cursor()
 
 
-def sandbox(allowed_folder: str) -> "duckdb.DuckDBPyConnection":
-    """A database for user SQL that can read files under ``allowed_folder`` only, with its
-    configuration locked so a query cannot loosen it. Keep it, and take cursors from it."""
+def sandbox(allowed_folder: str | Sequence[str]) -> "duckdb.DuckDBPyConnection":
+    """A database for user SQL that can read files under ``allowed_folder`` (one or several)
+    only, with its configuration locked so a query cannot loosen it. Keep it, and take cursors
+    from it."""
     import duckdb
 
     con = duckdb.connect()
     for statement in SETTINGS:
         con.execute(statement)
-    folder = allowed_folder.rstrip(os.sep) + os.sep
-    con.execute("SET allowed_directories = ['" + folder.replace("'", "''") + "']")
+    folders = [allowed_folder] if isinstance(allowed_folder, str) else list(allowed_folder)
+    quoted = ", ".join("'" + (f.rstrip(os.sep) + os.sep).replace("'", "''") + "'" for f in folders)
+    con.execute(f"SET allowed_directories = [{quoted}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -16,6 +16,8 @@ from .errors import IngestRejected, NotFound, ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online import q
 from .quality import tables as quality_tables
+from .pipelines import tables as pipeline_tables
+from .pipelines.api import PipelineMethods
 from .quality.api import QualityMethods
 from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, validate_definition
 from .sqlite import Connections
@@ -31,7 +33,7 @@ DB_FILE = "featurestore.db"
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-SCHEMA_VERSION = 3  # 2: partition choices, retention, storage growth; 3: data quality
+SCHEMA_VERSION = 4  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -41,7 +43,7 @@ def default_path() -> str:
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
-class FeatureStore(QualityMethods):
+class FeatureStore(QualityMethods, PipelineMethods):
     """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
     ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
     folder at once.
@@ -72,6 +74,7 @@ class FeatureStore(QualityMethods):
                 offline_store.init(conn)
                 lineage.init(conn)
                 quality_tables.init(conn)
+                pipeline_tables.init(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._recover()
         self._maintainer = None
@@ -541,12 +544,15 @@ class FeatureStore(QualityMethods):
 
     def ingest(self, group: str, data: Any, on_error: str = "reject", progress: Callable[[int, int], None] | None = None,
                *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
-               columns: dict[str, str | None] | None = None) -> "IngestReport":
+               columns: dict[str, str | None] | None = None,
+               _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
         """Validate and write a DataFrame, Arrow table, or CSV/Parquet file, all-or-nothing per store.
 
         ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
         the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.
         ``columns`` maps input columns onto features ({"column": "feature"}, None drops one).
+        (``_on_commit(conn, report)`` runs inside the write transaction: pipelines commit their
+        watermark with their rows.)
         """
         from . import ingest as ing
 
@@ -585,10 +591,15 @@ class FeatureStore(QualityMethods):
                         advance(total)
                 self._record_source(conn, group, loaded, report, wt)
                 self._written(conn, g, report, report.source, api, time.perf_counter() - started)
+                if _on_commit:
+                    _on_commit(conn, report)
             self._files.committed(group)
-        elif report.rows_total:  # every row refused: nothing to write, but the run and the rows are kept
+        elif report.rows_total or _on_commit:  # nothing to write, but the run and refused rows are kept
             with self._conns.write() as conn:
-                self._written(conn, g, report, report.source, api, time.perf_counter() - started)
+                if report.rows_total:
+                    self._written(conn, g, report, report.source, api, time.perf_counter() - started)
+                if _on_commit:
+                    _on_commit(conn, report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -603,6 +614,8 @@ class FeatureStore(QualityMethods):
         return report
 
     def _record_source(self, conn: Any, group: str, loaded: Any, report: "IngestReport", now: int) -> None:
+        if loaded.source_kind == "pipeline":
+            return  # the pipeline records its own lineage, with the run
         if loaded.source_kind == "file":
             node = f"source:{loaded.sha256[:16]}"
             props = {"file": loaded.source_name, "bytes": loaded.size_bytes, "sha256": loaded.sha256}

@@ -104,7 +104,7 @@ class IngestReport:
 class LoadedInput:
     table: "pa.Table"
     source_name: str
-    source_kind: str  # file | dataframe | arrow | quarantine (rows read back as text, judged as a file's)
+    source_kind: str  # file | dataframe | arrow | quarantine (rows read back as text, judged as a file's) | pipeline
     size_bytes: int | None = None
     sha256: str | None = None
     path: str | None = None

@@ -1,8 +1,9 @@
 """Lineage: a small graph of sources, feature groups, features, datasets and models.
 
 Node ids are ``<kind>:<name>`` (``feature_group:customers``, ``source:<sha256 prefix>``,
-``dataset:<id>``, ``model:<name>``, ``feature:<group>.<feature>``, ``writer:<client>``). Edges
-point the way data flows: source -> feature_group -> feature -> dataset -> model.
+``dataset:<id>``, ``model:<name>``, ``feature:<group>.<feature>``, ``writer:<client>``,
+``pipeline:<name>``). Edges point the way data flows: source -> feature_group -> feature ->
+dataset -> model, and feature_group -> pipeline -> feature_group.
 Ingest and dataset building record edges themselves; users add models.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ CREATE TABLE IF NOT EXISTS lineage_edges (
 );
 CREATE INDEX IF NOT EXISTS lineage_edges_dst ON lineage_edges (dst);
 """
-KINDS = ("source", "writer", "feature_group", "feature", "dataset", "model")
+KINDS = ("source", "writer", "pipeline", "feature_group", "feature", "dataset", "model")
 
 
 def init(conn: sqlite3.Connection) -> None:

@@ -355,16 +355,18 @@ class OfflineFiles:
     # -- reading -----------------------------------------------------------------------------
 
     def listed(self, conn: sqlite3.Connection, group: str, max_event_us: int | None = None,
-               max_write_us: int | None = None) -> dict[int, list[str]]:
-        """Absolute paths of the group's files that may hold rows within the bounds, by feature count."""
+               max_write_us: int | None = None, min_event_us: int | None = None,
+               after_write_us: int | None = None) -> dict[int, list[str]]:
+        """Absolute paths of the group's files that may hold rows within the bounds (event times
+        up to ``max_event_us`` and from ``min_event_us``, written up to ``max_write_us`` and after
+        ``after_write_us``), by feature count."""
         sql = "SELECT feature_count, path FROM offline_files WHERE group_name = ?"
         args: list[Any] = [group]
-        if max_event_us is not None:
-            sql += " AND min_event_us <= ?"
-            args.append(max_event_us)
-        if max_write_us is not None:
-            sql += " AND min_write_us <= ?"
-            args.append(max_write_us)
+        for column, op, bound in (("min_event_us", "<=", max_event_us), ("min_write_us", "<=", max_write_us),
+                                  ("max_event_us", ">=", min_event_us), ("max_write_us", ">", after_write_us)):
+            if bound is not None:
+                sql += f" AND {column} {op} ?"
+                args.append(bound)
         out: dict[int, list[str]] = {}
         for count, path in conn.execute(sql + " ORDER BY path", args):
             out.setdefault(count, []).append(os.path.join(self.root, path))

@@ -47,13 +47,16 @@ class GroupSnapshot:
 
 
 def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
-             max_event_us: int | None = None, max_write_us: int | None = None) -> GroupSnapshot:
-    """Files and staged rows of one group; call inside a read transaction for consistency."""
+             max_event_us: int | None = None, max_write_us: int | None = None, min_event_us: int | None = None,
+             after_write_us: int | None = None) -> GroupSnapshot:
+    """Files and staged rows of one group (the files that may hold rows within the bounds, see
+    ``OfflineFiles.listed``; every staged row); call inside a read transaction for consistency."""
     from .registry import state
 
     st = state(conn, group.name)
-    return GroupSnapshot(group, files.listed(conn, group.name, max_event_us, max_write_us), staged_arrow(conn, group),
-                         files, st["last_write_us"] or None, st["retained_from_us"])
+    listed = files.listed(conn, group.name, max_event_us, max_write_us, min_event_us, after_write_us)
+    return GroupSnapshot(group, listed, staged_arrow(conn, group), files, st["last_write_us"] or None,
+                         st["retained_from_us"])
 
 
 def sql_list(paths: Sequence[str]) -> str:

@@ -127,6 +127,11 @@ def load_all(conn: sqlite3.Connection) -> list[FeatureGroup]:
     return [_group_from_row(conn, row) for row in rows]
 
 
+def names(conn: sqlite3.Connection) -> list[str]:
+    """Names of every group, in name order."""
+    return [n for (n,) in conn.execute("SELECT name FROM feature_groups ORDER BY name")]
+
+
 def offline_names(conn: sqlite3.Connection) -> list[str]:
     """Names of the groups with an offline store, in name order."""
     return [n for (n,) in conn.execute("SELECT name FROM feature_groups WHERE offline ORDER BY name")]

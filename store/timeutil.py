@@ -208,3 +208,23 @@ def us_array_to_iso(us: "pa.Array") -> "pa.Array":
             "SELECT CASE WHEN u % 1000000 = 0 THEN strftime(make_timestamp(u), '%Y-%m-%dT%H:%M:%SZ') "
             "ELSE strftime(make_timestamp(u), '%Y-%m-%dT%H:%M:%S.%fZ') END AS s FROM t"
         ).to_arrow_table().column("s").combine_chunks()
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(value: Any, what: str) -> float:
+    """A length of time given as a timedelta, seconds, or text like '90s', '15m', '12h', '1d', '2w'."""
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and _DURATION_RE.match(value):
+        number, unit = _DURATION_RE.match(value).groups()
+        seconds = float(number) * _UNIT_SECONDS[unit]
+    else:
+        raise ValidationError(f"{what}={value!r}: give seconds, a timedelta, or text like '15m', '12h' or '1d'")
+    if seconds < 0:
+        raise ValidationError(f"{what}={value!r} is negative")
+    return seconds

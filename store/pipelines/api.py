@@ -1,0 +1,189 @@
+"""The pipeline methods of ``FeatureStore``: define, run, backfill, pause and inspect feature
+pipelines. Each delegates to ``spec``, ``runner``, ``schedule`` and ``tables``; ``FeatureStore``
+mixes them in."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import registry
+from ..errors import Conflict, ValidationError
+from ..timeutil import arg_to_us, duration_seconds, now_us, us_to_iso
+from . import runner, schedule, tables
+from . import spec as specs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..featurestore import FeatureStore
+
+RUN_FRAME_COLUMNS = ["id", "pipeline", "kind", "trigger", "status", "attempt", "window_start", "window_end", "rows_in",
+                     "rows_out", "rows_rejected", "started", "finished", "seconds", "error"]
+
+
+class PipelineMethods:
+    def create_pipeline(self: "FeatureStore", name: str, target: str, *, sql: str | None = None,
+                        function: str | None = None, inputs: Any = (), mode: str = "incremental",
+                        schedule: str | None = None, trigger: str | None = None, params: dict[str, Any] | None = None,
+                        description: str = "", tags: dict[str, str] | None = None, lookback: Any = None,
+                        retries: int = 2, retry_delay: Any = 60, paused: bool = False) -> dict[str, Any]:
+        """Define a pipeline that computes ``target``'s rows from ``inputs`` (feature groups, or
+        CSV/Parquet paths and globs) with DuckDB ``sql`` or a Python ``function``
+        ('module:callable', given a RunContext). See ``store.pipelines.runner`` for what a run
+        reads in each ``mode`` and ``lookback``; ``schedule`` is cron in UTC, ``trigger``
+        "on_change" runs when an input got writes (both by ``featurestore scheduler``)."""
+        conn = self._conns.get()
+        spec = specs.build(name, target, sql=sql, function=function, inputs=inputs, mode=mode, schedule=schedule,
+                           trigger=trigger, params=params, description=description, tags=tags, lookback=lookback,
+                           retries=retries, retry_delay=retry_delay, groups=set(registry.names(conn)))
+        self.feature_group(target)
+        with self._conns.write() as conn:
+            tables.insert(conn, name, spec.to_dict(), now_us(), paused)
+        return self.pipeline(name)
+
+    def update_pipeline(self: "FeatureStore", name: str, **changes: Any) -> dict[str, Any]:
+        """Change fields of a pipeline's definition (the same keywords as ``create_pipeline``);
+        its watermark stays, so an incremental pipeline goes on where it was."""
+        conn = self._conns.get()
+        current = tables.load(conn, name)["spec"]
+        if "lookback" in changes:
+            current.pop("lookback_seconds", None)
+        if "retry_delay" in changes:
+            current.pop("retry_delay_seconds", None)
+        if "sql" in changes and changes["sql"] is not None:
+            current["function"] = None
+        if "function" in changes and changes["function"] is not None:
+            current["sql"] = None
+        if "name" in changes and changes["name"] != name:
+            raise ValidationError("A pipeline cannot be renamed; create a new one and delete this one")
+        spec = specs.from_dict({**current, **changes, "name": name}, set(registry.names(conn)))
+        self.feature_group(spec.target)
+        with self._conns.write() as conn:
+            tables.update(conn, name, now_us(), spec=spec.to_dict())
+        return self.pipeline(name)
+
+    def pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
+        """The definition, whether it is paused or running, its last run and its next scheduled run."""
+        conn = self._conns.get()
+        stored = tables.load(conn, name)
+        return _describe(name, stored, tables.last_runs(conn).get(name, {}), tables.locked(conn).get(name))
+
+    def list_pipelines(self: "FeatureStore") -> list[dict[str, Any]]:
+        """Every pipeline, as ``pipeline()`` describes it, in name order."""
+        conn = self._conns.get()
+        last, locks = tables.last_runs(conn), tables.locked(conn)
+        return [_describe(n, tables.load(conn, n), last.get(n, {}), locks.get(n)) for n in tables.names(conn)]
+
+    def delete_pipeline(self: "FeatureStore", name: str) -> None:
+        """Remove the pipeline and its run history (the rows it wrote stay in its target)."""
+        with self._conns.write() as conn:
+            if name in tables.locked(conn):
+                raise Conflict(f"Pipeline {name!r} is running; delete it once the run has finished", pipeline=name)
+            tables.delete(conn, name)
+
+    def pause_pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
+        """Stop the scheduler from starting it (it can still be run by hand)."""
+        with self._conns.write() as conn:
+            tables.update(conn, name, now_us(), paused=True)
+        return self.pipeline(name)
+
+    def resume_pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
+        """Let the scheduler start it again; fire times missed while paused are not made up."""
+        with self._conns.write() as conn:
+            tables.update(conn, name, now_us(), paused=False, last_fire_us=now_us())
+        return self.pipeline(name)
+
+    def run_pipeline(self: "FeatureStore", name: str, *, full: bool = False, wait: float = 0,
+                     trigger: str = "manual") -> dict[str, Any]:
+        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return
+        the run: id, status (succeeded, skipped: nothing new, failed), window, rows_in,
+        rows_out, rows_rejected, started, finished, error, log. A failure of the pipeline is
+        returned, not raised; if it is already running, waits up to ``wait`` seconds, then
+        raises Conflict."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return run_view(runner.execute(self, name, "full" if full else None, trigger))
+            except Conflict:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+    def backfill(self: "FeatureStore", name: str, start: Any, end: Any, interval: Any = "1d") -> list[dict[str, Any]]:
+        """Recompute the event-time range [start, end) in intervals, one run each, oldest first.
+        Backfills never move the incremental watermark; re-running one rewrites the same rows
+        (the later write wins)."""
+        lo, hi = arg_to_us(start, "start"), arg_to_us(end, "end")
+        step = int(duration_seconds(interval, "interval") * 1_000_000)
+        if hi <= lo:
+            raise ValidationError(f"end ({us_to_iso(hi)}) must be after start ({us_to_iso(lo)})")
+        if step <= 0 or (hi - lo) // step > 10_000:
+            raise ValidationError(f"interval={interval!r} cuts the range into more than 10,000 runs; use a longer one")
+        tables.load(self._conns.get(), name)
+        runs = []
+        for a in range(lo, hi, step):
+            runs.append(run_view(runner.execute(self, name, "backfill", "backfill", (a, min(a + step, hi)))))
+        return runs
+
+    def pipeline_runs(self: "FeatureStore", name: str | None = None, limit: int = 50) -> "pd.DataFrame":
+        """Runs, newest first (of one pipeline, or of all): status, window, rows, times, error."""
+        import pandas as pd
+
+        if name is not None:
+            tables.load(self._conns.get(), name)
+        rows = [run_view(r) for r in tables.runs(self._conns.get(), name, int(limit))]
+        frame = pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
+        for c in ("window_start", "window_end", "started", "finished"):
+            frame[c] = pd.to_datetime(frame[c], utc=True)
+        return frame
+
+    def pipeline_run(self: "FeatureStore", run_id: int) -> dict[str, Any]:
+        """One run with its log and, for a failure, the error and traceback."""
+        return run_view(tables.run(self._conns.get(), int(run_id)))
+
+    def preview_pipeline(self: "FeatureStore", name: str | None = None, rows: int = 1000,
+                         **definition: Any) -> dict[str, Any]:
+        """What a pipeline computes from each input's latest ``rows`` rows, written nowhere: the
+        output (first 200 rows), its row count, and the problems a run would meet (output
+        columns that do not fit the target, type errors and rule verdicts). Give a stored
+        pipeline's ``name``, or a definition as ``create_pipeline`` takes it."""
+        from .preview import preview
+
+        if name is not None and not definition:
+            spec = specs.from_dict(tables.load(self._conns.get(), name)["spec"], set(registry.names(self._conns.get())))
+        else:
+            spec = specs.build(name or "preview", groups=set(registry.names(self._conns.get())), **definition)
+        return preview(self, spec, rows)
+
+    def run_scheduler(self: "FeatureStore", tick: float = 1.0, stop: Any = None) -> None:
+        """Run due pipelines until ``stop`` (a threading.Event) is set: cron schedules (one
+        catch-up run after downtime), on_change triggers and retries of failed scheduled runs.
+        One scheduler per store: a second raises Conflict."""
+        schedule.Scheduler(self, tick).run(stop)
+
+
+def run_view(run: dict[str, Any]) -> dict[str, Any]:
+    """A run record as the API shows it: instants as ISO-8601 UTC."""
+    out = {k: run[k] for k in ("id", "pipeline", "kind", "trigger", "status", "attempt", "rows_in", "rows_out",
+                               "rows_rejected", "error", "traceback", "log")}
+    for key, us in (("window_start", run["window_start_us"]), ("window_end", run["window_end_us"]),
+                    ("started", run["started_us"]), ("finished", run["finished_us"])):
+        out[key] = us_to_iso(us) if us is not None else None
+    out["seconds"] = round((run["finished_us"] - run["started_us"]) / 1e6, 3) if run["finished_us"] else None
+    return out
+
+
+def _describe(name: str, stored: dict[str, Any], last: dict[str, Any], lock: dict[str, Any] | None) -> dict[str, Any]:
+    spec = stored["spec"]
+    out = {**spec, "paused": stored["paused"], "running": lock is not None,
+           "created": us_to_iso(stored["created_us"]), "updated": us_to_iso(stored["updated_us"]),
+           "last_status": last.get("status"), "last_run_id": last.get("id"),
+           "last_run": us_to_iso(last["started_us"]) if last.get("started_us") else None,
+           "last_success": us_to_iso(last["last_success_us"]) if last.get("last_success_us") else None,
+           "last_rows_out": last.get("rows_out"),
+           "next_run": None, "watermark": {k: (us_to_iso(v) if isinstance(v, int) and v else v)
+                                           for k, v in stored["watermark"].items()}}
+    if spec.get("schedule") and not stored["paused"]:
+        after = stored["last_fire_us"] or stored["created_us"]
+        out["next_run"] = us_to_iso(schedule.next_fire(spec["schedule"], after))
+    return out

@@ -1,0 +1,48 @@
+"""A pipeline's output on a sample of its inputs, checked against its target, written nowhere:
+what the studio shows before a pipeline is saved."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import FeatureStoreError
+from . import runner
+from .spec import PipelineSpec
+
+if TYPE_CHECKING:
+    from ..featurestore import FeatureStore
+
+SHOWN = 200
+
+
+def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int) -> dict[str, Any]:
+    """{"output": first rows (DataFrame), "rows_out", "rows_in" per input, "window", "problems",
+    "log"}: problems list what a run would refuse (output columns, types, rules), in words."""
+    from ..query import to_pandas
+
+    log = runner.RunLog()
+    problems: list[str] = []
+    out: dict[str, Any] = {"output": None, "rows_out": 0, "rows_in": {}, "window": None, "problems": problems}
+    try:
+        plan = runner.plan_run(fs, spec, "full", {}, None, sample=max(1, int(rows)))
+        out["window"] = plan.window
+        with runner._connection(fs, plan) as con:
+            out["rows_in"] = runner.register_inputs(con, plan)
+            table = runner.compute(con, spec, plan, log)
+    except FeatureStoreError as exc:
+        problems.append(str(exc))
+        out["log"] = log.text()
+        return out
+    out["output"], out["rows_out"] = to_pandas(table.slice(0, SHOWN)), table.num_rows
+    try:
+        runner.check_output(fs, spec, table)
+    except FeatureStoreError as exc:
+        problems.append(str(exc))
+    else:
+        report = fs.validate(spec.target, table)
+        problems += [f"row {r.row}: {r.feature} {r.reason}" if r.feature else f"row {r.row}: {r.reason}"
+                     for r in report.errors.head(20).itertuples()]
+        if report.rows_rejected > 20:
+            problems.append(f"… {report.rows_rejected - 20:,} more rows would be refused")
+        problems += [f"batch rule {b.get('rule')}: {b.get('reason')}" for b in report.batch_failures]
+    out["log"] = log.text()
+    return out

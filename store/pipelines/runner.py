@@ -1,0 +1,425 @@
+"""One run of a pipeline: take its lock, decide what to read, compute, and write the output
+through the target group's normal write path (types, rules, both stores) in one transaction
+with the new watermark, the run's record and its lineage.
+
+What a run reads (each input feature group is a DuckDB view under its view name, with the
+columns ``fs.query`` shows; file inputs are views over the files):
+
+- incremental: the rows written after the watermark (the store's write clock per group, so a
+  late event with an old event time is read by the next run), up to the snapshot the run takes;
+  files that are new or changed since the last run.
+- full: every row.
+- backfill interval [start, end): the rows with event times inside it.
+
+With ``lookback`` (rolling aggregates), an incremental run or a backfill reads every row whose
+event time is at least ``lookback`` before the window's start, up to the latest, so an aggregate
+computed at the end of the window sees every row before it; the SQL chooses which of its rows
+to output (usually those whose window-defining event falls in the window).
+
+The window is the event-time span the run covers: the new rows' span for an incremental run,
+the interval for a backfill, everything for a full run. SQL sees it as ``{{window_start}}`` and
+``{{window_end}}`` (TIMESTAMPTZ literals, end exclusive), functions as ``ctx.window``.
+"""
+from __future__ import annotations
+
+import glob
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import lineage, registry
+from ..errors import FeatureStoreError, ValidationError
+from ..online import q
+from ..timeutil import now_us, us_to_datetime, us_to_iso
+from . import spec as specs
+from . import tables
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+    from ..featurestore import FeatureStore
+    from ..query import GroupSnapshot
+
+FAR_PAST, FAR_FUTURE = -(2**62), 2**62
+
+
+@dataclass
+class Plan:
+    """What one run reads: each input's view definition, the window, and the watermark a
+    successful run leaves."""
+
+    kind: str
+    window: tuple[int, int] | None
+    groups: dict[str, tuple["GroupSnapshot", str]] = field(default_factory=dict)  # view -> (snapshot, WHERE)
+    files: dict[str, list[str]] = field(default_factory=dict)  # view -> files read
+    empty_files: dict[str, str] = field(default_factory=dict)  # view -> a file giving the columns of an empty view
+    watermark: dict[str, Any] = field(default_factory=dict)
+    nothing_new: bool = False
+    sample: int | None = None  # previews read each group input's latest rows only
+
+
+class RunLog:
+    """Lines a run keeps with its record: what it read and wrote, and what a function logged."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, *parts: Any) -> None:
+        self.lines.append(f"{us_to_iso(now_us())[:19]}Z " + " ".join(str(p) for p in parts))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)[-20_000:]
+
+
+class RunContext:
+    """What a function pipeline receives: ``read(view)`` and ``sql(text)`` as pandas frames over
+    the run's inputs, the ``window`` (start, end) as UTC datetimes, ``params`` and ``log``."""
+
+    def __init__(self, con: "duckdb.DuckDBPyConnection", plan: Plan, params: dict[str, Any], log: RunLog) -> None:
+        self._con = con
+        self.window: tuple[datetime, datetime] | None = (
+            (us_to_datetime(plan.window[0]), us_to_datetime(plan.window[1])) if plan.window else None)
+        self.params = dict(params)
+        self.log = log
+        self._plan = plan
+        self.inputs = sorted([*plan.groups, *plan.files])
+
+    def read(self, name: str) -> "pd.DataFrame":
+        if name not in self.inputs:
+            raise ValidationError(f"ctx.read({name!r}): this pipeline's inputs are {', '.join(self.inputs)}")
+        return self.sql(f"SELECT * FROM {q(name)}")
+
+    def sql(self, text: str) -> "pd.DataFrame":
+        from ..query import to_pandas
+
+        return to_pandas(self._con.sql(render(text, self._plan.window, self.params)).to_arrow_table())
+
+
+# ----------------------------------------------------------------------------- one run
+
+def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str = "manual",
+            interval: tuple[int, int] | None = None, attempt: int = 1) -> dict[str, Any]:
+    """Run the pipeline once and return its run record. The pipeline's own failure is recorded
+    and returned (status "failed"), not raised; a run already in progress raises Conflict."""
+    conn = fs._conns.get()
+    stored = tables.load(conn, name)
+    spec = specs.from_dict(stored["spec"], set(registry.names(conn)))
+    kind = kind or spec.mode
+    started = now_us()
+    with fs._conns.write() as conn:
+        tables.take_lock(conn, name, started)
+        run_id = tables.start_run(conn, name, kind, trigger, attempt, started, interval)
+        tables.lock_run(conn, name, run_id)
+    log = RunLog()
+    try:
+        plan = plan_run(fs, spec, kind, stored["watermark"], interval)
+        if plan.nothing_new:
+            with fs._conns.write() as conn:
+                tables.finish_run(conn, run_id, "skipped", now_us(), log="no input rows written since the last run")
+        else:
+            _run(fs, spec, plan, run_id, log)
+    except BaseException as exc:  # recorded, then re-raised only if the process is being stopped
+        with fs._conns.write() as conn:
+            tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc),
+                              traceback="".join(traceback.format_exception(exc))[-20_000:], log=log.text())
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        with fs._conns.write() as conn:
+            tables.release_lock(conn, name)
+    return tables.run(fs._conns.get(), run_id)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, FeatureStoreError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog) -> None:
+    from ..ingest import LoadedInput
+
+    with _connection(fs, plan) as con:
+        rows_in = register_inputs(con, plan)
+        log("read", ", ".join(f"{v}: {n:,} rows" for v, n in rows_in.items()),
+            f"window {_window_text(plan.window)}" if plan.window else "")
+        table = compute(con, spec, plan, log)
+    check_output(fs, spec, table)
+    log(f"computed {table.num_rows:,} rows for {spec.target}")
+    total_in = sum(rows_in.values())
+
+    def commit(conn: Any, report: Any) -> None:
+        now = now_us()
+        if plan.kind != "backfill":
+            tables.update(conn, spec.name, now, watermark=plan.watermark)
+        log(f"wrote {report.rows_written:,} rows, refused {report.rows_rejected:,}")
+        tables.finish_run(conn, run_id, "succeeded", now, rows_in=total_in, rows_out=report.rows_written,
+                          rows_rejected=report.rows_rejected, window_start_us=plan.window[0] if plan.window else None,
+                          window_end_us=plan.window[1] if plan.window else None, log=log.text())
+        record_lineage(conn, fs, spec, run_id, rows_in, report.rows_written, now)
+
+    source = f"pipeline {spec.name} run {run_id}"
+    fs.ingest(spec.target, LoadedInput(table, source, "pipeline"), on_error="skip", source=source, _on_commit=commit)
+
+
+def _window_text(window: tuple[int, int] | None) -> str:
+    return f"[{us_to_iso(window[0])}, {us_to_iso(window[1])})" if window else "-"
+
+
+class _connection:
+    """A locked-down DuckDB database that reads the store's offline folder and the folders of
+    the pipeline's file inputs, nothing else."""
+
+    def __init__(self, fs: "FeatureStore", plan: Plan) -> None:
+        folders = {os.path.join(fs.path, "offline")}
+        folders |= {os.path.dirname(p) for paths in plan.files.values() for p in paths}
+        folders |= {os.path.dirname(p) for p in plan.empty_files.values()}
+        self.folders = sorted(folders)
+
+    def __enter__(self) -> "duckdb.DuckDBPyConnection":
+        from .. import duck
+
+        self.con = duck.sandbox(self.folders)
+        return self.con
+
+    def __exit__(self, *exc: Any) -> None:
+        self.con.close()
+
+
+# ----------------------------------------------------------------------------- planning
+
+def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark: dict[str, Any],
+             interval: tuple[int, int] | None, sample: int | None = None) -> Plan:
+    """Decide what the run reads, in one read transaction of the store so every input is seen
+    as of one instant. ``sample`` (previews) reads each input's latest ``sample`` rows."""
+    from .. import query
+
+    conn = fs._conns.get()
+    group_inputs = spec.group_inputs(set(registry.names(conn)))
+    lookback = int((spec.lookback_seconds or 0) * 1_000_000)
+    plan = Plan(kind, interval, sample=sample)
+    new_ranges: list[tuple[int, int]] = []
+    with fs._conns.read() as conn:
+        heads = {}
+        for view, group in group_inputs.items():
+            g, _ = fs._group(group)
+            if not g.offline:
+                raise ValidationError(f"Input {group!r} has no offline store, so a pipeline cannot read its history")
+            head = registry.state(conn, group)["last_write_us"] or 0
+            heads[view] = (g, head)
+            plan.watermark[f"group:{group}"] = head
+        if kind == "incremental" and sample is None:
+            for view, (g, head) in heads.items():
+                after = watermark.get(f"group:{g.name}")
+                if after is not None and after >= head:
+                    continue
+                snap = query.snapshot(conn, fs._files, g, after_write_us=after)
+                where = f"write_time <= {query.ts_literal(head)}" + (
+                    f" AND write_time > {query.ts_literal(after)}" if after is not None else "")
+                span = _event_span(snap, where)
+                if span is not None:
+                    new_ranges.append(span)
+                plan.groups[view] = (snap, where)
+            if new_ranges:
+                plan.window = (min(r[0] for r in new_ranges), max(r[1] for r in new_ranges) + 1)
+            if lookback and plan.window:
+                plan.groups = {}  # read every row of the widened window instead of the new rows alone
+                for view, (g, head) in heads.items():
+                    plan.groups[view] = _range(conn, fs, query, g, head, plan.window[0] - lookback, None)
+            else:  # inputs without new rows are read as empty views of their columns
+                for view, (g, head) in heads.items():
+                    if view not in plan.groups:
+                        plan.groups[view] = (query.snapshot(conn, fs._files, g, after_write_us=head),
+                                             f"write_time > {query.ts_literal(head)}")
+        elif kind == "backfill" and interval is not None:
+            for view, (g, head) in heads.items():
+                plan.groups[view] = _range(conn, fs, query, g, head, interval[0] - lookback,
+                                           None if lookback else interval[1])
+        else:  # full, or a preview
+            for view, (g, head) in heads.items():
+                plan.groups[view] = (query.snapshot(conn, fs._files, g), f"write_time <= {query.ts_literal(head)}")
+    _plan_files(spec, set(group_inputs), kind if sample is None else "full", watermark, plan)
+    if kind == "incremental" and sample is None and not new_ranges and not plan.files:
+        plan.nothing_new = True
+    if plan.window is None and kind == "full" and sample is None:
+        plan.window = _full_window(plan)
+    return plan
+
+
+def _range(conn: Any, fs: "FeatureStore", query: Any, g: Any, head: int, lo: int, hi: int | None) -> tuple[Any, str]:
+    """The rows written up to ``head`` with event times in [lo, hi) (hi None: no upper bound)."""
+    snap = query.snapshot(conn, fs._files, g, max_event_us=hi - 1 if hi is not None else None, min_event_us=lo)
+    where = f"write_time <= {query.ts_literal(head)} AND _event_time >= {query.ts_literal(lo)}"
+    return snap, where + (f" AND _event_time < {query.ts_literal(hi)}" if hi is not None else "")
+
+
+def _event_span(snap: "GroupSnapshot", where: str) -> tuple[int, int] | None:
+    """The first and last event time (microseconds) of the snapshot's rows matching ``where``."""
+    from .. import duck, query
+
+    with duck.cursor() as con:
+        view = query.register(con, snap, "__span")
+        [(lo, hi)] = con.execute(f"SELECT epoch_us(min(_event_time)), epoch_us(max(_event_time)) FROM {view} "
+                                 f"WHERE {where}").fetchall()
+    return None if lo is None else (int(lo), int(hi))
+
+
+def _full_window(plan: Plan) -> tuple[int, int] | None:
+    spans = [s for snap, where in plan.groups.values() if (s := _event_span(snap, where)) is not None]
+    return (min(s[0] for s in spans), max(s[1] for s in spans) + 1) if spans else None
+
+
+def _plan_files(spec: specs.PipelineSpec, groups: set[str], kind: str, watermark: dict[str, Any], plan: Plan) -> None:
+    for view, pattern in spec.file_inputs(groups).items():
+        paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        paths = [p for p in paths if os.path.isfile(p)]
+        if not paths:
+            raise ValidationError(f"Input {view!r} ({pattern}) matches no file; check the path or glob")
+        signatures = {p: _signature(p) for p in paths}
+        for p, sig in signatures.items():
+            plan.watermark[f"file:{p}"] = sig
+        chosen = paths if kind != "incremental" else [p for p in paths if watermark.get(f"file:{p}") != signatures[p]]
+        if chosen:
+            plan.files[view] = chosen
+        else:
+            plan.empty_files[view] = paths[-1]
+
+
+def _signature(path: str) -> str:
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+# ----------------------------------------------------------------------------- reading and computing
+
+def register_inputs(con: "duckdb.DuckDBPyConnection", plan: Plan) -> dict[str, int]:
+    """Create each input's view; returns the rows each holds."""
+    from .. import query
+
+    counts = {}
+    for view, (snap, where) in plan.groups.items():
+        raw = query.register(con, snap, f"__all_{view}")
+        latest = f" ORDER BY write_time DESC, _seq DESC LIMIT {int(plan.sample)}" if plan.sample else ""
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT * FROM {raw} WHERE {where}{latest}").fetchall()
+    for view, paths in plan.files.items():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT * FROM {_reader(paths)}").fetchall()
+    for view, path in plan.empty_files.items():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT * FROM {_reader([path])} LIMIT 0").fetchall()
+    for view in [*plan.groups, *plan.files, *plan.empty_files]:
+        counts[view] = int(con.execute(f"SELECT count(*) FROM {q(view)}").fetchall()[0][0])
+    return counts
+
+
+def _reader(paths: list[str]) -> str:
+    from ..query import sql_list
+
+    if all(p.lower().endswith((".parquet", ".pq")) for p in paths):
+        return f"read_parquet({sql_list(paths)}, union_by_name = true)"
+    return f"read_csv({sql_list(paths)}, union_by_name = true, header = true)"
+
+
+def render(sql: str, window: tuple[int, int] | None, params: dict[str, Any]) -> str:
+    """The SQL with {{window_start}}, {{window_end}} and {{param}} filled in: instants as
+    TIMESTAMPTZ literals, numbers as written, text as quoted SQL strings."""
+    from ..query import ts_literal
+
+    lo, hi = window if window else (FAR_PAST // 1000, FAR_FUTURE // 1000)
+
+    def value(name: str) -> str:
+        if name == "window_start":
+            return ts_literal(lo)
+        if name == "window_end":
+            return ts_literal(hi)
+        if name not in params:
+            raise ValidationError(f"The SQL uses {{{{{name}}}}}, which is not a parameter of this pipeline")
+        v = params[name]
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    return specs.PLACEHOLDER.sub(lambda m: value(m.group(1)), sql)
+
+
+def compute(con: "duckdb.DuckDBPyConnection", spec: specs.PipelineSpec, plan: Plan, log: RunLog) -> "pa.Table":
+    """The pipeline's output rows as Arrow."""
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+    if spec.sql is not None:
+        try:
+            rel = con.sql(render(spec.sql, plan.window, spec.params))
+        except duckdb.Error as exc:
+            from ..query import plain_sql_error
+
+            raise ValidationError(f"The pipeline's SQL failed: {plain_sql_error(exc)}") from None
+        if rel is None:
+            raise ValidationError("The pipeline's SQL returned no rows; write a SELECT")
+        return rel.to_arrow_table()
+    result = load_function(spec.function)(RunContext(con, plan, spec.params, log))
+    if isinstance(result, pd.DataFrame):
+        from ..ingest import dataframe_to_arrow
+
+        return dataframe_to_arrow(result)
+    if isinstance(result, pa.Table):
+        return result
+    raise ValidationError(f"{spec.function} returned a {type(result).__name__}; return a pandas DataFrame or an "
+                          "Arrow table with the target group's features as columns")
+
+
+def load_function(path: str) -> Callable[[RunContext], Any]:
+    module, _, attr = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError as exc:
+        raise ValidationError(f"Cannot import {module!r} for function {path!r}: {exc}") from None
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ValidationError(f"{module!r} has no {attr!r}; check function {path!r}")
+    if not callable(obj):
+        raise ValidationError(f"{path!r} is not callable")
+    return obj
+
+
+def check_output(fs: "FeatureStore", spec: specs.PipelineSpec, table: "pa.Table") -> None:
+    """The output's columns against the target's features: the identifier and event time must
+    be there, and no column may be unknown (a typo would otherwise drop a feature silently)."""
+    g = fs.feature_group(spec.target)
+    names = set(table.column_names)
+    features = {f.name for f in g.features}
+    missing = [c for c in (g.record_identifier, g.event_time) if c not in names]
+    if missing:
+        raise ValidationError(f"The output has no {missing[0]!r} column, which {spec.target!r} needs as its "
+                              f"{'record identifier' if missing[0] == g.record_identifier else 'event time'}; "
+                              f"select it (… AS {missing[0]})")
+    extra = sorted(names - features)
+    if extra:
+        raise ValidationError(f"The output's column {extra[0]!r} is not a feature of {spec.target!r}; rename it "
+                              f"to one of {', '.join(sorted(features))}, or leave it out")
+
+
+def record_lineage(conn: Any, fs: "FeatureStore", spec: specs.PipelineSpec, run_id: int, rows_in: dict[str, int],
+                   rows_out: int, now: int) -> None:
+    """input group or file -> pipeline -> target group, each edge with the latest run and its rows."""
+    node = f"pipeline:{spec.name}"
+    lineage.upsert_node(conn, node, "pipeline", spec.name, now,
+                        {"mode": spec.mode, "schedule": spec.schedule, "trigger": spec.trigger,
+                         "kind": "sql" if spec.sql else "function", "last_run_id": run_id})
+    groups = set(registry.names(conn))
+    for view, src in spec.inputs.items():
+        if src in groups:
+            src_node = f"feature_group:{src}"
+        else:
+            src_node = f"source:file:{src}"
+            lineage.upsert_node(conn, src_node, "source", os.path.basename(src), now, {"file": src})
+        lineage.add_edge(conn, src_node, node, "read_by", now, {"run_id": run_id, "rows": rows_in.get(view, 0)})
+    lineage.add_edge(conn, node, f"feature_group:{spec.target}", "ingested_into", now,
+                     {"run_id": run_id, "rows": rows_out, "last_ingest_us": now, "source": f"pipeline {spec.name}"})

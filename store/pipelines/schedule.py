@@ -1,0 +1,133 @@
+"""The scheduler: starts pipelines whose cron time has come, whose inputs got writes
+(``on_change``), or whose scheduled run failed and has retries left.
+
+Cron fire times come from croniter (UTC). After downtime a pipeline that missed fire times runs
+once ("catch_up"), not once per missed time. One scheduler per store holds a lock row; a second
+one raises Conflict. SIGTERM (or ``stop``) lets the run in progress finish and then stops, so no
+run is left half-done; runs are all-or-nothing anyway.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import registry
+from ..errors import Conflict
+from ..timeutil import now_us
+from . import runner, tables
+
+if TYPE_CHECKING:
+    from ..featurestore import FeatureStore
+
+log = logging.getLogger("featurestore.scheduler")
+
+
+def next_fire(cron: str, after_us: int) -> int:
+    """The first fire time of ``cron`` (UTC) strictly after ``after_us``."""
+    from croniter import croniter
+
+    start = datetime.fromtimestamp(after_us / 1e6, tz=timezone.utc)
+    return int(croniter(cron, start).get_next(float) * 1_000_000)
+
+
+def latest_fire(cron: str, upto_us: int) -> int:
+    """The last fire time of ``cron`` at or before ``upto_us``."""
+    from croniter import croniter
+
+    start = datetime.fromtimestamp((upto_us + 1) / 1e6, tz=timezone.utc)
+    return int(croniter(cron, start).get_prev(float) * 1_000_000)
+
+
+def due(fs: "FeatureStore", now: int) -> list[tuple[str, str, int]]:
+    """(pipeline, trigger, attempt) for each pipeline that should start now: "schedule" or
+    "catch_up" (its cron time passed), "on_change" (an input got writes since the last run),
+    "retry" (its last scheduled run failed and retries and the delay allow another attempt)."""
+    from .spec import from_dict
+
+    conn = fs._conns.get()
+    groups = set(registry.names(conn))
+    last, locks = tables.last_runs(conn), tables.locked(conn)
+    out = []
+    for name in tables.names(conn):
+        if name in locks:
+            continue
+        stored = tables.load(conn, name)
+        if stored["paused"]:
+            continue
+        spec = from_dict(stored["spec"], groups)
+        previous = last.get(name, {})
+        if previous.get("status") == "failed" and previous.get("trigger") in ("schedule", "catch_up", "on_change",
+                                                                               "retry"):
+            if previous["attempt"] <= spec.retries:
+                if now >= previous["finished_us"] + spec.retry_delay_seconds * 1_000_000:
+                    out.append((name, "retry", previous["attempt"] + 1))
+                continue
+        if spec.schedule:
+            fire = next_fire(spec.schedule, stored["last_fire_us"] or stored["created_us"])
+            if fire <= now:
+                missed = next_fire(spec.schedule, fire) <= now
+                out.append((name, "catch_up" if missed else "schedule", 1))
+                continue
+        if spec.trigger == "on_change" and _inputs_changed(fs, spec, stored["watermark"], groups):
+            out.append((name, "on_change", 1))
+    return out
+
+
+def _inputs_changed(fs: "FeatureStore", spec: Any, watermark: dict[str, Any], groups: set[str]) -> bool:
+    conn = fs._conns.get()
+    for group in spec.group_inputs(groups).values():
+        if (registry.state(conn, group)["last_write_us"] or 0) > (watermark.get(f"group:{group}") or 0):
+            return True
+    if spec.file_inputs(groups):
+        plan = runner.Plan("incremental", None)
+        try:
+            runner._plan_files(spec, set(spec.group_inputs(groups)), "incremental", watermark, plan)
+        except Exception:  # a glob matching nothing yet is not a change
+            return False
+        return bool(plan.files)
+    return False
+
+
+class Scheduler:
+    def __init__(self, fs: "FeatureStore", tick: float = 1.0, clock: Callable[[], int] = now_us) -> None:
+        self.fs, self.tick, self.clock = fs, tick, clock
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Hold the store's scheduler lock and start due pipelines every ``tick`` seconds until
+        ``stop`` is set."""
+        stop = stop or threading.Event()
+        with self.fs._conns.write() as conn:
+            tables.take_lock(conn, tables.SCHEDULER_LOCK, self.clock())
+        log.info("scheduler started on %s", self.fs.path)
+        try:
+            while not stop.is_set():
+                self.run_due(stop)
+                with self.fs._conns.write() as conn:
+                    tables.beat(conn, tables.SCHEDULER_LOCK, self.clock())
+                stop.wait(self.tick)
+        finally:
+            with self.fs._conns.write() as conn:
+                tables.release_lock(conn, tables.SCHEDULER_LOCK)
+            log.info("scheduler stopped")
+
+    def run_due(self, stop: threading.Event | None = None) -> list[dict[str, Any]]:
+        """Start every pipeline due now, one after another; returns their runs."""
+        runs = []
+        now = self.clock()
+        for name, trigger, attempt in due(self.fs, now):
+            if stop is not None and stop.is_set():
+                break
+            stored = tables.load(self.fs._conns.get(), name)
+            schedule = stored["spec"].get("schedule")
+            if trigger in ("schedule", "catch_up") and schedule:
+                with self.fs._conns.write() as conn:  # the fire times up to now are spent, whatever the outcome
+                    tables.update(conn, name, now_us(), last_fire_us=latest_fire(schedule, now))
+            try:
+                run = runner.execute(self.fs, name, None, trigger, attempt=attempt)
+            except Conflict:  # someone started it by hand meanwhile
+                continue
+            log.info("pipeline %s run %s (%s): %s", name, run["id"], trigger, run["status"])
+            runs.append(run)
+        return runs
