@@ -7,65 +7,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from .errors import FeatureStoreError
-
-if TYPE_CHECKING:
-    from .featurestore import FeatureStore
-
-
-def open_store(ctx: click.Context) -> "FeatureStore":
-    from .featurestore import FeatureStore
-
-    if ctx.obj.get("fs") is None:
-        ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli")
-    return ctx.obj["fs"]
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars and timestamps, which json cannot encode, as plain values."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=_jsonable))
-
-
-def _store_after_name(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.ensure_object(dict)["store"] = value
-
-
-class FriendlyGroup(click.Group):
-    """Turns the store's errors into one line on stderr and exit code 1, never a traceback, and
-    gives every command a ``--store PATH`` of its own, so it may come before or after the name."""
-
-    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not any("--store" in p.opts for p in cmd.params):
-            cmd.params.append(click.Option(["--store", "store_after"], metavar="PATH", expose_value=False,
-                                           callback=_store_after_name,
-                                           help="Store folder (the same as --store before the command)"))
-        super().add_command(cmd, name)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (FeatureStoreError, OSError) as exc:  # OSError: unwritable store folder, full disk...
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
-        finally:
-            fs = (ctx.obj or {}).get("fs")
-            if fs is not None:
-                fs.close()
+from .clikit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
+from .pipelines.cli import pipeline, scheduler
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,7 +94,7 @@ def create(ctx: click.Context, spec: str | None, name: str | None, sample: str |
     """
     fs = open_store(ctx)
     if spec:
-        data = _read_spec(spec)
+        data = read_spec(spec)
         if not isinstance(data, dict):
             raise click.UsageError("The spec must be a mapping with name, record_identifier, event_time, features")
         known = {"name", "record_identifier", "event_time", "features", "description", "tags", "online", "offline", "ttl"}
@@ -165,19 +112,6 @@ def create(ctx: click.Context, spec: str | None, name: str | None, sample: str |
     click.echo(f"Created {g.name}: " + ", ".join(f"{f.name}:{f.collection or ''}{f.type}" for f in g.features))
     if ingest and sample:
         click.echo(fs.ingest(g.name, sample).summary())
-
-
-def _read_spec(path: str) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    try:
-        if path.lower().endswith((".yaml", ".yml")):
-            import yaml
-
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except Exception as exc:  # both parsers raise their own error types
-        raise click.UsageError(f"Cannot parse {path}: {exc}") from None
 
 
 @main.command("ingest")
@@ -291,7 +225,7 @@ def query(ctx: click.Context, sql: str, fmt: str, limit: int | None, timeout: fl
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(df.astype(object).where(df.notna(), None).to_dict("records"), default=_jsonable))
+        click.echo(json.dumps(df.astype(object).where(df.notna(), None).to_dict("records"), default=jsonable))
     else:
         click.echo(df.to_string(index=False, max_rows=200))
 
@@ -411,7 +345,7 @@ def rules(ctx: click.Context, group: str, rules_file: str | None, suggest: bool,
             click.echo(f"not imported: {reason}", err=True)
         echo_json(result["rules"])
     elif rules_file:
-        data = _read_spec(rules_file)
+        data = read_spec(rules_file)
         echo_json(fs.set_rules(group, data.get("rules", data) if isinstance(data, dict) else data))
     elif suggest:
         echo_json(fs.suggest_rules(group))
@@ -558,14 +492,8 @@ def serve(ctx: click.Context, host: str, port: int, store_path: str | None, work
         access_log=access_log, echo=click.echo, flush_interval=flush_interval)
 
 
-def _add_pipeline_commands() -> None:
-    from .pipelines.cli import pipeline, scheduler
-
-    main.add_command(pipeline)
-    main.add_command(scheduler)
-
-
-_add_pipeline_commands()
+main.add_command(pipeline)
+main.add_command(scheduler)
 
 if __name__ == "__main__":
     main()

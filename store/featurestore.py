@@ -12,7 +12,7 @@ from . import layout, lineage, records, registry
 from . import offline as offline_store
 from . import online as online_store
 from .coerce import coerce_event_time
-from .errors import IngestRejected, NotFound, ValidationError
+from .errors import ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online import q
 from .quality import tables as quality_tables

@@ -212,7 +212,6 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
 
     ``lenient_times`` reads event times as a file another tool wrote may hold them (see
     ``coerce.event_time_column``)."""
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 

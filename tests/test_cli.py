@@ -124,10 +124,11 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "dataset": [str(entity), "-f", "g", "-o", str(tmp_path / "d.csv")], "compact": [], "sweep": [],
         "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
         "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": ["g"],  # the demo alerts (exit 1)
+        "pipeline": ["list"],
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
-             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor"]
-    assert set(calls) | {"ui", "serve"} == set(commands)  # ui and serve start servers: tested elsewhere
+             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline"]
+    assert set(calls) | {"ui", "serve", "scheduler"} == set(commands)  # these run until stopped: tested elsewhere
     for name in order:
         r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)
         assert r.exit_code == 0, (name, r.output)

@@ -88,9 +88,13 @@ def test_lineage_links_files_groups_dataset_and_model(seeded):
     graph = fs.lineage()
     files = {n["id"]: n["properties"].get("file") for n in graph.nodes if n["kind"] == "source"}
     edges = {(e["src"], e["relation"], e["dst"]) for e in graph.edges}
-    for name in GROUPS:
+    for name in ("customers", "merchants"):
         assert any(files.get(src) == f"{name}.csv" and rel == "ingested_into" and dst == f"feature_group:{name}"
                    for src, rel, dst in edges)
+    monthly = {files.get(src) for src, rel, dst in edges if dst == "feature_group:transactions"}
+    assert len(monthly - {None}) >= 3 and all(f.startswith("transactions-") for f in monthly - {None})
+    assert ("feature_group:transactions", "read_by", "pipeline:customer_spend_daily") in edges
+    assert ("pipeline:customer_spend_daily", "ingested_into", "feature_group:customer_spend") in edges
     assert (f"dataset:{summary['dataset_id']}", "trained", f"model:{MODEL_NAME}") in edges
     assert ("feature:customers.risk_segment", "used_by", f"dataset:{summary['dataset_id']}") in edges
 
@@ -147,8 +151,11 @@ def test_first_start_shows_the_quarantine_and_the_drifted_day(seeded):
     refused = frame[frame["amount"] > 50_000]
     kept = fs.quarantine("transactions")
     assert sorted(r["transaction_id"] for r in kept["record"]) == sorted(refused["transaction_id"])
-    assert set(kept["rules"]) == {"amount_between"} and set(kept["source"]) == {"transactions.csv"}
-    assert sorted(kept["position"]) == sorted(f"line {i + 2}" for i in refused.index)
+    [source] = set(kept["source"])  # the last monthly export, as the store seeded it
+    assert set(kept["rules"]) == {"amount_between"} and source.startswith("transactions-")
+    part = pd.read_csv(os.path.join(fs.path, "samples", source))
+    lines = part.index[part["transaction_id"].isin(refused["transaction_id"])]
+    assert sorted(kept["position"]) == sorted(f"line {i + 2}" for i in lines)
     alerts = fs.check_monitors()
     assert {(a["group"], a["feature"]) for a in alerts if a["status"] == "alert"} >= {
         ("transactions", "amount"), ("customer_spend", "spend_7d")}

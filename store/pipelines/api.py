@@ -131,10 +131,11 @@ class PipelineMethods:
 
         if name is not None:
             tables.load(self._conns.get(), name)
-        rows = [run_view(r) for r in tables.runs(self._conns.get(), name, int(limit))]
-        frame = pd.DataFrame(rows, columns=RUN_FRAME_COLUMNS)
+        rows = tables.runs(self._conns.get(), name, int(limit))
+        frame = pd.DataFrame([run_view(r) for r in rows], columns=RUN_FRAME_COLUMNS)
         for c in ("window_start", "window_end", "started", "finished"):
-            frame[c] = pd.to_datetime(frame[c], utc=True)
+            us = pd.array([r[f"{c}_us"] for r in rows], dtype="Int64")
+            frame[c] = pd.to_datetime(us, unit="us", utc=True)
         return frame
 
     def pipeline_run(self: "FeatureStore", run_id: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli import FriendlyGroup, _read_spec, echo_json, open_store
+from ..clikit import FriendlyGroup, echo_json, open_store, read_spec
 
 
 @click.group("pipeline", cls=FriendlyGroup)
@@ -26,7 +26,7 @@ def create(ctx: click.Context, spec_path: str, update: bool) -> None:
     keywords of FeatureStore.create_pipeline: name, target, sql or function, inputs, mode,
     schedule, trigger, params, lookback, retries, retry_delay, description, tags."""
     fs = open_store(ctx)
-    data = _read_spec(spec_path)
+    data = read_spec(spec_path)
     for item in data if isinstance(data, list) else [data]:
         if not isinstance(item, dict) or "name" not in item:
             raise click.UsageError(f"{spec_path}: each pipeline is a mapping with at least name and target")

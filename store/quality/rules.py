@@ -31,7 +31,7 @@ from ..errors import ValidationError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..schema import Feature, FeatureGroup
+    from ..schema import FeatureGroup
 
 ROW_CHECKS = ("not_null", "between", "in", "not_in", "regex", "length", "unique", "expression")
 BATCH_CHECKS = ("row_count", "null_fraction", "mean")
@@ -304,7 +304,6 @@ def check_batch_rules(group: "FeatureGroup", rules: list[Rule], columns: dict[st
 
 
 def _row_mask(group: "FeatureGroup", rule: Rule, columns: dict[str, "pa.Array"]) -> np.ndarray:
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if rule.check == "expression":
