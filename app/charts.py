@@ -179,3 +179,31 @@ def overlay(dist: "pd.DataFrame", feature: str, numeric: bool) -> go.Figure:
                      title=f"{feature} (log scale)" if log else feature)
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
+
+
+RUN_COLORS = {"succeeded": "#16a34a", "skipped": GREY, "failed": RED, "running": BLUE}
+
+
+def pipeline_windows(runs: "pd.DataFrame") -> go.Figure:
+    """Each run's event-time window as a bar on its kind's lane, coloured by outcome: gaps
+    between bars are time no run has covered, red bars windows to run again."""
+    t = runs.dropna(subset=["window_start", "window_end"])
+    fig = go.Figure()
+    for status, color in RUN_COLORS.items():
+        part = t[t["status"] == status]
+        if len(part):
+            width = (part["window_end"] - part["window_start"]).dt.total_seconds() * 1000
+            fig.add_trace(go.Bar(
+                y=part["kind"], x=width.clip(lower=60_000), base=part["window_start"], orientation="h",
+                name=status, marker_color=color,
+                customdata=part[["id", "rows_out"]].assign(
+                    start=part["window_start"].dt.strftime("%Y-%m-%d %H:%M"),
+                    end=part["window_end"].dt.strftime("%Y-%m-%d %H:%M")).to_numpy(),
+                hovertemplate="run %{customdata[0]}: %{customdata[2]} to %{customdata[3]}<br>%{customdata[1]:,} "
+                              "rows written<extra>" + status + "</extra>"))
+    fig.update_layout(title="Event-time windows processed", barmode="overlay",
+                      **{**_LAYOUT, "showlegend": True, "height": 140 + 40 * max(1, t["kind"].nunique())})
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(type="category")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig

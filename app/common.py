@@ -31,10 +31,12 @@ PAGES = {
     "datasets": ("pages_/datasets.py", "Datasets", ":material/dataset:"),
     "time_travel": ("pages_/time_travel.py", "Time travel", ":material/history:"),
     "sql": ("pages_/sql.py", "SQL", ":material/terminal:"),
+    "pipelines": ("pages_/pipelines.py", "Pipelines", ":material/conversion_path:"),
     "monitoring": ("pages_/monitoring.py", "Monitoring", ":material/monitor_heart:"),
     "storage": ("pages_/storage.py", "Storage", ":material/hard_drive:"),
 }
-SECTIONS = {"Discover": ["catalog", "group", "lineage"], "Build": ["create", "ingest", "dataset", "datasets"],
+SECTIONS = {"Discover": ["catalog", "group", "lineage"],
+            "Build": ["create", "ingest", "pipelines", "dataset", "datasets"],
             "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage"]}
 GROUP_KEY = "group"  # the query parameter naming the current feature group
 _PICKER = "group_picker"  # the group selector's widget key

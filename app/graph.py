@@ -11,12 +11,13 @@ from store.lineage import LineageGraph
 KINDS = {  # kind: (label, shape, fill colour)
     "source": ("Data source", "note", "#fef3c7"),
     "writer": ("Writer", "cds", "#f1f5f9"),
+    "pipeline": ("Pipeline", "hexagon", "#ffedd5"),
     "feature_group": ("Feature group", "box", "#dbeafe"),
     "feature": ("Feature", "ellipse", "#f8fafc"),
     "dataset": ("Dataset", "folder", "#dcfce7"),
     "model": ("Model", "component", "#ede9fe"),
 }
-DEFAULT_KINDS = ["source", "writer", "feature_group", "dataset", "model"]
+DEFAULT_KINDS = ["source", "writer", "pipeline", "feature_group", "dataset", "model"]
 
 
 def node_url(node: dict[str, Any]) -> str:
@@ -27,6 +28,8 @@ def node_url(node: dict[str, Any]) -> str:
         return "group?" + urlencode({"group": node["name"]})
     if node["kind"] == "feature" and props.get("group"):
         return "group?" + urlencode({"group": props["group"], "tab": "Schema"})
+    if node["kind"] == "pipeline":
+        return "pipelines?" + urlencode({"pipeline": node["name"]})
     return "lineage?" + urlencode({"node": node["id"]})
 
 

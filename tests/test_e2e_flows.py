@@ -1,8 +1,8 @@
 """Every flow a new user takes, in a real Chromium, with files the suite writes as other tools do:
 a month of transactions through Ingest, a boolean export through Create, deep links, the
 sidebar after one, deletes, datasets with Integral keys, search, rejected rows, a long query
-stopped, time travel across writes, drift and the quarantine — and no request to any host but the
-studio's own."""
+stopped, time travel across writes, drift and the quarantine, a pipeline defined, previewed, run
+and found in the lineage — and no request to any host but the studio's own."""
 from __future__ import annotations
 
 import io
@@ -20,7 +20,7 @@ PAGES = ["", "group?group=customers", "group?group=customers&tab=Schema", "group
          "group?group=customers&tab=Statistics", "group?group=customers&tab=Lineage",
          "group?group=customers&tab=Online+lookup&record=100396", "group?group=customers&tab=History&record=100578",
          "lineage", "create", "ingest?group=merchants", "dataset", "datasets", "time_travel?group=merchants", "sql",
-         "storage", "monitoring", "group?group=transactions&tab=Quality"]
+         "storage", "monitoring", "group?group=transactions&tab=Quality", "pipelines"]
 
 
 def sidebar(page, name: str) -> None:
@@ -303,3 +303,43 @@ def test_12_a_drifted_day_found_and_a_quarantined_row_corrected(page, studio_ser
     with FeatureStore(studio_server.store) as fs:
         assert fs.get_record("transactions", entry["record"]["transaction_id"])["amount"] == 123.45
         assert entry["id"] not in set(fs.quarantine("transactions")["id"])
+
+
+def test_13_a_pipeline_defined_previewed_run_and_seen_in_the_lineage(page, studio_server):
+    page.goto("/pipelines")
+    settle(page, "customer_spend_daily")
+    page.get_by_text("New pipeline", exact=True).click()
+    form = page.get_by_test_id("stExpanderDetails").first
+    form.get_by_role("textbox", name="Name").fill("big_spenders")
+    form.get_by_role("textbox", name="Name").press("Tab")
+    form.get_by_role("combobox", name="Target feature group").click()
+    page.get_by_role("option", name="customer_spend", exact=True).click()
+    settle(page)
+    form.get_by_role("combobox", name="Input feature groups").click()
+    page.get_by_role("option", name="transactions", exact=True).click()
+    page.keyboard.press("Escape")
+    settle(page)
+    sql = form.get_by_role("textbox", name="SQL (DuckDB)")
+    sql.fill("SELECT customer_id, count(*) AS txn_count_7d, sum(amount) AS spend_7d, max(_event_time) AS event_time\n"
+             "FROM transactions WHERE amount > {{min_amount}} GROUP BY customer_id")
+    sql.press("Tab")
+    form.get_by_role("textbox", name="Parameters (JSON)").fill('{"min_amount": 1000}')
+    form.get_by_role("textbox", name="Parameters (JSON)").press("Tab")
+    settle(page)
+    form.get_by_role("button", name="Preview").click()
+    settle(page, "Every row fits the target's features, types and rules.")
+    shot(page, "flow_13a_pipeline_preview")
+    form.get_by_role("button", name="Create").click()
+    settle(page, "big_spenders")
+    page.get_by_role("button", name="Run now").click()
+    settle(page, "Run detail")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Status")).to_contain_text("succeeded")
+    no_traceback(page)
+    shot(page, "flow_13b_pipeline_ran", full_page=True)
+    with FeatureStore(studio_server.store) as fs:
+        run = fs.pipeline_runs("big_spenders").iloc[0]
+        assert run["status"] == "succeeded" and run["rows_out"] > 0
+    page.goto("/lineage")
+    settle(page)
+    expect(page.locator("svg").filter(has_text="big_spenders").first).to_be_visible()
+    shot(page, "flow_13c_lineage")

@@ -156,6 +156,13 @@ class PipelineMethods:
             spec = specs.build(name or "preview", groups=set(registry.names(self._conns.get())), **definition)
         return preview(self, spec, rows)
 
+    def scheduler_status(self: "FeatureStore") -> dict[str, Any]:
+        """Whether a scheduler runs on this store: {"running", "pid", "host", "since"}."""
+        lock = tables.locked(self._conns.get()).get(tables.SCHEDULER_LOCK)
+        if lock is None or not tables.holder_alive(lock):
+            return {"running": False, "pid": None, "host": None, "since": None}
+        return {"running": True, "pid": lock["pid"], "host": lock["host"], "since": us_to_iso(lock["since_us"])}
+
     def run_scheduler(self: "FeatureStore", tick: float = 1.0, stop: Any = None) -> None:
         """Run due pipelines until ``stop`` (a threading.Event) is set: cron schedules (one
         catch-up run after downtime), on_change triggers and retries of failed scheduled runs.

@@ -192,8 +192,14 @@ def release_lock(conn: sqlite3.Connection, name: str) -> None:
 
 
 def locked(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    return {r[0]: {"run_id": r[1], "host": r[2], "pid": r[3], "since_us": r[4]}
-            for r in conn.execute("SELECT name, run_id, host, pid, acquired_us FROM pipeline_locks")}
+    return {r[0]: {"run_id": r[1], "host": r[2], "pid": r[3], "since_us": r[4], "heartbeat_us": r[5]}
+            for r in conn.execute("SELECT name, run_id, host, pid, acquired_us, heartbeat_us FROM pipeline_locks")}
+
+
+def holder_alive(lock: dict[str, Any]) -> bool:
+    from ..timeutil import now_us
+
+    return _alive(lock["host"], lock["pid"], lock["heartbeat_us"], now_us())
 
 
 def _alive(host: str, pid: int, beat_us: int, now: int) -> bool:

@@ -1,0 +1,310 @@
+"""Pipelines: every pipeline with its schedule, last and next run; one pipeline's runs (a table
+and a timeline of the event-time windows it processed), run detail with log and error, run now,
+retry, backfill, pause and resume; and a form to define or change one, previewed on a sample of
+its inputs before it is saved."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import charts
+from app.common import ago, engine_errors, flash, open_page, show_flash, store
+from store import FeatureStore
+
+KEY = "pipeline"  # the query parameter naming the pipeline shown
+MODES = {"incremental": "Incremental: rows written since the last run", "full": "Full: every input row each run"}
+WHEN = {"demand": "On demand", "schedule": "On a schedule (cron, UTC)", "on_change": "When an input gets writes"}
+SHADES = {"succeeded": "#dcfce7", "failed": "#fee2e2", "running": "#dbeafe", "paused": "#fef3c7"}
+TEMPLATE = """SELECT customer_id,
+       count(*) AS txn_count_7d,
+       time_bucket(INTERVAL 1 DAY, max(_event_time)) + INTERVAL 1 DAY AS event_time
+FROM transactions
+WHERE NOT is_deleted AND _event_time >= {{window_start}}
+GROUP BY customer_id"""
+
+
+def overview(fs: FeatureStore, items: list[dict[str, Any]]) -> str | None:
+    """The table of pipelines; returns the one picked (by row or by ?pipeline=)."""
+    frame = pd.DataFrame([{
+        "pipeline": p["name"], "target": p["target"], "mode": p["mode"],
+        "runs": p["schedule"] or ("on input change" if p["trigger"] else "on demand"),
+        "state": "paused" if p["paused"] else "running" if p["running"] else p["last_status"] or "never run",
+        "last run": ago(_us(p["last_run"])) if p["last_run"] else "never",
+        "next run": _moment(p["next_run"]),
+        "rows written (last)": p["last_rows_out"]} for p in items])
+    wanted = st.query_params.get(KEY)
+    names = [p["name"] for p in items]
+    event = st.dataframe(_shaded(frame, "state"), hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key="pipelines_table",
+                         column_config={"rows written (last)": st.column_config.NumberColumn(format="%d")})
+    rows = event.selection.rows if event and event.selection else []
+    if rows:
+        chosen = names[rows[0]]
+        if chosen != wanted:
+            st.query_params[KEY] = chosen
+        return chosen
+    if wanted is not None and wanted not in names:
+        st.error(f"Pipeline **{wanted}** does not exist.", icon=":material/search_off:")
+        return None
+    return wanted if wanted in names else (names[0] if names else None)
+
+
+def _shaded(frame: pd.DataFrame, column: str) -> Any:
+    """The status column coloured by outcome (the words stay, for screen readers)."""
+    return frame.style.map(lambda v: f"background-color: {SHADES[v]}" if v in SHADES else "", subset=[column])
+
+
+def _moment(iso: str | None) -> str:
+    return "—" if iso is None else pd.Timestamp(iso).strftime("%b %d %H:%M UTC")
+
+
+def _us(iso: str | None) -> int | None:
+    return None if iso is None else int(pd.Timestamp(iso).value // 1000)
+
+
+def definition_form(fs: FeatureStore, current: dict[str, Any] | None, key: str) -> None:
+    """Fields of a pipeline, a preview, and Save (create or update)."""
+    groups = [g.name for g in fs.list_feature_groups() if g.offline]
+    targets = [g.name for g in fs.list_feature_groups()]
+    current = current or {}
+    new = not current
+    cols = st.columns(2)
+    name = cols[0].text_input("Name", value=current.get("name", ""), disabled=not new, key=f"{key}_name",
+                              placeholder="customer_spend_daily")
+    target = cols[1].selectbox("Target feature group", targets, key=f"{key}_target",
+                               index=targets.index(current["target"]) if current.get("target") in targets else None,
+                               placeholder="the group the rows go to")
+    stored_inputs = current.get("inputs", {})
+    cols = st.columns(2)
+    inputs = cols[0].multiselect("Input feature groups", groups, key=f"{key}_inputs",
+                                 default=[v for v in stored_inputs.values() if v in groups],
+                                 help="Each is a view under its own name, with the columns the SQL page shows "
+                                      "(features, _event_time, write_time, is_deleted)")
+    files = cols[1].text_input("Input files (optional)", key=f"{key}_files",
+                               value=", ".join(f"{k}={v}" for k, v in stored_inputs.items() if v not in groups),
+                               help="view=path or glob of CSV/Parquet files, comma-separated, e.g. "
+                                    "raw=/data/exports/*.csv")
+    sql = st.text_area("SQL (DuckDB)", value=current.get("sql") or TEMPLATE, height=260, key=f"{key}_sql",
+                       help="{{window_start}} and {{window_end}} are the run's event-time window; "
+                            "{{name}} is a parameter")
+    cols = st.columns(3)
+    mode = cols[0].selectbox("Mode", list(MODES), format_func=MODES.get, key=f"{key}_mode",
+                             index=list(MODES).index(current.get("mode", "incremental")))
+    when_default = "schedule" if current.get("schedule") else "on_change" if current.get("trigger") else "demand"
+    when = cols[1].selectbox("Runs", list(WHEN), format_func=WHEN.get, index=list(WHEN).index(when_default),
+                             key=f"{key}_when")
+    schedule = cols[2].text_input("Cron (UTC)", value=current.get("schedule") or "0 23 * * *",
+                                  disabled=when != "schedule", key=f"{key}_cron", help="minute hour day month weekday")
+    cols = st.columns(4)
+    lookback = cols[0].text_input("Look-back", key=f"{key}_lookback",
+                                  value=_duration(current.get("lookback_seconds")),
+                                  help="For rolling aggregates: also read rows this far before the window, "
+                                       "e.g. 30d (empty: only the window's rows)")
+    params = cols[1].text_input("Parameters (JSON)", value=json.dumps(current.get("params") or {}),
+                                key=f"{key}_params", help='e.g. {"days": 30}; used in SQL as {{days}}')
+    retries = cols[2].number_input("Retries", 0, 10, int(current.get("retries", 2)), key=f"{key}_retries",
+                                   help="Scheduled runs that fail are tried again this many times")
+    delay = cols[3].number_input("Retry delay (s)", 0, 86_400, int(current.get("retry_delay_seconds", 60)),
+                                 key=f"{key}_delay")
+    description = st.text_input("Description", value=current.get("description", ""), key=f"{key}_description")
+    try:
+        parsed = json.loads(params or "{}")
+    except json.JSONDecodeError as exc:
+        st.error(f"Parameters are not JSON ({exc.msg}); write them like {{\"days\": 30}}", icon=":material/error:")
+        return
+    pairs = [part.split("=", 1) for part in files.split(",") if part.strip()]
+    if any(len(p) != 2 for p in pairs):
+        st.error("Write each input file as view=path, e.g. raw=/data/exports/*.csv", icon=":material/error:")
+        return
+    definition = {"target": target, "sql": sql, "inputs": {**{g: g for g in inputs},
+                                                          **{k.strip(): v.strip() for k, v in pairs}},
+                  "mode": mode, "schedule": schedule if when == "schedule" else None,
+                  "trigger": "on_change" if when == "on_change" else None, "params": parsed,
+                  "lookback": lookback.strip() or None, "retries": int(retries), "retry_delay": int(delay),
+                  "description": description}
+    cols = st.columns([1, 1, 4])
+    preview = cols[0].button("Preview", icon=":material/visibility:", key=f"{key}_preview",
+                             disabled=not target, help="Run the SQL on the latest 1,000 rows of each input; "
+                                                       "nothing is written")
+    save = cols[1].button("Create" if new else "Save", type="primary", icon=":material/save:", key=f"{key}_save",
+                          disabled=not (target and (name or not new)))
+    if preview:
+        with engine_errors(), st.spinner("Running the SQL on a sample…"):
+            shown = fs.preview_pipeline(**definition)
+            show_preview(shown)
+    if save:
+        with engine_errors():
+            if new:
+                fs.create_pipeline(name.strip(), **definition)
+                for field in [k for k in st.session_state if str(k).startswith(f"{key}_")]:
+                    del st.session_state[field]  # the form starts blank next time
+                flash(f"Created pipeline {name.strip()}")
+                open_page("pipelines", pipeline=name.strip())
+            else:
+                fs.update_pipeline(current["name"], **definition)
+                flash(f"Saved pipeline {current['name']}")
+                st.rerun()
+
+
+def show_preview(out: dict[str, Any]) -> None:
+    read = ", ".join(f"{v}: {n:,} rows" for v, n in out["rows_in"].items())
+    if out["output"] is None:
+        st.error(out["problems"][0], icon=":material/error:")
+        return
+    st.caption(f"Read {read}; the SQL gave {out['rows_out']:,} rows (first {len(out['output'])} shown).")
+    if out["problems"]:
+        st.warning("A run would refuse some of them:\n\n" + "\n".join(f"- {p}" for p in out["problems"][:10]),
+                   icon=":material/warning:")
+    else:
+        st.success("Every row fits the target's features, types and rules.", icon=":material/check_circle:")
+    st.dataframe(out["output"], hide_index=True, height=min(320, 38 + 35 * len(out["output"])))
+
+
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def detail(fs: FeatureStore, name: str) -> None:
+    p = fs.pipeline(name)
+    st.subheader(name)
+    if p["description"]:
+        st.caption(p["description"])
+    shape = f"{p['mode']}" + (f", look-back {_duration(p['lookback_seconds'])}" if p["lookback_seconds"] else "")
+    st.markdown(f"**{', '.join(p['inputs'].values())}** → {'SQL' if p['sql'] else p['function']} ({shape}) → "
+                f"**{p['target']}**")
+    cols = st.columns(4)
+    cols[0].metric("Last run", ago(_us(p["last_run"])) if p["last_run"] else "never")
+    cols[1].metric("Status", "paused" if p["paused"] else "running" if p["running"] else p["last_status"] or "—")
+    cols[2].metric("Next run", "paused" if p["paused"] else _moment(p["next_run"])[:-4] if p["next_run"] else
+                   "on input change" if p["trigger"] else "on demand",
+                   help=f"UTC; cron {p['schedule']}" if p["schedule"] else None)
+    cols[3].metric("Rows written (last run)", f"{p['last_rows_out']:,}" if p["last_rows_out"] is not None else "—")
+    actions(fs, p)
+    runs = fs.pipeline_runs(name, limit=200)
+    tab_runs, tab_def = st.tabs(["Runs", "Definition"])
+    with tab_runs:
+        show_runs(fs, runs)
+    with tab_def:
+        definition_form(fs, p, key=f"edit_{name}")
+
+
+def actions(fs: FeatureStore, p: dict[str, Any]) -> None:
+    name = p["name"]
+    cols = st.columns([1, 1, 1, 1, 2])
+    if cols[0].button("Run now", type="primary", icon=":material/play_arrow:", key=f"run_{name}",
+                      disabled=p["running"], help="Run it once now, in this session"):
+        with engine_errors(), st.spinner(f"Running {name}…"):
+            run = fs.run_pipeline(name)
+            _flash_run(run)
+            st.rerun()
+    if p["last_status"] == "failed" and cols[1].button("Retry failed", icon=":material/replay:", key=f"retry_{name}"):
+        with engine_errors(), st.spinner(f"Running {name} again…"):
+            _flash_run(fs.run_pipeline(name, trigger="retry"))
+            st.rerun()
+    with cols[2].popover("Backfill", icon=":material/history:"):
+        backfill_form(fs, name)
+    if p["paused"]:
+        if cols[3].button("Resume", icon=":material/play_circle:", key=f"resume_{name}"):
+            fs.resume_pipeline(name)
+            flash(f"Resumed {name}")
+            st.rerun()
+    elif cols[3].button("Pause", icon=":material/pause_circle:", key=f"pause_{name}",
+                        help="The scheduler will not start it; Run now still works"):
+        fs.pause_pipeline(name)
+        flash(f"Paused {name}")
+        st.rerun()
+    with cols[4].popover("Delete", icon=":material/delete:"):
+        st.write(f"Delete **{name}** and its run history? The rows it wrote stay in {p['target']}.")
+        if st.button("Delete pipeline", type="primary", key=f"delete_{name}"):
+            with engine_errors():
+                fs.delete_pipeline(name)
+                flash(f"Deleted pipeline {name}")
+                st.query_params.pop(KEY, None)
+                st.rerun()
+
+
+def _flash_run(run: dict[str, Any]) -> None:
+    if run["status"] == "failed":
+        flash(f"Run {run['id']} failed: {run['error']}", warning=True)
+    elif run["status"] == "skipped":
+        flash(f"Run {run['id']}: nothing new since the last run")
+    else:
+        flash(f"Run {run['id']} read {run['rows_in']:,} rows and wrote {run['rows_out']:,}"
+              + (f", refused {run['rows_rejected']:,}" if run["rows_rejected"] else ""))
+
+
+def backfill_form(fs: FeatureStore, name: str) -> None:
+    today = dt.datetime.now(dt.timezone.utc).date()
+    with st.form(f"backfill_{name}", border=False):
+        st.write("Recompute an event-time range, one run per interval. The incremental watermark stays.")
+        picked = st.date_input("Range (UTC days, both included)", (today - dt.timedelta(days=7), today),
+                               key=f"bf_range_{name}")
+        interval = st.selectbox("Interval", ["1h", "6h", "1d", "7d", "30d"], index=2, key=f"bf_interval_{name}")
+        go = st.form_submit_button("Backfill", type="primary", icon=":material/history:")
+    if go:
+        if not isinstance(picked, tuple) or len(picked) != 2:
+            st.error("Pick the first and the last day of the range", icon=":material/error:")
+            return
+        start, end = picked
+        with engine_errors(), st.spinner("Backfilling…"):
+            runs = fs.backfill(name, dt.datetime.combine(start, dt.time(), dt.timezone.utc),
+                               dt.datetime.combine(end, dt.time(), dt.timezone.utc) + dt.timedelta(days=1), interval)
+            failed = [r for r in runs if r["status"] == "failed"]
+            flash(f"Backfill: {len(runs)} runs, {sum(r['rows_out'] for r in runs):,} rows written"
+                  + (f", {len(failed)} failed (first: {failed[0]['error']})" if failed else ""), warning=bool(failed))
+            st.rerun()
+
+
+def show_runs(fs: FeatureStore, runs: pd.DataFrame) -> None:
+    if runs.empty:
+        st.info("No runs yet: Run now, backfill a range, or start `featurestore scheduler`.", icon=":material/info:")
+        return
+    if runs["window_start"].notna().any():
+        st.plotly_chart(charts.pipeline_windows(runs), key="pipeline_windows")
+    st.dataframe(_shaded(runs.drop(columns=["pipeline"]), "status"), hide_index=True, key="pipeline_runs",
+                 column_config={
+        **{c: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
+           for c in ("window_start", "window_end", "started", "finished")},
+        "error": st.column_config.TextColumn(width="large"),
+        "seconds": st.column_config.NumberColumn(format="%.2f")})
+    ids = runs["id"].tolist()
+    failed = runs.loc[runs["status"] == "failed", "id"].tolist()
+    chosen = st.selectbox("Run detail", ids, index=ids.index(failed[0]) if failed else 0, key="pipeline_run_detail",
+                          format_func=lambda i: f"run {i}: " + runs.set_index("id").loc[i, "status"])
+    run = fs.pipeline_run(chosen)
+    window = f", window [{run['window_start']}, {run['window_end']})" if run["window_start"] else ""
+    st.caption(f"{run['kind']} run, {run['trigger']}, attempt {run['attempt']}, started {run['started']}{window}")
+    if run["error"]:
+        st.error(run["error"], icon=":material/error:")
+    st.code(run["log"] or "(no log)", language=None)
+    if run["traceback"]:
+        with st.expander("Traceback"):
+            st.code(run["traceback"], language="python")
+
+
+fs = store()
+show_flash()
+st.title("Pipelines")
+status = fs.scheduler_status()
+if status["running"]:
+    st.caption(f":material/schedule: The scheduler is running (process {status['pid']} on {status['host']}, "
+               f"since {status['since'][:19].replace('T', ' ')} UTC).")
+else:
+    st.caption(":material/schedule: No scheduler is running on this store: scheduled and on-change pipelines "
+               "start once `featurestore scheduler` runs. Run now works without it.")
+items = fs.list_pipelines()
+with st.expander("New pipeline", icon=":material/add:", expanded=not items):
+    definition_form(fs, None, key="new_pipeline")
+if items:
+    chosen = overview(fs, items)
+    if chosen:
+        detail(fs, chosen)
