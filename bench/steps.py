@@ -902,6 +902,12 @@ def step_quality_drift(size: Size) -> dict:
     return drift(size, sys.modules[__name__])
 
 
+def step_pipeline_runs(size: Size) -> dict:
+    from .steps_pipelines import incremental
+
+    return incremental(size, sys.modules[__name__])
+
+
 STEP_FUNCS = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("step_")}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE_NAME = "small"
