@@ -145,9 +145,12 @@ def test_a_failed_run_records_its_error_writes_nothing_and_keeps_the_watermark(s
     fs.update_pipeline("daily_spend", sql="SELECT cid, n FROM tx")
     assert "nope" not in fs.run_pipeline("daily_spend")["error"]  # DuckDB's words, without a traceback
     assert fs.pipeline("daily_spend")["last_status"] == "failed"
+    [alert] = fs.check_monitors()  # a failed pipeline alerts on its target, in `featurestore monitor` too
+    assert alert["group"] == "daily" and alert["kind"] == "pipeline" and "daily_spend's run" in alert["message"]
     fs.update_pipeline("daily_spend", sql=DAILY_SQL)
     run = fs.run_pipeline("daily_spend")
     assert run["status"] == "succeeded" and run["rows_in"] > 0  # the 10 rows were not lost
+    assert fs.check_monitors() == []
 
 
 def test_output_goes_through_the_targets_rules_and_a_failed_batch_rule_fails_the_run(shop):
@@ -335,3 +338,11 @@ def test_cli_creates_runs_lists_and_backfills_pipelines(shop, tmp_path):
         assert runner.invoke(main, [*store, "pipeline", command, "broken"]).exit_code == 0
     result = runner.invoke(main, [*store, "pipeline", "show", "broken"])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_a_pipeline_whose_input_was_deleted_fails_with_the_reason(shop):
+    fs = shop
+    fs.ingest("tx", transactions(50))
+    fs.delete_feature_group("tx")
+    run = fs.run_pipeline("daily_spend")
+    assert run["status"] == "failed" and "'tx' is neither a feature group nor an existing file" in run["error"]

@@ -106,17 +106,16 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
             interval: tuple[int, int] | None = None, attempt: int = 1) -> dict[str, Any]:
     """Run the pipeline once and return its run record. The pipeline's own failure is recorded
     and returned (status "failed"), not raised; a run already in progress raises Conflict."""
-    conn = fs._conns.get()
-    stored = tables.load(conn, name)
-    spec = specs.from_dict(stored["spec"], set(registry.names(conn)))
-    kind = kind or spec.mode
+    stored = tables.load(fs._conns.get(), name)
+    kind = kind or stored["spec"]["mode"]
     started = now_us()
     with fs._conns.write() as conn:
         tables.take_lock(conn, name, started)
         run_id = tables.start_run(conn, name, kind, trigger, attempt, started, interval)
         tables.lock_run(conn, name, run_id)
     log = RunLog()
-    try:
+    try:  # a definition that no longer holds (an input group deleted since) fails the run, recorded
+        spec = specs.from_dict(stored["spec"], set(registry.names(fs._conns.get())))
         plan = plan_run(fs, spec, kind, stored["watermark"], interval)
         if plan.nothing_new:
             with fs._conns.write() as conn:

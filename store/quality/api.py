@@ -247,7 +247,8 @@ class QualityMethods:
 
     def check_monitors(self: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
         """Alerts and warnings of every monitored group (or one): late data, drifted features,
-        changed null rates. Each names the group, what is wrong, the figure and its threshold."""
+        changed null rates, and pipelines whose latest run failed (on their target). Each names
+        the group, what is wrong, the figure and its threshold."""
         from .monitor import check
 
         return check(self, group)

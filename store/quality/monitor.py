@@ -385,7 +385,21 @@ def check(fs: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
                                "message": f"{name}.{row['feature']}: {metric} {value:.3g} (threshold {limit:g}) "
                                           f"in the {_ago(settings['window'])} to {us_to_iso(current[1] - 1)} against "
                                           f"the {_ago(settings['reference_window'])} before"})
-    return alerts
+    return alerts + _failed_pipelines(fs, group)
+
+
+def _failed_pipelines(fs: "FeatureStore", group: str | None) -> list[dict[str, Any]]:
+    """A pipeline whose latest run failed feeds its target stale or no data: an alert on the target."""
+    out = []
+    for p in fs.list_pipelines():
+        if p["last_status"] != "failed" or (group is not None and p["target"] != group):
+            continue
+        run = fs.pipeline_run(p["last_run_id"])
+        out.append({"group": p["target"], "kind": "pipeline", "feature": None, "metric": "pipeline",
+                    "value": run["id"], "threshold": None, "status": "alert",
+                    "message": f"{p['target']}: pipeline {p['name']}'s run {run['id']} failed at "
+                               f"{run['finished']}: {run['error']}"})
+    return out
 
 
 def _ago(seconds: float | None) -> str:
