@@ -42,6 +42,7 @@ GROUP_KEY = "group"  # the query parameter naming the current feature group
 _PICKER = "group_picker"  # the group selector's widget key
 _REMEMBERED = "_group"  # the group last picked, for pages opened without ?group=
 RECORD_KEY = "record"  # the query parameter (and widget key) naming a record of the group
+WHO_KEY = "_who"  # the session's principal, once signed in
 
 
 @st.cache_resource(show_spinner="Opening the feature store…", on_release=lambda fs: fs.close())
@@ -55,9 +56,23 @@ def _open(path: str) -> FeatureStore:
     return fs
 
 
-def store() -> FeatureStore:
-    """The studio's store: ``$FEATURESTORE_HOME`` or ``./.featurestore``, seeded when empty."""
+def base_store() -> FeatureStore:
+    """The studio's open store, shared by every session (``store()`` is what pages use)."""
     return _open(default_path())
+
+
+def store() -> FeatureStore:
+    """The studio's store (``$FEATURESTORE_HOME`` or ``./.featurestore``, seeded when empty) as
+    the signed-in principal sees it, when the store has an access file."""
+    fs = _open(default_path())
+    who = st.session_state.get(WHO_KEY)
+    return fs.with_principal(who) if fs._guard is not None and who else fs
+
+
+def can(fs: FeatureStore, role: str, group: str | None = None) -> bool:
+    """Whether the current principal holds ``role`` (on ``group``): pages hide what the engine
+    would refuse anyway."""
+    return fs._guard is None or fs._guard.may(role, group)
 
 
 @contextmanager

@@ -15,14 +15,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # `streamlit run` puts app/ on the path, not the repository
     sys.path.insert(0, ROOT)
 
-from app import common  # noqa: E402
+from app import auth, common  # noqa: E402
 
 # A local icon: a Material icon name would make the browser fetch it from a public font host.
 st.set_page_config(page_title="Feature Store Studio", page_icon=os.path.join(ROOT, "app", "static", "icon.png"),
                    layout="wide")
-page = st.navigation(common.navigation())
 with common.engine_errors(), common.unexpected_errors():
+    who = auth.principal(common.base_store())
+    if who is None:  # the sign-in form is on the page
+        st.stop()
+    st.session_state[common.WHO_KEY] = who
+    page = st.navigation(common.navigation())
     fs = common.store()
     st.sidebar.caption(f"Store `{fs.path}`")
+    auth.footer(who)
+    auth.sign_out_button()
     common.show_flash()
     page.run()

@@ -12,18 +12,23 @@ from typing import Any
 import click
 
 from .clikit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
+from .access.cli import access, audit
 from .pipelines.cli import pipeline, scheduler
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "store_path", envvar="FEATURESTORE_HOME", default=None, metavar="PATH",
               help="Store folder [default: $FEATURESTORE_HOME, else ./.featurestore]")
+@click.option("--as", "principal", envvar="FEATURESTORE_PRINCIPAL", default=None, metavar="NAME",
+              help="Act as this principal of the store's access file [default: $FEATURESTORE_PRINCIPAL, else "
+                   "the OS user]")
 @click.version_option(package_name="featurestore", message="%(version)s")
 @click.pass_context
-def main(ctx: click.Context, store_path: str | None) -> None:
+def main(ctx: click.Context, store_path: str | None, principal: str | None) -> None:
     """A local-first feature store: online (SQLite) and offline (Parquet) stores, time travel, lineage."""
     ctx.ensure_object(dict)
     ctx.obj["store"] = store_path or os.path.join(os.getcwd(), ".featurestore")
+    ctx.obj["principal"] = principal
 
 
 @main.command()
@@ -452,14 +457,30 @@ def lineage(ctx: click.Context, node: str | None, depth: int | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--flush-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds within which records written reach the offline Parquet files.")
+@click.option("--auth", type=click.Choice(["none", "password", "oidc", "proxy"]), default="none", show_default=True,
+              help="none: no sign-in, this machine only; password: the access file's users; oidc: st.login with "
+                   ".streamlit/secrets.toml; proxy: a user header from --proxy-address.")
+@click.option("--proxy-address", default="127.0.0.1", show_default=True, help="With --auth proxy: the proxy's IP.")
+@click.option("--proxy-header", default="X-Forwarded-User", show_default=True,
+              help="With --auth proxy: the header naming the user.")
 @click.pass_context
-def ui(ctx: click.Context, port: int, host: str, flush_interval: float) -> None:
+def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: str, proxy_address: str,
+       proxy_header: str) -> None:
     """Start the studio in the browser on the store (seeded with sample data if empty)."""
+    from .access.policy import find
+
     app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
     if not os.path.exists(app):
         raise click.ClickException(f"The studio is not installed here ({app} is missing)")
-    env = {**os.environ, "FEATURESTORE_HOME": os.path.abspath(ctx.obj["store"]),
-           "FEATURESTORE_FLUSH_INTERVAL": str(flush_interval)}
+    store = os.path.abspath(ctx.obj["store"])
+    if auth == "none" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise click.UsageError(f"--auth none serves this machine only; to listen on {host}, sign users in with "
+                               "--auth password, oidc or proxy")
+    if auth == "password" and not find(store):
+        raise click.UsageError(f"--auth password needs an access file with users: {store}/access.yaml")
+    env = {**os.environ, "FEATURESTORE_HOME": store, "FEATURESTORE_FLUSH_INTERVAL": str(flush_interval),
+           "FEATURESTORE_UI_AUTH": auth, "FEATURESTORE_UI_PROXY_ADDRESS": proxy_address,
+           "FEATURESTORE_UI_PROXY_HEADER": proxy_header}
     cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address", host]
     click.echo(f"Studio on http://{host}:{port} for store {env['FEATURESTORE_HOME']}")
     # Become Streamlit (so stopping this process stops the studio), running from the repository
@@ -494,6 +515,8 @@ def serve(ctx: click.Context, host: str, port: int, store_path: str | None, work
 
 main.add_command(pipeline)
 main.add_command(scheduler)
+main.add_command(audit)
+main.add_command(access)
 
 if __name__ == "__main__":
     main()

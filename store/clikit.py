@@ -17,7 +17,7 @@ def open_store(ctx: click.Context) -> "FeatureStore":
     from .featurestore import FeatureStore
 
     if ctx.obj.get("fs") is None:
-        ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli")
+        ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli", principal=ctx.obj.get("principal"))
     return ctx.obj["fs"]
 
 

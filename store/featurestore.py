@@ -11,13 +11,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from . import layout, lineage, records, registry
 from . import offline as offline_store
 from . import online as online_store
+from .access import audit
+from .access import policy as access_policy
+from .access.api import AccessMethods
+from .access.guard import Guard, default_principal, install
 from .coerce import coerce_event_time
 from .errors import ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online import q
-from .quality import tables as quality_tables
 from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
+from .quality import tables as quality_tables
 from .quality.api import QualityMethods
 from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, validate_definition
 from .sqlite import Connections
@@ -33,7 +37,7 @@ DB_FILE = "featurestore.db"
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-SCHEMA_VERSION = 4  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines
+SCHEMA_VERSION = 5  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -43,18 +47,23 @@ def default_path() -> str:
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
-class FeatureStore(QualityMethods, PipelineMethods):
+class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
     ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
     folder at once.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk", *,
-                 flush_interval: float = FLUSH_INTERVAL, background: bool = False) -> None:
+                 flush_interval: float = FLUSH_INTERVAL, background: bool = False, principal: Any = None,
+                 access: str | None = None) -> None:
         """Open (or create) the store at ``path``. ``background`` starts a maintenance thread (what
         ``serve`` and ``ui`` do) that moves buffered puts to Parquet every ``flush_interval``
         seconds and compacts small files; without it, buffered puts reach Parquet after
-        FLUSH_ROWS puts, on ``flush()``/``close()``, and when the interpreter exits."""
+        FLUSH_ROWS puts, on ``flush()``/``close()``, and when the interpreter exits.
+
+        With an access file (``access``, else ``access.yaml`` in the store folder) every call is
+        checked against ``principal``'s roles (default: $FEATURESTORE_PRINCIPAL, else the OS
+        user) and raises AccessDenied when refused; see ``store.access``."""
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
         os.makedirs(os.path.join(self.path, "offline"), exist_ok=True)
         self.writer = writer
@@ -66,6 +75,11 @@ class FeatureStore(QualityMethods, PipelineMethods):
         self._writer_edges: set[str] = set()
         self._sandbox: tuple[int, Any] | None = None
         self._tally = quality_tables.PutTally()
+        self._guard_depth = threading.local()
+        self._guard = None
+        access_path = access or access_policy.find(self.path)
+        if access_path:
+            self._guard = Guard(access_policy.AccessFile.load(access_path), principal or default_principal(), self)
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
@@ -75,6 +89,7 @@ class FeatureStore(QualityMethods, PipelineMethods):
                 lineage.init(conn)
                 quality_tables.init(conn)
                 pipeline_tables.init(conn)
+                audit.init(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._recover()
         self._maintainer = None
@@ -97,7 +112,8 @@ class FeatureStore(QualityMethods, PipelineMethods):
         try:
             if self._maintainer is not None:
                 self._maintainer.stop()
-            self.flush()
+            with self._as_store():
+                self.flush()
         finally:
             self._conns.close()
 
@@ -656,6 +672,8 @@ class FeatureStore(QualityMethods, PipelineMethods):
     def _snapshots(self, groups: Sequence[str], max_event_us: int | None = None, max_write_us: int | None = None):
         from .query import snapshot
 
+        if self._guard is not None:  # every offline read, whichever function asks, meets the policy here
+            self._guard.require_read(list(groups))
         defs = []
         for name in groups:
             g, _ = self._group(name)
@@ -716,13 +734,15 @@ class FeatureStore(QualityMethods, PipelineMethods):
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
         offline_groups = registry.offline_names(self._conns.get())
+        if self._guard is not None:  # a principal's SQL sees its groups as views, and their folders only
+            offline_groups = self._guard.visible(offline_groups)
         named = query.read_only_tables(sql)
         snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
 
         def run() -> "pd.DataFrame":
             import duckdb
 
-            with self._sandbox_cursor() as con:
+            with self._sandbox_cursor(offline_groups if self._guard is not None else None) as con:
                 for snap in snaps:
                     query.register(con, snap)
                 try:
@@ -744,15 +764,21 @@ class FeatureStore(QualityMethods, PipelineMethods):
 
         return query.with_retry(run)
 
-    def _sandbox_cursor(self) -> Any:
-        """A cursor on this store's database for user SQL: it reads the offline folder and nothing
-        else, and its configuration is locked (see ``duck.sandbox``)."""
+    def _sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any:
+        """A cursor on a database for user SQL that reads the offline folder (or only the folders
+        of ``groups``) and nothing else, its configuration locked (see ``duck.sandbox``)."""
         from . import duck
 
+        key = None if groups is None else frozenset(groups)
         with self._cache_lock:
             if self._sandbox is None or self._sandbox[0] != os.getpid():
-                self._sandbox = (os.getpid(), duck.sandbox(os.path.join(self.path, "offline")))
-            return self._sandbox[1].cursor()
+                self._sandbox = (os.getpid(), {})
+            databases = self._sandbox[1]
+            if key not in databases:
+                folders = ([os.path.join(self.path, "offline")] if groups is None else
+                           [self._files.group_dir(g) for g in sorted(groups)] or [os.path.join(self.path, ".none")])
+                databases[key] = duck.sandbox(folders)
+            return databases[key].cursor()
 
     def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,
@@ -850,3 +876,6 @@ def json_dumps(value: Any) -> str:
     import json
 
     return json.dumps(value, separators=(",", ":"))
+
+
+install(FeatureStore)  # every public method checks the principal's role once an access file is in force

@@ -124,10 +124,10 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "dataset": [str(entity), "-f", "g", "-o", str(tmp_path / "d.csv")], "compact": [], "sweep": [],
         "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
         "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": ["g"],  # the demo alerts (exit 1)
-        "pipeline": ["list"],
+        "pipeline": ["list"], "audit": ["--verify"], "access": ["--help"],
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
-             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline"]
+             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline", "audit", "access"]
     assert set(calls) | {"ui", "serve", "scheduler"} == set(commands)  # these run until stopped: tested elsewhere
     for name in order:
         r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.common import engine_errors, flash, open_page, outcome, pairs_editor, row_errors, store
+from app.common import can, engine_errors, flash, open_page, outcome, pairs_editor, row_errors, store
 from app.files import saved_upload
 from app.schema_editor import features_editor, field_of, file_features_editor
 from store import upload
@@ -19,6 +19,9 @@ CREATED, INGESTED = "created", "created_ingest"
 
 fs = store()
 st.title("Create a feature group")
+if not can(fs, "admin"):
+    st.info("Creating feature groups needs an admin grant in the store's access file.", icon=":material/lock:")
+    st.stop()
 start = st.segmented_control("Start from", ["Blank form", "Sample file"], default="Blank form", required=True,
                              key="create_start")
 initial, ident_guess, time_guess, sample, key, columns = BLANK, "id", "event_time", None, "blank", None

@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from app.common import engine_errors, outcome, page_link, pick_group, row_errors, rule_warnings, size, store
+from app.common import can, engine_errors, outcome, page_link, pick_group, row_errors, rule_warnings, size, store
 from app.files import saved_upload
 from store import upload
 
@@ -23,6 +23,11 @@ if group_name is None:
 group = fs.feature_group(group_name)
 st.caption("Features: " + ", ".join(f"`{f.name}` {f.type}" for f in group.features)
            + f". Every row needs `{group.record_identifier}` and `{group.event_time}`.")
+
+if not can(fs, "editor", group_name):
+    st.info(f"You may read **{group_name}** but not write to it: ingesting needs the editor role on it.",
+            icon=":material/lock:")
+    st.stop()
 
 uploaded = st.file_uploader("CSV or Parquet file", type=["csv", "parquet"], key="ingest_file",
                             help="CSV values are read as text and typed by the group's schema, so '007' stays '007'. "

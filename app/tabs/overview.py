@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app import charts
-from app.common import ago, duration, engine_errors, facts, flash, open_page, pairs_editor, size, when
+from app.common import ago, can, duration, engine_errors, facts, flash, open_page, pairs_editor, size, when
 from store import FeatureGroup, FeatureStore
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
@@ -67,7 +67,11 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         }))
         if group.offline:
             storage(info)
+    owner = can(fs, "owner", group.name)
     with edit:
+        if not owner:
+            st.caption(":material/lock: Changing or deleting this group needs the owner role on it.")
+            return
         st.subheader("Description, tags and TTL")
         with st.form(f"edit_{group.name}", border=False):
             description = st.text_area("Description", group.description, height=100)

@@ -52,11 +52,12 @@ class Maintainer:
 
         while not self._stop.wait(self.flush_interval):
             try:
-                self.fs.flush()
-                if time.monotonic() >= self._next_compaction:
-                    self._next_compaction = time.monotonic() + self.compact_interval
-                    if self.take_lease():
-                        self.fs.compact(auto=True)
+                with self.fs._as_store():  # the store's own upkeep, whoever opened it
+                    self.fs.flush()
+                    if time.monotonic() >= self._next_compaction:
+                        self._next_compaction = time.monotonic() + self.compact_interval
+                        if self.take_lease():
+                            self.fs.compact(auto=True)
             except Exception:  # noqa: BLE001 - a failed round is logged and retried next round
                 log.exception("Background maintenance failed; retrying in %.0f s", self.flush_interval)
 

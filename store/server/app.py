@@ -79,7 +79,8 @@ class _Api:
             if key:
                 _authorize(key, op, params)
             region = region_of(request.headers.get("authorization"))
-            call = Call(self.fs, params, region, key.allows_group if key else None,
+            fs = self.fs.with_principal(key.principal) if key and key.principal else self.fs
+            call = Call(fs, params, region, key.allows_group if key else None,
                         f"http:{key.access_key_id}" if key else "http-api")
             handler = _HANDLERS[service][op]
             result = handler(call) if op in _ON_LOOP else await run_in_threadpool(handler, call)
@@ -146,7 +147,8 @@ async def ping(request: Request) -> Response:
 def create_app(store_path: str | None = None, keys: Keyring | None = None) -> Starlette:
     """The app over the store at ``store_path`` (default: $FEATURESTORE_HOME); open unless ``keys``."""
     fs = FeatureStore(store_path, writer="http-api", background=True,
-                      flush_interval=float(os.environ.get(ENV_FLUSH_INTERVAL, FLUSH_INTERVAL)))
+                      flush_interval=float(os.environ.get(ENV_FLUSH_INTERVAL, FLUSH_INTERVAL)),
+                      access=keys.path if keys else None)  # the keys' roles, enforced on each call
     api = _Api(fs, keys)
     routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
     # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing

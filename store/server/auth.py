@@ -1,6 +1,8 @@
-"""Access keys: AWS Signature V4 checked with botocore's own signer, and per-key policies.
+"""Access keys: AWS Signature V4 checked with botocore's own signer.
 
-A keys file (YAML or JSON) lists each key with its policy::
+The keys come from the store's access file (``store.access.policy``: its ``keys`` section, each
+key with roles per group, which the engine enforces for the key's principal). The older keys
+file format, with a policy per key, still loads::
 
     keys:
       - access_key_id: AKIDLOCALREADER
@@ -20,8 +22,9 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Iterable
+from typing import Iterable
 
+from ..access.policy import AccessFile, Principal
 from ..errors import AccessDenied, ValidationError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -44,14 +47,16 @@ def region_of(authorization: str | None, default: str = "us-east-1") -> str:
 class AccessKey:
     access_key_id: str
     secret_access_key: str = field(repr=False)
-    actions: tuple[str, ...] = ()
-    feature_groups: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ("sagemaker:*",)
+    principal: Principal | None = field(default=None, repr=False)
 
     def allows_action(self, action: str) -> bool:
         return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions)
 
     def allows_group(self, name: str) -> bool:
-        return any(fnmatchcase(name, pattern) for pattern in self.feature_groups)
+        """Whether the key's grants name the group at all (the engine checks the role per call)."""
+        return self.principal is None or self.principal.role_on(name, {}) is not None or any(
+            g.tags for g in self.principal.grants)
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,9 @@ class SignedRequest:
 class Keyring:
     """The access keys a server accepts."""
 
-    def __init__(self, keys: Iterable[AccessKey]) -> None:
+    def __init__(self, keys: Iterable[AccessKey], path: str | None = None) -> None:
         self._keys = {k.access_key_id: k for k in keys}
+        self.path = path  # the access file they came from, which the engine enforces too
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -82,25 +88,17 @@ class Keyring:
 
     @classmethod
     def load(cls, path: str) -> "Keyring":
-        """Read a keys file. Raises ValidationError naming the entry at fault (never its secret)."""
+        """Read the keys of an access file. Raises ValidationError naming the entry at fault (never
+        its secret)."""
         import importlib.util
-
-        import yaml
 
         if importlib.util.find_spec("botocore") is None:  # signatures are checked with botocore's signer
             raise ValidationError("Checking signatures needs botocore: pip install boto3")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)  # YAML is a superset of JSON
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValidationError(f"Cannot read the keys file {path}: {type(exc).__name__}") from None
-        entries = data.get("keys") if isinstance(data, dict) else None
-        if not isinstance(entries, list) or not entries:
-            raise ValidationError(f"The keys file {path} needs a non-empty list under 'keys'")
-        keys = [_key_from(entry, i) for i, entry in enumerate(entries)]
-        if len({k.access_key_id for k in keys}) != len(keys):
-            raise ValidationError(f"The keys file {path} lists an access key id twice")
-        return cls(keys)
+        file = AccessFile.load(path)
+        if not file.keys:
+            raise ValidationError(f"The access file {path} needs a non-empty list under 'keys' for the HTTP API")
+        return cls((AccessKey(p.name, p.secret or "", p.actions or ("sagemaker:*",), p) for p in file.keys.values()),
+                   path)
 
     def verify(self, request: SignedRequest, now: dt.datetime | None = None) -> AccessKey:
         """The key that signed ``request``. Raises AccessDenied if the signature is missing, stale or wrong."""
@@ -137,30 +135,6 @@ class Keyring:
         if not hmac.compare_digest(expected, match["signature"]):
             raise AccessDenied("The request signature we calculated does not match the signature you provided")
         return key
-
-
-def _key_from(entry: Any, index: int) -> AccessKey:
-    where = f"keys[{index}]"
-    if not isinstance(entry, dict):
-        raise ValidationError(f"{where} must be a mapping with access_key_id, secret_access_key and policy")
-    key_id, secret, policy = entry.get("access_key_id"), entry.get("secret_access_key"), entry.get("policy")
-    if not isinstance(key_id, str) or not key_id.strip():
-        raise ValidationError(f"{where} needs an access_key_id")
-    if not isinstance(secret, str) or len(secret) < 8:
-        raise ValidationError(f"{where} ({key_id}) needs a secret_access_key of at least 8 characters")
-    if not isinstance(policy, dict):
-        raise ValidationError(f"{where} ({key_id}) needs a policy with actions and feature_groups")
-    lists = {}
-    for name in ("actions", "feature_groups"):
-        value = policy.get(name)
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise ValidationError(f"{where} ({key_id}): policy.{name} must be a non-empty list of patterns")
-        lists[name] = tuple(value)
-    bad = [a for a in lists["actions"] if not a.lower().startswith("sagemaker:")]
-    if bad:
-        raise ValidationError(f"{where} ({key_id}): actions look like 'sagemaker:GetRecord' or 'sagemaker:*', "
-                              f"not {bad[0]!r}")
-    return AccessKey(key_id, secret, lists["actions"], lists["feature_groups"])
 
 
 def _signature(key: AccessKey, region: str, stamp: str, signed: list[str], request: SignedRequest) -> str:

@@ -1,0 +1,57 @@
+"""The access methods of ``FeatureStore``: another principal's view of an open store, and the
+audit log. ``FeatureStore`` mixes them in."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..timeutil import arg_to_us
+from . import audit
+from .guard import Guard
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..featurestore import FeatureStore
+
+
+class AccessMethods:
+    @contextmanager
+    def _as_store(self: "FeatureStore") -> Iterator[None]:
+        """Calls made inside are the store's own upkeep (flushing, compaction, closing), not a
+        principal's: the policy does not apply to them."""
+        depth = self._guard_depth
+        depth.n = getattr(depth, "n", 0) + 1
+        try:
+            yield
+        finally:
+            depth.n -= 1
+
+    def with_principal(self: "FeatureStore", principal: Any) -> "FeatureStore":
+        """The same open store seen as another principal of its access file (a name, or a
+        ``Principal``): the server and the studio take one per signed-in caller. Do not close it."""
+        import copy
+
+        if self._guard is None:
+            return self
+        handle = copy.copy(self)
+        handle._guard = Guard(self._guard.file, principal, handle)
+        handle._guard_depth = threading.local()
+        return handle
+
+    def audit(self: "FeatureStore", since: Any = None, principal: str | None = None, group: str | None = None,
+              action: str | None = None, limit: int = 10_000) -> "pd.DataFrame":
+        """Audit entries, newest first: when, who, what, which group, outcome and counts."""
+        import pandas as pd
+
+        rows = audit.entries(self._conns.get(), arg_to_us(since, "since") if since is not None else None, principal,
+                             group, action, limit)
+        frame = pd.DataFrame(rows, columns=["id", "at_us", "principal", "action", "group_name", "outcome", "details"])
+        frame.insert(1, "at", pd.to_datetime(frame.pop("at_us"), unit="us", utc=True))
+        return frame.rename(columns={"group_name": "group"})
+
+    def verify_audit(self: "FeatureStore") -> dict[str, Any]:
+        """Check the audit log's hash chain: {"ok", "entries", "first_bad_id", "problem"}."""
+        return audit.verify(self._conns.get())
+

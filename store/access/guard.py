@@ -1,0 +1,241 @@
+"""The policy enforced inside the engine: every public ``FeatureStore`` method is checked against
+the principal's role on the group it touches before it runs, lists are cut to what the principal
+may see, writes and refusals go to the audit log.
+
+``ACTIONS`` maps each method to the role it needs and where its group comes from: a parameter
+naming a group (``"group"``, ``"name"``, ``"target"``), the target of a named pipeline
+(``"pipeline:name"``), or nothing (store-wide: the role must be held somewhere, and ``admin``
+means an admin grant). A method missing from the table is refused once a policy is in force, so
+a new method cannot slip past by being forgotten. Offline reads that go through module
+functions (statistics, datasets, previews) meet the same check where they take their snapshot.
+"""
+from __future__ import annotations
+
+import functools
+import getpass
+import inspect
+import os
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import AccessDenied, FeatureStoreError, NotFound
+from ..timeutil import now_us
+from . import audit
+from .policy import RANK, AccessFile, Principal
+
+if TYPE_CHECKING:
+    from ..featurestore import FeatureStore
+
+_VIEW = ["as_of", "batch_get_records", "distributions", "drift", "drift_timeline", "feature_metadata", "freshness",
+         "get_record", "history", "list_record_ids", "monitor", "online_record", "quarantine", "quarantine_retention",
+         "rules", "suggest_rules", "validate", "validation_runs", "volume", "preview_rules", "quality_check"]
+_EDIT = ["put_record", "ingest", "delete_record", "requeue", "release_quarantined"]
+_OWN = ["update_feature_metadata", "set_rules", "import_rules", "set_monitor", "set_quarantine_retention"]
+ACTIONS: dict[str, tuple[str | None, str | None]] = {
+    **{m: ("viewer", "group") for m in _VIEW},
+    **{m: ("editor", "group") for m in _EDIT},
+    **{m: ("owner", "group") for m in _OWN},
+    "describe": ("viewer", "name"), "feature_group": ("viewer", "name"),
+    "add_features": ("owner", "name"), "update_feature_group": ("owner", "name"),
+    "delete_feature_group": ("owner", "name"), "create_feature_group": ("admin", "name"),
+    "compact": ("owner", "group?"), "sweep_expired": ("owner", "group?"), "flush": (None, None),
+    "run_pipeline": ("editor", "pipeline:name"), "backfill": ("editor", "pipeline:name"),
+    "create_pipeline": ("owner", "target"), "update_pipeline": ("owner", "pipeline:name"),
+    "delete_pipeline": ("owner", "pipeline:name"), "pause_pipeline": ("owner", "pipeline:name"),
+    "resume_pipeline": ("owner", "pipeline:name"), "pipeline": ("viewer", "pipeline:name"),
+    "pipeline_runs": ("viewer", "pipeline:name?"), "pipeline_run": ("viewer", None),
+    "preview_pipeline": ("viewer", None), "list_pipelines": ("viewer", None), "scheduler_status": ("viewer", None),
+    "run_scheduler": ("admin", None),
+    "list_feature_groups": ("viewer", None), "search": ("viewer", None), "lineage": ("viewer", None),
+    "usage": ("viewer", None), "storage": ("viewer", "group?"), "check_monitors": ("viewer", "group?"),
+    "query": ("viewer", None), "build_dataset": ("viewer", None), "rebuild_dataset": ("viewer", None),
+    "dataset": ("viewer", None), "datasets": ("viewer", None), "delete_dataset": ("admin", None),
+    "register_model": ("editor", None),
+    "audit": ("admin", None), "verify_audit": ("admin", None),
+    "close": (None, None), "with_principal": (None, None),
+}
+# What is written to the audit log when it succeeds (reads are not; refusals always are).
+AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "delete_feature_group", "create_feature_group",
+           "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
+           "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
+           "build_dataset", "rebuild_dataset"}
+
+
+def default_principal() -> str:
+    """Who a CLI or script is when it does not say: $FEATURESTORE_PRINCIPAL, else the OS user."""
+    name = os.environ.get("FEATURESTORE_PRINCIPAL")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Guard:
+    """One principal's view of the store under an access file."""
+
+    def __init__(self, file: AccessFile, principal: str | Principal, store: "FeatureStore") -> None:
+        self.file = file
+        self.name = principal.name if isinstance(principal, Principal) else principal
+        self.principal = principal if isinstance(principal, Principal) else file.principal(principal)
+        self.store = store
+
+    # -- decisions -------------------------------------------------------------------------------
+
+    def role_on(self, group: str) -> str | None:
+        if self.principal is None:
+            return None
+        try:
+            tags = self.store._group(group)[0].tags
+        except NotFound:
+            tags = {}
+        return self.principal.role_on(group, tags)
+
+    def may(self, role: str, group: str | None) -> bool:
+        if self.principal is None:
+            return False
+        if self.principal.is_admin():
+            return True
+        if role == "admin" and group is None:
+            return False  # store-wide administration needs an admin grant on every group
+        held = self.role_on(group) if group is not None else self.principal.highest()
+        return held is not None and RANK[held] >= RANK[role]
+
+    def visible(self, groups: list[str]) -> list[str]:
+        return [g for g in groups if self.may("viewer", g)]
+
+    def require(self, action: str, role: str, group: str | None) -> None:
+        if self.may(role, group):
+            return
+        self.record(action, group, "denied")
+        who = f"{self.name!r} (not in the access file)" if self.principal is None else repr(self.name)
+        where = f" on feature group {group!r}" if group else ""
+        needs = f"the {role} role there" if group else f"the {role} role on some group" if role != "admin" else \
+            "an admin grant"
+        raise AccessDenied(f"Access denied: {who} may not {action}{where}; it needs {needs}",
+                           principal=self.name, action=action, group=group)
+
+    def require_read(self, groups: list[str]) -> None:
+        """The check offline reads meet, whichever function takes their snapshot."""
+        for group in groups:
+            self.require("read", "viewer", group)
+
+    # -- the log ---------------------------------------------------------------------------------
+
+    def record(self, action: str, group: str | None, outcome: str, details: dict[str, Any] | None = None) -> None:
+        with self.store._conns.write() as conn:
+            audit.append(conn, now_us(), self.name, action, group, outcome, details)
+
+
+def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArguments) -> str | None:
+    """The group a call touches, from its arguments."""
+    if where is None:
+        return None
+    optional = where.endswith("?")
+    where = where.rstrip("?")
+    if where.startswith("pipeline:"):
+        name = bound.arguments.get(where.split(":", 1)[1])
+        if name is None:
+            return None
+        from ..pipelines import tables
+
+        try:
+            return tables.load(store._conns.get(), name)["spec"]["target"]
+        except NotFound:
+            return None if optional else name
+    value = bound.arguments.get(where)
+    return value if isinstance(value, str) else None
+
+
+def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    role, where = ACTIONS[name]
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(self: "FeatureStore", *args: Any, **kwargs: Any) -> Any:
+        guard = self._guard
+        if guard is None or role is None or getattr(self._guard_depth, "n", 0):
+            return fn(self, *args, **kwargs)  # open store, an open method, or a call made by a checked one
+        bound = signature.bind(self, *args, **kwargs)
+        group = subject(self, where, bound)
+        needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role
+        guard.require(name, needed, group)
+        depth = self._guard_depth
+        depth.n = getattr(depth, "n", 0) + 1
+        try:
+            result = fn(self, *args, **kwargs)
+        except FeatureStoreError as exc:
+            if name in AUDITED:
+                guard.record(name, group, f"failed: {type(exc).__name__}")
+            raise
+        finally:
+            depth.n -= 1
+        if name in AUDITED:
+            guard.record(name, group, "ok", counts(name, result, bound))
+        return cut(guard, name, result)
+
+    return wrapper
+
+
+def counts(name: str, result: Any, bound: inspect.BoundArguments) -> dict[str, Any]:
+    """What the log keeps of a write: counts and ids, never values."""
+    if name == "ingest":
+        return {"rows_written": result.rows_written, "rows_rejected": result.rows_rejected, "source": result.source}
+    if name in ("put_record", "delete_record"):
+        return {"records": 1}
+    if name == "run_pipeline":
+        return {"pipeline": result["pipeline"], "run": result["id"], "status": result["status"],
+                "rows_out": result["rows_out"]}
+    if name == "backfill":
+        return {"pipeline": bound.arguments.get("name"), "runs": len(result)}
+    if name in ("requeue", "release_quarantined"):
+        ids = bound.arguments.get("ids") or []
+        return {"quarantine_ids": len(list(ids))}
+    if name in ("build_dataset", "rebuild_dataset"):
+        return {"dataset": getattr(result, "id", None), "rows": getattr(result, "num_rows", None)}
+    return {}
+
+
+def cut(guard: Guard, name: str, result: Any) -> Any:
+    """Lists and graphs with what the principal may not see taken out."""
+    if name == "list_feature_groups":
+        return [g for g in result if guard.may("viewer", g.name)]
+    if name == "search":
+        return [r for r in result if guard.may("viewer", r["group"])]
+    if name in ("check_monitors", "storage"):
+        return [r for r in result if guard.may("viewer", r.get("group") or r.get("name"))]
+    if name == "list_pipelines":
+        return [p for p in result if guard.may("viewer", p["target"])]
+    if name == "usage":
+        return {g: v for g, v in result.items() if guard.may("viewer", g)}
+    if name == "datasets":
+        return [d for d in result if all(guard.may("viewer", g) for g in d["groups"])]
+    if name == "lineage":
+        return _cut_lineage(guard, result)
+    return result
+
+
+def _cut_lineage(guard: Guard, graph: Any) -> Any:
+    from ..lineage import LineageGraph
+
+    def hidden(node: dict[str, Any]) -> bool:
+        if node["kind"] == "feature_group":
+            return not guard.may("viewer", node["name"])
+        if node["kind"] == "feature":
+            return not guard.may("viewer", node["id"].split(":", 1)[1].rsplit(".", 1)[0])
+        return False
+
+    gone = {n["id"] for n in graph.nodes if hidden(n)}
+    return LineageGraph([n for n in graph.nodes if n["id"] not in gone],
+                        [e for e in graph.edges if e["src"] not in gone and e["dst"] not in gone])
+
+
+def install(cls: type) -> None:
+    """Wrap every public method of ``cls`` (FeatureStore) in its check; a public method the
+    table does not know is a programming error, caught here at import."""
+    for name, fn in inspect.getmembers(cls, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        if name not in ACTIONS:
+            raise AssertionError(f"FeatureStore.{name} has no entry in store.access.guard.ACTIONS")
+        setattr(cls, name, guarded(name, fn))
