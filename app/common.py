@@ -224,8 +224,9 @@ def missing_group(fs: FeatureStore, name: str, names: list[str], offline_only: b
         return
     deleted = any(n["id"] == f"feature_group:{name}" and n["properties"].get("deleted")
                   for n in fs.lineage().nodes if n["kind"] == "feature_group")
-    st.error(f"Feature group **{name}** {'was deleted' if deleted else 'does not exist'}.",
-             icon=":material/search_off:")
+    missing = "was deleted" if deleted else "does not exist" if fs._guard is None else \
+        "does not exist, or your roles do not let you see it"
+    st.error(f"Feature group **{name}** {missing}.", icon=":material/search_off:")
     similar = [n for n in names if n.lower() == name.lower()]
     if similar:
         page_link("group", f"Did you mean {similar[0]}?", group=similar[0])

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -37,17 +39,16 @@ class Studio:
     pid: int
 
 
-@pytest.fixture(scope="module")
-def studio_server(tmp_path_factory: pytest.TempPathFactory):
-    """``streamlit run app/studio.py`` on a free port and an empty store."""
-    store = tmp_path_factory.mktemp("e2e") / "store"
+@contextmanager
+def launched(store, tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[Studio]:
+    """``streamlit run app/studio.py`` on a free port over ``store``, until the block ends."""
     uploads = tmp_path_factory.mktemp("e2e-uploads")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/studio.py", "--server.port", str(port),
          "--server.address", "127.0.0.1"],
-        cwd=ROOT, env={**os.environ, "FEATURESTORE_HOME": str(store), "TMPDIR": str(uploads)}, stdout=log,
+        cwd=ROOT, env={**os.environ, "FEATURESTORE_HOME": str(store), "TMPDIR": str(uploads), **env}, stdout=log,
         stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
@@ -62,10 +63,19 @@ def studio_server(tmp_path_factory: pytest.TempPathFactory):
             log.seek(0)
             pytest.fail(f"the studio did not start:\n{log.read()}")
         time.sleep(0.3)
-    yield Studio(url, str(store), server.pid)
-    server.terminate()
-    server.wait(timeout=15)
-    log.close()
+    try:
+        yield Studio(url, str(store), server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def studio_server(tmp_path_factory: pytest.TempPathFactory):
+    """The studio on a free port and an empty store (which it seeds)."""
+    with launched(tmp_path_factory.mktemp("e2e") / "store", tmp_path_factory) as studio:
+        yield studio
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,84 @@
+"""The studio under an access file: password sign-in (wrong passwords refused and rate-limited),
+a viewer sees only its groups and no write actions, an editor ingests, sign-out; and the open
+mode says whom it acts as."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from studio_support import STUDIO, button, ok, page, seeded_template, studio_store, texts  # noqa: F401
+from streamlit.testing.v1 import AppTest
+
+from store.access.policy import hash_password
+
+USERS = """
+users:
+  - name: root
+    roles: [{{role: admin}}]
+  - name: vera
+    password_hash: {vera}
+    roles: [{{role: viewer, groups: [merchants, transactions]}}]
+  - name: ed
+    password_hash: {ed}
+    roles: [{{role: editor, groups: [merchants]}}, {{role: viewer, groups: ["*"]}}]
+"""
+
+
+@pytest.fixture
+def secured(studio_store, monkeypatch):
+    with open(os.path.join(studio_store, "access.yaml"), "w") as fh:
+        fh.write(USERS.format(vera=hash_password("vera-password"), ed=hash_password("ed-password")))
+    monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
+    from app import auth
+
+    auth._failures.clear()
+    return studio_store
+
+
+def sign_in(name: str, password: str, **query: str) -> AppTest:
+    at = AppTest.from_file(STUDIO, default_timeout=60)
+    at.query_params.update(query)
+    at.run()
+    assert at.title[0].value == "Sign in"
+    at.text_input[0].set_value(name)
+    at.text_input[1].set_value(password)
+    return at.button[0].click().run()
+
+
+def test_a_viewer_signs_in_and_sees_only_what_it_may_read(secured):
+    at = ok(sign_in("vera", "vera-password"))
+    assert "Signed in as **vera**" in texts(at)
+    at.switch_page("pages_/catalog.py").run()
+    assert set(at.dataframe[0].value["group"]) == {"merchants", "transactions"}
+    at.query_params["group"] = "merchants"
+    at.switch_page("pages_/ingest.py").run()
+    assert "You may read **merchants** but not write to it" in texts(at) and not at.get("file_uploader")
+    at.query_params["group"] = "customers"
+    at.switch_page("pages_/group.py").run()
+    assert at.error[0].value == "Feature group **customers** does not exist, or your roles do not let you see it."
+    at.switch_page("pages_/create.py").run()
+    assert "Creating feature groups needs an admin grant" in texts(at)
+
+
+def test_an_editor_may_ingest_its_group(secured):
+    at = ok(sign_in("ed", "ed-password"))
+    at.query_params["group"] = "merchants"
+    at.switch_page("pages_/ingest.py").run()
+    assert at.get("file_uploader") and "but not write to it" not in texts(at)
+
+
+def test_wrong_passwords_are_refused_then_rate_limited_and_sign_out_works(secured):
+    at = sign_in("vera", "wrong")
+    assert at.error[0].value == "Wrong user name or password."
+    for _ in range(4):
+        at = sign_in("vera", "wrong")
+    at = sign_in("vera", "vera-password")  # the right one, but only after the lockout
+    assert "Too many failed sign-ins for 'vera'" in at.error[0].value
+    at = ok(sign_in("ed", "ed-password"))
+    at = button(at, "Sign out").click().run()
+    assert at.title[0].value == "Sign in"
+
+
+def test_without_sign_in_the_studio_says_whom_it_acts_as(studio_store):
+    at = ok(page("catalog"))
+    assert "No sign-in: this studio listens on this machine only" in texts(at)

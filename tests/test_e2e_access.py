@@ -1,0 +1,75 @@
+"""Signing in to the studio in a real Chromium: a viewer sees no way to ingest into a group it
+may only read and cannot open a group it may not see; an editor ingests a file."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from e2e_support import browser, expect, launched, page, pytestmark, settle, shot  # noqa: F401
+
+from store import FeatureStore
+from store.access.policy import hash_password
+from store.demo import seed
+
+ACCESS = """
+users:
+  - name: root
+    roles: [{{role: admin}}]
+  - name: vera
+    password_hash: {vera}
+    roles: [{{role: viewer, groups: [merchants, transactions]}}]
+  - name: ed
+    password_hash: {ed}
+    roles: [{{role: editor, groups: [merchants]}}, {{role: viewer, groups: ["*"]}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    store = tmp_path_factory.mktemp("e2e-access") / "store"
+    with FeatureStore(store) as fs:
+        seed(fs)
+    (store / "access.yaml").write_text(ACCESS.format(vera=hash_password("vera-password"),
+                                                     ed=hash_password("ed-password")))
+    with launched(store, tmp_path_factory, FEATURESTORE_UI_AUTH="password") as server:
+        yield server.url
+
+
+def sign_in(page, name: str, password: str, url: str = "/") -> None:
+    """Sign in on ``url`` (a studio session lives as long as its tab: a reload asks again, and
+    the page asked for opens once signed in)."""
+    page.goto(url)
+    settle(page, "Sign in")
+    page.get_by_role("textbox", name="User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    settle(page, f"Signed in as {name}")
+
+
+def test_a_viewer_cannot_ingest_or_open_hidden_groups_and_an_editor_ingests(page, browser, studio, tmp_path):
+    sign_in(page, "vera", "vera-password")
+    shot(page, "access_1_viewer_catalog")
+    expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Catalog")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Ingest", exact=True).click()
+    settle(page, "Ingest")
+    page.get_by_role("combobox", name="Feature group").click()
+    page.get_by_role("option", name="merchants", exact=True).click()
+    settle(page, "but not write to it")
+    assert page.locator("input[type=file]").count() == 0
+    shot(page, "access_2_viewer_no_ingest")
+    sign_in(page, "vera", "vera-password", "/group?group=customers")  # a deep link, in a fresh tab
+    settle(page, "your roles do not let you see it")
+    shot(page, "access_3_viewer_hidden_group")
+
+    editor = browser.new_context(viewport={"width": 1400, "height": 1200}, base_url=studio).new_page()
+    sign_in(editor, "ed", "ed-password", "/ingest?group=merchants")
+    path = tmp_path / "merchants_update.csv"
+    pd.DataFrame({"merchant_id": ["M0001", "M0002"], "name": ["Corner Shop", "Café Ünïcode"],
+                  "category": ["grocery", "food"], "country": ["GB", "FR"], "risk_score": [0.1, 0.2],
+                  "event_time": ["2030-01-01T00:00:00Z", "2030-01-01T00:00:00Z"]}).to_csv(path, index=False)
+    settle(editor, "Upload a file to preview it")
+    editor.locator("input[type=file]").set_input_files(str(path))
+    settle(editor, "Map columns to features")
+    editor.get_by_role("button", name="Ingest", exact=True).click()
+    settle(editor, "wrote 2 of 2 rows")
+    shot(editor, "access_4_editor_ingested")
+    editor.context.close()
