@@ -34,10 +34,11 @@ PAGES = {
     "pipelines": ("pages_/pipelines.py", "Pipelines", ":material/conversion_path:"),
     "monitoring": ("pages_/monitoring.py", "Monitoring", ":material/monitor_heart:"),
     "storage": ("pages_/storage.py", "Storage", ":material/hard_drive:"),
+    "audit": ("pages_/audit.py", "Audit", ":material/policy:"),
 }
 SECTIONS = {"Discover": ["catalog", "group", "lineage"],
             "Build": ["create", "ingest", "pipelines", "dataset", "datasets"],
-            "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage"]}
+            "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage", "audit"]}
 GROUP_KEY = "group"  # the query parameter naming the current feature group
 _PICKER = "group_picker"  # the group selector's widget key
 _REMEMBERED = "_group"  # the group last picked, for pages opened without ?group=

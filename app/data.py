@@ -1,6 +1,7 @@
 """Cached reads for the heavy views. Each is keyed by the group's identity and last write, so it
-is computed once per change of the data (an ingest, put or delete refreshes it) and shared by
-every browser session."""
+is computed once per change of the data (an ingest, put or delete refreshes it), and by the
+principal asking (whose access is checked before the cache is consulted), so one user's answer
+never reaches another."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -15,10 +16,15 @@ if TYPE_CHECKING:
     from store import FeatureStore
 
 
-def version(fs: "FeatureStore", group: str) -> tuple[int | None, int | None]:
-    """(created, last write): changes whenever the group's rows or the group itself change."""
+def version(fs: "FeatureStore", group: str) -> tuple[int | None, int | None, str | None]:
+    """(created, last write, principal): changes whenever the group's rows or the group itself
+    change; ``describe`` refuses a principal who may not read the group before any cache is read."""
     info = fs.describe(group, storage=False)
-    return info["group"].created_at, info["last_write_us"]
+    return info["group"].created_at, info["last_write_us"], who(fs)
+
+
+def who(fs: "FeatureStore") -> str | None:
+    return fs._guard.name if fs._guard is not None else None
 
 
 @st.cache_data(show_spinner="Computing statistics…", max_entries=64)
@@ -63,7 +69,7 @@ def latest_page(fs: "FeatureStore", group: str, limit: int, offset: int) -> expl
 
 
 @st.cache_data(show_spinner="Rebuilding the dataset…", max_entries=16)
-def _dataset_head(_fs: "FeatureStore", path: str, dataset_id: str, rows: int) -> "pd.DataFrame":
+def _dataset_head(_fs: "FeatureStore", path: str, dataset_id: str, rows: int, principal: str | None) -> "pd.DataFrame":
     from store.query import to_pandas
 
     return to_pandas(_fs.dataset(dataset_id).table.slice(0, rows))
@@ -71,5 +77,5 @@ def _dataset_head(_fs: "FeatureStore", path: str, dataset_id: str, rows: int) ->
 
 def dataset_head(fs: "FeatureStore", dataset_id: str, rows: int = 100) -> "pd.DataFrame":
     """The first rows of a recorded dataset, rebuilt as it was built; a rebuild of the same id
-    never changes, so it is cached for good."""
-    return _dataset_head(fs, fs.path, dataset_id, rows)
+    never changes, so it is cached for good (per principal)."""
+    return _dataset_head(fs, fs.path, dataset_id, rows, who(fs))

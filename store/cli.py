@@ -499,9 +499,12 @@ def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: st
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
 @click.option("--flush-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Seconds within which records written reach the offline Parquet files.")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="The certificate's private key.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without TLS and keys (not advised).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, store_path: str | None, workers: int, keys_path: str | None,
-          access_log: bool, flush_interval: float) -> None:
+          access_log: bool, flush_interval: float, certfile: str | None, keyfile: str | None, insecure: bool) -> None:
     """Serve the SageMaker Feature Store APIs (runtime and control plane) so boto3 clients work locally.
 
     Point clients at it with endpoint_url=http://HOST:PORT or AWS_ENDPOINT_URL_SAGEMAKER and
@@ -509,8 +512,11 @@ def serve(ctx: click.Context, host: str, port: int, store_path: str | None, work
     """
     from .server.app import serve as run
 
+    if bool(certfile) != bool(keyfile):
+        raise click.UsageError("Give --certfile and --keyfile together to serve HTTPS")
     run(store_path or ctx.obj["store"], host=host, port=port, workers=workers, keys_path=keys_path,
-        access_log=access_log, echo=click.echo, flush_interval=flush_interval)
+        access_log=access_log, echo=click.echo, flush_interval=flush_interval,
+        tls=(certfile, keyfile) if certfile else None, insecure=insecure)
 
 
 main.add_command(pipeline)

@@ -82,3 +82,22 @@ def test_wrong_passwords_are_refused_then_rate_limited_and_sign_out_works(secure
 def test_without_sign_in_the_studio_says_whom_it_acts_as(studio_store):
     at = ok(page("catalog"))
     assert "No sign-in: this studio listens on this machine only" in texts(at)
+
+
+def test_the_audit_page_lists_writes_and_refusals_for_admins_only(secured, monkeypatch):
+    from store import AccessDenied, FeatureStore
+
+    with FeatureStore(secured, principal="vera") as vera:
+        with pytest.raises(AccessDenied):
+            vera.put_record("merchants", {"merchant_id": "M0001", "event_time": "2030-01-01T00:00:00Z"})
+    at = sign_in("vera", "vera-password")
+    at.switch_page("pages_/audit.py").run()
+    assert "The audit log is for admins." in texts(at)
+    monkeypatch.setenv("FEATURESTORE_UI_AUTH", "none")
+    monkeypatch.setenv("FEATURESTORE_PRINCIPAL", "root")
+    at = ok(page("audit"))
+    table = at.dataframe[0].value
+    assert table[["principal", "action", "group", "outcome"]].values.tolist()[0] == ["vera", "put_record", "merchants",
+                                                                                    "denied"]
+    ok(button(at, "Verify the chain").click().run())
+    assert at.success[0].value.startswith("The log is intact")

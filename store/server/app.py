@@ -43,6 +43,8 @@ _MEDIA = {RUNTIME: "application/json", CONTROL: "application/x-amz-json-1.1"}
 # clients in bench/http_bench.py). Writes, which may wait for the lock or flush Parquet, and
 # everything else run in the thread pool.
 _ON_LOOP = {"GetRecord", "BatchGetRecord"}
+# How long a stop waits for requests in flight; idle kept-alive TLS connections would hold it longer.
+GRACEFUL_SECONDS = 10
 
 
 class _Api:
@@ -172,31 +174,38 @@ def app_from_env() -> Starlette:
 
 def serve(store_path: str, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           keys_path: str | None = None, access_log: bool = True, echo: Callable[[str], None] = print,
-          flush_interval: float = FLUSH_INTERVAL) -> None:
-    """Run the server until interrupted. Raises ValidationError for a bad keys file, before binding.
-    Records written through it reach the Parquet folder within ``flush_interval`` seconds."""
+          flush_interval: float = FLUSH_INTERVAL, tls: tuple[str, str] | None = None, insecure: bool = False) -> None:
+    """Run the server until interrupted. Raises ValidationError for a bad keys file, or for a
+    non-loopback ``host`` without TLS and keys (unless ``insecure``), before binding. Records
+    written through it reach the Parquet folder within ``flush_interval`` seconds."""
     import uvicorn
 
     keyring = Keyring.load(keys_path) if keys_path else None
+    if not _is_loopback(host) and not (tls and keyring) and not insecure:
+        raise ValidationError(f"{host} is reachable from other machines: serve it with --certfile/--keyfile (HTTPS) "
+                              "and --keys (signed requests), or give --insecure to accept the risk")
     os.environ[ENV_STORE] = os.path.abspath(store_path)
     os.environ[ENV_FLUSH_INTERVAL] = str(flush_interval)
     if keys_path:
         os.environ[ENV_KEYS] = os.path.abspath(keys_path)
     else:
         os.environ.pop(ENV_KEYS, None)
+    scheme = "https" if tls else "http"
     echo(f"Serving SageMaker Feature Store APIs (sagemaker, sagemaker-featurestore-runtime) for "
-         f"{os.environ[ENV_STORE]} on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}; "
+         f"{os.environ[ENV_STORE]} on {scheme}://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}; "
          f"records reach the offline Parquet files within {flush_interval:g} s")
     if keyring:
         echo(f"Access: AWS Signature V4 required; {len(keyring)} access key{'s' if len(keyring) > 1 else ''} "
-             f"from {keys_path}")
+             f"from {keys_path}, each with its roles")
     else:
         echo("Access: OPEN. No --keys file, so any client that reaches this port can read and change every "
              "feature group")
-        if not _is_loopback(host):
-            echo(f"Warning: {host} is reachable from other machines; give --keys FILE to require signed requests")
+    missing = [what for what, given in (("TLS", tls), ("signed requests", keyring)) if not given]
+    if not _is_loopback(host) and missing:
+        echo(f"Warning: {host} is reachable from other machines without {' or '.join(missing)} (--insecure)")
     uvicorn.run("store.server.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=access_log)
+                access_log=access_log, ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
+                timeout_graceful_shutdown=GRACEFUL_SECONDS)
 
 
 def _is_loopback(host: str) -> bool:

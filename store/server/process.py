@@ -28,8 +28,9 @@ class LocalServer:
     so buffered rows reach Parquet)."""
 
     def __init__(self, store_path: str | os.PathLike, keys_path: str | os.PathLike | None = None, workers: int = 1,
-                 startup_timeout: float = 30.0) -> None:
+                 startup_timeout: float = 30.0, tls: tuple[str, str] | None = None) -> None:
         self.store_path, self.keys_path, self.workers = os.fspath(store_path), keys_path, workers
+        self.tls = tls  # (certfile, keyfile): serve HTTPS
         self.startup_timeout = startup_timeout
         self.port = 0
         self._process: subprocess.Popen | None = None
@@ -37,7 +38,7 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "LocalServer":
         self.start()
@@ -53,6 +54,8 @@ class LocalServer:
                "--workers", str(self.workers), "--no-access-log"]
         if self.keys_path:
             cmd += ["--keys", os.fspath(self.keys_path)]
+        if self.tls:
+            cmd += ["--certfile", self.tls[0], "--keyfile", self.tls[1]]
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -65,9 +68,19 @@ class LocalServer:
 
     def _answers(self) -> bool:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-            conn.request("GET", "/ping")
-            return conn.getresponse().status == 200
+            if self.tls:
+                import ssl
+
+                context = ssl.create_default_context(cafile=self.tls[0])
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=1,
+                                                                                context=context)
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            try:
+                conn.request("GET", "/ping")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()  # an idle kept-alive connection would hold up a graceful stop
         except OSError:
             return False
 
