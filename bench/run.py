@@ -33,6 +33,7 @@ STEPS = [
     "sparse",
     "quality_ingest", "quality_puts", "quality_drift",
     "pipeline_runs",
+    "access_overhead",
     "cli",
 ]
 
@@ -280,6 +281,18 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
             _ratio(pr["seconds"], pr["raw_seconds"]))
         add("7. pipeline run with nothing new", _fmt_s(pr["empty_seconds"]), "", "", "< 50 ms",
             pr["empty_seconds"] < TARGETS["empty_run_seconds"], _rss(steps, "pipeline_runs"))
+
+    # access control
+    ac = _r(steps, "access_overhead")
+    if ac:
+        add(f"8. put_record x{ac['puts']:,} with an access file (checked, audited)",
+            _fmt_rate(ac["put_per_s"]["secured"], "puts/s"), f"{_fmt_rate(ac['put_per_s']['open'], 'puts/s')} (open store)",
+            _ratio(ac["put_per_s"]["open"], ac["put_per_s"]["secured"]), ">= 5k puts/s",
+            ac["put_per_s"]["secured"] >= TARGETS["puts_per_s"], _rss(steps, "access_overhead"))
+        add("8. get_record with an access file (checked)", f"{ac['get_us']['secured']:,.1f} us",
+            f"{ac['get_us']['open']:,.1f} us (open store)", _ratio(ac["get_us"]["secured"], ac["get_us"]["open"]))
+        add(f"8. ingest {ac['rows']:,} rows with an access file", _fmt_s(ac["ingest_s"]["secured"]),
+            f"{_fmt_s(ac['ingest_s']['open'])} (open store)", _ratio(ac["ingest_s"]["secured"], ac["ingest_s"]["open"]))
 
     # 5. CLI
     cl = _r(steps, "cli")

@@ -908,6 +908,12 @@ def step_pipeline_runs(size: Size) -> dict:
     return incremental(size, sys.modules[__name__])
 
 
+def step_access_overhead(size: Size) -> dict:
+    from .steps_access import overhead
+
+    return overhead(size, sys.modules[__name__])
+
+
 STEP_FUNCS = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("step_")}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE_NAME = "small"

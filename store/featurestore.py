@@ -427,6 +427,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
+            if self._guard is not None:  # in the put's own transaction: no put without its entry
+                self._guard.log_in(conn, "put_record", group)
         self._tally.count(group, wt, source or self.writer, True, warned, [])
         if staged >= FLUSH_ROWS:
             self.flush(group)
@@ -552,6 +554,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
+            if self._guard is not None:
+                self._guard.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
         if staged >= FLUSH_ROWS:
             self.flush(group)
         return outcome

@@ -53,6 +53,8 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "audit": ("admin", None), "verify_audit": ("admin", None),
     "close": (None, None), "with_principal": (None, None),
 }
+# Writes that log themselves inside their own transaction (the frequent ones: no put without its entry).
+LOGGED_IN_TRANSACTION = {"put_record", "delete_record"}
 # What is written to the audit log when it succeeds (reads are not; refusals always are).
 AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
@@ -79,6 +81,8 @@ class Guard:
         self.name = principal.name if isinstance(principal, Principal) else principal
         self.principal = principal if isinstance(principal, Principal) else file.principal(principal)
         self.store = store
+        self._decided: dict[tuple[str, str | None], bool] = {}  # per registry version: tags may change
+        self._version = -1
 
     # -- decisions -------------------------------------------------------------------------------
 
@@ -92,6 +96,18 @@ class Guard:
         return self.principal.role_on(group, tags)
 
     def may(self, role: str, group: str | None) -> bool:
+        from ..registry import version
+
+        current = version(self.store._conns.get())
+        if current != self._version:
+            self._decided, self._version = {}, current
+        key = (role, group)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = self._decide(role, group)
+        return decided
+
+    def _decide(self, role: str, group: str | None) -> bool:
         if self.principal is None:
             return False
         if self.principal.is_admin():
@@ -126,6 +142,10 @@ class Guard:
         with self.store._conns.write() as conn:
             audit.append(conn, now_us(), self.name, action, group, outcome, details)
 
+    def log_in(self, conn: Any, action: str, group: str | None, details: dict[str, Any] | None = None) -> None:
+        """An entry inside the caller's write transaction, committed with the write itself."""
+        audit.append(conn, now_us(), self.name, action, group, "ok", details or {"records": 1})
+
 
 def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArguments) -> str | None:
     """The group a call touches, from its arguments."""
@@ -150,12 +170,30 @@ def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArgume
 def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     role, where = ACTIONS[name]
     signature = inspect.signature(fn)
+    params = list(signature.parameters)
+    # The common case, a group named by a plain parameter, is read without binding every argument.
+    direct = where if where in params else None
+    position = params.index(direct) - 1 if direct else -1
 
     @functools.wraps(fn)
     def wrapper(self: "FeatureStore", *args: Any, **kwargs: Any) -> Any:
         guard = self._guard
         if guard is None or role is None or getattr(self._guard_depth, "n", 0):
             return fn(self, *args, **kwargs)  # open store, an open method, or a call made by a checked one
+        if direct and (name not in AUDITED or name in LOGGED_IN_TRANSACTION):
+            group = args[position] if len(args) > position else kwargs.get(direct)
+            group = group if isinstance(group, str) else None
+            guard.require(name, role, group)
+            depth = self._guard_depth
+            depth.n = getattr(depth, "n", 0) + 1
+            try:
+                return fn(self, *args, **kwargs)
+            except FeatureStoreError as exc:
+                if name in AUDITED:
+                    guard.record(name, group, f"failed: {type(exc).__name__}")
+                raise
+            finally:
+                depth.n -= 1
         bound = signature.bind(self, *args, **kwargs)
         group = subject(self, where, bound)
         needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role
@@ -170,7 +208,7 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         finally:
             depth.n -= 1
-        if name in AUDITED:
+        if name in AUDITED and name not in LOGGED_IN_TRANSACTION:
             guard.record(name, group, "ok", counts(name, result, bound))
         return cut(guard, name, result)
 
@@ -181,8 +219,6 @@ def counts(name: str, result: Any, bound: inspect.BoundArguments) -> dict[str, A
     """What the log keeps of a write: counts and ids, never values."""
     if name == "ingest":
         return {"rows_written": result.rows_written, "rows_rejected": result.rows_rejected, "source": result.source}
-    if name in ("put_record", "delete_record"):
-        return {"records": 1}
     if name == "run_pipeline":
         return {"pipeline": result["pipeline"], "run": result["id"], "status": result["status"],
                 "rows_out": result["rows_out"]}
