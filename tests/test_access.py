@@ -183,3 +183,18 @@ def test_the_cli_acts_as_the_principal_it_is_given(secured, tmp_path):
     assert result.exit_code == 0 and '"denied"' in result.output
     result = runner.invoke(main, ["access", "hash-password"], input="a-long-password\na-long-password\n")
     assert result.exit_code == 0 and result.output.strip().splitlines()[-1].startswith("scrypt$")
+
+
+def test_pipeline_runs_are_audited_whoever_starts_them(secured):
+    from store.pipelines.schedule import Scheduler
+
+    admin = secured("admin")
+    admin.create_feature_group("daily", "id", "ts", FEATURES)
+    admin.create_pipeline("copy", "daily", sql="SELECT id, ts, amount FROM sales", inputs=["sales"],
+                          trigger="on_change")
+    secured("ed").with_principal("admin").run_pipeline("copy")
+    admin.ingest("sales", rows(3, 500))
+    Scheduler(admin).run_due()
+    runs = admin.audit(action="run_pipeline")
+    assert runs["outcome"].tolist() == ["ok", "ok"] and set(runs["group"]) == {"daily"}
+    assert runs["details"].iloc[0]["trigger"] == "on_change"
