@@ -32,9 +32,29 @@ def main(ctx: click.Context, store_path: str | None, principal: str | None) -> N
 
 
 @main.command()
+@click.option("--encrypt", is_flag=True, help="Encrypt the store's Parquet files with a new 256-bit key.")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="With --encrypt: where to write the new key "
+              "(a file only you can read; keep it outside the store and back it up).")
 @click.pass_context
-def init(ctx: click.Context) -> None:
+def init(ctx: click.Context, encrypt: bool, key_file: str | None) -> None:
     """Create an empty store (nothing happens if it exists)."""
+    if encrypt:
+        from .access import crypto
+
+        path = os.path.abspath(ctx.obj["store"])
+        if not key_file:
+            raise click.UsageError("--encrypt needs --key-file PATH, where the new key is written")
+        if os.path.exists(os.path.join(path, "featurestore.db")):
+            raise click.UsageError(f"{path} already holds a store; --encrypt makes new stores only")
+        if os.path.exists(key_file):
+            raise click.UsageError(f"{key_file} exists; choose a new file for the key")
+        key = crypto.new_key()
+        os.makedirs(path, exist_ok=True)
+        crypto.write_key_file(key_file, key)
+        crypto.mark(path, key)
+        os.environ[crypto.KEY_FILE_ENV] = os.path.abspath(key_file)
+        click.echo(f"Encrypted store at {path}; its key is in {key_file}. Without the key the data cannot be read: "
+                   f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
     fs = open_store(ctx)
     click.echo(f"Store ready at {fs.path}")
 

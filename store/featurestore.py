@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from . import layout, lineage, records, registry
 from . import offline as offline_store
 from . import online as online_store
-from .access import audit
+from .access import audit, crypto
 from .access import policy as access_policy
 from .access.api import AccessMethods
 from .access.guard import Guard, default_principal, install
@@ -55,7 +55,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk", *,
                  flush_interval: float = FLUSH_INTERVAL, background: bool = False, principal: Any = None,
-                 access: str | None = None) -> None:
+                 access: str | None = None, key: Any = None) -> None:
         """Open (or create) the store at ``path``. ``background`` starts a maintenance thread (what
         ``serve`` and ``ui`` do) that moves buffered puts to Parquet every ``flush_interval``
         seconds and compacts small files; without it, buffered puts reach Parquet after
@@ -63,12 +63,15 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         With an access file (``access``, else ``access.yaml`` in the store folder) every call is
         checked against ``principal``'s roles (default: $FEATURESTORE_PRINCIPAL, else the OS
-        user) and raises AccessDenied when refused; see ``store.access``."""
+        user) and raises AccessDenied when refused; see ``store.access``. An encrypted store
+        (``featurestore init --encrypt``) needs its ``key`` (or $FEATURESTORE_KEY /
+        $FEATURESTORE_KEY_FILE); see ``store.access.crypto``."""
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
         os.makedirs(os.path.join(self.path, "offline"), exist_ok=True)
         self.writer = writer
-        self._conns = Connections(os.path.join(self.path, DB_FILE))
-        self._files = OfflineFiles(self.path)
+        secret = crypto.load_key(self.path, key)
+        self._conns = Connections(os.path.join(self.path, DB_FILE), secret)
+        self._files = OfflineFiles(self.path, crypto.ParquetKey(secret, self.path) if secret else None)
         self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
         self._cache_version = -1
         self._cache_lock = threading.Lock()

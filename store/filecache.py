@@ -27,9 +27,10 @@ class SmallFiles:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def take(self, paths: list[str]) -> tuple[list["pa.Table"], list[str]]:
+    def take(self, paths: list[str], read_options: dict | None = None) -> tuple[list["pa.Table"], list[str]]:
         """(tables of the paths kept or small enough to keep, the other paths). A path that no
-        longer exists is among the others, for the caller's reader to report or retry."""
+        longer exists is among the others, for the caller's reader to report or retry.
+        ``read_options`` (an encrypted store's key) are passed to the Parquet reader."""
         import pyarrow.parquet as pq
 
         tables, others = [], []
@@ -46,7 +47,7 @@ class SmallFiles:
                 if not small:
                     others.append(path)
                     continue
-                table = pq.read_table(path)
+                table = pq.read_table(path, **(read_options or {}))
                 self._keep(path, table)
             tables.append(table)
         return tables, others

@@ -44,6 +44,8 @@ from .schema import Feature, FeatureGroup
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from .access.crypto import ParquetKey
+
 FLUSH_ROWS = 20_000
 # How long files replaced by compaction stay readable (in _trash/) for queries that listed them.
 TRASH_SECONDS = 600
@@ -209,8 +211,11 @@ class FileEntry:
 class OfflineFiles:
     """Writes, lists, compacts and repairs one store's Parquet files."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, key: "ParquetKey | None" = None) -> None:
         self.root = root
+        self.key = key  # an encrypted store's: every file is written and read with it
+        self.write_options: dict[str, Any] = key.write_options if key else {}
+        self.read_options: dict[str, Any] = key.read_options if key else {}
 
     def group_dir(self, group: FeatureGroup | str) -> str:
         name = group if isinstance(group, str) else group.name
@@ -257,7 +262,8 @@ class OfflineFiles:
                                f"part-{batch}-{i:05d}.parquet")
             final = os.path.join(self.root, rel)
             written.append(final)
-            size = write_parquet(data.slice(lo, hi - lo), final, use_dictionary=dictionary_columns)
+            size = write_parquet(data.slice(lo, hi - lo), final, use_dictionary=dictionary_columns,
+                                 **self.write_options)
             ev, wt = event_us[lo:hi], write_us[lo:hi]
             return FileEntry(rel, hi - lo, int(ev.min()), int(ev.max()), int(wt.min()), int(wt.max()),
                              size, len(group.features))

@@ -83,9 +83,15 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
     for count, paths in snap.files.items():
         if snap.store:  # files compaction moved to _trash/ since the listing (those in memory need no look)
             paths = [p if p in CACHE else snap.store.readable(snap.group.name, [p])[0] for p in paths]
-        tables, large = CACHE.take(paths)
+        tables, large = CACHE.take(paths, snap.store.read_options if snap.store else None)
         in_memory += [conform(t, schema) for t in tables]
-        if large:
+        if large and snap.store is not None and snap.store.key is not None:
+            # Encrypted files are scanned by pyarrow with the key, lazily (DuckDB 2.0's own decryption
+            # fails on nested columns and on column chunks of several pages).
+            source = f"__encrypted_{name}_{count}"
+            con.register(source, snap.store.key.dataset(large))
+            parquet.append((count, f"SELECT * FROM {q(source)}"))
+        elif large:
             parquet.append((count, f"SELECT * FROM read_parquet({sql_list(large)}, hive_partitioning = false)"))
     if snap.staged.num_rows:
         in_memory.append(snap.staged)

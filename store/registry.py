@@ -9,7 +9,7 @@ import json
 import sqlite3
 from typing import Any
 
-from .sqlite import run_script
+from .sqlite import errors, run_script
 from .errors import Conflict, NotFound
 from .schema import Feature, FeatureGroup
 
@@ -95,7 +95,7 @@ def insert_group(conn: sqlite3.Connection, group: FeatureGroup, created_us: int,
                 group.partition_by, group.offline_retention_seconds,
             ),
         )
-    except sqlite3.IntegrityError:
+    except errors("IntegrityError"):
         raise Conflict(
             f"Feature group {group.name!r} already exists; pick another name or delete it first",
             group=group.name,

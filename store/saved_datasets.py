@@ -23,16 +23,16 @@ if TYPE_CHECKING:
 DATASETS_DIR = "datasets"
 
 
-def save_entity(store_path: str, dataset_id: str, entity: "pa.Table") -> str:
-    """Write the entity table under the store (temporary name, then rename); returns its path
-    relative to the store."""
+def save_entity(store_path: str, dataset_id: str, entity: "pa.Table", write_options: dict | None = None) -> str:
+    """Write the entity table under the store (temporary name, then rename; encrypted with the
+    store's key if it has one); returns its path relative to the store."""
     import pyarrow.parquet as pq
 
     rel = os.path.join(DATASETS_DIR, dataset_id, "entity.parquet")
     final = os.path.join(store_path, rel)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp = f"{final}.{uuid.uuid4().hex[:6]}.tmp"
-    pq.write_table(entity, tmp)
+    pq.write_table(entity, tmp, **(write_options or {}))
     os.replace(tmp, final)
     return rel
 
@@ -75,8 +75,13 @@ def _build_from(fs: "FeatureStore", node: dict[str, Any], known_at: Any, name: s
         raise NotFound(f"Dataset {node['name']!r} has no saved entity table (it was built before datasets kept "
                        "one, or with record=False), so it cannot be rebuilt", dataset=node["id"])
     features = [f"{g}:{f}" for g, feats in d["groups"].items() for f in feats]
+    entity: Any = os.path.join(fs.path, copy)
+    if fs._files.key:  # an encrypted store's copy is read with its key
+        import pyarrow.parquet as pq
+
+        entity = pq.read_table(entity, **fs._files.read_options)
     return fs.build_dataset(
-        os.path.join(fs.path, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
+        entity, features, d["event_time_column"], d["keys"], known_at=known_at,
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
         write_time_guard=d["write_time_guard"], include_duplicates=d["include_duplicates"],
         event_time_range=tuple(d["event_time_range"]) if d.get("event_time_range") else None,

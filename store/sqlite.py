@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from contextlib import contextmanager
@@ -21,9 +22,15 @@ class _Connection(sqlite3.Connection):
     """A connection that can be weakly referenced, so a finished thread's connection is freed."""
 
 
-def connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
-                           factory=_Connection)
+def connect(path: str, key: bytes | None = None) -> sqlite3.Connection:
+    """A connection in the store's settings; with ``key``, to a SQLCipher database (AES-256),
+    through sqlcipher3, whose connections behave as sqlite3's (sqlite-utils works on them)."""
+    if key is None:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
+                               factory=_Connection)
+    else:
+        conn = _cipher(path)
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits.
@@ -32,11 +39,36 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _cipher(path: str) -> sqlite3.Connection:
+    try:
+        from sqlcipher3 import dbapi2
+    except ImportError:
+        from .errors import ValidationError
+
+        raise ValidationError("This store is encrypted, and opening its database needs sqlcipher3: "
+                              "pip install 'featurestore[encryption]'") from None
+
+    class _CipherConnection(dbapi2.Connection):  # weakly referenceable, as _Connection
+        pass
+
+    return dbapi2.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
+                          factory=_CipherConnection)
+
+
+def errors(name: str) -> tuple[type[Exception], ...]:
+    """sqlite3's exception class ``name`` and, once an encrypted store was opened, sqlcipher3's
+    (its classes are its own), for ``except`` clauses that must catch either."""
+    found: tuple[type[Exception], ...] = (getattr(sqlite3, name),)
+    cipher = sys.modules.get("sqlcipher3.dbapi2")
+    return found + (getattr(cipher, name),) if cipher is not None else found
+
+
 class Connections:
     """One SQLite connection per thread and process for a database file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, key: bytes | None = None) -> None:
         self.path = path
+        self.key = key
         self._local = threading.local()
         # Weak, so connections of threads that ended (Streamlit runs each rerun on a new thread) close.
         self._all: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
@@ -45,7 +77,7 @@ class Connections:
     def get(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            local.conn = connect(self.path)
+            local.conn = connect(self.path, self.key)
             local.pid = os.getpid()
             with self._lock:
                 self._all.add(local.conn)
@@ -78,7 +110,7 @@ class Connections:
             for conn in list(self._all):
                 try:
                     conn.close()
-                except sqlite3.ProgrammingError:  # closed from its own thread already
+                except errors("ProgrammingError"):  # closed from its own thread already
                     pass
             self._all.clear()
         self._local = threading.local()

@@ -91,7 +91,7 @@ class Rewriter:
 
         schema = arrow_schema(group)
         paths = self.files.readable(group.name, [os.path.join(self.files.root, f.path) for f in inputs])
-        tables = [conform(pq.read_table(p), schema) for p in paths]
+        tables = [conform(pq.read_table(p, **self.files.read_options), schema) for p in paths]
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
     def write(self, group: "FeatureGroup", rows: "pa.Table", partition_by: str, work: str,
@@ -124,7 +124,8 @@ class Rewriter:
                 name = f"part-c{uuid.uuid4().hex[:12]}.parquet"
                 rel = os.path.join("offline", group.name, "data", folder, name)
                 staged = os.path.join(work, folder, name)
-                size = write_parquet(chunk, staged, use_dictionary=dictionary, row_group_size=128 * 1024)
+                size = write_parquet(chunk, staged, use_dictionary=dictionary, row_group_size=128 * 1024,
+                                     **self.files.write_options)
                 ev = chunk.column("_event_time").cast(pa.int64()).to_numpy()
                 wt = chunk.column("write_time").cast(pa.int64()).to_numpy()
                 out.append((staged, FileEntry(rel, chunk.num_rows, int(ev.min()), int(ev.max()), int(wt.min()),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ..sqlite import errors
+
 DAY_US = 86_400_000_000
 
 
@@ -15,7 +17,7 @@ def online_bytes(conn: sqlite3.Connection, group: str) -> int | None:
         row = conn.execute(
             "SELECT sum(pgsize) FROM dbstat WHERE aggregate = TRUE AND name IN "
             "(SELECT name FROM sqlite_schema WHERE tbl_name = ?)", (f"online:{group}",)).fetchone()
-    except sqlite3.OperationalError:
+    except errors("OperationalError"):
         return None
     return int(row[0] or 0)
 

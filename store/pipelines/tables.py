@@ -15,7 +15,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import Conflict, NotFound
-from ..sqlite import run_script
+from ..sqlite import errors, run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -88,7 +88,7 @@ def insert(conn: sqlite3.Connection, name: str, spec: dict[str, Any], now: int, 
     try:
         conn.execute("INSERT INTO pipelines (name, spec, paused, created_us, updated_us) VALUES (?,?,?,?,?)",
                      (name, json.dumps(spec), int(paused), now, now))
-    except sqlite3.IntegrityError:
+    except errors("IntegrityError"):
         raise Conflict(f"Pipeline {name!r} already exists; update it, or delete it first", pipeline=name) from None
 
 
