@@ -95,6 +95,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 audit.init(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._recover()
+        if self._guard is not None and self._guard.file.path:
+            self._guard.note_file()
         self._maintainer = None
         if background:
             from .maintenance.background import Maintainer

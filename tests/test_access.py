@@ -198,3 +198,14 @@ def test_pipeline_runs_are_audited_whoever_starts_them(secured):
     runs = admin.audit(action="run_pipeline")
     assert runs["outcome"].tolist() == ["ok", "ok"] and set(runs["group"]) == {"daily"}
     assert runs["details"].iloc[0]["trigger"] == "on_change"
+
+
+def test_a_change_of_the_access_file_is_in_the_log(secured, tmp_path):
+    admin = secured("admin")
+    first = admin.audit(action="access_file")
+    assert first["outcome"].tolist() == ["first seen"] and first["details"].iloc[0]["principals"] == 4
+    path = tmp_path / "store" / "access.yaml"
+    path.write_text(path.read_text() + "  - name: newcomer\n    roles: [{role: viewer}]\n")
+    secured("admin")  # the next store opened notices the edit
+    assert admin.audit(action="access_file")["outcome"].tolist() == ["changed", "first seen"]
+    assert admin.verify_audit()["ok"]

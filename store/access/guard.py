@@ -138,6 +138,25 @@ class Guard:
 
     # -- the log ---------------------------------------------------------------------------------
 
+    def note_file(self) -> None:
+        """An entry whenever the access file differs from the one the log saw last: access
+        changes are edits of that file, which the store cannot intercept but can notice."""
+        import hashlib
+
+        with open(self.file.path, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        conn = self.store._conns.get()
+        last = conn.execute("SELECT details FROM audit_log WHERE action = 'access_file' ORDER BY id DESC LIMIT 1"
+                            ).fetchone()
+        if last is not None and digest in last[0]:
+            return
+        with self.store._conns.write() as conn:
+            again = conn.execute("SELECT details FROM audit_log WHERE action = 'access_file' ORDER BY id DESC "
+                                 "LIMIT 1").fetchone()
+            if again is None or digest not in again[0]:  # another process may have noted it meanwhile
+                audit.append(conn, now_us(), "store", "access_file", None, "changed" if last else "first seen",
+                             {"sha256": digest, "principals": len(self.file.principals), "path": self.file.path})
+
     def record(self, action: str, group: str | None, outcome: str, details: dict[str, Any] | None = None) -> None:
         with self.store._conns.write() as conn:
             audit.append(conn, now_us(), self.name, action, group, outcome, details)
