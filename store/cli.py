@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .clikit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
-from .access.cli import access, audit
+from .access.cli import access, audit, encrypt, rekey
 from .pipelines.cli import pipeline, scheduler
 
 
@@ -543,6 +543,8 @@ main.add_command(pipeline)
 main.add_command(scheduler)
 main.add_command(audit)
 main.add_command(access)
+main.add_command(encrypt)
+main.add_command(rekey)
 
 if __name__ == "__main__":
     main()

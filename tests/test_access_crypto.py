@@ -80,3 +80,56 @@ def test_opening_without_the_key_or_with_another_fails_clearly(encrypted, monkey
         FeatureStore(store, key=crypto.new_key())
     with pytest.raises(ValidationError, match="is not encrypted"):
         FeatureStore(store.parent / "plain", key=crypto.new_key())
+
+
+def _plain_store(path) -> None:
+    features = [Feature("id", "Integral"), Feature("ts", "String"), Feature("secret", "String"),
+                Feature("amount", "Fractional")]
+    with FeatureStore(path) as fs:
+        fs.create_feature_group("g", "id", "ts", features)
+        fs.ingest("g", frame(500))
+        fs.put_record("g", {"id": 9999, "ts": "2026-11-01T00:00:00Z", "secret": "zebra-sapphire-buffered",
+                            "amount": 2.0})  # still in the buffer when encryption starts
+
+
+def _all_bytes(path) -> bytes:
+    return b"".join(open(p, "rb").read() for p in glob.glob(f"{path}/**/*", recursive=True) if os.path.isfile(p)
+                    and not p.endswith((".csv",)))
+
+
+def test_an_existing_store_is_encrypted_then_rekeyed_and_nothing_is_lost(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    _plain_store(store)
+    runner = CliRunner()
+    result = runner.invoke(main, ["--store", str(store), "encrypt", "--key-file", str(tmp_path / "k1")])
+    assert result.exit_code == 0, result.output
+    assert b"zebra-sapphire" not in _all_bytes(store)
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "k1"))
+    with FeatureStore(store) as fs:
+        assert fs.query("SELECT count(*) AS n FROM g")["n"].iloc[0] == 501
+        assert fs.get_record("g", 9999)["secret"] == "zebra-sapphire-buffered"
+    result = runner.invoke(main, ["--store", str(store), "rekey", "--key-file", str(tmp_path / "k2")])
+    assert result.exit_code == 0, result.output
+    with pytest.raises(ValidationError, match="does not open"):
+        FeatureStore(store)  # k1 no longer opens it
+    monkeypatch.setenv(crypto.KEY_FILE_ENV, str(tmp_path / "k2"))
+    with FeatureStore(store) as fs:
+        assert len(fs.as_of("g")) == 501 and fs.get_record("g", 3)["secret"] == "zebra-sapphire-0003"
+
+
+def test_a_key_change_that_died_after_its_files_were_written_is_finished_on_open(tmp_path, monkeypatch):
+    from store.access import rekey
+
+    store = tmp_path / "store"
+    _plain_store(store)
+    with FeatureStore(store):
+        pass  # flushed
+    key = crypto.new_key()
+    finish = rekey.finish
+    monkeypatch.setattr(rekey, "finish", lambda path: None)  # the process dies right after the switch is marked
+    rekey.rekey(str(store), key, None)
+    monkeypatch.setattr(rekey, "finish", finish)
+    assert glob.glob(f"{store}/**/*.rekey", recursive=True)
+    with FeatureStore(store, key=key) as fs:  # whoever opens it next puts the new files in place
+        assert fs.query("SELECT count(*) AS n FROM g")["n"].iloc[0] == 501
+    assert not glob.glob(f"{store}/**/*.rekey", recursive=True)

@@ -49,3 +49,62 @@ def hash_password() -> None:
 
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     click.echo(make(password))
+
+
+def _prepared(ctx: click.Context, encrypted: bool) -> str:
+    """The store, flushed and closed by an admin (when it has an access file), in the expected state."""
+    from ..errors import AccessDenied, ValidationError
+    from . import crypto
+
+    fs = open_store(ctx)
+    if fs._guard is not None and not fs._guard.may("admin", None):
+        raise AccessDenied(f"Changing how the store is encrypted needs an admin grant; {fs._guard.name!r} has none")
+    if crypto.is_encrypted(fs.path) != encrypted:
+        raise ValidationError(f"The store at {fs.path} is {'not ' if encrypted else ''}encrypted; "
+                              + ("use `featurestore encrypt`" if encrypted else "use `featurestore rekey`"))
+    path = fs.path
+    fs.close()  # buffered puts reach Parquet first
+    ctx.obj["fs"] = None
+    return path
+
+
+def _new_key_file(key_file: str) -> bytes:
+    import os
+
+    from . import crypto
+
+    if os.path.exists(key_file):
+        raise click.UsageError(f"{key_file} exists; choose a new file for the key")
+    key = crypto.new_key()
+    crypto.write_key_file(key_file, key)
+    return key
+
+
+@click.command("encrypt")
+@click.option("--key-file", required=True, type=click.Path(dir_okay=False), help="Where to write the new key.")
+@click.pass_context
+def encrypt(ctx: click.Context, key_file: str) -> None:
+    """Encrypt an existing store (its database and every Parquet file) under a new key. Stop
+    studios, servers and schedulers on it first."""
+    from .rekey import rekey as run
+
+    path = _prepared(ctx, encrypted=False)
+    done = run(path, _new_key_file(key_file), None)
+    click.echo(f"Encrypted {path} ({done['parquet_files']:,} Parquet files and the database); its key is in "
+               f"{key_file}: keep a copy somewhere safe, and open the store with $FEATURESTORE_KEY_FILE={key_file}")
+
+
+@click.command("rekey")
+@click.option("--key-file", required=True, type=click.Path(dir_okay=False), help="Where to write the new key.")
+@click.pass_context
+def rekey(ctx: click.Context, key_file: str) -> None:
+    """Re-encrypt an encrypted store under a new key (the current one from $FEATURESTORE_KEY or
+    $FEATURESTORE_KEY_FILE). Stop studios, servers and schedulers on it first."""
+    from . import crypto
+    from .rekey import rekey as run
+
+    path = _prepared(ctx, encrypted=True)
+    old = crypto.load_key(path)
+    done = run(path, _new_key_file(key_file), old)
+    click.echo(f"Re-encrypted {path} ({done['parquet_files']:,} Parquet files and the database) under the key in "
+               f"{key_file}; the old key no longer opens it")

@@ -48,11 +48,17 @@ def is_encrypted(store_path: str) -> bool:
     return os.path.exists(os.path.join(store_path, MARKER))
 
 
-def mark(store_path: str, key: bytes) -> None:
-    """Record that the store is encrypted (and how to recognise its key), never the key."""
-    with open(os.path.join(store_path, MARKER), "w", encoding="utf-8") as fh:
+def mark(store_path: str, key: bytes, state: str = "done") -> None:
+    """Record, in one rename, that the store is encrypted (and how to recognise its key; never
+    the key), and whether a switch to that key is under way (``state`` "switching")."""
+    path = os.path.join(store_path, MARKER)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
         json.dump({"version": 1, "parquet": "AES_GCM_V1, encrypted footer, one key", "sqlite": "sqlcipher",
-                   "key_check": _check(key)}, fh)
+                   "key_check": _check(key), "state": state}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def load_key(store_path: str, key: Any = None) -> bytes | None:
@@ -63,6 +69,10 @@ def load_key(store_path: str, key: Any = None) -> bytes | None:
             raise ValidationError(f"The store at {store_path} is not encrypted; open it without a key, or create "
                                   "an encrypted one with `featurestore init --encrypt`")
         return None
+    from .rekey import finish, switching
+
+    if switching(store_path):  # a key change died after its new files were whole: put them in place
+        finish(store_path)
     raw = _given(key)
     if raw is None:
         raise ValidationError(f"The store at {store_path} is encrypted: give its key with ${KEY_ENV} (base64) or "
