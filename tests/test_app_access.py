@@ -21,6 +21,9 @@ users:
   - name: ed
     password_hash: {ed}
     roles: [{{role: editor, groups: [merchants]}}, {{role: viewer, groups: ["*"]}}]
+  - name: olga
+    password_hash: {ed}
+    roles: [{{role: owner, groups: [merchants]}}]
 """
 
 
@@ -101,3 +104,12 @@ def test_the_audit_page_lists_writes_and_refusals_for_admins_only(secured, monke
                                                                                     "denied"]
     ok(button(at, "Verify the chain").click().run())
     assert at.success[0].value.startswith("The log is intact")
+
+
+def test_only_an_owner_sees_how_to_change_or_delete_a_group(secured):
+    for name, owner in (("ed", False), ("olga", True)):
+        at = ok(sign_in(name, "ed-password"))
+        at.query_params["group"] = "merchants"
+        at.switch_page("pages_/group.py").run()
+        assert ("Delete feature group" in [b.label for b in at.button]) is owner
+        assert ("Changing or deleting this group needs the owner role on it" in texts(at)) is not owner
