@@ -209,3 +209,25 @@ def test_a_change_of_the_access_file_is_in_the_log(secured, tmp_path):
     secured("admin")  # the next store opened notices the edit
     assert admin.audit(action="access_file")["outcome"].tolist() == ["changed", "first seen"]
     assert admin.verify_audit()["ok"]
+
+
+def test_the_cli_allows_and_refuses_by_role(secured, tmp_path):
+    store = str(tmp_path / "store")
+    rows(3, 700).to_csv(tmp_path / "more.csv", index=False)
+    rules = tmp_path / "rules.json"
+    rules.write_text('[{"feature": "amount", "check": "not_null"}]')
+    runner = CliRunner()
+
+    def run(who: str, *args: str):
+        return runner.invoke(main, ["--store", store, "--as", who, *args])
+
+    assert run("ed", "ingest", "sales", str(tmp_path / "more.csv")).exit_code == 0
+    refused = run("ed", "rules", "sales", "--set", str(rules))
+    assert refused.exit_code == 1 and "'ed' may not set_rules on feature group 'sales'" in refused.output
+    assert run("olga", "rules", "sales", "--set", str(rules)).exit_code == 0
+    spec = tmp_path / "g.json"
+    spec.write_text('{"name": "g2", "record_identifier": "id", "event_time": "ts", '
+                    '"features": [{"name": "id", "type": "Integral"}, {"name": "ts", "type": "String"}]}')
+    refused = run("olga", "create", str(spec))
+    assert refused.exit_code == 1 and "may not create_feature_group" in refused.output
+    assert run("admin", "create", str(spec)).exit_code == 0

@@ -22,6 +22,12 @@ keys:
   - access_key_id: AKIDEDITOR000001
     secret_access_key: editor-secret-1
     roles: [{role: editor, groups: ["orders"]}, {role: viewer, groups: ["*"]}]
+  - access_key_id: AKIDOWNER0000001
+    secret_access_key: owner-secret-1
+    roles: [{role: owner, groups: ["orders"]}]
+  - access_key_id: AKIDADMIN0000001
+    secret_access_key: admin-secret-1
+    roles: [{role: admin}]
 """
 DEFINITIONS = [{"FeatureName": "id", "FeatureType": "Integral"}, {"FeatureName": "ts", "FeatureType": "String"}]
 
@@ -50,6 +56,17 @@ def test_keys_act_with_their_roles_and_are_audited(tmp_path):
                 client.put_record(FeatureGroupName=group, Record=record(2))
             assert exc.value.response["Error"]["Code"] == "AccessForbidden"  # the runtime service's name for it
             assert f"may not put_record on feature group '{group}'; it needs the editor role" in str(exc.value)
+        def control(key: str, secret: str):
+            return srv.client("sagemaker", aws_access_key_id=key, aws_secret_access_key=secret)
+
+        owner, admin = control("AKIDOWNER0000001", "owner-secret-1"), control("AKIDADMIN0000001", "admin-secret-1")
+        owner.update_feature_group(FeatureGroupName="orders", FeatureAdditions=[{"FeatureName": "note",
+                                                                                 "FeatureType": "String"}])
+        definition = dict(RecordIdentifierFeatureName="id", EventTimeFeatureName="ts", FeatureDefinitions=DEFINITIONS,
+                          OnlineStoreConfig={"EnableOnlineStore": True})
+        with pytest.raises(ClientError, match="needs the admin role"):
+            owner.create_feature_group(FeatureGroupName="refunds", **definition)
+        admin.create_feature_group(FeatureGroupName="refunds", **definition)
     with FeatureStore(store, principal="root", access=str(tmp_path / "access.yaml")) as fs:
         log = fs.audit(action="put_record")
         assert log[["principal", "group", "outcome"]].values.tolist() == [

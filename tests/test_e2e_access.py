@@ -73,3 +73,30 @@ def test_a_viewer_cannot_ingest_or_open_hidden_groups_and_an_editor_ingests(page
     settle(editor, "wrote 2 of 2 rows")
     shot(editor, "access_4_editor_ingested")
     editor.context.close()
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    store = tmp_path_factory.mktemp("e2e-proxy") / "store"
+    with FeatureStore(store) as fs:
+        seed(fs)
+    (store / "access.yaml").write_text(ACCESS.format(vera=hash_password("vera-password"),
+                                                     ed=hash_password("ed-password")))
+    with launched(store, tmp_path_factory, FEATURESTORE_UI_AUTH="proxy",
+                  FEATURESTORE_UI_PROXY_ADDRESS="127.0.0.1") as server:
+        yield server.url
+
+
+def test_behind_a_proxy_the_user_header_names_the_principal(browser, proxied):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=proxied,
+                                  extra_http_headers={"X-Forwarded-User": "vera"})
+    tab = context.new_page()
+    tab.goto("/")
+    settle(tab, "Signed in as vera")
+    expect(tab.get_by_test_id("stDataFrame").first).to_contain_text("merchants")
+    expect(tab.get_by_test_id("stDataFrame").first).not_to_contain_text("customers")
+    context.close()
+    bare = browser.new_context(base_url=proxied).new_page()
+    bare.goto("/")
+    settle(bare, "sign in through the proxy")
+    bare.context.close()

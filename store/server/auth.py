@@ -54,9 +54,11 @@ class AccessKey:
         return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions)
 
     def allows_group(self, name: str) -> bool:
-        """Whether the key's grants name the group at all (the engine checks the role per call)."""
-        return self.principal is None or self.principal.role_on(name, {}) is not None or any(
-            g.tags for g in self.principal.grants)
+        """An old-format key's group patterns; a key with roles leaves every decision to the
+        engine, which names the role it lacks."""
+        if self.principal is None or not self.principal.actions:
+            return True
+        return self.principal.role_on(name, {}) is not None
 
 
 @dataclass(frozen=True)
