@@ -231,3 +231,12 @@ def test_the_cli_allows_and_refuses_by_role(secured, tmp_path):
     refused = run("olga", "create", str(spec))
     assert refused.exit_code == 1 and "may not create_feature_group" in refused.output
     assert run("admin", "create", str(spec)).exit_code == 0
+
+
+def test_store_wide_sweeps_cover_only_what_the_principal_may_see(secured):
+    admin = secured("admin")
+    for group in ("sales", "hr", "public"):
+        admin.set_monitor(group, expected_interval=1, drift={"psi": 0.2})  # every group is late
+    seen = {a["group"] for a in secured("vera").check_monitors()}
+    assert seen == {"sales", "public"}  # hr's alert stays hidden, and hr is never read
+    assert {a["group"] for a in admin.check_monitors()} == {"sales", "hr", "public"}

@@ -22,11 +22,11 @@ class AccessMethods:
         """Calls made inside are the store's own upkeep (flushing, compaction, closing), not a
         principal's: the policy does not apply to them."""
         depth = self._guard_depth
-        depth.n = getattr(depth, "n", 0) + 1
+        depth.trusted = getattr(depth, "trusted", 0) + 1
         try:
             yield
         finally:
-            depth.n -= 1
+            depth.trusted -= 1
 
     def with_principal(self: "FeatureStore", principal: Any) -> "FeatureStore":
         """The same open store seen as another principal of its access file (a name, or a

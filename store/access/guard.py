@@ -197,8 +197,10 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(self: "FeatureStore", *args: Any, **kwargs: Any) -> Any:
         guard = self._guard
-        if guard is None or role is None or getattr(self._guard_depth, "n", 0):
-            return fn(self, *args, **kwargs)  # open store, an open method, or a call made by a checked one
+        if guard is None or role is None or getattr(self._guard_depth, "trusted", 0):
+            return fn(self, *args, **kwargs)  # an open store, an open method, or the store's own upkeep
+        if getattr(self._guard_depth, "n", 0):  # called by a checked method: no second check, but lists
+            return cut(guard, name, fn(self, *args, **kwargs))  # still narrowed (a monitor sweep, say)
         if direct and (name not in AUDITED or name in LOGGED_IN_TRANSACTION):
             group = args[position] if len(args) > position else kwargs.get(direct)
             group = group if isinstance(group, str) else None
@@ -257,8 +259,8 @@ def cut(guard: Guard, name: str, result: Any) -> Any:
         return [g for g in result if guard.may("viewer", g.name)]
     if name == "search":
         return [r for r in result if guard.may("viewer", r["group"])]
-    if name in ("check_monitors", "storage"):
-        return [r for r in result if guard.may("viewer", r.get("group") or r.get("name"))]
+    if name in ("check_monitors", "storage"):  # alerts name their group; storage rows hold the definition
+        return [r for r in result if guard.may("viewer", getattr(r["group"], "name", r["group"]))]
     if name == "list_pipelines":
         return [p for p in result if guard.may("viewer", p["target"])]
     if name == "usage":
