@@ -205,35 +205,33 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             group = args[position] if len(args) > position else kwargs.get(direct)
             group = group if isinstance(group, str) else None
             guard.require(name, role, group)
-            depth = self._guard_depth
-            depth.n = getattr(depth, "n", 0) + 1
-            try:
-                return fn(self, *args, **kwargs)
-            except FeatureStoreError as exc:
-                if name in AUDITED:
-                    guard.record(name, group, f"failed: {type(exc).__name__}")
-                raise
-            finally:
-                depth.n -= 1
+            return _checked(self, guard, name, group, fn, args, kwargs)
         bound = signature.bind(self, *args, **kwargs)
         group = subject(self, where, bound)
         needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role
         guard.require(name, needed, group)
-        depth = self._guard_depth
-        depth.n = getattr(depth, "n", 0) + 1
-        try:
-            result = fn(self, *args, **kwargs)
-        except FeatureStoreError as exc:
-            if name in AUDITED:
-                guard.record(name, group, f"failed: {type(exc).__name__}")
-            raise
-        finally:
-            depth.n -= 1
+        result = _checked(self, guard, name, group, fn, args, kwargs)
         if name in AUDITED and name not in LOGGED_IN_TRANSACTION:
             guard.record(name, group, "ok", counts(name, result, bound))
         return cut(guard, name, result)
 
     return wrapper
+
+
+def _checked(store: "FeatureStore", guard: Guard, name: str, group: str | None, fn: Callable[..., Any],
+             args: tuple, kwargs: dict[str, Any]) -> Any:
+    """Run a call that passed its check; the calls it makes are not checked again, and a
+    failed write is logged as such."""
+    depth = store._guard_depth
+    depth.n = getattr(depth, "n", 0) + 1
+    try:
+        return fn(store, *args, **kwargs)
+    except FeatureStoreError as exc:
+        if name in AUDITED:
+            guard.record(name, group, f"failed: {type(exc).__name__}")
+        raise
+    finally:
+        depth.n -= 1
 
 
 def counts(name: str, result: Any, bound: inspect.BoundArguments) -> dict[str, Any]:
