@@ -23,7 +23,7 @@ st.set_page_config(page_title="Feature Store Studio", page_icon=os.path.join(ROO
 with common.engine_errors(), common.unexpected_errors():
     who = auth.principal(common.base_store())
     # Navigation is resolved even before sign-in, so a deep link opens its page once signed in.
-    page = st.navigation(common.navigation(), position="sidebar" if who else "hidden")
+    page = st.navigation(common.navigation(), position="sidebar" if who else "hidden", expanded=True)
     if who is None:  # the sign-in form is on the page
         st.stop()
     st.session_state[common.WHO_KEY] = who
