@@ -734,10 +734,12 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         return query.with_retry(run)
 
     def query(self, sql: str, limit: int | None = None, *, timeout: float | None = None,
-              cancel: threading.Event | None = None) -> "pd.DataFrame":
-        """Read-only DuckDB SQL; each group with an offline store is a view named like the group,
-        holding its full history (with write_time, api_invocation_time, is_deleted). The query is
-        stopped (Interrupted) after ``timeout`` seconds or once ``cancel`` is set."""
+              cancel: threading.Event | None = None, engine: str = "duckdb", spark: Any = None) -> "pd.DataFrame":
+        """Read-only SQL; each group with an offline store is a view named like the group, holding
+        its full history (with write_time, api_invocation_time, is_deleted). DuckDB by default;
+        ``engine="spark"`` runs Spark SQL (on ``spark``, else a local session; see
+        ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after ``timeout``
+        seconds or once ``cancel`` is set."""
         from . import query
 
         if not isinstance(sql, str):
@@ -745,6 +747,12 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         offline_groups = registry.offline_names(self._conns.get())
         if self._guard is not None:  # a principal's SQL sees its groups as views, and their folders only
             offline_groups = self._guard.visible(offline_groups)
+        if engine == "spark":
+            from .engines import spark as spark_engine
+
+            return query.to_pandas(spark_engine.query(self, sql, offline_groups, limit, spark))
+        if engine != "duckdb":
+            raise ValidationError(f"engine={engine!r}: use 'duckdb' or 'spark'")
         named = query.read_only_tables(sql)
         snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
 

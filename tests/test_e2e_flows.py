@@ -27,6 +27,21 @@ def sidebar(page, name: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
 
 
+def choose(page, box, option: str) -> None:
+    """Pick ``option`` in a select box, opening it again if a rerun closed it before the list showed."""
+    for _ in range(3):
+        box.click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=5000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: the list did not open, try again
+            continue
+        choice.click()
+        settle(page)
+        return
+    raise AssertionError(f"the select box never offered {option!r}")
+
+
 def upload(page, path: str) -> None:
     page.locator("input[type=file]").set_input_files(path)
 
@@ -312,11 +327,9 @@ def test_13_a_pipeline_defined_previewed_run_and_seen_in_the_lineage(page, studi
     form = page.get_by_test_id("stExpanderDetails").first
     form.get_by_role("textbox", name="Name").fill("big_spenders")
     form.get_by_role("textbox", name="Name").press("Tab")
-    form.get_by_role("combobox", name="Target feature group").click()
-    page.get_by_role("option", name="customer_spend", exact=True).click()
     settle(page)
-    form.get_by_role("combobox", name="Input feature groups").click()
-    page.get_by_role("option", name="transactions", exact=True).click()
+    choose(page, form.get_by_role("combobox", name="Target feature group"), "customer_spend")
+    choose(page, form.get_by_role("combobox", name="Input feature groups"), "transactions")
     page.keyboard.press("Escape")
     settle(page)
     sql = form.get_by_role("textbox", name="SQL (DuckDB)")
