@@ -356,3 +356,21 @@ def test_13_a_pipeline_defined_previewed_run_and_seen_in_the_lineage(page, studi
     settle(page)
     expect(page.locator("svg").filter(has_text="big_spenders").first).to_be_visible()
     shot(page, "flow_13c_lineage")
+
+
+def test_14_a_name_typed_before_a_broken_sample_survives_it(page, tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b'a,b\n"unterminated,1\n')
+    good = write_csv(devices(20), tmp_path / "devices.csv")
+    page.goto("/create")
+    settle(page, "Create a feature group")
+    page.get_by_role("textbox", name="Name").fill("typed_first")
+    page.get_by_role("textbox", name="Name").press("Enter")
+    settle(page)
+    page.get_by_text("Sample file", exact=True).click()
+    settle(page, "Upload a sample file")
+    upload(page, str(broken))
+    settle(page, "Cannot read")
+    upload(page, good)
+    settle(page, "First rows of devices.csv")
+    expect(page.get_by_role("textbox", name="Name")).to_have_value("typed_first")

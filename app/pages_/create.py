@@ -22,6 +22,15 @@ st.title("Create a feature group")
 if not can(fs, "admin"):
     st.info("Creating feature groups needs an admin grant in the store's access file.", icon=":material/lock:")
     st.stop()
+# Name and description first: they are always drawn, so what was typed survives a sample file that fails.
+errors = {}
+name_col, desc_col = st.columns([1, 2])
+name = name_col.text_input("Name", key="create_name", placeholder="e.g. customers",
+                           help="1–64 letters, digits, '_' or '-', starting and ending with a letter or digit.")
+errors["name"] = name_col.empty()
+description = desc_col.text_input("Description", key="create_description", placeholder="What one record describes")
+errors["description"] = desc_col.empty()
+
 start = st.segmented_control("Start from", ["Blank form", "Sample file"], default="Blank form", required=True,
                              key="create_start")
 initial, ident_guess, time_guess, sample, key, columns = BLANK, "id", "event_time", None, "blank", None
@@ -47,14 +56,6 @@ if start == "Sample file":
                 "a few names such as year are reserved), so their features are renamed; ingesting this file maps "
                 "them back: "
                 + ", ".join(f"`{c}` → `{f}`" for c, f in proposal.columns.items()), icon=":material/edit:")
-
-errors = {}
-name_col, desc_col = st.columns([1, 2])
-name = name_col.text_input("Name", key="create_name", placeholder="e.g. customers",
-                           help="1–64 letters, digits, '_' or '-', starting and ending with a letter or digit.")
-errors["name"] = name_col.empty()
-description = desc_col.text_input("Description", key="create_description", placeholder="What one record describes")
-errors["description"] = desc_col.empty()
 
 st.subheader("Features")
 if columns is None:
