@@ -116,3 +116,15 @@ def test_only_an_owner_sees_how_to_change_or_delete_a_group(secured):
         at.switch_page("pages_/group.py").run()
         assert ("Delete feature group" in [b.label for b in at.button]) is owner
         assert ("Changing or deleting this group needs the owner role on it" in texts(at)) is not owner
+
+
+def test_actions_a_role_lacks_are_not_offered(secured):
+    at = ok(sign_in("ed", "ed-password"))  # a viewer of customer_spend, the sample pipeline's target
+    at.switch_page("pages_/pipelines.py").run()
+    assert "Running this pipeline needs the editor role on customer_spend" in texts(at)
+    assert not [b for b in at.button if b.label in ("Run now", "Pause", "Delete pipeline")]
+    assert not [e for e in at.expander if e.label == "New pipeline"]
+    at.query_params.update({"group": "merchants", "tab": "Schema"})
+    at.switch_page("pages_/group.py").run()
+    assert "Editing features and rules needs the owner role on this group" in texts(at)
+    assert "Save rules" not in [b.label for b in at.button]

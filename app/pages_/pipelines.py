@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts
-from app.common import ago, engine_errors, flash, open_page, show_flash, store
+from app.common import ago, can, engine_errors, flash, open_page, show_flash, store
 from store import FeatureStore
 
 KEY = "pipeline"  # the query parameter naming the pipeline shown
@@ -194,11 +194,19 @@ def detail(fs: FeatureStore, name: str) -> None:
     with tab_runs:
         show_runs(fs, runs)
     with tab_def:
-        definition_form(fs, p, key=f"edit_{name}")
+        if can(fs, "owner", p["target"]):
+            definition_form(fs, p, key=f"edit_{name}")
+        else:
+            st.caption(f":material/lock: Changing this pipeline needs the owner role on {p['target']}.")
+            st.code(p["sql"] or p["function"], language="sql" if p["sql"] else None)
 
 
 def actions(fs: FeatureStore, p: dict[str, Any]) -> None:
     name = p["name"]
+    if not can(fs, "editor", p["target"]):
+        st.caption(f":material/lock: Running this pipeline needs the editor role on {p['target']}.")
+        return
+    owner = can(fs, "owner", p["target"])
     cols = st.columns([1, 1, 1, 1, 2])
     if cols[0].button("Run now", type="primary", icon=":material/play_arrow:", key=f"run_{name}",
                       disabled=p["running"], help="Run it once now, in this session"):
@@ -212,6 +220,8 @@ def actions(fs: FeatureStore, p: dict[str, Any]) -> None:
             st.rerun()
     with cols[2].popover("Backfill", icon=":material/history:"):
         backfill_form(fs, name)
+    if not owner:
+        return  # pausing, resuming and deleting need the owner role on the target
     if p["paused"]:
         if cols[3].button("Resume", icon=":material/play_circle:", key=f"resume_{name}"):
             fs.resume_pipeline(name)
@@ -302,8 +312,9 @@ else:
     st.caption(":material/schedule: No scheduler is running on this store: scheduled and on-change pipelines "
                "start once `featurestore scheduler` runs. Run now works without it.")
 items = fs.list_pipelines()
-with st.expander("New pipeline", icon=":material/add:", expanded=not items):
-    definition_form(fs, None, key="new_pipeline")
+if can(fs, "owner"):
+    with st.expander("New pipeline", icon=":material/add:", expanded=not items):
+        definition_form(fs, None, key="new_pipeline")
 if items:
     chosen = overview(fs, items)
     if chosen:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts
-from app.common import duration, engine_errors, flash, outcome, page_link, row_errors
+from app.common import can, duration, engine_errors, flash, outcome, page_link, row_errors
 from store import FeatureGroup, FeatureStore
 from store.quality.rules import describe
 
@@ -129,13 +129,14 @@ def quarantine(fs: FeatureStore, group: FeatureGroup, kept: pd.DataFrame) -> Non
     actions.download_button("Download shown rows (CSV)", lambda: table.drop(columns=REQUEUE).to_csv(index=False),
                             f"{group.name}_quarantine.csv", "text/csv", on_click="ignore", icon=":material/download:",
                             key=f"quarantine_download_{group.name}")
-    if actions.button(f"Ingest {len(ticked):,} ticked rows again", type="primary", disabled=ticked.empty,
+    editor = can(fs, "editor", group.name)
+    if actions.button(f"Ingest {len(ticked):,} ticked rows again", type="primary", disabled=ticked.empty or not editor,
                       icon=":material/replay:", key=f"quarantine_requeue_{group.name}"):
         with engine_errors():
             report = fs.requeue(group.name, ticked[META["id"]].tolist(), corrected=_corrections(table, ticked))
             st.session_state[f"requeued_{group.name}"] = report
             st.rerun()
-    if actions.button(f"Drop {len(ticked):,} ticked rows", disabled=ticked.empty, icon=":material/delete:",
+    if actions.button(f"Drop {len(ticked):,} ticked rows", disabled=ticked.empty or not editor, icon=":material/delete:",
                       key=f"quarantine_drop_{group.name}"):
         with engine_errors():
             dropped = fs.release_quarantined(group.name, ticked[META["id"]].tolist())
@@ -169,7 +170,7 @@ def _retention(fs: FeatureStore, group: FeatureGroup) -> None:
     with st.popover("Quarantine retention", icon=":material/schedule:"):
         days = st.number_input("Keep refused rows for (days)", min_value=1.0,
                                value=fs.quarantine_retention(group.name) / 86400, key=f"quarantine_days_{group.name}")
-        if st.button("Save", key=f"quarantine_days_save_{group.name}"):
+        if st.button("Save", key=f"quarantine_days_save_{group.name}", disabled=not can(fs, "owner", group.name)):
             with engine_errors():
                 fs.set_quarantine_retention(group.name, days)
                 flash(f"Quarantined rows of {group.name} are now kept {days:g} days")

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, data
-from app.common import RECORD_KEY, engine_errors, flash, page_link, when
+from app.common import RECORD_KEY, can, engine_errors, flash, page_link, when
 from store import FeatureGroup, FeatureStore
 from store.server.snippets import get_record_boto3, get_record_curl
 
@@ -74,6 +74,8 @@ def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
 
 
 def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
+    if not can(fs, "editor", group.name):
+        return  # deleting a record needs the editor role
     with st.expander("Delete this record", icon=":material/delete:"):
         st.caption("A soft delete leaves a tombstone that blocks older writes; a hard delete forgets the record, so "
                    "an older write can become current again. Both append a delete marker to the offline store.")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import rules_editor
-from app.common import engine_errors, flash, key_values, pairs_editor
+from app.common import can, engine_errors, flash, key_values, pairs_editor
 from app.schema_editor import features_editor
 from store import FeatureGroup, FeatureStore
 from store.ingest import IngestReport
@@ -24,6 +24,10 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
           "description": f.description, "parameters": key_values(f.parameters)} for f in group.features],
         hide_index=True, column_config={"description": st.column_config.TextColumn(width="large")})
 
+    if not can(fs, "owner", group.name):
+        st.caption(":material/lock: Editing features and rules needs the owner role on this group.")
+        st.caption("Rules: " + (", ".join(r["name"] for r in fs.rules(group.name)) or "none"))
+        return
     edit, add = st.columns(2, gap="large")
     with edit:
         st.subheader("Edit a feature")
