@@ -25,7 +25,7 @@ def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int) -> dict[str, Any]
     try:
         plan = runner.plan_run(fs, spec, "full", {}, None, sample=max(1, int(rows)))
         out["window"] = plan.window
-        with runner._connection(fs, plan) as con:
+        with runner.SqlSandbox(fs, plan) as con:
             out["rows_in"] = runner.register_inputs(con, plan)
             table = runner.compute(con, spec, plan, log)
     except FeatureStoreError as exc:

@@ -143,7 +143,7 @@ def _message(exc: BaseException) -> str:
 def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog) -> None:
     from ..ingest import LoadedInput
 
-    with _connection(fs, plan) as con:
+    with SqlSandbox(fs, plan) as con:
         rows_in = register_inputs(con, plan)
         log("read", ", ".join(f"{v}: {n:,} rows" for v, n in rows_in.items()),
             f"window {_window_text(plan.window)}" if plan.window else "")
@@ -170,7 +170,7 @@ def _window_text(window: tuple[int, int] | None) -> str:
     return f"[{us_to_iso(window[0])}, {us_to_iso(window[1])})" if window else "-"
 
 
-class _connection:
+class SqlSandbox:
     """A locked-down DuckDB database that reads the store's offline folder and the folders of
     the pipeline's file inputs, nothing else: the store's own SQL sandbox when the inputs are
     all groups (a cursor on it costs microseconds; opening a database ~15 ms)."""
@@ -246,7 +246,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
         else:  # full, or a preview
             for view, (g, head) in heads.items():
                 plan.groups[view] = (query.snapshot(conn, fs._files, g), f"write_time <= {query.ts_literal(head)}")
-    _plan_files(spec, set(group_inputs), kind if sample is None else "full", watermark, plan)
+    plan_files(spec, set(group_inputs), kind if sample is None else "full", watermark, plan)
     if kind == "incremental" and sample is None and not has_new and not plan.files:
         plan.nothing_new = True
     return plan
@@ -270,7 +270,7 @@ def _event_span(snap: "GroupSnapshot", where: str) -> tuple[int, int] | None:
     return None if lo is None else (int(lo), int(hi))
 
 
-def _plan_files(spec: specs.PipelineSpec, groups: set[str], kind: str, watermark: dict[str, Any], plan: Plan) -> None:
+def plan_files(spec: specs.PipelineSpec, groups: set[str], kind: str, watermark: dict[str, Any], plan: Plan) -> None:
     for view, pattern in spec.file_inputs(groups).items():
         paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         paths = [p for p in paths if os.path.isfile(p)]
