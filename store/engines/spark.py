@@ -53,7 +53,9 @@ def query(fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None
     # for the next, and the settings below stay local.
     spark = session(spark).newSession()
     spark.conf.set("spark.sql.runSQLOnFiles", "false")  # no `parquet.`/any/path`` in the SQL
-    fs.flush()  # every row in Parquet, so the file list is the whole history
+    groups = _named(sql, groups)
+    for group in groups:
+        fs.flush(group)  # every row in Parquet, so the file list is the whole history
     snaps = fs._snapshots(list(groups))
     for snap in snaps:
         paths = [p for ps in snap.files.values() for p in ps]
@@ -69,6 +71,18 @@ def query(fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None
         if type(exc).__name__ in ("AnalysisException", "ParseException", "PySparkException", "SparkRuntimeException"):
             raise ValidationError(f"Spark SQL error: {str(exc).splitlines()[0]}") from None
         raise
+
+
+def _named(sql: str, groups: Sequence[str]) -> list[str]:
+    """The groups the SQL reads, where DuckDB's parser can tell (Spark's dialect differs: else all),
+    so a query over one group does not read every group's file footers."""
+    from ..query import read_only_tables
+
+    try:
+        named = read_only_tables(sql)
+    except ValidationError:
+        named = frozenset()
+    return [g for g in groups if g in named] if named else list(groups)
 
 
 def _view(spark: Any, snap: Any, paths: list[str]) -> None:
