@@ -3,34 +3,15 @@ a viewer sees only its groups and no write actions, an editor ingests, sign-out;
 mode says whom it acts as."""
 from __future__ import annotations
 
-import os
-
 import pytest
+from access_support import write_access
 from studio_support import STUDIO, button, ok, page, seeded_template, studio_store, texts  # noqa: F401
 from streamlit.testing.v1 import AppTest
-
-from store.access.policy import hash_password
-
-USERS = """
-users:
-  - name: root
-    roles: [{{role: admin}}]
-  - name: vera
-    password_hash: {vera}
-    roles: [{{role: viewer, groups: [merchants, transactions]}}]
-  - name: ed
-    password_hash: {ed}
-    roles: [{{role: editor, groups: [merchants]}}, {{role: viewer, groups: ["*"]}}]
-  - name: olga
-    password_hash: {ed}
-    roles: [{{role: owner, groups: [merchants]}}]
-"""
 
 
 @pytest.fixture
 def secured(studio_store, monkeypatch):
-    with open(os.path.join(studio_store, "access.yaml"), "w") as fh:
-        fh.write(USERS.format(vera=hash_password("vera-password"), ed=hash_password("ed-password")))
+    write_access(studio_store)
     monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
     from app import auth
 

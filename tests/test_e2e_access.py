@@ -2,36 +2,33 @@
 may only read and cannot open a group it may not see; an editor ingests a file."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import pandas as pd
 import pytest
+from access_support import write_access
 from e2e_support import browser, expect, launched, page, pytestmark, settle, shot  # noqa: F401
 
 from store import FeatureStore
-from store.access.policy import hash_password
 from store.demo import seed
 
-ACCESS = """
-users:
-  - name: root
-    roles: [{{role: admin}}]
-  - name: vera
-    password_hash: {vera}
-    roles: [{{role: viewer, groups: [merchants, transactions]}}]
-  - name: ed
-    password_hash: {ed}
-    roles: [{{role: editor, groups: [merchants]}}, {{role: viewer, groups: ["*"]}}]
-"""
+
+@contextmanager
+def secured(tmp_path_factory, **env: str) -> Iterator[str]:
+    """The studio over a seeded store with the access file, in the sign-in mode ``env`` sets."""
+    store = tmp_path_factory.mktemp("e2e-access") / "store"
+    with FeatureStore(store) as fs:
+        seed(fs)
+    write_access(store)
+    with launched(store, tmp_path_factory, **env) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    store = tmp_path_factory.mktemp("e2e-access") / "store"
-    with FeatureStore(store) as fs:
-        seed(fs)
-    (store / "access.yaml").write_text(ACCESS.format(vera=hash_password("vera-password"),
-                                                     ed=hash_password("ed-password")))
-    with launched(store, tmp_path_factory, FEATURESTORE_UI_AUTH="password") as server:
-        yield server.url
+    with secured(tmp_path_factory, FEATURESTORE_UI_AUTH="password") as url:
+        yield url
 
 
 def sign_in(page, name: str, password: str, url: str = "/") -> None:
@@ -77,14 +74,8 @@ def test_a_viewer_cannot_ingest_or_open_hidden_groups_and_an_editor_ingests(page
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
-    store = tmp_path_factory.mktemp("e2e-proxy") / "store"
-    with FeatureStore(store) as fs:
-        seed(fs)
-    (store / "access.yaml").write_text(ACCESS.format(vera=hash_password("vera-password"),
-                                                     ed=hash_password("ed-password")))
-    with launched(store, tmp_path_factory, FEATURESTORE_UI_AUTH="proxy",
-                  FEATURESTORE_UI_PROXY_ADDRESS="127.0.0.1") as server:
-        yield server.url
+    with secured(tmp_path_factory, FEATURESTORE_UI_AUTH="proxy", FEATURESTORE_UI_PROXY_ADDRESS="127.0.0.1") as url:
+        yield url
 
 
 def test_behind_a_proxy_the_user_header_names_the_principal(browser, proxied):
