@@ -28,7 +28,8 @@ with common.engine_errors(), common.unexpected_errors():
         st.stop()
     st.session_state[common.WHO_KEY] = who
     fs = common.store()
-    st.sidebar.caption(f"Store `{fs.path}`")
+    st.sidebar.caption(f"Store `{fs.path}`" + ("" if fs.offline_location.startswith(fs.path) else
+                                                 f"  \nOffline files `{fs.offline_location}`"))
     auth.footer(who)
     auth.sign_out_button()
     common.show_flash()

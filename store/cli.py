@@ -35,8 +35,10 @@ def main(ctx: click.Context, store_path: str | None, principal: str | None) -> N
 @click.option("--encrypt", is_flag=True, help="Encrypt the store's Parquet files with a new 256-bit key.")
 @click.option("--key-file", type=click.Path(dir_okay=False), help="With --encrypt: where to write the new key "
               "(a file only you can read; keep it outside the store and back it up).")
+@click.option("--offline", metavar="LOCATION", help="Keep the Parquet files elsewhere: a folder, or s3://bucket/prefix "
+              "(endpoint, region and credentials from the AWS variables; see featurestore.yaml).")
 @click.pass_context
-def init(ctx: click.Context, encrypt: bool, key_file: str | None) -> None:
+def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str | None) -> None:
     """Create an empty store (nothing happens if it exists)."""
     if encrypt:
         from .access import crypto
@@ -55,8 +57,9 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None) -> None:
         os.environ[crypto.KEY_FILE_ENV] = os.path.abspath(key_file)
         click.echo(f"Encrypted store at {path}; its key is in {key_file}. Without the key the data cannot be read: "
                    f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
-    fs = open_store(ctx)
-    click.echo(f"Store ready at {fs.path}")
+    fs = open_store(ctx, offline)
+    where = "" if fs._files.storage.local and not offline else f" (offline files at {fs._files.storage.uri})"
+    click.echo(f"Store ready at {fs.path}{where}")
 
 
 @main.command()

@@ -54,3 +54,22 @@ def sandbox(allowed_folder: str | Sequence[str]) -> "duckdb.DuckDBPyConnection":
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+class Sandboxes:
+    """One store's sandbox databases in this process, one per set of readable folders (a forked
+    child makes its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._databases: dict[tuple[str, ...], "duckdb.DuckDBPyConnection"] = {}
+
+    def cursor(self, folders: Sequence[str]) -> "duckdb.DuckDBPyConnection":
+        key = tuple(folders)
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._databases = os.getpid(), {}
+            if key not in self._databases:
+                self._databases[key] = sandbox(list(folders))
+            return self._databases[key].cursor()

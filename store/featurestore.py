@@ -16,8 +16,10 @@ from .access import policy as access_policy
 from .access.api import AccessMethods
 from .access.guard import Guard, default_principal, install
 from .coerce import coerce_event_time
+from .duck import Sandboxes
 from .errors import ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
+from .storage import open_storage
 from .online import q
 from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
@@ -55,7 +57,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk", *,
                  flush_interval: float = FLUSH_INTERVAL, background: bool = False, principal: Any = None,
-                 access: str | None = None, key: Any = None) -> None:
+                 access: str | None = None, key: Any = None, offline: str | None = None) -> None:
         """Open (or create) the store at ``path``. ``background`` starts a maintenance thread (what
         ``serve`` and ``ui`` do) that moves buffered puts to Parquet every ``flush_interval``
         seconds and compacts small files; without it, buffered puts reach Parquet after
@@ -65,18 +67,20 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         checked against ``principal``'s roles (default: $FEATURESTORE_PRINCIPAL, else the OS
         user) and raises AccessDenied when refused; see ``store.access``. An encrypted store
         (``featurestore init --encrypt``) needs its ``key`` (or $FEATURESTORE_KEY /
-        $FEATURESTORE_KEY_FILE); see ``store.access.crypto``."""
+        $FEATURESTORE_KEY_FILE); see ``store.access.crypto``. ``offline`` puts a new store's
+        Parquet files elsewhere (a folder, or ``s3://bucket/prefix``); see ``store.storage``."""
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
-        os.makedirs(os.path.join(self.path, "offline"), exist_ok=True)
+        os.makedirs(self.path, exist_ok=True)
         self.writer = writer
         secret = crypto.load_key(self.path, key)
         self._conns = Connections(os.path.join(self.path, DB_FILE), secret)
-        self._files = OfflineFiles(self.path, crypto.ParquetKey(secret, self.path) if secret else None)
+        self._files = OfflineFiles(open_storage(self.path, offline),
+                                   crypto.ParquetKey(secret, self.path) if secret else None)
         self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
         self._cache_version = -1
         self._cache_lock = threading.Lock()
         self._writer_edges: set[str] = set()
-        self._sandbox: tuple[int, Any] | None = None
+        self._sandboxes = Sandboxes()
         self._tally = quality_tables.PutTally()
         self._guard_depth = threading.local()
         self._guard = None
@@ -234,7 +238,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
             description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
             created_at=now, modified_at=now, created_by=lineage.user(),
-            offline_path=os.path.relpath(self._files.data_dir(name), self.path), partition_by=partition_by,
+            offline_path=self._files.storage.url(self._files.data_dir(name)), partition_by=partition_by,
             offline_retention_seconds=retention,
         )
         with self._conns.write() as conn:
@@ -275,7 +279,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
             "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
             "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
-            "write_seq": st["seq"], "offline_uri": "file://" + self._files.data_dir(name), "extra": group.extra,
+            "write_seq": st["seq"], "offline_uri": self._files.storage.url(self._files.data_dir(name)), "extra": group.extra,
             "partition_by": group.partition_by, "offline_retention_seconds": group.offline_retention_seconds,
             "retained_from_us": st["retained_from_us"], "oldest_event_us": files["oldest_event_us"], **usage,
         }
@@ -782,20 +786,17 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         return query.with_retry(run)
 
     def _sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any:
-        """A cursor on a database for user SQL that reads the offline folder (or only the folders
-        of ``groups``) and nothing else, its configuration locked (see ``duck.sandbox``)."""
-        from . import duck
+        """A cursor for user SQL that reads the offline folder (or only the folders of ``groups``)
+        and nothing else; files on an object store are read through pyarrow, never by DuckDB."""
+        storage, nothing = self._files.storage, [os.path.join(self.path, ".none")]
+        folders = (nothing if not storage.local else [storage.base] if groups is None else
+                   [self._files.group_dir(g) for g in sorted(groups)] or nothing)
+        return self._sandboxes.cursor(folders)
 
-        key = None if groups is None else frozenset(groups)
-        with self._cache_lock:
-            if self._sandbox is None or self._sandbox[0] != os.getpid():
-                self._sandbox = (os.getpid(), {})
-            databases = self._sandbox[1]
-            if key not in databases:
-                folders = ([os.path.join(self.path, "offline")] if groups is None else
-                           [self._files.group_dir(g) for g in sorted(groups)] or [os.path.join(self.path, ".none")])
-                databases[key] = duck.sandbox(folders)
-            return databases[key].cursor()
+    @property
+    def offline_location(self) -> str:
+        """Where the offline store's Parquet files are: a folder, or s3://bucket/prefix."""
+        return self._files.storage.uri
 
     def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -27,12 +27,11 @@ class SmallFiles:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def take(self, paths: list[str], read_options: dict | None = None) -> tuple[list["pa.Table"], list[str]]:
+    def take(self, paths: list[str], size: Callable[[str], int],
+             read: Callable[[str], "pa.Table"]) -> tuple[list["pa.Table"], list[str]]:
         """(tables of the paths kept or small enough to keep, the other paths). A path that no
         longer exists is among the others, for the caller's reader to report or retry.
-        ``read_options`` (an encrypted store's key) are passed to the Parquet reader."""
-        import pyarrow.parquet as pq
-
+        ``size`` and ``read`` are the storage's (see ``offline.OfflineFiles``)."""
         tables, others = [], []
         for path in paths:
             with self._lock:
@@ -41,13 +40,13 @@ class SmallFiles:
                     self._tables.move_to_end(path)
             if table is None:
                 try:
-                    small = self.max_bytes and os.path.getsize(path) < SMALL_FILE_BYTES
+                    small = self.max_bytes and size(path) < SMALL_FILE_BYTES
                 except FileNotFoundError:
                     small = False
                 if not small:
                     others.append(path)
                     continue
-                table = pq.read_table(path, **(read_options or {}))
+                table = read(path)
                 self._keep(path, table)
             tables.append(table)
         return tables, others

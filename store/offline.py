@@ -24,7 +24,6 @@ the staged rows with the files, and the buffer is flushed to Parquet once it hol
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 import uuid
@@ -40,9 +39,11 @@ from . import layout
 from .sqlite import run_script
 from .online import q
 from .schema import Feature, FeatureGroup
+from .storage import Storage
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
     from .access.crypto import ParquetKey
 
@@ -78,37 +79,6 @@ CREATE TABLE IF NOT EXISTS offline_growth (
 
 def init(conn: sqlite3.Connection) -> None:
     run_script(conn, SCHEMA)
-
-
-def write_parquet(table: "pa.Table", final: str, **options: Any) -> int:
-    """Write a Parquet file durably and atomically: to a temporary name, fsynced, renamed, and
-    its folder fsynced, so neither a killed process nor a power cut leaves half a file under the
-    final name or loses one a manifest lists. Returns the file's size."""
-    import pyarrow.parquet as pq
-
-    folder = os.path.dirname(final)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(final)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    fsync_folder(folder)
-    return os.path.getsize(final)
-
-
-def fsync_folder(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def arrow_schema(group: FeatureGroup) -> "pa.Schema":
@@ -209,23 +179,25 @@ class FileEntry:
 
 
 class OfflineFiles:
-    """Writes, lists, compacts and repairs one store's Parquet files."""
+    """Writes, lists, compacts and repairs one store's Parquet files, wherever ``storage`` keeps them."""
 
-    def __init__(self, root: str, key: "ParquetKey | None" = None) -> None:
-        self.root = root
+    def __init__(self, storage: Storage, key: "ParquetKey | None" = None) -> None:
+        self.storage = storage
         self.key = key  # an encrypted store's: every file is written and read with it
         self.write_options: dict[str, Any] = key.write_options if key else {}
         self.read_options: dict[str, Any] = key.read_options if key else {}
+        # Sizes of listed files on an object store, where asking costs a request (see ``size``).
+        self._sizes: dict[str, int] = {}
 
     def group_dir(self, group: FeatureGroup | str) -> str:
         name = group if isinstance(group, str) else group.name
-        return os.path.join(self.root, "offline", name)
+        return self.storage.join(self.storage.base, name)
 
     def data_dir(self, group: FeatureGroup | str) -> str:
-        return os.path.join(self.group_dir(group), "data")
+        return self.storage.join(self.group_dir(group), "data")
 
     def _marker(self, group: str) -> str:
-        return os.path.join(self.group_dir(group), "_inflight")
+        return self.storage.join(self.storage.base, "_inflight", group)
 
     # -- writing (caller holds the write transaction) --------------------------------------
 
@@ -254,24 +226,27 @@ class OfflineFiles:
         # Dictionary-encode text only: on floats it costs time and saves nothing.
         dictionary_columns = [f.name for f in group.features if f.type == "String" and not f.is_collection]
 
-        written: list[str] = []  # absolute paths, so a failed write can take its files back
+        written: list[str] = []  # full paths, so a failed write can take its files back
 
         def write_slice(i: int) -> FileEntry:
             lo, hi = int(starts[i]), int(ends[i])
-            rel = os.path.join("offline", group.name, "data", layout.folder(group.partition_by, int(parts[lo])),
-                               f"part-{batch}-{i:05d}.parquet")
-            final = os.path.join(self.root, rel)
+            folder = layout.folder(group.partition_by, int(parts[lo]))
+            rel = "/".join(["offline", group.name, "data", *([folder] if folder else []), f"part-{batch}-{i:05d}.parquet"])
+            final = self.storage.full(rel)
             written.append(final)
-            size = write_parquet(data.slice(lo, hi - lo), final, use_dictionary=dictionary_columns,
-                                 **self.write_options)
+            size = self.storage.write_parquet(data.slice(lo, hi - lo), final, use_dictionary=dictionary_columns,
+                                              **self.write_options)
             ev, wt = event_us[lo:hi], write_us[lo:hi]
             return FileEntry(rel, hi - lo, int(ev.min()), int(ev.max()), int(wt.min()), int(wt.max()),
                              size, len(group.features))
 
         # Progress is reported from this (the caller's) thread only: callers update UIs from it.
+        # An object store's requests wait on the network, so it gets more writers than cores.
         entries: list[FileEntry] = []
+        workers = 2 if self.storage.local else 8
         try:
-            with ThreadPoolExecutor(max_workers=2) if len(starts) > 8 else nullcontext() as pool:
+            with ThreadPoolExecutor(max_workers=workers) if len(starts) > 8 or not self.storage.local and len(
+                    starts) > 1 else nullcontext() as pool:
                 slices = range(len(starts))
                 for entry in (pool.map(write_slice, slices) if pool else map(write_slice, slices)):
                     entries.append(entry)
@@ -287,21 +262,12 @@ class OfflineFiles:
         """Remove a failed write's files and the partition folders it left empty; the caller's
         transaction rolls back, so the manifest never listed them."""
         for path in paths:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            self.storage.remove(path)
         self.prune_empty(group)
 
     def prune_empty(self, group: str) -> None:
-        """Remove empty partition folders under the group's data folder (deepest first)."""
-        data = self.data_dir(group)
-        for dirpath, _dirs, _files in sorted(os.walk(data), key=lambda w: -w[0].count(os.sep)):
-            if dirpath != data:
-                try:
-                    os.rmdir(dirpath)
-                except OSError:  # not empty
-                    pass
+        """Remove empty partition folders under the group's data folder."""
+        self.storage.prune_empty(self.data_dir(group))
 
     def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int,
                  growth: bool = False) -> None:
@@ -320,22 +286,15 @@ class OfflineFiles:
 
     def mark_inflight(self, group: str) -> None:
         """Leave the marker that tells the next writer to clear unlisted files if this one dies."""
-        marker = self._marker(group)
-        os.makedirs(os.path.dirname(marker), exist_ok=True)
-        with open(marker, "w") as fh:
-            fh.write(str(os.getpid()))
+        self.storage.write_text(self._marker(group), str(os.getpid()))
 
     def committed(self, group: str) -> None:
         """Called after the transaction that listed the files commits: the write is whole."""
-        try:
-            os.remove(self._marker(group))
-        except FileNotFoundError:
-            pass
+        self.storage.remove(self._marker(group))
 
     def interrupted(self) -> list[str]:
-        """Groups whose folder holds a writer's marker: a write was under way or was killed."""
-        base = os.path.join(self.root, "offline")
-        return [name for name in os.listdir(base) if os.path.exists(self._marker(name))] if os.path.isdir(base) else []
+        """Groups with a writer's marker: a write was under way or was killed."""
+        return self.storage.names(self.storage.join(self.storage.base, "_inflight"))
 
     def recover(self, conn: sqlite3.Connection, group: str) -> int:
         """Delete files a killed writer left behind; the caller holds the write lock.
@@ -343,17 +302,15 @@ class OfflineFiles:
         Holding the lock means no live writer is mid-write, so any data file the manifest does
         not list belongs to a writer that died before its commit.
         """
-        if not os.path.exists(self._marker(group)):
+        if not self.storage.exists(self._marker(group)):
             return 0
-        listed = {p for (p,) in conn.execute("SELECT path FROM offline_files WHERE group_name = ?", (group,))}
+        listed = {self.storage.full(p) for (p,) in
+                  conn.execute("SELECT path FROM offline_files WHERE group_name = ?", (group,))}
         removed = 0
-        for dirpath, _dirs, files in os.walk(self.data_dir(group)):
-            for name in files:
-                full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, self.root)
-                if name.endswith(".tmp") or (name.endswith(".parquet") and rel not in listed):
-                    os.remove(full)
-                    removed += 1
+        for f in self.storage.files(self.data_dir(group)):
+            if f.path.endswith(".tmp") or (f.path.endswith(".parquet") and f.path not in listed):
+                self.storage.remove(f.path)
+                removed += 1
         self.prune_empty(group)
         self.committed(group)
         return removed
@@ -363,10 +320,10 @@ class OfflineFiles:
     def listed(self, conn: sqlite3.Connection, group: str, max_event_us: int | None = None,
                max_write_us: int | None = None, min_event_us: int | None = None,
                after_write_us: int | None = None) -> dict[int, list[str]]:
-        """Absolute paths of the group's files that may hold rows within the bounds (event times
+        """Full paths of the group's files that may hold rows within the bounds (event times
         up to ``max_event_us`` and from ``min_event_us``, written up to ``max_write_us`` and after
         ``after_write_us``), by feature count."""
-        sql = "SELECT feature_count, path FROM offline_files WHERE group_name = ?"
+        sql = "SELECT feature_count, path, bytes FROM offline_files WHERE group_name = ?"
         args: list[Any] = [group]
         for column, op, bound in (("min_event_us", "<=", max_event_us), ("min_write_us", "<=", max_write_us),
                                   ("max_event_us", ">=", min_event_us), ("max_write_us", ">", after_write_us)):
@@ -374,9 +331,31 @@ class OfflineFiles:
                 sql += f" AND {column} {op} ?"
                 args.append(bound)
         out: dict[int, list[str]] = {}
-        for count, path in conn.execute(sql + " ORDER BY path", args):
-            out.setdefault(count, []).append(os.path.join(self.root, path))
+        remote = not self.storage.local
+        for count, path, size in conn.execute(sql + " ORDER BY path", args):
+            full = self.storage.full(path)
+            out.setdefault(count, []).append(full)
+            if remote:
+                self._sizes[full] = size
         return out
+
+    def size(self, path: str) -> int:
+        """A listed file's size: from the listing on an object store, else asked of the disk."""
+        known = self._sizes.get(path)
+        return known if known is not None else self.storage.size(path)
+
+    def read_table(self, path: str) -> "pa.Table":
+        return self.storage.read_table(path, **self.read_options)
+
+    def dataset(self, group: FeatureGroup, feature_count: int, paths: list[str]) -> "ds.Dataset":
+        """Files holding the group's first ``feature_count`` features as one lazily scanned
+        dataset (decrypted with the store's key if it has one)."""
+        import pyarrow as pa
+
+        full = arrow_schema(group)
+        names = {f.name for f in group.features[:feature_count]} | set(META_COLUMNS)
+        schema = pa.schema([f for f in full if f.name in names])
+        return self.storage.dataset(paths, schema, self.read_options.get("decryption_properties"))
 
     def stats(self, conn: sqlite3.Connection, group: str) -> dict[str, Any]:
         rows, files, size, last, oldest = conn.execute(
@@ -392,46 +371,42 @@ class OfflineFiles:
         """Move files that compaction replaced out of the data folder, where other engines look,
         into ``_trash/``, where queries that listed them before the swap still find them
         (see ``readable``). Trash older than TRASH_SECONDS is deleted."""
-        data, trash = self.data_dir(group) + os.sep, os.path.join(self.group_dir(group), "_trash") + os.sep
+        data = self.data_dir(group) + self.storage.sep
+        trash = self.storage.join(self.group_dir(group), "_trash") + self.storage.sep
         for path in paths:
-            target = trash + path[len(data):] if path.startswith(data) else None
-            try:
-                if target:
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                    os.replace(path, target)
-                else:
-                    os.remove(path)
-            except FileNotFoundError:
-                pass
+            if path.startswith(data):
+                self.storage.move(path, trash + path[len(data):])
+            else:
+                self.storage.remove(path)
+            self._sizes.pop(path, None)
         cutoff = time.time() - TRASH_SECONDS
-        for dirpath, _dirs, files in os.walk(trash):
-            for name in files:
-                full = os.path.join(dirpath, name)
-                try:
-                    if os.path.getmtime(full) < cutoff:
-                        os.remove(full)
-                except FileNotFoundError:
-                    pass
+        for f in self.storage.files(trash.rstrip(self.storage.sep)):
+            if f.mtime < cutoff:
+                self.storage.remove(f.path)
 
     def readable(self, group: str, paths: list[str]) -> list[str]:
-        """``paths`` with each file compaction has since moved to ``_trash/`` replaced by its new place."""
-        data, trash = self.data_dir(group) + os.sep, os.path.join(self.group_dir(group), "_trash") + os.sep
-        return [p if os.path.exists(p) or not p.startswith(data) else trash + p[len(data):] for p in paths]
+        """``paths`` with each file compaction has since moved to ``_trash/`` replaced by its new
+        place (on an object store, one listing of the trash rather than a request per file)."""
+        if not paths:
+            return paths
+        data = self.data_dir(group) + self.storage.sep
+        trash = self.storage.join(self.group_dir(group), "_trash") + self.storage.sep
+        if self.storage.local:
+            return [p if os.path.exists(p) or not p.startswith(data) else trash + p[len(data):] for p in paths]
+        trashed = {f.path for f in self.storage.files(trash.rstrip("/"))}
+        return [trash + p[len(data):] if p.startswith(data) and trash + p[len(data):] in trashed else p
+                for p in paths]
 
     # -- group lifecycle ---------------------------------------------------------------------
 
     def retire(self, group: str) -> str | None:
         """Move a deleted group's kept files aside so a new group of that name starts empty."""
-        src = self.group_dir(group)
-        if not os.path.exists(src):
-            return None
-        dst = os.path.join(self.root, "offline", "_retired", f"{group}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.replace(src, dst)
-        return dst
+        dst = self.storage.join(self.storage.base, "_retired",
+                                f"{group}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        return dst if self.storage.move_tree(self.group_dir(group), dst) else None
 
     def purge(self, group: str) -> None:
-        shutil.rmtree(self.group_dir(group), ignore_errors=True)
+        self.storage.remove_tree(self.group_dir(group))
 
     def forget(self, conn: sqlite3.Connection, group: str) -> None:
         conn.execute("DELETE FROM offline_files WHERE group_name = ?", (group,))

@@ -34,7 +34,7 @@ class GroupSnapshot:
     group: FeatureGroup
     files: dict[int, list[str]]  # by how many features the files hold
     staged: "pa.Table"
-    store: OfflineFiles | None = None  # to find files compaction moved after they were listed
+    store: OfflineFiles  # where the files are, and how to find those compaction moved after the listing
     # The newest write time the snapshot holds: "known at" this instant reproduces it exactly.
     last_write_us: int | None = None
     # Retention dropped history before this event time: questions about earlier instants are refused.
@@ -80,16 +80,20 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
     schema = arrow_schema(snap.group)
     complete = len(snap.group.features)
     in_memory, parquet = [], []
+    store = snap.store
     for count, paths in snap.files.items():
-        if snap.store:  # files compaction moved to _trash/ since the listing (those in memory need no look)
-            paths = [p if p in CACHE else snap.store.readable(snap.group.name, [p])[0] for p in paths]
-        tables, large = CACHE.take(paths, snap.store.read_options if snap.store else None)
+        # Files compaction moved to _trash/ since the listing (those in memory need no look).
+        uncached = [p for p in paths if p not in CACHE]
+        moved = dict(zip(uncached, store.readable(snap.group.name, uncached)))
+        paths = [moved.get(p, p) for p in paths]
+        tables, large = CACHE.take(paths, store.size, store.read_table)
         in_memory += [conform(t, schema) for t in tables]
-        if large and snap.store is not None and snap.store.key is not None:
-            # Encrypted files are scanned by pyarrow with the key, lazily (DuckDB 2.0's own decryption
-            # fails on nested columns and on column chunks of several pages).
-            source = f"__encrypted_{name}_{count}"
-            con.register(source, snap.store.key.dataset(large))
+        if large and (store.key is not None or not store.storage.local):
+            # Encrypted files are scanned by pyarrow with the key (DuckDB 2.0's own decryption fails on
+            # nested columns and on column chunks of several pages), and files on an object store
+            # through pyarrow.fs (no DuckDB extension needed), both lazily.
+            source = f"__files_{name}_{count}"
+            con.register(source, store.dataset(snap.group, count, large))
             parquet.append((count, f"SELECT * FROM {q(source)}"))
         elif large:
             parquet.append((count, f"SELECT * FROM read_parquet({sql_list(large)}, hive_partitioning = false)"))

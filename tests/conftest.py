@@ -1,9 +1,16 @@
-"""Shared fixtures: a fresh store in tmp_path and a typical feature group."""
+"""Shared fixtures: a fresh store in tmp_path and a typical feature group.
+
+Modules marked ``storage`` run each test that uses ``fs`` twice: on a local folder and on a real
+S3 server (SeaweedFS on 127.0.0.1, one per test session, see ``s3_server``)."""
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
 from store import Feature, FeatureStore
+
+S3_BUCKET = "featurestore-tests"
 
 CUSTOMER_FEATURES = [
     Feature("customer_id", "Integral"),
@@ -15,9 +22,40 @@ CUSTOMER_FEATURES = [
 ]
 
 
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("storage") and "fs" in metafunc.fixturenames:
+        metafunc.parametrize("storage_kind", ["local", "s3"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from s3_server import SeaweedS3
+
+    with SeaweedS3() as s3:
+        s3.bucket(S3_BUCKET)
+        yield s3
+
+
 @pytest.fixture
-def fs(tmp_path):
-    store = FeatureStore(tmp_path / "store")
+def storage_kind(request):
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def offline_location(storage_kind, request, monkeypatch):
+    """None (the store's own folder), or a fresh prefix on the S3 server, whose endpoint and key
+    the standard AWS variables then carry."""
+    if storage_kind == "local":
+        return None
+    s3 = request.getfixturevalue("s3_server")
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def fs(tmp_path, offline_location):
+    store = FeatureStore(tmp_path / "store", offline=offline_location)
     yield store
     store.close()
 
@@ -27,6 +65,22 @@ def customers(fs):
     fs.create_feature_group("customers", "customer_id", "event_time", CUSTOMER_FEATURES,
                             description="Customer profiles", tags={"team": "risk"})
     return "customers"
+
+
+def offline_files(fs, *parts: str, suffix: str = ".parquet") -> list[str]:
+    """Full paths of the files under a folder of the store's offline location, wherever it is."""
+    storage = fs._files.storage
+    return sorted(f.path for f in storage.files(storage.join(storage.base, *parts)) if f.path.endswith(suffix))
+
+
+def read_as_is(fs, *parts: str):
+    """A folder of the offline location as another engine reads it: a Hive-partitioned Parquet
+    dataset through pyarrow's filesystem (local or S3)."""
+    import pyarrow.dataset as ds
+
+    storage = fs._files.storage
+    return ds.dataset(storage.join(storage.base, *parts), filesystem=storage.fs, format="parquet",
+                      partitioning="hive")
 
 
 def t(day: int, hour: int = 0) -> str:

@@ -5,12 +5,10 @@ stopped, time travel across writes, drift and the quarantine, a pipeline defined
 and found in the lineage — and no request to any host but the studio's own."""
 from __future__ import annotations
 
-import io
 import os
 import time
 
 import pandas as pd
-import pytest
 from datafiles import devices, odd_headers, transactions, write_csv
 from e2e_support import browser, expect, outside_requests, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 

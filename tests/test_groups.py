@@ -1,13 +1,14 @@
 """Feature groups: definitions, validation, metadata, search, schema evolution, deletion."""
 from __future__ import annotations
 
-import os
 
 import pandas as pd
 import pytest
 
 from store import Conflict, Feature, FeatureStore, NotFound, ValidationError
-from tests.conftest import CUSTOMER_FEATURES, t
+from tests.conftest import CUSTOMER_FEATURES, offline_files, read_as_is, t
+
+pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
 
 
 def test_create_and_describe(fs, customers):
@@ -17,7 +18,9 @@ def test_create_and_describe(fs, customers):
     assert g.tags == {"team": "risk"} and g.online and g.offline and g.status == "Created"
     info = fs.describe(customers)
     assert info["online_records"] == 0 and info["offline_rows"] == 0
-    assert info["offline_uri"].startswith("file://") and info["offline_uri"].endswith("offline/customers/data")
+    storage = fs._files.storage
+    assert info["offline_uri"] == storage.url(storage.join(storage.base, "customers", "data"))
+    assert info["offline_uri"].startswith("file://" if storage.local else "s3://featurestore-tests/")
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -99,19 +102,18 @@ def test_update_tags_and_description(fs, customers):
 
 def test_delete_group_keeps_offline_files_unless_purged(fs, customers):
     fs.put_record(customers, {"customer_id": 1, "event_time": t(1), "age": 1})  # staged, not yet Parquet
-    data_dir = os.path.join(fs.path, "offline", customers, "data")
     fs.delete_feature_group(customers)
     with pytest.raises(NotFound):
         fs.get_record(customers, 1)
-    kept = pd.read_parquet(data_dir)
+    kept = read_as_is(fs, customers, "data").to_table().to_pandas()
     assert kept["age"].tolist() == [1]  # buffered rows were flushed before the delete
     # A new group of the same name starts empty; the old files are moved aside, not lost.
     fs.create_feature_group(customers, "customer_id", "event_time", CUSTOMER_FEATURES)
     assert fs.as_of(customers).empty
-    assert os.listdir(os.path.join(fs.path, "offline", "_retired"))
+    assert not offline_files(fs, customers) and len(offline_files(fs, "_retired")) == 1
     fs.put_record(customers, {"customer_id": 2, "event_time": t(1)})
     fs.delete_feature_group(customers, purge_offline=True)
-    assert not os.path.exists(os.path.join(fs.path, "offline", customers))
+    assert not offline_files(fs, customers, suffix="")
 
 
 def test_registry_is_shared_between_instances(tmp_path):

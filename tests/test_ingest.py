@@ -1,8 +1,6 @@
 """Bulk ingest: inputs, validation report, reject vs skip, dedup for the online store, files."""
 from __future__ import annotations
 
-import glob
-import os
 
 import numpy as np
 import pandas as pd
@@ -11,7 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from store import Feature, IngestRejected, ValidationError
-from tests.conftest import t
+from tests.conftest import offline_files, read_as_is, t
+
+pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
 
 
 def frame(n: int = 5) -> pd.DataFrame:
@@ -26,9 +26,10 @@ def test_ingest_dataframe_writes_both_stores(fs, customers):
     assert (report.rows_total, report.rows_written, report.rows_rejected) == (5, 5, 0)
     assert fs.get_record(customers, 4)["age"] == 24
     assert len(fs.as_of(customers)) == 5
-    files = glob.glob(os.path.join(fs.path, "offline", customers, "data", "year=*", "month=*", "day=*", "*.parquet"))
-    assert len(files) == 3 and not glob.glob(os.path.join(fs.path, "offline", "**", "*.tmp"), recursive=True)
-    df = pd.read_parquet(os.path.join(fs.path, "offline", customers, "data"))  # readable as-is by pandas
+    files = offline_files(fs, customers, "data")
+    assert len(files) == 3 and all("/year=2024/month=01/day=0" in f for f in files)
+    assert not offline_files(fs, suffix=".tmp")
+    df = read_as_is(fs, customers, "data").to_table().to_pandas()  # readable as-is by other engines
     assert {"write_time", "api_invocation_time", "is_deleted", "year", "month", "day"} <= set(df.columns)
 
 

@@ -8,6 +8,8 @@ import pytest
 from store import Feature, NotFound, ValidationError
 from tests.conftest import t
 
+pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
+
 
 def test_put_then_get_returns_typed_values(fs, customers):
     fs.put_record(customers, {"customer_id": "7", "event_time": t(1), "age": "30", "score": "1.5e2",

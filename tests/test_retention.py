@@ -18,6 +18,8 @@ from store import Feature, FeatureStore, ValidationError
 from store.maintenance.compaction import Rewriter, compact_group
 from store.timeutil import now_us, us_to_iso
 
+pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
+
 DAY_US = 86_400_000_000
 ops = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "soft", "hard", "ingest"]), st.integers(0, 4),
                          st.integers(0, 9), st.integers(-5, 5)), min_size=3, max_size=16)

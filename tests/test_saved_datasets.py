@@ -11,6 +11,8 @@ import pytest
 from store import Feature, NotFound, ValidationError
 from tests.conftest import t
 
+pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
+
 
 @pytest.fixture
 def store(fs, customers):

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from store import ValidationError
-from tests.conftest import t
+from tests.conftest import offline_files, t
+
+pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
 
 
 def now() -> dt.datetime:
@@ -145,9 +147,6 @@ def test_as_of_on_many_rows_matches_pandas(fs, customers):
 
 def test_a_read_finds_files_compaction_moved_after_it_listed_them(fs, customers, monkeypatch):
     """Compaction moves replaced files to _trash/; a read that listed them first still reads them."""
-    import glob
-    import os
-
     from store import query
 
     fs.put_record(customers, {"customer_id": 1, "event_time": t(1), "age": 1})
@@ -161,4 +160,4 @@ def test_a_read_finds_files_compaction_moved_after_it_listed_them(fs, customers,
 
     monkeypatch.setattr(query, "snapshot", listed_then_moved)
     assert fs.as_of(customers)["age"].tolist() == [1]
-    assert glob.glob(os.path.join(fs.path, "offline", customers, "_trash", "**", "*.parquet"), recursive=True)
+    assert offline_files(fs, customers, "_trash")

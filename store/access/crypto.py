@@ -123,10 +123,3 @@ class ParquetKey:
 
     def __repr__(self) -> str:
         return "ParquetKey(...)"
-
-    def dataset(self, paths: list[str]) -> Any:
-        """The files as one lazily scanned pyarrow dataset, decrypted with the key."""
-        import pyarrow.dataset as ds
-
-        options = ds.ParquetFragmentScanOptions(decryption_properties=self.read_options["decryption_properties"])
-        return ds.dataset(paths, format=ds.ParquetFileFormat(default_fragment_scan_options=options))

@@ -28,17 +28,23 @@ def rekey(store_path: str, new_key: bytes, old_key: bytes | None) -> dict[str, A
     import pyarrow.parquet as pq
     import pyarrow.parquet.encryption as pe
 
-    from ..offline import write_parquet
+    from ..storage.files import write_local
+
+    from ..storage import config
 
     _remove_leftovers(store_path)
     db = os.path.join(store_path, DB_FILE)
     if not os.path.exists(db):
         raise ValidationError(f"No store at {store_path}")
+    elsewhere = config.read(store_path).get("offline")
+    if elsewhere:
+        raise ValidationError(f"This store's offline files are at {elsewhere}, which encrypt and rekey do not rewrite; "
+                              "use the object store's own encryption (e.g. S3 SSE) for them")
     read = {"decryption_properties": pe.create_decryption_properties(old_key)} if old_key else {}
     write = crypto.ParquetKey(new_key, store_path).write_options
     files = _parquet_files(store_path)
     for path in files:
-        write_parquet(pq.read_table(path, **read), path + SUFFIX, **write)
+        write_local(pq.read_table(path, **read), path + SUFFIX, **write)
     _export_database(db, old_key, new_key)
     crypto.mark(store_path, new_key, "switching")
     finish(store_path)

@@ -11,8 +11,7 @@ old layout can arrive meanwhile.
 """
 from __future__ import annotations
 
-import os
-import shutil
+import posixpath
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .. import layout, registry
-from ..offline import FileEntry, OfflineFiles, arrow_schema, fsync_folder, write_parquet
+from ..offline import FileEntry, OfflineFiles, arrow_schema
 from ..query import conform
 from . import retention
 
@@ -52,7 +51,7 @@ class Listed:
 
     @property
     def partition(self) -> str:
-        return os.path.dirname(self.path)
+        return posixpath.dirname(self.path)
 
 
 def listed(conn: "sqlite3.Connection", group: str) -> list[Listed]:
@@ -87,11 +86,10 @@ class Rewriter:
 
     def read(self, group: "FeatureGroup", inputs: list[Listed]) -> "pa.Table":
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         schema = arrow_schema(group)
-        paths = self.files.readable(group.name, [os.path.join(self.files.root, f.path) for f in inputs])
-        tables = [conform(pq.read_table(p, **self.files.read_options), schema) for p in paths]
+        paths = self.files.readable(group.name, [self.files.storage.full(f.path) for f in inputs])
+        tables = [conform(self.files.read_table(p), schema) for p in paths]
         return pa.concat_tables(tables) if tables else schema.empty_table()
 
     def write(self, group: "FeatureGroup", rows: "pa.Table", partition_by: str, work: str,
@@ -116,16 +114,17 @@ class Rewriter:
         starts = np.concatenate(([0], np.flatnonzero(np.diff(parts)) + 1))
         ends = np.concatenate((starts[1:], [len(parts)]))
         dictionary = [f.name for f in group.features if f.type == "String" and not f.is_collection]
+        storage = self.files.storage
         out = []
         for lo, hi in zip(starts, ends):
             folder = layout.folder(partition_by, int(parts[lo]))
             for a in range(int(lo), int(hi), per_file):
                 chunk = rows.slice(a, min(per_file, int(hi) - a))
                 name = f"part-c{uuid.uuid4().hex[:12]}.parquet"
-                rel = os.path.join("offline", group.name, "data", folder, name)
-                staged = os.path.join(work, folder, name)
-                size = write_parquet(chunk, staged, use_dictionary=dictionary, row_group_size=128 * 1024,
-                                     **self.files.write_options)
+                rel = "/".join(["offline", group.name, "data", *([folder] if folder else []), name])
+                staged = storage.join(work, *folder.split("/"), name) if folder else storage.join(work, name)
+                size = storage.write_parquet(chunk, staged, use_dictionary=dictionary, row_group_size=128 * 1024,
+                                             **self.files.write_options)
                 ev = chunk.column("_event_time").cast(pa.int64()).to_numpy()
                 wt = chunk.column("write_time").cast(pa.int64()).to_numpy()
                 out.append((staged, FileEntry(rel, chunk.num_rows, int(ev.min()), int(ev.max()), int(wt.min()),
@@ -148,14 +147,10 @@ class Rewriter:
         if found != len(names):
             return False
         self.files.mark_inflight(group)  # a kill between the moves and the commit leaves unlisted files to clear
-        folders = set()
+        storage = self.files.storage
         for staged, entry in outputs:
-            final = os.path.join(self.files.root, entry.path)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(staged, final)
-            folders.add(os.path.dirname(final))
-        for folder in folders:
-            fsync_folder(folder)
+            storage.move(staged, storage.full(entry.path))
+        storage.sync_folders({storage.full(e.path).rsplit(storage.sep, 1)[0] for _, e in outputs})
         conn.executemany("DELETE FROM offline_files WHERE group_name = ? AND path = ?", [(group, p) for p in names])
         self.files.register(conn, group, [e for _, e in outputs], now_us)
         return True
@@ -177,10 +172,10 @@ class Rewriter:
                     return None
                 if on_commit is not None:
                     on_commit(conn)
-            self.finish(group.name, [os.path.join(self.files.root, f.path) for f in inputs])
+            self.finish(group.name, [self.files.storage.full(f.path) for f in inputs])
             return {"files_before": len(inputs), "files_after": len(outputs), "rows": rows.num_rows}
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            self.files.storage.remove_tree(work)
 
     def repartition(self, conn: "sqlite3.Connection", group: "FeatureGroup", partition_by: str,
                     now_us: int) -> tuple[dict[str, int], list[str]]:
@@ -197,8 +192,8 @@ class Rewriter:
             conn.execute("UPDATE feature_groups SET partition_by = ? WHERE name = ?", (partition_by, group.name))
             registry.bump_version(conn)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
-        replaced = [os.path.join(self.files.root, f.path) for f in inputs]
+            self.files.storage.remove_tree(work)
+        replaced = [self.files.storage.full(f.path) for f in inputs]
         return {"files_before": len(inputs), "files_after": len(outputs), "rows": rows.num_rows}, replaced
 
     def finish(self, group: str, replaced: list[str]) -> None:
@@ -208,14 +203,15 @@ class Rewriter:
         self.files.prune_empty(group)
 
     def _work_folder(self, group: str) -> str:
-        base = os.path.join(self.files.group_dir(group), "_compacting")
-        os.makedirs(base, exist_ok=True)
+        storage = self.files.storage
+        base = storage.join(self.files.group_dir(group), "_compacting")
         cutoff = time.time() - STALE_WORK_SECONDS
-        for name in os.listdir(base):
-            path = os.path.join(base, name)
-            if os.path.getmtime(path) < cutoff:
-                shutil.rmtree(path, ignore_errors=True)
-        return os.path.join(base, uuid.uuid4().hex[:12])
+        stale = [f.path for f in storage.files(base) if f.mtime < cutoff]  # a dead compaction's, by their age
+        for path in stale:
+            storage.remove(path)
+        if stale:
+            storage.prune_empty(base)
+        return storage.join(base, uuid.uuid4().hex[:12])
 
 
 def compact_group(rewriter: Rewriter, conns: "Connections", group: "FeatureGroup", now_us: int,
