@@ -1,7 +1,8 @@
 """Point-in-time-correct training sets: feature groups joined onto an entity/label table.
 
 For each entity row and group: the newest version of that record with event time at or before
-the row's event time (DuckDB ASOF JOIN), its delete markers honoured, so no future value leaks
+the row's event time (an ASOF JOIN in DuckDB, a join and a window in Spark: see ``engines``),
+its delete markers honoured, so no future value leaks
 in. One output row per input row, in input order, entity columns first and unchanged.
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from . import lineage
+from .engines import base as engines
+from .engines.base import JoinPlan
 from .errors import ValidationError
 from .online import q
 from .schema import FeatureGroup
@@ -219,11 +222,10 @@ def feature_columns(fs: "FeatureStore", entity_columns: Sequence[str], features:
 def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_column: str, keys: dict[str, str], *,
           known_at: Any, include_deleted: bool, ttl_lookback: bool, write_time_guard: bool, include_duplicates: bool,
           event_time_range: tuple[Any, Any] | None, name: str | None, record: bool,
-          prefix_features: bool = False) -> Dataset:
+          prefix_features: bool = False, engine: str = "duckdb", spark: Any = None) -> Dataset:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from . import query
 
     selection = parse_features(fs, features)
     text_columns = [event_time_column] + [keys.get(g.name, g.record_identifier) for g, _ in selection]
@@ -267,37 +269,12 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     seen_us = max((s.last_write_us or 0 for s in snaps), default=0)
     pinned_us = seen_us if known_us is None else min(known_us, seen_us)
 
-    def run() -> tuple["pa.Table", str]:
-        with query.connect() as con:
-            # One table, not a POSITIONAL JOIN: with that DuckDB plans the ASOF JOIN as a nested loop.
-            combined = table
-            for col, values in inputs.items():
-                combined = combined.append_column(col, values)
-            con.register("__e", combined)
-            ctes, joins, selects, hits, order = [], [], [], [], ["__e.__row"]
-            for i, ((group, feats), snap) in enumerate(zip(selection, snaps)):
-                view = query.register(con, snap, f"__g{i}")
-                ctes += _group_ctes(i, group, feats, view, known_us, lo_us, hi_us, include_deleted, include_duplicates)
-                joins.append(_join(i, write_time_guard, include_duplicates))
-                alias = f"__d{i}" if include_duplicates else f"__m{i}"
-                stale = [f"{alias}.__del"] if not include_deleted else []
-                if ttl_lookback and group.ttl_seconds:
-                    stale.append(f"{alias}.__ev < __e.__ts - to_microseconds({round(group.ttl_seconds * 1e6)})")
-                for f in feats:
-                    expr = f"{alias}.{q(f)}"
-                    if stale:
-                        expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
-                    selects.append(f"{expr} AS {q(out_names[(group.name, f)])}")
-                live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
-                hits.append(f"({alias}.__k IS NOT NULL{live}) AS __hit{i}")
-                if include_duplicates:
-                    order += [f"__d{i}.__wt", f"__d{i}.__seq"]
-            entity_cols = ", ".join(f"__e.{q(c)}" for c in table.column_names)
-            sql = (f"WITH {', '.join(ctes)} SELECT {entity_cols}{', ' if selects else ''}{', '.join(selects)}, "
-                   f"{', '.join(hits)} FROM __e {' '.join(joins)} ORDER BY {', '.join(order)}")
-            return con.sql(sql).to_arrow_table(), sql
-
-    result, sql = query.with_retry(run)
+    combined = table
+    for col, values in inputs.items():
+        combined = combined.append_column(col, values)
+    plan = JoinPlan(combined, table.column_names, selection, snaps, out_names, known_us, lo_us, hi_us, include_deleted,
+                    include_duplicates, ttl_lookback, write_time_guard)
+    result, sql = engines.get(engine, spark).join(plan)
     result, coverage = _coverage(result, selection)
     built = now_us()
     dataset_id = uuid.uuid4().hex[:12]
@@ -307,7 +284,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
         "known_at": us_to_iso(known_us) if known_us is not None else None, "built_at": us_to_iso(built),
         "reproducible_at": us_to_iso(pinned_us) if pinned_us else None,
         "include_deleted": include_deleted, "ttl_lookback": ttl_lookback, "write_time_guard": write_time_guard,
-        "include_duplicates": include_duplicates, "prefix_features": prefix_features,
+        "include_duplicates": include_duplicates, "prefix_features": prefix_features, "engine": engine,
         "event_time_range": [None if v is None else us_to_iso(v) for v in (lo_us, hi_us)] if event_time_range else None,
         "entity_columns": table.column_names, "columns": result.column_names, "rows": result.num_rows,
         "coverage": coverage,
@@ -380,41 +357,6 @@ def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Ar
             group=group.name,
         )
     return out
-
-
-def _group_ctes(i: int, group: FeatureGroup, feats: list[str], view: str, known_us: int | None, lo_us: int | None,
-                hi_us: int | None, include_deleted: bool, include_duplicates: bool) -> list[str]:
-    from .query import ts_literal
-
-    where = ["TRUE"]
-    if known_us is not None:
-        where.append(f"write_time <= {ts_literal(known_us)}")
-    if lo_us is not None:
-        where.append(f"_event_time >= {ts_literal(lo_us)}")
-    if hi_us is not None:
-        where.append(f"_event_time <= {ts_literal(hi_us)}")
-    if include_deleted:
-        where.append("NOT is_deleted")
-    cols = ", ".join(q(f) for f in feats)
-    base = (f"SELECT {q(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
-            f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {' AND '.join(where)}")
-    ctes = [f"__a{i} AS ({base})",
-            f"__v{i} AS (SELECT * FROM __a{i} QUALIFY row_number() OVER (PARTITION BY __k, __ev ORDER BY __wt DESC, __seq DESC) = 1)"]
-    return ctes
-
-
-def _join(i: int, write_time_guard: bool, include_duplicates: bool) -> str:
-    if write_time_guard:
-        match = (f"LEFT JOIN (SELECT __e.__row AS __r, v.* FROM __e JOIN __a{i} v ON __e.__k{i} = v.__k "
-                 f"AND v.__ev <= __e.__ts AND v.__wt <= __e.__ts QUALIFY row_number() OVER "
-                 f"(PARTITION BY __e.__row ORDER BY v.__ev DESC, v.__wt DESC, v.__seq DESC) = 1) __m{i} ON __m{i}.__r = __e.__row")
-    else:
-        match = f"ASOF LEFT JOIN __v{i} __m{i} ON __e.__k{i} = __m{i}.__k AND __e.__ts >= __m{i}.__ev"
-    if include_duplicates:
-        match += f" LEFT JOIN __a{i} __d{i} ON __d{i}.__k = __m{i}.__k AND __d{i}.__ev = __m{i}.__ev"
-        if write_time_guard:
-            match += " AND __d{i}.__wt <= __e.__ts".format(i=i)
-    return match
 
 
 def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,

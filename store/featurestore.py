@@ -575,7 +575,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
                columns: dict[str, str | None] | None = None,
                _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
-        """Validate and write a DataFrame, Arrow table, or CSV/Parquet file, all-or-nothing per store.
+        """Validate and write a DataFrame (pandas or Spark), Arrow table, or CSV/Parquet file,
+        all-or-nothing per store (a Spark DataFrame on its executors, see ``engines.spark_ingest``).
 
         ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
         the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.
@@ -584,9 +585,12 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         watermark with their rows.)
         """
         from . import ingest as ing
+        from .engines import spark_ingest
 
         if on_error not in ("reject", "skip"):
             raise ValidationError(f"on_error={on_error!r}: use 'reject' or 'skip'")
+        if spark_ingest.is_spark_dataframe(data):  # checked and written by Spark's executors
+            return spark_ingest.ingest(self, group, data, on_error, target_stores, ttl, source, columns)
         started = time.perf_counter()
         api = now_us()
         g, _ = self._group(group)
@@ -745,45 +749,22 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after ``timeout``
         seconds or once ``cancel`` is set."""
         from . import query
+        from .engines import base as engines
 
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
         offline_groups = registry.offline_names(self._conns.get())
         if self._guard is not None:  # a principal's SQL sees its groups as views, and their folders only
             offline_groups = self._guard.visible(offline_groups)
-        if engine == "spark":
-            from .engines import spark as spark_engine
+        return query.to_pandas(engines.get(engine, spark).query(self, sql, offline_groups, limit, timeout, cancel))
 
-            return query.to_pandas(spark_engine.query(self, sql, offline_groups, limit, spark))
-        if engine != "duckdb":
-            raise ValidationError(f"engine={engine!r}: use 'duckdb' or 'spark'")
-        named = query.read_only_tables(sql)
-        snaps = self._snapshots([g for g in offline_groups if g in named] if named else offline_groups)
+    def statistics(self, group: str, scope: str = "history", *, engine: str = "duckdb",
+                   spark: Any = None) -> "pd.DataFrame":
+        """One row per feature (count, nulls, distinct, min/max, mean/std, quantiles, top values) over
+        the group's full history or, with scope="latest", its live records; on DuckDB or Spark."""
+        from . import stats
 
-        def run() -> "pd.DataFrame":
-            import duckdb
-
-            with self._sandbox_cursor(offline_groups if self._guard is not None else None) as con:
-                for snap in snaps:
-                    query.register(con, snap)
-                try:
-                    with query.interruptible(con, timeout, cancel):
-                        rel = con.sql(sql)
-                        if rel is None:
-                            raise ValidationError("The statement returned no rows; write a SELECT")
-                        if limit is not None:
-                            rel = rel.limit(limit)
-                        return query.to_pandas(rel.to_arrow_table())
-                except duckdb.PermissionException as exc:
-                    raise ValidationError("Refused: queries may only read the store's feature groups "
-                                          f"({query.plain_sql_error(exc)})") from None
-                except duckdb.CatalogException as exc:
-                    raise ValidationError(query.unknown_name_error(exc, offline_groups)) from None
-                except (duckdb.ParserException, duckdb.BinderException, duckdb.ConversionException,
-                        duckdb.InvalidInputException) as exc:
-                    raise ValidationError(query.plain_sql_error(exc)) from None
-
-        return query.with_retry(run)
+        return stats.summary(self, group, scope, engine, spark)
 
     def _sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any:
         """A cursor for user SQL that reads the offline folder (or only the folders of ``groups``)
@@ -802,17 +783,19 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,
                       ttl_lookback: bool = False, write_time_guard: bool = False, include_duplicates: bool = False,
                       event_time_range: tuple[Any, Any] | None = None, name: str | None = None,
-                      record: bool = True, prefix_features: bool = False) -> "Dataset":
+                      record: bool = True, prefix_features: bool = False, engine: str = "duckdb",
+                      spark: Any = None) -> "Dataset":
         """A point-in-time-correct training set: one row per entity row, in order, with each
         group's latest version at or before the row's event time. Feature columns are named
         ``<feature>``, or ``<group>__<feature>`` on a clash (always, with ``prefix_features``).
-        ``record`` keeps it in lineage and ``datasets()``. See the spec for the options."""
+        ``record`` keeps it in lineage and ``datasets()``. ``engine="spark"`` joins on Spark (on
+        ``spark``, else a local session), with the same answer. See the spec for the options."""
         from .dataset import build
 
         return build(self, entity_df, features, event_time_column, keys or {}, known_at=known_at,
                      include_deleted=include_deleted, ttl_lookback=ttl_lookback, write_time_guard=write_time_guard,
                      include_duplicates=include_duplicates, event_time_range=event_time_range, name=name, record=record,
-                     prefix_features=prefix_features)
+                     prefix_features=prefix_features, engine=engine, spark=spark)
 
     def datasets(self) -> list[dict[str, Any]]:
         """Every recorded dataset, newest first, with its definition, coverage and models."""

@@ -205,7 +205,7 @@ class Prepared:
 
 
 def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: bool = False,
-            rules: "list[Rule] | tuple" = ()) -> Prepared:
+            rules: "list[Rule] | tuple" = (), duplicates: dict[str, np.ndarray] | None = None) -> Prepared:
     """Validate and type every column, then apply the group's ``rules``; rows refused are dropped
     from ``table`` and listed in the report (with the rule: "type" for a type error), warnings
     are listed too, and a failed batch rule is in ``report.batch_failures``.
@@ -266,7 +266,7 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
     if rules:
         from .quality.rules import check_batch, check_batch_rules
 
-        for v in check_batch(group, rules, columns, ~bad):
+        for v in check_batch(group, rules, columns, ~bad, duplicates):
             if v.rule.severity == "warn":
                 warned.append((v.mask, v.rule.feature, v.reason, v.rule.name))
             else:
@@ -320,6 +320,13 @@ def _verdicts(table: "pa.Table", entries: list[tuple[np.ndarray, str | None, str
         else:
             values = [None] * len(rows)
         frames.append(pd.DataFrame({"row": rows, "feature": feature, "value": values, "reason": why, "rule": rule}))
+    return merge_verdicts(frames)
+
+
+def merge_verdicts(frames: list["pd.DataFrame"]) -> "pd.DataFrame":
+    """Verdict frames as one, by row, then feature (empty, with its columns, if there are none)."""
+    import pandas as pd
+
     if not frames:
         return pd.DataFrame({"row": pd.Series(dtype="int64"), "feature": pd.Series(dtype=object),
                              "value": pd.Series(dtype=object), "reason": pd.Series(dtype=str),
@@ -368,19 +375,25 @@ def _rejected(loaded: LoadedInput, prepared: Prepared) -> "pa.Table":
     import pyarrow as pa
 
     rows = np.flatnonzero(prepared.bad)
-    table = loaded.table.take(pa.array(rows))
+    position = pa.array(rows + 2 + newlines_before(loaded.table).to_numpy()[rows]) if loaded.is_csv else None
+    return rejected_rows_table(loaded.table, prepared, position)
+
+
+def rejected_rows_table(table: "pa.Table", prepared: Prepared, lines: "pa.Array | None" = None) -> "pa.Table":
+    """The refused input rows as read, their position first ('line' in a CSV file, else 'row')
+    and every reason in 'error' last."""
+    import pyarrow as pa
+
+    rows = np.flatnonzero(prepared.bad)
+    taken_rows = table.take(pa.array(rows))
     errors = prepared.report.errors
     text = errors["feature"].fillna("the row") + " " + errors["reason"]
     reasons = errors.assign(text=text).groupby("row", sort=True)["text"].agg("; ".join)
     error = pa.array(reasons.reindex(rows).fillna("").to_numpy(dtype=object), pa.string())
-    if loaded.is_csv:
-        position = pa.array(rows + 2 + newlines_before(loaded.table).to_numpy()[rows])
-        name = "line"
-    else:
-        position, name = pa.array(rows), "row"
-    taken = set(table.column_names)
-    table = table.add_column(0, name if name not in taken else f"_{name}", position)
-    return table.append_column("error" if "error" not in taken else "_error", error)
+    position, name = (lines, "line") if lines is not None else (pa.array(rows), "row")
+    taken = set(taken_rows.column_names)
+    taken_rows = taken_rows.add_column(0, name if name not in taken else f"_{name}", position)
+    return taken_rows.append_column("error" if "error" not in taken else "_error", error)
 
 
 def stamp(table: "pa.Table", write_us: int, first_seq: int) -> "pa.Table":

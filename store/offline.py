@@ -207,12 +207,20 @@ class OfflineFiles:
 
         Must run inside the write transaction that also makes the rows visible elsewhere.
         """
-        import pyarrow as pa
-
         if data.num_rows == 0:
             return []
         self.recover(conn, group.name)
         self.mark_inflight(group.name)
+        entries = self.write_files(group, data, uuid.uuid4().hex[:12], progress)
+        self.register(conn, group.name, entries, now_us, growth=True)
+        return entries
+
+    def write_files(self, group: FeatureGroup, data: "pa.Table", batch: str, progress: Any = None) -> list[FileEntry]:
+        """The files of a write, named ``part-<batch>-<n>``, not yet listed anywhere: the caller
+        lists them (a Spark executor returns them to the driver, which does). A failed write
+        takes its files back."""
+        import pyarrow as pa
+
         event_us = data.column("_event_time").cast(pa.int64()).to_numpy()
         parts = layout.keys(group.partition_by, event_us)
         if (np.diff(parts) < 0).any():  # input already in partition order (and so seq order) needs no copy
@@ -221,7 +229,6 @@ class OfflineFiles:
             data = data.take(pa.array(order))
         starts = np.concatenate(([0], np.flatnonzero(np.diff(parts)) + 1))
         ends = np.concatenate((starts[1:], [len(parts)]))
-        batch = uuid.uuid4().hex[:12]
         write_us = data.column("write_time").cast(pa.int64()).to_numpy()
         # Dictionary-encode text only: on floats it costs time and saves nothing.
         dictionary_columns = [f.name for f in group.features if f.type == "String" and not f.is_collection]
@@ -244,9 +251,9 @@ class OfflineFiles:
         # An object store's requests wait on the network, so it gets more writers than cores.
         entries: list[FileEntry] = []
         workers = 2 if self.storage.local else 8
+        pooled = len(starts) > 8 or (not self.storage.local and len(starts) > 1)
         try:
-            with ThreadPoolExecutor(max_workers=workers) if len(starts) > 8 or not self.storage.local and len(
-                    starts) > 1 else nullcontext() as pool:
+            with ThreadPoolExecutor(max_workers=workers) if pooled else nullcontext() as pool:
                 slices = range(len(starts))
                 for entry in (pool.map(write_slice, slices) if pool else map(write_slice, slices)):
                     entries.append(entry)
@@ -255,7 +262,6 @@ class OfflineFiles:
         except BaseException:
             self._take_back(group.name, written)
             raise
-        self.register(conn, group.name, entries, now_us, growth=True)
         return entries
 
     def _take_back(self, group: str, paths: list[str]) -> None:

@@ -226,6 +226,15 @@ def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event
     return row[0] - rows + 1, row[1], row[2]
 
 
+def advance(conn: sqlite3.Connection, name: str, rows: int, max_event_us: int | None) -> None:
+    """Count ``rows`` more sequence numbers as used, and the newest event time, for a write that
+    took its write time (``allocate`` with no rows) before it knew how many rows it would have.
+    Must run inside the write transaction that stores the rows."""
+    conn.execute(
+        "UPDATE group_state SET seq = seq + ?1, last_event_us = CASE WHEN ?2 IS NULL THEN last_event_us "
+        "ELSE max(coalesce(last_event_us, ?2), ?2) END WHERE group_name = ?3", (rows, max_event_us, name))
+
+
 def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
     """Groups and features whose name, description, tags or parameters contain ``text`` (taken
     literally, case-insensitive). ``key=value`` finds tags and parameters as they are shown: the

@@ -1,4 +1,4 @@
-"""Statistics of a feature group, computed by DuckDB over the offline store.
+"""Statistics of a feature group, computed by DuckDB (``summary`` also by Spark) over the offline store.
 
 Every function aggregates inside DuckDB and returns a small frame (one row per feature, bin or
 time bucket), so a group with millions of offline rows never becomes a pandas table. Rows are
@@ -8,7 +8,7 @@ either the full history (every accepted version, delete markers left out) or the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import query
 from .errors import ValidationError
@@ -63,43 +63,65 @@ def type_label(f: Feature) -> str:
     return f"{f.collection}<{f.type}>" if f.collection else f.type
 
 
-def summary(fs: "FeatureStore", group: str, scope: str = HISTORY) -> "pd.DataFrame":
+def summary(fs: "FeatureStore", group: str, scope: str = HISTORY, engine: str = "duckdb",
+            spark: Any = None) -> "pd.DataFrame":
     """One row per feature: count, nulls, distinct, min/max, mean/std, quantiles, top values.
 
-    Mean, std and quantiles apply to numeric features; top values (approximate) to scalar strings
-    and integers other than the identifier and event time.
-    One DuckDB pass computes every feature's aggregates.
+    Mean, std and quantiles (interpolated, exact) apply to numeric features; the three most
+    frequent values (ties: the smaller first) to scalar strings and integers other than the
+    identifier and event time. One pass of ``engine`` ("duckdb", or "spark" on ``spark``)
+    computes every feature's aggregates; the values are worded by DuckDB for either engine, so
+    both give the same text.
     """
     import pandas as pd
 
-    def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> "pd.DataFrame":
-        aggs = ["count(*)"]
-        for f in g.features:
-            c = q(f.name)
-            aggs += [f"count({c})", f"count(DISTINCT {c})"]
-            if f.is_collection:
-                aggs += ["NULL"] * 5
-            else:
-                aggs += [f"min({c})::VARCHAR", f"max({c})::VARCHAR"]
-                if _numeric(f):
-                    qs = ", ".join(str(x) for x in QUANTILES)
-                    aggs += [f"avg({c})", f"stddev_samp({c})", f"quantile_cont({c}, [{qs}])"]
-                else:
-                    aggs += ["NULL", "NULL", "NULL"]
-            # Top values say little for floats, collections, identifiers and event times.
-            ranked = f.is_collection or f.type == "Fractional" or f.name in (g.record_identifier, g.event_time)
-            aggs.append("NULL" if ranked else f"approx_top_k({c}, 3)::VARCHAR[]")
-        values = con.sql(f"SELECT {', '.join(aggs)} FROM ({rows_sql(g, view, scope)})").fetchall()[0]
-        total, rest = values[0], values[1:]
-        out = []
-        for i, f in enumerate(g.features):
-            count, distinct, lo, hi, mean, std, quantiles, top = rest[i * 8:(i + 1) * 8]
-            quantiles = quantiles or [None] * len(QUANTILES)
-            out.append([f.name, type_label(f), count, total - count, 100.0 * (total - count) / total if total else None,
-                        distinct, lo, hi, mean, std, *quantiles, ", ".join(top) if top else None])
-        return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    from .engines import base
 
-    return read(fs, group, work)
+    if scope not in (HISTORY, LATEST):
+        raise ValidationError(f"scope={scope!r}: use {HISTORY!r} or {LATEST!r}")
+    chosen = base.get(engine, spark)
+    (snap,) = fs._snapshots([group])
+    g = snap.group
+    raw = chosen.summary_row(snap, scope)
+    with query.connect() as con:  # min and max as DuckDB words them, whichever engine found them
+        con.register("__raw", raw)
+        texts = con.sql("SELECT " + ", ".join(f"lo{j}::VARCHAR, hi{j}::VARCHAR" for j in range(len(g.features)))
+                        + " FROM __raw").fetchall()[0]
+    values = raw.to_pylist()[0]
+    total = values["__total"]
+    out = []
+    for j, f in enumerate(g.features):
+        count = values[f"c{j}"]
+        quantiles = values[f"q{j}"] or [None] * len(QUANTILES)
+        top = values.get(f"t{j}")
+        out.append([f.name, type_label(f), count, total - count, 100.0 * (total - count) / total if total else None,
+                    values[f"d{j}"], texts[2 * j], texts[2 * j + 1], values[f"m{j}"], values[f"s{j}"], *quantiles,
+                    ", ".join(top) if top else None])
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def summary_aggregates(g: FeatureGroup, quote: Callable[[str], str], quantiles: str
+                       ) -> tuple[list[str], list[tuple[str, str]]]:
+    """The aggregates of ``summary`` in SQL both engines speak (``quote`` quotes a name,
+    ``quantiles`` is the engine's exact interpolated quantile function of ``{c}`` at ``{qs}``),
+    and the (feature, column) pairs whose top values the engine adds."""
+    qs = ", ".join(str(x) for x in QUANTILES)
+    aggs, tops = ["count(*) AS __total"], []
+    for j, f in enumerate(g.features):
+        c = quote(f.name)
+        aggs += [f"count({c}) AS c{j}", f"count(DISTINCT {c}) AS d{j}"]
+        if f.is_collection:
+            aggs += [f"NULL AS lo{j}", f"NULL AS hi{j}"]
+        else:
+            aggs += [f"min({c}) AS lo{j}", f"max({c}) AS hi{j}"]
+        if _numeric(f):
+            aggs += [f"avg({c}) AS m{j}", f"stddev_samp({c}) AS s{j}", quantiles.format(c=c, qs=qs) + f" AS q{j}"]
+        else:
+            aggs += [f"NULL AS m{j}", f"NULL AS s{j}", f"NULL AS q{j}"]
+        # Top values say little for floats, collections, identifiers and event times.
+        if not (f.is_collection or f.type == "Fractional" or f.name in (g.record_identifier, g.event_time)):
+            tops.append((f.name, f"t{j}"))
+    return aggs, tops
 
 
 @dataclass

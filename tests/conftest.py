@@ -28,6 +28,19 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (2 cores) for the whole test run: a session takes seconds to start."""
+    pytest.importorskip("pyspark", reason="the Spark engine tests need pyspark (the test extra installs it)")
+    from pyspark.sql import SparkSession
+
+    from store.engines.spark import local_builder
+
+    session = local_builder(SparkSession.builder, "local[2]").config("spark.sql.shuffle.partitions", "4").getOrCreate()
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
 def s3_server():
     from s3_server import SeaweedS3
 

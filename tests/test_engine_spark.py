@@ -28,17 +28,6 @@ QUERIES = [
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("featurestore-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "4").getOrCreate())
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     path = tmp_path_factory.mktemp("spark") / "store"
     with FeatureStore(path) as fs:
@@ -90,3 +79,98 @@ def test_a_principal_sees_only_its_groups_in_spark(spark, sample):
                 fs.query("SELECT count(*) FROM customers", engine="spark", spark=spark)
     finally:
         (sample / "access.yaml").unlink()
+
+
+# ----------------------------------------------------------------------------- datasets and statistics
+
+DATASET_OPTIONS = [
+    {},
+    {"write_time_guard": True, "include_duplicates": True},
+    {"include_deleted": True, "ttl_lookback": True},
+    {"known_at": "2026-10-15T00:00:00Z", "event_time_range": ("2026-09-10T00:00:00Z", None)},
+]
+
+
+@pytest.fixture(scope="module")
+def entity(sample):
+    """Transactions a day after they happened, labelled with their amount: 4,000 rows over every day."""
+    with FeatureStore(sample) as fs:
+        return fs.query("SELECT customer_id, merchant_id, _event_time + INTERVAL 1 DAY AS event_time, amount AS label "
+                        "FROM transactions ORDER BY transaction_id LIMIT 4000")
+
+
+@pytest.mark.parametrize("options", DATASET_OPTIONS, ids=lambda o: "+".join(o) or "defaults")
+def test_spark_builds_the_dataset_duckdb_builds(spark, sample, entity, options):
+    with FeatureStore(sample) as fs:
+        features = ["customers", "merchants:risk_score", "customer_spend"]
+        duck = fs.build_dataset(entity, features, record=False, **options)
+        got = fs.build_dataset(entity, features, record=False, engine="spark", spark=spark, **options)
+    assert got.table.schema.equals(duck.table.schema)
+    assert got.table.equals(duck.table)  # same rows, in the entity's order, same values and nulls
+    assert got.coverage == duck.coverage
+    if not {"write_time_guard", "known_at"} & set(options):  # (the sample's rows were all written today)
+        assert duck.coverage["rows_without_any_feature"] < len(entity) // 10
+    assert "ASOF" not in got.sql and "row_number()" in got.sql
+
+
+@pytest.mark.parametrize("scope", ["history", "latest"])
+def test_spark_statistics_equal_duckdbs(spark, sample, scope):
+    with FeatureStore(sample) as fs:
+        for group in ("transactions", "customers"):
+            duck = fs.statistics(group, scope)
+            got = fs.statistics(group, scope, engine="spark", spark=spark)
+            exact = [c for c in duck.columns if c not in ("mean", "std", "p05", "p25", "median", "p75", "p95")]
+            pd.testing.assert_frame_equal(got[exact], duck[exact])
+            # Sums in another order differ in the last bits; nothing more.
+            pd.testing.assert_frame_equal(got.drop(columns=exact), duck.drop(columns=exact), rtol=1e-12)
+            assert duck["top_values"].notna().any() and duck["p95"].notna().any()
+
+
+def test_spark_reads_a_store_on_s3_through_pyarrow_without_the_hadoop_connector(spark, s3_server, tmp_path,
+                                                                                  monkeypatch):
+    from store.engines.spark import _has_s3a
+
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    assert not _has_s3a(spark)  # this machine's Spark has no hadoop-aws: the pyarrow reader is what runs
+    with FeatureStore(tmp_path / "s", offline=f"s3://featurestore-tests/spark-{tmp_path.name}") as fs:
+        seed(fs)
+        sql = "SELECT category, count(*) AS n, round(sum(amount), 4) AS total FROM transactions GROUP BY 1 ORDER BY 1"
+        pd.testing.assert_frame_equal(fs.query(sql, engine="spark", spark=spark), fs.query(sql), check_dtype=False)
+        ent = fs.query("SELECT customer_id, _event_time AS event_time FROM transactions ORDER BY transaction_id "
+                       "LIMIT 500")
+        duck = fs.build_dataset(ent, ["customers", "customer_spend"], record=False)
+        assert fs.build_dataset(ent, ["customers", "customer_spend"], record=False, engine="spark",
+                                spark=spark).table.equals(duck.table)
+
+
+# ----------------------------------------------------------------------------- generated histories
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_property import (GROUP, QUERY_TIMES, Harness, entity_rows, ev_value, event_time_names,  # noqa: E402
+                           operations_with_maintenance, property_settings, time_kinds)
+
+
+@property_settings(12)
+@given(kind=time_kinds, et_name=event_time_names, ops=operations_with_maintenance, rows=entity_rows,
+       options=st.fixed_dictionaries({"write_time_guard": st.booleans(), "include_deleted": st.booleans(),
+                                      "include_duplicates": st.booleans()}),
+       known=st.none() | st.integers(0, 13))
+def test_spark_and_duckdb_build_the_same_dataset_on_generated_histories(spark, kind, et_name, ops, rows, options,
+                                                                        known):
+    """The property tests' histories (puts, deletes, ingests, flushes, reopenings; ties, tombstones,
+    late data), joined by both engines with the options that change the join."""
+    with Harness(kind, et_name) as h:
+        for op in ops:
+            h.apply(op)
+        ts = [None if i < 0 else ev_value(kind, QUERY_TIMES[i]) for _, i, _ in rows]
+        entity = pd.DataFrame({"id": [r[0] for r in rows], "ts": pd.Series(ts, dtype="float64" if kind == "epoch"
+                                                                          else object), "label": [r[2] for r in rows]})
+        if kind == "iso" and all(t is None for t in ts):
+            entity["ts"] = entity["ts"].astype("string")
+        known_at = None if known is None else pd.Timestamp(h.instants[min(known, h.calls)], unit="us", tz="UTC")
+        duck = h.fs.build_dataset(entity, [GROUP], "ts", known_at=known_at, record=False, **options)
+        got = h.fs.build_dataset(entity, [GROUP], "ts", known_at=known_at, record=False, engine="spark", spark=spark,
+                                 **options)
+        assert got.table.equals(duck.table), (h.log, options, known)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 _VIEW = ["as_of", "batch_get_records", "distributions", "drift", "drift_timeline", "feature_metadata", "freshness",
          "get_record", "history", "list_record_ids", "monitor", "online_record", "quarantine", "quarantine_retention",
-         "rules", "suggest_rules", "validate", "validation_runs", "volume", "preview_rules", "quality_check"]
+         "rules", "statistics", "suggest_rules", "validate", "validation_runs", "volume", "preview_rules", "quality_check"]
 _EDIT = ["put_record", "ingest", "delete_record", "requeue", "release_quarantined"]
 _OWN = ["update_feature_metadata", "set_rules", "import_rules", "set_monitor", "set_quarantine_retention"]
 ACTIONS: dict[str, tuple[str | None, str | None]] = {

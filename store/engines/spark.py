@@ -1,11 +1,14 @@
-"""Apache Spark as an offline query engine: the same views ``FeatureStore.query`` gives DuckDB,
-read from the manifest's file list (never a folder glob that could take in unlisted, orphaned or
-trashed files), queried with Spark SQL, returned as Arrow.
+"""Apache Spark as an offline query engine: the same views, joins and statistics DuckDB gives,
+with the same answers, for work past one machine.
 
-The session is the one given (``spark=``), else a ``local[*]`` one made once per process. Only
-``SELECT``/``WITH`` statements run, and reading files by path in SQL is switched off, so a query
-sees the store's groups (those its principal may read) and nothing else. Encrypted stores are not
-readable by Spark here: it would need the key in its Hadoop configuration.
+Every group is read from its snapshot's file list (never a folder glob that could take in
+unlisted, orphaned or trashed files) plus its staged rows, as a view with every column of the
+group's current schema. The session is the one given (``spark=``), else a ``local[*]`` one made
+once per process; each call works in a ``newSession()`` of it, so one call's views never linger
+for the next. User SQL is read-only and cannot name files. Files on S3 are read through
+``s3a://`` when the session has the Hadoop AWS connector (see the README), else by the
+executors through pyarrow.fs (the store's package must be installed where they run).
+Encrypted stores are not readable by Spark here: it would need the key in its Hadoop configuration.
 """
 from __future__ import annotations
 
@@ -13,16 +16,21 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .. import query
 from ..errors import ValidationError
+from .base import Engine, JoinPlan
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..featurestore import FeatureStore
+    from ..query import GroupSnapshot
+    from ..schema import FeatureGroup
 
 _lock = threading.Lock()
 _session: Any = None
 _READ_ONLY = re.compile(r"^\s*(--[^\n]*\n\s*|/\*.*?\*/\s*)*(select|with)\b", re.IGNORECASE | re.DOTALL)
+_SPARK_ERRORS = ("AnalysisException", "ParseException", "PySparkException", "SparkRuntimeException")
 
 
 def session(spark: Any = None) -> Any:
@@ -37,40 +45,180 @@ def session(spark: Any = None) -> Any:
             except ImportError:
                 raise ValidationError("engine='spark' needs pyspark (pip install 'featurestore[spark]') and "
                                       "Java 17 or later") from None
-            _session = (SparkSession.builder.master("local[*]").appName("featurestore")
-                        .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-                        .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
+            _session = local_builder(SparkSession.builder, "local[*]").getOrCreate()
         return _session
 
 
-def query(fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None, spark: Any = None) -> "pa.Table":
-    """Run read-only Spark SQL over ``groups`` (each a view named like the group)."""
-    if not _READ_ONLY.match(sql):
-        raise ValidationError("engine='spark' runs read-only queries: start the statement with SELECT or WITH")
-    if fs._files.key is not None:
-        raise ValidationError("Spark cannot read an encrypted store yet; query it with engine='duckdb'")
-    # A session of its own per query (same cluster): views of one principal's query never linger
-    # for the next, and the settings below stay local.
-    spark = session(spark).newSession()
-    spark.conf.set("spark.sql.runSQLOnFiles", "false")  # no `parquet.`/any/path`` in the SQL
-    groups = _named(sql, groups)
-    for group in groups:
-        fs.flush(group)  # every row in Parquet, so the file list is the whole history
-    snaps = fs._snapshots(list(groups))
-    for snap in snaps:
-        paths = [p for ps in snap.files.values() for p in ps]
-        if snap.store:  # files compaction moved to _trash/ since they were listed
-            paths = snap.store.readable(snap.group.name, paths)
-        _view(spark, snap, paths)
-    try:
-        frame = spark.sql(sql)
+def local_builder(builder: Any, master: str) -> Any:
+    """A builder for a session on this machine: UTC, no web UI or console progress bars, and
+    shuffles sized for a few cores rather than a cluster's 200 partitions."""
+    import os
+
+    return (builder.master(master).appName("featurestore").config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false").config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2))))
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+
+
+def bq(name: str) -> str:
+    """A name quoted for Spark SQL."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def ts(us: int) -> str:
+    return f"timestamp_micros({int(us)})"
+
+
+class SparkEngine(Engine):
+    name = "spark"
+
+    def __init__(self, spark: Any = None) -> None:
+        self.spark = session(spark)
+
+    def _session(self, snaps: Sequence["GroupSnapshot"]) -> Any:
+        """A session of its own for one call (same cluster), with each snapshot as a view."""
+        for snap in snaps:
+            if snap.store.key is not None:
+                raise ValidationError("Spark cannot read an encrypted store yet; use engine='duckdb'")
+        spark = self.spark.newSession()
+        spark.conf.set("spark.sql.runSQLOnFiles", "false")  # no `parquet.`/any/path`` in the SQL
+        return spark
+
+    def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
+              timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
+        if not _READ_ONLY.match(sql):
+            raise ValidationError("engine='spark' runs read-only queries: start the statement with SELECT or WITH")
+        if timeout is not None or cancel is not None:
+            raise ValidationError("timeout and cancel apply to engine='duckdb'; a Spark job is stopped from Spark")
+        snaps = fs._snapshots(_named(sql, groups))
+        spark = self._session(snaps)
+        for snap in snaps:
+            view(spark, snap).createOrReplaceTempView(snap.group.name)
+        frame = _run(spark, sql)
         if limit is not None:
             frame = frame.limit(int(limit))
-        return frame.toArrow()
-    except Exception as exc:  # Spark's analysis and parse errors: one plain line
-        if type(exc).__name__ in ("AnalysisException", "ParseException", "PySparkException", "SparkRuntimeException"):
-            raise ValidationError(f"Spark SQL error: {str(exc).splitlines()[0]}") from None
-        raise
+        return _collect(frame)
+
+    def join(self, plan: JoinPlan) -> tuple["pa.Table", str]:
+        import pyarrow as pa
+
+        spark = self._session(plan.snaps)
+        keys = [f"__k{i}" for i in range(len(plan.selection))]
+        spark.createDataFrame(plan.entity.select(["__row", "__ts", *keys])).createOrReplaceTempView("__e")
+        ctes, joins, selects, hits, order = [], [], [], [], ["__e.__row"]
+        for i, ((group, feats), snap) in enumerate(zip(plan.selection, plan.snaps)):
+            view(spark, snap).createOrReplaceTempView(f"__g{i}")
+            ctes += _group_ctes(i, group, feats, plan)
+            joins.append(_join(i, feats, plan.write_time_guard, plan.include_duplicates))
+            alias = f"__d{i}" if plan.include_duplicates else f"__m{i}"
+            stale = plan.stale_conditions(i, alias, "unix_micros(__e.__ts)", f"unix_micros({alias}.__ev)")
+            for j, f in enumerate(feats):
+                expr = f"{alias}.{bq(f)}"
+                if stale:
+                    expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
+                selects.append(f"{expr} AS __f{i}_{j}")
+            live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
+            hits.append(f"({alias}.__k IS NOT NULL{live}) AS __hit{i}")
+            if plan.include_duplicates:
+                order += [f"__d{i}.__wt ASC NULLS LAST", f"__d{i}.__seq ASC NULLS LAST"]
+        sql = (f"WITH {', '.join(ctes)} SELECT __e.__row, {''.join(s + ', ' for s in selects)}{', '.join(hits)} "
+               f"FROM __e {' '.join(joins)} ORDER BY {', '.join(order)}")
+        found = _collect(_run(spark, sql))
+        # The entity columns come from the caller's table (Spark would widen or truncate some types),
+        # in the types DuckDB gives them (large strings as strings, dictionaries decoded); features
+        # get the group's Arrow types, as DuckDB reads them.
+        rows = plan.entity.select(plan.entity_columns)
+        with query.connect() as con:
+            as_duckdb = con.from_arrow(rows.slice(0, 0)).to_arrow_table().schema
+        rows = rows.take(found.column("__row")).cast(as_duckdb)
+        columns, names = list(rows.columns), list(rows.column_names)
+        for i, (group, feats) in enumerate(plan.selection):
+            for j, f in enumerate(feats):
+                columns.append(found.column(f"__f{i}_{j}").cast(group.feature(f).arrow_type()))
+                names.append(plan.out_names[(group.name, f)])
+        for i in range(len(plan.selection)):
+            columns.append(found.column(f"__hit{i}").cast(pa.bool_()))
+            names.append(f"__hit{i}")
+        return pa.table(columns, names=names), sql
+
+    def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
+        from ..stats import summary_aggregates
+
+        spark = self._session([snap])
+        g = snap.group
+        view(spark, snap).createOrReplaceTempView("__g")
+        rows = spark.sql(rows_sql(g, "__g", scope)).cache()  # read once, aggregated several times
+        try:
+            rows.createOrReplaceTempView("__rows")
+            aggs, tops = summary_aggregates(g, bq, "percentile({c}, array({qs}))")
+            table = _collect(spark.sql(f"SELECT {', '.join(aggs)} FROM __rows"))
+            for f, alias in tops:  # the three most frequent values, ties: the smaller first
+                top = spark.sql(
+                    f"SELECT transform(slice(sort_array(collect_list(struct(-n AS n, v))), 1, 3), x -> CAST(x.v AS STRING)) "
+                    f"AS t FROM (SELECT {bq(f)} AS v, count(*) AS n FROM __rows WHERE {bq(f)} IS NOT NULL GROUP BY v)")
+                values = top.collect()[0][0]
+                table = table.append_column(alias, _list_of_text([values or None]))
+            return table
+        finally:
+            rows.unpersist()
+
+
+def _list_of_text(values: list) -> "pa.Array":
+    import pyarrow as pa
+
+    return pa.array(values, pa.list_(pa.string()))
+
+
+def rows_sql(group: "FeatureGroup", view_name: str, scope: str) -> str:
+    """``stats.rows_sql`` in Spark's dialect: full history without delete markers, or the latest view."""
+    from ..stats import HISTORY
+
+    if scope == HISTORY:
+        return f"SELECT * FROM {view_name} WHERE NOT is_deleted"
+    rid = bq(group.record_identifier)
+    cols = ", ".join(bq(f) for f in group.feature_names)
+    return (f"SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {rid} ORDER BY _event_time DESC, "
+            f"write_time DESC, _seq DESC) AS __rn FROM {view_name}) WHERE __rn = 1 AND NOT is_deleted")
+
+
+def _group_ctes(i: int, group: "FeatureGroup", feats: list[str], plan: JoinPlan) -> list[str]:
+    where = ["TRUE"]
+    if plan.known_us is not None:
+        where.append(f"write_time <= {ts(plan.known_us)}")
+    if plan.lo_us is not None:
+        where.append(f"_event_time >= {ts(plan.lo_us)}")
+    if plan.hi_us is not None:
+        where.append(f"_event_time <= {ts(plan.hi_us)}")
+    if plan.include_deleted:
+        where.append("NOT is_deleted")
+    cols = "".join(f", {bq(f)}" for f in feats)
+    base = (f"SELECT {bq(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
+            f"is_deleted AS __del{cols} FROM __g{i} WHERE {' AND '.join(where)}")
+    kept = _version_columns(feats)
+    return [f"__a{i} AS ({base})",
+            f"__v{i} AS (SELECT {kept} FROM (SELECT *, row_number() OVER (PARTITION BY __k, __ev "
+            f"ORDER BY __wt DESC, __seq DESC) AS __rn FROM __a{i}) WHERE __rn = 1)"]
+
+
+def _version_columns(feats: list[str]) -> str:
+    return ", ".join(["__k", "__ev", "__wt", "__seq", "__del", *map(bq, feats)])
+
+
+def _join(i: int, feats: list[str], write_time_guard: bool, include_duplicates: bool) -> str:
+    """Spark has no ASOF JOIN: each entity row joins its key's versions up to its time, and a
+    window keeps the newest (what DuckDB's ASOF JOIN returns)."""
+    source, guard, order = f"__v{i}", "", "v.__ev DESC"
+    if write_time_guard:
+        source, guard, order = f"__a{i}", " AND v.__wt <= __e.__ts", "v.__ev DESC, v.__wt DESC, v.__seq DESC"
+    kept = _version_columns(feats)
+    match = (f"LEFT JOIN (SELECT __r, {kept} FROM (SELECT __e.__row AS __r, v.*, row_number() OVER (PARTITION BY "
+             f"__e.__row ORDER BY {order}) AS __rn FROM __e JOIN {source} v ON __e.__k{i} = v.__k AND v.__ev <= __e.__ts"
+             f"{guard}) WHERE __rn = 1) __m{i} ON __m{i}.__r = __e.__row")
+    if include_duplicates:
+        match += f" LEFT JOIN __a{i} __d{i} ON __d{i}.__k = __m{i}.__k AND __d{i}.__ev = __m{i}.__ev"
+        if write_time_guard:
+            match += f" AND __d{i}.__wt <= __e.__ts"
+    return match
 
 
 def _named(sql: str, groups: Sequence[str]) -> list[str]:
@@ -85,16 +233,73 @@ def _named(sql: str, groups: Sequence[str]) -> list[str]:
     return [g for g in groups if g in named] if named else list(groups)
 
 
-def _view(spark: Any, snap: Any, paths: list[str]) -> None:
-    """The group's history as a temporary view with every column of its current schema."""
+def view(spark: Any, snap: "GroupSnapshot") -> Any:
+    """The group's history as a DataFrame with every column of its current schema: its listed
+    files (those compaction moved since, at their new place) and its staged rows."""
     from ..offline import arrow_schema
 
-    schema = arrow_schema(snap.group)
-    empty = spark.createDataFrame(schema.empty_table())
-    frame = empty
+    frame = spark.createDataFrame(arrow_schema(snap.group).empty_table())
+    paths = [p for ps in snap.files.values() for p in ps]
     if paths:
-        read = spark.read.option("mergeSchema", "true").parquet(*paths)
-        frame = empty.unionByName(read, allowMissingColumns=True)
+        storage = snap.store.storage
+        paths = snap.store.readable(snap.group.name, paths)
+        if storage.local or _has_s3a(spark):
+            read = spark.read.option("mergeSchema", "true").parquet(*map(storage.spark_url, paths))
+        else:
+            read = _read_with_pyarrow(spark, snap, frame.schema)
+        frame = frame.unionByName(read, allowMissingColumns=True)
     if snap.staged.num_rows:
         frame = frame.unionByName(spark.createDataFrame(snap.staged), allowMissingColumns=True)
-    frame.createOrReplaceTempView(snap.group.name)
+    return frame
+
+
+def _has_s3a(spark: Any) -> bool:
+    """Whether the session's JVM has the Hadoop AWS connector (s3a://)."""
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")
+        return True
+    except Exception:  # noqa: BLE001 - py4j's error for a missing class, or no JVM gateway (Spark Connect)
+        return False
+
+
+def _read_with_pyarrow(spark: Any, snap: "GroupSnapshot", schema: Any) -> Any:
+    """Files on an object store read by the executors through pyarrow.fs, for sessions without the
+    Hadoop AWS connector: one task per few files, each file in the group's current schema."""
+    paths = [(p, count) for count, ps in snap.files.items() for p in snap.store.readable(snap.group.name, ps)]
+    tasks = max(1, min(len(paths), spark.sparkContext.defaultParallelism * 4))
+    listing = spark.createDataFrame(paths, "path string, features int").repartition(tasks)
+    return listing.mapInArrow(_FileReader(snap.store.storage.portable(), snap.group), schema)
+
+
+class _FileReader:
+    """Reads the files named in its batches (pickled to the executors)."""
+
+    def __init__(self, storage: Any, group: "FeatureGroup") -> None:
+        self.storage, self.group = storage, group
+
+    def __call__(self, batches: Any) -> Any:
+        from ..offline import arrow_schema
+        from ..query import conform
+
+        schema = arrow_schema(self.group)
+        for batch in batches:
+            for path in batch.column(0).to_pylist():
+                yield from conform(self.storage.read_table(path), schema).to_batches()
+
+
+def _run(spark: Any, sql: str) -> Any:
+    try:
+        return spark.sql(sql)
+    except Exception as exc:  # Spark's analysis and parse errors: one plain line
+        if type(exc).__name__ in _SPARK_ERRORS:
+            raise ValidationError(f"Spark SQL error: {str(exc).splitlines()[0]}") from None
+        raise
+
+
+def _collect(frame: Any) -> "pa.Table":
+    try:
+        return frame.toArrow()
+    except Exception as exc:
+        if type(exc).__name__ in _SPARK_ERRORS:
+            raise ValidationError(f"Spark error: {str(exc).splitlines()[0]}") from None
+        raise

@@ -260,15 +260,17 @@ def reason(rule: Rule) -> str:
     return f"breaks rule {rule.name}: {rule.describe()}"
 
 
-def check_batch(group: "FeatureGroup", rules: list[Rule], columns: dict[str, "pa.Array"], valid: np.ndarray
-                ) -> list[Violation]:
+def check_batch(group: "FeatureGroup", rules: list[Rule], columns: dict[str, "pa.Array"], valid: np.ndarray,
+                duplicates: dict[str, np.ndarray] | None = None) -> list[Violation]:
     """Row rules over a batch of typed columns; rows where ``valid`` is False (a type error) are
-    not judged. Vectorised: pyarrow compute, DuckDB for expressions."""
+    not judged. Vectorised: pyarrow compute, DuckDB for expressions. ``duplicates`` gives a
+    ``unique`` rule's repeated rows when the batch is a slice of a larger input (a Spark partition)."""
     out = []
     for rule in rules:
         if not rule.row_level:
             continue
-        mask = _row_mask(group, rule, columns) & valid
+        known = duplicates.get(rule.feature) if duplicates and rule.check == "unique" else None
+        mask = (known if known is not None else _row_mask(group, rule, columns)) & valid
         if mask.any():
             out.append(Violation(rule, mask, reason(rule)))
     return out
@@ -300,6 +302,30 @@ def check_batch_rules(group: "FeatureGroup", rules: list[Rule], columns: dict[st
             continue  # nothing to judge: an empty batch or a column of nulls has no mean
         if (rule.min is not None and value < rule.min) or (rule.max is not None and value > rule.max):
             out.append(Violation(rule, None, f"{rule.describe()}, but it is {value:g}", value))
+    return out
+
+
+def judge_batch_rules(rules: list[Rule], received: int, written: int,
+                      sums: list[dict[str, tuple[int, float, int]]]) -> list[dict[str, Any]]:
+    """``check_batch_rules`` from partial sums (per part of the batch and feature: nulls, sum and
+    values of the rows that would be written), for a batch checked in parts (Spark partitions)."""
+    out = []
+    for rule in rules:
+        if rule.row_level:
+            continue
+        if rule.check == "row_count":
+            value: float | None = float(received)
+        else:
+            nulls = sum(s[rule.feature][0] for s in sums)
+            values = sum(s[rule.feature][2] for s in sums)
+            if rule.check == "null_fraction":
+                value = nulls / written if written else None
+            else:
+                value = sum(s[rule.feature][1] for s in sums) / values if values else None
+        if value is None:
+            continue
+        if (rule.min is not None and value < rule.min) or (rule.max is not None and value > rule.max):
+            out.append({"rule": rule.name, "severity": rule.severity, "reason": f"{rule.describe()}, but it is {value:g}"})
     return out
 
 

@@ -120,4 +120,4 @@ def _s3(location: str, options: dict[str, Any]) -> Storage:
     if info.type == pafs.FileType.NotFound:
         raise ValidationError(f"The bucket {bucket!r} does not exist{' at ' + endpoint if endpoint else ''}; create "
                               "it first (e.g. `aws s3 mb s3://" + bucket + "`)", offline=location)
-    return Storage(fs, f"{bucket}/{prefix}".rstrip("/"), location)
+    return Storage(fs, f"{bucket}/{prefix}".rstrip("/"), location, kwargs)

@@ -36,10 +36,11 @@ class FileInfo:
 class Storage:
     """A folder of offline files, on disk or in an object store."""
 
-    def __init__(self, fs: "pafs.FileSystem", base: str, uri: str) -> None:
+    def __init__(self, fs: "pafs.FileSystem", base: str, uri: str, s3_options: dict[str, Any] | None = None) -> None:
         import pyarrow.fs as pafs
 
         self.fs = fs
+        self.s3_options = s3_options or {}  # how the S3 filesystem was made (no credentials)
         self.base = base.rstrip("/") if not isinstance(fs, pafs.LocalFileSystem) else base.rstrip(os.sep)
         self.uri = uri  # the location as a user writes it: /path or s3://bucket/prefix
         self.local = isinstance(fs, pafs.LocalFileSystem)
@@ -47,6 +48,22 @@ class Storage:
 
     def __repr__(self) -> str:
         return f"Storage({self.uri!r})"
+
+    def portable(self) -> "Storage":
+        """This storage for other processes (Spark executors): on S3 with the credentials this
+        process resolves now (environment, profile or instance role) written into it, as those
+        processes may not have the same environment."""
+        if self.local:
+            return self
+        import botocore.session
+        import pyarrow.fs as pafs
+
+        options = dict(self.s3_options)
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            options.update(access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)
+        return Storage(pafs.S3FileSystem(**options), self.base, self.uri, self.s3_options)
 
     # -- naming ------------------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""The interface an offline query engine implements, and what the engine-neutral callers hand it.
+
+An engine reads groups from their snapshots (the manifest's file list and the staged rows, see
+``query.GroupSnapshot``) and answers three kinds of work: user SQL (``query``), the
+point-in-time join behind ``build_dataset`` (``join``) and a group's statistics
+(``summary_row``). Callers never import an engine's library; two engines given the same call
+return the same rows, in the same order, with the same Arrow types.
+"""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..featurestore import FeatureStore
+    from ..query import GroupSnapshot
+    from ..schema import FeatureGroup
+
+
+@dataclass
+class JoinPlan:
+    """A point-in-time join, engine-neutral. ``entity`` holds the entity columns and ``__row``
+    (0..n-1), ``__ts`` (timestamp[us, UTC]) and ``__k<i>`` (group i's key, typed as its
+    identifier). The answer: the entity columns, then each chosen feature under its output name,
+    then ``__hit<i>`` (a live version of group i was found), one row per entity row in ``__row``
+    order (several per row with ``include_duplicates``, ordered by write time and sequence)."""
+
+    entity: "pa.Table"
+    entity_columns: list[str]
+    selection: list[tuple["FeatureGroup", list[str]]]
+    snaps: list["GroupSnapshot"]
+    out_names: dict[tuple[str, str], str]
+    known_us: int | None
+    lo_us: int | None
+    hi_us: int | None
+    include_deleted: bool
+    include_duplicates: bool
+    ttl_lookback: bool
+    write_time_guard: bool
+
+    def stale_conditions(self, i: int, alias: str, entity_ts_us: str, event_us: str) -> list[str]:
+        """When group i's matched version must read as null: a delete marker, or (with
+        ``ttl_lookback``) older than the group's TTL at the entity time. ``entity_ts_us`` and
+        ``event_us`` are the engine's expressions for the two times in microseconds."""
+        group = self.selection[i][0]
+        stale = [f"{alias}.__del"] if not self.include_deleted else []
+        if self.ttl_lookback and group.ttl_seconds:
+            stale.append(f"{event_us} < {entity_ts_us} - {round(group.ttl_seconds * 1e6)}")
+        return stale
+
+
+class Engine(ABC):
+    name: str
+
+    @abstractmethod
+    def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
+              timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
+        """Read-only SQL over ``groups`` (those the caller may read), each a view named like the group."""
+
+    @abstractmethod
+    def join(self, plan: JoinPlan) -> tuple["pa.Table", str]:
+        """The point-in-time join (see JoinPlan) and the SQL that computed it."""
+
+    @abstractmethod
+    def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
+        """One row of raw aggregates over the group's rows in ``scope`` (see ``stats.summary``)."""
+
+
+def get(name: str = "duckdb", spark: Any = None) -> Engine:
+    """The engine called ``name``: "duckdb", or "spark" (on the SparkSession ``spark``, else a local one)."""
+    from ..errors import ValidationError
+
+    if name == "duckdb":
+        if spark is not None:
+            raise ValidationError("spark= is for engine='spark'")
+        from .duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine()
+    if name == "spark":
+        from .spark import SparkEngine
+
+        return SparkEngine(spark)
+    raise ValidationError(f"engine={name!r}: use 'duckdb' or 'spark'")

@@ -1,0 +1,131 @@
+"""DuckDB, in process: the default engine. Groups are registered views over their snapshots
+(``query.register``); the point-in-time join is an ``ASOF JOIN``."""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Sequence
+
+from .. import query
+from ..errors import ValidationError
+from ..online import q
+from ..schema import FeatureGroup
+from .base import Engine, JoinPlan
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ..featurestore import FeatureStore
+    from ..query import GroupSnapshot
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+
+    def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
+              timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
+        import duckdb
+
+        named = query.read_only_tables(sql)
+        snaps = fs._snapshots([g for g in groups if g in named] if named else list(groups))
+
+        def run() -> "pa.Table":
+            with fs._sandbox_cursor(groups if fs._guard is not None else None) as con:
+                for snap in snaps:
+                    query.register(con, snap)
+                try:
+                    with query.interruptible(con, timeout, cancel):
+                        rel = con.sql(sql)
+                        if rel is None:
+                            raise ValidationError("The statement returned no rows; write a SELECT")
+                        if limit is not None:
+                            rel = rel.limit(limit)
+                        return rel.to_arrow_table()
+                except duckdb.PermissionException as exc:
+                    raise ValidationError("Refused: queries may only read the store's feature groups "
+                                          f"({query.plain_sql_error(exc)})") from None
+                except duckdb.CatalogException as exc:
+                    raise ValidationError(query.unknown_name_error(exc, list(groups))) from None
+                except (duckdb.ParserException, duckdb.BinderException, duckdb.ConversionException,
+                        duckdb.InvalidInputException) as exc:
+                    raise ValidationError(query.plain_sql_error(exc)) from None
+
+        return query.with_retry(run)
+
+    def join(self, plan: JoinPlan) -> tuple["pa.Table", str]:
+        def run() -> tuple["pa.Table", str]:
+            with query.connect() as con:
+                # One table, not a POSITIONAL JOIN: with that DuckDB plans the ASOF JOIN as a nested loop.
+                con.register("__e", plan.entity)
+                ctes, joins, selects, hits, order = [], [], [], [], ["__e.__row"]
+                for i, ((group, feats), snap) in enumerate(zip(plan.selection, plan.snaps)):
+                    view = query.register(con, snap, f"__g{i}")
+                    ctes += _group_ctes(i, group, feats, view, plan)
+                    joins.append(_join(i, plan.write_time_guard, plan.include_duplicates))
+                    alias = f"__d{i}" if plan.include_duplicates else f"__m{i}"
+                    stale = plan.stale_conditions(i, alias, "epoch_us(__e.__ts)", f"epoch_us({alias}.__ev)")
+                    for f in feats:
+                        expr = f"{alias}.{q(f)}"
+                        if stale:
+                            expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
+                        selects.append(f"{expr} AS {q(plan.out_names[(group.name, f)])}")
+                    live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
+                    hits.append(f"({alias}.__k IS NOT NULL{live}) AS __hit{i}")
+                    if plan.include_duplicates:
+                        order += [f"__d{i}.__wt", f"__d{i}.__seq"]
+                entity_cols = ", ".join(f"__e.{q(c)}" for c in plan.entity_columns)
+                sql = (f"WITH {', '.join(ctes)} SELECT {entity_cols}{', ' if selects else ''}{', '.join(selects)}, "
+                       f"{', '.join(hits)} FROM __e {' '.join(joins)} ORDER BY {', '.join(order)}")
+                return con.sql(sql).to_arrow_table(), sql
+
+        return query.with_retry(run)
+
+    def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
+        from ..stats import rows_sql, summary_aggregates
+
+        g = snap.group
+
+        def run() -> "pa.Table":
+            with query.connect() as con:
+                view = query.register(con, snap)
+                aggs, tops = summary_aggregates(g, q, "quantile_cont({c}, [{qs}])")
+                top_sql = [f"(SELECT list(v::VARCHAR ORDER BY n DESC, v) FROM (SELECT {q(f)} AS v, count(*) AS n "
+                           f"FROM __rows WHERE {q(f)} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT 3)) AS {alias}"
+                           for f, alias in tops]
+                return con.sql(f"WITH __rows AS MATERIALIZED ({rows_sql(g, view, scope)}) "
+                               f"SELECT {', '.join(aggs + top_sql)} FROM __rows").to_arrow_table()
+
+        return query.with_retry(run)
+
+
+def _group_ctes(i: int, group: FeatureGroup, feats: list[str], view: str, plan: JoinPlan) -> list[str]:
+    from ..query import ts_literal
+
+    where = ["TRUE"]
+    if plan.known_us is not None:
+        where.append(f"write_time <= {ts_literal(plan.known_us)}")
+    if plan.lo_us is not None:
+        where.append(f"_event_time >= {ts_literal(plan.lo_us)}")
+    if plan.hi_us is not None:
+        where.append(f"_event_time <= {ts_literal(plan.hi_us)}")
+    if plan.include_deleted:
+        where.append("NOT is_deleted")
+    cols = ", ".join(q(f) for f in feats)
+    base = (f"SELECT {q(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
+            f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {' AND '.join(where)}")
+    return [f"__a{i} AS ({base})",
+            f"__v{i} AS (SELECT * FROM __a{i} QUALIFY row_number() OVER (PARTITION BY __k, __ev "
+            "ORDER BY __wt DESC, __seq DESC) = 1)"]
+
+
+def _join(i: int, write_time_guard: bool, include_duplicates: bool) -> str:
+    if write_time_guard:
+        match = (f"LEFT JOIN (SELECT __e.__row AS __r, v.* FROM __e JOIN __a{i} v ON __e.__k{i} = v.__k "
+                 f"AND v.__ev <= __e.__ts AND v.__wt <= __e.__ts QUALIFY row_number() OVER "
+                 f"(PARTITION BY __e.__row ORDER BY v.__ev DESC, v.__wt DESC, v.__seq DESC) = 1) __m{i} ON __m{i}.__r = __e.__row")
+    else:
+        match = f"ASOF LEFT JOIN __v{i} __m{i} ON __e.__k{i} = __m{i}.__k AND __e.__ts >= __m{i}.__ev"
+    if include_duplicates:
+        match += f" LEFT JOIN __a{i} __d{i} ON __d{i}.__k = __m{i}.__k AND __d{i}.__ev = __m{i}.__ev"
+        if write_time_guard:
+            match += f" AND __d{i}.__wt <= __e.__ts"
+    return match
