@@ -25,7 +25,7 @@ STEPS = [
     "gen",
     "ingest_engine", "ingest_raw_sqlite_all", "ingest_raw_sqlite_latest", "ingest_raw_parquet", "ingest_shuffled",
     "online_reads",
-    "build_engine", "build_raw", "build_check",
+    "build_engine", "build_raw", "build_check", "spark_build",
     "asof_engine", "asof_raw",
     "query_engine", "query_raw",
     "put_raw", "put_engine",
@@ -34,6 +34,7 @@ STEPS = [
     "quality_ingest", "quality_puts", "quality_drift",
     "pipeline_runs",
     "access_overhead",
+    "spark_ingest", "s3_storage",
     "cli",
 ]
 
@@ -50,6 +51,8 @@ TARGETS = {
     "drift_seconds": 1.0,
     "pipeline_ratio": 1.5,  # an incremental run against the same SQL by hand on the new rows
     "empty_run_seconds": 0.05,
+    "spark_raw_ratio": 3.0,  # a warm Spark build_dataset against a hand-written Spark join on the same files
+    "s3_ratio": 2.0,  # S3 on loopback against a local folder, ingest and dataset
 }
 
 
@@ -307,6 +310,26 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
             add("8. dataset of 20,000 entity rows from an encrypted store", _fmt_s(enc["dataset_s"]["encrypted"]),
                 f"{_fmt_s(enc['dataset_s']['plain'])} (unencrypted)", _ratio(enc["dataset_s"]["encrypted"],
                                                                             enc["dataset_s"]["plain"]))
+
+    # 9. scaling out
+    sb = _r(steps, "spark_build")
+    if sb:
+        add(f"9. Spark session start (local[*])", _fmt_s(sb["session_s"]), "", "")
+        add(f"9. build_dataset on Spark, first run ({sb['rows']:,} rows; identical: {sb['identical']})",
+            _fmt_s(sb["first_s"]), f"{_fmt_s(sb['duckdb_s'])} (DuckDB)", _ratio(sb["first_s"], sb["duckdb_s"]))
+        add("9. build_dataset on Spark, warm", _fmt_s(sb["warm_s"]), f"{_fmt_s(sb['raw_spark_s'])} (Spark by hand)",
+            _ratio(sb["warm_s"], sb["raw_spark_s"]), "<= 3x", sb["warm_s"] <= TARGETS["spark_raw_ratio"] * sb["raw_spark_s"],
+            _rss(steps, "spark_build"))
+    si = _r(steps, "spark_ingest")
+    if si:
+        add(f"9. Spark ingest of {si['rows']:,} rows ({si['spark_files']} files)", _fmt_s(si["spark_s"]),
+            f"{_fmt_s(si['pandas_s'])} (pandas ingest, {si['pandas_files']} files)", _ratio(si["spark_s"], si["pandas_s"]))
+    s3 = _r(steps, "s3_storage")
+    if s3:
+        for what, label in (("ingest", f"ingest {s3['rows']:,} rows"), ("dataset", f"dataset of {s3['entity_rows']:,} rows")):
+            got, local = s3[f"{what}_s"]["s3"], s3[f"{what}_s"]["local"]
+            add(f"9. {label}, store on S3 (loopback SeaweedFS)", _fmt_s(got), f"{_fmt_s(local)} (local folder)",
+                _ratio(got, local), "<= 2x", got <= TARGETS["s3_ratio"] * local, _rss(steps, "s3_storage"))
 
     # 5. CLI
     cl = _r(steps, "cli")

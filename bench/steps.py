@@ -914,6 +914,24 @@ def step_access_overhead(size: Size) -> dict:
     return overhead(size, sys.modules[__name__])
 
 
+def step_spark_build(size: Size) -> dict:
+    from .steps_scale import spark_build
+
+    return spark_build(size, sys.modules[__name__])
+
+
+def step_spark_ingest(size: Size) -> dict:
+    from .steps_scale import spark_ingest
+
+    return spark_ingest(size, sys.modules[__name__])
+
+
+def step_s3_storage(size: Size) -> dict:
+    from .steps_scale import s3_storage
+
+    return s3_storage(size, sys.modules[__name__])
+
+
 STEP_FUNCS = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("step_")}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE_NAME = "small"

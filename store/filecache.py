@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -32,24 +33,31 @@ class SmallFiles:
         """(tables of the paths kept or small enough to keep, the other paths). A path that no
         longer exists is among the others, for the caller's reader to report or retry.
         ``size`` and ``read`` are the storage's (see ``offline.OfflineFiles``)."""
-        tables, others = [], []
+        kept: dict[str, "pa.Table"] = {}
+        wanted, others = [], []
         for path in paths:
             with self._lock:
                 table = self._tables.get(path)
                 if table is not None:
                     self._tables.move_to_end(path)
-            if table is None:
-                try:
-                    small = self.max_bytes and size(path) < SMALL_FILE_BYTES
-                except FileNotFoundError:
-                    small = False
-                if not small:
-                    others.append(path)
-                    continue
-                table = read(path)
-                self._keep(path, table)
-            tables.append(table)
-        return tables, others
+            if table is not None:
+                kept[path] = table
+                continue
+            try:
+                small = self.max_bytes and size(path) < SMALL_FILE_BYTES
+            except FileNotFoundError:
+                small = False
+            (wanted if small else others).append(path)
+        # Files are decoded on threads: pyarrow releases the GIL, and an object store's reads wait on the network.
+        if len(wanted) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+                read_now = dict(zip(wanted, pool.map(read, wanted)))
+        else:
+            read_now = {p: read(p) for p in wanted}
+        for path, table in read_now.items():
+            self._keep(path, table)
+        kept |= read_now
+        return [kept[p] for p in paths if p in kept], others
 
     def __contains__(self, path: str) -> bool:
         with self._lock:

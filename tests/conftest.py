@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh store in tmp_path and a typical feature group.
 
-Modules marked ``storage`` run each test that uses ``fs`` twice: on a local folder and on a real
+Modules marked ``storage`` run each test that uses ``fs`` (or ``offline_location``) twice: on a local folder and on a real
 S3 server (SeaweedFS on 127.0.0.1, one per test session, see ``s3_server``)."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ CUSTOMER_FEATURES = [
 
 
 def pytest_generate_tests(metafunc):
-    if metafunc.definition.get_closest_marker("storage") and "fs" in metafunc.fixturenames:
+    if metafunc.definition.get_closest_marker("storage") and {"fs", "offline_location"} & set(metafunc.fixturenames):
         metafunc.parametrize("storage_kind", ["local", "s3"], indirect=True)
 
 

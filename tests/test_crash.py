@@ -1,7 +1,6 @@
 """A writer killed with SIGKILL mid-ingest leaves the store readable and consistent."""
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import subprocess
@@ -13,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from store import Feature, FeatureStore
+from tests.conftest import offline_files
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.storage]
 BATCH = 30_000
 
 WRITER = textwrap.dedent(f"""
@@ -32,9 +32,11 @@ WRITER = textwrap.dedent(f"""
 """)
 
 
-def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path):
+def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, offline_location):
+    """On a local folder and on S3 (where the killed writer's uploads are objects the manifest
+    never listed)."""
     path = str(tmp_path / "store")
-    FeatureStore(path).create_feature_group("g", "id", "ts", [
+    FeatureStore(path, offline=offline_location).create_feature_group("g", "id", "ts", [
         Feature("id", "Integral"), Feature("ts", "Fractional"), Feature("batch", "Integral"), Feature("x", "Fractional")])
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     landed = 0
@@ -44,10 +46,10 @@ def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path):
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # Every Parquet file another engine could see is whole.
-        for f in glob.glob(os.path.join(path, "offline", "g", "data", "**", "*.parquet"), recursive=True):
-            pq.read_metadata(f)
         fs = FeatureStore(path)  # opening repairs what the killed writer left
+        # Every Parquet file another engine could see is whole.
+        for f in offline_files(fs, "g", "data"):
+            pq.read_metadata(f, filesystem=fs._files.storage.fs)
         counts = fs.query("SELECT batch, count(*) AS n FROM g GROUP BY batch")
         assert (counts["n"] == BATCH).all(), counts
         online = fs.query("SELECT 1").shape  # store answers queries
@@ -59,8 +61,9 @@ def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path):
         assert live == len(batches) * BATCH
         n_online = fs.describe("g")["online_records"]
         assert n_online == live  # online and offline agree: the same batches landed in both
-        on_disk = {os.path.relpath(f, path) for f in glob.glob(os.path.join(path, "offline", "g", "data", "**", "*.parquet"), recursive=True)}
-        listed = {p for (p,) in fs._conns.get().execute("SELECT path FROM offline_files WHERE group_name = 'g'")}
+        on_disk = set(offline_files(fs, "g", "data"))
+        listed = {fs._files.storage.full(p) for (p,) in
+                  fs._conns.get().execute("SELECT path FROM offline_files WHERE group_name = 'g'")}
         assert on_disk == listed  # no orphan files left for other engines to read
-        assert not glob.glob(os.path.join(path, "offline", "g", "data", "**", "*.tmp"), recursive=True)
+        assert not offline_files(fs, "g", "data", suffix=".tmp")
         fs.close()
