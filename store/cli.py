@@ -58,7 +58,8 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
         click.echo(f"Encrypted store at {path}; its key is in {key_file}. Without the key the data cannot be read: "
                    f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
     fs = open_store(ctx, offline)
-    where = "" if fs._files.storage.local and not offline else f" (offline files at {fs._files.storage.uri})"
+    default = os.path.join(fs.path, "offline")
+    where = "" if fs.offline_location == default else f" (offline files at {fs.offline_location})"
     click.echo(f"Store ready at {fs.path}{where}")
 
 

@@ -768,11 +768,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def _sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any:
         """A cursor for user SQL that reads the offline folder (or only the folders of ``groups``)
-        and nothing else; files on an object store are read through pyarrow, never by DuckDB."""
-        storage, nothing = self._files.storage, [os.path.join(self.path, ".none")]
-        folders = (nothing if not storage.local else [storage.base] if groups is None else
-                   [self._files.group_dir(g) for g in sorted(groups)] or nothing)
-        return self._sandboxes.cursor(folders)
+        and nothing else (see ``OfflineFiles.sql_folders``)."""
+        return self._sandboxes.cursor(self._files.sql_folders(groups) or [os.path.join(self.path, ".none")])
 
     @property
     def offline_location(self) -> str:

@@ -1,8 +1,9 @@
 """The offline store: append-only, Hive-partitioned Parquet plus a small SQLite staging buffer.
 
-Layout (readable as-is by DuckDB, Spark, Athena, pandas)::
+Layout (readable as-is by DuckDB, Spark, Athena, pandas), in the store's offline location (its
+``offline/`` folder, or an S3 prefix: see ``storage``)::
 
-    offline/<group>/data/year=YYYY/month=MM/day=DD/hour=HH/part-<uuid>.parquet
+    <group>/data/year=YYYY/month=MM/day=DD[/hour=HH]/part-<uuid>.parquet
 
 Columns: the features with their declared types, ``api_invocation_time``, ``write_time``
 (timestamp[us, UTC]) and ``is_deleted``, plus two documented internal columns:
@@ -11,10 +12,10 @@ Columns: the features with their declared types, ``api_invocation_time``, ``writ
 
 Why a manifest: the engine reads the files listed in the ``offline_files`` table, written in the
 same SQLite transaction as the online upsert, so the online and offline stores change together
-and compaction swaps files atomically. Files are written under a temporary name and renamed, so
+and compaction swaps files atomically. A file appears whole or not at all (see ``storage``), so
 other engines never see half a file. A writer holds the database's write lock while it writes
-files; a ``_inflight`` marker left by a killed writer tells the next one to delete files the
-manifest does not list.
+files; an ``_inflight/<group>`` marker left by a killed writer tells the next one to delete files
+the manifest does not list.
 
 Why staging: single puts go to a per-group SQLite table in the same transaction as the online
 row (one Parquet file per put would be slow and would bury the store in tiny files). Reads union
@@ -352,6 +353,26 @@ class OfflineFiles:
 
     def read_table(self, path: str) -> "pa.Table":
         return self.storage.read_table(path, **self.read_options)
+
+    def scan_sql(self, con: Any, source: str, group: FeatureGroup, feature_count: int, paths: list[str]) -> str:
+        """A DuckDB SELECT over files holding the group's first ``feature_count`` features. Plain
+        files on disk are DuckDB's own ``read_parquet``; encrypted files (DuckDB 2.0's decryption
+        fails on nested columns and on column chunks of several pages) and files on an object
+        store (no DuckDB extension needed) are a pyarrow dataset registered as ``source``, both
+        scanned lazily."""
+        from .query import sql_list
+
+        if self.key is None and self.storage.local:
+            return f"SELECT * FROM read_parquet({sql_list(paths)}, hive_partitioning = false)"
+        con.register(source, self.dataset(group, feature_count, paths))
+        return f"SELECT * FROM {q(source)}"
+
+    def sql_folders(self, groups: Iterable[str] | None) -> list[str]:
+        """The folders a user's DuckDB SQL may read files from (the groups', or the whole offline
+        folder): none on an object store, whose files are read through pyarrow."""
+        if not self.storage.local:
+            return []
+        return [self.storage.base] if groups is None else [self.group_dir(g) for g in sorted(groups)]
 
     def dataset(self, group: FeatureGroup, feature_count: int, paths: list[str]) -> "ds.Dataset":
         """Files holding the group's first ``feature_count`` features as one lazily scanned

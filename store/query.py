@@ -88,15 +88,8 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
         paths = [moved.get(p, p) for p in paths]
         tables, large = CACHE.take(paths, store.size, store.read_table)
         in_memory += [conform(t, schema) for t in tables]
-        if large and (store.key is not None or not store.storage.local):
-            # Encrypted files are scanned by pyarrow with the key (DuckDB 2.0's own decryption fails on
-            # nested columns and on column chunks of several pages), and files on an object store
-            # through pyarrow.fs (no DuckDB extension needed), both lazily.
-            source = f"__files_{name}_{count}"
-            con.register(source, store.dataset(snap.group, count, large))
-            parquet.append((count, f"SELECT * FROM {q(source)}"))
-        elif large:
-            parquet.append((count, f"SELECT * FROM read_parquet({sql_list(large)}, hive_partitioning = false)"))
+        if large:
+            parquet.append((count, store.scan_sql(con, f"__files_{name}_{count}", snap.group, count, large)))
     if snap.staged.num_rows:
         in_memory.append(snap.staged)
     table = pa.concat_tables(in_memory).combine_chunks() if in_memory else schema.empty_table()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,6 +41,20 @@ class JoinPlan:
     include_duplicates: bool
     ttl_lookback: bool
     write_time_guard: bool
+
+    def version_filter(self, literal: Callable[[int], str]) -> str:
+        """Which versions the join may use (``known_at``, ``event_time_range``, deletes with
+        ``include_deleted``), in SQL whose timestamp literal of ``us`` is ``literal(us)``."""
+        where = ["TRUE"]
+        if self.known_us is not None:
+            where.append(f"write_time <= {literal(self.known_us)}")
+        if self.lo_us is not None:
+            where.append(f"_event_time >= {literal(self.lo_us)}")
+        if self.hi_us is not None:
+            where.append(f"_event_time <= {literal(self.hi_us)}")
+        if self.include_deleted:
+            where.append("NOT is_deleted")
+        return " AND ".join(where)
 
     def stale_conditions(self, i: int, alias: str, entity_ts_us: str, event_us: str) -> list[str]:
         """When group i's matched version must read as null: a delete marker, or (with

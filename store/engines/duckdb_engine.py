@@ -98,20 +98,9 @@ class DuckDBEngine(Engine):
 
 
 def _group_ctes(i: int, group: FeatureGroup, feats: list[str], view: str, plan: JoinPlan) -> list[str]:
-    from ..query import ts_literal
-
-    where = ["TRUE"]
-    if plan.known_us is not None:
-        where.append(f"write_time <= {ts_literal(plan.known_us)}")
-    if plan.lo_us is not None:
-        where.append(f"_event_time >= {ts_literal(plan.lo_us)}")
-    if plan.hi_us is not None:
-        where.append(f"_event_time <= {ts_literal(plan.hi_us)}")
-    if plan.include_deleted:
-        where.append("NOT is_deleted")
     cols = ", ".join(q(f) for f in feats)
     base = (f"SELECT {q(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
-            f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {' AND '.join(where)}")
+            f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {plan.version_filter(query.ts_literal)}")
     return [f"__a{i} AS ({base})",
             f"__v{i} AS (SELECT * FROM __a{i} QUALIFY row_number() OVER (PARTITION BY __k, __ev "
             "ORDER BY __wt DESC, __seq DESC) = 1)"]

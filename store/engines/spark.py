@@ -182,18 +182,9 @@ def rows_sql(group: "FeatureGroup", view_name: str, scope: str) -> str:
 
 
 def _group_ctes(i: int, group: "FeatureGroup", feats: list[str], plan: JoinPlan) -> list[str]:
-    where = ["TRUE"]
-    if plan.known_us is not None:
-        where.append(f"write_time <= {ts(plan.known_us)}")
-    if plan.lo_us is not None:
-        where.append(f"_event_time >= {ts(plan.lo_us)}")
-    if plan.hi_us is not None:
-        where.append(f"_event_time <= {ts(plan.hi_us)}")
-    if plan.include_deleted:
-        where.append("NOT is_deleted")
     cols = "".join(f", {bq(f)}" for f in feats)
     base = (f"SELECT {bq(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
-            f"is_deleted AS __del{cols} FROM __g{i} WHERE {' AND '.join(where)}")
+            f"is_deleted AS __del{cols} FROM __g{i} WHERE {plan.version_filter(ts)}")
     kept = _version_columns(feats)
     return [f"__a{i} AS ({base})",
             f"__v{i} AS (SELECT {kept} FROM (SELECT *, row_number() OVER (PARTITION BY __k, __ev "
