@@ -28,8 +28,9 @@ with common.engine_errors(), common.unexpected_errors():
         st.stop()
     st.session_state[common.WHO_KEY] = who
     fs = common.store()
-    st.sidebar.caption(f"Store `{fs.path}`" + ("" if fs.offline_location.startswith(fs.path) else
-                                                 f"  \nOffline files `{fs.offline_location}`"))
+    st.sidebar.caption(f"Store `{fs.path}`"
+                       + ("" if fs.offline_location.startswith(fs.path) else f"  \nOffline files `{fs.offline_location}`")
+                       + ("" if fs.online_location.startswith("sqlite:") else f"  \nOnline store `{fs.online_location}`"))
     auth.footer(who)
     auth.sign_out_button()
     common.show_flash()

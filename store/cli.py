@@ -37,8 +37,10 @@ def main(ctx: click.Context, store_path: str | None, principal: str | None) -> N
               "(a file only you can read; keep it outside the store and back it up).")
 @click.option("--offline", metavar="LOCATION", help="Keep the Parquet files elsewhere: a folder, or s3://bucket/prefix "
               "(endpoint, region and credentials from the AWS variables; see featurestore.yaml).")
+@click.option("--online", metavar="URL", help="Keep the online records in Redis (redis://host:port/db) instead of "
+              "the store's SQLite database.")
 @click.pass_context
-def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str | None) -> None:
+def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str | None, online: str | None) -> None:
     """Create an empty store (nothing happens if it exists)."""
     if encrypt:
         from .access import crypto
@@ -57,9 +59,9 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
         os.environ[crypto.KEY_FILE_ENV] = os.path.abspath(key_file)
         click.echo(f"Encrypted store at {path}; its key is in {key_file}. Without the key the data cannot be read: "
                    f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
-    fs = open_store(ctx, offline)
-    default = os.path.join(fs.path, "offline")
-    where = "" if fs.offline_location == default else f" (offline files at {fs.offline_location})"
+    fs = open_store(ctx, offline, online)
+    where = "" if fs.offline_location == os.path.join(fs.path, "offline") else f"; offline files at {fs.offline_location}"
+    where += "" if fs.online_location.startswith("sqlite:") else f"; online store at {fs.online_location}"
     click.echo(f"Store ready at {fs.path}{where}")
 
 

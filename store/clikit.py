@@ -13,12 +13,12 @@ if TYPE_CHECKING:
     from .featurestore import FeatureStore
 
 
-def open_store(ctx: click.Context, offline: str | None = None) -> "FeatureStore":
+def open_store(ctx: click.Context, offline: str | None = None, online: str | None = None) -> "FeatureStore":
     from .featurestore import FeatureStore
 
     if ctx.obj.get("fs") is None:
         ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli", principal=ctx.obj.get("principal"),
-                                     offline=offline)
+                                     offline=offline, online=online)
     return ctx.obj["fs"]
 
 

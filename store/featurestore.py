@@ -19,8 +19,8 @@ from .coerce import coerce_event_time
 from .duck import Sandboxes
 from .errors import ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
+from .online_backends import open_online
 from .storage import open_storage
-from .online import q
 from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
@@ -57,7 +57,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk", *,
                  flush_interval: float = FLUSH_INTERVAL, background: bool = False, principal: Any = None,
-                 access: str | None = None, key: Any = None, offline: str | None = None) -> None:
+                 access: str | None = None, key: Any = None, offline: str | None = None,
+                 online: str | None = None) -> None:
         """Open (or create) the store at ``path``. ``background`` starts a maintenance thread (what
         ``serve`` and ``ui`` do) that moves buffered puts to Parquet every ``flush_interval``
         seconds and compacts small files; without it, buffered puts reach Parquet after
@@ -68,7 +69,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         user) and raises AccessDenied when refused; see ``store.access``. An encrypted store
         (``featurestore init --encrypt``) needs its ``key`` (or $FEATURESTORE_KEY /
         $FEATURESTORE_KEY_FILE); see ``store.access.crypto``. ``offline`` puts a new store's
-        Parquet files elsewhere (a folder, or ``s3://bucket/prefix``); see ``store.storage``."""
+        Parquet files elsewhere (a folder, or ``s3://bucket/prefix``); see ``store.storage``;
+        ``online`` its online records (``redis://...``; see ``store.online_backends``)."""
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
         os.makedirs(self.path, exist_ok=True)
         self.writer = writer
@@ -76,6 +78,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self._conns = Connections(os.path.join(self.path, DB_FILE), secret)
         self._files = OfflineFiles(open_storage(self.path, offline),
                                    crypto.ParquetKey(secret, self.path) if secret else None)
+        self._online = open_online(self.path, os.path.join(self.path, DB_FILE), self._conns, online)
         self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
         self._cache_version = -1
         self._cache_lock = threading.Lock()
@@ -113,6 +116,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         for name in self._files.interrupted():
             with self._conns.write() as conn:
                 self._files.recover(conn, name)
+        self._online.recover(self._conns)
 
     # ----------------------------------------------------------------------------- plumbing
 
@@ -123,6 +127,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 self._maintainer.stop()
             with self._as_store():
                 self.flush()
+            self._online.close()
         finally:
             self._conns.close()
 
@@ -163,9 +168,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             "checker": RecordChecker(group, rules) if any(r.row_level and r.check != "unique" for r in rules) else None,
             "names": names,
             "json_cols": frozenset(i for i, f in enumerate(group.features) if f.is_collection),
-            "select_one": online_store.select_sql(group, names),
             "stage": offline_store.stage_sql(group),
-            "upsert": online_store.upsert_sql(group),
             "by_name": {f.name: f for f in group.features},
         }
 
@@ -247,7 +250,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             self._files.retire(name)  # files a deleted namesake kept
             registry.insert_group(conn, group, now, extra or {})
             if online:
-                online_store.create_table(conn, group)
+                self._online.create(conn, group)
             if offline:
                 offline_store.create_staging(conn, group)
             lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
@@ -272,7 +275,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         with self._conns.read() as conn:
             st = registry.state(conn, name)
             files = self._files.stats(conn, name)
-            online_count = online_store.count(conn, group, now) if group.online else None
+            online_count = self._online.count(group, now) if group.online else None
             usage = {"online_bytes": disk.online_bytes(conn, name) if group.online else None,
                      "growth_per_day": disk.growth(conn, name, now)} if storage else {}
         return {
@@ -351,7 +354,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             registry.insert_features(conn, name, feats, len(group.features), now)
             registry.update_group(conn, name, now)
             if group.online:
-                online_store.add_columns(conn, name, feats)
+                self._online.add_columns(conn, name, feats)
             if group.offline:
                 offline_store.add_staging_columns(conn, name, feats)
         return self.feature_group(name)
@@ -389,13 +392,14 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if group.offline:
                 flush_locked(self, conn, group, now)
                 offline_store.drop_staging(conn, name)
-            online_store.drop_table(conn, name)
+            self._online.drop(conn, name)
             self._files.forget(conn, name)
             quality_tables.forget(conn, name)
             registry.delete_group(conn, name)
             lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
                                 {"deleted": True, "deleted_us": now, "offline_purged": purge_offline})
         self._files.committed(name)
+        self._online.after_commit()
         if purge_offline:
             self._files.purge(name)
 
@@ -432,12 +436,13 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
                 expires = None if ttl_us is None else event_us + ttl_us
-                online_store.upsert(conn, g, [(event_us, wt, expires, 0, *row, wt)], prep["upsert"])
+                self._online.upsert(conn, g, [(event_us, wt, expires, 0, *row)], wt)
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
             if self._guard is not None:  # in the put's own transaction: no put without its entry
                 self._guard.log_in(conn, "put_record", group)
+        self._online.after_commit()
         self._tally.count(group, wt, source or self.writer, True, warned, [])
         if staged >= FLUSH_ROWS:
             self.flush(group)
@@ -450,7 +455,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         rid = self._record_id(g, record_id)
         if features is not None:
             self._check_features(g, features)
-        row = self._conns.get().execute(prep["select_one"], (rid, now_us())).fetchone()
+        row = self._online.get(g, rid, now_us())
         if row is None:
             return None
         out = online_store.decode(row, prep["names"], prep["json_cols"])
@@ -468,14 +473,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             self._check_features(g, features)
         if not ids:
             return []
-        names, json_cols, rid_pos = prep["names"], prep["json_cols"], prep["names"].index(g.record_identifier) + 1
-        found: dict[Any, dict[str, Any]] = {}
-        conn = self._conns.get()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in conn.execute(online_store.select_sql(g, names, len(chunk)), (*chunk, now_us())):
-                found[row[rid_pos]] = online_store.decode(row, names, json_cols)
-        out = [found[i] for i in ids if i in found]
+        names, json_cols = prep["names"], prep["json_cols"]
+        found = self._online.get_many(g, ids, now_us())
+        out = [online_store.decode(found[i], names, json_cols) for i in ids if i in found]
         return out if features is None else [{f: r[f] for f in features if f in r} for r in out]
 
     @staticmethod
@@ -493,7 +493,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store", group=group)
         after_id = self._record_id(g, after) if after is not None else None
-        return online_store.ids(self._conns.get(), g, now_us(), after_id, int(limit), include_deleted)
+        return self._online.ids(g, now_us(), after_id, int(limit), include_deleted)
 
     def online_record(self, group: str, record_id: Any) -> dict[str, Any] | None:
         """The online row with its metadata (event, write and expiry times, tombstone flag), or None."""
@@ -501,14 +501,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store", group=group)
         rid = self._record_id(g, record_id)
-        cur = self._conns.get().execute(
-            f"SELECT * FROM {online_store.table(group)} WHERE {q(g.record_identifier)} = ?", (rid,)
-        )
-        row = cur.fetchone()
-        if row is None:
+        data = self._online.raw(g, rid)
+        if data is None:
             return None
-        cols = [d[0] for d in cur.description]
-        data = dict(zip(cols, row))
         now = now_us()
         record = online_store.decode([None] + [data.get(n) for n in g.feature_names], g.feature_names,
                                self._group(group)[1]["json_cols"])
@@ -542,7 +537,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         with self._conns.write() as conn:
             seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
-                stored = online_store.current(conn, g, rid)  # (event, deleted, expires)
+                stored = self._online.current(conn, g, rid)  # (event, deleted, expires)
                 present = stored is not None and not (stored[2] is not None and stored[2] <= wt)
                 live = present and not stored[1]
                 if present and event_us < stored[0]:
@@ -556,15 +551,16 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                             f"{_shown(event_time)} is not newer than the stored record; use a later event time",
                             group=group, value=record_id,
                         )
-                    online_store.remove(conn, g, rid)
+                    self._online.remove(conn, g, rid, event_us, wt)
                     outcome = "deleted" if live else "not_live"
                 else:  # the upsert's own rule keeps a newer record or tombstone
-                    online_store.upsert(conn, g, [(event_us, wt, None, 1, *row, wt)], prep["upsert"])
+                    self._online.upsert(conn, g, [(event_us, wt, None, 1, *row)], wt)
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
             if self._guard is not None:
                 self._guard.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
+        self._online.after_commit()
         if staged >= FLUSH_ROWS:
             self.flush(group)
         return outcome
@@ -618,7 +614,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                     report.files_written = len(entries)
                 if to_online:
                     latest = ing.latest_per_record(g, table)
-                    online_store.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us))
+                    self._online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
                     report.records_online = latest.num_rows
                     if not to_offline:
                         advance(total)
@@ -627,6 +623,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 if _on_commit:
                     _on_commit(conn, report)
             self._files.committed(group)
+            self._online.after_commit()
         elif report.rows_total or _on_commit:  # nothing to write, but the run and refused rows are kept
             with self._conns.write() as conn:
                 if report.rows_total:
@@ -775,6 +772,11 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def offline_location(self) -> str:
         """Where the offline store's Parquet files are: a folder, or s3://bucket/prefix."""
         return self._files.storage.uri
+
+    @property
+    def online_location(self) -> str:
+        """Where the online store's records are: sqlite:///<the store's database>, or redis://..."""
+        return self._online.url
 
     def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,

@@ -424,7 +424,7 @@ def latest_per_record(group: FeatureGroup, table: "pa.Table") -> "pa.Table":
 
 
 def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: int | None) -> list[tuple]:
-    """Rows for ``online.upsert``: (_event_us, _write_us, _expires_us, _deleted, *features)."""
+    """Rows for an online backend's ``upsert``: (_event_us, _write_us, _expires_us, _deleted, *features)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -444,5 +444,4 @@ def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: 
     cols = [ev.to_pylist(), [write_us] * n, expires, [0] * n]
     for f in group.features:
         cols.append((as_json if f.is_collection else latest).column(f.name).to_pylist())
-    cols.append([write_us] * n)  # "now" for the upsert's expiry test
     return list(zip(*cols))

@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh store in tmp_path and a typical feature group.
 
 Modules marked ``storage`` run each test that uses ``fs`` (or ``offline_location``) twice: on a local folder and on a real
-S3 server (SeaweedFS on 127.0.0.1, one per test session, see ``s3_server``)."""
+S3 server (SeaweedFS on 127.0.0.1, one per test session, see ``s3_server``). Modules marked
+``online`` run them on each online backend: SQLite and a real Redis (see ``redis_server``)."""
 from __future__ import annotations
 
 import uuid
@@ -25,6 +26,27 @@ CUSTOMER_FEATURES = [
 def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("storage") and {"fs", "offline_location"} & set(metafunc.fixturenames):
         metafunc.parametrize("storage_kind", ["local", "s3"], indirect=True)
+    if metafunc.definition.get_closest_marker("online") and {"fs", "online_location"} & set(metafunc.fixturenames):
+        metafunc.parametrize("online_kind", ["sqlite", "redis"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from redis_server import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def online_kind(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def online_location(online_kind, request):
+    """None (the store's own SQLite database), or the test session's Redis server."""
+    return None if online_kind == "sqlite" else request.getfixturevalue("redis_server").url
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +89,8 @@ def offline_location(storage_kind, request, monkeypatch):
 
 
 @pytest.fixture
-def fs(tmp_path, offline_location):
-    store = FeatureStore(tmp_path / "store", offline=offline_location)
+def fs(tmp_path, offline_location, online_location):
+    store = FeatureStore(tmp_path / "store", offline=offline_location, online=online_location)
     yield store
     store.close()
 

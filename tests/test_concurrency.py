@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sqlite3
 import time
 
 import pandas as pd
@@ -43,9 +44,10 @@ def reader(path: str, seconds: float, out: mp.Queue) -> None:
     out.put(reads)
 
 
-def test_four_writers_and_two_readers_lose_nothing(tmp_path):
+@pytest.mark.online  # with the online store in the database, and in Redis (written after each commit)
+def test_four_writers_and_two_readers_lose_nothing(tmp_path, online_location):
     path = str(tmp_path / "store")
-    FeatureStore(path).create_feature_group("g", "id", "ts", FEATURES)
+    FeatureStore(path, online=online_location).create_feature_group("g", "id", "ts", FEATURES)
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
     procs = [ctx.Process(target=writer, args=(path, w, 4.0, out)) for w in range(4)]
@@ -59,6 +61,9 @@ def test_four_writers_and_two_readers_lose_nothing(tmp_path):
     written = [r for r in results if isinstance(r, list)]
     assert len(written) == 4 and all(len(w) > 50 for w in written)
     expected = {i for w in written for i in w}
+    if online_location:  # every writer applied its own writes to Redis: none was left for a recovery
+        with sqlite3.connect(f"{path}/featurestore.db") as db:
+            assert db.execute("SELECT count(*) FROM online_outbox").fetchone() == (0,)
     fs = FeatureStore(path)
     offline_ids = fs.query("SELECT id FROM g")["id"]
     assert len(offline_ids) == len(expected) and set(offline_ids) == expected

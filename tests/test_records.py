@@ -8,7 +8,8 @@ import pytest
 from store import Feature, NotFound, ValidationError
 from tests.conftest import t
 
-pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
+# Every test on `fs` runs on a local folder and on S3, and on each online backend.
+pytestmark = [pytest.mark.storage, pytest.mark.online]
 
 
 def test_put_then_get_returns_typed_values(fs, customers):

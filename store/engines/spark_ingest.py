@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from .. import ingest as ing
-from .. import online as online_store
 from .. import registry
 from ..errors import ValidationError
 from ..offline import OfflineFiles
@@ -102,7 +101,7 @@ def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", ru
             if to_online and latest.num_rows:
                 rows = ing.online_rows(g, latest, task.write_us, ttl_us)
                 for start in range(0, len(rows), UPSERT_BATCH):
-                    online_store.upsert(conn, g, rows[start:start + UPSERT_BATCH])
+                    fs._online.upsert(conn, g, rows[start:start + UPSERT_BATCH], task.write_us)
                 report.records_online = latest.num_rows
             registry.advance(conn, group, used, max_event_us)
             report.seconds = time.perf_counter() - started
@@ -114,6 +113,7 @@ def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", ru
             if failure is not None:  # nothing was listed: take every file of this write back
                 _clear_unlisted(fs._files, group, task.batch, [])
     fs._files.committed(group)
+    fs._online.after_commit()
     return report
 
 

@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import layout, registry
 from .. import offline as offline_store
-from .. import online as online_store
 from ..errors import ValidationError
 from ..quality import tables as quality_tables
 from ..timeutil import now_us, us_to_iso
@@ -92,11 +91,11 @@ def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
             continue
         with fs._conns.write() as conn:
             now = now_us()
-            rows = online_store.expired(conn, g, now)
+            rows = fs._online.expired(conn, g, now)
             if not rows:
                 continue
             first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0)
-            online_store.remove_expired(conn, g, now)
+            fs._online.remove_expired(conn, g, rows, now)
             if g.offline:
                 rid_i, ev_i = prep["names"].index(g.record_identifier), prep["names"].index(g.event_time)
                 markers = []
@@ -107,4 +106,5 @@ def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
                     markers.append((expires, wt, now, first + i, 1, *row))
                 offline_store.stage(conn, g, markers)
             removed += len(rows)
+        fs._online.after_commit()
     return removed

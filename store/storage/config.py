@@ -1,6 +1,9 @@
-"""A store's config, ``featurestore.yaml`` in its folder: where its offline files live.
+"""A store's config, ``featurestore.yaml`` in its folder: where its offline files and online
+records live.
 
     offline: s3://bucket/prefix        # or a folder; default: <store>/offline
+    online: redis://127.0.0.1:6379/0   # default: sqlite (the store's own database)
+    online_prefix: "fs:1a2b3c4d:"      # written with online:, so stores can share a Redis database
     s3:                                # optional; else the standard AWS variables
       endpoint_url: http://127.0.0.1:8333   # else $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL
       region: us-east-1                     # else $AWS_REGION / $AWS_DEFAULT_REGION
@@ -34,9 +37,10 @@ def read(store_path: str) -> dict[str, Any]:
             raise ValidationError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(config, dict):
         raise ValidationError(f"{path} must be a mapping of settings (offline:, s3:)")
-    unknown = set(config) - {"offline", "s3"}
+    unknown = set(config) - {"offline", "s3", "online", "online_prefix"}
     if unknown:
-        raise ValidationError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; use offline: and s3:")
+        raise ValidationError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; use offline:, s3:, "
+                              "online: and online_prefix:")
     return config
 
 
@@ -65,7 +69,7 @@ def open_storage(store_path: str, offline: str | None = None, s3: dict[str, Any]
                 raise ValidationError(
                     f"This store already keeps offline files in {os.path.join(store_path, 'offline')}; a store's "
                     "offline location is chosen when it is made (start a new store folder for it)", offline=offline)
-            config = {"offline": offline, **({"s3": {k: v for k, v in s3.items() if v}} if s3 else {})}
+            config = {**config, "offline": offline, **({"s3": {k: v for k, v in s3.items() if v}} if s3 else {})}
             write(store_path, config)
     location = config.get("offline") or os.path.join(store_path, "offline")
     if location.startswith("s3://"):

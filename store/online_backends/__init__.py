@@ -1,0 +1,41 @@
+"""Online store backends behind one interface (``base.OnlineBackend``): the store's own SQLite
+database (the default) or Redis, chosen by ``online:`` in ``featurestore.yaml``."""
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from ..errors import ValidationError
+from .base import OnlineBackend
+
+if TYPE_CHECKING:
+    from ..sqlite import Connections
+
+__all__ = ["OnlineBackend", "open_online"]
+
+
+def open_online(store_path: str, db_path: str, conns: "Connections", online: str | None = None) -> OnlineBackend:
+    """The store's online backend. ``online`` given for a store without one in its config is
+    recorded there (with a key prefix of its own, so stores can share a Redis database); given
+    for a store whose config says otherwise, refused."""
+    from ..storage import config
+
+    settings = config.read(store_path)
+    if online is not None and online != "sqlite":
+        if settings.get("online") and settings["online"] != online:
+            raise ValidationError(f"This store's online store is {settings['online']} (its {config.CONFIG_FILE}), "
+                                  f"not {online}; open it without online=", online=online)
+        if not settings.get("online"):
+            if not online.startswith(("redis://", "rediss://", "unix://")):
+                raise ValidationError(f"online={online!r}: use sqlite (the default) or redis://host:port/db",
+                                      online=online)
+            settings = {**settings, "online": online, "online_prefix": f"fs:{uuid.uuid4().hex[:8]}:"}
+            config.write(store_path, settings)
+    url = settings.get("online") or "sqlite"
+    if url == "sqlite":
+        from .sqlite_online import SQLiteOnline
+
+        return SQLiteOnline(conns, db_path)
+    from .redis_online import RedisOnline
+
+    return RedisOnline(url, settings.get("online_prefix") or "fs:", conns)

@@ -1,0 +1,91 @@
+"""The online store in the store's own SQLite database (the default): one table per group,
+written inside the same transaction as the offline buffer and manifest (see ``store.online``)."""
+from __future__ import annotations
+
+import sqlite3
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from .. import online as tables
+from ..online import q
+from ..schema import Feature, FeatureGroup
+from .base import OnlineBackend, Row
+
+if TYPE_CHECKING:
+    from ..sqlite import Connections
+
+CHUNK = 500  # identifiers per IN (...) query
+
+
+class SQLiteOnline(OnlineBackend):
+    name = "sqlite"
+
+    def __init__(self, conns: "Connections", path: str) -> None:
+        self.conns = conns
+        self.url = f"sqlite:///{path}"
+
+    def create(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+        tables.create_table(conn, group)
+
+    def add_columns(self, conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+        tables.add_columns(conn, group, features)
+
+    def drop(self, conn: sqlite3.Connection, group: str) -> None:
+        tables.drop_table(conn, group)
+
+    def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+        conn.executemany(_upsert_sql(group), [(*row, now_us) for row in rows])
+
+    def current(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+        return tables.current(conn, group, record_id)
+
+    def remove(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any, event_us: int,
+               write_us: int) -> None:
+        tables.remove(conn, group, record_id)  # in the transaction that checked the stored row
+
+    def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
+        return self.conns.get().execute(_select_sql(group, 0), (record_id, now_us)).fetchone()
+
+    def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
+        pos = group.feature_names.index(group.record_identifier) + 1
+        conn, found = self.conns.get(), {}
+        for start in range(0, len(record_ids), CHUNK):
+            chunk = record_ids[start:start + CHUNK]
+            for row in conn.execute(_select_sql(group, len(chunk)), (*chunk, now_us)):
+                found[row[pos]] = row
+        return found
+
+    def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
+        cur = self.conns.get().execute(
+            f"SELECT * FROM {tables.table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+    def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
+        return tables.ids(self.conns.get(), group, now_us, after, limit, include_deleted)
+
+    def count(self, group: FeatureGroup, now_us: int) -> int:
+        return tables.count(self.conns.get(), group, now_us)
+
+    def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+        return tables.expired(conn, group, now_us)
+
+    def remove_expired(self, conn: sqlite3.Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+                       now_us: int) -> None:
+        tables.remove_expired(conn, group, now_us)
+
+
+@lru_cache(maxsize=1024)
+def _sql_for(kind: str, name: str, rid: str, names: tuple[str, ...], many: int) -> str:
+    group = FeatureGroup(name=name, record_identifier=rid, event_time=names[0],
+                         features=tuple(Feature(n) for n in names))
+    return tables.upsert_sql(group) if kind == "upsert" else tables.select_sql(group, names, many)
+
+
+def _upsert_sql(group: FeatureGroup) -> str:
+    """Cached per schema, so SQLite reuses its prepared statement."""
+    return _sql_for("upsert", group.name, group.record_identifier, tuple(group.feature_names), 0)
+
+
+def _select_sql(group: FeatureGroup, many: int) -> str:
+    return _sql_for("select", group.name, group.record_identifier, tuple(group.feature_names), many)

@@ -1,0 +1,45 @@
+"""A real Redis server for tests and benchmarks: Debian's ``redis-server`` on 127.0.0.1 and a free
+port, in a temporary folder, with nothing saved to disk."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+
+class RedisServer:
+    """``with RedisServer() as r:`` a server at ``r.url`` (``redis://127.0.0.1:PORT/0``)."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise RuntimeError("The Redis tests need redis-server (apt-get install redis-server; .ci/run does)")
+        self.folder = tempfile.mkdtemp(prefix="redis-")
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "RedisServer":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.folder, "--save", "",
+             "--appendonly", "no", "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
