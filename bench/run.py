@@ -34,7 +34,7 @@ STEPS = [
     "quality_ingest", "quality_puts", "quality_drift",
     "pipeline_runs",
     "access_overhead",
-    "spark_ingest", "s3_storage",
+    "spark_ingest", "s3_storage", "online_backends",
     "cli",
 ]
 
@@ -330,6 +330,22 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
             got, local = s3[f"{what}_s"]["s3"], s3[f"{what}_s"]["local"]
             add(f"9. {label}, store on S3 (loopback SeaweedFS)", _fmt_s(got), f"{_fmt_s(local)} (local folder)",
                 _ratio(got, local), "<= 2x", got <= TARGETS["s3_ratio"] * local, _rss(steps, "s3_storage"))
+
+    # 10. online store backends
+    ob = _r(steps, "online_backends")
+    if ob:
+        for backend in ("sqlite", "redis"):
+            b = ob[backend]
+            raw = "bare sqlite3 SELECT" if backend == "sqlite" else "bare redis-py HMGET"
+            add(f"10. get_record p50, online store in {backend}", f"{b['get']['p50_us']:,.1f} us",
+                f"{b['get_raw']['p50_us']:,.1f} us ({raw})", _ratio(b["get"]["p50_us"], b["get_raw"]["p50_us"]),
+                "<= 2x" if backend == "redis" else "", b["get"]["p50_us"] <= 2 * b["get_raw"]["p50_us"]
+                if backend == "redis" else None, _rss(steps, "online_backends"))
+            add(f"10. batch_get_records(100) p50, {backend}", f"{b['batch']['p50_us']:,.1f} us",
+                f"{b['batch_raw']['p50_us']:,.1f} us ({'IN (...)' if backend == 'sqlite' else 'pipeline of 100 HMGET'})",
+                _ratio(b["batch"]["p50_us"], b["batch_raw"]["p50_us"]), "<= 1.5x" if backend == "redis" else "",
+                b["batch"]["p50_us"] <= 1.5 * b["batch_raw"]["p50_us"] if backend == "redis" else None)
+            add(f"10. put_record x{ob['puts']:,}, {backend}", _fmt_rate(b["puts_per_s"], "puts/s"), "", "")
 
     # 5. CLI
     cl = _r(steps, "cli")

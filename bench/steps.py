@@ -932,6 +932,12 @@ def step_s3_storage(size: Size) -> dict:
     return s3_storage(size, sys.modules[__name__])
 
 
+def step_online_backends(size: Size) -> dict:
+    from .steps_online import online_backends
+
+    return online_backends(size, sys.modules[__name__])
+
+
 STEP_FUNCS = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("step_")}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE_NAME = "small"

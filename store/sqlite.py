@@ -13,7 +13,7 @@ import sys
 import threading
 import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 BUSY_TIMEOUT_MS = 120_000
 
@@ -88,12 +88,22 @@ class Connections:
         """A write transaction holding the database's write lock until it ends."""
         conn = self.get()
         conn.execute("BEGIN IMMEDIATE")
+        self._local.undo = []
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for undo in self._local.undo:
+                undo()
             raise
-        conn.execute("COMMIT")
+        finally:
+            self._local.undo = []
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` if this thread's write transaction rolls back (or fails to commit)."""
+        self._local.undo.append(undo)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

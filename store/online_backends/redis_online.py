@@ -97,6 +97,14 @@ return removed
 """
 
 
+# The rows of many records in one call: a script costs the client one command, not one per key.
+GET_MANY = """
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HMGET', KEYS[i], 'x', 'd', 'v') end
+return out
+"""
+
+
 class RedisOnline(OnlineBackend):
     name = "redis"
 
@@ -116,6 +124,7 @@ class RedisOnline(OnlineBackend):
             conn.execute(OUTBOX)
         self._upsert = self.client.register_script(UPSERT)
         self._remove = self.client.register_script(REMOVE)
+        self._get_many = self.client.register_script(GET_MANY)
         self._local = threading.local()  # this thread's writes waiting for their transaction to commit
         self._applied: list[str] = []
         self._lock = threading.Lock()
@@ -129,8 +138,9 @@ class RedisOnline(OnlineBackend):
         token = uuid.uuid4().hex
         conn.execute("INSERT INTO online_outbox VALUES (?, ?, ?, ?)", (token, group, op, json.dumps(payload)))
         pending = getattr(self._local, "pending", None)
-        if pending is None:
+        if not pending:
             pending = self._local.pending = []
+            self.conns.on_rollback(pending.clear)  # a rolled-back write is never applied
         pending.append((token, group, op, payload))
 
     def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
@@ -161,15 +171,10 @@ class RedisOnline(OnlineBackend):
         if not pending:
             return
         self._local.pending = []
-        tokens = [p[0] for p in pending]
-        conn = self.conns.get()
-        marks = ",".join("?" * len(tokens))
-        committed = {t for (t,) in conn.execute(f"SELECT token FROM online_outbox WHERE token IN ({marks})", tokens)}
-        for token, group, op, payload in pending:
-            if token in committed:  # else its transaction rolled back (or a recovery applied it already)
-                self._apply(group, op, payload)
+        for _token, group, op, payload in pending:
+            self._apply(group, op, payload)
         with self._lock:
-            self._applied += [t for t in tokens if t in committed]
+            self._applied += [p[0] for p in pending]
             done = self._applied if len(self._applied) >= DELETE_BATCH else None
             if done:
                 self._applied = []
@@ -222,15 +227,15 @@ class RedisOnline(OnlineBackend):
         return _live(found, now_us, len(group.features))
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
-        key = self._key(group.name)
-        pipe = self.client.pipeline(transaction=False)
-        for rid in record_ids:
-            pipe.hmget(f"{key}:r:{_text(rid)}", "x", "d", "v")
+        key, n = self._key(group.name), len(group.features)
         out = {}
-        for rid, found in zip(record_ids, pipe.execute()):
-            row = _live(found, now_us, len(group.features))
-            if row is not None:
-                out[rid] = row
+        for start in range(0, len(record_ids), 1000):
+            chunk = record_ids[start:start + 1000]
+            found = self._get_many(keys=[f"{key}:r:{_text(rid)}" for rid in chunk])
+            for rid, fields in zip(chunk, found):
+                row = _live(fields, now_us, n)
+                if row is not None:
+                    out[rid] = row
         return out
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:

@@ -1,0 +1,94 @@
+"""Benchmark step for the online store backends (section 10): get_record, batch_get_records(100)
+and put_record on the SQLite and Redis backends, against a bare redis-py call doing the same
+lookup (one HMGET; a pipeline of 100 HMGETs) on the same keys, call by call in turn."""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import time
+from types import ModuleType
+
+from .common import BATCH, REPO_ROOT, Size, input_path, work_dir
+
+
+def online_backends(size: Size, base: ModuleType) -> dict:
+    import pandas as pd
+
+    from store import FeatureStore
+
+    sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
+    from redis_server import RedisServer
+
+    frame = pd.read_parquet(input_path(base.SIZE_NAME, base.DRIVERS))
+    ids = sorted(frame["driver_id"].unique().tolist())
+    rng = random.Random(7)
+    gets = [rng.choice(ids) for _ in range(size.get_ids)]
+    batches = [rng.sample(ids, BATCH) for _ in range(size.batches)]
+    puts = base._put_inputs(size)[:5000]
+    root = os.path.join(work_dir(base.SIZE_NAME), "online-backends")
+    out: dict[str, dict] = {}
+    with RedisServer() as server:
+        for backend, url in (("sqlite", None), ("redis", server.url)):
+            shutil.rmtree(root, ignore_errors=True)
+            with FeatureStore(root, online=url) as fs:
+                rid, feats = base.GROUPS[base.DRIVERS]
+                fs.create_feature_group(base.DRIVERS, rid, "event_time", feats())
+                fs.ingest(base.DRIVERS, frame)
+                g = fs.feature_group(base.DRIVERS)
+                bare_get, bare_batch = _bare(fs, g, url)
+                engine_ns, raw_ns = [], []
+                for rid_value in gets:
+                    t0 = time.perf_counter_ns()
+                    fs.get_record(base.DRIVERS, rid_value)
+                    t1 = time.perf_counter_ns()
+                    bare_get(rid_value)
+                    t2 = time.perf_counter_ns()
+                    engine_ns.append(t1 - t0)
+                    raw_ns.append(t2 - t1)
+                batch_engine, batch_raw = [], []
+                for chunk in batches:
+                    t0 = time.perf_counter_ns()
+                    fs.batch_get_records(base.DRIVERS, chunk)
+                    t1 = time.perf_counter_ns()
+                    bare_batch(chunk)
+                    t2 = time.perf_counter_ns()
+                    batch_engine.append(t1 - t0)
+                    batch_raw.append(t2 - t1)
+                started = time.perf_counter()
+                for rec in puts:
+                    fs.put_record(base.DRIVERS, rec)
+                put_s = time.perf_counter() - started
+            out[backend] = {"get": base.latency_summary(engine_ns), "get_raw": base.latency_summary(raw_ns),
+                            "batch": base.latency_summary(batch_engine), "batch_raw": base.latency_summary(batch_raw),
+                            "puts_per_s": round(len(puts) / put_s)}
+    shutil.rmtree(root, ignore_errors=True)
+    return {"records": len(ids), "gets": len(gets), "batches": len(batches), "puts": len(puts), **out}
+
+
+def _bare(fs, group, url):
+    """The same lookups by hand: SQLite on its own connection, or redis-py on the backend's keys."""
+    if url is None:
+        import sqlite3
+
+        conn = sqlite3.connect(os.path.join(fs.path, "featurestore.db"))
+        table, rid = f'"online:{group.name}"', f'"{group.record_identifier}"'
+        one = f"SELECT * FROM {table} WHERE {rid} = ?"
+        many = f"SELECT * FROM {table} WHERE {rid} IN ({', '.join('?' * BATCH)})"
+        return (lambda r: conn.execute(one, (r,)).fetchone()), (lambda rs: conn.execute(many, rs).fetchall())
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    prefix = f"{fs._online.prefix}{group.name}:r:"
+
+    def get(r):
+        return client.hmget(prefix + str(r), "x", "d", "v")
+
+    def batch(rs):
+        pipe = client.pipeline(transaction=False)
+        for r in rs:
+            pipe.hmget(prefix + str(r), "x", "d", "v")
+        return pipe.execute()
+
+    return get, batch
