@@ -1,6 +1,7 @@
 """Maintenance in the background of long-running processes (``serve``, ``ui``, later the
 scheduler): buffered puts reach Parquet within ``flush_interval`` seconds, and partitions that
-collect small files are compacted (and retention applied) every ``compact_interval`` seconds.
+collect small files are compacted (and retention applied) every ``compact_interval`` seconds,
+when online writes that a crashed client left in the outbox are applied too (see ``online_backends``).
 
 Every process flushes (a flush of an empty buffer costs one read); only the process holding the
 store's compaction lease compacts, so several server workers do not rewrite the same files.
@@ -58,6 +59,7 @@ class Maintainer:
                         self._next_compaction = time.monotonic() + self.compact_interval
                         if self.take_lease():
                             self.fs.compact(auto=True)
+                            self.fs._online.recover(self.fs._conns)  # online writes a crashed client left
             except Exception:  # noqa: BLE001 - a failed round is logged and retried next round
                 log.exception("Background maintenance failed; retrying in %.0f s", self.flush_interval)
 
