@@ -1,6 +1,7 @@
 """Benchmark step for the online store backends (section 10): get_record, batch_get_records(100)
-and put_record on the SQLite and Redis backends, against a bare redis-py call doing the same
-lookup (one HMGET; a pipeline of 100 HMGETs) on the same keys, call by call in turn."""
+and put_record on the SQLite, Redis and PostgreSQL backends, each against a bare call doing the
+same lookup on the same data, call by call in turn: sqlite3 (SELECT; IN (...)), redis-py (one
+HMGET; a pipeline of 100 HMGETs), psycopg (a prepared SELECT; = ANY(...))."""
 from __future__ import annotations
 
 import os
@@ -19,6 +20,7 @@ def online_backends(size: Size, base: ModuleType) -> dict:
     from store import FeatureStore
 
     sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
+    from postgres_server import PostgresServer
     from redis_server import RedisServer
 
     frame = pd.read_parquet(input_path(base.SIZE_NAME, base.DRIVERS))
@@ -29,8 +31,8 @@ def online_backends(size: Size, base: ModuleType) -> dict:
     puts = base._put_inputs(size)[:5000]
     root = os.path.join(work_dir(base.SIZE_NAME), "online-backends")
     out: dict[str, dict] = {}
-    with RedisServer() as server:
-        for backend, url in (("sqlite", None), ("redis", server.url)):
+    with RedisServer() as server, PostgresServer() as pg_server:
+        for backend, url in (("sqlite", None), ("redis", server.url), ("postgresql", pg_server.url)):
             shutil.rmtree(root, ignore_errors=True)
             with FeatureStore(root, online=url) as fs:
                 rid, feats = base.GROUPS[base.DRIVERS]
@@ -68,7 +70,8 @@ def online_backends(size: Size, base: ModuleType) -> dict:
 
 
 def _bare(fs, group, url):
-    """The same lookups by hand: SQLite on its own connection, or redis-py on the backend's keys."""
+    """The same lookups by hand: SQLite on its own connection, redis-py on the backend's keys, or
+    psycopg on one connection to the backend's table."""
     if url is None:
         import sqlite3
 
@@ -77,6 +80,15 @@ def _bare(fs, group, url):
         one = f"SELECT * FROM {table} WHERE {rid} = ?"
         many = f"SELECT * FROM {table} WHERE {rid} IN ({', '.join('?' * BATCH)})"
         return (lambda r: conn.execute(one, (r,)).fetchone()), (lambda rs: conn.execute(many, rs).fetchall())
+    if url.startswith("postgresql"):
+        import psycopg
+
+        pg = psycopg.connect(url, autocommit=True)
+        table, rid = fs._online._table(group), f'"{group.record_identifier}"'
+        one = f"SELECT * FROM {table} WHERE {rid} = %s"
+        many = f"SELECT * FROM {table} WHERE {rid} = ANY(%s)"
+        return ((lambda r: pg.execute(one, (r,), prepare=True).fetchone()),
+                (lambda rs: pg.execute(many, (rs,), prepare=True).fetchall()))
     import redis
 
     client = redis.Redis.from_url(url, decode_responses=True)

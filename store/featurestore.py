@@ -392,7 +392,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if group.offline:
                 flush_locked(self, conn, group, now)
                 offline_store.drop_staging(conn, name)
-            self._online.drop(conn, name)
+            self._online.drop(conn, group)
             self._files.forget(conn, name)
             quality_tables.forget(conn, name)
             registry.delete_group(conn, name)

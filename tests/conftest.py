@@ -2,7 +2,8 @@
 
 Modules marked ``storage`` run each test that uses ``fs`` (or ``offline_location``) twice: on a local folder and on a real
 S3 server (SeaweedFS on 127.0.0.1, one per test session, see ``s3_server``). Modules marked
-``online`` run them on each online backend: SQLite and a real Redis (see ``redis_server``)."""
+``online`` run them on each online backend: SQLite, and real Redis and PostgreSQL servers (see
+``redis_server`` and ``postgres_server``)."""
 from __future__ import annotations
 
 import uuid
@@ -27,7 +28,7 @@ def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("storage") and {"fs", "offline_location"} & set(metafunc.fixturenames):
         metafunc.parametrize("storage_kind", ["local", "s3"], indirect=True)
     if metafunc.definition.get_closest_marker("online") and {"fs", "online_location"} & set(metafunc.fixturenames):
-        metafunc.parametrize("online_kind", ["sqlite", "redis"], indirect=True)
+        metafunc.parametrize("online_kind", ["sqlite", "redis", "postgresql"], indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +40,24 @@ def redis_server():
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    from postgres_server import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def online_kind(request):
     return getattr(request, "param", "sqlite")
 
 
 @pytest.fixture(scope="session")
 def online_location(online_kind, request):
-    """None (the store's own SQLite database), or the test session's Redis server."""
-    return None if online_kind == "sqlite" else request.getfixturevalue("redis_server").url
+    """None (the store's own SQLite database), or the test session's Redis or PostgreSQL server."""
+    if online_kind == "sqlite":
+        return None
+    return request.getfixturevalue("redis_server" if online_kind == "redis" else "postgres_server").url
 
 
 @pytest.fixture(scope="session")

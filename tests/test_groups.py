@@ -8,7 +8,8 @@ import pytest
 from store import Conflict, Feature, FeatureStore, NotFound, ValidationError
 from tests.conftest import CUSTOMER_FEATURES, offline_files, read_as_is, t
 
-pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
+# Every test on `fs` runs on a local folder and on S3, and on each online backend.
+pytestmark = [pytest.mark.storage, pytest.mark.online]
 
 
 def test_create_and_describe(fs, customers):
@@ -152,6 +153,16 @@ def test_feature_count_is_capped_by_sqlite_columns(fs):
     from store.schema import MAX_FEATURES
 
     many = [Feature("id", "Integral"), Feature("ts", "Fractional")] + [Feature(f"f{i}", "Fractional") for i in range(MAX_FEATURES - 2)]
+    if fs.online_location.startswith("postgresql"):  # this backend's own, lower cap, said as such
+        from store.online_backends.postgres_online import MAX_FEATURES as PG_MAX
+
+        with pytest.raises(ValidationError, match=f"PostgreSQL holds at most {PG_MAX}"):
+            fs.create_feature_group("wide", "id", "ts", many)
+        fs.create_feature_group("wide", "id", "ts", many, online=False)  # offline only: no cap but SQLite's
+        fs.create_feature_group("narrow", "id", "ts", many[:PG_MAX])
+        with pytest.raises(ValidationError, match=f"at most {PG_MAX}"):
+            fs.add_features("narrow", [Feature("one_more", "Integral")])
+        return
     fs.create_feature_group("wide", "id", "ts", many)
     fs.put_record("wide", {"id": 1, "ts": 1.0, f"f{MAX_FEATURES - 3}": 2.0})
     assert fs.get_record("wide", 1)[f"f{MAX_FEATURES - 3}"] == 2.0

@@ -1,5 +1,5 @@
 """Online store backends behind one interface (``base.OnlineBackend``): the store's own SQLite
-database (the default) or Redis, chosen by ``online:`` in ``featurestore.yaml``."""
+database (the default), Redis or PostgreSQL, chosen by ``online:`` in ``featurestore.yaml``."""
 from __future__ import annotations
 
 import uuid
@@ -26,9 +26,9 @@ def open_online(store_path: str, db_path: str, conns: "Connections", online: str
             raise ValidationError(f"This store's online store is {settings['online']} (its {config.CONFIG_FILE}), "
                                   f"not {online}; open it without online=", online=online)
         if not settings.get("online"):
-            if not online.startswith(("redis://", "rediss://", "unix://")):
-                raise ValidationError(f"online={online!r}: use sqlite (the default) or redis://host:port/db",
-                                      online=online)
+            if not online.startswith(("redis://", "rediss://", "unix://", "postgresql://", "postgres://")):
+                raise ValidationError(f"online={online!r}: use sqlite (the default), redis://host:port/db or "
+                                      "postgresql://user@host:port/db", online=online)
             settings = {**settings, "online": online, "online_prefix": f"fs:{uuid.uuid4().hex[:8]}:"}
             config.write(store_path, settings)
     url = settings.get("online") or "sqlite"
@@ -36,6 +36,11 @@ def open_online(store_path: str, db_path: str, conns: "Connections", online: str
         from .sqlite_online import SQLiteOnline
 
         return SQLiteOnline(conns, db_path)
+    prefix = settings.get("online_prefix") or "fs:"
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres_online import PostgresOnline
+
+        return PostgresOnline(url, prefix, conns)
     from .redis_online import RedisOnline
 
-    return RedisOnline(url, settings.get("online_prefix") or "fs:", conns)
+    return RedisOnline(url, prefix, conns)

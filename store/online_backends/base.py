@@ -38,7 +38,7 @@ class OnlineBackend(ABC):
         """Features appended to a group (rows written before read them as null)."""
 
     @abstractmethod
-    def drop(self, conn: sqlite3.Connection, group: str) -> None:
+    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
         """Forget a deleted group's records."""
 
     @abstractmethod

@@ -17,27 +17,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ValidationError
 from ..schema import FeatureGroup
-from .base import OnlineBackend, Row
+from .base import Row
+from .outbox import OutboxBackend
 
 if TYPE_CHECKING:
     from ..sqlite import Connections
 
-OUTBOX = """
-CREATE TABLE IF NOT EXISTS online_outbox (
-    token TEXT PRIMARY KEY,
-    group_name TEXT NOT NULL,
-    op TEXT NOT NULL,
-    payload TEXT NOT NULL
-);
-"""
 PAYLOAD_ROWS = 5_000  # rows per outbox entry and per script call
-DELETE_BATCH = 256  # applied outbox entries are deleted in batches of this many
 
 UPSERT = """
 local p, now, written = KEYS[1], tonumber(ARGV[1]), 0
@@ -105,7 +95,7 @@ return out
 """
 
 
-class RedisOnline(OnlineBackend):
+class RedisOnline(OutboxBackend):
     name = "redis"
 
     def __init__(self, url: str, prefix: str, conns: "Connections") -> None:
@@ -113,35 +103,22 @@ class RedisOnline(OnlineBackend):
             import redis
         except ImportError:
             raise ValidationError("online: redis:// needs the redis client (pip install 'featurestore[redis]')") from None
-        self.url, self.prefix, self.conns = url, prefix, conns
+        self.url, self.prefix = url, prefix
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
         try:
             self.client.ping()
         except redis.RedisError as exc:
             raise ValidationError(f"Cannot reach the online store at {url}: {exc}; start Redis or fix "
                                   "online: in featurestore.yaml") from None
-        with conns.write() as conn:
-            conn.execute(OUTBOX)
+        super().__init__(conns)
         self._upsert = self.client.register_script(UPSERT)
         self._remove = self.client.register_script(REMOVE)
         self._get_many = self.client.register_script(GET_MANY)
-        self._local = threading.local()  # this thread's writes waiting for their transaction to commit
-        self._applied: list[str] = []
-        self._lock = threading.Lock()
 
     def _key(self, group: str) -> str:
         return f"{self.prefix}{group}"
 
-    # -- writes, through the outbox -------------------------------------------------------
-
-    def _record(self, conn: sqlite3.Connection, group: str, op: str, payload: Any) -> None:
-        token = uuid.uuid4().hex
-        conn.execute("INSERT INTO online_outbox VALUES (?, ?, ?, ?)", (token, group, op, json.dumps(payload)))
-        pending = getattr(self._local, "pending", None)
-        if not pending:
-            pending = self._local.pending = []
-            self.conns.on_rollback(pending.clear)  # a rolled-back write is never applied
-        pending.append((token, group, op, payload))
+    # -- writes, through the outbox (see ``outbox``) ---------------------------------------
 
     def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         integral = group.id_feature.type == "Integral"
@@ -161,37 +138,10 @@ class RedisOnline(OnlineBackend):
         for start in range(0, len(ids), PAYLOAD_ROWS):
             self._record(conn, group.name, "expired", [now_us, ids[start:start + PAYLOAD_ROWS]])
 
-    def drop(self, conn: sqlite3.Connection, group: str) -> None:
+    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
         from ..timeutil import now_us
 
-        self._record(conn, group, "drop", now_us())
-
-    def after_commit(self) -> None:
-        pending = getattr(self._local, "pending", None)
-        if not pending:
-            return
-        self._local.pending = []
-        for _token, group, op, payload in pending:
-            self._apply(group, op, payload)
-        with self._lock:
-            self._applied += [p[0] for p in pending]
-            done = self._applied if len(self._applied) >= DELETE_BATCH else None
-            if done:
-                self._applied = []
-        if done:
-            self._forget(done)
-
-    def recover(self, conns: "Connections") -> int:
-        rows = conns.get().execute("SELECT token, group_name, op, payload FROM online_outbox ORDER BY rowid").fetchall()
-        for _token, group, op, payload in rows:  # in the order they were recorded; each is idempotent
-            self._apply(group, op, json.loads(payload))
-        if rows:
-            self._forget([r[0] for r in rows])
-        return len(rows)
-
-    def _forget(self, tokens: list[str]) -> None:
-        with self.conns.write() as conn:
-            conn.executemany("DELETE FROM online_outbox WHERE token = ?", [(t,) for t in tokens])
+        self._record(conn, group.name, "drop", now_us())
 
     def _apply(self, group: str, op: str, payload: Any) -> None:
         from ..timeutil import now_us
@@ -283,10 +233,7 @@ class RedisOnline(OnlineBackend):
         return [(int(m) if integral else m, int(x)) for m, x in found]
 
     def close(self) -> None:
-        with self._lock:
-            done, self._applied = self._applied, []
-        if done:
-            self._forget(done)
+        super().close()
         self.client.close()
 
 

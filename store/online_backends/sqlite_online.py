@@ -30,8 +30,8 @@ class SQLiteOnline(OnlineBackend):
     def add_columns(self, conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
         tables.add_columns(conn, group, features)
 
-    def drop(self, conn: sqlite3.Connection, group: str) -> None:
-        tables.drop_table(conn, group)
+    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+        tables.drop_table(conn, group.name)
 
     def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         conn.executemany(_upsert_sql(group), [(*row, now_us) for row in rows])
