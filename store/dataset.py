@@ -18,7 +18,6 @@ from . import lineage
 from .engines import base as engines
 from .engines.base import JoinPlan
 from .errors import ValidationError
-from .online import q
 from .schema import FeatureGroup
 from .timeutil import arg_to_us, now_us, us_to_iso
 
