@@ -276,7 +276,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             st = registry.state(conn, name)
             files = self._files.stats(conn, name)
             online_count = self._online.count(group, now) if group.online else None
-            usage = {"online_bytes": disk.online_bytes(conn, name) if group.online else None,
+            usage = {"online_bytes": self._online.size_bytes(conn, group) if group.online else None,
                      "growth_per_day": disk.growth(conn, name, now)} if storage else {}
         return {
             "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],

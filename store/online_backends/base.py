@@ -84,6 +84,10 @@ class OnlineBackend(ABC):
                        now_us: int) -> None:
         """Remove those of ``records`` that are still expired."""
 
+    def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
+        """What the group's online records take, where the backend can tell cheaply (else None)."""
+        return None
+
     def after_commit(self) -> None:
         """Apply what this thread's last write transaction recorded for later (see the module docstring)."""
 

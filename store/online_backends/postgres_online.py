@@ -175,6 +175,10 @@ class PostgresOnline(OutboxBackend):
             return pg.execute(f"SELECT count(*) FROM {self._table(group)} WHERE _deleted = 0 AND "
                               "(_expires_us IS NULL OR _expires_us > %s)", (now_us,)).fetchone()[0]
 
+    def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
+        with self.pool.connection() as pg:
+            return pg.execute("SELECT pg_total_relation_size(%s::regclass)", (self._table(group),)).fetchone()[0]
+
     def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         with self.pool.connection() as pg:
             return [tuple(r) for r in pg.execute(

@@ -67,6 +67,11 @@ class SQLiteOnline(OnlineBackend):
     def count(self, group: FeatureGroup, now_us: int) -> int:
         return tables.count(self.conns.get(), group, now_us)
 
+    def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
+        from ..maintenance.storage import online_bytes
+
+        return online_bytes(conn, group.name)
+
     def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         return tables.expired(conn, group, now_us)
 
