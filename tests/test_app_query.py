@@ -39,8 +39,8 @@ def test_time_travel_shows_then_the_changes_and_the_sql(fs):
 def test_known_at_reproduces_what_the_store_knew(fs):
     at = page("time_travel", group="merchants")
     known = datetime(2000, 1, 1)  # before anything was written
-    at.selectbox[1].set_value("a moment I pick…")
-    at.datetime_input[1].set_value(known)
+    next(s for s in at.selectbox if s.label == "Known at").set_value("a moment I pick…")
+    next(d for d in at.datetime_input if d.label.startswith("Known at")).set_value(known)
     ok(button(at, "Travel").click().run())
     assert {m.label: m.value for m in at.metric}["Records then"] == "0" and "write_time <=" in at.code[0].value
 
