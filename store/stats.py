@@ -7,6 +7,7 @@ either the full history (every accepted version, delete markers left out) or the
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -115,13 +116,27 @@ def summary_aggregates(g: FeatureGroup, quote: Callable[[str], str], quantiles: 
         else:
             aggs += [f"min({c}) AS lo{j}", f"max({c}) AS hi{j}"]
         if _numeric(f):
-            aggs += [f"avg({c}) AS m{j}", f"stddev_samp({c}) AS s{j}", quantiles.format(c=c, qs=qs) + f" AS q{j}"]
+            aggs += [f"avg({c}) AS m{j}", quantiles.format(c=c, qs=qs) + f" AS q{j}"]
         else:
-            aggs += [f"NULL AS m{j}", f"NULL AS s{j}", f"NULL AS q{j}"]
+            aggs += [f"NULL AS m{j}", f"NULL AS q{j}"]
         # Top values say little for floats, collections, identifiers and event times.
         if not (f.is_collection or f.type == "Fractional" or f.name in (g.record_identifier, g.event_time)):
             tops.append((f.name, f"t{j}"))
     return aggs, tops
+
+
+def spread_aggregates(g: FeatureGroup, quote: Callable[[str], str], first: dict[str, Any]) -> list[str]:
+    """Each numeric feature's standard deviation, of its values less their minimum (from the first
+    pass, ``first``): large values (ids near 2**40, epoch seconds) keep their precision, and both
+    engines agree to the last digits instead of differing in the sixth."""
+    out = []
+    for j, f in enumerate(g.features):
+        pivot = first.get(f"lo{j}") if _numeric(f) else None
+        if pivot is None or (isinstance(pivot, float) and not math.isfinite(pivot)):
+            out.append(f"stddev_samp({quote(f.name)}) AS s{j}" if _numeric(f) else f"NULL AS s{j}")
+        else:
+            out.append(f"stddev_samp({quote(f.name)} - {pivot!r}) AS s{j}")
+    return out
 
 
 @dataclass

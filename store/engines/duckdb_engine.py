@@ -80,21 +80,32 @@ class DuckDBEngine(Engine):
         return query.with_retry(run)
 
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        from ..stats import rows_sql, summary_aggregates
+        from ..stats import rows_sql, spread_aggregates, summary_aggregates
 
         g = snap.group
 
         def run() -> "pa.Table":
             with query.connect() as con:
                 view = query.register(con, snap)
-                aggs, tops = summary_aggregates(g, q, "quantile_cont({c}, [{qs}])")
-                top_sql = [f"(SELECT list(v::VARCHAR ORDER BY n DESC, v) FROM (SELECT {q(f)} AS v, count(*) AS n "
-                           f"FROM __rows WHERE {q(f)} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT 3)) AS {alias}"
-                           for f, alias in tops]
-                return con.sql(f"WITH __rows AS MATERIALIZED ({rows_sql(g, view, scope)}) "
-                               f"SELECT {', '.join(aggs + top_sql)} FROM __rows").to_arrow_table()
+                con.execute(f"CREATE TEMP TABLE __rows AS {rows_sql(g, view, scope)}")  # read once, aggregated twice
+                try:
+                    aggs, tops = summary_aggregates(g, q, "quantile_cont({c}, [{qs}])")
+                    top_sql = [f"(SELECT list(v::VARCHAR ORDER BY n DESC, v) FROM (SELECT {q(f)} AS v, count(*) AS n "
+                               f"FROM __rows WHERE {q(f)} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT 3)) AS {alias}"
+                               for f, alias in tops]
+                    first = con.sql(f"SELECT {', '.join(aggs + top_sql)} FROM __rows").to_arrow_table()
+                    spread = con.sql(f"SELECT {', '.join(spread_aggregates(g, q, first.to_pylist()[0]))} FROM __rows")
+                    return _beside(first, spread.to_arrow_table())
+                finally:
+                    con.execute("DROP TABLE IF EXISTS __rows")
 
         return query.with_retry(run)
+
+
+def _beside(left: "pa.Table", right: "pa.Table") -> "pa.Table":
+    for name in right.column_names:
+        left = left.append_column(name, right.column(name))
+    return left
 
 
 def _group_ctes(i: int, group: FeatureGroup, feats: list[str], view: str, plan: JoinPlan) -> list[str]:

@@ -142,7 +142,7 @@ class SparkEngine(Engine):
         return pa.table(columns, names=names), sql
 
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        from ..stats import summary_aggregates
+        from ..stats import spread_aggregates, summary_aggregates
 
         spark = self._session([snap])
         g = snap.group
@@ -152,6 +152,9 @@ class SparkEngine(Engine):
             rows.createOrReplaceTempView("__rows")
             aggs, tops = summary_aggregates(g, bq, "percentile({c}, array({qs}))")
             table = _collect(spark.sql(f"SELECT {', '.join(aggs)} FROM __rows"))
+            spread = _collect(spark.sql(f"SELECT {', '.join(spread_aggregates(g, bq, table.to_pylist()[0]))} FROM __rows"))
+            for name in spread.column_names:
+                table = table.append_column(name, spread.column(name))
             for f, alias in tops:  # the three most frequent values, ties: the smaller first
                 top = spark.sql(
                     f"SELECT transform(slice(sort_array(collect_list(struct(-n AS n, v))), 1, 3), x -> CAST(x.v AS STRING)) "
