@@ -312,13 +312,31 @@ def coerce_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProble
     return _scalar_column(feature.type, arr, feature.name, problems)
 
 
+def epoch_unit(seconds: "pa.Array") -> int:
+    """1 for epoch seconds; 1,000, 10**6 or 10**9 when every value is out of the supported range as
+    seconds (past 2262) but in it as milli-, micro- or nanoseconds: no value can be read both ways."""
+    import pyarrow.compute as pc
+
+    from .timeutil import MAX_US
+
+    limit = MAX_US / 1_000_000
+    finite = pc.drop_null(pc.abs(seconds))
+    if not len(finite):
+        return 1
+    low, high = pc.min(finite).as_py(), pc.max(finite).as_py()
+    if high <= limit or not low > limit:
+        return 1
+    return next((u for u in (1_000, 1_000_000, 1_000_000_000) if high / u <= limit), 1)
+
+
 def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem],
                       lenient: bool = False) -> tuple["pa.Array", "pa.Array"]:
     """(values in the declared form, int64 microseconds) for an event-time column.
 
     Text must be ISO-8601 UTC ending in Z, as SageMaker requires; ``lenient`` (text read from a
     file another tool wrote) also takes a space for 'T', an offset or no zone (UTC), and stores
-    the canonical Z form."""
+    the canonical Z form, and reads a column of epoch milli-, micro- or nanoseconds as such (see
+    ``epoch_unit``), storing seconds."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -330,6 +348,9 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
         arr = arr.combine_chunks()
     if pat.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if lenient and (pat.is_string(arr.type) or pat.is_large_string(arr.type)) and pc.all(
+            pc.match_substring_regex(arr.cast(pa.string()), FLOAT_PATTERN)).as_py():
+        arr = arr.cast(pa.string()).cast(pa.float64())  # a file's column of epoch numbers, written as text
     t, n = arr.type, len(arr)
     missing = _mask(pc.is_null(arr))
     if missing.any():
@@ -345,10 +366,16 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
         seconds = _scalar_column("Fractional", arr, feature.name, sub)
         for p in sub:
             problems.append(ColumnProblem(p.feature, p.mask, p.reason.replace("is not a number", "is not epoch seconds")))
+        unit = epoch_unit(seconds)
+        if lenient and unit != 1:  # a file of epoch milli-, micro- or nanoseconds: out of range as seconds
+            seconds = pc.divide(seconds, float(unit))
         scaled = pc.multiply(seconds, 1_000_000.0)
         far = _mask(pc.or_(pc.less(scaled, float(MIN_US)), pc.greater(scaled, float(MAX_US))))
         if far.any():
-            problems.append(ColumnProblem(feature.name, far, "is out of the supported time range"))
+            hint = {1_000: "milliseconds", 1_000_000: "microseconds", 1_000_000_000: "nanoseconds"}.get(unit)
+            problems.append(ColumnProblem(feature.name, far, "is out of the supported time range" + (
+                f" (epoch {hint}? event times are epoch seconds: divide by {unit:,}, or upload the file, "
+                "which reads them)" if hint else "")))
             scaled = pc.if_else(pa.array(far), pa.scalar(None, pa.float64()), scaled)
         us = pc.round(scaled).cast(pa.int64())
         if feature.type == "Fractional":

@@ -125,3 +125,28 @@ def test_rejected_rows_of_a_dataframe_are_numbered_from_zero(fs, customers):
     assert "line" not in report.errors.columns
     assert report.rejected_rows()[["row", "error"]].values.tolist() == [
         [1, "event_time is not ISO-8601 UTC: write it like 2024-05-01T12:00:00Z ('T', no offset, ending in Z)"]]
+
+
+@pytest.mark.parametrize("unit", [1, 1_000, 1_000_000, 1_000_000_000])
+def test_a_file_of_epoch_milli_micro_or_nanoseconds_is_read_as_such(fs, tmp_path, unit):
+    """Other tools export times as epoch seconds or (Java, JavaScript, Kafka) milliseconds, or finer:
+    a whole column out of range as seconds is read in the unit that fits, for either event-time type."""
+    import numpy as np
+
+    seconds = 1_727_740_800 + np.arange(2_000) * 37  # 2024-10-01 onward, 20 hours
+    times = [str(int(s * unit)) for s in seconds]
+    fs.create_feature_group("as_text", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String")])
+    fs.create_feature_group("as_number", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+    path = tmp_path / "export.csv"
+    path.write_text("id,ts\n" + "".join(f"{i},{v}\n" for i, v in enumerate(times)))
+    for group in ("as_text", "as_number"):
+        assert fs.ingest(group, str(path)).rows_written == 2_000
+    assert fs.get_record("as_text", 1)["ts"] == "2024-10-01T00:00:37Z"
+    assert fs.get_record("as_number", 1999)["ts"] == float(seconds[-1])
+
+
+def test_epoch_milliseconds_in_code_are_refused_with_the_fix(fs):
+    """Records and DataFrames keep SageMaker's form (epoch seconds); the error says what to do."""
+    fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+    with pytest.raises(IngestRejected, match="epoch milliseconds\\? event times are epoch seconds: divide by 1,000"):
+        fs.ingest("g", pd.DataFrame({"id": [1], "ts": [1_727_740_800_000]}))
