@@ -3,7 +3,8 @@
 CSV: the encoding is detected (UTF-8, UTF-8 or UTF-16 with a byte-order mark, else Windows-1252,
 else Latin-1, which decodes any byte), the delimiter is taken from the header (',', ';', tab or
 '|', whichever splits it most), and values stay text until a feature type is applied, so '007'
-stays '007'. Parquet is read as it is. Every failure is a ValidationError naming the file.
+stays '007'. In a file not delimited by commas, a column of numbers written with a decimal comma
+('1,5', '1.234,5') is read as numbers. Parquet is read as it is. Every failure is a ValidationError naming the file.
 """
 from __future__ import annotations
 
@@ -140,18 +141,44 @@ def read_table(path: str, *, rows: int | None = None, typed: bool = False,
                                                 quoted_strings_can_be_null=False),
         )
         if rows is None:
-            return pcsv.read_csv(path, **options)
-        reader = pcsv.open_csv(path, **options)
-        batches, seen = [], 0
-        for batch in reader:
-            batches.append(batch)
-            seen += batch.num_rows
-            if seen >= rows:
-                break
-        table = pa.Table.from_batches(batches, reader.schema) if batches else reader.schema.empty_table()
-        return table.slice(0, rows)
+            table = pcsv.read_csv(path, **options)
+        else:
+            reader = pcsv.open_csv(path, **options)
+            batches, seen = [], 0
+            for batch in reader:
+                batches.append(batch)
+                seen += batch.num_rows
+                if seen >= rows:
+                    break
+            table = pa.Table.from_batches(batches, reader.schema) if batches else reader.schema.empty_table()
+            table = table.slice(0, rows)
+        return decimal_commas(table, typed, text) if dialect.delimiter != "," else table
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as exc:
         raise ValidationError(f"Cannot read {name!r}: {_plain(str(exc))}", path=path) from None
+
+
+# '1,5', '-0,25', '1.234,5': a decimal comma, with dots between thousands.
+DECIMAL_COMMA = r"^\s*[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*$"
+
+
+def decimal_commas(table: "pa.Table", typed: bool, keep: set[str]) -> "pa.Table":
+    """Text columns of a file delimited by ';', tab or '|' whose every value is a number with a
+    decimal comma (and at least one has one), as numbers with a decimal point: text again ('1.5')
+    so types are applied as usual, or float64 when ``typed`` (except the ``keep`` columns)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or (typed and name in keep):
+            continue
+        values = pc.drop_null(col)
+        if not len(values) or not pc.any(pc.match_substring(values, ",")).as_py() or not pc.all(
+                pc.match_substring_regex(values, DECIMAL_COMMA)).as_py():
+            continue
+        fixed = pc.replace_substring(pc.replace_substring(pc.utf8_trim_whitespace(col), ".", ""), ",", ".")
+        table = table.set_column(i, name, fixed.cast(pa.float64()) if typed else fixed)
+    return table
 
 
 def _plain(message: str) -> str:

@@ -150,3 +150,25 @@ def test_epoch_milliseconds_in_code_are_refused_with_the_fix(fs):
     fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
     with pytest.raises(IngestRejected, match="epoch milliseconds\\? event times are epoch seconds: divide by 1,000"):
         fs.ingest("g", pd.DataFrame({"id": [1], "ts": [1_727_740_800_000]}))
+
+
+def test_a_semicolon_file_with_decimal_commas_is_read_as_numbers(fs, tmp_path):
+    """What Excel writes in much of Europe: ';' between fields, ',' before decimals, '.' between
+    thousands, Windows-1252. The proposal and the ingest both see numbers; codes stay text."""
+    from store import inference
+
+    path = tmp_path / "export.csv"
+    lines = ["id;when;price;qty;code;name"] + [
+        f"{i};2024-10-{1 + i % 28:02d} 10:00:00;{i},5{i % 10};{i % 7};0{i % 10}0;Müller {i}" for i in range(500)]
+    lines[5] = "4;2024-10-05 10:00:00;1.234,75;3;040;café"
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    proposal = inference.propose_file(str(path))
+    kinds = {f["name"]: f["type"] for f in proposal.features}
+    assert kinds == {"id": "Integral", "when": "String", "price": "Fractional", "qty": "Integral", "code": "String",
+                     "name": "String"}
+    fs.create_feature_group("eu", proposal.record_identifier, proposal.event_time,
+                            [Feature(**f) for f in proposal.features])
+    assert fs.ingest("eu", str(path)).rows_written == 500
+    assert fs.get_record("eu", 4) == {"id": 4, "when": "2024-10-05T10:00:00Z", "price": 1234.75, "qty": 3,
+                                      "code": "040", "name": "café"}
+    assert fs.get_record("eu", 12)["price"] == 12.52
