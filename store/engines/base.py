@@ -56,15 +56,26 @@ class JoinPlan:
             where.append("NOT is_deleted")
         return " AND ".join(where)
 
-    def stale_conditions(self, i: int, alias: str, entity_ts_us: str, event_us: str) -> list[str]:
-        """When group i's matched version must read as null: a delete marker, or (with
-        ``ttl_lookback``) older than the group's TTL at the entity time. ``entity_ts_us`` and
-        ``event_us`` are the engine's expressions for the two times in microseconds."""
-        group = self.selection[i][0]
+    def outputs(self, i: int, quote: Callable[[str], str], micros: Callable[[str], str],
+                name: Callable[[int, str], str]) -> tuple[list[str], str]:
+        """Group i's feature columns and its hit flag, in the SQL of an engine whose identifiers
+        are quoted by ``quote`` and whose microseconds of a timestamp ``e`` are ``micros(e)``;
+        ``name(j, feature)`` names the j-th feature's column. A matched version reads as null when
+        stale: a delete marker, or (with ``ttl_lookback``) older than the group's TTL at the
+        entity time."""
+        group, feats = self.selection[i]
+        alias = f"__d{i}" if self.include_duplicates else f"__m{i}"
         stale = [f"{alias}.__del"] if not self.include_deleted else []
         if self.ttl_lookback and group.ttl_seconds:
-            stale.append(f"{event_us} < {entity_ts_us} - {round(group.ttl_seconds * 1e6)}")
-        return stale
+            stale.append(f"{micros(f'{alias}.__ev')} < {micros('__e.__ts')} - {round(group.ttl_seconds * 1e6)}")
+        selects = []
+        for j, f in enumerate(feats):
+            expr = f"{alias}.{quote(f)}"
+            if stale:
+                expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
+            selects.append(f"{expr} AS {name(j, f)}")
+        live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
+        return selects, f"({alias}.__k IS NOT NULL{live}) AS __hit{i}"
 
 
 class Engine(ABC):

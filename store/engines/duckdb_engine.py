@@ -61,15 +61,10 @@ class DuckDBEngine(Engine):
                     view = query.register(con, snap, f"__g{i}")
                     ctes += _group_ctes(i, group, feats, view, plan)
                     joins.append(_join(i, plan.write_time_guard, plan.include_duplicates))
-                    alias = f"__d{i}" if plan.include_duplicates else f"__m{i}"
-                    stale = plan.stale_conditions(i, alias, "epoch_us(__e.__ts)", f"epoch_us({alias}.__ev)")
-                    for f in feats:
-                        expr = f"{alias}.{q(f)}"
-                        if stale:
-                            expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
-                        selects.append(f"{expr} AS {q(plan.out_names[(group.name, f)])}")
-                    live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
-                    hits.append(f"({alias}.__k IS NOT NULL{live}) AS __hit{i}")
+                    columns, hit = plan.outputs(i, q, lambda e: f"epoch_us({e})",
+                                                lambda j, f, g=group.name: q(plan.out_names[(g, f)]))
+                    selects += columns
+                    hits.append(hit)
                     if plan.include_duplicates:
                         order += [f"__d{i}.__wt", f"__d{i}.__seq"]
                 entity_cols = ", ".join(f"__e.{q(c)}" for c in plan.entity_columns)

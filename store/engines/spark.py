@@ -110,15 +110,9 @@ class SparkEngine(Engine):
             view(spark, snap).createOrReplaceTempView(f"__g{i}")
             ctes += _group_ctes(i, group, feats, plan)
             joins.append(_join(i, feats, plan.write_time_guard, plan.include_duplicates))
-            alias = f"__d{i}" if plan.include_duplicates else f"__m{i}"
-            stale = plan.stale_conditions(i, alias, "unix_micros(__e.__ts)", f"unix_micros({alias}.__ev)")
-            for j, f in enumerate(feats):
-                expr = f"{alias}.{bq(f)}"
-                if stale:
-                    expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
-                selects.append(f"{expr} AS __f{i}_{j}")
-            live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
-            hits.append(f"({alias}.__k IS NOT NULL{live}) AS __hit{i}")
+            columns, hit = plan.outputs(i, bq, lambda e: f"unix_micros({e})", lambda j, f, i=i: f"__f{i}_{j}")
+            selects += columns
+            hits.append(hit)
             if plan.include_duplicates:
                 order += [f"__d{i}.__wt ASC NULLS LAST", f"__d{i}.__seq ASC NULLS LAST"]
         sql = (f"WITH {', '.join(ctes)} SELECT __e.__row, {''.join(s + ', ' for s in selects)}{', '.join(hits)} "
