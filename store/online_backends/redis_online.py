@@ -4,7 +4,8 @@ One hash per record, ``<prefix><group>:r:<id>``: ``e`` event time, ``w`` write t
 expiry (absent: none), ``d`` tombstone flag, ``v`` the features as a JSON list in group order
 (features added later read as null). Per group, sorted sets of identifiers for paging and
 counting: ``all`` (every stored row), ``live`` (not tombstones) and ``exp`` (live rows with a
-TTL, scored by expiry). Numbers stay the text they were written as: Lua only compares them.
+TTL, scored by expiry); integer identifiers are scored by value, so paging orders them exactly up
+to 2**53, text ones by bytes. Numbers stay the text they were written as: Lua only compares them.
 
 The newest-wins rule runs inside Redis, in a Lua script, so concurrent writers and late replays
 cannot let an older event overwrite a newer one (Feast's Redis store writes blindly). TTL is a
