@@ -59,6 +59,7 @@ def test_a_store_keeps_its_location(s3, tmp_path):
 def test_a_missing_bucket_or_unreachable_server_is_named(s3, tmp_path, monkeypatch):
     with pytest.raises(ValidationError, match="The bucket 'no-such-bucket' does not exist at http://127.0.0.1.*aws s3 mb"):
         FeatureStore(tmp_path / "a", offline="s3://no-such-bucket/x")
+    assert not (tmp_path / "a" / "featurestore.yaml").exists()  # a location that does not answer is not kept
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(ValidationError, match="Cannot reach the offline store's bucket .* at http://127.0.0.1:9"):
         FeatureStore(tmp_path / "b", offline=location())

@@ -16,11 +16,12 @@ __all__ = ["OnlineBackend", "open_online"]
 
 def open_online(store_path: str, db_path: str, conns: "Connections", online: str | None = None) -> OnlineBackend:
     """The store's online backend. ``online`` given for a store without one in its config is
-    recorded there (with a key prefix of its own, so stores can share a Redis database); given
-    for a store whose config says otherwise, refused."""
+    recorded there once the server answers (with a prefix of its own, so stores can share a Redis
+    or PostgreSQL database); given for a store whose config says otherwise, refused."""
     from ..storage import config
 
     settings = config.read(store_path)
+    record = False
     if online is not None and online != "sqlite":
         if settings.get("online") and settings["online"] != online:
             raise ValidationError(f"This store's online store is {settings['online']} (its {config.CONFIG_FILE}), "
@@ -29,8 +30,14 @@ def open_online(store_path: str, db_path: str, conns: "Connections", online: str
             if not online.startswith(("redis://", "rediss://", "unix://", "postgresql://", "postgres://")):
                 raise ValidationError(f"online={online!r}: use sqlite (the default), redis://host:port/db or "
                                       "postgresql://user@host:port/db", online=online)
-            settings = {**settings, "online": online, "online_prefix": f"fs:{uuid.uuid4().hex[:8]}:"}
-            config.write(store_path, settings)
+            settings, record = {**settings, "online": online, "online_prefix": f"fs:{uuid.uuid4().hex[:8]}:"}, True
+    backend = _open(settings, db_path, conns)  # raises, recording nothing, for a server that does not answer
+    if record:
+        config.write(store_path, settings)
+    return backend
+
+
+def _open(settings: dict, db_path: str, conns: "Connections") -> OnlineBackend:
     url = settings.get("online") or "sqlite"
     if url == "sqlite":
         from .sqlite_online import SQLiteOnline

@@ -43,16 +43,14 @@ class PostgresOnline(OutboxBackend):
             raise ValidationError("online: postgresql:// needs psycopg 3 (pip install 'featurestore[postgres]')") from None
         self.url = url
         self.schema = prefix.strip(":").replace(":", "_")
-        self.pool = ConnectionPool(url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
-        try:
-            self.pool.open(wait=True, timeout=10)
+        try:  # one plain connection first: its error says what is wrong (the pool's only that it timed out)
+            with psycopg.connect(url, connect_timeout=5, autocommit=True) as pg:
+                pg.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
         except psycopg.Error as exc:
-            raise ValidationError(f"Cannot reach the online store at {_safe(url)}: {exc}") from None
-        except Exception as exc:  # the pool's own timeout
-            raise ValidationError(f"Cannot reach the online store at {_safe(url)}: {exc}; start PostgreSQL or fix "
-                                  "online: in featurestore.yaml") from None
-        with self.pool.connection() as pg:
-            pg.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
+            reason = " ".join(str(exc).split())
+            raise ValidationError(f"Cannot reach the online store at {_safe(url)}: {reason}; start PostgreSQL or "
+                                  "fix online: in featurestore.yaml") from None
+        self.pool = ConnectionPool(url, min_size=1, max_size=8, open=True, kwargs={"autocommit": True})
         super().__init__(conns)
 
     def _table(self, group: FeatureGroup | str, created: Any = None) -> str:

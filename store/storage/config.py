@@ -54,10 +54,12 @@ def write(store_path: str, config: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def open_storage(store_path: str, offline: str | None = None, s3: dict[str, Any] | None = None) -> Storage:
-    """The store's offline storage. ``offline``/``s3`` given for a store that has no config yet
-    are recorded in its ``featurestore.yaml``; given for one whose config says otherwise, refused."""
+def open_storage(store_path: str, offline: str | None = None) -> Storage:
+    """The store's offline storage. ``offline`` given for a store that has no config yet is
+    recorded in its ``featurestore.yaml`` once the location answers; given for one whose config
+    says otherwise, refused."""
     config = read(store_path)
+    record = False
     if offline is not None:
         offline = _normalise(offline)
         if config.get("offline") and _normalise(config["offline"]) != offline:
@@ -69,11 +71,17 @@ def open_storage(store_path: str, offline: str | None = None, s3: dict[str, Any]
                 raise ValidationError(
                     f"This store already keeps offline files in {os.path.join(store_path, 'offline')}; a store's "
                     "offline location is chosen when it is made (start a new store folder for it)", offline=offline)
-            config = {**config, "offline": offline, **({"s3": {k: v for k, v in s3.items() if v}} if s3 else {})}
-            write(store_path, config)
+            config, record = {**config, "offline": offline}, True
+    storage = _open(store_path, config)  # raises, recording nothing, for a bucket that does not answer
+    if record:
+        write(store_path, config)
+    return storage
+
+
+def _open(store_path: str, config: dict[str, Any]) -> Storage:
     location = config.get("offline") or os.path.join(store_path, "offline")
     if location.startswith("s3://"):
-        return _s3(location, {**(config.get("s3") or {}), **(s3 or {})})
+        return _s3(location, config.get("s3") or {})
     location = location[len("file://"):] if location.startswith("file://") else location
     folder = os.path.abspath(os.path.join(store_path, os.path.expanduser(location)))
     os.makedirs(folder, exist_ok=True)
