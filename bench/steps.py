@@ -612,17 +612,19 @@ def step_build_engine(size: Size) -> dict:
     return {**timing, "rows": table.num_rows, "columns": table.column_names}
 
 
+def dataset_spec() -> dict[str, tuple[str, str, list[str]]]:
+    """Per group of the benchmark dataset: (alias, identifier, features), for the joins by hand."""
+    from .data import CUSTOMER_FLOATS, DRIVER_FLOATS
+
+    return {DRIVERS: ("d", "driver_id", ["event_time", *DRIVER_FLOATS, "trips_today", "city"]),
+            CUSTOMERS: ("c", "customer_id", ["event_time", *CUSTOMER_FLOATS, "trips_total", "tier"])}
+
+
 def raw_dataset_sql(entity_cols: list[str]) -> str:
     """Hand-written point-in-time join: per group, dedup (id, event time) keeping the latest write,
     ASOF-join the latest version at or before the request time, null out delete markers."""
-    from .data import CUSTOMER_FLOATS, DRIVER_FLOATS
-
-    spec = {
-        DRIVERS: ("d", "driver_id", ["event_time", *DRIVER_FLOATS, "trips_today", "city"]),
-        CUSTOMERS: ("c", "customer_id", ["event_time", *CUSTOMER_FLOATS, "trips_total", "tier"]),
-    }
     ctes, selects, joins = [], [], []
-    for group, (alias, rid, feats) in spec.items():
+    for group, (alias, rid, feats) in dataset_spec().items():
         path = one_file(group).replace("'", "''")
         ctes.append(
             f"{alias} AS (SELECT {rid} AS k, _event_time AS ev, is_deleted AS del, {', '.join(feats)} "

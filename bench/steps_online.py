@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 from types import ModuleType
+from typing import Any, Callable
 
 from .common import BATCH, REPO_ROOT, Size, input_path, work_dir
 
@@ -40,24 +41,9 @@ def online_backends(size: Size, base: ModuleType) -> dict:
                 fs.ingest(base.DRIVERS, frame)
                 g = fs.feature_group(base.DRIVERS)
                 bare_get, bare_batch = _bare(fs, g, url)
-                engine_ns, raw_ns = [], []
-                for rid_value in gets:
-                    t0 = time.perf_counter_ns()
-                    fs.get_record(base.DRIVERS, rid_value)
-                    t1 = time.perf_counter_ns()
-                    bare_get(rid_value)
-                    t2 = time.perf_counter_ns()
-                    engine_ns.append(t1 - t0)
-                    raw_ns.append(t2 - t1)
-                batch_engine, batch_raw = [], []
-                for chunk in batches:
-                    t0 = time.perf_counter_ns()
-                    fs.batch_get_records(base.DRIVERS, chunk)
-                    t1 = time.perf_counter_ns()
-                    bare_batch(chunk)
-                    t2 = time.perf_counter_ns()
-                    batch_engine.append(t1 - t0)
-                    batch_raw.append(t2 - t1)
+                engine_ns, raw_ns = _turn_about(gets, lambda r: fs.get_record(base.DRIVERS, r), bare_get)
+                batch_engine, batch_raw = _turn_about(batches, lambda rs: fs.batch_get_records(base.DRIVERS, rs),
+                                                      bare_batch)
                 started = time.perf_counter()
                 for rec in puts:
                     fs.put_record(base.DRIVERS, rec)
@@ -67,6 +53,19 @@ def online_backends(size: Size, base: ModuleType) -> dict:
                             "puts_per_s": round(len(puts) / put_s)}
     shutil.rmtree(root, ignore_errors=True)
     return {"records": len(ids), "gets": len(gets), "batches": len(batches), "puts": len(puts), **out}
+
+
+def _turn_about(inputs: list, engine: Callable[[Any], Any], bare: Callable[[Any], Any]) -> tuple[list[int], list[int]]:
+    """Nanoseconds of the engine's call and the bare one, input by input in turn."""
+    engine_ns, bare_ns = [], []
+    for value in inputs:
+        t0 = time.perf_counter_ns()
+        engine(value)
+        t1 = time.perf_counter_ns()
+        bare(value)
+        engine_ns.append(t1 - t0)
+        bare_ns.append(time.perf_counter_ns() - t1)
+    return engine_ns, bare_ns
 
 
 def _bare(fs, group, url):

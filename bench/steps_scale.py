@@ -28,14 +28,8 @@ def raw_spark_sql(entity_cols: list[str], base: ModuleType) -> str:
     """The hand-written Spark equivalent of an ASOF join (Spark has none): per group, dedup
     (id, event time) keeping the latest write; join each entity row to its key's versions up to
     its time and keep the newest with a window; delete markers -> nulls; order by entity row."""
-    from .data import CUSTOMER_FLOATS, DRIVER_FLOATS
-
-    spec = {
-        base.DRIVERS: ("d", "driver_id", ["event_time", *DRIVER_FLOATS, "trips_today", "city"]),
-        base.CUSTOMERS: ("c", "customer_id", ["event_time", *CUSTOMER_FLOATS, "trips_total", "tier"]),
-    }
     ctes, selects, joins = [], [], []
-    for group, (alias, rid, feats) in spec.items():
+    for group, (alias, rid, feats) in base.dataset_spec().items():
         cols = ", ".join(feats)
         ctes.append(f"{alias}_v AS (SELECT k, ev, del, {cols} FROM (SELECT {rid} AS k, _event_time AS ev, "
                     f"is_deleted AS del, {cols}, row_number() OVER (PARTITION BY {rid}, _event_time ORDER BY "

@@ -6,9 +6,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
+
+from store.server.process import free_port
 
 
 def _bin(name: str) -> str | None:
@@ -36,9 +37,7 @@ class PostgresServer:
     def __enter__(self) -> "PostgresServer":
         if self.as_root:
             shutil.chown(self.folder, "postgres", "postgres")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
         self._run(self.pg_ctl, "-D", self.data, "-o", options, "-w", "-t", "60", "-l",

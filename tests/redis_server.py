@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 import time
 
+from store.server.process import free_port
+
 
 class RedisServer:
     """``with RedisServer() as r:`` a server at ``r.url`` (``redis://127.0.0.1:PORT/0``)."""
@@ -20,9 +22,7 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "RedisServer":
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.proc = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.folder, "--save", "",
              "--appendonly", "no", "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
