@@ -25,8 +25,8 @@ from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
 from .quality.api import QualityMethods
-from .schema import MAX_FEATURES, Feature, FeatureGroup, check_parameters, validate_definition
-from .sqlite import Connections
+from .schema import Feature, FeatureGroup, check_parameters, validate_definition
+from .databases import open_database
 from .timeutil import arg_to_us, now_us, retention_seconds, ttl_to_seconds
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from .dataset import Dataset
     from .ingest import IngestReport
 
-DB_FILE = "featurestore.db"
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
@@ -58,7 +57,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def __init__(self, path: str | os.PathLike | None = None, writer: str = "python-sdk", *,
                  flush_interval: float = FLUSH_INTERVAL, background: bool = False, principal: Any = None,
                  access: str | None = None, key: Any = None, offline: str | None = None,
-                 online: str | None = None) -> None:
+                 online: str | None = None, registry: str | None = None) -> None:
         """Open (or create) the store at ``path``. ``background`` starts a maintenance thread (what
         ``serve`` and ``ui`` do) that moves buffered puts to Parquet every ``flush_interval``
         seconds and compacts small files; without it, buffered puts reach Parquet after
@@ -70,15 +69,17 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         (``featurestore init --encrypt``) needs its ``key`` (or $FEATURESTORE_KEY /
         $FEATURESTORE_KEY_FILE); see ``store.access.crypto``. ``offline`` puts a new store's
         Parquet files elsewhere (a folder, or ``s3://bucket/prefix``); see ``store.storage``;
-        ``online`` its online records (``redis://...``; see ``store.online_backends``)."""
+        ``online`` its online records (``redis://...``; see ``store.online_backends``), ``registry``
+        its tables (``postgresql://...``, so stores on several machines share them; see
+        ``store.databases``)."""
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
         os.makedirs(self.path, exist_ok=True)
         self.writer = writer
         secret = crypto.load_key(self.path, key)
-        self._conns = Connections(os.path.join(self.path, DB_FILE), secret)
+        self._conns = open_database(self.path, registry, secret)
         self._files = OfflineFiles(open_storage(self.path, offline),
                                    crypto.ParquetKey(secret, self.path) if secret else None)
-        self._online = open_online(self.path, os.path.join(self.path, DB_FILE), self._conns, online)
+        self._online = open_online(self.path, self._conns, online)
         self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
         self._cache_version = -1
         self._cache_lock = threading.Lock()
@@ -92,15 +93,17 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             self._guard = Guard(access_policy.AccessFile.load(access_path), principal or default_principal(), self)
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
-        if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        if self._conns.schema_version(conn) < SCHEMA_VERSION:
+            from . import registry as registry_tables  # the parameter hides the module here
+
             with self._conns.write() as conn:
-                registry.init(conn)
+                registry_tables.init(conn, self._conns)
                 offline_store.init(conn)
                 lineage.init(conn)
                 quality_tables.init(conn)
                 pipeline_tables.init(conn)
                 audit.init(conn)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._conns.set_schema_version(conn, SCHEMA_VERSION)
         self._recover()
         if self._guard is not None and self._guard.file.path:
             self._guard.note_file()
@@ -233,6 +236,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ttl_seconds = ttl_to_seconds(ttl)
         retention = retention_seconds(offline_retention)
         validate_definition(name, record_identifier, event_time, feats, description, tags, online, offline)
+        self._conns.check_width(name, len(feats))
         layout.check(partition_by)
         if ttl_seconds is not None and not online:
             raise ValidationError(f"Feature group {name!r}: a TTL applies to the online store; enable it or drop ttl")
@@ -347,8 +351,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 raise ValidationError(f"Feature group {name!r} already has a feature {f.name!r}; features cannot be "
                                       "retyped, so pick a new name", group=name, feature=f.name)
             existing.add(f.name)
-        if len(existing) > MAX_FEATURES:
-            raise ValidationError(f"Feature group {name!r} would have {len(existing)} features; at most {MAX_FEATURES}")
+        self._conns.check_width(name, len(existing))
         now = now_us()
         with self._conns.write() as conn:
             registry.insert_features(conn, name, feats, len(group.features), now)
@@ -775,8 +778,13 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     @property
     def online_location(self) -> str:
-        """Where the online store's records are: sqlite:///<the store's database>, or redis://..."""
+        """Where the online store's records are: the registry's database, or redis://..."""
         return self._online.url
+
+    @property
+    def registry_location(self) -> str:
+        """Where the store's tables are: sqlite:///<its featurestore.db>, or postgresql://... (schema ...)."""
+        return self._conns.url
 
     def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sqlite import run_script
+from .databases import run_script
 from .errors import NotFound
 
 SCHEMA = """
@@ -59,7 +59,7 @@ def upsert_node(conn: sqlite3.Connection, node_id: str, kind: str, name: str, no
     props = json.dumps(properties or {}, default=str)
     conn.execute(
         "INSERT INTO lineage_nodes VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-        "properties = json_patch(properties, excluded.properties), updated_us = excluded.updated_us",
+        "properties = json_patch(lineage_nodes.properties, excluded.properties), updated_us = excluded.updated_us",
         (node_id, kind, name, props, now_us, by or user(), now_us),
     )
 
@@ -67,8 +67,8 @@ def upsert_node(conn: sqlite3.Connection, node_id: str, kind: str, name: str, no
 def add_edge(conn: sqlite3.Connection, src: str, dst: str, relation: str, now_us: int,
              properties: dict[str, Any] | None = None, by: str | None = None) -> None:
     conn.execute(
-        "INSERT INTO lineage_edges VALUES (?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
-        "properties = json_patch(properties, excluded.properties)",
+        "INSERT INTO lineage_edges VALUES (?,?,?,?,?,?) ON CONFLICT (src, dst, relation) DO UPDATE SET "
+        "properties = json_patch(lineage_edges.properties, excluded.properties)",
         (src, dst, relation, json.dumps(properties or {}, default=str), now_us, by or user()),
     )
 

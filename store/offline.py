@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
-import sqlite_utils
 
 from . import layout
-from .sqlite import run_script
-from .online import q
+from .databases import run_script
+from .online import add_columns_sql, columns_ddl, q
 from .schema import Feature, FeatureGroup
 from .storage import Storage
 
@@ -102,18 +101,13 @@ def staging_table(group: str) -> str:
 
 
 def create_staging(conn: sqlite3.Connection, group: FeatureGroup) -> None:
-    from .online import PY_TYPES
-
-    columns = {c: int for c in STAGING_INTERNAL} | {f.name: PY_TYPES[f.sqlite_type] for f in group.features}
-    sqlite_utils.Database(conn).create_table(f"staging:{group.name}", columns, not_null=set(STAGING_INTERNAL))
+    internal = [f"{c} INTEGER NOT NULL" for c in STAGING_INTERNAL]
+    conn.execute(f"CREATE TABLE {staging_table(group.name)} ({', '.join([*internal, *columns_ddl(group.features)])})")
 
 
 def add_staging_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
-    from .online import PY_TYPES
-
-    t = sqlite_utils.Database(conn).table(f"staging:{group}")
-    for f in features:
-        t.add_column(f.name, PY_TYPES[f.sqlite_type])
+    for sql in add_columns_sql(staging_table(group), features):
+        conn.execute(sql)
 
 
 def stage_sql(group: FeatureGroup) -> str:
@@ -133,7 +127,8 @@ def staged_arrow(conn: sqlite3.Connection, group: FeatureGroup) -> "pa.Table":
     from .coerce import coerce_column
 
     schema = arrow_schema(group)
-    cur = conn.execute(f"SELECT * FROM {staging_table(group.name)} ORDER BY _seq")
+    cols = ", ".join([*STAGING_INTERNAL, *map(q, group.feature_names)])
+    cur = conn.execute(f"SELECT {cols} FROM {staging_table(group.name)} ORDER BY _seq")
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
     if not rows:
@@ -287,8 +282,8 @@ class OfflineFiles:
         )
         if growth and entries:
             conn.execute(
-                "INSERT INTO offline_growth VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                "rows = rows + excluded.rows, bytes = bytes + excluded.bytes",
+                "INSERT INTO offline_growth VALUES (?, ?, ?, ?) ON CONFLICT (group_name, day) DO UPDATE SET "
+                "rows = offline_growth.rows + excluded.rows, bytes = offline_growth.bytes + excluded.bytes",
                 (group, now_us // 86_400_000_000, sum(e.rows for e in entries), sum(e.bytes for e in entries)))
 
     def mark_inflight(self, group: str) -> None:

@@ -11,8 +11,6 @@ import json
 import sqlite3
 from typing import Any, Iterable, Sequence
 
-import sqlite_utils
-
 from .schema import Feature, FeatureGroup
 
 INTERNAL = ("_event_us", "_write_us", "_expires_us", "_deleted")
@@ -27,24 +25,28 @@ def table(group: str) -> str:
     return q(f"online:{group}")
 
 
-PY_TYPES = {"INTEGER": int, "REAL": float, "TEXT": str}
+def columns_ddl(features: Iterable[Feature], key: str | None = None) -> list[str]:
+    """Column definitions of features in the store database's types (the key one the primary key)."""
+    return [f"{q(f.name)} {f.sqlite_type}" + (" PRIMARY KEY" if f.name == key else "") for f in features]
+
+
+def add_columns_sql(table_name: str, features: Iterable[Feature]) -> list[str]:
+    return [f"ALTER TABLE {table_name} ADD COLUMN {column}" for column in columns_ddl(features)]
 
 
 def create_table(conn: sqlite3.Connection, group: FeatureGroup) -> None:
-    db = sqlite_utils.Database(conn)
-    columns = {"_event_us": int, "_write_us": int, "_expires_us": int, "_deleted": int}
-    columns |= {f.name: PY_TYPES[f.sqlite_type] for f in group.features}
-    db.create_table(f"online:{group.name}", columns, pk=group.record_identifier,
-                    not_null={"_event_us", "_write_us", "_deleted"}, defaults={"_deleted": 0})
-    # Partial, so puts without a TTL do not pay for an index entry (sqlite-utils cannot say WHERE).
+    internal = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_expires_us INTEGER",
+                "_deleted INTEGER NOT NULL DEFAULT 0"]
+    conn.execute(f"CREATE TABLE {table(group.name)} "
+                 f"({', '.join([*internal, *columns_ddl(group.features, group.record_identifier)])})")
+    # Partial, so puts without a TTL do not pay for an index entry.
     conn.execute(f"CREATE INDEX {q(f'online:{group.name}:expiry')} ON {table(group.name)} (_expires_us) "
                  "WHERE _expires_us IS NOT NULL")
 
 
 def add_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
-    t = sqlite_utils.Database(conn).table(f"online:{group}")
-    for f in features:
-        t.add_column(f.name, PY_TYPES[f.sqlite_type])
+    for sql in add_columns_sql(table(group), features):
+        conn.execute(sql)
 
 
 def drop_table(conn: sqlite3.Connection, group: str) -> None:

@@ -9,13 +9,13 @@ import json
 import sqlite3
 from typing import Any
 
-from .sqlite import errors, run_script
+from .databases import Database, errors, run_script
 from .errors import Conflict, NotFound
 from .schema import Feature, FeatureGroup
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('registry_version', 0);
+INSERT INTO meta VALUES ('registry_version', 0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS feature_groups (
     name TEXT PRIMARY KEY,
     record_identifier TEXT NOT NULL,
@@ -65,14 +65,17 @@ MIGRATIONS_V2 = [
      "ALTER TABLE feature_groups ADD COLUMN offline_retention_seconds REAL"),
     ("group_state", "retained_from_us", "ALTER TABLE group_state ADD COLUMN retained_from_us INTEGER"),
 ]
+# The later of last_event_us and parameter N (which may be NULL).
+_NEWEST_EVENT = ("CASE WHEN CAST(?{0} AS BIGINT) IS NULL THEN last_event_us "
+                 "WHEN last_event_us IS NULL OR last_event_us < ?{0} THEN ?{0} ELSE last_event_us END")
 GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online, offline, ttl_seconds, status, "
                  "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds")
 
 
-def init(conn: sqlite3.Connection) -> None:
+def init(conn: sqlite3.Connection, db: Database) -> None:
     run_script(conn, SCHEMA)
     for table, column, ddl in MIGRATIONS_V2:
-        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+        if column not in db.columns(conn, table):
             conn.execute(ddl)
 
 
@@ -134,7 +137,7 @@ def names(conn: sqlite3.Connection) -> list[str]:
 
 def offline_names(conn: sqlite3.Connection) -> list[str]:
     """Names of the groups with an offline store, in name order."""
-    return [n for (n,) in conn.execute("SELECT name FROM feature_groups WHERE offline ORDER BY name")]
+    return [n for (n,) in conn.execute("SELECT name FROM feature_groups WHERE offline <> 0 ORDER BY name")]
 
 
 def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
@@ -216,8 +219,9 @@ def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event
     Must run inside the write transaction that stores the rows.
     """
     row = conn.execute(
-        "UPDATE group_state SET seq = seq + ?1, last_write_us = max(last_write_us + 1, ?2), "
-        "last_event_us = CASE WHEN ?3 IS NULL THEN last_event_us ELSE max(coalesce(last_event_us, ?3), ?3) END, "
+        "UPDATE group_state SET seq = seq + ?1, "
+        "last_write_us = CASE WHEN last_write_us + 1 > ?2 THEN last_write_us + 1 ELSE ?2 END, "
+        f"last_event_us = {_NEWEST_EVENT.format(3)}, "
         "staged_rows = staged_rows + ?4 WHERE group_name = ?5 RETURNING seq, last_write_us, staged_rows",
         (rows, now, max_event_us, staged, name),
     ).fetchone()
@@ -231,8 +235,8 @@ def advance(conn: sqlite3.Connection, name: str, rows: int, max_event_us: int | 
     took its write time (``allocate`` with no rows) before it knew how many rows it would have.
     Must run inside the write transaction that stores the rows."""
     conn.execute(
-        "UPDATE group_state SET seq = seq + ?1, last_event_us = CASE WHEN ?2 IS NULL THEN last_event_us "
-        "ELSE max(coalesce(last_event_us, ?2), ?2) END WHERE group_name = ?3", (rows, max_event_us, name))
+        f"UPDATE group_state SET seq = seq + ?1, last_event_us = {_NEWEST_EVENT.format(2)} WHERE group_name = ?3",
+        (rows, max_event_us, name))
 
 
 def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:

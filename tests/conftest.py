@@ -1,9 +1,16 @@
 """Shared fixtures: a fresh store in tmp_path and a typical feature group.
 
-Modules marked ``storage`` run each test that uses ``fs`` (or ``offline_location``) twice: on a local folder and on a real
-S3 server (SeaweedFS on 127.0.0.1, one per test session, see ``s3_server``). Modules marked
-``online`` run them on each online backend: SQLite, and real Redis and PostgreSQL servers (see
-``redis_server`` and ``postgres_server``)."""
+Backends are axes of the tests that ask for ``fs`` (or a ``*_location``), chosen by the module's
+markers, against real servers started once per test session (see ``s3_server``,
+``redis_server``, ``postgres_server``):
+
+- ``storage``: offline files on a local folder and on S3 (SeaweedFS on 127.0.0.1);
+- ``online``: online records in the store's database, in Redis and in PostgreSQL;
+- ``registry``: the store's tables in its SQLite file and in a PostgreSQL schema.
+
+Modules with several markers run a chosen set of combinations (see COMBINATIONS), not every
+product: each backend with the defaults, plus the shared deployment (registry on PostgreSQL,
+files on S3, online in the registry or in Redis)."""
 from __future__ import annotations
 
 import uuid
@@ -24,11 +31,28 @@ CUSTOMER_FEATURES = [
 ]
 
 
+# (storage, registry, online) per set of markers; a marker left out takes its default.
+COMBINATIONS = {
+    ("storage",): [("local", "sqlite", "sqlite"), ("s3", "sqlite", "sqlite"), ("s3", "postgresql", "sqlite")],
+    ("online",): [("local", "sqlite", "sqlite"), ("local", "sqlite", "redis"), ("local", "sqlite", "postgresql"),
+                  ("local", "postgresql", "sqlite")],
+    ("registry",): [("local", "sqlite", "sqlite"), ("local", "postgresql", "sqlite")],
+    ("online", "storage"): [("local", "sqlite", "sqlite"), ("s3", "sqlite", "sqlite"), ("local", "sqlite", "redis"),
+                            ("local", "sqlite", "postgresql"), ("s3", "postgresql", "sqlite"), ("s3", "postgresql", "redis")],
+}
+AXES = {"storage": "offline_location", "online": "online_location", "registry": "registry_location"}
+
+
 def pytest_generate_tests(metafunc):
-    if metafunc.definition.get_closest_marker("storage") and {"fs", "offline_location"} & set(metafunc.fixturenames):
-        metafunc.parametrize("storage_kind", ["local", "s3"], indirect=True)
-    if metafunc.definition.get_closest_marker("online") and {"fs", "online_location"} & set(metafunc.fixturenames):
-        metafunc.parametrize("online_kind", ["sqlite", "redis", "postgresql"], indirect=True)
+    used = set(metafunc.fixturenames)
+    markers = tuple(sorted(m for m, fixture in AXES.items()
+                           if metafunc.definition.get_closest_marker(m) and {"fs", fixture} & used))
+    if not markers:
+        return
+    kinds = [i for i, kind in enumerate(("storage_kind", "registry_kind", "online_kind")) if kind in used]
+    combos = list(dict.fromkeys(tuple(c[i] for i in kinds) for c in COMBINATIONS[markers]))
+    metafunc.parametrize([("storage_kind", "registry_kind", "online_kind")[i] for i in kinds], combos, indirect=True,
+                         ids=["-".join(c) for c in combos])
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +76,24 @@ def online_kind(request):
     return getattr(request, "param", "sqlite")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session")  # hypothesis tests take it: one value per run
 def online_location(online_kind, request):
-    """None (the store's own SQLite database), or the test session's Redis or PostgreSQL server."""
+    """None (the store's own database), or the test session's Redis or PostgreSQL server."""
     if online_kind == "sqlite":
         return None
     return request.getfixturevalue("redis_server" if online_kind == "redis" else "postgres_server").url
+
+
+@pytest.fixture(scope="session")
+def registry_kind(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")  # hypothesis tests take it: one value per run
+def registry_location(registry_kind, request):
+    """None (the store's SQLite file), or the test session's PostgreSQL server (each store makes
+    a schema of its own in it)."""
+    return None if registry_kind == "sqlite" else request.getfixturevalue("postgres_server").url
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +136,9 @@ def offline_location(storage_kind, request, monkeypatch):
 
 
 @pytest.fixture
-def fs(tmp_path, offline_location, online_location):
-    store = FeatureStore(tmp_path / "store", offline=offline_location, online=online_location)
+def fs(tmp_path, offline_location, online_location, registry_location):
+    store = FeatureStore(tmp_path / "store", offline=offline_location, online=online_location,
+                         registry=registry_location)
     yield store
     store.close()
 

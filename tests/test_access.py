@@ -13,6 +13,8 @@ from store import AccessDenied, Feature, FeatureStore, ValidationError
 from store.access.policy import AccessFile, check_password, hash_password
 from store.cli import main
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 FEATURES = [Feature("id", "Integral"), Feature("ts", "String"), Feature("amount", "Fractional")]
 ACCESS = """
 users:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import sqlite3
 import time
 
 import pandas as pd
 import pytest
 
 from store import Feature, FeatureStore
+from store.databases import open_database
 
 pytestmark = pytest.mark.slow
 FEATURES = [Feature("id", "String"), Feature("ts", "Fractional"), Feature("writer", "Integral"), Feature("n", "Integral")]
@@ -44,10 +44,10 @@ def reader(path: str, seconds: float, out: mp.Queue) -> None:
     out.put(reads)
 
 
-@pytest.mark.online  # with the online store in the database, and in Redis (written after each commit)
-def test_four_writers_and_two_readers_lose_nothing(tmp_path, online_location):
+@pytest.mark.online  # online in the store's database (SQLite or PostgreSQL), Redis or PostgreSQL (after each commit)
+def test_four_writers_and_two_readers_lose_nothing(tmp_path, online_location, registry_location):
     path = str(tmp_path / "store")
-    FeatureStore(path, online=online_location).create_feature_group("g", "id", "ts", FEATURES)
+    FeatureStore(path, online=online_location, registry=registry_location).create_feature_group("g", "id", "ts", FEATURES)
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
     procs = [ctx.Process(target=writer, args=(path, w, 4.0, out)) for w in range(4)]
@@ -61,9 +61,10 @@ def test_four_writers_and_two_readers_lose_nothing(tmp_path, online_location):
     written = [r for r in results if isinstance(r, list)]
     assert len(written) == 4 and all(len(w) > 50 for w in written)
     expected = {i for w in written for i in w}
-    if online_location:  # every writer applied its own writes to Redis: none was left for a recovery
-        with sqlite3.connect(f"{path}/featurestore.db") as db:
-            assert db.execute("SELECT count(*) FROM online_outbox").fetchone() == (0,)
+    if online_location:  # every writer applied its own writes: none was left for a recovery (which opening does)
+        db = open_database(path, None, None)
+        assert db.get().execute("SELECT count(*) FROM online_outbox").fetchone() == (0,)
+        db.close()
     fs = FeatureStore(path)
     offline_ids = fs.query("SELECT id FROM g")["id"]
     assert len(offline_ids) == len(expected) and set(offline_ids) == expected

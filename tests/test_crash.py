@@ -32,11 +32,11 @@ WRITER = textwrap.dedent(f"""
 """)
 
 
-def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, offline_location):
-    """On a local folder and on S3 (where the killed writer's uploads are objects the manifest
-    never listed)."""
+def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, offline_location, registry_location):
+    """On a local folder, on S3 (where the killed writer's uploads are objects the manifest
+    never listed), and on S3 with the manifest in PostgreSQL."""
     path = str(tmp_path / "store")
-    FeatureStore(path, offline=offline_location).create_feature_group("g", "id", "ts", [
+    FeatureStore(path, offline=offline_location, registry=registry_location).create_feature_group("g", "id", "ts", [
         Feature("id", "Integral"), Feature("ts", "Fractional"), Feature("batch", "Integral"), Feature("x", "Fractional")])
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     landed = 0

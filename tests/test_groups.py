@@ -153,6 +153,16 @@ def test_feature_count_is_capped_by_sqlite_columns(fs):
     from store.schema import MAX_FEATURES
 
     many = [Feature("id", "Integral"), Feature("ts", "Fractional")] + [Feature(f"f{i}", "Fractional") for i in range(MAX_FEATURES - 2)]
+    if fs.registry_location.startswith("postgresql"):  # every group has a staging table there
+        cap = fs._conns.max_features
+        with pytest.raises(ValidationError, match=f"registry is on postgresql holds at most {cap} features"):
+            fs.create_feature_group("wide", "id", "ts", many, online=False)
+        fs.create_feature_group("narrow", "id", "ts", many[:cap])
+        fs.put_record("narrow", {"id": 1, "ts": 1.0, f"f{cap - 3}": 2.0})
+        assert fs.get_record("narrow", 1)[f"f{cap - 3}"] == 2.0
+        with pytest.raises(ValidationError, match=f"at most {cap}"):
+            fs.add_features("narrow", [Feature("one_more", "Integral")])
+        return
     if fs.online_location.startswith("postgresql"):  # this backend's own, lower cap, said as such
         from store.online_backends.postgres_online import MAX_FEATURES as PG_MAX
 

@@ -14,6 +14,8 @@ from store import Feature, IngestRejected, ValidationError
 from store.demo import GROUPS
 from tests.conftest import t
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 TRANSACTIONS = next(g for g in GROUPS if g.name == "transactions")
 
 

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from store import Conflict, Feature, NotFound, ValidationError
 from store.cli import main
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 TX = [Feature("tid", "String"), Feature("cid", "Integral"), Feature("amount", "Fractional"),
       Feature("ts", "String")]
 DAILY = [Feature("cid", "Integral"), Feature("n", "Integral"), Feature("total", "Fractional"),

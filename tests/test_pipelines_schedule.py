@@ -19,6 +19,8 @@ from store.timeutil import iso_z_to_us, now_us
 
 from test_pipelines import DAILY, DAILY_SQL, TX, transactions
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 MINUTE = 60_000_000
 
 

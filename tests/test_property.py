@@ -230,12 +230,12 @@ def group_features(kind: str, et_name: str) -> list[Feature]:
 class Harness:
     """A fresh store in a temporary folder, the model, and the instants between the calls."""
 
-    def __init__(self, kind: str, et_name: str, online: str | None = None) -> None:
+    def __init__(self, kind: str, et_name: str, online: str | None = None, registry: str | None = None) -> None:
         self.kind, self.et = kind, et_name
         self.names = [ID, et_name, *FEATURES]
         self.dir = tempfile.mkdtemp(prefix="fs-property-")
         try:
-            self.fs = FeatureStore(self.dir, online=online)
+            self.fs = FeatureStore(self.dir, online=online, registry=registry)
             self.fs.create_feature_group(GROUP, ID, et_name, group_features(kind, et_name))
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -427,12 +427,13 @@ class Harness:
 # ----------------------------------------------------------------------------- properties
 
 
-@pytest.mark.online  # on every online backend
+@pytest.mark.online  # on every online backend, and with the store's tables in PostgreSQL
 @property_settings(60)
 @given(kind=time_kinds, et_name=event_time_names, ops=operations)
 @example(kind="iso", et_name="ts", ops=[Put(0, 0, {}), Delete(0, 2, False), Delete(0, 1, True)])
-def test_online_store_matches_reference(online_location: str | None, kind: str, et_name: str, ops: list) -> None:
-    with Harness(kind, et_name, online_location) as h:
+def test_online_store_matches_reference(online_location: str | None, registry_location: str | None, kind: str,
+                                        et_name: str, ops: list) -> None:
+    with Harness(kind, et_name, online_location, registry_location) as h:
         for op in ops:
             h.apply(op)
             h.check_online(sorted(h.touched(op)))
@@ -525,9 +526,11 @@ PUT_FORM = {"pandas": "typed", "arrow": "typed", "text": "text", "timestamps": "
        rows=batch_rows | wide_batch_rows,
        source=st.sampled_from(sorted(PUT_FORM)), spell=spellings,
        times=st.lists(st.integers(0, len(QUERY_TIMES) - 1), max_size=3, unique=True))
-def test_ingest_batch_equals_puts_one_by_one(online_location: str | None, kind: str, et_name: str, prefix: list,
-                                             rows: tuple, source: str, spell: int, times: list) -> None:
-    with Harness(kind, et_name, online_location) as batch, Harness(kind, et_name, online_location) as single:
+def test_ingest_batch_equals_puts_one_by_one(online_location: str | None, registry_location: str | None, kind: str,
+                                             et_name: str, prefix: list, rows: tuple, source: str, spell: int,
+                                             times: list) -> None:
+    with Harness(kind, et_name, online_location, registry_location) as batch, \
+            Harness(kind, et_name, online_location, registry_location) as single:
         for op in prefix:
             batch.apply(op)
             single.apply(op)

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from store import Feature, FeatureStore, ValidationError
 from store.cli import main
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 SUITE = {  # as Great Expectations 0.18 writes one (expectation_type; GX 1.x writes "type")
     "expectation_suite_name": "transactions.warning",
     "expectations": [

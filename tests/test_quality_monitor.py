@@ -16,6 +16,8 @@ from store import Feature, ValidationError
 from store.cli import main
 from store.quality import drift as figures
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 scipy_stats = pytest.importorskip("scipy.stats")
 scipy_distance = pytest.importorskip("scipy.spatial.distance")
 

@@ -15,6 +15,8 @@ from store import Feature, FeatureStore, IngestRejected, NotFound, ValidationErr
 from store import records as record_typing
 from store.quality.rules import parse
 
+pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
+
 T = "2024-01-01T00:00:00Z"
 FEATURES = [Feature("id", "Integral"), Feature("ts", "String"), Feature("amount", "Fractional"),
             Feature("qty", "Integral"), Feature("currency", "String"), Feature("refund", "Fractional"),

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from typing import Any
 
-from ..sqlite import run_script
+from ..databases import run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (

@@ -96,7 +96,7 @@ def _remove_leftovers(store_path: str) -> None:
 
 def _export_database(db: str, old_key: bytes | None, new_key: bytes) -> None:
     """A SQLCipher copy of the database under the new key (sqlcipher_export copies schema and rows)."""
-    from ..sqlite import _cipher
+    from ..databases.sqlite_db import _cipher
 
     conn = _cipher(db)
     try:

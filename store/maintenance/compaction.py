@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..schema import FeatureGroup
-    from ..sqlite import Connections
+    from ..databases import Database
 
 TARGET_ROWS = 1_000_000  # a compacted file holds at most this many rows...
 TARGET_BYTES = 128 << 20  # ...and about this many bytes
@@ -77,7 +77,7 @@ def merge_plan(files: list[Listed], min_small: int = 2, target_rows: int = TARGE
 class Rewriter:
     """Rewrites sets of one group's files; see the module docstring for the locking."""
 
-    def __init__(self, conns: "Connections", files: OfflineFiles, target_rows: int = TARGET_ROWS,
+    def __init__(self, conns: "Database", files: OfflineFiles, target_rows: int = TARGET_ROWS,
                  target_bytes: int = TARGET_BYTES) -> None:
         self.conns, self.files = conns, files
         self.target_rows, self.target_bytes = target_rows, target_bytes
@@ -214,7 +214,7 @@ class Rewriter:
         return storage.join(base, uuid.uuid4().hex[:12])
 
 
-def compact_group(rewriter: Rewriter, conns: "Connections", group: "FeatureGroup", now_us: int,
+def compact_group(rewriter: Rewriter, conns: "Database", group: "FeatureGroup", now_us: int,
                   min_small: int = 2) -> dict[str, Any]:
     """Apply the group's retention if it has one and it is due, then merge each partition's small
     files; returns what changed."""
@@ -228,8 +228,9 @@ def compact_group(rewriter: Rewriter, conns: "Connections", group: "FeatureGroup
             return retention.kept(group, rows, cutoff)
 
         def mark(conn: "sqlite3.Connection") -> None:
-            conn.execute("UPDATE group_state SET retained_from_us = max(coalesce(retained_from_us, ?), ?) "
-                         "WHERE group_name = ?", (cutoff, cutoff, group.name))
+            conn.execute("UPDATE group_state SET retained_from_us = CASE WHEN retained_from_us IS NULL "
+                         "OR retained_from_us < ?1 THEN ?1 ELSE retained_from_us END WHERE group_name = ?2",
+                         (cutoff, group.name))
 
         done = rewriter.rewrite(group, inputs, now_us, apply, mark)
         if done:
@@ -246,7 +247,7 @@ def compact_group(rewriter: Rewriter, conns: "Connections", group: "FeatureGroup
     return result
 
 
-def retention_due(conns: "Connections", group: "FeatureGroup", now_us: int) -> tuple[list[Listed], int] | None:
+def retention_due(conns: "Database", group: "FeatureGroup", now_us: int) -> tuple[list[Listed], int] | None:
     """(files holding history older than the cutoff, cutoff) when the group's retention would drop
     something, else None."""
     if not group.offline_retention_seconds:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from ..schema import Feature, FeatureGroup
 
 if TYPE_CHECKING:
-    from ..sqlite import Connections
+    from ..databases import Database
 
 Row = Sequence[Any]
 
@@ -91,7 +91,7 @@ class OnlineBackend(ABC):
     def after_commit(self) -> None:
         """Apply what this thread's last write transaction recorded for later (see the module docstring)."""
 
-    def recover(self, conns: "Connections") -> int:
+    def recover(self, conns: "Database") -> int:
         """Apply writes a crashed process recorded but never applied; returns how many."""
         return 0
 

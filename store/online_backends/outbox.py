@@ -1,6 +1,6 @@
-"""What online backends outside the store's SQLite database share: the outbox.
+"""What online backends outside the store's database share: the outbox.
 
-Such a backend cannot join the SQLite transaction that writes the offline rows, so each online
+Such a backend cannot join the database transaction that writes the offline rows, so each online
 write is recorded in ``online_outbox`` in that transaction and applied to the backend once it
 has committed (``after_commit``); a rollback forgets it. Entries a crash left unapplied are
 applied when a store next opens, or by background maintenance (``recover``). Every operation is
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .base import OnlineBackend
 
 if TYPE_CHECKING:
-    from ..sqlite import Connections
+    from ..databases import Database
 
 OUTBOX = """
 CREATE TABLE IF NOT EXISTS online_outbox (
@@ -33,7 +34,7 @@ DELETE_BATCH = 256  # applied entries are deleted in batches of this many
 
 
 class OutboxBackend(OnlineBackend):
-    def __init__(self, conns: "Connections") -> None:
+    def __init__(self, conns: "Database") -> None:
         self.conns = conns
         with conns.write() as conn:
             conn.execute(OUTBOX)
@@ -46,7 +47,7 @@ class OutboxBackend(OnlineBackend):
         """Carry out one recorded write (idempotent; see the module docstring)."""
 
     def _record(self, conn: sqlite3.Connection, group: str, op: str, payload: Any) -> None:
-        token = uuid.uuid4().hex
+        token = f"{time.time_ns():020d}{uuid.uuid4().hex[:12]}"  # sorts in the order recorded
         conn.execute("INSERT INTO online_outbox VALUES (?, ?, ?, ?)", (token, group, op, json.dumps(payload)))
         pending = getattr(self._local, "pending", None)
         if not pending:
@@ -69,8 +70,8 @@ class OutboxBackend(OnlineBackend):
         if done:
             self._forget(done)
 
-    def recover(self, conns: "Connections") -> int:
-        rows = conns.get().execute("SELECT token, group_name, op, payload FROM online_outbox ORDER BY rowid").fetchall()
+    def recover(self, conns: "Database") -> int:
+        rows = conns.get().execute("SELECT token, group_name, op, payload FROM online_outbox ORDER BY token").fetchall()
         for _token, group, op, payload in rows:  # in the order they were recorded
             self._apply(group, op, json.loads(payload))
         if rows:

@@ -21,7 +21,7 @@ from .base import Row
 from .outbox import OutboxBackend
 
 if TYPE_CHECKING:
-    from ..sqlite import Connections
+    from ..databases import Database
 
 PAYLOAD_ROWS = 5_000
 MAX_FEATURES = 1_590  # PostgreSQL's 1,600 columns less the four internal ones, with room to spare
@@ -35,7 +35,7 @@ def q(name: str) -> str:
 class PostgresOnline(OutboxBackend):
     name = "postgresql"
 
-    def __init__(self, url: str, prefix: str, conns: "Connections") -> None:
+    def __init__(self, url: str, prefix: str, conns: "Database") -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool

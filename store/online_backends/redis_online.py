@@ -26,7 +26,7 @@ from .base import Row
 from .outbox import OutboxBackend
 
 if TYPE_CHECKING:
-    from ..sqlite import Connections
+    from ..databases import Database
 
 PAYLOAD_ROWS = 5_000  # rows per outbox entry and per script call
 
@@ -99,7 +99,7 @@ return out
 class RedisOnline(OutboxBackend):
     name = "redis"
 
-    def __init__(self, url: str, prefix: str, conns: "Connections") -> None:
+    def __init__(self, url: str, prefix: str, conns: "Database") -> None:
         try:
             import redis
         except ImportError:

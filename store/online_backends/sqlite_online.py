@@ -1,5 +1,6 @@
-"""The online store in the store's own SQLite database (the default): one table per group,
-written inside the same transaction as the offline buffer and manifest (see ``store.online``)."""
+"""The online store in the store's own database (the default: its SQLite file, or its schema on
+PostgreSQL): one table per group, written inside the same transaction as the offline buffer and
+manifest (see ``store.online``), so online and offline change together with no outbox."""
 from __future__ import annotations
 
 import sqlite3
@@ -12,17 +13,16 @@ from ..schema import Feature, FeatureGroup
 from .base import OnlineBackend, Row
 
 if TYPE_CHECKING:
-    from ..sqlite import Connections
+    from ..databases import Database
 
 CHUNK = 500  # identifiers per IN (...) query
 
 
-class SQLiteOnline(OnlineBackend):
-    name = "sqlite"
-
-    def __init__(self, conns: "Connections", path: str) -> None:
+class DatabaseOnline(OnlineBackend):
+    def __init__(self, conns: "Database") -> None:
         self.conns = conns
-        self.url = f"sqlite:///{path}"
+        self.name = conns.name
+        self.url = conns.url
 
     def create(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
         tables.create_table(conn, group)
@@ -68,9 +68,7 @@ class SQLiteOnline(OnlineBackend):
         return tables.count(self.conns.get(), group, now_us)
 
     def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
-        from ..maintenance.storage import online_bytes
-
-        return online_bytes(conn, group.name)
+        return self.conns.table_bytes(conn, f"online:{group.name}")
 
     def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         return tables.expired(conn, group, now_us)

@@ -15,7 +15,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import Conflict, NotFound
-from ..sqlite import errors, run_script
+from ..databases import errors, run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -174,8 +174,9 @@ def take_lock(conn: sqlite3.Connection, name: str, now: int) -> None:
         if run_id is not None:
             finish_run(conn, run_id, "failed", now, error=f"The process running it ({pid} on {host}) stopped "
                                                           "before the run finished; nothing it computed was written")
-    conn.execute("INSERT OR REPLACE INTO pipeline_locks VALUES (?, NULL, ?, ?, ?, ?)",
-                 (name, HOST, os.getpid(), now, now))
+    conn.execute("INSERT INTO pipeline_locks VALUES (?, NULL, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                 "run_id = NULL, host = excluded.host, pid = excluded.pid, acquired_us = excluded.acquired_us, "
+                 "heartbeat_us = excluded.heartbeat_us", (name, HOST, os.getpid(), now, now))
 
 
 def lock_run(conn: sqlite3.Connection, name: str, run_id: int) -> None:

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from typing import Any, Iterable
 
-from ..sqlite import run_script
+from ..databases import run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS quality_settings (
@@ -199,9 +199,9 @@ class PutTally:
                 "INSERT INTO validation_runs (group_name, started_us, seconds, kind, source, rows_checked, rows_written, "
                 "rows_warned, rows_rejected, outcome, per_rule) VALUES (?, ?, 60, 'puts', ?, ?, ?, ?, ?, 'written', ?) "
                 "ON CONFLICT (group_name, started_us, source) WHERE kind = 'puts' DO UPDATE SET "
-                "rows_checked = rows_checked + excluded.rows_checked, rows_written = rows_written + excluded.rows_written, "
-                "rows_warned = rows_warned + excluded.rows_warned, rows_rejected = rows_rejected + excluded.rows_rejected, "
-                "per_rule = excluded.per_rule",
+                + ", ".join(f"{col} = validation_runs.{col} + excluded.{col}"
+                            for col in ("rows_checked", "rows_written", "rows_warned", "rows_rejected"))
+                + ", per_rule = excluded.per_rule",
                 (group, minute, source, c["checked"], c["written"], c["warned"], c["rejected"], json.dumps(merged)))
 
     def __bool__(self) -> bool:

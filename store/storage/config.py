@@ -1,15 +1,18 @@
-"""A store's config, ``featurestore.yaml`` in its folder: where its offline files and online
-records live.
+"""A store's config, ``featurestore.yaml`` in its folder: where its tables, offline files and
+online records live.
 
+    registry: postgresql://fs@db.internal:5432/features   # default: sqlite (featurestore.db here)
+    registry_schema: fs_1a2b3c4d5e6f   # written with registry:, so stores can share a database
     offline: s3://bucket/prefix        # or a folder; default: <store>/offline
-    online: redis://127.0.0.1:6379/0   # default: sqlite (the store's own database)
+    online: redis://127.0.0.1:6379/0   # default: the registry's database (in its transactions)
     online_prefix: "fs:1a2b3c4d:"      # written with online:, so stores can share a Redis database
     s3:                                # optional; else the standard AWS variables
       endpoint_url: http://127.0.0.1:8333   # else $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL
       region: us-east-1                     # else $AWS_REGION / $AWS_DEFAULT_REGION
 
 Credentials come from the AWS SDK's usual chain ($AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY,
-a profile, an instance role), never from this file, so the file can be shared with the store.
+a profile, an instance role), and PostgreSQL passwords from its own ($PGPASSWORD, ~/.pgpass)
+unless the URL holds one, so the file can be copied to every machine sharing the store.
 The location is written once, when the store is made: every later opener reads the same place.
 """
 from __future__ import annotations
@@ -37,10 +40,10 @@ def read(store_path: str) -> dict[str, Any]:
             raise ValidationError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(config, dict):
         raise ValidationError(f"{path} must be a mapping of settings (offline:, s3:)")
-    unknown = set(config) - {"offline", "s3", "online", "online_prefix"}
+    unknown = set(config) - {"registry", "registry_schema", "offline", "s3", "online", "online_prefix"}
     if unknown:
-        raise ValidationError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; use offline:, s3:, "
-                              "online: and online_prefix:")
+        raise ValidationError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; use registry:, offline:, "
+                              "s3:, online: and their _schema/_prefix")
     return config
 
 

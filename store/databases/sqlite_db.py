@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import threading
 import weakref
 from contextlib import contextmanager
 from typing import Callable, Iterator
+
+from ..schema import MAX_FEATURES
+from .base import Database, errors
 
 BUSY_TIMEOUT_MS = 120_000
 
@@ -43,7 +45,7 @@ def _cipher(path: str) -> sqlite3.Connection:
     try:
         from sqlcipher3 import dbapi2
     except ImportError:
-        from .errors import ValidationError
+        from ..errors import ValidationError
 
         raise ValidationError("This store is encrypted, and opening its database needs sqlcipher3: "
                               "pip install 'featurestore[encryption]'") from None
@@ -55,19 +57,15 @@ def _cipher(path: str) -> sqlite3.Connection:
                           factory=_CipherConnection)
 
 
-def errors(name: str) -> tuple[type[Exception], ...]:
-    """sqlite3's exception class ``name`` and, once an encrypted store was opened, sqlcipher3's
-    (its classes are its own), for ``except`` clauses that must catch either."""
-    found: tuple[type[Exception], ...] = (getattr(sqlite3, name),)
-    cipher = sys.modules.get("sqlcipher3.dbapi2")
-    return found + (getattr(cipher, name),) if cipher is not None else found
-
-
-class Connections:
+class Connections(Database):
     """One SQLite connection per thread and process for a database file."""
+
+    name = "sqlite"
+    max_features = MAX_FEATURES  # SQLite's 2,000 columns less the staging table's internal ones
 
     def __init__(self, path: str, key: bytes | None = None) -> None:
         self.path = path
+        self.url = f"sqlite:///{path}"
         self.key = key
         self._local = threading.local()
         # Weak, so connections of threads that ended (Streamlit runs each rerun on a new thread) close.
@@ -125,9 +123,22 @@ class Connections:
             self._all.clear()
         self._local = threading.local()
 
+    def schema_version(self, conn: sqlite3.Connection) -> int:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
 
-def run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Run ';'-separated DDL inside the caller's transaction (``executescript`` would commit it)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    def set_schema_version(self, conn: sqlite3.Connection, version: int) -> None:
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+
+    def columns(self, conn: sqlite3.Connection, table: str) -> set[str]:
+        return {row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
+
+    def table_bytes(self, conn: sqlite3.Connection, table: str) -> int | None:
+        """SQLite's own page count for the table and its indexes; None where SQLite has no dbstat."""
+        try:
+            row = conn.execute(
+                "SELECT sum(pgsize) FROM dbstat WHERE aggregate = TRUE AND name IN "
+                "(SELECT name FROM sqlite_schema WHERE tbl_name = ?)", (table,)).fetchone()
+        except errors("OperationalError"):
+            return None
+        return int(row[0] or 0)
+
