@@ -29,8 +29,9 @@ with common.engine_errors(), common.unexpected_errors():
     st.session_state[common.WHO_KEY] = who
     fs = common.store()
     st.sidebar.caption(f"Store `{fs.path}`"
+                       + ("" if fs.registry_location.startswith("sqlite:") else f"  \nRegistry `{fs.registry_location}`")
                        + ("" if fs.offline_location.startswith(fs.path) else f"  \nOffline files `{fs.offline_location}`")
-                       + ("" if fs.online_location.startswith("sqlite:") else f"  \nOnline store `{fs.online_location}`"))
+                       + ("" if fs.online_location == fs.registry_location else f"  \nOnline store `{fs.online_location}`"))
     auth.footer(who)
     auth.sign_out_button()
     common.show_flash()

@@ -37,11 +37,18 @@ def main(ctx: click.Context, store_path: str | None, principal: str | None) -> N
               "(a file only you can read; keep it outside the store and back it up).")
 @click.option("--offline", metavar="LOCATION", help="Keep the Parquet files elsewhere: a folder, or s3://bucket/prefix "
               "(endpoint, region and credentials from the AWS variables; see featurestore.yaml).")
-@click.option("--online", metavar="URL", help="Keep the online records in Redis (redis://host:port/db) instead of "
-              "the store's SQLite database.")
+@click.option("--online", metavar="URL", help="Keep the online records in Redis (redis://host:port/db) or "
+              "PostgreSQL (postgresql://user@host:port/db) instead of the registry's database.")
+@click.option("--registry", metavar="URL", help="Keep the store's tables (registry, manifest, lineage, online "
+              "records, ...) in PostgreSQL (postgresql://user@host:port/db) instead of featurestore.db, so "
+              "servers and studios on several machines share the store (copy featurestore.yaml to each).")
 @click.pass_context
-def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str | None, online: str | None) -> None:
+def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str | None, online: str | None,
+         registry: str | None) -> None:
     """Create an empty store (nothing happens if it exists)."""
+    if encrypt and registry:
+        raise click.UsageError("--encrypt keeps the registry in an encrypted SQLite file; a registry on PostgreSQL "
+                               "relies on the server's encryption at rest and TLS (leave out one of the two)")
     if encrypt:
         from .access import crypto
 
@@ -59,9 +66,10 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
         os.environ[crypto.KEY_FILE_ENV] = os.path.abspath(key_file)
         click.echo(f"Encrypted store at {path}; its key is in {key_file}. Without the key the data cannot be read: "
                    f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
-    fs = open_store(ctx, offline, online)
-    where = "" if fs.offline_location == os.path.join(fs.path, "offline") else f"; offline files at {fs.offline_location}"
-    where += "" if fs.online_location.startswith("sqlite:") else f"; online store at {fs.online_location}"
+    fs = open_store(ctx, offline, online, registry)
+    where = "" if fs.registry_location.startswith("sqlite:") else f"; registry at {fs.registry_location}"
+    where += "" if fs.offline_location == os.path.join(fs.path, "offline") else f"; offline files at {fs.offline_location}"
+    where += "" if fs.online_location == fs.registry_location else f"; online store at {fs.online_location}"
     click.echo(f"Store ready at {fs.path}{where}")
 
 

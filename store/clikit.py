@@ -13,12 +13,13 @@ if TYPE_CHECKING:
     from .featurestore import FeatureStore
 
 
-def open_store(ctx: click.Context, offline: str | None = None, online: str | None = None) -> "FeatureStore":
+def open_store(ctx: click.Context, offline: str | None = None, online: str | None = None,
+               registry: str | None = None) -> "FeatureStore":
     from .featurestore import FeatureStore
 
     if ctx.obj.get("fs") is None:
         ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli", principal=ctx.obj.get("principal"),
-                                     offline=offline, online=online)
+                                     offline=offline, online=online, registry=registry)
     return ctx.obj["fs"]
 
 

@@ -613,7 +613,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 first, wt, _ = registry.allocate(conn, group, total, api, prepared.max_event_us)
                 table = ing.stamp(prepared.table, wt, first)
                 if to_offline:
-                    entries = self._files.write(conn, g, table, wt, progress=advance)
+                    entries = self._files.write(conn, g, table, wt, self._conns.on_rollback, progress=advance)
                     report.files_written = len(entries)
                 if to_online:
                     latest = ing.latest_per_record(g, table)

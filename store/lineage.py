@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import getpass
 import json
-import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .databases import run_script
+from .databases import Connection, run_script
 from .errors import NotFound
 
 SCHEMA = """
@@ -42,7 +41,7 @@ CREATE INDEX IF NOT EXISTS lineage_edges_dst ON lineage_edges (dst);
 KINDS = ("source", "writer", "pipeline", "feature_group", "feature", "dataset", "model")
 
 
-def init(conn: sqlite3.Connection) -> None:
+def init(conn: Connection) -> None:
     run_script(conn, SCHEMA)
 
 
@@ -53,7 +52,7 @@ def user() -> str:
         return "unknown"
 
 
-def upsert_node(conn: sqlite3.Connection, node_id: str, kind: str, name: str, now_us: int,
+def upsert_node(conn: Connection, node_id: str, kind: str, name: str, now_us: int,
                 properties: dict[str, Any] | None = None, by: str | None = None) -> None:
     """Create the node, or merge ``properties`` into an existing one."""
     props = json.dumps(properties or {}, default=str)
@@ -64,7 +63,7 @@ def upsert_node(conn: sqlite3.Connection, node_id: str, kind: str, name: str, no
     )
 
 
-def add_edge(conn: sqlite3.Connection, src: str, dst: str, relation: str, now_us: int,
+def add_edge(conn: Connection, src: str, dst: str, relation: str, now_us: int,
              properties: dict[str, Any] | None = None, by: str | None = None) -> None:
     conn.execute(
         "INSERT INTO lineage_edges VALUES (?,?,?,?,?,?) ON CONFLICT (src, dst, relation) DO UPDATE SET "
@@ -73,14 +72,14 @@ def add_edge(conn: sqlite3.Connection, src: str, dst: str, relation: str, now_us
     )
 
 
-def node(conn: sqlite3.Connection, node_id: str) -> dict[str, Any]:
+def node(conn: Connection, node_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM lineage_nodes WHERE id = ?", (node_id,)).fetchone()
     if row is None:
         raise NotFound(f"Lineage has no node {node_id!r}", node=node_id)
     return _node(row)
 
 
-def dataset_node(conn: sqlite3.Connection, ref: Any) -> str:
+def dataset_node(conn: Connection, ref: Any) -> str:
     """The node id of a dataset given as a Dataset, its id ('ab12…' or 'dataset:ab12…') or its
     name (the newest of that name). Raises NotFound."""
     ref = getattr(ref, "id", ref)
@@ -119,7 +118,7 @@ class LineageGraph:
         return {n["id"] for n in self.nodes}
 
 
-def graph(conn: sqlite3.Connection, start: str | None = None, depth: int | None = None) -> LineageGraph:
+def graph(conn: Connection, start: str | None = None, depth: int | None = None) -> LineageGraph:
     """The whole graph, or the nodes within ``depth`` edges of ``start`` (both directions)."""
     if start is None:
         nodes = [_node(r) for r in conn.execute("SELECT * FROM lineage_nodes ORDER BY kind, name")]
@@ -146,7 +145,7 @@ def graph(conn: sqlite3.Connection, start: str | None = None, depth: int | None 
     return LineageGraph(nodes, [e for e in edges.values() if e["src"] in kept and e["dst"] in kept])
 
 
-def usage(conn: sqlite3.Connection) -> dict[str, dict[str, list[str]]]:
+def usage(conn: Connection) -> dict[str, dict[str, list[str]]]:
     """Per feature group, the datasets built from its features and the models trained on those
     (by name): what a change to the group would touch."""
     out: dict[str, dict[str, set[str]]] = {}

@@ -25,18 +25,17 @@ the staged rows with the files, and the buffer is flushed to Parquet once it hol
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
 from . import layout
-from .databases import run_script
+from .databases import Connection, run_script
 from .online import add_columns_sql, columns_ddl, q
 from .schema import Feature, FeatureGroup
 from .storage import Storage
@@ -77,7 +76,7 @@ CREATE TABLE IF NOT EXISTS offline_growth (
 """
 
 
-def init(conn: sqlite3.Connection) -> None:
+def init(conn: Connection) -> None:
     run_script(conn, SCHEMA)
 
 
@@ -100,12 +99,12 @@ def staging_table(group: str) -> str:
     return q(f"staging:{group}")
 
 
-def create_staging(conn: sqlite3.Connection, group: FeatureGroup) -> None:
+def create_staging(conn: Connection, group: FeatureGroup) -> None:
     internal = [f"{c} INTEGER NOT NULL" for c in STAGING_INTERNAL]
     conn.execute(f"CREATE TABLE {staging_table(group.name)} ({', '.join([*internal, *columns_ddl(group.features)])})")
 
 
-def add_staging_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+def add_staging_columns(conn: Connection, group: str, features: Iterable[Feature]) -> None:
     for sql in add_columns_sql(staging_table(group), features):
         conn.execute(sql)
 
@@ -115,12 +114,12 @@ def stage_sql(group: FeatureGroup) -> str:
     return f"INSERT INTO {staging_table(group.name)} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
-def stage(conn: sqlite3.Connection, group: FeatureGroup, rows: list[tuple], sql: str | None = None) -> None:
+def stage(conn: Connection, group: FeatureGroup, rows: list[tuple], sql: str | None = None) -> None:
     """Buffer rows (STAGING_INTERNAL then features); the caller counts them in ``registry.allocate``."""
     conn.executemany(sql or stage_sql(group), rows)
 
 
-def staged_arrow(conn: sqlite3.Connection, group: FeatureGroup) -> "pa.Table":
+def staged_arrow(conn: Connection, group: FeatureGroup) -> "pa.Table":
     """The staged rows as an offline-schema Arrow table (empty if none)."""
     import pyarrow as pa
 
@@ -150,12 +149,12 @@ def staged_arrow(conn: sqlite3.Connection, group: FeatureGroup) -> "pa.Table":
     return pa.table(arrays, schema=schema)
 
 
-def clear_staging(conn: sqlite3.Connection, group: str) -> None:
+def clear_staging(conn: Connection, group: str) -> None:
     conn.execute(f"DELETE FROM {staging_table(group)}")
     conn.execute("UPDATE group_state SET staged_rows = 0 WHERE group_name = ?", (group,))
 
 
-def drop_staging(conn: sqlite3.Connection, group: str) -> None:
+def drop_staging(conn: Connection, group: str) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {staging_table(group)}")
 
 
@@ -197,19 +196,30 @@ class OfflineFiles:
 
     # -- writing (caller holds the write transaction) --------------------------------------
 
-    def write(self, conn: sqlite3.Connection, group: FeatureGroup, data: "pa.Table", now_us: int,
-              progress: Any = None) -> list[FileEntry]:
+    def write(self, conn: Connection, group: FeatureGroup, data: "pa.Table", now_us: int,
+              on_rollback: Callable[[Callable[[], None]], None], progress: Any = None) -> list[FileEntry]:
         """Write ``data`` (offline schema) as one file per event-time partition and list them in the manifest.
 
-        Must run inside the write transaction that also makes the rows visible elsewhere.
+        Must run inside the write transaction that also makes the rows visible elsewhere; if it
+        rolls back, the files are deleted at once (``on_rollback``: the database's), so engines
+        reading the folder as-is never see them.
         """
         if data.num_rows == 0:
             return []
         self.recover(conn, group.name)
         self.mark_inflight(group.name)
         entries = self.write_files(group, data, uuid.uuid4().hex[:12], progress)
+        on_rollback(lambda: self.unwrite(entries))
         self.register(conn, group.name, entries, now_us, growth=True)
         return entries
+
+    def unwrite(self, entries: list[FileEntry]) -> None:
+        """Delete files a rolled-back write made (never listed; the marker stays for the next writer)."""
+        for entry in entries:
+            try:
+                self.storage.remove(self.storage.full(entry.path))
+            except OSError:  # left for the next writer's recovery, which the marker asks for
+                pass
 
     def write_files(self, group: FeatureGroup, data: "pa.Table", batch: str, progress: Any = None) -> list[FileEntry]:
         """The files of a write, named ``part-<batch>-<n>``, not yet listed anywhere: the caller
@@ -271,7 +281,7 @@ class OfflineFiles:
         """Remove empty partition folders under the group's data folder."""
         self.storage.prune_empty(self.data_dir(group))
 
-    def register(self, conn: sqlite3.Connection, group: str, entries: list[FileEntry], now_us: int,
+    def register(self, conn: Connection, group: str, entries: list[FileEntry], now_us: int,
                  growth: bool = False) -> None:
         """List files in the manifest; ``growth`` counts them as new data of the day (a compaction's
         rewrites are not)."""
@@ -298,7 +308,7 @@ class OfflineFiles:
         """Groups with a writer's marker: a write was under way or was killed."""
         return self.storage.names(self.storage.join(self.storage.base, "_inflight"))
 
-    def recover(self, conn: sqlite3.Connection, group: str) -> int:
+    def recover(self, conn: Connection, group: str) -> int:
         """Delete files a killed writer left behind; the caller holds the write lock.
 
         Holding the lock means no live writer is mid-write, so any data file the manifest does
@@ -319,7 +329,7 @@ class OfflineFiles:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def listed(self, conn: sqlite3.Connection, group: str, max_event_us: int | None = None,
+    def listed(self, conn: Connection, group: str, max_event_us: int | None = None,
                max_write_us: int | None = None, min_event_us: int | None = None,
                after_write_us: int | None = None) -> dict[int, list[str]]:
         """Full paths of the group's files that may hold rows within the bounds (event times
@@ -379,7 +389,7 @@ class OfflineFiles:
         schema = pa.schema([f for f in full if f.name in names])
         return self.storage.dataset(paths, schema, self.read_options.get("decryption_properties"))
 
-    def stats(self, conn: sqlite3.Connection, group: str) -> dict[str, Any]:
+    def stats(self, conn: Connection, group: str) -> dict[str, Any]:
         rows, files, size, last, oldest = conn.execute(
             "SELECT coalesce(sum(rows), 0), count(*), coalesce(sum(bytes), 0), max(max_write_us), min(min_event_us) "
             "FROM offline_files WHERE group_name = ?",
@@ -430,6 +440,6 @@ class OfflineFiles:
     def purge(self, group: str) -> None:
         self.storage.remove_tree(self.group_dir(group))
 
-    def forget(self, conn: sqlite3.Connection, group: str) -> None:
+    def forget(self, conn: Connection, group: str) -> None:
         conn.execute("DELETE FROM offline_files WHERE group_name = ?", (group,))
         conn.execute("DELETE FROM offline_growth WHERE group_name = ?", (group,))

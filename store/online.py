@@ -8,9 +8,9 @@ tie) or the stored row has expired: an expired row counts as gone even before a 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Iterable, Sequence
 
+from .databases import Connection
 from .schema import Feature, FeatureGroup
 
 INTERNAL = ("_event_us", "_write_us", "_expires_us", "_deleted")
@@ -34,7 +34,7 @@ def add_columns_sql(table_name: str, features: Iterable[Feature]) -> list[str]:
     return [f"ALTER TABLE {table_name} ADD COLUMN {column}" for column in columns_ddl(features)]
 
 
-def create_table(conn: sqlite3.Connection, group: FeatureGroup) -> None:
+def create_table(conn: Connection, group: FeatureGroup) -> None:
     internal = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_expires_us INTEGER",
                 "_deleted INTEGER NOT NULL DEFAULT 0"]
     conn.execute(f"CREATE TABLE {table(group.name)} "
@@ -44,12 +44,12 @@ def create_table(conn: sqlite3.Connection, group: FeatureGroup) -> None:
                  "WHERE _expires_us IS NOT NULL")
 
 
-def add_columns(conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+def add_columns(conn: Connection, group: str, features: Iterable[Feature]) -> None:
     for sql in add_columns_sql(table(group), features):
         conn.execute(sql)
 
 
-def drop_table(conn: sqlite3.Connection, group: str) -> None:
+def drop_table(conn: Connection, group: str) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {table(group)}")
 
 
@@ -66,12 +66,12 @@ def upsert_sql(group: FeatureGroup) -> str:
     )
 
 
-def upsert(conn: sqlite3.Connection, group: FeatureGroup, rows: Iterable[Sequence[Any]], sql: str | None = None) -> None:
+def upsert(conn: Connection, group: FeatureGroup, rows: Iterable[Sequence[Any]], sql: str | None = None) -> None:
     """Rows are (_event_us, _write_us, _expires_us, _deleted, *features in group order, now_us)."""
     conn.executemany(sql or upsert_sql(group), rows)
 
 
-def current(conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+def current(conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
     """(event time, deleted flag, expiry) of the stored row, or None."""
     return conn.execute(
         f"SELECT _event_us, _deleted, _expires_us FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?",
@@ -79,7 +79,7 @@ def current(conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tu
     ).fetchone()
 
 
-def remove(conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> None:
+def remove(conn: Connection, group: FeatureGroup, record_id: Any) -> None:
     conn.execute(f"DELETE FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
 
 
@@ -103,7 +103,7 @@ def decode(row: Sequence[Any], names: Sequence[str], json_cols: frozenset[int]) 
     return out
 
 
-def expired(conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+def expired(conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
     """(identifier, expiry) of live rows whose TTL has passed."""
     return conn.execute(
         f"SELECT {q(group.record_identifier)}, _expires_us FROM {table(group.name)} "
@@ -112,20 +112,20 @@ def expired(conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[
     ).fetchall()
 
 
-def remove_expired(conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> None:
+def remove_expired(conn: Connection, group: FeatureGroup, now_us: int) -> None:
     conn.execute(
         f"DELETE FROM {table(group.name)} WHERE _expires_us IS NOT NULL AND _expires_us <= ?", (now_us,)
     )
 
 
-def count(conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> int:
+def count(conn: Connection, group: FeatureGroup, now_us: int) -> int:
     return conn.execute(
         f"SELECT count(*) FROM {table(group.name)} WHERE _deleted = 0 AND (_expires_us IS NULL OR _expires_us > ?)",
         (now_us,),
     ).fetchone()[0]
 
 
-def page(conn: sqlite3.Connection, group: FeatureGroup, now_us: int, limit: int, offset: int) -> list[dict[str, Any]]:
+def page(conn: Connection, group: FeatureGroup, now_us: int, limit: int, offset: int) -> list[dict[str, Any]]:
     """Live records ordered by identifier, for browsing."""
     names = group.feature_names
     json_cols = frozenset(i for i, f in enumerate(group.features) if f.is_collection)
@@ -134,7 +134,7 @@ def page(conn: sqlite3.Connection, group: FeatureGroup, now_us: int, limit: int,
     return [decode(r, names, json_cols) for r in rows]
 
 
-def ids(conn: sqlite3.Connection, group: FeatureGroup, now_us: int, after: Any, limit: int,
+def ids(conn: Connection, group: FeatureGroup, now_us: int, after: Any, limit: int,
         include_deleted: bool) -> list[Any]:
     """Identifiers of live rows (and tombstones if asked) after ``after``, walking the primary key."""
     rid = q(group.record_identifier)

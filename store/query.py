@@ -6,7 +6,6 @@ a file was written read as null and every column exists even before the first wr
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
+from .databases import Connection
 from .errors import FeatureStoreError, Interrupted, ValidationError
 from .offline import OfflineFiles, arrow_schema, staged_arrow
 from .online import q
@@ -46,7 +46,7 @@ class GroupSnapshot:
         check(self.group, self.retained_from_us, instant_us, what)
 
 
-def snapshot(conn: sqlite3.Connection, files: OfflineFiles, group: FeatureGroup,
+def snapshot(conn: Connection, files: OfflineFiles, group: FeatureGroup,
              max_event_us: int | None = None, max_write_us: int | None = None, min_event_us: int | None = None,
              after_write_us: int | None = None) -> GroupSnapshot:
     """Files and staged rows of one group (the files that may hold rows within the bounds, see

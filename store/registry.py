@@ -6,10 +6,9 @@ online and staging tables lives with those stores.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
-from .databases import Database, errors, run_script
+from .databases import Connection, Database, errors, run_script
 from .errors import Conflict, NotFound
 from .schema import Feature, FeatureGroup
 
@@ -72,22 +71,22 @@ GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online
                  "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds")
 
 
-def init(conn: sqlite3.Connection, db: Database) -> None:
+def init(conn: Connection, db: Database) -> None:
     run_script(conn, SCHEMA)
     for table, column, ddl in MIGRATIONS_V2:
         if column not in db.columns(conn, table):
             conn.execute(ddl)
 
 
-def version(conn: sqlite3.Connection) -> int:
+def version(conn: Connection) -> int:
     return conn.execute("SELECT value FROM meta WHERE key = 'registry_version'").fetchone()[0]
 
 
-def bump_version(conn: sqlite3.Connection) -> None:
+def bump_version(conn: Connection) -> None:
     conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'")
 
 
-def insert_group(conn: sqlite3.Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
+def insert_group(conn: Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
     try:
         conn.execute(
             f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -108,7 +107,7 @@ def insert_group(conn: sqlite3.Connection, group: FeatureGroup, created_us: int,
     bump_version(conn)
 
 
-def insert_features(conn: sqlite3.Connection, group: str, features: tuple[Feature, ...] | list[Feature], start: int, now: int) -> None:
+def insert_features(conn: Connection, group: str, features: tuple[Feature, ...] | list[Feature], start: int, now: int) -> None:
     conn.executemany(
         "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
@@ -118,29 +117,29 @@ def insert_features(conn: sqlite3.Connection, group: str, features: tuple[Featur
     )
 
 
-def load_group(conn: sqlite3.Connection, name: str) -> FeatureGroup:
+def load_group(conn: Connection, name: str) -> FeatureGroup:
     row = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups WHERE name = ?", (name,)).fetchone()
     if row is None:
         raise NotFound(f"Feature group {name!r} does not exist", group=name)
     return _group_from_row(conn, row)
 
 
-def load_all(conn: sqlite3.Connection) -> list[FeatureGroup]:
+def load_all(conn: Connection) -> list[FeatureGroup]:
     rows = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups ORDER BY name").fetchall()
     return [_group_from_row(conn, row) for row in rows]
 
 
-def names(conn: sqlite3.Connection) -> list[str]:
+def names(conn: Connection) -> list[str]:
     """Names of every group, in name order."""
     return [n for (n,) in conn.execute("SELECT name FROM feature_groups ORDER BY name")]
 
 
-def offline_names(conn: sqlite3.Connection) -> list[str]:
+def offline_names(conn: Connection) -> list[str]:
     """Names of the groups with an offline store, in name order."""
     return [n for (n,) in conn.execute("SELECT name FROM feature_groups WHERE offline <> 0 ORDER BY name")]
 
 
-def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
+def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
     (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
      retention) = row
     features = tuple(
@@ -159,7 +158,7 @@ def _group_from_row(conn: sqlite3.Connection, row: tuple) -> FeatureGroup:
     )
 
 
-def update_group(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -> None:
+def update_group(conn: Connection, name: str, now: int, **fields: Any) -> None:
     encoded = {k: json.dumps(v) if k in ("tags", "extra") else v for k, v in fields.items()}
     sets = "".join(f"{k} = ?, " for k in encoded)
     cur = conn.execute(
@@ -170,7 +169,7 @@ def update_group(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -
     bump_version(conn)
 
 
-def update_feature(conn: sqlite3.Connection, group: str, feature: str, now: int, description: str | None, parameters: dict | None) -> None:
+def update_feature(conn: Connection, group: str, feature: str, now: int, description: str | None, parameters: dict | None) -> None:
     if description is not None:
         conn.execute(
             "UPDATE features SET description = ?, modified_us = ? WHERE group_name = ? AND name = ?",
@@ -185,7 +184,7 @@ def update_feature(conn: sqlite3.Connection, group: str, feature: str, now: int,
     bump_version(conn)
 
 
-def feature_times(conn: sqlite3.Connection, group: str, feature: str) -> tuple[int, int]:
+def feature_times(conn: Connection, group: str, feature: str) -> tuple[int, int]:
     row = conn.execute(
         "SELECT added_us, modified_us FROM features WHERE group_name = ? AND name = ?", (group, feature)
     ).fetchone()
@@ -194,12 +193,12 @@ def feature_times(conn: sqlite3.Connection, group: str, feature: str) -> tuple[i
     return row
 
 
-def delete_group(conn: sqlite3.Connection, name: str) -> None:
+def delete_group(conn: Connection, name: str) -> None:
     conn.execute("DELETE FROM feature_groups WHERE name = ?", (name,))
     bump_version(conn)
 
 
-def state(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+def state(conn: Connection, name: str) -> dict[str, Any]:
     row = conn.execute(
         "SELECT seq, last_write_us, last_event_us, staged_rows, retained_from_us FROM group_state WHERE group_name = ?",
         (name,)
@@ -209,7 +208,7 @@ def state(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
     return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows", "retained_from_us"), row))
 
 
-def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event_us: int | None,
+def allocate(conn: Connection, name: str, rows: int, now: int, max_event_us: int | None,
              staged: int = 0) -> tuple[int, int, int]:
     """Reserve ``rows`` sequence numbers and a write time, and count ``staged`` buffered rows;
     returns (first seq, write time, rows now staged).
@@ -230,7 +229,7 @@ def allocate(conn: sqlite3.Connection, name: str, rows: int, now: int, max_event
     return row[0] - rows + 1, row[1], row[2]
 
 
-def advance(conn: sqlite3.Connection, name: str, rows: int, max_event_us: int | None) -> None:
+def advance(conn: Connection, name: str, rows: int, max_event_us: int | None) -> None:
     """Count ``rows`` more sequence numbers as used, and the newest event time, for a write that
     took its write time (``allocate`` with no rows) before it knew how many rows it would have.
     Must run inside the write transaction that stores the rows."""
@@ -239,7 +238,7 @@ def advance(conn: sqlite3.Connection, name: str, rows: int, max_event_us: int | 
         (rows, max_event_us, name))
 
 
-def search(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
+def search(conn: Connection, text: str) -> list[dict[str, Any]]:
     """Groups and features whose name, description, tags or parameters contain ``text`` (taken
     literally, case-insensitive). ``key=value`` finds tags and parameters as they are shown: the
     key exactly, the value by prefix (``pii=true``, ``team=ri``)."""

@@ -2,10 +2,13 @@
 online backend), driven by real boto3 clients: a write through one server is read through the
 other at once, and four clients putting and getting through both for a few seconds lose nothing.
 
-(Both servers share the store folder's SQLite registry, so they run on one machine; servers on
-several machines need the registry on PostgreSQL, which is not built yet.)"""
+With the registry in the store folder's SQLite file both servers open that folder (one
+machine). With the registry on PostgreSQL the second server opens a folder of its own holding
+only a copy of ``featurestore.yaml``, as a server on another machine would: nothing local is
+shared."""
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -24,14 +27,20 @@ def record(rid: str, client: int, n: int) -> list[dict]:
             {"FeatureName": "client", "ValueAsString": str(client)}, {"FeatureName": "n", "ValueAsString": str(n)}]
 
 
-def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, s3_server, monkeypatch):
+def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, registry_location, s3_server,
+                                                    monkeypatch):
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     path = tmp_path / "store"
     with FeatureStore(path, offline=f"s3://featurestore-tests/servers-{uuid.uuid4().hex[:8]}",
-                      online=online_location) as fs:
+                      online=online_location, registry=registry_location) as fs:
         fs.create_feature_group("g", "id", "ts", FEATURES)
-    with LocalServer(path) as one, LocalServer(path) as two:
+    other = path
+    if registry_location:  # "another machine": its own folder, only the config copied
+        other = tmp_path / "elsewhere"
+        other.mkdir()
+        shutil.copy(path / "featurestore.yaml", other / "featurestore.yaml")
+    with LocalServer(path) as one, LocalServer(other) as two:
         first, second = one.client("sagemaker-featurestore-runtime"), two.client("sagemaker-featurestore-runtime")
         first.put_record(FeatureGroupName="g", Record=record("hello", 0, 1))
         assert second.get_record(FeatureGroupName="g", RecordIdentifierValueAsString="hello")["Record"] == record(
@@ -72,6 +81,9 @@ def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, s
                 found = server.batch_get_record(Identifiers=[{"FeatureGroupName": "g",
                                                               "RecordIdentifiersValueAsString": chunk}])
                 assert len(found["Records"]) == len(chunk) and not found["Errors"]
-    with FeatureStore(path) as fs:  # the servers stopped gracefully: every put reached the offline store
-        assert set(fs.query("SELECT id FROM g")["id"]) == {"hello", *every}
-        assert fs.describe("g")["online_records"] == len(every) + 1
+    for folder in {path, other}:
+        with FeatureStore(folder) as fs:  # the servers stopped gracefully: every put reached the offline store
+            assert set(fs.query("SELECT id FROM g")["id"]) == {"hello", *every}
+            assert fs.describe("g")["online_records"] == len(every) + 1
+    if registry_location:
+        assert sorted(p.name for p in other.iterdir()) == ["featurestore.yaml"]  # nothing local was needed

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from typing import Any
 
-from ..databases import run_script
+from ..databases import Connection, run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -32,7 +31,7 @@ COLUMNS = ("id", "at_us", "principal", "action", "group_name", "outcome", "detai
 GENESIS = "0" * 64
 
 
-def init(conn: sqlite3.Connection) -> None:
+def init(conn: Connection) -> None:
     run_script(conn, SCHEMA)
 
 
@@ -42,7 +41,7 @@ def _digest(prev: str, at_us: int, principal: str, action: str, group: str | Non
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def append(conn: sqlite3.Connection, at_us: int, principal: str, action: str, group: str | None, outcome: str,
+def append(conn: Connection, at_us: int, principal: str, action: str, group: str | None, outcome: str,
            details: dict[str, Any] | None = None) -> None:
     """Add one entry; call inside a write transaction (which orders the chain)."""
     row = conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
@@ -54,7 +53,7 @@ def append(conn: sqlite3.Connection, at_us: int, principal: str, action: str, gr
                   prev, _digest(prev, at_us, principal, action, group, outcome, text)))
 
 
-def verify(conn: sqlite3.Connection) -> dict[str, Any]:
+def verify(conn: Connection) -> dict[str, Any]:
     """Walk the chain: {"ok", "entries", "first_bad_id", "problem"}."""
     prev, count = GENESIS, 0
     for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY id"):
@@ -72,7 +71,7 @@ def verify(conn: sqlite3.Connection) -> dict[str, Any]:
     return {"ok": True, "entries": count, "first_bad_id": None, "problem": None}
 
 
-def entries(conn: sqlite3.Connection, since_us: int | None = None, principal: str | None = None,
+def entries(conn: Connection, since_us: int | None = None, principal: str | None = None,
             group: str | None = None, action: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
     where, args = [], []
     for column, value in (("principal", principal), ("group_name", group), ("action", action)):

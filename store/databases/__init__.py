@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from ..errors import ValidationError
 from .base import Connection, Database, errors
-from .sqlite_db import Connections, connect
+from .sqlite_db import Connections
 
 __all__ = ["Connection", "Database", "errors", "open_database", "run_script"]
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ..databases import Connection
 from .. import layout, registry
 from ..offline import FileEntry, OfflineFiles, arrow_schema
 from ..query import conform
 from . import retention
 
 if TYPE_CHECKING:
-    import sqlite3
 
     import pyarrow as pa
 
@@ -54,7 +54,7 @@ class Listed:
         return posixpath.dirname(self.path)
 
 
-def listed(conn: "sqlite3.Connection", group: str) -> list[Listed]:
+def listed(conn: "Connection", group: str) -> list[Listed]:
     return [Listed(*row) for row in conn.execute(
         "SELECT path, rows, bytes, min_event_us, feature_count FROM offline_files WHERE group_name = ? ORDER BY path",
         (group,))]
@@ -133,7 +133,7 @@ class Rewriter:
 
     # -- swapping ------------------------------------------------------------------------
 
-    def swap(self, conn: "sqlite3.Connection", group: str, inputs: list[Listed], outputs: list[tuple[str, FileEntry]],
+    def swap(self, conn: "Connection", group: str, inputs: list[Listed], outputs: list[tuple[str, FileEntry]],
              now_us: int) -> bool:
         """Inside the write transaction: put ``outputs`` in place of ``inputs`` if every input is
         still listed (False, and nothing changed, if another compaction got there first)."""
@@ -157,7 +157,7 @@ class Rewriter:
 
     def rewrite(self, group: "FeatureGroup", inputs: list[Listed], now_us: int,
                 transform: Callable[["pa.Table"], "pa.Table"] | None = None,
-                on_commit: Callable[["sqlite3.Connection"], None] | None = None) -> dict[str, int] | None:
+                on_commit: Callable[["Connection"], None] | None = None) -> dict[str, int] | None:
         """Read ``inputs``, optionally ``transform`` the rows, write them sorted and sized, and swap
         them in (``on_commit`` runs in the same transaction). None if the inputs changed meanwhile."""
         work = self._work_folder(group.name)
@@ -177,7 +177,7 @@ class Rewriter:
         finally:
             self.files.storage.remove_tree(work)
 
-    def repartition(self, conn: "sqlite3.Connection", group: "FeatureGroup", partition_by: str,
+    def repartition(self, conn: "Connection", group: "FeatureGroup", partition_by: str,
                     now_us: int) -> tuple[dict[str, int], list[str]]:
         """Inside the caller's write transaction: every file of the group rewritten in the
         ``partition_by`` layout, and the registry changed with it. Returns what changed and the
@@ -227,7 +227,7 @@ def compact_group(rewriter: Rewriter, conns: "Database", group: "FeatureGroup", 
         def apply(rows: "pa.Table") -> "pa.Table":
             return retention.kept(group, rows, cutoff)
 
-        def mark(conn: "sqlite3.Connection") -> None:
+        def mark(conn: "Connection") -> None:
             conn.execute("UPDATE group_state SET retained_from_us = CASE WHEN retained_from_us IS NULL "
                          "OR retained_from_us < ?1 THEN ?1 ELSE retained_from_us END WHERE group_name = ?2",
                          (cutoff, group.name))

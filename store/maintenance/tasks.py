@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..databases import Connection
 from .. import layout, registry
 from .. import offline as offline_store
 from ..errors import ValidationError
@@ -11,17 +12,16 @@ from ..timeutil import now_us, us_to_iso
 from .compaction import AUTO_MIN_SMALL_FILES, Rewriter, compact_group
 
 if TYPE_CHECKING:
-    import sqlite3
 
     from ..featurestore import FeatureStore
     from ..schema import FeatureGroup
 
 
-def flush_locked(fs: "FeatureStore", conn: "sqlite3.Connection", group: "FeatureGroup", now: int) -> int:
+def flush_locked(fs: "FeatureStore", conn: "Connection", group: "FeatureGroup", now: int) -> int:
     """Inside a write transaction: the group's buffered puts into Parquet files; rows moved."""
     staged = offline_store.staged_arrow(conn, group)
     if staged.num_rows:
-        fs._files.write(conn, group, staged, now)
+        fs._files.write(conn, group, staged, now, fs._conns.on_rollback)
         offline_store.clear_staging(conn, group.name)
     return staged.num_rows
 

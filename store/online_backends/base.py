@@ -15,10 +15,10 @@ applying a row twice, or late, is harmless under the newest-wins rule, nothing i
 """
 from __future__ import annotations
 
-import sqlite3
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ..databases import Connection
 from ..schema import Feature, FeatureGroup
 
 if TYPE_CHECKING:
@@ -31,26 +31,26 @@ class OnlineBackend(ABC):
     name: str
     url: str  # what the studio and ``describe`` show
 
-    def create(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def create(self, conn: Connection, group: FeatureGroup) -> None:
         """Make room for a new group."""
 
-    def add_columns(self, conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+    def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         """Features appended to a group (rows written before read them as null)."""
 
     @abstractmethod
-    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def drop(self, conn: Connection, group: FeatureGroup) -> None:
         """Forget a deleted group's records."""
 
     @abstractmethod
-    def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+    def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         """Store rows, each only where it is newer than the stored one (see the module docstring)."""
 
     @abstractmethod
-    def current(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+    def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
         """(event time, deleted flag, expiry) of the stored row, or None."""
 
     @abstractmethod
-    def remove(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any, event_us: int,
+    def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
         """A hard delete at ``event_us``, written at ``write_us``: forget the record (unless a live
         version at or after ``event_us``, or any later write, got there first)."""
@@ -76,15 +76,15 @@ class OnlineBackend(ABC):
         """Live records."""
 
     @abstractmethod
-    def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+    def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         """(identifier, expiry) of live rows whose TTL has passed."""
 
     @abstractmethod
-    def remove_expired(self, conn: sqlite3.Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+    def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
         """Remove those of ``records`` that are still expired."""
 
-    def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
+    def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
         """What the group's online records take, where the backend can tell cheaply (else None)."""
         return None
 

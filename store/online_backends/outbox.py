@@ -10,13 +10,13 @@ their write time and spare rows written after them.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from ..databases import Connection
 from .base import OnlineBackend
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class OutboxBackend(OnlineBackend):
     def _apply(self, group: str, op: str, payload: Any) -> None:
         """Carry out one recorded write (idempotent; see the module docstring)."""
 
-    def _record(self, conn: sqlite3.Connection, group: str, op: str, payload: Any) -> None:
+    def _record(self, conn: Connection, group: str, op: str, payload: Any) -> None:
         token = f"{time.time_ns():020d}{uuid.uuid4().hex[:12]}"  # sorts in the order recorded
         conn.execute("INSERT INTO online_outbox VALUES (?, ?, ?, ?)", (token, group, op, json.dumps(payload)))
         pending = getattr(self._local, "pending", None)

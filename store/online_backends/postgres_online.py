@@ -12,9 +12,9 @@ psycopg 3 pool. With the registry still in SQLite, writes reach PostgreSQL throu
 """
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ..databases import Connection
 from ..errors import ValidationError
 from ..schema import Feature, FeatureGroup
 from .base import Row
@@ -60,7 +60,7 @@ class PostgresOnline(OutboxBackend):
 
     # -- definitions: idempotent, so applied at once ------------------------------------------
 
-    def create(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def create(self, conn: Connection, group: FeatureGroup) -> None:
         _check_width(group.name, len(group.features))
         cols = ", ".join(f"{q(f.name)} {_pg_type(f)}" for f in group.features)
         with self.pool.connection() as pg:
@@ -68,7 +68,7 @@ class PostgresOnline(OutboxBackend):
                        f"_write_us BIGINT NOT NULL, _expires_us BIGINT, _deleted SMALLINT NOT NULL DEFAULT 0, {cols}, "
                        f"PRIMARY KEY ({q(group.record_identifier)}))")
 
-    def add_columns(self, conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+    def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         features = list(features)
         created, count = conn.execute("SELECT created_us, (SELECT count(*) FROM features WHERE group_name = ?) FROM "
                                       "feature_groups WHERE name = ?", (group, group)).fetchone()
@@ -79,22 +79,22 @@ class PostgresOnline(OutboxBackend):
 
     # -- writes, through the outbox ---------------------------------------------------------
 
-    def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+    def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         for start in range(0, len(rows), PAYLOAD_ROWS):
             self._record(conn, group.name, "upsert", [group.created_at, group.feature_names, group.record_identifier,
                                                       now_us, [list(r) for r in rows[start:start + PAYLOAD_ROWS]]])
 
-    def remove(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any, event_us: int,
+    def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
         self._record(conn, group.name, "hard", [group.created_at, group.record_identifier, record_id, event_us,
                                                 write_us])
 
-    def remove_expired(self, conn: sqlite3.Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+    def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
         self._record(conn, group.name, "expired", [group.created_at, group.record_identifier, now_us,
                                                    [r for r, _ in records]])
 
-    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def drop(self, conn: Connection, group: FeatureGroup) -> None:
         self._record(conn, group.name, "drop", [group.created_at])
 
     def _apply(self, group: str, op: str, payload: Any) -> None:
@@ -131,7 +131,7 @@ class PostgresOnline(OutboxBackend):
         return (f"SELECT {cols} FROM {self._table(group)} WHERE {where} AND _deleted = 0 "
                 "AND (_expires_us IS NULL OR _expires_us > %s)")
 
-    def current(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+    def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
         with self.pool.connection() as pg:
             return pg.execute(f"SELECT _event_us, _deleted, _expires_us FROM {self._table(group)} "
                               f"WHERE {q(group.record_identifier)} = %s", (record_id,)).fetchone()
@@ -173,11 +173,11 @@ class PostgresOnline(OutboxBackend):
             return pg.execute(f"SELECT count(*) FROM {self._table(group)} WHERE _deleted = 0 AND "
                               "(_expires_us IS NULL OR _expires_us > %s)", (now_us,)).fetchone()[0]
 
-    def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
+    def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
         with self.pool.connection() as pg:
             return pg.execute("SELECT pg_total_relation_size(%s::regclass)", (self._table(group),)).fetchone()[0]
 
-    def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+    def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         with self.pool.connection() as pg:
             return [tuple(r) for r in pg.execute(
                 f"SELECT {q(group.record_identifier)}, _expires_us FROM {self._table(group)} WHERE _expires_us IS NOT "

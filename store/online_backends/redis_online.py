@@ -17,9 +17,9 @@ rows written after it, so a replay never removes a later write.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..databases import Connection
 from ..errors import ValidationError
 from ..schema import FeatureGroup
 from .base import Row
@@ -121,7 +121,7 @@ class RedisOnline(OutboxBackend):
 
     # -- writes, through the outbox (see ``outbox``) ---------------------------------------
 
-    def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+    def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         integral = group.id_feature.type == "Integral"
         rid = group.feature_names.index(group.record_identifier)
         for start in range(0, len(rows), PAYLOAD_ROWS):
@@ -129,17 +129,17 @@ class RedisOnline(OutboxBackend):
                      for r in rows[start:start + PAYLOAD_ROWS]]
             self._record(conn, group.name, "upsert", chunk)
 
-    def remove(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any, event_us: int,
+    def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
         self._record(conn, group.name, "hard", [write_us, event_us, _text(record_id)])
 
-    def remove_expired(self, conn: sqlite3.Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+    def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
         ids = [_text(r) for r, _ in records]
         for start in range(0, len(ids), PAYLOAD_ROWS):
             self._record(conn, group.name, "expired", [now_us, ids[start:start + PAYLOAD_ROWS]])
 
-    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def drop(self, conn: Connection, group: FeatureGroup) -> None:
         from ..timeutil import now_us
 
         self._record(conn, group.name, "drop", now_us())
@@ -169,7 +169,7 @@ class RedisOnline(OutboxBackend):
 
     # -- reads ----------------------------------------------------------------------------
 
-    def current(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+    def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
         e, d, x = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id)}", "e", "d", "x")
         return None if e is None else (int(e), int(d), None if x is None else int(x))
 
@@ -228,7 +228,7 @@ class RedisOnline(OutboxBackend):
         live, expired = pipe.execute()
         return live - expired
 
-    def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+    def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         integral = group.id_feature.type == "Integral"
         found = self.client.zrangebyscore(f"{self._key(group.name)}:exp", "-inf", now_us, withscores=True)
         return [(int(m) if integral else m, int(x)) for m, x in found]

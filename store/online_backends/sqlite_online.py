@@ -3,10 +3,10 @@ PostgreSQL): one table per group, written inside the same transaction as the off
 manifest (see ``store.online``), so online and offline change together with no outbox."""
 from __future__ import annotations
 
-import sqlite3
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ..databases import Connection
 from .. import online as tables
 from ..online import q
 from ..schema import Feature, FeatureGroup
@@ -24,22 +24,22 @@ class DatabaseOnline(OnlineBackend):
         self.name = conns.name
         self.url = conns.url
 
-    def create(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def create(self, conn: Connection, group: FeatureGroup) -> None:
         tables.create_table(conn, group)
 
-    def add_columns(self, conn: sqlite3.Connection, group: str, features: Iterable[Feature]) -> None:
+    def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         tables.add_columns(conn, group, features)
 
-    def drop(self, conn: sqlite3.Connection, group: FeatureGroup) -> None:
+    def drop(self, conn: Connection, group: FeatureGroup) -> None:
         tables.drop_table(conn, group.name)
 
-    def upsert(self, conn: sqlite3.Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+    def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         conn.executemany(_upsert_sql(group), [(*row, now_us) for row in rows])
 
-    def current(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+    def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
         return tables.current(conn, group, record_id)
 
-    def remove(self, conn: sqlite3.Connection, group: FeatureGroup, record_id: Any, event_us: int,
+    def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
         tables.remove(conn, group, record_id)  # in the transaction that checked the stored row
 
@@ -67,13 +67,13 @@ class DatabaseOnline(OnlineBackend):
     def count(self, group: FeatureGroup, now_us: int) -> int:
         return tables.count(self.conns.get(), group, now_us)
 
-    def size_bytes(self, conn: sqlite3.Connection, group: FeatureGroup) -> int | None:
+    def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
         return self.conns.table_bytes(conn, f"online:{group.name}")
 
-    def expired(self, conn: sqlite3.Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+    def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
         return tables.expired(conn, group, now_us)
 
-    def remove_expired(self, conn: sqlite3.Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+    def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
         tables.remove_expired(conn, group, now_us)
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 from typing import Any
 
 from ..errors import Conflict, NotFound
-from ..databases import errors, run_script
+from ..databases import Connection, errors, run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -66,11 +65,11 @@ HOST = socket.gethostname()
 STALE_US = 10 * 60 * 1_000_000
 
 
-def init(conn: sqlite3.Connection) -> None:
+def init(conn: Connection) -> None:
     run_script(conn, SCHEMA)
 
 
-def load(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+def load(conn: Connection, name: str) -> dict[str, Any]:
     row = conn.execute("SELECT spec, paused, watermark, last_fire_us, created_us, updated_us FROM pipelines "
                        "WHERE name = ?", (name,)).fetchone()
     if row is None:
@@ -80,11 +79,11 @@ def load(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
             "last_fire_us": row[3], "created_us": row[4], "updated_us": row[5]}
 
 
-def names(conn: sqlite3.Connection) -> list[str]:
+def names(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM pipelines ORDER BY name")]
 
 
-def insert(conn: sqlite3.Connection, name: str, spec: dict[str, Any], now: int, paused: bool) -> None:
+def insert(conn: Connection, name: str, spec: dict[str, Any], now: int, paused: bool) -> None:
     try:
         conn.execute("INSERT INTO pipelines (name, spec, paused, created_us, updated_us) VALUES (?,?,?,?,?)",
                      (name, json.dumps(spec), int(paused), now, now))
@@ -92,7 +91,7 @@ def insert(conn: sqlite3.Connection, name: str, spec: dict[str, Any], now: int, 
         raise Conflict(f"Pipeline {name!r} already exists; update it, or delete it first", pipeline=name) from None
 
 
-def update(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -> None:
+def update(conn: Connection, name: str, now: int, **fields: Any) -> None:
     """Set columns of the pipeline's row (spec and watermark as dicts)."""
     load(conn, name)
     for key in ("spec", "watermark"):
@@ -104,7 +103,7 @@ def update(conn: sqlite3.Connection, name: str, now: int, **fields: Any) -> None
     conn.execute(f"UPDATE pipelines SET {sets}, updated_us = ? WHERE name = ?", (*fields.values(), now, name))
 
 
-def delete(conn: sqlite3.Connection, name: str) -> None:
+def delete(conn: Connection, name: str) -> None:
     load(conn, name)
     conn.execute("DELETE FROM pipelines WHERE name = ?", (name,))
     conn.execute("DELETE FROM pipeline_runs WHERE pipeline = ?", (name,))
@@ -112,7 +111,7 @@ def delete(conn: sqlite3.Connection, name: str) -> None:
 
 # ----------------------------------------------------------------------------- runs
 
-def start_run(conn: sqlite3.Connection, name: str, kind: str, trigger: str, attempt: int, now: int,
+def start_run(conn: Connection, name: str, kind: str, trigger: str, attempt: int, now: int,
               window: tuple[int, int] | None = None) -> int:
     row = conn.execute(
         "INSERT INTO pipeline_runs (pipeline, kind, trigger, status, attempt, window_start_us, window_end_us, "
@@ -121,7 +120,7 @@ def start_run(conn: sqlite3.Connection, name: str, kind: str, trigger: str, atte
     return int(row[0])
 
 
-def finish_run(conn: sqlite3.Connection, run_id: int, status: str, now: int, **fields: Any) -> None:
+def finish_run(conn: Connection, run_id: int, status: str, now: int, **fields: Any) -> None:
     """Close a run: its status, when it finished, and any of rows_in/out/rejected, window, error, log."""
     fields = {k: v for k, v in fields.items() if v is not None}
     sets = "".join(f", {k} = ?" for k in fields)
@@ -129,21 +128,21 @@ def finish_run(conn: sqlite3.Connection, run_id: int, status: str, now: int, **f
                  (status, now, *fields.values(), run_id))
 
 
-def runs(conn: sqlite3.Connection, name: str | None, limit: int) -> list[dict[str, Any]]:
+def runs(conn: Connection, name: str | None, limit: int) -> list[dict[str, Any]]:
     where, args = ("WHERE pipeline = ?", [name]) if name is not None else ("", [])
     rows = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM pipeline_runs {where} ORDER BY id DESC LIMIT ?",
                         (*args, limit)).fetchall()
     return [dict(zip(RUN_COLUMNS, r)) for r in rows]
 
 
-def run(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
+def run(conn: Connection, run_id: int) -> dict[str, Any]:
     row = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise NotFound(f"Pipeline run {run_id} does not exist", run=run_id)
     return dict(zip(RUN_COLUMNS, row))
 
 
-def last_runs(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+def last_runs(conn: Connection) -> dict[str, dict[str, Any]]:
     """Each pipeline's newest run, and its newest successful one (as ``last_success_us``)."""
     out: dict[str, dict[str, Any]] = {}
     rows = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM pipeline_runs WHERE id IN "
@@ -158,7 +157,7 @@ def last_runs(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- locks
 
-def take_lock(conn: sqlite3.Connection, name: str, now: int) -> None:
+def take_lock(conn: Connection, name: str, now: int) -> None:
     """Hold ``name`` for this process; Conflict if a live holder has it. A holder that died (its
     process gone from this host, or silent for STALE_US) is replaced, and its run marked failed."""
     row = conn.execute("SELECT run_id, host, pid, acquired_us, heartbeat_us FROM pipeline_locks WHERE name = ?",
@@ -179,20 +178,20 @@ def take_lock(conn: sqlite3.Connection, name: str, now: int) -> None:
                  "heartbeat_us = excluded.heartbeat_us", (name, HOST, os.getpid(), now, now))
 
 
-def lock_run(conn: sqlite3.Connection, name: str, run_id: int) -> None:
+def lock_run(conn: Connection, name: str, run_id: int) -> None:
     conn.execute("UPDATE pipeline_locks SET run_id = ? WHERE name = ? AND pid = ?", (run_id, name, os.getpid()))
 
 
-def beat(conn: sqlite3.Connection, name: str, now: int) -> None:
+def beat(conn: Connection, name: str, now: int) -> None:
     conn.execute("UPDATE pipeline_locks SET heartbeat_us = ? WHERE name = ? AND host = ? AND pid = ?",
                  (now, name, HOST, os.getpid()))
 
 
-def release_lock(conn: sqlite3.Connection, name: str) -> None:
+def release_lock(conn: Connection, name: str) -> None:
     conn.execute("DELETE FROM pipeline_locks WHERE name = ? AND host = ? AND pid = ?", (name, HOST, os.getpid()))
 
 
-def locked(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+def locked(conn: Connection) -> dict[str, dict[str, Any]]:
     return {r[0]: {"run_id": r[1], "host": r[2], "pid": r[3], "since_us": r[4], "heartbeat_us": r[5]}
             for r in conn.execute("SELECT name, run_id, host, pid, acquired_us, heartbeat_us FROM pipeline_locks")}
 

@@ -7,11 +7,10 @@ quarantine entry commits on its own, since the put itself rolls back).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from typing import Any, Iterable
 
-from ..databases import run_script
+from ..databases import Connection, run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS quality_settings (
@@ -54,14 +53,14 @@ DEFAULT_QUARANTINE_RETENTION = 30 * 86400.0
 MINUTE_US = 60_000_000
 
 
-def init(conn: sqlite3.Connection) -> None:
+def init(conn: Connection) -> None:
     run_script(conn, SCHEMA)
 
 
 # ----------------------------------------------------------------------------- settings
 
 
-def settings(conn: sqlite3.Connection, group: str) -> dict[str, Any]:
+def settings(conn: Connection, group: str) -> dict[str, Any]:
     row = conn.execute("SELECT rules, monitor, quarantine_retention_seconds FROM quality_settings WHERE group_name = ?",
                        (group,)).fetchone()
     if row is None:
@@ -70,7 +69,7 @@ def settings(conn: sqlite3.Connection, group: str) -> dict[str, Any]:
     return {"rules": json.loads(row[0]), "monitor": json.loads(row[1]), "quarantine_retention_seconds": retention}
 
 
-def save(conn: sqlite3.Connection, group: str, now_us: int, **fields: Any) -> None:
+def save(conn: Connection, group: str, now_us: int, **fields: Any) -> None:
     """Set rules, monitor and/or quarantine_retention_seconds of a group."""
     conn.execute("INSERT INTO quality_settings (group_name, updated_us) VALUES (?, ?) ON CONFLICT DO NOTHING",
                  (group, now_us))
@@ -80,7 +79,7 @@ def save(conn: sqlite3.Connection, group: str, now_us: int, **fields: Any) -> No
                      (encoded, now_us, group))
 
 
-def forget(conn: sqlite3.Connection, group: str) -> None:
+def forget(conn: Connection, group: str) -> None:
     for table in ("quality_settings", "quarantine", "validation_runs"):
         conn.execute(f"DELETE FROM {table} WHERE group_name = ?", (group,))
 
@@ -88,7 +87,7 @@ def forget(conn: sqlite3.Connection, group: str) -> None:
 # ----------------------------------------------------------------------------- quarantine
 
 
-def quarantine(conn: sqlite3.Connection, group: str, now_us: int, source: str | None,
+def quarantine(conn: Connection, group: str, now_us: int, source: str | None,
                rows: Iterable[tuple[str | None, str, str, dict[str, Any]]]) -> int:
     """Keep refused rows: (position, rules, reason, record as received) each."""
     entries = [(group, now_us, source, pos, rules, reason, json.dumps(record, default=_plain, ensure_ascii=False))
@@ -106,7 +105,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def quarantined(conn: sqlite3.Connection, group: str, since_us: int | None = None, ids: Iterable[int] | None = None,
+def quarantined(conn: Connection, group: str, since_us: int | None = None, ids: Iterable[int] | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     sql = "SELECT id, quarantined_us, source, position, rules, reason, record FROM quarantine WHERE group_name = ?"
     args: list[Any] = [group]
@@ -122,7 +121,7 @@ def quarantined(conn: sqlite3.Connection, group: str, since_us: int | None = Non
              "record": json.loads(record)} for i, t, src, pos, rules, reason, record in conn.execute(sql, args)]
 
 
-def release(conn: sqlite3.Connection, group: str, ids: Iterable[int]) -> int:
+def release(conn: Connection, group: str, ids: Iterable[int]) -> int:
     wanted = [int(i) for i in ids]
     if not wanted:
         return 0
@@ -130,7 +129,7 @@ def release(conn: sqlite3.Connection, group: str, ids: Iterable[int]) -> int:
                         (group, *wanted)).rowcount
 
 
-def expire(conn: sqlite3.Connection, group: str, now_us: int) -> int:
+def expire(conn: Connection, group: str, now_us: int) -> int:
     """Drop quarantined rows older than the group's quarantine retention."""
     keep = settings(conn, group)["quarantine_retention_seconds"]
     return conn.execute("DELETE FROM quarantine WHERE group_name = ? AND quarantined_us < ?",
@@ -140,7 +139,7 @@ def expire(conn: sqlite3.Connection, group: str, now_us: int) -> int:
 # ----------------------------------------------------------------------------- runs
 
 
-def record_run(conn: sqlite3.Connection, group: str, started_us: int, seconds: float, kind: str, source: str | None,
+def record_run(conn: Connection, group: str, started_us: int, seconds: float, kind: str, source: str | None,
                checked: int, written: int, warned: int, rejected: int, outcome: str,
                per_rule: dict[str, dict[str, int]]) -> None:
     conn.execute(
@@ -150,7 +149,7 @@ def record_run(conn: sqlite3.Connection, group: str, started_us: int, seconds: f
          json.dumps(per_rule)))
 
 
-def runs(conn: sqlite3.Connection, group: str, since_us: int | None, limit: int) -> list[dict[str, Any]]:
+def runs(conn: Connection, group: str, since_us: int | None, limit: int) -> list[dict[str, Any]]:
     sql = ("SELECT id, started_us, seconds, kind, source, rows_checked, rows_written, rows_warned, rows_rejected, "
            "outcome, per_rule FROM validation_runs WHERE group_name = ?")
     args: list[Any] = [group]
@@ -184,7 +183,7 @@ class PutTally:
                 rule = c["per_rule"].setdefault(name, {"rejected": 0, "warned": 0, "failed_batch": 0})
                 rule[verdict] += 1
 
-    def flush(self, conn: sqlite3.Connection) -> None:
+    def flush(self, conn: Connection) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}
         for (group, minute, source), c in counts.items():

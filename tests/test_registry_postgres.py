@@ -1,0 +1,142 @@
+"""A store's tables on PostgreSQL (``registry: postgresql://...``): where it is kept, what is
+refused, names past PostgreSQL's 63-byte limit, stores sharing one database, and the CLI and
+studio on such a store. The engine's own suites run on it too (modules marked ``registry``,
+``storage`` and ``online``; see conftest)."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from store import Feature, FeatureStore, ValidationError
+from store.cli import main
+
+
+def test_the_registry_is_kept_in_the_config_and_found_by_every_opener(tmp_path, postgres_server):
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as fs:
+        assert fs.registry_location.startswith(postgres_server.url.replace("postgres@", ""))
+        assert fs.online_location == fs.registry_location  # online rows in the registry, in its transactions
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+    assert not (tmp_path / "s" / "featurestore.db").exists()
+    with FeatureStore(tmp_path / "s") as fs:
+        assert fs.list_feature_groups()[0].name == "g"
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as fs:  # the same URL again is fine
+        assert fs.registry_location.endswith(")")
+
+
+def test_what_is_refused_says_why_and_keeps_nothing(tmp_path, postgres_server):
+    with pytest.raises(ValidationError, match="Cannot reach the registry's PostgreSQL at postgresql://127.0.0.1:1/x"):
+        FeatureStore(tmp_path / "a", registry="postgresql://nobody@127.0.0.1:1/x")
+    assert not (tmp_path / "a" / "featurestore.yaml").exists()
+    with pytest.raises(ValidationError, match="use sqlite \\(the default\\) or postgresql://"):
+        FeatureStore(tmp_path / "a", registry="mysql://x")
+    FeatureStore(tmp_path / "b").close()  # a store whose registry is its SQLite file keeps it there
+    with pytest.raises(ValidationError, match="already keeps its registry in featurestore.db"):
+        FeatureStore(tmp_path / "b", registry=postgres_server.url)
+    FeatureStore(tmp_path / "c", registry=postgres_server.url).close()
+    with pytest.raises(ValidationError, match="registry is postgresql://.*not postgresql://other"):
+        FeatureStore(tmp_path / "c", registry="postgresql://other@127.0.0.1/x")
+    result = CliRunner().invoke(main, ["--store", str(tmp_path / "d"), "init", "--encrypt", "--key-file",
+                                       str(tmp_path / "key"), "--registry", postgres_server.url])
+    assert result.exit_code != 0 and "server's encryption at rest" in result.output
+    assert not (tmp_path / "key").exists()
+
+
+def test_names_past_postgresql_limit_work_and_come_back_whole(tmp_path, postgres_server):
+    """Group and feature names of 64 characters (SageMaker's limit), which table names lengthen."""
+    group = "g" * 64
+    rid, wide, accent = "record_identifier_" + "x" * 46, "f" * 64, "a-" * 31 + "zz"
+    features = [Feature(rid, "String"), Feature("ts", "String"), Feature(wide, "Integral"),
+                Feature(accent, "Fractional")]
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as fs:
+        fs.create_feature_group(group, rid, "ts", features)
+        fs.put_record(group, {rid: "a", "ts": "2026-11-01T00:00:00Z", wide: 1, accent: 0.5})
+        frame = pd.DataFrame({rid: [f"r{i}" for i in range(2_000)], "ts": "2026-11-02T00:00:00Z",
+                              wide: range(2_000), accent: 1.5})
+        assert fs.ingest(group, frame).rows_written == 2_000
+        fs.add_features(group, [Feature("n" * 64, "Integral")])
+        fs.put_record(group, {rid: "a", "ts": "2026-11-03T00:00:00Z", wide: 2, accent: 2.5, "n" * 64: 7})
+        assert fs.get_record(group, "a") == {rid: "a", "ts": "2026-11-03T00:00:00Z", wide: 2, accent: 2.5, "n" * 64: 7}
+        assert fs.get_record(group, "r5")[wide] == 5
+        history = fs.query(f'SELECT count(*) AS n FROM "{group}"')  # staged rows and files alike
+        assert history["n"][0] == 2_002
+        fs.flush()
+        assert set(fs.as_of(group).columns) >= {rid, wide, accent, "n" * 64}
+        assert fs.describe(group)["online_records"] == 2_001
+
+
+def test_stores_sharing_a_database_stay_apart(tmp_path, postgres_server):
+    one = FeatureStore(tmp_path / "one", registry=postgres_server.url)
+    two = FeatureStore(tmp_path / "two", registry=postgres_server.url)
+    try:
+        for fs, n in ((one, 1), (two, 2)):
+            fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
+                                                      Feature("n", "Integral")])
+            fs.put_record("g", {"id": 1, "ts": 1.0, "n": n})
+        assert one.get_record("g", 1)["n"] == 1 and two.get_record("g", 1)["n"] == 2
+        two.delete_feature_group("g")
+        assert one.get_record("g", 1)["n"] == 1
+    finally:
+        one.close()
+        two.close()
+    with psycopg.connect(postgres_server.url) as conn:  # each a schema of its own, named in its config
+        schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fs\\_%'")}
+    assert {one._conns.schema, two._conns.schema} <= schemas and one._conns.schema != two._conns.schema
+
+
+def test_a_write_failing_inside_its_transaction_leaves_nothing_half_done(tmp_path, postgres_server):
+    """The online table is dropped behind the store's back, so an ingest fails after writing its
+    Parquet files and staging its manifest rows: PostgreSQL rolls all of it back, and the files go."""
+    from conftest import offline_files
+
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
+                                                  Feature("n", "Integral")])
+        fs.ingest("g", pd.DataFrame({"id": range(1_000), "ts": 1.0, "n": 1}))
+        before = offline_files(fs, "g", "data")
+        with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+            conn.execute(f'DROP TABLE "{fs._conns.schema}"."online:g"')
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            fs.ingest("g", pd.DataFrame({"id": range(1_000, 3_000), "ts": 2.0, "n": 2}))
+        assert offline_files(fs, "g", "data") == before
+        assert fs.query("SELECT count(*) AS n, max(n) AS top FROM g").values.tolist() == [[1_000, 1]]
+        assert fs._conns.get().execute("SELECT count(*) FROM offline_files").fetchone()[0] == len(before)
+
+
+def test_cli_init_and_a_second_machine_with_the_config_only(tmp_path, postgres_server):
+    runner = CliRunner()
+    store = str(tmp_path / "s")
+    result = runner.invoke(main, ["--store", store, "init", "--registry", postgres_server.url])
+    assert result.exit_code == 0 and "registry at postgresql://127.0.0.1" in result.output, result.output
+    assert runner.invoke(main, ["--store", store, "demo"]).exit_code == 0
+    with FeatureStore(store) as fs:
+        some = fs.query("SELECT customer_id AS c FROM customers LIMIT 1")["c"][0]
+        expected = fs.get_record("customers", some)
+    elsewhere = tmp_path / "elsewhere"  # its offline files stay in the first folder (no offline: given)
+    elsewhere.mkdir()
+    shutil.copy(tmp_path / "s" / "featurestore.yaml", elsewhere)
+    with FeatureStore(elsewhere) as fs:  # the groups and online records are found from the config alone
+        assert "transactions" in [g.name for g in fs.list_feature_groups()]
+        assert fs.get_record("customers", some) == expected and expected
+
+
+@pytest.mark.slow
+def test_the_studio_shows_where_the_store_is(tmp_path, postgres_server, monkeypatch):
+    from store.demo import seed
+    from tests.studio_support import ok, page, texts
+
+    store = str(tmp_path / "s")
+    with FeatureStore(store, registry=postgres_server.url) as fs:
+        seed(fs)
+        where = fs.registry_location
+    monkeypatch.setenv("FEATURESTORE_HOME", store)
+    at = ok(page("group", group="transactions"))
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert f"Registry `{where}`" in sidebar and "Online store" not in sidebar  # online rows live in the registry
+    assert "transactions" in texts(at)
+    at = ok(page("lineage"))
+    at = ok(page("storage"))
+    assert "transactions" in at.dataframe[0].value.to_string()
