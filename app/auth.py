@@ -63,11 +63,25 @@ def _proxied() -> str | None:
     header = os.environ.get("FEATURESTORE_UI_PROXY_HEADER", "X-Forwarded-User")
     trusted = os.environ.get("FEATURESTORE_UI_PROXY_ADDRESS", "127.0.0.1")
     name = st.context.headers.get(header)
-    if st.context.ip_address not in (trusted, None) or not name:
+    if not _same_address(st.context.ip_address, trusted) or not name:
         st.error(f"This studio trusts the {header} header from {trusted} only; sign in through the proxy.",
                  icon=":material/lock:")
         return None
     return name
+
+
+def _same_address(seen: str | None, trusted: str) -> bool:
+    """Whether the peer is the trusted proxy; a dual-stack server sees 127.0.0.1 as ::ffff:127.0.0.1."""
+    import ipaddress
+
+    if seen is None:  # no peer address: Streamlit's own test client
+        return True
+    try:
+        address = ipaddress.ip_address(seen)
+        address = getattr(address, "ipv4_mapped", None) or address
+        return address == ipaddress.ip_address(trusted)
+    except ValueError:
+        return seen == trusted
 
 
 def _password(fs: "FeatureStore") -> str | None:

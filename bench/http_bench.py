@@ -1,15 +1,18 @@
-"""HTTP API benchmark: ``python -m bench.http_bench [--seconds 3] [--clients 1 8 32] [--workers 1]``.
+"""HTTP API benchmark: ``python -m bench.http_bench [--seconds 3] [--clients 1 8 32] [--workers 1] [--postgres]``.
 
 Starts ``featurestore serve`` on a fresh store seeded with ``--records`` customers, then for each
 number of concurrent clients measures the health endpoint, GetRecord and PutRecord back to back
 (plain ``http.client`` keep-alive connections, one thread per client, loopback only) and prints
 requests/s with p50/p99 latency. The health endpoint is the baseline: what the server, the
-event loop and the client threads cost before any store work. The clients share the machine
+event loop and the client threads cost before any store work. ``--postgres`` puts the store's
+tables on a PostgreSQL server started for the run (the shared deployment, where servers on
+several machines can serve one store). The clients share the machine
 (and the GIL of this process) with the server, so the absolute figures are a floor.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -48,10 +51,10 @@ class Result:
         return self.requests / self.seconds
 
 
-def seed(path: str, records: int) -> None:
+def seed(path: str, records: int, registry: str | None = None) -> None:
     import pandas as pd
 
-    with FeatureStore(path) as fs:
+    with FeatureStore(path, registry=registry) as fs:
         fs.create_feature_group(GROUP, "customer_id", "event_time", [
             Feature("customer_id", "Integral"), Feature("event_time", "String"), Feature("age", "Integral"),
             Feature("score", "Fractional"), Feature("country", "String"), Feature("segments", "String", "List")])
@@ -142,11 +145,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--records", type=int, default=10_000, help="customers seeded before the run")
+    parser.add_argument("--postgres", action="store_true", help="the store's tables on a PostgreSQL server")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp, contextlib.ExitStack() as stack:
+        registry = None
+        if args.postgres:
+            sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
+            from postgres_server import PostgresServer
+
+            registry = stack.enter_context(PostgresServer()).url
         store = os.path.join(tmp, "store")
-        seed(store, args.records)
+        seed(store, args.records, registry)
         load_before = os.getloadavg()
         results = []
         with LocalServer(store, workers=args.workers) as server:
@@ -154,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                 for endpoint in ENDPOINTS:
                     results.append(measure(server.port, endpoint, clients, args.seconds, args.records))
         load_after = os.getloadavg()
-    print(f"featurestore serve, {args.workers} worker(s), loopback, {os.cpu_count()} cores shared with the clients "
+    where = "tables on PostgreSQL" if args.postgres else "tables in SQLite"
+    print(f"featurestore serve, {args.workers} worker(s), {where}, loopback, {os.cpu_count()} cores shared with the clients "
           f"and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} after); "
           f"{args.seconds:g} s per row after a 0.5 s warm-up; {args.records:,} records seeded\n")
     print(table(results))

@@ -336,9 +336,13 @@ def summary_rows(steps: dict, size: str) -> list[dict[str, str]]:
     if ob:
         bare = {"sqlite": ("bare sqlite3 SELECT", "IN (...)"), "redis": ("bare redis-py HMGET", "pipeline of 100 HMGET"),
                 "postgresql": ("bare psycopg prepared SELECT", "= ANY(...)")}
-        for backend in ("sqlite", "redis", "postgresql"):
+        bare["pg_registry"] = bare["postgresql"]
+        for backend in ("sqlite", "redis", "postgresql", "pg_registry"):
+            if backend not in ob:
+                continue
             b, server = ob[backend], backend != "sqlite"
-            add(f"10. get_record p50, online store in {backend}", f"{b['get']['p50_us']:,.1f} us",
+            where = "the registry on PostgreSQL" if backend == "pg_registry" else backend
+            add(f"10. get_record p50, online store in {where}", f"{b['get']['p50_us']:,.1f} us",
                 f"{b['get_raw']['p50_us']:,.1f} us ({bare[backend][0]})", _ratio(b["get"]["p50_us"], b["get_raw"]["p50_us"]),
                 "<= 2x" if server else "", b["get"]["p50_us"] <= 2 * b["get_raw"]["p50_us"] if server else None,
                 _rss(steps, "online_backends"))
@@ -405,7 +409,7 @@ def environment() -> dict[str, Any]:
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(), "mem_gib": mem,
         "sqlite": sqlite3.sqlite_version,
-        "packages": {p: version(p) for p in ("pandas", "pyarrow", "duckdb", "numpy", "sqlite-utils")},
+        "packages": {p: version(p) for p in ("pandas", "pyarrow", "duckdb", "numpy", "psycopg", "redis")},
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "git_dirty_engine": git("status", "--porcelain", "--", "store").splitlines(),
     }

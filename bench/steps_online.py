@@ -1,6 +1,7 @@
 """Benchmark step for the online store backends (section 10): get_record, batch_get_records(100)
-and put_record on the SQLite, Redis and PostgreSQL backends, each against a bare call doing the
-same lookup on the same data, call by call in turn: sqlite3 (SELECT; IN (...)), redis-py (one
+and put_record on the SQLite, Redis and PostgreSQL backends, and with the whole store's tables on
+PostgreSQL (``pg_registry``: online rows in the registry's schema), each against a bare call doing
+the same lookup on the same data, call by call in turn: sqlite3 (SELECT; IN (...)), redis-py (one
 HMGET; a pipeline of 100 HMGETs), psycopg (a prepared SELECT; = ANY(...))."""
 from __future__ import annotations
 
@@ -33,14 +34,15 @@ def online_backends(size: Size, base: ModuleType) -> dict:
     root = os.path.join(work_dir(base.SIZE_NAME), "online-backends")
     out: dict[str, dict] = {}
     with RedisServer() as server, PostgresServer() as pg_server:
-        for backend, url in (("sqlite", None), ("redis", server.url), ("postgresql", pg_server.url)):
+        for backend, url, registry in (("sqlite", None, None), ("redis", server.url, None),
+                                       ("postgresql", pg_server.url, None), ("pg_registry", None, pg_server.url)):
             shutil.rmtree(root, ignore_errors=True)
-            with FeatureStore(root, online=url) as fs:
+            with FeatureStore(root, online=url, registry=registry) as fs:
                 rid, feats = base.GROUPS[base.DRIVERS]
                 fs.create_feature_group(base.DRIVERS, rid, "event_time", feats())
                 fs.ingest(base.DRIVERS, frame)
                 g = fs.feature_group(base.DRIVERS)
-                bare_get, bare_batch = _bare(fs, g, url)
+                bare_get, bare_batch = _bare(fs, g, url or registry)
                 engine_ns, raw_ns = _turn_about(gets, lambda r: fs.get_record(base.DRIVERS, r), bare_get)
                 batch_engine, batch_raw = _turn_about(batches, lambda rs: fs.batch_get_records(base.DRIVERS, rs),
                                                       bare_batch)
@@ -83,7 +85,11 @@ def _bare(fs, group, url):
         import psycopg
 
         pg = psycopg.connect(url, autocommit=True)
-        table, rid = fs._online._table(group), f'"{group.record_identifier}"'
+        rid = f'"{group.record_identifier}"'
+        if fs.online_location == fs.registry_location:  # the registry's own online table
+            table = f'"{fs._conns.schema}"."online:{group.name}"'
+        else:
+            table = fs._online._table(group)
         one = f"SELECT * FROM {table} WHERE {rid} = %s"
         many = f"SELECT * FROM {table} WHERE {rid} = ANY(%s)"
         return ((lambda r: pg.execute(one, (r,), prepare=True).fetchone()),

@@ -1,4 +1,4 @@
-"""The offline store: append-only, Hive-partitioned Parquet plus a small SQLite staging buffer.
+"""The offline store: append-only, Hive-partitioned Parquet plus a small staging buffer in the store's database.
 
 Layout (readable as-is by DuckDB, Spark, Athena, pandas), in the store's offline location (its
 ``offline/`` folder, or an S3 prefix: see ``storage``)::
@@ -11,13 +11,13 @@ Columns: the features with their declared types, ``api_invocation_time``, ``writ
 ``_seq`` (the store's write sequence, which breaks ties between rows written at the same instant).
 
 Why a manifest: the engine reads the files listed in the ``offline_files`` table, written in the
-same SQLite transaction as the online upsert, so the online and offline stores change together
+same database transaction as the online upsert, so the online and offline stores change together
 and compaction swaps files atomically. A file appears whole or not at all (see ``storage``), so
 other engines never see half a file. A writer holds the database's write lock while it writes
 files; an ``_inflight/<group>`` marker left by a killed writer tells the next one to delete files
 the manifest does not list.
 
-Why staging: single puts go to a per-group SQLite table in the same transaction as the online
+Why staging: single puts go to a per-group table in the same transaction as the online
 row (one Parquet file per put would be slow and would bury the store in tiny files). Reads union
 the staged rows with the files, and the buffer is flushed to Parquet once it holds
 ``FLUSH_ROWS`` rows, on ``flush()``, on ``compact()`` and when the store closes.

@@ -1,4 +1,4 @@
-"""The online store: one SQLite table per group holding the newest record per identifier.
+"""The online store: one table per group in the store's database, holding the newest record per identifier.
 
 Columns: ``_event_us``, ``_write_us``, ``_expires_us`` (NULL = never), ``_deleted`` (a soft-delete
 tombstone keeps its event time to block older puts), then the features. Collections are JSON.

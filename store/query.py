@@ -1,6 +1,6 @@
 """DuckDB over the offline store: a consistent snapshot of each group as a view, and time travel.
 
-A snapshot is the manifest's file list plus the staged rows, read in one SQLite read transaction;
+A snapshot is the manifest's file list plus the staged rows, read in one read transaction of the store's database;
 the view unions them with an empty table of the group's current schema, so features added after
 a file was written read as null and every column exists even before the first write.
 """

@@ -109,3 +109,12 @@ def test_actions_a_role_lacks_are_not_offered(secured):
     at.switch_page("pages_/group.py").run()
     assert "Editing features and rules needs the owner role on this group" in texts(at)
     assert "Save rules" not in [b.label for b in at.button]
+
+
+@pytest.mark.parametrize("seen,trusted,same", [("127.0.0.1", "127.0.0.1", True), ("::ffff:127.0.0.1", "127.0.0.1", True),
+                                               ("::1", "127.0.0.1", False), ("10.0.0.7", "127.0.0.1", False),
+                                               ("::ffff:10.0.0.7", "10.0.0.7", True), ("::1", "::1", True)])
+def test_the_trusted_proxy_is_recognised_on_a_dual_stack_server(seen, trusted, same):
+    from app.auth import _same_address
+
+    assert _same_address(seen, trusted) is same

@@ -74,20 +74,24 @@ def test_a_viewer_cannot_ingest_or_open_hidden_groups_and_an_editor_ingests(page
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
+    """The studio (trusting 127.0.0.1), and a proxy on 127.0.0.1 in front that signed in vera."""
+    from header_proxy import header_proxy
+
     with secured(tmp_path_factory, FEATURESTORE_UI_AUTH="proxy", FEATURESTORE_UI_PROXY_ADDRESS="127.0.0.1") as url:
-        yield url
+        with header_proxy(url, "vera") as front:
+            yield url, front
 
 
 def test_behind_a_proxy_the_user_header_names_the_principal(browser, proxied):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=proxied,
-                                  extra_http_headers={"X-Forwarded-User": "vera"})
+    studio, front = proxied
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=front)
     tab = context.new_page()
     tab.goto("/")
     settle(tab, "Signed in as vera")
     expect(tab.get_by_test_id("stDataFrame").first).to_contain_text("merchants")
     expect(tab.get_by_test_id("stDataFrame").first).not_to_contain_text("customers")
     context.close()
-    bare = browser.new_context(base_url=proxied).new_page()
+    bare = browser.new_context(base_url=studio).new_page()  # around the proxy: no header, no entry
     bare.goto("/")
     settle(bare, "sign in through the proxy")
     bare.context.close()

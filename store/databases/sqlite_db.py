@@ -26,7 +26,7 @@ class _Connection(sqlite3.Connection):
 
 def connect(path: str, key: bytes | None = None) -> sqlite3.Connection:
     """A connection in the store's settings; with ``key``, to a SQLCipher database (AES-256),
-    through sqlcipher3, whose connections behave as sqlite3's (sqlite-utils works on them)."""
+    through sqlcipher3, whose connections behave as sqlite3's."""
     if key is None:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
                                factory=_Connection)

@@ -4,7 +4,7 @@ Each Spark partition, on its executor: the rows are typed and judged by the grou
 with the same code as a pandas ingest (``ingest.prepare``), stamped, and written as Parquet
 files in the group's layout straight to the offline storage (a folder or S3, through
 pyarrow.fs); the partition returns its file list, its newest row per record, its refused rows
-and the sums batch rules need. The driver then, in one SQLite transaction: judges the batch
+and the sums batch rules need. The driver then, in one database transaction: judges the batch
 rules, lists the files in the manifest, upserts the newest row per record into the online
 store, records the run and quarantines the refused rows. All or nothing, as for pandas: a
 refused batch, a failed job or a killed driver leaves no listed file, and the files already

@@ -56,8 +56,9 @@ class DatabaseOnline(OnlineBackend):
         return found
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
+        cols = ", ".join([*tables.INTERNAL, *map(q, group.feature_names)])  # named: a new feature changes *
         cur = self.conns.get().execute(
-            f"SELECT * FROM {tables.table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
+            f"SELECT {cols} FROM {tables.table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
         row = cur.fetchone()
         return None if row is None else dict(zip([d[0] for d in cur.description], row))
 
