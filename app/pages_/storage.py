@@ -29,8 +29,10 @@ rows = [{"group": u["group"].name, "total": ((u["online_bytes"] or 0) + u["offli
          "retention": duration(u["group"].offline_retention_seconds) if u["group"].offline_retention_seconds else "all",
          "oldest event": timestamp(u["oldest_event_us"]),
          "new in 30 days": sum(d["bytes"] for d in u["growth_per_day"]) / MB} for u in usage]
-st.caption("Largest first. Select a row to open the group. Bytes are on disk: the online table and its indexes in "
-           "SQLite, the Parquet files of the offline store.")
+online_in = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "redis": "Redis", "rediss": "Redis"}.get(
+    fs.online_location.split(":", 1)[0], "the online store")
+st.caption(f"Largest first. Select a row to open the group. Bytes are on disk: the online records and their indexes in "
+           f"{online_in}, the Parquet files of the offline store.")
 picked = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key="storage_groups",
                       column_config={
                           **{c: st.column_config.NumberColumn(c, format="%.2f MB") for c in ("total", "online", "offline",
