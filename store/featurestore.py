@@ -148,7 +148,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not isinstance(name, str):
             raise ValidationError(f"Feature group name must be a string, got {name!r}")
         conn = self._conns.get()
-        version = registry.version(conn)
+        version = self._conns.registry_version(conn, registry.version)
         if version != self._cache_version:
             with self._cache_lock:
                 self._cache.clear()

@@ -140,3 +140,36 @@ def test_the_studio_shows_where_the_store_is(tmp_path, postgres_server, monkeypa
     at = ok(page("lineage"))
     at = ok(page("storage"))
     assert "transactions" in at.dataframe[0].value.to_string()
+
+
+def test_a_definition_changed_elsewhere_is_seen_by_every_opener(tmp_path, postgres_server):
+    """Each process keeps the registry's change counter from PostgreSQL's notifications (so reads
+    need no extra round trip); a change through another opener reaches it at once, and with its
+    listener cut off every check reads the counter instead."""
+    import time
+
+    features = [Feature("id", "Integral"), Feature("ts", "Fractional")]
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as one, FeatureStore(tmp_path / "s") as two:
+        one.create_feature_group("g", "id", "ts", features)
+        one.put_record("g", {"id": 1, "ts": 1.0})
+        assert two.get_record("g", 1) == {"id": 1, "ts": 1.0}
+
+        def seen(name: str) -> bool:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if name in two.feature_group("g").feature_names:
+                    return True
+                time.sleep(0.01)
+            return False
+
+        one.add_features("g", [Feature("x", "Integral")])
+        assert seen("x")
+        two.put_record("g", {"id": 2, "ts": 1.0, "x": 5})
+        assert one.get_record("g", 2) == {"id": 2, "ts": 1.0, "x": 5}
+        with psycopg.connect(postgres_server.url, autocommit=True) as admin:  # cut every listener off
+            assert admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                 "WHERE application_name = 'featurestore-listener'").fetchone()[0] >= 1
+        one.add_features("g", [Feature("y", "Integral")])
+        assert seen("y")
+        two.put_record("g", {"id": 3, "ts": 1.0, "y": 7})
+        assert one.get_record("g", 3) == {"id": 3, "ts": 1.0, "y": 7}

@@ -98,7 +98,7 @@ class Guard:
     def may(self, role: str, group: str | None) -> bool:
         from ..registry import version
 
-        current = version(self.store._conns.get())
+        current = self.store._conns.registry_version(self.store._conns.get(), version)
         if current != self._version:
             self._decided, self._version = {}, current
         key = (role, group)

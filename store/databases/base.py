@@ -87,6 +87,11 @@ class Database(ABC):
     def table_bytes(self, conn: Connection, table: str) -> int | None:
         """Bytes of ``table`` and its indexes; None where the database cannot tell."""
 
+    def registry_version(self, conn: Connection, read: Callable[[Connection], int]) -> int:
+        """The registry's change counter (``read`` reads it), which every cached definition is
+        checked against before use. A backend on a server may answer from what it was told."""
+        return read(conn)
+
 
 def errors(name: str) -> tuple[type[Exception], ...]:
     """The DB-API exception class ``name`` (``IntegrityError``, ``OperationalError``, ...) of every
