@@ -83,9 +83,12 @@ def remove(conn: Connection, group: FeatureGroup, record_id: Any) -> None:
     conn.execute(f"DELETE FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
 
 
-def select_sql(group: FeatureGroup, names: Sequence[str], many: int = 0) -> str:
+def select_sql(group: FeatureGroup, names: Sequence[str], where: str | None = None) -> str:
+    """Live rows of one identifier, or of those ``where`` (a condition on the identifier with its
+    own parameters: ``Database.any_of``) picks."""
     cols = ", ".join(["_expires_us", *map(q, names)])
-    where = f"{q(group.record_identifier)} = ?" if not many else f"{q(group.record_identifier)} IN ({', '.join('?' * many)})"
+    rid = q(group.record_identifier)
+    where = where or f"{rid} = ?"
     return (
         f"SELECT {cols} FROM {table(group.name)} WHERE {where} AND _deleted = 0 "
         "AND (_expires_us IS NULL OR _expires_us > ?)"

@@ -87,6 +87,12 @@ class Database(ABC):
     def table_bytes(self, conn: Connection, table: str) -> int | None:
         """Bytes of ``table`` and its indexes; None where the database cannot tell."""
 
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """A condition that ``column`` (quoted) is one of ``values``, and its parameters: an IN
+        list here; a server database may take the list as one array parameter (one statement
+        for every length)."""
+        return f"{column} IN ({', '.join('?' * len(values))})", tuple(values)
+
     def registry_version(self, conn: Connection, read: Callable[[Connection], int]) -> int:
         """The registry's change counter (``read`` reads it), which every cached definition is
         checked against before use. A backend on a server may answer from what it was told."""

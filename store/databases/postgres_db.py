@@ -282,6 +282,9 @@ class PostgresDatabase(Database):
             self._all.clear()
         self._local = threading.local()
 
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        return f"{column} = ANY(?)", (list(values),)
+
     def registry_version(self, conn: PgConnection, read: Callable[[PgConnection], int]) -> int:
         if self._listener_pid != os.getpid() and not self._closed.is_set():
             self._listener_pid = os.getpid()

@@ -44,14 +44,14 @@ class DatabaseOnline(OnlineBackend):
         tables.remove(conn, group, record_id)  # in the transaction that checked the stored row
 
     def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
-        return self.conns.get().execute(_select_sql(group, 0), (record_id, now_us)).fetchone()
+        return self.conns.get().execute(_select_sql(group, None), (record_id, now_us)).fetchone()
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
         pos = group.feature_names.index(group.record_identifier) + 1
         conn, found = self.conns.get(), {}
         for start in range(0, len(record_ids), CHUNK):
-            chunk = record_ids[start:start + CHUNK]
-            for row in conn.execute(_select_sql(group, len(chunk)), (*chunk, now_us)):
+            where, args = self.conns.any_of(q(group.record_identifier), record_ids[start:start + CHUNK])
+            for row in conn.execute(_select_sql(group, where), (*args, now_us)):
                 found[row[pos]] = row
         return found
 
@@ -80,16 +80,17 @@ class DatabaseOnline(OnlineBackend):
 
 
 @lru_cache(maxsize=1024)
-def _sql_for(kind: str, name: str, rid: str, names: tuple[str, ...], many: int) -> str:
+def _sql_for(kind: str, name: str, rid: str, names: tuple[str, ...], where: str | None) -> str:
     group = FeatureGroup(name=name, record_identifier=rid, event_time=names[0],
                          features=tuple(Feature(n) for n in names))
-    return tables.upsert_sql(group) if kind == "upsert" else tables.select_sql(group, names, many)
+    return tables.upsert_sql(group) if kind == "upsert" else tables.select_sql(group, names, where=where)
 
 
 def _upsert_sql(group: FeatureGroup) -> str:
     """Cached per schema, so SQLite reuses its prepared statement."""
-    return _sql_for("upsert", group.name, group.record_identifier, tuple(group.feature_names), 0)
+    return _sql_for("upsert", group.name, group.record_identifier, tuple(group.feature_names), None)
 
 
-def _select_sql(group: FeatureGroup, many: int) -> str:
-    return _sql_for("select", group.name, group.record_identifier, tuple(group.feature_names), many)
+def _select_sql(group: FeatureGroup, where: str | None) -> str:
+    """One identifier's row (``where`` None), or those ``where`` (from ``Database.any_of``) picks."""
+    return _sql_for("select", group.name, group.record_identifier, tuple(group.feature_names), where)
