@@ -28,10 +28,14 @@ with common.engine_errors(), common.unexpected_errors():
         st.stop()
     st.session_state[common.WHO_KEY] = who
     fs = common.store()
-    st.sidebar.caption(f"Store `{fs.path}`"
-                       + ("" if fs.registry_location.startswith("sqlite:") else f"  \nRegistry `{fs.registry_location}`")
-                       + ("" if fs.offline_location.startswith(fs.path) else f"  \nOffline files `{fs.offline_location}`")
-                       + ("" if fs.online_location == fs.registry_location else f"  \nOnline store `{fs.online_location}`"))
+    where = [f"Store `{fs.path}`"]  # and each part kept elsewhere
+    if not fs.registry_location.startswith("sqlite:"):
+        where.append(f"Registry `{fs.registry_location}`")
+    if not fs.offline_location.startswith(fs.path):
+        where.append(f"Offline files `{fs.offline_location}`")
+    if fs.online_location != fs.registry_location:
+        where.append(f"Online store `{fs.online_location}`")
+    st.sidebar.caption("  \n".join(where))
     auth.footer(who)
     auth.sign_out_button()
     common.show_flash()

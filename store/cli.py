@@ -68,7 +68,8 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
                    f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
     fs = open_store(ctx, offline, online, registry)
     where = "" if fs.registry_location.startswith("sqlite:") else f"; registry at {fs.registry_location}"
-    where += "" if fs.offline_location == os.path.join(fs.path, "offline") else f"; offline files at {fs.offline_location}"
+    if fs.offline_location != os.path.join(fs.path, "offline"):
+        where += f"; offline files at {fs.offline_location}"
     where += "" if fs.online_location == fs.registry_location else f"; online store at {fs.online_location}"
     click.echo(f"Store ready at {fs.path}{where}")
 

@@ -3,7 +3,9 @@
 ``featurestore.yaml``) so servers and studios on several machines share one store."""
 from __future__ import annotations
 
+import os
 import uuid
+
 from ..errors import ValidationError
 from .base import Connection, Database, errors
 from .sqlite_db import Connections
@@ -18,8 +20,6 @@ def open_database(store_path: str, registry: str | None, key: bytes | None) -> D
     """The store's database. ``registry`` given for a store without one in its config is recorded
     there once the server answers (with a schema of its own, so stores can share a database);
     given for a store whose config says otherwise, refused."""
-    import os
-
     from ..storage import config
 
     settings = config.read(store_path)
@@ -36,7 +36,8 @@ def open_database(store_path: str, registry: str | None, key: bytes | None) -> D
                 raise ValidationError(f"This store already keeps its registry in {DB_FILE}; a registry on "
                                       "PostgreSQL is chosen when a store is created (featurestore init --registry)",
                                       registry=registry)
-            settings, record = {**settings, "registry": registry, "registry_schema": f"fs_{uuid.uuid4().hex[:12]}"}, True
+            schema = f"fs_{uuid.uuid4().hex[:12]}"
+            settings, record = {**settings, "registry": registry, "registry_schema": schema}, True
     url = settings.get("registry") or "sqlite"
     if url == "sqlite":
         return Connections(os.path.join(store_path, DB_FILE), key)
@@ -46,7 +47,7 @@ def open_database(store_path: str, registry: str | None, key: bytes | None) -> D
                               registry=url)
     from .postgres_db import PostgresDatabase
 
-    database = PostgresDatabase(url, settings["registry_schema"])  # raises, recording nothing, if it does not answer
+    database = PostgresDatabase(url, settings["registry_schema"])  # raises, recording nothing, if unreachable
     if record:
         config.write(store_path, settings)
     return database

@@ -1,5 +1,6 @@
-"""What a group costs on disk: online bytes (see ``OnlineBackend.size_bytes``), offline files, bytes and rows, the oldest event kept, and the offline growth per day
-(rows and bytes of new Parquet data written each day; a compaction's rewrites do not count)."""
+"""What a group costs on disk: online bytes (see ``OnlineBackend.size_bytes``), offline files,
+bytes and rows, the oldest event kept, and the offline growth per day (rows and bytes of new
+Parquet data written each day; a compaction's rewrites do not count)."""
 from __future__ import annotations
 
 from typing import Any
