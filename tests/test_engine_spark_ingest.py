@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow
 TRANSACTIONS = next(g for g in GROUPS if g.name == "transactions")
 
 
-def make(path, offline=None):
-    fs = FeatureStore(path, offline=offline)
+def make(path, offline=None, registry=None):
+    fs = FeatureStore(path, offline=offline, registry=registry)
     fs.create_feature_group("transactions", TRANSACTIONS.record_identifier, "event_time", TRANSACTIONS.features)
     fs.set_rules("transactions", RULES["transactions"])
     return fs
@@ -115,3 +115,17 @@ def test_a_spark_ingest_writes_a_store_on_s3(spark, rows, s3_server, tmp_path, m
         assert offline_files(fs, "transactions", "data")[0].startswith("featurestore-tests/ingest-")
         pd.testing.assert_frame_equal(fs.as_of("transactions"), local.as_of("transactions"))
         assert fs.query("SELECT count(*) AS n FROM transactions")["n"][0] == report.rows_written
+
+
+def test_spark_ingests_and_builds_on_a_shared_store(spark, rows, s3_server, postgres_server, tmp_path, monkeypatch):
+    """The shared deployment: files on S3, the store's tables on PostgreSQL."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    with make(tmp_path / "shared", offline=f"s3://featurestore-tests/shared-{tmp_path.name}",
+              registry=postgres_server.url) as fs, make(tmp_path / "local") as local:
+        report = fs.ingest("transactions", spark.createDataFrame(rows.iloc[:3000]), on_error="skip")
+        assert report.rows_written == local.ingest("transactions", rows.iloc[:3000], on_error="skip").rows_written
+        pd.testing.assert_frame_equal(fs.as_of("transactions"), local.as_of("transactions"))
+        entity = fs.query("SELECT transaction_id, _event_time AS event_time FROM transactions LIMIT 500")
+        on_spark = fs.build_dataset(entity, ["transactions"], engine="spark", spark=spark).to_arrow()
+        assert on_spark.equals(fs.build_dataset(entity, ["transactions"]).to_arrow()) and on_spark.num_rows == 500
