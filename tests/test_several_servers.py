@@ -56,7 +56,7 @@ def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, r
                 get = (two if c % 2 else one).client("sagemaker-featurestore-runtime")
                 mine: list[str] = []
                 n = 0
-                while time.monotonic() < deadline:
+                while time.monotonic() < deadline or (n < 20 and time.monotonic() < deadline + 60):  # busy CI too
                     rid = f"c{c}-{n}"
                     put.put_record(FeatureGroupName="g", Record=record(rid, c, n))
                     mine.append(rid)
@@ -73,7 +73,7 @@ def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, r
         for t in threads:
             t.join(timeout=120)
         assert not errors, errors[0]
-        assert len(written) == 4 and all(len(w) > 10 for w in written.values())
+        assert len(written) == 4 and all(len(w) >= 20 for w in written.values())
         every = sorted(r for w in written.values() for r in w)
         for server in (first, second):
             for start in range(0, len(every), 100):

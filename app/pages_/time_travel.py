@@ -41,7 +41,8 @@ with st.form(f"travel_{group}"):
     known_choice = right.selectbox("Known at", [NOW, *writes, AT_TIME],
                                    help="Ignore rows written later, e.g. late corrections or backfills: reproduces "
                                         "what a job saw back then. Each write (an ingest, a put, a delete) is listed.")
-    known_at = right.datetime_input("Known at (UTC), for a moment you pick",
+    # Keyed: its default (now) changes every second, which would otherwise drop a picked moment.
+    known_at = right.datetime_input("Known at (UTC), for a moment you pick", key="known_at_moment",
                                     value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), step=60)
     ignore_event_time = st.checkbox("A new event time alone is no change", value=True,
                                     help="Records re-stated with the same values at a later event time are not "
