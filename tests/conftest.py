@@ -31,7 +31,8 @@ CUSTOMER_FEATURES = [
 ]
 
 
-# (storage, registry, online) per set of markers; a marker left out takes its default.
+# (storage, registry, online) per set of markers; a marker left out takes its default. Online "sqlite"
+# means the default: the rows in the store's own database, SQLite or PostgreSQL as the registry is.
 COMBINATIONS = {
     ("storage",): [("local", "sqlite", "sqlite"), ("s3", "sqlite", "sqlite"), ("s3", "postgresql", "sqlite")],
     ("online",): [("local", "sqlite", "sqlite"), ("local", "sqlite", "redis"), ("local", "sqlite", "postgresql"),
