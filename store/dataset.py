@@ -363,7 +363,7 @@ def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureG
     from .saved_datasets import save_entity
 
     node = f"dataset:{dataset.id}"
-    dataset.definition["entity_copy"] = save_entity(fs.path, dataset.id, entity, fs._files.write_options)
+    dataset.definition["entity_copy"] = save_entity(fs._files, dataset.id, entity)
     with fs._conns.write() as conn:
         lineage.upsert_node(conn, node, "dataset", dataset.name, now, {"definition": dataset.definition})
         if entity_file:

@@ -77,7 +77,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self.writer = writer
         secret = crypto.load_key(self.path, key)
         self._conns = open_database(self.path, registry, secret)
-        self._files = OfflineFiles(open_storage(self.path, offline),
+        # A new store whose tables other machines open names its offline folder in its config.
+        pinned = registry is not None and self._conns.shared_id is not None
+        self._files = OfflineFiles(open_storage(self.path, offline, pin=pinned),
                                    crypto.ParquetKey(secret, self.path) if secret else None)
         self._online = open_online(self.path, self._conns, online)
         self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
@@ -104,6 +106,14 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 pipeline_tables.init(conn)
                 audit.init(conn)
                 self._conns.set_schema_version(conn, SCHEMA_VERSION)
+        if self._conns.shared_id is not None:
+            try:
+                with self._conns.read() as conn:
+                    self._files.claim(conn, self._conns.shared_id)
+            except ValidationError:
+                self._online.close()
+                self._conns.close()
+                raise
         self._recover()
         if self._guard is not None and self._guard.file.path:
             self._guard.note_file()

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import layout
 from .databases import Connection, run_script
+from .errors import ValidationError
 from .online import add_columns_sql, columns_ddl, q
 from .schema import Feature, FeatureGroup
 from .storage import Storage
@@ -159,6 +160,9 @@ def drop_staging(conn: Connection, group: str) -> None:
 
 
 # ----------------------------------------------------------------------------- files
+
+
+STORE_MARKER = "_store"  # in the offline root: the id of the tables listing these files (see claim)
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,30 @@ class OfflineFiles:
                 "INSERT INTO offline_growth VALUES (?, ?, ?, ?) ON CONFLICT (group_name, day) DO UPDATE SET "
                 "rows = offline_growth.rows + excluded.rows, bytes = offline_growth.bytes + excluded.bytes",
                 (group, now_us // 86_400_000_000, sum(e.rows for e in entries), sum(e.bytes for e in entries)))
+
+    def claim(self, conn: Connection, store_id: str) -> None:
+        """Check, before anything is read or written, that this process sees the store's files: for
+        a store whose tables other machines open, the offline root holds a marker naming them. A
+        process whose offline location points elsewhere (a folder not mounted there, or the default
+        ``offline/`` of a folder holding only a copy of featurestore.yaml) would otherwise read no
+        history and write files no other process sees. The first opener (or the first since markers
+        exist, if the files it lists are there) writes the marker."""
+        marker = self.storage.join(self.storage.base, STORE_MARKER)
+        found = self.storage.read_text(marker)
+        fix = ("set `offline:` in this folder's featurestore.yaml to the store's offline location: s3://..., "
+               "or a folder mounted at the same path on every machine")
+        if found is not None:
+            if found.strip() != store_id:
+                raise ValidationError(f"The offline files at {self.storage.uri} belong to another store (its tables "
+                                      f"are {found.strip()!r}, this store's {store_id!r}); {fix}",
+                                      offline=self.storage.uri)
+            return
+        listed = conn.execute("SELECT path FROM offline_files LIMIT 1").fetchone()
+        if listed is not None and not self.storage.exists(self.storage.full(listed[0])):
+            raise ValidationError(f"This store's offline files are not at {self.storage.uri} as seen from this "
+                                  f"machine (it lists {listed[0]}, which is not there); {fix}",
+                                  offline=self.storage.uri)
+        self.storage.write_text(marker, store_id)
 
     def mark_inflight(self, group: str) -> None:
         """Leave the marker that tells the next writer to clear unlisted files if this one dies."""

@@ -1,13 +1,13 @@
 """Built training sets kept findable: each build records its definition in lineage and keeps a
-copy of its entity table in the store (``datasets/<id>/entity.parquet``), so the same set can be
-rebuilt bit for bit later (``known_at`` pinned to what the store knew at build time) and
-downloaded again, or rebuilt on today's data.
+copy of its entity table beside the offline files (``_datasets/<id>/entity.parquet``), so the same
+set can be rebuilt bit for bit later (``known_at`` pinned to what the store knew at build time) and
+downloaded again, or rebuilt on today's data, by any process sharing the store (on S3, from any
+machine). Copies made before they moved there stay in the store folder (``datasets/<id>/``).
 """
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import lineage
@@ -19,22 +19,37 @@ if TYPE_CHECKING:
 
     from .dataset import Dataset
     from .featurestore import FeatureStore
+    from .offline import OfflineFiles
 
-DATASETS_DIR = "datasets"
+COPIES_DIR = "offline/_datasets"  # a manifest-style path: the offline storage maps it (no group starts with _)
+LEGACY_DIR = "datasets"  # under the store folder, where copies were kept before
 
 
-def save_entity(store_path: str, dataset_id: str, entity: "pa.Table", write_options: dict | None = None) -> str:
-    """Write the entity table under the store (temporary name, then rename; encrypted with the
-    store's key if it has one); returns its path relative to the store."""
+def save_entity(files: "OfflineFiles", dataset_id: str, entity: "pa.Table") -> str:
+    """Write the entity table into the offline storage (atomically, encrypted with the store's key
+    if it has one); returns the path the definition records."""
+    rel = f"{COPIES_DIR}/{dataset_id}/entity.parquet"
+    files.storage.write_parquet(entity, files.storage.full(rel), **files.write_options)
+    return rel
+
+
+def _copy_exists(fs: "FeatureStore", copy: str | None, saved: set[str] | None = None) -> bool:
+    """Whether the copy is there (``saved``: the ids under COPIES_DIR, listed once for many)."""
+    if not copy:
+        return False
+    if copy.startswith(COPIES_DIR):
+        if saved is not None:
+            return copy.split("/")[-2] in saved
+        return fs._files.storage.exists(fs._files.storage.full(copy))
+    return os.path.exists(os.path.join(fs.path, copy))
+
+
+def _read_copy(fs: "FeatureStore", copy: str) -> "pa.Table":
+    if copy.startswith(COPIES_DIR):
+        return fs._files.storage.read_table(fs._files.storage.full(copy), **fs._files.read_options)
     import pyarrow.parquet as pq
 
-    rel = os.path.join(DATASETS_DIR, dataset_id, "entity.parquet")
-    final = os.path.join(store_path, rel)
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    tmp = f"{final}.{uuid.uuid4().hex[:6]}.tmp"
-    pq.write_table(entity, tmp, **(write_options or {}))
-    os.replace(tmp, final)
-    return rel
+    return pq.read_table(os.path.join(fs.path, copy), **fs._files.read_options)
 
 
 def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
@@ -52,6 +67,7 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
     for e in graph.edges:
         if e["relation"] == "trained":
             models.setdefault(e["src"], []).append(names.get(e["dst"], e["dst"]))
+    saved = set(fs._files.storage.names(fs._files.storage.full(COPIES_DIR)))  # one listing, not a request each
     out = []
     for n in graph.nodes:
         if n["kind"] != "dataset" or n["properties"].get("deleted"):
@@ -63,7 +79,7 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
             "built_by": n["created_by"], "rows": d.get("rows"), "columns": len(d.get("columns", [])),
             "groups": sorted(d.get("groups", {})), "entity_source": d.get("entity_source"),
             "coverage": d.get("coverage"), "models": sorted(models.get(n["id"], [])),
-            "rebuildable": bool(copy) and os.path.exists(os.path.join(fs.path, copy)), "definition": d,
+            "rebuildable": _copy_exists(fs, copy, saved), "definition": d,
         })
     return sorted(out, key=lambda r: r["built_at"] or "", reverse=True)
 
@@ -71,17 +87,12 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
 def _build_from(fs: "FeatureStore", node: dict[str, Any], known_at: Any, name: str | None, record: bool) -> "Dataset":
     d = node["properties"].get("definition", {})
     copy = d.get("entity_copy")
-    if not copy or not os.path.exists(os.path.join(fs.path, copy)):
+    if not _copy_exists(fs, copy):
         raise NotFound(f"Dataset {node['name']!r} has no saved entity table (it was built before datasets kept "
                        "one, or with record=False), so it cannot be rebuilt", dataset=node["id"])
     features = [f"{g}:{f}" for g, feats in d["groups"].items() for f in feats]
-    entity: Any = os.path.join(fs.path, copy)
-    if fs._files.key:  # an encrypted store's copy is read with its key
-        import pyarrow.parquet as pq
-
-        entity = pq.read_table(entity, **fs._files.read_options)
     return fs.build_dataset(
-        entity, features, d["event_time_column"], d["keys"], known_at=known_at,
+        _read_copy(fs, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
         write_time_guard=d["write_time_guard"], include_duplicates=d["include_duplicates"],
         event_time_range=tuple(d["event_time_range"]) if d.get("event_time_range") else None,
@@ -118,4 +129,6 @@ def delete_dataset(fs: "FeatureStore", dataset: str) -> None:
         raise ValidationError(f"Dataset {node['name']!r} is already deleted")
     with fs._conns.write() as conn:
         lineage.upsert_node(conn, node["id"], "dataset", node["name"], now_us(), {"deleted": True})
-    shutil.rmtree(os.path.join(fs.path, DATASETS_DIR, node["id"].split(":", 1)[1]), ignore_errors=True)
+    dataset_id = node["id"].split(":", 1)[1]
+    fs._files.storage.remove_tree(fs._files.storage.full(f"{COPIES_DIR}/{dataset_id}"))
+    shutil.rmtree(os.path.join(fs.path, LEGACY_DIR, dataset_id), ignore_errors=True)

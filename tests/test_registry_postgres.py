@@ -9,6 +9,7 @@ import shutil
 import pandas as pd
 import psycopg
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from store import Feature, FeatureStore, ValidationError
@@ -115,12 +116,36 @@ def test_cli_init_and_a_second_machine_with_the_config_only(tmp_path, postgres_s
     with FeatureStore(store) as fs:
         some = fs.query("SELECT customer_id AS c FROM customers LIMIT 1")["c"][0]
         expected = fs.get_record("customers", some)
-    elsewhere = tmp_path / "elsewhere"  # its offline files stay in the first folder (no offline: given)
+        built = fs.build_dataset(fs.query("SELECT customer_id, _event_time AS event_time FROM customers LIMIT 50"),
+                                 ["customers"], name="train")
+    elsewhere = tmp_path / "elsewhere"  # the config names the first folder's offline/ (mounted there, as it were)
     elsewhere.mkdir()
     shutil.copy(tmp_path / "s" / "featurestore.yaml", elsewhere)
+    assert yaml.safe_load((elsewhere / "featurestore.yaml").read_text())["offline"] == str(tmp_path / "s" / "offline")
     with FeatureStore(elsewhere) as fs:  # the groups and online records are found from the config alone
         assert "transactions" in [g.name for g in fs.list_feature_groups()]
         assert fs.get_record("customers", some) == expected and expected
+        assert fs.datasets()[0]["rebuildable"]  # its entity copy is with the offline files, not in folder s
+        assert fs.dataset("train").table.equals(built.table)
+
+
+def test_a_machine_that_does_not_see_the_offline_files_is_told_before_it_reads_or_writes(tmp_path, postgres_server):
+    with FeatureStore(tmp_path / "a", registry=postgres_server.url) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+        fs.ingest("g", pd.DataFrame({"id": range(100), "ts": [1.0] * 100}))
+    config = yaml.safe_load((tmp_path / "a" / "featurestore.yaml").read_text())
+    unmounted = tmp_path / "b"  # the config without the offline location: b's own empty offline/
+    unmounted.mkdir()
+    (unmounted / "featurestore.yaml").write_text(yaml.safe_dump({k: v for k, v in config.items() if k != "offline"}))
+    with pytest.raises(ValidationError, match=r"offline files are not at .*b/offline as seen from this machine.*"
+                                              r"set `offline:`") as refused:
+        FeatureStore(unmounted)
+    assert refused.value.context == {"offline": str(unmounted / "offline")}
+    assert not (unmounted / "offline" / "_store").exists()  # nothing was claimed or written there
+    with pytest.raises(ValidationError, match=r"offline files at .*a/offline belong to another store"):
+        FeatureStore(tmp_path / "c", registry=postgres_server.url, offline=str(tmp_path / "a" / "offline"))
+    with FeatureStore(tmp_path / "a") as fs:  # a itself is untouched
+        assert fs.query("SELECT count(*) AS n FROM g")["n"][0] == 100
 
 
 @pytest.mark.slow

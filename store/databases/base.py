@@ -40,6 +40,9 @@ class Database(ABC):
     name: str  # "sqlite" or "postgresql", as shown to users
     url: str  # where it is, without credentials
     max_features: int  # per group: each has a staging table of features plus five internal columns
+    # Names this store's tables to processes on other machines (written beside its offline files,
+    # so each opener can tell it sees the same files); None when only this machine opens them.
+    shared_id: str | None = None
 
     def check_width(self, group: str, features: int) -> None:
         """Refuse a group wider than this database's tables can hold, saying why."""

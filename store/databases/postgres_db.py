@@ -200,6 +200,7 @@ class PostgresDatabase(Database):
         self._psycopg = psycopg
         self.dsn = url
         self.schema = schema
+        self.shared_id = schema
         parts = urlsplit(url)
         shown = parts._replace(netloc=parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc)
         self.url = f"{urlunsplit(shown)} (schema {schema})"

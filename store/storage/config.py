@@ -57,12 +57,15 @@ def write(store_path: str, config: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def open_storage(store_path: str, offline: str | None = None) -> Storage:
+def open_storage(store_path: str, offline: str | None = None, pin: bool = False) -> Storage:
     """The store's offline storage. ``offline`` given for a store that has no config yet is
     recorded in its ``featurestore.yaml`` once the location answers; given for one whose config
-    says otherwise, refused."""
+    says otherwise, refused. ``pin`` records the default location too (as an absolute path), for
+    a store whose config other machines copy."""
     config = read(store_path)
     record = False
+    if pin and offline is None and not config.get("offline"):
+        config, record = {**config, "offline": os.path.abspath(os.path.join(store_path, "offline"))}, True
     if offline is not None:
         offline = _normalise(offline)
         if config.get("offline") and _normalise(config["offline"]) != offline:

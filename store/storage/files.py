@@ -201,6 +201,14 @@ class Storage:
         infos = self.fs.get_file_info(pafs.FileSelector(folder, recursive=False, allow_not_found=True))
         return [i.base_name for i in infos]
 
+    def read_text(self, path: str) -> str | None:
+        """A small text file's content, or None if it does not exist."""
+        try:
+            with self.fs.open_input_stream(path) as fh:
+                return fh.read().decode()
+        except FileNotFoundError:
+            return None
+
     def read_table(self, path: str, **options: Any) -> "pa.Table":
         import pyarrow.parquet as pq
 
