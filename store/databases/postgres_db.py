@@ -152,6 +152,14 @@ class _Cursor:
         return [(self._names.get(c.name, c.name), None, None, None, None, None, None) for c in found]
 
 
+_CHANGES_REGISTRY = re.compile(r"\s*UPDATE\s+meta\b", re.I)  # the registry counter's bump (see _NOTIFY)
+
+
+@lru_cache(maxsize=4096)
+def changes_registry(sql: str) -> bool:
+    return _CHANGES_REGISTRY.match(sql) is not None
+
+
 class PgConnection:
     """One psycopg connection (autocommit; transactions by BEGIN/COMMIT, as sqlite3 with
     ``isolation_level=None``) speaking the engine's SQL."""
@@ -159,6 +167,12 @@ class PgConnection:
     def __init__(self, raw: Any, names: dict[str, str]) -> None:
         self.raw = raw
         self._names = names
+        self.changed_registry = False  # in the current transaction
+        # Inside a write, executemany's statements (whose results nobody reads) wait here and go
+        # to the server with the next statement or the COMMIT, in one round trip (pipeline mode):
+        # a put's online and staging rows and its commit cost one trip, not three, under the lock.
+        self.deferring = False
+        self._deferred: list[tuple[str, list[list[Any]]]] = []
 
     @property
     def in_transaction(self) -> bool:
@@ -173,6 +187,10 @@ class PgConnection:
         return text, order
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        if changes_registry(sql):
+            self.changed_registry = True
+        if self._deferred:
+            self.send_deferred()
         text, order = self._prepare(sql)
         args = None if order is None else [params[i] for i in order]
         return _Cursor(self.raw.execute(text, args), self._names)
@@ -181,8 +199,25 @@ class PgConnection:
         text, order = self._prepare(sql)
         if order is None:
             raise ValueError("executemany needs a statement with parameters")
-        with self.raw.cursor() as cur:
-            cur.executemany(text, [[row[i] for i in order] for row in rows])
+        batch = [[row[i] for i in order] for row in rows]
+        if not batch:
+            return
+        self._deferred.append((text, batch))
+        if not self.deferring:
+            self.send_deferred()
+
+    def send_deferred(self, then: str | None = None) -> None:
+        """Send the waiting statements, and ``then`` (a statement without parameters), in one round trip."""
+        queued, self._deferred = self._deferred, []
+        with self.raw.pipeline():
+            with self.raw.cursor() as cur:
+                for text, batch in queued:
+                    cur.executemany(text, batch)
+            if then is not None:
+                self.raw.execute(then)
+
+    def discard_deferred(self) -> None:
+        self._deferred = []
 
 
 class PostgresDatabase(Database):
@@ -240,14 +275,20 @@ class PostgresDatabase(Database):
     @contextmanager
     def write(self) -> Iterator[PgConnection]:
         conn = self.get()
-        conn.raw.execute("BEGIN")
+        conn.changed_registry = False
         self._local.undo = []
         try:
-            conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+            # One round trip (the simple protocol takes several statements; the key is our own integer).
+            conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})")
+            conn.deferring = True
             yield conn
-            conn.raw.execute("COMMIT")
-            self._version = None  # this write may have changed the registry: read it until told again
+            conn.deferring = False
+            conn.send_deferred(then="COMMIT")
+            if conn.changed_registry:  # read the counter until its notification arrives
+                self._version = None
         except BaseException:
+            conn.deferring = False
+            conn.discard_deferred()
             if conn.in_transaction:
                 conn.raw.execute("ROLLBACK")
             for undo in self._local.undo:
