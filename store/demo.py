@@ -281,17 +281,22 @@ def shift_samples(source: str, out: str, now: int) -> tuple[str, int]:
 
 
 def split_by_month(path: str) -> list[str]:
-    """The transactions file cut into one file per month of the 23:00 UTC spend run that counts
-    each row (``transactions-2026-09.csv``, ...), next to it; so each run's days are whole."""
+    """The transactions file cut into monthly exports next to it: one per 30 days of the 23:00 UTC
+    spend runs that count its rows, counted back from the last run and named by their last run's
+    day (``transactions-2026-10-31.csv``, ...), so each run's days are whole. Not calendar months:
+    the timeline moves with the day the demo is seeded, and the last export must hold the same
+    30 days (the drifted last day among normal ones) whatever that day is."""
     import pandas as pd
 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     at = pd.to_datetime(frame["event_time"], utc=True)
     run = (at - pd.Timedelta(hours=23)).dt.floor("D") + pd.Timedelta(hours=47)
+    period = (run.max() - run) // pd.Timedelta(days=30)
+    last_run = run.groupby(period).transform("max")
     stem = os.path.splitext(path)[0]
     parts = []
-    for month, part in frame.groupby(run.dt.strftime("%Y-%m"), sort=True):
-        parts.append(f"{stem}-{month}.csv")
+    for day, part in frame.groupby(last_run.dt.strftime("%Y-%m-%d"), sort=True):
+        parts.append(f"{stem}-{day}.csv")
         part.to_csv(parts[-1], index=False, lineterminator="\n")
     return parts
 

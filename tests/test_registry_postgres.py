@@ -107,6 +107,26 @@ def test_a_write_failing_inside_its_transaction_leaves_nothing_half_done(tmp_pat
         assert fs._conns.get().execute("SELECT count(*) FROM offline_files").fetchone()[0] == len(before)
 
 
+def test_a_put_whose_rows_fail_with_the_commit_changes_nothing(tmp_path, postgres_server):
+    """A put's online and staging rows go to the server with its COMMIT (one round trip): a check
+    added to the staging table behind the store's back refuses one there; the online row keeps its
+    old value, the write counter its old count, and the next put on the same connection works."""
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
+                                                  Feature("n", "Integral")])
+        fs.put_record("g", {"id": 1, "ts": 1.0, "n": 1})
+        seq = fs._conns.get().execute("SELECT seq FROM group_state WHERE group_name = 'g'").fetchone()[0]
+        with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+            conn.execute(f'ALTER TABLE "{fs._conns.schema}"."staging:g" ADD CONSTRAINT small CHECK (n < 100)')
+        with pytest.raises(psycopg.errors.CheckViolation):
+            fs.put_record("g", {"id": 1, "ts": 2.0, "n": 500})
+        assert fs.get_record("g", 1) == {"id": 1, "ts": 1.0, "n": 1}
+        assert fs._conns.get().execute("SELECT seq FROM group_state WHERE group_name = 'g'").fetchone()[0] == seq
+        fs.put_record("g", {"id": 2, "ts": 1.0, "n": 3})
+        assert fs.get_record("g", 2) == {"id": 2, "ts": 1.0, "n": 3}
+        assert fs.query("SELECT count(*) AS n FROM g")["n"][0] == 2
+
+
 def test_cli_init_and_a_second_machine_with_the_config_only(tmp_path, postgres_server):
     runner = CliRunner()
     store = str(tmp_path / "s")
