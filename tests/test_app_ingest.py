@@ -10,7 +10,16 @@ from studio_support import button, fs, ok, page, seeded_template, studio_store, 
 
 from store import Feature, ValidationError, upload
 
-GOOD = "M0001,2026-11-01T00:00:00Z,0.5\nM0002,2026-11-01T01:00:00Z,0.25\n"
+# After the demo's last event whatever day the tests run (its timeline ends just before now), so
+# the rows written here become the online records the tests read back.
+NOW = pd.Timestamp.now(tz="UTC").floor("s")
+
+
+def at_hour(hours: int) -> str:
+    return (NOW + pd.Timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+GOOD = f"M0001,{at_hour(0)},0.5\nM0002,{at_hour(1)},0.25\n"
 BAD_ROW = "M0003,yesterday,0.75\n"  # event time is not ISO-8601
 
 
@@ -58,7 +67,7 @@ def test_reject_mode_writes_nothing_and_shows_the_rows(fs):
 
 
 def test_columns_are_mapped_onto_features(fs):
-    at = uploaded("vendor.csv", csv("vendor,ts,risk,notes", "M0042,2026-11-02T00:00:00Z,0.9,ok\n"))
+    at = uploaded("vendor.csv", csv("vendor,ts,risk,notes", f"M0042,{at_hour(2)},0.9,ok\n"))
     assert "No column is mapped to `merchant_id` and `event_time`" in at.warning[0].value
     at.session_state[next(d.key for d in at.data_editor)] = {
         "edited_rows": {"0": {"feature": "merchant_id"}, "1": {"feature": "event_time"}, "2": {"feature": "risk_score"}},
@@ -74,7 +83,7 @@ def test_columns_are_mapped_onto_features(fs):
 
 def test_parquet_uploads_are_previewed_and_ingested(fs):
     buffer = io.BytesIO()
-    pd.DataFrame({"merchant_id": ["M0100"], "event_time": ["2026-11-03T00:00:00Z"], "category": ["travel"]}) \
+    pd.DataFrame({"merchant_id": ["M0100"], "event_time": [at_hour(3)], "category": ["travel"]}) \
         .to_parquet(buffer, index=False)
     at = page("ingest", group="merchants")
     at.file_uploader(key="ingest_file").upload("new.parquet", buffer.getvalue(), "application/octet-stream").run()
@@ -89,7 +98,7 @@ def test_an_unreadable_file_is_reported_not_raised(studio_store):
 
 def test_mapping_keeps_the_file_name_and_refuses_two_columns_for_one_feature(fs, tmp_path):
     path = tmp_path / "in.csv"
-    path.write_text("a,b,c\nM0001,2026-11-01T00:00:00Z,007\n")
+    path.write_text(f"a,b,c\nM0001,{at_hour(0)},007\n")
     report = upload.validate_file(fs, "merchants", str(path), {"a": "merchant_id", "b": "event_time", "c": "name"})
     assert report.ok and report.rows_total == 1
     written = upload.ingest_file(fs, "merchants", str(path), {"a": "merchant_id", "b": "event_time", "c": "name"})

@@ -341,7 +341,8 @@ def test_13_a_pipeline_defined_previewed_run_and_seen_in_the_lineage(page, studi
     settle(page, "Every row fits the target's features, types and rules.")
     shot(page, "flow_13a_pipeline_preview")
     form.get_by_role("button", name="Create").click()
-    settle(page, "big_spenders")
+    expect(page.get_by_role("heading", name="big_spenders")).to_be_visible(timeout=60_000)  # its detail, under the list
+    settle(page)
     page.get_by_role("button", name="Run now").click()
     settle(page, "Run detail")
     expect(page.get_by_test_id("stMetric").filter(has_text="Status")).to_contain_text("succeeded")
