@@ -67,7 +67,11 @@ def launched(store, tmp_path_factory: pytest.TempPathFactory, **env: str) -> Ite
         yield Studio(url, str(store), server.pid)
     finally:
         server.terminate()
-        server.wait(timeout=15)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # a studio stuck in a run: never leave it behind
+            server.kill()
+            server.wait(timeout=15)
         log.close()
 
 
