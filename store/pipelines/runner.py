@@ -108,8 +108,8 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     and returned (status "failed"), not raised; a run already in progress raises Conflict."""
     stored = tables.load(fs._conns.get(), name)
     kind = kind or stored["spec"]["mode"]
-    started = now_us()
     with fs._conns.write() as conn:
+        started = now_us()  # under the store's lock: after any run that held the pipeline before this one finished
         tables.take_lock(conn, name, started)
         run_id = tables.start_run(conn, name, kind, trigger, attempt, started, interval)
         tables.lock_run(conn, name, run_id)
