@@ -106,10 +106,10 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
             interval: tuple[int, int] | None = None, attempt: int = 1) -> dict[str, Any]:
     """Run the pipeline once and return its run record. The pipeline's own failure is recorded
     and returned (status "failed"), not raised; a run already in progress raises Conflict."""
-    stored = tables.load(fs._conns.get(), name)
-    kind = kind or stored["spec"]["mode"]
     with fs._conns.write() as conn:
         started = now_us()  # under the store's lock: after any run that held the pipeline before this one finished
+        stored = tables.load(conn, name)  # under the lock too: a run queued behind another sees its watermark
+        kind = kind or stored["spec"]["mode"]
         tables.take_lock(conn, name, started)
         run_id = tables.start_run(conn, name, kind, trigger, attempt, started, interval)
         tables.lock_run(conn, name, run_id)
