@@ -44,6 +44,9 @@ _PICKER = "group_picker"  # the group selector's widget key
 _REMEMBERED = "_group"  # the group last picked, for pages opened without ?group=
 RECORD_KEY = "record"  # the query parameter (and widget key) naming a record of the group
 WHO_KEY = "_who"  # the session's principal, once signed in
+# Bounds for date/datetime inputs: Streamlit's default range is ten years either side of the
+# value, and a pick outside it is silently replaced by the default.
+ANY_TIME = {"min_value": dt.datetime(1970, 1, 1), "max_value": dt.datetime(2100, 1, 1)}
 
 
 @st.cache_resource(show_spinner="Opening the feature store…", on_release=lambda fs: fs.close())

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.common import engine_errors, open_page, page_link, store
+from app.common import ANY_TIME, engine_errors, open_page, page_link, store
 from app.files import saved_upload
 from store.dataset import feature_columns
 from store.demo import DATA_DIR, samples_dir
@@ -86,7 +86,7 @@ with engine_errors():
         deleted = st.checkbox("Include deleted records", key="dataset_deleted")
         use_known = st.checkbox("Only what the store knew at…", key="dataset_use_known")
         known_at = st.datetime_input("Known at (UTC)", value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
-                                     step=60, key="dataset_known_at", disabled=not use_known)
+                                     step=60, key="dataset_known_at", disabled=not use_known, **ANY_TIME)
 
     if features:
         with st.expander("Columns of the dataset", expanded=True):

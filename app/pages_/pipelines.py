@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts
-from app.common import ago, can, engine_errors, flash, open_page, show_flash, store
+from app.common import ANY_TIME, ago, can, engine_errors, flash, open_page, show_flash, store
 from store import FeatureStore
 
 KEY = "pipeline"  # the query parameter naming the pipeline shown
@@ -257,7 +257,8 @@ def backfill_form(fs: FeatureStore, name: str) -> None:
     with st.form(f"backfill_{name}", border=False):
         st.write("Recompute an event-time range, one run per interval. The incremental watermark stays.")
         picked = st.date_input("Range (UTC days, both included)", (today - dt.timedelta(days=7), today),
-                               key=f"bf_range_{name}")
+                               key=f"bf_range_{name}", min_value=ANY_TIME["min_value"].date(),
+                               max_value=ANY_TIME["max_value"].date())
         interval = st.selectbox("Interval", ["1h", "6h", "1d", "7d", "30d"], index=2, key=f"bf_interval_{name}")
         go = st.form_submit_button("Backfill", type="primary", icon=":material/history:")
     if go:

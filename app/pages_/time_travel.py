@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from app.common import engine_errors, open_page, pick_group, store, timestamp
+from app.common import ANY_TIME, engine_errors, open_page, pick_group, store, timestamp
 from store import explore
 
 SQL_KEY = "sql_text"  # the SQL page's editor
@@ -36,6 +36,7 @@ start = (timestamp(info["last_event_us"]) - timedelta(days=30)).replace(tzinfo=N
 with st.form(f"travel_{group}"):
     left, right = st.columns(2)
     as_of = left.datetime_input("As of event time (UTC)", value=start, step=60,
+                                **ANY_TIME,
                                 help="The world as it was then: the latest version of each record with event time "
                                      "at or before this instant, deletes honoured.")
     known_choice = right.selectbox("Known at", [NOW, *writes, AT_TIME],
@@ -43,7 +44,8 @@ with st.form(f"travel_{group}"):
                                         "what a job saw back then. Each write (an ingest, a put, a delete) is listed.")
     # Keyed: its default (now) changes every second, which would otherwise drop a picked moment.
     known_at = right.datetime_input("Known at (UTC), for a moment you pick", key="known_at_moment",
-                                    value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), step=60)
+                                    value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0), step=60,
+                                    **ANY_TIME)
     ignore_event_time = st.checkbox("A new event time alone is no change", value=True,
                                     help="Records re-stated with the same values at a later event time are not "
                                          "counted as changed.")

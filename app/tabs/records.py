@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, data
-from app.common import RECORD_KEY, can, engine_errors, flash, page_link, when
+from app.common import ANY_TIME, RECORD_KEY, can, engine_errors, flash, page_link, when
 from store import FeatureGroup, FeatureStore
 from store.server.snippets import get_record_boto3, get_record_curl
 
@@ -80,7 +80,7 @@ def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
         st.caption("A soft delete leaves a tombstone that blocks older writes; a hard delete forgets the record, so "
                    "an older write can become current again. Both append a delete marker to the offline store.")
         at = st.datetime_input("Delete as of event time (UTC)", value=datetime.now(timezone.utc).replace(tzinfo=None),
-                               key=f"delete_at_{group.name}", step=60)
+                               key=f"delete_at_{group.name}", step=60, **ANY_TIME)
         hard = st.toggle("Hard delete", key=f"hard_{group.name}")
         sure = st.checkbox("I understand a hard delete forgets this record", key=f"hard_sure_{group.name}") if hard else True
         if st.button("Delete record", type="primary", disabled=not sure, icon=":material/delete:"):
