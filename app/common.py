@@ -56,7 +56,8 @@ def _open(path: str) -> FeatureStore:
     every ``$FEATURESTORE_FLUSH_INTERVAL`` seconds and compacts small files."""
     fs = FeatureStore(path, writer="studio", background=True,
                       flush_interval=float(os.environ.get("FEATURESTORE_FLUSH_INTERVAL", FLUSH_INTERVAL)))
-    seed_if_empty(fs)
+    if fs.shared_url is None:  # sample data goes into a store of one's own, never one others share
+        seed_if_empty(fs)
     return fs
 
 

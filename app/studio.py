@@ -28,9 +28,7 @@ with common.engine_errors(), common.unexpected_errors():
         st.stop()
     st.session_state[common.WHO_KEY] = who
     fs = common.store()
-    where = [f"Store `{fs.path}`"]  # and each part kept elsewhere
-    if not fs.registry_location.startswith("sqlite:"):
-        where.append(f"Registry `{fs.registry_location}`")
+    where = [f"Store `{fs.shared_url or fs.path}`"]  # (the URL every machine opens a shared one by) and parts elsewhere
     if not fs.offline_location.startswith(fs.path):
         where.append(f"Offline files `{fs.offline_location}`")
     if fs.online_location != fs.registry_location:

@@ -17,8 +17,9 @@ from .pipelines.cli import pipeline, scheduler
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", "store_path", envvar="FEATURESTORE_HOME", default=None, metavar="PATH",
-              help="Store folder [default: $FEATURESTORE_HOME, else ./.featurestore]")
+@click.option("--store", "store_path", envvar="FEATURESTORE_HOME", default=None, metavar="PATH|URL",
+              help="Store folder, or the postgresql://...?schema=... URL of a store on PostgreSQL "
+                   "[default: $FEATURESTORE_HOME, else ./.featurestore]")
 @click.option("--as", "principal", envvar="FEATURESTORE_PRINCIPAL", default=None, metavar="NAME",
               help="Act as this principal of the store's access file [default: $FEATURESTORE_PRINCIPAL, else "
                    "the OS user]")
@@ -41,7 +42,7 @@ def main(ctx: click.Context, store_path: str | None, principal: str | None) -> N
               "PostgreSQL (postgresql://user@host:port/db) instead of the registry's database.")
 @click.option("--registry", metavar="URL", help="Keep the store's tables (registry, manifest, lineage, online "
               "records, ...) in PostgreSQL (postgresql://user@host:port/db) instead of featurestore.db, so "
-              "servers and studios on several machines share the store (copy featurestore.yaml to each).")
+              "servers and studios on several machines share the store (they open it by the URL this prints).")
 @click.pass_context
 def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str | None, online: str | None,
          registry: str | None) -> None:
@@ -72,6 +73,8 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
         where += f"; offline files at {fs.offline_location}"
     where += "" if fs.online_location == fs.registry_location else f"; online store at {fs.online_location}"
     click.echo(f"Store ready at {fs.path}{where}")
+    if fs.shared_url:
+        click.echo(f"Other machines open it with --store '{fs.shared_url}' (the password from $PGPASSWORD or ~/.pgpass)")
 
 
 @main.command()
@@ -501,13 +504,15 @@ def lineage(ctx: click.Context, node: str | None, depth: int | None) -> None:
 @click.pass_context
 def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: str, proxy_address: str,
        proxy_header: str) -> None:
-    """Start the studio in the browser on the store (seeded with sample data if empty)."""
+    """Start the studio in the browser on the store (seeded with sample data if empty and not shared)."""
     from .access.policy import find
 
     app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
     if not os.path.exists(app):
         raise click.ClickException(f"The studio is not installed here ({app} is missing)")
-    store = os.path.abspath(ctx.obj["store"])
+    from .databases.shared import folder_for
+
+    store = folder_for(ctx.obj["store"])
     if auth == "none" and host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError(f"--auth none serves this machine only; to listen on {host}, sign users in with "
                                "--auth password, oidc or proxy")
@@ -527,7 +532,8 @@ def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: st
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; keep loopback unless --keys.")
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--store", "store_path", default=None, metavar="PATH", help="Store folder [default: the global --store].")
+@click.option("--store", "store_path", default=None, metavar="PATH|URL",
+              help="Store folder or URL [default: the global --store].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server processes.")
 @click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML/JSON access keys with policies; every request must then carry a valid SigV4 signature.")

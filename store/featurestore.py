@@ -20,13 +20,14 @@ from .duck import Sandboxes
 from .errors import ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online_backends import open_online
+from .storage import config as storage_config
 from .storage import open_storage
 from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
 from .quality.api import QualityMethods
 from .schema import Feature, FeatureGroup, check_parameters, validate_definition
-from .databases import open_database
+from .databases import open_database, shared
 from .timeutil import arg_to_us, now_us, retention_seconds, ttl_to_seconds
 
 if TYPE_CHECKING:
@@ -72,7 +73,12 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ``online`` its online records (``redis://...``; see ``store.online_backends``), ``registry``
         its tables (``postgresql://...``, so stores on several machines share them; see
         ``store.databases``)."""
-        self.path = os.path.abspath(os.fspath(path) if path is not None else default_path())
+        location = os.fspath(path) if path is not None else default_path()
+        if shared.is_url(location):  # a store on PostgreSQL, opened by its URL: a local folder is made for it
+            if registry is not None:
+                raise ValidationError("The store's URL names its registry; leave out registry=", registry=registry)
+            location, offline = shared.attach(location, offline), None
+        self.path = os.path.abspath(location)
         os.makedirs(self.path, exist_ok=True)
         self.writer = writer
         secret = crypto.load_key(self.path, key)
@@ -110,6 +116,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             try:
                 with self._conns.read() as conn:
                     self._files.claim(conn, self._conns.shared_id)
+                shared.publish(self._conns, storage_config.read(self.path))
             except ValidationError:
                 self._online.close()
                 self._conns.close()
@@ -790,6 +797,12 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def online_location(self) -> str:
         """Where the online store's records are: the registry's database, or redis://..."""
         return self._online.url
+
+    @property
+    def shared_url(self) -> str | None:
+        """The URL other machines open this store by (postgresql://...?schema=...), or None for a
+        store whose tables are in its folder."""
+        return self._conns.shared_url
 
     @property
     def registry_location(self) -> str:

@@ -309,8 +309,9 @@ class OfflineFiles:
         exist, if the files it lists are there) writes the marker."""
         marker = self.storage.join(self.storage.base, STORE_MARKER)
         found = self.storage.read_text(marker)
-        fix = ("set `offline:` in this folder's featurestore.yaml to the store's offline location: s3://..., "
-               "or a folder mounted at the same path on every machine")
+        fix = ("set `offline:` in this folder's featurestore.yaml (or, opening the store by its URL, "
+               "FeatureStore(URL, offline=...)) to the store's offline location: s3://..., or where this "
+               "machine mounts its folder")
         if found is not None:
             if found.strip() != store_id:
                 raise ValidationError(f"The offline files at {self.storage.uri} belong to another store (its tables "

@@ -149,6 +149,79 @@ def test_cli_init_and_a_second_machine_with_the_config_only(tmp_path, postgres_s
         assert fs.dataset("train").table.equals(built.table)
 
 
+def test_another_machine_opens_the_store_by_its_url_alone(tmp_path, postgres_server, monkeypatch):
+    """No file is copied: the URL `init` prints (the server and the store's schema) is enough for
+    the CLI, a server and the Python API; the settings every machine needs are in the store's tables."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runner = CliRunner()
+    made = runner.invoke(main, ["--store", str(tmp_path / "s"), "init", "--registry", postgres_server.url])
+    assert made.exit_code == 0, made.output
+    url = made.output.split("--store '")[1].split("'")[0]
+    assert url.startswith("postgresql://postgres@127.0.0.1:") and "?schema=fs_" in url
+    with FeatureStore(tmp_path / "s") as fs:
+        assert fs.shared_url == url
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
+                                                  Feature("n", "Integral")])
+        fs.ingest("g", pd.DataFrame({"id": range(3_000), "ts": 1.0, "n": range(3_000)}))
+        built = fs.build_dataset(pd.DataFrame({"id": [5, 7], "event_time": [2.0, 2.0]}), ["g"], name="d")
+        schema = fs._conns.schema
+    listed = runner.invoke(main, ["--store", url, "list"])
+    assert listed.exit_code == 0 and listed.output.startswith("g\t3 features"), listed.output
+    with FeatureStore(url) as fs:
+        assert fs.path == str(tmp_path / "cache" / "featurestore" / schema)
+        assert fs.offline_location == str(tmp_path / "s" / "offline")  # where the files were made
+        assert fs.get_record("g", 2_999)["n"] == 2_999 and fs.dataset("d").table.equals(built.table)
+        fs.put_record("g", {"id": 1, "ts": 3.0, "n": -1})
+    with FeatureStore(tmp_path / "s") as fs:
+        assert fs.get_record("g", 1)["n"] == -1
+
+
+def test_a_url_names_one_store_of_the_database(tmp_path, postgres_server, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE one_store")
+    server = postgres_server.url.rsplit("/", 1)[0] + "/one_store"
+    with pytest.raises(ValidationError, match="Name the store in .*/one_store: it holds none"):
+        FeatureStore(server)
+    with FeatureStore(tmp_path / "a", registry=server) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+        first = fs._conns.schema
+    with FeatureStore(server) as fs:  # the database's only store needs no ?schema=
+        assert fs.list_feature_groups()[0].name == "g" and fs._conns.schema == first
+    FeatureStore(tmp_path / "b", registry=server).close()
+    with pytest.raises(ValidationError, match=f"it holds 2: .*{first}.*Add \\?schema=<name>"):
+        FeatureStore(server)
+    with pytest.raises(ValidationError, match="There is no feature store 'fs_nope' in .*one_store"):
+        FeatureStore(server + "?schema=fs_nope")
+    with pytest.raises(ValidationError, match="schema='x;y' in the store's URL is not a schema name"):
+        FeatureStore(server + "?schema=x;y")
+    with pytest.raises(ValidationError, match="pass the URL as the store"):
+        FeatureStore(tmp_path / "c", registry=server + f"?schema={first}")
+    with pytest.raises(ValidationError, match="leave out registry="):
+        FeatureStore(server + f"?schema={first}", registry=server)
+
+
+def test_a_store_made_before_urls_publishes_its_settings_when_next_opened(tmp_path, postgres_server, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
+        fs.ingest("g", pd.DataFrame({"id": range(10), "ts": 1.0}))
+        url = fs.shared_url
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{fs._conns.schema}".shared_config')
+    with pytest.raises(ValidationError, match="There is no feature store"):
+        FeatureStore(url)
+    FeatureStore(tmp_path / "s").close()  # its own folder's config, published
+    with FeatureStore(url) as fs:
+        assert fs.query("SELECT count(*) AS n FROM g")["n"][0] == 10
+    elsewhere = tmp_path / "mounted-elsewhere"  # this machine sees the files at another path
+    shutil.copytree(tmp_path / "s" / "offline", elsewhere)
+    with FeatureStore(url, offline=str(elsewhere)) as fs:
+        assert fs.offline_location == str(elsewhere) and fs.query("SELECT count(*) AS n FROM g")["n"][0] == 10
+    with pytest.raises(ValidationError, match=r"not at .*empty as seen from this machine.*FeatureStore\(URL, offline="):
+        FeatureStore(url, offline=str(tmp_path / "empty"))
+
+
 def test_a_machine_that_does_not_see_the_offline_files_is_told_before_it_reads_or_writes(tmp_path, postgres_server):
     with FeatureStore(tmp_path / "a", registry=postgres_server.url) as fs:
         fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
@@ -176,15 +249,22 @@ def test_the_studio_shows_where_the_store_is(tmp_path, postgres_server, monkeypa
     store = str(tmp_path / "s")
     with FeatureStore(store, registry=postgres_server.url) as fs:
         seed(fs)
-        where = fs.registry_location
-    monkeypatch.setenv("FEATURESTORE_HOME", store)
+        url = fs.shared_url
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FEATURESTORE_HOME", url)  # a studio on another machine, given the URL alone
     at = ok(page("group", group="transactions"))
     sidebar = " ".join(c.value for c in at.sidebar.caption)
-    assert f"Registry `{where}`" in sidebar and "Online store" not in sidebar  # online rows live in the registry
+    assert f"Store `{url}`" in sidebar and "Online store" not in sidebar  # online rows live in the registry
+    assert f"Offline files `{store}/offline`" in sidebar
     assert "transactions" in texts(at)
     at = ok(page("lineage"))
     at = ok(page("storage"))
     assert "transactions" in at.dataframe[0].value.to_string()
+    with FeatureStore(tmp_path / "empty", registry=postgres_server.url) as fs:
+        monkeypatch.setenv("FEATURESTORE_HOME", fs.shared_url)
+    ok(page("catalog"))
+    with FeatureStore(tmp_path / "empty") as fs:  # a store others share gets no sample data
+        assert fs.list_feature_groups() == []
 
 
 def test_a_definition_changed_elsewhere_is_seen_by_every_opener(tmp_path, postgres_server):

@@ -3,12 +3,10 @@ online backend), driven by real boto3 clients: a write through one server is rea
 other at once, and four clients putting and getting through both for a few seconds lose nothing.
 
 With the registry in the store folder's SQLite file both servers open that folder (one
-machine). With the registry on PostgreSQL the second server opens a folder of its own holding
-only a copy of ``featurestore.yaml``, as a server on another machine would: nothing local is
-shared."""
+machine). With the registry on PostgreSQL the second server opens the store by its URL alone,
+as a server on another machine would: nothing local is shared."""
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -35,11 +33,8 @@ def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, r
     with FeatureStore(path, offline=f"s3://featurestore-tests/servers-{uuid.uuid4().hex[:8]}",
                       online=online_location, registry=registry_location) as fs:
         fs.create_feature_group("g", "id", "ts", FEATURES)
-    other = path
-    if registry_location:  # "another machine": its own folder, only the config copied
-        other = tmp_path / "elsewhere"
-        other.mkdir()
-        shutil.copy(path / "featurestore.yaml", other / "featurestore.yaml")
+        other = fs.shared_url or path  # "another machine": the URL, and a folder of its own made from it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with LocalServer(path) as one, LocalServer(other) as two:
         first, second = one.client("sagemaker-featurestore-runtime"), two.client("sagemaker-featurestore-runtime")
         first.put_record(FeatureGroupName="g", Record=record("hello", 0, 1))
@@ -85,5 +80,7 @@ def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, r
         with FeatureStore(folder) as fs:  # the servers stopped gracefully: every put reached the offline store
             assert set(fs.query("SELECT id FROM g")["id"]) == {"hello", *every}
             assert fs.describe("g")["online_records"] == len(every) + 1
-    if registry_location:
-        assert sorted(p.name for p in other.iterdir()) == ["featurestore.yaml"]  # nothing local was needed
+    if registry_location:  # nothing local was needed
+        assert [p.name for p in (tmp_path / "cache" / "featurestore").iterdir()] == [fs._conns.schema]
+        assert sorted(p.name for p in (tmp_path / "cache" / "featurestore" / fs._conns.schema).iterdir()) == [
+            "featurestore.yaml"]

@@ -7,6 +7,7 @@ import os
 import uuid
 
 from ..errors import ValidationError
+from . import shared
 from .base import Connection, Database, errors
 from .sqlite_db import Connections
 
@@ -32,6 +33,10 @@ def open_database(store_path: str, registry: str | None, key: bytes | None) -> D
             if not registry.startswith(POSTGRES_SCHEMES):
                 raise ValidationError(f"registry={registry!r}: use sqlite (the default) or "
                                       "postgresql://user@host:port/db", registry=registry)
+            if shared.split_url(registry)[1] is not None:
+                raise ValidationError("registry= makes a new store on that server; to open the store a URL with "
+                                      "?schema= names, pass the URL as the store (--store URL, FeatureStore(URL))",
+                                      registry=registry)
             if os.path.exists(os.path.join(store_path, DB_FILE)):
                 raise ValidationError(f"This store already keeps its registry in {DB_FILE}; a registry on "
                                       "PostgreSQL is chosen when a store is created (featurestore init --registry)",

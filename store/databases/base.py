@@ -43,6 +43,7 @@ class Database(ABC):
     # Names this store's tables to processes on other machines (written beside its offline files,
     # so each opener can tell it sees the same files); None when only this machine opens them.
     shared_id: str | None = None
+    shared_url: str | None = None  # the URL other machines open the store by (see ``shared``)
 
     def check_width(self, group: str, features: int) -> None:
         """Refuse a group wider than this database's tables can hold, saying why."""

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ValidationError
 from .base import Database
+from .shared import url_of
 
 MAX_NAME = 63  # bytes: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1)
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"((?:[^\"]|\"\")*)\"|\?(\d*)|%")
@@ -236,6 +237,7 @@ class PostgresDatabase(Database):
         self.dsn = url
         self.schema = schema
         self.shared_id = schema
+        self.shared_url = url_of(url, schema)
         parts = urlsplit(url)
         shown = parts._replace(netloc=parts.netloc.rpartition("@")[2] if "@" in parts.netloc else parts.netloc)
         self.url = f"{urlunsplit(shown)} (schema {schema})"

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..databases import shared
 from ..errors import AccessDenied, ValidationError
 from ..featurestore import FLUSH_INTERVAL, FeatureStore
 from . import control, runtime
@@ -184,7 +185,7 @@ def serve(store_path: str, host: str = "127.0.0.1", port: int = 8080, workers: i
     if not _is_loopback(host) and not (tls and keyring) and not insecure:
         raise ValidationError(f"{host} is reachable from other machines: serve it with --certfile/--keyfile (HTTPS) "
                               "and --keys (signed requests), or give --insecure to accept the risk")
-    os.environ[ENV_STORE] = os.path.abspath(store_path)
+    os.environ[ENV_STORE] = shared.folder_for(store_path)
     os.environ[ENV_FLUSH_INTERVAL] = str(flush_interval)
     if keys_path:
         os.environ[ENV_KEYS] = os.path.abspath(keys_path)

@@ -51,7 +51,7 @@ def write(store_path: str, config: dict[str, Any]) -> None:
     import yaml
 
     path = os.path.join(store_path, CONFIG_FILE)
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # several processes may write the same (a URL's folder)
     with open(tmp, "w", encoding="utf-8") as fh:
         yaml.safe_dump(config, fh, sort_keys=False)
     os.replace(tmp, path)
