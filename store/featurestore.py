@@ -13,6 +13,7 @@ from . import offline as offline_store
 from . import online as online_store
 from .access import audit, crypto
 from .access import policy as access_policy
+from .access import published as published_access
 from .access.api import AccessMethods
 from .access.guard import Guard, default_principal, install
 from .coerce import coerce_event_time
@@ -96,9 +97,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self._tally = quality_tables.PutTally()
         self._guard_depth = threading.local()
         self._guard = None
-        access_path = access or access_policy.find(self.path)
-        if access_path:
-            self._guard = Guard(access_policy.AccessFile.load(access_path), principal or default_principal(), self)
+        self._principal = principal  # who this handle acts as (under a policy, the guard's principal)
+        policy = published_access.policy(self._conns, access or access_policy.find(self.path))
+        if policy is not None:
+            self._guard = Guard(policy, principal or default_principal(), self)
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
         if self._conns.schema_version(conn) < SCHEMA_VERSION:

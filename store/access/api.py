@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..timeutil import arg_to_us
-from . import audit
+from . import audit, published
 from .guard import Guard
 
 if TYPE_CHECKING:
@@ -39,6 +39,11 @@ class AccessMethods:
         handle._guard = Guard(self._guard.file, principal, handle)
         handle._guard_depth = threading.local()
         return handle
+
+    def publish_access(self: "FeatureStore", path: str | None) -> None:
+        """Make the access file at ``path`` this shared store's policy on every machine, or with
+        None withdraw it (an admin's call; see ``store.access.published``)."""
+        published.publish(self, path)
 
     def audit(self: "FeatureStore", since: Any = None, principal: str | None = None, group: str | None = None,
               action: str | None = None, limit: int = 10_000) -> "pd.DataFrame":

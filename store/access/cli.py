@@ -39,7 +39,21 @@ def audit(ctx: click.Context, since: str | None, principal: str | None, group: s
 
 @click.group("access", cls=FriendlyGroup)
 def access() -> None:
-    """Helpers for the access file (access.yaml in the store folder)."""
+    """Helpers for the access file (access.yaml in the store folder, or published for a shared store)."""
+
+
+@access.command("publish")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--withdraw", is_flag=True, help="Remove the published policy (each folder's access file applies again).")
+@click.pass_context
+def publish(ctx: click.Context, file: str | None, withdraw: bool) -> None:
+    """Make FILE the access policy of a store whose tables are on a server, for every machine."""
+    if bool(file) == withdraw:
+        raise click.UsageError("Give the access file to publish, or --withdraw")
+    open_store(ctx).publish_access(None if withdraw else file)
+    click.echo("Access policy withdrawn" if withdraw else
+               f"Published {file}: every process that opens the store from now on enforces it (restart running "
+               "servers and studios)")
 
 
 @access.command("hash-password")

@@ -50,7 +50,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "query": ("viewer", None), "build_dataset": ("viewer", None), "rebuild_dataset": ("viewer", None),
     "dataset": ("viewer", None), "datasets": ("viewer", None), "delete_dataset": ("admin", None),
     "register_model": ("editor", None),
-    "audit": ("admin", None), "verify_audit": ("admin", None),
+    "audit": ("admin", None), "verify_audit": ("admin", None), "publish_access": ("admin", None),
     "close": (None, None), "with_principal": (None, None),
 }
 # Writes that log themselves inside their own transaction (the frequent ones: no put without its entry).

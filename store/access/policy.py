@@ -117,20 +117,31 @@ class AccessFile:
     @classmethod
     def load(cls, path: str) -> "AccessFile":
         """Read an access file. Raises ValidationError naming the entry at fault (never a secret)."""
-        import yaml
-
         try:
             with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)  # YAML is a superset of JSON
-        except (OSError, yaml.YAMLError) as exc:
+                text = fh.read()
+        except OSError as exc:
             raise ValidationError(f"Cannot read the access file {path}: {type(exc).__name__}") from None
+        return cls.parse(text, path)
+
+    @classmethod
+    def parse(cls, text: str, path: str | None) -> "AccessFile":
+        """An access file's principals from its text; ``path`` is where it came from, for messages
+        (None for the policy a shared store keeps in its tables)."""
+        import yaml
+
+        origin = path or "the store's published access policy"
+        try:
+            data = yaml.safe_load(text)  # YAML is a superset of JSON
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"Cannot read the access file {origin}: {type(exc).__name__}") from None
         if not isinstance(data, dict) or not (data.get("users") or data.get("keys")):
-            raise ValidationError(f"The access file {path} needs a non-empty list of 'users' or 'keys'")
+            raise ValidationError(f"The access file {origin} needs a non-empty list of 'users' or 'keys'")
         principals = []
         for section, kind in (("users", "user"), ("keys", "key")):
             entries = data.get(section) or []
             if not isinstance(entries, list):
-                raise ValidationError(f"{path}: '{section}' must be a list")
+                raise ValidationError(f"{origin}: '{section}' must be a list")
             principals += [_principal(entry, f"{section}[{i}]", kind) for i, entry in enumerate(entries)]
         return cls(principals, path)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ValidationError
-from .base import Database
+from .base import Connection, Database
 
 TABLE = "shared_config"
 SHARED_KEYS = ("offline", "s3", "online", "online_prefix")  # the settings of featurestore.yaml every machine shares
@@ -51,14 +52,33 @@ def publish(database: Database, settings: dict) -> None:
     """Keep the store's shared settings in its tables, once: the first opener's (its creator's,
     or for a store made before this, the first machine to open it since) are every machine's."""
     conn = database.get()
-    if database.columns(conn, TABLE) and conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone():
+    where, params = database.any_of("key", SHARED_KEYS)
+    if database.columns(conn, TABLE) and conn.execute(f"SELECT 1 FROM {TABLE} WHERE {where} LIMIT 1",
+                                                      params).fetchone():
         return
     with database.write() as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         for key in SHARED_KEYS:
             if settings.get(key) is not None:
-                conn.execute(f"INSERT INTO {TABLE} VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                             (key, json.dumps(settings[key])))
+                put(conn, key, settings[key], replace=False)
+
+
+def get(database: Database, key: str) -> Any:
+    """A setting kept in the store's tables (None if it has none)."""
+    conn = database.get()
+    if not database.columns(conn, TABLE):
+        return None
+    row = conn.execute(f"SELECT value FROM {TABLE} WHERE key = ?", (key,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def put(conn: Connection, key: str, value: Any, replace: bool = True) -> None:
+    """Set (or with None, remove) a setting, inside the caller's write transaction."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    if value is None:
+        conn.execute(f"DELETE FROM {TABLE} WHERE key = ?", (key,))
+        return
+    conn.execute(f"INSERT INTO {TABLE} VALUES (?, ?) ON CONFLICT (key) DO "
+                 + ("UPDATE SET value = excluded.value" if replace else "NOTHING"), (key, json.dumps(value)))
 
 
 def attach(url: str, offline: str | None = None) -> str:

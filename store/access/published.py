@@ -1,0 +1,69 @@
+"""The access policy of a store several machines share, kept in the store's own tables so every
+server, studio and script enforces the same one (an ``access.yaml`` per folder would leave a
+machine without the file open to all). ``featurestore access publish FILE`` sets it.
+
+Once a policy is published it is the store's: an access file given to or found by an opener must
+match it, or the opener is refused (publish the new file instead). Processes read the policy when
+they open the store, so a change reaches a running server or studio when it restarts.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from ..databases import shared
+from ..errors import ValidationError
+from ..timeutil import now_us
+from . import audit
+from .policy import AccessFile
+
+if TYPE_CHECKING:
+    from ..databases import Database
+    from ..featurestore import FeatureStore
+
+KEY = "access"
+
+
+def policy(database: "Database", local: str | None) -> AccessFile | None:
+    """The policy an opener enforces: the published one (a ``local`` access file must match it),
+    else the local file, else none."""
+    text = shared.get(database, KEY) if database.shared_id is not None else None
+    if text is None:
+        return AccessFile.load(local) if local else None
+    if local is not None:
+        with open(local, encoding="utf-8") as fh:
+            if fh.read() != text:
+                raise ValidationError(f"This store's access policy is published in its tables, and {local} differs "
+                                      "from it; publish the file (`featurestore access publish FILE`) or remove it",
+                                      access=local)
+        return AccessFile.load(local)
+    return AccessFile.parse(text, None)
+
+
+def publish(fs: "FeatureStore", path: str | None) -> None:
+    """Make the access file at ``path`` the store's policy on every machine (None: withdraw it).
+    Needs an admin of the policy in force (the guard's check), and a new policy that keeps the
+    caller an admin."""
+    if fs._conns.shared_id is None:
+        raise ValidationError(f"A store kept in one folder reads its access file there ({fs.path}/access.yaml); "
+                              "publishing is for stores whose tables are on a server")
+    from .guard import default_principal
+
+    # Under a policy, an admin (the guard checked the call); else whoever opened the store.
+    caller = fs._guard.name if fs._guard is not None else (
+        getattr(fs._principal, "name", fs._principal) or default_principal())
+    text = None
+    if path is not None:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        new = AccessFile.parse(text, path)
+        if new.principal(caller) is None or not new.principal(caller).is_admin():
+            raise ValidationError(f"{path} does not make {caller!r} an admin of the whole store, so publishing it "
+                                  "would lock you out; add the grant ({role: admin}) or publish as an admin it names",
+                                  access=path)
+    with fs._conns.write() as conn:
+        shared.put(conn, KEY, text)
+        details = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "principals": len(new.principals),
+                   "path": path} if text is not None else {}
+        audit.append(conn, now_us(), caller, "access_file", None,
+                     "published" if text is not None else "withdrawn", details)
