@@ -505,6 +505,7 @@ def lineage(ctx: click.Context, node: str | None, depth: int | None) -> None:
 def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: str, proxy_address: str,
        proxy_header: str) -> None:
     """Start the studio in the browser on the store (seeded with sample data if empty and not shared)."""
+    from .access import published
     from .access.policy import find
 
     app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
@@ -516,7 +517,7 @@ def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: st
     if auth == "none" and host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError(f"--auth none serves this machine only; to listen on {host}, sign users in with "
                                "--auth password, oidc or proxy")
-    if auth == "password" and not find(store) and not _has_published_policy(store):
+    if auth == "password" and not find(store) and published.in_folder(store) is None:
         raise click.UsageError(f"--auth password needs an access file with users: {store}/access.yaml (or, for a "
                                "store others share, one published with `featurestore access publish`)")
     env = {**os.environ, "FEATURESTORE_HOME": store, "FEATURESTORE_FLUSH_INTERVAL": str(flush_interval),
@@ -528,19 +529,6 @@ def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: st
     # so Streamlit picks up .streamlit/config.toml.
     os.chdir(os.path.dirname(os.path.dirname(app)))
     os.execve(sys.executable, cmd, env)
-
-
-def _has_published_policy(folder: str) -> bool:
-    from .access import published
-    from .databases import open_database, shared
-
-    if not os.path.exists(os.path.join(folder, "featurestore.yaml")):
-        return False
-    database = open_database(folder, None, None)
-    try:
-        return database.shared_id is not None and shared.get(database, published.KEY) is not None
-    finally:
-        database.close()
 
 
 @main.command()

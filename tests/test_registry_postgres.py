@@ -374,3 +374,31 @@ def test_a_published_access_policy_holds_on_every_machine(tmp_path, postgres_ser
         fs.publish_access(None)
     with FeatureStore(url, principal="mallory") as fs:  # withdrawn: no policy here any more
         assert fs.get_record("merchants", 2) == {"id": 2, "ts": 1.0}
+
+
+def test_a_server_given_only_the_url_checks_signatures_with_the_published_keys(tmp_path, postgres_server,
+                                                                               monkeypatch):
+    from botocore.exceptions import ClientError
+    from test_access_http import ACCESS, record
+
+    from store.server.process import LocalServer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "access.yaml").write_text(ACCESS)
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url, principal="root") as fs:
+        fs.create_feature_group("orders", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String")])
+        fs.publish_access(str(tmp_path / "access.yaml"))
+        url = fs.shared_url
+    with LocalServer(url) as srv:
+        def runtime(key: str, secret: str):
+            return srv.client("sagemaker-featurestore-runtime", aws_access_key_id=key, aws_secret_access_key=secret)
+
+        with pytest.raises(ClientError, match="security token included in the request is invalid"):
+            runtime("local", "local-secret").get_record(FeatureGroupName="orders", RecordIdentifierValueAsString="1")
+        with pytest.raises(ClientError, match="signature"):  # a known key with the wrong secret
+            runtime("AKIDEDITOR000001", "wrong").put_record(FeatureGroupName="orders", Record=record(1))
+        runtime("AKIDEDITOR000001", "editor-secret-1").put_record(FeatureGroupName="orders", Record=record(1))
+        viewer = runtime("AKIDVIEWER000001", "viewer-secret-1")
+        assert viewer.get_record(FeatureGroupName="orders", RecordIdentifierValueAsString="1")["Record"] == record(1)
+        with pytest.raises(ClientError, match="may not put_record on feature group 'orders'"):
+            viewer.put_record(FeatureGroupName="orders", Record=record(2))

@@ -9,6 +9,7 @@ they open the store, so a change reaches a running server or studio when it rest
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import TYPE_CHECKING
 
 from ..databases import shared
@@ -67,3 +68,19 @@ def publish(fs: "FeatureStore", path: str | None) -> None:
                    "path": path} if text is not None else {}
         audit.append(conn, now_us(), caller, "access_file", None,
                      "published" if text is not None else "withdrawn", details)
+
+
+def in_folder(folder: str) -> AccessFile | None:
+    """The policy published in the tables of the store at ``folder``, without opening the store
+    (for commands that check before they start a server or studio)."""
+    from ..databases import open_database
+    from ..storage.config import CONFIG_FILE
+
+    if not os.path.exists(os.path.join(folder, CONFIG_FILE)):
+        return None  # a store in one folder: no tables elsewhere
+    database = open_database(folder, None, None)
+    try:
+        text = shared.get(database, KEY) if database.shared_id is not None else None
+    finally:
+        database.close()
+    return None if text is None else AccessFile.parse(text, None)

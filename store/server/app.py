@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..access import published
 from ..databases import shared
 from ..errors import AccessDenied, ValidationError
 from ..featurestore import FLUSH_INTERVAL, FeatureStore
@@ -152,6 +153,8 @@ def create_app(store_path: str | None = None, keys: Keyring | None = None) -> St
     fs = FeatureStore(store_path, writer="http-api", background=True,
                       flush_interval=float(os.environ.get(ENV_FLUSH_INTERVAL, FLUSH_INTERVAL)),
                       access=keys.path if keys else None)  # the keys' roles, enforced on each call
+    if keys is None and fs._guard is not None and fs._guard.file.path is None and fs._guard.file.keys:
+        keys = Keyring.of(fs._guard.file)  # a shared store's published policy: its keys sign requests
     api = _Api(fs, keys)
     routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
     # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
@@ -182,10 +185,14 @@ def serve(store_path: str, host: str = "127.0.0.1", port: int = 8080, workers: i
     import uvicorn
 
     keyring = Keyring.load(keys_path) if keys_path else None
+    folder = shared.folder_for(store_path)
+    if keyring is None:
+        policy = published.in_folder(folder)
+        keyring = Keyring.of(policy) if policy is not None and policy.keys else None
     if not _is_loopback(host) and not (tls and keyring) and not insecure:
         raise ValidationError(f"{host} is reachable from other machines: serve it with --certfile/--keyfile (HTTPS) "
                               "and --keys (signed requests), or give --insecure to accept the risk")
-    os.environ[ENV_STORE] = shared.folder_for(store_path)
+    os.environ[ENV_STORE] = folder
     os.environ[ENV_FLUSH_INTERVAL] = str(flush_interval)
     if keys_path:
         os.environ[ENV_KEYS] = os.path.abspath(keys_path)
@@ -196,8 +203,9 @@ def serve(store_path: str, host: str = "127.0.0.1", port: int = 8080, workers: i
          f"{os.environ[ENV_STORE]} on {scheme}://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}; "
          f"records reach the offline Parquet files within {flush_interval:g} s")
     if keyring:
+        source = keys_path or "the store's published access policy"
         echo(f"Access: AWS Signature V4 required; {len(keyring)} access key{'s' if len(keyring) > 1 else ''} "
-             f"from {keys_path}, each with its roles")
+             f"from {source}, each with its roles")
     else:
         echo("Access: OPEN. No --keys file, so any client that reaches this port can read and change every "
              "feature group")

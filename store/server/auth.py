@@ -92,15 +92,20 @@ class Keyring:
     def load(cls, path: str) -> "Keyring":
         """Read the keys of an access file. Raises ValidationError naming the entry at fault (never
         its secret)."""
+        return cls.of(AccessFile.load(path))
+
+    @classmethod
+    def of(cls, file: AccessFile) -> "Keyring":
+        """The keys of a loaded access file (or of the policy a shared store publishes)."""
         import importlib.util
 
         if importlib.util.find_spec("botocore") is None:  # signatures are checked with botocore's signer
             raise ValidationError("Checking signatures needs botocore: pip install boto3")
-        file = AccessFile.load(path)
         if not file.keys:
-            raise ValidationError(f"The access file {path} needs a non-empty list under 'keys' for the HTTP API")
+            raise ValidationError(f"The access file {file.path or '(the published policy)'} needs a non-empty list "
+                                  "under 'keys' for the HTTP API")
         return cls((AccessKey(p.name, p.secret or "", p.actions or ("sagemaker:*",), p) for p in file.keys.values()),
-                   path)
+                   file.path)
 
     def verify(self, request: SignedRequest, now: dt.datetime | None = None) -> AccessKey:
         """The key that signed ``request``. Raises AccessDenied if the signature is missing, stale or wrong."""
