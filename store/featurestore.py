@@ -46,7 +46,7 @@ _UNSET: Any = object()
 
 
 def default_path() -> str:
-    """``$FEATURESTORE_HOME``, else ``./.featurestore``."""
+    """``$FEATURESTORE_HOME`` (a folder, or a shared store's URL), else ``./.featurestore``."""
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
@@ -73,7 +73,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         Parquet files elsewhere (a folder, or ``s3://bucket/prefix``); see ``store.storage``;
         ``online`` its online records (``redis://...``; see ``store.online_backends``), ``registry``
         its tables (``postgresql://...``, so stores on several machines share them; see
-        ``store.databases``)."""
+        ``store.databases``). Such a store opens on any machine from its URL given as ``path``
+        (``postgresql://...?schema=...``, its ``shared_url``; see ``store.databases.shared``)."""
         location = os.fspath(path) if path is not None else default_path()
         if shared.is_url(location):  # a store on PostgreSQL, opened by its URL: a local folder is made for it
             if registry is not None:

@@ -114,7 +114,8 @@ def attach(url: str, offline: str | None = None) -> str:
             raise ValidationError(f"There is no feature store {schema!r} in {shown}"
                                   + (f" (it holds {', '.join(stores)})" if stores else "")
                                   + "; `featurestore init --registry URL` makes one", store=shown)
-        rows = conn.execute(f'SELECT key, value FROM "{schema}".{TABLE}').fetchall()
+        quoted = '"' + schema.replace('"', '""') + '"'
+        rows = conn.execute(f"SELECT key, value FROM {quoted}.{TABLE}").fetchall()
     settings: dict = {"registry": dsn, "registry_schema": schema}
     settings.update((key, json.loads(value)) for key, value in rows if key in SHARED_KEYS)
     if offline is not None:
