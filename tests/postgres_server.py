@@ -39,11 +39,18 @@ class PostgresServer:
             shutil.chown(self.folder, "postgres", "postgres")
         self.port = free_port()
         self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
-        self._run(self.pg_ctl, "-D", self.data, "-o", options, "-w", "-t", "60", "-l",
-                  os.path.join(self.folder, "log"), "start")
+        self._pg_ctl("start")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         return self
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+        self._run(self.pg_ctl, "-D", self.data, "-o", options, "-w", "-t", "60", "-l",
+                  os.path.join(self.folder, "log"), *args, action)
+
+    def restart(self) -> None:
+        """Stop (ending every session, as a restart or failover does) and start again on the same port."""
+        self._pg_ctl("restart", "-m", "fast")
 
     def __exit__(self, *exc: object) -> None:
         try:

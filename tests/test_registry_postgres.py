@@ -402,3 +402,45 @@ def test_a_server_given_only_the_url_checks_signatures_with_the_published_keys(t
         assert viewer.get_record(FeatureGroupName="orders", RecordIdentifierValueAsString="1")["Record"] == record(1)
         with pytest.raises(ClientError, match="may not put_record on feature group 'orders'"):
             viewer.put_record(FeatureGroupName="orders", Record=record(2))
+
+
+def test_a_server_restart_costs_no_failed_call(tmp_path):
+    """Connections the server dropped while idle (a restart, a failover) are replaced on their
+    next use, before anything is sent that could take effect: no call fails, none is lost."""
+    from postgres_server import PostgresServer
+
+    with PostgresServer() as pg, FeatureStore(tmp_path / "s", registry=pg.url) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
+                                                  Feature("n", "Integral")])
+        fs.put_record("g", {"id": 1, "ts": 1.0, "n": 1})
+        pg.restart()
+        fs.put_record("g", {"id": 1, "ts": 2.0, "n": 2})  # a write first
+        pg.restart()
+        assert fs.get_record("g", 1) == {"id": 1, "ts": 2.0, "n": 2}  # a read first
+        pg.restart()
+        assert fs.query("SELECT count(*) AS n FROM g")["n"][0] == 2 and fs.describe("g")["online_records"] == 1
+        pg.restart()
+        fs.ingest("g", pd.DataFrame({"id": range(100), "ts": 3.0, "n": 3}))
+        assert fs.get_record("g", 99)["n"] == 3
+
+
+def test_online_records_on_postgresql_survive_dropped_connections(tmp_path, postgres_server):
+    """With the registry in SQLite and the online rows on PostgreSQL (its own pool): connections
+    the server ends (as a restart or failover does) are replaced, and no read or write fails."""
+    with FeatureStore(tmp_path / "s", online=postgres_server.url) as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
+                                                  Feature("n", "Integral")])
+        fs.put_record("g", {"id": 1, "ts": 1.0, "n": 1})
+        fs.batch_get_records("g", [1, 2])  # more than one connection in the pool, perhaps
+
+        def drop_every_connection() -> None:
+            with psycopg.connect(postgres_server.url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = "
+                              "'client backend' AND pid <> pg_backend_pid()")
+
+        drop_every_connection()
+        assert fs.get_record("g", 1) == {"id": 1, "ts": 1.0, "n": 1}
+        drop_every_connection()
+        fs.put_record("g", {"id": 1, "ts": 2.0, "n": 2})
+        drop_every_connection()
+        assert fs.batch_get_records("g", [1]) == [{"id": 1, "ts": 2.0, "n": 2}] and fs.describe("g")["online_records"] == 1

@@ -165,8 +165,9 @@ class PgConnection:
     """One psycopg connection (autocommit; transactions by BEGIN/COMMIT, as sqlite3 with
     ``isolation_level=None``) speaking the engine's SQL."""
 
-    def __init__(self, raw: Any, names: dict[str, str]) -> None:
-        self.raw = raw
+    def __init__(self, connect: Callable[[], Any], names: dict[str, str]) -> None:
+        self._connect = connect
+        self.raw = connect()
         self._names = names
         self.changed_registry = False  # in the current transaction
         # Inside a write, executemany's statements (whose results nobody reads) wait here and go
@@ -194,7 +195,23 @@ class PgConnection:
             self.send_deferred()
         text, order = self._prepare(sql)
         args = None if order is None else [params[i] for i in order]
-        return _Cursor(self.raw.execute(text, args), self._names)
+        if self.in_transaction or not text.lstrip()[:6].upper() == "SELECT":
+            return _Cursor(self.raw.execute(text, args), self._names)
+        return _Cursor(self.run_fresh(lambda: self.raw.execute(text, args)), self._names)
+
+    def run_fresh(self, send: Callable[[], Any]) -> Any:
+        """``send`` a read or a BEGIN outside any transaction. A connection the server dropped while
+        it sat idle (a restart, a failover, an idle timeout) fails the first statement sent on it,
+        which then took no effect: one new connection is tried before the error stands."""
+        import psycopg
+
+        try:
+            return send()
+        except psycopg.OperationalError:
+            if not self.raw.closed:
+                raise
+            self.raw = self._connect()
+            return send()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         text, order = self._prepare(sql)
@@ -265,23 +282,38 @@ class PostgresDatabase(Database):
         return self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
                                      options=f"-c search_path={self.schema}", application_name=role)
 
+    def _tracked(self) -> Any:
+        """A new connection, closed with the database."""
+        raw = self._raw()
+        with self._guard:
+            self._all.add(raw)
+        return raw
+
     def get(self) -> PgConnection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid() or local.conn.raw.closed:
-            local.conn = PgConnection(self._raw(), self._names)
+            local.conn = PgConnection(self._tracked, self._names)
             local.pid = os.getpid()
-            with self._guard:
-                self._all.add(local.conn.raw)
         return local.conn
+
+    def _begin(self, sql: str) -> PgConnection:
+        """This thread's connection, with the transaction ``sql`` opens begun (or nothing open if it fails)."""
+        conn = self.get()
+        try:
+            conn.run_fresh(lambda: conn.raw.execute(sql))
+        except BaseException:
+            if not conn.raw.closed and conn.in_transaction:  # BEGIN ran, the lock did not (a timeout)
+                conn.raw.execute("ROLLBACK")
+            raise
+        return conn
 
     @contextmanager
     def write(self) -> Iterator[PgConnection]:
-        conn = self.get()
-        conn.changed_registry = False
         self._local.undo = []
+        # One round trip (the simple protocol takes several statements; the key is our own integer).
+        conn = self._begin(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})")
+        conn.changed_registry = False
         try:
-            # One round trip (the simple protocol takes several statements; the key is our own integer).
-            conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})")
             conn.deferring = True
             yield conn
             conn.deferring = False
@@ -304,8 +336,7 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def read(self) -> Iterator[PgConnection]:
-        conn = self.get()
-        conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ")
         try:
             yield conn
         finally:

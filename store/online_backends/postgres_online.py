@@ -12,7 +12,7 @@ psycopg 3 pool. With the registry still in SQLite, writes reach PostgreSQL throu
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 from ..databases import Connection
 from ..errors import ValidationError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 PAYLOAD_ROWS = 5_000
 MAX_FEATURES = 1_590  # PostgreSQL's 1,600 columns less the four internal ones, with room to spare
+T = TypeVar("T")
 PG_TYPES = {"Integral": "BIGINT", "Fractional": "DOUBLE PRECISION", "String": "TEXT"}
 
 
@@ -53,6 +54,22 @@ class PostgresOnline(OutboxBackend):
         self.pool = ConnectionPool(url, min_size=1, max_size=8, open=True, kwargs={"autocommit": True})
         super().__init__(conns)
 
+    def _run(self, work: Callable[[Any], T]) -> T:
+        """``work`` on a pooled connection. The server drops idle connections when it restarts or
+        fails over, and each fails its next statement: the pool is then checked (the broken ones
+        replaced) and ``work`` runs once more. Every call here is a read or idempotent."""
+        import psycopg
+
+        with self.pool.connection() as pg:
+            try:
+                return work(pg)
+            except psycopg.OperationalError:
+                if not pg.closed:
+                    raise
+        self.pool.check()
+        with self.pool.connection() as pg:
+            return work(pg)
+
     def _table(self, group: FeatureGroup | str, created: Any = None) -> str:
         if isinstance(group, FeatureGroup):
             group, created = group.name, group.created_at
@@ -63,19 +80,19 @@ class PostgresOnline(OutboxBackend):
     def create(self, conn: Connection, group: FeatureGroup) -> None:
         _check_width(group.name, len(group.features))
         cols = ", ".join(f"{q(f.name)} {_pg_type(f)}" for f in group.features)
-        with self.pool.connection() as pg:
-            pg.execute(f"CREATE TABLE IF NOT EXISTS {self._table(group)} (_event_us BIGINT NOT NULL, "
-                       f"_write_us BIGINT NOT NULL, _expires_us BIGINT, _deleted SMALLINT NOT NULL DEFAULT 0, {cols}, "
-                       f"PRIMARY KEY ({q(group.record_identifier)}))")
+        self._run(lambda pg: pg.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table(group)} (_event_us BIGINT NOT NULL, _write_us BIGINT NOT NULL, "
+            f"_expires_us BIGINT, _deleted SMALLINT NOT NULL DEFAULT 0, {cols}, PRIMARY KEY ({q(group.record_identifier)}))"))
 
     def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         features = list(features)
         created, count = conn.execute("SELECT created_us, (SELECT count(*) FROM features WHERE group_name = ?) FROM "
                                       "feature_groups WHERE name = ?", (group, group)).fetchone()
         _check_width(group, count)  # the registry already counts the new features
-        with self.pool.connection() as pg:
+        def add(pg: Any) -> None:
             for f in features:
                 pg.execute(f"ALTER TABLE {self._table(group, created)} ADD COLUMN IF NOT EXISTS {q(f.name)} {_pg_type(f)}")
+        self._run(add)
 
     # -- writes, through the outbox ---------------------------------------------------------
 
@@ -101,7 +118,8 @@ class PostgresOnline(OutboxBackend):
         from ..timeutil import now_us
 
         table = self._table(group, payload[0])
-        with self.pool.connection() as pg:
+
+        def apply(pg: Any) -> None:  # idempotent, as the outbox needs: run again after a dropped connection
             if op == "upsert":
                 _, names, rid, now, rows = payload
                 cols = ["_event_us", "_write_us", "_expires_us", "_deleted", *names]
@@ -123,6 +141,7 @@ class PostgresOnline(OutboxBackend):
                            "AND _expires_us <= %s", (ids, now))
             elif op == "drop":
                 pg.execute(f"DROP TABLE IF EXISTS {table}")
+        self._run(apply)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -132,28 +151,26 @@ class PostgresOnline(OutboxBackend):
                 "AND (_expires_us IS NULL OR _expires_us > %s)")
 
     def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
-        with self.pool.connection() as pg:
-            return pg.execute(f"SELECT _event_us, _deleted, _expires_us FROM {self._table(group)} "
-                              f"WHERE {q(group.record_identifier)} = %s", (record_id,)).fetchone()
+        return self._run(lambda pg: pg.execute(f"SELECT _event_us, _deleted, _expires_us FROM {self._table(group)} "
+                                               f"WHERE {q(group.record_identifier)} = %s", (record_id,)).fetchone())
 
     def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
-        with self.pool.connection() as pg:
-            return pg.execute(self._select(group, f"{q(group.record_identifier)} = %s"), (record_id, now_us),
-                              prepare=True).fetchone()
+        return self._run(lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = %s"),
+                                               (record_id, now_us), prepare=True).fetchone())
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
         pos = group.feature_names.index(group.record_identifier) + 1
-        with self.pool.connection() as pg:
-            rows = pg.execute(self._select(group, f"{q(group.record_identifier)} = ANY(%s)"),
-                              (list(record_ids), now_us), prepare=True).fetchall()
+        rows = self._run(lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = ANY(%s)"),
+                                               (list(record_ids), now_us), prepare=True).fetchall())
         return {row[pos]: row for row in rows}
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
-        with self.pool.connection() as pg:
+        def read(pg: Any) -> dict[str, Any] | None:
             cur = pg.execute(f"SELECT * FROM {self._table(group)} WHERE {q(group.record_identifier)} = %s",
                              (record_id,))
             row = cur.fetchone()
             return None if row is None else dict(zip([d.name for d in cur.description], row))
+        return self._run(read)
 
     def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
         rid = q(group.record_identifier)
@@ -164,24 +181,22 @@ class PostgresOnline(OutboxBackend):
             where.append(f"{rid} > %s")
             args.append(after)
         order = f'{rid} COLLATE "C"' if group.id_feature.type == "String" else rid  # byte order, as SQLite's
-        with self.pool.connection() as pg:
-            return [r[0] for r in pg.execute(f"SELECT {rid} FROM {self._table(group)} WHERE {' AND '.join(where)} "
-                                             f"ORDER BY {order} LIMIT %s", (*args, limit))]
+        return self._run(lambda pg: [r[0] for r in pg.execute(
+            f"SELECT {rid} FROM {self._table(group)} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s",
+            (*args, limit))])
 
     def count(self, group: FeatureGroup, now_us: int) -> int:
-        with self.pool.connection() as pg:
-            return pg.execute(f"SELECT count(*) FROM {self._table(group)} WHERE _deleted = 0 AND "
-                              "(_expires_us IS NULL OR _expires_us > %s)", (now_us,)).fetchone()[0]
+        return self._run(lambda pg: pg.execute(f"SELECT count(*) FROM {self._table(group)} WHERE _deleted = 0 AND "
+                                               "(_expires_us IS NULL OR _expires_us > %s)", (now_us,)).fetchone()[0])
 
     def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
-        with self.pool.connection() as pg:
-            return pg.execute("SELECT pg_total_relation_size(%s::regclass)", (self._table(group),)).fetchone()[0]
+        return self._run(lambda pg: pg.execute("SELECT pg_total_relation_size(%s::regclass)",
+                                               (self._table(group),)).fetchone()[0])
 
     def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
-        with self.pool.connection() as pg:
-            return [tuple(r) for r in pg.execute(
-                f"SELECT {q(group.record_identifier)}, _expires_us FROM {self._table(group)} WHERE _expires_us IS NOT "
-                "NULL AND _expires_us <= %s AND _deleted = 0", (now_us,))]
+        return self._run(lambda pg: [tuple(r) for r in pg.execute(
+            f"SELECT {q(group.record_identifier)}, _expires_us FROM {self._table(group)} WHERE _expires_us IS NOT "
+            "NULL AND _expires_us <= %s AND _deleted = 0", (now_us,))])
 
     def close(self) -> None:
         super().close()
