@@ -105,7 +105,8 @@ def _password(fs: "FeatureStore") -> str | None:
         if len(recent) >= MAX_FAILURES:
             st.error(f"Too many failed sign-ins for {name!r}; wait a minute and try again.", icon=":material/lock:")
             return None
-        user = fs._guard.file.sign_in(name, password) if fs._guard is not None else None
+        policy = fs._guard.current() if fs._guard is not None else None  # a published one as it stands now
+        user = policy.sign_in(name, password) if policy is not None else None
         if user is None:
             with lock:
                 failures.setdefault(name, []).append(now)

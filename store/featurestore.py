@@ -100,7 +100,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self._guard = None
         self._principal = principal  # who this handle acts as (under a policy, the guard's principal)
         policy = published_access.policy(self._conns, access or access_policy.find(self.path))
-        if policy is not None:
+        if isinstance(policy, published_access.LivePolicy):
+            self._guard = Guard(policy.file, principal or default_principal(), self, live=policy)
+        elif policy is not None:
             self._guard = Guard(policy, principal or default_principal(), self)
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
@@ -125,7 +127,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 self._conns.close()
                 raise
         self._recover()
-        if self._guard is not None and self._guard.file.path:
+        if self._guard is not None and self._guard.live is None:
             self._guard.note_file()
         self._maintainer = None
         if background:

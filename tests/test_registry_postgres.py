@@ -5,6 +5,8 @@ studio on such a store. The engine's own suites run on it too (modules marked ``
 from __future__ import annotations
 
 import shutil
+import time
+from pathlib import Path
 
 import pandas as pd
 import psycopg
@@ -14,6 +16,23 @@ from click.testing import CliRunner
 
 from store import Feature, FeatureStore, ValidationError
 from store.cli import main
+
+
+def eventually(call, seconds: float = 10.0):
+    """``call`` once it stops raising AccessDenied: another process's change reaches a store with
+    the registry's notification, in milliseconds, asynchronously."""
+    import time
+
+    from store import AccessDenied
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except AccessDenied:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -368,12 +387,18 @@ def test_a_published_access_policy_holds_on_every_machine(tmp_path, postgres_ser
     at = sign_in("vera", "vera-password")
     assert not at.exception and "Signed in as **vera**" in texts(at)
     assert sign_in("vera", "wrong").error[0].value == "Wrong user name or password."
-    with FeatureStore(url, principal="root") as fs:
-        entries = fs.audit(action="access_file")
+    with FeatureStore(url, principal="root") as admin, FeatureStore(url, principal="vera") as vera:
+        entries = admin.audit(action="access_file")
         assert entries["outcome"].tolist() == ["published"] and entries["principal"].tolist() == ["root"]
-        fs.publish_access(None)
-    with FeatureStore(url, principal="mallory") as fs:  # withdrawn: no policy here any more
-        assert fs.get_record("merchants", 2) == {"id": 2, "ts": 1.0}
+        promoted = policy_dir / "promoted.yaml"  # vera made an editor of merchants
+        promoted.write_text(Path(policy).read_text().replace("{role: viewer, groups: [merchants, transactions]}",
+                                                             "{role: editor, groups: [merchants]}"))
+        admin.publish_access(str(promoted))
+        eventually(lambda: vera.put_record("merchants", {"id": 3, "ts": 1.0}))  # no reopening: at its next call
+        admin.publish_access(None)
+        with FeatureStore(url, principal="mallory") as fs:  # withdrawn: no policy here any more
+            assert fs.get_record("merchants", 2) == {"id": 2, "ts": 1.0}
+        eventually(lambda: vera.delete_feature_group("merchants"))  # withdrawn for open stores too
 
 
 def test_a_server_given_only_the_url_checks_signatures_with_the_published_keys(tmp_path, postgres_server,
@@ -402,6 +427,20 @@ def test_a_server_given_only_the_url_checks_signatures_with_the_published_keys(t
         assert viewer.get_record(FeatureGroupName="orders", RecordIdentifierValueAsString="1")["Record"] == record(1)
         with pytest.raises(ClientError, match="may not put_record on feature group 'orders'"):
             viewer.put_record(FeatureGroupName="orders", Record=record(2))
+        with FeatureStore(url, principal="root") as fs:  # the editor key revoked: the running server follows
+            (tmp_path / "revoked.yaml").write_text(ACCESS.replace("AKIDEDITOR000001", "AKIDEDITOR000002"))
+            fs.publish_access(str(tmp_path / "revoked.yaml"))
+        editor = runtime("AKIDEDITOR000001", "editor-secret-1")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                editor.get_record(FeatureGroupName="orders", RecordIdentifierValueAsString="1")
+            except ClientError as exc:
+                assert "security token included in the request is invalid" in str(exc)
+                break
+            assert time.monotonic() < deadline, "the revoked key still signs requests"
+            time.sleep(0.05)
+        runtime("AKIDEDITOR000002", "editor-secret-1").put_record(FeatureGroupName="orders", Record=record(3))
 
 
 def test_a_server_restart_costs_no_failed_call(tmp_path):

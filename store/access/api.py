@@ -36,7 +36,7 @@ class AccessMethods:
         if self._guard is None:
             return self
         handle = copy.copy(self)
-        handle._guard = Guard(self._guard.file, principal, handle)
+        handle._guard = Guard(self._guard.file, principal, handle, self._guard.live)
         handle._guard_depth = threading.local()
         return handle
 

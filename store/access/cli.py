@@ -52,8 +52,8 @@ def publish(ctx: click.Context, file: str | None, withdraw: bool) -> None:
         raise click.UsageError("Give the access file to publish, or --withdraw")
     open_store(ctx).publish_access(None if withdraw else file)
     click.echo("Access policy withdrawn" if withdraw else
-               f"Published {file}: every process that opens the store from now on enforces it (restart running "
-               "servers and studios)")
+               f"Published {file}: every process that opens the store enforces it, and those already under a "
+               "published policy switch to it at their next call (restart those opened without one)")
 
 
 @access.command("hash-password")

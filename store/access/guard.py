@@ -24,6 +24,7 @@ from .policy import RANK, AccessFile, Principal
 
 if TYPE_CHECKING:
     from ..featurestore import FeatureStore
+    from .published import LivePolicy
 
 _VIEW = ["as_of", "batch_get_records", "distributions", "drift", "drift_timeline", "feature_metadata", "freshness",
          "get_record", "history", "list_record_ids", "monitor", "online_record", "quarantine", "quarantine_retention",
@@ -76,13 +77,29 @@ def default_principal() -> str:
 class Guard:
     """One principal's view of the store under an access file."""
 
-    def __init__(self, file: AccessFile, principal: str | Principal, store: "FeatureStore") -> None:
-        self.file = file
+    def __init__(self, file: AccessFile | None, principal: str | Principal, store: "FeatureStore",
+                 live: "LivePolicy | None" = None) -> None:
+        self.file = file  # None once a published policy is withdrawn: everything allowed
         self.name = principal.name if isinstance(principal, Principal) else principal
-        self.principal = principal if isinstance(principal, Principal) else file.principal(principal)
+        self.principal = principal if isinstance(principal, Principal) or file is None else file.principal(principal)
         self.store = store
+        self.live = live  # the published policy, followed as it changes
         self._decided: dict[tuple[str, str | None], bool] = {}  # per registry version: tags may change
         self._version = -1
+
+    def current(self) -> AccessFile | None:
+        """The policy in force now (a published one is re-read when the registry version moves)."""
+        from ..registry import version
+
+        current = self.store._conns.registry_version(self.store._conns.get(), version)
+        if current != self._version:
+            self._decided, self._version = {}, current
+            if self.live is not None:
+                file = self.live.at(current)
+                if file is not self.file:
+                    self.file = file
+                    self.principal = None if file is None else file.principal(self.name)
+        return self.file
 
     # -- decisions -------------------------------------------------------------------------------
 
@@ -96,11 +113,8 @@ class Guard:
         return self.principal.role_on(group, tags)
 
     def may(self, role: str, group: str | None) -> bool:
-        from ..registry import version
-
-        current = self.store._conns.registry_version(self.store._conns.get(), version)
-        if current != self._version:
-            self._decided, self._version = {}, current
+        if self.current() is None:
+            return True
         key = (role, group)
         decided = self._decided.get(key)
         if decided is None:

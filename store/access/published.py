@@ -3,16 +3,20 @@ server, studio and script enforces the same one (an ``access.yaml`` per folder w
 machine without the file open to all). ``featurestore access publish FILE`` sets it.
 
 Once a policy is published it is the store's: an access file given to or found by an opener must
-match it, or the opener is refused (publish the new file instead). Processes read the policy when
-they open the store, so a change reaches a running server or studio when it restarts.
+match it, or the opener is refused (publish the new file instead). A process that opened the
+store under a published policy follows it: a new version or a withdrawal applies to its next
+call. A process that opened the store before any policy was published stays open until it
+restarts.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from ..databases import shared
+from .. import registry
 from ..errors import ValidationError
 from ..timeutil import now_us
 from . import audit
@@ -25,9 +29,9 @@ if TYPE_CHECKING:
 KEY = "access"
 
 
-def policy(database: "Database", local: str | None) -> AccessFile | None:
-    """The policy an opener enforces: the published one (a ``local`` access file must match it),
-    else the local file, else none."""
+def policy(database: "Database", local: str | None) -> AccessFile | "LivePolicy" | None:
+    """The policy an opener enforces: the published one, followed as it changes (a ``local``
+    access file must match it), else the local file, else none."""
     text = shared.get(database, KEY) if database.shared_id is not None else None
     if text is None:
         return AccessFile.load(local) if local else None
@@ -37,8 +41,30 @@ def policy(database: "Database", local: str | None) -> AccessFile | None:
                 raise ValidationError(f"This store's access policy is published in its tables, and {local} differs "
                                       "from it; publish the file (`featurestore access publish FILE`) or remove it",
                                       access=local)
-        return AccessFile.load(local)
-    return AccessFile.parse(text, None)
+    return LivePolicy(database, text)
+
+
+class LivePolicy:
+    """The published policy as of the registry version last seen, shared by every handle on one
+    open store: publishing bumps the version (PostgreSQL announces it to every process), and
+    the first check that sees the new version reads the policy again, once."""
+
+    def __init__(self, database: "Database", text: str) -> None:
+        self.database = database
+        self.text: str | None = text
+        self.file: AccessFile | None = AccessFile.parse(text, None)
+        self.version: int | None = None
+        self._lock = threading.Lock()
+
+    def at(self, version: int) -> AccessFile | None:
+        if version != self.version:
+            with self._lock:
+                if version != self.version:
+                    text = shared.get(self.database, KEY)
+                    if text != self.text:
+                        self.text, self.file = text, None if text is None else AccessFile.parse(text, None)
+                    self.version = version
+        return self.file
 
 
 def publish(fs: "FeatureStore", path: str | None) -> None:
@@ -64,6 +90,7 @@ def publish(fs: "FeatureStore", path: str | None) -> None:
                                   access=path)
     with fs._conns.write() as conn:
         shared.put(conn, KEY, text)
+        registry.bump_version(conn)  # every process's next check reads the policy again
         details = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "principals": len(new.principals),
                    "path": path} if text is not None else {}
         audit.append(conn, now_us(), caller, "access_file", None,

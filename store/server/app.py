@@ -52,6 +52,18 @@ GRACEFUL_SECONDS = 10
 class _Api:
     def __init__(self, fs: FeatureStore, keys: Keyring | None) -> None:
         self.fs, self.keys = fs, keys
+        # Without --keys, a shared store's published policy signs requests, followed as it changes.
+        self.follow = keys is None and fs._guard is not None and fs._guard.live is not None
+        self._keys_of: Any = None  # the policy self.keys came from, when following
+
+    def keyring(self) -> Keyring | None:
+        """The keys that sign requests now (a published policy's checked against the registry
+        version, which PostgreSQL's notifications keep in memory)."""
+        if self.follow:
+            file = self.fs._guard.current()
+            if file is not self._keys_of:
+                self._keys_of, self.keys = file, Keyring.of(file) if file is not None and file.keys else None
+        return self.keys
 
     def runtime_endpoint(self, op: str) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -70,7 +82,8 @@ class _Api:
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}
         try:
             body = await _read_body(request)
-            key = self.keys.verify(_signed(request, body)) if self.keys else None
+            keys = self.keyring()
+            key = keys.verify(_signed(request, body)) if keys else None
             if op not in _HANDLERS[service]:
                 status = 404 if service == RUNTIME else 400
                 raise WireError("UnknownOperationException", _unknown(service, request, op), status)
@@ -153,8 +166,6 @@ def create_app(store_path: str | None = None, keys: Keyring | None = None) -> St
     fs = FeatureStore(store_path, writer="http-api", background=True,
                       flush_interval=float(os.environ.get(ENV_FLUSH_INTERVAL, FLUSH_INTERVAL)),
                       access=keys.path if keys else None)  # the keys' roles, enforced on each call
-    if keys is None and fs._guard is not None and fs._guard.file.path is None and fs._guard.file.keys:
-        keys = Keyring.of(fs._guard.file)  # a shared store's published policy: its keys sign requests
     api = _Api(fs, keys)
     routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
     # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
