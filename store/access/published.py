@@ -15,8 +15,8 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from ..databases import shared
 from .. import registry
+from ..databases import shared
 from ..errors import ValidationError
 from ..timeutil import now_us
 from . import audit
