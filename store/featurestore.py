@@ -15,7 +15,7 @@ from .access import audit, crypto
 from .access import policy as access_policy
 from .access import published as published_access
 from .access.api import AccessMethods
-from .access.guard import Guard, default_principal, install
+from .access.guard import install
 from .coerce import coerce_event_time
 from .duck import Sandboxes
 from .errors import ValidationError
@@ -75,12 +75,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         its tables (``postgresql://...``, so stores on several machines share them; see
         ``store.databases``). Such a store opens on any machine from its URL given as ``path``
         (``postgresql://...?schema=...``, its ``shared_url``; see ``store.databases.shared``)."""
-        location = os.fspath(path) if path is not None else default_path()
-        if shared.is_url(location):  # a store on PostgreSQL, opened by its URL: a local folder is made for it
-            if registry is not None:
-                raise ValidationError("The store's URL names its registry; leave out registry=", registry=registry)
-            location, offline = shared.attach(location, offline), None
-        self.path = os.path.abspath(location)
+        self.path, offline = shared.locate(os.fspath(path) if path is not None else default_path(), offline, registry)
         os.makedirs(self.path, exist_ok=True)
         self.writer = writer
         secret = crypto.load_key(self.path, key)
@@ -99,11 +94,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self._guard_depth = threading.local()
         self._guard = None
         self._principal = principal  # who this handle acts as (under a policy, the guard's principal)
-        policy = published_access.policy(self._conns, access or access_policy.find(self.path))
-        if isinstance(policy, published_access.LivePolicy):
-            self._guard = Guard(policy.file, principal or default_principal(), self, live=policy)
-        elif policy is not None:
-            self._guard = Guard(policy, principal or default_principal(), self)
+        self._guard = published_access.guard(self, access or access_policy.find(self.path), principal)
         conn = self._conns.get()
         # Only a new store takes the write lock here, so opening never waits behind a long ingest.
         if self._conns.schema_version(conn) < SCHEMA_VERSION:

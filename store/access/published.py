@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import registry
 from ..databases import shared
@@ -25,6 +25,7 @@ from .policy import AccessFile
 if TYPE_CHECKING:
     from ..databases import Database
     from ..featurestore import FeatureStore
+    from .guard import Guard
 
 KEY = "access"
 
@@ -42,6 +43,17 @@ def policy(database: "Database", local: str | None) -> AccessFile | "LivePolicy"
                                       "from it; publish the file (`featurestore access publish FILE`) or remove it",
                                       access=local)
     return LivePolicy(database, text)
+
+
+def guard(fs: "FeatureStore", local: str | None, principal: Any) -> "Guard | None":
+    """The opener's guard under the policy in force (see ``policy``), or None for an open store."""
+    from .guard import Guard, default_principal
+
+    found = policy(fs._conns, local)
+    if found is None:
+        return None
+    who = principal or default_principal()
+    return Guard(found.file, who, fs, live=found) if isinstance(found, LivePolicy) else Guard(found, who, fs)
 
 
 class LivePolicy:

@@ -127,6 +127,16 @@ def attach(url: str, offline: str | None = None) -> str:
     return folder
 
 
+def locate(location: str, offline: str | None, registry: str | None) -> tuple[str, str | None]:
+    """The store's local folder, and the ``offline`` its opener still has to apply: a folder as
+    given, or for a URL the folder made for it (``offline`` then goes into its config)."""
+    if not is_url(location):
+        return os.path.abspath(location), offline
+    if registry is not None:
+        raise ValidationError("The store's URL names its registry; leave out registry=", registry=registry)
+    return attach(location, offline), None
+
+
 def folder_for(location: str) -> str:
     """The local folder of the store at ``location``: a folder as given, or one made for a URL
     (so a command that starts several processes attaches once, before starting them)."""
