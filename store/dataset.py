@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from . import lineage
+from . import lineage, registry
 from .engines import base as engines
 from .engines.base import JoinPlan
 from .errors import ValidationError
@@ -198,6 +198,9 @@ def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[Fe
         if not isinstance(spec, str) or not spec:
             raise ValidationError(f"Feature reference {spec!r} must be 'group' or 'group:feature'")
         name, _, feat = spec.partition(":")
+        if fs._guard is not None and not fs._guard.may("viewer", name):  # hidden reads as missing, features untold
+            fs._guard.record("read", name, "denied")
+            raise registry.missing(name)
         group = fs.feature_group(name)
         if not group.offline:
             raise ValidationError(f"Feature group {name!r} has no offline store, so it cannot feed a dataset")

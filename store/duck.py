@@ -39,10 +39,10 @@ def cursor() -> "duckdb.DuckDBPyConnection":
         return _shared[1].cursor()
 
 
-def sandbox(allowed_folder: str | Sequence[str]) -> "duckdb.DuckDBPyConnection":
+def sandbox(allowed_folder: str | Sequence[str], allowed_files: Sequence[str] = ()) -> "duckdb.DuckDBPyConnection":
     """A database for user SQL that can read files under ``allowed_folder`` (one or several)
-    only, with its configuration locked so a query cannot loosen it. Keep it, and take cursors
-    from it."""
+    and the ``allowed_files`` themselves (not their neighbours) only, with its configuration
+    locked so a query cannot loosen it. Keep it, and take cursors from it."""
     import duckdb
 
     con = duckdb.connect()
@@ -51,6 +51,9 @@ def sandbox(allowed_folder: str | Sequence[str]) -> "duckdb.DuckDBPyConnection":
     folders = [allowed_folder] if isinstance(allowed_folder, str) else list(allowed_folder)
     quoted = ", ".join("'" + (f.rstrip(os.sep) + os.sep).replace("'", "''") + "'" for f in folders)
     con.execute(f"SET allowed_directories = [{quoted}]")
+    if allowed_files:
+        files = ", ".join("'" + f.replace("'", "''") + "'" for f in allowed_files)
+        con.execute(f"SET allowed_paths = [{files}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -865,14 +865,17 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def usage(self) -> dict[str, dict[str, list[str]]]:
         """Per group, the datasets built from it and the models trained on those."""
-        return lineage.usage(self._conns.get())
+        hidden = self._guard.hidden_lineage() if self._guard is not None else frozenset()
+        return lineage.usage(self._conns.get(), hidden)
 
     def lineage(self, node: str | None = None, depth: int | None = None) -> lineage.LineageGraph:
-        """The lineage graph, or the part within ``depth`` edges of ``node`` (e.g. 'feature_group:x')."""
+        """The lineage graph, or the part within ``depth`` edges of ``node`` (e.g. 'feature_group:x'),
+        without what would tell the principal about groups it may not see."""
         conn = self._conns.get()
         if node is not None and ":" not in node:
             node = f"feature_group:{node}"
-        return lineage.graph(conn, node, depth)
+        hidden = self._guard.hidden_lineage() if self._guard is not None else frozenset()
+        return lineage.graph(conn, node, depth, hidden)
 
 
 

@@ -12,7 +12,7 @@ import getpass
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Collection
 
 from .databases import Connection, run_script
 from .errors import NotFound
@@ -118,12 +118,18 @@ class LineageGraph:
         return {n["id"] for n in self.nodes}
 
 
-def graph(conn: Connection, start: str | None = None, depth: int | None = None) -> LineageGraph:
-    """The whole graph, or the nodes within ``depth`` edges of ``start`` (both directions)."""
+def graph(conn: Connection, start: str | None = None, depth: int | None = None,
+          hidden: Collection[str] = frozenset()) -> LineageGraph:
+    """The whole graph, or the nodes within ``depth`` edges of ``start`` (both directions),
+    without the ``hidden`` nodes and their edges (a hidden ``start`` is missing, as one that
+    never was; the walk does not pass through hidden nodes)."""
     if start is None:
         nodes = [_node(r) for r in conn.execute("SELECT * FROM lineage_nodes ORDER BY kind, name")]
         edges = [_edge(r) for r in conn.execute("SELECT * FROM lineage_edges ORDER BY src, dst")]
-        return LineageGraph(nodes, edges)
+        return LineageGraph([n for n in nodes if n["id"] not in hidden],
+                            [e for e in edges if e["src"] not in hidden and e["dst"] not in hidden])
+    if start in hidden:
+        raise NotFound(f"Lineage has no node {start!r}", node=start)
     node(conn, start)
     seen = {start: 0}
     todo = deque([start])
@@ -134,8 +140,10 @@ def graph(conn: Connection, start: str | None = None, depth: int | None = None) 
             continue
         for row in conn.execute("SELECT * FROM lineage_edges WHERE src = ? OR dst = ?", (current, current)):
             e = _edge(row)
-            edges[(e["src"], e["dst"], e["relation"])] = e
             other = e["dst"] if e["src"] == current else e["src"]
+            if other in hidden:
+                continue
+            edges[(e["src"], e["dst"], e["relation"])] = e
             if other not in seen:
                 seen[other] = seen[current] + 1
                 todo.append(other)
@@ -145,20 +153,56 @@ def graph(conn: Connection, start: str | None = None, depth: int | None = None) 
     return LineageGraph(nodes, [e for e in edges.values() if e["src"] in kept and e["dst"] in kept])
 
 
-def usage(conn: Connection) -> dict[str, dict[str, list[str]]]:
+def usage(conn: Connection, hidden: Collection[str] = frozenset()) -> dict[str, dict[str, list[str]]]:
     """Per feature group, the datasets built from its features and the models trained on those
-    (by name): what a change to the group would touch."""
+    (by name): what a change to the group would touch. ``hidden`` datasets and models are left out."""
     out: dict[str, dict[str, set[str]]] = {}
-    for group, dataset, model in conn.execute(
-        "SELECT g.name, d.name, m.name FROM lineage_edges c "
+    for group, dataset, model, dataset_id, model_id in conn.execute(
+        "SELECT g.name, d.name, m.name, d.id, m.id FROM lineage_edges c "
         "JOIN lineage_edges u ON u.src = c.dst AND u.relation = 'used_by' "
         "JOIN lineage_nodes g ON g.id = c.src JOIN lineage_nodes d ON d.id = u.dst "
         "LEFT JOIN lineage_edges t ON t.src = u.dst AND t.relation = 'trained' "
         "LEFT JOIN lineage_nodes m ON m.id = t.dst "
         "WHERE c.relation = 'contains' AND g.kind = 'feature_group'"
     ):
+        if dataset_id in hidden:
+            continue
         entry = out.setdefault(group, {"datasets": set(), "models": set()})
         entry["datasets"].add(dataset)
-        if model:
+        if model and model_id not in hidden:
             entry["models"].add(model)
     return {g: {k: sorted(v) for k, v in e.items()} for g, e in out.items()}
+
+
+def hidden(conn: Connection, may_view: Callable[[str], bool]) -> set[str]:
+    """The nodes that would tell a principal about a group it may not see (``may_view(group)``
+    is False): the group and its features; a pipeline writing or reading it; a dataset built
+    from it (a dataset shows only if every group it reads is visible) and the models trained on
+    such a dataset; a source file ingested into it or read by such a pipeline or dataset; a
+    writer that writes hidden groups only."""
+    nodes = {r[0]: (r[1], r[2], r[3]) for r in conn.execute("SELECT id, kind, name, properties FROM lineage_nodes")}
+    edges = conn.execute("SELECT src, dst, relation FROM lineage_edges").fetchall()
+    gone = {nid for nid, (kind, name, _) in nodes.items()
+            if (kind == "feature_group" and not may_view(name))
+            or (kind == "feature" and not may_view(name.rsplit(".", 1)[0]))}
+    for nid, (kind, _, props) in nodes.items():
+        if kind == "dataset" and not all(map(may_view, json.loads(props).get("definition", {}).get("groups", {}))):
+            gone.add(nid)
+
+    def spread(kind: str, touches: Callable[[str, str], bool]) -> None:
+        """Hide the nodes of ``kind`` linked, either way, to a hidden node by an edge ``touches`` accepts."""
+        for src, dst, relation in edges:
+            for mine, other in ((src, dst), (dst, src)):
+                if other in gone and nodes.get(mine, ("",))[0] == kind and touches(mine, other):
+                    gone.add(mine)
+
+    spread("pipeline", lambda mine, other: True)
+    spread("dataset", lambda mine, other: True)  # datasets recorded without a definition, via their features
+    spread("model", lambda mine, other: other.startswith("dataset:"))
+    spread("source", lambda mine, other: True)
+    writers: dict[str, list[bool]] = {}
+    for src, dst, relation in edges:
+        if nodes.get(src, ("",))[0] == "writer":
+            writers.setdefault(src, []).append(dst in gone)
+    gone |= {w for w, targets in writers.items() if all(targets)}
+    return gone

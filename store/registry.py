@@ -120,8 +120,13 @@ def insert_features(conn: Connection, group: str, features: tuple[Feature, ...] 
 def load_group(conn: Connection, name: str) -> FeatureGroup:
     row = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+        raise missing(name)
     return _group_from_row(conn, row)
+
+
+def missing(name: str) -> NotFound:
+    """The error for a group that does not exist, which a group hidden from the caller raises too."""
+    return NotFound(f"Feature group {name!r} does not exist", group=name)
 
 
 def load_all(conn: Connection) -> list[FeatureGroup]:

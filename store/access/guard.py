@@ -4,7 +4,7 @@ may see, writes and refusals go to the audit log.
 
 ``ACTIONS`` maps each method to the role it needs and where its group comes from: a parameter
 naming a group (``"group"``, ``"name"``, ``"target"``), the target of a named pipeline
-(``"pipeline:name"``), or nothing (store-wide: the role must be held somewhere, and ``admin``
+(``"pipeline:name"``; a pipeline reading a group the principal may not see is missing for it), or nothing (store-wide: the role must be held somewhere, and ``admin``
 means an admin grant). A method missing from the table is refused once a policy is in force, so
 a new method cannot slip past by being forgotten. Offline reads that go through module
 functions (statistics, datasets, previews) meet the same check where they take their snapshot.
@@ -134,6 +134,14 @@ class Guard:
     def visible(self, groups: list[str]) -> list[str]:
         return [g for g in groups if self.may("viewer", g)]
 
+    def hidden_lineage(self) -> set[str]:
+        """The lineage nodes that would tell the principal about groups it may not see."""
+        from ..lineage import hidden
+
+        if self.current() is None:
+            return set()
+        return hidden(self.store._conns.get(), lambda group: self.may("viewer", group))
+
     def require(self, action: str, role: str, group: str | None) -> None:
         if self.may(role, group):
             return
@@ -180,22 +188,23 @@ class Guard:
         audit.append(conn, now_us(), self.name, action, group, "ok", details or {"records": 1})
 
 
-def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArguments) -> str | None:
-    """The group a call touches, from its arguments."""
+def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArguments, action: str = "") -> str | None:
+    """The group a call touches, from its arguments. A named pipeline that does not exist, or
+    that writes or reads a group the principal may not see, raises the same NotFound."""
     if where is None:
         return None
-    optional = where.endswith("?")
     where = where.rstrip("?")
     if where.startswith("pipeline:"):
         name = bound.arguments.get(where.split(":", 1)[1])
         if name is None:
             return None
-        from ..pipelines import tables
+        from ..pipelines import grants, tables
 
-        try:
-            return tables.load(store._conns.get(), name)["spec"]["target"]
-        except NotFound:
-            return None if optional else name
+        spec = tables.load(store._conns.get(), name)["spec"]
+        if store._guard is not None and grants.hidden(store._guard, spec):
+            store._guard.record(action, spec["target"], "denied")
+            raise tables.missing(name)
+        return spec["target"]
     value = bound.arguments.get(where)
     return value if isinstance(value, str) else None
 
@@ -221,7 +230,7 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             guard.require(name, role, group)
             return _checked(self, guard, name, group, fn, args, kwargs)
         bound = signature.bind(self, *args, **kwargs)
-        group = subject(self, where, bound)
+        group = subject(self, where, bound, name)
         needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role
         guard.require(name, needed, group)
         result = _checked(self, guard, name, group, fn, args, kwargs)
@@ -273,30 +282,15 @@ def cut(guard: Guard, name: str, result: Any) -> Any:
         return [r for r in result if guard.may("viewer", r["group"])]
     if name in ("check_monitors", "storage"):  # alerts name their group; storage rows hold the definition
         return [r for r in result if guard.may("viewer", getattr(r["group"], "name", r["group"]))]
-    if name == "list_pipelines":
-        return [p for p in result if guard.may("viewer", p["target"])]
+    if name in ("list_pipelines", "pipeline_runs", "pipeline_run"):
+        from ..pipelines import grants
+
+        return grants.cut(guard, name, result)
     if name == "usage":
         return {g: v for g, v in result.items() if guard.may("viewer", g)}
     if name == "datasets":
         return [d for d in result if all(guard.may("viewer", g) for g in d["groups"])]
-    if name == "lineage":
-        return _cut_lineage(guard, result)
     return result
-
-
-def _cut_lineage(guard: Guard, graph: Any) -> Any:
-    from ..lineage import LineageGraph
-
-    def hidden(node: dict[str, Any]) -> bool:
-        if node["kind"] == "feature_group":
-            return not guard.may("viewer", node["name"])
-        if node["kind"] == "feature":
-            return not guard.may("viewer", node["id"].split(":", 1)[1].rsplit(".", 1)[0])
-        return False
-
-    gone = {n["id"] for n in graph.nodes if hidden(n)}
-    return LineageGraph([n for n in graph.nodes if n["id"] not in gone],
-                        [e for e in graph.edges if e["src"] not in gone and e["dst"] not in gone])
 
 
 def install(cls: type) -> None:

@@ -12,6 +12,7 @@ One file (YAML or JSON) serves the studio, the CLI, the Python API and the HTTP 
       - access_key_id: AKIDLOCALREADER
         secret_access_key: a-long-random-secret
         roles: [{role: viewer, groups: ["*"]}]
+    pipeline_input_folders: [/data/exports]      # where pipelines may read CSV/Parquet inputs from
 
 A grant gives a role on the groups whose name matches one of ``groups`` (``*``/``?`` patterns)
 or whose tags include every ``tags`` pair; a grant with neither covers every group. Roles nest:
@@ -89,8 +90,11 @@ class Principal:
 class AccessFile:
     """The principals of one access file, by name and by API key id."""
 
-    def __init__(self, principals: Iterable[Principal], path: str | None = None) -> None:
+    def __init__(self, principals: Iterable[Principal], path: str | None = None,
+                 input_folders: Iterable[str] = ()) -> None:
         self.path = path
+        # The folders pipelines may read input files from (real paths): none means no file inputs.
+        self.input_folders = tuple(input_folders)
         self.principals: dict[str, Principal] = {}
         self.keys: dict[str, Principal] = {}
         for p in principals:
@@ -143,7 +147,24 @@ class AccessFile:
             if not isinstance(entries, list):
                 raise ValidationError(f"{origin}: '{section}' must be a list")
             principals += [_principal(entry, f"{section}[{i}]", kind) for i, entry in enumerate(entries)]
-        return cls(principals, path)
+        return cls(principals, path, _input_folders(data.get("pipeline_input_folders"), origin))
+
+
+def _input_folders(value: Any, origin: str) -> tuple[str, ...]:
+    """``pipeline_input_folders``: absolute folders, kept as real paths so a symlink or ``..``
+    cannot widen them."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError(f"{origin}: pipeline_input_folders must be a list of folders, e.g. [/data/exports]")
+    folders = []
+    for i, folder in enumerate(value):
+        folder = os.path.expanduser(folder.strip())
+        if not os.path.isabs(folder):
+            raise ValidationError(f"{origin}: pipeline_input_folders[{i}] {folder!r} must be an absolute path, "
+                                  "e.g. /data/exports")
+        folders.append(os.path.realpath(folder))
+    return tuple(folders)
 
 
 def _principal(entry: Any, where: str, kind: str) -> Principal:

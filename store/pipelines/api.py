@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..errors import Conflict, ValidationError
 from ..timeutil import arg_to_us, duration_seconds, now_us, us_to_iso
-from . import runner, schedule, tables
+from . import grants, runner, schedule, tables
 from . import spec as specs
 
 if TYPE_CHECKING:
@@ -31,21 +31,26 @@ class PipelineMethods:
         CSV/Parquet paths and globs) with DuckDB ``sql`` or a Python ``function``
         ('module:callable', given a RunContext). See ``store.pipelines.runner`` for what a run
         reads in each ``mode`` and ``lookback``; ``schedule`` is cron in UTC, ``trigger``
-        "on_change" runs when an input got writes (both by ``featurestore scheduler``)."""
-        conn = self._conns.get()
+        "on_change" runs when an input got writes (both by ``featurestore scheduler``). Under an
+        access policy every input needs the caller's read grant (file inputs: a folder the policy
+        allows), and scheduled runs act as the caller, its owner (see ``grants``)."""
         spec = specs.build(name, target, sql=sql, function=function, inputs=inputs, mode=mode, schedule=schedule,
                            trigger=trigger, params=params, description=description, tags=tags, lookback=lookback,
-                           retries=retries, retry_delay=retry_delay, groups=set(registry.names(conn)))
+                           retries=retries, retry_delay=retry_delay,
+                           groups=grants.readable_groups(self, "create_pipeline", inputs))
         self.feature_group(target)
+        grants.require_inputs(self, spec, "create_pipeline")
         with self._conns.write() as conn:
-            tables.insert(conn, name, spec.to_dict(), now_us(), paused)
+            tables.insert(conn, name, spec.to_dict(), now_us(), paused, grants.owner_name(self))
         return self.pipeline(name)
 
     def update_pipeline(self: "FeatureStore", name: str, **changes: Any) -> dict[str, Any]:
         """Change fields of a pipeline's definition (the same keywords as ``create_pipeline``);
-        its watermark stays, so an incremental pipeline goes on where it was."""
+        its watermark stays, so an incremental pipeline goes on where it was. The caller becomes
+        its owner, whom scheduled runs act as."""
         conn = self._conns.get()
         current = tables.load(conn, name)["spec"]
+        target = current["target"]
         if "lookback" in changes:
             current.pop("lookback_seconds", None)
         if "retry_delay" in changes:
@@ -56,10 +61,15 @@ class PipelineMethods:
             current["sql"] = None
         if "name" in changes and changes["name"] != name:
             raise ValidationError("A pipeline cannot be renamed; create a new one and delete this one")
-        spec = specs.from_dict({**current, **changes, "name": name}, set(registry.names(conn)))
+        spec = specs.from_dict({**current, **changes, "name": name},
+                               grants.readable_groups(self, "update_pipeline", changes.get("inputs", ())))
+        guard = grants.acting(self)
+        if guard is not None and spec.target != target:  # moving it needs the owner role where it now writes
+            guard.require("update_pipeline", "owner", spec.target)
         self.feature_group(spec.target)
+        grants.require_inputs(self, spec, "update_pipeline")
         with self._conns.write() as conn:
-            tables.update(conn, name, now_us(), spec=spec.to_dict())
+            tables.update(conn, name, now_us(), spec=spec.to_dict(), owner=grants.owner_name(self))
         return self.pipeline(name)
 
     def pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
@@ -69,7 +79,8 @@ class PipelineMethods:
         return _describe(name, stored, tables.last_runs(conn).get(name, {}), tables.locked(conn).get(name))
 
     def list_pipelines(self: "FeatureStore") -> list[dict[str, Any]]:
-        """Every pipeline, as ``pipeline()`` describes it, in name order."""
+        """Every pipeline, as ``pipeline()`` describes it, in name order (under a policy, those
+        whose target and input groups the caller may see)."""
         conn = self._conns.get()
         last, locks = tables.last_runs(conn), tables.locked(conn)
         return [_describe(n, tables.load(conn, n), last.get(n, {}), locks.get(n)) for n in tables.names(conn)]
@@ -147,13 +158,23 @@ class PipelineMethods:
         """What a pipeline computes from each input's latest ``rows`` rows, written nowhere: the
         output (first 200 rows), its row count, and the problems a run would meet (output
         columns that do not fit the target, type errors and rule verdicts). Give a stored
-        pipeline's ``name``, or a definition as ``create_pipeline`` takes it."""
+        pipeline's ``name``, or a definition as ``create_pipeline`` takes it. Its target and inputs
+        need the caller's read grant, as at create."""
         from .preview import preview
 
+        conn = self._conns.get()
         if name is not None and not definition:
-            spec = specs.from_dict(tables.load(self._conns.get(), name)["spec"], set(registry.names(self._conns.get())))
+            stored = tables.load(conn, name)
+            guard = grants.acting(self)
+            if guard is not None and grants.hidden(guard, stored["spec"]):
+                guard.record("preview_pipeline", stored["spec"]["target"], "denied")
+                raise tables.missing(name)
+            spec = specs.from_dict(stored["spec"], set(registry.names(conn)))
         else:
-            spec = specs.build(name or "preview", groups=set(registry.names(self._conns.get())), **definition)
+            groups = grants.readable_groups(self, "preview_pipeline", definition.get("inputs", ()))
+            spec = specs.build(name or "preview", groups=groups, **definition)
+        grants.require_target(self, spec.target, "preview_pipeline")
+        grants.require_inputs(self, spec, "preview_pipeline")
         return preview(self, spec, rows)
 
     def scheduler_status(self: "FeatureStore") -> dict[str, Any]:
@@ -183,7 +204,7 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(name: str, stored: dict[str, Any], last: dict[str, Any], lock: dict[str, Any] | None) -> dict[str, Any]:
     spec = stored["spec"]
-    out = {**spec, "paused": stored["paused"], "running": lock is not None,
+    out = {**spec, "owner": stored["owner"], "paused": stored["paused"], "running": lock is not None,
            "created": us_to_iso(stored["created_us"]), "updated": us_to_iso(stored["updated_us"]),
            "last_status": last.get("status"), "last_run_id": last.get("id"),
            "last_run": us_to_iso(last["started_us"]) if last.get("started_us") else None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FeatureStoreError
-from . import runner
+from ..errors import AccessDenied, FeatureStoreError
+from . import grants, runner
 from .spec import PipelineSpec
 
 if TYPE_CHECKING:
@@ -24,10 +24,13 @@ def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int) -> dict[str, Any]
     out: dict[str, Any] = {"output": None, "rows_out": 0, "rows_in": {}, "window": None, "problems": problems}
     try:
         plan = runner.plan_run(fs, spec, "full", {}, None, sample=max(1, int(rows)))
+        grants.require_files(fs, plan, "preview_pipeline")
         out["window"] = plan.window
         with runner.SqlSandbox(fs, plan) as con:
             out["rows_in"] = runner.register_inputs(con, plan)
             table = runner.compute(con, spec, plan, log)
+    except AccessDenied:
+        raise  # a refusal is the caller's, not a problem of the pipeline
     except FeatureStoreError as exc:
         problems.append(str(exc))
         out["log"] = log.text()

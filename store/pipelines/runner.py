@@ -31,11 +31,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import lineage, registry
-from ..errors import FeatureStoreError, ValidationError
+from ..errors import AccessDenied, FeatureStoreError, ValidationError
 from ..online import q
 from ..timeutil import now_us, us_to_datetime, us_to_iso
+from . import grants, tables
 from . import spec as specs
-from . import tables
 
 if TYPE_CHECKING:
     import duckdb
@@ -103,9 +103,11 @@ class RunContext:
 # ----------------------------------------------------------------------------- one run
 
 def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str = "manual",
-            interval: tuple[int, int] | None = None, attempt: int = 1) -> dict[str, Any]:
-    """Run the pipeline once and return its run record. The pipeline's own failure is recorded
-    and returned (status "failed"), not raised; a run already in progress raises Conflict."""
+            interval: tuple[int, int] | None = None, attempt: int = 1, scheduled: bool = False) -> dict[str, Any]:
+    """Run the pipeline once, as ``fs``'s principal (for a ``scheduled`` run, the pipeline's
+    owner's handle), and return its run record. The pipeline's own failure, a refused grant
+    included, is recorded and returned (status "failed"), not raised; a run already in progress
+    raises Conflict."""
     with fs._conns.write() as conn:
         started = now_us()  # under the store's lock: after any run that held the pipeline before this one finished
         stored = tables.load(conn, name)  # under the lock too: a run queued behind another sees its watermark
@@ -116,7 +118,17 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     log = RunLog()
     try:  # a definition that no longer holds (an input group deleted since) fails the run, recorded
         spec = specs.from_dict(stored["spec"], set(registry.names(fs._conns.get())))
+        guard = grants.acting(fs)
+        if guard is not None:  # checked again at every run: a grant revoked since stops it here
+            if scheduled and stored["owner"] is None:
+                raise AccessDenied(f"Pipeline {name!r} has no recorded owner (it was defined before pipelines kept "
+                                   "one), so its scheduled runs have no one to act as; an owner of its target saves "
+                                   "it again (update_pipeline, or Save in the studio) and scheduled runs act as them",
+                                   action="run_pipeline", group=spec.target)
+            guard.require("run_pipeline", "editor", spec.target)
+            grants.require_inputs(fs, spec, "run_pipeline")
         plan = plan_run(fs, spec, kind, stored["watermark"], interval)
+        grants.require_files(fs, plan, "run_pipeline")
         if plan.nothing_new:
             with fs._conns.write() as conn:
                 tables.finish_run(conn, run_id, "skipped", now_us(), log="no input rows written since the last run")
@@ -171,20 +183,24 @@ def _window_text(window: tuple[int, int] | None) -> str:
 
 
 class SqlSandbox:
-    """A locked-down DuckDB database that reads the store's offline folder and the folders of
-    the pipeline's file inputs, nothing else: the store's own SQL sandbox when the inputs are
-    all groups (a cursor on it costs microseconds; opening a database ~15 ms)."""
+    """A locked-down DuckDB database that reads the folders of the pipeline's input groups and
+    its input files themselves, nothing else (not other groups, not a file's neighbours): the
+    store's own SQL sandbox for those groups when the inputs are all groups (a cursor on it costs
+    microseconds; opening a database ~15 ms)."""
 
     def __init__(self, fs: "FeatureStore", plan: Plan) -> None:
         self.fs = fs
-        folders = {os.path.dirname(p) for paths in plan.files.values() for p in paths}
-        folders |= {os.path.dirname(p) for p in plan.empty_files.values()}
-        self.folders = sorted(folders | {os.path.join(fs.path, "offline")}) if folders else None
+        self.groups = sorted({snap.group.name for snap, _ in plan.groups.values()})
+        self.files = sorted({p for paths in plan.files.values() for p in paths} | set(plan.empty_files.values()))
 
     def __enter__(self) -> "duckdb.DuckDBPyConnection":
         from .. import duck
 
-        self.con = duck.sandbox(self.folders) if self.folders else self.fs._sandbox_cursor()
+        if self.files:
+            folders = self.fs._files.sql_folders(self.groups) or [os.path.join(self.fs.path, ".none")]
+            self.con = duck.sandbox(folders, self.files)
+        else:
+            self.con = self.fs._sandbox_cursor(self.groups)
         return self.con
 
     def __exit__(self, *exc: Any) -> None:
@@ -201,6 +217,8 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
 
     conn = fs._conns.get()
     group_inputs = spec.group_inputs(set(registry.names(conn)))
+    if fs._guard is not None:  # the check every offline read meets where it takes its snapshots
+        fs._guard.require_read(list(group_inputs.values()))
     lookback = int((spec.lookback_seconds or 0) * 1_000_000)
     plan = Plan(kind, interval, sample=sample)
     new_ranges: list[tuple[int, int]] = []

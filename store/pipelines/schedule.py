@@ -2,8 +2,10 @@
 (``on_change``), or whose scheduled run failed and has retries left.
 
 Cron fire times come from croniter (UTC). After downtime a pipeline that missed fire times runs
-once ("catch_up"), not once per missed time. One scheduler per store holds a lock row; a second
-one raises Conflict. SIGTERM (or ``stop``) lets the run in progress finish and then stops, so no
+once ("catch_up"), not once per missed time. Under an access policy each run acts as the
+pipeline's owner (who created or last changed it), whose grants are checked again at every run: a
+revoked one fails the run, recorded. One scheduler per store holds a lock row; a second one raises
+Conflict. SIGTERM (or ``stop``) lets the run in progress finish and then stops, so no
 run is left half-done; runs are all-or-nothing anyway.
 """
 from __future__ import annotations
@@ -130,14 +132,16 @@ class Scheduler:
             if trigger in ("schedule", "catch_up") and schedule:
                 with self.fs._conns.write() as conn:  # the fire times up to now are spent, whatever the outcome
                     tables.update(conn, name, now_us(), last_fire_us=latest_fire(schedule, now))
+            # As its owner: a fresh handle, so every run decides on the policy as it is now.
+            actor = self.fs.with_principal(stored["owner"]) if stored["owner"] is not None else self.fs
             try:
-                run = runner.execute(self.fs, name, None, trigger, attempt=attempt)
+                run = runner.execute(actor, name, None, trigger, attempt=attempt, scheduled=True)
             except Conflict:  # someone started it by hand meanwhile
                 continue
             log.info("pipeline %s run %s (%s): %s", name, run["id"], trigger, run["status"])
-            if self.fs._guard is not None:  # runs the scheduler starts are audited as its principal's
-                self.fs._guard.record("run_pipeline", stored["spec"]["target"], "ok" if run["status"] != "failed"
-                                      else "failed: run", {"pipeline": name, "run": run["id"], "trigger": trigger,
-                                                           "rows_out": run["rows_out"]})
+            if actor._guard is not None:  # audited as the principal the run acted as, started by the scheduler
+                actor._guard.record("run_pipeline", stored["spec"]["target"], "ok" if run["status"] != "failed"
+                                    else "failed: run", {"pipeline": name, "run": run["id"], "trigger": trigger,
+                                                         "rows_out": run["rows_out"], "scheduler": self.fs._guard.name})
             runs.append(run)
         return runs

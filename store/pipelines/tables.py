@@ -5,6 +5,10 @@ A run's row is written when it starts (status ``running``) and finished in the s
 transaction as its output rows and new watermark, so a run that dies leaves a ``running`` row
 and nothing else; the next lock taker marks it failed. Every function takes an open
 connection, so callers choose the transaction.
+
+A pipeline's owner, the principal who created or last changed it and whom its scheduled runs act
+as, is kept in the spec column's JSON under ``_owner`` (stores made before owners were kept need
+no new column); ``load`` returns it apart from the spec.
 """
 from __future__ import annotations
 
@@ -56,6 +60,7 @@ CREATE TABLE IF NOT EXISTS pipeline_locks (
     heartbeat_us INTEGER NOT NULL
 );
 """
+OWNER = "_owner"  # the key of the owner in the spec column's JSON
 SCHEDULER_LOCK = "*scheduler*"  # not a valid pipeline name, so it cannot clash with one
 RUN_COLUMNS = ("id", "pipeline", "kind", "trigger", "status", "attempt", "window_start_us", "window_end_us",
                "rows_in", "rows_out", "rows_rejected", "started_us", "finished_us", "error", "traceback", "log",
@@ -73,27 +78,41 @@ def load(conn: Connection, name: str) -> dict[str, Any]:
     row = conn.execute("SELECT spec, paused, watermark, last_fire_us, created_us, updated_us FROM pipelines "
                        "WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise NotFound(f"Pipeline {name!r} does not exist; `featurestore pipeline list` shows the pipelines",
-                       pipeline=name)
-    return {"spec": json.loads(row[0]), "paused": bool(row[1]), "watermark": json.loads(row[2]),
+        raise missing(name)
+    spec = json.loads(row[0])
+    owner = spec.pop(OWNER, None)
+    return {"spec": spec, "owner": owner, "paused": bool(row[1]), "watermark": json.loads(row[2]),
             "last_fire_us": row[3], "created_us": row[4], "updated_us": row[5]}
+
+
+def missing(name: str) -> NotFound:
+    """The error for a pipeline that does not exist, which a pipeline hidden from the caller raises too."""
+    return NotFound(f"Pipeline {name!r} does not exist; `featurestore pipeline list` shows the pipelines",
+                    pipeline=name)
+
+
+def missing_run(run_id: int) -> NotFound:
+    return NotFound(f"Pipeline run {run_id} does not exist", run=run_id)
 
 
 def names(conn: Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM pipelines ORDER BY name")]
 
 
-def insert(conn: Connection, name: str, spec: dict[str, Any], now: int, paused: bool) -> None:
+def insert(conn: Connection, name: str, spec: dict[str, Any], now: int, paused: bool, owner: str | None) -> None:
     try:
         conn.execute("INSERT INTO pipelines (name, spec, paused, created_us, updated_us) VALUES (?,?,?,?,?)",
-                     (name, json.dumps(spec), int(paused), now, now))
+                     (name, json.dumps({**spec, OWNER: owner}), int(paused), now, now))
     except errors("IntegrityError"):
         raise Conflict(f"Pipeline {name!r} already exists; update it, or delete it first", pipeline=name) from None
 
 
 def update(conn: Connection, name: str, now: int, **fields: Any) -> None:
-    """Set columns of the pipeline's row (spec and watermark as dicts)."""
+    """Set columns of the pipeline's row (spec and watermark as dicts; a new spec comes with its
+    ``owner``)."""
     load(conn, name)
+    if "spec" in fields:
+        fields["spec"] = {**fields["spec"], OWNER: fields.pop("owner")}
     for key in ("spec", "watermark"):
         if key in fields:
             fields[key] = json.dumps(fields[key])
@@ -138,7 +157,7 @@ def runs(conn: Connection, name: str | None, limit: int) -> list[dict[str, Any]]
 def run(conn: Connection, run_id: int) -> dict[str, Any]:
     row = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
-        raise NotFound(f"Pipeline run {run_id} does not exist", run=run_id)
+        raise missing_run(run_id)
     return dict(zip(RUN_COLUMNS, row))
 
 
