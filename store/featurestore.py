@@ -855,8 +855,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("A model needs a non-empty name")
         now = now_us()
+        hidden = self._guard.hidden_lineage() if self._guard is not None else frozenset()
         with self._conns.write() as conn:
-            ids = [lineage.dataset_node(conn, d) for d in datasets]
+            ids = [lineage.dataset_node(conn, d, hidden) for d in datasets]
             node = f"model:{name}"
             lineage.upsert_node(conn, node, "model", name, now, {"description": description, **(properties or {})})
             for d in ids:

@@ -79,18 +79,19 @@ def node(conn: Connection, node_id: str) -> dict[str, Any]:
     return _node(row)
 
 
-def dataset_node(conn: Connection, ref: Any) -> str:
+def dataset_node(conn: Connection, ref: Any, hidden: Collection[str] = frozenset()) -> str:
     """The node id of a dataset given as a Dataset, its id ('ab12…' or 'dataset:ab12…') or its
-    name (the newest of that name). Raises NotFound."""
+    name (the newest of that name). Raises NotFound, for a ``hidden`` one too."""
     ref = getattr(ref, "id", ref)
     for candidate in (ref, f"dataset:{ref}"):
         row = conn.execute("SELECT id FROM lineage_nodes WHERE id = ? AND kind = 'dataset'", (candidate,)).fetchone()
         if row:
-            return row[0]
-    row = conn.execute(
-        "SELECT id FROM lineage_nodes WHERE kind = 'dataset' AND name = ? ORDER BY created_us DESC LIMIT 1", (ref,)
-    ).fetchone()
-    if row is None:
+            break
+    else:
+        row = conn.execute(
+            "SELECT id FROM lineage_nodes WHERE kind = 'dataset' AND name = ? ORDER BY created_us DESC LIMIT 1", (ref,)
+        ).fetchone()
+    if row is None or row[0] in hidden:
         raise NotFound(f"No dataset {ref!r} in lineage; build it with build_dataset first", dataset=ref)
     return row[0]
 

@@ -154,3 +154,21 @@ def test_the_cli_lineage_prints_nothing_of_a_hidden_group(site, who):
     assert result.exit_code == 0, result.output
     assert ("m_hidden" in result.output) == (who == "root") and ("secret" in result.output) == (who == "root")
     assert "m_public" in result.output
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_a_dataset_built_on_a_hidden_group_is_missing(site, who):
+    fs = site(who)
+    ids = {d["name"]: d["id"] for d in site("root").datasets()}
+    if who == "root":
+        assert fs.dataset(ids["d_hidden"]).to_pandas()["v"].tolist() == ["TOP-SECRET"]
+        return
+    calls = [fs.dataset, fs.rebuild_dataset] + ([lambda d: fs.register_model("m2", [d])] if who != "vic" else [])
+    for call in calls:
+        for dataset in (ids["d_hidden"], ids["d_mixed"], "d_mixed"):
+            with pytest.raises(NotFound) as hidden:
+                call(dataset)
+            with pytest.raises(NotFound) as missing:
+                call("nosuch")
+            assert str(hidden.value) == str(missing.value).replace("nosuch", dataset)
+    assert fs.dataset("d_public").to_pandas()["v"].tolist() == ["open"]
