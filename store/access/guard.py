@@ -4,9 +4,10 @@ may see, writes and refusals go to the audit log.
 
 ``ACTIONS`` maps each method to the role it needs and where its group comes from: a parameter
 naming a group (``"group"``, ``"name"``, ``"target"``), the target of a named pipeline
-(``"pipeline:name"``; a pipeline reading a group the principal may not see is missing for it), or nothing (store-wide: the role must be held somewhere, and ``admin``
-means an admin grant). A method missing from the table is refused once a policy is in force, so
-a new method cannot slip past by being forgotten. Offline reads that go through module
+(``"pipeline:name"``; a pipeline reading a group the principal may not see is missing for it),
+or nothing (store-wide: the role must be held somewhere, and ``admin`` means an admin grant). A
+method missing from the table is refused once a policy is in force, so a new method cannot slip
+past by being forgotten. Offline reads that go through module
 functions (statistics, datasets, previews) meet the same check where they take their snapshot.
 """
 from __future__ import annotations
