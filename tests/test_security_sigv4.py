@@ -302,6 +302,15 @@ def test_an_unsigned_header_that_must_be_signed_is_refused(server, kind, name, v
     assert f"not signed: {name.lower()}" in message
 
 
+@pytest.mark.parametrize("name,value", [
+    ("Host", "["), ("Host", "]x:99999"), ("Host", "a b"), ("Host", "caf\xe9"), ("X-Amz-Date", "2026\xe9"),
+    ("Content-Type", "\xe9\xff"), ("Authorization", "AWS4-HMAC-SHA256 " + "x" * 60_000),
+])
+def test_a_malformed_signed_header_is_refused_not_a_server_error(server, name, value):
+    case = make_case(server, "PutRecord")
+    attack_then_succeed(server, case, [({**case.sent.without(name.lower()), name: value}, None)])
+
+
 def test_the_reported_replay_of_describe_as_delete_is_refused(server):
     """D5's repro: DescribeFeatureGroup signed over content-type;host;x-amz-date, re-sent as a delete."""
     body = json.dumps({"FeatureGroupName": VICTIM}).encode()

@@ -173,7 +173,9 @@ def _signature(key: AccessKey, region: str, stamp: str, signed: list[str], reque
         if name in signed:
             headers[name] = value  # HTTPHeaders keeps repeats, as the canonical form needs
     query = f"?{request.raw_query}" if request.raw_query else ""
-    aws_request = AWSRequest(method=request.method, url=f"http://{request.header('host')}{request.raw_path}{query}",
+    # The URL carries only the path and query: the canonical host is the signed Host header's value,
+    # which need not parse as a URL's host ("[" would raise).
+    aws_request = AWSRequest(method=request.method, url=f"http://localhost{request.raw_path}{query}",
                              data=request.body, headers=headers)
     aws_request.context["timestamp"] = stamp
     signer = SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), SERVICE, region)
