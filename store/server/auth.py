@@ -30,6 +30,11 @@ from ..errors import AccessDenied, ValidationError
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "sagemaker"  # the signing name of both services
 MAX_SKEW = dt.timedelta(minutes=15)
+# Headers that pick the operation (X-Amz-Target) or say how to read the body: a request that sends
+# one must sign it, or a captured signature could be replayed as another operation. Every x-amz-*
+# header must be signed too, as AWS requires; botocore signs all headers but a few hop-by-hop ones.
+MUST_SIGN = frozenset({"host", "x-amz-date", "content-type", "content-encoding"})
+_PRESIGNED_RE = re.compile(r"(^|&)X-Amz-(Signature|Algorithm|Credential)=", re.IGNORECASE)
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]+)/(?P<service>[^/,\s]+)"
     r"/aws4_request,\s*SignedHeaders=(?P<headers>[a-z0-9;\-]+),\s*Signature=(?P<signature>[0-9a-f]{64})\s*$"
@@ -110,6 +115,9 @@ class Keyring:
     def verify(self, request: SignedRequest, now: dt.datetime | None = None) -> AccessKey:
         """The key that signed ``request``. Raises AccessDenied if the signature is missing, stale or wrong."""
         authorization = request.header("authorization")
+        if not authorization and _PRESIGNED_RE.search(request.raw_query):
+            raise AccessDenied("A signature in the query string (a presigned URL) is not accepted: sign requests "
+                               "with AWS Signature Version 4 in the Authorization header")
         if not authorization:
             raise AccessDenied("Missing authentication: sign requests with AWS Signature Version 4")
         match = _AUTH_RE.match(authorization)
@@ -130,8 +138,11 @@ class Keyring:
         if stamp[:8] != match["date"]:
             raise AccessDenied("The credential scope's date differs from X-Amz-Date")
         signed = match["headers"].split(";")
-        if "host" not in signed or "x-amz-date" not in signed:
-            raise AccessDenied("The signature must cover the host and x-amz-date headers")
+        unsigned = _unsigned_headers(request, signed)
+        if unsigned:
+            raise AccessDenied("There were headers present in the request which were not signed: "
+                               f"{', '.join(unsigned)}; sign every x-amz-* header, host, content-type and "
+                               "content-encoding")
         missing = [name for name in signed if request.header(name) is None]
         if missing:
             raise AccessDenied(f"The signature covers the header {missing[0]!r}, which the request lacks")
@@ -142,6 +153,13 @@ class Keyring:
         if not hmac.compare_digest(expected, match["signature"]):
             raise AccessDenied("The request signature we calculated does not match the signature you provided")
         return key
+
+
+def _unsigned_headers(request: SignedRequest, signed: list[str]) -> list[str]:
+    """The headers ``request`` sends (host and x-amz-date always) that must be signed but are not."""
+    sent = {name for name, _ in request.headers} | {"host", "x-amz-date"}
+    return sorted(name for name in sent
+                  if name not in signed and (name in MUST_SIGN or name.startswith("x-amz-")))
 
 
 def _signature(key: AccessKey, region: str, stamp: str, signed: list[str], request: SignedRequest) -> str:
@@ -155,7 +173,9 @@ def _signature(key: AccessKey, region: str, stamp: str, signed: list[str], reque
         if name in signed:
             headers[name] = value  # HTTPHeaders keeps repeats, as the canonical form needs
     query = f"?{request.raw_query}" if request.raw_query else ""
-    aws_request = AWSRequest(method=request.method, url=f"http://{request.header('host')}{request.raw_path}{query}",
+    # The URL carries only the path and query: the canonical host is the signed Host header's value,
+    # which need not parse as a URL's host ("[" would raise).
+    aws_request = AWSRequest(method=request.method, url=f"http://localhost{request.raw_path}{query}",
                              data=request.body, headers=headers)
     aws_request.context["timestamp"] = stamp
     signer = SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), SERVICE, region)

@@ -93,6 +93,7 @@ def update_feature_group(call: Call) -> dict[str, Any]:
     if online and not group.online:
         raise ValidationError(f"Feature group {name!r} has no online store to configure", group=name)
     _check_throughput(p.get("ThroughputConfig"))
+    ttl = ttl_seconds(online["TtlDuration"]) if "TtlDuration" in online else None
     if additions:
         call.fs.add_features(name, additions)
     current = call.fs.feature_group(name).extra
@@ -102,7 +103,7 @@ def update_feature_group(call: Call) -> dict[str, Any]:
     if "ThroughputConfig" in p:
         extra["ThroughputConfig"] = {**current.get("ThroughputConfig", {}), **p["ThroughputConfig"]}
     if "TtlDuration" in online:
-        call.fs.update_feature_group(name, ttl=ttl_seconds(online["TtlDuration"]), extra=extra)
+        call.fs.update_feature_group(name, ttl=ttl, extra=extra)
     else:
         call.fs.update_feature_group(name, extra=extra)
     return {"FeatureGroupArn": arn(call.region, name)}

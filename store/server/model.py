@@ -26,6 +26,11 @@ _JAVA_CLASSES = {
 }
 
 
+# A lone UTF-16 surrogate reaches a decoded body only through a \uD800-\uDFFF escape (UTF-8 cannot
+# encode one), so a body without such an escape needs no walk.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 @lru_cache(maxsize=None)
 def _pattern(java: str) -> re.Pattern:
     for cls, py in _JAVA_CLASSES.items():
@@ -73,7 +78,36 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise ValidationError("The request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationError("The request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(body):
+        _refuse_lone_surrogates(data)
     return data
+
+
+def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+    """Raise ValidationError at the first string (key or value) holding a lone surrogate: it is not
+    Unicode text, so no store can keep it. Names the feature when it is in a record's value.
+    Iterative, since the body may be nested as deep as the JSON parser allows."""
+    stack: list[tuple[Any, str, str | None]] = [(data, "", None)]
+    while stack:
+        value, where, feature = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                named = f" (feature {feature!r})" if feature is not None else ""
+                shown = (where or "the request").encode("utf-8", "backslashreplace").decode()  # a key may be bad
+                raise ValidationError(
+                    f"Value at '{shown}'{named} is not valid Unicode: it holds the lone surrogate "
+                    f"{value[exc.start]!r} at character {exc.start} (a \\uD800-\\uDFFF escape not in a pair); "
+                    "send UTF-8 text", feature=feature) from None
+        elif isinstance(value, dict):
+            name = value.get("FeatureName")
+            feature = name if isinstance(name, str) else feature
+            for key, item in reversed(value.items()):  # reversed onto the stack: reported in body order
+                path = f"{where}.{key}".lstrip(".")
+                stack += [(item, path, feature), (key, f"{path} (a key)", None)]
+        elif isinstance(value, list):
+            stack += [(item, f"{where}[{i}]", feature) for i, item in reversed(list(enumerate(value)))]
 
 
 def _from_text(text: str, kind: str, member: str) -> Any:

@@ -46,6 +46,8 @@ def ttl_seconds(duration: dict[str, Any] | None) -> int | None:
     """A TtlDuration as seconds (None stays None)."""
     if duration is None:
         return None
+    if "Unit" not in duration or "Value" not in duration:  # optional in the control plane's model
+        raise ValidationError("TtlDuration needs both Unit and Value, e.g. {\"Unit\": \"Days\", \"Value\": 7}")
     seconds = duration["Value"] * TTL_UNITS[duration["Unit"]]
     if seconds > MAX_TTL_SECONDS:
         raise ValidationError(f"TtlDuration {duration['Value']} {duration['Unit']} is longer than 1000 years")
@@ -159,6 +161,8 @@ def mapping(items: list[dict[str, str]], what: str) -> dict[str, str]:
     """Key/Value pairs as a dict; a key given twice is an error."""
     out: dict[str, str] = {}
     for item in items:
+        if "Key" not in item:  # optional in FeatureParameter's model
+            raise ValidationError(f"Each {what} needs a Key")
         if item["Key"] in out:
             raise ValidationError(f"{what} key {item['Key']!r} is given twice")
         out[item["Key"]] = item.get("Value", "")
