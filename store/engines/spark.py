@@ -152,7 +152,7 @@ class SparkEngine(Engine):
             for f, alias in tops:  # the three most frequent values, ties: the smaller first
                 top = spark.sql(
                     f"SELECT transform(slice(sort_array(collect_list(struct(-n AS n, v))), 1, 3), x -> CAST(x.v AS STRING)) "
-                    f"AS t FROM (SELECT {bq(f)} AS v, count(*) AS n FROM __rows WHERE {bq(f)} IS NOT NULL GROUP BY v)")
+                    f"AS t FROM (SELECT {bq(f)} AS v, count(*) AS n FROM __rows WHERE {bq(f)} IS NOT NULL GROUP BY 1)")
                 values = top.collect()[0][0]
                 table = table.append_column(alias, _list_of_text([values or None]))
             return table
