@@ -8,8 +8,8 @@ says "done". A store found "switching" is switched forward by whoever opens it n
 files are whole before the marker flips), and leftovers of a run that died before the flip (the
 ``.rekey`` copies, their temporary files) are removed by whoever opens it next. A run holds an
 exclusive lock on ``rekey.lock`` in the store folder while it works (the file stays behind if
-the process dies, the lock does not), so an opener tells a running key change, which it waits
-for by refusing to open, from a dead one, which it cleans up. Stop studios, servers and
+the process dies, the lock does not), so an opener tells a running key change (it refuses to
+open until that has finished) from a dead one (it cleans up). Stop studios, servers and
 schedulers on the store first.
 """
 from __future__ import annotations
