@@ -69,6 +69,8 @@ def test_spark_sql_does_not_substitute_the_environment_and_still_reads(spark, st
                "FROM o LATERAL VIEW explode(array(n)) t AS x GROUP BY upper(v) ORDER BY v")
         assert vic.query(sql, engine="spark", spark=spark).to_dict("list") == {"v": ["A", "B"], "c": [2, 1],
                                                                                "s": [12, 5]}
+        with pytest.raises(ValidationError, match="Spark error"):  # a runtime error of the query: no raw exception
+            vic.query("SELECT CAST(v AS INT) + 9223372036854775807 AS n FROM open", engine="spark", spark=spark)
 
 
 def test_spark_statistics_with_alias_names_and_no_numeric_feature(spark, store):

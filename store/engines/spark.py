@@ -375,11 +375,17 @@ class _FileReader:
                 yield from conform(self.storage.read_table(path), schema).to_batches()
 
 
+def _spark_error(exc: Exception) -> bool:
+    """Whether ``exc`` is Spark's error about the query (PySpark's captured analysis, parse and
+    runtime errors: overflow, a bad cast, ...), not a failure of the engine itself."""
+    return any(c.__name__ in _SPARK_ERRORS for c in type(exc).__mro__)
+
+
 def _run(spark: Any, sql: str) -> Any:
     try:
         return spark.sql(sql)
     except Exception as exc:  # Spark's analysis and parse errors: one plain line
-        if type(exc).__name__ in _SPARK_ERRORS:
+        if _spark_error(exc):
             raise ValidationError(f"Spark SQL error: {str(exc).splitlines()[0]}") from None
         raise
 
@@ -388,6 +394,6 @@ def _collect(frame: Any) -> "pa.Table":
     try:
         return frame.toArrow()
     except Exception as exc:
-        if type(exc).__name__ in _SPARK_ERRORS:
+        if _spark_error(exc):
             raise ValidationError(f"Spark error: {str(exc).splitlines()[0]}") from None
         raise
