@@ -64,10 +64,9 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
         os.makedirs(path, exist_ok=True)
         crypto.write_key_file(key_file, key)
         crypto.mark(path, key)
-        os.environ[crypto.KEY_FILE_ENV] = os.path.abspath(key_file)
         click.echo(f"Encrypted store at {path}; its key is in {key_file}. Without the key the data cannot be read: "
                    f"keep a copy somewhere safe, and open the store with ${crypto.KEY_FILE_ENV}={key_file}")
-    fs = open_store(ctx, offline, online, registry)
+    fs = open_store(ctx, offline, online, registry, key if encrypt else None)
     where = "" if fs.registry_location.startswith("sqlite:") else f"; registry at {fs.registry_location}"
     if fs.offline_location != os.path.join(fs.path, "offline"):
         where += f"; offline files at {fs.offline_location}"

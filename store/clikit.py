@@ -14,12 +14,12 @@ if TYPE_CHECKING:
 
 
 def open_store(ctx: click.Context, offline: str | None = None, online: str | None = None,
-               registry: str | None = None) -> "FeatureStore":
+               registry: str | None = None, key: bytes | None = None) -> "FeatureStore":
     from .featurestore import FeatureStore
 
     if ctx.obj.get("fs") is None:
         ctx.obj["fs"] = FeatureStore(ctx.obj["store"], writer="cli", principal=ctx.obj.get("principal"),
-                                     offline=offline, online=online, registry=registry)
+                                     offline=offline, online=online, registry=registry, key=key)
     return ctx.obj["fs"]
 
 

@@ -55,6 +55,10 @@ def sandbox(allowed_folder: str | Sequence[str], allowed_files: Sequence[str] = 
         files = ", ".join("'" + f.replace("'", "''") + "'" for f in allowed_files)
         con.execute(f"SET allowed_paths = [{files}]")
     con.execute("SET enable_external_access = false")
+    # No extension is installed or loaded for a query (sqlite_scan, postgres_scan, ...): each is a
+    # new door out of the store, and autoloading would also try to write under the home folder.
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
     con.execute("SET lock_configuration = true")
     return con
 

@@ -262,15 +262,36 @@ def read_only_tables(sql: str) -> frozenset[str]:
             return frozenset()
 
 
+def user_sql_error(exc: "duckdb.Error", views: Sequence[str]) -> ValidationError:
+    """Any DuckDB error of a user's query as a ValidationError in plain words: a refusal of the
+    sandbox, a function of an extension (which queries may not load), an unknown name, or
+    DuckDB's own message (overflow, division, conversion, ...)."""
+    import re
+
+    import duckdb
+
+    if isinstance(exc, duckdb.PermissionException):
+        return ValidationError(f"Refused: queries may only read the store's feature groups ({plain_sql_error(exc)})")
+    extension = re.search(r'with name "?([^"\s]+)"? is not in the catalog, but it exists in the (\w+) extension',
+                          str(exc))
+    if extension:
+        return ValidationError(f"Refused: {extension.group(1)} comes from DuckDB's {extension.group(2)} extension, "
+                               "which queries may not load; they read the store's feature groups only "
+                               f"({', '.join(views) or 'none yet'})")
+    if isinstance(exc, duckdb.CatalogException):
+        return ValidationError(unknown_name_error(exc, views))
+    return ValidationError(plain_sql_error(exc))
+
+
 def plain_sql_error(exc: Exception) -> str:
     """DuckDB's message without its class prefix and the echo of the query: 'Table with name x
     does not exist! Did you mean "y"?'."""
+    import re
+
     text = str(exc)
-    for prefix in ("Parser Error: ", "Catalog Error: ", "Binder Error: ", "Conversion Error: ",
-                   "Invalid Input Error: ", "Permission Error: "):
-        if text.startswith(prefix):
-            text = ("SQL syntax error: " if prefix.startswith("Parser") else "SQL error: ") + text[len(prefix):]
-            break
+    prefix = re.match(r"(\w+(?: \w+)*) Error: ", text)  # Parser, Catalog, Binder, Out of Range, ...
+    if prefix:
+        text = ("SQL syntax error: " if prefix.group(1) == "Parser" else "SQL error: ") + text[prefix.end():]
     text = text.split("\n\nLINE ")[0].split("\nLINE ")[0]
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 

@@ -133,7 +133,10 @@ def spread_aggregates(g: FeatureGroup, quote: Callable[[str], str], first: dict[
     for j, f in enumerate(g.features):
         pivot = first.get(f"lo{j}") if _numeric(f) else None
         if pivot is None or (isinstance(pivot, float) and not math.isfinite(pivot)):
-            out.append(f"stddev_samp({quote(f.name)}) AS s{j}" if _numeric(f) else f"NULL AS s{j}")
+            # An aggregate even for a non-numeric feature: with no aggregate at all (no numeric
+            # feature) the statement would return one row per input row.
+            out.append(f"stddev_samp({quote(f.name)}) AS s{j}" if _numeric(f) else
+                       f"stddev_samp(CAST(NULL AS DOUBLE)) AS s{j}")
         else:
             out.append(f"stddev_samp({quote(f.name)} - {pivot!r}) AS s{j}")
     return out

@@ -70,7 +70,11 @@ def _prepared(ctx: click.Context, encrypted: bool) -> str:
     from ..errors import AccessDenied, ValidationError
     from . import crypto
 
-    fs = open_store(ctx)
+    if encrypted or crypto.is_encrypted(ctx.obj["store"]):
+        fs = open_store(ctx)
+    else:
+        with crypto.without_key_environment():  # a key set for other stores, or left from a stopped run
+            fs = open_store(ctx)
     if fs._guard is not None and not fs._guard.may("admin", None):
         raise AccessDenied(f"Changing how the store is encrypted needs an admin grant; {fs._guard.name!r} has none")
     if crypto.is_encrypted(fs.path) != encrypted:

@@ -19,7 +19,8 @@ import hmac
 import json
 import os
 import secrets
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..errors import ValidationError
 
@@ -63,16 +64,25 @@ def mark(store_path: str, key: bytes, state: str = "done") -> None:
 
 def load_key(store_path: str, key: Any = None) -> bytes | None:
     """The store's key, checked; None for a store that is not encrypted. Raises ValidationError
-    saying how to give the key, or that the one given is not this store's."""
-    if not is_encrypted(store_path):
-        if key is not None:
-            raise ValidationError(f"The store at {store_path} is not encrypted; open it without a key, or create "
-                                  "an encrypted one with `featurestore init --encrypt`")
-        return None
-    from .rekey import finish, switching
+    saying how to give the key, that the one given is not this store's, or that a key was given
+    (by ``key``, $FEATURESTORE_KEY or $FEATURESTORE_KEY_FILE alike) for a store that is not
+    encrypted: most likely an ``encrypt`` that did not finish, which must not pass for done.
+    First puts an interrupted ``encrypt``/``rekey`` right (see ``rekey.recover``)."""
+    from .rekey import recover
 
-    if switching(store_path):  # a key change died after its new files were whole: put them in place
-        finish(store_path)
+    recover(store_path)
+    if not is_encrypted(store_path):
+        source = "key=" if key is not None else next((f"${name}" for name in (KEY_ENV, KEY_FILE_ENV)
+                                                     if os.environ.get(name)), None)
+        if source is not None:
+            unset = "leave out key=" if key is not None else f"unset {source}"
+            raise ValidationError(f"The store at {store_path} is not encrypted, but a key was given ({source}). If "
+                                  "`featurestore encrypt` was stopped before it finished, the store is still plain "
+                                  "and its data intact: run `featurestore encrypt --key-file NEW.key` again (the "
+                                  f"key file of the stopped run was never used; delete it). Otherwise {unset} to open "
+                                  "the plain store, or make an encrypted one with `featurestore init --encrypt`",
+                                  field="key")
+        return None
     raw = _given(key)
     if raw is None:
         raise ValidationError(f"The store at {store_path} is encrypted: give its key with ${KEY_ENV} (base64) or "
@@ -82,6 +92,17 @@ def load_key(store_path: str, key: Any = None) -> bytes | None:
     if not hmac.compare_digest(_check(raw), expected):
         raise ValidationError(f"The key given does not open the store at {store_path}")
     return raw
+
+
+@contextmanager
+def without_key_environment() -> Iterator[None]:
+    """$FEATURESTORE_KEY and $FEATURESTORE_KEY_FILE hidden for the block: for opening a plain
+    store to encrypt it, which a key in the environment would otherwise refuse."""
+    saved = {name: os.environ.pop(name) for name in (KEY_ENV, KEY_FILE_ENV) if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _given(key: Any) -> bytes | None:

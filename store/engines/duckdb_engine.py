@@ -40,14 +40,10 @@ class DuckDBEngine(Engine):
                         if limit is not None:
                             rel = rel.limit(limit)
                         return rel.to_arrow_table()
-                except duckdb.PermissionException as exc:
-                    raise ValidationError("Refused: queries may only read the store's feature groups "
-                                          f"({query.plain_sql_error(exc)})") from None
-                except duckdb.CatalogException as exc:
-                    raise ValidationError(query.unknown_name_error(exc, list(groups))) from None
-                except (duckdb.ParserException, duckdb.BinderException, duckdb.ConversionException,
-                        duckdb.InvalidInputException) as exc:
-                    raise ValidationError(query.plain_sql_error(exc)) from None
+                except duckdb.IOException:
+                    raise  # with_retry tells a file compaction moved from a failed read
+                except duckdb.Error as exc:
+                    raise query.user_sql_error(exc, list(groups)) from None
 
         return query.with_retry(run)
 
@@ -85,8 +81,9 @@ class DuckDBEngine(Engine):
                 con.execute(f"CREATE TEMP TABLE __rows AS {rows_sql(g, view, scope)}")  # read once, aggregated twice
                 try:
                     aggs, tops = summary_aggregates(g, q, "quantile_cont({c}, [{qs}])")
+                    # Grouped and ordered by position: a feature named like an alias (``v``) would win over it.
                     top_sql = [f"(SELECT list(v::VARCHAR ORDER BY n DESC, v) FROM (SELECT {q(f)} AS v, count(*) AS n "
-                               f"FROM __rows WHERE {q(f)} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT 3)) AS {alias}"
+                               f"FROM __rows WHERE {q(f)} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3)) AS {alias}"
                                for f, alias in tops]
                     first = con.sql(f"SELECT {', '.join(aggs + top_sql)} FROM __rows").to_arrow_table()
                     spread = con.sql(f"SELECT {', '.join(spread_aggregates(g, q, first.to_pylist()[0]))} FROM __rows")

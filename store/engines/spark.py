@@ -9,12 +9,19 @@ for the next. User SQL is read-only and cannot name files. Files on S3 are read 
 ``s3a://`` when the session has the Hadoop AWS connector (see the README), else by the
 executors through pyarrow.fs (the store's package must be installed where they run).
 Encrypted stores are not readable by Spark here: it would need the key in its Hadoop configuration.
+
+A user's statement is parsed by Spark's own parser and checked before it runs (``check_sql``):
+only Spark's built-in functions less those that reach the JVM, the process or files
+(``reflect``, ``java_method``, ...), only the group views and the statement's own CTEs as
+relations, and no ``TRANSFORM ... USING`` script or computed ``IDENTIFIER(...)``; ``${...}``
+substitution (which reads the environment and Spark's configuration) is off.
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .. import query
 from ..errors import ValidationError
@@ -31,6 +38,16 @@ _lock = threading.Lock()
 _session: Any = None
 _READ_ONLY = re.compile(r"^\s*(--[^\n]*\n\s*|/\*.*?\*/\s*)*(select|with)\b", re.IGNORECASE | re.DOTALL)
 _SPARK_ERRORS = ("AnalysisException", "ParseException", "PySparkException", "SparkRuntimeException")
+# Built-in functions a query may not call: they run Java methods by name (one reads the process's
+# environment, another System.exit kills the JVM), read descriptor files, or parse XML, whose
+# external entities reach files and the network.
+DENIED_FUNCTIONS = frozenset({"reflect", "java_method", "try_reflect", "from_protobuf", "to_protobuf", "xpath",
+                              "xpath_boolean", "xpath_double", "xpath_float", "xpath_int", "xpath_long",
+                              "xpath_number", "xpath_short", "xpath_string", "from_xml", "schema_of_xml"})
+# Plan nodes a query may not hold: a script run by the executors, writes, and names computed at
+# run time (IDENTIFIER('...')), which the checks here cannot see.
+_DENIED_NODES = re.compile(r"ScriptTransformation|Command|Statement|UnresolvedIdentifier")
+_builtins: frozenset[str] | None = None
 
 
 def session(spark: Any = None) -> Any:
@@ -82,6 +99,7 @@ class SparkEngine(Engine):
                 raise ValidationError("Spark cannot read an encrypted store yet; use engine='duckdb'")
         spark = self.spark.newSession()
         spark.conf.set("spark.sql.runSQLOnFiles", "false")  # no `parquet.`/any/path`` in the SQL
+        spark.conf.set("spark.sql.variable.substitute", "false")  # no ${env:X}, ${spark:...} in the SQL
         return spark
 
     def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
@@ -92,6 +110,7 @@ class SparkEngine(Engine):
             raise ValidationError("timeout and cancel apply to engine='duckdb'; a Spark job is stopped from Spark")
         snaps = fs._snapshots(_named(sql, groups))
         spark = self._session(snaps)
+        check_sql(spark, sql, groups)
         for snap in snaps:
             view(spark, snap).createOrReplaceTempView(snap.group.name)
         frame = _run(spark, sql)
@@ -152,12 +171,93 @@ class SparkEngine(Engine):
             for f, alias in tops:  # the three most frequent values, ties: the smaller first
                 top = spark.sql(
                     f"SELECT transform(slice(sort_array(collect_list(struct(-n AS n, v))), 1, 3), x -> CAST(x.v AS STRING)) "
-                    f"AS t FROM (SELECT {bq(f)} AS v, count(*) AS n FROM __rows WHERE {bq(f)} IS NOT NULL GROUP BY v)")
+                    f"AS t FROM (SELECT {bq(f)} AS v, count(*) AS n FROM __rows WHERE {bq(f)} IS NOT NULL GROUP BY 1)")
                 values = top.collect()[0][0]
                 table = table.append_column(alias, _list_of_text([values or None]))
             return table
         finally:
             rows.unpersist()
+
+
+def check_sql(spark: Any, sql: str, views: Sequence[str]) -> None:
+    """Refuse (ValidationError naming it) anything in a user's statement beyond reading the group
+    ``views`` with Spark's pure built-in functions; parsed by the session's own parser, so case,
+    backticks, subqueries, lambdas and CTEs are seen as Spark sees them."""
+    try:
+        parsed = spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)
+    except AttributeError:  # Spark Connect: no JVM here to parse with
+        raise ValidationError("engine='spark' checks a query with Spark's parser, which a Spark Connect session does "
+                              "not offer here; use a classic session or engine='duckdb'") from None
+    except Exception as exc:  # noqa: BLE001 - py4j wraps the ParseException
+        raise ValidationError(f"Spark SQL error: {_first_line(exc)}") from None
+    try:
+        nodes = list(_nodes(json.loads(parsed.toJSON())))
+    except Exception as exc:  # noqa: BLE001 - a plan Spark cannot write as JSON is not checked, so not run
+        raise ValidationError(f"engine='spark' could not check this query ({_first_line(exc)}); simplify it or use "
+                              "engine='duckdb'") from None
+    allowed_relations = {v.lower() for v in views}
+    for node in nodes:  # the statement's own CTEs are relations too
+        if node["class"].endswith(".UnresolvedWith"):
+            allowed_relations |= {str(cte["_1"]).lower() for cte in node.get("cteRelations") or []}
+    builtins = _builtin_functions(spark)
+    for node in nodes:
+        kind = node["class"].rsplit(".", 1)[-1]
+        if _DENIED_NODES.search(kind):
+            raise ValidationError(f"engine='spark' runs queries that read the feature groups; {kind} is refused")
+        if kind == "UnresolvedRelation":
+            parts = _parts(node["multipartIdentifier"])
+            if len(parts) != 1 or parts[0].lower() not in allowed_relations:
+                # Worded as Spark's own error for an unknown table: a hidden group reads as absent.
+                raise ValidationError(f"Spark SQL error: no feature group {'.'.join(parts)} to read (a query reads "
+                                      f"the groups' views only; those you can query: {', '.join(views) or 'none'})")
+        elif kind in ("UnresolvedFunction", "UnresolvedTableValuedFunction", "UnresolvedGenerator"):
+            name = (node["name"]["funcName"] if kind == "UnresolvedGenerator" else
+                    _parts(node["nameParts"] if kind == "UnresolvedFunction" else node["name"]))
+            name = [name] if isinstance(name, str) else name
+            bare = name[-1].lower()
+            builtin = [p.lower() for p in name[:-1]] in ([], ["builtin"], ["system", "builtin"])
+            if builtin and bare in DENIED_FUNCTIONS:
+                raise ValidationError(f"Refused: the function {'.'.join(name)} reaches the JVM, the process or files, "
+                                      "so a query may not call it (nor any of "
+                                      f"{', '.join(sorted(DENIED_FUNCTIONS))})")
+            if not builtin or bare not in builtins:
+                raise ValidationError(f"Refused: the function {'.'.join(name)} is not one of Spark's built-in "
+                                      "functions, the only ones a query may call")
+
+
+def _nodes(value: Any) -> Iterator[dict[str, Any]]:
+    """Every plan and expression node of a TreeNode's JSON, however deeply nested (subquery
+    plans, lambdas, CTE definitions and window specifications are fields of other nodes)."""
+    if isinstance(value, dict):
+        if "class" in value:
+            yield value
+        for item in value.values():
+            yield from _nodes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _nodes(item)
+
+
+def _parts(text: str) -> list[str]:
+    """A multipart name as TreeNode.toJSON writes it: "[a, b]" (a Seq's toString)."""
+    return [p.strip() for p in text.strip()[1:-1].split(", ")] if text.startswith("[") else [text]
+
+
+def _builtin_functions(spark: Any) -> frozenset[str]:
+    """The names of Spark's built-in functions (its registry, as SHOW SYSTEM FUNCTIONS lists it)."""
+    global _builtins
+    with _lock:
+        if _builtins is None:
+            _builtins = frozenset(row[0].lower() for row in spark.sql("SHOW SYSTEM FUNCTIONS").collect())
+        return _builtins
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("An error occurred while calling"):
+            return line.strip().removeprefix("org.apache.spark.sql.catalyst.parser.ParseException:").strip()
+    return text
 
 
 def _list_of_text(values: list) -> "pa.Array":
@@ -275,11 +375,17 @@ class _FileReader:
                 yield from conform(self.storage.read_table(path), schema).to_batches()
 
 
+def _spark_error(exc: Exception) -> bool:
+    """Whether ``exc`` is Spark's error about the query (PySpark's captured analysis, parse and
+    runtime errors: overflow, a bad cast, ...), not a failure of the engine itself."""
+    return any(c.__name__ in _SPARK_ERRORS for c in type(exc).__mro__)
+
+
 def _run(spark: Any, sql: str) -> Any:
     try:
         return spark.sql(sql)
     except Exception as exc:  # Spark's analysis and parse errors: one plain line
-        if type(exc).__name__ in _SPARK_ERRORS:
+        if _spark_error(exc):
             raise ValidationError(f"Spark SQL error: {str(exc).splitlines()[0]}") from None
         raise
 
@@ -288,6 +394,6 @@ def _collect(frame: Any) -> "pa.Table":
     try:
         return frame.toArrow()
     except Exception as exc:
-        if type(exc).__name__ in _SPARK_ERRORS:
+        if _spark_error(exc):
             raise ValidationError(f"Spark error: {str(exc).splitlines()[0]}") from None
         raise
