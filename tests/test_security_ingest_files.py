@@ -80,6 +80,8 @@ def test_a_file_longer_than_a_batch_is_read_in_batches_with_the_same_outcome(tmp
     whole.close()
 
 
+@pytest.mark.storage
+@pytest.mark.online
 def test_a_streamed_ingest_refused_in_its_last_batch_writes_nothing(fs, g, tmp_path, monkeypatch):
     monkeypatch.setattr(ing, "BATCH_ROWS", 10)
     path = rows_csv(tmp_path / "f.csv", 45, bad=(44,))
