@@ -239,8 +239,6 @@ def load(data: Any) -> LoadedInput:
 
     if isinstance(data, LoadedInput):
         return data
-    if isinstance(data, LimitedFile):
-        data = data.path
     if isinstance(data, pd.DataFrame):
         return LoadedInput(dataframe_to_arrow(data), "DataFrame", "dataframe")
     if isinstance(data, pa.RecordBatchReader):
