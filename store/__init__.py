@@ -14,6 +14,7 @@ from .errors import (
     IngestRejected,
     Interrupted,
     NotFound,
+    StorageFull,
     StoreCorrupted,
     ValidationError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "IngestRejected",
     "Interrupted",
     "NotFound",
+    "StorageFull",
     "StoreCorrupted",
     "ValidationError",
     "default_path",

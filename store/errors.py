@@ -7,12 +7,14 @@
     ├── Conflict                 409  the name is taken or the stored state forbids the change
     ├── AccessDenied             403  a key or policy forbids the call (HTTP server)
     ├── Interrupted              408  a query ran past its timeout or was cancelled
+    ├── StorageFull              507  the disk (or quota) holding the store is full; nothing was written
     └── StoreCorrupted           500  the files on disk disagree with the registry
 
 Each carries an HTTP status so the server and the studio map errors in one place.
 """
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -62,3 +64,35 @@ class Interrupted(FeatureStoreError):
 
 class StoreCorrupted(FeatureStoreError):
     status = 500
+
+
+class StorageFull(FeatureStoreError):
+    """The disk or quota holding the store ran out during a write, which was rolled back."""
+
+    status = 507
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk or quota is full: an OSError (ENOSPC, EDQUOT, also inside
+    pyarrow's IO errors), SQLite's SQLITE_FULL or PostgreSQL's disk_full (53100)."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    if getattr(exc, "sqlstate", None) == "53100":
+        return True
+    text = str(exc)
+    return "database or disk is full" in text or "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def storage_full(exc: BaseException, what: str = "this write") -> StorageFull:
+    """The StorageFull error for ``exc``, saying what was kept."""
+    return StorageFull(f"The disk holding the store is full ({_reason(exc)}): nothing of {what} was stored. Free "
+                       f"some space (or move the store to a larger disk) and try again.")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

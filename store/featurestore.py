@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ from .access.api import AccessMethods
 from .access.guard import install
 from .coerce import coerce_event_time
 from .duck import Sandboxes
-from .errors import ValidationError
+from .errors import StorageFull, ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online_backends import open_online
 from .storage import config as storage_config
@@ -137,15 +138,24 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     # ----------------------------------------------------------------------------- plumbing
 
     def close(self) -> None:
-        """Stop background maintenance, flush buffered offline rows to Parquet and close connections."""
+        """Stop background maintenance, flush buffered offline rows to Parquet and close connections.
+        Raises StorageFull after closing when the disk is too full to flush (the rows stay buffered)."""
+        full: StorageFull | None = None
         try:
             if self._maintainer is not None:
                 self._maintainer.stop()
             with self._as_store():
-                self.flush()
+                try:
+                    self.flush()
+                except StorageFull as exc:
+                    full = exc
             self._online.close()
         finally:
             self._conns.close()
+        if full is not None:
+            raise StorageFull(f"The store was closed, but the disk holding it is full, so the buffered puts were not "
+                              f"moved to Parquet; they are kept in the database and move at the next flush once "
+                              f"there is space ({full.message})") from full
 
     def __enter__(self) -> "FeatureStore":
         return self
@@ -607,7 +617,17 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         api = now_us()
         g, _ = self._group(group)
         to_online, to_offline = self._targets(g, target_stores)
-        loaded = ing.load(data)
+        batches = ing.load_batches(data)
+        loaded = next(batches)
+        more = next(batches, None)
+        if more is not None:  # longer than one batch: read, checked and written a batch at a time
+            from . import ingest_stream
+
+            return ingest_stream.ingest(
+                self, g, itertools.chain([loaded, more], batches), columns=columns, on_error=on_error,
+                progress=progress, to_online=to_online, to_offline=to_offline,
+                ttl_us=self._ttl_us(g, ttl) if to_online else None, source=source, api=api, started=started,
+                on_commit=_on_commit)
         prepared = ing.check(g, loaded, columns, api, self._group(group)[1]["rules"])
         report = prepared.report
         report.source = source or loaded.source_name
@@ -652,10 +672,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None) -> "IngestReport":
         """Check data as ``ingest`` would (types and the group's rules), writing nothing; the
         report lists every verdict: refused rows, warnings, failed batch rules."""
-        from . import ingest as ing
+        from .ingest_stream import validate
 
         g, prep = self._group(group)
-        report = ing.check(g, ing.load(data), columns, now_us(), prep["rules"]).report
+        report = validate(g, data, columns, now_us(), prep["rules"])
         report.dry_run = True
         return report
 

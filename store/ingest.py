@@ -14,15 +14,24 @@ from .coerce import ColumnProblem, coerce_column, event_time_column, identifier_
 from .errors import ValidationError
 from .offline import arrow_schema
 from .schema import RESERVED_NAMES, FeatureGroup
-from .tabular import is_csv, newlines_before, read_table
+from .tabular import is_csv, is_parquet, newlines_before, newlines_in, read_batches, read_table
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pandas as pd
     import pyarrow as pa
 
     from .quality.rules import Rule
 
 MAX_REPORTED_ERRORS = 100_000
+# Rows validated and written at a time when a file or batch reader is read in batches: memory
+# stays bounded by one batch whatever the input expands to (a 500 KB Parquet file can hold 40M rows).
+BATCH_ROWS = 1_000_000
+ENV_UPLOAD_MAX_ROWS = "FEATURESTORE_UPLOAD_MAX_ROWS"
+ENV_UPLOAD_MAX_BYTES = "FEATURESTORE_UPLOAD_MAX_BYTES"
+UPLOAD_MAX_ROWS = 10_000_000
+UPLOAD_MAX_BYTES = 2 << 30
 
 
 @dataclass
@@ -108,10 +117,119 @@ class LoadedInput:
     size_bytes: int | None = None
     sha256: str | None = None
     path: str | None = None
+    # Where ``table`` starts in the input when it is one batch of several: rows before it, and
+    # line breaks inside quoted CSV values before it (for line numbers).
+    first_row: int = 0
+    newlines_before: int = 0
+    rows_expected: int | None = None  # the input's rows, where known before reading it (Parquet)
 
     @property
     def is_csv(self) -> bool:
         return self.path is not None and is_csv(self.path)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The most rows and decompressed bytes (as Arrow holds them) one ingest may read: what a
+    file uploaded through the studio may expand to."""
+
+    rows: int | None = None
+    bytes: int | None = None
+
+    @classmethod
+    def for_uploads(cls) -> "ReadLimits":
+        """$FEATURESTORE_UPLOAD_MAX_ROWS and $FEATURESTORE_UPLOAD_MAX_BYTES, else 10M rows and 2 GiB."""
+        return cls(_env_int(ENV_UPLOAD_MAX_ROWS, UPLOAD_MAX_ROWS), _env_int(ENV_UPLOAD_MAX_BYTES, UPLOAD_MAX_BYTES))
+
+    def check(self, source: str, rows: int, nbytes: int) -> None:
+        if self.rows is not None and rows > self.rows:
+            raise ValidationError(
+                f"{source!r} has more than {self.rows:,} rows, the limit for uploaded files; nothing was written. "
+                f"Raise it with ${ENV_UPLOAD_MAX_ROWS} where the studio runs, or ingest the file with the CLI or "
+                f"Python API, which read files of any size in batches", source=source, limit=self.rows)
+        if self.bytes is not None and nbytes > self.bytes:
+            raise ValidationError(
+                f"{source!r} expands to more than {self.bytes:,} bytes, the limit for uploaded files; nothing was "
+                f"written. Raise it with ${ENV_UPLOAD_MAX_BYTES} where the studio runs, or ingest the file with "
+                f"the CLI or Python API, which read files of any size in batches", source=source, limit=self.bytes)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ValidationError(f"${name}={raw!r} is not a whole number; set it to a count such as {default}") from None
+    if value <= 0:
+        raise ValidationError(f"${name}={raw!r} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class LimitedFile:
+    """A file path to ingest within ``limits`` (an upload): refused, with nothing written, as
+    soon as reading it passes one."""
+
+    path: str
+    limits: ReadLimits
+
+
+def load_batches(data: Any, batch_rows: int | None = None) -> "Iterator[LoadedInput]":
+    """``load`` in batches of at most ``batch_rows`` rows (default ``BATCH_ROWS``): a CSV/Parquet
+    file or an Arrow batch reader is read one batch at a time as the caller asks (a
+    ``LimitedFile`` within its limits); anything else, already in memory, is one batch."""
+    import pyarrow as pa
+
+    batch_rows = batch_rows or BATCH_ROWS
+    limits = None
+    if isinstance(data, LimitedFile):
+        data, limits = data.path, data.limits
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        name = os.path.basename(path)
+        batches = read_batches(path, batch_rows)
+        first = next(batches)  # the file is checked (exists, has a header) before it is hashed
+        expected = _parquet_rows(path) if is_parquet(path) else None
+        size, sha256 = os.path.getsize(path), file_sha256(path)
+        rows = nbytes = newlines = 0
+        for table in _chain(first, batches):
+            rows += table.num_rows
+            nbytes += table.nbytes
+            if limits is not None:
+                limits.check(name, rows, nbytes)
+            yield LoadedInput(table, name, "file", size, sha256, path, rows - table.num_rows, newlines, expected)
+            if is_csv(path):
+                newlines += newlines_in(table)
+        return
+    if isinstance(data, pa.RecordBatchReader):
+        rows, pending, pending_rows = 0, [], 0
+        for batch in data:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= batch_rows:
+                table = pa.Table.from_batches(pending, data.schema)
+                yield LoadedInput(table, "Arrow table", "arrow", first_row=rows)
+                rows, pending, pending_rows = rows + table.num_rows, [], 0
+        if pending or not rows:
+            yield LoadedInput(pa.Table.from_batches(pending, data.schema), "Arrow table", "arrow", first_row=rows)
+        return
+    yield load(data)
+
+
+def _chain(first: "pa.Table", rest: "Iterator[pa.Table]") -> "Iterator[pa.Table]":
+    yield first
+    yield from rest
+
+
+def _parquet_rows(path: str) -> int | None:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # noqa: BLE001 - a count for progress only; reading reports a broken file
+        return None
 
 
 def load(data: Any) -> LoadedInput:
@@ -354,34 +472,51 @@ def _rule_counts(rejected: list, warned: list, failed: list[dict[str, Any]],
 
 
 def check(group: FeatureGroup, loaded: LoadedInput, columns: dict[str, str | None] | None, api_us: int,
-          rules: "list[Rule] | tuple" = ()) -> Prepared:
+          rules: "list[Rule] | tuple" = (), duplicates: dict[str, np.ndarray] | None = None) -> Prepared:
     """Map ``loaded``'s columns onto the group's features and validate every row against the
-    types and ``rules``; the report gives CSV line numbers and keeps the rejected rows as read."""
-    mapped = map_invalid_names(map_columns(loaded.table, columns, loaded.source_name), group)
-    prepared = prepare(group, mapped, api_us, lenient_times=loaded.source_kind in ("file", "quarantine"), rules=rules)
+    types and ``rules``; the report gives CSV line numbers and keeps the rejected rows as read.
+    Rows are numbered in the whole input when ``loaded`` is one of its batches."""
+    mapped = mapped_table(group, loaded, columns)
+    prepared = prepare(group, mapped, api_us, lenient_times=loaded.source_kind in ("file", "quarantine"), rules=rules,
+                       duplicates=duplicates)
     report = prepared.report
     report.source = loaded.source_name
     if prepared.bad.any():
         report.rejected = _rejected(loaded, prepared)
-        report.rejected_index = np.flatnonzero(prepared.bad)
+        report.rejected_index = np.flatnonzero(prepared.bad) + loaded.first_row
     if loaded.is_csv and (len(report.errors) or len(report.warnings)):
-        lines = np.arange(loaded.table.num_rows) + 2 + newlines_before(loaded.table).to_numpy()
+        lines = _lines(loaded)
         for frame in (report.errors, report.warnings):
             frame.insert(1, "line", lines[frame["row"].to_numpy()])
+    if loaded.first_row:
+        for frame in (report.errors, report.warnings):
+            frame["row"] += loaded.first_row
     return prepared
+
+
+def mapped_table(group: FeatureGroup, loaded: LoadedInput, columns: dict[str, str | None] | None) -> "pa.Table":
+    """``loaded``'s table with its columns renamed onto the group's features."""
+    return map_invalid_names(map_columns(loaded.table, columns, loaded.source_name), group)
+
+
+def _lines(loaded: LoadedInput) -> np.ndarray:
+    """Each row's line in the CSV file (the header is line 1)."""
+    return (np.arange(loaded.table.num_rows) + 2 + loaded.first_row + loaded.newlines_before
+            + newlines_before(loaded.table).to_numpy())
 
 
 def _rejected(loaded: LoadedInput, prepared: Prepared) -> "pa.Table":
     import pyarrow as pa
 
     rows = np.flatnonzero(prepared.bad)
-    position = pa.array(rows + 2 + newlines_before(loaded.table).to_numpy()[rows]) if loaded.is_csv else None
-    return rejected_rows_table(loaded.table, prepared, position)
+    position = pa.array(_lines(loaded)[rows]) if loaded.is_csv else None
+    return rejected_rows_table(loaded.table, prepared, position, loaded.first_row)
 
 
-def rejected_rows_table(table: "pa.Table", prepared: Prepared, lines: "pa.Array | None" = None) -> "pa.Table":
-    """The refused input rows as read, their position first ('line' in a CSV file, else 'row')
-    and every reason in 'error' last."""
+def rejected_rows_table(table: "pa.Table", prepared: Prepared, lines: "pa.Array | None" = None,
+                        first_row: int = 0) -> "pa.Table":
+    """The refused input rows as read, their position first ('line' in a CSV file, else 'row',
+    counted from ``first_row``) and every reason in 'error' last."""
     import pyarrow as pa
 
     rows = np.flatnonzero(prepared.bad)
@@ -390,7 +525,7 @@ def rejected_rows_table(table: "pa.Table", prepared: Prepared, lines: "pa.Array 
     text = errors["feature"].fillna("the row") + " " + errors["reason"]
     reasons = errors.assign(text=text).groupby("row", sort=True)["text"].agg("; ".join)
     error = pa.array(reasons.reindex(rows).fillna("").to_numpy(dtype=object), pa.string())
-    position, name = (lines, "line") if lines is not None else (pa.array(rows), "row")
+    position, name = (lines, "line") if lines is not None else (pa.array(rows + first_row), "row")
     taken = set(taken_rows.column_names)
     taken_rows = taken_rows.add_column(0, name if name not in taken else f"_{name}", position)
     return taken_rows.append_column("error" if "error" not in taken else "_error", error)

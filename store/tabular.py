@@ -11,10 +11,11 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from .errors import ValidationError
 
@@ -88,14 +89,19 @@ def detect_encoding(path: str) -> str:
 @lru_cache(maxsize=64)
 def _sniff(path: str, _mtime_ns: int, _size: int) -> Dialect:
     encoding = detect_encoding(path)
-    with _open_binary(path) as raw:
-        text = codecs.getreader(encoding)(raw)
+    # TextIOWrapper, not codecs' reader, whose readline is quadratic in the line's length (a
+    # header of a million columns took minutes); newline="" splits on CSV's line ends only.
+    with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
         first = text.readline()
     first = first.rstrip("\r\n")
     delimiter = max(DELIMITERS, key=first.count)
     header = next(csv.reader([first], delimiter=delimiter), None)
     if not header or header == [""]:
         raise ValidationError(f"CSV file {os.path.basename(path)!r} is empty; it needs a header row", path=path)
+    if len(header) > CSV_MAX_COLUMNS:
+        raise ValidationError(
+            f"CSV file {os.path.basename(path)!r} has {len(header):,} columns in its header; the store reads at most "
+            f"{CSV_MAX_COLUMNS:,} (a group has at most 2,500 features): keep only the columns to ingest", path=path)
     return Dialect(encoding, delimiter, tuple(header))
 
 
@@ -116,12 +122,10 @@ def read_table(path: str, *, rows: int | None = None, typed: bool = False,
     ``text_columns``. Empty CSV fields are null. Raises ValidationError naming the file.
     """
     import pyarrow as pa
-    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise ValidationError(f"File {path!r} does not exist; give a CSV or Parquet file path", path=path)
+    _check_file(path)
     try:
         if is_parquet(path):
             if rows is None:
@@ -129,32 +133,183 @@ def read_table(path: str, *, rows: int | None = None, typed: bool = False,
             pf = pq.ParquetFile(path)
             batch = next(pf.iter_batches(batch_size=rows), None)
             return pa.Table.from_batches([batch]) if batch is not None else pf.schema_arrow.empty_table()
-        if not is_csv(path):
-            raise ValidationError(f"File {name!r} is neither .csv nor .parquet; convert it first", path=path)
         dialect = sniff(path)
         text = set(dialect.header) if not typed else set(text_columns) & set(dialect.header)
-        options = dict(
-            read_options=pcsv.ReadOptions(encoding=dialect.encoding),
-            parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in text},
-                                                strings_can_be_null=True, null_values=[""],
-                                                quoted_strings_can_be_null=False),
-        )
-        if rows is None:
-            table = pcsv.read_csv(path, **options)
+        if rows is None and typed:  # types inferred over the whole file, not its first block
+            table = _read_csv_whole(path, dialect, text)
         else:
-            reader = pcsv.open_csv(path, **options)
-            batches, seen = [], 0
-            for batch in reader:
+            batches, seen, schema = [], 0, None
+            for batch, schema in _csv_batches(path, dialect, text):
                 batches.append(batch)
                 seen += batch.num_rows
-                if seen >= rows:
+                if rows is not None and seen >= rows:
                     break
-            table = pa.Table.from_batches(batches, reader.schema) if batches else reader.schema.empty_table()
-            table = table.slice(0, rows)
+            table = pa.Table.from_batches(batches, schema) if batches else _empty(dialect, schema)
+            if rows is not None:
+                table = table.slice(0, rows)
         return decimal_commas(table, typed, text) if dialect.delimiter != "," else table
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as exc:
         raise ValidationError(f"Cannot read {name!r}: {_plain(str(exc))}", path=path) from None
+
+
+def read_batches(path: str, max_rows: int) -> "Iterator[pa.Table]":
+    """A CSV or Parquet file as tables of at most ``max_rows`` rows each, read as they are
+    needed, so memory stays bounded by one batch whatever the file expands to (a Parquet row
+    group is read in slices too). CSV values are text, as ``read_table`` gives them; a column
+    of decimal commas is recognised in the first batch and read so in every batch. Raises
+    ValidationError naming the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = os.path.basename(path)
+    _check_file(path)
+    try:
+        if is_parquet(path):
+            pf = pq.ParquetFile(path)
+            empty = True
+            for batch in pf.iter_batches(batch_size=max_rows):
+                empty = False
+                yield pa.Table.from_batches([batch])
+            if empty:
+                yield pf.schema_arrow.empty_table()
+            return
+        dialect = sniff(path)
+        text = set(dialect.header)
+        pending: list = []
+        pending_rows = 0
+        commas: set[str] | None = None if dialect.delimiter != "," else set()
+        schema = None
+        yielded = False
+        for batch, schema in _csv_batches(path, dialect, text):
+            while batch.num_rows:  # blocks are a few MB each; gather them into batches of max_rows
+                take = min(batch.num_rows, max_rows - pending_rows)
+                pending.append(batch.slice(0, take))
+                pending_rows += take
+                batch = batch.slice(take)
+                if pending_rows == max_rows:
+                    table, commas = _decimal_commas_kept(pa.Table.from_batches(pending, schema), text, commas)
+                    yield table
+                    pending, pending_rows, yielded = [], 0, True
+        if pending or not yielded:
+            table = pa.Table.from_batches(pending, schema) if pending else _empty(dialect, schema)
+            yield _decimal_commas_kept(table, text, commas)[0]
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise ValidationError(f"Cannot read {name!r}: {_plain(str(exc))}", path=path) from None
+
+
+def _decimal_commas_kept(table: "pa.Table", text: set[str], commas: set[str] | None) -> "tuple[pa.Table, set[str]]":
+    """``decimal_commas`` decided on the first batch (``commas`` is None) and applied to the same
+    columns of later batches: a batch must not read '1.234' as 1.234 where an earlier one read
+    it as 1234. A later batch's value that is no such number is left as written (and so refused
+    by a numeric feature, never silently changed)."""
+    import pyarrow.compute as pc
+
+    if commas is None:
+        converted = decimal_commas(table, False, text)
+        commas = {n for n in table.column_names if not converted.column(n).equals(table.column(n))}
+        return converted, commas
+    for name in commas:
+        i = table.schema.get_field_index(name)
+        col = table.column(i)
+        values = pc.drop_null(col)
+        if len(values) and pc.all(pc.match_substring_regex(values, DECIMAL_COMMA)).as_py():
+            table = table.set_column(i, name, pc.replace_substring(
+                pc.replace_substring(pc.utf8_trim_whitespace(col), ".", ""), ",", "."))
+    return table, commas
+
+
+def _check_file(path: str) -> None:
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise ValidationError(f"File {path!r} does not exist; give a CSV or Parquet file path", path=path)
+    if not is_parquet(path) and not is_csv(path):
+        raise ValidationError(f"File {name!r} is neither .csv nor .parquet; convert it first", path=path)
+
+
+# pyarrow reads a CSV file in blocks and a row must fit in one: start at a few MB (a header
+# wider than that starts bigger), and grow the block when a row straddles two, up to a limit
+# well above the largest value a put accepts.
+CSV_BLOCK_BYTES = 4 << 20
+CSV_MAX_BLOCK_BYTES = 1 << 30
+# Wider than any group (2,500 features) with room for columns a mapping drops; a header of a
+# million columns would otherwise take hundreds of MB before anything is checked.
+CSV_MAX_COLUMNS = 10_000
+
+
+def _csv_options(dialect: Dialect, text: set[str], block: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    return dict(
+        read_options=pcsv.ReadOptions(encoding=dialect.encoding, block_size=block),
+        parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
+        convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in text},
+                                            strings_can_be_null=True, null_values=[""],
+                                            quoted_strings_can_be_null=False),
+    )
+
+
+def _first_block(dialect: Dialect) -> int:
+    header_bytes = len(dialect.delimiter.join(dialect.header).encode(dialect.encoding.replace("-sig", "")))
+    return max(CSV_BLOCK_BYTES, 2 * header_bytes)
+
+
+def _straddles(exc: Exception) -> bool:
+    return "straddl" in str(exc)
+
+
+def _csv_batches(path: str, dialect: Dialect, text: set[str]) -> "Iterator[tuple[pa.RecordBatch, pa.Schema]]":
+    """The file's record batches (each with the reader's schema), read block by block; when a
+    row is longer than the block, reading starts again with a bigger block and skips the rows
+    already given."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    block = _first_block(dialect)
+    given = 0
+    while True:
+        seen = 0
+        try:
+            reader = pcsv.open_csv(path, **_csv_options(dialect, text, block))
+            for batch in reader:
+                skip = min(batch.num_rows, max(given - seen, 0))
+                seen += batch.num_rows
+                if skip < batch.num_rows:
+                    given += batch.num_rows - skip
+                    yield batch.slice(skip), reader.schema
+            return
+        except pa.ArrowInvalid as exc:
+            if not _straddles(exc) or block >= CSV_MAX_BLOCK_BYTES:
+                if _straddles(exc):
+                    raise ValidationError(
+                        f"A row of {os.path.basename(path)!r} is longer than {CSV_MAX_BLOCK_BYTES >> 20} MB; "
+                        f"split its values or write the file as Parquet", path=path) from None
+                raise
+            block = min(block * 4, CSV_MAX_BLOCK_BYTES)
+
+
+def _read_csv_whole(path: str, dialect: Dialect, text: set[str]) -> "pa.Table":
+    """The whole file at once (pyarrow infers types over all of it), growing the block as
+    ``_csv_batches`` does."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    block = _first_block(dialect)
+    while True:
+        try:
+            return pcsv.read_csv(path, **_csv_options(dialect, text, block))
+        except pa.ArrowInvalid as exc:
+            if not _straddles(exc) or block >= CSV_MAX_BLOCK_BYTES:
+                raise
+            block = min(block * 4, CSV_MAX_BLOCK_BYTES)
+
+
+def _empty(dialect: Dialect, schema: "pa.Schema | None") -> "pa.Table":
+    import pyarrow as pa
+
+    if schema is not None:
+        return schema.empty_table()
+    return pa.schema([(c, pa.string()) for c in dialect.header]).empty_table()
 
 
 # '1,5', '-0,25', '1.234,5': a decimal comma, with dots between thousands.
@@ -200,3 +355,12 @@ def newlines_before(table: "pa.Table") -> "pa.Array":
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             inside += pc.count_substring(col, "\n").fill_null(0).to_numpy()
     return pa.array(np.concatenate(([0], np.cumsum(inside)[:-1])) if len(inside) else inside)
+
+
+def newlines_in(table: "pa.Table") -> int:
+    """Line breaks inside the values of ``table``'s text columns (quoted in the CSV file)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return sum(int(pc.sum(pc.count_substring(col, "\n")).as_py() or 0) for col in table.columns
+               if pa.types.is_string(col.type) or pa.types.is_large_string(col.type))

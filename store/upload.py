@@ -2,7 +2,9 @@
 with the file's columns mapped onto a group's features.
 
 Ingest goes through the file's own path so lineage records the file (name, size, content hash);
-the column mapping is applied by the engine as it reads.
+the column mapping is applied by the engine as it reads. An uploaded file may expand to at most
+``ingest.ReadLimits.for_uploads()`` (10M rows, 2 GiB as read, unless the environment says
+otherwise): a small compressed file must not take the studio's memory.
 """
 from __future__ import annotations
 
@@ -61,11 +63,16 @@ def propose(path: str, sample_rows: int = SAMPLE_ROWS) -> Proposal:
 
 def validate_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None]) -> "IngestReport":
     """``FeatureStore.validate`` of the file with its columns mapped; writes nothing."""
-    return fs.validate(group, path, columns=mapping)
+    from .ingest import LimitedFile, ReadLimits
+
+    return fs.validate(group, LimitedFile(path, ReadLimits.for_uploads()), columns=mapping)
 
 
 def ingest_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None], on_error: str = "reject",
                 progress: Callable[[int, int], None] | None = None, source: str | None = None) -> "IngestReport":
     """``FeatureStore.ingest`` of the file with its columns mapped; lineage records it as
     ``source`` (default: the file name)."""
-    return fs.ingest(group, path, on_error, progress, source=source or os.path.basename(path), columns=mapping)
+    from .ingest import LimitedFile, ReadLimits
+
+    return fs.ingest(group, LimitedFile(path, ReadLimits.for_uploads()), on_error, progress,
+                     source=source or os.path.basename(path), columns=mapping)

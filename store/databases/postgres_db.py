@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ValidationError
+from ..errors import FeatureStoreError, ValidationError, is_storage_full, storage_full
 from .base import Database
 from .shared import url_of
 
@@ -320,13 +320,15 @@ class PostgresDatabase(Database):
             conn.send_deferred(then="COMMIT")
             if conn.changed_registry:  # read the counter until its notification arrives
                 self._version = None
-        except BaseException:
+        except BaseException as exc:
             conn.deferring = False
             conn.discard_deferred()
             if conn.in_transaction:
                 conn.raw.execute("ROLLBACK")
             for undo in self._local.undo:
                 undo()
+            if is_storage_full(exc) and not isinstance(exc, FeatureStoreError):  # rolled back: say so
+                raise storage_full(exc) from exc
             raise
         finally:
             self._local.undo = []

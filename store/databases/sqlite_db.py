@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from ..schema import MAX_FEATURES
+from ..errors import FeatureStoreError, is_storage_full, storage_full
 from .base import Database, errors
 
 BUSY_TIMEOUT_MS = 120_000
@@ -90,11 +91,13 @@ class Connections(Database):
         try:
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for undo in self._local.undo:
                 undo()
+            if is_storage_full(exc) and not isinstance(exc, FeatureStoreError):  # rolled back: say so, not errno 28
+                raise storage_full(exc) from exc
             raise
         finally:
             self._local.undo = []

@@ -58,11 +58,11 @@ class QualityMethods:
     def quality_check(self: "FeatureStore", group: str, data: Any, rules: Sequence[dict[str, Any]],
                       columns: dict[str, str | None] | None = None) -> "IngestReport":
         """``validate`` with other rules than the group's (to preview rules before saving them)."""
-        from .. import ingest as ing
+        from ..ingest_stream import validate
         from .rules import parse
 
         g = self.feature_group(group)
-        report = ing.check(g, ing.load(data), columns, now_us(), parse(g, rules)).report
+        report = validate(g, data, columns, now_us(), parse(g, rules))
         report.dry_run = True
         return report
 

@@ -10,7 +10,7 @@ import logging
 
 from starlette.responses import JSONResponse
 
-from ..errors import AccessDenied, Conflict, FeatureStoreError, NotFound, ValidationError
+from ..errors import AccessDenied, Conflict, FeatureStoreError, NotFound, StorageFull, ValidationError
 from .vendor import RUNTIME
 
 log = logging.getLogger("store.server")
@@ -21,6 +21,7 @@ _CODES: list[tuple[type[FeatureStoreError], tuple[str, int], tuple[str, int]]] =
     (NotFound, ("ResourceNotFound", 404), ("ResourceNotFound", 400)),
     (Conflict, ("ConflictException", 409), ("ResourceInUse", 400)),
     (ValidationError, ("ValidationError", 400), ("ValidationException", 400)),
+    (StorageFull, ("ServiceUnavailable", 503), ("ServiceUnavailable", 503)),  # AWS has no 507; clients retry 503
 ]
 _INTERNAL = ("InternalFailure", 500)
 MAX_MESSAGE = 1024  # the models' FailureReason limit; Message allows 2048
