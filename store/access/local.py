@@ -1,10 +1,11 @@
 """An access file on this machine (the store folder's ``access.yaml``, or one given to the opener),
 followed as it changes, and the store's record that it is under one.
 
-Edits apply at each process's next check, as a published policy's do: every check compares the
-file's stat (device, inode, size, mtime, ctime) with the one read last, and reads it again when
-they differ, or while its mtime is too recent for a stat to tell two writes apart (a timestamp
-ticks every few milliseconds). A change is audited once, by the first process to see it. A file
+Edits apply at each process's next check, as a published policy's do: a check compares the
+file's stat (device, inode, size, mtime, ctime) with the one read last (at most every
+CHECK_SECONDS: a stat costs as much as a tenth of a GetRecord), and reads it again when they
+differ, or while its mtime is too recent for a stat to tell two writes apart (a timestamp ticks
+every few milliseconds). A change is audited once, by the first process to see it. A file
 that no longer parses, or is gone, refuses every call until it is fixed: never the store opened.
 
 A store opened under its folder's access file records so in its tables (the path and hash, in
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from ..featurestore import FeatureStore
 
 KEY = "local_access"  # {"path", "sha256"} of the folder's access file the store is under
-RACY_NS = 2_000_000_000  # a file changed this recently is read on every check, not trusted by its stat
+CHECK_SECONDS = 0.5  # how stale the policy a check applies may be
+RACY_NS = 2_000_000_000  # a file changed this recently is read at every stat, not trusted by it
 
 
 def _stat(path: str) -> tuple[int, ...] | None:
@@ -52,6 +54,7 @@ class LocalPolicy:
         self._lock = threading.Lock()
         self._seen = _stat(self.path)
         self._read_ns = time.time_ns()
+        self._next_check = time.monotonic() + CHECK_SECONDS
         try:
             with open(self.path, "rb") as fh:
                 raw = fh.read()
@@ -65,12 +68,15 @@ class LocalPolicy:
     def at(self, version: int | None = None) -> AccessFile:
         """The policy now (``version``, the registry's, is not needed: the file says when it
         changed). Raises AccessDenied while the file is gone or does not parse."""
-        seen = _stat(self.path)
-        if seen != self._seen or self.problem is not None or (
-                seen is not None and seen[3] >= self._read_ns - RACY_NS):
-            with self._lock:
-                self._reread(seen)
-            self._note()
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + CHECK_SECONDS
+            seen = _stat(self.path)
+            if seen != self._seen or self.problem is not None or (
+                    seen is not None and seen[3] >= self._read_ns - RACY_NS):
+                with self._lock:
+                    self._reread(seen)
+            self._note()  # nothing when nothing is new; retried here if it had to wait for a transaction
         if self.problem is not None:
             raise AccessDenied(self.problem, access=self.path)
         return self.file
