@@ -241,3 +241,16 @@ def test_the_reports_repro_a_writer_killed_before_its_entry_leaves_no_write(stor
     with FeatureStore(store, principal="root") as root:
         assert root.get_record("public", "k") is None and len(root.as_of("public")) == 0
         assert root.audit(action="ingest").empty and root.verify_audit()["ok"]
+
+
+def test_a_sweep_commits_with_its_entry_or_not_at_all(store, registry_location):
+    import time
+
+    with FeatureStore(store, principal="root", registry=registry_location) as root:
+        root.create_feature_group("s", "sid", "ts", [Feature("sid"), Feature("ts", "Fractional")], ttl=10)
+        root.put_record("s", {"sid": "a", "ts": time.time() - 100})
+        with failing("sweep_expired"), pytest.raises(RuntimeError, match="no sweep_expired entry"):
+            root.sweep_expired("s")
+        assert root.online_record("s", "a") is not None  # still there: the sweep rolled back
+        assert root.sweep_expired("s") == 1
+        assert root.audit(action="sweep_expired")["details"].tolist() == [{"group": "s", "records": 1}]

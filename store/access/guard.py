@@ -61,7 +61,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
 LOGGED_IN_TRANSACTION = {"put_record", "delete_record", "run_pipeline", "backfill", "remove_access_policy"}
 # Writes whose entry the wrapper opens and the write fills in inside its transaction (``logged``); one
 # that wrote nothing is logged after it returns.
-LOGGED_BY_WRITE = {"ingest", "compact"}
+LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired"}
 # What is written to the audit log when it succeeds (reads are not; refusals always are).
 AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",

@@ -181,9 +181,11 @@ def at_open(fs: "FeatureStore") -> None:
         return
     who = getattr(fs._principal, "name", fs._principal) or default_principal()
     note_missing(fs._conns, record["path"], who)
+    shared_store = " (a store several machines open keeps its policy in its tables: `featurestore access " \
+        "publish`)" if fs._conns.shared_id is not None else ""
     raise AccessDenied(f"This store is under the access policy {record['path']}, which is missing; put it back "
                        "(it is then followed again) rather than open the store without a policy. To run without "
-                       "one, an admin runs `featurestore access remove` while the file still reads",
+                       f"one, an admin runs `featurestore access remove` while the file still reads{shared_store}",
                        access=record["path"], principal=who)
 
 

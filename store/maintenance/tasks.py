@@ -88,6 +88,8 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
 
 def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
     """Remove expired online records and stage their delete markers (at the expiry) offline."""
+    from ..access.guard import logged
+
     names = [group] if group else [g.name for g in fs.list_feature_groups() if g.online]
     removed = 0
     for name in names:
@@ -110,6 +112,7 @@ def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
                     row[ev_i] = us_to_iso(expires) if g.time_feature.type == "String" else expires / 1_000_000
                     markers.append((expires, wt, now, first + i, 1, *row))
                 offline_store.stage(conn, g, markers)
+            logged(fs, conn, "sweep_expired", {"group": name, "records": len(rows)}, name)
             removed += len(rows)
         fs._online.after_commit()
     return removed
