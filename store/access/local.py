@@ -60,7 +60,7 @@ class LocalPolicy:
                 raw = fh.read()
         except OSError as exc:  # at open, a file that does not read is the opener's error
             raise ValidationError(f"Cannot read the access file {self.path}: {type(exc).__name__}") from None
-        self.file = AccessFile.parse(raw.decode("utf-8", errors="replace"), path)
+        self.file = AccessFile.parse(raw.decode("utf-8", errors="replace"), self.path)
         self.digest = hashlib.sha256(raw).hexdigest()
         self.noted: str | None = None  # the state last written to the audit log by this process
         self.problem: str | None = None  # why every call is refused now, if it is

@@ -19,7 +19,8 @@ from .. import registry
 from ..databases import shared
 from ..errors import ValidationError
 from ..timeutil import now_us
-from . import audit, local as local_policy
+from . import audit
+from .local import KEY as LOCAL_KEY
 from .local import LocalPolicy
 from .policy import AccessFile
 
@@ -102,7 +103,7 @@ def publish(fs: "FeatureStore", path: str | None) -> None:
                                   access=path)
     with fs._conns.write() as conn:
         shared.put(conn, KEY, text)
-        shared.put(conn, local_policy.KEY, None)  # a folder's file no longer governs: this does, or nothing
+        shared.put(conn, LOCAL_KEY, None)  # a folder's file no longer governs: this does, or nothing
         registry.bump_version(conn)  # every process's next check reads the policy again
         details = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "principals": len(new.principals),
                    "path": path} if text is not None else {}
