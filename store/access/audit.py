@@ -96,9 +96,10 @@ def verify(conn: Connection) -> dict[str, Any]:
         return result("the record of the log's head (table audit_head) was deleted, so the newest entries may be "
                       "missing; compare the count and last hash with a copy kept outside the store")
     if (last_id, prev, count) != tuple(head):
+        how = ("entries were appended past it without the store (or by a version that does not keep the head)"
+               if count > head[2] else "the newest entries were deleted or the last one rewritten")
         return result(f"the log ends at entry {last_id} ({count:,} entries), but {head[2]:,} were written, the last "
-                      f"being entry {head[0]}: the newest entries were deleted or the last one rewritten",
-                      head[0])
+                      f"being entry {head[0]}: {how}", head[0])
     return result(None)
 
 
