@@ -13,13 +13,14 @@ from . import layout, lineage, records, registry
 from . import offline as offline_store
 from . import online as online_store
 from .access import audit, crypto
+from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
 from .access.api import AccessMethods
-from .access.guard import install
+from .access.guard import counts, install, logged
 from .coerce import coerce_event_time
 from .duck import Sandboxes
-from .errors import StorageFull, ValidationError
+from .errors import AccessDenied, StorageFull, ValidationError
 from .offline import FLUSH_ROWS, OfflineFiles
 from .online_backends import open_online
 from .storage import config as storage_config
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-SCHEMA_VERSION = 5  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit
+SCHEMA_VERSION = 6  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
+# 6: the audit log's head
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -118,9 +120,13 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 self._online.close()
                 self._conns.close()
                 raise
+        try:  # the local policy noted and recorded; a store that had one refused without it
+            local_access.at_open(self)
+        except AccessDenied:
+            self._online.close()
+            self._conns.close()
+            raise
         self._recover()
-        if self._guard is not None and self._guard.live is None:
-            self._guard.note_file()
         self._maintainer = None
         if background:
             from .maintenance.background import Maintainer
@@ -656,6 +662,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                         advance(total)
                 self._record_source(conn, group, loaded, report, wt)
                 self._written(conn, g, report, report.source, api, time.perf_counter() - started)
+                logged(self, conn, "ingest", counts("ingest", report))  # no rows committed without their entry
                 if _on_commit:
                     _on_commit(conn, report)
             self._files.committed(group)
@@ -664,6 +671,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             with self._conns.write() as conn:
                 if report.rows_total:
                     self._written(conn, g, report, report.source, api, time.perf_counter() - started)
+                    logged(self, conn, "ingest", counts("ingest", report))
                 if _on_commit:
                     _on_commit(conn, report)
         report.seconds = time.perf_counter() - started

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..timeutil import arg_to_us
-from . import audit, published
+from . import audit, local, published
 from .guard import Guard
 
 if TYPE_CHECKING:
@@ -45,6 +45,13 @@ class AccessMethods:
         None withdraw it (an admin's call; see ``store.access.published``)."""
         published.publish(self, path)
 
+    def remove_access_policy(self: "FeatureStore") -> dict[str, str]:
+        """Stop enforcing the local access file (an admin's call, while the file still reads): it
+        is moved aside to ``<file>.removed`` and the store's record of it cleared, audited, so the
+        store opens without a policy; until then a store that had one refuses to open without it.
+        Returns {"path", "kept_as"}. See ``store.access.local``."""
+        return local.remove(self)
+
     def audit(self: "FeatureStore", since: Any = None, principal: str | None = None, group: str | None = None,
               action: str | None = None, limit: int = 10_000) -> "pd.DataFrame":
         """Audit entries, newest first: when, who, what, which group, outcome and counts."""
@@ -57,6 +64,10 @@ class AccessMethods:
         return frame.rename(columns={"group_name": "group"})
 
     def verify_audit(self: "FeatureStore") -> dict[str, Any]:
-        """Check the audit log's hash chain: {"ok", "entries", "first_bad_id", "problem"}."""
-        return audit.verify(self._conns.get())
+        """Check the audit log's hash chain and that it ends where its recorded head says:
+        {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
+        "last_hash" somewhere else too: a later check against them catches even an attacker who
+        rewrote the whole log."""
+        with self._conns.read() as conn:
+            return audit.verify(conn)
 

@@ -2,8 +2,11 @@
 
 Append-only and hash-chained: each entry's hash covers its fields and the previous entry's
 hash, so editing, deleting or reordering an entry breaks the chain from there on, and
-``verify`` says where. Entries never hold feature values or secrets: counts, names and
-outcomes only.
+``verify`` says where. The chain's head (its last id and hash, and how many entries were
+written) is kept in ``audit_head``, updated in the transaction of every append, so deleting the
+newest entries shows too (a chain cut at its end is still a valid chain); ``verify`` returns the
+count and last hash for anchoring outside the store. Entries never hold feature values or
+secrets: counts, names and outcomes only.
 """
 from __future__ import annotations
 
@@ -26,13 +29,24 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit_log (at_us);
+CREATE TABLE IF NOT EXISTS audit_head (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    last_id INTEGER NOT NULL,
+    last_hash TEXT NOT NULL,
+    entries INTEGER NOT NULL
+);
 """
 COLUMNS = ("id", "at_us", "principal", "action", "group_name", "outcome", "details", "prev_hash", "hash")
 GENESIS = "0" * 64
 
 
 def init(conn: Connection) -> None:
+    """The tables, and the head of a log kept before heads were (taken as it stands, once)."""
     run_script(conn, SCHEMA)
+    if conn.execute("SELECT 1 FROM audit_head").fetchone() is None:
+        count, last_id = conn.execute("SELECT count(*), max(id) FROM audit_log").fetchone()
+        row = conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        conn.execute("INSERT INTO audit_head VALUES (1, ?, ?, ?)", (last_id or 0, row[0] if row else GENESIS, count))
 
 
 def _digest(prev: str, at_us: int, principal: str, action: str, group: str | None, outcome: str,
@@ -43,32 +57,50 @@ def _digest(prev: str, at_us: int, principal: str, action: str, group: str | Non
 
 def append(conn: Connection, at_us: int, principal: str, action: str, group: str | None, outcome: str,
            details: dict[str, Any] | None = None) -> None:
-    """Add one entry; call inside a write transaction (which orders the chain)."""
-    row = conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    """Add one entry; call inside a write transaction (which orders the chain). It follows the
+    recorded head, so an entry written after the newest were deleted does not chain to what is
+    left: the cut shows where it was made."""
+    row = conn.execute("SELECT last_hash FROM audit_head").fetchone()
+    if row is None:  # the head's record was deleted: keep the chain going; verify reports the loss
+        row = conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = row[0] if row else GENESIS
     text = json.dumps(details or {}, sort_keys=True, default=str)
-    conn.execute("INSERT INTO audit_log (at_us, principal, action, group_name, outcome, details, prev_hash, hash) "
-                 "VALUES (?,?,?,?,?,?,?,?)",
-                 (at_us, principal, action, group, outcome, text,
-                  prev, _digest(prev, at_us, principal, action, group, outcome, text)))
+    digest = _digest(prev, at_us, principal, action, group, outcome, text)
+    new_id = conn.execute("INSERT INTO audit_log (at_us, principal, action, group_name, outcome, details, prev_hash, "
+                          "hash) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                          (at_us, principal, action, group, outcome, text, prev, digest)).fetchone()[0]
+    conn.execute("UPDATE audit_head SET last_id = ?, last_hash = ?, entries = entries + 1", (new_id, digest))
 
 
 def verify(conn: Connection) -> dict[str, Any]:
-    """Walk the chain: {"ok", "entries", "first_bad_id", "problem"}."""
-    prev, count = GENESIS, 0
+    """Walk the chain and compare its end with the recorded head: {"ok", "entries", "last_id",
+    "last_hash", "first_bad_id", "problem"}. Give a read transaction (one snapshot of both)."""
+    prev, count, last_id = GENESIS, 0, 0
+
+    def result(problem: str | None, bad: int | None = None) -> dict[str, Any]:
+        return {"ok": problem is None, "entries": count, "last_id": last_id, "last_hash": prev,
+                "first_bad_id": bad, "problem": problem}
+
     for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY id"):
         entry = dict(zip(COLUMNS, row))
-        count += 1
         if entry["prev_hash"] != prev:
-            return {"ok": False, "entries": count, "first_bad_id": entry["id"],
-                    "problem": f"entry {entry['id']} does not follow the one before it (one was removed or reordered)"}
+            return result(f"entry {entry['id']} does not follow the one before it (one was removed or reordered)",
+                          entry["id"])
         expected = _digest(prev, entry["at_us"], entry["principal"], entry["action"], entry["group_name"],
                            entry["outcome"], entry["details"])
         if entry["hash"] != expected:
-            return {"ok": False, "entries": count, "first_bad_id": entry["id"],
-                    "problem": f"entry {entry['id']} was changed after it was written"}
-        prev = entry["hash"]
-    return {"ok": True, "entries": count, "first_bad_id": None, "problem": None}
+            return result(f"entry {entry['id']} was changed after it was written", entry["id"])
+        prev, count, last_id = entry["hash"], count + 1, entry["id"]
+    head = conn.execute("SELECT last_id, last_hash, entries FROM audit_head").fetchone()
+    if head is None:
+        return result("the record of the log's head (table audit_head) was deleted, so the newest entries may be "
+                      "missing; compare the count and last hash with a copy kept outside the store")
+    if (last_id, prev, count) != tuple(head):
+        how = ("entries were appended past it without the store (or by a version that does not keep the head)"
+               if count > head[2] else "the newest entries were deleted or the last one rewritten")
+        return result(f"the log ends at entry {last_id} ({count:,} entries), but {head[2]:,} were written, the last "
+                      f"being entry {head[0]}: {how}", head[0])
+    return result(None)
 
 
 def entries(conn: Connection, since_us: int | None = None, principal: str | None = None,

@@ -23,7 +23,10 @@ def audit(ctx: click.Context, since: str | None, principal: str | None, group: s
     if verify:
         result = fs.verify_audit()
         if result["ok"]:
-            click.echo(f"The audit log is intact: {result['entries']:,} entries, each chained to the one before")
+            click.echo(f"The audit log is intact: {result['entries']:,} entries, each chained to the one before, "
+                       f"ending at entry {result['last_id']}")
+            click.echo(f"Entries: {result['entries']}  last hash: {result['last_hash']}  (keep these outside the "
+                       "store: a log rewritten whole verifies, but no longer holds this hash)")
             return
         click.echo(f"The audit log was altered: {result['problem']}", err=True)
         ctx.exit(1)
@@ -54,6 +57,17 @@ def publish(ctx: click.Context, file: str | None, withdraw: bool) -> None:
     click.echo("Access policy withdrawn" if withdraw else
                f"Published {file}: every process that opens the store enforces it, and those already under a "
                "published policy switch to it at their next call (restart those opened without one)")
+
+
+@access.command("remove")
+@click.pass_context
+def remove(ctx: click.Context) -> None:
+    """Stop enforcing the store's local access file (admins, while it still reads): the file is
+    moved aside and the store opens without a policy from now on, audited. A store that had a
+    policy refuses to open without its file until this is run."""
+    done = open_store(ctx).remove_access_policy()
+    click.echo(f"Removed the access policy {done['path']} (kept as {done['kept_as']}); the store now opens without "
+               "one. Processes still running under it refuse every call until they are restarted")
 
 
 @access.command("hash-password")

@@ -25,6 +25,7 @@ from .policy import RANK, AccessFile, Principal
 
 if TYPE_CHECKING:
     from ..featurestore import FeatureStore
+    from .local import LocalPolicy
     from .published import LivePolicy
 
 _VIEW = ["as_of", "batch_get_records", "distributions", "drift", "drift_timeline", "feature_metadata", "freshness",
@@ -53,15 +54,20 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "dataset": ("viewer", None), "datasets": ("viewer", None), "delete_dataset": ("admin", None),
     "register_model": ("editor", None),
     "audit": ("admin", None), "verify_audit": ("admin", None), "publish_access": ("admin", None),
+    "remove_access_policy": ("admin", None),
     "close": (None, None), "with_principal": (None, None),
 }
-# Writes that log themselves inside their own transaction (the frequent ones: no put without its entry).
-LOGGED_IN_TRANSACTION = {"put_record", "delete_record"}
+# Writes that log themselves inside their own transaction (no write commits without its entry): puts and
+# deletes directly, pipeline runs (``runner``, whoever starts them) in the transaction that ends the run.
+LOGGED_IN_TRANSACTION = {"put_record", "delete_record", "run_pipeline", "backfill", "remove_access_policy"}
+# Writes whose entry the wrapper opens and the write fills in inside its transaction (``logged``); one
+# that wrote nothing is logged after it returns.
+LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired"}
 # What is written to the audit log when it succeeds (reads are not; refusals always are).
 AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
            "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
-           "build_dataset", "rebuild_dataset"}
+           "build_dataset", "rebuild_dataset", "remove_access_policy"}
 
 
 def default_principal() -> str:
@@ -79,27 +85,28 @@ class Guard:
     """One principal's view of the store under an access file."""
 
     def __init__(self, file: AccessFile | None, principal: str | Principal, store: "FeatureStore",
-                 live: "LivePolicy | None" = None) -> None:
+                 live: "LivePolicy | LocalPolicy | None" = None) -> None:
         self.file = file  # None once a published policy is withdrawn: everything allowed
         self.name = principal.name if isinstance(principal, Principal) else principal
         self.principal = principal if isinstance(principal, Principal) or file is None else file.principal(principal)
         self.store = store
-        self.live = live  # the published policy, followed as it changes
-        self._decided: dict[tuple[str, str | None], bool] = {}  # per registry version: tags may change
+        self.live = live  # the published policy or the local file, followed as it changes
+        self._decided: dict[tuple[str, str | None], bool] = {}  # per registry version and file: tags may change
         self._version = -1
 
     def current(self) -> AccessFile | None:
-        """The policy in force now (a published one is re-read when the registry version moves)."""
+        """The policy in force now: a published one is re-read when the registry version moves,
+        a local file when its stat changes. Raises AccessDenied while a local file is gone or
+        does not parse."""
         from ..registry import version
 
         current = self.store._conns.registry_version(self.store._conns.get(), version)
-        if current != self._version:
+        file = self.live.at(current) if self.live is not None else self.file
+        if current != self._version or file is not self.file:
             self._decided, self._version = {}, current
-            if self.live is not None:
-                file = self.live.at(current)
-                if file is not self.file:
-                    self.file = file
-                    self.principal = None if file is None else file.principal(self.name)
+            if file is not self.file:
+                self.file = file
+                self.principal = None if file is None else file.principal(self.name)
         return self.file
 
     # -- decisions -------------------------------------------------------------------------------
@@ -161,32 +168,25 @@ class Guard:
 
     # -- the log ---------------------------------------------------------------------------------
 
-    def note_file(self) -> None:
-        """An entry whenever the access file differs from the one the log saw last: access
-        changes are edits of that file, which the store cannot intercept but can notice."""
-        import hashlib
-
-        with open(self.file.path, "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
-        conn = self.store._conns.get()
-        last = conn.execute("SELECT details FROM audit_log WHERE action = 'access_file' ORDER BY id DESC LIMIT 1"
-                            ).fetchone()
-        if last is not None and digest in last[0]:
-            return
-        with self.store._conns.write() as conn:
-            again = conn.execute("SELECT details FROM audit_log WHERE action = 'access_file' ORDER BY id DESC "
-                                 "LIMIT 1").fetchone()
-            if again is None or digest not in again[0]:  # another process may have noted it meanwhile
-                audit.append(conn, now_us(), "store", "access_file", None, "changed" if last else "first seen",
-                             {"sha256": digest, "principals": len(self.file.principals), "path": self.file.path})
-
     def record(self, action: str, group: str | None, outcome: str, details: dict[str, Any] | None = None) -> None:
         with self.store._conns.write() as conn:
             audit.append(conn, now_us(), self.name, action, group, outcome, details)
 
-    def log_in(self, conn: Any, action: str, group: str | None, details: dict[str, Any] | None = None) -> None:
+    def log_in(self, conn: Any, action: str, group: str | None, details: dict[str, Any] | None = None,
+               outcome: str = "ok") -> None:
         """An entry inside the caller's write transaction, committed with the write itself."""
-        audit.append(conn, now_us(), self.name, action, group, "ok", details or {"records": 1})
+        audit.append(conn, now_us(), self.name, action, group, outcome, details or {"records": 1})
+
+
+def logged(store: "FeatureStore", conn: Any, action: str, details: dict[str, Any], group: str | None = None) -> None:
+    """Inside a write transaction of the checked call ``action`` running on this thread: its entry,
+    committed with the write it describes (a call writing in several transactions logs each).
+    Nothing for an open store, the store's own upkeep, or a call made by another checked call."""
+    call = getattr(store._guard_depth, "call", None)
+    if store._guard is None or call is None or call[0] != action:
+        return
+    store._guard.log_in(conn, action, group or call[1], details)
+    call[2] = True
 
 
 def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArguments, action: str = "") -> str | None:
@@ -234,8 +234,12 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         group = subject(self, where, bound, name)
         needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role
         guard.require(name, needed, group)
-        result = _checked(self, guard, name, group, fn, args, kwargs)
-        if name in AUDITED and name not in LOGGED_IN_TRANSACTION:
+        call = self._guard_depth.call = [name, group, False] if name in LOGGED_BY_WRITE else None
+        try:
+            result = _checked(self, guard, name, group, fn, args, kwargs)
+        finally:
+            self._guard_depth.call = None
+        if name in AUDITED and name not in LOGGED_IN_TRANSACTION and not (call and call[2]):
             guard.record(name, group, "ok", counts(name, result, bound))
         return cut(guard, name, result)
 
@@ -258,17 +262,12 @@ def _checked(store: "FeatureStore", guard: Guard, name: str, group: str | None, 
         depth.n -= 1
 
 
-def counts(name: str, result: Any, bound: inspect.BoundArguments) -> dict[str, Any]:
+def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) -> dict[str, Any]:
     """What the log keeps of a write: counts and ids, never values."""
     if name == "ingest":
         return {"rows_written": result.rows_written, "rows_rejected": result.rows_rejected, "source": result.source}
-    if name == "run_pipeline":
-        return {"pipeline": result["pipeline"], "run": result["id"], "status": result["status"],
-                "rows_out": result["rows_out"]}
-    if name == "backfill":
-        return {"pipeline": bound.arguments.get("name"), "runs": len(result)}
     if name in ("requeue", "release_quarantined"):
-        ids = bound.arguments.get("ids") or []
+        ids = (bound.arguments.get("ids") if bound else None) or []
         return {"quarantine_ids": len(list(ids))}
     if name in ("build_dataset", "rebuild_dataset"):
         return {"dataset": getattr(result, "id", None), "rows": getattr(result, "num_rows", None)}

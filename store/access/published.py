@@ -20,6 +20,8 @@ from ..databases import shared
 from ..errors import ValidationError
 from ..timeutil import now_us
 from . import audit
+from .local import KEY as LOCAL_KEY
+from .local import LocalPolicy
 from .policy import AccessFile
 
 if TYPE_CHECKING:
@@ -30,12 +32,12 @@ if TYPE_CHECKING:
 KEY = "access"
 
 
-def policy(database: "Database", local: str | None) -> AccessFile | "LivePolicy" | None:
+def policy(database: "Database", local: str | None) -> "LivePolicy | LocalPolicy | None":
     """The policy an opener enforces: the published one, followed as it changes (a ``local``
-    access file must match it), else the local file, else none."""
+    access file must match it), else the local file, followed as it changes, else none."""
     text = shared.get(database, KEY) if database.shared_id is not None else None
     if text is None:
-        return AccessFile.load(local) if local else None
+        return LocalPolicy(database, local) if local else None
     if local is not None:
         with open(local, encoding="utf-8") as fh:
             if fh.read() != text:
@@ -52,8 +54,7 @@ def guard(fs: "FeatureStore", local: str | None, principal: Any) -> "Guard | Non
     found = policy(fs._conns, local)
     if found is None:
         return None
-    who = principal or default_principal()
-    return Guard(found.file, who, fs, live=found) if isinstance(found, LivePolicy) else Guard(found, who, fs)
+    return Guard(found.file, principal or default_principal(), fs, live=found)
 
 
 class LivePolicy:
@@ -102,6 +103,7 @@ def publish(fs: "FeatureStore", path: str | None) -> None:
                                   access=path)
     with fs._conns.write() as conn:
         shared.put(conn, KEY, text)
+        shared.put(conn, LOCAL_KEY, None)  # a folder's file no longer governs: this does, or nothing
         registry.bump_version(conn)  # every process's next check reads the policy again
         details = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "principals": len(new.principals),
                    "path": path} if text is not None else {}

@@ -78,9 +78,11 @@ class Rewriter:
     """Rewrites sets of one group's files; see the module docstring for the locking."""
 
     def __init__(self, conns: "Database", files: OfflineFiles, target_rows: int = TARGET_ROWS,
-                 target_bytes: int = TARGET_BYTES) -> None:
+                 target_bytes: int = TARGET_BYTES,
+                 on_swap: Callable[["Connection", str, dict[str, int]], None] | None = None) -> None:
         self.conns, self.files = conns, files
         self.target_rows, self.target_bytes = target_rows, target_bytes
+        self.on_swap = on_swap  # (conn, group, what changed) inside every swap's transaction: its audit entry
 
     # -- reading and writing -------------------------------------------------------------
 
@@ -167,13 +169,17 @@ class Rewriter:
                 rows = transform(rows)
             bytes_per_row = sum(f.bytes for f in inputs) / max(1, sum(f.rows for f in inputs))
             outputs = self.write(group, rows, group.partition_by, work, bytes_per_row)
+            done = {"files_before": len(inputs), "files_after": len(outputs), "rows": rows.num_rows,
+                    "rows_dropped": sum(f.rows for f in inputs) - rows.num_rows}
             with self.conns.write() as conn:
                 if not self.swap(conn, group.name, inputs, outputs, now_us):
                     return None
                 if on_commit is not None:
                     on_commit(conn)
+                if self.on_swap is not None:
+                    self.on_swap(conn, group.name, done)
             self.finish(group.name, [self.files.storage.full(f.path) for f in inputs])
-            return {"files_before": len(inputs), "files_after": len(outputs), "rows": rows.num_rows}
+            return done
         finally:
             self.files.storage.remove_tree(work)
 

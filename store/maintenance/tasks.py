@@ -50,8 +50,12 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
     """Flush, apply retention, merge small files (or rewrite the group in another layout)."""
     if repartition is not None and group is None:
         raise ValidationError("repartition needs a group: compact(group, repartition='day')")
+    from ..access.guard import logged
+
     names = [group] if group else [g.name for g in fs.list_feature_groups() if g.offline]
-    rewriter = Rewriter(fs._conns, fs._files)
+    # Each rewrite commits with its audit entry (a principal's compaction; upkeep logs none).
+    rewriter = Rewriter(fs._conns, fs._files,
+                        on_swap=lambda conn, name, done: logged(fs, conn, "compact", {**done, "group": name}, name))
     result = {"files_before": 0, "files_after": 0, "rows": 0, "rows_dropped": 0}
     for name in names:
         g, _ = fs._group(name)
@@ -66,7 +70,8 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
             layout.check(repartition)
             with fs._conns.write() as conn:
                 flush_locked(fs, conn, g, now_us())  # puts that arrived since
-                _, replaced = rewriter.repartition(conn, g, repartition, now_us())
+                done, replaced = rewriter.repartition(conn, g, repartition, now_us())
+                logged(fs, conn, "compact", {**done, "group": name, "repartition": repartition}, name)
             rewriter.finish(name, replaced)
         else:
             done = compact_group(rewriter, fs._conns, g, now_us(), AUTO_MIN_SMALL_FILES if auto else 2)
@@ -83,6 +88,8 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
 
 def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
     """Remove expired online records and stage their delete markers (at the expiry) offline."""
+    from ..access.guard import logged
+
     names = [group] if group else [g.name for g in fs.list_feature_groups() if g.online]
     removed = 0
     for name in names:
@@ -105,6 +112,7 @@ def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
                     row[ev_i] = us_to_iso(expires) if g.time_feature.type == "String" else expires / 1_000_000
                     markers.append((expires, wt, now, first + i, 1, *row))
                 offline_store.stage(conn, g, markers)
+            logged(fs, conn, "sweep_expired", {"group": name, "records": len(rows)}, name)
             removed += len(rows)
         fs._online.after_commit()
     return removed

@@ -103,9 +103,10 @@ class RunContext:
 # ----------------------------------------------------------------------------- one run
 
 def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str = "manual",
-            interval: tuple[int, int] | None = None, attempt: int = 1, scheduled: bool = False) -> dict[str, Any]:
+            interval: tuple[int, int] | None = None, attempt: int = 1, scheduled: bool = False,
+            scheduler: str | None = None) -> dict[str, Any]:
     """Run the pipeline once, as ``fs``'s principal (for a ``scheduled`` run, the pipeline's
-    owner's handle), and return its run record. The pipeline's own failure, a refused grant
+    owner's handle, with the ``scheduler``'s name in its audit entry), and return its run record. The pipeline's own failure, a refused grant
     included, is recorded and returned (status "failed"), not raised; a run already in progress
     raises Conflict."""
     with fs._conns.write() as conn:
@@ -116,6 +117,16 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
         run_id = tables.start_run(conn, name, kind, trigger, attempt, started, interval)
         tables.lock_run(conn, name, run_id)
     log = RunLog()
+
+    def audited(conn: Any, status: str, rows_out: int = 0) -> None:
+        """Under a policy, the run's audit entry as its starter's, in the transaction that ends the
+        run (with its rows, when it wrote some)."""
+        if fs._guard is not None:
+            fs._guard.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
+                             {"pipeline": name, "run": run_id, "trigger": trigger, "status": status,
+                              "rows_out": rows_out, **({"scheduler": scheduler} if scheduler else {})},
+                             "failed: run" if status == "failed" else "ok")
+
     try:  # a definition that no longer holds (an input group deleted since) fails the run, recorded
         spec = specs.from_dict(stored["spec"], set(registry.names(fs._conns.get())))
         guard = grants.acting(fs)
@@ -132,12 +143,14 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
         if plan.nothing_new:
             with fs._conns.write() as conn:
                 tables.finish_run(conn, run_id, "skipped", now_us(), log="no input rows written since the last run")
+                audited(conn, "skipped")
         else:
-            _run(fs, spec, plan, run_id, log)
+            _run(fs, spec, plan, run_id, log, audited)
     except BaseException as exc:  # recorded, then re-raised only if the process is being stopped
         with fs._conns.write() as conn:
             tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc),
                               traceback="".join(traceback.format_exception(exc))[-20_000:], log=log.text())
+            audited(conn, "failed")
         if not isinstance(exc, Exception):
             raise
     finally:
@@ -152,7 +165,8 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog) -> None:
+def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog,
+         audited: Callable[[Any, str, int], None]) -> None:
     from ..ingest import LoadedInput
 
     with SqlSandbox(fs, plan) as con:
@@ -173,6 +187,7 @@ def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, 
                           rows_rejected=report.rows_rejected, window_start_us=plan.window[0] if plan.window else None,
                           window_end_us=plan.window[1] if plan.window else None, log=log.text())
         record_lineage(conn, fs, spec, run_id, rows_in, report.rows_written, now)
+        audited(conn, "succeeded", report.rows_written)
 
     source = f"pipeline {spec.name} run {run_id}"
     fs.ingest(spec.target, LoadedInput(table, source, "pipeline"), on_error="skip", source=source, _on_commit=commit)

@@ -135,13 +135,10 @@ class Scheduler:
             # As its owner: a fresh handle, so every run decides on the policy as it is now.
             actor = self.fs.with_principal(stored["owner"]) if stored["owner"] is not None else self.fs
             try:
-                run = runner.execute(actor, name, None, trigger, attempt=attempt, scheduled=True)
+                run = runner.execute(actor, name, None, trigger, attempt=attempt, scheduled=True,
+                                     scheduler=self.fs._guard.name if self.fs._guard is not None else None)
             except Conflict:  # someone started it by hand meanwhile
                 continue
-            log.info("pipeline %s run %s (%s): %s", name, run["id"], trigger, run["status"])
-            if actor._guard is not None:  # audited as the principal the run acted as, started by the scheduler
-                actor._guard.record("run_pipeline", stored["spec"]["target"], "ok" if run["status"] != "failed"
-                                    else "failed: run", {"pipeline": name, "run": run["id"], "trigger": trigger,
-                                                         "rows_out": run["rows_out"], "scheduler": self.fs._guard.name})
+            log.info("pipeline %s run %s (%s): %s", name, run["id"], trigger, run["status"])  # audited by the run
             runs.append(run)
         return runs

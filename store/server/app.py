@@ -52,17 +52,26 @@ GRACEFUL_SECONDS = 10
 class _Api:
     def __init__(self, fs: FeatureStore, keys: Keyring | None) -> None:
         self.fs, self.keys = fs, keys
-        # Without --keys, a shared store's published policy signs requests, followed as it changes.
-        self.follow = keys is None and fs._guard is not None and fs._guard.live is not None
+        # The keys follow the policy they come from, as it changes: the --keys file (which the
+        # engine enforces, see create_app), or without --keys a shared store's published policy.
+        guard = fs._guard
+        self.from_file = keys is not None and keys.path is not None and guard is not None
+        self.follow = self.from_file or (keys is None and guard is not None
+                                         and isinstance(guard.live, published.LivePolicy))
         self._keys_of: Any = None  # the policy self.keys came from, when following
 
     def keyring(self) -> Keyring | None:
-        """The keys that sign requests now (a published policy's checked against the registry
-        version, which PostgreSQL's notifications keep in memory)."""
+        """The keys that sign requests now: a published policy's checked against the registry
+        version (which PostgreSQL's notifications keep in memory), a file's against its stat. A
+        file that lost its keys accepts none; one gone or unparsable refuses (AccessDenied)."""
         if self.follow:
             file = self.fs._guard.current()
             if file is not self._keys_of:
-                self._keys_of, self.keys = file, Keyring.of(file) if file is not None and file.keys else None
+                self._keys_of = file
+                if file is not None and file.keys:
+                    self.keys = Keyring.of(file)
+                else:
+                    self.keys = Keyring([], file.path if file else None) if self.from_file else None
         return self.keys
 
     def runtime_endpoint(self, op: str) -> Callable[[Request], Any]:
