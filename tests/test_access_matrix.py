@@ -26,14 +26,15 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable
 
 import pandas as pd
 import pytest
 
 from store import AccessDenied, Feature, FeatureStore, NotFound, ValidationError
-from store.errors import FeatureStoreError
 
 ROLES = ("none", "viewer", "editor", "owner", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
@@ -165,18 +166,22 @@ class World:
         return next(PRINCIPALS[role] for role, handle in self.handles.items() if handle is fs)
 
     def fingerprint(self) -> tuple[Any, ...]:
-        """Everything a call could change: each table of the store but its audit log (refusals
-        are logged), and the offline files."""
-        conn = sqlite3.connect(f"file:{os.path.join(self.path, 'featurestore.db')}?mode=ro", uri=True)
-        try:
-            tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                      if t not in ("audit_log", "sqlite_sequence", "leases")]
-            content = tuple((t, sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"')))) for t in tables)
-        finally:
-            conn.close()
-        files = sorted((os.path.relpath(os.path.join(d, f), self.path), os.path.getsize(os.path.join(d, f)))
-                       for d, _, names in os.walk(os.path.join(self.path, "offline")) for f in names)
-        return content, tuple(files)
+        return fingerprint(self.path)
+
+
+def fingerprint(path: str) -> tuple[Any, ...]:
+    """Everything a call could change: each table of the store but its audit log (refusals are
+    logged), and the offline files."""
+    conn = sqlite3.connect(f"file:{os.path.join(path, 'featurestore.db')}?mode=ro", uri=True)
+    try:
+        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                  if t not in ("audit_log", "sqlite_sequence", "leases")]
+        content = tuple((t, sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"')))) for t in tables)
+    finally:
+        conn.close()
+    files = sorted((os.path.relpath(os.path.join(d, f), path), os.path.getsize(os.path.join(d, f)))
+                   for d, _, names in os.walk(os.path.join(path, "offline")) for f in names)
+    return content, tuple(files)
 
 
 W: World  # set by the module fixture; the rows' calls read it when they run
@@ -313,7 +318,7 @@ METHODS: dict[str, Row] = {
     "set_rules": Row(lambda fs, g: fs.set_rules(g, RULES), "owner"),
     "import_rules": Row(lambda fs, g: fs.import_rules(g, W.suite, replace=True), "owner"),
     "set_monitor": Row(lambda fs, g: fs.set_monitor(g, expected_interval=3600), "owner"),
-    "set_quarantine_retention": Row(lambda fs, g: fs.set_quarantine_retention(g, "30d"), "owner"),
+    "set_quarantine_retention": Row(lambda fs, g: fs.set_quarantine_retention(g, timedelta(days=30)), "owner"),
     "compact": Row(lambda fs, g: fs.compact(g), "owner"),
     "sweep_expired": Row(lambda fs, g: fs.sweep_expired(g), "owner"),
     "create_pipeline": Row(
@@ -483,3 +488,258 @@ def test_a_hidden_group_looks_like_a_missing_one(world, method):
                 problems.append(f"{where}: hidden group {describe(result, exc)}, but a missing group "
                                 f"{describe(missing, missing_exc)}")
     assert not problems, "\n".join(problems)
+
+
+# -- the HTTP API: every operation `featurestore serve --keys` dispatches ----------------------------
+
+KEY_ROLES = ("unknown", "viewer", "editor", "owner", "admin")
+KEYS = {role: (f"AKIDMATRIX{role.upper():0<8}", f"{role}-secret-matrix") for role in KEY_ROLES}
+REVOKED = ("AKIDMATRIXREVOKED", "revoked-secret-matrix")  # an admin key, removed once the server runs
+HTTP_ACCESS = """
+users:
+  - {{name: root, roles: [{{role: admin}}]}}
+keys:
+  - {{access_key_id: {viewer[0]}, secret_access_key: {viewer[1]}, roles: [{{role: viewer, groups: [public]}}]}}
+  - {{access_key_id: {editor[0]}, secret_access_key: {editor[1]}, roles: [{{role: editor, groups: [public]}}]}}
+  - {{access_key_id: {owner[0]}, secret_access_key: {owner[1]}, roles: [{{role: owner, groups: [public]}}]}}
+  - {{access_key_id: {admin[0]}, secret_access_key: {admin[1]}, roles: [{{role: admin}}]}}
+"""
+REVOKED_KEY = f"  - {{access_key_id: {REVOKED[0]}, secret_access_key: {REVOKED[1]}, roles: [{{role: admin}}]}}\n"
+ACCESS_CODES = {"AccessDeniedException", "AccessForbidden"}  # the control plane's and the runtime's names
+DEFINITIONS = [{"FeatureName": name, "FeatureType": kind}
+               for name, kind in (("id", "String"), ("ts", "String"), ("amount", "Fractional"), ("label", "String"))]
+
+
+@dataclass(frozen=True)
+class Clients:
+    sm: Any  # the control plane: boto3 "sagemaker"
+    rt: Any  # the runtime: boto3 "sagemaker-featurestore-runtime"
+
+
+@dataclass(frozen=True)
+class Op:
+    call: Callable[[Clients, str], dict[str, Any]]  # valid parameters, on the group given
+    needs: str  # least role of the signing key on the group
+    hidden: Callable[[Clients, str], dict[str, Any]] | None = None  # default: the call, aimed at the hidden group
+    restore: Callable[[str], None] | None = None  # as the admin, after a call that went through
+
+
+def group_arn(group: str) -> str:
+    from store.server.shapes import arn
+
+    return arn("us-east-1", group)
+
+
+def http_record(record_id: str) -> list[dict[str, str]]:
+    return [{"FeatureName": "id", "ValueAsString": record_id}, {"FeatureName": "ts", "ValueAsString": T0},
+            {"FeatureName": "amount", "ValueAsString": "1.5"}, {"FeatureName": "label", "ValueAsString": "x"}]
+
+
+def http_create(c: Clients, name: str) -> dict[str, Any]:
+    return c.sm.create_feature_group(FeatureGroupName=name, RecordIdentifierFeatureName="id",
+                                     EventTimeFeatureName="ts", FeatureDefinitions=DEFINITIONS,
+                                     OnlineStoreConfig={"EnableOnlineStore": True})
+
+
+def http_addition(c: Clients, g: str, name: str) -> dict[str, Any]:
+    return c.sm.update_feature_group(FeatureGroupName=g, FeatureAdditions=[{"FeatureName": name,
+                                                                             "FeatureType": "String"}])
+
+
+OPERATIONS: dict[str, Op] = {
+    # control plane
+    "CreateFeatureGroup": Op(lambda c, g: http_create(c, f"{g}_new"), "admin", hidden=http_create,
+                             restore=lambda g: SERVED.drop_group(f"{g}_new")),
+    "DescribeFeatureGroup": Op(lambda c, g: c.sm.describe_feature_group(FeatureGroupName=g), "viewer"),
+    "ListFeatureGroups": Op(lambda c, g: c.sm.list_feature_groups(), "viewer"),
+    "UpdateFeatureGroup": Op(lambda c, g: http_addition(c, g, f"extra{SERVED.count()}"), "owner",
+                             hidden=lambda c, g: http_addition(c, g, "extra")),
+    "DeleteFeatureGroup": Op(lambda c, g: c.sm.delete_feature_group(FeatureGroupName=g), "owner",
+                             restore=lambda g: SERVED.rebuild(g)),
+    "DescribeFeatureMetadata": Op(lambda c, g: c.sm.describe_feature_metadata(FeatureGroupName=g, FeatureName="label"),
+                                  "viewer"),
+    "UpdateFeatureMetadata": Op(lambda c, g: c.sm.update_feature_metadata(FeatureGroupName=g, FeatureName="label",
+                                                                          Description="A label"), "owner"),
+    "Search": Op(lambda c, g: c.sm.search(Resource="FeatureGroup", SearchExpression={"Filters": [
+        {"Name": "FeatureGroupName", "Operator": "Equals", "Value": g}]}), "viewer"),
+    "AddTags": Op(lambda c, g: c.sm.add_tags(ResourceArn=group_arn(g), Tags=[{"Key": "team", "Value": "risk"}]),
+                  "owner"),
+    "ListTags": Op(lambda c, g: c.sm.list_tags(ResourceArn=group_arn(g)), "viewer"),
+    "DeleteTags": Op(lambda c, g: c.sm.delete_tags(ResourceArn=group_arn(g), TagKeys=["spare"]), "owner"),
+    # runtime
+    "PutRecord": Op(lambda c, g: c.rt.put_record(FeatureGroupName=g, Record=http_record("w1")), "editor"),
+    "GetRecord": Op(lambda c, g: c.rt.get_record(FeatureGroupName=g, RecordIdentifierValueAsString="r1"), "viewer"),
+    "BatchGetRecord": Op(lambda c, g: c.rt.batch_get_record(Identifiers=[
+        {"FeatureGroupName": g, "RecordIdentifiersValueAsString": ["r1", "b0"]}]), "viewer"),
+    "DeleteRecord": Op(lambda c, g: c.rt.delete_record(
+        FeatureGroupName=g, RecordIdentifierValueAsString="never-written", EventTime="2026-06-01T00:00:00Z"), "editor"),
+    "BatchWriteRecord": Op(lambda c, g: c.rt.batch_write_record(Entries=[
+        {"FeatureGroupName": g, "Record": http_record("w2")}]), "editor"),
+    "ListRecords": Op(lambda c, g: c.rt.list_records(FeatureGroupName=g), "viewer"),
+}
+
+
+class Served:
+    """The module's server over a store of its own, with one client pair per key."""
+
+    def __init__(self, tmp: str) -> None:
+        from store.server.process import LocalServer
+
+        self.path, self.keys_path = os.path.join(tmp, "store"), os.path.join(tmp, "access.yaml")
+        with open(self.keys_path, "w", encoding="utf-8") as fh:
+            fh.write(HTTP_ACCESS.format(**KEYS) + REVOKED_KEY)
+        self.admin = FeatureStore(self.path, principal="root", access=self.keys_path)
+        self._counter = 0
+        for group in (VISIBLE, HIDDEN):
+            self.rebuild(group)
+        self.admin.flush()
+        self.server = LocalServer(self.path, keys_path=self.keys_path)
+        self.server.start()
+        self.clients = {role: self._clients(*KEYS[role]) for role in KEY_ROLES}
+        self.revoked = self._clients(*REVOKED)
+        self.revoked.rt.get_record(FeatureGroupName=VISIBLE, RecordIdentifierValueAsString="r1")  # works until...
+        with open(self.keys_path, "w", encoding="utf-8") as fh:  # ...it leaves the file
+            fh.write(HTTP_ACCESS.format(**KEYS))
+        # A server may notice the edit at its next request or a moment later: give it 3 s.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and http_outcome(lambda: self.revoked.rt.get_record(
+                FeatureGroupName=VISIBLE, RecordIdentifierValueAsString="r1"))[0] == "200":
+            time.sleep(0.2)
+
+    def _clients(self, key: str, secret: str) -> Clients:
+        from botocore.config import Config
+
+        options = {"aws_access_key_id": key, "aws_secret_access_key": secret,
+                   "config": Config(retries={"max_attempts": 1})}
+        return Clients(self.server.client("sagemaker", **options),
+                       self.server.client("sagemaker-featurestore-runtime", **options))
+
+    def rebuild(self, group: str) -> None:
+        if group not in {g.name for g in self.admin.list_feature_groups()}:
+            self.admin.create_feature_group(group, "id", "ts", features(group), tags={"team": "risk"})
+            self.admin.put_record(group, {"id": "r1", "ts": T0, "amount": 2.5,
+                                          "label": "TOP-SECRET" if group == HIDDEN else "open"})
+
+    def drop_group(self, name: str) -> None:
+        if name in {g.name for g in self.admin.list_feature_groups()}:
+            self.admin.delete_feature_group(name)
+
+    def count(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """As ``fingerprint``, once the rows earlier calls wrote are flushed: the server flushes
+        its buffer in the background, which must not pass for a change."""
+        self.admin.flush()
+        return fingerprint(self.path)
+
+    def close(self) -> None:
+        self.server.stop()
+        self.admin.close()
+
+
+SERVED: Served  # set by the module fixture
+
+
+def http_outcome(call: Callable[[], dict[str, Any]]) -> tuple[str, str, str, dict[str, Any] | None]:
+    """(status, error code, message, response): a refusal inside a batch's Errors counts as the
+    call's, since batches answer 200 and report each entry."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = call()
+    except ClientError as exc:
+        error = exc.response["Error"]
+        status = str(exc.response["ResponseMetadata"]["HTTPStatusCode"])
+        return status, error.get("Code", ""), error.get("Message", ""), None
+    errors = response.get("Errors") or []
+    if errors:
+        return "200 with errors", errors[0].get("ErrorCode", ""), errors[0].get("ErrorMessage", ""), response
+    return "200", "", "", response
+
+
+def body(response: dict[str, Any] | None) -> str:
+    """A response without its request id, date and other metadata."""
+    if response is None:
+        return ""
+    return json.dumps({k: v for k, v in response.items() if k != "ResponseMetadata"}, default=str, sort_keys=True)
+
+
+def http_refused(status: str, code: str) -> bool:
+    return code in ACCESS_CODES and status in ("403", "200 with errors")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    global SERVED
+    pytest.importorskip("boto3", reason="the HTTP table drives the server with boto3")
+    SERVED = Served(str(tmp_path_factory.mktemp("served")))
+    yield SERVED
+    SERVED.close()
+
+
+def test_every_dispatched_operation_has_a_row():
+    from store.server import app
+
+    dispatched = {op for handlers in app._HANDLERS.values() for op in handlers}
+    assert set(OPERATIONS) - dispatched == set(), "rows for operations the server no longer dispatches"
+    assert dispatched - set(OPERATIONS) == set(), "operations the server dispatches without a row in OPERATIONS"
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_each_key_is_allowed_or_refused_on_a_visible_group(served, operation):
+    op = OPERATIONS[operation]
+    problems = []
+    for role in KEY_ROLES:
+        before = served.fingerprint()
+        status, code, message, _ = http_outcome(lambda: op.call(served.clients[role], VISIBLE))
+        went_through = status == "200"
+        if went_through and op.restore:
+            op.restore(VISIBLE)
+        if role != "unknown" and RANK[role] >= RANK[op.needs]:
+            if not went_through:
+                problems.append(f"{role} key: expected success, got {status} {code}: {message}")
+        elif not http_refused(status, code):
+            problems.append(f"{role} key: expected {'/'.join(sorted(ACCESS_CODES))} 403, got {status} {code} {message}")
+        elif served.fingerprint() != before:
+            problems.append(f"{role} key: refused, but the store changed")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_hidden_group_looks_like_a_missing_one_over_http(served, operation):
+    op = OPERATIONS[operation]
+    probe = op.hidden or op.call
+    problems = []
+    for role in KEY_ROLES[:-1]:
+        clients = served.clients[role]
+        before = served.fingerprint()
+        hidden = http_outcome(lambda: probe(clients, HIDDEN))
+        if hidden[0] == "200" and op.restore:
+            op.restore(HIDDEN)
+        missing = http_outcome(lambda: probe(clients, MISSING))
+        # A refusal may echo the name the caller sent (a batch's entry, a message); an answer may not show it.
+        shown = body(hidden[3]) if hidden[0] == "200" else (body(hidden[3]) or hidden[2]).replace(HIDDEN, "")
+        if SECRET_MARKERS.search(shown):
+            problems.append(f"{role} key: the answer shows the hidden group: {shown[:300]}")
+        if hidden[:2] != missing[:2] or hidden[2].replace(HIDDEN, "<group>") != missing[2].replace(MISSING, "<group>") \
+                or (hidden[0] != "200" and body(hidden[3]).replace(HIDDEN, "<group>") != body(missing[3]).replace(
+                    MISSING, "<group>")):
+            problems.append(f"{role} key: hidden group {hidden[:3]} {body(hidden[3])}, but a missing group "
+                            f"{missing[:3]} {body(missing[3])}")
+        if hidden[0] != "200" and served.fingerprint() != before:
+            problems.append(f"{role} key: refused, but the store changed")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_key_removed_from_the_file_is_refused(served, operation):
+    """A running server follows its access file: a key taken out of it is an unknown key (D7)."""
+    op = OPERATIONS[operation]
+    before = served.fingerprint()
+    status, code, message, _ = http_outcome(lambda: op.call(served.revoked, VISIBLE))
+    if status == "200" and op.restore:
+        op.restore(VISIBLE)
+    assert http_refused(status, code), f"the revoked key got {status} {code} {message}"
+    assert served.fingerprint() == before
