@@ -226,10 +226,6 @@ class Row:
         return self.hidden or (Probe(self.call),)
 
 
-def same(call: Callable[[FeatureStore, str], Any], **options: Any) -> Probe:
-    return Probe(call, **options)
-
-
 def new_group(fs: FeatureStore, name: str) -> Any:
     return fs.create_feature_group(name, "id", "ts", features(VISIBLE))
 
@@ -269,39 +265,39 @@ METHODS: dict[str, Row] = {
     "validation_runs": Row(lambda fs, g: fs.validation_runs(g), "viewer"),
     "volume": Row(lambda fs, g: fs.volume(g), "viewer"),
     "storage": Row(lambda fs, g: fs.storage(g), "viewer",
-                   hidden=(same(lambda fs, g: fs.storage(g)), same(lambda fs, g: fs.storage()))),
+                   hidden=(Probe(lambda fs, g: fs.storage(g)), Probe(lambda fs, g: fs.storage()))),
     "check_monitors": Row(lambda fs, g: fs.check_monitors(g), "viewer",
-                          hidden=(same(lambda fs, g: fs.check_monitors(g)), same(lambda fs, g: fs.check_monitors()))),
+                          hidden=(Probe(lambda fs, g: fs.check_monitors(g)), Probe(lambda fs, g: fs.check_monitors()))),
     # -- reads across groups: a viewer's, cut to what the caller may see -------------------------
     "list_feature_groups": Row(lambda fs, g: fs.list_feature_groups(), "viewer"),
     "search": Row(lambda fs, g: fs.search(g), "viewer"),
     "query": Row(lambda fs, g: fs.query(f"SELECT count(*) AS n FROM {g}"), "viewer",
-                 hidden=(same(lambda fs, g: fs.query(f"SELECT count(*) AS n FROM {g}"),
+                 hidden=(Probe(lambda fs, g: fs.query(f"SELECT count(*) AS n FROM {g}"),
                               refusals=(ValidationError, AccessDenied)),)),  # an unknown table is a SQL error
     "lineage": Row(lambda fs, g: fs.lineage(), "viewer",
-                   hidden=(same(lambda fs, g: fs.lineage()), same(lineage_of))),
+                   hidden=(Probe(lambda fs, g: fs.lineage()), Probe(lineage_of))),
     "usage": Row(lambda fs, g: fs.usage(), "viewer"),
     "build_dataset": Row(lambda fs, g: fs.build_dataset(ENTITY, [g]), "viewer",
-                         hidden=(same(lambda fs, g: fs.build_dataset(ENTITY, [g])),
-                                 same(lambda fs, g: fs.build_dataset(ENTITY, [f"{g}:nope"])))),
+                         hidden=(Probe(lambda fs, g: fs.build_dataset(ENTITY, [g])),
+                                 Probe(lambda fs, g: fs.build_dataset(ENTITY, [f"{g}:nope"])))),
     "dataset": Row(lambda fs, g: fs.dataset(W.dataset(g)), "viewer", prepare=lambda g: W.dataset(g)),
     "rebuild_dataset": Row(lambda fs, g: fs.rebuild_dataset(W.dataset(g)), "viewer", prepare=lambda g: W.dataset(g)),
     "datasets": Row(lambda fs, g: fs.datasets(), "viewer"),
     "list_pipelines": Row(lambda fs, g: fs.list_pipelines(), "viewer"),
     "scheduler_status": Row(lambda fs, g: fs.scheduler_status(), "viewer"),
     "pipeline": Row(lambda fs, g: fs.pipeline(f"{g}_copy"), "viewer",
-                    hidden=(same(lambda fs, g: fs.pipeline(f"{g}_copy")),
+                    hidden=(Probe(lambda fs, g: fs.pipeline(f"{g}_copy")),
                             Probe(lambda fs, g: fs.pipeline(f"from_{g}"), missing=False))),
     "pipeline_runs": Row(lambda fs, g: fs.pipeline_runs(f"{g}_copy"), "viewer",
-                         hidden=(same(lambda fs, g: fs.pipeline_runs(f"{g}_copy")),
-                                 same(lambda fs, g: fs.pipeline_runs()))),
+                         hidden=(Probe(lambda fs, g: fs.pipeline_runs(f"{g}_copy")),
+                                 Probe(lambda fs, g: fs.pipeline_runs()))),
     "pipeline_run": Row(lambda fs, g: fs.pipeline_run(W.run(g)), "viewer", prepare=lambda g: W.run(g)),
     "preview_pipeline": Row(
         lambda fs, g: fs.preview_pipeline(f"{g}_copy"), "viewer",
-        hidden=(same(lambda fs, g: fs.preview_pipeline(f"{g}_copy")),
-                same(lambda fs, g: fs.preview_pipeline(target=VISIBLE, inputs=[g], sql=copy_sql(g), mode="full"),
+        hidden=(Probe(lambda fs, g: fs.preview_pipeline(f"{g}_copy")),
+                Probe(lambda fs, g: fs.preview_pipeline(target=VISIBLE, inputs=[g], sql=copy_sql(g), mode="full"),
                      refusals=(*REFUSED, ValidationError)),  # an input that is no group is read as a file path
-                same(lambda fs, g: fs.preview_pipeline(  # the hidden group's files, read by path
+                Probe(lambda fs, g: fs.preview_pipeline(  # the hidden group's files, read by path
                     target=VISIBLE, inputs=[VISIBLE], mode="full",
                     sql=f"SELECT * FROM read_parquet('{W.path}/offline/{g}/**/*.parquet')"),
                      refusals=(*REFUSED, ValidationError), echo=True),
@@ -316,17 +312,17 @@ METHODS: dict[str, Row] = {
     "release_quarantined": Row(lambda fs, g: fs.release_quarantined(g, W.quarantined(g)), "editor",
                                prepare=lambda g: W.quarantined(g)),
     "run_pipeline": Row(lambda fs, g: fs.run_pipeline(f"{g}_copy"), "editor",
-                        hidden=(same(lambda fs, g: fs.run_pipeline(f"{g}_copy")),
+                        hidden=(Probe(lambda fs, g: fs.run_pipeline(f"{g}_copy")),
                                 Probe(lambda fs, g: fs.run_pipeline(f"from_{g}"), missing=False))),
     "backfill": Row(lambda fs, g: fs.backfill(f"{g}_copy", "2026-01-01", "2026-01-02"), "editor",
-                    hidden=(same(lambda fs, g: fs.backfill(f"{g}_copy", "2026-01-01", "2026-01-02")),
+                    hidden=(Probe(lambda fs, g: fs.backfill(f"{g}_copy", "2026-01-01", "2026-01-02")),
                             Probe(lambda fs, g: fs.backfill(f"from_{g}", "2026-01-01", "2026-01-02"), missing=False))),
     # A model is lineage written over datasets; the datasets' groups must be readable.
     "register_model": Row(lambda fs, g: fs.register_model(f"model_{g}", datasets=[W.dataset(g)]), "editor",
                           prepare=lambda g: W.dataset(g)),
     # -- changes of the group, its rules, monitors and pipelines: an owner's ---------------------
     "add_features": Row(lambda fs, g: fs.add_features(g, [Feature(f"extra{W.count()}")]), "owner",
-                        hidden=(same(lambda fs, g: fs.add_features(g, [Feature("extra")])),)),
+                        hidden=(Probe(lambda fs, g: fs.add_features(g, [Feature("extra")])),)),
     "update_feature_group": Row(lambda fs, g: fs.update_feature_group(g, description="Updated"), "owner"),
     "update_feature_metadata": Row(lambda fs, g: fs.update_feature_metadata(g, "label", description="A label"),
                                    "owner"),
@@ -339,10 +335,10 @@ METHODS: dict[str, Row] = {
     "sweep_expired": Row(lambda fs, g: fs.sweep_expired(g), "owner"),
     "create_pipeline": Row(
         lambda fs, g: fs.create_pipeline(f"{g}_new", target=g, inputs=[g], sql=copy_sql(g), mode="full"), "owner",
-        hidden=(same(lambda fs, g: fs.create_pipeline(f"{g}_new", target=g, inputs=[g], sql=copy_sql(g), mode="full")),
+        hidden=(Probe(lambda fs, g: fs.create_pipeline(f"{g}_new", target=g, inputs=[g], sql=copy_sql(g), mode="full")),
                 # into the caller's own group, reading the hidden one (D2): every input needs a read grant
                 # (an input that is no group is read as a file path: a ValidationError if none is there)
-                same(lambda fs, g: fs.create_pipeline(f"in_{g}", target=VISIBLE, inputs=[g], sql=copy_sql(g),
+                Probe(lambda fs, g: fs.create_pipeline(f"in_{g}", target=VISIBLE, inputs=[g], sql=copy_sql(g),
                                                       mode="full"), refusals=(*REFUSED, ValidationError))),
         restore=lambda g: W.drop_pipelines(f"{g}_new", f"in_{g}")),
     "update_pipeline": Row(lambda fs, g: fs.update_pipeline(f"{g}_copy", description="Updated"), "owner"),
@@ -351,7 +347,7 @@ METHODS: dict[str, Row] = {
     "resume_pipeline": Row(lambda fs, g: fs.resume_pipeline(f"{g}_copy"), "owner"),
     # -- the store's administration: an admin's --------------------------------------------------
     "create_feature_group": Row(lambda fs, g: new_group(fs, f"{g}_new"), "admin",
-                                hidden=(same(lambda fs, g: new_group(fs, g)),),
+                                hidden=(Probe(lambda fs, g: new_group(fs, g)),),
                                 restore=lambda g: W.drop_group(f"{g}_new")),
     "delete_dataset": Row(lambda fs, g: fs.delete_dataset(W.dataset(g)), "admin", prepare=lambda g: W.dataset(g)),
     "run_scheduler": Row(lambda fs, g: fs.run_scheduler(tick=0.01, stop=W.stopped), "admin"),
