@@ -914,7 +914,8 @@ def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:
     fs = ref()
     if fs is not None:
         try:
-            fs.flush()
+            with fs._as_store():  # the store's own upkeep, whoever opened it
+                fs.flush()
         except Exception:  # noqa: BLE001 - exiting: nothing left to report it to
             pass
 

@@ -173,6 +173,11 @@ class World:
     def fingerprint(self) -> tuple[Any, ...]:
         return fingerprint(self.path)
 
+    def put_policy_back(self) -> None:
+        """Undo ``remove_access_policy``: the file back, and recorded again by an opener under it."""
+        os.replace(f"{self.path}/access.yaml.removed", f"{self.path}/access.yaml")
+        FeatureStore(self.path, principal=PRINCIPALS["admin"]).close()
+
 
 def fingerprint(path: str, skip: tuple[str, ...] = ()) -> tuple[Any, ...]:
     """Everything a call could change: each table of the store but the audit's (refusals are
@@ -357,7 +362,9 @@ METHODS: dict[str, Row] = {
     # refused as a shared store's feature.
     "publish_access": Row(lambda fs, g: fs.publish_access(None), "admin", passes_to=ValidationError),
     # -- open to anyone: they change no answer ---------------------------------------------------
-    "flush": Row(lambda fs, g: fs.flush(g), None),  # upkeep: rows already accepted move to Parquet
+    "flush": Row(lambda fs, g: fs.flush(g), "viewer"),  # rows already accepted move to Parquet; a hidden group is missing
+    "remove_access_policy": Row(lambda fs, g: fs.remove_access_policy(), "admin",
+                                restore=lambda g: W.put_policy_back()),
     "close": Row(lambda fs, g: FeatureStore(W.path, principal=W.principal_of(fs)).close(), None),
     "with_principal": Row(lambda fs, g: fs.with_principal(PRINCIPALS["viewer"]), None),
 }

@@ -40,7 +40,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "describe": ("viewer", "name"), "feature_group": ("viewer", "name"),
     "add_features": ("owner", "name"), "update_feature_group": ("owner", "name"),
     "delete_feature_group": ("owner", "name"), "create_feature_group": ("admin", "name"),
-    "compact": ("owner", "group?"), "sweep_expired": ("owner", "group?"), "flush": (None, None),
+    "compact": ("owner", "group?"), "sweep_expired": ("owner", "group?"), "flush": ("viewer", "group?"),
     "run_pipeline": ("editor", "pipeline:name"), "backfill": ("editor", "pipeline:name"),
     "create_pipeline": ("owner", "target"), "update_pipeline": ("owner", "pipeline:name"),
     "delete_pipeline": ("owner", "pipeline:name"), "pause_pipeline": ("owner", "pipeline:name"),
