@@ -29,6 +29,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # Keep instants inside what pandas' nanosecond timestamps and ISO years (0001-9999) can hold.
 MIN_US = -9_223_372_036_854_775
 MAX_US = 9_223_372_036_854_775
+# The longest TTL, retention or other duration setting: 100 years. Added to any event time it
+# stays an int64 of microseconds (SQLite INTEGER); 1e13 s overflowed it at every put.
+MAX_DURATION_SECONDS = 3_155_760_000
 # Why an instant outside MIN_US..MAX_US is refused, on every path (put, ingest, HTTP, arguments).
 OUT_OF_RANGE = ("is outside the supported time range 1677-09-21T00:12:43.145225Z to 2262-04-11T23:47:16.854775Z "
                 "(what a nanosecond timestamp holds)")
@@ -194,6 +197,9 @@ def ttl_to_seconds(ttl: Any, what: str = "ttl") -> float | None:
             raise ValidationError(f"{what} {ttl!r} is not a duration: give seconds or a timedelta") from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValidationError(f"{what} must be a positive duration, got {ttl!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValidationError(f"{what} {ttl!r} is too long: give at most {MAX_DURATION_SECONDS:,} seconds (100 years), "
+                              "or none", argument=what, value=ttl)
     return seconds
 
 
@@ -226,7 +232,7 @@ def us_array_to_iso(us: "pa.Array") -> "pa.Array":
         ).to_arrow_table().column("s").combine_chunks()
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*", re.ASCII)  # .fullmatch; '١٥m' is none
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -236,11 +242,13 @@ def duration_seconds(value: Any, what: str) -> float:
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and _DURATION_RE.match(value):
-        number, unit = _DURATION_RE.match(value).groups()
+    elif isinstance(value, str) and _DURATION_RE.fullmatch(value):
+        number, unit = _DURATION_RE.fullmatch(value).groups()
         seconds = float(number) * _UNIT_SECONDS[unit]
     else:
         raise ValidationError(f"{what}={value!r}: give seconds, a timedelta, or text like '15m', '12h' or '1d'")
     if seconds < 0:
         raise ValidationError(f"{what}={value!r} is negative")
+    if not seconds <= MAX_DURATION_SECONDS:
+        raise ValidationError(f"{what}={value!r} is too long: give at most {MAX_DURATION_SECONDS:,} seconds (100 years)")
     return seconds
