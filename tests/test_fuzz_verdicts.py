@@ -115,6 +115,8 @@ def test_every_path_gives_one_verdict(stores, tmp_path, case):
         surrogate = any("\ud800" <= ch <= "\udfff" for v in rec.values() for ch in (v if isinstance(v, str) else ""))
         if surrogate and path in ("arrow", "parquet", "csv", "http"):
             continue  # Arrow, files and JSON bodies cannot carry a lone surrogate; put and DataFrame judge it
+        if path == "http" and feature == "l" and isinstance(rec["l"], str):
+            continue  # the wire model carries a List as ValueAsStringList only; JSON text is refused there by design
         if path == "csv" and "" in rec.values():
             continue  # an empty CSV field is null (documented): a file cannot hold the empty string
         group = f"fz{next(_ids)}"
