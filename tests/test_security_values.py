@@ -122,6 +122,9 @@ def test_a_stored_case_variant_of_a_reserved_name_opens_and_says_how_to_rename(t
     fs.close()
     with sqlite3.connect(path / "featurestore.db") as con:  # what the old code let through
         con.execute("UPDATE features SET name = 'IS_DELETED' WHERE name = 'flag'")
+        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            if any(c[1] == "flag" for c in con.execute(f'PRAGMA table_info("{table}")')):
+                con.execute(f'ALTER TABLE "{table}" RENAME COLUMN flag TO IS_DELETED')
     fs = FeatureStore(path)
     assert fs.feature_group("g").feature_names == ["id", "ts", "IS_DELETED"]
     assert "IS_DELETED_value" in fs.describe("g")["warnings"][0]
@@ -129,6 +132,9 @@ def test_a_stored_case_variant_of_a_reserved_name_opens_and_says_how_to_rename(t
         fs.as_of("g")
     with pytest.raises(ValidationError, match="IS_DELETED"):
         fs.history("g", "a")
+    with pytest.raises(ValidationError, match="IS_DELETED"):
+        fs.build_dataset(pd.DataFrame({"id": ["a"], "event_time": ["2026-02-01T00:00:00Z"]}), ["g"])
+    assert fs.get_record("g", "a")["IS_DELETED"] == 1  # the online store has no such clash
     fs.close()
 
 
@@ -244,3 +250,20 @@ def test_lists_nested_thousands_deep_are_a_validation_error(typed):
         report = typed.ingest("n", pd.DataFrame({"id": [1], "ts": ["2026-01-02T00:00:00Z"], "l": [value]}),
                               on_error="skip")
         assert report.rows_rejected == 1 and len(report.summary()) < 2000
+
+
+def test_http_create_feature_group_refuses_case_variants_and_twins(server):
+    from botocore.exceptions import ClientError
+
+    sm = server.client("sagemaker")
+    base = [{"FeatureName": "id", "FeatureType": "String"}, {"FeatureName": "ts", "FeatureType": "String"}]
+    for extra in ([{"FeatureName": "IS_DELETED", "FeatureType": "Integral"}],
+                  [{"FeatureName": "age", "FeatureType": "Integral"}, {"FeatureName": "AGE", "FeatureType": "Integral"}]):
+        with pytest.raises(ClientError) as info:
+            sm.create_feature_group(FeatureGroupName="reserved", RecordIdentifierFeatureName="id",
+                                    EventTimeFeatureName="ts", FeatureDefinitions=base + extra,
+                                    OnlineStoreConfig={"EnableOnlineStore": True})
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "letter case" in info.value.response["Error"]["Message"]
+    names = [g["FeatureGroupName"] for g in sm.list_feature_groups()["FeatureGroupSummaries"]]
+    assert "reserved" not in names
