@@ -36,13 +36,18 @@ MAX_IDENTIFIER_BYTES = 2048
 MAX_SHOWN = 200  # characters of a value quoted in an error message
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_SHOWN, MAX_SHOWN
+
+
 def shown(value: Any) -> str:
     """A value for an error message: its repr, cut short, and safe for lists nested any depth."""
     return _REPR.repr(value)
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_SHOWN, MAX_SHOWN
+# A JSON number in a String list has no one text (DuckDB reads 1e16 as 10000000000000000.0), so it
+# is refused on every path; a typed int in a Python list or an Arrow list<int64> is text as written.
+JSON_NUMBER_IN_TEXT = "holds a JSON number; a String {} holds text, so quote it (\"1.5\", not 1.5)"
 
 
 class JsonNumber(str):
@@ -164,6 +169,8 @@ def coerce_value(feature: Feature, value: Any) -> Any:
         if len(kinds) > 1:
             raise ValueError(f"mixes {' and '.join(sorted(kinds))} values; a {feature.collection} holds values of "
                              "one type")
+        if feature.type == "String" and isinstance(item, JsonNumber):
+            raise ValueError(JSON_NUMBER_IN_TEXT.format(feature.collection))
         try:
             items.append(coerce_scalar(feature.type, item))
         except ValueError as exc:
@@ -336,7 +343,12 @@ def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnP
         if mixed.any():
             problems.append(ColumnProblem(feature.name, mixed, f"mixes types of values; a {feature.collection} "
                                           "holds values of one type"))
-        refused = nested | mixed
+        numbers = np.zeros(len(arr), dtype=bool)
+        if feature.type == "String":
+            numbers = seen[1] & ~nested & ~mixed
+            if numbers.any():
+                problems.append(ColumnProblem(feature.name, numbers, JSON_NUMBER_IN_TEXT.format(feature.collection)))
+        refused = nested | mixed | numbers
         arr = values if not refused.any() else pc.if_else(pa.array(refused), pa.scalar(None, values.type), values)
     if not (pat.is_list(arr.type) or pat.is_large_list(arr.type) or pat.is_fixed_size_list(arr.type)):
         bad = _mask(pc.is_valid(arr))
