@@ -320,22 +320,31 @@ def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnP
         strings = _strings(arr)
         with duck.cursor() as con:
             con.register("t", pa.table({"s": strings}))
-            # Each element as text (strings unescaped, numbers as written) and its JSON kind.
             parsed = con.sql(
-                "SELECT list_transform(j, lambda x: x->>'$') AS v, list_transform(j, lambda x: json_type(x)) AS k "
-                "FROM (SELECT TRY_CAST(TRY_CAST(s AS JSON) AS JSON[]) AS j FROM t)"
-            ).to_arrow_table()
-        values, kinds = (parsed.column(c).combine_chunks() for c in ("v", "k"))
-        bad = _mask(pc.and_(pc.is_null(values), pc.is_valid(strings)))
+                "SELECT TRY_CAST(TRY_CAST(s AS JSON) AS JSON[]) AS v FROM t"
+            ).to_arrow_table().column("v").combine_chunks()
+        bad = _mask(pc.and_(pc.is_null(parsed), pc.is_valid(strings)))
         if bad.any():
             problems.append(ColumnProblem(feature.name, bad, f"is not a JSON list for the {feature.collection} feature"))
+        # Elements come back as JSON text: its first character says the kind; strings lose their
+        # quotes, and the few holding an escape ('\"', '\u00e9') are decoded as a put decodes them.
+        flat = parsed.flatten().cast(pa.string())
+        first = pc.utf8_slice_codeunits(flat, 0, 1).fill_null("")
+        text = pc.equal(first, '"')
+        values = pc.if_else(text, pc.utf8_slice_codeunits(flat, 1, -1), flat)
+        escaped = _mask(pc.and_(text, pc.match_substring(flat, "\\")))
+        if escaped.any():
+            with duck.cursor() as con:
+                con.register("e", pa.table({"x": flat.filter(pa.array(escaped))}))
+                decoded = con.sql("SELECT x::JSON->>'$' AS d FROM e").to_arrow_table().column("d").combine_chunks()
+            values = pc.replace_with_mask(values, pa.array(escaped), decoded)
         # As a put of the same JSON says (``coerce_value``): no nested lists or objects, one kind per list.
-        kind = pc.replace_substring_regex(kinds.flatten(), "^(UBIGINT|BIGINT|DOUBLE)$", "NUMBER")
-        parents = pc.list_parent_indices(kinds).to_numpy()
+        parents = pc.list_parent_indices(parsed).to_numpy()
         nested = np.zeros(len(arr), dtype=bool)
-        nested[parents[_mask(pc.is_in(kind, pa.array(["ARRAY", "OBJECT"])))]] = True
-        seen = [np.bincount(parents[_mask(pc.equal(kind, k))], minlength=len(arr)) > 0
-                for k in ("VARCHAR", "NUMBER", "BOOLEAN")]
+        nested[parents[_mask(pc.is_in(first, pa.array(["[", "{"])))]] = True
+        is_number = pc.invert(pc.is_in(first, pa.array(['"', "[", "{", "t", "f", "n", ""])))
+        seen = [np.bincount(parents[_mask(kind)], minlength=len(arr)) > 0
+                for kind in (text, is_number, pc.is_in(first, pa.array(["t", "f"])))]
         mixed = (np.sum(seen, axis=0) > 1) & ~nested
         if nested.any():
             problems.append(ColumnProblem(feature.name, nested, f"holds a list or object; a {feature.collection} "
@@ -349,7 +358,9 @@ def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnP
             if numbers.any():
                 problems.append(ColumnProblem(feature.name, numbers, JSON_NUMBER_IN_TEXT.format(feature.collection)))
         refused = nested | mixed | numbers
-        arr = values if not refused.any() else pc.if_else(pa.array(refused), pa.scalar(None, values.type), values)
+        arr = pa.ListArray.from_arrays(parsed.offsets, values, mask=pc.is_null(parsed))
+        if refused.any():
+            arr = pc.if_else(pa.array(refused), pa.scalar(None, arr.type), arr)
     if not (pat.is_list(arr.type) or pat.is_large_list(arr.type) or pat.is_fixed_size_list(arr.type)):
         bad = _mask(pc.is_valid(arr))
         if bad.any():
