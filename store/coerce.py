@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +21,73 @@ from .timeutil import ISO_Z_PATTERN, event_time_to_us, us_to_iso
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INT_PATTERN = r"^\s*[+-]?\d{1,19}\s*$"
-FLOAT_PATTERN = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+# Digits are ASCII digits only, on both paths: Python's \d, int() and float() would also take
+# '١٢٣' or '１２３', which Arrow's regex and casts refuse. Values are trimmed first (Python's
+# str.strip and Arrow's utf8_trim_whitespace trim the same characters), then fully matched.
+INT_PATTERN = r"^\s*[+-]?[0-9]{1,19}\s*$"
+FLOAT_PATTERN = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
 # Booleans as text land in Integral features as 1/0, as a boolean column does.
 BOOL_WORDS_PATTERN = r"(?i)^\s*(true|false|yes|no)\s*$"
 BOOL_WORDS = {"true": 1, "yes": 1, "false": 0, "no": 0}
-_INT_RE = re.compile(INT_PATTERN)
-_FLOAT_RE = re.compile(FLOAT_PATTERN)
+_INT_RE = re.compile(INT_PATTERN, re.ASCII)
+_FLOAT_RE = re.compile(FLOAT_PATTERN, re.ASCII)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_IDENTIFIER_BYTES = 2048
+MAX_SHOWN = 200  # characters of a value quoted in an error message
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_SHOWN, MAX_SHOWN
+
+
+def shown(value: Any) -> str:
+    """A value for an error message: its repr, cut short, and safe for lists nested any depth."""
+    return _REPR.repr(value)
+
+
+# A JSON number in a String list has no one text (DuckDB reads 1e16 as 10000000000000000.0), so it
+# is refused on every path; a typed int in a Python list or an Arrow list<int64> is text as written.
+JSON_NUMBER_IN_TEXT = "holds a JSON number; a String {} holds text, so quote it (\"1.5\", not 1.5)"
+
+
+class JsonNumber(str):
+    """A number read from a JSON list, kept as its text: bulk ingest types JSON lists from their
+    text (Arrow), so a put of the same JSON gets the same verdict ('[1.0]' is no Integral list)."""
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_list(text: str) -> Any:
+    """A JSON text parsed with its numbers as ``JsonNumber``; ValueError if it is not JSON."""
+    try:
+        return json.loads(text, parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_json_constant)
+    except RecursionError:
+        raise ValueError("nests lists too deeply") from None
+
+
+def _element_kind(item: Any) -> str:
+    """What a list element is, as JSON would say: lists hold elements of one kind."""
+    if isinstance(item, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(item, JsonNumber) or isinstance(item, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(item, str):
+        return "string"
+    return type(item).__name__
+
+
+def checked_text(value: str) -> str:
+    """``value`` as a plain str, if it is Unicode text: a lone surrogate ('\ud800') cannot be
+    stored as UTF-8, in SQLite, Parquet or on the wire."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"is not Unicode text (a lone surrogate {value[exc.start]!r} at position {exc.start}); "
+                             "fix the value (decode its bytes properly)") from None
+    return str(value)  # a JsonNumber becomes plain text
 
 
 # ----------------------------------------------------------------------------- one value
@@ -50,11 +109,12 @@ def coerce_scalar(kind: str, value: Any) -> Any:
                 raise ValueError("is outside the 64-bit integer range")
             return int(value)
         if isinstance(value, str):
-            if value.strip().lower() in BOOL_WORDS:
-                return BOOL_WORDS[value.strip().lower()]
-            if not _INT_RE.match(value):
+            text = value.strip()
+            if text.lower() in BOOL_WORDS:
+                return BOOL_WORDS[text.lower()]
+            if not _INT_RE.fullmatch(text):
                 raise ValueError("is not an integer (write it without a decimal point)")
-            number = int(value)
+            number = int(text)
             if not INT64_MIN <= number <= INT64_MAX:
                 raise ValueError("is outside the 64-bit integer range")
             return number
@@ -65,17 +125,20 @@ def coerce_scalar(kind: str, value: Any) -> Any:
         if isinstance(value, (int, float, np.integer, np.floating)):
             number = float(value)
         elif isinstance(value, str):
-            if not _FLOAT_RE.match(value):
+            text = value.strip()
+            if not _FLOAT_RE.fullmatch(text):
                 raise ValueError("is not a number")
-            number = float(value)
+            number = float(text)
         else:
             raise ValueError(f"is a {type(value).__name__}, not a number")
         if not math.isfinite(number):
             raise ValueError("is not a finite number (NaN and infinity are not allowed)")
         return number
     if isinstance(value, str):
-        return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return checked_text(value)
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"  # as a boolean column reads into a String feature
+    if isinstance(value, (int, np.integer)):
         return str(int(value))
     raise ValueError(f"is a {type(value).__name__}, not a string")
 
@@ -90,18 +153,28 @@ def coerce_value(feature: Feature, value: Any) -> Any:
         return coerce_scalar(feature.type, value)
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = json_list(value)
+        except ValueError:
             raise ValueError(f"is not a JSON list for the {feature.collection} feature") from None
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if not isinstance(value, (list, tuple, set, frozenset)):
         raise ValueError(f"is a {type(value).__name__}, not a {feature.collection}")
     items = []
+    kinds = set()
     for item in value:
         if item is None:
             raise ValueError(f"holds a null; a {feature.collection} cannot")
-        items.append(coerce_scalar(feature.type, item))
+        kinds.add(_element_kind(item))
+        if len(kinds) > 1:
+            raise ValueError(f"mixes {' and '.join(sorted(kinds))} values; a {feature.collection} holds values of "
+                             "one type")
+        if feature.type == "String" and isinstance(item, JsonNumber):
+            raise ValueError(JSON_NUMBER_IN_TEXT.format(feature.collection))
+        try:
+            items.append(coerce_scalar(feature.type, item))
+        except ValueError as exc:
+            raise ValueError(f"holds a value that {exc}") from None
     return check_collection(feature, items)
 
 
@@ -253,12 +326,41 @@ def _collection_column(feature: Feature, arr: "pa.Array", problems: list[ColumnP
         bad = _mask(pc.and_(pc.is_null(parsed), pc.is_valid(strings)))
         if bad.any():
             problems.append(ColumnProblem(feature.name, bad, f"is not a JSON list for the {feature.collection} feature"))
-        # JSON elements come back as JSON text; strip string quotes so numbers and strings coerce.
-        offsets, flat = parsed.offsets, parsed.flatten().cast(pa.string())
-        unquoted = pc.if_else(
-            pc.starts_with(flat, '"'), pc.utf8_slice_codeunits(flat, 1, -1), flat
-        )
-        arr = pa.ListArray.from_arrays(offsets, unquoted, mask=pc.is_null(parsed))
+        # Elements come back as JSON text: its first character says the kind; strings lose their
+        # quotes, and the few holding an escape ('\"', '\u00e9') are decoded as a put decodes them.
+        flat = parsed.flatten().cast(pa.string())
+        first = pc.utf8_slice_codeunits(flat, 0, 1).fill_null("")
+        text = pc.equal(first, '"')
+        values = pc.if_else(text, pc.utf8_slice_codeunits(flat, 1, -1), flat)
+        escaped = _mask(pc.and_(text, pc.match_substring(flat, "\\")))
+        if escaped.any():
+            with duck.cursor() as con:
+                con.register("e", pa.table({"x": flat.filter(pa.array(escaped))}))
+                decoded = con.sql("SELECT x::JSON->>'$' AS d FROM e").to_arrow_table().column("d").combine_chunks()
+            values = pc.replace_with_mask(values, pa.array(escaped), decoded)
+        # As a put of the same JSON says (``coerce_value``): no nested lists or objects, one kind per list.
+        parents = pc.list_parent_indices(parsed).to_numpy()
+        nested = np.zeros(len(arr), dtype=bool)
+        nested[parents[_mask(pc.is_in(first, pa.array(["[", "{"])))]] = True
+        is_number = pc.invert(pc.is_in(first, pa.array(['"', "[", "{", "t", "f", "n", ""])))
+        seen = [np.bincount(parents[_mask(kind)], minlength=len(arr)) > 0
+                for kind in (text, is_number, pc.is_in(first, pa.array(["t", "f"])))]
+        mixed = (np.sum(seen, axis=0) > 1) & ~nested
+        if nested.any():
+            problems.append(ColumnProblem(feature.name, nested, f"holds a list or object; a {feature.collection} "
+                                          "holds plain values"))
+        if mixed.any():
+            problems.append(ColumnProblem(feature.name, mixed, f"mixes types of values; a {feature.collection} "
+                                          "holds values of one type"))
+        numbers = np.zeros(len(arr), dtype=bool)
+        if feature.type == "String":
+            numbers = seen[1] & ~nested & ~mixed
+            if numbers.any():
+                problems.append(ColumnProblem(feature.name, numbers, JSON_NUMBER_IN_TEXT.format(feature.collection)))
+        refused = nested | mixed | numbers
+        arr = pa.ListArray.from_arrays(parsed.offsets, values, mask=pc.is_null(parsed))
+        if refused.any():
+            arr = pc.if_else(pa.array(refused), pa.scalar(None, arr.type), arr)
     if not (pat.is_list(arr.type) or pat.is_large_list(arr.type) or pat.is_fixed_size_list(arr.type)):
         bad = _mask(pc.is_valid(arr))
         if bad.any():
@@ -342,7 +444,7 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
-    from .timeutil import MAX_US, MIN_US, arrow_timestamps_to_us, us_array_to_iso
+    from .timeutil import MAX_US, MIN_US, OUT_OF_RANGE, arrow_timestamps_to_us, us_array_to_iso
 
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -355,10 +457,17 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
     missing = _mask(pc.is_null(arr))
     if missing.any():
         problems.append(ColumnProblem(feature.name, missing, "is missing; every record needs an event time"))
-    if pat.is_timestamp(t):
-        us = arrow_timestamps_to_us(arr)
-    elif pat.is_date(t):
-        us = arrow_timestamps_to_us(arr.cast(pa.timestamp("s")))
+    if pat.is_timestamp(t) or pat.is_date(t):
+        stamps = arr if pat.is_timestamp(t) else arr.cast(pa.timestamp("s"))
+        factor = {"s": 1_000_000, "ms": 1_000}.get(stamps.type.unit)
+        if factor:  # coarser than microseconds: what lies past the range would overflow the cast
+            raw = stamps.cast(pa.int64())
+            far = pc.or_(pc.less(raw, MIN_US // factor), pc.greater(raw, MAX_US // factor))
+            stamps = pc.if_else(far.fill_null(False), pa.scalar(None, stamps.type), stamps)
+            us = arrow_timestamps_to_us(stamps)
+            us = _in_range(feature, pc.if_else(far.fill_null(False), pa.scalar(MAX_US + 1), us), problems)
+        else:
+            us = _in_range(feature, arrow_timestamps_to_us(stamps), problems)
     elif pat.is_integer(t) or pat.is_floating(t) or pat.is_decimal(t) or (
         feature.type == "Fractional" and (pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t))
     ):
@@ -373,7 +482,7 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
         far = _mask(pc.or_(pc.less(scaled, float(MIN_US)), pc.greater(scaled, float(MAX_US))))
         if far.any():
             hint = {1_000: "milliseconds", 1_000_000: "microseconds", 1_000_000_000: "nanoseconds"}.get(unit)
-            problems.append(ColumnProblem(feature.name, far, "is out of the supported time range" + (
+            problems.append(ColumnProblem(feature.name, far, OUT_OF_RANGE + (
                 f" (epoch {hint}? event times are epoch seconds: divide by {unit:,}, or upload the file, "
                 "which reads them)" if hint else "")))
             scaled = pc.if_else(pa.array(far), pa.scalar(None, pa.float64()), scaled)
@@ -390,6 +499,7 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
             problems.append(ColumnProblem(
                 feature.name, bad, "is not a date and time like 2024-05-01T12:00:00Z (an offset, or none for "
                 "UTC, is read too)"))
+        us = _in_range(feature, us, problems)
         strict = pc.match_substring_regex(s, ISO_Z_PATTERN).fill_null(False)
         return pc.if_else(strict, s, us_array_to_iso(us)), us
     elif pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t):
@@ -406,10 +516,11 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
             ))
         if value_bad.any():
             problems.append(ColumnProblem(feature.name, value_bad, "is not a real date and time"))
-        ns = parsed.to_numpy(dtype="datetime64[ns]").astype("int64")
+        from .timeutil import datetimes_to_us
+
         valid = ~(missing | shape_bad | value_bad)
-        us = pa.array(ns // 1000, pa.int64(), mask=~valid)
-        return pc.if_else(pa.array(valid), s, pa.scalar(None, pa.string())), us
+        us = _in_range(feature, pa.array(datetimes_to_us(parsed), pa.int64(), mask=~valid), problems)
+        return pc.if_else(pc.is_valid(us), s, pa.scalar(None, pa.string())), us
     else:
         bad = ~missing
         problems.append(ColumnProblem(feature.name, bad, f"is of type {t}, not a time"))
@@ -417,6 +528,21 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
     if feature.type == "Fractional":
         return pc.divide(us.cast(pa.float64()), 1_000_000.0), us
     return us_array_to_iso(us), us
+
+
+def _in_range(feature: Feature, us: "pa.Array", problems: list[ColumnProblem]) -> "pa.Array":
+    """``us`` with the instants outside the supported range nulled and reported (they would wrap
+    in nanoseconds, as pandas and Arrow hold them: 9999 would read as 1816)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .timeutil import MAX_US, MIN_US, OUT_OF_RANGE
+
+    far = _mask(pc.or_(pc.less(us, MIN_US), pc.greater(us, MAX_US)))
+    if not far.any():
+        return us
+    problems.append(ColumnProblem(feature.name, far, OUT_OF_RANGE))
+    return pc.if_else(pa.array(far), pa.scalar(None, pa.int64()), us)
 
 
 def identifier_too_long(arr: "pa.Array") -> np.ndarray:

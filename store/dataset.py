@@ -137,7 +137,26 @@ def load_entity(data: Any, text_columns: Sequence[str]) -> tuple["pa.Table", str
 
 def entity_times(table: "pa.Table", column: str) -> "pa.Array":
     """The entity event-time column as int64 microseconds (nulls stay null): timestamps, dates,
-    epoch seconds (numbers, or text holding numbers) or ISO-8601 text (an offset or none, UTC)."""
+    epoch seconds (numbers, or text holding numbers) or ISO-8601 text (an offset or none, UTC).
+    A time outside the supported range is refused, naming its row, as every write refuses it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .timeutil import MAX_US, MIN_US, OUT_OF_RANGE
+
+    us = _entity_us(table, column)
+    if isinstance(us, pa.Array) and pa.types.is_floating(us.type):  # epoch seconds, scaled: check before the cast
+        far = pc.or_(pc.less(us, float(MIN_US)), pc.greater(us, float(MAX_US)))
+    else:
+        far = pc.or_(pc.less(us, MIN_US), pc.greater(us, MAX_US))
+    if pc.any(far).as_py():
+        row = int(np.flatnonzero(far.fill_null(False).to_numpy(zero_copy_only=False))[0])
+        raise ValidationError(f"Entity column {column!r} row {row + 1} = {table.column(column)[row].as_py()!s} "
+                              f"{OUT_OF_RANGE}", column=column)
+    return us.cast(pa.int64()) if pa.types.is_floating(us.type) else us
+
+
+def _entity_us(table: "pa.Table", column: str) -> "pa.Array":
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.types as pat
@@ -170,7 +189,7 @@ def entity_times(table: "pa.Table", column: str) -> "pa.Array":
                 )
             return us
     if pat.is_integer(col.type) or pat.is_floating(col.type):
-        return pc.round(pc.multiply(col.cast(pa.float64()), 1_000_000.0)).cast(pa.int64())
+        return pc.round(pc.multiply(col.cast(pa.float64()), 1_000_000.0))  # float: entity_times checks the range
     raise ValidationError(f"Entity column {column!r} has type {col.type}; it must hold times", column=column)
 
 

@@ -31,7 +31,7 @@ from .quality import tables as quality_tables
 from .quality.api import QualityMethods
 from .schema import Feature, FeatureGroup, check_parameters, validate_definition
 from .databases import open_database, shared
-from .timeutil import arg_to_us, now_us, retention_seconds, ttl_to_seconds
+from .timeutil import MAX_DURATION_SECONDS, arg_to_us, now_us, retention_seconds, ttl_to_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,6 +228,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def _ttl_us(self, group: FeatureGroup, ttl: Any) -> int | None:
         seconds = ttl_to_seconds(ttl) if ttl is not None else group.ttl_seconds
+        if seconds is not None and seconds > MAX_DURATION_SECONDS:  # set before TTLs were bounded
+            raise ValidationError(f"Feature group {group.name!r} has a TTL of {seconds:g} seconds, longer than the "
+                                  f"{MAX_DURATION_SECONDS:,} (100 years) a write can hold; set a shorter one with "
+                                  "update_feature_group(ttl=...) or remove it with ttl=None", group=group.name)
         return None if seconds is None else round(seconds * 1_000_000)
 
     def _note_writer(self, conn: Any, group: str, now: int) -> None:
@@ -280,6 +284,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         with self._conns.write() as conn:
             if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
                 registry.insert_group(conn, group, now, extra or {})  # raises Conflict
+            twin = conn.execute("SELECT name FROM feature_groups WHERE lower(name) = ?", (name.lower(),)).fetchone()
+            if twin:  # its tables and SQL views would be the same ones
+                raise ValidationError(f"Feature group {name!r} differs from the existing group {twin[0]!r} only in letter "
+                                      "case; SQL cannot tell them apart, so pick another name", group=name)
             self._files.retire(name)  # files a deleted namesake kept
             registry.insert_group(conn, group, now, extra or {})
             if online:
@@ -318,6 +326,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             "write_seq": st["seq"], "offline_uri": self._files.storage.url(self._files.data_dir(name)), "extra": group.extra,
             "partition_by": group.partition_by, "offline_retention_seconds": group.offline_retention_seconds,
             "retained_from_us": st["retained_from_us"], "oldest_event_us": files["oldest_event_us"], **usage,
+            "warnings": [_clash_warning(group)] if group.reserved_clashes else [],
         }
 
     def storage(self, group: str | None = None) -> list[dict[str, Any]]:
@@ -374,12 +383,16 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
         if not feats:
             raise ValidationError(f"No new features to add to {name!r}: give each one a name and a type")
-        existing = set(group.feature_names)
+        existing = {n.lower(): n for n in group.feature_names}  # SQL does not tell 'age' from 'AGE'
         for f in feats:
-            if f.name in existing:
+            twin = existing.get(f.name.lower())
+            if twin == f.name:
                 raise ValidationError(f"Feature group {name!r} already has a feature {f.name!r}; features cannot be "
                                       "retyped, so pick a new name", group=name, feature=f.name)
-            existing.add(f.name)
+            if twin is not None:
+                raise ValidationError(f"Feature {f.name!r} differs from {twin!r} of {name!r} only in letter case; SQL "
+                                      "cannot tell them apart, so pick another name", group=name, feature=f.name)
+            existing[f.name.lower()] = f.name
         self._conns.check_width(name, len(existing))
         now = now_us()
         with self._conns.write() as conn:
@@ -737,6 +750,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             g, _ = self._group(name)
             if not g.offline:
                 raise ValidationError(f"Feature group {name!r} has no offline store, so no history to read", group=name)
+            g.check_readable()
             defs.append(g)
         with self._conns.read() as conn:
             return [snapshot(conn, self._files, g, max_event_us, max_write_us) for g in defs]
@@ -918,6 +932,15 @@ def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:
                 fs.flush()
         except Exception:  # noqa: BLE001 - exiting: nothing left to report it to
             pass
+
+
+def _clash_warning(group: FeatureGroup) -> str:
+    """``FeatureGroup.check_readable``'s message, for describe() to show without failing."""
+    try:
+        group.check_readable()
+    except ValidationError as exc:
+        return exc.message
+    return ""
 
 
 def _shown(value: Any) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .coerce import BOOL_WORDS_PATTERN, FLOAT_PATTERN, INT_PATTERN
 from .errors import ValidationError
-from .schema import NAME_RE, RESERVED_NAMES, Feature
+from .schema import NAME_RE, Feature, reserved_clash
 from .timeutil import time_share
 
 if TYPE_CHECKING:
@@ -43,18 +43,19 @@ class Proposal:
 
 def feature_name(column: str, taken: set[str]) -> str:
     """``column`` if it is a valid, free feature name, else a sanitised one ('Order ID' ->
-    'Order_ID', 'prénom' -> 'prenom', 'year' -> 'year_value'), unique among ``taken``."""
+    'Order_ID', 'prénom' -> 'prenom', 'year' or 'YEAR' -> 'year_value'), unique among ``taken``
+    (the lower-case names given so far: SQL does not tell 'Amount' from 'amount')."""
     name = column
-    if not (NAME_RE.match(name) and len(name) <= 64):
+    if not (NAME_RE.fullmatch(name) and len(name) <= 64):
         ascii_text = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode()
         name = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_-")[:64].strip("_-") or "column"
-    if name in RESERVED_NAMES:
+    if reserved_clash(name):
         name = f"{name}_value"
     base, n = name, 2
-    while name in taken:
+    while name.lower() in taken:
         suffix = f"_{n}"
         name, n = base[: 64 - len(suffix)] + suffix, n + 1
-    taken.add(name)
+    taken.add(name.lower())
     return name
 
 

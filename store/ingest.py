@@ -4,13 +4,14 @@ and shape it for the two stores. Everything is vectorised (Arrow, DuckDB); no lo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .coerce import ColumnProblem, coerce_column, event_time_column, identifier_too_long
+from .coerce import ColumnProblem, coerce_column, event_time_column, identifier_too_long, shown
 from .errors import ValidationError
 from .offline import arrow_schema
 from .schema import RESERVED_NAMES, FeatureGroup
@@ -32,6 +33,9 @@ ENV_UPLOAD_MAX_ROWS = "FEATURESTORE_UPLOAD_MAX_ROWS"
 ENV_UPLOAD_MAX_BYTES = "FEATURESTORE_UPLOAD_MAX_BYTES"
 UPLOAD_MAX_ROWS = 10_000_000
 UPLOAD_MAX_BYTES = 2 << 30
+# List levels a DataFrame column may have before it is judged as text: features hold one (List,
+# Set, Vector); deeper ones are refused anyway, and Arrow takes seconds over thousands of levels.
+MAX_NESTING = 4
 
 
 @dataclass
@@ -66,7 +70,7 @@ class IngestReport:
         """The first bad value in words: 'line 3, event_time = 'x' is not ...'."""
         first = self.errors.iloc[0]
         where = f"line {first['line']}" if "line" in self.errors.columns else f"row {first['row']}"
-        return f"{where}, {first['feature']} = {first['value']!r} {first['reason']}"
+        return f"{where}, {first['feature']} = {shown(first['value'])} {first['reason']}"
 
     def summary(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
@@ -268,10 +272,52 @@ def dataframe_to_arrow(df: "pd.DataFrame") -> "pa.Table":
             raise ValidationError(f"Column name {name!r} is not a string; rename it")
         col = df[name]
         try:
-            arrays.append(pa.array(col, from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            arrays.append(pa.array(col.astype("string"), from_pandas=True))
+            array = pa.array(col, from_pandas=True)
+            if _nesting(array.type) > MAX_NESTING:  # lists in lists: refused whatever the depth, so judge them as text
+                raise TypeError(f"{name!r} nests lists too deeply")
+            arrays.append(array)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, RecursionError, UnicodeEncodeError):
+            try:
+                arrays.append(pa.array(col.map(_cell_text).astype("string"), from_pandas=True))
+            except UnicodeEncodeError:  # text Arrow cannot hold: refuse the frame, naming the row
+                row = next((i for i, v in enumerate(col) if isinstance(v, str) and not _is_unicode(v)), 0)
+                raise ValidationError(
+                    f"Column {name!r}, row {row}: {col.iloc[row]!r} is not Unicode text (it holds a lone surrogate); "
+                    "fix the value (decode its bytes properly) or drop the row", column=name, row=row) from None
     return pa.Table.from_arrays(arrays, names=list(df.columns))
+
+
+def _nesting(t: "pa.DataType") -> int:
+    """How many list levels an Arrow type has."""
+    depth = 0
+    while hasattr(t, "value_type"):
+        t, depth = t.value_type, depth + 1
+    return depth
+
+
+def _cell_text(value: Any) -> Any:
+    """A cell of a column Arrow cannot type, for the validator to judge as text: a list as the
+    JSON a CSV file would hold (so it meets the rules a put of the list meets), the rest as is."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, default=_json_default)
+        except (RecursionError, TypeError, ValueError):
+            return "<not a list of plain values>"
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def file_sha256(path: str) -> str:
@@ -336,7 +382,7 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
     names = set(group.feature_names)
     unknown = [c for c in table.column_names if c not in names]
     if unknown:
-        hint = " (these are columns the store adds itself; drop them)" if set(unknown) & RESERVED_NAMES else ""
+        hint = " (these are columns the store adds itself; drop them)" if {c.lower() for c in unknown} & RESERVED_NAMES else ""
         raise ValidationError(
             f"Columns {unknown} are not features of {group.name!r}{hint}; rename or drop them, or add the "
             f"features first. Features: {', '.join(group.feature_names)}",
@@ -434,7 +480,11 @@ def _verdicts(table: "pa.Table", entries: list[tuple[np.ndarray, str | None, str
         if not len(rows):
             continue
         if feature is not None and feature in table.column_names:
-            values = [None if v is None else str(v) for v in table.column(feature).take(pa.array(rows)).to_pylist()]
+            taken = table.column(feature).take(pa.array(rows))
+            if pa.types.is_timestamp(taken.type) or pa.types.is_date(taken.type):
+                taken = taken.cast(pa.string())  # as Arrow spells it: year 300000 is no Python datetime
+            values = [None if v is None else shown(v) if isinstance(v, (list, dict)) else str(v)
+                      for v in taken.to_pylist()]
         else:
             values = [None] * len(rows)
         frames.append(pd.DataFrame({"row": rows, "feature": feature, "value": values, "reason": why, "rule": rule}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coerce_value
+from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coerce_value, shown
 from .errors import ValidationError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def typed(g: "FeatureGroup", by_name: dict[str, Any], record: Any) -> tuple[dict
         try:
             values[key] = coerce_value(f, value)
         except ValueError as exc:
-            raise ValidationError(f"Feature {key} = {value!r} {exc}", group=g.name, feature=key, value=value) from None
+            raise ValidationError(f"Feature {key} = {shown(value)} {exc}", group=g.name, feature=key, value=value) from None
     if values.get(g.record_identifier) is None:
         raise ValidationError(f"Record identifier {g.record_identifier!r} is required", group=g.name,
                               feature=g.record_identifier)
@@ -39,7 +39,7 @@ def typed(g: "FeatureGroup", by_name: dict[str, Any], record: Any) -> tuple[dict
     try:
         values[g.event_time], event_us = coerce_event_time(g.time_feature, raw_time)
     except ValueError as exc:
-        raise ValidationError(f"Event time {g.event_time} = {raw_time!r} {exc}", group=g.name,
+        raise ValidationError(f"Event time {g.event_time} = {shown(raw_time)} {exc}", group=g.name,
                               feature=g.event_time, value=raw_time) from None
     return values, event_us
 
@@ -52,7 +52,7 @@ def identifier(g: "FeatureGroup", record_id: Any) -> Any:
         value = coerce_scalar(g.id_feature.type, record_id)
     except ValueError as exc:
         raise ValidationError(
-            f"Record identifier {g.record_identifier} = {record_id!r} {exc}",
+            f"Record identifier {g.record_identifier} = {shown(record_id)} {exc}",
             group=g.name, feature=g.record_identifier, value=record_id,
         ) from None
     if isinstance(value, str) and len(value.encode()) > MAX_IDENTIFIER_BYTES:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .databases import Connection, Database, errors, run_script
 from .errors import Conflict, NotFound
-from .schema import Feature, FeatureGroup
+from .schema import Feature, FeatureGroup, stored_definitions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -147,14 +147,15 @@ def offline_names(conn: Connection) -> list[str]:
 def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
     (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
      retention) = row
-    features = tuple(
-        Feature(n, t, c, d, fd, json.loads(p))
-        for n, t, c, d, fd, p in conn.execute(
-            "SELECT name, type, collection, dimension, description, parameters FROM features "
-            "WHERE group_name = ? ORDER BY position",
-            (name,),
+    with stored_definitions():  # a name reserved since it was stored still loads
+        features = tuple(
+            Feature(n, t, c, d, fd, json.loads(p))
+            for n, t, c, d, fd, p in conn.execute(
+                "SELECT name, type, collection, dimension, description, parameters FROM features "
+                "WHERE group_name = ? ORDER BY position",
+                (name,),
+            )
         )
-    )
     return FeatureGroup(
         name=name, record_identifier=rid, event_time=et, features=features, description=desc,
         tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,

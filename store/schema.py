@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .errors import ValidationError
 
@@ -15,7 +17,8 @@ COLLECTION_TYPES = ("List", "Set", "Vector")
 RESERVED_NAMES = frozenset(
     {"write_time", "api_invocation_time", "is_deleted", "year", "month", "day", "hour"}
 )
-NAME_RE = re.compile(r"^[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}$")
+# Always NAME_RE.fullmatch: with .match, '$' lets a trailing newline through ('sales\n').
+NAME_RE = re.compile(r"[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}")
 # SageMaker allows 2,500 features; a SQLite table holds at most 2,000 columns, five of them ours.
 MAX_FEATURES = 1995
 MAX_TAGS = 50
@@ -25,13 +28,33 @@ MAX_VECTOR_DIMENSION = 8192
 
 def check_name(name: Any, what: str) -> str:
     """Return ``name`` if it is a valid group or feature name, else raise ValidationError."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 64:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or len(name) > 64:
         raise ValidationError(
             f"{what} name {name!r} is invalid: use 1-64 letters, digits, '_' or '-', "
             "starting and ending with a letter or digit",
             name=name,
         )
     return name
+
+
+def reserved_clash(name: str) -> str | None:
+    """The reserved column ``name`` stands for (DuckDB and SQL compare names case-insensitively),
+    or None."""
+    return name.lower() if name.lower() in RESERVED_NAMES else None
+
+
+# Set while the registry loads stored definitions: a store may hold a case variant of a reserved
+# name ('IS_DELETED') from before such names were refused; it must still open (see FeatureGroup.reserved_clashes).
+_LOADING_STORED: ContextVar[bool] = ContextVar("loading_stored", default=False)
+
+
+@contextmanager
+def stored_definitions() -> Iterator[None]:
+    token = _LOADING_STORED.set(True)
+    try:
+        yield
+    finally:
+        _LOADING_STORED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -51,9 +74,10 @@ class Feature:
 
     def __post_init__(self) -> None:
         check_name(self.name, "Feature")
-        if self.name in RESERVED_NAMES:
+        if reserved_clash(self.name) and not (_LOADING_STORED.get() and self.name not in RESERVED_NAMES):
             raise ValidationError(
-                f"Feature name {self.name!r} is reserved (reserved: {', '.join(sorted(RESERVED_NAMES))}); rename it",
+                f"Feature name {self.name!r} is reserved in any letter case (reserved: "
+                f"{', '.join(sorted(RESERVED_NAMES))}); rename it, e.g. to {self.name + '_value'!r}",
                 feature=self.name,
             )
         if self.type not in FEATURE_TYPES:
@@ -195,6 +219,25 @@ class FeatureGroup:
     def time_feature(self) -> Feature:
         return self.feature(self.event_time)
 
+    @property
+    def reserved_clashes(self) -> list[str]:
+        """Features named like a reserved column in another letter case ('IS_DELETED'), which
+        stores created before such names were refused may hold."""
+        return [f.name for f in self.features if reserved_clash(f.name)]
+
+    def check_readable(self) -> None:
+        """Raise ValidationError if the group's history cannot be read right (see ``reserved_clashes``)."""
+        clashes = self.reserved_clashes
+        if clashes:
+            name = clashes[0]
+            raise ValidationError(
+                f"Feature group {self.name!r} has a feature {name!r}, which SQL reads as the store's own column "
+                f"{reserved_clash(name)!r}, so its history would be read wrong (a record could vanish). Rename it: "
+                f"create a group with the feature renamed (e.g. {name + '_value'!r}), ingest your data into it with "
+                f"columns={{{name!r}: {name + '_value'!r}}}, then delete this group",
+                group=self.name, feature=name,
+            )
+
     def with_features(self, features: Iterable[Feature]) -> "FeatureGroup":
         return replace(self, features=tuple(features))
 
@@ -215,13 +258,17 @@ def validate_definition(
         raise ValidationError(f"Feature group {name!r} needs at least one feature")
     if len(features) > MAX_FEATURES:
         raise ValidationError(f"Feature group {name!r} has {len(features)} features; at most {MAX_FEATURES}")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower case -> name: SQL (DuckDB, SQLite) does not tell 'age' from 'AGE'
     for f in features:
         if not isinstance(f, Feature):
             raise ValidationError(f"Feature group {name!r}: features must be Feature objects, got {f!r}")
-        if f.name in seen:
+        twin = seen.get(f.name.lower())
+        if twin == f.name:
             raise ValidationError(f"Feature group {name!r} defines feature {f.name!r} twice", feature=f.name)
-        seen.add(f.name)
+        if twin is not None:
+            raise ValidationError(f"Feature group {name!r} defines features {twin!r} and {f.name!r}, which differ only "
+                                  "in letter case; SQL cannot tell them apart, so rename one", feature=f.name)
+        seen[f.name.lower()] = f.name
     by_name = {f.name: f for f in features}
     if record_identifier not in by_name:
         raise ValidationError(

@@ -15,11 +15,12 @@ from .errors import ValidationError
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
     import pyarrow as pa
 
 # SageMaker's accepted shapes: date, 'T', time, optional fraction, a literal 'Z'.
 ISO_Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
-ISO_Z_RE = re.compile(ISO_Z_PATTERN)
+ISO_Z_RE = re.compile(ISO_Z_PATTERN, re.ASCII)  # always .fullmatch: '$' alone lets a trailing newline through
 # What other tools write: 'T' or a space, optional seconds and fraction, and Z, an offset, ' UTC'
 # or nothing (UTC). Files are read with it; values passed in code must match ISO_Z_PATTERN.
 LOOSE_ISO_PATTERN = (r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
@@ -28,21 +29,35 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # Keep instants inside what pandas' nanosecond timestamps and ISO years (0001-9999) can hold.
 MIN_US = -9_223_372_036_854_775
 MAX_US = 9_223_372_036_854_775
+# The longest TTL, retention or other duration setting: 100 years. Added to any event time it
+# stays an int64 of microseconds (SQLite INTEGER); 1e13 s overflowed it at every put.
+MAX_DURATION_SECONDS = 3_155_760_000
+# Why an instant outside MIN_US..MAX_US is refused, on every path (put, ingest, HTTP, arguments).
+OUT_OF_RANGE = ("is outside the supported time range 1677-09-21T00:12:43.145225Z to 2262-04-11T23:47:16.854775Z "
+                "(what a nanosecond timestamp holds)")
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def checked_us(us: int) -> int:
+    """``us`` if it lies in MIN_US..MAX_US, else ValueError: outside it, bulk paths (pandas,
+    Arrow nanoseconds) would wrap, so every path refuses it."""
+    if not MIN_US <= us <= MAX_US:
+        raise ValueError(OUT_OF_RANGE)
+    return us
+
+
 def iso_z_to_us(text: str) -> int:
     """Parse a strict ISO-8601 UTC string ('2024-05-01T12:00:00Z', optional fraction)."""
-    if not ISO_Z_RE.match(text):
+    if not ISO_Z_RE.fullmatch(text):
         raise ValueError("expected ISO-8601 UTC like 2024-05-01T12:00:00Z")
     try:
         moment = dt.datetime.fromisoformat(text)  # the regex already pinned the shape
     except ValueError:
         raise ValueError("is not a real date and time") from None
-    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+    return checked_us((moment - _EPOCH) // dt.timedelta(microseconds=1))
 
 
 def parse_loose_iso(arr: "pa.Array") -> tuple["pa.Array", "np.ndarray"]:
@@ -60,8 +75,13 @@ def parse_loose_iso(arr: "pa.Array") -> tuple["pa.Array", "np.ndarray"]:
                             errors="coerce")
     missing = np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), dtype=bool)
     bad = parsed.isna().to_numpy() & ~missing
-    ns = parsed.to_numpy(dtype="datetime64[ns]").astype("int64")
-    return pa.array(ns // 1000, pa.int64(), mask=parsed.isna().to_numpy()), bad
+    return pa.array(datetimes_to_us(parsed), pa.int64(), mask=parsed.isna().to_numpy()), bad
+
+
+def datetimes_to_us(parsed: "pd.Series") -> "np.ndarray":
+    """A parsed datetime Series as int64 microseconds (NaT: any value; mask it). Through
+    microseconds, never nanoseconds: year 9999 or 1500 would wrap in an int64 of nanoseconds."""
+    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype("int64")
 
 
 def time_share(arr: "pa.Array") -> float:
@@ -77,10 +97,7 @@ def time_share(arr: "pa.Array") -> float:
 def seconds_to_us(seconds: float) -> int:
     if isinstance(seconds, bool) or not math.isfinite(seconds):
         raise ValueError("epoch seconds must be a finite number")
-    us = round(seconds * 1_000_000)
-    if not MIN_US <= us <= MAX_US:
-        raise ValueError("epoch seconds out of range")
-    return us
+    return checked_us(round(seconds * 1_000_000))
 
 
 def us_to_iso(us: int) -> str:
@@ -127,7 +144,7 @@ def instant_to_us(value: Any) -> int:
     if isinstance(value, (int, float)):
         return seconds_to_us(float(value))
     if isinstance(value, str):
-        if ISO_Z_RE.match(value):
+        if ISO_Z_RE.fullmatch(value):
             return iso_z_to_us(value)
         import pandas as pd
 
@@ -141,13 +158,15 @@ def instant_to_us(value: Any) -> int:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
-        return (value - _EPOCH) // dt.timedelta(microseconds=1)
+        return checked_us((value - _EPOCH) // dt.timedelta(microseconds=1))
     if isinstance(value, dt.date):
         return instant_to_us(dt.datetime(value.year, value.month, value.day))
     import numpy as np
 
     if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[us]").astype("int64"))
+        if np.isnat(value):
+            raise ValueError(f"{value!r} is not a time")
+        return checked_us(int(value.astype("datetime64[us]").astype("int64")))
     if isinstance(value, (np.integer, np.floating)):
         return seconds_to_us(float(value))
     raise ValueError(f"{value!r} is not a time: use ISO-8601, epoch seconds or a datetime")
@@ -178,6 +197,9 @@ def ttl_to_seconds(ttl: Any, what: str = "ttl") -> float | None:
             raise ValidationError(f"{what} {ttl!r} is not a duration: give seconds or a timedelta") from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValidationError(f"{what} must be a positive duration, got {ttl!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValidationError(f"{what} {ttl!r} is too long: give at most {MAX_DURATION_SECONDS:,} seconds (100 years), "
+                              "or none", argument=what, value=ttl)
     return seconds
 
 
@@ -210,7 +232,7 @@ def us_array_to_iso(us: "pa.Array") -> "pa.Array":
         ).to_arrow_table().column("s").combine_chunks()
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*", re.ASCII)  # .fullmatch; '١٥m' is none
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -220,11 +242,13 @@ def duration_seconds(value: Any, what: str) -> float:
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
-    elif isinstance(value, str) and _DURATION_RE.match(value):
-        number, unit = _DURATION_RE.match(value).groups()
+    elif isinstance(value, str) and _DURATION_RE.fullmatch(value):
+        number, unit = _DURATION_RE.fullmatch(value).groups()
         seconds = float(number) * _UNIT_SECONDS[unit]
     else:
         raise ValidationError(f"{what}={value!r}: give seconds, a timedelta, or text like '15m', '12h' or '1d'")
     if seconds < 0:
         raise ValidationError(f"{what}={value!r} is negative")
+    if not seconds <= MAX_DURATION_SECONDS:
+        raise ValidationError(f"{what}={value!r} is too long: give at most {MAX_DURATION_SECONDS:,} seconds (100 years)")
     return seconds

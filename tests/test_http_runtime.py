@@ -147,19 +147,19 @@ def test_arns_name_groups_and_unknown_features_are_validation_errors(rt, sm, gro
 
 def test_ttl_gives_expires_at_and_expired_records_vanish(rt, sm):
     create(sm, "ttl-group", ttl={"Unit": "Days", "Value": 1})
-    rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="1", event_time="2999-01-01T00:00:00Z"))
+    rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="1", event_time="2199-01-01T00:00:00Z"))
     got = rt.get_record(FeatureGroupName="ttl-group", RecordIdentifierValueAsString="1", ExpirationTimeResponse="Enabled")
-    assert got["ExpiresAt"] == "2999-01-02T00:00:00Z"
-    rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="2", event_time="2999-01-01T00:00:00Z"),
+    assert got["ExpiresAt"] == "2199-01-02T00:00:00Z"
+    rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="2", event_time="2199-01-01T00:00:00Z"),
                   TtlDuration={"Unit": "Weeks", "Value": 2})
     got = rt.get_record(FeatureGroupName="ttl-group", RecordIdentifierValueAsString="2", ExpirationTimeResponse="Enabled")
-    assert got["ExpiresAt"] == "2999-01-15T00:00:00Z"
+    assert got["ExpiresAt"] == "2199-01-15T00:00:00Z"
     assert "ExpiresAt" not in rt.get_record(FeatureGroupName="ttl-group", RecordIdentifierValueAsString="2",
                                             ExpirationTimeResponse="Disabled")
     rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="3", event_time="2020-01-01T00:00:00Z"))
     assert "Record" not in rt.get_record(FeatureGroupName="ttl-group", RecordIdentifierValueAsString="3")  # expired
     with pytest.raises(ClientError) as exc:
-        rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="4", event_time="2999-01-01T00:00:00Z"),
+        rt.put_record(FeatureGroupName="ttl-group", Record=record(customer_id="4", event_time="2199-01-01T00:00:00Z"),
                       TtlDuration={"Unit": "Fortnights", "Value": 1})
     assert error(exc)[0] == "ValidationError"
 
@@ -192,7 +192,7 @@ def test_batch_get_across_groups_with_errors_projection_and_limits(rt, sm, group
     create(sm, "batch-other", ttl={"Unit": "Hours", "Value": 1})
     rt.put_record(FeatureGroupName=group, Record=record(customer_id="1", event_time="2024-01-01T00:00:00Z", age="10"))
     rt.put_record(FeatureGroupName=group, Record=record(customer_id="2", event_time="2024-01-01T00:00:00Z", age="20"))
-    rt.put_record(FeatureGroupName="batch-other", Record=record(customer_id="1", event_time="2999-01-01T00:00:00Z"))
+    rt.put_record(FeatureGroupName="batch-other", Record=record(customer_id="1", event_time="2199-01-01T00:00:00Z"))
     got = rt.batch_get_record(Identifiers=[
         {"FeatureGroupName": group, "RecordIdentifiersValueAsString": ["1", "002", "3", "x"], "FeatureNames": ["age"]},
         {"FeatureGroupName": "batch-other", "RecordIdentifiersValueAsString": ["1"]},
@@ -200,7 +200,7 @@ def test_batch_get_across_groups_with_errors_projection_and_limits(rt, sm, group
     ], ExpirationTimeResponse="Enabled")
     found = {(r["FeatureGroupName"], r["RecordIdentifierValueAsString"]): (values(r), r.get("ExpiresAt")) for r in got["Records"]}
     assert found == {(group, "1"): ({"age": "10"}, None), (group, "002"): ({"age": "20"}, None),
-                     ("batch-other", "1"): ({"customer_id": "1", "event_time": "2999-01-01T00:00:00Z"}, "2999-01-01T01:00:00Z")}
+                     ("batch-other", "1"): ({"customer_id": "1", "event_time": "2199-01-01T00:00:00Z"}, "2199-01-01T01:00:00Z")}
     assert {(e["FeatureGroupName"], e["RecordIdentifierValueAsString"], e["ErrorCode"]) for e in got["Errors"]} == {
         (group, "x", "ValidationError"), ("nope", "1", "ResourceNotFound")}
     with pytest.raises(ClientError) as exc:
@@ -210,15 +210,15 @@ def test_batch_get_across_groups_with_errors_projection_and_limits(rt, sm, group
 
 
 def test_batch_write_reports_failed_entries_and_writes_the_rest(rt, sm, group):
-    good = {"FeatureGroupName": group, "Record": record(customer_id="1", event_time="2999-01-01T00:00:00Z")}
-    bad = {"FeatureGroupName": group, "Record": record(customer_id="x", event_time="2999-01-01T00:00:00Z")}
-    missing = {"FeatureGroupName": "nope", "Record": record(customer_id="1", event_time="2999-01-01T00:00:00Z")}
+    good = {"FeatureGroupName": group, "Record": record(customer_id="1", event_time="2199-01-01T00:00:00Z")}
+    bad = {"FeatureGroupName": group, "Record": record(customer_id="x", event_time="2199-01-01T00:00:00Z")}
+    missing = {"FeatureGroupName": "nope", "Record": record(customer_id="1", event_time="2199-01-01T00:00:00Z")}
     got = rt.batch_write_record(Entries=[good, bad, missing], TtlDuration={"Unit": "Minutes", "Value": 30})
     assert [(e["Entry"]["FeatureGroupName"], e["ErrorCode"]) for e in got["Errors"]] == [
         (group, "ValidationError"), ("nope", "ResourceNotFound")]
     assert got["UnprocessedEntries"] == []
     stored = rt.get_record(FeatureGroupName=group, RecordIdentifierValueAsString="1", ExpirationTimeResponse="Enabled")
-    assert stored["ExpiresAt"] == "2999-01-01T00:30:00Z"
+    assert stored["ExpiresAt"] == "2199-01-01T00:30:00Z"
     with pytest.raises(ClientError) as exc:
         rt.batch_write_record(Entries=[good] * 26)
     assert error(exc)[0] == "ValidationError" and "25" in error(exc)[2]
@@ -331,9 +331,9 @@ def test_several_workers_serve_one_store(tmp_path):
 
 def test_expires_at_format_has_fraction_only_when_needed(rt, sm):
     create(sm, "ttl-fraction", ttl={"Unit": "Seconds", "Value": 90})
-    rt.put_record(FeatureGroupName="ttl-fraction", Record=record(customer_id="1", event_time="2999-01-01T00:00:00.250Z"))
+    rt.put_record(FeatureGroupName="ttl-fraction", Record=record(customer_id="1", event_time="2199-01-01T00:00:00.250Z"))
     got = rt.get_record(FeatureGroupName="ttl-fraction", RecordIdentifierValueAsString="1", ExpirationTimeResponse="Enabled")
-    expected = dt.datetime(2999, 1, 1, 0, 1, 30, 250000)
+    expected = dt.datetime(2199, 1, 1, 0, 1, 30, 250000)
     assert got["ExpiresAt"] == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -11,10 +11,15 @@ column. Half the examples use a String (ISO-8601 'Z') event time, half a Fractio
 seconds) one. Write times are checked against instants taken between the calls (2 ms apart), and
 ``known_at`` is given such an instant, a write time read back from ``history``, or one microsecond
 before it. ``PROPERTY_SCALE=10`` runs ten times as many examples.
+
+The batch-versus-puts property also sends values both paths must refuse (``Raw``: Unicode digits,
+an identifier '١', event times outside 1677..2262, a String List mixing kinds) and a String List
+feature: a refused row is refused by the put and skipped by the ingest, and nothing else differs.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -30,6 +35,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from store import Feature, FeatureStore, ValidationError
+from store.errors import FeatureStoreError
 
 try:
     from tests.reference import HardDeleteRejected, Reference
@@ -108,10 +114,36 @@ class Reopen:
         return "Reopen()"
 
 
+@dataclass(frozen=True)
+class Raw:
+    """A value every path must refuse, sent as it is (text, or a list for a List feature)."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return f"Raw({self.value!r})"
+
+
+ET = "<event time>"  # a key of a row's values standing for the group's event-time feature
+# Instants outside 1677-09-21..2262-04-11 (ISO; sent as epoch seconds or timestamps where the form asks).
+FAR_TIMES = ["0001-01-01T00:00:00Z", "1500-06-01T00:00:00Z", "2300-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
+refused_values = st.one_of(
+    st.sampled_from(["١٢٣", "１２３", "12\n3"]).map(lambda v: {"f_int": Raw(v)}),
+    st.sampled_from(["١.٥", "٣"]).map(lambda v: {"f_float": Raw(v)}),
+    st.just({ID: Raw("١")}),
+    st.sampled_from(FAR_TIMES).map(lambda v: {ET: Raw(v)}),
+    st.sampled_from([["a", 1], ["b", True], [["a"]]]).map(lambda v: {"f_list": Raw(v)}),
+)
 feature_values = st.fixed_dictionaries({}, optional={
     "f_int": st.none() | st.integers(-3, 3) | st.just(2**40),
     "f_float": st.none() | st.sampled_from([0.0, -1.5, 2.25, 0.1, 1e10]),
     "f_str": st.none() | st.sampled_from(["", "a", "b", "héllo"]),
+})
+listed_values = st.fixed_dictionaries({}, optional={
+    "f_int": st.none() | st.integers(-3, 3) | st.just(2**40),
+    "f_float": st.none() | st.sampled_from([0.0, -1.5, 2.25, 0.1, 1e10]),
+    "f_str": st.none() | st.sampled_from(["", "a", "b", "héllo"]),
+    "f_list": st.none() | st.lists(st.sampled_from(["a", "b", 'q"uote', "é"]), max_size=3),
 })
 rids = st.integers(0, 4)
 slots = st.integers(0, len(SLOTS) - 1)
@@ -122,6 +154,9 @@ batch_rows = st.lists(st.tuples(rids, slots, feature_values), min_size=1, max_si
 wide_batch_rows = st.lists(st.tuples(rids, st.integers(0, len(ALL_SLOTS) - 1), feature_values),
                            min_size=9, max_size=14).map(tuple)
 ingests = st.builds(Ingest, batch_rows, st.sampled_from(["pandas", "arrow", "text", "timestamps"]), spellings)
+# Rows of a batch held against puts: with a List feature, and one in four refused by both paths.
+verdict_rows = st.lists(st.tuples(rids, slots, listed_values | listed_values | listed_values | refused_values),
+                        min_size=1, max_size=6).map(tuple)
 operation = st.one_of(puts, deletes, ingests, puts)
 operations = st.lists(operation, min_size=1, max_size=12)
 maintenance = st.sampled_from([Flush(), Reopen()])
@@ -172,8 +207,16 @@ def ev_value(kind: str, us: int) -> Any:
 
 
 def as_text(value: Any) -> Any:
-    """A value as the wire model sends it: a string (nulls stay null)."""
+    """A value as the wire model sends it: a string (nulls stay null; a list as JSON, as a file holds it)."""
+    if isinstance(value, Raw):
+        return value.value if isinstance(value.value, str) else json.dumps(value.value)
+    if isinstance(value, list):
+        return json.dumps(value)
     return None if value is None else value if isinstance(value, str) else repr(value)
+
+
+def refused(values: dict) -> bool:
+    return any(isinstance(v, Raw) for v in values.values())
 
 
 def time_arg(us: int, form: str, kind: str) -> Any:
@@ -201,6 +244,8 @@ def canon(v: Any) -> Any:
         return None if math.isnan(v) else ("float", float(v))
     if isinstance(v, str):
         return ("str", v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return ("list", tuple(canon(x) for x in v))
     if isinstance(v, pd.Timestamp):
         return ("time", v.value // 1000)
     if isinstance(v, dt.datetime):
@@ -222,21 +267,23 @@ def ts_us(value: Any) -> int:
     return pd.Timestamp(value).value // 1000
 
 
-def group_features(kind: str, et_name: str) -> list[Feature]:
+def group_features(kind: str, et_name: str, with_list: bool = False) -> list[Feature]:
     return [Feature(ID, "Integral"), Feature(et_name, "String" if kind == "iso" else "Fractional"),
-            Feature("f_int", "Integral"), Feature("f_float", "Fractional"), Feature("f_str", "String")]
+            Feature("f_int", "Integral"), Feature("f_float", "Fractional"), Feature("f_str", "String"),
+            *([Feature("f_list", "String", "List")] if with_list else [])]
 
 
 class Harness:
     """A fresh store in a temporary folder, the model, and the instants between the calls."""
 
-    def __init__(self, kind: str, et_name: str, online: str | None = None, registry: str | None = None) -> None:
+    def __init__(self, kind: str, et_name: str, online: str | None = None, registry: str | None = None,
+                 with_list: bool = False) -> None:
         self.kind, self.et = kind, et_name
-        self.names = [ID, et_name, *FEATURES]
+        self.names = [ID, et_name, *FEATURES, *(["f_list"] if with_list else [])]
         self.dir = tempfile.mkdtemp(prefix="fs-property-")
         try:
             self.fs = FeatureStore(self.dir, online=online, registry=registry)
-            self.fs.create_feature_group(GROUP, ID, et_name, group_features(kind, et_name))
+            self.fs.create_feature_group(GROUP, ID, et_name, group_features(kind, et_name, with_list))
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
@@ -264,8 +311,18 @@ class Harness:
         return len(self.instants) - 1
 
     def record(self, rid: int, slot: int, values: dict, spell: int = 0) -> dict[str, Any]:
-        """The record as stored (typed, event time in the declared form)."""
-        return {ID: rid, self.et: self.stored_event_time(slot, "typed", spell), **values}
+        """The record as stored (typed, event time in the declared form); a refused one as sent."""
+        rec = {ID: rid, self.et: self.stored_event_time(slot, "typed", spell), **values}
+        far = rec.pop(ET, None)
+        if far is not None:  # an instant out of range, in the event time's declared form
+            rec[self.et] = far if self.kind == "iso" else Raw(repr((pd.Timestamp(far.value) - pd.Timestamp(EPOCH))
+                                                                   .total_seconds()))
+        return rec
+
+    def far_timestamp(self, value: Any) -> Any:
+        """A refused event time as a timestamp (the "timestamp" forms), if it is one."""
+        text = value.value
+        return pd.Timestamp(text) if self.kind == "iso" else pd.Timestamp(float(text) * 10**6, unit="us", tz="UTC")
 
     def stored_event_time(self, slot: int, form: str, spell: int = 0) -> Any:
         if self.kind == "epoch":
@@ -280,13 +337,15 @@ class Harness:
         if source == "arrow":
             import pyarrow as pa
 
-            return pa.table({c: pa.array(v) for c, v in data.items()})
+            return pa.table({c: pa.array([as_text(x) for x in v] if any(isinstance(x, Raw) for x in v) else v)
+                             for c, v in data.items()})
         if source == "text":
             return pd.DataFrame({c: pd.Series([as_text(x) for x in v], dtype=object) for c, v in data.items()})
         if source == "timestamps":
-            data[self.et] = pd.Series([pd.Timestamp(u, unit="us", tz="UTC") for u in data[self.et]],
-                                      dtype="datetime64[us, UTC]")
-        return pd.DataFrame(data)
+            data[self.et] = pd.Series([self.far_timestamp(u) if isinstance(u, Raw) else pd.Timestamp(u, unit="us", tz="UTC")
+                                       for u in data[self.et]], dtype="datetime64[us, UTC]")
+        return pd.DataFrame({c: pd.Series([x.value if isinstance(x, Raw) else x for x in v], dtype=object)
+                             if any(isinstance(x, Raw) for x in v) else v for c, v in data.items()})
 
     def apply(self, op: Any) -> None:
         k = self.calls
@@ -296,7 +355,17 @@ class Harness:
             if op.form == "text":
                 sent = {key: as_text(v) for key, v in rec.items()}
             elif op.form == "timestamp":
-                sent[self.et] = pd.Timestamp(ALL_SLOTS[op.slot], unit="us", tz="UTC")
+                far = rec[self.et]
+                sent[self.et] = self.far_timestamp(far) if isinstance(far, Raw) else pd.Timestamp(
+                    ALL_SLOTS[op.slot], unit="us", tz="UTC")
+            sent = {key: v.value if isinstance(v, Raw) else v for key, v in sent.items()}
+            if refused(rec):
+                with pytest.raises(ValidationError):
+                    self.fs.put_record(GROUP, sent)
+                    pytest.fail(f"{op!r} must be refused: {sent!r} was accepted")
+                self.log.append(op)
+                self.instants.append(self._instant())
+                return
             before = self.model.online.get(op.rid)
             if before is not None:
                 event(f"put {'older than' if ALL_SLOTS[op.slot] < before.ev else 'at' if ALL_SLOTS[op.slot] == before.ev else 'newer than'} "
@@ -329,10 +398,21 @@ class Harness:
             records = [self.record(*row, op.spell) for row in op.rows]
             sent = records
             if op.source == "timestamps":
-                sent = [{**r, self.et: ALL_SLOTS[row[1]]} for r, row in zip(records, op.rows)]
-            self.fs.ingest(GROUP, self.frame(sent, op.source))
+                sent = [{**r, self.et: r[self.et] if isinstance(r[self.et], Raw) else ALL_SLOTS[row[1]]}
+                        for r, row in zip(records, op.rows)]
+            bad = sum(refused(r) for r in records)
+            if bad:
+                event(f"an ingest with refused rows ({op.source})")
+            try:
+                report = self.fs.ingest(GROUP, self.frame(sent, op.source), on_error="skip" if bad else "reject")
+            except FeatureStoreError as exc:  # a frame Arrow cannot hold at all is refused whole
+                assert bad, f"{op!r} raised {exc!r}"
+                good = []
+            else:
+                assert report.rows_rejected == bad, f"{op!r}: {report.summary()}"
+                good = [(r, row) for r, row in zip(records, op.rows) if not refused(r)]
             stored = [({**r, self.et: self.stored_event_time(row[1], op.source, op.spell)}, ALL_SLOTS[row[1]])
-                      for r, row in zip(records, op.rows)]
+                      for r, row in good]
             self.model.ingest(stored, k)
         elif isinstance(op, Flush):
             self.fs.flush(GROUP)
@@ -523,14 +603,14 @@ PUT_FORM = {"pandas": "typed", "arrow": "typed", "text": "text", "timestamps": "
 @pytest.mark.online
 @property_settings(30)
 @given(kind=time_kinds, et_name=event_time_names, prefix=st.lists(operation, max_size=6),
-       rows=batch_rows | wide_batch_rows,
+       rows=batch_rows | wide_batch_rows | verdict_rows,
        source=st.sampled_from(sorted(PUT_FORM)), spell=spellings,
        times=st.lists(st.integers(0, len(QUERY_TIMES) - 1), max_size=3, unique=True))
 def test_ingest_batch_equals_puts_one_by_one(online_location: str | None, registry_location: str | None, kind: str,
                                              et_name: str, prefix: list, rows: tuple, source: str, spell: int,
                                              times: list) -> None:
-    with Harness(kind, et_name, online_location, registry_location) as batch, \
-            Harness(kind, et_name, online_location, registry_location) as single:
+    with Harness(kind, et_name, online_location, registry_location, with_list=True) as batch, \
+            Harness(kind, et_name, online_location, registry_location, with_list=True) as single:
         for op in prefix:
             batch.apply(op)
             single.apply(op)

@@ -33,7 +33,7 @@ def split_url(url: str) -> tuple[str, str | None]:
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in query if k == "schema"), None)
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    if schema is not None and not _SCHEMA.match(schema):
+    if schema is not None and not _SCHEMA.fullmatch(schema):
         raise ValidationError(f"schema={schema!r} in the store's URL is not a schema name (letters, digits and _)",
                               store=url)
     return urlunsplit(parts._replace(query=rest)), schema

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from ..databases import Connection
 from .. import online as tables
 from ..online import q
-from ..schema import Feature, FeatureGroup
+from ..schema import Feature, FeatureGroup, stored_definitions
 from .base import OnlineBackend, Row
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ class DatabaseOnline(OnlineBackend):
 
 @lru_cache(maxsize=1024)
 def _sql_for(kind: str, name: str, rid: str, names: tuple[str, ...], where: str | None) -> str:
-    group = FeatureGroup(name=name, record_identifier=rid, event_time=names[0],
-                         features=tuple(Feature(n) for n in names))
+    with stored_definitions():  # the names are a stored group's, which may predate a reserved one
+        group = FeatureGroup(name=name, record_identifier=rid, event_time=names[0],
+                             features=tuple(Feature(n) for n in names))
     return tables.upsert_sql(group) if kind == "upsert" else tables.select_sql(group, names, where=where)
 
 

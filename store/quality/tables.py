@@ -90,11 +90,26 @@ def forget(conn: Connection, group: str) -> None:
 def quarantine(conn: Connection, group: str, now_us: int, source: str | None,
                rows: Iterable[tuple[str | None, str, str, dict[str, Any]]]) -> int:
     """Keep refused rows: (position, rules, reason, record as received) each."""
-    entries = [(group, now_us, source, pos, rules, reason, json.dumps(record, default=_plain, ensure_ascii=False))
-               for pos, rules, reason, record in rows]
+    entries = [(group, now_us, source, pos, rules, reason, _record_json(record)) for pos, rules, reason, record in rows]
     conn.executemany("INSERT INTO quarantine (group_name, quarantined_us, source, position, rules, reason, record) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
     return len(entries)
+
+
+def _record_json(record: dict[str, Any]) -> str:
+    """A refused record as JSON text, whatever it holds: a lone surrogate is kept escaped (it is
+    no UTF-8), and a list nested past what json can write is kept as its shortened repr."""
+    try:
+        text = json.dumps(record, default=_plain, ensure_ascii=False)
+    except RecursionError:
+        from ..coerce import shown
+
+        return json.dumps({"record": shown(record)})
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(record, default=_plain)
+    return text
 
 
 def _plain(value: Any) -> Any:
