@@ -29,7 +29,7 @@ from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
 from .quality.api import QualityMethods
-from .schema import Feature, FeatureGroup, check_parameters, validate_definition
+from .schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
 from .databases import open_database, shared
 from .timeutil import MAX_DURATION_SECONDS, arg_to_us, now_us, retention_seconds, ttl_to_seconds
 
@@ -351,6 +351,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         group = self.feature_group(name)
         if description is not None and not isinstance(description, str):
             raise ValidationError("description must be a string")
+        if description is not None:
+            check_text(description, f"Description of {name!r}")
         if ttl is not _UNSET and ttl is not None and not group.online:
             raise ValidationError(f"Feature group {name!r} has no online store, so no TTL")
         ttl_seconds = ttl_to_seconds(ttl) if ttl is not _UNSET else None
@@ -416,6 +418,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         check_parameters(params, f"feature {feature!r}")
         if description is not None and (not isinstance(description, str) or len(description) > 255):
             raise ValidationError(f"Description of feature {feature!r} must be a string of at most 255 characters")
+        if description is not None:
+            check_text(description, f"Description of feature {feature!r}")
         with self._conns.write() as conn:
             registry.update_feature(conn, group, feature, now_us(), description, params)
         return self.feature_group(group).feature(feature)

@@ -107,6 +107,8 @@ class Feature:
                 f"Feature {self.name!r}: dimension applies to Vector features only", feature=self.name
             )
         check_parameters(self.parameters, f"feature {self.name!r}")
+        if isinstance(self.description, str):
+            check_text(self.description, f"Description of feature {self.name!r}")
 
     @property
     def is_collection(self) -> bool:
@@ -159,6 +161,18 @@ class Feature:
         )
 
 
+def check_text(value: str, what: str) -> str:
+    """``value`` if it can be stored as UTF-8: a lone surrogate ('\ud800', which JSON and Python
+    strings can carry) cannot go into SQLite, Parquet or an HTTP answer."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(f"{what} is not Unicode text: a lone surrogate {value[exc.start]!r} at position "
+                                  f"{exc.start}; fix the text (decode its bytes properly)") from None
+    return value
+
+
 def check_parameters(params: Any, where: str, limit: int = MAX_PARAMETERS, what: str = "parameters") -> dict[str, str]:
     if not isinstance(params, dict):
         raise ValidationError(f"{what} of {where} must be a mapping of strings to strings")
@@ -169,6 +183,8 @@ def check_parameters(params: Any, where: str, limit: int = MAX_PARAMETERS, what:
             raise ValidationError(
                 f"{what} of {where} must map non-empty strings to strings; got {key!r}: {value!r}"
             )
+        check_text(key, f"A key of the {what} of {where}")
+        check_text(value, f"The value of {key!r} in the {what} of {where}")
     return params
 
 
@@ -300,6 +316,7 @@ def validate_definition(
         raise ValidationError(f"Feature group {name!r}: record identifier and event time must differ")
     if not isinstance(description, str) or len(description) > 128_000:
         raise ValidationError(f"Description of {name!r} must be a string of at most 128000 characters")
+    check_text(description, f"Description of {name!r}")
     check_parameters(tags, f"feature group {name!r}", limit=MAX_TAGS, what="tags")
     if not (online or offline):
         raise ValidationError(f"Feature group {name!r} needs an online or an offline store (or both)")

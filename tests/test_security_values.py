@@ -268,3 +268,26 @@ def test_http_create_feature_group_refuses_case_variants_and_twins(server):
         assert "letter case" in info.value.response["Error"]["Message"]
     names = [g["FeatureGroupName"] for g in sm.list_feature_groups()["FeatureGroupSummaries"]]
     assert "reserved" not in names
+
+
+def test_a_lone_surrogate_in_a_definitions_text_is_refused_by_name(tmp_path):
+    # D16: descriptions, tags and feature parameters are stored as UTF-8 too; a raw UnicodeEncodeError
+    # (or a tag accepted and then unreadable over HTTP) is refused up front, naming where it is.
+    fs = FeatureStore(str(tmp_path))
+    base = [Feature("id"), Feature("ts")]
+    for kwargs, where in (({"description": "\ud800"}, "Description of 'g'"),
+                          ({"tags": {"k": "\ud800"}}, "'k' in the tags"),
+                          ({"tags": {"\ud800": "v"}}, "A key of the tags")):
+        with pytest.raises(ValidationError, match=where):
+            fs.create_feature_group("g", "id", "ts", base, **kwargs)
+    with pytest.raises(ValidationError, match="Description of feature 'x'"):
+        Feature("x", description="\udc00")
+    fs.create_feature_group("g", "id", "ts", base, description="plain", tags={"k": "v"})
+    with pytest.raises(ValidationError, match="Description of 'g'"):
+        fs.update_feature_group("g", description="\udc00")
+    with pytest.raises(ValidationError, match="'a' in the tags"):
+        fs.update_feature_group("g", add_tags={"a": "\udc00"})
+    with pytest.raises(ValidationError, match="Description of feature 'ts'"):
+        fs.update_feature_metadata("g", "ts", description="\udc00")
+    group = fs.feature_group("g")
+    assert group.description == "plain" and group.tags == {"k": "v"}
