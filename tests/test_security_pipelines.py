@@ -251,3 +251,26 @@ def test_the_studio_form_shows_a_refused_preview_as_an_error(studio_store, monke
     at = button(at, "Preview").click().run()
     assert any("allows pipelines no input files" in e.value for e in at.error)
     assert not at.exception
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_a_function_pipeline_is_an_admins_under_a_policy(site, who, tmp_path, monkeypatch):
+    # A function pipeline runs Python code in whichever process runs it (the scheduler, the studio,
+    # a server), past every grant: under a policy only an admin may define, preview or run one.
+    (tmp_path / "shell_job.py").write_text("import os\n\ndef run(ctx):\n    return os.environ\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fs = site(who)
+    if who == "root":
+        fs.create_pipeline("fn", target="public", inputs=["public"], function="shell_job:run")
+        assert fs.pipeline("fn")["function"] == "shell_job:run"
+        return
+    with pytest.raises(AccessDenied, match="only an admin may define or run one" if who == "own" else "owner role"):
+        fs.create_pipeline("fn", target="public", inputs=["public"], function="shell_job:run")
+    with pytest.raises(AccessDenied, match="only an admin"):
+        fs.preview_pipeline(target="public", inputs=["public"], function="shell_job:run", mode="full")
+    assert "fn" not in [p["name"] for p in site("root").list_pipelines()]
+    # one an admin made, then run by its owner after losing the admin grant: refused at the run
+    site("root").create_pipeline("fn", target="public", inputs=["public"], function="shell_job:run")
+    if who in ("ed", "own"):
+        run = fs.run_pipeline("fn")
+        assert run["status"] == "failed" and "only an admin" in run["error"]

@@ -78,10 +78,18 @@ def require_target(fs: "FeatureStore", target: str, action: str) -> None:
 
 
 def require_inputs(fs: "FeatureStore", spec: "PipelineSpec", action: str) -> None:
-    """Every input group readable by the acting principal, every file input under an allowed folder."""
+    """Every input group readable by the acting principal, every file input under an allowed folder;
+    a function pipeline only an admin's (it runs Python code in whichever process runs it: the
+    scheduler, the studio, a server, so it would act as that process, past every grant)."""
     guard = acting(fs)
     if guard is None:
         return
+    if spec.function is not None and not guard.may("admin", None):
+        guard.record(action, spec.target, "denied")
+        raise AccessDenied(f"Access denied: {guard.name!r} may not {action} with function={spec.function!r}: a "
+                           "function pipeline runs Python code in whichever process runs it, so under an access "
+                           "policy only an admin may define or run one; write it as sql= instead",
+                           principal=guard.name, action=action, group=spec.target)
     groups = spec.group_inputs(set(registry.names(fs._conns.get())))
     for group in groups.values():
         guard.require(action, "viewer", group)
