@@ -169,13 +169,13 @@ def _password(fs: "FeatureStore") -> str | None:
         st.session_state.pop(_SIGNED_IN, None)
         if expired:
             st.info("Your session expired; sign in again.", icon=":material/schedule:")
-    if cookie:  # signed out, expired or revoked: the browser forgets it too
-        _set_cookie(sessions.cookie, "")
     st.title("Sign in")
     with st.form("sign_in"):
         name = st.text_input("User name")
         password = st.text_input("Password", type="password")
         go = st.form_submit_button("Sign in", type="primary")
+    if cookie:  # signed out, expired or revoked: the browser forgets it too
+        _set_cookie(sessions.cookie, "")
     if go:
         failures, lock = _failures()
         now = time.time()

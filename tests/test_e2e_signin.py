@@ -44,11 +44,12 @@ def test_a_reload_keeps_the_session_and_a_sign_out_ends_it(page, studio):
 
     page.get_by_role("button", name="Sign out").click()
     settle(page, "Sign in")
+    shot(page, "signin_3_signed_out")
     page.reload()
     settle(page, "Sign in")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert "Signed in as" not in page.content()
-    shot(page, "signin_3_signed_out_after_reload")
+    shot(page, "signin_4_signed_out_after_reload")
     page.context.add_cookies([{**cookie, "sameSite": "Strict"}])  # the old cookie, put back: revoked
     page.reload()
     settle(page, "Sign in")
