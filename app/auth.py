@@ -2,7 +2,10 @@
 
 - ``none``: no sign-in; the studio binds 127.0.0.1 and acts as the OS user (says so in the footer).
 - ``password``: a sign-in form for the access file's users (scrypt hashes); failures are
-  rate-limited per user name, sessions expire, and the sidebar signs out.
+  rate-limited per user name, and the sidebar signs out. A session is a token this studio signs
+  (HMAC with a secret that never leaves its process) kept in the tab's state and in a browser
+  cookie, so a reload or a pasted link stays signed in; it expires, and a sign-out, the user's
+  removal from the access file or a new password refuses it.
 - ``oidc``: Streamlit's ``st.login`` with the provider in ``.streamlit/secrets.toml``; the
   principal is the identity's email.
 - ``proxy``: the user named by a header ($FEATURESTORE_UI_PROXY_HEADER, default X-Forwarded-User),
@@ -13,7 +16,12 @@ only hide what it would refuse.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -22,11 +30,12 @@ import streamlit as st
 
 if TYPE_CHECKING:
     from store import FeatureStore
+    from store.access.policy import AccessFile, Principal
 
 MODES = ("none", "password", "oidc", "proxy")
 MAX_FAILURES, LOCKOUT_SECONDS = 5, 60
 SESSION_SECONDS = float(os.environ.get("FEATURESTORE_UI_SESSION_HOURS", "8")) * 3600
-_SIGNED_IN = "_principal"
+_SIGNED_IN = "_session"  # the tab's session token
 
 
 def mode() -> str:
@@ -38,6 +47,69 @@ def mode() -> str:
 def _failures() -> tuple[dict[str, list[float]], threading.Lock]:
     """Recent failed sign-ins per user name, shared by every session of this studio."""
     return {}, threading.Lock()
+
+
+class Sessions:
+    """Signed session tokens: ``name, expiry, nonce`` and an HMAC-SHA256 of them with a secret made
+    at start-up and kept in memory only (a restart signs everyone out; nothing on disk to steal),
+    keyed with the user's password hash too, so a new password ends the sessions the old one
+    opened. A sign-out revokes its token's nonce until the token would have expired."""
+
+    def __init__(self, seconds: float = SESSION_SECONDS) -> None:
+        self.seconds = seconds
+        self._secret = secrets.token_bytes(32)
+        # Cookies ignore the port: each studio on a host has a cookie name of its own.
+        self.cookie = "featurestore_session_" + hmac.new(self._secret, b"cookie", hashlib.sha256).hexdigest()[:12]
+        self._revoked: dict[str, float] = {}  # nonce -> the token's expiry
+        self._lock = threading.Lock()
+
+    def issue(self, user: "Principal", now: float) -> str:
+        body = f"{user.name}\n{int(now + self.seconds)}\n{secrets.token_hex(16)}"
+        payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+        return f"{payload}.{self._mac(payload, user)}"
+
+    def check(self, token: str, policy: "AccessFile | None", now: float) -> tuple[str | None, bool]:
+        """(the user's name, False) for a token this studio signed for a password user of the
+        policy in force, unexpired and not revoked; else (None, whether it merely expired)."""
+        parsed = self._parse(token)
+        if parsed is None or policy is None:
+            return None, False
+        name, expiry, nonce, payload, mac = parsed
+        user = policy.principal(name)
+        if user is None or user.kind != "user" or not hmac.compare_digest(mac, self._mac(payload, user)):
+            return None, False
+        if expiry <= now:
+            return None, True
+        with self._lock:
+            if nonce in self._revoked:
+                return None, False
+        return name, False
+
+    def revoke(self, token: str, now: float) -> None:
+        parsed = self._parse(token)
+        if parsed is None:
+            return
+        with self._lock:
+            self._revoked = {n: e for n, e in self._revoked.items() if e > now}  # expired ones refuse themselves
+            self._revoked[parsed[2]] = parsed[1]
+
+    def _mac(self, payload: str, user: "Principal") -> str:
+        return hmac.new(self._secret, f"{payload}\n{user.password_hash}".encode(), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _parse(token: str) -> tuple[str, float, str, str, str] | None:
+        try:
+            payload, mac = token.rsplit(".", 1)
+            name, expiry, nonce = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().split("\n")
+            return name, float(expiry), nonce, payload, mac
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+@st.cache_resource
+def _sessions() -> Sessions:
+    """This studio's sessions, shared by every browser session it serves."""
+    return Sessions()
 
 
 def principal(fs: "FeatureStore") -> str | None:
@@ -85,17 +157,25 @@ def _same_address(seen: str | None, trusted: str) -> bool:
 
 
 def _password(fs: "FeatureStore") -> str | None:
-    signed = st.session_state.get(_SIGNED_IN)
-    if signed and time.time() - signed[1] < SESSION_SECONDS:
-        return signed[0]
-    if signed:
-        st.session_state.pop(_SIGNED_IN)
-        st.info("Your session expired; sign in again.", icon=":material/schedule:")
+    sessions = _sessions()
+    policy = fs._guard.current() if fs._guard is not None else None  # a published one as it stands now
+    cookie = st.context.cookies.get(sessions.cookie)
+    token = st.session_state.get(_SIGNED_IN) or cookie  # the tab's own, else the browser's (a reload)
+    if token:
+        name, expired = sessions.check(token, policy, time.time())
+        if name is not None:
+            st.session_state[_SIGNED_IN] = token
+            return name
+        st.session_state.pop(_SIGNED_IN, None)
+        if expired:
+            st.info("Your session expired; sign in again.", icon=":material/schedule:")
     st.title("Sign in")
     with st.form("sign_in"):
         name = st.text_input("User name")
         password = st.text_input("Password", type="password")
         go = st.form_submit_button("Sign in", type="primary")
+    if cookie:  # signed out, expired or revoked: the browser forgets it too
+        _set_cookie(sessions.cookie, "")
     if go:
         failures, lock = _failures()
         now = time.time()
@@ -105,23 +185,38 @@ def _password(fs: "FeatureStore") -> str | None:
         if len(recent) >= MAX_FAILURES:
             st.error(f"Too many failed sign-ins for {name!r}; wait a minute and try again.", icon=":material/lock:")
             return None
-        policy = fs._guard.current() if fs._guard is not None else None  # a published one as it stands now
         user = policy.sign_in(name, password) if policy is not None else None
         if user is None:
             with lock:
                 failures.setdefault(name, []).append(now)
             st.error("Wrong user name or password.", icon=":material/error:")
             return None
-        st.session_state[_SIGNED_IN] = (user.name, now)
+        st.session_state[_SIGNED_IN] = sessions.issue(user, now)
         st.rerun()
     return None
 
 
+def _set_cookie(name: str, value: str) -> None:
+    """Set (or, with no value, delete) a cookie in the browser: Streamlit reads cookies
+    (``st.context.cookies``) but has no call to set one, so a line of script does. A session
+    cookie, sent back to this host only, never from another site's page."""
+    attributes = "; Path=/; SameSite=Strict" + ("" if value else "; Max-Age=0")
+    script = (f"document.cookie = {json.dumps(f'{name}={value}{attributes}')} + "
+              "(location.protocol === 'https:' ? '; Secure' : '');")
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
 def sign_out_button() -> None:
-    if mode() == "password" and st.session_state.get(_SIGNED_IN):
+    token = st.session_state.get(_SIGNED_IN)
+    if mode() == "password" and token:
+        sessions = _sessions()
         if st.sidebar.button("Sign out", icon=":material/logout:"):
+            sessions.revoke(token, time.time())
             st.session_state.pop(_SIGNED_IN, None)
             st.rerun()
+        if st.context.cookies.get(sessions.cookie) != token:  # a fresh sign-in: keep it across reloads
+            with st.sidebar:
+                _set_cookie(sessions.cookie, token)
     elif mode() == "oidc" and st.user.is_logged_in:
         st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
 

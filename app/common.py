@@ -56,7 +56,9 @@ def _open(path: str) -> FeatureStore:
     every ``$FEATURESTORE_FLUSH_INTERVAL`` seconds and compacts small files."""
     fs = FeatureStore(path, writer="studio", background=True,
                       flush_interval=float(os.environ.get("FEATURESTORE_FLUSH_INTERVAL", FLUSH_INTERVAL)))
-    if fs.shared_url is None:  # sample data goes into a store of one's own, never one others share
+    # Sample data goes into a store of one's own: never one others share, nor one under an access
+    # policy (its users' store; the OS user the studio runs as may not even be one of them).
+    if fs.shared_url is None and fs._guard is None:
         seed_if_empty(fs)
     return fs
 

@@ -13,9 +13,14 @@ product: each backend with the defaults, plus the shared deployment (registry on
 files on S3, online in the registry or in Redis)."""
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 import uuid
 
 import pytest
+from install_support import missing, need
 
 from store import Feature, FeatureStore
 
@@ -97,10 +102,24 @@ def registry_location(registry_kind, request):
     return None if registry_kind == "sqlite" else request.getfixturevalue("postgres_server").url
 
 
+def java_17_or_later() -> None:
+    """Spark 4 needs Java 17 or later: fail saying how to get it, rather than in Spark's gateway."""
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        missing("The Spark engine tests need Java 17 or later", apt="openjdk-17-jre-headless")
+    banner = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
+    major = re.search(r'version "(1\.)?(\d+)', banner)
+    if major is None or int(major.group(2)) < 17:
+        first = (banner.strip().splitlines() or ["unknown"])[0]
+        missing(f"The Spark engine tests need Java 17 or later; {java} is {first!r}", apt="openjdk-17-jre-headless")
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One local Spark session (2 cores) for the whole test run: a session takes seconds to start."""
-    pytest.importorskip("pyspark", reason="the Spark engine tests need pyspark (the test extra installs it)")
+    need("pyspark", "The Spark engine tests")
+    java_17_or_later()
     from pyspark.sql import SparkSession
 
     from store.engines.spark import local_builder

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from install_support import missing, need
+
+_playwright = need("playwright.sync_api", "The browser tests")
+expect, sync_playwright = _playwright.expect, _playwright.sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,8 +25,7 @@ SHOTS = os.path.join(ROOT, "test-artifacts", "e2e")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")]
+pytestmark = [pytest.mark.slow]
 
 
 def _free_port() -> int:
@@ -90,6 +92,8 @@ def studio(studio_server: Studio) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
+    if not os.path.exists(CHROMIUM):
+        missing(f"The browser tests need Debian's Chromium at {CHROMIUM}", apt="chromium")
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium

@@ -23,7 +23,8 @@ class PostgresServer:
     def __init__(self) -> None:
         self.initdb, self.pg_ctl = _bin("initdb"), _bin("pg_ctl")
         if not self.initdb or not self.pg_ctl:
-            raise RuntimeError("The PostgreSQL tests need its server (apt-get install postgresql; .ci/run does)")
+            raise RuntimeError("The PostgreSQL tests need its server: run `scripts/test` (it installs what the tests "
+                               "need, then runs them), or `sudo apt-get install postgresql`")
         self.folder = tempfile.mkdtemp(prefix="pg-")
         self.data = os.path.join(self.folder, "data")
         self.as_root = os.geteuid() == 0

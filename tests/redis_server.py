@@ -17,7 +17,8 @@ class RedisServer:
     def __init__(self) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            raise RuntimeError("The Redis tests need redis-server (apt-get install redis-server; .ci/run does)")
+            raise RuntimeError("The Redis tests need redis-server: run `scripts/test` (it installs what the tests "
+                               "need, then runs them), or `sudo apt-get install redis-server`")
         self.folder = tempfile.mkdtemp(prefix="redis-")
         self.proc: subprocess.Popen | None = None
 

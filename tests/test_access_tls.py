@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from install_support import need
 
-boto3 = pytest.importorskip("boto3", reason="the HTTPS test drives the server with boto3")
+boto3 = need("boto3", "The HTTPS test (it drives the server with boto3)")
 
 from store.server.process import LocalServer  # noqa: E402
 

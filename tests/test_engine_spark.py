@@ -8,8 +8,9 @@ import shutil
 
 import pandas as pd
 import pytest
+from install_support import need
 
-pyspark = pytest.importorskip("pyspark", reason="the Spark engine tests need pyspark (the test extra installs it)")
+pyspark = need("pyspark", "The Spark engine tests")
 
 from store import Feature, FeatureStore, ValidationError  # noqa: E402
 from store.demo import seed  # noqa: E402

@@ -11,8 +11,9 @@ import sys
 from unittest import mock
 
 import pytest
+from install_support import need
 
-boto3 = pytest.importorskip("boto3", reason="the HTTP API tests drive the server with boto3")
+boto3 = need("boto3", "The HTTP API tests (they drive the server with boto3)")
 from botocore import UNSIGNED  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402

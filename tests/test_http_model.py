@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from install_support import missing, need
 
 from store.errors import AccessDenied, ValidationError
 from store.server import control, runtime
@@ -26,10 +27,10 @@ def test_handlers_cover_exactly_the_vendored_operations():
 
 
 def test_vendored_shapes_match_the_installed_botocore():
-    botocore_session = pytest.importorskip("botocore.session")
+    botocore_session = need("botocore.session", "The vendored model check")
     loader = botocore_session.get_session().get_component("data_loader")
     if "BatchWriteRecord" not in loader.load_service_model(RUNTIME, "service-2")["operations"]:
-        pytest.skip("the installed botocore predates BatchWriteRecord and ListRecords (botocore >= 1.43.37 has them)")
+        missing("The installed botocore predates BatchWriteRecord and ListRecords (botocore >= 1.43.37 has them)")
     import json
 
     assert json.loads(json.dumps(extract(loader))) == [OPERATIONS, SHAPES], "run: python -m store.server.vendor"
@@ -119,7 +120,7 @@ def _signed(method: str = "GET", path: str = "/FeatureGroup/abc", query: str = "
 
 
 def test_keyring_accepts_botocore_signatures_and_refuses_altered_requests(tmp_path):
-    pytest.importorskip("botocore")
+    need("botocore", "The SigV4 keyring test")
     keys = _keyring(tmp_path, KEYS_JSON)
     key = keys.verify(_signed())
     assert key.allows_action("SageMaker:GetRecord") and not key.allows_action("sagemaker:PutRecord")

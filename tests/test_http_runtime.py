@@ -9,8 +9,9 @@ import json
 import os
 
 import pytest
+from install_support import need
 
-boto3 = pytest.importorskip("boto3", reason="the HTTP API tests drive the server with boto3")
+boto3 = need("boto3", "The HTTP API tests (they drive the server with boto3)")
 from botocore.exceptions import ClientError  # noqa: E402
 
 from store import FeatureStore  # noqa: E402

@@ -1,10 +1,11 @@
 """The SageMaker Python SDK (v2's FeatureGroup) against the local server: describe, ingest a small
 DataFrame, then read the records back with boto3.
 
-Skipped unless ``sagemaker<3`` is installed. It is not in the test extra: one of its dependencies
-(smdebug-rulesconfig) installs a top-level ``tests`` package that shadows this folder's, so run
-it from its own environment: ``python -m venv --system-site-packages v && v/bin/pip install
-'sagemaker<3' && v/bin/python -m pytest tests/test_http_sagemaker_sdk.py``.
+Skipped unless ``sagemaker<3`` is installed: the one skip of ``scripts/test``, and ``.ci/run`` runs
+it. It is not in the test extra: one of its dependencies (smdebug-rulesconfig) installs a
+top-level ``tests`` package that shadows this folder's, so run it from its own environment:
+``python -m venv --system-site-packages v && v/bin/pip install 'sagemaker<3' && v/bin/python -m
+pytest tests/test_http_sagemaker_sdk.py``.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import os
 
 import pandas as pd
 import pytest
+from install_support import need
 
-pytest.importorskip("boto3", reason="the HTTP API tests drive the server with boto3")
+need("boto3", "The HTTP API tests (they drive the server with boto3)")
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 feature_group_module = pytest.importorskip(
     "sagemaker.feature_store.feature_group",
-    reason="needs the SageMaker Python SDK v2 (pip install 'sagemaker<3'); v3 moved FeatureGroup to sagemaker.mlops",
+    reason="runs in an environment of its own with the SageMaker Python SDK v2, as .ci/run does (see the docstring); "
+           "v3 moved FeatureGroup to sagemaker.mlops",
 )
 
 from store.server.process import LocalServer  # noqa: E402

@@ -8,6 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from install_support import need
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,8 +19,8 @@ from store.quality import drift as figures
 
 pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
 
-scipy_stats = pytest.importorskip("scipy.stats")
-scipy_distance = pytest.importorskip("scipy.spatial.distance")
+scipy_stats = need("scipy.stats", "The drift figures' reference checks")
+scipy_distance = need("scipy.spatial.distance", "The drift figures' reference checks")
 
 
 @settings(max_examples=60, deadline=None)
@@ -68,7 +69,9 @@ def shop(fs):
                                                           Feature("amount", "Fractional"), Feature("currency", "String"),
                                                           Feature("note", "String")])
     rng = np.random.default_rng(3)
-    start = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=14)
+    # The last order is at least 30 minutes old whatever the clock reads: a 1-minute monitor is late,
+    # a 2-hour one is not.
+    start = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(minutes=30) - pd.Timedelta(days=14)
     n = 14 * 24 * 20
     when = start + pd.to_timedelta(np.sort(rng.integers(0, 14 * 24 * 3600, n)), unit="s")
     last_day = when >= when.max() - pd.Timedelta(days=1)

@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from install_support import need
 from click.testing import CliRunner
 
 from store import AccessDenied, Feature, FeatureStore
@@ -132,7 +133,7 @@ def test_only_an_admin_removes_the_policy_and_the_store_then_opens_open(store):
 
 
 def test_a_server_stops_accepting_a_key_taken_out_of_its_file(tmp_path):
-    pytest.importorskip("boto3", reason="the HTTP tests drive the server with boto3")
+    need("boto3", "The HTTP tests (they drive the server with boto3)")
     from botocore.exceptions import ClientError
     from test_access_http import ACCESS as KEYS, record
 

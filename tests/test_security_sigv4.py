@@ -20,8 +20,9 @@ from typing import Any, Callable
 from unittest import mock
 
 import pytest
+from install_support import need
 
-boto3 = pytest.importorskip("boto3", reason="the HTTP API tests drive the server with boto3")
+boto3 = need("boto3", "The HTTP API tests (they drive the server with boto3)")
 from botocore.auth import SigV4Auth, SigV4QueryAuth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402

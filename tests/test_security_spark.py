@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from install_support import need
 
-pytest.importorskip("pyspark", reason="the Spark engine tests need pyspark (the test extra installs it)")
+need("pyspark", "The Spark engine tests")
 
 from store import Feature, FeatureStore, ValidationError  # noqa: E402
 
