@@ -362,7 +362,8 @@ def _column(name: str, names: list[str], by_feature: dict[str, str], what: str) 
 
 def _guess_event_time(names: list[str], ident: str, time_kinds: dict[str, tuple[str | None, float]]) -> str | None:
     """An exact 'event_time', else a time-like name holding mostly instants, else one holding
-    epoch numbers, else the first column holding nothing but instants."""
+    epoch numbers, else the first column holding nothing but instants, else the only one holding
+    instants but for a few values."""
     exact = next((n for n in names if n.lower() in _EXACT_TIME and n != ident), None)
     if exact:
         return exact
@@ -373,7 +374,12 @@ def _guess_event_time(names: list[str], ident: str, time_kinds: dict[str, tuple[
     for n in named:
         if time_kinds[n][0] == "Fractional":
             return n
-    return next((n for n in names if n != ident and time_kinds[n] == ("String", 1.0)), None)
+    full = next((n for n in names if n != ident and time_kinds[n] == ("String", 1.0)), None)
+    if full:
+        return full
+    # The only column of instants but for a few values ('yesterday'), which ingest will refuse.
+    mostly = [n for n in names if n != ident and time_kinds[n][0] == "String" and time_kinds[n][1] >= 1 - MISFIT_SHARE]
+    return mostly[0] if len(mostly) == 1 else None
 
 
 def guess_time_column(table: "pa.Table", exclude: tuple[str, ...] = ()) -> str | None:
