@@ -268,6 +268,8 @@ def propose(table: "pa.Table", event_time: str | None = None, record_identifier:
     by_feature = {f: c for c, f in columns.items()}
     ident = (_column(record_identifier, names, by_feature, "Record identifier") if record_identifier
              else next((n for n in names if _ID_NAME.search(n)), names[0]))
+    if kinds[ident][0] != "String" and notes.pop(columns[ident], None):
+        kinds[ident] = ("String", None)  # an identifier that is not always a number keeps every value as text
     found = {n: _time_kind(table.column(n).combine_chunks(), kinds[n]) for n in names if n != ident}
     time_kinds = {n: (kind, share) for n, (kind, share, _) in found.items()}
     event_time = (_column(event_time, names, by_feature, "Event time") if event_time
