@@ -45,8 +45,6 @@ def write_bank(path, frame: pd.DataFrame, date_format: str = "%d.%m.%Y %H:%M") -
 def ambiguous_frame(n: int = 120, seed: int = 5) -> pd.DataFrame:
     """Bookings on days 1-12 of each month only: day-first and month-first both read them."""
     frame = bank_frame(n, seed)
-    days = frame["when"].dt.day.to_numpy()
-    frame["when"] = frame["when"] - pd.to_timedelta(np.where(days > 12, days - (days % 12) - 1 + 1, 0), unit="D")
-    frame["when"] = frame["when"].where(frame["when"].dt.day <= 12, frame["when"].dt.floor("D").map(
-        lambda t: t.replace(day=1)))
+    day = frame["when"].dt.day
+    frame["when"] = frame["when"] - pd.to_timedelta(day - ((day - 1) % 12 + 1), unit="D")  # same month, day 1-12
     return frame
