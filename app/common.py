@@ -119,7 +119,7 @@ def row_errors(report: "IngestReport", where: "DeltaGenerator | None" = None, ke
         "line": st.column_config.NumberColumn("line", help="Line in the file; the header is line 1", format="%d"),
         "row": st.column_config.NumberColumn("row (from 0)", help="Data row, counting from 0", format="%d")})
     if report.rejected is not None:
-        target.download_button("Download the rejected rows (CSV)", lambda: report.rejected_rows().to_csv(index=False),
+        target.download_button("Download the rejected rows (CSV)", report.rejected_csv,
                                "rejected_rows.csv", "text/csv", key=f"{key}_download", on_click="ignore",
                                icon=":material/download:",
                                help="The rows as they were in your file, with an error column saying what to fix")
@@ -267,13 +267,15 @@ def timestamp(us: int | None) -> dt.datetime | None:
 
 
 def size(n: int | None) -> str:
+    """Bytes in decimal units (1 MB = 1,000,000 bytes), as Streamlit's upload chip shows them,
+    so one file has one size on a page."""
     if n is None:
         return "—"
     value = float(n)
     for unit in ("B", "KB", "MB"):
-        if value < 1024:
+        if value < 1000:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
+        value /= 1000
     return f"{value:,.1f} GB"
 
 

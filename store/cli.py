@@ -125,10 +125,12 @@ def describe(ctx: click.Context, group: str) -> None:
 @click.option("--record-identifier", "--id", "rid", help="Record identifier column (with --from-file).")
 @click.option("--event-time", help="Event time column (with --from-file).")
 @click.option("--description", default="")
+@click.option("--time-format", help="How the file's event times are written, in strftime codes (e.g. "
+              "'%d.%m.%Y %H:%M'); detected when unambiguous, and kept with the group for later ingests.")
 @click.option("--ingest/--no-ingest", default=False, help="Also ingest the --from-file data.")
 @click.pass_context
 def create(ctx: click.Context, spec: str | None, name: str | None, sample: str | None, rid: str | None,
-           event_time: str | None, description: str, ingest: bool) -> None:
+           event_time: str | None, description: str, time_format: str | None, ingest: bool) -> None:
     """Create a feature group from a JSON/YAML SPEC file, or infer it --from-file.
 
     A spec holds name, record_identifier, event_time, features (name, type, collection,
@@ -139,18 +141,28 @@ def create(ctx: click.Context, spec: str | None, name: str | None, sample: str |
         data = read_spec(spec)
         if not isinstance(data, dict):
             raise click.UsageError("The spec must be a mapping with name, record_identifier, event_time, features")
-        known = {"name", "record_identifier", "event_time", "features", "description", "tags", "online", "offline", "ttl"}
+        known = {"name", "record_identifier", "event_time", "features", "description", "tags", "online", "offline", "ttl",
+                 "time_format"}
         unknown = set(data) - known
         if unknown:
             raise click.UsageError(f"Unknown keys in spec: {sorted(unknown)}; allowed: {sorted(known)}")
         missing = {"name", "record_identifier", "event_time", "features"} - set(data)
         if missing:
             raise click.UsageError(f"The spec lacks {sorted(missing)}")
-        g = fs.create_feature_group(**data)
+        g = fs.create_feature_group(**({"time_format": time_format} if time_format else {}) | data)
     else:
+        from .inference import propose_file
+
         if not (sample and name and rid and event_time):
             raise click.UsageError("Give a SPEC file, or --from-file with --name, --record-identifier and --event-time")
-        g = fs.create_feature_group(name, rid, event_time, dataframe=sample, description=description)
+        proposal = propose_file(sample, event_time=event_time, record_identifier=rid, time_format=time_format)
+        proposal.check_event_time()  # a group that could not take its own file is refused
+        g = fs.create_feature_group(name, proposal.record_identifier, proposal.event_time, proposal.features,
+                                    description=description, time_format=proposal.time_format)
+        for feature, note in proposal.notes.items():
+            click.echo(f"  {feature}: {note}")
+        if proposal.time_format:
+            click.echo(f"  {g.event_time}: read with the time format {proposal.time_format}, kept for later ingests")
     click.echo(f"Created {g.name}: " + ", ".join(f"{f.name}:{f.collection or ''}{f.type}" for f in g.features))
     if ingest and sample:
         click.echo(fs.ingest(g.name, sample).summary())
@@ -163,10 +175,13 @@ def create(ctx: click.Context, spec: str | None, name: str | None, sample: str |
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False),
               help="Write the report of bad values (line or row, feature, value, reason) to this CSV.")
 @click.option("--rejected", "rejected_path", type=click.Path(dir_okay=False),
-              help="Write the rejected rows as they were read, plus an error column, to this CSV.")
+              help="Write the rejected rows as they were in the file (its delimiter, encoding and number format), "
+                   "plus a line and an error column, to this CSV.")
+@click.option("--time-format", help="How the file's event times are written, in strftime codes (e.g. "
+              "'%d.%m.%Y %H:%M'); default: the format kept with the group, else ISO-8601.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors_path: str | None,
-               rejected_path: str | None) -> None:
+               rejected_path: str | None, time_format: str | None) -> None:
     """Validate and write a CSV or Parquet FILE into GROUP (all or nothing unless --skip-bad).
 
     CSV encodings (UTF-8, Windows-1252, Latin-1) and delimiters are detected; event times may
@@ -188,10 +203,12 @@ def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors
         if errors_path:
             report.errors.to_csv(errors_path, index=False)
         if rejected_path:
-            report.rejected_rows().to_csv(rejected_path, index=False)
+            with open(rejected_path, "wb") as fh:
+                fh.write(report.rejected_csv())
 
     try:
-        report = fs.ingest(group, file, on_error="skip" if skip_bad else "reject", progress=progress)
+        report = fs.ingest(group, file, on_error="skip" if skip_bad else "reject", progress=progress,
+                           time_format=time_format)
     except IngestRejected as exc:
         keep(exc.report)
         raise

@@ -32,6 +32,8 @@ BOOL_WORDS = {"true": 1, "yes": 1, "false": 0, "no": 0}
 _INT_RE = re.compile(INT_PATTERN, re.ASCII)
 _FLOAT_RE = re.compile(FLOAT_PATTERN, re.ASCII)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+NOT_INTEGER = "is not an integer"
+NOT_INTEGER_DECIMAL = "is not an integer (write it without a decimal point)"
 MAX_IDENTIFIER_BYTES = 2048
 MAX_SHOWN = 200  # characters of a value quoted in an error message
 
@@ -113,7 +115,7 @@ def coerce_scalar(kind: str, value: Any) -> Any:
             if text.lower() in BOOL_WORDS:
                 return BOOL_WORDS[text.lower()]
             if not _INT_RE.fullmatch(text):
-                raise ValueError("is not an integer (write it without a decimal point)")
+                raise ValueError(NOT_INTEGER_DECIMAL if _FLOAT_RE.fullmatch(text) else NOT_INTEGER)
             number = int(text)
             if not INT64_MIN <= number <= INT64_MAX:
                 raise ValueError("is outside the 64-bit integer range")
@@ -262,7 +264,11 @@ def _scalar_column(kind: str, arr: "pa.Array", name: str, problems: list[ColumnP
             bad = _mask(pc.invert(pc.match_substring_regex(s, INT_PATTERN)))
             bad &= _mask(pc.is_valid(s))
             if bad.any():
-                problems.append(ColumnProblem(name, bad, "is not an integer (write it without a decimal point)"))
+                # The decimal-point hint only for a decimal such as '7.0'; 'n/a' is simply no integer.
+                decimal = bad & _mask(pc.match_substring_regex(s, FLOAT_PATTERN))
+                for mask, reason in ((decimal, NOT_INTEGER_DECIMAL), (bad & ~decimal, NOT_INTEGER)):
+                    if mask.any():
+                        problems.append(ColumnProblem(name, mask, reason))
                 s = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), s)
             try:
                 return s.cast(pa.int64())
@@ -432,13 +438,15 @@ def epoch_unit(seconds: "pa.Array") -> int:
 
 
 def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnProblem],
-                      lenient: bool = False) -> tuple["pa.Array", "pa.Array"]:
+                      lenient: bool = False, time_format: str | None = None) -> tuple["pa.Array", "pa.Array"]:
     """(values in the declared form, int64 microseconds) for an event-time column.
 
     Text must be ISO-8601 UTC ending in Z, as SageMaker requires; ``lenient`` (text read from a
     file another tool wrote) also takes a space for 'T', an offset or no zone (UTC), and stores
     the canonical Z form, and reads a column of epoch milli-, micro- or nanoseconds as such (see
-    ``epoch_unit``), storing seconds."""
+    ``epoch_unit``), storing seconds. With ``time_format`` (strftime codes, '%d.%m.%Y %H:%M'),
+    text is read in that format (or as ISO-8601, which cannot be misread) and stored in the
+    canonical form; a value in neither is refused, never guessed."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -450,6 +458,9 @@ def event_time_column(feature: Feature, arr: "pa.Array", problems: list[ColumnPr
         arr = arr.combine_chunks()
     if pat.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if time_format is not None and (pat.is_string(arr.type) or pat.is_large_string(arr.type)
+                                    or pat.is_string_view(arr.type)):
+        return _formatted_times(feature, arr.cast(pa.string()), time_format, problems)
     if lenient and (pat.is_string(arr.type) or pat.is_large_string(arr.type)) and pc.all(
             pc.match_substring_regex(arr.cast(pa.string()), FLOAT_PATTERN)).as_py():
         arr = arr.cast(pa.string()).cast(pa.float64())  # a file's column of epoch numbers, written as text
@@ -543,6 +554,34 @@ def _in_range(feature: Feature, us: "pa.Array", problems: list[ColumnProblem]) -
         return us
     problems.append(ColumnProblem(feature.name, far, OUT_OF_RANGE))
     return pc.if_else(pa.array(far), pa.scalar(None, pa.int64()), us)
+
+
+def _formatted_times(feature: Feature, s: "pa.Array", fmt: str,
+                     problems: list[ColumnProblem]) -> tuple["pa.Array", "pa.Array"]:
+    """``event_time_column`` for text in the format ``fmt`` (ISO-8601 read too)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .timeutil import LOOSE_ISO_PATTERN, OUT_OF_RANGE, format_example, parse_formatted, parse_loose_iso, us_array_to_iso
+
+    missing = _mask(pc.is_null(s))
+    if missing.any():
+        problems.append(ColumnProblem(feature.name, missing, "is missing; every record needs an event time"))
+    us, unmatched, far = parse_formatted(s, fmt)
+    iso = unmatched & _mask(pc.match_substring_regex(s, LOOSE_ISO_PATTERN))
+    if iso.any():
+        iso_us, iso_bad = parse_loose_iso(s)
+        us = pc.if_else(pa.array(iso & ~iso_bad), iso_us, us)
+        unmatched &= ~(iso & ~iso_bad)
+    if unmatched.any():
+        problems.append(ColumnProblem(feature.name, unmatched, f"does not match the time format {fmt} "
+                                      f"(like {format_example(fmt)})"))
+    if far.any():
+        problems.append(ColumnProblem(feature.name, far, OUT_OF_RANGE))
+    us = _in_range(feature, us, problems)  # the ISO values read beside the format
+    if feature.type == "Fractional":
+        return pc.divide(us.cast(pa.float64()), 1_000_000.0), us
+    return us_array_to_iso(us), us
 
 
 def identifier_too_long(arr: "pa.Array") -> np.ndarray:

@@ -31,7 +31,7 @@ from .quality import tables as quality_tables
 from .quality.api import QualityMethods
 from .schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
 from .databases import open_database, shared
-from .timeutil import MAX_DURATION_SECONDS, arg_to_us, now_us, retention_seconds, ttl_to_seconds
+from .timeutil import MAX_DURATION_SECONDS, arg_to_us, check_time_format, now_us, retention_seconds, ttl_to_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -249,21 +249,33 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self, name: str, record_identifier: str, event_time: str, features: Sequence[Feature | dict] | None = None,
         *, dataframe: Any = None, description: str = "", tags: dict[str, str] | None = None,
         online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
-        partition_by: str = layout.DEFAULT_PARTITION, offline_retention: Any = None,
+        partition_by: str = layout.DEFAULT_PARTITION, offline_retention: Any = None, time_format: str | None = None,
     ) -> FeatureGroup:
         """Create a group from ``features``, or infer them from ``dataframe`` (a DataFrame, Arrow
         table or file; its data is not ingested, and a column whose name is not a valid feature
         name gets a sanitised one, which ingest maps it onto). ``partition_by``: day, hour, month
         or none; ``offline_retention``: a timedelta or days of history to keep (None: all).
-        Raises ValidationError, Conflict."""
+        ``time_format`` (strftime codes, '%d.%m.%Y %H:%M') is how the files' event times are
+        written; it is kept with the group, so every ingest reads them so (detected from
+        ``dataframe`` when unambiguous). Raises ValidationError (also for a ``dataframe`` whose
+        event times do not parse, or are ambiguous without ``time_format``), Conflict."""
+        from .ingest import INGEST_SETTINGS
+
+        if time_format is not None:
+            check_time_format(time_format)
         if features is None:
             if dataframe is None:
                 raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
             from .inference import propose_data
 
-            proposal = propose_data(dataframe, event_time, record_identifier)
+            proposal = propose_data(dataframe, event_time, record_identifier, time_format=time_format)
+            proposal.check_event_time()  # raises: a group that could not take its own sample
             features = proposal.features
             record_identifier, event_time = proposal.record_identifier, proposal.event_time
+            time_format = proposal.time_format
+        if time_format is not None:
+            extra = {**(extra or {}), INGEST_SETTINGS: {**(extra or {}).get(INGEST_SETTINGS, {}),
+                                                        "time_format": time_format}}
         feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
         tags = dict(tags or {})
         ttl_seconds = ttl_to_seconds(ttl)
@@ -618,7 +630,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def ingest(self, group: str, data: Any, on_error: str = "reject", progress: Callable[[int, int], None] | None = None,
                *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
-               columns: dict[str, str | None] | None = None,
+               columns: dict[str, str | None] | None = None, time_format: str | None = None,
                _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
         """Validate and write a DataFrame (pandas or Spark), Arrow table, or CSV/Parquet file,
         all-or-nothing per store (a Spark DataFrame on its executors, see ``engines.spark_ingest``).
@@ -626,6 +638,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
         the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.
         ``columns`` maps input columns onto features ({"column": "feature"}, None drops one).
+        ``time_format`` (strftime codes) reads text event times so, instead of the format kept
+        with the group (see ``create_feature_group``); a value in neither it nor ISO-8601 is refused.
         (``_on_commit(conn, report)`` runs inside the write transaction: pipelines commit their
         watermark with their rows.)
         """
@@ -635,10 +649,14 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if on_error not in ("reject", "skip"):
             raise ValidationError(f"on_error={on_error!r}: use 'reject' or 'skip'")
         if spark_ingest.is_spark_dataframe(data):  # checked and written by Spark's executors
+            if time_format is not None:
+                raise ValidationError("time_format= applies to files, pandas and Arrow data; for a Spark DataFrame "
+                                      "keep it with the group (create_feature_group(..., time_format=))")
             return spark_ingest.ingest(self, group, data, on_error, target_stores, ttl, source, columns)
         started = time.perf_counter()
         api = now_us()
         g, _ = self._group(group)
+        g = ing.with_time_format(g, time_format)
         to_online, to_offline = self._targets(g, target_stores)
         batches = ing.load_batches(data)
         loaded = next(batches)
@@ -694,12 +712,15 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         report.seconds = time.perf_counter() - started
         return report
 
-    def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None) -> "IngestReport":
+    def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None,
+                 time_format: str | None = None) -> "IngestReport":
         """Check data as ``ingest`` would (types and the group's rules), writing nothing; the
         report lists every verdict: refused rows, warnings, failed batch rules."""
+        from .ingest import with_time_format
         from .ingest_stream import validate
 
         g, prep = self._group(group)
+        g = with_time_format(g, time_format)
         report = validate(g, data, columns, now_us(), prep["rules"])
         report.dry_run = True
         return report

@@ -61,6 +61,7 @@ class IngestReport:
     # first and every reason in 'error' last: what a user fixes and feeds back.
     rejected: "pa.Table | None" = field(default=None, repr=False)
     rejected_index: "np.ndarray | None" = field(default=None, repr=False)  # 0-based input rows of ``rejected``
+    source_csv: str | None = field(default=None, repr=False)  # the CSV file read, for ``rejected_csv``
 
     @property
     def ok(self) -> bool:
@@ -99,6 +100,26 @@ class IngestReport:
 
             return pd.DataFrame({"row": pd.Series(dtype="int64"), "error": pd.Series(dtype=str)})
         return to_pandas(self.rejected)
+
+    def rejected_csv(self) -> bytes:
+        """The rejected rows as a CSV file to fix and feed back. From a CSV file, they are as they
+        were in it: each field's original text ('4,62' stays '4,62'), in its delimiter and
+        encoding, so the exporting tool (German Excel) opens it; otherwise UTF-8 and commas."""
+        from .tabular import raw_rows, sniff
+
+        frame = self.rejected_rows()
+        if self.source_csv and self.rejected_index is not None:
+            try:
+                dialect = sniff(self.source_csv)
+                original = raw_rows(self.source_csv, self.rejected_index)
+            except (OSError, ValidationError):  # the file is gone or changed: its rows as read
+                pass
+            else:
+                for name in original.column_names:
+                    if name in frame.columns:
+                        frame[name] = original.column(name).to_pandas()
+                return frame.to_csv(index=False, sep=dialect.delimiter).encode(dialect.encoding, errors="replace")
+        return frame.to_csv(index=False).encode()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -358,6 +379,27 @@ def map_invalid_names(table: "pa.Table", group: FeatureGroup) -> "pa.Table":
     return table.rename_columns([renames.get(c, c) for c in table.column_names])
 
 
+INGEST_SETTINGS = "ingest"  # the key of a group's ``extra`` that holds how its files are read
+
+
+def time_format_of(group: FeatureGroup) -> str | None:
+    """The strftime format the group's event times are written in by its files (kept by Create,
+    or given for one ingest), None for ISO-8601 and epoch numbers."""
+    return (group.extra.get(INGEST_SETTINGS) or {}).get("time_format")
+
+
+def with_time_format(group: FeatureGroup, time_format: str | None) -> FeatureGroup:
+    """``group`` reading event times in ``time_format`` for one ingest (None: as kept)."""
+    from dataclasses import replace
+
+    from .timeutil import check_time_format
+
+    if time_format is None:
+        return group
+    settings = {**(group.extra.get(INGEST_SETTINGS) or {}), "time_format": check_time_format(time_format)}
+    return replace(group, extra={**group.extra, INGEST_SETTINGS: settings})
+
+
 @dataclass
 class Prepared:
     """Validated rows in the offline schema (write_time and _seq filled at commit) and the report."""
@@ -406,7 +448,8 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
         if f.name not in table.column_names:
             columns[f.name] = pa.nulls(n, f.arrow_type())
         elif f.name == group.event_time:
-            columns[f.name], event_us = event_time_column(f, table.column(f.name), problems, lenient_times)
+            columns[f.name], event_us = event_time_column(f, table.column(f.name), problems, lenient_times,
+                                                          time_format_of(group))
         else:
             columns[f.name] = coerce_column(f, table.column(f.name), problems)
     rid = columns[group.record_identifier]
@@ -531,6 +574,7 @@ def check(group: FeatureGroup, loaded: LoadedInput, columns: dict[str, str | Non
                        duplicates=duplicates)
     report = prepared.report
     report.source = loaded.source_name
+    report.source_csv = loaded.path if loaded.is_csv else None
     if prepared.bad.any():
         report.rejected = _rejected(loaded, prepared)
         report.rejected_index = np.flatnonzero(prepared.bad) + loaded.first_row

@@ -120,6 +120,7 @@ class Batches:
             if "line" in frame.columns:
                 frame["line"] = frame["line"].astype("int64")
         report.source = self.first.source_name if self.first else None
+        report.source_csv = self.first.path if self.first and self.first.is_csv else None
         counts = {rule: dict(c) for rule, c in self.rule_counts.items()}
         for verdict in judge_batch_rules(self.rules, self.total, self.written, self.sums):
             entry = counts.setdefault(verdict["rule"], {"rejected": 0, "warned": 0, "failed_batch": 0})

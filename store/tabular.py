@@ -86,9 +86,31 @@ def detect_encoding(path: str) -> str:
     return "cp1252"
 
 
+# What a binary file renamed to .csv most often is, by its first bytes.
+_BINARY_KINDS = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+                 b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive (an .xlsx workbook is one)",
+                 b"PAR1": "a Parquet file", b"\xd0\xcf\x11\xe0": "an old Excel/Office document"}
+
+
+def _check_text(path: str, encoding: str) -> None:
+    """Refuse a binary file: a NUL byte in its first 64 KB (no text encoding but UTF-16 has one)
+    or a known binary signature. Its bytes are never echoed: they are no message."""
+    if encoding == "utf-16":
+        return
+    with _open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    kind = next((k for magic, k in _BINARY_KINDS.items() if head.startswith(magic)), None)
+    if kind or b"\x00" in head:
+        raise ValidationError(
+            f"{os.path.basename(path)!r} is not a text/CSV file (it holds binary data"
+            + (f": it looks like {kind}" if kind else "") + "); export it as CSV or Parquet and upload that",
+            path=path)
+
+
 @lru_cache(maxsize=64)
 def _sniff(path: str, _mtime_ns: int, _size: int) -> Dialect:
     encoding = detect_encoding(path)
+    _check_text(path, encoding)
     # TextIOWrapper, not codecs' reader, whose readline is quadratic in the line's length (a
     # header of a million columns took minutes); newline="" splits on CSV's line ends only.
     with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
@@ -218,6 +240,25 @@ def _decimal_commas_kept(table: "pa.Table", text: set[str], commas: set[str] | N
     return table, commas
 
 
+def raw_rows(path: str, rows: "Iterable[int]") -> "pa.Table":
+    """The CSV file's data rows at the 0-based positions ``rows`` (ascending), each field's text
+    as written (no decimal commas read as numbers): what a user gets back to fix."""
+    import numpy as np
+    import pyarrow as pa
+
+    dialect = sniff(path)
+    wanted = np.asarray(rows, dtype="int64")
+    taken, start, schema = [], 0, None
+    for batch, schema in _csv_batches(path, dialect, set(dialect.header)):
+        inside = wanted[(wanted >= start) & (wanted < start + batch.num_rows)] - start
+        if len(inside):
+            taken.append(batch.take(pa.array(inside)))
+        start += batch.num_rows
+        if start > wanted.max(initial=-1):
+            break
+    return pa.Table.from_batches(taken, schema) if taken else _empty(dialect, schema)
+
+
 def _check_file(path: str) -> None:
     name = os.path.basename(path)
     if not os.path.isfile(path):
@@ -340,7 +381,9 @@ def _plain(message: str) -> str:
     """pyarrow's parser message without its internal prefixes."""
     for prefix in ("CSV parse error: ", "In CSV column #"):
         message = message.replace(prefix, "")
-    return message.strip()
+    # The parser quotes the offending row: keep it short and printable.
+    message = "".join(c if c.isprintable() or c in "\n" else "\N{REPLACEMENT CHARACTER}" for c in message.strip())
+    return message if len(message) <= 300 else message[:300] + "…"
 
 
 def newlines_before(table: "pa.Table") -> "pa.Array":

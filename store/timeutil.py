@@ -252,3 +252,98 @@ def duration_seconds(value: Any, what: str) -> float:
     if not seconds <= MAX_DURATION_SECONDS:
         raise ValidationError(f"{what}={value!r} is too long: give at most {MAX_DURATION_SECONDS:,} seconds (100 years)")
     return seconds
+
+
+# ----------------------------------------------------------------------------- formatted dates
+# Dates other tools write ('11.10.2026 01:21', '31/12/2025', '12/31/2025 2:05 PM') are read with a
+# strftime-style format the user confirms: day-first and month-first cannot be told apart by the
+# values alone when every day is <= 12, so the store never guesses between them.
+_DATE_PARTS = [f"%{a}{sep}%{b}{sep}%{y}" for sep in "./-" for a, b in (("d", "m"), ("m", "d")) for y in "Yy"] + [
+    f"%Y{sep}%m{sep}%d" for sep in "./"]
+_TIME_PARTS = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+TIME_FORMATS = tuple(d + t for d in _DATE_PARTS for t in _TIME_PARTS)
+# A value shaped like a date with separators: what makes a column worth trying the formats on.
+_DATE_SHAPE = r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}(\s+\d{1,2}:\d{2}(:\d{2})?(\s*[AaPp][Mm])?)?\s*$"
+_SAMPLE_VALUES = 2_000
+
+
+def check_time_format(fmt: Any) -> str:
+    """``fmt`` if it is a strftime-style format naming a day, a month and a year, else
+    ValidationError saying how to write one."""
+    from . import duck
+
+    example = "write one like %d.%m.%Y %H:%M (day.month.year hours:minutes) or %m/%d/%Y %I:%M %p"
+    if not isinstance(fmt, str) or not fmt.strip():
+        raise ValidationError(f"time_format={fmt!r} is not a format: {example}", argument="time_format")
+    if not (re.search(r"%[dj]", fmt) and re.search(r"%[mbBj]", fmt) and re.search(r"%[Yy]", fmt)):
+        raise ValidationError(f"time_format {fmt!r} does not name a day, a month and a year: {example}",
+                              argument="time_format", value=fmt)
+    try:
+        with duck.cursor() as con:
+            con.execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
+    except Exception as exc:  # DuckDB's InvalidInputException: an unknown %-code
+        raise ValidationError(f"time_format {fmt!r} is not a valid format ({str(exc).split(': ')[-1]}): {example}",
+                              argument="time_format", value=fmt) from None
+    return fmt
+
+
+def parse_formatted(arr: "pa.Array", fmt: str) -> tuple["pa.Array", "np.ndarray", "np.ndarray"]:
+    """Text instants written in ``fmt`` (strftime codes; no zone means UTC) as int64 microseconds,
+    a mask of the values that do not match it, and one of those that do but fall outside the
+    supported range (1677-09-21..2262-04-11); nulls are not flagged. Strict: 29.02.2025 is
+    refused, never rolled over to March."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from . import duck
+
+    check_time_format(fmt)
+    with duck.cursor() as con:
+        con.register("t", pa.table({"s": arr.cast(pa.string())}))
+        out = con.sql(f"SELECT CASE WHEN u BETWEEN {MIN_US} AND {MAX_US} THEN u END AS u, "
+                      f"coalesce(u NOT BETWEEN {MIN_US} AND {MAX_US}, false) AS far FROM "
+                      "(SELECT epoch_us(try_strptime(trim(s), $1)) AS u FROM t)", params=[fmt]).to_arrow_table()
+    us = out.column("u").combine_chunks().cast(pa.int64())
+    far = np.asarray(out.column("far").to_numpy(), dtype=bool)
+    unmatched = np.asarray(pc.and_(pc.is_null(us), pc.is_valid(arr)).to_numpy(zero_copy_only=False), dtype=bool)
+    return us, unmatched & ~far, far
+
+
+def time_formats_fitting(arr: "pa.Array") -> tuple[list[str], float]:
+    """The ``TIME_FORMATS`` that read the most non-null values of a text column, when they read
+    at least 95% of them (tried on a sample of distinct values, then counted on all), and the
+    share they read; ([], 0.0) when the column holds no such dates. More than one format means
+    the column is ambiguous: every day is <= 12, so day-first and month-first both read it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from . import duck
+
+    values = pc.drop_null(arr.cast(pa.string()))
+    if not len(values):
+        return [], 0.0
+    sample = pc.unique(values)[:_SAMPLE_VALUES]
+    if pc.sum(pc.match_substring_regex(sample, _DATE_SHAPE).cast(pa.int64())).as_py() < len(sample) / 2:
+        return [], 0.0
+
+    def best(column: "pa.Array", formats: list[str], share: float) -> tuple[list[str], int]:
+        counts = ", ".join(f"count(*) FILTER (epoch_us(try_strptime(trim(s), ${i + 1})) BETWEEN {MIN_US} AND {MAX_US})"
+                           for i in range(len(formats)))
+        with duck.cursor() as con:
+            con.register("t", pa.table({"s": column}))
+            row = con.sql(f"SELECT {counts} FROM t", params=formats).fetchall()[0]
+        top = max(row)
+        return [f for f, n in zip(formats, row) if n >= top and n >= share * len(column)], top
+
+    # Distinct values weigh each row once per value: the sample only narrows the candidates.
+    candidates = best(sample, list(TIME_FORMATS), 0.5)[0]
+    if not candidates:
+        return [], 0.0
+    candidates, read = best(values, candidates, 0.95)
+    return candidates, read / len(values) if candidates else 0.0
+
+
+def format_example(fmt: str) -> str:
+    """31 December 2025, 14:05 written in ``fmt``: what a value in that format looks like."""
+    return dt.datetime(2025, 12, 31, 14, 5, 9).strftime(fmt)

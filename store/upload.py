@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Callable
 
-from .inference import SAMPLE_ROWS, Proposal, propose_file
+from .inference import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
 from .tabular import read_table
+from .timeutil import format_example
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,18 +62,35 @@ def propose(path: str, sample_rows: int = SAMPLE_ROWS) -> Proposal:
     return propose_file(path, sample_rows)
 
 
-def validate_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None]) -> "IngestReport":
+def event_time_check(path: str, column: str, time_format: str | None = None,
+                     formats: list[str] | None = None) -> TimeCheck:
+    """How the file's ``column`` reads as event times (in ``time_format``, else the format its
+    values fit, of ``formats`` when given): the values it cannot read and a preview of the first
+    ones read. Create refuses a column whose ``problem`` is set. Raises ValidationError."""
+    return time_check(read_table(path, rows=SAMPLE_ROWS).column(column), column, time_format, formats)
+
+
+def time_format_of(group: "FeatureGroup") -> str | None:
+    """The time format kept with the group (how its files write event times), None for ISO-8601."""
+    from .ingest import time_format_of as kept
+
+    return kept(group)
+
+
+def validate_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None],
+                  time_format: str | None = None) -> "IngestReport":
     """``FeatureStore.validate`` of the file with its columns mapped; writes nothing."""
     from .ingest import LimitedFile, ReadLimits
 
-    return fs.validate(group, LimitedFile(path, ReadLimits.for_uploads()), columns=mapping)
+    return fs.validate(group, LimitedFile(path, ReadLimits.for_uploads()), columns=mapping, time_format=time_format)
 
 
 def ingest_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None], on_error: str = "reject",
-                progress: Callable[[int, int], None] | None = None, source: str | None = None) -> "IngestReport":
-    """``FeatureStore.ingest`` of the file with its columns mapped; lineage records it as
-    ``source`` (default: the file name)."""
+                progress: Callable[[int, int], None] | None = None, source: str | None = None,
+                time_format: str | None = None) -> "IngestReport":
+    """``FeatureStore.ingest`` of the file with its columns mapped (event times read in
+    ``time_format``, default the group's); lineage records it as ``source`` (default: the file name)."""
     from .ingest import LimitedFile, ReadLimits
 
     return fs.ingest(group, LimitedFile(path, ReadLimits.for_uploads()), on_error, progress,
-                     source=source or os.path.basename(path), columns=mapping)
+                     source=source or os.path.basename(path), columns=mapping, time_format=time_format)

@@ -71,12 +71,49 @@ errors["record_identifier"] = id_col.empty()
 event_time = time_col.selectbox(
     "Event time", names, index=names.index(time_guess) if time_guess in names else None, key=f"create_event_time_{key}",
     placeholder="Pick the feature saying when each version took effect",
-    help="When each version took effect: String (ISO-8601) or Fractional (epoch seconds).")
+    help="When each version took effect: String (ISO-8601, or dates in the time format below) or Fractional "
+         "(epoch seconds).")
 chosen = next((s for s in specs if s["name"] == event_time), None)
 if chosen and chosen["type"] == "Integral" and not chosen.get("collection"):
     chosen["type"] = "Fractional"  # whole epoch seconds: event times are String or Fractional
     time_col.caption(f"`{event_time}` holds whole numbers, read as epoch seconds: it becomes Fractional.")
 errors["event_time"] = time_col.empty()
+if columns is not None and proposal.notes:
+    st.caption("  \n".join(f"`{f}`: {note}" for f, note in proposal.notes.items() if f != proposal.event_time))
+
+# A file's dates ('11.10.2026 01:21') are read in a format the user sees and may edit; where day-first
+# and month-first both read the file, the user chooses. The format is kept with the group.
+time_format, time_problem = None, None
+column = next((c for c, f in mapping.items() if f == event_time), None) if columns is not None else None
+if column is not None and chosen and chosen["type"] == "String":
+    formats = proposal.time_formats.get(proposal.columns.get(column, column), [])
+    detected = formats[0] if len(formats) == 1 else None
+    if len(formats) > 1:
+        detected = time_col.radio(
+            f"`{column}`: day-first or month-first? No day in the file is above 12, so both read it.", formats,
+            index=None, key=f"create_time_pick_{key}_{column}",
+            format_func=lambda f: f"{f}  (31 December 2025 is {upload.format_example(f)})")
+    time_format = time_col.text_input(
+        "Time format", value=detected or "", key=f"create_time_format_{key}_{column}_{detected}",
+        placeholder="ISO-8601, e.g. 2024-05-01T12:00:00Z",
+        help="How the file writes its dates, in strftime codes: %d day, %m month, %Y year, %H:%M hours:minutes "
+             "(%I:%M %p for 2:05 PM). Kept with the group, so later uploads of the same export are read the same "
+             "way.").strip() or None
+    if len(formats) > 1 and time_format is None:
+        time_problem = "Choose day-first or month-first for the event time: the file's dates read both ways."
+        time_col.info(time_problem, icon=":material/help:")
+    else:
+        time_problem = "The time format is not valid."  # until the check below reads it
+        with engine_errors(lambda exc: time_col):
+            check = upload.event_time_check(sample, column, time_format)
+            time_problem = check.problem
+            if check.problem:
+                time_col.error(check.problem, icon=":material/event_busy:")
+            elif check.note:
+                time_col.warning(check.note, icon=":material/warning:")
+            if check.preview is not None and check.preview.num_rows:
+                time_col.caption(f"How `{column}` is read ({check.total - check.bad:,} of {check.total:,} values read):")
+                time_col.dataframe(check.preview, hide_index=True)
 
 stores_col, ttl_col, layout_col, tags_col = st.columns([1, 1, 1, 2])
 online = stores_col.checkbox("Online store", value=True, key="create_online", help="Latest record per identifier, "
@@ -105,11 +142,16 @@ errors["tags"] = tags_col.empty()
 errors["form"] = st.empty()
 if event_time is None:
     st.caption("Pick the event time to create the group.")
-if st.button("Create feature group", type="primary", icon=":material/add_box:", disabled=event_time is None):
+elif time_problem:
+    st.caption("The event time must read before the group can be created: a group that cannot take its own "
+               "sample file is no use.")
+if st.button("Create feature group", type="primary", icon=":material/add_box:",
+             disabled=event_time is None or bool(time_problem)):
     with engine_errors(lambda exc: errors.get(field_of(exc), errors["form"])):
         fs.create_feature_group(name, ident, event_time, specs, description=description, tags=tags, online=online,
                                 offline=offline, ttl=timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None,
-                                partition_by=partition_by, offline_retention=retention_days or None)
+                                partition_by=partition_by, offline_retention=retention_days or None,
+                                time_format=time_format)
         st.session_state[CREATED] = {"group": name, "file": sample, "mapping": mapping}
         st.session_state.pop(INGESTED, None)
         flash(f"Created feature group {name}")

@@ -62,13 +62,23 @@ with engine_errors():
         st.info("Each row replaces its whole record, so these features will be empty in the rows written: "
                 + ", ".join(f"`{f}`" for f in unfilled), icon=":material/info:")
 
+    kept_format = upload.time_format_of(group)
+    time_format = st.text_input(
+        f"Time format of `{group.event_time}`", value=kept_format or "", key=f"ingest_time_format_{group_name}",
+        placeholder="ISO-8601, e.g. 2024-05-01T12:00:00Z",
+        help="How the file writes its event times, in strftime codes (%d.%m.%Y %H:%M is 31.12.2025 14:05). "
+             "The format kept with the group is filled in; ISO-8601 is always read.").strip() or None
+    if time_format:
+        st.caption(f"Event times are read as `{time_format}` (31 December 2025 14:05 is "
+                   f"`{upload.format_example(time_format)}`)"
+                   + (", the format kept with the group." if time_format == kept_format else "."))
     on_error = st.radio("If some rows are invalid", list(ON_ERROR), format_func=ON_ERROR.get, key="ingest_on_error",
                         horizontal=True)
-    check = (group_name, uploaded.file_id, tuple(sorted(mapping.items(), key=lambda kv: kv[0])))
+    check = (group_name, uploaded.file_id, tuple(sorted(mapping.items(), key=lambda kv: kv[0])), time_format)
     actions = st.container(horizontal=True)
     if actions.button("Validate", icon=":material/rule:"):
         with st.spinner("Validating every row…"):
-            st.session_state["validation"] = (check, upload.validate_file(fs, group_name, path, mapping))
+            st.session_state["validation"] = (check, upload.validate_file(fs, group_name, path, mapping, time_format))
     write = actions.button("Ingest", type="primary", icon=":material/upload:")
 
     validated = st.session_state.get("validation")
@@ -93,7 +103,7 @@ with engine_errors():
             bar.progress(done / total if total else 1.0, text=f"Written {done:,} of {total:,} rows")
 
         st.session_state["ingested"] = (check, upload.ingest_file(fs, group_name, path, mapping, on_error, progress,
-                                                                  source=uploaded.name))
+                                                                  source=uploaded.name, time_format=time_format))
         bar.progress(1.0, text="Done")
 
     ingested = st.session_state.get("ingested")
