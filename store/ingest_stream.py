@@ -18,6 +18,8 @@ the sums batch rules need, and the distinct values of features under a ``unique`
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 import time
 import uuid
 from functools import partial
@@ -195,7 +197,8 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
             progress(done[0], max(expected[0], done[0]))
 
     writing = True
-    records_online = files_written = 0
+    files_written = 0
+    online_ids = DistinctIds()
     try:
         with fs._conns.write() as conn:
             first_seq, wt, _ = registry.allocate(conn, group, 0, api, None)
@@ -223,7 +226,7 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
                 if to_online:
                     latest = ing.latest_per_record(g, table)
                     fs._online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
-                    records_online += latest.num_rows  # a record in several batches counts in each
+                    online_ids.add(latest.column(g.record_identifier))
                     if not to_offline:
                         advance(table.num_rows)
             report = checker.report()
@@ -231,7 +234,7 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
             report.seconds = time.perf_counter() - started
             if report.batch_failures or (report.rows_rejected and on_error == "reject"):
                 raise Refused(report)
-            report.files_written, report.records_online = files_written, records_online
+            report.files_written, report.records_online = files_written, online_ids.count()
             registry.advance(conn, group, seq - first_seq, checker.max_event_us)
             if checker.first is not None:
                 fs._record_source(conn, group, checker.first, report, wt)
@@ -243,8 +246,59 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
     except Refused as refused:  # rolled back, its files deleted: recorded as a refused run
         fs._judged(g, refused.report, on_error, api, refused.report.seconds)
         raise AssertionError("unreachable: _judged raises for a refused input") from None
+    finally:
+        online_ids.close()
     if to_offline:
         fs._files.committed(group)
     fs._online.after_commit()
     report.seconds = time.perf_counter() - started
     return report
+
+
+class DistinctIds:
+    """How many distinct record ids the batches upserted online, counted exactly (a record in
+    several batches is one record updated) in bounded memory: one batch is counted in Arrow; from
+    the second on, ids go into a DuckDB file that spills to disk past ``MEMORY``."""
+
+    MEMORY = "256MB"
+
+    def __init__(self) -> None:
+        self._first: "pa.Array | None" = None
+        self._db: Any = None
+        self._folder: str | None = None
+
+    def add(self, ids: "pa.ChunkedArray | pa.Array") -> None:
+        import duckdb
+
+        if self._first is None and self._db is None:
+            self._first = ids
+            return
+        if self._db is None:
+            self._folder = tempfile.mkdtemp(prefix="featurestore-ids-")
+            self._db = duckdb.connect(os.path.join(self._folder, "ids.duckdb"))
+            self._db.execute(f"SET memory_limit = '{self.MEMORY}'")
+            self._db.execute(f"SET temp_directory = '{self._folder}'")
+            self._insert(self._first, create=True)
+            self._first = None
+        self._insert(ids)
+
+    def _insert(self, ids: Any, create: bool = False) -> None:
+        import pyarrow as pa
+
+        batch = pa.table({"id": ids})  # noqa: F841 - read by DuckDB by name
+        self._db.execute("CREATE TABLE ids AS SELECT id FROM batch" if create else "INSERT INTO ids SELECT id FROM batch")
+
+    def count(self) -> int:
+        if self._db is not None:
+            return self._db.execute("SELECT count(DISTINCT id) FROM ids").fetchone()[0]
+        return 0 if self._first is None else len(self._first)
+
+    def close(self) -> None:
+        import shutil
+
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None

@@ -293,3 +293,21 @@ def test_close_on_a_full_disk_raises_storage_full_and_keeps_buffered_puts(tmp_pa
 
 def test_storage_full_is_a_retryable_http_error():
     assert code_of(StorageFull("full"), RUNTIME) == ("ServiceUnavailable", 503)
+
+
+def test_a_streamed_ingest_counts_each_record_updated_online_once(tmp_path, monkeypatch):
+    # Records that recur across batches are one record updated each, as when the file is read whole.
+    path = tmp_path / "recurring.csv"
+    pd.DataFrame({"id": [f"r{k % 5}" for k in range(40)], "ts": [f"2026-01-01T00:{k:02d}:00Z" for k in range(40)],
+                  "i": range(40)}).to_csv(path, index=False)
+    whole = FeatureStore(tmp_path / "whole")
+    whole.create_feature_group("g", "id", "ts", [Feature("id"), Feature("ts"), Feature("i", "Integral")])
+    assert whole.ingest("g", path).records_online == 5
+    fs = FeatureStore(tmp_path / "streamed")
+    fs.create_feature_group("g", "id", "ts", [Feature("id"), Feature("ts"), Feature("i", "Integral")])
+    monkeypatch.setattr(ing, "BATCH_ROWS", 7)
+    report = fs.ingest("g", path)
+    assert (report.rows_written, report.records_online) == (40, 5)
+    assert sorted(fs.as_of("g")["i"]) == [35, 36, 37, 38, 39]
+    whole.close()
+    fs.close()
