@@ -87,6 +87,8 @@ class Relay:
                         self.upstream_bytes += len(data)
                         over = ((self.budget is not None and self.upstream_bytes > self.budget)
                                 or (self.cut_on is not None and data.startswith(self.cut_on)))
+                        if over:  # once: the outage lasts until restore()
+                            self.budget = self.cut_on = None
                     if over:
                         self.cut()
                         return
@@ -173,7 +175,6 @@ def test_an_endpoint_dying_mid_ingest_leaves_nothing_half_written(store, relay):
     with pytest.raises(StorageUnavailable, match="does not answer while"):
         fs.ingest("g", rows(300, 1000, days=30))
     assert relay.cuts == 1
-    relay.budget = None
     relay.restore()
     assert set(offline_files(fs, "g", "data")) > set(listed(fs))  # uploads it made before the cut, unlisted
     assert fs.describe("g")["offline_rows"] == 300
@@ -200,8 +201,24 @@ def test_a_committed_ingest_is_not_reported_failed_when_the_endpoint_dies_after_
     relay.cut_on = f"DELETE /{location[len('s3://'):]}/_inflight/g ".encode()
     fs.ingest("g", rows(20, 100, days=2))
     assert relay.cuts == 1
-    relay.cut_on = None
     relay.restore()
     assert sorted(fs.as_of("g")["id"]) == [*range(20), *range(100, 120)]
     fs.ingest("g", rows(1, 500))
     assert offline_files(fs, "g", "data") == listed(fs)
+
+
+def test_an_endpoint_dying_as_a_read_fetches_its_files_says_so(store, relay):
+    """Listing answers, then the first request for a data file is cut: each read still raises
+    StorageUnavailable naming the file, and reads again once the endpoint is back."""
+    fs, location = store
+    fs.ingest("g", rows(10))
+    reads = (lambda: fs.as_of("g"), lambda: fs.query("SELECT count(*) AS n FROM g"),
+             lambda: fs.build_dataset(pd.DataFrame({"id": [1], "event_time": ["2026-12-01T00:00:00Z"]}), ["g"]))
+    for read in reads:
+        relay.restore()
+        relay.cut_on, relay.cuts = f"GET /{location[len('s3://'):]}/g/data/".encode(), 0
+        with pytest.raises(StorageUnavailable, match=r"does not answer while reading .*/g/data/.*\.parquet"):
+            read()
+        assert relay.cuts == 1
+    relay.restore()
+    assert len(fs.as_of("g")) == 10 and fs.query("SELECT count(*) AS n FROM g")["n"][0] == 10
