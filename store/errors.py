@@ -8,6 +8,7 @@
     ├── AccessDenied             403  a key or policy forbids the call (HTTP server)
     ├── Interrupted              408  a query ran past its timeout or was cancelled
     ├── StorageFull              507  the disk (or quota) holding the store is full; nothing was written
+    ├── StorageUnavailable       503  a server holding the store's data (S3, PostgreSQL) did not answer
     └── StoreCorrupted           500  the files on disk disagree with the registry
 
 Each carries an HTTP status so the server and the studio map errors in one place.
@@ -64,6 +65,14 @@ class Interrupted(FeatureStoreError):
 
 class StoreCorrupted(FeatureStoreError):
     status = 500
+
+
+class StorageUnavailable(FeatureStoreError, OSError):
+    """A server holding the store's data is out of reach: the object store of the offline files
+    (down, no such bucket, credentials refused) or the PostgreSQL server of its tables or online
+    records. An OSError too, so cleanup code that expected pyarrow's still catches it."""
+
+    status = 503
 
 
 class StorageFull(FeatureStoreError):

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import layout
 from .databases import Connection, run_script
-from .errors import ValidationError
+from .errors import StorageUnavailable, ValidationError
 from .online import add_columns_sql, columns_ddl, q
 from .schema import Feature, FeatureGroup
 from .storage import Storage
@@ -330,8 +330,13 @@ class OfflineFiles:
         self.storage.write_text(self._marker(group), str(os.getpid()))
 
     def committed(self, group: str) -> None:
-        """Called after the transaction that listed the files commits: the write is whole."""
-        self.storage.remove(self._marker(group))
+        """Called after the transaction that listed the files commits: the write is whole. So an
+        object store failing now must not fail the write (a retry would store it twice): the marker
+        left costs the next writer only a recovery scan, which finds every file listed."""
+        try:
+            self.storage.remove(self._marker(group))
+        except StorageUnavailable:
+            pass
 
     def interrupted(self) -> list[str]:
         """Groups with a writer's marker: a write was under way or was killed."""

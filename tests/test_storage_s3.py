@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from store import Feature, FeatureStore, ValidationError
 from store.cli import main
+from store.errors import StorageUnavailable
 from tests.conftest import S3_BUCKET, offline_files, t
 
 FEATURES = [Feature("id", "Integral"), Feature("ts", "String"), Feature("x", "Fractional")]
@@ -61,7 +62,7 @@ def test_a_missing_bucket_or_unreachable_server_is_named(s3, tmp_path, monkeypat
         FeatureStore(tmp_path / "a", offline="s3://no-such-bucket/x")
     assert not (tmp_path / "a" / "featurestore.yaml").exists()  # a location that does not answer is not kept
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")  # nothing listens there
-    with pytest.raises(ValidationError, match="Cannot reach the offline store's bucket .* at http://127.0.0.1:9"):
+    with pytest.raises(StorageUnavailable, match=r"\(s3://.* at http://127.0.0.1:9\) does not answer while opening"):
         FeatureStore(tmp_path / "b", offline=location())
     with pytest.raises(ValidationError, match="use a folder or s3://bucket/prefix"):
         FeatureStore(tmp_path / "c", offline="gs://bucket/x")

@@ -16,6 +16,15 @@ so reads check it in memory. A change made elsewhere is seen once its notificati
 (milliseconds); after this process's own writes the counter is read again; without a listener
 (connection lost) every check reads it.
 
+Why connections are replaced: a server restart or failover ends every session. A connection it
+ended while idle fails the first statement sent on it, which then took no effect, so that one
+statement (a BEGIN, or a read outside a transaction) is sent again on a new connection. One it
+ended mid-transaction or mid-pipeline may be left in pipeline mode, refusing every later
+statement ("cannot exit pipeline mode while busy") though it does not count as closed: any
+connection a failure left unusable is closed and replaced before its next use, and the call
+that failed raises StorageUnavailable (the server rolled its transaction back). Only a statement
+that cannot have taken effect is ever sent again; a write's statements never are.
+
 Why one lock: SQLite lets one writer in at a time and the engine relies on it (write times
 move forward per group; the manifest, staging buffer and online rows change together). Each
 write transaction here takes the store's advisory lock first, so writers queue as on SQLite,
@@ -34,7 +43,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import FeatureStoreError, ValidationError, is_storage_full, storage_full
+from ..errors import FeatureStoreError, StorageUnavailable, ValidationError, is_storage_full, storage_full
 from .base import Database
 from .shared import url_of
 
@@ -153,6 +162,37 @@ class _Cursor:
         return [(self._names.get(c.name, c.name), None, None, None, None, None, None) for c in found]
 
 
+def usable(raw: Any) -> bool:
+    """Whether a psycopg connection can take a statement: open, and not left in pipeline mode or
+    mid-command by a failure (see the module docstring)."""
+    from psycopg.pq import PipelineStatus, TransactionStatus
+
+    return (not raw.closed and not raw.broken and raw.pgconn.pipeline_status == PipelineStatus.OFF
+            and raw.info.transaction_status != TransactionStatus.ACTIVE)
+
+
+def close_quietly(raw: Any) -> None:
+    """Close a connection a failure left unusable (the server rolls back what it had open)."""
+    import psycopg
+
+    try:
+        raw.close()
+    except psycopg.Error:
+        pass
+
+
+ROLLED_BACK = "the server rolled back whatever this call had begun"
+LOST_COMMIT = ("the connection was lost while the write committed, so it may or may not be stored: read it back "
+               "before writing it again")
+
+
+def unavailable(where: str, exc: BaseException, outcome: str = ROLLED_BACK) -> StorageUnavailable:
+    """The error for a call whose connection to ``where`` was lost (or could not be made)."""
+    reason = " ".join(str(exc).split())[:300]
+    return StorageUnavailable(f"The store's PostgreSQL at {where} did not answer ({reason}); {outcome}. Try again "
+                              "once the server is back (connections are replaced on the next call)", location=where)
+
+
 _CHANGES_REGISTRY = re.compile(r"\s*UPDATE\s+meta\b", re.I)  # the registry counter's bump (see _NOTIFY)
 
 
@@ -165,9 +205,15 @@ class PgConnection:
     """One psycopg connection (autocommit; transactions by BEGIN/COMMIT, as sqlite3 with
     ``isolation_level=None``) speaking the engine's SQL."""
 
-    def __init__(self, connect: Callable[[], Any], names: dict[str, str]) -> None:
+    def __init__(self, connect: Callable[[], Any], names: dict[str, str], where: str) -> None:
+        import psycopg
+
         self._connect = connect
-        self.raw = connect()
+        self.where = where  # the server, as errors name it
+        try:
+            self.raw = connect()
+        except psycopg.OperationalError as exc:
+            raise unavailable(where, exc) from exc
         self._names = names
         self.changed_registry = False  # in the current transaction
         # Inside a write, executemany's statements (whose results nobody reads) wait here and go
@@ -199,19 +245,47 @@ class PgConnection:
             return _Cursor(self.raw.execute(text, args), self._names)
         return _Cursor(self.run_fresh(lambda: self.raw.execute(text, args)), self._names)
 
+    def usable(self) -> bool:
+        return usable(self.raw)
+
     def run_fresh(self, send: Callable[[], Any]) -> Any:
         """``send`` a read or a BEGIN outside any transaction. A connection the server dropped while
         it sat idle (a restart, a failover, an idle timeout) fails the first statement sent on it,
-        which then took no effect: one new connection is tried before the error stands."""
+        which then took no effect: one new connection is tried before the error stands. Raises
+        StorageUnavailable when the server cannot be reached."""
         import psycopg
 
         try:
             return send()
-        except psycopg.OperationalError:
-            if not self.raw.closed:
+        except psycopg.OperationalError as exc:
+            if self.usable():  # the server answered (a lock or statement timeout): the error stands
                 raise
-            self.raw = self._connect()
+            close_quietly(self.raw)
+            try:
+                self.raw = self._connect()
+            except psycopg.OperationalError as again:
+                raise unavailable(self.where, again) from exc
+        try:
             return send()
+        except psycopg.OperationalError as exc:
+            if self.usable():
+                raise
+            raise unavailable(self.where, exc) from exc
+
+    def abandon(self) -> None:
+        """End a transaction a failure interrupted: ROLLBACK on a connection that still works,
+        else close it (the server rolls back) for ``get`` to replace; never raises."""
+        import psycopg
+
+        if self.usable():
+            if not self.in_transaction:
+                return
+            try:
+                self.raw.execute("ROLLBACK")
+                return
+            except psycopg.Error:
+                pass
+        close_quietly(self.raw)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         text, order = self._prepare(sql)
@@ -290,10 +364,14 @@ class PostgresDatabase(Database):
         return raw
 
     def get(self) -> PgConnection:
+        """This thread's connection; one a failure left unusable is closed and replaced."""
         local = self._local
-        if getattr(local, "pid", None) != os.getpid() or local.conn.raw.closed:
-            local.conn = PgConnection(self._tracked, self._names)
+        if getattr(local, "pid", None) != os.getpid():
+            local.conn = PgConnection(self._tracked, self._names, self.url)
             local.pid = os.getpid()
+        elif not local.conn.usable():
+            close_quietly(local.conn.raw)
+            local.conn = PgConnection(self._tracked, self._names, self.url)
         return local.conn
 
     def _begin(self, sql: str) -> PgConnection:
@@ -302,8 +380,7 @@ class PostgresDatabase(Database):
         try:
             conn.run_fresh(lambda: conn.raw.execute(sql))
         except BaseException:
-            if not conn.raw.closed and conn.in_transaction:  # BEGIN ran, the lock did not (a timeout)
-                conn.raw.execute("ROLLBACK")
+            conn.abandon()  # BEGIN ran, the lock did not (a timeout), or the connection broke
             raise
         return conn
 
@@ -313,22 +390,26 @@ class PostgresDatabase(Database):
         # One round trip (the simple protocol takes several statements; the key is our own integer).
         conn = self._begin(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})")
         conn.changed_registry = False
+        committing = False
         try:
             conn.deferring = True
             yield conn
             conn.deferring = False
+            committing = True
             conn.send_deferred(then="COMMIT")
             if conn.changed_registry:  # read the counter until its notification arrives
                 self._version = None
         except BaseException as exc:
             conn.deferring = False
             conn.discard_deferred()
-            if conn.in_transaction:
-                conn.raw.execute("ROLLBACK")
+            lost = isinstance(exc, self._psycopg.OperationalError) and not conn.usable()
+            conn.abandon()
             for undo in self._local.undo:
                 undo()
             if is_storage_full(exc) and not isinstance(exc, FeatureStoreError):  # rolled back: say so
                 raise storage_full(exc) from exc
+            if lost:
+                raise unavailable(self.url, exc, LOST_COMMIT if committing else ROLLED_BACK) from exc
             raise
         finally:
             self._local.undo = []
@@ -341,9 +422,12 @@ class PostgresDatabase(Database):
         conn = self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ")
         try:
             yield conn
+        except self._psycopg.OperationalError as exc:
+            if conn.usable():
+                raise
+            raise unavailable(self.url, exc) from exc
         finally:
-            if conn.in_transaction:
-                conn.raw.execute("ROLLBACK")
+            conn.abandon()
 
     def close(self) -> None:
         self._closed.set()  # the listener leaves within half a second, closing its connection

@@ -116,6 +116,8 @@ class Rewriter:
         starts = np.concatenate(([0], np.flatnonzero(np.diff(parts)) + 1))
         ends = np.concatenate((starts[1:], [len(parts)]))
         dictionary = [f.name for f in group.features if f.type == "String" and not f.is_collection]
+        # An encrypted store's options win: its row groups are sized for outside readers (see crypto).
+        options = {"use_dictionary": dictionary, "row_group_size": 128 * 1024, **self.files.write_options}
         storage = self.files.storage
         out = []
         for lo, hi in zip(starts, ends):
@@ -125,8 +127,7 @@ class Rewriter:
                 name = f"part-c{uuid.uuid4().hex[:12]}.parquet"
                 rel = "/".join(["offline", group.name, "data", *([folder] if folder else []), name])
                 staged = storage.join(work, *folder.split("/"), name) if folder else storage.join(work, name)
-                size = storage.write_parquet(chunk, staged, use_dictionary=dictionary, row_group_size=128 * 1024,
-                                             **self.files.write_options)
+                size = storage.write_parquet(chunk, staged, **options)
                 ev = chunk.column("_event_time").cast(pa.int64()).to_numpy()
                 wt = chunk.column("write_time").cast(pa.int64()).to_numpy()
                 out.append((staged, FileEntry(rel, chunk.num_rows, int(ev.min()), int(ev.max()), int(wt.min()),

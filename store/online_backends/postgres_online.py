@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 from ..databases import Connection
+from ..databases.postgres_db import close_quietly, unavailable, usable
 from ..errors import ValidationError
 from ..schema import Feature, FeatureGroup
 from .base import Row
@@ -55,20 +56,31 @@ class PostgresOnline(OutboxBackend):
         super().__init__(conns)
 
     def _run(self, work: Callable[[Any], T]) -> T:
-        """``work`` on a pooled connection. The server drops idle connections when it restarts or
-        fails over, and each fails its next statement: the pool is then checked (the broken ones
-        replaced) and ``work`` runs once more. Every call here is a read or idempotent."""
+        """``work`` on a pooled connection. The server drops connections when it restarts or fails
+        over, and each fails its next statement, or is left mid-pipeline refusing every later one
+        (see ``databases.postgres_db``): such a connection is closed, so the pool replaces it, the
+        pool is checked and ``work`` runs once more. Every call here is a read or idempotent.
+        Raises StorageUnavailable while the server cannot be reached."""
         import psycopg
+        from psycopg_pool import PoolTimeout
 
-        with self.pool.connection() as pg:
+        where = f"{_safe(self.url)} (the online store)"
+        outcome = "writes the store committed wait in its outbox and reach the server once it is back"
+        lost: BaseException | None = None
+        for _ in range(2):
             try:
-                return work(pg)
-            except psycopg.OperationalError:
-                if not pg.closed:
-                    raise
-        self.pool.check()
-        with self.pool.connection() as pg:
-            return work(pg)
+                with self.pool.connection() as pg:
+                    try:
+                        return work(pg)
+                    except psycopg.OperationalError as exc:
+                        if usable(pg):  # the server answered (a timeout, say): the error stands
+                            raise
+                        close_quietly(pg)  # the pool discards a closed connection
+                        lost = exc
+            except PoolTimeout as exc:  # no connection could be made in the pool's time
+                raise unavailable(where, exc, outcome) from exc
+            self.pool.check()
+        raise unavailable(where, lost, outcome) from lost
 
     def _table(self, group: FeatureGroup | str, created: Any = None) -> str:
         if isinstance(group, FeatureGroup):

@@ -10,7 +10,8 @@ import logging
 
 from starlette.responses import JSONResponse
 
-from ..errors import AccessDenied, Conflict, FeatureStoreError, NotFound, StorageFull, ValidationError
+from ..errors import (AccessDenied, Conflict, FeatureStoreError, NotFound, StorageFull, StorageUnavailable,
+                      ValidationError)
 from .vendor import RUNTIME
 
 log = logging.getLogger("store.server")
@@ -22,6 +23,7 @@ _CODES: list[tuple[type[FeatureStoreError], tuple[str, int], tuple[str, int]]] =
     (Conflict, ("ConflictException", 409), ("ResourceInUse", 400)),
     (ValidationError, ("ValidationError", 400), ("ValidationException", 400)),
     (StorageFull, ("ServiceUnavailable", 503), ("ServiceUnavailable", 503)),  # AWS has no 507; clients retry 503
+    (StorageUnavailable, ("ServiceUnavailable", 503), ("ServiceUnavailable", 503)),
 ]
 _INTERNAL = ("InternalFailure", 500)
 MAX_MESSAGE = 1024  # the models' FailureReason limit; Message allows 2048

@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from ..errors import ValidationError
-from .files import Storage
+from .files import Storage, unavailable
 
 CONFIG_FILE = "featurestore.yaml"
 S3_KEYS = ("endpoint_url", "region")
@@ -132,9 +132,7 @@ def _s3(location: str, options: dict[str, Any]) -> Storage:
     try:
         info = fs.get_file_info(bucket)
     except OSError as exc:
-        raise ValidationError(f"Cannot reach the offline store's bucket {bucket!r}"
-                              f"{' at ' + endpoint if endpoint else ''}: {str(exc).splitlines()[0]}. Check the "
-                              "endpoint and the AWS credentials", offline=location) from None
+        raise unavailable(exc, location, endpoint, f"opening the bucket {bucket!r}") from None
     if info.type == pafs.FileType.NotFound:
         raise ValidationError(f"The bucket {bucket!r} does not exist{' at ' + endpoint if endpoint else ''}; create "
                               "it first (e.g. `aws s3 mb s3://" + bucket + "`)", offline=location)

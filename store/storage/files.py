@@ -9,14 +9,21 @@ Why two write paths: on disk a file is written under a temporary name, fsynced a
 crash never leaves half a file under its final name. An object store has no rename but makes an
 object visible only when its upload completes, so a file is encoded in memory first (an encoding
 error never reaches the store) and then uploaded in one request.
+
+Every call to an object store goes through a ``Storage`` method, which turns pyarrow's bare
+OSError (endpoint down, bucket missing, credentials refused) into ``StorageUnavailable`` naming
+the location and what to do; a missing file stays FileNotFoundError, which callers expect.
 """
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from ..errors import StorageUnavailable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,6 +31,54 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 MANIFEST_PREFIX = "offline/"
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+# What an object store's refusal means, by the words pyarrow's (AWS SDK's) message uses, and what to do.
+_CAUSES = (
+    (("NETWORK_CONNECTION", "curlCode", "Could not connect", "Connection refused", "timed out", "Timeout"),
+     "does not answer", "start it, or fix endpoint_url (featurestore.yaml s3:, or $AWS_ENDPOINT_URL_S3), then try "
+     "again"),
+    (("ACCESS_DENIED", "INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "AccessDenied", "InvalidAccessKeyId",
+      "SignatureDoesNotMatch", "HTTP status 403"),
+     "refused this process's credentials", "check $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY (or the AWS "
+     "profile) and the bucket's policy"),
+    (("NO_SUCH_BUCKET", "NoSuchBucket"),
+     "has no such bucket", "create the bucket (e.g. `aws s3 mb s3://BUCKET`) or fix offline: in featurestore.yaml"),
+)
+
+
+def unavailable(exc: OSError, uri: str, endpoint: str | None, doing: str) -> StorageUnavailable:
+    """The StorageUnavailable error for an object store's ``exc`` raised while ``doing``."""
+    text = str(exc)
+    detail = text[text.find("AWS Error"):] if "AWS Error" in text else text
+    detail = detail.splitlines()[0][:300] if detail else type(exc).__name__
+    problem, fix = "failed", "check the object store and try again"
+    for words, what, advice in _CAUSES:
+        if any(w in text for w in words):
+            problem, fix = what, advice.replace("BUCKET", uri[len("s3://"):].split("/", 1)[0])
+            break
+    where = f" at {endpoint}" if endpoint else ""
+    return StorageUnavailable(f"The object store holding the offline files ({uri}{where}) {problem} while {doing} "
+                              f"({detail}): {fix}", location=uri)
+
+
+def _answered(doing: str) -> Callable[[_Method], _Method]:
+    """A Storage method whose object-store errors become StorageUnavailable (see the module docstring)."""
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def call(self: "Storage", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (FileNotFoundError, StorageUnavailable):
+                raise
+            except OSError as exc:
+                if self.local:  # a disk's errors (full, read-only) are handled where they mean something
+                    raise
+                path = next((a for a in args if isinstance(a, str)), "")
+                raise unavailable(exc, self.uri, self.s3_options.get("endpoint_override"),
+                                  f"{doing} {path}".rstrip()) from exc
+        return call  # type: ignore[return-value]
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -87,6 +142,7 @@ class Storage:
 
     # -- writing -----------------------------------------------------------------------------
 
+    @_answered("writing")
     def write_parquet(self, table: "pa.Table", path: str, **options: Any) -> int:
         """Write a Parquet file atomically (see the module docstring); returns its size in bytes."""
         import pyarrow as pa
@@ -101,6 +157,7 @@ class Storage:
             out.write(data)
         return data.size
 
+    @_answered("writing")
     def write_text(self, path: str, text: str) -> None:
         if self.local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -110,6 +167,7 @@ class Storage:
         with self.fs.open_output_stream(path) as out:
             out.write(text.encode())
 
+    @_answered("moving")
     def move(self, src: str, dst: str) -> None:
         """Move one file (a server-side copy and delete on an object store); a missing source is skipped."""
         if self.local:
@@ -130,18 +188,21 @@ class Storage:
             for folder in folders:
                 fsync_folder(folder)
 
+    @_answered("removing")
     def remove(self, path: str) -> None:
         try:
             self.fs.delete_file(path)
         except FileNotFoundError:
             pass
 
+    @_answered("removing")
     def remove_tree(self, folder: str) -> None:
         try:
             self.fs.delete_dir(folder)
         except FileNotFoundError:
             pass
 
+    @_answered("moving")
     def move_tree(self, src: str, dst: str) -> bool:
         """Move a folder and everything under it; False when there is nothing to move."""
         if self.local:
@@ -168,6 +229,7 @@ class Storage:
 
     # -- reading -----------------------------------------------------------------------------
 
+    @_answered("looking for")
     def exists(self, path: str) -> bool:
         import pyarrow.fs as pafs
 
@@ -175,6 +237,7 @@ class Storage:
             return os.path.exists(path)
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
+    @_answered("looking for")
     def size(self, path: str) -> int:
         """A file's size in bytes (FileNotFoundError if it is gone)."""
         if self.local:
@@ -186,6 +249,7 @@ class Storage:
             raise FileNotFoundError(path)
         return info.size
 
+    @_answered("listing")
     def files(self, folder: str) -> list[FileInfo]:
         """Every file under ``folder``, recursively ([] if it does not exist)."""
         import pyarrow.fs as pafs
@@ -194,6 +258,7 @@ class Storage:
         return [FileInfo(i.path, i.size or 0, i.mtime.timestamp() if i.mtime else time.time())
                 for i in infos if i.type == pafs.FileType.File]
 
+    @_answered("listing")
     def names(self, folder: str) -> list[str]:
         """The names directly under ``folder`` ([] if it does not exist)."""
         import pyarrow.fs as pafs
@@ -201,6 +266,7 @@ class Storage:
         infos = self.fs.get_file_info(pafs.FileSelector(folder, recursive=False, allow_not_found=True))
         return [i.base_name for i in infos]
 
+    @_answered("reading")
     def read_text(self, path: str) -> str | None:
         """A small text file's content, or None if it does not exist."""
         try:
@@ -209,6 +275,7 @@ class Storage:
         except FileNotFoundError:
             return None
 
+    @_answered("reading")
     def read_table(self, path: str, **options: Any) -> "pa.Table":
         import pyarrow.parquet as pq
 
