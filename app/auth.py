@@ -103,6 +103,7 @@ def _password(fs: "FeatureStore") -> str | None:
             recent = [t for t in failures.get(name, []) if now - t < LOCKOUT_SECONDS]
             failures[name] = recent
         if len(recent) >= MAX_FAILURES:
+            fs.record_sign_in(name, "locked", {"failures": len(recent), "locked_seconds": LOCKOUT_SECONDS})
             st.error(f"Too many failed sign-ins for {name!r}; wait a minute and try again.", icon=":material/lock:")
             return None
         policy = fs._guard.current() if fs._guard is not None else None  # a published one as it stands now
@@ -110,6 +111,10 @@ def _password(fs: "FeatureStore") -> str | None:
         if user is None:
             with lock:
                 failures.setdefault(name, []).append(now)
+            # a refusal like any other: the audit log keeps it, in the name tried (the last one allowed locks)
+            locks = len(recent) + 1 >= MAX_FAILURES
+            fs.record_sign_in(name, "locked" if locks else "denied", {"failures": len(recent) + 1, **(
+                {"locked_seconds": LOCKOUT_SECONDS} if locks else {})})
             st.error("Wrong user name or password.", icon=":material/error:")
             return None
         st.session_state[_SIGNED_IN] = (user.name, now)

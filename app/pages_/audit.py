@@ -6,16 +6,11 @@ import datetime as dt
 
 import streamlit as st
 
-from app.common import can, engine_errors, store
+from app.common import engine_errors, store
 
 fs = store()
 st.title("Audit log")
-if fs._guard is None:
-    st.info("This store has no access file, so nothing is audited: every write is open. Put an `access.yaml` "
-            "in the store folder (see the README's Security section) to have roles enforced and writes logged.",
-            icon=":material/info:")
-    st.stop()
-if not can(fs, "admin"):
+if not fs.allowed("audit"):
     st.info("The audit log is for admins.", icon=":material/lock:")
     st.stop()
 
