@@ -109,12 +109,13 @@ def _password(fs: "FeatureStore") -> str | None:
         policy = fs._guard.current() if fs._guard is not None else None  # a published one as it stands now
         user = policy.sign_in(name, password) if policy is not None else None
         if user is None:
+            tried = len(recent) + 1  # this failure included
             with lock:
                 failures.setdefault(name, []).append(now)
             # a refusal like any other: the audit log keeps it, in the name tried (the last one allowed locks)
-            locks = len(recent) + 1 >= MAX_FAILURES
-            fs.record_sign_in(name, "locked" if locks else "denied", {"failures": len(recent) + 1, **(
-                {"locked_seconds": LOCKOUT_SECONDS} if locks else {})})
+            locks = tried >= MAX_FAILURES
+            fs.record_sign_in(name, "locked" if locks else "denied",
+                              {"failures": tried, **({"locked_seconds": LOCKOUT_SECONDS} if locks else {})})
             st.error("Wrong user name or password.", icon=":material/error:")
             return None
         st.session_state[_SIGNED_IN] = (user.name, now)

@@ -284,8 +284,8 @@ def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) 
     if name == "ingest":
         return {"rows_written": result.rows_written, "rows_rejected": result.rows_rejected, "source": result.source}
     if name in ("requeue", "release_quarantined"):
-        ids = (bound.arguments.get("ids") if bound else None) or []
-        return {"quarantine_ids": len(list(ids))}
+        ids = bound.arguments.get("ids") if bound else None  # any iterable: a list, a pandas Series
+        return {"quarantine_ids": 0 if ids is None else len(list(ids))}
     if name in ("build_dataset", "rebuild_dataset"):
         return {"dataset": getattr(result, "id", None), "rows": getattr(result, "num_rows", None)}
     return {}
