@@ -24,7 +24,7 @@ with engine_errors():
     since = cols[3].date_input("Since", value=None, help="UTC day")
     shown = fs.audit(since=dt.datetime.combine(since, dt.time(), dt.timezone.utc) if since else None,
                      principal=principal, group=group, action=action, limit=100_000)
-    refused = int((shown["outcome"] == "denied").sum())
+    refused = int(shown["outcome"].isin(["denied", "locked"]).sum())  # a lockout is a refusal too
     st.caption(f"{len(shown):,} entries shown, {refused:,} of them refusals; newest first.")
     st.dataframe(shown.assign(details=shown["details"].astype(str)), hide_index=True, key="audit_table",
                  column_config={"at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
