@@ -95,9 +95,12 @@ def _append(conn: Connection, at_us: int, principal: str, action: str, group: st
 
 def count_put(conn: Connection, at_us: int, principal: str, group: str) -> None:
     """Count one put of ``principal`` into ``group``; call inside the put's write transaction."""
-    conn.execute("INSERT INTO audit_put_counts VALUES (?, ?, 1, ?, ?) ON CONFLICT (principal, group_name) DO UPDATE "
-                 "SET records = audit_put_counts.records + 1, last_us = excluded.last_us",
-                 (principal, group, at_us, at_us))
+    # An UPDATE of the row there is costs SQLite a fifth of an upsert; the upsert starts a count.
+    if conn.execute("UPDATE audit_put_counts SET records = records + 1, last_us = ? WHERE principal = ? AND "
+                    "group_name = ?", (at_us, principal, group)).rowcount == 0:
+        conn.execute("INSERT INTO audit_put_counts VALUES (?, ?, 1, ?, ?) ON CONFLICT (principal, group_name) DO "
+                     "UPDATE SET records = audit_put_counts.records + 1, last_us = excluded.last_us",
+                     (principal, group, at_us, at_us))
 
 
 def fold(conn: Connection) -> int:

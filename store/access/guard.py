@@ -238,7 +238,7 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         guard = self._guard
         if guard is None or role is None or getattr(self._guard_depth, "trusted", 0):
             return fn(self, *args, **kwargs)  # a store being opened, an open method, or the store's own upkeep
-        if name not in AUDITED and guard.current() is None:
+        if name not in AUDITED and not guard.governed:
             return fn(self, *args, **kwargs)  # no policy: a read has nothing to check or log
         if getattr(self._guard_depth, "n", 0):  # called by a checked method: no second check, but lists
             return cut(guard, name, fn(self, *args, **kwargs))  # still narrowed (a monitor sweep, say)
