@@ -60,7 +60,8 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "record_sign_in": (None, None),  # a front end's refusal, logged before anyone is signed in
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
-# (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in the transaction that ends the run.
+# (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in
+# the transaction that ends the run.
 LOGGED_IN_TRANSACTION = {"put_record", "delete_record", "run_pipeline", "backfill", "remove_access_policy"}
 # Writes whose entry the wrapper opens and the write fills in inside its transaction (``logged``); one
 # that wrote nothing is logged after it returns.
