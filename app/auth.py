@@ -183,12 +183,18 @@ def _password(fs: "FeatureStore") -> str | None:
             recent = [t for t in failures.get(name, []) if now - t < LOCKOUT_SECONDS]
             failures[name] = recent
         if len(recent) >= MAX_FAILURES:
+            fs.record_sign_in(name, "locked", {"failures": len(recent), "locked_seconds": LOCKOUT_SECONDS})
             st.error(f"Too many failed sign-ins for {name!r}; wait a minute and try again.", icon=":material/lock:")
             return None
         user = policy.sign_in(name, password) if policy is not None else None
         if user is None:
+            tried = len(recent) + 1  # this failure included
             with lock:
                 failures.setdefault(name, []).append(now)
+            # a refusal like any other: the audit log keeps it, in the name tried (the last one allowed locks)
+            locks = tried >= MAX_FAILURES
+            fs.record_sign_in(name, "locked" if locks else "denied",
+                              {"failures": tried, **({"locked_seconds": LOCKOUT_SECONDS} if locks else {})})
             st.error("Wrong user name or password.", icon=":material/error:")
             return None
         st.session_state[_SIGNED_IN] = sessions.issue(user, now)

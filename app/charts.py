@@ -100,18 +100,21 @@ STATUS_COLORS = {"ok": "#16a34a", "warn": AMBER, "alert": RED, "few_rows": GREY}
 
 
 def validation_runs(runs: "pd.DataFrame") -> go.Figure:
-    """Rows checked per day by verdict: written, written with a warning, refused."""
+    """Rows checked per day by verdict: written, written with a warning, invalid, held back with a
+    refused batch."""
     import pandas as pd
 
     t = runs.assign(day=runs["started"].dt.floor("D"))
     t = t.assign(clean=t["rows_written"] - t["rows_warned"].clip(upper=t["rows_written"]),
                  warned=t["rows_warned"].clip(upper=t["rows_written"]))
     span = pd.date_range(end=pd.Timestamp.now(tz="UTC").normalize(), periods=30, freq="D", name="day")
-    per_day = t.groupby("day")[["clean", "warned", "rows_rejected"]].sum().reindex(span, fill_value=0).reset_index()
+    columns = ["clean", "warned", "rows_rejected", "rows_held_back"]
+    per_day = t.groupby("day")[columns].sum().reindex(span, fill_value=0).reset_index()
     fig = go.Figure([go.Bar(x=per_day["day"], y=per_day[column], name=name, marker_color=color,
                             hovertemplate="%{x|%Y-%m-%d}: %{y:,} rows " + name + "<extra></extra>")
                      for column, name, color in (("clean", "written", BLUE), ("warned", "written with a warning", AMBER),
-                                                 ("rows_rejected", "refused", RED))])
+                                                 ("rows_rejected", "invalid", RED),
+                                                 ("rows_held_back", "held back (batch refused)", GREY))])
     fig.update_layout(title="Rows checked per day, last 30 days", barmode="stack", yaxis_title="rows",
                       **{**_LAYOUT, "showlegend": True, "height": 280})
     fig.update_xaxes(tickformat="%b %d", dtick=7 * 86_400_000)

@@ -231,7 +231,7 @@ def missing_group(fs: FeatureStore, name: str, names: list[str], offline_only: b
         return
     deleted = any(n["id"] == f"feature_group:{name}" and n["properties"].get("deleted")
                   for n in fs.lineage().nodes if n["kind"] == "feature_group")
-    missing = "was deleted" if deleted else "does not exist" if fs._guard is None else \
+    missing = "was deleted" if deleted else "does not exist" if not fs._guard.governed else \
         "does not exist, or your roles do not let you see it"
     st.error(f"Feature group **{name}** {missing}.", icon=":material/search_off:")
     similar = [n for n in names if n.lower() == name.lower()]

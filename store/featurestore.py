@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-SCHEMA_VERSION = 6  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
-# 6: the audit log's head
+SCHEMA_VERSION = 7  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
+# 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
@@ -501,8 +501,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
-            if self._guard is not None:  # in the put's own transaction: no put without its entry
-                self._guard.log_in(conn, "put_record", group)
+            self._guard.count_put(conn, group, wt)  # in the put's own transaction: no put uncounted
         self._online.after_commit()
         self._tally.count(group, wt, source or self.writer, True, warned, [])
         if staged >= FLUSH_ROWS:
@@ -619,8 +618,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
             self._note_writer(conn, group, wt)
-            if self._guard is not None:
-                self._guard.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
+            self._guard.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
         self._online.after_commit()
         if staged >= FLUSH_ROWS:
             self.flush(group)

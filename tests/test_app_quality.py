@@ -44,7 +44,7 @@ def test_rule_editor_names_a_bad_rule_and_adds_suggestions(fs):
 def test_quality_tab_shows_runs_and_requeues_corrected_rows(fs):
     at = ok(page("group", group="transactions", tab="Quality"))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["In quarantine"] == "4" and metrics["Rows refused"] == "4"
+    assert metrics["In quarantine"] == "4" and metrics["Invalid rows"] == "4"
     per_rule = at.dataframe[0].value
     assert per_rule[["rule", "rejected"]].values.tolist() == [["amount_between", 4]]
     kept = fs.quarantine("transactions")

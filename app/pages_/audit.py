@@ -6,16 +6,11 @@ import datetime as dt
 
 import streamlit as st
 
-from app.common import can, engine_errors, store
+from app.common import engine_errors, store
 
 fs = store()
 st.title("Audit log")
-if fs._guard is None:
-    st.info("This store has no access file, so nothing is audited: every write is open. Put an `access.yaml` "
-            "in the store folder (see the README's Security section) to have roles enforced and writes logged.",
-            icon=":material/info:")
-    st.stop()
-if not can(fs, "admin"):
+if not fs.allowed("audit"):
     st.info("The audit log is for admins.", icon=":material/lock:")
     st.stop()
 
@@ -29,7 +24,7 @@ with engine_errors():
     since = cols[3].date_input("Since", value=None, help="UTC day")
     shown = fs.audit(since=dt.datetime.combine(since, dt.time(), dt.timezone.utc) if since else None,
                      principal=principal, group=group, action=action, limit=100_000)
-    refused = int((shown["outcome"] == "denied").sum())
+    refused = int(shown["outcome"].isin(["denied", "locked"]).sum())  # a lockout is a refusal too
     st.caption(f"{len(shown):,} entries shown, {refused:,} of them refusals; newest first.")
     st.dataframe(shown.assign(details=shown["details"].astype(str)), hide_index=True, key="audit_table",
                  column_config={"at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),

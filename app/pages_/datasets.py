@@ -77,12 +77,13 @@ else:
 
 with st.expander("Definition"):
     st.json(d, expanded=1)
-with st.expander("Delete this dataset", icon=":material/delete:"):
-    st.caption("Deleting forgets its saved entity table, so it can no longer be downloaded or rebuilt; lineage "
-               "keeps it, marked deleted, and models keep their link.")
-    if st.button("Delete dataset", icon=":material/delete:"):
-        with engine_errors():
-            fs.delete_dataset(chosen["id"])
-            flash(f"Deleted dataset {chosen['name']}")
-            st.query_params.pop(DATASET_KEY, None)
-            st.rerun()
+if fs.allowed("delete_dataset"):  # an admin's: others' training sets are not a viewer's to forget
+    with st.expander("Delete this dataset", icon=":material/delete:"):
+        st.caption("Deleting forgets its saved entity table, so it can no longer be downloaded or rebuilt; lineage "
+                   "keeps it, marked deleted, and models keep their link.")
+        if st.button("Delete dataset", icon=":material/delete:"):
+            with engine_errors():
+                fs.delete_dataset(chosen["id"])
+                flash(f"Deleted dataset {chosen['name']}")
+                st.query_params.pop(DATASET_KEY, None)
+                st.rerun()

@@ -99,7 +99,9 @@ def _settings_form(name: str, current: dict[str, Any]) -> None:
                                   default=[f for f in current.get("features") or [] if f in candidates])
         min_rows = st.number_input("Fewest rows in a window for its drift to count", min_value=1,
                                    value=int(current.get("min_rows", 100)))
-        if st.form_submit_button("Save monitor", type="primary", icon=":material/save:"):
+        may_save = fs.allowed("set_monitor", name)
+        if st.form_submit_button("Save monitor", type="primary", icon=":material/save:", disabled=not may_save,
+                                 help=None if may_save else f"Changing the monitor needs the owner role on {name}"):
             thresholds = {k: v for k, v in (("psi", psi), ("js", js)) if v}
             with engine_errors():
                 fs.set_monitor(name, expected_interval=hours * 3600 or None, drift=thresholds,

@@ -32,13 +32,23 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         st.info("This group has no validation rules: writes are checked against the feature types only. Add rules "
                 "on the **Schema** tab.", icon=":material/rule:")
     page_link("monitoring", "Freshness and drift on the Monitoring page", group=group.name)
-    cols = st.columns(5)
+    checked, written, invalid, held, warned = (int(runs[c].sum()) for c in (
+        "rows_checked", "rows_written", "rows_rejected", "rows_held_back", "rows_warned"))
+    cols = st.columns(6)
     cols[0].metric(f"Writes checked, {DAYS} days", f"{len(runs):,}", help="Each ingest is one; single puts count "
                                                                            "per minute and writer")
-    cols[1].metric("Rows checked", f"{int(runs['rows_checked'].sum()):,}")
-    cols[2].metric("Rows refused", f"{int(runs['rows_rejected'].sum()):,}")
-    cols[3].metric("Rows warned", f"{int(runs['rows_warned'].sum()):,}")
-    cols[4].metric("In quarantine", f"{len(kept):,}")
+    cols[1].metric("Rows checked", f"{checked:,}")
+    cols[2].metric("Rows written", f"{written:,}", help=f"{warned:,} of them with a warning")
+    cols[3].metric("Invalid rows", f"{invalid:,}", help="A value of the wrong type, or a row a row rule refused: "
+                                                        "the failures per rule below count these rows")
+    cols[4].metric("Valid rows held back", f"{held:,}", help="Valid rows not written because their batch was refused "
+                                                             "(on error: write nothing, or a batch rule failed)")
+    cols[5].metric("In quarantine", f"{len(kept):,}", help="Invalid rows of writes that went ahead, kept until they "
+                                                           "are ingested again, dropped or expire; a refused batch is "
+                                                           "not kept (its sender still has it)")
+    if checked:
+        st.caption(f"{checked:,} rows checked = {written:,} written ({warned:,} with a warning) + {invalid:,} invalid "
+                   f"+ {held:,} valid rows held back with a refused batch.")
     if len(runs):
         st.plotly_chart(charts.validation_runs(runs), key=f"quality_runs_{group.name}")
         _per_rule(runs, rules)

@@ -6,9 +6,12 @@ import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
-from ..timeutil import arg_to_us
+from ..errors import ValidationError
+from ..timeutil import arg_to_us, now_us
 from . import audit, local, published
 from .guard import Guard
+
+SIGN_IN_OUTCOMES = ("denied", "locked")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,15 +33,41 @@ class AccessMethods:
 
     def with_principal(self: "FeatureStore", principal: Any) -> "FeatureStore":
         """The same open store seen as another principal of its access file (a name, or a
-        ``Principal``): the server and the studio take one per signed-in caller. Do not close it."""
+        ``Principal``; on a store without one, whose writes are logged in that name): the server
+        and the studio take one per signed-in caller. Do not close it."""
         import copy
 
-        if self._guard is None:
-            return self
         handle = copy.copy(self)
         handle._guard = Guard(self._guard.file, principal, handle, self._guard.live)
         handle._guard_depth = threading.local()
         return handle
+
+    def allowed(self: "FeatureStore", action: str, group: str | None = None) -> bool:
+        """Whether this handle's principal may call ``action`` (a ``FeatureStore`` method name) on
+        ``group`` (None: store-wide), as the check the call meets would decide: front ends hide or
+        disable what would be refused. Everything is allowed on a store without an access policy.
+        Raises ValidationError for a name that is not a method."""
+        from .guard import ACTIONS
+
+        if action not in ACTIONS:
+            raise ValidationError(f"{action!r} is not a FeatureStore method; give a method name such as "
+                                  "'set_monitor' or 'delete_dataset'", action=action)
+        role, where = ACTIONS[action]
+        if role is None:
+            return True
+        if group is None and where is not None and where.endswith("?") and role in ("owner", "editor"):
+            role = "admin"  # store-wide upkeep (compacting every group) is an admin's
+        return self._guard.may(role, group)
+
+    def record_sign_in(self: "FeatureStore", name: str, outcome: str, details: dict[str, Any] | None = None) -> None:
+        """Log a refused sign-in to a front end of this store (the studio's password form), in the
+        name tried: ``outcome`` "denied" (wrong name or password) or "locked" (too many failures
+        in a row). Raises ValidationError for another outcome."""
+        if outcome not in SIGN_IN_OUTCOMES:
+            raise ValidationError(f"A sign-in's outcome is one of {', '.join(SIGN_IN_OUTCOMES)}, not {outcome!r}",
+                                  outcome=outcome)
+        with self._conns.write() as conn:
+            audit.append(conn, now_us(), name[:200] or "(empty)", "sign_in", None, outcome, details)
 
     def publish_access(self: "FeatureStore", path: str | None) -> None:
         """Make the access file at ``path`` this shared store's policy on every machine, or with
@@ -57,6 +86,8 @@ class AccessMethods:
         """Audit entries, newest first: when, who, what, which group, outcome and counts."""
         import pandas as pd
 
+        with self._conns.write() as conn:  # the puts counted so far, as entries
+            audit.fold(conn)
         rows = audit.entries(self._conns.get(), arg_to_us(since, "since") if since is not None else None, principal,
                              group, action, limit)
         frame = pd.DataFrame(rows, columns=["id", "at_us", "principal", "action", "group_name", "outcome", "details"])
@@ -68,6 +99,8 @@ class AccessMethods:
         {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
         "last_hash" somewhere else too: a later check against them catches even an attacker who
         rewrote the whole log."""
+        with self._conns.write() as conn:  # the puts counted so far, as entries
+            audit.fold(conn)
         with self._conns.read() as conn:
             return audit.verify(conn)
 

@@ -1,6 +1,7 @@
 """The policy enforced inside the engine: every public ``FeatureStore`` method is checked against
 the principal's role on the group it touches before it runs, lists are cut to what the principal
-may see, writes and refusals go to the audit log.
+may see, writes and refusals go to the audit log. A store without a policy has a guard too, which
+allows everything and logs the writes in the name of whoever opened it.
 
 ``ACTIONS`` maps each method to the role it needs and where its group comes from: a parameter
 naming a group (``"group"``, ``"name"``, ``"target"``), the target of a named pipeline
@@ -55,10 +56,12 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "register_model": ("editor", None),
     "audit": ("admin", None), "verify_audit": ("admin", None), "publish_access": ("admin", None),
     "remove_access_policy": ("admin", None),
-    "close": (None, None), "with_principal": (None, None),
+    "close": (None, None), "with_principal": (None, None), "allowed": (None, None),
+    "record_sign_in": (None, None),  # a front end's refusal, logged before anyone is signed in
 }
-# Writes that log themselves inside their own transaction (no write commits without its entry): puts and
-# deletes directly, pipeline runs (``runner``, whoever starts them) in the transaction that ends the run.
+# Writes that log themselves inside their own transaction (no write commits without its entry): puts
+# (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in
+# the transaction that ends the run.
 LOGGED_IN_TRANSACTION = {"put_record", "delete_record", "run_pipeline", "backfill", "remove_access_policy"}
 # Writes whose entry the wrapper opens and the write fills in inside its transaction (``logged``); one
 # that wrote nothing is logged after it returns.
@@ -82,7 +85,9 @@ def default_principal() -> str:
 
 
 class Guard:
-    """One principal's view of the store under an access file."""
+    """One principal's view of the store: under an access file its roles are enforced; on a store
+    without one (``governed`` false) everything is allowed, and its writes are still logged in its
+    name, so every store keeps its audit log."""
 
     def __init__(self, file: AccessFile | None, principal: str | Principal, store: "FeatureStore",
                  live: "LivePolicy | LocalPolicy | None" = None) -> None:
@@ -94,12 +99,19 @@ class Guard:
         self._decided: dict[tuple[str, str | None], bool] = {}  # per registry version and file: tags may change
         self._version = -1
 
+    @property
+    def governed(self) -> bool:
+        """Whether the store was opened under an access policy (which may have been withdrawn since)."""
+        return self.live is not None or self.file is not None
+
     def current(self) -> AccessFile | None:
         """The policy in force now: a published one is re-read when the registry version moves,
         a local file when its stat changes. Raises AccessDenied while a local file is gone or
         does not parse."""
         from ..registry import version
 
+        if not self.governed:  # an open store stays open until it is opened again
+            return None
         current = self.store._conns.registry_version(self.store._conns.get(), version)
         file = self.live.at(current) if self.live is not None else self.file
         if current != self._version or file is not self.file:
@@ -177,11 +189,15 @@ class Guard:
         """An entry inside the caller's write transaction, committed with the write itself."""
         audit.append(conn, now_us(), self.name, action, group, outcome, details or {"records": 1})
 
+    def count_put(self, conn: Any, group: str, at_us: int) -> None:
+        """One put counted inside its own write transaction (see ``audit.fold``)."""
+        audit.count_put(conn, at_us, self.name, group)
+
 
 def logged(store: "FeatureStore", conn: Any, action: str, details: dict[str, Any], group: str | None = None) -> None:
     """Inside a write transaction of the checked call ``action`` running on this thread: its entry,
     committed with the write it describes (a call writing in several transactions logs each).
-    Nothing for an open store, the store's own upkeep, or a call made by another checked call."""
+    Nothing for the store's own upkeep, or a call made by another checked call."""
     call = getattr(store._guard_depth, "call", None)
     if store._guard is None or call is None or call[0] != action:
         return
@@ -222,7 +238,9 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: "FeatureStore", *args: Any, **kwargs: Any) -> Any:
         guard = self._guard
         if guard is None or role is None or getattr(self._guard_depth, "trusted", 0):
-            return fn(self, *args, **kwargs)  # an open store, an open method, or the store's own upkeep
+            return fn(self, *args, **kwargs)  # a store being opened, an open method, or the store's own upkeep
+        if name not in AUDITED and not guard.governed:
+            return fn(self, *args, **kwargs)  # no policy: a read has nothing to check or log
         if getattr(self._guard_depth, "n", 0):  # called by a checked method: no second check, but lists
             return cut(guard, name, fn(self, *args, **kwargs))  # still narrowed (a monitor sweep, say)
         if direct and (name not in AUDITED or name in LOGGED_IN_TRANSACTION):
@@ -267,8 +285,8 @@ def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) 
     if name == "ingest":
         return {"rows_written": result.rows_written, "rows_rejected": result.rows_rejected, "source": result.source}
     if name in ("requeue", "release_quarantined"):
-        ids = (bound.arguments.get("ids") if bound else None) or []
-        return {"quarantine_ids": len(list(ids))}
+        ids = bound.arguments.get("ids") if bound else None  # any iterable: a list, a pandas Series
+        return {"quarantine_ids": 0 if ids is None else len(list(ids))}
     if name in ("build_dataset", "rebuild_dataset"):
         return {"dataset": getattr(result, "id", None), "rows": getattr(result, "num_rows", None)}
     return {}

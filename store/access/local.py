@@ -166,11 +166,10 @@ def note_missing(database: "Database", path: str, principal: str) -> None:
 def at_open(fs: "FeatureStore") -> None:
     """What opening checks once the tables exist: a local policy is noted (and recorded, when it
     is the folder's); a store opened without one that was under its folder's file is refused."""
-    from .guard import default_principal
     from .published import LivePolicy
 
     guard = fs._guard
-    if guard is not None:
+    if guard.live is not None:
         if not isinstance(guard.live, LivePolicy):
             guard.live.folder = fs.path
             note(fs._conns, guard.live)
@@ -179,7 +178,7 @@ def at_open(fs: "FeatureStore") -> None:
     record = shared.get(fs._conns, KEY)
     if record is None:
         return
-    who = getattr(fs._principal, "name", fs._principal) or default_principal()
+    who = guard.name
     note_missing(fs._conns, record["path"], who)
     shared_store = " (a store several machines open keeps its policy in its tables: `featurestore access " \
         "publish`)" if fs._conns.shared_id is not None else ""
@@ -196,7 +195,7 @@ def remove(fs: "FeatureStore") -> dict[str, str]:
     from .published import LivePolicy
 
     guard = fs._guard
-    if guard is None:
+    if guard.live is None:
         raise ValidationError("This store has no access policy in force; there is nothing to remove")
     if isinstance(guard.live, LivePolicy):
         raise ValidationError("This store's access policy is published in its tables; withdraw it with "

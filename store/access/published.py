@@ -47,14 +47,13 @@ def policy(database: "Database", local: str | None) -> "LivePolicy | LocalPolicy
     return LivePolicy(database, text)
 
 
-def guard(fs: "FeatureStore", local: str | None, principal: Any) -> "Guard | None":
-    """The opener's guard under the policy in force (see ``policy``), or None for an open store."""
+def guard(fs: "FeatureStore", local: str | None, principal: Any) -> "Guard":
+    """The opener's guard under the policy in force (see ``policy``); without one, a guard that
+    allows everything and keeps the audit log in the opener's name."""
     from .guard import Guard, default_principal
 
     found = policy(fs._conns, local)
-    if found is None:
-        return None
-    return Guard(found.file, principal or default_principal(), fs, live=found)
+    return Guard(found.file if found else None, principal or default_principal(), fs, live=found)
 
 
 class LivePolicy:
@@ -87,11 +86,7 @@ def publish(fs: "FeatureStore", path: str | None) -> None:
     if fs._conns.shared_id is None:
         raise ValidationError(f"A store kept in one folder reads its access file there ({fs.path}/access.yaml); "
                               "publishing is for stores whose tables are on a server")
-    from .guard import default_principal
-
-    # Under a policy, an admin (the guard checked the call); else whoever opened the store.
-    caller = fs._guard.name if fs._guard is not None else (
-        getattr(fs._principal, "name", fs._principal) or default_principal())
+    caller = fs._guard.name  # under a policy, an admin (the guard checked the call); else whoever opened the store
     text = None
     if path is not None:
         with open(path, encoding="utf-8") as fh:

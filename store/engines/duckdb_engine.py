@@ -29,7 +29,7 @@ class DuckDBEngine(Engine):
         snaps = fs._snapshots([g for g in groups if g in named] if named else list(groups))
 
         def run() -> "pa.Table":
-            with fs._sandbox_cursor(groups if fs._guard is not None else None) as con:
+            with fs._sandbox_cursor(groups if fs._guard.governed else None) as con:
                 for snap in snaps:
                     query.register(con, snap)
                 try:

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..databases import Connection
 from .. import layout, registry
+from ..access import audit
 from .. import offline as offline_store
 from ..errors import ValidationError
 from ..quality import tables as quality_tables
@@ -40,9 +41,10 @@ def flush(fs: "FeatureStore", group: str | None = None) -> int:
         with fs._conns.write() as conn:
             moved += flush_locked(fs, conn, g, now_us())
         fs._files.committed(name)
-    if fs._tally:  # the counts of single puts, one validation run per minute
+    if fs._tally:  # the counts of single puts: one validation run per minute, an audit entry per principal
         with fs._conns.write() as conn:
             fs._tally.flush(conn)
+            audit.fold(conn)
     return moved
 
 

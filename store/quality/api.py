@@ -92,9 +92,9 @@ class QualityMethods:
         failure = report.batch_failures[0] if report.batch_failures else None
         if failure is None and not (report.rows_rejected and on_error == "reject"):
             return
-        with self._conns.write() as conn:
+        with self._conns.write() as conn:  # rows_rejected counts the invalid rows only: the valid rest was held back
             tables.record_run(conn, g.name, started_us, seconds, "ingest", report.source, report.rows_total, 0,
-                              report.rows_warned, report.rows_total, "refused", report.rule_counts)
+                              report.rows_warned, report.rows_rejected, "refused", report.rule_counts)
         if failure is not None:
             raise IngestRejected(f"Nothing was written to {g.name!r}: rule {failure['rule']} fails the batch "
                                  f"({failure['reason']})", report)
@@ -112,8 +112,11 @@ class QualityMethods:
             tables.quarantine(conn, g.name, started_us, source, _quarantine_rows(report))
 
     def validation_runs(self: "FeatureStore", group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
-        """Validation runs, newest first: each ingest (source, rows checked, written, warned and
-        rejected, outcome, per-rule counts) and single puts per minute."""
+        """Validation runs, newest first: each ingest (source, rows checked, written, warned,
+        rejected, held back, outcome, per-rule counts) and single puts per minute. Rows rejected
+        are the invalid ones (wrong type, or refused by a row rule); rows held back are valid rows
+        not written because their batch was refused (on_error="reject", or a batch rule), so
+        rows_checked = rows_written + rows_rejected + rows_held_back."""
         import pandas as pd
 
         self.feature_group(group)
@@ -123,6 +126,8 @@ class QualityMethods:
         frame = pd.DataFrame(rows, columns=["id", "started_us", "seconds", "kind", "source", "rows_checked",
                                             "rows_written", "rows_warned", "rows_rejected", "outcome", "per_rule"])
         frame.insert(1, "started", pd.to_datetime(frame["started_us"], unit="us", utc=True))
+        frame.insert(frame.columns.get_loc("rows_rejected") + 1, "rows_held_back",
+                     frame["rows_checked"] - frame["rows_written"] - frame["rows_rejected"])
         return frame.drop(columns="started_us")
 
     # ------------------------------------------------------------------------ quarantine

@@ -55,9 +55,8 @@ class _Api:
         # The keys follow the policy they come from, as it changes: the --keys file (which the
         # engine enforces, see create_app), or without --keys a shared store's published policy.
         guard = fs._guard
-        self.from_file = keys is not None and keys.path is not None and guard is not None
-        self.follow = self.from_file or (keys is None and guard is not None
-                                         and isinstance(guard.live, published.LivePolicy))
+        self.from_file = keys is not None and keys.path is not None and guard.governed
+        self.follow = self.from_file or (keys is None and isinstance(guard.live, published.LivePolicy))
         self._keys_of: Any = None  # the policy self.keys came from, when following
 
     def keyring(self) -> Keyring | None:
