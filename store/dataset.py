@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -224,11 +225,12 @@ def feature_columns(fs: "FeatureStore", entity_columns: Sequence[str], features:
 def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_column: str, keys: dict[str, str], *,
           known_at: Any, include_deleted: bool, ttl_lookback: bool, write_time_guard: bool, include_duplicates: bool,
           event_time_range: tuple[Any, Any] | None, name: str | None, record: bool,
-          prefix_features: bool = False, engine: str = "duckdb", spark: Any = None) -> Dataset:
+          prefix_features: bool = False, engine: str = "duckdb", spark: Any = None,
+          require_coverage: float | bool | None = None) -> Dataset:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-
+    required = _required_coverage(require_coverage)
     selection = parse_features(fs, features)
     text_columns = [event_time_column] + [keys.get(g.name, g.record_identifier) for g, _ in selection]
     table, source = load_entity(entity, text_columns)
@@ -278,6 +280,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
                     include_duplicates, ttl_lookback, write_time_guard)
     result, sql = engines.get(engine, spark).join(plan)
     result, coverage = _coverage(result, selection)
+    _check_coverage(coverage, key_cols, selection, required)
     built = now_us()
     dataset_id = uuid.uuid4().hex[:12]
     definition = {
@@ -318,6 +321,7 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
             )
         key_cols[group.name] = col
         typed[group.name] = _cast_keys(table.column(col), group, col)
+        _check_key_types(table.column(col), typed[group.name], group, col)
         kinds.setdefault(col, set()).add(group.id_feature.type)
     for group, _ in selection:
         col = key_cols[group.name]
@@ -345,6 +349,90 @@ def _coverage(result: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]
     return result.drop_columns(flags), {"rows": n, "rows_without_any_feature": none, "groups": groups}
 
 
+def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGroup, name: str) -> None:
+    """Refuse a conversion of text keys to Integral identifiers that makes two different keys
+    one ('000123' and '123' both 123); warn when numbers are joined to String identifiers, which
+    then match only identifiers written plainly ('1', never '000001')."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    kind = group.id_feature.type
+    if kind == "Integral" and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        pairs = pa.table({"text": col.cast(pa.string()), "key": typed}).filter(pc.is_valid(typed))
+        merged = pairs.group_by("key").aggregate([("text", "count_distinct"), ("text", "min"), ("text", "max")])
+        clashes = merged.filter(pc.greater(merged["text_count_distinct"], 1))
+        if clashes.num_rows:
+            first = clashes.slice(0, 1).to_pylist()[0]
+            raise ValidationError(
+                f"Entity column {name!r} holds {first['text_min']!r} and {first['text_max']!r}, which are the same "
+                f"{group.name!r} identifier {first['key']} (its identifiers are Integral): converting would join "
+                f"{clashes.num_rows:,} such sets of different keys as one. Write each key once, or pick another column",
+                group=group.name, column=name)
+    elif kind == "String" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        shown = [str(v) for v in pc.drop_null(typed).slice(0, 3).to_pylist()]
+        warnings.warn(
+            f"Entity column {name!r} holds numbers ({col.type}) but {group.name!r} identifiers are String: they are "
+            f"joined as text written plainly ({', '.join(repr(v) for v in shown) or 'no values'}), so identifiers "
+            "written otherwise (zero-padded like '000001') match nothing. Pass the column as text written like "
+            "the identifiers", UserWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside the store package
+    (the facade, its access wrapper and a rebuild add frames of their own)."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _required_coverage(value: float | bool | None) -> float | None:
+    """``require_coverage`` as the fraction of entity rows each group must give values to: True is
+    at least one row (0 is taken as that too), None or False nothing."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 0.0
+    if isinstance(value, (int, float)) and 0 <= value <= 1:
+        return float(value)
+    raise ValidationError(f"require_coverage={value!r} must be a fraction from 0 to 1, or True (at least one row "
+                          "per group)", field="require_coverage")
+
+
+def _check_coverage(coverage: dict[str, Any], key_cols: dict[str, str],
+                    selection: list[tuple[FeatureGroup, list[str]]], required: float | None) -> None:
+    """A dataset joined on keys that match nothing is not a training set. With ``required``, each
+    group must give values to that fraction of the rows (and to one row at least), else a
+    ValidationError carrying the coverage (nothing is recorded); without, a UserWarning names each
+    group that gave values to no row."""
+    n = coverage["rows"]
+    if not n:
+        return
+    identifiers = {g.name: g.record_identifier for g, _ in selection}
+    short = []
+    for group, figures in coverage["groups"].items():
+        got = figures["rows_with_values"]
+        if (got == 0 if required is None else got == 0 or got < required * n):
+            short.append(f"{group!r} gave values to {got:,} of {n:,} rows (key column {key_cols[group]!r} against "
+                         f"its identifier {identifiers[group]!r})")
+    if not short:
+        return
+    none = coverage["rows_without_any_feature"]
+    message = (f"{none:,} of {n:,} entity rows got no feature at all: " if none else "") + "; ".join(short) + \
+        ". Check that each key column holds the group's identifiers, written the same way, and that the event " \
+        "times are not before the groups' history"
+    if required is None:
+        warnings.warn(message, UserWarning, stacklevel=_caller_level())
+        return
+    needed = "at least one row" if required == 0 else f"at least {required:.0%} of the rows"
+    raise ValidationError(f"require_coverage wants {needed} from each group: {message}. Nothing was recorded",
+                          field="require_coverage", coverage=coverage)
+
+
 def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Array":
     from .coerce import ColumnProblem, coerce_column
 
@@ -359,6 +447,65 @@ def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Ar
             group=group.name,
         )
     return out
+
+
+@dataclass
+class KeyCheck:
+    """How an entity column compares with a group's identifiers, from a sample of each: shown
+    before a build so a key that cannot match is seen before the join, not after."""
+
+    problem: str | None = None  # why the keys may not match as they are
+    conversion: list[dict[str, Any]] = field(default_factory=list)  # examples: as in the file -> as joined
+    refused: str | None = None  # the conversion would lose information: the column cannot key this group
+
+
+def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: str) -> KeyCheck:
+    """Compare ``sample[column]`` (a few entity rows) with ``group_name``'s identifiers: text
+    keys for Integral identifiers that change when converted ('000123' -> 123), numbers for String
+    identifiers, digits written without the identifiers' leading zeros; refused when converting
+    would merge different keys or a value is no identifier at all."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .explore import latest_page
+
+    group = fs.feature_group(group_name)
+    col = sample.column(column).combine_chunks()
+    try:
+        typed = _cast_keys(col, group, column)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the check says it itself, below
+            _check_key_types(col, typed, group, column)
+    except ValidationError as exc:
+        return KeyCheck(refused=exc.message)
+    ids = [v for v in latest_page(fs, group_name, limit=3).rows[group.record_identifier].tolist() if v is not None]
+    kind = group.id_feature.type
+    shown_ids = ", ".join(repr(v) for v in ids) if ids else "none yet"
+    text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+    if kind == "Integral" and text:
+        # A key whose text is not the number's own (leading zeros, spaces, '+') is converted.
+        changed = pc.and_(pc.is_valid(typed), pc.not_equal(typed.cast(pa.string()), col.cast(pa.string())))
+        examples = pa.table({"in the file": col, "joined as": typed}).filter(changed).slice(0, 3).to_pylist()
+        if examples:
+            return KeyCheck(problem=f"{column!r} holds text like {examples[0]['in the file']!r}, but {group_name!r} "
+                                    f"identifiers are whole numbers ({shown_ids}): the join converts each key to "
+                                    "its number", conversion=examples)
+        return KeyCheck()
+    if kind == "String" and not text:
+        examples = pa.table({"in the file": col, "joined as": typed}).filter(pc.is_valid(typed)).slice(0, 3).to_pylist()
+        return KeyCheck(problem=f"{column!r} holds numbers ({col.type}), but {group_name!r} identifiers are text "
+                                f"({shown_ids}): the join writes each number as text, plainly", conversion=examples)
+    if kind == "String" and ids and all(isinstance(v, str) and v.isdigit() and v.startswith("0") and
+                                        len(v) == len(ids[0]) for v in ids):
+        keys = pc.drop_null(typed)
+        digits = pc.match_substring_regex(keys, r"^[0-9]+$")
+        unpadded = pc.and_(digits, pc.not_equal(pc.utf8_length(keys), len(ids[0])))
+        if pc.any(unpadded).as_py():
+            example = keys.filter(unpadded)[0].as_py()
+            return KeyCheck(problem=f"{column!r} holds keys like {example!r}, but {group_name!r} identifiers are "
+                                    f"zero-padded to {len(ids[0])} digits ({shown_ids}): such keys match no "
+                                    "identifier. Write them padded in the file, or pick another column")
+    return KeyCheck()
 
 
 def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,

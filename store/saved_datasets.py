@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import lineage
 from .errors import NotFound, ValidationError
-from .timeutil import now_us
+from .timeutil import now_us, us_to_iso
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,7 +61,8 @@ def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
 
 def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
     """Every recorded dataset, newest first: id, name, when and by whom, size, groups, coverage,
-    the models trained on it, and whether it can be rebuilt (its entity copy is there)."""
+    the models trained on it, the id of the dataset it rebuilds (or None), and whether it can be
+    rebuilt (its entity copy is there)."""
     graph = fs.lineage()
     models: dict[str, list[str]] = {}
     names = {n["id"]: n["name"] for n in graph.nodes}
@@ -79,6 +80,7 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
             "id": n["id"].split(":", 1)[1], "name": n["name"], "built_at": d.get("built_at"),
             "built_by": n["created_by"], "rows": d.get("rows"), "columns": len(d.get("columns", [])),
             "groups": sorted(d.get("groups", {})), "entity_source": d.get("entity_source"),
+            "rebuild_of": d.get("rebuild_of"),
             "coverage": d.get("coverage"), "models": sorted(models.get(n["id"], [])),
             "rebuildable": _copy_exists(fs, copy, saved), "definition": d,
         })
@@ -114,12 +116,26 @@ def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":
 
 def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Dataset":
     """The dataset's definition built again on today's data (its own ``known_at``, if it had one),
-    recorded as a new dataset linked to the old one in lineage."""
+    recorded as a new dataset linked to the old one in lineage. Its name, unless given, says it is
+    a rebuild and when ('train (rebuilt 2026-12-07 10:15)'), so the two are told apart in a list;
+    its definition names the dataset it rebuilds (``rebuild_of``) and keeps that one's entity
+    source (the file the user gave, not the copy it was rebuilt from)."""
     node = _node(fs, dataset)
-    built = _build_from(fs, node, node["properties"].get("definition", {}).get("known_at"),
-                        name or node["name"], record=True)
+    old = node["properties"].get("definition", {})
+    now = now_us()
+    built = _build_from(fs, node, old.get("known_at"),
+                        name or f"{node['name']} (rebuilt {us_to_iso(now)[:16].replace('T', ' ')})", record=True)
+    new_node = f"dataset:{built.id}"
+    kept = {"entity_source": old.get("entity_source", built.definition.get("entity_source")),
+            "rebuild_of": node["id"].split(":", 1)[1]}
+    built.definition.update(kept)
+    sources = [e["src"] for e in fs.lineage(node["id"], 1).edges
+               if e["dst"] == node["id"] and e["relation"] == "entity_table_of"]
     with fs._conns.write() as conn:
-        lineage.add_edge(conn, node["id"], f"dataset:{built.id}", "rebuilt_as", now_us())
+        lineage.upsert_node(conn, new_node, "dataset", built.name, now, {"definition": kept})
+        lineage.add_edge(conn, node["id"], new_node, "rebuilt_as", now)
+        for source in sources:  # the same file's rows, kept by the store: the same source
+            lineage.add_edge(conn, source, new_node, "entity_table_of", now)
     return built
 
 
