@@ -367,7 +367,7 @@ def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGr
             raise ValidationError(
                 f"Entity column {name!r} holds {first['text_min']!r} and {first['text_max']!r}, which are the same "
                 f"{group.name!r} identifier {first['key']} (its identifiers are Integral): converting would join "
-                f"{clashes.num_rows:,} such sets of different keys as one. Write each key once, or pick another column",
+                "different keys as one. Write each key one way, or pick another column",
                 group=group.name, column=name)
     elif kind == "String" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
         shown = [str(v) for v in pc.drop_null(typed).slice(0, 3).to_pylist()]
