@@ -7,6 +7,7 @@ machine). Copies made before they moved there stay in the store folder (``datase
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from typing import TYPE_CHECKING, Any
 
@@ -123,8 +124,9 @@ def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Datas
     node = _node(fs, dataset)
     old = node["properties"].get("definition", {})
     now = now_us()
+    stem = re.sub(r" \(rebuilt [^)]*\)$", "", node["name"])  # a rebuild of a rebuild: one suffix, the newest
     built = _build_from(fs, node, old.get("known_at"),
-                        name or f"{node['name']} (rebuilt {us_to_iso(now)[:16].replace('T', ' ')})", record=True)
+                        name or f"{stem} (rebuilt {us_to_iso(now)[:16].replace('T', ' ')})", record=True)
     new_node = f"dataset:{built.id}"
     kept = {"entity_source": old.get("entity_source", built.definition.get("entity_source")),
             "rebuild_of": node["id"].split(":", 1)[1]}

@@ -109,7 +109,7 @@ def test_catalog_features_follow_the_search_and_the_tags(studio_store):
     groups = ok(at).dataframe(key="catalog_groups").value
     features = at.dataframe(key="catalog_features").value
     assert groups["group"].tolist() == ["customers"] and set(features["group"]) == {"customers"}
-    assert "1 group of 4 match the search and the tags" in texts(at)
+    assert "Showing 1 group of 4: those matching the search and the tags" in texts(at)
     at.pills(key="catalog_tags").set_value([]).run()
     at.text_input(key="catalog_search").set_value("acquirer risk").run()  # one feature's description only
     features = at.dataframe(key="catalog_features").value

@@ -151,6 +151,9 @@ def test_a_rebuild_is_told_apart_and_keeps_the_original_source(store, tmp_path):
     assert fresh.definition["rebuild_of"] == ds.id and fresh.definition["entity_source"] == "entities.csv"
     sources = {n["name"] for n in store.lineage(f"dataset:{fresh.id}", 1).nodes if n["kind"] == "source"}
     assert sources == {"entities.csv"}
+    again = store.rebuild_dataset(fresh.id)
+    assert again.name.startswith("churn_training_v1 (rebuilt 20") and again.name.count("rebuilt") == 1
+    assert again.definition["rebuild_of"] == fresh.id
     assert store.rebuild_dataset(ds.id, name="v2").name == "v2"
     assert store.dataset("churn_training_v1").id == ds.id  # the name still finds the original
 

@@ -58,7 +58,7 @@ if hits is not None:
 whole_groups = None if hits is None else {h["group"] for h in hits if not h["feature"]}
 found_features = None if hits is None else {(h["group"], h["feature"]) for h in hits if h["feature"]}
 if facets or hits is not None:
-    st.caption(f"{plural(len(shown), 'group')} of {len(groups)} match the " +
+    st.caption(f"Showing {plural(len(shown), 'group')} of {len(groups)}: those matching the " +
                " and the ".join(w for w, on in (("search", hits is not None), ("tags", bool(facets))) if on) + ".")
 st.caption("Select a row to open the group. Freshness is the latest event time and the last write; "
            "“used by” lists the datasets built from the group and the models trained on them.")
@@ -93,7 +93,8 @@ features = [{"group": g.name, "feature": f.name, "type": f"{f.collection}<{f.typ
             for g in shown for f in g.features
             if whole_groups is None or g.name in whole_groups or (g.name, f.name) in found_features]
 if facets or hits is not None:
-    st.caption(f"{plural(len(features), 'feature')} of {total_features} match the filters above.")
+    st.caption(f"Showing {plural(len(features), 'feature')} of {total_features}: those of the groups above that "
+               "match the filters (all of a group's features when the group itself matched the search).")
 picked = st.dataframe(features, hide_index=True, on_select="rerun", selection_mode="single-row", key="catalog_features",
                       column_config={"description": st.column_config.TextColumn(width="large")})
 if picked.selection.rows:

@@ -45,8 +45,8 @@ if chosen is None:
 
 st.subheader(escape_markdown(chosen["name"]))
 d = chosen["definition"]
-rebuilt_from = (f" A rebuild of {escape_markdown(names.get(chosen['rebuild_of'], chosen['rebuild_of']))} on the data "
-                "of its day." if chosen["rebuild_of"] else "")
+rebuilt_from = (f" A rebuild of {escape_markdown(names.get(chosen['rebuild_of'], chosen['rebuild_of']))} on the "
+                "data the store had then." if chosen["rebuild_of"] else "")
 st.caption(f"Built {chosen['built_at']} by {escape_markdown(chosen['built_by'])} from "
            f"{escape_markdown(str(chosen['entity_source']))}: {plural(chosen['rows'], 'row')} × "
            f"{plural(chosen['columns'], 'column')}.{rebuilt_from} "
