@@ -164,3 +164,18 @@ def test_the_group_lineage_does_not_walk_through_a_shared_writer(store):
     ids = store.lineage("feature_group:crm_customers", depth=3).node_ids()
     assert f"writer:{store.writer}" in ids and "feature_group:bank_tx" not in ids
     assert "feature_group:bank_tx" in store.lineage(f"writer:{store.writer}", depth=1).node_ids()
+
+
+def test_the_cli_warns_on_stderr_and_can_require_coverage(store, tmp_path):
+    from click.testing import CliRunner
+
+    from store.cli import main
+
+    runner = CliRunner()
+    args = ["--store", store.path, "dataset", entities(tmp_path), "-f", "crm_customers", "-k", "crm_customers=user_id",
+            "--event-time-column", "label_time", "-o", str(tmp_path / "d.parquet")]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0 and "Warning: 50 of 50 entity rows got no feature at all" in result.stderr
+    result = runner.invoke(main, [*args, "--require-coverage", "0.5"])
+    assert result.exit_code == 1 and "require_coverage wants at least 50% of the rows" in result.output
+    assert recorded(store) == 1
