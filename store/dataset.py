@@ -226,7 +226,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
           known_at: Any, include_deleted: bool, ttl_lookback: bool, write_time_guard: bool, include_duplicates: bool,
           event_time_range: tuple[Any, Any] | None, name: str | None, record: bool,
           prefix_features: bool = False, engine: str = "duckdb", spark: Any = None,
-          require_coverage: float | bool | None = None) -> Dataset:
+          require_coverage: float | bool | None = None, pad_keys: dict[str, int] | None = None) -> Dataset:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -246,7 +246,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
 
     ts = entity_times(table, event_time_column)
     n = table.num_rows
-    table, key_cols, typed_keys = _keys(table, selection, keys)
+    table, key_cols, typed_keys = _keys(table, selection, keys, pad_keys or {})
     inputs = {"__row": pa.array(np.arange(n, dtype="int64")), "__ts": ts.cast(pa.timestamp("us", tz="UTC"))}
     inputs |= {f"__k{i}": typed_keys[g.name] for i, (g, _) in enumerate(selection)}
     out_names = output_names(table.column_names, selection, prefix_features)
@@ -290,6 +290,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
         "reproducible_at": us_to_iso(pinned_us) if pinned_us else None,
         "include_deleted": include_deleted, "ttl_lookback": ttl_lookback, "write_time_guard": write_time_guard,
         "include_duplicates": include_duplicates, "prefix_features": prefix_features, "engine": engine,
+        "pad_keys": dict(pad_keys or {}),
         "event_time_range": [None if v is None else us_to_iso(v) for v in (lo_us, hi_us)] if event_time_range else None,
         "entity_columns": table.column_names, "columns": result.column_names, "rows": result.num_rows,
         "coverage": coverage,
@@ -301,12 +302,14 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     return dataset
 
 
-def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str]
-          ) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
+def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str],
+          pad_keys: dict[str, int]) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
     """(entity table, key column per group, keys typed as each group's identifier).
 
     A key column read as text from a CSV is given the identifiers' type in the output when every
-    group it keys agrees on one (Integral keys stay numbers); string identifiers keep the text."""
+    group it keys agrees on one (Integral keys stay numbers); string identifiers keep the text.
+    ``pad_keys`` (group -> width) joins digits zero-padded like the group's identifiers; the
+    entity column in the output keeps the values as given."""
     import pyarrow as pa
 
     key_cols: dict[str, str] = {}
@@ -320,8 +323,11 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
                 group=group.name,
             )
         key_cols[group.name] = col
-        typed[group.name] = _cast_keys(table.column(col), group, col)
-        _check_key_types(table.column(col), typed[group.name], group, col)
+        source = table.column(col)
+        if group.name in pad_keys:
+            source = _padded(source, group, col, pad_keys[group.name])
+        typed[group.name] = _cast_keys(source, group, col)
+        _check_key_types(source, typed[group.name], group, col)
         kinds.setdefault(col, set()).add(group.id_feature.type)
     for group, _ in selection:
         col = key_cols[group.name]
@@ -347,6 +353,34 @@ def _coverage(result: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]
         anything = hit if anything is None else pc.or_(anything, hit)
     none = n - int(pc.sum(anything).as_py() or 0) if anything is not None else n
     return result.drop_columns(flags), {"rows": n, "rows_without_any_feature": none, "groups": groups}
+
+
+def _padded(col: "pa.ChunkedArray", group: FeatureGroup, name: str, width: Any) -> "pa.Array":
+    """Whole numbers (or digits as text) written with leading zeros to ``width`` digits, as a
+    group's zero-padded String identifiers are ('000001'). Refused for anything else, and for a
+    key longer than the width: no padding makes it one of those identifiers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if group.id_feature.type != "String":
+        raise ValidationError(f"pad_keys: {group.name!r} identifiers are {group.id_feature.type}; only String "
+                              "identifiers are written zero-padded", group=group.name)
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 64:
+        raise ValidationError(f"pad_keys[{group.name!r}] = {width!r} must be a number of digits from 1 to 64",
+                              group=group.name)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not (pa.types.is_integer(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        raise ValidationError(f"Entity column {name!r} holds {col.type}; only whole numbers can be zero-padded",
+                              group=group.name, column=name)
+    text = col.cast(pa.string())
+    bad = pc.and_(pc.is_valid(text), pc.or_(pc.invert(pc.match_substring_regex(text, r"^[0-9]+$")),
+                                            pc.greater(pc.utf8_length(text), width)))
+    if pc.any(bad).as_py():
+        row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+        raise ValidationError(
+            f"Entity column {name!r} row {row} = {text[row].as_py()!r} cannot be padded to {width} digits like "
+            f"{group.name!r} identifiers: only whole numbers of at most {width} digits can", group=group.name, column=name)
+    return pc.utf8_lpad(text, width, "0")
 
 
 def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGroup, name: str) -> None:
@@ -457,6 +491,7 @@ class KeyCheck:
     problem: str | None = None  # why the keys may not match as they are
     conversion: list[dict[str, Any]] = field(default_factory=list)  # examples: as in the file -> as joined
     refused: str | None = None  # the conversion would lose information: the column cannot key this group
+    pad_to: int | None = None  # the conversion is zero-padding to this width: build with pad_keys={group: pad_to}
 
 
 def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: str) -> KeyCheck:
@@ -491,20 +526,28 @@ def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: s
                                     f"identifiers are whole numbers ({shown_ids}): the join converts each key to "
                                     "its number", conversion=examples)
         return KeyCheck()
+    if kind == "String" and ids and all(isinstance(v, str) and v.isdigit() and v.startswith("0") and
+                                        len(v) == len(ids[0]) for v in ids):
+        width = len(ids[0])
+        keys = col.cast(pa.string())
+        digits = pc.fill_null(pc.match_substring_regex(keys, r"^[0-9]+$"), False)
+        unpadded = pc.and_(digits, pc.not_equal(pc.utf8_length(keys), width))
+        if pc.any(unpadded).as_py():
+            example = keys.filter(unpadded)[0].as_py()
+            problem = (f"{column!r} holds keys like {example!r}, but {group_name!r} identifiers are zero-padded to "
+                       f"{width} digits ({shown_ids}): as they are, such keys match no identifier")
+            try:
+                padded = _padded(col, group, column, width)
+            except ValidationError as exc:
+                return KeyCheck(problem=f"{problem}. {exc.message}. Write them padded in the file, or pick "
+                                        "another column")
+            examples = pa.table({"in the file": col, "joined as": padded}).filter(unpadded).slice(0, 3).to_pylist()
+            return KeyCheck(problem=f"{problem}; padded with zeros, {example!r} becomes "
+                                    f"{examples[0]['joined as']!r}", conversion=examples, pad_to=width)
     if kind == "String" and not text:
         examples = pa.table({"in the file": col, "joined as": typed}).filter(pc.is_valid(typed)).slice(0, 3).to_pylist()
         return KeyCheck(problem=f"{column!r} holds numbers ({col.type}), but {group_name!r} identifiers are text "
                                 f"({shown_ids}): the join writes each number as text, plainly", conversion=examples)
-    if kind == "String" and ids and all(isinstance(v, str) and v.isdigit() and v.startswith("0") and
-                                        len(v) == len(ids[0]) for v in ids):
-        keys = pc.drop_null(typed)
-        digits = pc.match_substring_regex(keys, r"^[0-9]+$")
-        unpadded = pc.and_(digits, pc.not_equal(pc.utf8_length(keys), len(ids[0])))
-        if pc.any(unpadded).as_py():
-            example = keys.filter(unpadded)[0].as_py()
-            return KeyCheck(problem=f"{column!r} holds keys like {example!r}, but {group_name!r} identifiers are "
-                                    f"zero-padded to {len(ids[0])} digits ({shown_ids}): such keys match no "
-                                    "identifier. Write them padded in the file, or pick another column")
     return KeyCheck()
 
 

@@ -100,7 +100,7 @@ def _build_from(fs: "FeatureStore", node: dict[str, Any], known_at: Any, name: s
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
         write_time_guard=d["write_time_guard"], include_duplicates=d["include_duplicates"],
         event_time_range=tuple(d["event_time_range"]) if d.get("event_time_range") else None,
-        prefix_features=d.get("prefix_features", False), name=name, record=record)
+        prefix_features=d.get("prefix_features", False), pad_keys=d.get("pad_keys"), name=name, record=record)
 
 
 def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":

@@ -59,13 +59,18 @@ def test_keys_that_match_nothing_are_a_warning_and_are_not_recorded_unless_confi
     assert {m.label: m.value for m in at.metric}["Rows with no feature at all"] == "50"
 
 
-def test_keys_written_without_the_identifiers_zero_padding_are_warned_about(walk):
+def test_keys_written_without_the_identifiers_zero_padding_can_be_padded_by_choice(walk):
     at = builder(ENTITIES, "bank_tx")
     at.selectbox(key="dataset_key_bank_tx").set_value("user_id").run()
     assert ("'user_id' holds keys like '1', but 'bank_tx' identifiers are zero-padded to 6 digits "
-            "('000001', '000002', '000003'): such keys match no identifier") in at.warning[0].value
-    button(at, "Build dataset").click().run()
-    assert at.warning[1].value.startswith("Not recorded: bank_tx") and len(walk.datasets()) == 1  # the sample's
+            "('000001', '000002', '000003'): as they are, such keys match no identifier") in at.warning[0].value
+    assert at.dataframe[1].value.to_dict("records")[0] == {"in the file": "1", "joined as": "000001"}
+    assert button(at, "Build dataset").disabled
+    at.checkbox(key="dataset_convert_bank_tx").check().run()
+    ok(button(at, "Build dataset").click().run())
+    built = at.session_state["dataset"]
+    assert "recorded in lineage" in at.success[0].value and built.coverage["groups"]["bank_tx"]["rows_with_values"] == 3
+    assert built.definition["pad_keys"] == {"bank_tx": 6}
 
 
 def test_a_conversion_is_the_users_choice_with_examples(walk):

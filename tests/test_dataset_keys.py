@@ -119,11 +119,19 @@ def test_check_key_says_before_a_build_what_the_join_would_do(store, tmp_path):
     head = read_table(entities(tmp_path), rows=1000)  # as the studio previews it: CSV columns as text
     assert check_key(store, head, "user_id", "crm_customers").problem is None  # numbers as numbers: only coverage can tell
     padded = check_key(store, head, "user_id", "bank_tx")
-    assert padded.problem.startswith("'user_id' holds keys like '1', but 'bank_tx' identifiers are zero-padded to 6 "
-                                     "digits ('000001', '000002', '000003')") and not padded.conversion
+    assert padded.problem == ("'user_id' holds keys like '1', but 'bank_tx' identifiers are zero-padded to 6 digits "
+                              "('000001', '000002', '000003'): as they are, such keys match no identifier; padded "
+                              "with zeros, '1' becomes '000001'")
+    assert padded.pad_to == 6 and padded.conversion[0] == {"in the file": "1", "joined as": "000001"}
+    too_long = check_key(store, pd_table({"user_id": ["1", "1234567"]}), "user_id", "bank_tx")
+    assert too_long.pad_to is None and "'1234567' cannot be padded to 6 digits" in too_long.problem
     numbers = check_key(store, pd_table({"user_id": [1, 2]}), "user_id", "bank_tx")
-    assert "holds numbers (int64)" in numbers.problem and numbers.conversion == [
-        {"in the file": 1, "joined as": "1"}, {"in the file": 2, "joined as": "2"}]
+    assert numbers.pad_to == 6 and numbers.conversion[0] == {"in the file": 1, "joined as": "000001"}
+    store.create_feature_group("codes", "code", "event_time", [Feature("code", "String"), Feature("event_time", "String")])
+    store.ingest("codes", pd.DataFrame({"code": ["7", "x9"], "event_time": [JAN] * 2}))
+    numbers = check_key(store, pd_table({"user_id": [1, 2]}), "user_id", "codes")
+    assert "holds numbers (int64), but 'codes' identifiers are text ('7', 'x9')" in numbers.problem
+    assert numbers.conversion == [{"in the file": 1, "joined as": "1"}, {"in the file": 2, "joined as": "2"}]
     zeros = check_key(store, pd_table({"user_id": ["0100001", "100002"]}), "user_id", "crm_customers")
     assert "holds text like '0100001'" in zeros.problem and zeros.conversion == [
         {"in the file": "0100001", "joined as": 100001}] and zeros.refused is None
@@ -179,3 +187,28 @@ def test_the_cli_warns_on_stderr_and_can_require_coverage(store, tmp_path):
     result = runner.invoke(main, [*args, "--require-coverage", "0.5"])
     assert result.exit_code == 1 and "require_coverage wants at least 50% of the rows" in result.output
     assert recorded(store) == 1
+
+
+def test_pad_keys_joins_numbers_zero_padded_like_the_identifiers(store, tmp_path):
+    path = entities(tmp_path, ids=[1, 2, 9])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = store.build_dataset(path, ["bank_tx"], "label_time", {"bank_tx": "user_id"}, pad_keys={"bank_tx": 6},
+                                 name="padded")
+    frame = ds.to_pandas()
+    assert frame["amount"].tolist()[:2] == [1.5, 2.5] and pd.isna(frame["amount"][2])
+    assert frame["user_id"].tolist() == ["1", "2", "9"]  # the entity column as given; only the join pads
+    ints = pd.DataFrame({"user_id": [1, 3], "label_time": ["2026-02-01T00:00:00Z"] * 2})
+    assert store.build_dataset(ints, ["bank_tx"], "label_time", {"bank_tx": "user_id"}, pad_keys={"bank_tx": 6},
+                               record=False).to_pandas()["amount"].tolist() == [1.5, 3.5]
+    assert store.rebuild_dataset(ds.id).to_pandas()["amount"].tolist()[:2] == [1.5, 2.5]  # the rebuild pads too
+    refusals = [({"bank_tx": 0}, "must be a number of digits from 1 to 64"),
+                ({"crm_customers": 6}, "'crm_customers' identifiers are Integral"),
+                ({"bank_tx": 6}, r"row 1 = 'x1' cannot be padded to 6 digits"),
+                ({"bank_tx": 2}, r"row 0 = '100' cannot be padded to 2 digits")]
+    for pad, message in refusals:
+        frame = pd.DataFrame({"user_id": ["100", "x1"] if "x1" in message else ["100", "1"],
+                              "label_time": ["2026-02-01T00:00:00Z"] * 2})
+        group = next(iter(pad))
+        with pytest.raises(ValidationError, match=message):
+            store.build_dataset(frame, [group], "label_time", {group: "user_id"}, pad_keys=pad, record=False)

@@ -96,12 +96,22 @@ def test_01_keys_that_match_nothing_warn_and_record_nothing_until_confirmed(page
     shot(page, "dataset_keys_01c_recorded_anyway")
 
 
-def test_02_keys_without_the_identifiers_zero_padding_are_warned_about(page, walk, tmp_path):
+def test_02_keys_without_the_identifiers_zero_padding_are_padded_by_choice(page, walk, tmp_path):
     open_builder(page, tmp_path, "bank_tx")
     choose(page, page.get_by_role("combobox", name="Entity column holding booking_no"), "user_id")
     expect(page.get_by_test_id("stAlertContentWarning")).to_contain_text(
         "'user_id' holds keys like '1', but 'bank_tx' identifiers are zero-padded to 6 digits")
-    shot(page, "dataset_keys_02_zero_padded", full_page=True)
+    expect(page.get_by_role("button", name="Build dataset")).to_be_disabled()
+    shot(page, "dataset_keys_02a_zero_padded", full_page=True)
+    page.get_by_text("Convert user_id this way for the join").click()
+    settle(page)
+    page.get_by_role("button", name="Build dataset").click()
+    settle(page, "recorded in lineage")
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("50 rows × 5 columns")
+    metric = page.get_by_test_id("stMetric").filter(has_text="Rows without bank_tx").get_by_test_id("stMetricValue")
+    expect(metric).to_have_text("47")  # bookings 1 to 3 exist
+    metric.scroll_into_view_if_needed()
+    shot(page, "dataset_keys_02b_padded_build")
 
 
 def test_03_a_rebuild_is_told_apart_and_keeps_its_source(page, walk):

@@ -62,6 +62,7 @@ with engine_errors():
                             placeholder="Pick the groups to join")
     features: list[str] = []
     keys: dict[str, str] = {}
+    pad_keys: dict[str, int] = {}  # groups whose keys the user chose to join zero-padded
     unkeyed: list[str] = []  # groups whose key column is not picked, or cannot key them as it is
     for g in (g for g in groups if g.name in chosen):
         with st.container(border=True):
@@ -89,6 +90,8 @@ with engine_errors():
                     st.dataframe(pd.DataFrame(check.conversion).astype(str), hide_index=True)
                     if not st.checkbox(f"Convert {key} this way for the join", key=f"dataset_convert_{g.name}"):
                         unkeyed.append(g.name)
+                    elif check.pad_to:
+                        pad_keys[g.name] = check.pad_to
 
     st.subheader("3. Options")
     left, right = st.columns(2)
@@ -122,7 +125,7 @@ with engine_errors():
         request = {"entity_df": entity, "features": features, "event_time_column": event_col, "keys": keys,
                    "known_at": known_at.replace(tzinfo=timezone.utc) if use_known else None,
                    "include_deleted": deleted, "ttl_lookback": ttl, "write_time_guard": guard,
-                   "name": name.strip() or None, "prefix_features": prefix}
+                   "name": name.strip() or None, "prefix_features": prefix, "pad_keys": pad_keys}
         st.session_state.pop(UNCOVERED, None)
         st.session_state.pop("dataset", None)
         with st.spinner("Joining features point-in-time…"):
