@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from app.common import can, engine_errors, plural, store
+from app.common import can, engine_errors, escape_markdown, plural, store
 
 fs = store()
 st.title("Audit log")
@@ -44,4 +44,4 @@ with engine_errors():
             st.success(f"The log is intact: {plural(result['entries'], 'entry')}, each chained to the one before. Its last "
                        f"hash, to keep outside the store: `{result['last_hash']}`", icon=":material/verified:")
         else:
-            st.error(f"The log was altered: {result['problem']}.", icon=":material/gpp_bad:")
+            st.error(f"The log was altered: {escape_markdown(result['problem'])}.", icon=":material/gpp_bad:")
