@@ -502,7 +502,7 @@ def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: s
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .explore import latest_page
+    from .explore import latest_page, latest_writes
 
     group = fs.feature_group(group_name)
     col = sample.column(column).combine_chunks()
@@ -513,11 +513,16 @@ def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: s
             _check_key_types(col, typed, group, column)
     except ValidationError as exc:
         return KeyCheck(refused=exc.message)
-    ids = [v for v in latest_page(fs, group_name, limit=3).rows[group.record_identifier].tolist() if v is not None]
     kind = group.id_feature.type
-    shown_ids = ", ".join(repr(v) for v in ids) if ids else "none yet"
     text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-    if kind == "Integral" and text:
+    if kind == "Integral" and (pa.types.is_integer(col.type) or not text):
+        return KeyCheck()  # numbers for numbers (floats were checked whole by the cast): nothing to say
+    # A few identifiers to compare with (an index walk when the group is online, else its last writes).
+    sample_ids = (latest_page(fs, group_name, limit=3).rows[group.record_identifier] if group.online
+                  else latest_writes(fs, group_name, limit=3).column(group.record_identifier).to_pandas())
+    ids = list(dict.fromkeys(v for v in sample_ids.tolist() if v is not None))
+    shown_ids = ", ".join(repr(v) for v in ids) if ids else "none yet"
+    if kind == "Integral":
         # A key whose text is not the number's own (leading zeros, spaces, '+') is converted.
         changed = pc.and_(pc.is_valid(typed), pc.not_equal(typed.cast(pa.string()), col.cast(pa.string())))
         examples = pa.table({"in the file": col, "joined as": typed}).filter(changed).slice(0, 3).to_pylist()
