@@ -315,6 +315,10 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
     key_cols: dict[str, str] = {}
     typed: dict[str, pa.Array] = {}
     kinds: dict[str, set[str]] = {}
+    stray = sorted(set(pad_keys) - {g.name for g, _ in selection})
+    if stray:
+        raise ValidationError(f"pad_keys names {stray}, which the features do not join; name only their groups",
+                              field="pad_keys")
     for group, _ in selection:
         col = keys.get(group.name, group.record_identifier)
         if col not in table.column_names:

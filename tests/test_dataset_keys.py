@@ -205,10 +205,11 @@ def test_pad_keys_joins_numbers_zero_padded_like_the_identifiers(store, tmp_path
     refusals = [({"bank_tx": 0}, "must be a number of digits from 1 to 64"),
                 ({"crm_customers": 6}, "'crm_customers' identifiers are Integral"),
                 ({"bank_tx": 6}, r"row 1 = 'x1' cannot be padded to 6 digits"),
-                ({"bank_tx": 2}, r"row 0 = '100' cannot be padded to 2 digits")]
+                ({"bank_tx": 2}, r"row 0 = '100' cannot be padded to 2 digits"),
+                ({"bank_tx": 6, "nope": 3}, r"pad_keys names \['nope'\], which the features do not join")]
     for pad, message in refusals:
         frame = pd.DataFrame({"user_id": ["100", "x1"] if "x1" in message else ["100", "1"],
                               "label_time": ["2026-02-01T00:00:00Z"] * 2})
-        group = next(iter(pad))
+        group = next(g for g in pad if g != "nope")
         with pytest.raises(ValidationError, match=message):
             store.build_dataset(frame, [group], "label_time", {group: "user_id"}, pad_keys=pad, record=False)
