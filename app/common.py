@@ -104,8 +104,8 @@ def unexpected_errors() -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - the last line of defence; Streamlit's own stop/rerun are BaseException
         logging.getLogger("app").exception("Studio page failed")
-        st.error(f"Something went wrong on this page ({type(exc).__name__}: {escape_markdown(str(exc))}). The details are in the "
-                 "studio's log.", icon=":material/bug_report:")
+        st.error(f"Something went wrong on this page ({type(exc).__name__}: {escape_markdown(str(exc))}). The "
+                 "details are in the studio's log.", icon=":material/bug_report:")
 
 
 def row_errors(report: "IngestReport", where: "DeltaGenerator | None" = None, key: str = "errors") -> None:

@@ -383,7 +383,8 @@ def _padded(col: "pa.ChunkedArray", group: FeatureGroup, name: str, width: Any) 
         row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
         raise ValidationError(
             f"Entity column {name!r} row {row} = {text[row].as_py()!r} cannot be padded to {width} digits like "
-            f"{group.name!r} identifiers: only whole numbers of at most {width} digits can", group=group.name, column=name)
+            f"{group.name!r} identifiers: only whole numbers of at most {width} digits can",
+            group=group.name, column=name)
     return pc.utf8_lpad(text, width, "0")
 
 

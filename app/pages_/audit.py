@@ -41,7 +41,7 @@ with engine_errors():
                     help="Each entry's hash covers the one before it: an edited, removed or reordered entry shows"):
         result = fs.verify_audit()
         if result["ok"]:
-            st.success(f"The log is intact: {plural(result['entries'], 'entry')}, each chained to the one before. Its last "
-                       f"hash, to keep outside the store: `{result['last_hash']}`", icon=":material/verified:")
+            st.success(f"The log is intact: {plural(result['entries'], 'entry')}, each chained to the one before. Its "
+                       f"last hash, to keep outside the store: `{result['last_hash']}`", icon=":material/verified:")
         else:
             st.error(f"The log was altered: {escape_markdown(result['problem'])}.", icon=":material/gpp_bad:")

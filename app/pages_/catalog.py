@@ -6,7 +6,8 @@ from collections import Counter
 
 import streamlit as st
 
-from app.common import ago, engine_errors, escape_markdown, key_values, open_page, page_link, plural, store, timestamp
+from app.common import (ago, engine_errors, escape_markdown, key_values, open_page, page_link, plural, store,
+                        timestamp)
 
 fs = store()
 st.title("Catalog")
