@@ -128,9 +128,11 @@ def rule_warnings(report: "IngestReport", where: "DeltaGenerator | None" = None)
     """What rules of severity warn said: rows written anyway, and batch rules that warned."""
     target = where or st
     for warning in report.batch_warnings:
-        target.warning(f"Rule {warning['rule']} warns about the batch: {warning['reason']}", icon=":material/warning:")
+        target.warning(f"Rule {warning['rule']} warns about the batch: {escape_markdown(str(warning['reason']))}",
+                       icon=":material/warning:")
     if report.rows_warned:
-        target.warning(f"{report.rows_warned:,} rows are written with a warning from the group's rules:",
+        verb = "is" if report.rows_warned == 1 else "are"
+        target.warning(f"{plural(report.rows_warned, 'row')} {verb} written with a warning from the group's rules:",
                        icon=":material/warning:")
         shown = report.warnings.drop(columns="row") if "line" in report.warnings.columns else report.warnings
         target.dataframe(shown, hide_index=True, height=min(300, 38 + 35 * len(shown)))
