@@ -146,3 +146,13 @@ def test_time_travel_starts_inside_the_groups_history(walk):
     assert str(at.get("date_time_input")[0].value) == "2026-01-02 06:00:00"  # the middle of its three days
     ok(at.button[0].click().run())
     assert {m.label: m.value for m in at.metric}["Records then"] == "2"
+
+
+def test_the_helpers_for_counts_and_names_in_markdown():
+    from app.common import escape_markdown, plural
+
+    assert [plural(1, "match"), plural(2, "match"), plural(1, "entry"), plural(3, "entry"), plural(1200, "row")] == \
+        ["1 match", "2 matches", "1 entry", "3 entries", "1,200 rows"]
+    assert escape_markdown("name '_x' is invalid: use '_' or '-'") == "name '\\_x' is invalid: use '\\_' or '-'"
+    assert escape_markdown("event_time a*b $5 `c` [a](b)") == "event_time a\\*b \\$5 \\`c\\` [a\\](b)"
+    assert escape_markdown("# not a heading\n- not a list") == "\\# not a heading\n\\- not a list"
