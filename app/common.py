@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -92,7 +93,7 @@ def engine_errors(where: "DeltaGenerator | Callable[[FeatureStoreError], DeltaGe
         yield
     except FeatureStoreError as exc:
         target = (where(exc) if callable(where) else where) or st
-        target.error(exc.message, icon=":material/error:")
+        target.error(escape_markdown(exc.message), icon=":material/error:")
         report = getattr(exc, "report", None)
         if report is not None and report.errors is not None and len(report.errors):
             row_errors(report, target)
@@ -105,8 +106,8 @@ def unexpected_errors() -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - the last line of defence; Streamlit's own stop/rerun are BaseException
         logging.getLogger("app").exception("Studio page failed")
-        st.error(f"Something went wrong on this page ({type(exc).__name__}: {exc}). The details are in the "
-                 "studio's log.", icon=":material/bug_report:")
+        st.error(f"Something went wrong on this page ({type(exc).__name__}: {escape_markdown(str(exc))}). The "
+                 "details are in the studio's log.", icon=":material/bug_report:")
 
 
 def row_errors(report: "IngestReport", where: "DeltaGenerator | None" = None, key: str = "errors") -> None:
@@ -129,9 +130,11 @@ def rule_warnings(report: "IngestReport", where: "DeltaGenerator | None" = None)
     """What rules of severity warn said: rows written anyway, and batch rules that warned."""
     target = where or st
     for warning in report.batch_warnings:
-        target.warning(f"Rule {warning['rule']} warns about the batch: {warning['reason']}", icon=":material/warning:")
+        target.warning(f"Rule {warning['rule']} warns about the batch: {escape_markdown(str(warning['reason']))}",
+                       icon=":material/warning:")
     if report.rows_warned:
-        target.warning(f"{report.rows_warned:,} rows are written with a warning from the group's rules:",
+        verb = "is" if report.rows_warned == 1 else "are"
+        target.warning(f"{plural(report.rows_warned, 'row')} {verb} written with a warning from the group's rules:",
                        icon=":material/warning:")
         shown = report.warnings.drop(columns="row") if "line" in report.warnings.columns else report.warnings
         target.dataframe(shown, hide_index=True, height=min(300, 38 + 35 * len(shown)))
@@ -233,7 +236,7 @@ def missing_group(fs: FeatureStore, name: str, names: list[str], offline_only: b
                   for n in fs.lineage().nodes if n["kind"] == "feature_group")
     missing = "was deleted" if deleted else "does not exist" if not fs._guard.governed else \
         "does not exist, or your roles do not let you see it"
-    st.error(f"Feature group **{name}** {missing}.", icon=":material/search_off:")
+    st.error(f"Feature group **{escape_markdown(name)}** {missing}.", icon=":material/search_off:")
     similar = [n for n in names if n.lower() == name.lower()]
     if similar:
         page_link("group", f"Did you mean {similar[0]}?", group=similar[0])
@@ -241,6 +244,30 @@ def missing_group(fs: FeatureStore, name: str, names: list[str], offline_only: b
 
 
 # ------------------------------------------------------------------------------------ formats
+
+# What Streamlit's Markdown would read as markup in a message: emphasis, code, maths, strike,
+# tables, and a link's closing bracket. An underscore only starts or ends emphasis at a word's
+# edge ('_x', "'_'"), so one inside a name (event_time) is left as it is.
+_MARKUP = re.compile(r"([\\`*$~|\]])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_LINE_START = re.compile(r"^(\s*)([#>+-])", re.MULTILINE)
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` (a message, a name, a value from a file) shown as written inside Markdown: every
+    store error and every name in a message goes through this, so '_x' is not an italic x."""
+    escaped = _MARKUP.sub(lambda m: "\\" + m.group(0), text)
+    return _LINE_START.sub(r"\1\\\2", escaped)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 match', '2 matches', '1,000 rows': a count with its noun agreeing (``words`` for an
+    irregular plural; 'es' after s, x, ch and sh, else 's')."""
+    if n == 1:
+        return f"1 {word}"
+    many = words or (word + "es" if word.endswith(("s", "x", "ch", "sh")) else
+                     word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s")
+    return f"{n:,} {many}"
+
 
 def when(us: int | None) -> str:
     """Microseconds since the epoch as 'YYYY-MM-DD HH:MM:SS UTC'."""

@@ -296,11 +296,17 @@ def query(ctx: click.Context, sql: str, fmt: str, limit: int | None, timeout: fl
 @click.option("-k", "--key", "keys", multiple=True, help="group=entity_column when names differ; repeat.")
 @click.option("--known-at", help="Use only what the store knew at this instant.")
 @click.option("--name", help="Dataset name in lineage.")
+@click.option("--require-coverage", type=click.FloatRange(0, 1),
+              help="Fail, recording nothing, unless each group gives values to this fraction of the rows (0: one row).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .parquet or .csv")
 @click.pass_context
 def dataset(ctx: click.Context, entity_file: str, features: tuple[str, ...], event_time_column: str | None,
-            keys: tuple[str, ...], known_at: str | None, name: str | None, out: str) -> None:
-    """Build a point-in-time-correct training set from ENTITY_FILE and write it to --out."""
+            keys: tuple[str, ...], known_at: str | None, name: str | None, require_coverage: float | None,
+            out: str) -> None:
+    """Build a point-in-time-correct training set from ENTITY_FILE and write it to --out. Keys that
+    match nothing in a group are a warning on stderr."""
+    import warnings
+
     if event_time_column is None:
         from .inference import guess_time_column
         from .tabular import read_table
@@ -314,8 +320,12 @@ def dataset(ctx: click.Context, entity_file: str, features: tuple[str, ...], eve
         if not sep:
             raise click.UsageError(f"--key {k!r}: write it as group=column")
         key_map[group] = col
-    ds = open_store(ctx).build_dataset(entity_file, list(features), event_time_column, key_map,
-                                       known_at=known_at, name=name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        ds = open_store(ctx).build_dataset(entity_file, list(features), event_time_column, key_map,
+                                           known_at=known_at, name=name, require_coverage=require_coverage)
+    for warning in caught:  # one plain line each, not Python's file:line form
+        click.echo(f"Warning: {warning.message}", err=True)
     (ds.to_csv if out.lower().endswith(".csv") else ds.to_parquet)(out)
     click.echo(f"Wrote {ds.num_rows:,} rows x {len(ds.columns)} columns to {out} (dataset {ds.id})")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -243,11 +244,12 @@ def feature_columns(fs: "FeatureStore", entity_columns: Sequence[str], features:
 def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_column: str, keys: dict[str, str], *,
           known_at: Any, include_deleted: bool, ttl_lookback: bool, write_time_guard: bool, include_duplicates: bool,
           event_time_range: tuple[Any, Any] | None, name: str | None, record: bool,
-          prefix_features: bool = False, engine: str = "duckdb", spark: Any = None) -> Dataset:
+          prefix_features: bool = False, engine: str = "duckdb", spark: Any = None,
+          require_coverage: float | bool | None = None, pad_keys: dict[str, int] | None = None) -> Dataset:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-
+    required = _required_coverage(require_coverage)
     selection = parse_features(fs, features)
     text_columns = [event_time_column] + [keys.get(g.name, g.record_identifier) for g, _ in selection]
     table, source = load_entity(entity, text_columns)
@@ -263,7 +265,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
 
     ts = entity_times(table, event_time_column)
     n = table.num_rows
-    table, key_cols, typed_keys = _keys(table, selection, keys)
+    table, key_cols, typed_keys = _keys(table, selection, keys, pad_keys or {})
     inputs = {"__row": pa.array(np.arange(n, dtype="int64")), "__ts": ts.cast(pa.timestamp("us", tz="UTC"))}
     inputs |= {f"__k{i}": typed_keys[g.name] for i, (g, _) in enumerate(selection)}
     out_names = output_names(table.column_names, selection, prefix_features)
@@ -297,6 +299,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
                     include_duplicates, ttl_lookback, write_time_guard)
     result, sql = engines.get(engine, spark).join(plan)
     result, coverage = _coverage(result, selection)
+    _check_coverage(coverage, key_cols, selection, required)
     built = now_us()
     dataset_id = uuid.uuid4().hex[:12]
     definition = {
@@ -306,6 +309,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
         "reproducible_at": us_to_iso(pinned_us) if pinned_us else None,
         "include_deleted": include_deleted, "ttl_lookback": ttl_lookback, "write_time_guard": write_time_guard,
         "include_duplicates": include_duplicates, "prefix_features": prefix_features, "engine": engine,
+        "pad_keys": dict(pad_keys or {}),
         "event_time_range": [None if v is None else us_to_iso(v) for v in (lo_us, hi_us)] if event_time_range else None,
         "entity_columns": table.column_names, "columns": result.column_names, "rows": result.num_rows,
         "coverage": coverage,
@@ -317,17 +321,23 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     return dataset
 
 
-def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str]
-          ) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
+def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str],
+          pad_keys: dict[str, int]) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
     """(entity table, key column per group, keys typed as each group's identifier).
 
     A key column read as text from a CSV is given the identifiers' type in the output when every
-    group it keys agrees on one (Integral keys stay numbers); string identifiers keep the text."""
+    group it keys agrees on one (Integral keys stay numbers); string identifiers keep the text.
+    ``pad_keys`` (group -> width) joins digits zero-padded like the group's identifiers; the
+    entity column in the output keeps the values as given."""
     import pyarrow as pa
 
     key_cols: dict[str, str] = {}
     typed: dict[str, pa.Array] = {}
     kinds: dict[str, set[str]] = {}
+    stray = sorted(set(pad_keys) - {g.name for g, _ in selection})
+    if stray:
+        raise ValidationError(f"pad_keys names {stray}, which the features do not join; name only their groups",
+                              field="pad_keys")
     for group, _ in selection:
         col = keys.get(group.name, group.record_identifier)
         if col not in table.column_names:
@@ -336,7 +346,11 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
                 group=group.name,
             )
         key_cols[group.name] = col
-        typed[group.name] = _cast_keys(table.column(col), group, col)
+        source = table.column(col)
+        if group.name in pad_keys:
+            source = _padded(source, group, col, pad_keys[group.name])
+        typed[group.name] = _cast_keys(source, group, col)
+        _check_key_types(source, typed[group.name], group, col)
         kinds.setdefault(col, set()).add(group.id_feature.type)
     for group, _ in selection:
         col = key_cols[group.name]
@@ -364,6 +378,119 @@ def _coverage(result: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]
     return result.drop_columns(flags), {"rows": n, "rows_without_any_feature": none, "groups": groups}
 
 
+def _padded(col: "pa.ChunkedArray", group: FeatureGroup, name: str, width: Any) -> "pa.Array":
+    """Whole numbers (or digits as text) written with leading zeros to ``width`` digits, as a
+    group's zero-padded String identifiers are ('000001'). Refused for anything else, and for a
+    key longer than the width: no padding makes it one of those identifiers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if group.id_feature.type != "String":
+        raise ValidationError(f"pad_keys: {group.name!r} identifiers are {group.id_feature.type}; only String "
+                              "identifiers are written zero-padded", group=group.name)
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 64:
+        raise ValidationError(f"pad_keys[{group.name!r}] = {width!r} must be a number of digits from 1 to 64",
+                              group=group.name)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not (pa.types.is_integer(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        raise ValidationError(f"Entity column {name!r} holds {col.type}; only whole numbers can be zero-padded",
+                              group=group.name, column=name)
+    text = col.cast(pa.string())
+    bad = pc.and_(pc.is_valid(text), pc.or_(pc.invert(pc.match_substring_regex(text, r"^[0-9]+$")),
+                                            pc.greater(pc.utf8_length(text), width)))
+    if pc.any(bad).as_py():
+        row = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+        raise ValidationError(
+            f"Entity column {name!r} row {row} = {text[row].as_py()!r} cannot be padded to {width} digits like "
+            f"{group.name!r} identifiers: only whole numbers of at most {width} digits can",
+            group=group.name, column=name)
+    return pc.utf8_lpad(text, width, "0")
+
+
+def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGroup, name: str) -> None:
+    """Refuse a conversion of text keys to Integral identifiers that makes two different keys
+    one ('000123' and '123' both 123); warn when numbers are joined to String identifiers, which
+    then match only identifiers written plainly ('1', never '000001')."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    kind = group.id_feature.type
+    if kind == "Integral" and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        pairs = pa.table({"text": col.cast(pa.string()), "key": typed}).filter(pc.is_valid(typed))
+        merged = pairs.group_by("key").aggregate([("text", "count_distinct"), ("text", "min"), ("text", "max")])
+        clashes = merged.filter(pc.greater(merged["text_count_distinct"], 1))
+        if clashes.num_rows:
+            first = clashes.slice(0, 1).to_pylist()[0]
+            raise ValidationError(
+                f"Entity column {name!r} holds {first['text_min']!r} and {first['text_max']!r}, which are the same "
+                f"{group.name!r} identifier {first['key']} (its identifiers are Integral): converting would join "
+                "different keys as one. Write each key one way, or pick another column",
+                group=group.name, column=name)
+    elif kind == "String" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+        shown = [str(v) for v in pc.drop_null(typed).slice(0, 3).to_pylist()]
+        warnings.warn(
+            f"Entity column {name!r} holds numbers ({col.type}) but {group.name!r} identifiers are String: they are "
+            f"joined as text written plainly ({', '.join(repr(v) for v in shown) or 'no values'}), so identifiers "
+            "written otherwise (zero-padded like '000001') match nothing. Pass the column as text written like "
+            "the identifiers", UserWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside the store package
+    (the facade, its access wrapper and a rebuild add frames of their own)."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _required_coverage(value: float | bool | None) -> float | None:
+    """``require_coverage`` as the fraction of entity rows each group must give values to: True is
+    at least one row (0 is taken as that too), None or False nothing."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 0.0
+    if isinstance(value, (int, float)) and 0 <= value <= 1:
+        return float(value)
+    raise ValidationError(f"require_coverage={value!r} must be a fraction from 0 to 1, or True (at least one row "
+                          "per group)", field="require_coverage")
+
+
+def _check_coverage(coverage: dict[str, Any], key_cols: dict[str, str],
+                    selection: list[tuple[FeatureGroup, list[str]]], required: float | None) -> None:
+    """A dataset joined on keys that match nothing is not a training set. With ``required``, each
+    group must give values to that fraction of the rows (and to one row at least), else a
+    ValidationError carrying the coverage (nothing is recorded); without, a UserWarning names each
+    group that gave values to no row."""
+    n = coverage["rows"]
+    if not n:
+        return
+    identifiers = {g.name: g.record_identifier for g, _ in selection}
+    short = []
+    for group, figures in coverage["groups"].items():
+        got = figures["rows_with_values"]
+        if (got == 0 if required is None else got == 0 or got < required * n):
+            short.append(f"{group!r} gave values to {got:,} of {n:,} rows (key column {key_cols[group]!r} against "
+                         f"its identifier {identifiers[group]!r})")
+    if not short:
+        return
+    none = coverage["rows_without_any_feature"]
+    message = (f"{none:,} of {n:,} entity rows got no feature at all: " if none else "") + "; ".join(short) + \
+        ". Check that each key column holds the group's identifiers, written the same way, and that the event " \
+        "times are not before the groups' history"
+    if required is None:
+        warnings.warn(message, UserWarning, stacklevel=_caller_level())
+        return
+    needed = "at least one row" if required == 0 else f"at least {required:.0%} of the rows"
+    raise ValidationError(f"require_coverage wants {needed} from each group: {message}. Nothing was recorded",
+                          field="require_coverage", coverage=coverage)
+
+
 def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Array":
     from .coerce import ColumnProblem, coerce_column
 
@@ -378,6 +505,79 @@ def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Ar
             group=group.name,
         )
     return out
+
+
+@dataclass
+class KeyCheck:
+    """How an entity column compares with a group's identifiers, from a sample of each: shown
+    before a build so a key that cannot match is seen before the join, not after."""
+
+    problem: str | None = None  # why the keys may not match as they are
+    conversion: list[dict[str, Any]] = field(default_factory=list)  # examples: as in the file -> as joined
+    refused: str | None = None  # the conversion would lose information: the column cannot key this group
+    pad_to: int | None = None  # the conversion is zero-padding to this width: build with pad_keys={group: pad_to}
+
+
+def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: str) -> KeyCheck:
+    """Compare ``sample[column]`` (a few entity rows) with ``group_name``'s identifiers: text
+    keys for Integral identifiers that change when converted ('000123' -> 123), numbers for String
+    identifiers, digits written without the identifiers' leading zeros; refused when converting
+    would merge different keys or a value is no identifier at all."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .explore import latest_page, latest_writes
+
+    group = fs.feature_group(group_name)
+    col = sample.column(column).combine_chunks()
+    try:
+        typed = _cast_keys(col, group, column)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the check says it itself, below
+            _check_key_types(col, typed, group, column)
+    except ValidationError as exc:
+        return KeyCheck(refused=exc.message)
+    kind = group.id_feature.type
+    text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+    if kind == "Integral" and (pa.types.is_integer(col.type) or not text):
+        return KeyCheck()  # numbers for numbers (floats were checked whole by the cast): nothing to say
+    # A few identifiers to compare with (an index walk when the group is online, else its last writes).
+    sample_ids = (latest_page(fs, group_name, limit=3).rows[group.record_identifier] if group.online
+                  else latest_writes(fs, group_name, limit=3).column(group.record_identifier).to_pandas())
+    ids = list(dict.fromkeys(v for v in sample_ids.tolist() if v is not None))
+    shown_ids = ", ".join(repr(v) for v in ids) if ids else "none yet"
+    if kind == "Integral":
+        # A key whose text is not the number's own (leading zeros, spaces, '+') is converted.
+        changed = pc.and_(pc.is_valid(typed), pc.not_equal(typed.cast(pa.string()), col.cast(pa.string())))
+        examples = pa.table({"in the file": col, "joined as": typed}).filter(changed).slice(0, 3).to_pylist()
+        if examples:
+            return KeyCheck(problem=f"{column!r} holds text like {examples[0]['in the file']!r}, but {group_name!r} "
+                                    f"identifiers are whole numbers ({shown_ids}): the join converts each key to "
+                                    "its number", conversion=examples)
+        return KeyCheck()
+    if kind == "String" and ids and all(isinstance(v, str) and v.isdigit() and v.startswith("0") and
+                                        len(v) == len(ids[0]) for v in ids):
+        width = len(ids[0])
+        keys = col.cast(pa.string())
+        digits = pc.fill_null(pc.match_substring_regex(keys, r"^[0-9]+$"), False)
+        unpadded = pc.and_(digits, pc.not_equal(pc.utf8_length(keys), width))
+        if pc.any(unpadded).as_py():
+            example = keys.filter(unpadded)[0].as_py()
+            problem = (f"{column!r} holds keys like {example!r}, but {group_name!r} identifiers are zero-padded to "
+                       f"{width} digits ({shown_ids}): as they are, such keys match no identifier")
+            try:
+                padded = _padded(col, group, column, width)
+            except ValidationError as exc:
+                return KeyCheck(problem=f"{problem}. {exc.message}. Write them padded in the file, or pick "
+                                        "another column")
+            examples = pa.table({"in the file": col, "joined as": padded}).filter(unpadded).slice(0, 3).to_pylist()
+            return KeyCheck(problem=f"{problem}; padded with zeros, {example!r} becomes "
+                                    f"{examples[0]['joined as']!r}", conversion=examples, pad_to=width)
+    if kind == "String" and not text:
+        examples = pa.table({"in the file": col, "joined as": typed}).filter(pc.is_valid(typed)).slice(0, 3).to_pylist()
+        return KeyCheck(problem=f"{column!r} holds numbers ({col.type}), but {group_name!r} identifiers are text "
+                                f"({shown_ids}): the join writes each number as text, plainly", conversion=examples)
+    return KeyCheck()
 
 
 def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,

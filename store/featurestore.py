@@ -875,18 +875,24 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                       ttl_lookback: bool = False, write_time_guard: bool = False, include_duplicates: bool = False,
                       event_time_range: tuple[Any, Any] | None = None, name: str | None = None,
                       record: bool = True, prefix_features: bool = False, engine: str = "duckdb",
-                      spark: Any = None) -> "Dataset":
+                      spark: Any = None, require_coverage: float | bool | None = None,
+                      pad_keys: dict[str, int] | None = None) -> "Dataset":
         """A point-in-time-correct training set: one row per entity row, in order, with each
         group's latest version at or before the row's event time. Feature columns are named
         ``<feature>``, or ``<group>__<feature>`` on a clash (always, with ``prefix_features``).
         ``record`` keeps it in lineage and ``datasets()``. ``engine="spark"`` joins on Spark (on
-        ``spark``, else a local session), with the same answer. See the spec for the options."""
+        ``spark``, else a local session), with the same answer. See the spec for the options.
+        A group whose features reached no row is a UserWarning; with ``require_coverage`` (a
+        fraction of the rows each group must reach, True: one row) a ValidationError, and nothing
+        is recorded. ``pad_keys`` ({group: digits}) joins whole-number keys zero-padded like that
+        group's String identifiers (1 -> '000001')."""
         from .dataset import build
 
         return build(self, entity_df, features, event_time_column, keys or {}, known_at=known_at,
                      include_deleted=include_deleted, ttl_lookback=ttl_lookback, write_time_guard=write_time_guard,
                      include_duplicates=include_duplicates, event_time_range=event_time_range, name=name, record=record,
-                     prefix_features=prefix_features, engine=engine, spark=spark)
+                     prefix_features=prefix_features, engine=engine, spark=spark, require_coverage=require_coverage,
+                     pad_keys=pad_keys)
 
     def datasets(self) -> list[dict[str, Any]]:
         """Every recorded dataset, newest first, with its definition, coverage and models."""

@@ -123,7 +123,9 @@ def graph(conn: Connection, start: str | None = None, depth: int | None = None,
           hidden: Collection[str] = frozenset()) -> LineageGraph:
     """The whole graph, or the nodes within ``depth`` edges of ``start`` (both directions),
     without the ``hidden`` nodes and their edges (a hidden ``start`` is missing, as one that
-    never was; the walk does not pass through hidden nodes)."""
+    never was; the walk does not pass through hidden nodes). A writer (``writer:studio``) is
+    reached but not walked through: it links every group its client wrote, which are no
+    neighbours of one another."""
     if start is None:
         nodes = [_node(r) for r in conn.execute("SELECT * FROM lineage_nodes ORDER BY kind, name")]
         edges = [_edge(r) for r in conn.execute("SELECT * FROM lineage_edges ORDER BY src, dst")]
@@ -137,7 +139,7 @@ def graph(conn: Connection, start: str | None = None, depth: int | None = None,
     edges: dict[tuple[str, str, str], dict[str, Any]] = {}
     while todo:
         current = todo.popleft()
-        if depth is not None and seen[current] >= depth:
+        if depth is not None and seen[current] >= depth or current != start and current.startswith("writer:"):
             continue
         for row in conn.execute("SELECT * FROM lineage_edges WHERE src = ? OR dst = ?", (current, current)):
             e = _edge(row)

@@ -7,12 +7,14 @@ machine). Copies made before they moved there stay in the store folder (``datase
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from . import lineage
 from .errors import NotFound, ValidationError
-from .timeutil import now_us
+from .timeutil import now_us, us_to_iso
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,7 +63,8 @@ def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
 
 def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
     """Every recorded dataset, newest first: id, name, when and by whom, size, groups, coverage,
-    the models trained on it, and whether it can be rebuilt (its entity copy is there)."""
+    the models trained on it, the id of the dataset it rebuilds (or None), and whether it can be
+    rebuilt (its entity copy is there)."""
     graph = fs.lineage()
     models: dict[str, list[str]] = {}
     names = {n["id"]: n["name"] for n in graph.nodes}
@@ -79,6 +82,7 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
             "id": n["id"].split(":", 1)[1], "name": n["name"], "built_at": d.get("built_at"),
             "built_by": n["created_by"], "rows": d.get("rows"), "columns": len(d.get("columns", [])),
             "groups": sorted(d.get("groups", {})), "entity_source": d.get("entity_source"),
+            "rebuild_of": d.get("rebuild_of"),
             "coverage": d.get("coverage"), "models": sorted(models.get(n["id"], [])),
             "rebuildable": _copy_exists(fs, copy, saved), "definition": d,
         })
@@ -97,7 +101,7 @@ def _build_from(fs: "FeatureStore", node: dict[str, Any], known_at: Any, name: s
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
         write_time_guard=d["write_time_guard"], include_duplicates=d["include_duplicates"],
         event_time_range=tuple(d["event_time_range"]) if d.get("event_time_range") else None,
-        prefix_features=d.get("prefix_features", False), name=name, record=record)
+        prefix_features=d.get("prefix_features", False), pad_keys=d.get("pad_keys"), name=name, record=record)
 
 
 def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":
@@ -106,7 +110,9 @@ def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":
     node = _node(fs, dataset)
     d = node["properties"].get("definition", {})
     pinned = d.get("reproducible_at") or d.get("known_at") or d.get("built_at")
-    built = _build_from(fs, node, pinned, node["name"], record=False)
+    with warnings.catch_warnings():  # its coverage was told (and accepted) when it was built
+        warnings.simplefilter("ignore", UserWarning)
+        built = _build_from(fs, node, pinned, node["name"], record=False)
     built.id = node["id"].split(":", 1)[1]
     built.definition = d
     return built
@@ -114,12 +120,27 @@ def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":
 
 def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Dataset":
     """The dataset's definition built again on today's data (its own ``known_at``, if it had one),
-    recorded as a new dataset linked to the old one in lineage."""
+    recorded as a new dataset linked to the old one in lineage. Its name, unless given, says it is
+    a rebuild and when ('train (rebuilt 2026-12-07 10:15)'), so the two are told apart in a list;
+    its definition names the dataset it rebuilds (``rebuild_of``) and keeps that one's entity
+    source (the file the user gave, not the copy it was rebuilt from)."""
     node = _node(fs, dataset)
-    built = _build_from(fs, node, node["properties"].get("definition", {}).get("known_at"),
-                        name or node["name"], record=True)
+    old = node["properties"].get("definition", {})
+    now = now_us()
+    stem = re.sub(r" \(rebuilt [^)]*\)$", "", node["name"])  # a rebuild of a rebuild: one suffix, the newest
+    built = _build_from(fs, node, old.get("known_at"),
+                        name or f"{stem} (rebuilt {us_to_iso(now)[:16].replace('T', ' ')})", record=True)
+    new_node = f"dataset:{built.id}"
+    kept = {"entity_source": old.get("entity_source", built.definition.get("entity_source")),
+            "rebuild_of": node["id"].split(":", 1)[1]}
+    built.definition.update(kept)
+    sources = [e["src"] for e in fs.lineage(node["id"], 1).edges
+               if e["dst"] == node["id"] and e["relation"] == "entity_table_of"]
     with fs._conns.write() as conn:
-        lineage.add_edge(conn, node["id"], f"dataset:{built.id}", "rebuilt_as", now_us())
+        lineage.upsert_node(conn, new_node, "dataset", built.name, now, {"definition": kept})
+        lineage.add_edge(conn, node["id"], new_node, "rebuilt_as", now)
+        for source in sources:  # the same file's rows, kept by the store: the same source
+            lineage.add_edge(conn, source, new_node, "entity_table_of", now)
     return built
 
 

@@ -174,7 +174,7 @@ def test_07_search_is_literal_and_rejected_rows_download_as_rows(page, tmp_path)
     settle(page, "Nothing matches")
     search.fill("pii=true")
     search.press("Enter")
-    settle(page, "1 matches")
+    settle(page, "1 match —")
     shot(page, "flow_07a_search")
     bad = tmp_path / "rescore.csv"
     bad.write_text("merchant_id,event_time,risk_score\nM0001,2026-11-02T00:00:00Z,0.5\nM0002,yesterday,0.25\n"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from app.common import engine_errors, store
+from app.common import engine_errors, escape_markdown, plural, store
 
 fs = store()
 st.title("Audit log")
@@ -25,7 +25,7 @@ with engine_errors():
     shown = fs.audit(since=dt.datetime.combine(since, dt.time(), dt.timezone.utc) if since else None,
                      principal=principal, group=group, action=action, limit=100_000)
     refused = int(shown["outcome"].isin(["denied", "locked"]).sum())  # a lockout is a refusal too
-    st.caption(f"{len(shown):,} entries shown, {refused:,} of them refusals; newest first.")
+    st.caption(f"{plural(len(shown), 'entry')} shown, {refused:,} of them refusals; newest first.")
     st.dataframe(shown.assign(details=shown["details"].astype(str)), hide_index=True, key="audit_table",
                  column_config={"at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
                                 "details": st.column_config.TextColumn(width="large")})
@@ -36,7 +36,7 @@ with engine_errors():
                     help="Each entry's hash covers the one before it: an edited, removed or reordered entry shows"):
         result = fs.verify_audit()
         if result["ok"]:
-            st.success(f"The log is intact: {result['entries']:,} entries, each chained to the one before. Its last "
-                       f"hash, to keep outside the store: `{result['last_hash']}`", icon=":material/verified:")
+            st.success(f"The log is intact: {plural(result['entries'], 'entry')}, each chained to the one before. Its "
+                       f"last hash, to keep outside the store: `{result['last_hash']}`", icon=":material/verified:")
         else:
-            st.error(f"The log was altered: {result['problem']}.", icon=":material/gpp_bad:")
+            st.error(f"The log was altered: {escape_markdown(result['problem'])}.", icon=":material/gpp_bad:")

@@ -6,7 +6,8 @@ from collections import Counter
 
 import streamlit as st
 
-from app.common import ago, engine_errors, key_values, open_page, page_link, store, timestamp
+from app.common import (ago, engine_errors, escape_markdown, key_values, open_page, page_link, plural, store,
+                        timestamp)
 
 fs = store()
 st.title("Catalog")
@@ -28,13 +29,16 @@ cols[3].metric("Offline rows", f"{sum(i['offline_rows'] for i in infos.values())
 text = st.text_input("Search", placeholder="Search names, descriptions, tags and parameters — e.g. risk, USD, pii=true",
                      key="catalog_search", icon=":material/search:",
                      help="Words match anywhere, as typed (% and _ too); key=value matches a tag or parameter.")
+hits = None  # with a search, what it found: both tables below follow it, as they follow the tags
 if text.strip():
     with engine_errors():
         hits = fs.search(text.strip())
         if not hits:
-            st.info(f"Nothing matches “{text.strip()}”. Try a shorter word, or browse the tables below.")
+            st.info(f"Nothing matches “{escape_markdown(text.strip())}”. Clear the search to browse every group "
+                    "and feature.")
         else:
-            st.caption(f"{len(hits)} matches — select one to open its group")
+            st.caption(f"{plural(len(hits), 'match', 'matches')} — select one to open its group; the tables below "
+                       "show only what matched")
             picked = st.dataframe(
                 [{"group": h["group"], "feature": h["feature"] or "—", "type": h.get("type", "group"),
                   "matched in": h["matched"], "description": h["description"]} for h in hits],
@@ -49,6 +53,14 @@ facets = st.pills("Tags", sorted(tag_counts), selection_mode="multi", key="catal
                   format_func=lambda t: f"{t} ({tag_counts[t]})",
                   help="Show only the groups carrying every selected tag")
 shown = [g for g in groups if all(t in {f"{k}={v}" for k, v in g.tags.items()} for t in facets)]
+if hits is not None:
+    shown = [g for g in shown if any(h["group"] == g.name for h in hits)]
+# A group that matched itself shows all its features; one found through a feature shows those.
+whole_groups = None if hits is None else {h["group"] for h in hits if not h["feature"]}
+found_features = None if hits is None else {(h["group"], h["feature"]) for h in hits if h["feature"]}
+if facets or hits is not None:
+    st.caption(f"Showing {plural(len(shown), 'group')} of {len(groups)}: those matching the " +
+               " and the ".join(w for w, on in (("search", hits is not None), ("tags", bool(facets))) if on) + ".")
 st.caption("Select a row to open the group. Freshness is the latest event time and the last write; "
            "“used by” lists the datasets built from the group and the models trained on them.")
 usage = fs.usage()
@@ -79,7 +91,11 @@ st.subheader("Features")
 features = [{"group": g.name, "feature": f.name, "type": f"{f.collection}<{f.type}>" if f.collection else f.type,
              "role": "identifier" if f.name == g.record_identifier else "event time" if f.name == g.event_time else "",
              "description": f.description, "parameters": key_values(f.parameters)}
-            for g in groups for f in g.features]
+            for g in shown for f in g.features
+            if whole_groups is None or g.name in whole_groups or (g.name, f.name) in found_features]
+if facets or hits is not None:
+    st.caption(f"Showing {plural(len(features), 'feature')} of {total_features}: those of the groups above that "
+               "match the filters (all of a group's features when the group itself matched the search).")
 picked = st.dataframe(features, hide_index=True, on_select="rerun", selection_mode="single-row", key="catalog_features",
                       column_config={"description": st.column_config.TextColumn(width="large")})
 if picked.selection.rows:

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
 
-from app.common import ANY_TIME, engine_errors, open_page, page_link, store
+from app.common import ANY_TIME, engine_errors, escape_markdown, open_page, page_link, plural, store
 from app.files import saved_upload
-from store.dataset import feature_columns
+from store import ValidationError
+from store.dataset import check_key, feature_columns
 from store.demo import DATA_DIR, samples_dir
 from store.inference import guess_time_column
 from store.query import to_pandas
 from store.tabular import read_table
 
 SOURCES = ["Upload a file", "Sample label file"]
+UNCOVERED = "dataset_uncovered"  # (coverage, build request) of a build refused for keys that matched nothing
 NAMING = ("Each feature column is named after its feature; a name that two groups (or a group and the entity "
           "table) share becomes `<group>__<feature>` for both.")
 
@@ -59,15 +62,36 @@ with engine_errors():
                             placeholder="Pick the groups to join")
     features: list[str] = []
     keys: dict[str, str] = {}
+    pad_keys: dict[str, int] = {}  # groups whose keys the user chose to join zero-padded
+    unkeyed: list[str] = []  # groups whose key column is not picked, or cannot key them as it is
     for g in (g for g in groups if g.name in chosen):
         with st.container(border=True):
             pick, key_col = st.columns([3, 1])
             offered = [f for f in g.feature_names if f != g.record_identifier]
-            picked = pick.multiselect(f"Features of **{g.name}**", offered, default=offered, key=f"dataset_features_{g.name}")
-            keys[g.name] = key_col.selectbox(f"Entity column holding {g.record_identifier}", columns,
-                                             index=columns.index(g.record_identifier) if g.record_identifier in columns else 0,
-                                             key=f"dataset_key_{g.name}")
+            picked = pick.multiselect(f"Features of {g.name}", offered, default=offered, key=f"dataset_features_{g.name}")
+            # Only a column named like the identifier is a safe guess: any other is the user's choice.
+            key = key_col.selectbox(f"Entity column holding {g.record_identifier}", columns,
+                                    index=columns.index(g.record_identifier) if g.record_identifier in columns else None,
+                                    placeholder="Pick the key column", key=f"dataset_key_{g.name}")
             features += [g.name] if picked == offered else [f"{g.name}:{f}" for f in picked]
+            if key is None:
+                st.caption(f"No column is named {escape_markdown(g.record_identifier)}: pick the one holding "
+                           f"{escape_markdown(g.name)}'s identifiers.")
+                unkeyed.append(g.name)
+                continue
+            keys[g.name] = key
+            check = check_key(fs, head, key, g.name)
+            if check.refused:
+                st.error(escape_markdown(check.refused), icon=":material/block:")
+                unkeyed.append(g.name)
+            elif check.problem:
+                st.warning(escape_markdown(check.problem), icon=":material/warning:")
+                if check.conversion:
+                    st.dataframe(pd.DataFrame(check.conversion).astype(str), hide_index=True)
+                    if not st.checkbox(f"Convert {key} this way for the join", key=f"dataset_convert_{g.name}"):
+                        unkeyed.append(g.name)
+                    elif check.pad_to:
+                        pad_keys[g.name] = check.pad_to
 
     st.subheader("3. Options")
     left, right = st.columns(2)
@@ -94,21 +118,55 @@ with engine_errors():
             st.dataframe(pd.DataFrame(feature_columns(fs, columns, features, prefix)), hide_index=True)
     if event_col is None:
         st.caption("Pick the entity event-time column to build a dataset.")
-    if st.button("Build dataset", type="primary", icon=":material/join_inner:", disabled=not features or event_col is None):
+    if unkeyed:
+        st.caption(f"Pick a key column each group can join on to build a dataset: {escape_markdown(', '.join(unkeyed))}.")
+    if st.button("Build dataset", type="primary", icon=":material/join_inner:",
+                 disabled=not features or event_col is None or bool(unkeyed)):
+        request = {"entity_df": entity, "features": features, "event_time_column": event_col, "keys": keys,
+                   "known_at": known_at.replace(tzinfo=timezone.utc) if use_known else None,
+                   "include_deleted": deleted, "ttl_lookback": ttl, "write_time_guard": guard,
+                   "name": name.strip() or None, "prefix_features": prefix, "pad_keys": pad_keys}
+        st.session_state.pop(UNCOVERED, None)
+        st.session_state.pop("dataset", None)
         with st.spinner("Joining features point-in-time…"):
-            st.session_state["dataset"] = fs.build_dataset(
-                entity, features, event_col, keys, known_at=known_at.replace(tzinfo=timezone.utc) if use_known else None,
-                include_deleted=deleted, ttl_lookback=ttl, write_time_guard=guard, name=name.strip() or None,
-                prefix_features=prefix)
+            try:  # a set whose keys matched nothing is not recorded unless the user says so
+                st.session_state["dataset"] = fs.build_dataset(**request, require_coverage=True)
+            except ValidationError as exc:
+                if "coverage" not in exc.context:
+                    raise
+                st.session_state[UNCOVERED] = (exc.context["coverage"], request)
     if not features:
         st.caption("Pick at least one feature group to build a dataset.")
+
+uncovered = st.session_state.get(UNCOVERED)
+if uncovered is not None:
+    coverage, request = uncovered
+    st.subheader("4. Result")
+    lost = [group for group, figures in coverage["groups"].items() if not figures["rows_with_values"]]
+    st.warning(f"Not recorded: {escape_markdown(', '.join(lost))} gave features to none of the "
+               f"{plural(coverage['rows'], 'entity row')} ({plural(coverage['rows_without_any_feature'], 'row')} got "
+               "no feature at all). The key column most likely does not hold these groups' identifiers, or holds "
+               "them written differently: check the keys above. Record it only if that is what you expect.",
+               icon=":material/warning:")
+    if st.button("Record it anyway", icon=":material/save:"):
+        with engine_errors(), st.spinner("Joining features point-in-time…"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the user has just read and dismissed it
+            st.session_state["dataset"] = fs.build_dataset(**request)
+            st.session_state.pop(UNCOVERED, None)
+            st.rerun()
 
 built = st.session_state.get("dataset")
 if built is not None:
     st.subheader("4. Result")
-    st.success(f"Dataset **{built.name}** ({built.id}): {built.num_rows:,} rows × {len(built.columns)} columns, "
-               "recorded in lineage with its definition.", icon=":material/check_circle:")
     coverage = built.coverage
+    lost = [group for group, figures in coverage["groups"].items() if not figures["rows_with_values"]]
+    summary = (f"Dataset **{escape_markdown(built.name)}** ({built.id}): {plural(built.num_rows, 'row')} × "
+               f"{plural(len(built.columns), 'column')}, recorded in lineage with its definition")
+    if lost:
+        st.warning(f"{summary}, although {escape_markdown(', '.join(lost))} gave features to none of its rows.",
+                   icon=":material/warning:")
+    else:
+        st.success(f"{summary}.", icon=":material/check_circle:")
     cols = st.columns(1 + len(coverage["groups"]))
     cols[0].metric("Rows with no feature at all", f"{coverage['rows_without_any_feature']:,}",
                    help="Entity rows for which no group had a live version at or before the row's event time")

@@ -8,7 +8,7 @@ import re
 import streamlit as st
 
 from app import data
-from app.common import engine_errors, flash, open_page, page_link, store
+from app.common import engine_errors, escape_markdown, flash, open_page, page_link, plural, store
 
 DATASET_KEY = "dataset"  # the query parameter naming the dataset shown
 
@@ -21,10 +21,12 @@ if not datasets:
     page_link("dataset", "Build a dataset")
     st.stop()
 
+names = {d["id"]: d["name"] for d in datasets}
 rows = [{"name": d["name"], "id": d["id"], "built (UTC)": d["built_at"], "by": d["built_by"], "rows": d["rows"],
          "columns": d["columns"], "groups": ", ".join(d["groups"]),
          "rows without features": (d["coverage"] or {}).get("rows_without_any_feature"),
-         "models": ", ".join(d["models"]), "entity table": d["entity_source"]} for d in datasets]
+         "models": ", ".join(d["models"]), "entity table": d["entity_source"],
+         "rebuild of": names.get(d["rebuild_of"], d["rebuild_of"]) if d["rebuild_of"] else ""} for d in datasets]
 ids = [d["id"] for d in datasets]
 wanted = st.query_params.get(DATASET_KEY)
 picked = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key="datasets_table",
@@ -37,13 +39,17 @@ if wanted is None:
     st.stop()
 chosen = next((d for d in datasets if d["id"] == wanted or d["name"] == wanted), None)
 if chosen is None:
-    st.error(f"There is no dataset **{wanted}**: it was deleted, or the link has a typo.", icon=":material/search_off:")
+    st.error(f"There is no dataset **{escape_markdown(wanted)}**: it was deleted, or the link has a typo.",
+             icon=":material/search_off:")
     st.stop()
 
-st.subheader(chosen["name"])
+st.subheader(escape_markdown(chosen["name"]))
 d = chosen["definition"]
-st.caption(f"Built {chosen['built_at']} by {chosen['built_by']} from `{chosen['entity_source']}`: "
-           f"{chosen['rows']:,} rows × {chosen['columns']} columns. "
+rebuilt_from = (f" A rebuild of {escape_markdown(names.get(chosen['rebuild_of'], chosen['rebuild_of']))} on the "
+                "data the store had then." if chosen["rebuild_of"] else "")
+st.caption(f"Built {chosen['built_at']} by {escape_markdown(chosen['built_by'])} from "
+           f"{escape_markdown(str(chosen['entity_source']))}: {plural(chosen['rows'], 'row')} × "
+           f"{plural(chosen['columns'], 'column')}.{rebuilt_from} "
            + (f"Models trained on it: {', '.join(chosen['models'])}." if chosen["models"] else "No model uses it yet."))
 coverage = chosen["coverage"]
 if coverage:
@@ -66,7 +72,8 @@ else:
                       help="The same definition joined with today's feature values, recorded as a new dataset"):
         with engine_errors(), st.spinner("Joining features point-in-time…"):
             rebuilt = fs.rebuild_dataset(chosen["id"])
-            flash(f"Rebuilt {chosen['name']} as dataset {rebuilt.id} ({rebuilt.num_rows:,} rows)")
+            flash(f"Rebuilt {escape_markdown(chosen['name'])} as {escape_markdown(rebuilt.name)} ({rebuilt.id}, "
+                  f"{plural(rebuilt.num_rows, 'row')})")
             st.query_params[DATASET_KEY] = rebuilt.id
             st.rerun()
     if actions.button("Show in lineage", icon=":material/account_tree:"):
@@ -84,6 +91,6 @@ if fs.allowed("delete_dataset"):  # an admin's: others' training sets are not a 
         if st.button("Delete dataset", icon=":material/delete:"):
             with engine_errors():
                 fs.delete_dataset(chosen["id"])
-                flash(f"Deleted dataset {chosen['name']}")
+                flash(f"Deleted dataset {escape_markdown(chosen['name'])}")
                 st.query_params.pop(DATASET_KEY, None)
                 st.rerun()

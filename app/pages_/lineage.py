@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import open_page, store, when
+from app.common import escape_markdown, open_page, store, when
 from app.graph import DEFAULT_KINDS, KINDS, shown_nodes
 from app.tabs.lineage import draw
 
@@ -19,7 +19,7 @@ if not whole.nodes:
 nodes = {n["id"]: n for n in whole.nodes}
 wanted = st.query_params.get("node")
 if wanted is not None and wanted not in nodes:
-    st.error(f"Lineage has no node **{wanted}**; showing the whole graph.", icon=":material/search_off:")
+    st.error(f"Lineage has no node **{escape_markdown(wanted)}**; showing the whole graph.", icon=":material/search_off:")
     del st.query_params["node"]
 focus_col, depth_col, text_col = st.columns([3, 1, 2])
 # Options are node ids without a format_func: a bound widget matches URL values (?node=<id>,

@@ -3,12 +3,12 @@ knew them after one of its writes, or at a chosen moment), what changed since, w
 cells marked and every row downloadable, and the SQL that answers it."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
 
-from app.common import ANY_TIME, engine_errors, open_page, pick_group, store, timestamp
+from app.common import ANY_TIME, engine_errors, open_page, pick_group, plural, store, timestamp
 from store import explore
 
 SQL_KEY = "sql_text"  # the SQL page's editor
@@ -27,12 +27,18 @@ if not info["offline_rows"]:
 
 with engine_errors():
     batches = explore.write_batches(fs, group)
-writes = {f"after the write of {timestamp(int(w.value // 1000)):%Y-%m-%d %H:%M:%S.%f} UTC — {r:,} row{'s' if r != 1 else ''}"
-          + (f", {d:,} delete{'s' if d != 1 else ''}" if d else ""): timestamp(int(w.value // 1000))
+writes = {f"after the write of {timestamp(int(w.value // 1000)):%Y-%m-%d %H:%M:%S.%f} UTC — {plural(r, 'row')}"
+          + (f", {plural(d, 'delete')}" if d else ""): timestamp(int(w.value // 1000))
           for w, r, d in zip(batches["write_time"], batches["rows"], batches["deletes"])}
 
-# Default to a month before the latest event, so the first Travel already shows some history.
-start = (timestamp(info["last_event_us"]) - timedelta(days=30)).replace(tzinfo=None, second=0, microsecond=0)
+# Default to the middle of the group's event times (over its latest writes), rounded up to the
+# minute the input steps by: inside its history whatever its length, so the first Travel shows
+# records and what changed since.
+if len(batches):
+    first, last = pd.Timestamp(batches["first_event"].min()), pd.Timestamp(batches["last_event"].max())
+    start = (first + (last - first) / 2).ceil("min").tz_localize(None).to_pydatetime()
+else:
+    start = timestamp(info["last_event_us"]).replace(tzinfo=None, microsecond=0)
 with st.form(f"travel_{group}"):
     left, right = st.columns(2)
     as_of = left.datetime_input("As of event time (UTC)", value=start, step=60,
@@ -87,7 +93,7 @@ def marked(diff: pd.DataFrame) -> "pd.io.formats.style.Styler":
 
 then_tab, diff_tab, sql_tab = st.tabs(["Records then", "Changes since then", "SQL"])
 with then_tab:
-    st.caption(f"The first {len(tt.records):,} of {tt.total:,} records, by identifier.")
+    st.caption(f"The first {len(tt.records):,} of {plural(tt.total, 'record')}, by identifier.")
     st.dataframe(tt.records, hide_index=True)
     st.download_button(f"Download all {tt.total:,} records (CSV)", lambda: full("records"), f"{group}_as_of.csv",
                        "text/csv", on_click="ignore", icon=":material/download:", key="download_records")

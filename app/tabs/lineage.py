@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import timestamp, when
+from app.common import plural, timestamp, when
 from app.graph import DEFAULT_KINDS, KINDS, shown_nodes, to_dot, visible_edges
 from store import FeatureGroup, FeatureStore
 from store.lineage import LineageGraph
@@ -27,7 +27,7 @@ def draw(graph: LineageGraph, shown: set[str], focus: str | None = None) -> None
               "recorded": timestamp(e["created_us"]), "by": e["created_by"],
               "details": details(e["properties"]), "from id": e["src"],
               "to id": e["dst"]} for e in visible_edges(graph, shown)]
-    st.caption(f"{len(edges)} edges — click a node to open its page")
+    st.caption(f"{plural(len(edges), 'edge')} — click a node to open its page")
     st.dataframe(edges, hide_index=True, column_config={
         "recorded": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", timezone="UTC")})
 

@@ -103,7 +103,8 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         st.write("Deleting removes the group's registry entry and its online records. Its offline Parquet files "
                  "stay on disk unless you also purge them; lineage keeps the group, marked deleted.")
         purge = st.checkbox("Also delete the offline Parquet files (this cannot be undone)", key=f"purge_{group.name}")
-        typed = st.text_input(f"Type **{group.name}** to confirm", key=f"confirm_delete_{group.name}")
+        # A plain label: it is the box's accessible name too, where Markdown stars would be read out.
+        typed = st.text_input(f"Type {group.name} to confirm", key=f"confirm_delete_{group.name}")
         if st.button("Delete feature group", type="primary", disabled=typed != group.name, icon=":material/delete:"):
             with engine_errors():
                 fs.delete_feature_group(group.name, purge_offline=purge)
