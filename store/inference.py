@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .coerce import BOOL_WORDS_PATTERN, FLOAT_PATTERN, INT_PATTERN
 from .errors import ValidationError
-from .schema import NAME_RE, RESERVED_NAMES, Feature, reserved_clash
+from .schema import NAME_RE, Feature, reserved_clash
 from .timeutil import format_example, parse_formatted, parse_loose_iso, time_formats_fitting, time_share
 
 if TYPE_CHECKING:
@@ -299,7 +299,6 @@ def time_check(arr: "pa.Array | pa.ChunkedArray", column: str, time_format: str 
     """How ``column`` reads as the event time, in ``time_format`` (else in the one format its
     text fits, of ``formats`` when given). Typed timestamps and numbers always read; text is
     refused when more than 5% of it does not read, or when it fits two formats and none was chosen."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 

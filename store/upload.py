@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Callable
 
 from .inference import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
 from .tabular import read_table
-from .timeutil import format_example
 
 if TYPE_CHECKING:
     import pandas as pd
