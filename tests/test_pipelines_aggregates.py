@@ -152,3 +152,22 @@ def test_an_input_read_under_another_name_than_its_group(fs, tmp_path):
 
     [run] = Scheduler(fs).run_due()
     assert run["status"] == "succeeded" and run["rows_out"] == 3, run["error"]
+
+
+def test_the_cli_refuses_the_aggregate_and_warns_about_a_self_read(site, tmp_path):
+    from click.testing import CliRunner
+
+    from store.cli import main
+
+    spec = tmp_path / "pipes.yaml"
+    spec.write_text(f"name: user_click_stats\ntarget: user_click_stats\ninputs: [clicks]\nsql: {STATS_SQL}\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["--store", site.path, "pipeline", "create", str(spec)])
+    assert result.exit_code != 0 and "no lookback" in result.output and "mode='full'" in result.output
+    spec.write_text(f"name: user_click_stats\ntarget: user_click_stats\ninputs: [clicks]\nlookback: 365d\n"
+                    f"sql: {STATS_SQL}\n")
+    assert runner.invoke(main, ["--store", site.path, "pipeline", "create", str(spec)]).exit_code == 0
+    spec.write_text("name: again\ntarget: user_click_stats\ninputs: [user_click_stats]\nmode: full\n"
+                    "sql: SELECT user_id, clicks_n, last_click FROM user_click_stats\n")
+    result = runner.invoke(main, ["--store", site.path, "pipeline", "create", str(spec)])
+    assert result.exit_code == 0 and "Warning: Pipeline 'again' reads its own target" in result.output
