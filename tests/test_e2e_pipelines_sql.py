@@ -3,6 +3,7 @@ the form collapsed and blank after Create, a stopped query that says so, and the
 a query past the display cap in the downloaded CSV."""
 from __future__ import annotations
 
+import pandas as pd
 from e2e_support import browser, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import FeatureStore
@@ -106,3 +107,34 @@ def test_the_download_has_every_row_past_the_display_cap(page, tmp_path):
     download.value.save_as(path)
     lines = path.read_text().splitlines()
     assert lines[0] == '"customer_id","n"' and len(lines) - 1 > 20_000  # every row, not 10,000
+
+
+def test_a_backfill_reports_its_total_and_a_retry_its_attempt(page, studio_server):
+    page.goto("/pipelines")  # the first page load seeds the store
+    settle(page, "customer_spend_daily")
+    with FeatureStore(studio_server.store) as fs:
+        fs.create_pipeline("cast_fails", "customer_spend", inputs=["transactions"],
+                           sql="SELECT CAST(currency AS INTEGER) AS customer_id FROM transactions")
+        failed = fs.run_pipeline("cast_fails")
+    page.goto("/pipelines?pipeline=customer_spend_daily")
+    settle(page, "Run detail")
+    page.get_by_role("button", name="Backfill").click()
+    page.get_by_test_id("stPopoverBody").get_by_role("button", name="Backfill").click()  # the 7 days to yesterday
+    settle(page, "Rows written (last backfill)")
+    with FeatureStore(studio_server.store) as fs:
+        runs = fs.pipeline_runs("customer_spend_daily").head(7)
+    assert set(runs["kind"]) == {"backfill"} and runs["window_end"].max().date() == (
+        pd.Timestamp.now(tz="UTC").floor("D").date())  # ends with yesterday's window, not today's empty one
+    metric = page.get_by_test_id("stMetric").filter(has_text="Rows written (last backfill)")
+    expect(metric.get_by_test_id("stMetricValue")).to_have_text(f"{int(runs['rows_out'].sum()):,}")
+    shot(page, "pipes20_backfill_total", full_page=True)
+    page.goto("/pipelines?pipeline=cast_fails")
+    settle(page, "Run detail")
+    expect(page.get_by_text("attempt 1")).to_be_visible()
+    page.get_by_role("button", name="Retry failed").click()
+    settle(page, "Run detail")
+    with FeatureStore(studio_server.store) as fs:
+        newest = fs.pipeline_runs("cast_fails").iloc[0]
+    assert newest["attempt"] == 2 and newest["rows_in"] == failed["rows_in"] > 0
+    expect(page.get_by_text("incremental run, retry, attempt 2")).to_be_visible()  # the newest run's detail
+    shot(page, "pipes20_retry_newest", full_page=True)
