@@ -70,7 +70,8 @@ def test_an_incremental_aggregate_without_a_lookback_is_refused_everywhere(site)
     with pytest.raises(ValidationError, match="each backfill interval would aggregate only its own rows"):
         fs.backfill("stats_full", "2026-11-01", "2026-11-09")
     assert fs.pipeline_runs("stats_full").empty
-    # Per-row SQL and functions stay free to be incremental.
+    # Per-row SQL stays free to be incremental; lookback=0 asks for per-run aggregates on purpose.
+    fs.create_pipeline("per_run", "user_click_stats", sql=STATS_SQL, inputs=["clicks"], lookback=0)
     fs.create_pipeline("copy", "user_click_stats", inputs=["clicks"],
                        sql="SELECT user_id, 1 AS clicks_n, _event_time AS last_click FROM clicks")
 

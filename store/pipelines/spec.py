@@ -70,8 +70,9 @@ def check_aggregates(spec: PipelineSpec, groups: set[str]) -> None:
     incremental mode reads only the rows written since the last run, so without a look-back
     each key's count, sum or max covers those rows alone and overwrites the complete one. File
     inputs are read whole file by file, which a look-back does not widen, so those need full
-    mode. A function pipeline is Python the store cannot inspect; its author decides."""
-    if spec.sql is None or spec.mode != "incremental":
+    mode. A function pipeline is Python the store cannot inspect; its author decides. An
+    explicit ``lookback=0`` says that aggregating each run's new rows alone is meant."""
+    if spec.sql is None or spec.mode != "incremental" or spec.lookback_seconds == 0:
         return
     found = aggregates_in(spec.sql)
     if found is None:
