@@ -111,7 +111,7 @@ def test_the_download_has_every_row_past_the_display_cap(page, tmp_path):
 
 def test_a_backfill_reports_its_total_and_a_retry_its_attempt(page, studio_server):
     page.goto("/pipelines")  # the first page load seeds the store
-    settle(page, "customer_spend_daily")
+    settle(page, "No scheduler is running")
     with FeatureStore(studio_server.store) as fs:
         fs.create_pipeline("cast_fails", "customer_spend", inputs=["transactions"],
                            sql="SELECT CAST(currency AS INTEGER) AS customer_id FROM transactions")
