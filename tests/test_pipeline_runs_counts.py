@@ -47,6 +47,7 @@ def test_a_failed_run_keeps_the_rows_it_read_and_a_retry_counts_attempts(site):
     first = fs.run_pipeline("copy")
     assert first["status"] == "failed" and "read events: 120 rows" in first["log"]
     assert first["rows_in"] == 120 and first["rows_out"] == 0 and first["attempt"] == 1
+    assert (first["window_start"], first["window_end"]) == ("2026-11-01T00:00:00Z", "2026-11-05T23:00:00.000001Z")
     retry = fs.run_pipeline("copy", trigger="retry")
     assert retry["status"] == "failed" and retry["attempt"] == 2 and retry["rows_in"] == 120
     assert fs.run_pipeline("copy", trigger="retry")["attempt"] == 3

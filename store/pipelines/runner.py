@@ -69,7 +69,9 @@ class RunLog:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.rows_in: int | None = None  # what the run read, kept for its record even when it then fails
+        # What the run read and its window, kept for its record even when it then fails.
+        self.rows_in: int | None = None
+        self.window: tuple[int, int] | None = None
 
     def __call__(self, *parts: Any) -> None:
         self.lines.append(f"{us_to_iso(now_us())[:19]}Z " + " ".join(str(p) for p in parts))
@@ -155,6 +157,8 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     except BaseException as exc:  # recorded, then re-raised only if the process is being stopped
         with fs._conns.write() as conn:
             tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc), rows_in=log.rows_in,
+                              window_start_us=log.window[0] if log.window else None,
+                              window_end_us=log.window[1] if log.window else None,
                               traceback="".join(traceback.format_exception(exc))[-20_000:], log=log.text())
             audited(conn, "failed")
         if not isinstance(exc, Exception):
@@ -177,7 +181,7 @@ def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, 
 
     with SqlSandbox(fs, plan) as con:
         rows_in = register_inputs(con, plan)
-        log.rows_in = sum(rows_in.values())
+        log.rows_in, log.window = sum(rows_in.values()), plan.window
         log("read", ", ".join(f"{v}: {n:,} rows" for v, n in rows_in.items()),
             f"window {_window_text(plan.window)}" if plan.window else "")
         table = compute(con, spec, plan, log)
