@@ -288,7 +288,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
             for view, (g, head) in heads.items():
                 plan.groups[view] = _range(conn, fs, query, g, head, interval[0] - lookback,
                                            None if lookback else interval[1])
-        else:  # full, or a preview
+        else:  # full
             for view, (g, head) in heads.items():
                 plan.groups[view] = (query.snapshot(conn, fs._files, g), f"write_time <= {query.ts_literal(head)}")
     plan_files(spec, set(group_inputs.values()), kind, watermark, plan)
