@@ -38,7 +38,8 @@ def test_a_backfill_ending_in_an_empty_day_reports_the_whole_backfill(site):
     assert sum(r["rows_out"] for r in again) == 48 and fs.pipeline("copy")["last_rows_out"] == 48
     assert fs.pipeline("copy")["last_backfill"]["runs"] == 2
     run = fs.run_pipeline("copy")  # a run after it reports itself
-    assert fs.pipeline("copy")["last_rows_out"] == run["rows_out"] == 120 and fs.pipeline("copy")["last_backfill"] is None
+    after = fs.pipeline("copy")
+    assert after["last_rows_out"] == run["rows_out"] == 120 and after["last_backfill"] is None
 
 
 def test_a_failed_run_keeps_the_rows_it_read_and_a_retry_counts_attempts(site):

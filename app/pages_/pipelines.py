@@ -189,8 +189,8 @@ def show_preview(out: dict[str, Any]) -> None:
         st.info("Nothing was written to the inputs since the last run: the next run would be skipped.",
                 icon=":material/info:")
         return
-    window = (f" in the window [{out['window'][0][:19].replace('T', ' ')}, {out['window'][1][:19].replace('T', ' ')}) UTC"
-              if out["window"] and out["kind"] == "incremental" else "")
+    start, end = ((w[:19].replace("T", " ") for w in out["window"]) if out["window"] else ("", ""))
+    window = f" in the window [{start}, {end}) UTC" if out["window"] and out["kind"] == "incremental" else ""
     st.caption(f"As the next {out['kind']} run would: read {read}{window}; the SQL gave {out['rows_out']:,} rows "
                f"(first {len(out['output'])} shown).")
     if out["capped"]:

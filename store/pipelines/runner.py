@@ -61,7 +61,8 @@ class Plan:
     watermark: dict[str, Any] = field(default_factory=dict)
     nothing_new: bool = False
     sample: int | None = None  # previews read at most this many of each group input's rows (the latest written)
-    capped: dict[str, int] = field(default_factory=dict)  # view -> the rows a run would read, where a preview read fewer
+    # view -> the rows the run would read, where a preview read fewer
+    capped: dict[str, int] = field(default_factory=dict)
 
 
 class RunLog:

@@ -80,9 +80,9 @@ def check_aggregates(spec: PipelineSpec, groups: set[str]) -> None:
     files = sorted(spec.file_inputs(groups))
     if files:
         raise ValidationError(f"Pipeline {spec.name!r}: the SQL aggregates ({found}) and reads file input "
-                              f"{files[0]!r} ({spec.inputs[files[0]]}); an incremental run reads only the files new since the last run, so each "
-                              "aggregate would cover those files alone and overwrite the complete one. Use "
-                              "mode='full' (every run reads every file)")
+                              f"{files[0]!r} ({spec.inputs[files[0]]}); an incremental run reads only the files "
+                              "new since the last run, so each aggregate would cover those files alone and overwrite "
+                              "the complete one. Use mode='full' (every run reads every file)")
     if spec.lookback_seconds is None:
         raise ValidationError(f"Pipeline {spec.name!r}: the SQL aggregates ({found}) but mode='incremental' has no "
                               "lookback: each run would read only the rows written since the last run and write "
