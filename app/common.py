@@ -59,7 +59,7 @@ def _open(path: str) -> FeatureStore:
                       flush_interval=float(os.environ.get("FEATURESTORE_FLUSH_INTERVAL", FLUSH_INTERVAL)))
     # Sample data goes into a store of one's own: never one others share, nor one under an access
     # policy (its users' store; the OS user the studio runs as may not even be one of them).
-    if fs.shared_url is None and fs._guard is None:
+    if fs.shared_url is None and not fs.governed:
         seed_if_empty(fs)
     return fs
 
@@ -74,7 +74,7 @@ def store() -> FeatureStore:
     the signed-in principal sees it, when the store has an access file."""
     fs = _open(default_path())
     who = st.session_state.get(WHO_KEY)
-    return fs.with_principal(who) if fs._guard is not None and who else fs
+    return fs.with_principal(who) if fs.governed and who else fs
 
 
 def can(fs: FeatureStore, role: str, group: str | None = None) -> bool:

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 
 from . import layout, lineage, records, registry
 from . import offline as offline_store
@@ -835,6 +835,19 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if self._guard is not None:  # a principal's SQL sees its groups as views, and their folders only
             offline_groups = self._guard.visible(offline_groups)
         return query.to_pandas(engines.get(engine, spark).query(self, sql, offline_groups, limit, timeout, cancel))
+
+    def query_csv(self, sql: str, out: BinaryIO, *, timeout: float | None = None,
+                  cancel: threading.Event | None = None) -> int:
+        """The whole result of a read-only DuckDB query (as ``query`` runs it) written to the binary
+        stream ``out`` as CSV with a header, streamed in record batches; returns the rows written."""
+        from .engines.duckdb_engine import DuckDBEngine
+
+        if not isinstance(sql, str):
+            raise ValidationError("sql must be a string")
+        offline_groups = registry.offline_names(self._conns.get())
+        if self._guard is not None:
+            offline_groups = self._guard.visible(offline_groups)
+        return DuckDBEngine().query_csv(self, sql, offline_groups, out, timeout, cancel)
 
     def statistics(self, group: str, scope: str = "history", *, engine: str = "duckdb",
                    spark: Any = None) -> "pd.DataFrame":

@@ -252,14 +252,42 @@ def read_only_tables(sql: str) -> frozenset[str]:
         allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
         for st in statements:
             if st.type not in allowed:
-                kind = st.type.name.replace("_", " ")
-                article = "an" if kind[0] in "AEIOU" else "a"
-                raise ValidationError(f"Only read-only queries are allowed (SELECT, WITH or EXPLAIN); {article} "
-                                      f"{kind} statement would change the store, so it was refused")
+                raise ValidationError(f"Only read-only queries are allowed (SELECT, WITH or EXPLAIN); "
+                                      f"{refused_statement(st.type.name, st.query)}, so it was refused")
         try:
             return frozenset(con.get_table_names(sql, qualified=False))
         except Exception:  # noqa: BLE001 - not bindable here: let the query itself report the error
             return frozenset()
+
+
+# Why a statement that is not a query is refused, by DuckDB's statement type (others change the store).
+NOT_A_QUERY = {
+    "PRAGMA": "a PRAGMA statement reads or sets DuckDB's own settings and catalog, not the feature groups",
+    "SET": "a SET, RESET or USE statement would change the query engine's settings",
+    "CALL": "a CALL or CHECKPOINT statement runs one of DuckDB's procedures, not a query over the feature groups",
+    "ATTACH": "an ATTACH statement would open another database",
+    "DETACH": "a DETACH statement would close one of the query engine's databases",
+    "COPY": "a COPY statement reads or writes files outside the feature groups",
+    "EXPORT": "an EXPORT statement would write files",
+    "TRANSACTION": "a transaction statement (BEGIN, COMMIT, ROLLBACK) has no place in a single read-only query",
+    "PREPARE": "a PREPARE statement keeps a statement for later, which a single query cannot use",
+    "EXECUTE": "an EXECUTE statement runs a prepared statement, which a single query cannot have",
+    "VACUUM": "a VACUUM statement would maintain the database",
+}
+
+
+def refused_statement(kind: str, text: str) -> str:
+    """Why a statement of DuckDB's type ``kind`` is not a read-only query, in words."""
+    if kind == "LOAD":  # DuckDB parses INSTALL as a LOAD statement
+        import re
+
+        if re.search(r"\bINSTALL\b", text, re.IGNORECASE):
+            return "an INSTALL statement would download and install a DuckDB extension, which queries may not use"
+        return "a LOAD statement would load a DuckDB extension, which queries may not use"
+    if kind in NOT_A_QUERY:
+        return NOT_A_QUERY[kind]
+    words = kind.replace("_", " ")
+    return f"{'an' if words[0] in 'AEIOU' else 'a'} {words} statement would change the store"
 
 
 def user_sql_error(exc: "duckdb.Error", views: Sequence[str]) -> ValidationError:

@@ -231,7 +231,7 @@ def test_09_a_long_query_is_stopped_and_nothing_leaves_the_machine(page, studio_
     page.get_by_role("button", name="Run").click()
     expect(page.get_by_text("Running for")).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop", exact=True).click()  # the toolbar's (the page has "Stop the query")
     settle(page)
     time.sleep(1)
     before = _cpu_seconds(studio_server.pid)

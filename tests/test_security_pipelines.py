@@ -207,7 +207,9 @@ def test_a_scheduled_run_acts_as_the_owner_and_stops_once_its_grant_is_revoked(s
 
 def test_a_scheduled_pipeline_without_a_recorded_owner_is_refused(site):
     root = site("root")
-    root.create_pipeline("legacy", target="public", inputs=["public"], trigger="on_change", sql="SELECT id, ts, v FROM public")
+    root.create_feature_group("feed", "id", "ts", FEATURES)  # not public itself: on_change over its target loops
+    root.put_record("feed", {"id": "f1", "ts": "2026-01-01T00:00:00Z", "v": "fed"})
+    root.create_pipeline("legacy", target="public", inputs=["feed"], trigger="on_change", sql="SELECT id, ts, v FROM feed")
     with sqlite3.connect(site.store / "featurestore.db") as db:  # as stored before owners were kept
         spec = json.loads(db.execute("SELECT spec FROM pipelines WHERE name = 'legacy'").fetchone()[0])
         del spec["_owner"]

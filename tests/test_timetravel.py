@@ -114,7 +114,7 @@ def test_a_query_stops_at_its_timeout_or_when_cancelled(fs, customers):
 
 
 def test_query_refusals_say_what_was_refused(fs, customers):
-    with pytest.raises(ValidationError, match="an ATTACH statement would change the store"):
+    with pytest.raises(ValidationError, match="an ATTACH statement would open another database"):
         fs.query("ATTACH 'x.db'")
     with pytest.raises(ValidationError) as err:
         fs.query("SELECT * FROM custmers")

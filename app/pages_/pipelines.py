@@ -14,17 +14,21 @@ import streamlit as st
 from app import charts
 from app.common import ANY_TIME, ago, can, engine_errors, flash, open_page, show_flash, store
 from store import FeatureStore
+from store.pipelines.spec import aggregates_in
 
 KEY = "pipeline"  # the query parameter naming the pipeline shown
 MODES = {"incremental": "Incremental: rows written since the last run", "full": "Full: every input row each run"}
 WHEN = {"demand": "On demand", "schedule": "On a schedule (cron, UTC)", "on_change": "When an input gets writes"}
 SHADES = {"succeeded": "#dcfce7", "failed": "#fee2e2", "running": "#dbeafe", "paused": "#fef3c7"}
+# Counts the 7 days up to the window's end: right in Full mode, and incremental with a 7d look-back.
 TEMPLATE = """SELECT customer_id,
        count(*) AS txn_count_7d,
-       time_bucket(INTERVAL 1 DAY, max(_event_time)) + INTERVAL 1 DAY AS event_time
+       max(_event_time) AS event_time
 FROM transactions
-WHERE NOT is_deleted AND _event_time >= {{window_start}}
+WHERE NOT is_deleted AND _event_time >= {{window_end}} - INTERVAL 7 DAY
 GROUP BY customer_id"""
+NEW_FORM = "new_pipeline"  # the New pipeline form's keys start with this (and a generation after each Create)
+GENERATION = "_pipeline_form_generation"
 
 
 def overview(fs: FeatureStore, items: list[dict[str, Any]]) -> str | None:
@@ -92,8 +96,9 @@ def definition_form(fs: FeatureStore, current: dict[str, Any] | None, key: str) 
                        help="{{window_start}} and {{window_end}} are the run's event-time window; "
                             "{{name}} is a parameter")
     cols = st.columns(3)
+    # A new pipeline starts in Full, which is right for any SQL; incremental is a choice made knowingly.
     mode = cols[0].selectbox("Mode", list(MODES), format_func=MODES.get, key=f"{key}_mode",
-                             index=list(MODES).index(current.get("mode", "incremental")))
+                             index=list(MODES).index(current.get("mode", "full")))
     when_default = "schedule" if current.get("schedule") else "on_change" if current.get("trigger") else "demand"
     when = cols[1].selectbox("Runs", list(WHEN), format_func=WHEN.get, index=list(WHEN).index(when_default),
                              key=f"{key}_when")
@@ -111,6 +116,12 @@ def definition_form(fs: FeatureStore, current: dict[str, Any] | None, key: str) 
     delay = cols[3].number_input("Retry delay (s)", 0, 86_400, int(current.get("retry_delay_seconds", 60)),
                                  key=f"{key}_delay")
     description = st.text_input("Description", value=current.get("description", ""), key=f"{key}_description")
+    aggregate_hint(sql, mode, lookback.strip())
+    if target and target in inputs:
+        st.warning(f"This pipeline reads its own target **{target}**: each run also reads what earlier runs wrote "
+                   "there, so its output feeds its next input. Check that this is meant"
+                   + (" (a pipeline like this cannot run when an input gets writes: its own runs would start it "
+                      "again and again)." if when == "on_change" else "."), icon=":material/sync_problem:")
     try:
         parsed = json.loads(params or "{}")
     except json.JSONDecodeError as exc:
@@ -128,20 +139,23 @@ def definition_form(fs: FeatureStore, current: dict[str, Any] | None, key: str) 
                   "description": description}
     cols = st.columns([1, 1, 4])
     preview = cols[0].button("Preview", icon=":material/visibility:", key=f"{key}_preview",
-                             disabled=not target, help="Run the SQL on the latest 1,000 rows of each input; "
-                                                       "nothing is written")
+                             disabled=not target, help="Run the SQL on what the next run would read (at most "
+                                                       "100,000 rows of each input); nothing is written")
     save = cols[1].button("Create" if new else "Save", type="primary", icon=":material/save:", key=f"{key}_save",
                           disabled=not (target and (name or not new)))
     if preview:
-        with engine_errors(), st.spinner("Running the SQL on a sample…"):
-            shown = fs.preview_pipeline(**definition)
+        with engine_errors(), st.spinner("Running the SQL on what the next run would read…"):
+            shown = fs.preview_pipeline(None if new else current["name"], **definition)
             show_preview(shown)
     if save:
         with engine_errors():
             if new:
                 fs.create_pipeline(name.strip(), **definition)
                 for field in [k for k in st.session_state if str(k).startswith(f"{key}_")]:
-                    del st.session_state[field]  # the form starts blank next time
+                    del st.session_state[field]
+                # Widgets under new keys: the browser would otherwise send the old values back, and the
+                # expander (keyed by the generation too) starts collapsed.
+                st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
                 flash(f"Created pipeline {name.strip()}")
                 open_page("pipelines", pipeline=name.strip())
             else:
@@ -150,12 +164,39 @@ def definition_form(fs: FeatureStore, current: dict[str, Any] | None, key: str) 
                 st.rerun()
 
 
+def aggregate_hint(sql: str, mode: str, lookback: str) -> None:
+    """Next to Mode and Look-back: what an aggregating SQL needs to stay right in incremental mode."""
+    found = aggregates_in(sql or "") if mode == "incremental" else None
+    if found is None:
+        return
+    if lookback:
+        st.caption(f":material/info: The SQL aggregates ({found}). Each run also reads the rows up to {lookback} "
+                   "before its window, so an aggregate covers at most that span: make it as long as the "
+                   "aggregate needs.")
+    else:
+        st.warning(f"The SQL aggregates ({found}), and an incremental run reads only the rows written since the "
+                   "last run: each count, sum or max would cover those rows alone and overwrite the complete "
+                   "one. Set a **Look-back** as long as the aggregate spans (e.g. 30d), or use **Full** mode.",
+                   icon=":material/functions:")
+
+
 def show_preview(out: dict[str, Any]) -> None:
     read = ", ".join(f"{v}: {n:,} rows" for v, n in out["rows_in"].items())
     if out["output"] is None:
         st.error(out["problems"][0], icon=":material/error:")
         return
-    st.caption(f"Read {read}; the SQL gave {out['rows_out']:,} rows (first {len(out['output'])} shown).")
+    if out["nothing_new"]:
+        st.info("Nothing was written to the inputs since the last run: the next run would be skipped.",
+                icon=":material/info:")
+        return
+    start, end = ((w[:19].replace("T", " ") for w in out["window"]) if out["window"] else ("", ""))
+    window = f" in the window [{start}, {end}) UTC" if out["window"] and out["kind"] == "incremental" else ""
+    st.caption(f"As the next {out['kind']} run would: read {read}{window}; the SQL gave {out['rows_out']:,} rows "
+               f"(first {len(out['output'])} shown).")
+    if out["capped"]:
+        capped = ", ".join(f"{n:,} rows of {v}" for v, n in out["capped"].items())
+        st.warning(f"The run would read {capped}; the preview read only the latest {max(out['rows_in'].values()):,} "
+                   "of each, so counts and sums here are smaller than the run's.", icon=":material/content_cut:")
     if out["problems"]:
         st.warning("A run would refuse some of them:\n\n" + "\n".join(f"- {p}" for p in out["problems"][:10]),
                    icon=":material/warning:")
@@ -187,7 +228,14 @@ def detail(fs: FeatureStore, name: str) -> None:
     cols[2].metric("Next run", "paused" if p["paused"] else _moment(p["next_run"])[:-4] if p["next_run"] else
                    "on input change" if p["trigger"] else "on demand",
                    help=f"UTC; cron {p['schedule']}" if p["schedule"] else None)
-    cols[3].metric("Rows written (last run)", f"{p['last_rows_out']:,}" if p["last_rows_out"] is not None else "—")
+    backfill = p["last_backfill"]
+    if backfill:  # its last interval alone (often an empty today) would misstate what it wrote
+        cols[3].metric("Rows written (last backfill)", f"{backfill['rows_out']:,}",
+                       help=f"{backfill['runs']:,} runs over [{backfill['start'][:10]}, {backfill['end'][:10]})"
+                            + (f", {backfill['failed']} failed" if backfill["failed"] else ""))
+    else:
+        cols[3].metric("Rows written (last run)",
+                       f"{p['last_rows_out']:,}" if p["last_rows_out"] is not None else "—")
     actions(fs, p)
     runs = fs.pipeline_runs(name, limit=200)
     tab_runs, tab_def = st.tabs(["Runs", "Definition"])
@@ -253,10 +301,11 @@ def _flash_run(run: dict[str, Any]) -> None:
 
 
 def backfill_form(fs: FeatureStore, name: str) -> None:
-    today = dt.datetime.now(dt.timezone.utc).date()
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     with st.form(f"backfill_{name}", border=False):
         st.write("Recompute an event-time range, one run per interval. The incremental watermark stays.")
-        picked = st.date_input("Range (UTC days, both included)", (today - dt.timedelta(days=7), today),
+        # The 7 whole days before today: today's window is still filling.
+        picked = st.date_input("Range (UTC days, both included)", (yesterday - dt.timedelta(days=6), yesterday),
                                key=f"bf_range_{name}", min_value=ANY_TIME["min_value"].date(),
                                max_value=ANY_TIME["max_value"].date())
         interval = st.selectbox("Interval", ["1h", "6h", "1d", "7d", "30d"], index=2, key=f"bf_interval_{name}")
@@ -270,7 +319,9 @@ def backfill_form(fs: FeatureStore, name: str) -> None:
             runs = fs.backfill(name, dt.datetime.combine(start, dt.time(), dt.timezone.utc),
                                dt.datetime.combine(end, dt.time(), dt.timezone.utc) + dt.timedelta(days=1), interval)
             failed = [r for r in runs if r["status"] == "failed"]
+            empty = sum(r["status"] == "succeeded" and not r["rows_out"] for r in runs)
             flash(f"Backfill: {len(runs)} runs, {sum(r['rows_out'] for r in runs):,} rows written"
+                  + (f" ({empty} of the intervals wrote none)" if empty else "")
                   + (f", {len(failed)} failed (first: {failed[0]['error']})" if failed else ""), warning=bool(failed))
             st.rerun()
 
@@ -288,8 +339,8 @@ def show_runs(fs: FeatureStore, runs: pd.DataFrame) -> None:
         "error": st.column_config.TextColumn(width="large"),
         "seconds": st.column_config.NumberColumn(format="%.2f")})
     ids = runs["id"].tolist()
-    failed = runs.loc[runs["status"] == "failed", "id"].tolist()
-    chosen = st.selectbox("Run detail", ids, index=ids.index(failed[0]) if failed else 0, key="pipeline_run_detail",
+    # The newest run, shown again after every new run (a key of its own, so an older pick does not stick).
+    chosen = st.selectbox("Run detail", ids, index=0, key=f"pipeline_run_detail_{ids[0]}",
                           format_func=lambda i: f"run {i}: " + runs.set_index("id").loc[i, "status"])
     run = fs.pipeline_run(chosen)
     window = f", window [{run['window_start']}, {run['window_end']})" if run["window_start"] else ""
@@ -314,8 +365,10 @@ else:
                "start once `featurestore scheduler` runs. Run now works without it.")
 items = fs.list_pipelines()
 if can(fs, "owner"):
-    with st.expander("New pipeline", icon=":material/add:", expanded=not items):
-        definition_form(fs, None, key="new_pipeline")
+    generation = st.session_state.get(GENERATION, 0)
+    form_key = NEW_FORM if not generation else f"{NEW_FORM}{generation}"
+    with st.expander("New pipeline", icon=":material/add:", expanded=not items, key=f"{form_key}_expander"):
+        definition_form(fs, None, key=form_key)
 if items:
     chosen = overview(fs, items)
     if chosen:

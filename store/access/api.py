@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 
 class AccessMethods:
+    @property
+    def governed(self: "FeatureStore") -> bool:
+        """Whether an access policy (the store's access file, or one published in its tables)
+        governs this store; without one everything is allowed, and writes are still audited."""
+        return self._guard.governed
+
     @contextmanager
     def _as_store(self: "FeatureStore") -> Iterator[None]:
         """Calls made inside are the store's own upkeep (flushing, compaction, closing), not a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Callable, Sequence, TypeVar
 
 from .. import query
 from ..errors import ValidationError
@@ -12,10 +12,42 @@ from ..schema import FeatureGroup
 from .base import Engine, JoinPlan
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
     from ..featurestore import FeatureStore
     from ..query import GroupSnapshot
+
+
+CSV_BATCH_ROWS = 100_000
+T = TypeVar("T")
+
+
+def _user_query(fs: "FeatureStore", sql: str, groups: Sequence[str], timeout: float | None,
+                cancel: threading.Event | None, consume: Callable[["duckdb.DuckDBPyRelation"], T]) -> T:
+    """A user's read-only SQL in the store's sandbox over the views it names, its relation
+    handed to ``consume`` while the timeout and ``cancel`` can still interrupt it."""
+    import duckdb
+
+    named = query.read_only_tables(sql)
+    snaps = fs._snapshots([g for g in groups if g in named] if named else list(groups))
+
+    def run() -> T:
+        with fs._sandbox_cursor(groups if fs._guard.governed else None) as con:
+            for snap in snaps:
+                query.register(con, snap)
+            try:
+                with query.interruptible(con, timeout, cancel):
+                    rel = con.sql(sql)
+                    if rel is None:
+                        raise ValidationError("The statement returned no rows; write a SELECT")
+                    return consume(rel)
+            except duckdb.IOException:
+                raise  # with_retry tells a file compaction moved from a failed read
+            except duckdb.Error as exc:
+                raise query.user_sql_error(exc, list(groups)) from None
+
+    return query.with_retry(run)
 
 
 class DuckDBEngine(Engine):
@@ -23,29 +55,32 @@ class DuckDBEngine(Engine):
 
     def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
               timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
-        import duckdb
+        def result(rel: "duckdb.DuckDBPyRelation") -> "pa.Table":
+            return (rel.limit(limit) if limit is not None else rel).to_arrow_table()
 
-        named = query.read_only_tables(sql)
-        snaps = fs._snapshots([g for g in groups if g in named] if named else list(groups))
+        return _user_query(fs, sql, groups, timeout, cancel, result)
 
-        def run() -> "pa.Table":
-            with fs._sandbox_cursor(groups if fs._guard.governed else None) as con:
-                for snap in snaps:
-                    query.register(con, snap)
-                try:
-                    with query.interruptible(con, timeout, cancel):
-                        rel = con.sql(sql)
-                        if rel is None:
-                            raise ValidationError("The statement returned no rows; write a SELECT")
-                        if limit is not None:
-                            rel = rel.limit(limit)
-                        return rel.to_arrow_table()
-                except duckdb.IOException:
-                    raise  # with_retry tells a file compaction moved from a failed read
-                except duckdb.Error as exc:
-                    raise query.user_sql_error(exc, list(groups)) from None
+    def query_csv(self, fs: "FeatureStore", sql: str, groups: Sequence[str], out: BinaryIO,
+                  timeout: float | None = None, cancel: threading.Event | None = None) -> int:
+        """The whole result as CSV (header, UTF-8) into ``out``, in record batches, so no table of
+        it is held; returns its rows."""
+        import pyarrow.csv as pacsv
 
-        return query.with_retry(run)
+        start = out.tell() if out.seekable() else None
+
+        def write(rel: "duckdb.DuckDBPyRelation") -> int:
+            if start is not None:  # a retry after compaction moved a file starts the output again
+                out.seek(start)
+                out.truncate()
+            reader = rel.to_arrow_reader(CSV_BATCH_ROWS)
+            rows = 0
+            with pacsv.CSVWriter(out, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            return rows
+
+        return _user_query(fs, sql, groups, timeout, cancel, write)
 
     def join(self, plan: JoinPlan) -> tuple["pa.Table", str]:
         def run() -> tuple["pa.Table", str]:

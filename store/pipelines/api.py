@@ -4,6 +4,7 @@ mixes them in."""
 from __future__ import annotations
 
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .. import registry
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..featurestore import FeatureStore
 
+PREVIEW_ROWS = 100_000  # rows of each input a preview reads at most: a few seconds of DuckDB on a laptop
 RUN_FRAME_COLUMNS = ["id", "pipeline", "kind", "trigger", "status", "attempt", "window_start", "window_end", "rows_in",
                      "rows_out", "rows_rejected", "started", "finished", "seconds", "error"]
 
@@ -40,6 +42,8 @@ class PipelineMethods:
                            groups=grants.readable_groups(self, "create_pipeline", inputs))
         self.feature_group(target)
         grants.require_inputs(self, spec, "create_pipeline")
+        specs.check_aggregates(spec, set(registry.names(self._conns.get())))
+        _warn_self_read(spec)
         with self._conns.write() as conn:
             tables.insert(conn, name, spec.to_dict(), now_us(), paused, grants.owner_name(self))
         return self.pipeline(name)
@@ -68,15 +72,19 @@ class PipelineMethods:
             guard.require("update_pipeline", "owner", spec.target)
         self.feature_group(spec.target)
         grants.require_inputs(self, spec, "update_pipeline")
+        specs.check_aggregates(spec, set(registry.names(self._conns.get())))
+        _warn_self_read(spec)
         with self._conns.write() as conn:
             tables.update(conn, name, now_us(), spec=spec.to_dict(), owner=grants.owner_name(self))
         return self.pipeline(name)
 
     def pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
-        """The definition, whether it is paused or running, its last run and its next scheduled run."""
+        """The definition, whether it is paused or running, its last run and its next scheduled run.
+        When the last run ended a backfill, ``last_rows_out`` is the whole backfill's and
+        ``last_backfill`` sums its runs."""
         conn = self._conns.get()
         stored = tables.load(conn, name)
-        return _describe(name, stored, tables.last_runs(conn).get(name, {}), tables.locked(conn).get(name))
+        return _describe(name, stored, tables.last_runs(conn, name).get(name, {}), tables.locked(conn).get(name))
 
     def list_pipelines(self: "FeatureStore") -> list[dict[str, Any]]:
         """Every pipeline, as ``pipeline()`` describes it, in name order (under a policy, those
@@ -130,7 +138,8 @@ class PipelineMethods:
             raise ValidationError(f"end ({us_to_iso(hi)}) must be after start ({us_to_iso(lo)})")
         if step <= 0 or (hi - lo) // step > 10_000:
             raise ValidationError(f"interval={interval!r} cuts the range into more than 10,000 runs; use a longer one")
-        tables.load(self._conns.get(), name)
+        conn = self._conns.get()
+        specs.check_backfill(specs.from_dict(tables.load(conn, name)["spec"], set(registry.names(conn))))
         runs = []
         for a in range(lo, hi, step):
             runs.append(run_view(runner.execute(self, name, "backfill", "backfill", (a, min(a + step, hi)))))
@@ -153,29 +162,43 @@ class PipelineMethods:
         """One run with its log and, for a failure, the error and traceback."""
         return run_view(tables.run(self._conns.get(), int(run_id)))
 
-    def preview_pipeline(self: "FeatureStore", name: str | None = None, rows: int = 1000,
+    def preview_pipeline(self: "FeatureStore", name: str | None = None, rows: int = PREVIEW_ROWS,
                          **definition: Any) -> dict[str, Any]:
-        """What a pipeline computes from each input's latest ``rows`` rows, written nowhere: the
-        output (first 200 rows), its row count, and the problems a run would meet (output
-        columns that do not fit the target, type errors and rule verdicts). Give a stored
-        pipeline's ``name``, or a definition as ``create_pipeline`` takes it. Its target and inputs
-        need the caller's read grant, as at create."""
+        """What the pipeline's next run would compute, written nowhere: it reads what that run
+        would (its mode, watermark, look-back and window; a new pipeline's first run), at most
+        ``rows`` rows of each input group (the latest written; ``capped`` says where fewer were
+        read than the run would). Returns the output (first 200 rows), its row count, the window,
+        and the problems a run would meet (output columns that do not fit the target, type
+        errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
+        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from
+        its watermark). Its target and inputs need the caller's read grant, as at create.
+        Raises ValidationError for what ``create_pipeline`` would refuse (e.g. incremental
+        aggregates without a look-back)."""
         from .preview import preview
 
         conn = self._conns.get()
-        if name is not None and not definition:
+        watermark: dict[str, Any] = {}
+        if name is not None and name in tables.names(conn):
             stored = tables.load(conn, name)
             guard = grants.acting(self)
             if guard is not None and grants.hidden(guard, stored["spec"]):
                 guard.record("preview_pipeline", stored["spec"]["target"], "denied")
                 raise tables.missing(name)
-            spec = specs.from_dict(stored["spec"], set(registry.names(conn)))
-        else:
-            groups = grants.readable_groups(self, "preview_pipeline", definition.get("inputs", ()))
-            spec = specs.build(name or "preview", groups=groups, **definition)
+            watermark = stored["watermark"]
+            if not definition:
+                definition = {k: v for k, v in stored["spec"].items() if k != "name"}
+        elif name is not None and not definition:
+            raise tables.missing(name)
+        definition = dict(definition)
+        for stored_key, key in (("lookback_seconds", "lookback"), ("retry_delay_seconds", "retry_delay")):
+            if stored_key in definition:
+                definition[key] = definition.pop(stored_key)
+        groups = grants.readable_groups(self, "preview_pipeline", definition.get("inputs", ()))
+        spec = specs.build(name or "preview", groups=groups, **definition)
         grants.require_target(self, spec.target, "preview_pipeline")
         grants.require_inputs(self, spec, "preview_pipeline")
-        return preview(self, spec, rows)
+        specs.check_aggregates(spec, set(registry.names(conn)))
+        return preview(self, spec, rows, watermark)
 
     def scheduler_status(self: "FeatureStore") -> dict[str, Any]:
         """Whether a scheduler runs on this store: {"running", "pid", "host", "since"}."""
@@ -191,6 +214,12 @@ class PipelineMethods:
         schedule.Scheduler(self, tick).run(stop)
 
 
+def _warn_self_read(spec: specs.PipelineSpec) -> None:
+    message = specs.self_read_warning(spec)
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
 def run_view(run: dict[str, Any]) -> dict[str, Any]:
     """A run record as the API shows it: instants as ISO-8601 UTC."""
     out = {k: run[k] for k in ("id", "pipeline", "kind", "trigger", "status", "attempt", "rows_in", "rows_out",
@@ -202,6 +231,14 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _backfill_view(backfill: dict[str, Any] | None) -> dict[str, Any] | None:
+    if backfill is None:
+        return None
+    return {**{k: v for k, v in backfill.items() if not k.endswith("_us")},
+            "start": us_to_iso(backfill["start_us"]) if backfill["start_us"] is not None else None,
+            "end": us_to_iso(backfill["end_us"]) if backfill["end_us"] is not None else None}
+
+
 def _describe(name: str, stored: dict[str, Any], last: dict[str, Any], lock: dict[str, Any] | None) -> dict[str, Any]:
     spec = stored["spec"]
     out = {**spec, "owner": stored["owner"], "paused": stored["paused"], "running": lock is not None,
@@ -209,7 +246,8 @@ def _describe(name: str, stored: dict[str, Any], last: dict[str, Any], lock: dic
            "last_status": last.get("status"), "last_run_id": last.get("id"),
            "last_run": us_to_iso(last["started_us"]) if last.get("started_us") else None,
            "last_success": us_to_iso(last["last_success_us"]) if last.get("last_success_us") else None,
-           "last_rows_out": last.get("rows_out"),
+           "last_rows_out": last["backfill"]["rows_out"] if last.get("backfill") else last.get("rows_out"),
+           "last_backfill": _backfill_view(last.get("backfill")),
            "next_run": None, "watermark": {k: (us_to_iso(v) if isinstance(v, int) and v else v)
                                            for k, v in stored["watermark"].items()}}
     if spec.get("schedule") and not stored["paused"]:

@@ -5,6 +5,7 @@ failed, ``--json`` for the run record.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -27,6 +28,16 @@ def create(ctx: click.Context, spec_path: str, update: bool) -> None:
     schedule, trigger, params, lookback, retries, retry_delay, description, tags."""
     fs = open_store(ctx)
     data = read_spec(spec_path)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            _create_each(fs, spec_path, data, update)
+        finally:  # e.g. a pipeline that reads its own target: said in words, not as a Python warning
+            for warning in told:
+                click.echo(f"Warning: {warning.message}", err=True)
+
+
+def _create_each(fs: Any, spec_path: str, data: Any, update: bool) -> None:
     for item in data if isinstance(data, list) else [data]:
         if not isinstance(item, dict) or "name" not in item:
             raise click.UsageError(f"{spec_path}: each pipeline is a mapping with at least name and target")

@@ -1,5 +1,7 @@
-"""A pipeline's output on a sample of its inputs, checked against its target, written nowhere:
-what the studio shows before a pipeline is saved."""
+"""A pipeline's output on what its next run would read, checked against its target, written
+nowhere: what the studio shows before a pipeline is saved. It plans the next run as the run
+would (mode, watermark, look-back, window), so an aggregate previews with the counts the run
+would write; only the rows read are capped, and the result says where."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -14,20 +16,27 @@ if TYPE_CHECKING:
 SHOWN = 200
 
 
-def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int) -> dict[str, Any]:
-    """{"output": first rows (DataFrame), "rows_out", "rows_in" per input, "window", "problems",
-    "log"}: problems list what a run would refuse (output columns, types, rules), in words."""
+def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int, watermark: dict[str, Any]) -> dict[str, Any]:
+    """{"output": first rows (DataFrame), "rows_out", "rows_in" per input, "kind", "window" (ISO
+    start and end, or None), "capped" (view -> the rows the run would read, where the preview
+    read only the latest ``rows``), "nothing_new", "problems", "log"}: problems list what a run
+    would refuse (output columns, types, rules), in words."""
     from ..query import to_pandas
+    from ..timeutil import us_to_iso
 
     log = runner.RunLog()
     problems: list[str] = []
-    out: dict[str, Any] = {"output": None, "rows_out": 0, "rows_in": {}, "window": None, "problems": problems}
+    out: dict[str, Any] = {"output": None, "rows_out": 0, "rows_in": {}, "kind": spec.mode, "window": None,
+                           "capped": {}, "nothing_new": False, "problems": problems}
     try:
-        plan = runner.plan_run(fs, spec, "full", {}, None, sample=max(1, int(rows)))
+        plan = runner.plan_run(fs, spec, spec.mode, watermark, None, sample=max(1, int(rows)))
         grants.require_files(fs, plan, "preview_pipeline")
-        out["window"] = plan.window
+        out["nothing_new"] = plan.nothing_new
         with runner.SqlSandbox(fs, plan) as con:
             out["rows_in"] = runner.register_inputs(con, plan)
+            out["capped"] = dict(plan.capped)
+            if plan.window:
+                out["window"] = (us_to_iso(plan.window[0]), us_to_iso(plan.window[1]))
             table = runner.compute(con, spec, plan, log)
     except AccessDenied:
         raise  # a refusal is the caller's, not a problem of the pipeline

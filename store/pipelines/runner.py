@@ -60,7 +60,9 @@ class Plan:
     empty_files: dict[str, str] = field(default_factory=dict)  # view -> a file giving the columns of an empty view
     watermark: dict[str, Any] = field(default_factory=dict)
     nothing_new: bool = False
-    sample: int | None = None  # previews read each group input's latest rows only
+    sample: int | None = None  # previews read at most this many of each group input's rows (the latest written)
+    # view -> the rows the run would read, where a preview read fewer
+    capped: dict[str, int] = field(default_factory=dict)
 
 
 class RunLog:
@@ -68,6 +70,9 @@ class RunLog:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        # What the run read and its window, kept for its record even when it then fails.
+        self.rows_in: int | None = None
+        self.window: tuple[int, int] | None = None
 
     def __call__(self, *parts: Any) -> None:
         self.lines.append(f"{us_to_iso(now_us())[:19]}Z " + " ".join(str(p) for p in parts))
@@ -103,16 +108,20 @@ class RunContext:
 # ----------------------------------------------------------------------------- one run
 
 def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str = "manual",
-            interval: tuple[int, int] | None = None, attempt: int = 1, scheduled: bool = False,
+            interval: tuple[int, int] | None = None, attempt: int | None = None, scheduled: bool = False,
             scheduler: str | None = None) -> dict[str, Any]:
     """Run the pipeline once, as ``fs``'s principal (for a ``scheduled`` run, the pipeline's
     owner's handle, with the ``scheduler``'s name in its audit entry), and return its run record. The pipeline's own failure, a refused grant
     included, is recorded and returned (status "failed"), not raised; a run already in progress
-    raises Conflict."""
+    raises Conflict. ``attempt`` defaults to 1, or for a "retry" of a failed run to its attempt + 1."""
     with fs._conns.write() as conn:
         started = now_us()  # under the store's lock: after any run that held the pipeline before this one finished
         stored = tables.load(conn, name)  # under the lock too: a run queued behind another sees its watermark
         kind = kind or stored["spec"]["mode"]
+        if attempt is None:
+            previous = tables.last_runs(conn, name).get(name, {})
+            retried = trigger == "retry" and previous.get("status") == "failed"
+            attempt = previous["attempt"] + 1 if retried else 1
         tables.take_lock(conn, name, started)
         run_id = tables.start_run(conn, name, kind, trigger, attempt, started, interval)
         tables.lock_run(conn, name, run_id)
@@ -148,7 +157,9 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
             _run(fs, spec, plan, run_id, log, audited)
     except BaseException as exc:  # recorded, then re-raised only if the process is being stopped
         with fs._conns.write() as conn:
-            tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc),
+            tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc), rows_in=log.rows_in,
+                              window_start_us=log.window[0] if log.window else None,
+                              window_end_us=log.window[1] if log.window else None,
                               traceback="".join(traceback.format_exception(exc))[-20_000:], log=log.text())
             audited(conn, "failed")
         if not isinstance(exc, Exception):
@@ -171,6 +182,7 @@ def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, 
 
     with SqlSandbox(fs, plan) as con:
         rows_in = register_inputs(con, plan)
+        log.rows_in, log.window = sum(rows_in.values()), plan.window
         log("read", ", ".join(f"{v}: {n:,} rows" for v, n in rows_in.items()),
             f"window {_window_text(plan.window)}" if plan.window else "")
         table = compute(con, spec, plan, log)
@@ -227,7 +239,8 @@ class SqlSandbox:
 def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark: dict[str, Any],
              interval: tuple[int, int] | None, sample: int | None = None) -> Plan:
     """Decide what the run reads, in one read transaction of the store so every input is seen
-    as of one instant. ``sample`` (previews) reads each input's latest ``sample`` rows."""
+    as of one instant. ``sample`` (previews) plans the same run but reads at most ``sample``
+    rows of each input group (the latest written)."""
     from .. import query
 
     conn = fs._conns.get()
@@ -247,7 +260,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
             head = registry.state(conn, group)["last_write_us"] or 0
             heads[view] = (g, head)
             plan.watermark[f"group:{group}"] = head
-        if kind == "incremental" and sample is None:
+        if kind == "incremental":
             for view, (g, head) in heads.items():
                 after = watermark.get(f"group:{g.name}")
                 if after is not None and after >= head:
@@ -276,11 +289,11 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
             for view, (g, head) in heads.items():
                 plan.groups[view] = _range(conn, fs, query, g, head, interval[0] - lookback,
                                            None if lookback else interval[1])
-        else:  # full, or a preview
+        else:  # full
             for view, (g, head) in heads.items():
                 plan.groups[view] = (query.snapshot(conn, fs._files, g), f"write_time <= {query.ts_literal(head)}")
-    plan_files(spec, set(group_inputs), kind if sample is None else "full", watermark, plan)
-    if kind == "incremental" and sample is None and not has_new and not plan.files:
+    plan_files(spec, set(group_inputs.values()), kind, watermark, plan)
+    if kind == "incremental" and not has_new and not plan.files:
         plan.nothing_new = True
     return plan
 
@@ -335,7 +348,15 @@ def register_inputs(con: "duckdb.DuckDBPyConnection", plan: Plan) -> dict[str, i
     spans = []
     for view, (snap, where) in plan.groups.items():
         raw = query.register(con, snap, f"__all_{view}")
-        latest = f" ORDER BY write_time DESC, _seq DESC LIMIT {int(plan.sample)}" if plan.sample else ""
+        latest = ""
+        if plan.sample:  # the window is the whole run's, whatever the cap leaves out
+            [(whole, lo, hi)] = con.execute(f"SELECT count(*), epoch_us(min(_event_time)), epoch_us(max(_event_time)) "
+                                            f"FROM {raw} WHERE {where}").fetchall()
+            if lo is not None:
+                spans.append((int(lo), int(hi)))
+            if whole > plan.sample:
+                plan.capped[view] = int(whole)
+                latest = f" ORDER BY write_time DESC, _seq DESC LIMIT {int(plan.sample)}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT * FROM {raw} WHERE {where}{latest}").fetchall()
     for view, paths in plan.files.items():
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT * FROM {_reader(paths)}").fetchall()
@@ -345,11 +366,11 @@ def register_inputs(con: "duckdb.DuckDBPyConnection", plan: Plan) -> dict[str, i
         [(n, lo, hi)] = con.execute(f"SELECT count(*), epoch_us(min(_event_time)), epoch_us(max(_event_time)) "
                                     f"FROM {q(view)}").fetchall()
         counts[view] = int(n)
-        if lo is not None:
+        if lo is not None and not plan.sample:
             spans.append((int(lo), int(hi)))
     for view in [*plan.files, *plan.empty_files]:
         counts[view] = int(con.execute(f"SELECT count(*) FROM {q(view)}").fetchall()[0][0])
-    if plan.window is None and spans and plan.kind in ("incremental", "full") and not plan.sample:
+    if plan.window is None and spans and plan.kind in ("incremental", "full"):
         plan.window = (min(s[0] for s in spans), max(s[1] for s in spans) + 1)
     return counts
 

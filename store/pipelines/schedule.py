@@ -91,7 +91,7 @@ def _inputs_changed(fs: "FeatureStore", spec: Any, watermark: dict[str, Any], gr
     if spec.file_inputs(groups):
         plan = runner.Plan("incremental", None)
         try:
-            runner.plan_files(spec, set(spec.group_inputs(groups)), "incremental", watermark, plan)
+            runner.plan_files(spec, groups, "incremental", watermark, plan)
         except Exception:  # a glob matching nothing yet is not a change
             return False
         return bool(plan.files)

@@ -10,10 +10,12 @@ an incremental run or a backfill interval reads: every input row whose event tim
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Iterator
 
 from ..errors import ValidationError
 from ..schema import check_name
@@ -53,6 +55,111 @@ class PipelineSpec:
         """View name -> path or glob, for the inputs that are files."""
         return {view: src for view, src in self.inputs.items() if src not in groups}
 
+    def reads_own_target(self) -> bool:
+        """True when the target group is one of its inputs: each run reads what earlier runs wrote."""
+        return self.target in self.inputs.values()
+
+
+LOOKBACK_HELP = ("A look-back makes each incremental run (and each backfill interval) also read the input rows whose "
+                 "event time lies up to that long before its window, so an aggregate sees every row it covers")
+
+
+def check_aggregates(spec: PipelineSpec, groups: set[str]) -> None:
+    """Refuse a definition whose runs would write partial aggregates over the true ones: SQL that
+    aggregates its inputs (aggregate functions, GROUP BY, window functions, DISTINCT) in
+    incremental mode reads only the rows written since the last run, so without a look-back
+    each key's count, sum or max covers those rows alone and overwrites the complete one. File
+    inputs are read whole file by file, which a look-back does not widen, so those need full
+    mode. A function pipeline is Python the store cannot inspect; its author decides. An
+    explicit ``lookback=0`` says that aggregating each run's new rows alone is meant."""
+    if spec.sql is None or spec.mode != "incremental" or spec.lookback_seconds == 0:
+        return
+    found = aggregates_in(spec.sql)
+    if found is None:
+        return
+    files = sorted(spec.file_inputs(groups))
+    if files:
+        raise ValidationError(f"Pipeline {spec.name!r}: the SQL aggregates ({found}) and reads file input "
+                              f"{files[0]!r} ({spec.inputs[files[0]]}); an incremental run reads only the files "
+                              "new since the last run, so each aggregate would cover those files alone and overwrite "
+                              "the complete one. Use mode='full' (every run reads every file)")
+    if spec.lookback_seconds is None:
+        raise ValidationError(f"Pipeline {spec.name!r}: the SQL aggregates ({found}) but mode='incremental' has no "
+                              "lookback: each run would read only the rows written since the last run and write "
+                              "partial aggregates over the true ones. Set lookback= to the span the aggregate covers "
+                              f"(e.g. lookback='30d'). {LOOKBACK_HELP}. Or use mode='full' (every run reads every row)")
+
+
+def check_backfill(spec: PipelineSpec) -> None:
+    """A backfill interval without a look-back reads that interval's rows only: aggregating SQL
+    would overwrite each key's complete aggregate with the interval's part."""
+    if spec.sql is None or spec.lookback_seconds is not None:
+        return
+    found = aggregates_in(spec.sql)
+    if found is not None:
+        raise ValidationError(f"Pipeline {spec.name!r}: the SQL aggregates ({found}) and has no lookback, so each "
+                              "backfill interval would aggregate only its own rows and overwrite the complete "
+                              f"aggregates. Set the pipeline's lookback first. {LOOKBACK_HELP}. Or run it in full "
+                              "(run_pipeline(full=True), `featurestore pipeline run --full`)")
+
+
+def self_read_warning(spec: PipelineSpec) -> str | None:
+    """What to tell about a pipeline that reads the group it writes, or None."""
+    if not spec.reads_own_target():
+        return None
+    return (f"Pipeline {spec.name!r} reads its own target {spec.target!r}: every run also reads the rows earlier "
+            "runs wrote, so its output feeds its next input. Check that this is meant")
+
+
+def aggregates_in(sql: str) -> str | None:
+    """What in ``sql`` aggregates rows, in words (e.g. "count(*), GROUP BY"), or None. Read from
+    DuckDB's own parse tree, so comments, strings and names that look like SQL do not count; SQL
+    that does not parse is left to the run to report."""
+    from .. import duck
+
+    text = PLACEHOLDER.sub("NULL", sql)  # {{window_start}} and parameters are values
+    with duck.cursor() as con:
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+    if tree.get("error"):
+        return None
+    aggregate_names = _aggregate_functions()
+    found: list[tuple[int, str]] = []  # (where in the text, what), to name them in the order written
+    for node in _nodes(tree.get("statements", [])):
+        at = node.get("query_location", 0)
+        if node.get("class") == "FUNCTION" and node.get("function_name") in aggregate_names:
+            name = node["function_name"]
+            found.append((at, "count(*)" if name == "count_star" else f"{name}()"))
+        elif node.get("class") == "WINDOW":
+            found.append((at, f"{node.get('function_name', 'a window function')}() OVER"))
+        elif node.get("type") == "SELECT_NODE":
+            if node.get("group_expressions") or node.get("aggregate_handling") == "FORCE_AGGREGATES":
+                found.append((len(text), "GROUP BY"))
+            if any(m.get("type") == "DISTINCT_MODIFIER" for m in node.get("modifiers", [])):
+                found.append((-1, "DISTINCT"))
+    return ", ".join(dict.fromkeys(what for _, what in sorted(found))) or None
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping in the parse tree, depth first."""
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+@lru_cache(maxsize=1)
+def _aggregate_functions() -> frozenset[str]:
+    from .. import duck
+
+    with duck.cursor() as con:
+        rows = con.execute("SELECT DISTINCT function_name FROM duckdb_functions() "
+                           "WHERE function_type = 'aggregate'").fetchall()
+    return frozenset(r[0] for r in rows)
+
 
 def build(name: str, target: str, *, sql: str | None = None, function: str | None = None, inputs: Any = (),
           mode: str = "incremental", schedule: str | None = None, trigger: str | None = None,
@@ -89,6 +196,10 @@ def build(name: str, target: str, *, sql: str | None = None, function: str | Non
     spec = PipelineSpec(name, target, sql, function, _inputs(name, inputs, groups or set()), mode, schedule, trigger,
                         params, str(description or ""), {str(k): str(v) for k, v in (tags or {}).items()},
                         window, retries, delay)
+    if trigger == "on_change" and spec.reads_own_target():
+        raise ValidationError(f"Pipeline {name!r}: trigger='on_change' with its target {target!r} among its inputs "
+                              "would start it again after every run of its own; give it a schedule or run it on "
+                              "demand")
     if sql is not None:
         unknown = sorted({m for m in PLACEHOLDER.findall(sql)} - set(WINDOW_NAMES) - set(params))
         if unknown:

@@ -161,17 +161,42 @@ def run(conn: Connection, run_id: int) -> dict[str, Any]:
     return dict(zip(RUN_COLUMNS, row))
 
 
-def last_runs(conn: Connection) -> dict[str, dict[str, Any]]:
-    """Each pipeline's newest run, and its newest successful one (as ``last_success_us``)."""
+def last_runs(conn: Connection, name: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each pipeline's newest run (of ``name`` only, if given), and its newest successful one
+    (as ``last_success_us``). When the newest run ends a backfill, ``backfill`` sums the
+    backfill's runs ({"runs", "rows_in", "rows_out", "rows_rejected", "failed", "start_us",
+    "end_us"}): its last interval alone (often an empty today) would misstate what it wrote."""
     out: dict[str, dict[str, Any]] = {}
+    where, args = ("WHERE pipeline = ?", (name,)) if name is not None else ("", ())
     rows = conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM pipeline_runs WHERE id IN "
-                        "(SELECT max(id) FROM pipeline_runs GROUP BY pipeline)").fetchall()
+                        f"(SELECT max(id) FROM pipeline_runs {where} GROUP BY pipeline)", args).fetchall()
     for r in rows:
         out[r[1]] = dict(zip(RUN_COLUMNS, r))
-    for name, finished in conn.execute("SELECT pipeline, max(finished_us) FROM pipeline_runs "
-                                       "WHERE status = 'succeeded' GROUP BY pipeline"):
-        out.setdefault(name, {})["last_success_us"] = finished
+    for pipeline, finished in conn.execute("SELECT pipeline, max(finished_us) FROM pipeline_runs "
+                                           f"WHERE status = 'succeeded' {where.replace('WHERE', 'AND')} "
+                                           "GROUP BY pipeline", args):
+        out.setdefault(pipeline, {})["last_success_us"] = finished
+    for pipeline, last in out.items():
+        if last.get("kind") == "backfill":
+            last["backfill"] = _backfill(conn, pipeline)
     return out
+
+
+def _backfill(conn: Connection, name: str) -> dict[str, Any]:
+    """The newest backfill's runs: the trailing backfill runs whose intervals follow each other
+    (one ``backfill`` call runs them oldest first, each starting where the previous ended)."""
+    rows = conn.execute(
+        "SELECT status, window_start_us, window_end_us, rows_in, rows_out, rows_rejected FROM pipeline_runs "
+        "WHERE pipeline = ? AND id > coalesce((SELECT max(id) FROM pipeline_runs WHERE pipeline = ? "
+        "AND kind <> 'backfill'), 0) ORDER BY id DESC LIMIT 10001", (name, name)).fetchall()
+    taken = rows[:1]
+    for row in rows[1:]:
+        if row[2] is None or row[2] != taken[-1][1]:
+            break
+        taken.append(row)
+    return {"runs": len(taken), "rows_in": sum(r[3] for r in taken), "rows_out": sum(r[4] for r in taken),
+            "rows_rejected": sum(r[5] for r in taken), "failed": sum(r[0] == "failed" for r in taken),
+            "start_us": taken[-1][1], "end_us": taken[0][2]}
 
 
 # ----------------------------------------------------------------------------- locks
