@@ -172,6 +172,40 @@ def show_flash() -> None:
             st.toast(message, icon=":material/check_circle:")
 
 
+# Streamlit 1.67 writes the URL in several steps per view: a page switch pushes the old path with its
+# widget-bound parameters dropped, then the new path, then each st.query_params write; a tab or a
+# record typed (widgets bound to the URL) replaces the entry instead. So Back skipped views or
+# stopped on half-written URLs. This makes one history entry per user action: the first URL change
+# after a click or key press adds an entry, every other change (the rest of that action's
+# writes, the URL a Back/Forward run settles on) rewrites the current one.
+_ONE_ENTRY_PER_ACTION = """<script>
+(() => {
+  if (window.__studioHistory) return;
+  window.__studioHistory = true;
+  const history = window.history;
+  const push = history.pushState.bind(history), replace = history.replaceState.bind(history);
+  let acted = false;  // a click or key press since the current entry was made
+  window.addEventListener("pointerdown", () => { acted = true; }, true);
+  window.addEventListener("keydown", () => { acted = true; }, true);
+  window.addEventListener("popstate", () => { acted = false; }, true);
+  const write = (state, title, url) => {
+    if (acted && url !== undefined && new URL(url, location.href).href !== location.href) {
+      acted = false;
+      return push(state, title, url);
+    }
+    return replace(state, title, url);
+  };
+  history.pushState = write;
+  history.replaceState = write;
+})();
+</script>"""
+
+
+def one_history_entry_per_view() -> None:
+    """Browser Back returns to the previous view (page, group, tab and record), one per press."""
+    st.sidebar.html(_ONE_ENTRY_PER_ACTION, unsafe_allow_javascript=True)
+
+
 def navigation() -> dict[str, list[Any]]:
     return {section: [st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], default=k == "catalog")
                       for k in keys] for section, keys in SECTIONS.items()}

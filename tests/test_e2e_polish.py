@@ -139,3 +139,48 @@ def test_05_statistics_show_amounts_in_full_and_epoch_times_as_dates(page, studi
         expect(table.get_by_test_id(f"glide-cell-{column}-{row}")).to_have_text(text)
     no_crash(page)
     shot(page, "polish_05_statistics", full_page=True)
+
+
+def view(page) -> tuple[str, str | None, str | None]:
+    """(URL path and query, the open tab, the record typed) as the user sees them."""
+    tab = page.get_by_role("tab", selected=True)
+    record = page.get_by_role("textbox", name="Show every version of a record by customer_id")
+    return (page.url.split("/", 3)[3], tab.inner_text() if tab.count() else None,
+            record.input_value() if record.count() else None)
+
+
+def test_06_back_returns_to_each_previous_view_one_per_press(page):
+    page.goto("/group?group=customers&tab=History&record=100578")
+    settle(page, "Show every version of a record")
+    start = view(page)
+    assert start == ("group?group=customers&tab=History&record=100578", "History", "100578")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Ingest", exact=True).click()
+    settle(page, "Upload a file")
+    page.go_back()
+    settle(page, "Show every version of a record")
+    assert view(page) == start  # the tab and the record, not the group's Overview
+
+    page.goto("/group?group=customers")
+    settle(page, "Configuration")
+    steps = [view(page)]
+    for tab in ("Statistics", "History"):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+        steps.append(view(page))
+    box = page.get_by_role("textbox", name="Show every version of a record by customer_id")
+    box.fill("100578")
+    box.press("Enter")
+    settle(page, "versions")
+    steps.append(view(page))
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Time travel", exact=True).click()
+    settle(page, "As of event time")
+    assert [s[1] for s in steps] == ["Overview", "Statistics", "History", "History"]
+    for expected in reversed(steps):  # each press goes back exactly one view
+        page.go_back()
+        settle(page)
+        page.wait_for_timeout(500)
+        assert view(page)[1:] == expected[1:] and "group=customers" in view(page)[0], (view(page), expected)
+    shot(page, "polish_06_back_to_overview")
+    page.go_forward()
+    settle(page)
+    assert view(page)[1] == "Statistics"
