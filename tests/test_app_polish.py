@@ -125,3 +125,28 @@ def test_statistics_show_amounts_in_full_and_epoch_times_as_dates(fs):
     assert table.loc["ts_ms", "max"] == "2026-11-08 21:20:00 UTC"  # epoch milliseconds
     assert table.loc["booked", "std"] == "1.0 days"
     assert table.loc["saldo", "count"] == 3  # counts stay numbers
+
+
+def test_the_last_ingest_shows_while_another_ingest_holds_the_write_lock(fs):
+    """A reload during a long ingest (which writes in one transaction) must not wait for it."""
+    import threading
+    import time
+
+    holding, release = threading.Event(), threading.Event()
+
+    def long_ingest() -> None:
+        with fs._conns.write():  # what a streamed ingest holds from its first batch to its commit
+            holding.set()
+            release.wait(120)
+
+    writer = threading.Thread(target=long_ingest)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        at = ok(page("ingest", group="merchants"))
+        assert time.monotonic() - started < 20  # not the 120 s of busy_timeout, or a page that never loads
+        assert "Last ingest into **merchants**" in texts(at)
+    finally:
+        release.set()
+        writer.join()
