@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import re
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import streamlit as st
 
-from store import FeatureStore, FeatureStoreError, default_path
+from store import FeatureStore, FeatureStoreError, IngestRejected, default_path
 from store.featurestore import FLUSH_INTERVAL
 from store.demo import seed_if_empty
 
@@ -84,16 +85,21 @@ def can(fs: FeatureStore, role: str, group: str | None = None) -> bool:
 
 
 @contextmanager
-def engine_errors(where: "DeltaGenerator | Callable[[FeatureStoreError], DeltaGenerator] | None" = None
-                  ) -> Iterator[None]:
+def engine_errors(where: "DeltaGenerator | Callable[[FeatureStoreError], DeltaGenerator] | None" = None,
+                  skip_choice: str | None = None) -> Iterator[None]:
     """Show any store error as its message (and, for a rejected ingest, its bad rows) instead of a
     traceback; the rest of the ``with`` block is skipped. ``where`` is a container, or a function
-    choosing one from the error (to show it next to the field at fault)."""
+    choosing one from the error (to show it next to the field at fault). ``skip_choice`` is the
+    page's control for writing only the valid rows: a refused ingest names it instead of the
+    API's ``on_error='skip'``."""
     try:
         yield
     except FeatureStoreError as exc:
         target = (where(exc) if callable(where) else where) or st
-        target.error(escape_markdown(exc.message), icon=":material/error:")
+        message = escape_markdown(exc.message)
+        if skip_choice and isinstance(exc, IngestRejected) and exc.skippable:
+            message = f"{escape_markdown(exc.reason)} Fix them, or choose **{skip_choice}** to write the valid rows."
+        target.error(message, icon=":material/error:")
         report = getattr(exc, "report", None)
         if report is not None and report.errors is not None and len(report.errors):
             row_errors(report, target)
@@ -168,6 +174,40 @@ def show_flash() -> None:
             st.warning(message, icon=":material/warning:")
         else:
             st.toast(message, icon=":material/check_circle:")
+
+
+# Streamlit 1.67 writes the URL in several steps per view: a page switch pushes the old path with its
+# widget-bound parameters dropped, then the new path, then each st.query_params write; a tab or a
+# record typed (widgets bound to the URL) replaces the entry instead. So Back skipped views or
+# stopped on half-written URLs. This makes one history entry per user action: the first URL change
+# after a click or key press adds an entry, every other change (the rest of that action's
+# writes, the URL a Back/Forward run settles on) rewrites the current one.
+_ONE_ENTRY_PER_ACTION = """<script>
+(() => {
+  if (window.__studioHistory) return;
+  window.__studioHistory = true;
+  const history = window.history;
+  const push = history.pushState.bind(history), replace = history.replaceState.bind(history);
+  let acted = false;  // a click or key press since the current entry was made
+  window.addEventListener("pointerdown", () => { acted = true; }, true);
+  window.addEventListener("keydown", () => { acted = true; }, true);
+  window.addEventListener("popstate", () => { acted = false; }, true);
+  const write = (state, title, url) => {
+    if (acted && url !== undefined && new URL(url, location.href).href !== location.href) {
+      acted = false;
+      return push(state, title, url);
+    }
+    return replace(state, title, url);
+  };
+  history.pushState = write;
+  history.replaceState = write;
+})();
+</script>"""
+
+
+def one_history_entry_per_view() -> None:
+    """Browser Back returns to the previous view (page, group, tab and record), one per press."""
+    st.sidebar.html(_ONE_ENTRY_PER_ACTION, unsafe_allow_javascript=True)
 
 
 def navigation() -> dict[str, list[Any]]:
@@ -293,6 +333,50 @@ def timestamp(us: int | None) -> dt.datetime | None:
     return None if us is None else dt.datetime.fromtimestamp(us / 1e6, dt.timezone.utc)
 
 
+def number(value: float | int | str | None) -> str:
+    """A statistic in full: thousands separators, whole numbers exact, up to 2 decimals (trailing
+    zeros dropped), and 3 significant digits below 1 so a rate never shows as 0.00; "" for none."""
+    import pandas as pd
+
+    if value is None or (isinstance(value, str) and not value) or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, str):  # DuckDB's exact text of a min or max
+        value = int(value) if value.lstrip("-").isdigit() else float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "" if math.isnan(value) else str(value)
+        if value.is_integer() and abs(value) < 2 ** 53:
+            value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    decimals = 2 if abs(value) >= 1 else max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
+# A numeric feature read as a time: a name that says so and values in one unit's range of epoch
+# times (2001-09-09 to 2103). Amounts never have such names; counts never such values.
+TIME_NAME = re.compile(r"time|epoch|date|(^|_)(ts|at)(_|$)", re.IGNORECASE)
+EPOCH_UNITS = ((1e9, 4.2e9, 1e6), (1e12, 4.2e12, 1e3), (1e15, 4.2e15, 1.0))  # (low, high, microseconds per unit)
+
+
+def epoch_unit(name: str, low: float | None, high: float | None, event_time: bool = False) -> float | None:
+    """Microseconds per unit when a numeric feature holds epoch times (the group's event time is
+    epoch seconds by definition), else None."""
+    if event_time:
+        return 1e6
+    if low is None or high is None or not TIME_NAME.search(name):
+        return None
+    return next((us for lo, hi, us in EPOCH_UNITS if lo <= low and high <= hi), None)
+
+
+def span(seconds: float) -> str:
+    """A length of time in its largest unit, one decimal ('3.5 days')."""
+    for unit, length in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if abs(seconds) >= length:
+            return f"{seconds / length:,.1f} {unit}"
+    return f"{seconds:,.1f} seconds"
+
+
 def size(n: int | None) -> str:
     """Bytes in decimal units (1 MB = 1,000,000 bytes), as Streamlit's upload chip shows them,
     so one file has one size on a page."""
@@ -334,17 +418,43 @@ def pairs_frame(mapping: dict[str, str]) -> "pd.DataFrame":
 
 
 def frame_pairs(frame: "pd.DataFrame") -> dict[str, str]:
-    """The key/value editor's rows back as a dict; blank keys are rows the user left empty."""
+    """The key/value editor's rows back as a dict. A key whose value was left empty maps to ""
+    (an empty tag is still a tag); rows without a key are skipped (``pairs_editor`` says so).
+    An empty cell is None or ``pd.NA``, which has no truth value, hence ``isna``."""
+    import pandas as pd
+
     out = {}
     for key, value in zip(frame["key"], frame["value"]):
         if isinstance(key, str) and key.strip():
-            out[key.strip()] = "" if value is None or value != value else str(value)
+            out[key.strip()] = "" if pd.isna(value) else str(value)
     return out
 
 
+def keyless_values(frame: "pd.DataFrame") -> list[str]:
+    """Values typed in rows that have no key: ``frame_pairs`` cannot keep them."""
+    import pandas as pd
+
+    return [str(v) for k, v in zip(frame["key"], frame["value"])
+            if not (isinstance(k, str) and k.strip()) and not pd.isna(v) and str(v).strip()]
+
+
 def pairs_editor(mapping: dict[str, str], key: str, where: "DeltaGenerator | None" = None) -> dict[str, str]:
-    """Edit a str->str mapping (tags, parameters) as a two-column table with addable rows."""
-    edited = (where or st).data_editor(pairs_frame(mapping), key=key, num_rows="dynamic", hide_index=True,
-                                       width="stretch", column_config={"key": st.column_config.TextColumn("key"),
-                                                                       "value": st.column_config.TextColumn("value")})
-    return frame_pairs(edited)
+    """Edit a str->str mapping (tags, parameters) as a two-column table with addable rows; a
+    caption under it says what a half-filled row becomes."""
+    target = where or st
+    edited = target.data_editor(pairs_frame(mapping), key=key, num_rows="dynamic", hide_index=True,
+                                width="stretch", column_config={"key": st.column_config.TextColumn("key"),
+                                                                "value": st.column_config.TextColumn("value")})
+    pairs = frame_pairs(edited)
+    notes = []
+    empty = [k for k, v in pairs.items() if not v]
+    if empty:
+        notes.append(", ".join(f"`{k}`" for k in empty) + (" has" if len(empty) == 1 else " have")
+                     + " no value: kept with an empty value.")
+    keyless = keyless_values(edited)
+    if keyless:
+        notes.append(", ".join(f"`{v}`" for v in keyless) + (" has" if len(keyless) == 1 else " have")
+                     + " no key: ignored; type a key to keep it.")
+    if notes:
+        target.caption(" ".join(notes))
+    return pairs

@@ -36,5 +36,6 @@ with common.engine_errors(), common.unexpected_errors():
     st.sidebar.caption("  \n".join(where))
     auth.footer(who)
     auth.sign_out_button()
+    common.one_history_entry_per_view()
     common.show_flash()
     page.run()

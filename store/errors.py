@@ -40,11 +40,17 @@ class ValidationError(FeatureStoreError, ValueError):
 
 
 class IngestRejected(ValidationError):
-    """A bulk ingest with bad rows and ``on_error="reject"``: nothing was written."""
+    """A bulk ingest with bad rows and ``on_error="reject"``: nothing was written. ``reason`` is
+    the message without advice; ``skippable`` says writing only the valid rows would write
+    something, which the message advises in the API's words (``on_error='skip'``), so other
+    interfaces (the studio's radio button, the CLI's flag) can name their own control."""
 
-    def __init__(self, message: str, report: Any) -> None:
-        super().__init__(message, report=report)
+    def __init__(self, reason: str, report: Any, skippable: bool = False) -> None:
+        super().__init__(f"{reason} Fix them, or pass on_error='skip' to write the valid rows." if skippable
+                         else reason, report=report)
         self.report = report
+        self.reason = reason
+        self.skippable = skippable
 
 
 class NotFound(FeatureStoreError, LookupError):

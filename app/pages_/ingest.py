@@ -4,16 +4,47 @@ with the reason; warnings and batch rules beside them), then write it with a pro
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
-from app.common import can, engine_errors, outcome, page_link, pick_group, row_errors, rule_warnings, size, store
+from app.common import (ago, can, engine_errors, outcome, page_link, pick_group, row_errors, rule_warnings, size,
+                        store, when)
 from app.files import saved_upload
 from store import upload
 
+if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
+    from store import FeatureStore
+
 SKIP = "(skip this column)"
 ON_ERROR = {"reject": "Write nothing if any row is invalid", "skip": "Write the valid rows, skip the invalid ones"}
+
+
+def last_ingest(fs: "FeatureStore", group: str, where: "DeltaGenerator") -> None:
+    """The group's last ingest, from the store's validation runs (and who, from the audit log when
+    the principal may read it): an ingest still shows after a reload or from another session."""
+    with engine_errors(where):
+        runs = fs.validation_runs(group)
+        runs = runs[runs["kind"] == "ingest"]
+        if runs.empty:
+            where.caption(f"Nothing was ingested into **{group}** yet.")
+            return
+        run = runs.iloc[0]
+        started_us = int(run["started"].timestamp() * 1e6)
+        by = ""
+        if fs._guard is not None and can(fs, "admin"):
+            entries = fs.audit(since=run["started"], group=group, action="ingest", limit=1)
+            by = f" by **{entries['principal'].iloc[0]}**" if len(entries) else ""
+        done = (f"refused, none of its {run['rows_checked']:,} rows written" if run["outcome"] == "refused" else
+                f"{run['rows_written']:,} of {run['rows_checked']:,} rows written"
+                + (f", {run['rows_rejected']:,} refused" if run["rows_rejected"] else ""))
+        source = f" from `{run['source']}`" if run["source"] else ""
+        where.caption(f"Last ingest into **{group}**{source}: {done}, {when(started_us)} ({ago(started_us)}){by}. "
+                      "Every ingest is listed on the group's Quality tab.")
+
 
 fs = store()
 st.title("Ingest")
@@ -23,6 +54,8 @@ if group_name is None:
 group = fs.feature_group(group_name)
 st.caption("Features: " + ", ".join(f"`{f.name}` {f.type}" for f in group.features)
            + f". Every row needs `{group.record_identifier}` and `{group.event_time}`.")
+last = st.empty()
+last_ingest(fs, group_name, last)
 
 if not can(fs, "editor", group_name):
     st.info(f"You may read **{group_name}** but not write to it: ingesting needs the editor role on it.",
@@ -38,7 +71,7 @@ if path is None:
             icon=":material/upload_file:")
     st.stop()
 
-with engine_errors():
+with engine_errors(skip_choice=ON_ERROR["skip"]):
     preview = upload.peek(path, 100)
     st.caption(f"{uploaded.name} — {upload.file_format(path)}, {size(os.path.getsize(path))}; "
                f"the first {len(preview)} rows:")
@@ -102,9 +135,16 @@ with engine_errors():
         def progress(done: int, total: int) -> None:
             bar.progress(done / total if total else 1.0, text=f"Written {done:,} of {total:,} rows")
 
-        st.session_state["ingested"] = (check, upload.ingest_file(fs, group_name, path, mapping, on_error, progress,
-                                                                  source=uploaded.name, time_format=time_format))
+        try:
+            st.session_state["ingested"] = (check, upload.ingest_file(fs, group_name, path, mapping, on_error,
+                                                                      progress, source=uploaded.name,
+                                                                      time_format=time_format))
+        except Exception:
+            bar.empty()  # the error says what happened; a bar left at "Validating…" would say it is still going
+            last_ingest(fs, group_name, last)  # a refusal is an ingest too
+            raise
         bar.progress(1.0, text="Done")
+        last_ingest(fs, group_name, last)
 
     ingested = st.session_state.get("ingested")
     if ingested and ingested[0] == check:

@@ -46,11 +46,14 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
     with add:
         st.subheader("Add features")
         st.caption("Existing rows read new features as empty. Features cannot be removed or retyped later.")
+        # A data editor keeps its rows under its key: a new key after an add starts an empty one.
+        added = st.session_state.get(f"features_added_{group.name}", 0)
         with st.form(f"add_features_{group.name}", border=False):
-            specs = features_editor([], key=f"new_features_{group.name}")
+            specs = features_editor([], key=f"new_features_{group.name}" + (f"_{added}" if added else ""))
             if st.form_submit_button("Add features", icon=":material/add:"):
                 with engine_errors():
                     fs.add_features(group.name, specs)
+                    st.session_state[f"features_added_{group.name}"] = added + 1
                     flash(f"Added {', '.join(s['name'] for s in specs)} to {group.name}")
                     st.rerun()
     st.divider()

@@ -3,16 +3,34 @@ time, and rows per period. DuckDB computes them over the offline store; results 
 the group's next write."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app import charts, data
-from app.common import engine_errors, page_link
+from app.common import engine_errors, epoch_unit, number, page_link, span, when
 from store import FeatureGroup, FeatureStore
 from store.stats import HISTORY, LATEST
 
 SCOPES = {HISTORY: "Every stored version", LATEST: "Latest version of each record"}
-NUMBER = st.column_config.NumberColumn(format="%.4g")
+# Shown as text, each row in its own way (an amount in full, an epoch time as a date).
+NUMBER = st.column_config.TextColumn(alignment="right")
 NUMERIC = ("min", "max", "mean", "std", "p05", "p25", "median", "p75", "p95")
+
+
+def readable(summary: "pd.DataFrame", group: FeatureGroup) -> "pd.DataFrame":
+    """The numeric summary for reading: full numbers with thousands separators, and the event
+    time and epoch-time features as UTC dates (their spread as a length of time)."""
+    shown: dict[str, list[str]] = {c: [] for c in NUMERIC}
+    for row in summary.to_dict("records"):  # one row per feature, not per data row
+        low, high = (None if pd.isna(row[c]) or row[c] == "" else float(row[c]) for c in ("min", "max"))
+        unit = epoch_unit(row["feature"], low, high, event_time=row["feature"] == group.event_time)
+        for c in NUMERIC:
+            value = row[c]
+            if unit is None or pd.isna(value):
+                shown[c].append(number(value))
+            else:
+                shown[c].append(span(float(value) * unit / 1e6) if c == "std" else when(int(float(value) * unit)))
+    return summary.assign(**{c: pd.Series(v, index=summary.index, dtype="string") for c, v in shown.items()})
 
 
 def render(fs: FeatureStore, group: FeatureGroup) -> None:
@@ -34,7 +52,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         counts = {c: st.column_config.NumberColumn(format="localized") for c in ("count", "nulls", "distinct")}
         if numeric.any():
             st.caption("Numeric features")
-            st.dataframe(summary[numeric].drop(columns="top_values").astype({"min": float, "max": float}),
+            st.dataframe(readable(summary[numeric].drop(columns="top_values"), group),
                          hide_index=True, column_config={"null_pct": null_pct, **counts, **{c: NUMBER for c in NUMERIC}})
         if (~numeric).any():
             st.caption("Other features")

@@ -100,7 +100,7 @@ class QualityMethods:
                                  f"({failure['reason']})", report)
         raise IngestRejected(
             f"Nothing was written to {g.name!r}: {report.rows_rejected:,} of {report.rows_total:,} rows are invalid. "
-            f"First: {report.first_error()}. Fix them, or pass on_error='skip' to write the valid rows.", report)
+            f"First: {report.first_error()}.", report, skippable=True)
 
     def _written(self: "FeatureStore", conn: Any, g: "FeatureGroup", report: "IngestReport", source: str | None,
                  started_us: int, seconds: float) -> None:
@@ -120,8 +120,9 @@ class QualityMethods:
         import pandas as pd
 
         self.feature_group(group)
-        with self._conns.write() as conn:
-            self._tally.flush(conn)
+        if self._tally.pending():  # a write only when puts were counted: a reader never waits behind an ingest
+            with self._conns.write() as conn:
+                self._tally.flush(conn)
         rows = tables.runs(self._conns.get(), group, arg_to_us(since, "since") if since is not None else None, limit)
         frame = pd.DataFrame(rows, columns=["id", "started_us", "seconds", "kind", "source", "rows_checked",
                                             "rows_written", "rows_warned", "rows_rejected", "outcome", "per_rule"])

@@ -198,6 +198,11 @@ class PutTally:
                 rule = c["per_rule"].setdefault(name, {"rejected": 0, "warned": 0, "failed_batch": 0})
                 rule[verdict] += 1
 
+    def pending(self) -> bool:
+        """Whether puts were counted since the last flush."""
+        with self._lock:
+            return bool(self._counts)
+
     def flush(self, conn: Connection) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}
