@@ -92,8 +92,9 @@ class AccessMethods:
         """Audit entries, newest first: when, who, what, which group, outcome and counts."""
         import pandas as pd
 
-        with self._conns.write() as conn:  # the puts counted so far, as entries
-            audit.fold(conn)
+        if audit.counted(self._conns.get()):
+            with self._conns.write() as conn:  # the puts counted so far, as entries
+                audit.fold(conn)
         rows = audit.entries(self._conns.get(), arg_to_us(since, "since") if since is not None else None, principal,
                              group, action, limit)
         frame = pd.DataFrame(rows, columns=["id", "at_us", "principal", "action", "group_name", "outcome", "details"])
@@ -105,8 +106,9 @@ class AccessMethods:
         {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
         "last_hash" somewhere else too: a later check against them catches even an attacker who
         rewrote the whole log."""
-        with self._conns.write() as conn:  # the puts counted so far, as entries
-            audit.fold(conn)
+        if audit.counted(self._conns.get()):
+            with self._conns.write() as conn:  # the puts counted so far, as entries
+                audit.fold(conn)
         with self._conns.read() as conn:
             return audit.verify(conn)
 

@@ -104,6 +104,13 @@ def count_put(conn: Connection, at_us: int, principal: str, group: str) -> None:
                      (principal, group, at_us, at_us))
 
 
+def counted(conn: Connection) -> bool:
+    """Whether puts were counted and not yet folded into entries (a read: a reader takes the
+    write lock to fold only when there is something to fold, so it never waits behind an ingest
+    for nothing)."""
+    return conn.execute("SELECT 1 FROM audit_put_counts LIMIT 1").fetchone() is not None
+
+
 def fold(conn: Connection) -> int:
     """Turn the put counts into chained entries (one per principal and group, dated at the last
     put counted) and clear them; call inside a write transaction. Returns the entries written."""
