@@ -81,7 +81,7 @@ def store() -> FeatureStore:
 def can(fs: FeatureStore, role: str, group: str | None = None) -> bool:
     """Whether the current principal holds ``role`` (on ``group``): pages hide what the engine
     would refuse anyway."""
-    return fs._guard is None or fs._guard.may(role, group)
+    return fs._guard.may(role, group)
 
 
 @contextmanager

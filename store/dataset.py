@@ -218,7 +218,7 @@ def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[Fe
         if not isinstance(spec, str) or not spec:
             raise ValidationError(f"Feature reference {spec!r} must be 'group' or 'group:feature'")
         name, _, feat = spec.partition(":")
-        if fs._guard is not None and not fs._guard.may("viewer", name):  # hidden reads as missing, features untold
+        if not fs._guard.may("viewer", name):  # hidden reads as missing, features untold
             fs._guard.record("read", name, "denied")
             raise registry.missing(name)
         group = fs.feature_group(name)

@@ -297,6 +297,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
                 registry.insert_group(conn, group, now, extra or {})  # raises Conflict
             twin = conn.execute("SELECT name FROM feature_groups WHERE lower(name) = ?", (name.lower(),)).fetchone()
+            if twin and not self._guard.may("viewer", twin[0]):  # refused without naming a group it may not see
+                raise ValidationError(f"Feature group name {name!r} is taken (SQL does not tell letter case apart); "
+                                      "pick another name", group=name)
             if twin:  # its tables and SQL views would be the same ones
                 raise ValidationError(f"Feature group {name!r} differs from the existing group {twin[0]!r} only in letter "
                                       "case; SQL cannot tell them apart, so pick another name", group=name)
@@ -766,8 +769,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def _snapshots(self, groups: Sequence[str], max_event_us: int | None = None, max_write_us: int | None = None):
         from .query import snapshot
 
-        if self._guard is not None:  # every offline read, whichever function asks, meets the policy here
-            self._guard.require_read(list(groups))
+        self._guard.require_read(list(groups))  # every offline read, whichever function asks, meets the policy here
         defs = []
         for name in groups:
             g, _ = self._group(name)
@@ -832,8 +834,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
         offline_groups = registry.offline_names(self._conns.get())
-        if self._guard is not None:  # a principal's SQL sees its groups as views, and their folders only
-            offline_groups = self._guard.visible(offline_groups)
+        offline_groups = self._guard.visible(offline_groups)  # a principal's SQL sees its groups as views, their folders only
         return query.to_pandas(engines.get(engine, spark).query(self, sql, offline_groups, limit, timeout, cancel))
 
     def query_csv(self, sql: str, out: BinaryIO, *, timeout: float | None = None,
@@ -845,8 +846,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
         offline_groups = registry.offline_names(self._conns.get())
-        if self._guard is not None:
-            offline_groups = self._guard.visible(offline_groups)
+        offline_groups = self._guard.visible(offline_groups)
         return DuckDBEngine().query_csv(self, sql, offline_groups, out, timeout, cancel)
 
     def statistics(self, group: str, scope: str = "history", *, engine: str = "duckdb",
@@ -939,7 +939,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("A model needs a non-empty name")
         now = now_us()
-        hidden = self._guard.hidden_lineage() if self._guard is not None else frozenset()
+        hidden = self._guard.hidden_lineage()
         with self._conns.write() as conn:
             ids = [lineage.dataset_node(conn, d, hidden) for d in datasets]
             node = f"model:{name}"
@@ -950,7 +950,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def usage(self) -> dict[str, dict[str, list[str]]]:
         """Per group, the datasets built from it and the models trained on those."""
-        hidden = self._guard.hidden_lineage() if self._guard is not None else frozenset()
+        hidden = self._guard.hidden_lineage()
         return lineage.usage(self._conns.get(), hidden)
 
     def lineage(self, node: str | None = None, depth: int | None = None) -> lineage.LineageGraph:
@@ -959,7 +959,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         conn = self._conns.get()
         if node is not None and ":" not in node:
             node = f"feature_group:{node}"
-        hidden = self._guard.hidden_lineage() if self._guard is not None else frozenset()
+        hidden = self._guard.hidden_lineage()
         return lineage.graph(conn, node, depth, hidden)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import ingest as ing
 from . import registry
+from .access.guard import counts, logged
 from .engines.spark_ingest import _batch_sums
 
 if TYPE_CHECKING:
@@ -79,9 +80,9 @@ class Batches:
             self.kept_rejected += min(room, report.rejected.num_rows)
         failed = {f["rule"] for f in self.batch_failures}
         self.batch_failures += [f for f in report.batch_failures if f["rule"] not in failed]
-        for rule, counts in report.rule_counts.items():
+        for rule, tally in report.rule_counts.items():
             entry = self.rule_counts.setdefault(rule, {"rejected": 0, "warned": 0, "failed_batch": 0})
-            for key, value in counts.items():
+            for key, value in tally.items():
                 entry[key] += value
         self.sums.append(_batch_sums(self.group, prepared.table))
         if prepared.max_event_us is not None:
@@ -240,6 +241,7 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
                 fs._record_source(conn, group, checker.first, report, wt)
             rejected, report.rejected = report.rejected, None  # quarantined batch by batch above
             fs._written(conn, g, report, report.source, api, report.seconds)
+            logged(fs, conn, "ingest", counts("ingest", report))  # no rows committed without their entry
             report.rejected = rejected
             if on_commit:
                 on_commit(conn, report)

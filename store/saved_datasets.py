@@ -56,7 +56,7 @@ def _read_copy(fs: "FeatureStore", copy: str) -> "pa.Table":
 
 def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
     """The dataset's lineage node, by id ('dataset:ab12…' or 'ab12…') or by name (the newest)."""
-    hidden = fs._guard.hidden_lineage() if fs._guard is not None else frozenset()
+    hidden = fs._guard.hidden_lineage()
     with fs._conns.read() as conn:  # one reading a hidden group is missing, as one never built
         return lineage.node(conn, lineage.dataset_node(conn, dataset, hidden))
 

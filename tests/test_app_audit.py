@@ -37,6 +37,8 @@ def test_failed_sign_ins_and_lockouts_are_in_the_audit_log(secured):
     assert log[["principal", "outcome"]].values.tolist() == [
         ["root", "denied"], *[["vera", "denied"]] * 4, ["vera", "locked"], ["vera", "locked"]]
     assert [d["failures"] for d in log["details"]] == [1, 1, 2, 3, 4, 5, 5]
+    studio = log["details"].iloc[0]["via"]  # who recorded the claim: the studio's own principal
+    assert studio and all(d["via"] == studio for d in log["details"])
 
 
 def test_a_viewer_is_not_offered_save_monitor_or_delete_dataset(secured):

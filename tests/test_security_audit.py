@@ -171,6 +171,23 @@ def test_an_ingest_commits_with_its_entry_or_not_at_all(store, registry_location
         assert root.verify_audit()["ok"]
 
 
+def test_a_file_read_in_batches_commits_with_its_entry_or_not_at_all(store, registry_location, tmp_path,
+                                                                     monkeypatch):
+    from store import ingest as ing
+
+    monkeypatch.setattr(ing, "BATCH_ROWS", 2)  # a file longer than a batch is streamed (store.ingest_stream)
+    path = tmp_path / "rows.csv"
+    frame(range(5)).to_csv(path, index=False)
+    with FeatureStore(store, principal="own", registry=registry_location) as own:
+        with failing("ingest"), pytest.raises(RuntimeError, match="no ingest entry"):
+            own.ingest("public", path)
+        assert own.get_record("public", "0") is None and len(own.as_of("public")) == 0
+        own.ingest("public", path)
+    with FeatureStore(store, principal="root", registry=registry_location) as root:
+        log = root.audit(action="ingest")
+        assert log["details"].tolist() == [{"rows_written": 5, "rows_rejected": 0, "source": "rows.csv"}]
+
+
 def test_a_compaction_commits_with_its_entry_or_not_at_all(store, registry_location):
     with FeatureStore(store, principal="root", registry=registry_location) as root:
         for i in range(3):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from store import Feature, FeatureStore, NotFound
+from store import Feature, FeatureStore, NotFound, ValidationError
 from store.cli import main
 
 FEATURES = [Feature("id"), Feature("ts"), Feature("v")]
@@ -172,3 +172,18 @@ def test_a_dataset_built_on_a_hidden_group_is_missing(site, who):
                 call("nosuch")
             assert str(hidden.value) == str(missing.value).replace("nosuch", dataset)
     assert fs.dataset("d_public").to_pandas()["v"].tolist() == ["open"]
+
+
+def test_a_case_twin_of_a_hidden_group_is_refused_without_its_name(tmp_path):
+    # An admin of team_* may create groups there; a hidden 'Team_payroll' still takes the name
+    # 'team_payroll' (SQL does not tell case apart), but the refusal must not spell it out.
+    (tmp_path / "access.yaml").write_text("users:\n- {name: ana, roles: [{role: admin, groups: ['team_*']}]}\n"
+                                          "- {name: root, roles: [{role: admin}]}\n")
+    feats = [Feature("id"), Feature("ts")]
+    with FeatureStore(tmp_path, principal="root") as root:
+        root.create_feature_group("Team_payroll", "id", "ts", feats)
+    with FeatureStore(tmp_path, principal="ana") as ana:
+        assert ana.list_feature_groups() == []
+        with pytest.raises(ValidationError) as refused:
+            ana.create_feature_group("team_payroll", "id", "ts", feats)
+        assert "Team_payroll" not in str(refused.value) and "is taken" in str(refused.value)

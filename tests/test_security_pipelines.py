@@ -193,6 +193,7 @@ def test_a_scheduled_run_acts_as_the_owner_and_stops_once_its_grant_is_revoked(s
     assert run["status"] == "succeeded" and run["rows_out"] == 1  # own may read secret: copied
     audit = site("root").audit(action="run_pipeline")
     assert audit["principal"].iloc[0] == "own" and audit["details"].iloc[0]["scheduler"] == "root"
+    assert site("root").audit(action="ingest").empty  # the run's write is the run's one entry, as by hand
 
     write_access(site.store, [str(site.tmp / "allowed")])  # own's read grant on secret is gone
     site("root").put_record("secret", {"id": "s2", "ts": "2026-01-03T00:00:00Z", "v": "NEWER-SECRET"})

@@ -35,7 +35,7 @@ def last_ingest(fs: "FeatureStore", group: str, where: "DeltaGenerator") -> None
         run = runs.iloc[0]
         started_us = int(run["started"].timestamp() * 1e6)
         by = ""
-        if fs._guard is not None and can(fs, "admin"):
+        if fs.governed and can(fs, "admin"):
             entries = fs.audit(since=run["started"], group=group, action="ingest", limit=1)
             by = f" by **{entries['principal'].iloc[0]}**" if len(entries) else ""
         done = (f"refused, none of its {run['rows_checked']:,} rows written" if run["outcome"] == "refused" else

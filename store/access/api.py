@@ -68,12 +68,15 @@ class AccessMethods:
     def record_sign_in(self: "FeatureStore", name: str, outcome: str, details: dict[str, Any] | None = None) -> None:
         """Log a refused sign-in to a front end of this store (the studio's password form), in the
         name tried: ``outcome`` "denied" (wrong name or password) or "locked" (too many failures
-        in a row). Raises ValidationError for another outcome."""
+        in a row). The entry also names the principal that recorded it (``via``): the name tried is
+        only a claim, and an entry made by another caller is attributable to it. Raises
+        ValidationError for another outcome."""
         if outcome not in SIGN_IN_OUTCOMES:
             raise ValidationError(f"A sign-in's outcome is one of {', '.join(SIGN_IN_OUTCOMES)}, not {outcome!r}",
                                   outcome=outcome)
         with self._conns.write() as conn:
-            audit.append(conn, now_us(), name[:200] or "(empty)", "sign_in", None, outcome, details)
+            audit.append(conn, now_us(), name[:200] or "(empty)", "sign_in", None, outcome,
+                         {**(details or {}), "via": self._guard.name})
 
     def publish_access(self: "FeatureStore", path: str | None) -> None:
         """Make the access file at ``path`` this shared store's policy on every machine, or with

@@ -92,7 +92,7 @@ class Guard:
 
     def __init__(self, file: AccessFile | None, principal: str | Principal, store: "FeatureStore",
                  live: "LivePolicy | LocalPolicy | None" = None) -> None:
-        self.file = file  # None once a published policy is withdrawn: everything allowed
+        self.file = file  # None: everything allowed (no policy, or a published one withdrawn; see governed)
         self.name = principal.name if isinstance(principal, Principal) else principal
         self.principal = principal if isinstance(principal, Principal) or file is None else file.principal(principal)
         self.store = store

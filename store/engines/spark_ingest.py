@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import ingest as ing
 from .. import registry
+from ..access.guard import counts, logged
 from ..errors import ValidationError
 from ..offline import OfflineFiles
 from ..timeutil import now_us
@@ -106,6 +107,7 @@ def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", ru
             registry.advance(conn, group, used, max_event_us)
             report.seconds = time.perf_counter() - started
             fs._written(conn, g, report, report.source, api, report.seconds)
+            logged(fs, conn, "ingest", counts("ingest", report))  # no rows committed without their entry
         except BaseException as exc:
             failure = exc
             raise

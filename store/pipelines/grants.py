@@ -35,11 +35,7 @@ def acting(fs: "FeatureStore") -> "Guard | None":
 
 def owner_name(fs: "FeatureStore") -> str:
     """Whom a pipeline created or changed through ``fs`` belongs to (the OS user on an open store)."""
-    from ..access.guard import default_principal
-
-    if fs._guard is not None:
-        return fs._guard.name
-    return getattr(fs._principal, "name", fs._principal) or default_principal()
+    return fs._guard.name
 
 
 def group_names(spec: dict[str, Any]) -> list[str]:

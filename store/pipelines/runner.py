@@ -128,13 +128,12 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     log = RunLog()
 
     def audited(conn: Any, status: str, rows_out: int = 0) -> None:
-        """Under a policy, the run's audit entry as its starter's, in the transaction that ends the
-        run (with its rows, when it wrote some)."""
-        if fs._guard is not None:
-            fs._guard.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
-                             {"pipeline": name, "run": run_id, "trigger": trigger, "status": status,
-                              "rows_out": rows_out, **({"scheduler": scheduler} if scheduler else {})},
-                             "failed: run" if status == "failed" else "ok")
+        """The run's audit entry as its starter's, in the transaction that ends the run (with its
+        rows, when it wrote some)."""
+        fs._guard.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
+                         {"pipeline": name, "run": run_id, "trigger": trigger, "status": status,
+                          "rows_out": rows_out, **({"scheduler": scheduler} if scheduler else {})},
+                         "failed: run" if status == "failed" else "ok")
 
     try:  # a definition that no longer holds (an input group deleted since) fails the run, recorded
         spec = specs.from_dict(stored["spec"], set(registry.names(fs._conns.get())))
@@ -245,8 +244,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
 
     conn = fs._conns.get()
     group_inputs = spec.group_inputs(set(registry.names(conn)))
-    if fs._guard is not None:  # the check every offline read meets where it takes its snapshots
-        fs._guard.require_read(list(group_inputs.values()))
+    fs._guard.require_read(list(group_inputs.values()))  # the check every offline read meets at its snapshots
     lookback = int((spec.lookback_seconds or 0) * 1_000_000)
     plan = Plan(kind, interval, sample=sample)
     new_ranges: list[tuple[int, int]] = []

@@ -134,11 +134,15 @@ class Scheduler:
                     tables.update(conn, name, now_us(), last_fire_us=latest_fire(schedule, now))
             # As its owner: a fresh handle, so every run decides on the policy as it is now.
             actor = self.fs.with_principal(stored["owner"]) if stored["owner"] is not None else self.fs
+            depth = actor._guard_depth  # as inside a run_pipeline call: the run checks its own grants, and its
+            depth.n = getattr(depth, "n", 0) + 1  # ingest is the run's write, logged once, by the run
             try:
                 run = runner.execute(actor, name, None, trigger, attempt=attempt, scheduled=True,
-                                     scheduler=self.fs._guard.name if self.fs._guard is not None else None)
+                                     scheduler=self.fs._guard.name)
             except Conflict:  # someone started it by hand meanwhile
                 continue
+            finally:
+                depth.n -= 1
             log.info("pipeline %s run %s (%s): %s", name, run["id"], trigger, run["status"])  # audited by the run
             runs.append(run)
         return runs
