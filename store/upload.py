@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .inference import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
 from .tabular import read_table
+from .timeutil import format_example  # noqa: F401 - the studio shows a format by its example
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import io
 import json
 import os
 import re
@@ -279,6 +280,9 @@ METHODS: dict[str, Row] = {
     "query": Row(lambda fs, g: fs.query(f"SELECT count(*) AS n FROM {g}"), "viewer",
                  hidden=(Probe(lambda fs, g: fs.query(f"SELECT count(*) AS n FROM {g}"),
                               refusals=(ValidationError, AccessDenied)),)),  # an unknown table is a SQL error
+    "query_csv": Row(lambda fs, g: fs.query_csv(f"SELECT count(*) AS n FROM {g}", io.BytesIO()), "viewer",
+                     hidden=(Probe(lambda fs, g: fs.query_csv(f"SELECT count(*) AS n FROM {g}", io.BytesIO()),
+                                   refusals=(ValidationError, AccessDenied)),)),
     "lineage": Row(lambda fs, g: fs.lineage(), "viewer",
                    hidden=(Probe(lambda fs, g: fs.lineage()), Probe(lineage_of))),
     "usage": Row(lambda fs, g: fs.usage(), "viewer"),
@@ -367,6 +371,8 @@ METHODS: dict[str, Row] = {
                                 restore=lambda g: W.put_policy_back()),
     "close": Row(lambda fs, g: FeatureStore(W.path, principal=W.principal_of(fs)).close(), None),
     "with_principal": Row(lambda fs, g: fs.with_principal(PRINCIPALS["viewer"]), None),
+    "allowed": Row(lambda fs, g: fs.allowed("get_record", g), None),  # a question; the same answer for hidden and missing
+    "record_sign_in": Row(lambda fs, g: fs.record_sign_in("someone", "denied"), None),  # an audit entry only
 }
 
 

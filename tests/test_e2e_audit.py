@@ -70,7 +70,7 @@ def test_a_viewer_is_not_offered_save_monitor_or_delete_dataset(page, studio):
     expect(save).to_be_disabled()
     save.scroll_into_view_if_needed()
     shot(page, "audit_3_viewer_monitor")
-    sign_in(page, "vera", "vera-password", "/datasets?dataset=vera_set")  # a reload signs out (F6, another fix)
+    page.goto("/datasets?dataset=vera_set")  # a pasted link in the same tab keeps the session (F6)
     settle(page, "Rebuild on today's data")
     expect(page.get_by_text("Delete this dataset")).to_have_count(0)
     shot(page, "audit_4_viewer_dataset")
