@@ -114,7 +114,7 @@ class Batches:
         """The verdicts of every batch as one report, batch rules judged over the whole input."""
         import pyarrow as pa
 
-        from .quality.rules import judge_batch_rules
+        from .quality.rules import judge_batch_rules, record_batch_verdicts
 
         report = ing.IngestReport(self.group.name, rows_total=self.total, rows_written=self.written,
                                   rows_rejected=self.total - self.written, rows_warned=self.warned,
@@ -125,14 +125,7 @@ class Batches:
         report.source = self.first.source_name if self.first else None
         report.source_csv = self.first.path if self.first and self.first.is_csv else None
         counts = {rule: dict(c) for rule, c in self.rule_counts.items()}
-        for verdict in judge_batch_rules(self.rules, self.total, self.written, self.sums):
-            entry = counts.setdefault(verdict["rule"], {"rejected": 0, "warned": 0, "failed_batch": 0})
-            if verdict["severity"] == "warn":
-                report.batch_warnings.append({"rule": verdict["rule"], "reason": verdict["reason"]})
-                entry["warned"] += 1
-            else:
-                report.batch_failures.append({"rule": verdict["rule"], "reason": verdict["reason"]})
-                entry["failed_batch"] = 1
+        record_batch_verdicts(report, counts, judge_batch_rules(self.rules, self.total, self.written, self.sums))
         report.rule_counts = counts
         report.batch_failures[:0] = self.batch_failures
         if self.rejected:

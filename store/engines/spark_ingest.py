@@ -200,7 +200,7 @@ def _merge(g: "FeatureGroup", payloads: list[dict], rules: list, task: _Task
     import pyarrow as pa
 
     from ..offline import arrow_schema
-    from ..quality.rules import judge_batch_rules
+    from ..quality.rules import judge_batch_rules, record_batch_verdicts
 
     # A row's position in the DataFrame: rows of earlier input partitions, then its place in its own.
     counts: dict[int, int] = {}
@@ -238,14 +238,7 @@ def _merge(g: "FeatureGroup", payloads: list[dict], rules: list, task: _Task
                               errors=ing.merge_verdicts(errors), warnings=ing.merge_verdicts(warnings),
                               rows_warned=warned)
     sums = [p["sums"] for p in payloads]
-    for verdict in judge_batch_rules(rules, total, written, sums):
-        entry = rule_counts.setdefault(verdict["rule"], {"rejected": 0, "warned": 0, "failed_batch": 0})
-        if verdict["severity"] == "warn":
-            report.batch_warnings.append({"rule": verdict["rule"], "reason": verdict["reason"]})
-            entry["warned"] += 1
-        else:
-            report.batch_failures.append({"rule": verdict["rule"], "reason": verdict["reason"]})
-            entry["failed_batch"] = 1
+    record_batch_verdicts(report, rule_counts, judge_batch_rules(rules, total, written, sums))
     report.rule_counts = rule_counts
     if rejected:
         report.rejected = pa.concat_tables(rejected, promote_options="permissive")

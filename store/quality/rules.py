@@ -329,6 +329,19 @@ def judge_batch_rules(rules: list[Rule], received: int, written: int,
     return out
 
 
+def record_batch_verdicts(report: Any, counts: dict[str, dict[str, int]], verdicts: list[dict[str, Any]]) -> None:
+    """Batch rules' verdicts into ``report`` (its batch warnings and failures) and into ``counts``
+    per rule, as a batch checked in parts (Spark partitions, a file read in batches) reports them."""
+    for verdict in verdicts:
+        entry = counts.setdefault(verdict["rule"], {"rejected": 0, "warned": 0, "failed_batch": 0})
+        if verdict["severity"] == "warn":
+            report.batch_warnings.append({"rule": verdict["rule"], "reason": verdict["reason"]})
+            entry["warned"] += 1
+        else:
+            report.batch_failures.append({"rule": verdict["rule"], "reason": verdict["reason"]})
+            entry["failed_batch"] = 1
+
+
 def _row_mask(group: "FeatureGroup", rule: Rule, columns: dict[str, "pa.Array"]) -> np.ndarray:
     import pyarrow.compute as pc
 
