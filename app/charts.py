@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 if TYPE_CHECKING:
     import pandas as pd
 
-    from store.stats import Distribution, TimeSeries
+    from store.retrieval.stats import Distribution, TimeSeries
 
 BLUE, RED, GREY = "#2563eb", "#dc2626", "#94a3b8"
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, bargap=0.05, showlegend=False)

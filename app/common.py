@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from streamlit.delta_generator import DeltaGenerator
 
-    from store.ingest import IngestReport
+    from store.ingest.prepare import IngestReport
 
 # key: (script relative to app/studio.py, title, icon). A page's URL path is its file name
 # (/group?group=customers), which links in the lineage drawing rely on.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from store import explore, stats
+from store.retrieval import browse as explore, stats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +70,7 @@ def latest_page(fs: "FeatureStore", group: str, limit: int, offset: int) -> expl
 
 @st.cache_data(show_spinner="Rebuilding the dataset…", max_entries=16)
 def _dataset_head(_fs: "FeatureStore", path: str, dataset_id: str, rows: int, principal: str | None) -> "pd.DataFrame":
-    from store.query import to_pandas
+    from store.offline.snapshot import to_pandas
 
     return to_pandas(_fs.dataset(dataset_id).table.slice(0, rows))
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 from urllib.parse import urlencode
 
-from store.lineage import LineageGraph
+from store.registry.lineage import LineageGraph
 
 KINDS = {  # kind: (label, shape, fill colour)
     "source": ("Data source", "note", "#fef3c7"),

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from store.quality.rules import BATCH_CHECKS, ROW_CHECKS, SEVERITIES
+from store.model.rules import BATCH_CHECKS, ROW_CHECKS, SEVERITIES
 
 COLUMNS = ["check", "feature", "min", "max", "values", "pattern or SQL", "severity", "name", "description"]
 DEFAULT = "(default)"  # severity: reject_row for row rules, fail_batch for batch rules

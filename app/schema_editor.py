@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from store import FeatureStoreError
-from store.schema import COLLECTION_TYPES, FEATURE_TYPES
+from store.model.schema import COLLECTION_TYPES, FEATURE_TYPES
 
 COLUMNS = ["name", "type", "collection", "dimension", "description"]
 NO_COLLECTION = "—"

@@ -18,7 +18,7 @@ import time
 
 from store import Feature, FeatureStore
 from store.access import audit
-from store.timeutil import now_us
+from store.common.timeutil import now_us
 
 WAYS = ("none", "counted", "per_put")
 

@@ -412,7 +412,7 @@ def _write_daily(table, root: str) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from store import layout
+    from store.model import layout
 
     shutil.rmtree(root, ignore_errors=True)
     days = layout.keys("day", table.column("event_time").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy())
@@ -516,7 +516,7 @@ def _put_inputs(size: Size) -> list[dict]:
 def step_put_raw(size: Size) -> dict:
     """Bare upsert into the online table + insert into the staging table, one transaction each,
     on a copy of the engine's database (same tables, same rows)."""
-    from store.timeutil import iso_z_to_us
+    from store.common.timeutil import iso_z_to_us
 
     records = _put_inputs(size)
     raw_dir = os.path.join(work_dir(SIZE_NAME), "raw")
@@ -801,7 +801,7 @@ def step_compact_raw(size: Size) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from store.maintenance.compaction import SMALL_FRACTION, TARGET_BYTES, TARGET_ROWS
+    from store.offline.compaction import SMALL_FRACTION, TARGET_BYTES, TARGET_ROWS
 
     scratch = os.path.join(work_dir(SIZE_NAME), "raw", "compact")
     shutil.rmtree(scratch, ignore_errors=True)

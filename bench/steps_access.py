@@ -71,7 +71,7 @@ def _encryption(base: ModuleType, frame, root: str) -> dict:
     each a full scan (count, sums, distinct) through fs.query, 2,000 get_record calls and a
     point-in-time dataset of 20,000 entity rows."""
     from store import FeatureStore
-    from store.access import crypto
+    from store.storage import encryption as crypto
 
     stores = {}
     for variant in ("plain", "encrypted"):

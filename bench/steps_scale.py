@@ -52,7 +52,7 @@ def spark_build(size: Size, base: ModuleType) -> dict:
     import pandas as pd
     import pyarrow as pa
 
-    from store import query
+    from store.offline import snapshot as query
 
     entity = pd.read_parquet(input_path(base.SIZE_NAME, "entity"))
     fs = base.open_store()

@@ -21,13 +21,13 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .featurestore import FeatureStore, default_path
-    from .schema import Feature, FeatureGroup
+    from .model.schema import Feature, FeatureGroup
 
 _LAZY = {
     "FeatureStore": "featurestore",
     "default_path": "featurestore",
-    "Feature": "schema",
-    "FeatureGroup": "schema",
+    "Feature": "model.schema",
+    "FeatureGroup": "model.schema",
 }
 
 __all__ = [

@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import Conflict
-from .schema import Feature
-from .timeutil import now_us
+from .model.schema import Feature
+from .common.timeutil import now_us
 
 if TYPE_CHECKING:  # keeps ``import store.demo`` as light as the CLI needs
     from .featurestore import FeatureStore

@@ -9,35 +9,45 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 
-from . import layout, lineage, records, registry
-from . import offline as offline_store
-from . import online as online_store
-from .access import audit, crypto
+from .model import layout, record as records
+from .registry import lineage
+from . import registry
+from .offline import files as offline_store
+from .online import sqlite_tables as online_store
+from .access import audit
+from .storage import encryption as crypto
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
 from .access.api import AccessMethods
 from .access.guard import counts, install, logged
-from .coerce import coerce_event_time
-from .duck import Sandboxes
+from .model.coerce import coerce_event_time
+from .common.duck import Sandboxes
 from .errors import AccessDenied, StorageFull, ValidationError
-from .offline import FLUSH_ROWS, OfflineFiles
-from .online_backends import open_online
+from .offline.files import FLUSH_ROWS, OfflineFiles
+from .online import open_online
 from .storage import config as storage_config
 from .storage import open_storage
 from .pipelines import tables as pipeline_tables
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
 from .quality.api import QualityMethods
-from .schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
+from .model.schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
 from .databases import open_database, shared
-from .timeutil import MAX_DURATION_SECONDS, arg_to_us, check_time_format, now_us, retention_seconds, ttl_to_seconds
+from .common.timeutil import (
+    MAX_DURATION_SECONDS,
+    arg_to_us,
+    check_time_format,
+    now_us,
+    retention_seconds,
+    ttl_to_seconds,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .dataset import Dataset
-    from .ingest import IngestReport
+    from .retrieval.dataset import Dataset
+    from .ingest.prepare import IngestReport
 
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
@@ -72,9 +82,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         checked against ``principal``'s roles (default: $FEATURESTORE_PRINCIPAL, else the OS
         user) and raises AccessDenied when refused; see ``store.access``. An encrypted store
         (``featurestore init --encrypt``) needs its ``key`` (or $FEATURESTORE_KEY /
-        $FEATURESTORE_KEY_FILE); see ``store.access.crypto``. ``offline`` puts a new store's
+        $FEATURESTORE_KEY_FILE); see ``store.storage.encryption``. ``offline`` puts a new store's
         Parquet files elsewhere (a folder, or ``s3://bucket/prefix``); see ``store.storage``;
-        ``online`` its online records (``redis://...``; see ``store.online_backends``), ``registry``
+        ``online`` its online records (``redis://...``; see ``store.online``), ``registry``
         its tables (``postgresql://...``, so stores on several machines share them; see
         ``store.databases``). Such a store opens on any machine from its URL given as ``path``
         (``postgresql://...?schema=...``, its ``shared_url``; see ``store.databases.shared``)."""
@@ -129,7 +139,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         self._recover()
         self._maintainer = None
         if background:
-            from .maintenance.background import Maintainer
+            from .core.background import Maintainer
 
             self._maintainer = Maintainer(self, flush_interval).start()
         atexit.register(_flush_at_exit, weakref.ref(self))
@@ -191,7 +201,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def _prepare_sql(self, group: FeatureGroup) -> dict:
         """What writes and reads of the group reuse: its SQL, and its rules compiled."""
-        from .quality.rules import RecordChecker, parse
+        from .model.rules import RecordChecker, parse
 
         names = group.feature_names
         rules = parse(group, quality_tables.settings(self._conns.get(), group.name)["rules"])
@@ -259,14 +269,14 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         written; it is kept with the group, so every ingest reads them so (detected from
         ``dataframe`` when unambiguous). Raises ValidationError (also for a ``dataframe`` whose
         event times do not parse, or are ambiguous without ``time_format``), Conflict."""
-        from .ingest import INGEST_SETTINGS
+        from .ingest.prepare import INGEST_SETTINGS
 
         if time_format is not None:
             check_time_format(time_format)
         if features is None:
             if dataframe is None:
                 raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
-            from .inference import propose_data
+            from .ingest.infer import propose_data
 
             proposal = propose_data(dataframe, event_time, record_identifier, time_format=time_format)
             proposal.check_event_time()  # raises: a group that could not take its own sample
@@ -324,7 +334,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         """Definition plus live figures: record counts, files, last event and last write, and (with
         ``storage``) what the group costs on disk: online bytes, the oldest event kept, the start of
         the retained history and the offline growth per day over 30 days."""
-        from .maintenance import storage as disk
+        from .offline import usage as disk
 
         group = self.feature_group(name)
         now = now_us()
@@ -448,7 +458,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def delete_feature_group(self, name: str, purge_offline: bool = False) -> None:
         """Remove the group's online data and registry entry; its Parquet files stay on disk
         (buffered rows are flushed to them first) unless ``purge_offline``."""
-        from .maintenance.tasks import flush_locked
+        from .core.upkeep import flush_locked
 
         group = self.feature_group(name)
         now = now_us()
@@ -644,8 +654,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         (``_on_commit(conn, report)`` runs inside the write transaction: pipelines commit their
         watermark with their rows.)
         """
-        from . import ingest as ing
-        from .engines import spark_ingest
+        from .ingest import prepare as ing
+        from .core import writes_spark as spark_ingest
 
         if on_error not in ("reject", "skip"):
             raise ValidationError(f"on_error={on_error!r}: use 'reject' or 'skip'")
@@ -663,7 +673,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         loaded = next(batches)
         more = next(batches, None)
         if more is not None:  # longer than one batch: read, checked and written a batch at a time
-            from . import ingest_stream
+            from .core import batches as ingest_stream
 
             return ingest_stream.ingest(
                 self, g, itertools.chain([loaded, more], batches), columns=columns, on_error=on_error,
@@ -717,8 +727,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                  time_format: str | None = None) -> "IngestReport":
         """Check data as ``ingest`` would (types and the group's rules), writing nothing; the
         report lists every verdict: refused rows, warnings, failed batch rules."""
-        from .ingest import with_time_format
-        from .ingest_stream import validate
+        from .ingest.prepare import with_time_format
+        from .core.batches import validate
 
         g, prep = self._group(group)
         g = with_time_format(g, time_format)
@@ -744,7 +754,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def flush(self, group: str | None = None) -> int:
         """Move buffered single-put rows into Parquet files; returns the rows moved."""
-        from .maintenance import tasks
+        from .core import upkeep as tasks
 
         return tasks.flush(self, group)
 
@@ -754,20 +764,20 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         time; ``repartition`` rewrites ``group`` in another layout (day, hour, month, none) in one
         transaction. No answer inside the retained history changes. ``auto`` only merges
         partitions with several small files (what background maintenance runs)."""
-        from .maintenance import tasks
+        from .core import upkeep as tasks
 
         return tasks.compact(self, group, repartition, auto)
 
     def sweep_expired(self, group: str | None = None) -> int:
         """Remove expired online records and append their delete markers offline; returns how many."""
-        from .maintenance import tasks
+        from .core import upkeep as tasks
 
         return tasks.sweep_expired(self, group)
 
     # ----------------------------------------------------------------------------- reads
 
     def _snapshots(self, groups: Sequence[str], max_event_us: int | None = None, max_write_us: int | None = None):
-        from .query import snapshot
+        from .offline.snapshot import snapshot
 
         self._guard.require_read(list(groups))  # every offline read, whichever function asks, meets the policy here
         defs = []
@@ -784,7 +794,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
               include_metadata: bool = False) -> "pd.DataFrame":
         """Each record as it was at ``event_time`` (default: latest), as far as the store knew at
         ``known_at`` (default: now). Deleted records are absent. Ordered by identifier."""
-        from . import query
+        from .offline import snapshot as query
 
         event_us = arg_to_us(event_time, "event_time") if event_time is not None else None
         known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
@@ -807,7 +817,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def history(self, group: str, record_id: Any) -> "pd.DataFrame":
         """Every version of one record, oldest first, with both clocks and delete markers."""
-        from . import query
+        from .offline import snapshot as query
 
         g, _ = self._group(group)
         rid = self._record_id(g, record_id)
@@ -828,7 +838,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ``engine="spark"`` runs Spark SQL (on ``spark``, else a local session; see
         ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after ``timeout``
         seconds or once ``cancel`` is set."""
-        from . import query
+        from .offline import snapshot as query
         from .engines import base as engines
 
         if not isinstance(sql, str):
@@ -853,7 +863,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                    spark: Any = None) -> "pd.DataFrame":
         """One row per feature (count, nulls, distinct, min/max, mean/std, quantiles, top values) over
         the group's full history or, with scope="latest", its live records; on DuckDB or Spark."""
-        from . import stats
+        from .retrieval import stats
 
         return stats.summary(self, group, scope, engine, spark)
 
@@ -899,7 +909,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         fraction of the rows each group must reach, True: one row) a ValidationError, and nothing
         is recorded. ``pad_keys`` ({group: digits}) joins whole-number keys zero-padded like that
         group's String identifiers (1 -> '000001')."""
-        from .dataset import build
+        from .retrieval.dataset import build
 
         return build(self, entity_df, features, event_time_column, keys or {}, known_at=known_at,
                      include_deleted=include_deleted, ttl_lookback=ttl_lookback, write_time_guard=write_time_guard,
@@ -909,25 +919,25 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def datasets(self) -> list[dict[str, Any]]:
         """Every recorded dataset, newest first, with its definition, coverage and models."""
-        from .saved_datasets import list_datasets
+        from .retrieval.saved import list_datasets
 
         return list_datasets(self)
 
     def dataset(self, dataset: str) -> "Dataset":
         """A recorded dataset (by id or name) rebuilt exactly as it was built. Raises NotFound."""
-        from .saved_datasets import reproduce
+        from .retrieval.saved import reproduce
 
         return reproduce(self, dataset)
 
     def rebuild_dataset(self, dataset: str, name: str | None = None) -> "Dataset":
         """A recorded dataset's definition built again on today's data, recorded as a new dataset."""
-        from .saved_datasets import rebuild
+        from .retrieval.saved import rebuild
 
         return rebuild(self, dataset, name)
 
     def delete_dataset(self, dataset: str) -> None:
         """Drop a recorded dataset's saved entity table and mark it deleted in lineage."""
-        from .saved_datasets import delete_dataset
+        from .retrieval.saved import delete_dataset
 
         delete_dataset(self, dataset)
 
@@ -990,7 +1000,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, (str, int, float)):
         return repr(value)
     try:
-        from .timeutil import instant_to_us, us_to_iso
+        from .common.timeutil import instant_to_us, us_to_iso
 
         return us_to_iso(instant_to_us(value))
     except ValueError:

@@ -11,28 +11,28 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Callable
 
-from .inference import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
-from .tabular import read_table
-from .timeutil import format_example  # noqa: F401 - the studio shows a format by its example
+from .ingest.infer import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
+from .ingest.files import read_table
+from .common.timeutil import format_example  # noqa: F401 - the studio shows a format by its example
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .featurestore import FeatureStore
-    from .ingest import IngestReport
-    from .schema import FeatureGroup
+    from .ingest.prepare import IngestReport
+    from .model.schema import FeatureGroup
 
 
 def peek(path: str, rows: int = 100) -> "pd.DataFrame":
     """The file's first rows as ingest would read them (CSV values as text)."""
-    from .query import to_pandas
+    from .offline.snapshot import to_pandas
 
     return to_pandas(read_table(path, rows=rows))
 
 
 def file_format(path: str) -> str:
     """How the file is written, in words: 'Parquet', or 'CSV, UTF-8, comma-separated'."""
-    from .tabular import is_parquet, sniff
+    from .ingest.files import is_parquet, sniff
 
     if is_parquet(path):
         return "Parquet"
@@ -46,7 +46,7 @@ def file_format(path: str) -> str:
 def default_mapping(group: "FeatureGroup", columns: list[str]) -> dict[str, str | None]:
     """Each column onto the feature of its name, or of its sanitised name (as Create named it:
     'Order ID' -> Order_ID); None for columns that match no feature."""
-    from .inference import feature_name
+    from .ingest.infer import feature_name
 
     features = set(group.feature_names)
     taken: set[str] = set()
@@ -58,7 +58,7 @@ def default_mapping(group: "FeatureGroup", columns: list[str]) -> dict[str, str 
 def propose(path: str, sample_rows: int = SAMPLE_ROWS) -> Proposal:
     """Feature names and types for the file's columns (types ingest accepts), and a guess at the
     identifier (an ``id``-like name, else the first column) and event time (a time-like name or
-    values). See ``store.inference``."""
+    values). See ``store.ingest.infer``."""
     return propose_file(path, sample_rows)
 
 
@@ -72,7 +72,7 @@ def event_time_check(path: str, column: str, time_format: str | None = None,
 
 def time_format_of(group: "FeatureGroup") -> str | None:
     """The time format kept with the group (how its files write event times), None for ISO-8601."""
-    from .ingest import time_format_of as kept
+    from .ingest.prepare import time_format_of as kept
 
     return kept(group)
 
@@ -80,7 +80,7 @@ def time_format_of(group: "FeatureGroup") -> str | None:
 def validate_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, str | None],
                   time_format: str | None = None) -> "IngestReport":
     """``FeatureStore.validate`` of the file with its columns mapped; writes nothing."""
-    from .ingest import LimitedFile, ReadLimits
+    from .ingest.prepare import LimitedFile, ReadLimits
 
     return fs.validate(group, LimitedFile(path, ReadLimits.for_uploads()), columns=mapping, time_format=time_format)
 
@@ -90,7 +90,7 @@ def ingest_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, st
                 time_format: str | None = None) -> "IngestReport":
     """``FeatureStore.ingest`` of the file with its columns mapped (event times read in
     ``time_format``, default the group's); lineage records it as ``source`` (default: the file name)."""
-    from .ingest import LimitedFile, ReadLimits
+    from .ingest.prepare import LimitedFile, ReadLimits
 
     return fs.ingest(group, LimitedFile(path, ReadLimits.for_uploads()), on_error, progress,
                      source=source or os.path.basename(path), columns=mapping, time_format=time_format)

@@ -70,7 +70,7 @@ def test_a_viewer_reads_what_it_may_and_is_refused_the_rest(secured):
         fs.describe("hr")
     assert {r["group"] for r in fs.search("a")} <= {"sales", "public"}
     assert not any("hr" in n["id"] for n in fs.lineage().nodes)
-    from store import stats
+    from store.retrieval import stats
 
     with pytest.raises(AccessDenied, match="'vera' may not .* on feature group 'hr'"):
         stats.summary(fs, "hr")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from store import Feature, FeatureStore, ValidationError
-from store.access import crypto
+from store.storage import encryption as crypto
 from store.cli import main
 
 SECRET_WORDS = ["zebra-sapphire-%04d" % i for i in range(3000)]

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 from studio_support import button, edits, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
-from store.explore import latest_writes
+from store.retrieval.browse import latest_writes
 
 
 def test_rule_editor_previews_then_saves(fs):

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
-from store import Feature, explore
+from store import Feature
+from store.retrieval import browse as explore
 from store.demo import samples_dir
 
 

@@ -7,8 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from store import Feature, ValidationError, explore, stats
-from store.schema import FEATURE_TYPES
+from store import Feature, ValidationError
+from store.retrieval import browse as explore, stats
+from store.model.schema import FEATURE_TYPES
 
 FEATURES = [Feature("id", "Integral"), Feature("event_time", "String"), Feature("amount", "Fractional"),
             Feature("qty", "Integral"), Feature("colour", "String"), Feature("labels", "String", collection="List")]

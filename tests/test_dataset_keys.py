@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from store import Feature, ValidationError
-from store.dataset import check_key
-from store.tabular import read_table
+from store.retrieval.dataset import check_key
+from store.ingest.files import read_table
 
 JAN = "2026-01-01T00:00:00Z"
 

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import offline_files
 from store import Feature, FeatureStore
-from store.access import crypto
-from store.maintenance import tasks
-from store.maintenance.background import Maintainer
+from store.storage import encryption as crypto
+from store.core import upkeep as tasks
+from store.core.background import Maintainer
 
 pytestmark = pytest.mark.storage  # each test on a local folder and on S3
 

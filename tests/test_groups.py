@@ -150,7 +150,7 @@ def test_tag_edits_and_extra_merge_in_one_transaction(fs, customers):
 
 
 def test_feature_count_is_capped_by_sqlite_columns(fs):
-    from store.schema import MAX_FEATURES
+    from store.model.schema import MAX_FEATURES
 
     many = [Feature("id", "Integral"), Feature("ts", "Fractional")] + [Feature(f"f{i}", "Fractional") for i in range(MAX_FEATURES - 2)]
     if fs.registry_location.startswith("postgresql"):  # every group has a staging table there
@@ -164,7 +164,7 @@ def test_feature_count_is_capped_by_sqlite_columns(fs):
             fs.add_features("narrow", [Feature("one_more", "Integral")])
         return
     if fs.online_location.startswith("postgresql"):  # this backend's own, lower cap, said as such
-        from store.online_backends.postgres_online import MAX_FEATURES as PG_MAX
+        from store.online.postgres import MAX_FEATURES as PG_MAX
 
         with pytest.raises(ValidationError, match=f"PostgreSQL holds at most {PG_MAX}"):
             fs.create_feature_group("wide", "id", "ts", many)

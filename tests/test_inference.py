@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import FeatureStore, ValidationError
-from store.inference import feature_name, propose, propose_file
+from store.ingest.infer import feature_name, propose, propose_file
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1, max_size=12)
 OFFSETS = ["Z", "+00:00", "+05:30", "-08:00", ""]

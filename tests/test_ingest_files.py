@@ -157,7 +157,7 @@ def test_epoch_milliseconds_in_code_are_refused_with_the_fix(fs):
 def test_a_semicolon_file_with_decimal_commas_is_read_as_numbers(fs, tmp_path):
     """What Excel writes in much of Europe: ';' between fields, ',' before decimals, '.' between
     thousands, Windows-1252. The proposal and the ingest both see numbers; codes stay text."""
-    from store import inference
+    from store.ingest import infer as inference
 
     path = tmp_path / "export.csv"
     lines = ["id;when;price;qty;code;name"] + [

@@ -19,7 +19,7 @@ from datafiles import transactions
 from store import Feature, FeatureStore, ValidationError
 from tests.conftest import offline_files, read_as_is
 from store.demo import GROUPS
-from store.maintenance.background import Maintainer
+from store.core.background import Maintainer
 
 pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
 

@@ -10,7 +10,7 @@ import store
 
 def test_engine_imports_no_streamlit():
     code = (
-        "import sys, store, store.featurestore, store.cli, store.dataset, store.query, store.ingest, store.lineage\n"
+        "import sys, store, store.featurestore, store.cli, store.retrieval.dataset, store.offline.snapshot, store.ingest.prepare, store.registry.lineage\n"
         "from store import FeatureStore\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'plotly')]\n"
         "assert not bad, bad"

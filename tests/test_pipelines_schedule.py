@@ -15,7 +15,7 @@ import pytest
 
 from store import Conflict, FeatureStore
 from store.pipelines.schedule import Scheduler, due, latest_fire, next_fire
-from store.timeutil import iso_z_to_us, now_us
+from store.common.timeutil import iso_z_to_us, now_us
 
 from test_pipelines import DAILY, DAILY_SQL, TX, transactions
 

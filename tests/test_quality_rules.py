@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import Feature, FeatureStore, IngestRejected, NotFound, ValidationError
-from store import records as record_typing
-from store.quality.rules import parse
+from store.model import record as record_typing
+from store.model.rules import parse
 
 pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
 
@@ -250,7 +250,7 @@ def test_a_pattern_over_a_large_batch_of_few_distinct_values_gives_every_row_its
     be the row-by-row ones, nulls passing."""
     import pyarrow as pa
 
-    from store.quality.rules import _element_fails
+    from store.model.rules import _element_fails
 
     words = ["USD", "usd", "É", None, "EUR", "GB"]
     values = pa.array([words[i % len(words)] for i in range(60_000)])

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from store import Feature, FeatureStore, ValidationError
-from store.maintenance.compaction import Rewriter, compact_group
-from store.timeutil import now_us, us_to_iso
+from store.offline.compaction import Rewriter, compact_group
+from store.common.timeutil import now_us, us_to_iso
 
 pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3
 

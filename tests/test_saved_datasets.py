@@ -8,8 +8,9 @@ import os
 import pandas as pd
 import pytest
 
-from store import Feature, NotFound, ValidationError, lineage
-from store.timeutil import now_us
+from store import Feature, NotFound, ValidationError
+from store.registry import lineage
+from store.common.timeutil import now_us
 from tests.conftest import t
 
 pytestmark = pytest.mark.storage  # every test on `fs` runs on a local folder and on S3

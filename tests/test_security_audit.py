@@ -173,9 +173,9 @@ def test_an_ingest_commits_with_its_entry_or_not_at_all(store, registry_location
 
 def test_a_file_read_in_batches_commits_with_its_entry_or_not_at_all(store, registry_location, tmp_path,
                                                                      monkeypatch):
-    from store import ingest as ing
+    from store.ingest import prepare as ing
 
-    monkeypatch.setattr(ing, "BATCH_ROWS", 2)  # a file longer than a batch is streamed (store.ingest_stream)
+    monkeypatch.setattr(ing, "BATCH_ROWS", 2)  # a file longer than a batch is streamed (store.core.batches)
     path = tmp_path / "rows.csv"
     frame(range(5)).to_csv(path, index=False)
     with FeatureStore(store, principal="own", registry=registry_location) as own:

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from store import Feature, FeatureStore, IngestRejected, StorageFull, ValidationError
-from store import ingest as ing
-from store import ingest_stream, upload
+from store.ingest import prepare as ing
+from store.core import batches as ingest_stream
+from store import upload
 from store.server.errors import code_of
 from store.server.vendor import RUNTIME
 from tests.conftest import offline_files
@@ -167,8 +168,8 @@ def test_upload_limits_default_to_10m_rows_and_2_gib(monkeypatch):
 
 MEMORY_CHILD = textwrap.dedent("""
     import sys
-    import store.ingest
-    store.ingest.BATCH_ROWS = int(sys.argv[4])
+    import store.ingest.prepare
+    store.ingest.prepare.BATCH_ROWS = int(sys.argv[4])
     from store import FeatureStore, Feature
     fs = FeatureStore(sys.argv[1])
     fs.create_feature_group("g", "id", "ts", [Feature("id"), Feature("ts"), Feature("i", "Integral")])
@@ -235,7 +236,7 @@ def test_a_header_longer_than_the_first_block_is_read(fs, tmp_path):
     fs.create_feature_group("w", names[0], names[1], [Feature(n) for n in names])
     path = tmp_path / "w.csv"
     path.write_text(",".join(names) + "\n" + ",".join(["a", "2026-01-01T00:00:00Z"] + ["v"] * 58) + "\n")
-    from store import tabular
+    from store.ingest import files as tabular
 
     original = tabular.CSV_BLOCK_BYTES
     try:

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from store import Conflict, Feature, FeatureStore, FeatureStoreError, ValidationError
-from store import stats
-from store.access import crypto, rekey
+from store.retrieval import stats
+from store.storage import encryption as crypto
+from store.access import rekey
 from store.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

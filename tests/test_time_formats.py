@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from day_first_files import ambiguous_frame, bank_frame, write_bank
 from store import FeatureStore
-from store.coerce import ColumnProblem, coerce_column, coerce_scalar
+from store.model.coerce import ColumnProblem, coerce_column, coerce_scalar
 from store.errors import IngestRejected, ValidationError
-from store.inference import propose_data, propose_file
-from store.schema import Feature
+from store.ingest.infer import propose_data, propose_file
+from store.model.schema import Feature
 
 DAY_FIRST = "%d.%m.%Y %H:%M"
 US = "%m/%d/%Y %I:%M %p"

@@ -147,7 +147,7 @@ def test_as_of_on_many_rows_matches_pandas(fs, customers):
 
 def test_a_read_finds_files_compaction_moved_after_it_listed_them(fs, customers, monkeypatch):
     """Compaction moves replaced files to _trash/; a read that listed them first still reads them."""
-    from store import query
+    from store.offline import snapshot as query
 
     fs.put_record(customers, {"customer_id": 1, "event_time": t(1), "age": 1})
     fs.flush()

@@ -11,7 +11,7 @@ from app.common import can, engine_errors, flash, open_page, outcome, pairs_edit
 from app.files import saved_upload
 from app.schema_editor import features_editor, field_of, file_features_editor
 from store import upload
-from store.layout import PARTITIONS
+from store.model.layout import PARTITIONS
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 BLANK = [{"name": "id", "type": "Integral"}, {"name": "event_time", "type": "String"}]

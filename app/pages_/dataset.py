@@ -14,11 +14,11 @@ import streamlit as st
 from app.common import ANY_TIME, engine_errors, escape_markdown, open_page, page_link, plural, store
 from app.files import saved_upload
 from store import ValidationError
-from store.dataset import check_key, feature_columns
+from store.retrieval.dataset import check_key, feature_columns
 from store.demo import DATA_DIR, samples_dir
-from store.inference import guess_time_column
-from store.query import to_pandas
-from store.tabular import read_table
+from store.ingest.infer import guess_time_column
+from store.offline.snapshot import to_pandas
+from store.ingest.files import read_table
 
 SOURCES = ["Upload a file", "Sample label file"]
 UNCOVERED = "dataset_uncovered"  # (coverage, build request) of a build refused for keys that matched nothing

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app.common import ANY_TIME, engine_errors, open_page, pick_group, plural, store, timestamp
-from store import explore
+from store.retrieval import browse as explore
 
 SQL_KEY = "sql_text"  # the SQL page's editor
 NOW, AT_TIME = "now: everything written so far", "a moment I pick…"

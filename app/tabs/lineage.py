@@ -6,7 +6,7 @@ import streamlit as st
 from app.common import plural, timestamp, when
 from app.graph import DEFAULT_KINDS, KINDS, shown_nodes, to_dot, visible_edges
 from store import FeatureGroup, FeatureStore
-from store.lineage import LineageGraph
+from store.registry.lineage import LineageGraph
 
 
 def details(props: dict) -> str:

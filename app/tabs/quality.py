@@ -12,7 +12,7 @@ import streamlit as st
 from app import charts
 from app.common import can, duration, engine_errors, flash, outcome, page_link, row_errors
 from store import FeatureGroup, FeatureStore
-from store.quality.rules import describe
+from store.model.rules import describe
 
 DAYS = 30
 # The quarantine table's own columns, named with spaces so that no feature name can clash.

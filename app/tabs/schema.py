@@ -11,9 +11,9 @@ from app import rules_editor
 from app.common import can, engine_errors, flash, key_values, pairs_editor
 from app.schema_editor import features_editor
 from store import FeatureGroup, FeatureStore
-from store.ingest import IngestReport
+from store.ingest.prepare import IngestReport
 from store.quality.imports import convert
-from store.stats import type_label
+from store.retrieval.stats import type_label
 
 
 def render(fs: FeatureStore, group: FeatureGroup) -> None:

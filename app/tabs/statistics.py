@@ -9,7 +9,7 @@ import streamlit as st
 from app import charts, data
 from app.common import engine_errors, epoch_unit, number, page_link, span, when
 from store import FeatureGroup, FeatureStore
-from store.stats import HISTORY, LATEST
+from store.retrieval.stats import HISTORY, LATEST
 
 SCOPES = {HISTORY: "Every stored version", LATEST: "Latest version of each record"}
 # Shown as text, each row in its own way (an amount in full, an epoch time as a date).

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import ValidationError
-from ..timeutil import arg_to_us, now_us
+from ..common.timeutil import arg_to_us, now_us
 from . import audit, local, published
 from .guard import Guard
 

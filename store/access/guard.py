@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import AccessDenied, FeatureStoreError, NotFound
-from ..timeutil import now_us
+from ..common.timeutil import now_us
 from . import audit
 from .policy import RANK, AccessFile, Principal
 
@@ -157,7 +157,7 @@ class Guard:
 
     def hidden_lineage(self) -> set[str]:
         """The lineage nodes that would tell the principal about groups it may not see."""
-        from ..lineage import hidden
+        from ..registry.lineage import hidden
 
         if self.current() is None:
             return set()

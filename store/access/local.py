@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..databases import shared
 from ..errors import AccessDenied, ValidationError
-from ..timeutil import now_us
+from ..common.timeutil import now_us
 from . import audit
 from .policy import AccessFile
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import registry
 from ..databases import shared
 from ..errors import ValidationError
-from ..timeutil import now_us
+from ..common.timeutil import now_us
 from . import audit
 from .local import KEY as LOCAL_KEY
 from .local import LocalPolicy

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..errors import Conflict, ValidationError
-from . import crypto
+from ..storage import encryption as crypto
 
 SUFFIX = ".rekey"
 DB_FILE = "featurestore.db"

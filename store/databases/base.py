@@ -47,7 +47,7 @@ class Database(ABC):
 
     def check_width(self, group: str, features: int) -> None:
         """Refuse a group wider than this database's tables can hold, saying why."""
-        from ..schema import MAX_FEATURES
+        from ..model.schema import MAX_FEATURES
 
         if features > self.max_features:
             where = "" if self.max_features == MAX_FEATURES else (

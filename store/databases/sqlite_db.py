@@ -14,7 +14,7 @@ import weakref
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from ..schema import MAX_FEATURES
+from ..model.schema import MAX_FEATURES
 from ..errors import FeatureStoreError, is_storage_full, storage_full
 from .base import Database, errors
 

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..featurestore import FeatureStore
-    from ..query import GroupSnapshot
-    from ..schema import FeatureGroup
+    from ..offline.snapshot import GroupSnapshot
+    from ..model.schema import FeatureGroup
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, BinaryIO, Callable, Sequence, TypeVar
 
-from .. import query
+from ..offline import snapshot as query
 from ..errors import ValidationError
-from ..online import q
-from ..schema import FeatureGroup
+from ..online.sqlite_tables import q
+from ..model.schema import FeatureGroup
 from .base import Engine, JoinPlan
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..featurestore import FeatureStore
-    from ..query import GroupSnapshot
+    from ..offline.snapshot import GroupSnapshot
 
 
 CSV_BATCH_ROWS = 100_000
@@ -106,7 +106,7 @@ class DuckDBEngine(Engine):
         return query.with_retry(run)
 
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        from ..stats import rows_sql, spread_aggregates, summary_aggregates
+        from ..retrieval.stats import rows_sql, spread_aggregates, summary_aggregates
 
         g = snap.group
 

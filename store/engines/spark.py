@@ -23,7 +23,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from .. import query
+from ..offline import snapshot as query
 from ..errors import ValidationError
 from .base import Engine, JoinPlan
 
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..featurestore import FeatureStore
-    from ..query import GroupSnapshot
-    from ..schema import FeatureGroup
+    from ..offline.snapshot import GroupSnapshot
+    from ..model.schema import FeatureGroup
 
 _lock = threading.Lock()
 _session: Any = None
@@ -155,7 +155,7 @@ class SparkEngine(Engine):
         return pa.table(columns, names=names), sql
 
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        from ..stats import spread_aggregates, summary_aggregates
+        from ..retrieval.stats import spread_aggregates, summary_aggregates
 
         spark = self._session([snap])
         g = snap.group
@@ -268,7 +268,7 @@ def _list_of_text(values: list) -> "pa.Array":
 
 def rows_sql(group: "FeatureGroup", view_name: str, scope: str) -> str:
     """``stats.rows_sql`` in Spark's dialect: full history without delete markers, or the latest view."""
-    from ..stats import HISTORY
+    from ..retrieval.stats import HISTORY
 
     if scope == HISTORY:
         return f"SELECT * FROM {view_name} WHERE NOT is_deleted"
@@ -312,7 +312,7 @@ def _join(i: int, feats: list[str], write_time_guard: bool, include_duplicates: 
 def _named(sql: str, groups: Sequence[str]) -> list[str]:
     """The groups the SQL reads, where DuckDB's parser can tell (Spark's dialect differs: else all),
     so a query over one group does not read every group's file footers."""
-    from ..query import read_only_tables
+    from ..offline.snapshot import read_only_tables
 
     try:
         named = read_only_tables(sql)
@@ -324,7 +324,7 @@ def _named(sql: str, groups: Sequence[str]) -> list[str]:
 def view(spark: Any, snap: "GroupSnapshot") -> Any:
     """The group's history as a DataFrame with every column of its current schema: its listed
     files (those compaction moved since, at their new place) and its staged rows."""
-    from ..offline import arrow_schema
+    from ..offline.files import arrow_schema
 
     frame = spark.createDataFrame(arrow_schema(snap.group).empty_table())
     paths = [p for ps in snap.files.values() for p in ps]
@@ -366,8 +366,8 @@ class _FileReader:
         self.storage, self.group = storage, group
 
     def __call__(self, batches: Any) -> Any:
-        from ..offline import arrow_schema
-        from ..query import conform
+        from ..offline.files import arrow_schema
+        from ..offline.snapshot import conform
 
         schema = arrow_schema(self.group)
         for batch in batches:

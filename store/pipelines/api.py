@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import registry
 from ..errors import Conflict, ValidationError
-from ..timeutil import arg_to_us, duration_seconds, now_us, us_to_iso
+from ..common.timeutil import arg_to_us, duration_seconds, now_us, us_to_iso
 from . import grants, runner, schedule, tables
 from . import spec as specs
 

@@ -21,8 +21,8 @@ def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int, watermark: dict[s
     start and end, or None), "capped" (view -> the rows the run would read, where the preview
     read only the latest ``rows``), "nothing_new", "problems", "log"}: problems list what a run
     would refuse (output columns, types, rules), in words."""
-    from ..query import to_pandas
-    from ..timeutil import us_to_iso
+    from ..offline.snapshot import to_pandas
+    from ..common.timeutil import us_to_iso
 
     log = runner.RunLog()
     problems: list[str] = []

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import lineage, registry
+from ..registry import lineage
+from .. import registry
 from ..errors import AccessDenied, FeatureStoreError, ValidationError
-from ..online import q
-from ..timeutil import now_us, us_to_datetime, us_to_iso
+from ..online.sqlite_tables import q
+from ..common.timeutil import now_us, us_to_datetime, us_to_iso
 from . import grants, tables
 from . import spec as specs
 
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..featurestore import FeatureStore
-    from ..query import GroupSnapshot
+    from ..offline.snapshot import GroupSnapshot
 
 FAR_PAST, FAR_FUTURE = -(2**62), 2**62
 
@@ -100,7 +101,7 @@ class RunContext:
         return self.sql(f"SELECT * FROM {q(name)}")
 
     def sql(self, text: str) -> "pd.DataFrame":
-        from ..query import to_pandas
+        from ..offline.snapshot import to_pandas
 
         return to_pandas(self._con.sql(render(text, self._plan.window, self.params)).to_arrow_table())
 
@@ -177,7 +178,7 @@ def _message(exc: BaseException) -> str:
 
 def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog,
          audited: Callable[[Any, str, int], None]) -> None:
-    from ..ingest import LoadedInput
+    from ..ingest.prepare import LoadedInput
 
     with SqlSandbox(fs, plan) as con:
         rows_in = register_inputs(con, plan)
@@ -220,7 +221,7 @@ class SqlSandbox:
         self.files = sorted({p for paths in plan.files.values() for p in paths} | set(plan.empty_files.values()))
 
     def __enter__(self) -> "duckdb.DuckDBPyConnection":
-        from .. import duck
+        from ..common import duck
 
         if self.files:
             folders = self.fs._files.sql_folders(self.groups) or [os.path.join(self.fs.path, ".none")]
@@ -240,7 +241,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
     """Decide what the run reads, in one read transaction of the store so every input is seen
     as of one instant. ``sample`` (previews) plans the same run but reads at most ``sample``
     rows of each input group (the latest written)."""
-    from .. import query
+    from ..offline import snapshot as query
 
     conn = fs._conns.get()
     group_inputs = spec.group_inputs(set(registry.names(conn)))
@@ -305,7 +306,8 @@ def _range(conn: Any, fs: "FeatureStore", query: Any, g: Any, head: int, lo: int
 
 def _event_span(snap: "GroupSnapshot", where: str) -> tuple[int, int] | None:
     """The first and last event time (microseconds) of the snapshot's rows matching ``where``."""
-    from .. import duck, query
+    from ..common import duck
+    from ..offline import snapshot as query
 
     with duck.cursor() as con:
         view = query.register(con, snap, "__span")
@@ -340,7 +342,7 @@ def _signature(path: str) -> str:
 def register_inputs(con: "duckdb.DuckDBPyConnection", plan: Plan) -> dict[str, int]:
     """Create each input's view; returns the rows each holds. An incremental or full run
     without a window yet takes the event-time span of the group rows it reads as its window."""
-    from .. import query
+    from ..offline import snapshot as query
 
     counts = {}
     spans = []
@@ -374,7 +376,7 @@ def register_inputs(con: "duckdb.DuckDBPyConnection", plan: Plan) -> dict[str, i
 
 
 def _reader(paths: list[str]) -> str:
-    from ..query import sql_list
+    from ..offline.snapshot import sql_list
 
     if all(p.lower().endswith((".parquet", ".pq")) for p in paths):
         return f"read_parquet({sql_list(paths)}, union_by_name = true)"
@@ -384,7 +386,7 @@ def _reader(paths: list[str]) -> str:
 def render(sql: str, window: tuple[int, int] | None, params: dict[str, Any]) -> str:
     """The SQL with {{window_start}}, {{window_end}} and {{param}} filled in: instants as
     TIMESTAMPTZ literals, numbers as written, text as quoted SQL strings."""
-    from ..query import ts_literal
+    from ..offline.snapshot import ts_literal
 
     lo, hi = window if window else (FAR_PAST // 1000, FAR_FUTURE // 1000)
 
@@ -415,7 +417,7 @@ def compute(con: "duckdb.DuckDBPyConnection", spec: specs.PipelineSpec, plan: Pl
         try:
             rel = con.sql(render(spec.sql, plan.window, spec.params))
         except duckdb.Error as exc:
-            from ..query import plain_sql_error
+            from ..offline.snapshot import plain_sql_error
 
             raise ValidationError(f"The pipeline's SQL failed: {plain_sql_error(exc)}") from None
         if rel is None:
@@ -423,7 +425,7 @@ def compute(con: "duckdb.DuckDBPyConnection", spec: specs.PipelineSpec, plan: Pl
         return rel.to_arrow_table()
     result = load_function(spec.function)(RunContext(con, plan, spec.params, log))
     if isinstance(result, pd.DataFrame):
-        from ..ingest import dataframe_to_arrow
+        from ..ingest.prepare import dataframe_to_arrow
 
         return dataframe_to_arrow(result)
     if isinstance(result, pa.Table):

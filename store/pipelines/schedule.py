@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import registry
 from ..errors import Conflict, FeatureStoreError
-from ..timeutil import now_us
+from ..common.timeutil import now_us
 from . import runner, tables
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from ..errors import ValidationError
-from ..schema import check_name
-from ..timeutil import duration_seconds
+from ..model.schema import check_name
+from ..common.timeutil import duration_seconds
 
 MODES = ("incremental", "full")
 TRIGGERS = (None, "on_change")
@@ -115,7 +115,7 @@ def aggregates_in(sql: str) -> str | None:
     """What in ``sql`` aggregates rows, in words (e.g. "count(*), GROUP BY"), or None. Read from
     DuckDB's own parse tree, so comments, strings and names that look like SQL do not count; SQL
     that does not parse is left to the run to report."""
-    from .. import duck
+    from ..common import duck
 
     text = PLACEHOLDER.sub("NULL", sql)  # {{window_start}} and parameters are values
     with duck.cursor() as con:
@@ -153,7 +153,7 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def _aggregate_functions() -> frozenset[str]:
-    from .. import duck
+    from ..common import duck
 
     with duck.cursor() as con:
         rows = con.execute("SELECT DISTINCT function_name FROM duckdb_functions() "

@@ -210,7 +210,7 @@ def take_lock(conn: Connection, name: str, now: int) -> None:
         run_id, host, pid, acquired, beat = row
         if _alive(host, pid, beat, now):
             what = "the scheduler" if name == SCHEDULER_LOCK else f"pipeline {name!r}"
-            from ..timeutil import us_to_iso
+            from ..common.timeutil import us_to_iso
 
             raise Conflict(f"{what} is already running (process {pid} on {host}, since {us_to_iso(acquired)}"
                            + (f", run {run_id}" if run_id else "") + "); wait for it to finish", pipeline=name)
@@ -241,7 +241,7 @@ def locked(conn: Connection) -> dict[str, dict[str, Any]]:
 
 
 def holder_alive(lock: dict[str, Any]) -> bool:
-    from ..timeutil import now_us
+    from ..common.timeutil import now_us
 
     return _alive(lock["host"], lock["pid"], lock["heartbeat_us"], now_us())
 

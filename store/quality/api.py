@@ -5,26 +5,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import IngestRejected, NotFound, ValidationError
-from ..timeutil import arg_to_us, now_us
+from ..common.timeutil import arg_to_us, now_us
 from . import tables
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..featurestore import FeatureStore
-    from ..ingest import IngestReport
-    from ..schema import FeatureGroup
+    from ..ingest.prepare import IngestReport
+    from ..model.schema import FeatureGroup
 
 
 class QualityMethods:
     # ------------------------------------------------------------------------ rules
 
     def set_rules(self: "FeatureStore", group: str, rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Replace the group's validation rules (see ``store.quality.rules`` for the checks and
+        """Replace the group's validation rules (see ``store.model.rules`` for the checks and
         severities); every write path applies them from now on. Returns them as stored, each
         with its name and severity. Raises ValidationError naming the rule at fault."""
         from .. import registry
-        from .rules import parse
+        from ..model.rules import parse
 
         parsed = parse(self.feature_group(group), rules)
         with self._conns.write() as conn:
@@ -58,8 +58,8 @@ class QualityMethods:
     def quality_check(self: "FeatureStore", group: str, data: Any, rules: Sequence[dict[str, Any]],
                       columns: dict[str, str | None] | None = None) -> "IngestReport":
         """``validate`` with other rules than the group's (to preview rules before saving them)."""
-        from ..ingest_stream import validate
-        from .rules import parse
+        from ..core.batches import validate
+        from ..model.rules import parse
 
         g = self.feature_group(group)
         report = validate(g, data, columns, now_us(), parse(g, rules))
@@ -70,7 +70,7 @@ class QualityMethods:
                       rows: int = 10_000) -> "IngestReport":
         """What ``rules`` would refuse or warn about in the ``rows`` rows written last: the check
         to run before saving rules (nothing is written). Batch rules judge those rows as one batch."""
-        from ..explore import latest_writes
+        from ..retrieval.browse import latest_writes
 
         return self.quality_check(group, latest_writes(self, group, rows), rules)
 
@@ -182,7 +182,7 @@ class QualityMethods:
 
     def set_quarantine_retention(self: "FeatureStore", group: str, retention: Any) -> None:
         """How long refused rows stay in the quarantine (a timedelta or days; default 30 days)."""
-        from ..timeutil import retention_seconds
+        from ..common.timeutil import retention_seconds
 
         seconds = retention_seconds(retention)
         if seconds is None:
@@ -267,7 +267,7 @@ def as_text(records: list[dict[str, Any]]) -> Any:
 
     import pyarrow as pa
 
-    from ..ingest import LoadedInput
+    from ..ingest.prepare import LoadedInput
 
     names = list(dict.fromkeys(k for r in records for k in r))
     columns = {n: pa.array([None if r.get(n) is None else json.dumps(r[n]) if isinstance(r[n], (list, dict))

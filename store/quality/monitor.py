@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import ValidationError
-from ..online import q
-from ..stats import read
-from ..timeutil import arg_to_us, now_us, us_to_iso
+from ..online.sqlite_tables import q
+from ..retrieval.stats import read
+from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from . import drift as figures
 from . import tables
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..featurestore import FeatureStore
-    from ..schema import FeatureGroup
+    from ..model.schema import FeatureGroup
 
 CLOCKS = {"event_time": "_event_time", "write_time": "write_time"}
 PERIODS = ("hour", "day", "week", "month")
@@ -103,7 +103,7 @@ def volume(fs: "FeatureStore", group: str, by: str = "day", clock: str = "event_
     column = _clock(clock)
 
     def work(con: "duckdb.DuckDBPyConnection", g: "FeatureGroup", view: str) -> "pd.DataFrame":
-        from ..query import to_pandas
+        from ..offline.snapshot import to_pandas
 
         return to_pandas(con.sql(
             f"SELECT date_trunc('{by}', {column}) AS period, count(*) FILTER (NOT is_deleted) AS rows, "
@@ -147,7 +147,7 @@ def drift_between(fs: "FeatureStore", group: str, ref: tuple[int, int], cur: tup
     chosen = _chosen(fs.feature_group(group), features)
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[dict[str, Any]]:
-        from ..query import ts_literal
+        from ..offline.snapshot import ts_literal
 
         def rows(lo: int, hi: int):
             cols = ", ".join(q(f.name) for f in chosen) or "1 AS __none"
@@ -187,7 +187,7 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
     lo = end - int(periods) * step - ref_len
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> "pa.Table":
-        from ..query import ts_literal
+        from ..offline.snapshot import ts_literal
 
         cols = "".join(f", {q(f.name)}" for f in chosen)
         return con.sql(f"SELECT epoch_us(_event_time) AS __t{cols} FROM {view} WHERE NOT is_deleted "
@@ -228,7 +228,7 @@ def distributions(fs: "FeatureStore", group: str, feature: str, reference: tuple
     ref, cur = _window(reference, "reference"), _window(current, "current")
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[Any]:
-        from ..query import ts_literal
+        from ..offline.snapshot import ts_literal
 
         return [con.sql(f"SELECT {q(feature)} AS v FROM {view} WHERE NOT is_deleted AND {column} >= "
                         f"{ts_literal(lo)} AND {column} < {ts_literal(hi)}").to_arrow_table().column("v")

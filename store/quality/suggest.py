@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..online import q
-from ..stats import LATEST, read, rows_sql
+from ..online.sqlite_tables import q
+from ..retrieval.stats import LATEST, read, rows_sql
 
 if TYPE_CHECKING:
     import duckdb
 
     from ..featurestore import FeatureStore
-    from ..schema import FeatureGroup
+    from ..model.schema import FeatureGroup
 
 MAX_CATEGORIES = 20
 MIN_ROWS = 20  # fewer records say too little to suggest from

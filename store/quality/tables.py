@@ -102,7 +102,7 @@ def _record_json(record: dict[str, Any]) -> str:
     try:
         text = json.dumps(record, default=_plain, ensure_ascii=False)
     except RecursionError:
-        from ..coerce import shown
+        from ..model.coerce import shown
 
         return json.dumps({"record": shown(record)})
     try:

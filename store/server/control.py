@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import ValidationError
-from ..schema import MAX_FEATURES, MAX_TAGS
+from ..model.schema import MAX_FEATURES, MAX_TAGS
 from . import paging
 from .call import Call
 from .errors import WireError

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import FeatureStoreError, ValidationError
-from ..schema import FeatureGroup
+from ..model.schema import FeatureGroup
 from . import paging
 from .call import Call
 from .errors import code_of, message_of

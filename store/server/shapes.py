@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from ..errors import ValidationError
-from ..schema import Feature, FeatureGroup
+from ..model.schema import Feature, FeatureGroup
 
 ACCOUNT = "000000000000"  # ARNs need a 12-digit account; a local store has none
 ARN_PREFIX = "arn:aws:sagemaker:"

@@ -1,0 +1,4 @@
+"""``python -m store.cli``: the same commands as ``featurestore``."""
+from . import main
+
+main()

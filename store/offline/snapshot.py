@@ -1,0 +1,352 @@
+"""DuckDB over the offline store: a consistent snapshot of each group as a view, and time travel.
+
+A snapshot is the manifest's file list plus the staged rows, read in one read transaction of the store's database;
+the view unions them with an empty table of the group's current schema, so features added after
+a file was written read as null and every column exists even before the first write.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
+
+from ..databases import Connection
+from ..errors import FeatureStoreError, Interrupted, ValidationError
+from .files import OfflineFiles, arrow_schema, staged_arrow
+from ..online.sqlite_tables import q
+from ..model.schema import FeatureGroup
+from ..common.timeutil import us_to_iso
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+T = TypeVar("T")
+ORDER = "_event_time DESC, write_time DESC, _seq DESC"
+
+
+@dataclass
+class GroupSnapshot:
+    group: FeatureGroup
+    files: dict[int, list[str]]  # by how many features the files hold
+    staged: "pa.Table"
+    store: OfflineFiles  # where the files are, and how to find those compaction moved after the listing
+    # The newest write time the snapshot holds: "known at" this instant reproduces it exactly.
+    last_write_us: int | None = None
+    # Retention dropped history before this event time: questions about earlier instants are refused.
+    retained_from_us: int | None = None
+
+    def check_retained(self, instant_us: int | None, what: str) -> None:
+        from .retention import check
+
+        check(self.group, self.retained_from_us, instant_us, what)
+
+
+def snapshot(conn: Connection, files: OfflineFiles, group: FeatureGroup,
+             max_event_us: int | None = None, max_write_us: int | None = None, min_event_us: int | None = None,
+             after_write_us: int | None = None) -> GroupSnapshot:
+    """Files and staged rows of one group (the files that may hold rows within the bounds, see
+    ``OfflineFiles.listed``; every staged row); call inside a read transaction for consistency."""
+    from ..registry import state
+
+    st = state(conn, group.name)
+    listed = files.listed(conn, group.name, max_event_us, max_write_us, min_event_us, after_write_us)
+    return GroupSnapshot(group, listed, staged_arrow(conn, group), files, st["last_write_us"] or None,
+                         st["retained_from_us"])
+
+
+def sql_list(paths: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | None = None) -> str:
+    """Make the group's full offline history readable under ``view`` (default: the group's
+    name); returns the quoted name.
+
+    Small files come decoded from ``filecache``; when every row is in memory (small files and
+    staged rows) the history is one Arrow table. Otherwise a view unions one ``read_parquet`` per
+    feature count (files with the same count share a schema) with the in-memory rows, and with an
+    empty table of the current schema when some part lacks a feature added after it was written,
+    so every column always exists."""
+    import pyarrow as pa
+
+    from .filecache import CACHE
+
+    name = view or snap.group.name
+    schema = arrow_schema(snap.group)
+    complete = len(snap.group.features)
+    in_memory, parquet = [], []
+    store = snap.store
+    for count, paths in snap.files.items():
+        # Files compaction moved to _trash/ since the listing (those in memory need no look).
+        uncached = [p for p in paths if p not in CACHE]
+        moved = dict(zip(uncached, store.readable(snap.group.name, uncached)))
+        paths = [moved.get(p, p) for p in paths]
+        tables, large = CACHE.take(paths, store.size, store.read_table)
+        in_memory += [conform(t, schema) for t in tables]
+        if large:
+            parquet.append((count, store.scan_sql(con, f"__files_{name}_{count}", snap.group, count, large)))
+    if snap.staged.num_rows:
+        in_memory.append(snap.staged)
+    table = pa.concat_tables(in_memory).combine_chunks() if in_memory else schema.empty_table()
+    if not parquet:
+        con.register(name, table)
+        return q(name)
+    parts = [sql for _, sql in parquet]
+    if in_memory:
+        con.register(f"__memory_{name}", table)
+        parts.append(f"SELECT * FROM {q(f'__memory_{name}')}")
+    if any(count != complete for count, _ in parquet):
+        con.register(f"__empty_{name}", schema.empty_table())
+        parts.insert(0, f"SELECT * FROM {q(f'__empty_{name}')}")
+    cols = ", ".join(q(f.name) for f in schema)
+    source = parts[0] if len(parts) == 1 else " UNION ALL BY NAME ".join(parts)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS SELECT {cols} FROM ({source})")
+    return q(name)
+
+
+def conform(table: "pa.Table", schema: "pa.Schema") -> "pa.Table":
+    """A file's table in the group's current schema (features added later read as null)."""
+    import pyarrow as pa
+
+    if table.schema.equals(schema):
+        return table
+    cols = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    return pa.table(cols, schema=schema)
+
+
+def connect() -> "duckdb.DuckDBPyConnection":
+    """A private cursor on the process's shared DuckDB database (see ``duck``)."""
+    from ..common import duck
+
+    return duck.cursor()
+
+
+@contextmanager
+def interruptible(con: "duckdb.DuckDBPyConnection", timeout: float | None,
+                  cancel: threading.Event | None) -> Iterator[None]:
+    """Interrupt ``con``'s running query once ``timeout`` seconds pass or ``cancel`` is set, and
+    raise Interrupted saying which. A watcher thread does it: DuckDB runs outside the GIL and
+    cannot be stopped from the thread waiting on it."""
+    import duckdb
+
+    if timeout is None and cancel is None:
+        yield
+        return
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = threading.Event()
+    why: list[str] = []
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            if cancel is not None and cancel.is_set():
+                why.append("cancelled")
+            elif deadline is not None and time.monotonic() >= deadline:
+                why.append("timeout")
+            else:
+                continue
+            con.interrupt()
+            return
+
+    watcher = threading.Thread(target=watch, name="query-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except duckdb.InterruptException:
+        if why == ["timeout"]:
+            raise Interrupted(f"The query ran for more than {timeout:g} s and was stopped; filter or aggregate "
+                              "more, add a LIMIT, or allow a longer timeout", reason="timeout") from None
+        raise Interrupted("The query was stopped", reason="cancelled") from None
+    finally:
+        done.set()
+        watcher.join()
+
+
+def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
+    """Run a read, retrying if compaction deleted a file between listing and reading it."""
+    import duckdb
+
+    for attempt in range(attempts):
+        try:
+            return run()
+        except (duckdb.IOException, FileNotFoundError) as exc:  # DuckDB's read, or filecache's
+            vanished = isinstance(exc, FileNotFoundError) or any(
+                m in str(exc) for m in ("No files found", "No such file", "not exist"))
+            if attempt == attempts - 1 or not vanished:
+                raise FeatureStoreError(f"Reading the offline store failed: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def ts_literal(us: int) -> str:
+    """A TIMESTAMPTZ literal with an explicit UTC offset, so DuckDB's TimeZone cannot shift it."""
+    return f"TIMESTAMPTZ '{us_to_iso(int(us))}'"
+
+
+def as_of_sql(group: FeatureGroup, view: str, event_us: int | None, known_us: int | None,
+              ids_table: str | None, include_meta: bool) -> str:
+    where = ["TRUE"]
+    if event_us is not None:
+        where.append(f"_event_time <= {ts_literal(event_us)}")
+    if known_us is not None:
+        where.append(f"write_time <= {ts_literal(known_us)}")
+    rid = q(group.record_identifier)
+    if ids_table:
+        where.append(f"{rid} IN (SELECT id FROM {ids_table})")
+    cols = [q(f) for f in group.feature_names]
+    if include_meta:
+        cols += ["write_time", "api_invocation_time"]
+    return (
+        f"SELECT {', '.join(cols)} FROM (SELECT * FROM {view} WHERE {' AND '.join(where)} "
+        f"QUALIFY row_number() OVER (PARTITION BY {rid} ORDER BY {ORDER}) = 1) "
+        f"WHERE NOT is_deleted ORDER BY {rid}"
+    )
+
+
+def history_sql(group: FeatureGroup, view: str) -> str:
+    cols = [q(f) for f in group.feature_names] + ["write_time", "api_invocation_time", "is_deleted"]
+    return (
+        f"SELECT {', '.join(cols)} FROM {view} WHERE {q(group.record_identifier)} = $id "
+        "ORDER BY _event_time, write_time, _seq"
+    )
+
+
+def to_pandas(table: "pa.Table") -> "pd.DataFrame":
+    """Arrow to pandas keeping integers exact: nullable Int64 instead of floats with NaN."""
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_timestamp(fld.type) and fld.type.tz in ("Etc/UTC", "UTC", "+00:00"):
+            table = table.set_column(i, fld.name, table.column(i).cast(pa.timestamp(fld.type.unit, "UTC")))
+        elif pa.types.is_decimal(fld.type):  # DuckDB's sum() of BIGINT is a HUGEINT
+            target = pa.int64() if fld.type.scale == 0 else pa.float64()
+            try:
+                table = table.set_column(i, fld.name, table.column(i).cast(target))
+            except pa.ArrowInvalid:
+                pass
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+@lru_cache(maxsize=256)
+def read_only_tables(sql: str) -> frozenset[str]:
+    """The names a read-only query reads from (so it sets up only the views it needs); refuses
+    anything but queries: no writes, ATTACH, INSTALL, COPY, SET or PRAGMA. Cached per text, as
+    the studio sends the same query on every rerun."""
+    import duckdb
+
+    from ..common import duck
+
+    with duck.cursor() as con:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise ValidationError(plain_sql_error(exc)) from None
+        if not statements:
+            raise ValidationError("The SQL is empty: write a SELECT over a feature group's view")
+        allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+        for st in statements:
+            if st.type not in allowed:
+                raise ValidationError(f"Only read-only queries are allowed (SELECT, WITH or EXPLAIN); "
+                                      f"{refused_statement(st.type.name, st.query)}, so it was refused")
+        try:
+            return frozenset(con.get_table_names(sql, qualified=False))
+        except Exception:  # noqa: BLE001 - not bindable here: let the query itself report the error
+            return frozenset()
+
+
+# Why a statement that is not a query is refused, by DuckDB's statement type (others change the store).
+NOT_A_QUERY = {
+    "PRAGMA": "a PRAGMA statement reads or sets DuckDB's own settings and catalog, not the feature groups",
+    "SET": "a SET, RESET or USE statement would change the query engine's settings",
+    "CALL": "a CALL or CHECKPOINT statement runs one of DuckDB's procedures, not a query over the feature groups",
+    "ATTACH": "an ATTACH statement would open another database",
+    "DETACH": "a DETACH statement would close one of the query engine's databases",
+    "COPY": "a COPY statement reads or writes files outside the feature groups",
+    "EXPORT": "an EXPORT statement would write files",
+    "TRANSACTION": "a transaction statement (BEGIN, COMMIT, ROLLBACK) has no place in a single read-only query",
+    "PREPARE": "a PREPARE statement keeps a statement for later, which a single query cannot use",
+    "EXECUTE": "an EXECUTE statement runs a prepared statement, which a single query cannot have",
+    "VACUUM": "a VACUUM statement would maintain the database",
+}
+
+
+def refused_statement(kind: str, text: str) -> str:
+    """Why a statement of DuckDB's type ``kind`` is not a read-only query, in words."""
+    if kind == "LOAD":  # DuckDB parses INSTALL as a LOAD statement
+        import re
+
+        if re.search(r"\bINSTALL\b", text, re.IGNORECASE):
+            return "an INSTALL statement would download and install a DuckDB extension, which queries may not use"
+        return "a LOAD statement would load a DuckDB extension, which queries may not use"
+    if kind in NOT_A_QUERY:
+        return NOT_A_QUERY[kind]
+    words = kind.replace("_", " ")
+    return f"{'an' if words[0] in 'AEIOU' else 'a'} {words} statement would change the store"
+
+
+def user_sql_error(exc: "duckdb.Error", views: Sequence[str]) -> ValidationError:
+    """Any DuckDB error of a user's query as a ValidationError in plain words: a refusal of the
+    sandbox, a function of an extension (which queries may not load), an unknown name, or
+    DuckDB's own message (overflow, division, conversion, ...)."""
+    import re
+
+    import duckdb
+
+    if isinstance(exc, duckdb.PermissionException):
+        return ValidationError(f"Refused: queries may only read the store's feature groups ({plain_sql_error(exc)})")
+    extension = re.search(r'with name "?([^"\s]+)"? is not in the catalog, but it exists in the (\w+) extension',
+                          str(exc))
+    if extension:
+        return ValidationError(f"Refused: {extension.group(1)} comes from DuckDB's {extension.group(2)} extension, "
+                               "which queries may not load; they read the store's feature groups only "
+                               f"({', '.join(views) or 'none yet'})")
+    if isinstance(exc, duckdb.CatalogException):
+        return ValidationError(unknown_name_error(exc, views))
+    return ValidationError(plain_sql_error(exc))
+
+
+def plain_sql_error(exc: Exception) -> str:
+    """DuckDB's message without its class prefix and the echo of the query: 'Table with name x
+    does not exist! Did you mean "y"?'."""
+    import re
+
+    text = str(exc)
+    prefix = re.match(r"(\w+(?: \w+)*) Error: ", text)  # Parser, Catalog, Binder, Out of Range, ...
+    if prefix:
+        text = ("SQL syntax error: " if prefix.group(1) == "Parser" else "SQL error: ") + text[prefix.end():]
+    text = text.split("\n\nLINE ")[0].split("\nLINE ")[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def unknown_name_error(exc: Exception, views: Sequence[str]) -> str:
+    """A catalog error in words, listing the views there are (DuckDB's own guess may name one of
+    its internal tables, which is dropped)."""
+    import re
+
+    text = plain_sql_error(exc)
+    guess = re.search(r' Did you mean "([^"]+)"\?', text)
+    if guess and guess.group(1) not in views:
+        text = text.replace(guess.group(0), "")
+    return f"{text} The feature groups you can query: {', '.join(views) or 'none yet'}."
+
+
+def ids_arrow(values: Sequence[Any], group: FeatureGroup) -> "pa.Table":
+    import pyarrow as pa
+
+    from ..model.coerce import coerce_scalar
+
+    out = []
+    for v in values:
+        try:
+            out.append(coerce_scalar(group.id_feature.type, v))
+        except ValueError as exc:
+            raise ValidationError(
+                f"Record identifier {v!r} for {group.name!r} {exc}", group=group.name, value=v
+            ) from None
+    return pa.table({"id": pa.array(out, group.id_feature.arrow_type())})

@@ -1,0 +1,233 @@
+"""PostgreSQL as the online store (``online: postgresql://...`` in ``featurestore.yaml``).
+
+A schema per store (``online_prefix``), a table per group incarnation (``online:<group>:<created
+microsecond>``, so a group deleted and made again never shares a table with its namesake) with
+the SQLite online table's columns: ``_event_us``, ``_write_us``, ``_expires_us``, ``_deleted``,
+then the features typed BIGINT, DOUBLE PRECISION or TEXT (collections as JSON text), readable by
+any SQL client. PostgreSQL caps a table at 1,600 columns, so a group on this backend has at most
+``MAX_FEATURES`` features (1,995 elsewhere). The newest-wins rule is one ``INSERT ... ON CONFLICT DO UPDATE ...
+WHERE`` statement, atomic per row whatever the order writes arrive in. Connections come from a
+psycopg 3 pool. With the registry still in SQLite, writes reach PostgreSQL through the outbox
+(see ``outbox``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
+
+from ..databases import Connection
+from ..databases.postgres_db import close_quietly, unavailable, usable
+from ..errors import ValidationError
+from ..model.schema import Feature, FeatureGroup
+from .base import Row
+from .outbox import OutboxBackend
+
+if TYPE_CHECKING:
+    from ..databases import Database
+
+PAYLOAD_ROWS = 5_000
+MAX_FEATURES = 1_590  # PostgreSQL's 1,600 columns less the four internal ones, with room to spare
+T = TypeVar("T")
+PG_TYPES = {"Integral": "BIGINT", "Fractional": "DOUBLE PRECISION", "String": "TEXT"}
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresOnline(OutboxBackend):
+    name = "postgresql"
+
+    def __init__(self, url: str, prefix: str, conns: "Database") -> None:
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise ValidationError("online: postgresql:// needs psycopg 3 (pip install 'featurestore[postgres]')") from None
+        self.url = url
+        self.schema = prefix.strip(":").replace(":", "_")
+        try:  # one plain connection first: its error says what is wrong (the pool's only that it timed out)
+            with psycopg.connect(url, connect_timeout=5, autocommit=True) as pg:
+                pg.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            raise ValidationError(f"Cannot reach the online store at {_safe(url)}: {reason}; start PostgreSQL or "
+                                  "fix online: in featurestore.yaml") from None
+        self.pool = ConnectionPool(url, min_size=1, max_size=8, open=True, kwargs={"autocommit": True})
+        super().__init__(conns)
+
+    def _run(self, work: Callable[[Any], T]) -> T:
+        """``work`` on a pooled connection. The server drops connections when it restarts or fails
+        over, and each fails its next statement, or is left mid-pipeline refusing every later one
+        (see ``databases.postgres_db``): such a connection is closed, so the pool replaces it, the
+        pool is checked and ``work`` runs once more. Every call here is a read or idempotent.
+        Raises StorageUnavailable while the server cannot be reached."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        where = f"{_safe(self.url)} (the online store)"
+        outcome = "writes the store committed wait in its outbox and reach the server once it is back"
+        lost: BaseException | None = None
+        for _ in range(2):
+            try:
+                with self.pool.connection() as pg:
+                    try:
+                        return work(pg)
+                    except psycopg.OperationalError as exc:
+                        if usable(pg):  # the server answered (a timeout, say): the error stands
+                            raise
+                        close_quietly(pg)  # the pool discards a closed connection
+                        lost = exc
+            except PoolTimeout as exc:  # no connection could be made in the pool's time
+                raise unavailable(where, exc, outcome) from exc
+            self.pool.check()
+        raise unavailable(where, lost, outcome) from lost
+
+    def _table(self, group: FeatureGroup | str, created: Any = None) -> str:
+        if isinstance(group, FeatureGroup):
+            group, created = group.name, group.created_at
+        return f"{q(self.schema)}.{q(f'online:{group}:{created}')}"
+
+    # -- definitions: idempotent, so applied at once ------------------------------------------
+
+    def create(self, conn: Connection, group: FeatureGroup) -> None:
+        _check_width(group.name, len(group.features))
+        cols = ", ".join(f"{q(f.name)} {_pg_type(f)}" for f in group.features)
+        self._run(lambda pg: pg.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table(group)} (_event_us BIGINT NOT NULL, _write_us BIGINT NOT NULL, "
+            f"_expires_us BIGINT, _deleted SMALLINT NOT NULL DEFAULT 0, {cols}, PRIMARY KEY ({q(group.record_identifier)}))"))
+
+    def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
+        features = list(features)
+        created, count = conn.execute("SELECT created_us, (SELECT count(*) FROM features WHERE group_name = ?) FROM "
+                                      "feature_groups WHERE name = ?", (group, group)).fetchone()
+        _check_width(group, count)  # the registry already counts the new features
+        def add(pg: Any) -> None:
+            for f in features:
+                pg.execute(f"ALTER TABLE {self._table(group, created)} ADD COLUMN IF NOT EXISTS {q(f.name)} {_pg_type(f)}")
+        self._run(add)
+
+    # -- writes, through the outbox ---------------------------------------------------------
+
+    def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+        for start in range(0, len(rows), PAYLOAD_ROWS):
+            self._record(conn, group.name, "upsert", [group.created_at, group.feature_names, group.record_identifier,
+                                                      now_us, [list(r) for r in rows[start:start + PAYLOAD_ROWS]]])
+
+    def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
+               write_us: int) -> None:
+        self._record(conn, group.name, "hard", [group.created_at, group.record_identifier, record_id, event_us,
+                                                write_us])
+
+    def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+                       now_us: int) -> None:
+        self._record(conn, group.name, "expired", [group.created_at, group.record_identifier, now_us,
+                                                   [r for r, _ in records]])
+
+    def drop(self, conn: Connection, group: FeatureGroup) -> None:
+        self._record(conn, group.name, "drop", [group.created_at])
+
+    def _apply(self, group: str, op: str, payload: Any) -> None:
+        from ..common.timeutil import now_us
+
+        table = self._table(group, payload[0])
+
+        def apply(pg: Any) -> None:  # idempotent, as the outbox needs: run again after a dropped connection
+            if op == "upsert":
+                _, names, rid, now, rows = payload
+                cols = ["_event_us", "_write_us", "_expires_us", "_deleted", *names]
+                sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols)
+                sql = (f"INSERT INTO {table} AS t ({', '.join(map(q, cols))}) VALUES ({', '.join(['%s'] * len(cols))}) "
+                       f"ON CONFLICT ({q(rid)}) DO UPDATE SET {sets} WHERE excluded._event_us > t._event_us OR "
+                       "(excluded._event_us = t._event_us AND excluded._write_us >= t._write_us) OR "
+                       f"(t._expires_us IS NOT NULL AND t._expires_us <= {int(now)})")
+                with pg.cursor() as cur:
+                    cur.executemany(sql, rows)
+            elif op == "hard":
+                _, rid, record_id, event_us, write_us = payload
+                pg.execute(f"DELETE FROM {table} WHERE {q(rid)} = %s AND _write_us <= %s AND NOT (_deleted = 0 AND "
+                           "(_expires_us IS NULL OR _expires_us > %s) AND _event_us >= %s)",
+                           (record_id, write_us, now_us(), event_us))
+            elif op == "expired":
+                _, rid, now, ids = payload
+                pg.execute(f"DELETE FROM {table} WHERE {q(rid)} = ANY(%s) AND _expires_us IS NOT NULL "
+                           "AND _expires_us <= %s", (ids, now))
+            elif op == "drop":
+                pg.execute(f"DROP TABLE IF EXISTS {table}")
+        self._run(apply)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _select(self, group: FeatureGroup, where: str) -> str:
+        cols = ", ".join(["_expires_us", *map(q, group.feature_names)])
+        return (f"SELECT {cols} FROM {self._table(group)} WHERE {where} AND _deleted = 0 "
+                "AND (_expires_us IS NULL OR _expires_us > %s)")
+
+    def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+        return self._run(lambda pg: pg.execute(f"SELECT _event_us, _deleted, _expires_us FROM {self._table(group)} "
+                                               f"WHERE {q(group.record_identifier)} = %s", (record_id,)).fetchone())
+
+    def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
+        return self._run(lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = %s"),
+                                               (record_id, now_us), prepare=True).fetchone())
+
+    def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
+        pos = group.feature_names.index(group.record_identifier) + 1
+        rows = self._run(lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = ANY(%s)"),
+                                               (list(record_ids), now_us), prepare=True).fetchall())
+        return {row[pos]: row for row in rows}
+
+    def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
+        def read(pg: Any) -> dict[str, Any] | None:
+            cur = pg.execute(f"SELECT * FROM {self._table(group)} WHERE {q(group.record_identifier)} = %s",
+                             (record_id,))
+            row = cur.fetchone()
+            return None if row is None else dict(zip([d.name for d in cur.description], row))
+        return self._run(read)
+
+    def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
+        rid = q(group.record_identifier)
+        where, args = ["(_expires_us IS NULL OR _expires_us > %s)"], [now_us]
+        if not include_deleted:
+            where.append("_deleted = 0")
+        if after is not None:
+            where.append(f"{rid} > %s")
+            args.append(after)
+        order = f'{rid} COLLATE "C"' if group.id_feature.type == "String" else rid  # byte order, as SQLite's
+        return self._run(lambda pg: [r[0] for r in pg.execute(
+            f"SELECT {rid} FROM {self._table(group)} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s",
+            (*args, limit))])
+
+    def count(self, group: FeatureGroup, now_us: int) -> int:
+        return self._run(lambda pg: pg.execute(f"SELECT count(*) FROM {self._table(group)} WHERE _deleted = 0 AND "
+                                               "(_expires_us IS NULL OR _expires_us > %s)", (now_us,)).fetchone()[0])
+
+    def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
+        return self._run(lambda pg: pg.execute("SELECT pg_total_relation_size(%s::regclass)",
+                                               (self._table(group),)).fetchone()[0])
+
+    def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+        return self._run(lambda pg: [tuple(r) for r in pg.execute(
+            f"SELECT {q(group.record_identifier)}, _expires_us FROM {self._table(group)} WHERE _expires_us IS NOT "
+            "NULL AND _expires_us <= %s AND _deleted = 0", (now_us,))])
+
+    def close(self) -> None:
+        super().close()
+        self.pool.close()
+
+
+def _pg_type(f: Feature) -> str:
+    return "TEXT" if f.is_collection else PG_TYPES[f.type]
+
+
+def _check_width(group: str, features: int) -> None:
+    if features > MAX_FEATURES:
+        raise ValidationError(f"Feature group {group!r} would have {features} features; an online store in "
+                              f"PostgreSQL holds at most {MAX_FEATURES} (its tables stop at 1,600 columns). Keep it "
+                              "offline only, or use the SQLite or Redis online store", group=group)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

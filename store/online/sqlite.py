@@ -1,0 +1,97 @@
+"""The online store in the store's own database (the default: its SQLite file, or its schema on
+PostgreSQL): one table per group, written inside the same transaction as the offline buffer and
+manifest (see ``store.online.sqlite_tables``), so online and offline change together with no outbox."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from ..databases import Connection
+from . import sqlite_tables as tables
+from .sqlite_tables import q
+from ..model.schema import Feature, FeatureGroup, stored_definitions
+from .base import OnlineBackend, Row
+
+if TYPE_CHECKING:
+    from ..databases import Database
+
+CHUNK = 500  # identifiers per IN (...) query
+
+
+class DatabaseOnline(OnlineBackend):
+    def __init__(self, conns: "Database") -> None:
+        self.conns = conns
+        self.name = conns.name
+        self.url = conns.url
+
+    def create(self, conn: Connection, group: FeatureGroup) -> None:
+        tables.create_table(conn, group)
+
+    def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
+        tables.add_columns(conn, group, features)
+
+    def drop(self, conn: Connection, group: FeatureGroup) -> None:
+        tables.drop_table(conn, group.name)
+
+    def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
+        conn.executemany(_upsert_sql(group), [(*row, now_us) for row in rows])
+
+    def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+        return tables.current(conn, group, record_id)
+
+    def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
+               write_us: int) -> None:
+        tables.remove(conn, group, record_id)  # in the transaction that checked the stored row
+
+    def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
+        return self.conns.get().execute(_select_sql(group, None), (record_id, now_us)).fetchone()
+
+    def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
+        pos = group.feature_names.index(group.record_identifier) + 1
+        conn, found = self.conns.get(), {}
+        for start in range(0, len(record_ids), CHUNK):
+            where, args = self.conns.any_of(q(group.record_identifier), record_ids[start:start + CHUNK])
+            for row in conn.execute(_select_sql(group, where), (*args, now_us)):
+                found[row[pos]] = row
+        return found
+
+    def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
+        cols = ", ".join([*tables.INTERNAL, *map(q, group.feature_names)])  # named: a new feature changes *
+        cur = self.conns.get().execute(
+            f"SELECT {cols} FROM {tables.table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+    def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
+        return tables.ids(self.conns.get(), group, now_us, after, limit, include_deleted)
+
+    def count(self, group: FeatureGroup, now_us: int) -> int:
+        return tables.count(self.conns.get(), group, now_us)
+
+    def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
+        return self.conns.table_bytes(conn, f"online:{group.name}")
+
+    def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+        return tables.expired(conn, group, now_us)
+
+    def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
+                       now_us: int) -> None:
+        tables.remove_expired(conn, group, now_us)
+
+
+@lru_cache(maxsize=1024)
+def _sql_for(kind: str, name: str, rid: str, names: tuple[str, ...], where: str | None) -> str:
+    with stored_definitions():  # the names are a stored group's, which may predate a reserved one
+        group = FeatureGroup(name=name, record_identifier=rid, event_time=names[0],
+                             features=tuple(Feature(n) for n in names))
+    return tables.upsert_sql(group) if kind == "upsert" else tables.select_sql(group, names, where=where)
+
+
+def _upsert_sql(group: FeatureGroup) -> str:
+    """Cached per schema, so SQLite reuses its prepared statement."""
+    return _sql_for("upsert", group.name, group.record_identifier, tuple(group.feature_names), None)
+
+
+def _select_sql(group: FeatureGroup, where: str | None) -> str:
+    """One identifier's row (``where`` None), or those ``where`` (from ``Database.any_of``) picks."""
+    return _sql_for("select", group.name, group.record_identifier, tuple(group.feature_names), where)

@@ -1,0 +1,152 @@
+"""The online store: one table per group in the store's database, holding the newest record per identifier.
+
+Columns: ``_event_us``, ``_write_us``, ``_expires_us`` (NULL = never), ``_deleted`` (a soft-delete
+tombstone keeps its event time to block older puts), then the features. Collections are JSON.
+An upsert replaces the stored row only if its event time is not older (the later write wins a
+tie) or the stored row has expired: an expired row counts as gone even before a sweep removes it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Sequence
+
+from ..databases import Connection
+from ..model.schema import Feature, FeatureGroup
+
+INTERNAL = ("_event_us", "_write_us", "_expires_us", "_deleted")
+
+
+def q(name: str) -> str:
+    """Quote an SQL identifier (group and feature names may hold '-')."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table(group: str) -> str:
+    return q(f"online:{group}")
+
+
+def columns_ddl(features: Iterable[Feature], key: str | None = None) -> list[str]:
+    """Column definitions of features in the store database's types (the key one the primary key)."""
+    return [f"{q(f.name)} {f.sqlite_type}" + (" PRIMARY KEY" if f.name == key else "") for f in features]
+
+
+def add_columns_sql(table_name: str, features: Iterable[Feature]) -> list[str]:
+    return [f"ALTER TABLE {table_name} ADD COLUMN {column}" for column in columns_ddl(features)]
+
+
+def create_table(conn: Connection, group: FeatureGroup) -> None:
+    internal = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_expires_us INTEGER",
+                "_deleted INTEGER NOT NULL DEFAULT 0"]
+    conn.execute(f"CREATE TABLE {table(group.name)} "
+                 f"({', '.join([*internal, *columns_ddl(group.features, group.record_identifier)])})")
+    # Partial, so puts without a TTL do not pay for an index entry.
+    conn.execute(f"CREATE INDEX {q(f'online:{group.name}:expiry')} ON {table(group.name)} (_expires_us) "
+                 "WHERE _expires_us IS NOT NULL")
+
+
+def add_columns(conn: Connection, group: str, features: Iterable[Feature]) -> None:
+    for sql in add_columns_sql(table(group), features):
+        conn.execute(sql)
+
+
+def drop_table(conn: Connection, group: str) -> None:
+    conn.execute(f"DROP TABLE IF EXISTS {table(group)}")
+
+
+def upsert_sql(group: FeatureGroup) -> str:
+    """The upsert for rows ending in the current time (to tell expired rows); stable, so SQLite caches it."""
+    names = [f.name for f in group.features]
+    cols = ", ".join([*INTERNAL, *map(q, names)])
+    marks = ", ".join(f"?{i + 1}" for i in range(len(INTERNAL) + len(names)))
+    t = table(group.name)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in [*INTERNAL, *map(q, names)])
+    return (
+        f"INSERT INTO {t} ({cols}) VALUES ({marks}) ON CONFLICT({q(group.record_identifier)}) DO UPDATE SET {sets} "
+        f"WHERE excluded._event_us >= {t}._event_us OR ({t}._expires_us IS NOT NULL AND {t}._expires_us <= ?{len(INTERNAL) + len(names) + 1})"
+    )
+
+
+def upsert(conn: Connection, group: FeatureGroup, rows: Iterable[Sequence[Any]], sql: str | None = None) -> None:
+    """Rows are (_event_us, _write_us, _expires_us, _deleted, *features in group order, now_us)."""
+    conn.executemany(sql or upsert_sql(group), rows)
+
+
+def current(conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
+    """(event time, deleted flag, expiry) of the stored row, or None."""
+    return conn.execute(
+        f"SELECT _event_us, _deleted, _expires_us FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?",
+        (record_id,),
+    ).fetchone()
+
+
+def remove(conn: Connection, group: FeatureGroup, record_id: Any) -> None:
+    conn.execute(f"DELETE FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
+
+
+def select_sql(group: FeatureGroup, names: Sequence[str], where: str | None = None) -> str:
+    """Live rows of one identifier, or of those ``where`` (a condition on the identifier with its
+    own parameters: ``Database.any_of``) picks."""
+    cols = ", ".join(["_expires_us", *map(q, names)])
+    rid = q(group.record_identifier)
+    where = where or f"{rid} = ?"
+    return (
+        f"SELECT {cols} FROM {table(group.name)} WHERE {where} AND _deleted = 0 "
+        "AND (_expires_us IS NULL OR _expires_us > ?)"
+    )
+
+
+def decode(row: Sequence[Any], names: Sequence[str], json_cols: frozenset[int]) -> dict[str, Any]:
+    """A stored row (after _expires_us) as a record dict, collections parsed, nulls dropped."""
+    out = {}
+    for i, name in enumerate(names):
+        value = row[i + 1]
+        if value is None:
+            continue
+        out[name] = json.loads(value) if i in json_cols else value
+    return out
+
+
+def expired(conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
+    """(identifier, expiry) of live rows whose TTL has passed."""
+    return conn.execute(
+        f"SELECT {q(group.record_identifier)}, _expires_us FROM {table(group.name)} "
+        "WHERE _expires_us IS NOT NULL AND _expires_us <= ? AND _deleted = 0",
+        (now_us,),
+    ).fetchall()
+
+
+def remove_expired(conn: Connection, group: FeatureGroup, now_us: int) -> None:
+    conn.execute(
+        f"DELETE FROM {table(group.name)} WHERE _expires_us IS NOT NULL AND _expires_us <= ?", (now_us,)
+    )
+
+
+def count(conn: Connection, group: FeatureGroup, now_us: int) -> int:
+    return conn.execute(
+        f"SELECT count(*) FROM {table(group.name)} WHERE _deleted = 0 AND (_expires_us IS NULL OR _expires_us > ?)",
+        (now_us,),
+    ).fetchone()[0]
+
+
+def page(conn: Connection, group: FeatureGroup, now_us: int, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Live records ordered by identifier, for browsing."""
+    names = group.feature_names
+    json_cols = frozenset(i for i, f in enumerate(group.features) if f.is_collection)
+    sql = select_sql(group, names).replace(f"WHERE {q(group.record_identifier)} = ? AND ", "WHERE ")
+    rows = conn.execute(f"{sql} ORDER BY {q(group.record_identifier)} LIMIT ? OFFSET ?", (now_us, limit, offset))
+    return [decode(r, names, json_cols) for r in rows]
+
+
+def ids(conn: Connection, group: FeatureGroup, now_us: int, after: Any, limit: int,
+        include_deleted: bool) -> list[Any]:
+    """Identifiers of live rows (and tombstones if asked) after ``after``, walking the primary key."""
+    rid = q(group.record_identifier)
+    where = ["(_expires_us IS NULL OR _expires_us > ?)"]
+    args: list[Any] = [now_us]
+    if not include_deleted:
+        where.append("_deleted = 0")
+    if after is not None:
+        where.append(f"{rid} > ?")
+        args.append(after)
+    sql = f"SELECT {rid} FROM {table(group.name)} WHERE {' AND '.join(where)} ORDER BY {rid} LIMIT ?"
+    return [r[0] for r in conn.execute(sql, (*args, limit))]

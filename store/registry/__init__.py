@@ -1,0 +1,284 @@
+"""The registry: feature-group definitions, feature metadata, write counters, and search.
+
+All functions take an open connection so callers decide the transaction; DDL for the per-group
+online and staging tables lives with those stores.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..databases import Connection, Database, errors, run_script
+from ..errors import Conflict, NotFound
+from ..model.schema import Feature, FeatureGroup, stored_definitions
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta VALUES ('registry_version', 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS feature_groups (
+    name TEXT PRIMARY KEY,
+    record_identifier TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '{}',
+    online INTEGER NOT NULL,
+    offline INTEGER NOT NULL,
+    ttl_seconds REAL,
+    status TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    modified_us INTEGER NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    offline_dir TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}',
+    partition_by TEXT NOT NULL DEFAULT 'hour',
+    offline_retention_seconds REAL
+);
+CREATE TABLE IF NOT EXISTS features (
+    group_name TEXT NOT NULL REFERENCES feature_groups(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    collection TEXT,
+    dimension INTEGER,
+    description TEXT NOT NULL DEFAULT '',
+    parameters TEXT NOT NULL DEFAULT '{}',
+    position INTEGER NOT NULL,
+    added_us INTEGER NOT NULL,
+    modified_us INTEGER NOT NULL,
+    PRIMARY KEY (group_name, name)
+);
+CREATE TABLE IF NOT EXISTS group_state (
+    group_name TEXT PRIMARY KEY REFERENCES feature_groups(name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL DEFAULT 0,
+    last_write_us INTEGER NOT NULL DEFAULT 0,
+    last_event_us INTEGER,
+    staged_rows INTEGER NOT NULL DEFAULT 0,
+    retained_from_us INTEGER
+);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_us INTEGER NOT NULL);
+"""
+# Version 1 stores (before partition choices and retention) gain these columns; their groups keep
+# the hour layout they were written with, which is the columns' default.
+MIGRATIONS_V2 = [
+    ("feature_groups", "partition_by", "ALTER TABLE feature_groups ADD COLUMN partition_by TEXT NOT NULL DEFAULT 'hour'"),
+    ("feature_groups", "offline_retention_seconds",
+     "ALTER TABLE feature_groups ADD COLUMN offline_retention_seconds REAL"),
+    ("group_state", "retained_from_us", "ALTER TABLE group_state ADD COLUMN retained_from_us INTEGER"),
+]
+# The later of last_event_us and parameter N (which may be NULL).
+_NEWEST_EVENT = ("CASE WHEN CAST(?{0} AS BIGINT) IS NULL THEN last_event_us "
+                 "WHEN last_event_us IS NULL OR last_event_us < ?{0} THEN ?{0} ELSE last_event_us END")
+GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online, offline, ttl_seconds, status, "
+                 "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds")
+
+
+def init(conn: Connection, db: Database) -> None:
+    run_script(conn, SCHEMA)
+    for table, column, ddl in MIGRATIONS_V2:
+        if column not in db.columns(conn, table):
+            conn.execute(ddl)
+
+
+def version(conn: Connection) -> int:
+    return conn.execute("SELECT value FROM meta WHERE key = 'registry_version'").fetchone()[0]
+
+
+def bump_version(conn: Connection) -> None:
+    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'")
+
+
+def insert_group(conn: Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
+    try:
+        conn.execute(
+            f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                group.name, group.record_identifier, group.event_time, group.description,
+                json.dumps(group.tags), int(group.online), int(group.offline), group.ttl_seconds,
+                "Created", created_us, created_us, group.created_by, group.offline_path, json.dumps(extra),
+                group.partition_by, group.offline_retention_seconds,
+            ),
+        )
+    except errors("IntegrityError"):
+        raise Conflict(
+            f"Feature group {group.name!r} already exists; pick another name or delete it first",
+            group=group.name,
+        ) from None
+    insert_features(conn, group.name, group.features, 0, created_us)
+    conn.execute("INSERT INTO group_state (group_name) VALUES (?)", (group.name,))
+    bump_version(conn)
+
+
+def insert_features(conn: Connection, group: str, features: tuple[Feature, ...] | list[Feature], start: int, now: int) -> None:
+    conn.executemany(
+        "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (group, f.name, f.type, f.collection, f.dimension, f.description, json.dumps(f.parameters), start + i, now, now)
+            for i, f in enumerate(features)
+        ],
+    )
+
+
+def load_group(conn: Connection, name: str) -> FeatureGroup:
+    row = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise missing(name)
+    return _group_from_row(conn, row)
+
+
+def missing(name: str) -> NotFound:
+    """The error for a group that does not exist, which a group hidden from the caller raises too."""
+    return NotFound(f"Feature group {name!r} does not exist", group=name)
+
+
+def load_all(conn: Connection) -> list[FeatureGroup]:
+    rows = conn.execute(f"SELECT {GROUP_COLUMNS} FROM feature_groups ORDER BY name").fetchall()
+    return [_group_from_row(conn, row) for row in rows]
+
+
+def names(conn: Connection) -> list[str]:
+    """Names of every group, in name order."""
+    return [n for (n,) in conn.execute("SELECT name FROM feature_groups ORDER BY name")]
+
+
+def offline_names(conn: Connection) -> list[str]:
+    """Names of the groups with an offline store, in name order."""
+    return [n for (n,) in conn.execute("SELECT name FROM feature_groups WHERE offline <> 0 ORDER BY name")]
+
+
+def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
+    (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
+     retention) = row
+    with stored_definitions():  # a name reserved since it was stored still loads
+        features = tuple(
+            Feature(n, t, c, d, fd, json.loads(p))
+            for n, t, c, d, fd, p in conn.execute(
+                "SELECT name, type, collection, dimension, description, parameters FROM features "
+                "WHERE group_name = ? ORDER BY position",
+                (name,),
+            )
+        )
+    return FeatureGroup(
+        name=name, record_identifier=rid, event_time=et, features=features, description=desc,
+        tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
+        status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
+        extra=json.loads(extra_json), partition_by=partition_by, offline_retention_seconds=retention,
+    )
+
+
+def update_group(conn: Connection, name: str, now: int, **fields: Any) -> None:
+    encoded = {k: json.dumps(v) if k in ("tags", "extra") else v for k, v in fields.items()}
+    sets = "".join(f"{k} = ?, " for k in encoded)
+    cur = conn.execute(
+        f"UPDATE feature_groups SET {sets}modified_us = ? WHERE name = ?", (*encoded.values(), now, name)
+    )
+    if cur.rowcount == 0:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    bump_version(conn)
+
+
+def update_feature(conn: Connection, group: str, feature: str, now: int, description: str | None, parameters: dict | None) -> None:
+    if description is not None:
+        conn.execute(
+            "UPDATE features SET description = ?, modified_us = ? WHERE group_name = ? AND name = ?",
+            (description, now, group, feature),
+        )
+    if parameters is not None:
+        conn.execute(
+            "UPDATE features SET parameters = ?, modified_us = ? WHERE group_name = ? AND name = ?",
+            (json.dumps(parameters), now, group, feature),
+        )
+    conn.execute("UPDATE feature_groups SET modified_us = ? WHERE name = ?", (now, group))
+    bump_version(conn)
+
+
+def feature_times(conn: Connection, group: str, feature: str) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT added_us, modified_us FROM features WHERE group_name = ? AND name = ?", (group, feature)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {group!r} has no feature {feature!r}", group=group, feature=feature)
+    return row
+
+
+def delete_group(conn: Connection, name: str) -> None:
+    conn.execute("DELETE FROM feature_groups WHERE name = ?", (name,))
+    bump_version(conn)
+
+
+def state(conn: Connection, name: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT seq, last_write_us, last_event_us, staged_rows, retained_from_us FROM group_state WHERE group_name = ?",
+        (name,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows", "retained_from_us"), row))
+
+
+def allocate(conn: Connection, name: str, rows: int, now: int, max_event_us: int | None,
+             staged: int = 0) -> tuple[int, int, int]:
+    """Reserve ``rows`` sequence numbers and a write time, and count ``staged`` buffered rows;
+    returns (first seq, write time, rows now staged).
+
+    Write times only move forward per group, even if the wall clock steps back, so ordering by
+    (event time, write time, seq) always agrees with the order the store accepted writes in.
+    Must run inside the write transaction that stores the rows.
+    """
+    row = conn.execute(
+        "UPDATE group_state SET seq = seq + ?1, "
+        "last_write_us = CASE WHEN last_write_us + 1 > ?2 THEN last_write_us + 1 ELSE ?2 END, "
+        f"last_event_us = {_NEWEST_EVENT.format(3)}, "
+        "staged_rows = staged_rows + ?4 WHERE group_name = ?5 RETURNING seq, last_write_us, staged_rows",
+        (rows, now, max_event_us, staged, name),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+    return row[0] - rows + 1, row[1], row[2]
+
+
+def advance(conn: Connection, name: str, rows: int, max_event_us: int | None) -> None:
+    """Count ``rows`` more sequence numbers as used, and the newest event time, for a write that
+    took its write time (``allocate`` with no rows) before it knew how many rows it would have.
+    Must run inside the write transaction that stores the rows."""
+    conn.execute(
+        f"UPDATE group_state SET seq = seq + ?1, last_event_us = {_NEWEST_EVENT.format(2)} WHERE group_name = ?3",
+        (rows, max_event_us, name))
+
+
+def search(conn: Connection, text: str) -> list[dict[str, Any]]:
+    """Groups and features whose name, description, tags or parameters contain ``text`` (taken
+    literally, case-insensitive). ``key=value`` finds tags and parameters as they are shown: the
+    key exactly, the value by prefix (``pii=true``, ``team=ri``)."""
+    needle = text.strip().lower()
+    key, sep, value = needle.partition("=")
+    pairs = bool(sep) and bool(key.strip())
+    key, value = key.strip(), value.strip()
+
+    def match_pairs(mapping: dict[str, str]) -> bool:
+        if pairs:
+            return any(k.lower() == key and v.lower().startswith(value) for k, v in mapping.items())
+        return any(needle in k.lower() or needle in v.lower() for k, v in mapping.items())
+
+    def where(name: str, desc: str, mapping: dict[str, str], kind: str) -> str | None:
+        if not pairs and needle in name.lower():
+            return "name"
+        if not pairs and needle in desc.lower():
+            return "description"
+        return kind if match_pairs(mapping) else None
+
+    hits: list[dict[str, Any]] = []
+    for name, desc, tags in conn.execute("SELECT name, description, tags FROM feature_groups ORDER BY name"):
+        found = where(name, desc, json.loads(tags), "tags")
+        if found:
+            hits.append({"kind": "feature_group", "group": name, "feature": None, "description": desc,
+                         "matched": found})
+    for group, name, typ, coll, desc, params in conn.execute(
+        "SELECT group_name, name, type, collection, description, parameters FROM features "
+        "ORDER BY group_name, position"
+    ):
+        found = where(name, desc, json.loads(params), "parameters")
+        if found:
+            hits.append({
+                "kind": "feature", "group": group, "feature": name, "type": coll and f"{coll}<{typ}>" or typ,
+                "description": desc, "matched": found,
+            })
+    return hits
