@@ -158,7 +158,7 @@ def _same_address(seen: str | None, trusted: str) -> bool:
 
 def _password(fs: "FeatureStore") -> str | None:
     sessions = _sessions()
-    policy = fs._guard.current()  # a published one as it stands now
+    policy = fs._ctx.policy.current()  # a published one as it stands now
     cookie = st.context.cookies.get(sessions.cookie)
     token = st.session_state.get(_SIGNED_IN) or cookie  # the tab's own, else the browser's (a reload)
     if token:

@@ -81,7 +81,7 @@ def store() -> FeatureStore:
 def can(fs: FeatureStore, role: str, group: str | None = None) -> bool:
     """Whether the current principal holds ``role`` (on ``group``): pages hide what the engine
     would refuse anyway."""
-    return fs._guard.may(role, group)
+    return fs._ctx.policy.may(role, group)
 
 
 @contextmanager
@@ -274,7 +274,7 @@ def missing_group(fs: FeatureStore, name: str, names: list[str], offline_only: b
         return
     deleted = any(n["id"] == f"feature_group:{name}" and n["properties"].get("deleted")
                   for n in fs.lineage().nodes if n["kind"] == "feature_group")
-    missing = "was deleted" if deleted else "does not exist" if not fs._guard.governed else \
+    missing = "was deleted" if deleted else "does not exist" if not fs._ctx.policy.governed else \
         "does not exist, or your roles do not let you see it"
     st.error(f"Feature group **{escape_markdown(name)}** {missing}.", icon=":material/search_off:")
     similar = [n for n in names if n.lower() == name.lower()]

@@ -24,7 +24,7 @@ def version(fs: "FeatureStore", group: str) -> tuple[int | None, int | None, str
 
 
 def who(fs: "FeatureStore") -> str | None:
-    return fs._guard.name
+    return fs._ctx.policy.name
 
 
 @st.cache_data(show_spinner="Computing statistics…", max_entries=64)

@@ -18,7 +18,6 @@ import time
 
 from store import Feature, FeatureStore
 from store.access import audit
-from store.common.timeutil import now_us
 
 WAYS = ("none", "counted", "per_put")
 
@@ -28,9 +27,9 @@ def rate(way: str, puts: int, folder: str) -> tuple[float, float]:
     fs.create_feature_group("g", "id", "t", [Feature("id", "Integral"), Feature("t", "String"),
                                              Feature("x", "Fractional")])
     if way == "none":
-        fs._guard.count_put = lambda conn, group, at_us: None
+        fs._ctx.policy.count_put = lambda conn, group, at_us: None
     elif way == "per_put":
-        fs._guard.count_put = lambda conn, group, at_us: audit.append(conn, at_us, "bench", "put_record", group, "ok",
+        fs._ctx.policy.count_put = lambda conn, group, at_us: audit.append(conn, at_us, "bench", "put_record", group, "ok",
                                                                        {"records": 1})
     for i in range(200):  # warm: caches, lineage edge, first pages
         fs.put_record("g", {"id": i, "t": "2026-01-01T00:00:00Z", "x": 1.0})

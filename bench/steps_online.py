@@ -87,9 +87,9 @@ def _bare(fs, group, url):
         pg = psycopg.connect(url, autocommit=True)
         rid = f'"{group.record_identifier}"'
         if fs.online_location == fs.registry_location:  # the registry's own online table
-            table = f'"{fs._conns.schema}"."online:{group.name}"'
+            table = f'"{fs._ctx.db.schema}"."online:{group.name}"'
         else:
-            table = fs._online._table(group)
+            table = fs._ctx.online._table(group)
         one = f"SELECT * FROM {table} WHERE {rid} = %s"
         many = f"SELECT * FROM {table} WHERE {rid} = ANY(%s)"
         return ((lambda r: pg.execute(one, (r,), prepare=True).fetchone()),
@@ -97,7 +97,7 @@ def _bare(fs, group, url):
     import redis
 
     client = redis.Redis.from_url(url, decode_responses=True)
-    prefix = f"{fs._online.prefix}{group.name}:r:"
+    prefix = f"{fs._ctx.online.prefix}{group.name}:r:"
 
     def get(r):
         return client.hmget(prefix + str(r), "x", "d", "v")

@@ -74,8 +74,8 @@ def spark_build(size: Size, base: ModuleType) -> dict:
         duck.append(time.perf_counter() - started)
 
     # The hand-written join over the same files, read the same way (Spark's own Parquet reader).
-    with fs._conns.read() as conn:
-        files = {g: [p for ps in query.snapshot(conn, fs._files, fs.feature_group(g)).files.values() for p in ps]
+    with fs._ctx.db.read() as conn:
+        files = {g: [p for ps in query.snapshot(conn, fs._ctx.files, fs.feature_group(g)).files.values() for p in ps]
                  for g in groups}
     table = pa.Table.from_pandas(entity, preserve_index=False)
     table = table.append_column("__row", pa.array(np.arange(table.num_rows, dtype="int64")))

@@ -12,30 +12,22 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 from .model import layout, record as records
 from .registry import lineage
 from . import registry
+from .core import context
 from .offline import files as offline_store
 from .online import sqlite_tables as online_store
-from .access import audit
-from .storage import encryption as crypto
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
 from .access.api import AccessMethods
-from .access.guard import counts, install, logged
+from .access.guard import counts, install
 from .model.coerce import coerce_event_time
-from .common.duck import Sandboxes
 from .errors import AccessDenied, StorageFull, ValidationError
-from .offline.files import FLUSH_ROWS, OfflineFiles
-from .online import open_online
-from .storage import config as storage_config
-from .storage import open_storage
-from .pipelines import tables as pipeline_tables
+from .offline.files import FLUSH_ROWS
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
 from .quality.api import QualityMethods
 from .model.schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
-from .databases import open_database, shared
 from .common.timeutil import (
-    MAX_DURATION_SECONDS,
     arg_to_us,
     check_time_format,
     now_us,
@@ -52,9 +44,6 @@ if TYPE_CHECKING:
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-SCHEMA_VERSION = 7  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
-# 6: the audit log's head; 7: the audit log's put counts
-ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 _UNSET: Any = object()
 
 
@@ -88,68 +77,32 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         its tables (``postgresql://...``, so stores on several machines share them; see
         ``store.databases``). Such a store opens on any machine from its URL given as ``path``
         (``postgresql://...?schema=...``, its ``shared_url``; see ``store.databases.shared``)."""
-        self.path, offline = shared.locate(os.fspath(path) if path is not None else default_path(), offline, registry)
-        os.makedirs(self.path, exist_ok=True)
-        self.writer = writer
-        secret = crypto.load_key(self.path, key)
-        self._conns = open_database(self.path, registry, secret)
-        # A new store whose tables other machines open names its offline folder in its config.
-        pinned = registry is not None and self._conns.shared_id is not None
-        self._files = OfflineFiles(open_storage(self.path, offline, pin=pinned),
-                                   crypto.ParquetKey(secret, self.path) if secret else None)
-        self._online = open_online(self.path, self._conns, online)
-        self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
-        self._cache_version = -1
-        self._cache_lock = threading.Lock()
-        self._writer_edges: set[str] = set()
-        self._sandboxes = Sandboxes()
-        self._tally = quality_tables.PutTally()
-        self._guard_depth = threading.local()
-        self._guard = None
-        self._principal = principal  # who this handle acts as (under a policy, the guard's principal)
-        self._guard = published_access.guard(self, access or access_policy.find(self.path), principal)
-        conn = self._conns.get()
-        # Only a new store takes the write lock here, so opening never waits behind a long ingest.
-        if self._conns.schema_version(conn) < SCHEMA_VERSION:
-            from . import registry as registry_tables  # the parameter hides the module here
-
-            with self._conns.write() as conn:
-                registry_tables.init(conn, self._conns)
-                offline_store.init(conn)
-                lineage.init(conn)
-                quality_tables.init(conn)
-                pipeline_tables.init(conn)
-                audit.init(conn)
-                self._conns.set_schema_version(conn, SCHEMA_VERSION)
-        if self._conns.shared_id is not None:
-            try:
-                with self._conns.read() as conn:
-                    self._files.claim(conn, self._conns.shared_id)
-                shared.publish(self._conns, storage_config.read(self.path))
-            except ValidationError:
-                self._online.close()
-                self._conns.close()
-                raise
+        self._ctx = context.open_context(
+            os.fspath(path) if path is not None else default_path(), writer, key=key, offline=offline, online=online,
+            registry_url=registry, policy=lambda ctx: published_access.guard(
+                ctx, access or access_policy.find(ctx.path), principal))
         try:  # the local policy noted and recorded; a store that had one refused without it
-            local_access.at_open(self)
+            local_access.at_open(self._ctx)
         except AccessDenied:
-            self._online.close()
-            self._conns.close()
+            self._ctx.close()
             raise
-        self._recover()
+        self._ctx.recover()
         self._maintainer = None
         if background:
             from .core.background import Maintainer
 
-            self._maintainer = Maintainer(self, flush_interval).start()
+            self._maintainer = Maintainer(self._ctx, flush_interval).start()
         atexit.register(_flush_at_exit, weakref.ref(self))
 
-    def _recover(self) -> None:
-        """Remove files that a writer killed mid-write left behind (see offline.OfflineFiles.recover)."""
-        for name in self._files.interrupted():
-            with self._conns.write() as conn:
-                self._files.recover(conn, name)
-        self._online.recover(self._conns)
+    @property
+    def path(self) -> str:
+        """The store's folder."""
+        return self._ctx.path
+
+    @property
+    def writer(self) -> str:
+        """This client's name in lineage and quarantine records (``writer=`` when opened)."""
+        return self._ctx.writer
 
     # ----------------------------------------------------------------------------- plumbing
 
@@ -160,14 +113,13 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         try:
             if self._maintainer is not None:
                 self._maintainer.stop()
-            with self._as_store():
+            with self._ctx.as_store():
                 try:
                     self.flush()
                 except StorageFull as exc:
                     full = exc
-            self._online.close()
         finally:
-            self._conns.close()
+            self._ctx.close()
         if full is not None:
             raise StorageFull(f"The store was closed, but the disk holding it is full, so the buffered puts were not "
                               f"moved to Parquet; they are kept in the database and move at the next flush once "
@@ -182,76 +134,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def __repr__(self) -> str:
         return f"FeatureStore({self.path!r})"
 
-    def _group(self, name: str) -> tuple[FeatureGroup, dict]:
-        """The group's definition and prepared SQL, re-read whenever the registry changed."""
-        if not isinstance(name, str):
-            raise ValidationError(f"Feature group name must be a string, got {name!r}")
-        conn = self._conns.get()
-        version = self._conns.registry_version(conn, registry.version)
-        if version != self._cache_version:
-            with self._cache_lock:
-                self._cache.clear()
-                self._cache_version = version
-        hit = self._cache.get(name)
-        if hit is None:
-            group = registry.load_group(conn, name)
-            hit = (group, self._prepare_sql(group))
-            self._cache[name] = hit
-        return hit
-
-    def _prepare_sql(self, group: FeatureGroup) -> dict:
-        """What writes and reads of the group reuse: its SQL, and its rules compiled."""
-        from .model.rules import RecordChecker, parse
-
-        names = group.feature_names
-        rules = parse(group, quality_tables.settings(self._conns.get(), group.name)["rules"])
-        return {
-            "rules": rules,
-            "checker": RecordChecker(group, rules) if any(r.row_level and r.check != "unique" for r in rules) else None,
-            "names": names,
-            "json_cols": frozenset(i for i, f in enumerate(group.features) if f.is_collection),
-            "stage": offline_store.stage_sql(group),
-            "by_name": {f.name: f for f in group.features},
-        }
-
-    def _targets(self, group: FeatureGroup, target_stores: Iterable[str] | None) -> tuple[bool, bool]:
-        if target_stores is None:
-            return group.online, group.offline
-        if isinstance(target_stores, str):
-            target_stores = [target_stores]
-        wanted = set()
-        for t in target_stores:
-            key = {"onlinestore": ONLINE, "online": ONLINE, "offlinestore": OFFLINE, "offline": OFFLINE}.get(str(t).lower())
-            if key is None:
-                raise ValidationError(f"target_stores value {t!r} is not a store: use 'OnlineStore' or 'OfflineStore'")
-            wanted.add(key)
-        if not wanted:
-            raise ValidationError("target_stores is empty: name OnlineStore, OfflineStore or both")
-        for key, enabled in ((ONLINE, group.online), (OFFLINE, group.offline)):
-            if key in wanted and not enabled:
-                raise ValidationError(f"Feature group {group.name!r} has no {key}; drop it from target_stores",
-                                      group=group.name)
-        return ONLINE in wanted, OFFLINE in wanted
-
     def _record_id(self, group: FeatureGroup, record_id: Any) -> Any:
         return records.identifier(group, record_id)
-
-    def _ttl_us(self, group: FeatureGroup, ttl: Any) -> int | None:
-        seconds = ttl_to_seconds(ttl) if ttl is not None else group.ttl_seconds
-        if seconds is not None and seconds > MAX_DURATION_SECONDS:  # set before TTLs were bounded
-            raise ValidationError(f"Feature group {group.name!r} has a TTL of {seconds:g} seconds, longer than the "
-                                  f"{MAX_DURATION_SECONDS:,} (100 years) a write can hold; set a shorter one with "
-                                  "update_feature_group(ttl=...) or remove it with ttl=None", group=group.name)
-        return None if seconds is None else round(seconds * 1_000_000)
-
-    def _note_writer(self, conn: Any, group: str, now: int) -> None:
-        """Link this client to the group in lineage once per process (puts are too hot for more)."""
-        if group in self._writer_edges:
-            return
-        node = f"writer:{self.writer}"
-        lineage.upsert_node(conn, node, "writer", self.writer, now, {"client": self.writer})
-        lineage.add_edge(conn, node, f"feature_group:{group}", "writes_to", now)
-        self._writer_edges.add(group)
 
     # ----------------------------------------------------------------------------- groups
 
@@ -291,7 +175,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ttl_seconds = ttl_to_seconds(ttl)
         retention = retention_seconds(offline_retention)
         validate_definition(name, record_identifier, event_time, feats, description, tags, online, offline)
-        self._conns.check_width(name, len(feats))
+        self._ctx.db.check_width(name, len(feats))
         layout.check(partition_by)
         if ttl_seconds is not None and not online:
             raise ValidationError(f"Feature group {name!r}: a TTL applies to the online store; enable it or drop ttl")
@@ -300,23 +184,23 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
             description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
             created_at=now, modified_at=now, created_by=lineage.user(),
-            offline_path=self._files.storage.url(self._files.data_dir(name)), partition_by=partition_by,
+            offline_path=self._ctx.files.storage.url(self._ctx.files.data_dir(name)), partition_by=partition_by,
             offline_retention_seconds=retention,
         )
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
                 registry.insert_group(conn, group, now, extra or {})  # raises Conflict
             twin = conn.execute("SELECT name FROM feature_groups WHERE lower(name) = ?", (name.lower(),)).fetchone()
-            if twin and not self._guard.may("viewer", twin[0]):  # refused without naming a group it may not see
+            if twin and not self._ctx.policy.may("viewer", twin[0]):  # refused without naming a group it may not see
                 raise ValidationError(f"Feature group name {name!r} is taken (SQL does not tell letter case apart); "
                                       "pick another name", group=name)
             if twin:  # its tables and SQL views would be the same ones
                 raise ValidationError(f"Feature group {name!r} differs from the existing group {twin[0]!r} only in letter "
                                       "case; SQL cannot tell them apart, so pick another name", group=name)
-            self._files.retire(name)  # files a deleted namesake kept
+            self._ctx.files.retire(name)  # files a deleted namesake kept
             registry.insert_group(conn, group, now, extra or {})
             if online:
-                self._online.create(conn, group)
+                self._ctx.online.create(conn, group)
             if offline:
                 offline_store.create_staging(conn, group)
             lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
@@ -325,10 +209,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def feature_group(self, name: str) -> FeatureGroup:
         """The group's definition. Raises NotFound."""
-        return self._group(name)[0]
+        return self._ctx.group(name)[0]
 
     def list_feature_groups(self) -> list[FeatureGroup]:
-        return registry.load_all(self._conns.get())
+        return registry.load_all(self._ctx.db.get())
 
     def describe(self, name: str, storage: bool = True) -> dict[str, Any]:
         """Definition plus live figures: record counts, files, last event and last write, and (with
@@ -338,17 +222,17 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         group = self.feature_group(name)
         now = now_us()
-        with self._conns.read() as conn:
+        with self._ctx.db.read() as conn:
             st = registry.state(conn, name)
-            files = self._files.stats(conn, name)
-            online_count = self._online.count(group, now) if group.online else None
-            usage = {"online_bytes": self._online.size_bytes(conn, group) if group.online else None,
+            files = self._ctx.files.stats(conn, name)
+            online_count = self._ctx.online.count(group, now) if group.online else None
+            usage = {"online_bytes": self._ctx.online.size_bytes(conn, group) if group.online else None,
                      "growth_per_day": disk.growth(conn, name, now)} if storage else {}
         return {
             "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
             "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
             "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
-            "write_seq": st["seq"], "offline_uri": self._files.storage.url(self._files.data_dir(name)), "extra": group.extra,
+            "write_seq": st["seq"], "offline_uri": self._ctx.files.storage.url(self._ctx.files.data_dir(name)), "extra": group.extra,
             "partition_by": group.partition_by, "offline_retention_seconds": group.offline_retention_seconds,
             "retained_from_us": st["retained_from_us"], "oldest_event_us": files["oldest_event_us"], **usage,
             "warnings": [_clash_warning(group)] if group.reserved_clashes else [],
@@ -362,7 +246,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def search(self, text: str) -> list[dict[str, Any]]:
         """Groups and features whose name, description, tags or parameters contain ``text``."""
-        return registry.search(self._conns.get(), text)
+        return registry.search(self._ctx.db.get(), text)
 
     def update_feature_group(self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None,
                              add_tags: dict[str, str] | None = None, remove_tags: Iterable[str] = (),
@@ -385,7 +269,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if offline_retention is not _UNSET and retention is not None and not group.offline:
             raise ValidationError(f"Feature group {name!r} has no offline store, so no offline retention")
         remove = set(remove_tags)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             current = registry.load_group(conn, name)
             fields: dict[str, Any] = {}
             if description is not None:
@@ -420,13 +304,13 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 raise ValidationError(f"Feature {f.name!r} differs from {twin!r} of {name!r} only in letter case; SQL "
                                       "cannot tell them apart, so pick another name", group=name, feature=f.name)
             existing[f.name.lower()] = f.name
-        self._conns.check_width(name, len(existing))
+        self._ctx.db.check_width(name, len(existing))
         now = now_us()
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             registry.insert_features(conn, name, feats, len(group.features), now)
             registry.update_group(conn, name, now)
             if group.online:
-                self._online.add_columns(conn, name, feats)
+                self._ctx.online.add_columns(conn, name, feats)
             if group.offline:
                 offline_store.add_staging_columns(conn, name, feats)
         return self.feature_group(name)
@@ -445,14 +329,14 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             raise ValidationError(f"Description of feature {feature!r} must be a string of at most 255 characters")
         if description is not None:
             check_text(description, f"Description of feature {feature!r}")
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             registry.update_feature(conn, group, feature, now_us(), description, params)
         return self.feature_group(group).feature(feature)
 
     def feature_metadata(self, group: str, feature: str) -> dict[str, Any]:
         """A feature's definition with its creation and last-modified times."""
         f = self.feature_group(group).feature(feature)
-        added, modified = registry.feature_times(self._conns.get(), group, feature)
+        added, modified = registry.feature_times(self._ctx.db.get(), group, feature)
         return {**f.to_dict(), "group": group, "created_us": added, "modified_us": modified}
 
     def delete_feature_group(self, name: str, purge_offline: bool = False) -> None:
@@ -462,20 +346,20 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         group = self.feature_group(name)
         now = now_us()
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             if group.offline:
                 flush_locked(self, conn, group, now)
                 offline_store.drop_staging(conn, name)
-            self._online.drop(conn, group)
-            self._files.forget(conn, name)
+            self._ctx.online.drop(conn, group)
+            self._ctx.files.forget(conn, name)
             quality_tables.forget(conn, name)
             registry.delete_group(conn, name)
             lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
                                 {"deleted": True, "deleted_us": now, "offline_purged": purge_offline})
-        self._files.committed(name)
-        self._online.after_commit()
+        self._ctx.files.committed(name)
+        self._ctx.online.after_commit()
         if purge_offline:
-            self._files.purge(name)
+            self._ctx.files.purge(name)
 
     # ----------------------------------------------------------------------------- records
 
@@ -484,8 +368,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         """Write one record (a full overwrite: omitted features become null). A record the types or
         the group's row rules refuse raises ValidationError naming the rule, feature and value, and
         is kept in the quarantine with ``source`` (default: this client's writer name)."""
-        g, prep = self._group(group)
-        to_online, to_offline = self._targets(g, target_stores)
+        g, prep = self._ctx.group(group)
+        to_online, to_offline = self._ctx.targets(g, target_stores)
         try:
             values, event_us = records.typed(g, prep["by_name"], record)
         except ValidationError as exc:
@@ -500,35 +384,35 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                 self._refuse(g, record, ",".join(r.name for r in refused), message, source)
                 raise ValidationError(message, group=group, rule=refused[0].name, feature=refused[0].feature)
             warned = [r.name for r in failed]
-        ttl_us = self._ttl_us(g, ttl) if to_online else None
+        ttl_us = self._ctx.ttl_us(g, ttl) if to_online else None
         row = [values.get(n) for n in prep["names"]]
         for i in prep["json_cols"]:
             if row[i] is not None:
                 row[i] = json_dumps(row[i])
         api = now_us()
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
                 expires = None if ttl_us is None else event_us + ttl_us
-                self._online.upsert(conn, g, [(event_us, wt, expires, 0, *row)], wt)
+                self._ctx.online.upsert(conn, g, [(event_us, wt, expires, 0, *row)], wt)
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
-            self._note_writer(conn, group, wt)
-            self._guard.count_put(conn, group, wt)  # in the put's own transaction: no put uncounted
-        self._online.after_commit()
-        self._tally.count(group, wt, source or self.writer, True, warned, [])
+            self._ctx.note_writer(conn, group, wt)
+            self._ctx.policy.count_put(conn, group, wt)  # in the put's own transaction: no put uncounted
+        self._ctx.online.after_commit()
+        self._ctx.tally.count(group, wt, source or self.writer, True, warned, [])
         if staged >= FLUSH_ROWS:
             self.flush(group)
 
     def get_record(self, group: str, record_id: Any, features: Sequence[str] | None = None) -> dict[str, Any] | None:
         """The latest live record from the online store, or None (missing, deleted or expired)."""
-        g, prep = self._group(group)
+        g, prep = self._ctx.group(group)
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
-        rid = self._record_id(g, record_id)
+        rid = records.identifier(g, record_id)
         if features is not None:
             self._check_features(g, features)
-        row = self._online.get(g, rid, now_us())
+        row = self._ctx.online.get(g, rid, now_us())
         if row is None:
             return None
         out = online_store.decode(row, prep["names"], prep["json_cols"])
@@ -536,18 +420,18 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def batch_get_records(self, group: str, record_ids: Sequence[Any], features: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Live records for the identifiers found, in the order asked; missing ones are skipped."""
-        g, prep = self._group(group)
+        g, prep = self._ctx.group(group)
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
         integral = g.id_feature.type == "Integral"
         # Plain ints need no coercion; anything else goes through the full check.
-        ids = list(dict.fromkeys(r if integral and type(r) is int and -(2**63) <= r < 2**63 else self._record_id(g, r) for r in record_ids))
+        ids = list(dict.fromkeys(r if integral and type(r) is int and -(2**63) <= r < 2**63 else records.identifier(g, r) for r in record_ids))
         if features is not None:
             self._check_features(g, features)
         if not ids:
             return []
         names, json_cols = prep["names"], prep["json_cols"]
-        found = self._online.get_many(g, ids, now_us())
+        found = self._ctx.online.get_many(g, ids, now_us())
         out = [online_store.decode(found[i], names, json_cols) for i in ids if i in found]
         return out if features is None else [{f: r[f] for f in features if f in r} for r in out]
 
@@ -562,24 +446,24 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                         include_deleted: bool = False) -> list[Any]:
         """Identifiers in the online store in identifier order, after ``after`` (for paging).
         Expired records are left out; tombstones only with ``include_deleted``."""
-        g, _ = self._group(group)
+        g, _ = self._ctx.group(group)
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store", group=group)
-        after_id = self._record_id(g, after) if after is not None else None
-        return self._online.ids(g, now_us(), after_id, int(limit), include_deleted)
+        after_id = records.identifier(g, after) if after is not None else None
+        return self._ctx.online.ids(g, now_us(), after_id, int(limit), include_deleted)
 
     def online_record(self, group: str, record_id: Any) -> dict[str, Any] | None:
         """The online row with its metadata (event, write and expiry times, tombstone flag), or None."""
-        g, _ = self._group(group)
+        g, _ = self._ctx.group(group)
         if not g.online:
             raise ValidationError(f"Feature group {group!r} has no online store", group=group)
-        rid = self._record_id(g, record_id)
-        data = self._online.raw(g, rid)
+        rid = records.identifier(g, record_id)
+        data = self._ctx.online.raw(g, rid)
         if data is None:
             return None
         now = now_us()
         record = online_store.decode([None] + [data.get(n) for n in g.feature_names], g.feature_names,
-                               self._group(group)[1]["json_cols"])
+                               self._ctx.group(group)[1]["json_cols"])
         expired = data["_expires_us"] is not None and data["_expires_us"] <= now
         return {"record": record, "event_us": data["_event_us"], "write_us": data["_write_us"],
                 "expires_us": data["_expires_us"], "deleted": bool(data["_deleted"]), "expired": expired,
@@ -594,9 +478,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         Returns what happened online: "deleted" (a live record is gone), "not_live" (there was
         none; a soft delete still leaves its tombstone), "newer_kept" (the stored version is newer
         than the delete and stays) or "offline_only" (``target_stores`` left the online store out)."""
-        g, prep = self._group(group)
-        to_online, to_offline = self._targets(g, target_stores)
-        rid = self._record_id(g, record_id)
+        g, prep = self._ctx.group(group)
+        to_online, to_offline = self._ctx.targets(g, target_stores)
+        rid = records.identifier(g, record_id)
         try:
             ev_value, event_us = coerce_event_time(g.time_feature, event_time)
         except ValueError as exc:
@@ -607,10 +491,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         row[prep["names"].index(g.event_time)] = ev_value
         api = now_us()
         outcome = "offline_only"
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
             if to_online:
-                stored = self._online.current(conn, g, rid)  # (event, deleted, expires)
+                stored = self._ctx.online.current(conn, g, rid)  # (event, deleted, expires)
                 present = stored is not None and not (stored[2] is not None and stored[2] <= wt)
                 live = present and not stored[1]
                 if present and event_us < stored[0]:
@@ -624,15 +508,15 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                             f"{_shown(event_time)} is not newer than the stored record; use a later event time",
                             group=group, value=record_id,
                         )
-                    self._online.remove(conn, g, rid, event_us, wt)
+                    self._ctx.online.remove(conn, g, rid, event_us, wt)
                     outcome = "deleted" if live else "not_live"
                 else:  # the upsert's own rule keeps a newer record or tombstone
-                    self._online.upsert(conn, g, [(event_us, wt, None, 1, *row)], wt)
+                    self._ctx.online.upsert(conn, g, [(event_us, wt, None, 1, *row)], wt)
             if to_offline:
                 offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
-            self._note_writer(conn, group, wt)
-            self._guard.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
-        self._online.after_commit()
+            self._ctx.note_writer(conn, group, wt)
+            self._ctx.policy.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
+        self._ctx.online.after_commit()
         if staged >= FLUSH_ROWS:
             self.flush(group)
         return outcome
@@ -666,9 +550,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             return spark_ingest.ingest(self, group, data, on_error, target_stores, ttl, source, columns)
         started = time.perf_counter()
         api = now_us()
-        g, _ = self._group(group)
+        g, _ = self._ctx.group(group)
         g = ing.with_time_format(g, time_format)
-        to_online, to_offline = self._targets(g, target_stores)
+        to_online, to_offline = self._ctx.targets(g, target_stores)
         batches = ing.load_batches(data)
         loaded = next(batches)
         more = next(batches, None)
@@ -678,9 +562,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             return ingest_stream.ingest(
                 self, g, itertools.chain([loaded, more], batches), columns=columns, on_error=on_error,
                 progress=progress, to_online=to_online, to_offline=to_offline,
-                ttl_us=self._ttl_us(g, ttl) if to_online else None, source=source, api=api, started=started,
+                ttl_us=self._ctx.ttl_us(g, ttl) if to_online else None, source=source, api=api, started=started,
                 on_commit=_on_commit)
-        prepared = ing.check(g, loaded, columns, api, self._group(group)[1]["rules"])
+        prepared = ing.check(g, loaded, columns, api, self._ctx.group(group)[1]["rules"])
         report = prepared.report
         report.source = source or loaded.source_name
         self._judged(g, report, on_error, api, time.perf_counter() - started)  # raises IngestRejected
@@ -692,32 +576,32 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
             if progress:
                 progress(min(done[0], total), total)
 
-        ttl_us = self._ttl_us(g, ttl) if to_online else None
+        ttl_us = self._ctx.ttl_us(g, ttl) if to_online else None
         if total:
-            with self._conns.write() as conn:
+            with self._ctx.db.write() as conn:
                 first, wt, _ = registry.allocate(conn, group, total, api, prepared.max_event_us)
                 table = ing.stamp(prepared.table, wt, first)
                 if to_offline:
-                    entries = self._files.write(conn, g, table, wt, self._conns.on_rollback, progress=advance)
+                    entries = self._ctx.files.write(conn, g, table, wt, self._ctx.db.on_rollback, progress=advance)
                     report.files_written = len(entries)
                 if to_online:
                     latest = ing.latest_per_record(g, table)
-                    self._online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
+                    self._ctx.online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
                     report.records_online = latest.num_rows
                     if not to_offline:
                         advance(total)
                 self._record_source(conn, group, loaded, report, wt)
                 self._written(conn, g, report, report.source, api, time.perf_counter() - started)
-                logged(self, conn, "ingest", counts("ingest", report))  # no rows committed without their entry
+                self._ctx.policy.logged(conn, "ingest", counts("ingest", report))  # no rows committed without their entry
                 if _on_commit:
                     _on_commit(conn, report)
-            self._files.committed(group)
-            self._online.after_commit()
+            self._ctx.files.committed(group)
+            self._ctx.online.after_commit()
         elif report.rows_total or _on_commit:  # nothing to write, but the run and refused rows are kept
-            with self._conns.write() as conn:
+            with self._ctx.db.write() as conn:
                 if report.rows_total:
                     self._written(conn, g, report, report.source, api, time.perf_counter() - started)
-                    logged(self, conn, "ingest", counts("ingest", report))
+                    self._ctx.policy.logged(conn, "ingest", counts("ingest", report))
                 if _on_commit:
                     _on_commit(conn, report)
         report.seconds = time.perf_counter() - started
@@ -730,7 +614,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         from .ingest.prepare import with_time_format
         from .core.batches import validate
 
-        g, prep = self._group(group)
+        g, prep = self._ctx.group(group)
         g = with_time_format(g, time_format)
         report = validate(g, data, columns, now_us(), prep["rules"])
         report.dry_run = True
@@ -776,20 +660,6 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     # ----------------------------------------------------------------------------- reads
 
-    def _snapshots(self, groups: Sequence[str], max_event_us: int | None = None, max_write_us: int | None = None):
-        from .offline.snapshot import snapshot
-
-        self._guard.require_read(list(groups))  # every offline read, whichever function asks, meets the policy here
-        defs = []
-        for name in groups:
-            g, _ = self._group(name)
-            if not g.offline:
-                raise ValidationError(f"Feature group {name!r} has no offline store, so no history to read", group=name)
-            g.check_readable()
-            defs.append(g)
-        with self._conns.read() as conn:
-            return [snapshot(conn, self._files, g, max_event_us, max_write_us) for g in defs]
-
     def as_of(self, group: str, event_time: Any = None, known_at: Any = None, record_ids: Sequence[Any] | None = None,
               include_metadata: bool = False) -> "pd.DataFrame":
         """Each record as it was at ``event_time`` (default: latest), as far as the store knew at
@@ -798,10 +668,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         event_us = arg_to_us(event_time, "event_time") if event_time is not None else None
         known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
-        g, _ = self._group(group)
+        g, _ = self._ctx.group(group)
         ids = query.ids_arrow(record_ids, g) if record_ids is not None else None
 
-        (snap,) = self._snapshots([group], event_us, known_us)
+        (snap,) = self._ctx.snapshots([group], event_us, known_us)
         snap.check_retained(event_us, "as_of event_time")
         snap.check_retained(known_us, "as_of known_at")
 
@@ -819,10 +689,10 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         """Every version of one record, oldest first, with both clocks and delete markers."""
         from .offline import snapshot as query
 
-        g, _ = self._group(group)
-        rid = self._record_id(g, record_id)
+        g, _ = self._ctx.group(group)
+        rid = records.identifier(g, record_id)
 
-        (snap,) = self._snapshots([group])
+        (snap,) = self._ctx.snapshots([group])
 
         def run() -> "pd.DataFrame":
             with query.connect() as con:
@@ -843,8 +713,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
-        offline_groups = registry.offline_names(self._conns.get())
-        offline_groups = self._guard.visible(offline_groups)  # a principal's SQL sees its groups as views, their folders only
+        offline_groups = registry.offline_names(self._ctx.db.get())
+        offline_groups = self._ctx.policy.visible(offline_groups)  # a principal's SQL sees its groups as views, their folders only
         return query.to_pandas(engines.get(engine, spark).query(self, sql, offline_groups, limit, timeout, cancel))
 
     def query_csv(self, sql: str, out: BinaryIO, *, timeout: float | None = None,
@@ -855,8 +725,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         if not isinstance(sql, str):
             raise ValidationError("sql must be a string")
-        offline_groups = registry.offline_names(self._conns.get())
-        offline_groups = self._guard.visible(offline_groups)
+        offline_groups = registry.offline_names(self._ctx.db.get())
+        offline_groups = self._ctx.policy.visible(offline_groups)
         return DuckDBEngine().query_csv(self, sql, offline_groups, out, timeout, cancel)
 
     def statistics(self, group: str, scope: str = "history", *, engine: str = "duckdb",
@@ -867,31 +737,26 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
         return stats.summary(self, group, scope, engine, spark)
 
-    def _sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any:
-        """A cursor for user SQL that reads the offline folder (or only the folders of ``groups``)
-        and nothing else (see ``OfflineFiles.sql_folders``)."""
-        return self._sandboxes.cursor(self._files.sql_folders(groups) or [os.path.join(self.path, ".none")])
-
     @property
     def offline_location(self) -> str:
         """Where the offline store's Parquet files are: a folder, or s3://bucket/prefix."""
-        return self._files.storage.uri
+        return self._ctx.files.storage.uri
 
     @property
     def online_location(self) -> str:
         """Where the online store's records are: the registry's database, or redis://..."""
-        return self._online.url
+        return self._ctx.online.url
 
     @property
     def shared_url(self) -> str | None:
         """The URL other machines open this store by (postgresql://...?schema=...), or None for a
         store whose tables are in its folder."""
-        return self._conns.shared_url
+        return self._ctx.db.shared_url
 
     @property
     def registry_location(self) -> str:
         """Where the store's tables are: sqlite:///<its featurestore.db>, or postgresql://... (schema ...)."""
-        return self._conns.url
+        return self._ctx.db.url
 
     def build_dataset(self, entity_df: Any, features: Sequence[str], event_time_column: str = "event_time",
                       keys: dict[str, str] | None = None, *, known_at: Any = None, include_deleted: bool = False,
@@ -949,8 +814,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("A model needs a non-empty name")
         now = now_us()
-        hidden = self._guard.hidden_lineage()
-        with self._conns.write() as conn:
+        hidden = self._ctx.policy.hidden_lineage()
+        with self._ctx.db.write() as conn:
             ids = [lineage.dataset_node(conn, d, hidden) for d in datasets]
             node = f"model:{name}"
             lineage.upsert_node(conn, node, "model", name, now, {"description": description, **(properties or {})})
@@ -960,16 +825,16 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def usage(self) -> dict[str, dict[str, list[str]]]:
         """Per group, the datasets built from it and the models trained on those."""
-        hidden = self._guard.hidden_lineage()
-        return lineage.usage(self._conns.get(), hidden)
+        hidden = self._ctx.policy.hidden_lineage()
+        return lineage.usage(self._ctx.db.get(), hidden)
 
     def lineage(self, node: str | None = None, depth: int | None = None) -> lineage.LineageGraph:
         """The lineage graph, or the part within ``depth`` edges of ``node`` (e.g. 'feature_group:x'),
         without what would tell the principal about groups it may not see."""
-        conn = self._conns.get()
+        conn = self._ctx.db.get()
         if node is not None and ":" not in node:
             node = f"feature_group:{node}"
-        hidden = self._guard.hidden_lineage()
+        hidden = self._ctx.policy.hidden_lineage()
         return lineage.graph(conn, node, depth, hidden)
 
 
@@ -980,7 +845,7 @@ def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:
     fs = ref()
     if fs is not None:
         try:
-            with fs._as_store():  # the store's own upkeep, whoever opened it
+            with fs._ctx.as_store():  # the store's own upkeep, whoever opened it
                 fs.flush()
         except Exception:  # noqa: BLE001 - exiting: nothing left to report it to
             pass
@@ -1013,4 +878,4 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-install(FeatureStore)  # every public method checks the principal's role once an access file is in force
+install(FeatureStore, lambda fs: fs._ctx)  # every public method checks the principal's role once an access file is in force

@@ -172,7 +172,7 @@ def customers(fs):
 
 def offline_files(fs, *parts: str, suffix: str = ".parquet") -> list[str]:
     """Full paths of the files under a folder of the store's offline location, wherever it is."""
-    storage = fs._files.storage
+    storage = fs._ctx.files.storage
     return sorted(f.path for f in storage.files(storage.join(storage.base, *parts)) if f.path.endswith(suffix))
 
 
@@ -181,7 +181,7 @@ def read_as_is(fs, *parts: str):
     dataset through pyarrow's filesystem (local or S3)."""
     import pyarrow.dataset as ds
 
-    storage = fs._files.storage
+    storage = fs._ctx.files.storage
     return ds.dataset(storage.join(storage.base, *parts), filesystem=storage.fs, format="parquet",
                       partitioning="hive")
 

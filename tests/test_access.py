@@ -75,7 +75,7 @@ def test_a_viewer_reads_what_it_may_and_is_refused_the_rest(secured):
     with pytest.raises(AccessDenied, match="'vera' may not .* on feature group 'hr'"):
         stats.summary(fs, "hr")
     with pytest.raises(AccessDenied, match="may not read on feature group 'hr'"):
-        fs._snapshots(["hr"])  # where every offline read, by any module, takes its snapshot
+        fs._ctx.snapshots(["hr"])  # where every offline read, by any module, takes its snapshot
 
 
 def test_sql_by_a_viewer_cannot_reach_a_hidden_group_by_any_route(secured, tmp_path):

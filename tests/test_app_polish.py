@@ -135,7 +135,7 @@ def test_the_last_ingest_shows_while_another_ingest_holds_the_write_lock(fs):
     holding, release = threading.Event(), threading.Event()
 
     def long_ingest() -> None:
-        with fs._conns.write():  # what a streamed ingest holds from its first batch to its commit
+        with fs._ctx.db.write():  # what a streamed ingest holds from its first batch to its commit
             holding.set()
             release.wait(120)
 

@@ -93,7 +93,7 @@ def test_puts_are_counted_per_principal_and_group_in_their_own_transaction(tmp_p
     # Counts left by a process that stopped before folding them are kept and folded by the next reader.
     with FeatureStore(path, principal="ana", registry=registry_location) as ana:
         ana.put_record("tx", {"tid": "c", "cid": 1, "amount": 1.0, "ts": T})
-        with ana._conns.read() as conn:
+        with ana._ctx.db.read() as conn:
             assert conn.execute("SELECT principal, group_name, records FROM audit_put_counts").fetchall() == [
                 ("ana", "tx", 1)]
         newest = ana.audit(limit=1)
@@ -114,7 +114,7 @@ def test_verify_works_on_a_store_that_never_had_an_access_file(tmp_path):
     listed = runner.invoke(main, ["--store", str(path), "audit", "--json"])
     assert [(e["principal"], e["action"]) for e in json.loads(listed.output)] == [("carl", "create_feature_group")]
     with FeatureStore(path) as fs:
-        with fs._conns.write() as conn:
+        with fs._ctx.db.write() as conn:
             conn.execute("UPDATE audit_log SET principal = 'mallory'")
     result = runner.invoke(main, ["--store", str(path), "audit", "--verify"])
     assert result.exit_code == 1 and "entry 1 was changed after it was written" in result.output

@@ -49,7 +49,7 @@ def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, offline_location, 
         fs = FeatureStore(path)  # opening repairs what the killed writer left
         # Every Parquet file another engine could see is whole.
         for f in offline_files(fs, "g", "data"):
-            pq.read_metadata(f, filesystem=fs._files.storage.fs)
+            pq.read_metadata(f, filesystem=fs._ctx.files.storage.fs)
         counts = fs.query("SELECT batch, count(*) AS n FROM g GROUP BY batch")
         assert (counts["n"] == BATCH).all(), counts
         online = fs.query("SELECT 1").shape  # store answers queries
@@ -62,8 +62,8 @@ def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, offline_location, 
         n_online = fs.describe("g")["online_records"]
         assert n_online == live  # online and offline agree: the same batches landed in both
         on_disk = set(offline_files(fs, "g", "data"))
-        listed = {fs._files.storage.full(p) for (p,) in
-                  fs._conns.get().execute("SELECT path FROM offline_files WHERE group_name = 'g'")}
+        listed = {fs._ctx.files.storage.full(p) for (p,) in
+                  fs._ctx.db.get().execute("SELECT path FROM offline_files WHERE group_name = 'g'")}
         assert on_disk == listed  # no orphan files left for other engines to read
         assert not offline_files(fs, "g", "data", suffix=".tmp")
         fs.close()

@@ -47,13 +47,13 @@ def assert_encrypted(fs: FeatureStore) -> list[str]:
     """Every data file of ``g`` has an encrypted footer and row groups an outside DuckDB can decrypt."""
     paths = offline_files(fs, "g", "data")
     assert paths
-    storage = fs._files.storage
+    storage = fs._ctx.files.storage
     for path in paths:
         with storage.fs.open_input_file(path) as fh:
             head, size = fh.read(4), fh.size()
             fh.seek(size - 4)
             assert head == fh.read(4) == b"PARE", path  # Parquet's magic for an encrypted footer
-            meta = pq.ParquetFile(fh, decryption_properties=fs._files.read_options["decryption_properties"]).metadata
+            meta = pq.ParquetFile(fh, decryption_properties=fs._ctx.files.read_options["decryption_properties"]).metadata
         assert all(meta.row_group(i).num_rows <= crypto.ROW_GROUP_ROWS for i in range(meta.num_row_groups))
     return paths
 

@@ -100,7 +100,7 @@ def test_a_spark_job_that_fails_leaves_no_file_and_no_row(spark, rows, tmp_path)
         with pytest.raises(Exception, match="boom"):
             fs.ingest("transactions", frame, on_error="skip")
         assert offline_files(fs, "transactions") == before
-        assert fs.describe("transactions")["offline_rows"] == 100 and fs._files.interrupted() == []
+        assert fs.describe("transactions")["offline_rows"] == 100 and fs._ctx.files.interrupted() == []
         report = fs.ingest("transactions", spark.createDataFrame(rows.iloc[100:200]))  # the store takes writes
         assert report.rows_written == 100
 

@@ -19,7 +19,7 @@ def test_create_and_describe(fs, customers):
     assert g.tags == {"team": "risk"} and g.online and g.offline and g.status == "Created"
     info = fs.describe(customers)
     assert info["online_records"] == 0 and info["offline_rows"] == 0
-    storage = fs._files.storage
+    storage = fs._ctx.files.storage
     assert info["offline_uri"] == storage.url(storage.join(storage.base, "customers", "data"))
     assert info["offline_uri"].startswith("file://" if storage.local else "s3://featurestore-tests/")
 
@@ -154,7 +154,7 @@ def test_feature_count_is_capped_by_sqlite_columns(fs):
 
     many = [Feature("id", "Integral"), Feature("ts", "Fractional")] + [Feature(f"f{i}", "Fractional") for i in range(MAX_FEATURES - 2)]
     if fs.registry_location.startswith("postgresql"):  # every group has a staging table there
-        cap = fs._conns.max_features
+        cap = fs._ctx.db.max_features
         with pytest.raises(ValidationError, match=f"registry is on postgresql holds at most {cap} features"):
             fs.create_feature_group("wide", "id", "ts", many, online=False)
         fs.create_feature_group("narrow", "id", "ts", many[:cap])

@@ -49,8 +49,8 @@ def test_each_layout_is_read_as_it_is_by_duckdb(fs, partition_by):
     files = offline_files(fs, "t", "data")
     assert len(files) == {"day": 10, "hour": 240, "month": 1, "none": 1}[partition_by]
     assert all(f"/t/data/{FOLDERS[partition_by]}" in f for f in files[:1])
-    if fs._files.storage.local:  # DuckDB by itself, with a glob
-        data_dir = os.path.join(fs._files.storage.base, "t", "data")
+    if fs._ctx.files.storage.local:  # DuckDB by itself, with a glob
+        data_dir = os.path.join(fs._ctx.files.storage.base, "t", "data")
         hive = partition_by != "none"
         n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/**/*.parquet', hive_partitioning = {hive})")
     else:  # DuckDB over the bucket's folder, through pyarrow's S3 filesystem
@@ -87,7 +87,7 @@ def test_compaction_writes_files_sorted_by_record_then_event_time(fs):
     assert fs.compact("t")["files_after"] == 1
     assert answers(fs) == before
     (path,) = offline_files(fs, "t", "data")
-    ids = pq.read_table(path, columns=["transaction_id"], filesystem=fs._files.storage.fs).column(0).to_pylist()
+    ids = pq.read_table(path, columns=["transaction_id"], filesystem=fs._ctx.files.storage.fs).column(0).to_pylist()
     assert ids == sorted(ids)
 
 

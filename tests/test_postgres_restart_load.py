@@ -102,11 +102,11 @@ def test_a_connection_left_mid_pipeline_is_replaced(tmp_path, postgres_server, w
             try:
                 fs.put_record("g", {"id": k, "ts": 1.0, "n": 1})
                 if where == "registry":
-                    leave_mid_pipeline(fs._conns.get().raw)
+                    leave_mid_pipeline(fs._ctx.db.get().raw)
                 else:  # given back as a failed call gives it back
-                    pg = fs._online.pool.getconn()
+                    pg = fs._ctx.online.pool.getconn()
                     leave_mid_pipeline(pg)
-                    fs._online.pool.putconn(pg)
+                    fs._ctx.online.pool.putconn(pg)
                 fs.put_record("g", {"id": k, "ts": 2.0, "n": 2})
                 assert fs.get_record("g", k) == {"id": k, "ts": 2.0, "n": 2}
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread

@@ -238,7 +238,7 @@ def test_bulk_and_single_record_verdicts_are_the_same(fs, specs, data):
         for row, rule in frame_[["row", "rule"]].itertuples(index=False):
             assert rule != "type", f"row {row} of {data} has a type error"
             bulk[row].add(rule)
-    checker = fs._group("tx")[1]["checker"]
+    checker = fs._ctx.group("tx")[1]["checker"]
     for i, r in enumerate(data):
         values, _ = record_typing.typed(g, {f.name: f for f in g.features}, {"id": i, "ts": T, **r})
         single = {rule.name for rule in checker.failures(values)}

@@ -113,7 +113,7 @@ def test_stores_sharing_a_database_stay_apart(tmp_path, postgres_server):
         two.close()
     with psycopg.connect(postgres_server.url) as conn:  # each a schema of its own, named in its config
         schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fs\\_%'")}
-    assert {one._conns.schema, two._conns.schema} <= schemas and one._conns.schema != two._conns.schema
+    assert {one._ctx.db.schema, two._ctx.db.schema} <= schemas and one._ctx.db.schema != two._ctx.db.schema
 
 
 def test_a_write_failing_inside_its_transaction_leaves_nothing_half_done(tmp_path, postgres_server):
@@ -127,12 +127,12 @@ def test_a_write_failing_inside_its_transaction_leaves_nothing_half_done(tmp_pat
         fs.ingest("g", pd.DataFrame({"id": range(1_000), "ts": 1.0, "n": 1}))
         before = offline_files(fs, "g", "data")
         with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-            conn.execute(f'DROP TABLE "{fs._conns.schema}"."online:g"')
+            conn.execute(f'DROP TABLE "{fs._ctx.db.schema}"."online:g"')
         with pytest.raises(psycopg.errors.UndefinedTable):
             fs.ingest("g", pd.DataFrame({"id": range(1_000, 3_000), "ts": 2.0, "n": 2}))
         assert offline_files(fs, "g", "data") == before
         assert fs.query("SELECT count(*) AS n, max(n) AS top FROM g").values.tolist() == [[1_000, 1]]
-        assert fs._conns.get().execute("SELECT count(*) FROM offline_files").fetchone()[0] == len(before)
+        assert fs._ctx.db.get().execute("SELECT count(*) FROM offline_files").fetchone()[0] == len(before)
 
 
 def test_a_put_whose_rows_fail_with_the_commit_changes_nothing(tmp_path, postgres_server):
@@ -143,13 +143,13 @@ def test_a_put_whose_rows_fail_with_the_commit_changes_nothing(tmp_path, postgre
         fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),
                                                   Feature("n", "Integral")])
         fs.put_record("g", {"id": 1, "ts": 1.0, "n": 1})
-        seq = fs._conns.get().execute("SELECT seq FROM group_state WHERE group_name = 'g'").fetchone()[0]
+        seq = fs._ctx.db.get().execute("SELECT seq FROM group_state WHERE group_name = 'g'").fetchone()[0]
         with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-            conn.execute(f'ALTER TABLE "{fs._conns.schema}"."staging:g" ADD CONSTRAINT small CHECK (n < 100)')
+            conn.execute(f'ALTER TABLE "{fs._ctx.db.schema}"."staging:g" ADD CONSTRAINT small CHECK (n < 100)')
         with pytest.raises(psycopg.errors.CheckViolation):
             fs.put_record("g", {"id": 1, "ts": 2.0, "n": 500})
         assert fs.get_record("g", 1) == {"id": 1, "ts": 1.0, "n": 1}
-        assert fs._conns.get().execute("SELECT seq FROM group_state WHERE group_name = 'g'").fetchone()[0] == seq
+        assert fs._ctx.db.get().execute("SELECT seq FROM group_state WHERE group_name = 'g'").fetchone()[0] == seq
         fs.put_record("g", {"id": 2, "ts": 1.0, "n": 3})
         assert fs.get_record("g", 2) == {"id": 2, "ts": 1.0, "n": 3}
         assert fs.query("SELECT count(*) AS n FROM g")["n"][0] == 2
@@ -192,7 +192,7 @@ def test_another_machine_opens_the_store_by_its_url_alone(tmp_path, postgres_ser
                                                   Feature("n", "Integral")])
         fs.ingest("g", pd.DataFrame({"id": range(3_000), "ts": 1.0, "n": range(3_000)}))
         built = fs.build_dataset(pd.DataFrame({"id": [5, 7], "event_time": [2.0, 2.0]}), ["g"], name="d")
-        schema = fs._conns.schema
+        schema = fs._ctx.db.schema
     listed = runner.invoke(main, ["--store", url, "list"])
     assert listed.exit_code == 0 and listed.output.startswith("g\t3 features"), listed.output
     with FeatureStore(url) as fs:
@@ -213,9 +213,9 @@ def test_a_url_names_one_store_of_the_database(tmp_path, postgres_server, monkey
         FeatureStore(server)
     with FeatureStore(tmp_path / "a", registry=server) as fs:
         fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional")])
-        first = fs._conns.schema
+        first = fs._ctx.db.schema
     with FeatureStore(server) as fs:  # the database's only store needs no ?schema=
-        assert fs.list_feature_groups()[0].name == "g" and fs._conns.schema == first
+        assert fs.list_feature_groups()[0].name == "g" and fs._ctx.db.schema == first
     FeatureStore(tmp_path / "b", registry=server).close()
     with pytest.raises(ValidationError, match=f"it holds 2: .*{first}.*Add \\?schema=<name>"):
         FeatureStore(server)
@@ -236,7 +236,7 @@ def test_a_store_made_before_urls_publishes_its_settings_when_next_opened(tmp_pa
         fs.ingest("g", pd.DataFrame({"id": range(10), "ts": 1.0}))
         url = fs.shared_url
     with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        conn.execute(f'DROP TABLE "{fs._conns.schema}".shared_config')
+        conn.execute(f'DROP TABLE "{fs._ctx.db.schema}".shared_config')
     with pytest.raises(ValidationError, match="There is no feature store"):
         FeatureStore(url)
     FeatureStore(tmp_path / "s").close()  # its own folder's config, published

@@ -76,7 +76,7 @@ def test_retention_changes_no_answer_inside_the_window(history, cut, layout, pic
             before = answers()
             rows_before = fs.describe("g")["offline_rows"]
             fs.update_feature_group("g", offline_retention=1)  # one day: "now" is the cutoff plus a day
-            compact_group(Rewriter(fs._conns, fs._files), fs._conns, fs.feature_group("g"), c + DAY_US)
+            compact_group(Rewriter(fs._ctx.db, fs._ctx.files), fs._ctx.db, fs.feature_group("g"), c + DAY_US)
             assert answers() == before, f"retention at cutoff {c} changed an answer after {history}"
             dropped = rows_before - fs.describe("g")["offline_rows"]
             assert dropped >= 0

@@ -80,10 +80,10 @@ def test_deleted_and_unrecorded_datasets(store, tmp_path):
     ds = store.build_dataset(entity_csv(tmp_path), ["customers"], "label_time")
     store.build_dataset(entity_csv(tmp_path), ["customers"], "label_time", record=False)
     assert len(store.datasets()) == 1
-    copy = store._files.storage.full(ds.definition["entity_copy"])
-    assert store._files.storage.exists(copy)  # beside the offline files: on S3 when they are
+    copy = store._ctx.files.storage.full(ds.definition["entity_copy"])
+    assert store._ctx.files.storage.exists(copy)  # beside the offline files: on S3 when they are
     store.delete_dataset(ds.id)
-    assert store.datasets() == [] and not store._files.storage.exists(copy)
+    assert store.datasets() == [] and not store._ctx.files.storage.exists(copy)
     with pytest.raises(NotFound, match="no saved entity table"):
         store.dataset(ds.id)
     with pytest.raises(ValidationError, match="already deleted"):
@@ -97,9 +97,9 @@ def test_a_copy_kept_in_the_store_folder_by_an_older_version_still_rebuilds(stor
     legacy = os.path.join(store.path, "datasets", ds.id, "entity.parquet")
     os.makedirs(os.path.dirname(legacy))
     with open(legacy, "wb") as fh:
-        fh.write(store._files.storage.fs.open_input_file(store._files.storage.full(ds.definition["entity_copy"])).read())
-    store._files.storage.remove_tree(store._files.storage.full(f"offline/_datasets/{ds.id}"))
-    with store._conns.write() as conn:  # the definition as older versions recorded it
+        fh.write(store._ctx.files.storage.fs.open_input_file(store._ctx.files.storage.full(ds.definition["entity_copy"])).read())
+    store._ctx.files.storage.remove_tree(store._ctx.files.storage.full(f"offline/_datasets/{ds.id}"))
+    with store._ctx.db.write() as conn:  # the definition as older versions recorded it
         lineage.upsert_node(conn, f"dataset:{ds.id}", "dataset", "old", now_us(),
                             {"definition": {"entity_copy": f"datasets/{ds.id}/entity.parquet"}})
     assert store.datasets()[0]["rebuildable"] and store.dataset(ds.id).table.equals(ds.table)

@@ -50,7 +50,7 @@ def store(tmp_path, registry_location):
 
 def tamper(fs: FeatureStore, sql: str, *params) -> None:
     """What someone with write access to the store's database does (SQLite or PostgreSQL)."""
-    with fs._conns.write() as conn:
+    with fs._ctx.db.write() as conn:
         conn.execute(sql, params)
 
 
@@ -79,7 +79,7 @@ def test_deleting_the_last_entries_shows(store, registry_location, k):
             put(root, str(i))
         intact = root.verify_audit()
         assert intact["ok"] and intact["entries"] == len(root.audit())
-        assert intact["last_hash"] == root._conns.get().execute(
+        assert intact["last_hash"] == root._ctx.db.get().execute(
             "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()[0]
         last = intact["last_id"]
         tamper(root, "DELETE FROM audit_log WHERE id > ?", last - k)
@@ -95,7 +95,7 @@ def test_rewriting_the_last_entry_or_the_head_shows(store, registry_location):
         put(root, "a")
         last = root.verify_audit()
         # the newest entry rewritten with a hash recomputed to fit: the chain alone would pass
-        row = root._conns.get().execute("SELECT prev_hash, at_us, action, group_name, outcome, details FROM audit_log "
+        row = root._ctx.db.get().execute("SELECT prev_hash, at_us, action, group_name, outcome, details FROM audit_log "
                                         "WHERE id = ?", (last["last_id"],)).fetchone()
         forged = audit._digest(row[0], row[1], "vic", row[2], row[3], row[4], row[5])
         tamper(root, "UPDATE audit_log SET principal = 'vic', hash = ? WHERE id = ?", forged, last["last_id"])
@@ -192,11 +192,11 @@ def test_a_compaction_commits_with_its_entry_or_not_at_all(store, registry_locat
     with FeatureStore(store, principal="root", registry=registry_location) as root:
         for i in range(3):
             root.ingest("public", frame([i]))
-        files = root._files.stats(root._conns.get(), "public")["files"]
+        files = root._ctx.files.stats(root._ctx.db.get(), "public")["files"]
         assert files == 3
         with failing("compact"), pytest.raises(RuntimeError, match="no compact entry"):
             root.compact("public")
-        assert root._files.stats(root._conns.get(), "public")["files"] == 3 and len(root.as_of("public")) == 3
+        assert root._ctx.files.stats(root._ctx.db.get(), "public")["files"] == 3 and len(root.as_of("public")) == 3
         assert root.audit(action="compact").empty
 
 

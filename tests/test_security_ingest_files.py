@@ -255,7 +255,7 @@ def no_space(*args, **kwargs):
 
 def test_a_full_disk_during_ingest_is_storage_full_and_writes_nothing(fs, g, tmp_path, monkeypatch):
     path = rows_csv(tmp_path / "f.csv", 20)
-    monkeypatch.setattr(fs._files.storage, "write_parquet", no_space)
+    monkeypatch.setattr(fs._ctx.files.storage, "write_parquet", no_space)
     with pytest.raises(StorageFull, match="disk holding the store is full .*No space left on device.*nothing") as full:
         fs.ingest(g, path)
     assert full.value.status == 507 and isinstance(full.value.__cause__, OSError)
@@ -273,7 +273,7 @@ def test_a_full_database_during_puts_is_storage_full_and_keeps_acknowledged_puts
     def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(fs._online, "upsert", full)
+    monkeypatch.setattr(fs._ctx.online, "upsert", full)
     with pytest.raises(StorageFull, match="disk holding the store is full \\(database or disk is full\\)"):
         fs.put_record(g, {"id": "b", "ts": "2026-01-01T00:00:00Z", "i": "2"})
     monkeypatch.undo()
@@ -284,7 +284,7 @@ def test_close_on_a_full_disk_raises_storage_full_and_keeps_buffered_puts(tmp_pa
     fs = FeatureStore(tmp_path / "s")
     fs.create_feature_group("g", "id", "ts", FEATURES)
     fs.put_record("g", {"id": "a", "ts": "2026-01-01T00:00:00Z", "i": "1"})
-    monkeypatch.setattr(fs._files.storage, "write_parquet", no_space)
+    monkeypatch.setattr(fs._ctx.files.storage, "write_parquet", no_space)
     with pytest.raises(StorageFull, match="buffered puts .* kept in the database"):
         fs.close()
     monkeypatch.undo()

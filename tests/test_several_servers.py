@@ -81,6 +81,6 @@ def test_two_servers_on_one_store_share_every_write(tmp_path, online_location, r
             assert set(fs.query("SELECT id FROM g")["id"]) == {"hello", *every}
             assert fs.describe("g")["online_records"] == len(every) + 1
     if registry_location:  # nothing local was needed
-        assert [p.name for p in (tmp_path / "cache" / "featurestore").iterdir()] == [fs._conns.schema]
-        assert sorted(p.name for p in (tmp_path / "cache" / "featurestore" / fs._conns.schema).iterdir()) == [
+        assert [p.name for p in (tmp_path / "cache" / "featurestore").iterdir()] == [fs._ctx.db.schema]
+        assert sorted(p.name for p in (tmp_path / "cache" / "featurestore" / fs._ctx.db.schema).iterdir()) == [
             "featurestore.yaml"]

@@ -131,8 +131,8 @@ def rows(n: int, first: int = 0, days: int = 1) -> pd.DataFrame:
 
 
 def listed(fs: FeatureStore) -> list[str]:
-    with fs._conns.read() as conn:
-        return sorted(fs._files.storage.full(p) for (p,) in
+    with fs._ctx.db.read() as conn:
+        return sorted(fs._ctx.files.storage.full(p) for (p,) in
                       conn.execute("SELECT path FROM offline_files WHERE group_name = 'g'"))
 
 

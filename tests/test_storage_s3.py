@@ -74,14 +74,14 @@ def test_files_a_killed_writer_left_on_s3_are_cleared_by_the_next_writer(s3, tmp
     with FeatureStore(tmp_path / "s", offline=location()) as fs:
         fs.create_feature_group("g", "id", "ts", FEATURES)
         fs.ingest("g", pd.DataFrame({"id": [1], "ts": [t(1)], "x": [1.0]}))
-        storage = fs._files.storage
+        storage = fs._ctx.files.storage
         # What a writer killed between its upload and its commit leaves: its marker and an unlisted file.
-        fs._files.mark_inflight("g")
-        stray = storage.join(fs._files.data_dir("g"), "year=2024", "month=01", "day=01", "part-dead-00000.parquet")
+        fs._ctx.files.mark_inflight("g")
+        stray = storage.join(fs._ctx.files.data_dir("g"), "year=2024", "month=01", "day=01", "part-dead-00000.parquet")
         pq.write_table(pa.table({"id": [9]}), stray, filesystem=storage.fs)
-        assert fs._files.interrupted() == ["g"] and len(offline_files(fs, "g", "data")) == 2
+        assert fs._ctx.files.interrupted() == ["g"] and len(offline_files(fs, "g", "data")) == 2
     with FeatureStore(tmp_path / "s") as fs:  # opening recovers
-        assert fs._files.interrupted() == [] and len(offline_files(fs, "g", "data")) == 1
+        assert fs._ctx.files.interrupted() == [] and len(offline_files(fs, "g", "data")) == 1
         assert fs.as_of("g")["id"].tolist() == [1]
 
 

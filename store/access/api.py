@@ -2,9 +2,7 @@
 audit log. ``FeatureStore`` mixes them in."""
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..common.timeutil import arg_to_us, now_us
@@ -24,18 +22,7 @@ class AccessMethods:
     def governed(self: "FeatureStore") -> bool:
         """Whether an access policy (the store's access file, or one published in its tables)
         governs this store; without one everything is allowed, and writes are still audited."""
-        return self._guard.governed
-
-    @contextmanager
-    def _as_store(self: "FeatureStore") -> Iterator[None]:
-        """Calls made inside are the store's own upkeep (flushing, compaction, closing), not a
-        principal's: the policy does not apply to them."""
-        depth = self._guard_depth
-        depth.trusted = getattr(depth, "trusted", 0) + 1
-        try:
-            yield
-        finally:
-            depth.trusted -= 1
+        return self._ctx.policy.governed
 
     def with_principal(self: "FeatureStore", principal: Any) -> "FeatureStore":
         """The same open store seen as another principal of its access file (a name, or a
@@ -44,8 +31,8 @@ class AccessMethods:
         import copy
 
         handle = copy.copy(self)
-        handle._guard = Guard(self._guard.file, principal, handle, self._guard.live)
-        handle._guard_depth = threading.local()
+        policy = self._ctx.policy
+        handle._ctx = self._ctx.with_policy(lambda ctx: Guard(policy.file, principal, ctx, policy.live))
         return handle
 
     def allowed(self: "FeatureStore", action: str, group: str | None = None) -> bool:
@@ -63,7 +50,7 @@ class AccessMethods:
             return True
         if group is None and where is not None and where.endswith("?") and role in ("owner", "editor"):
             role = "admin"  # store-wide upkeep (compacting every group) is an admin's
-        return self._guard.may(role, group)
+        return self._ctx.policy.may(role, group)
 
     def record_sign_in(self: "FeatureStore", name: str, outcome: str, details: dict[str, Any] | None = None) -> None:
         """Log a refused sign-in to a front end of this store (the studio's password form), in the
@@ -74,31 +61,31 @@ class AccessMethods:
         if outcome not in SIGN_IN_OUTCOMES:
             raise ValidationError(f"A sign-in's outcome is one of {', '.join(SIGN_IN_OUTCOMES)}, not {outcome!r}",
                                   outcome=outcome)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             audit.append(conn, now_us(), name[:200] or "(empty)", "sign_in", None, outcome,
-                         {**(details or {}), "via": self._guard.name})
+                         {**(details or {}), "via": self._ctx.policy.name})
 
     def publish_access(self: "FeatureStore", path: str | None) -> None:
         """Make the access file at ``path`` this shared store's policy on every machine, or with
         None withdraw it (an admin's call; see ``store.access.published``)."""
-        published.publish(self, path)
+        published.publish(self._ctx, path)
 
     def remove_access_policy(self: "FeatureStore") -> dict[str, str]:
         """Stop enforcing the local access file (an admin's call, while the file still reads): it
         is moved aside to ``<file>.removed`` and the store's record of it cleared, audited, so the
         store opens without a policy; until then a store that had one refuses to open without it.
         Returns {"path", "kept_as"}. See ``store.access.local``."""
-        return local.remove(self)
+        return local.remove(self._ctx)
 
     def audit(self: "FeatureStore", since: Any = None, principal: str | None = None, group: str | None = None,
               action: str | None = None, limit: int = 10_000) -> "pd.DataFrame":
         """Audit entries, newest first: when, who, what, which group, outcome and counts."""
         import pandas as pd
 
-        if audit.counted(self._conns.get()):
-            with self._conns.write() as conn:  # the puts counted so far, as entries
+        if audit.counted(self._ctx.db.get()):
+            with self._ctx.db.write() as conn:  # the puts counted so far, as entries
                 audit.fold(conn)
-        rows = audit.entries(self._conns.get(), arg_to_us(since, "since") if since is not None else None, principal,
+        rows = audit.entries(self._ctx.db.get(), arg_to_us(since, "since") if since is not None else None, principal,
                              group, action, limit)
         frame = pd.DataFrame(rows, columns=["id", "at_us", "principal", "action", "group_name", "outcome", "details"])
         frame.insert(1, "at", pd.to_datetime(frame.pop("at_us"), unit="us", utc=True))
@@ -109,9 +96,9 @@ class AccessMethods:
         {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
         "last_hash" somewhere else too: a later check against them catches even an attacker who
         rewrote the whole log."""
-        if audit.counted(self._conns.get()):
-            with self._conns.write() as conn:  # the puts counted so far, as entries
+        if audit.counted(self._ctx.db.get()):
+            with self._ctx.db.write() as conn:  # the puts counted so far, as entries
                 audit.fold(conn)
-        with self._conns.read() as conn:
+        with self._ctx.db.read() as conn:
             return audit.verify(conn)
 

@@ -25,7 +25,7 @@ from . import audit
 from .policy import RANK, AccessFile, Principal
 
 if TYPE_CHECKING:
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from .local import LocalPolicy
     from .published import LivePolicy
 
@@ -90,7 +90,7 @@ class Guard:
     without one (``governed`` false) everything is allowed, and its writes are still logged in its
     name, so every store keeps its audit log."""
 
-    def __init__(self, file: AccessFile | None, principal: str | Principal, store: "FeatureStore",
+    def __init__(self, file: AccessFile | None, principal: str | Principal, store: "StoreContext",
                  live: "LivePolicy | LocalPolicy | None" = None) -> None:
         self.file = file  # None: everything allowed (no policy, or a published one withdrawn; see governed)
         self.name = principal.name if isinstance(principal, Principal) else principal
@@ -113,7 +113,7 @@ class Guard:
 
         if not self.governed:  # an open store stays open until it is opened again
             return None
-        current = self.store._conns.registry_version(self.store._conns.get(), version)
+        current = self.store.db.registry_version(self.store.db.get(), version)
         file = self.live.at(current) if self.live is not None else self.file
         if current != self._version or file is not self.file:
             self._decided, self._version = {}, current
@@ -128,7 +128,7 @@ class Guard:
         if self.principal is None:
             return None
         try:
-            tags = self.store._group(group)[0].tags
+            tags = self.store.group(group)[0].tags
         except NotFound:
             tags = {}
         return self.principal.role_on(group, tags)
@@ -161,7 +161,7 @@ class Guard:
 
         if self.current() is None:
             return set()
-        return hidden(self.store._conns.get(), lambda group: self.may("viewer", group))
+        return hidden(self.store.db.get(), lambda group: self.may("viewer", group))
 
     def require(self, action: str, role: str, group: str | None) -> None:
         if self.may(role, group):
@@ -182,7 +182,7 @@ class Guard:
     # -- the log ---------------------------------------------------------------------------------
 
     def record(self, action: str, group: str | None, outcome: str, details: dict[str, Any] | None = None) -> None:
-        with self.store._conns.write() as conn:
+        with self.store.db.write() as conn:
             audit.append(conn, now_us(), self.name, action, group, outcome, details)
 
     def log_in(self, conn: Any, action: str, group: str | None, details: dict[str, Any] | None = None,
@@ -190,23 +190,22 @@ class Guard:
         """An entry inside the caller's write transaction, committed with the write itself."""
         audit.append(conn, now_us(), self.name, action, group, outcome, details or {"records": 1})
 
+    def logged(self, conn: Any, action: str, details: dict[str, Any], group: str | None = None) -> None:
+        """Inside a write transaction of the checked call ``action`` running on this thread: its entry,
+        committed with the write it describes (a call writing in several transactions logs each).
+        Nothing for the store's own upkeep, or a call made by another checked call."""
+        call = getattr(self.store.calls, "call", None)
+        if call is None or call[0] != action:
+            return
+        self.log_in(conn, action, group or call[1], details)
+        call[2] = True
+
     def count_put(self, conn: Any, group: str, at_us: int) -> None:
         """One put counted inside its own write transaction (see ``audit.fold``)."""
         audit.count_put(conn, at_us, self.name, group)
 
 
-def logged(store: "FeatureStore", conn: Any, action: str, details: dict[str, Any], group: str | None = None) -> None:
-    """Inside a write transaction of the checked call ``action`` running on this thread: its entry,
-    committed with the write it describes (a call writing in several transactions logs each).
-    Nothing for the store's own upkeep, or a call made by another checked call."""
-    call = getattr(store._guard_depth, "call", None)
-    if store._guard is None or call is None or call[0] != action:
-        return
-    store._guard.log_in(conn, action, group or call[1], details)
-    call[2] = True
-
-
-def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArguments, action: str = "") -> str | None:
+def subject(ctx: "StoreContext", where: str | None, bound: inspect.BoundArguments, action: str = "") -> str | None:
     """The group a call touches, from its arguments. A named pipeline that does not exist, or
     that writes or reads a group the principal may not see, raises the same NotFound."""
     if where is None:
@@ -218,16 +217,16 @@ def subject(store: "FeatureStore", where: str | None, bound: inspect.BoundArgume
             return None
         from ..pipelines import grants, tables
 
-        spec = tables.load(store._conns.get(), name)["spec"]
-        if store._guard is not None and grants.hidden(store._guard, spec):
-            store._guard.record(action, spec["target"], "denied")
+        spec = tables.load(ctx.db.get(), name)["spec"]
+        if grants.hidden(ctx.policy, spec):
+            ctx.policy.record(action, spec["target"], "denied")
             raise tables.missing(name)
         return spec["target"]
     value = bound.arguments.get(where)
     return value if isinstance(value, str) else None
 
 
-def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def guarded(name: str, fn: Callable[..., Any], context: Callable[[Any], "StoreContext"]) -> Callable[..., Any]:
     role, where = ACTIONS[name]
     signature = inspect.signature(fn)
     params = list(signature.parameters)
@@ -236,28 +235,29 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     position = params.index(direct) - 1 if direct else -1
 
     @functools.wraps(fn)
-    def wrapper(self: "FeatureStore", *args: Any, **kwargs: Any) -> Any:
-        guard = self._guard
-        if guard is None or role is None or getattr(self._guard_depth, "trusted", 0):
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ctx = context(self)
+        guard = ctx.policy
+        if guard is None or role is None or getattr(ctx.calls, "trusted", 0):
             return fn(self, *args, **kwargs)  # a store being opened, an open method, or the store's own upkeep
         if name not in AUDITED and not guard.governed:
             return fn(self, *args, **kwargs)  # no policy: a read has nothing to check or log
-        if getattr(self._guard_depth, "n", 0):  # called by a checked method: no second check, but lists
+        if getattr(ctx.calls, "n", 0):  # called by a checked method: no second check, but lists
             return cut(guard, name, fn(self, *args, **kwargs))  # still narrowed (a monitor sweep, say)
         if direct and (name not in AUDITED or name in LOGGED_IN_TRANSACTION):
             group = args[position] if len(args) > position else kwargs.get(direct)
             group = group if isinstance(group, str) else None
             guard.require(name, role, group)
-            return _checked(self, guard, name, group, fn, args, kwargs)
+            return _checked(self, ctx, name, group, fn, args, kwargs)
         bound = signature.bind(self, *args, **kwargs)
-        group = subject(self, where, bound, name)
+        group = subject(ctx, where, bound, name)
         needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role
         guard.require(name, needed, group)
-        call = self._guard_depth.call = [name, group, False] if name in LOGGED_BY_WRITE else None
+        call = ctx.calls.call = [name, group, False] if name in LOGGED_BY_WRITE else None
         try:
-            result = _checked(self, guard, name, group, fn, args, kwargs)
+            result = _checked(self, ctx, name, group, fn, args, kwargs)
         finally:
-            self._guard_depth.call = None
+            ctx.calls.call = None
         if name in AUDITED and name not in LOGGED_IN_TRANSACTION and not (call and call[2]):
             guard.record(name, group, "ok", counts(name, result, bound))
         return cut(guard, name, result)
@@ -265,17 +265,17 @@ def guarded(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _checked(store: "FeatureStore", guard: Guard, name: str, group: str | None, fn: Callable[..., Any],
+def _checked(handle: Any, ctx: "StoreContext", name: str, group: str | None, fn: Callable[..., Any],
              args: tuple, kwargs: dict[str, Any]) -> Any:
     """Run a call that passed its check; the calls it makes are not checked again, and a
     failed write is logged as such."""
-    depth = store._guard_depth
+    depth = ctx.calls
     depth.n = getattr(depth, "n", 0) + 1
     try:
-        return fn(store, *args, **kwargs)
+        return fn(handle, *args, **kwargs)
     except FeatureStoreError as exc:
         if name in AUDITED:
-            guard.record(name, group, f"failed: {type(exc).__name__}")
+            ctx.policy.record(name, group, f"failed: {type(exc).__name__}")
         raise
     finally:
         depth.n -= 1
@@ -312,12 +312,13 @@ def cut(guard: Guard, name: str, result: Any) -> Any:
     return result
 
 
-def install(cls: type) -> None:
-    """Wrap every public method of ``cls`` (FeatureStore) in its check; a public method the
-    table does not know is a programming error, caught here at import."""
+def install(cls: type, context: Callable[[Any], "StoreContext"]) -> None:
+    """Wrap every public method of ``cls`` (the facade) in its check, finding an instance's
+    context with ``context``; a public method the table does not know is a programming error,
+    caught here at import."""
     for name, fn in inspect.getmembers(cls, inspect.isfunction):
         if name.startswith("_"):
             continue
         if name not in ACTIONS:
             raise AssertionError(f"FeatureStore.{name} has no entry in store.access.guard.ACTIONS")
-        setattr(cls, name, guarded(name, fn))
+        setattr(cls, name, guarded(name, fn, context))

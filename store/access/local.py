@@ -29,7 +29,7 @@ from .policy import AccessFile
 
 if TYPE_CHECKING:
     from ..databases import Database
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
 
 KEY = "local_access"  # {"path", "sha256"} of the folder's access file the store is under
 CHECK_SECONDS = 0.5  # how stale the policy a check applies may be
@@ -163,38 +163,38 @@ def note_missing(database: "Database", path: str, principal: str) -> None:
             audit.append(conn, now_us(), principal, "access_file", None, "missing", {"path": path})
 
 
-def at_open(fs: "FeatureStore") -> None:
+def at_open(ctx: "StoreContext") -> None:
     """What opening checks once the tables exist: a local policy is noted (and recorded, when it
     is the folder's); a store opened without one that was under its folder's file is refused."""
     from .published import LivePolicy
 
-    guard = fs._guard
+    guard = ctx.policy
     if guard.live is not None:
         if not isinstance(guard.live, LivePolicy):
-            guard.live.folder = fs.path
-            note(fs._conns, guard.live)
+            guard.live.folder = ctx.path
+            note(ctx.db, guard.live)
             guard.live.noted = guard.live.digest
         return
-    record = shared.get(fs._conns, KEY)
+    record = shared.get(ctx.db, KEY)
     if record is None:
         return
     who = guard.name
-    note_missing(fs._conns, record["path"], who)
+    note_missing(ctx.db, record["path"], who)
     shared_store = " (a store several machines open keeps its policy in its tables: `featurestore access " \
-        "publish`)" if fs._conns.shared_id is not None else ""
+        "publish`)" if ctx.db.shared_id is not None else ""
     raise AccessDenied(f"This store is under the access policy {record['path']}, which is missing; put it back "
                        "(it is then followed again) rather than open the store without a policy. To run without "
                        f"one, an admin runs `featurestore access remove` while the file still reads{shared_store}",
                        access=record["path"], principal=who)
 
 
-def remove(fs: "FeatureStore") -> dict[str, str]:
+def remove(ctx: "StoreContext") -> dict[str, str]:
     """Take the local access policy in force away (an admin's call, checked by the guard): the
     file is moved aside to ``<file>.removed`` and the store's record of it cleared, with an audit
     entry, so the store opens without a policy from now on."""
     from .published import LivePolicy
 
-    guard = fs._guard
+    guard = ctx.policy
     if guard.live is None:
         raise ValidationError("This store has no access policy in force; there is nothing to remove")
     if isinstance(guard.live, LivePolicy):
@@ -205,7 +205,7 @@ def remove(fs: "FeatureStore") -> dict[str, str]:
     aside = policy.path + ".removed"
     os.replace(policy.path, aside)
     try:
-        with fs._conns.write() as conn:
+        with ctx.db.write() as conn:
             shared.put(conn, KEY, None)
             audit.append(conn, now_us(), guard.name, "access_file", None, "removed",
                          {"path": policy.path, "sha256": policy.digest, "kept_as": aside})

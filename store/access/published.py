@@ -26,7 +26,7 @@ from .policy import AccessFile
 
 if TYPE_CHECKING:
     from ..databases import Database
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from .guard import Guard
 
 KEY = "access"
@@ -47,13 +47,13 @@ def policy(database: "Database", local: str | None) -> "LivePolicy | LocalPolicy
     return LivePolicy(database, text)
 
 
-def guard(fs: "FeatureStore", local: str | None, principal: Any) -> "Guard":
+def guard(ctx: "StoreContext", local: str | None, principal: Any) -> "Guard":
     """The opener's guard under the policy in force (see ``policy``); without one, a guard that
     allows everything and keeps the audit log in the opener's name."""
     from .guard import Guard, default_principal
 
-    found = policy(fs._conns, local)
-    return Guard(found.file if found else None, principal or default_principal(), fs, live=found)
+    found = policy(ctx.db, local)
+    return Guard(found.file if found else None, principal or default_principal(), ctx, live=found)
 
 
 class LivePolicy:
@@ -79,14 +79,14 @@ class LivePolicy:
         return self.file
 
 
-def publish(fs: "FeatureStore", path: str | None) -> None:
+def publish(ctx: "StoreContext", path: str | None) -> None:
     """Make the access file at ``path`` the store's policy on every machine (None: withdraw it).
     Needs an admin of the policy in force (the guard's check), and a new policy that keeps the
     caller an admin."""
-    if fs._conns.shared_id is None:
-        raise ValidationError(f"A store kept in one folder reads its access file there ({fs.path}/access.yaml); "
+    if ctx.db.shared_id is None:
+        raise ValidationError(f"A store kept in one folder reads its access file there ({ctx.path}/access.yaml); "
                               "publishing is for stores whose tables are on a server")
-    caller = fs._guard.name  # under a policy, an admin (the guard checked the call); else whoever opened the store
+    caller = ctx.policy.name  # under a policy, an admin (the guard checked the call); else whoever opened the store
     text = None
     if path is not None:
         with open(path, encoding="utf-8") as fh:
@@ -96,7 +96,7 @@ def publish(fs: "FeatureStore", path: str | None) -> None:
             raise ValidationError(f"{path} does not make {caller!r} an admin of the whole store, so publishing it "
                                   "would lock you out; add the grant ({role: admin}) or publish as an admin it names",
                                   access=path)
-    with fs._conns.write() as conn:
+    with ctx.db.write() as conn:
         shared.put(conn, KEY, text)
         shared.put(conn, LOCAL_KEY, None)  # a folder's file no longer governs: this does, or nothing
         registry.bump_version(conn)  # every process's next check reads the policy again

@@ -43,7 +43,7 @@ class Maintainer:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=60)
         try:
-            with self.fs._conns.write() as conn:
+            with self.fs._ctx.db.write() as conn:
                 conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (LEASE, self.holder))
         except Exception:  # noqa: BLE001 - a store closing under us: the lease simply expires
             log.debug("Could not hand the compaction lease back", exc_info=True)
@@ -53,13 +53,13 @@ class Maintainer:
 
         while not self._stop.wait(self.flush_interval):
             try:
-                with self.fs._as_store():  # the store's own upkeep, whoever opened it
+                with self.fs._ctx.as_store():  # the store's own upkeep, whoever opened it
                     self.fs.flush()
                     if time.monotonic() >= self._next_compaction:
                         self._next_compaction = time.monotonic() + self.compact_interval
                         if self.take_lease():
                             self.fs.compact(auto=True)
-                            self.fs._online.recover(self.fs._conns)  # online writes a crashed client left
+                            self.fs._ctx.online.recover(self.fs._ctx.db)  # online writes a crashed client left
             except Exception:  # noqa: BLE001 - a failed round is logged and retried next round
                 log.exception("Background maintenance failed; retrying in %.0f s", self.flush_interval)
 
@@ -67,7 +67,7 @@ class Maintainer:
         """Hold the store's compaction lease for a few rounds (taken over once it expires)."""
         now = now_us()
         expires = now + int(3 * self.compact_interval * 1_000_000)
-        with self.fs._conns.write() as conn:
+        with self.fs._ctx.db.write() as conn:
             conn.execute("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, "
                          "expires_us = excluded.expires_us WHERE leases.holder = excluded.holder "
                          "OR leases.expires_us < ?", (LEASE, self.holder, expires, now))

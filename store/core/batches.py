@@ -29,7 +29,7 @@ import numpy as np
 
 from ..ingest import prepare as ing
 from .. import registry
-from ..access.guard import counts, logged
+from ..access.guard import counts
 from .writes_spark import _batch_sums
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
     from ..quality.tables import quarantine
 
     group = g.name
-    checker = Batches(g, fs._group(group)[1]["rules"], columns, api)
+    checker = Batches(g, fs._ctx.group(group)[1]["rules"], columns, api)
     done = [0]
     expected = [0]
 
@@ -194,13 +194,13 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
     files_written = 0
     online_ids = DistinctIds()
     try:
-        with fs._conns.write() as conn:
+        with fs._ctx.db.write() as conn:
             first_seq, wt, _ = registry.allocate(conn, group, 0, api, None)
             seq = first_seq
             batch_id = uuid.uuid4().hex[:12]
             if to_offline:
-                fs._files.recover(conn, group)
-                fs._files.mark_inflight(group)
+                fs._ctx.files.recover(conn, group)
+                fs._ctx.files.mark_inflight(group)
             for k, loaded in enumerate(batches):
                 prepared = checker.check(loaded)
                 expected[0] = loaded.rows_expected or checker.total
@@ -213,13 +213,13 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
                 table = ing.stamp(prepared.table, wt, seq)
                 seq += table.num_rows
                 if to_offline:
-                    entries = fs._files.write_files(g, table, f"{batch_id}-{k:05d}", progress=advance)
-                    fs._conns.on_rollback(partial(fs._files.unwrite, entries))
-                    fs._files.register(conn, group, entries, wt, growth=True)
+                    entries = fs._ctx.files.write_files(g, table, f"{batch_id}-{k:05d}", progress=advance)
+                    fs._ctx.db.on_rollback(partial(fs._ctx.files.unwrite, entries))
+                    fs._ctx.files.register(conn, group, entries, wt, growth=True)
                     files_written += len(entries)
                 if to_online:
                     latest = ing.latest_per_record(g, table)
-                    fs._online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
+                    fs._ctx.online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
                     online_ids.add(latest.column(g.record_identifier))
                     if not to_offline:
                         advance(table.num_rows)
@@ -234,7 +234,7 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
                 fs._record_source(conn, group, checker.first, report, wt)
             rejected, report.rejected = report.rejected, None  # quarantined batch by batch above
             fs._written(conn, g, report, report.source, api, report.seconds)
-            logged(fs, conn, "ingest", counts("ingest", report))  # no rows committed without their entry
+            fs._ctx.policy.logged(conn, "ingest", counts("ingest", report))  # no rows committed without their entry
             report.rejected = rejected
             if on_commit:
                 on_commit(conn, report)
@@ -244,8 +244,8 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
     finally:
         online_ids.close()
     if to_offline:
-        fs._files.committed(group)
-    fs._online.after_commit()
+        fs._ctx.files.committed(group)
+    fs._ctx.online.after_commit()
     report.seconds = time.perf_counter() - started
     return report
 

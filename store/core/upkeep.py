@@ -23,7 +23,7 @@ def flush_locked(fs: "FeatureStore", conn: "Connection", group: "FeatureGroup", 
     """Inside a write transaction: the group's buffered puts into Parquet files; rows moved."""
     staged = offline_store.staged_arrow(conn, group)
     if staged.num_rows:
-        fs._files.write(conn, group, staged, now, fs._conns.on_rollback)
+        fs._ctx.files.write(conn, group, staged, now, fs._ctx.db.on_rollback)
         offline_store.clear_staging(conn, group.name)
     return staged.num_rows
 
@@ -31,20 +31,20 @@ def flush_locked(fs: "FeatureStore", conn: "Connection", group: "FeatureGroup", 
 def flush(fs: "FeatureStore", group: str | None = None) -> int:
     """Buffered puts of ``group`` (default: every group holding some) into Parquet; rows moved."""
     if group is None:
-        names = [n for (n,) in fs._conns.get().execute("SELECT group_name FROM group_state WHERE staged_rows > 0")]
+        names = [n for (n,) in fs._ctx.db.get().execute("SELECT group_name FROM group_state WHERE staged_rows > 0")]
     else:
         names = [group]
     moved = 0
     for name in names:
-        g, _ = fs._group(name)
+        g, _ = fs._ctx.group(name)
         if not g.offline:
             continue
-        with fs._conns.write() as conn:
+        with fs._ctx.db.write() as conn:
             moved += flush_locked(fs, conn, g, now_us())
-        fs._files.committed(name)
-    if fs._tally:  # the counts of single puts: one validation run per minute, an audit entry per principal
-        with fs._conns.write() as conn:
-            fs._tally.flush(conn)
+        fs._ctx.files.committed(name)
+    if fs._ctx.tally:  # the counts of single puts: one validation run per minute, an audit entry per principal
+        with fs._ctx.db.write() as conn:
+            fs._ctx.tally.flush(conn)
             audit.fold(conn)
     return moved
 
@@ -53,36 +53,35 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
     """Flush, apply retention, merge small files (or rewrite the group in another layout)."""
     if repartition is not None and group is None:
         raise ValidationError("repartition needs a group: compact(group, repartition='day')")
-    from ..access.guard import logged
 
     names = [group] if group else [g.name for g in fs.list_feature_groups() if g.offline]
     # Each rewrite commits with its audit entry (a principal's compaction; upkeep logs none).
-    rewriter = Rewriter(fs._conns, fs._files,
-                        on_swap=lambda conn, name, done: logged(fs, conn, "compact", {**done, "group": name}, name))
+    rewriter = Rewriter(fs._ctx.db, fs._ctx.files,
+                        on_swap=lambda conn, name, done: fs._ctx.policy.logged(conn, "compact", {**done, "group": name}, name))
     result = {"files_before": 0, "files_after": 0, "rows": 0, "rows_dropped": 0}
     for name in names:
-        g, _ = fs._group(name)
+        g, _ = fs._ctx.group(name)
         if not g.offline:
             if group:
                 raise ValidationError(f"Feature group {name!r} has no offline store to compact", group=name)
             continue
         flush(fs, name)
-        with fs._conns.read() as conn:
-            before = fs._files.stats(conn, name)["files"]
+        with fs._ctx.db.read() as conn:
+            before = fs._ctx.files.stats(conn, name)["files"]
         if repartition is not None:
             layout.check(repartition)
-            with fs._conns.write() as conn:
+            with fs._ctx.db.write() as conn:
                 flush_locked(fs, conn, g, now_us())  # puts that arrived since
                 done, replaced = rewriter.repartition(conn, g, repartition, now_us())
-                logged(fs, conn, "compact", {**done, "group": name, "repartition": repartition}, name)
+                fs._ctx.policy.logged(conn, "compact", {**done, "group": name, "repartition": repartition}, name)
             rewriter.finish(name, replaced)
         else:
-            done = compact_group(rewriter, fs._conns, g, now_us(), AUTO_MIN_SMALL_FILES if auto else 2)
+            done = compact_group(rewriter, fs._ctx.db, g, now_us(), AUTO_MIN_SMALL_FILES if auto else 2)
             result["rows_dropped"] += done["rows_dropped"]
-            with fs._conns.write() as conn:
+            with fs._ctx.db.write() as conn:
                 quality_tables.expire(conn, name, now_us())
-        with fs._conns.read() as conn:
-            after = fs._files.stats(conn, name)
+        with fs._ctx.db.read() as conn:
+            after = fs._ctx.files.stats(conn, name)
         result["files_before"] += before
         result["files_after"] += after["files"]
         result["rows"] += after["rows"]
@@ -91,21 +90,20 @@ def compact(fs: "FeatureStore", group: str | None, repartition: str | None, auto
 
 def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
     """Remove expired online records and stage their delete markers (at the expiry) offline."""
-    from ..access.guard import logged
 
     names = [group] if group else [g.name for g in fs.list_feature_groups() if g.online]
     removed = 0
     for name in names:
-        g, prep = fs._group(name)
+        g, prep = fs._ctx.group(name)
         if not g.online:
             continue
-        with fs._conns.write() as conn:
+        with fs._ctx.db.write() as conn:
             now = now_us()
-            rows = fs._online.expired(conn, g, now)
+            rows = fs._ctx.online.expired(conn, g, now)
             if not rows:
                 continue
             first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0)
-            fs._online.remove_expired(conn, g, rows, now)
+            fs._ctx.online.remove_expired(conn, g, rows, now)
             if g.offline:
                 rid_i, ev_i = prep["names"].index(g.record_identifier), prep["names"].index(g.event_time)
                 markers = []
@@ -115,7 +113,7 @@ def sweep_expired(fs: "FeatureStore", group: str | None = None) -> int:
                     row[ev_i] = us_to_iso(expires) if g.time_feature.type == "String" else expires / 1_000_000
                     markers.append((expires, wt, now, first + i, 1, *row))
                 offline_store.stage(conn, g, markers)
-            logged(fs, conn, "sweep_expired", {"group": name, "records": len(rows)}, name)
+            fs._ctx.policy.logged(conn, "sweep_expired", {"group": name, "records": len(rows)}, name)
             removed += len(rows)
-        fs._online.after_commit()
+        fs._ctx.online.after_commit()
     return removed

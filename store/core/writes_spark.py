@@ -31,7 +31,7 @@ import numpy as np
 
 from ..ingest import prepare as ing
 from .. import registry
-from ..access.guard import counts, logged
+from ..access.guard import counts
 from ..errors import ValidationError
 from ..offline.files import OfflineFiles
 from ..common.timeutil import now_us
@@ -58,12 +58,12 @@ def ingest(fs: "FeatureStore", group: str, frame: Any, on_error: str, target_sto
 
     started = time.perf_counter()
     api = now_us()
-    g, prep = fs._group(group)
+    g, prep = fs._ctx.group(group)
     rules = list(prep["rules"])
-    if fs._files.key is not None:
+    if fs._ctx.files.key is not None:
         raise ValidationError("A Spark ingest cannot write an encrypted store yet; ingest a pandas or Arrow frame")
-    to_online, to_offline = fs._targets(g, target_stores)
-    ttl_us = fs._ttl_us(g, ttl) if to_online else None
+    to_online, to_offline = fs._ctx.targets(g, target_stores)
+    ttl_us = fs._ctx.ttl_us(g, ttl) if to_online else None
     frame = frame.withColumn("__fs_row", F.monotonically_increasing_id())
     # A unique rule looks across every partition: Spark marks each repeat after the first.
     unique = [r.feature for r in rules if r.row_level and r.check == "unique"]
@@ -72,7 +72,7 @@ def ingest(fs: "FeatureStore", group: str, frame: Any, on_error: str, target_sto
         first = Window.partitionBy(source_col).orderBy("__fs_row")
         frame = frame.withColumn(f"__fs_dup{i}", F.col(source_col).isNotNull() & (F.row_number().over(first) > 1))
     partitions = frame.rdd.getNumPartitions()
-    task = _Task(g, OfflineFiles(fs._files.storage.portable()), api, [r for r in rules if r.row_level], unique, columns,
+    task = _Task(g, OfflineFiles(fs._ctx.files.storage.portable()), api, [r for r in rules if r.row_level], unique, columns,
                  source or "Spark DataFrame", partitions, uuid.uuid4().hex[:12], to_offline)
     try:
         return _commit(fs, g, frame, task, rules, on_error, to_online, ttl_us, api, started)
@@ -85,10 +85,10 @@ def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", ru
             to_online: bool, ttl_us: int | None, api: int, started: float) -> "IngestReport":
     group = g.name
     failure: BaseException | None = None
-    with fs._conns.write() as conn:
+    with fs._ctx.db.write() as conn:
         task.first_seq, task.write_us, _ = registry.allocate(conn, group, 0, api, None)
-        fs._files.recover(conn, group)
-        fs._files.mark_inflight(group)
+        fs._ctx.files.recover(conn, group)
+        fs._ctx.files.mark_inflight(group)
         try:
             payloads = [pickle.loads(row[0]) for row in frame.mapInArrow(task, "payload binary").collect()]
             report, entries, latest, used, max_event_us = _merge(g, payloads, rules, task)
@@ -96,26 +96,26 @@ def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", ru
             if report.batch_failures or (report.rows_rejected and on_error == "reject"):
                 report.seconds = time.perf_counter() - started
                 raise _Refused(report)
-            _clear_unlisted(fs._files, group, task.batch, entries)
-            fs._files.register(conn, group, entries, task.write_us, growth=True)
+            _clear_unlisted(fs._ctx.files, group, task.batch, entries)
+            fs._ctx.files.register(conn, group, entries, task.write_us, growth=True)
             report.files_written = len(entries)
             if to_online and latest.num_rows:
                 rows = ing.online_rows(g, latest, task.write_us, ttl_us)
                 for start in range(0, len(rows), UPSERT_BATCH):
-                    fs._online.upsert(conn, g, rows[start:start + UPSERT_BATCH], task.write_us)
+                    fs._ctx.online.upsert(conn, g, rows[start:start + UPSERT_BATCH], task.write_us)
                 report.records_online = latest.num_rows
             registry.advance(conn, group, used, max_event_us)
             report.seconds = time.perf_counter() - started
             fs._written(conn, g, report, report.source, api, report.seconds)
-            logged(fs, conn, "ingest", counts("ingest", report))  # no rows committed without their entry
+            fs._ctx.policy.logged(conn, "ingest", counts("ingest", report))  # no rows committed without their entry
         except BaseException as exc:
             failure = exc
             raise
         finally:
             if failure is not None:  # nothing was listed: take every file of this write back
-                _clear_unlisted(fs._files, group, task.batch, [])
-    fs._files.committed(group)
-    fs._online.after_commit()
+                _clear_unlisted(fs._ctx.files, group, task.batch, [])
+    fs._ctx.files.committed(group)
+    fs._ctx.online.after_commit()
     return report
 
 

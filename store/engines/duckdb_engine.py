@@ -30,10 +30,10 @@ def _user_query(fs: "FeatureStore", sql: str, groups: Sequence[str], timeout: fl
     import duckdb
 
     named = query.read_only_tables(sql)
-    snaps = fs._snapshots([g for g in groups if g in named] if named else list(groups))
+    snaps = fs._ctx.snapshots([g for g in groups if g in named] if named else list(groups))
 
     def run() -> T:
-        with fs._sandbox_cursor(groups if fs._guard.governed else None) as con:
+        with fs._ctx.sandbox_cursor(groups if fs._ctx.policy.governed else None) as con:
             for snap in snaps:
                 query.register(con, snap)
             try:

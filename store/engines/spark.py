@@ -108,7 +108,7 @@ class SparkEngine(Engine):
             raise ValidationError("engine='spark' runs read-only queries: start the statement with SELECT or WITH")
         if timeout is not None or cancel is not None:
             raise ValidationError("timeout and cancel apply to engine='duckdb'; a Spark job is stopped from Spark")
-        snaps = fs._snapshots(_named(sql, groups))
+        snaps = fs._ctx.snapshots(_named(sql, groups))
         spark = self._session(snaps)
         check_sql(spark, sql, groups)
         for snap in snaps:

@@ -42,9 +42,9 @@ class PipelineMethods:
                            groups=grants.readable_groups(self, "create_pipeline", inputs))
         self.feature_group(target)
         grants.require_inputs(self, spec, "create_pipeline")
-        specs.check_aggregates(spec, set(registry.names(self._conns.get())))
+        specs.check_aggregates(spec, set(registry.names(self._ctx.db.get())))
         _warn_self_read(spec)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.insert(conn, name, spec.to_dict(), now_us(), paused, grants.owner_name(self))
         return self.pipeline(name)
 
@@ -52,7 +52,7 @@ class PipelineMethods:
         """Change fields of a pipeline's definition (the same keywords as ``create_pipeline``);
         its watermark stays, so an incremental pipeline goes on where it was. The caller becomes
         its owner, whom scheduled runs act as."""
-        conn = self._conns.get()
+        conn = self._ctx.db.get()
         current = tables.load(conn, name)["spec"]
         target = current["target"]
         if "lookback" in changes:
@@ -72,9 +72,9 @@ class PipelineMethods:
             guard.require("update_pipeline", "owner", spec.target)
         self.feature_group(spec.target)
         grants.require_inputs(self, spec, "update_pipeline")
-        specs.check_aggregates(spec, set(registry.names(self._conns.get())))
+        specs.check_aggregates(spec, set(registry.names(self._ctx.db.get())))
         _warn_self_read(spec)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.update(conn, name, now_us(), spec=spec.to_dict(), owner=grants.owner_name(self))
         return self.pipeline(name)
 
@@ -82,33 +82,33 @@ class PipelineMethods:
         """The definition, whether it is paused or running, its last run and its next scheduled run.
         When the last run ended a backfill, ``last_rows_out`` is the whole backfill's and
         ``last_backfill`` sums its runs."""
-        conn = self._conns.get()
+        conn = self._ctx.db.get()
         stored = tables.load(conn, name)
         return _describe(name, stored, tables.last_runs(conn, name).get(name, {}), tables.locked(conn).get(name))
 
     def list_pipelines(self: "FeatureStore") -> list[dict[str, Any]]:
         """Every pipeline, as ``pipeline()`` describes it, in name order (under a policy, those
         whose target and input groups the caller may see)."""
-        conn = self._conns.get()
+        conn = self._ctx.db.get()
         last, locks = tables.last_runs(conn), tables.locked(conn)
         return [_describe(n, tables.load(conn, n), last.get(n, {}), locks.get(n)) for n in tables.names(conn)]
 
     def delete_pipeline(self: "FeatureStore", name: str) -> None:
         """Remove the pipeline and its run history (the rows it wrote stay in its target)."""
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             if name in tables.locked(conn):
                 raise Conflict(f"Pipeline {name!r} is running; delete it once the run has finished", pipeline=name)
             tables.delete(conn, name)
 
     def pause_pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
         """Stop the scheduler from starting it (it can still be run by hand)."""
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.update(conn, name, now_us(), paused=True)
         return self.pipeline(name)
 
     def resume_pipeline(self: "FeatureStore", name: str) -> dict[str, Any]:
         """Let the scheduler start it again; fire times missed while paused are not made up."""
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.update(conn, name, now_us(), paused=False, last_fire_us=now_us())
         return self.pipeline(name)
 
@@ -138,7 +138,7 @@ class PipelineMethods:
             raise ValidationError(f"end ({us_to_iso(hi)}) must be after start ({us_to_iso(lo)})")
         if step <= 0 or (hi - lo) // step > 10_000:
             raise ValidationError(f"interval={interval!r} cuts the range into more than 10,000 runs; use a longer one")
-        conn = self._conns.get()
+        conn = self._ctx.db.get()
         specs.check_backfill(specs.from_dict(tables.load(conn, name)["spec"], set(registry.names(conn))))
         runs = []
         for a in range(lo, hi, step):
@@ -150,8 +150,8 @@ class PipelineMethods:
         import pandas as pd
 
         if name is not None:
-            tables.load(self._conns.get(), name)
-        rows = tables.runs(self._conns.get(), name, int(limit))
+            tables.load(self._ctx.db.get(), name)
+        rows = tables.runs(self._ctx.db.get(), name, int(limit))
         frame = pd.DataFrame([run_view(r) for r in rows], columns=RUN_FRAME_COLUMNS)
         for c in ("window_start", "window_end", "started", "finished"):
             us = pd.array([r[f"{c}_us"] for r in rows], dtype="Int64")
@@ -160,7 +160,7 @@ class PipelineMethods:
 
     def pipeline_run(self: "FeatureStore", run_id: int) -> dict[str, Any]:
         """One run with its log and, for a failure, the error and traceback."""
-        return run_view(tables.run(self._conns.get(), int(run_id)))
+        return run_view(tables.run(self._ctx.db.get(), int(run_id)))
 
     def preview_pipeline(self: "FeatureStore", name: str | None = None, rows: int = PREVIEW_ROWS,
                          **definition: Any) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class PipelineMethods:
         aggregates without a look-back)."""
         from .preview import preview
 
-        conn = self._conns.get()
+        conn = self._ctx.db.get()
         watermark: dict[str, Any] = {}
         if name is not None and name in tables.names(conn):
             stored = tables.load(conn, name)
@@ -202,7 +202,7 @@ class PipelineMethods:
 
     def scheduler_status(self: "FeatureStore") -> dict[str, Any]:
         """Whether a scheduler runs on this store: {"running", "pid", "host", "since"}."""
-        lock = tables.locked(self._conns.get()).get(tables.SCHEDULER_LOCK)
+        lock = tables.locked(self._ctx.db.get()).get(tables.SCHEDULER_LOCK)
         if lock is None or not tables.holder_alive(lock):
             return {"running": False, "pid": None, "host": None, "since": None}
         return {"running": True, "pid": lock["pid"], "host": lock["host"], "since": us_to_iso(lock["since_us"])}

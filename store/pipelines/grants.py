@@ -29,13 +29,13 @@ ALLOW_HINT = ("an admin allows a folder with `pipeline_input_folders: [/path/to/
 
 def acting(fs: "FeatureStore") -> "Guard | None":
     """The guard of the principal a call acts as, or None when no policy is in force."""
-    guard = fs._guard
+    guard = fs._ctx.policy
     return guard if guard is not None and guard.current() is not None else None
 
 
 def owner_name(fs: "FeatureStore") -> str:
     """Whom a pipeline created or changed through ``fs`` belongs to (the OS user on an open store)."""
-    return fs._guard.name
+    return fs._ctx.policy.name
 
 
 def group_names(spec: dict[str, Any]) -> list[str]:
@@ -52,7 +52,7 @@ def readable_groups(fs: "FeatureStore", action: str, inputs: Any) -> set[str]:
     """The groups a new definition may name as inputs: those the caller may read (a hidden one
     then reads as a missing file, as a group that does not exist would). Naming a hidden group
     leaves a refusal in the audit log."""
-    groups = set(registry.names(fs._conns.get()))
+    groups = set(registry.names(fs._ctx.db.get()))
     guard = acting(fs)
     if guard is None:
         return groups
@@ -70,7 +70,7 @@ def require_target(fs: "FeatureStore", target: str, action: str) -> None:
     if guard is not None and not guard.may("viewer", target):
         guard.record(action, target, "denied")
         raise registry.missing(target)
-    fs._group(target)
+    fs._ctx.group(target)
 
 
 def require_inputs(fs: "FeatureStore", spec: "PipelineSpec", action: str) -> None:
@@ -86,7 +86,7 @@ def require_inputs(fs: "FeatureStore", spec: "PipelineSpec", action: str) -> Non
                            "function pipeline runs Python code in whichever process runs it, so under an access "
                            "policy only an admin may define or run one; write it as sql= instead",
                            principal=guard.name, action=action, group=spec.target)
-    groups = spec.group_inputs(set(registry.names(fs._conns.get())))
+    groups = spec.group_inputs(set(registry.names(fs._ctx.db.get())))
     for group in groups.values():
         guard.require(action, "viewer", group)
     for view, pattern in spec.file_inputs(set(groups.values())).items():
@@ -145,6 +145,6 @@ def cut(guard: "Guard", action: str, result: Any) -> Any:
 
 def _hidden_name(guard: "Guard", name: str) -> bool:
     try:
-        return hidden(guard, tables.load(guard.store._conns.get(), name)["spec"])
+        return hidden(guard, tables.load(guard.store.db.get(), name)["spec"])
     except NotFound:  # deleted since the runs were read
         return True

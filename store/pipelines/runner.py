@@ -115,7 +115,7 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     owner's handle, with the ``scheduler``'s name in its audit entry), and return its run record. The pipeline's own failure, a refused grant
     included, is recorded and returned (status "failed"), not raised; a run already in progress
     raises Conflict. ``attempt`` defaults to 1, or for a "retry" of a failed run to its attempt + 1."""
-    with fs._conns.write() as conn:
+    with fs._ctx.db.write() as conn:
         started = now_us()  # under the store's lock: after any run that held the pipeline before this one finished
         stored = tables.load(conn, name)  # under the lock too: a run queued behind another sees its watermark
         kind = kind or stored["spec"]["mode"]
@@ -131,13 +131,13 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     def audited(conn: Any, status: str, rows_out: int = 0) -> None:
         """The run's audit entry as its starter's, in the transaction that ends the run (with its
         rows, when it wrote some)."""
-        fs._guard.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
+        fs._ctx.policy.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
                          {"pipeline": name, "run": run_id, "trigger": trigger, "status": status,
                           "rows_out": rows_out, **({"scheduler": scheduler} if scheduler else {})},
                          "failed: run" if status == "failed" else "ok")
 
     try:  # a definition that no longer holds (an input group deleted since) fails the run, recorded
-        spec = specs.from_dict(stored["spec"], set(registry.names(fs._conns.get())))
+        spec = specs.from_dict(stored["spec"], set(registry.names(fs._ctx.db.get())))
         guard = grants.acting(fs)
         if guard is not None:  # checked again at every run: a grant revoked since stops it here
             if scheduled and stored["owner"] is None:
@@ -150,13 +150,13 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
         plan = plan_run(fs, spec, kind, stored["watermark"], interval)
         grants.require_files(fs, plan, "run_pipeline")
         if plan.nothing_new:
-            with fs._conns.write() as conn:
+            with fs._ctx.db.write() as conn:
                 tables.finish_run(conn, run_id, "skipped", now_us(), log="no input rows written since the last run")
                 audited(conn, "skipped")
         else:
             _run(fs, spec, plan, run_id, log, audited)
     except BaseException as exc:  # recorded, then re-raised only if the process is being stopped
-        with fs._conns.write() as conn:
+        with fs._ctx.db.write() as conn:
             tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc), rows_in=log.rows_in,
                               window_start_us=log.window[0] if log.window else None,
                               window_end_us=log.window[1] if log.window else None,
@@ -165,9 +165,9 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
         if not isinstance(exc, Exception):
             raise
     finally:
-        with fs._conns.write() as conn:
+        with fs._ctx.db.write() as conn:
             tables.release_lock(conn, name)
-    return tables.run(fs._conns.get(), run_id)
+    return tables.run(fs._ctx.db.get(), run_id)
 
 
 def _message(exc: BaseException) -> str:
@@ -224,10 +224,10 @@ class SqlSandbox:
         from ..common import duck
 
         if self.files:
-            folders = self.fs._files.sql_folders(self.groups) or [os.path.join(self.fs.path, ".none")]
+            folders = self.fs._ctx.files.sql_folders(self.groups) or [os.path.join(self.fs.path, ".none")]
             self.con = duck.sandbox(folders, self.files)
         else:
-            self.con = self.fs._sandbox_cursor(self.groups)
+            self.con = self.fs._ctx.sandbox_cursor(self.groups)
         return self.con
 
     def __exit__(self, *exc: Any) -> None:
@@ -243,17 +243,17 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
     rows of each input group (the latest written)."""
     from ..offline import snapshot as query
 
-    conn = fs._conns.get()
+    conn = fs._ctx.db.get()
     group_inputs = spec.group_inputs(set(registry.names(conn)))
-    fs._guard.require_read(list(group_inputs.values()))  # the check every offline read meets at its snapshots
+    fs._ctx.policy.require_read(list(group_inputs.values()))  # the check every offline read meets at its snapshots
     lookback = int((spec.lookback_seconds or 0) * 1_000_000)
     plan = Plan(kind, interval, sample=sample)
     new_ranges: list[tuple[int, int]] = []
     has_new = False
-    with fs._conns.read() as conn:
+    with fs._ctx.db.read() as conn:
         heads = {}
         for view, group in group_inputs.items():
-            g, _ = fs._group(group)
+            g, _ = fs._ctx.group(group)
             if not g.offline:
                 raise ValidationError(f"Input {group!r} has no offline store, so a pipeline cannot read its history")
             head = registry.state(conn, group)["last_write_us"] or 0
@@ -264,7 +264,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
                 after = watermark.get(f"group:{g.name}")
                 if after is not None and after >= head:
                     continue
-                snap = query.snapshot(conn, fs._files, g, after_write_us=after)
+                snap = query.snapshot(conn, fs._ctx.files, g, after_write_us=after)
                 where = f"write_time <= {query.ts_literal(head)}" + (
                     f" AND write_time > {query.ts_literal(after)}" if after is not None else "")
                 has_new = True
@@ -282,7 +282,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
             else:  # inputs without new rows are read as empty views of their columns
                 for view, (g, head) in heads.items():
                     if view not in plan.groups:
-                        plan.groups[view] = (query.snapshot(conn, fs._files, g, after_write_us=head),
+                        plan.groups[view] = (query.snapshot(conn, fs._ctx.files, g, after_write_us=head),
                                              f"write_time > {query.ts_literal(head)}")
         elif kind == "backfill" and interval is not None:
             for view, (g, head) in heads.items():
@@ -290,7 +290,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
                                            None if lookback else interval[1])
         else:  # full
             for view, (g, head) in heads.items():
-                plan.groups[view] = (query.snapshot(conn, fs._files, g), f"write_time <= {query.ts_literal(head)}")
+                plan.groups[view] = (query.snapshot(conn, fs._ctx.files, g), f"write_time <= {query.ts_literal(head)}")
     plan_files(spec, set(group_inputs.values()), kind, watermark, plan)
     if kind == "incremental" and not has_new and not plan.files:
         plan.nothing_new = True
@@ -299,7 +299,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
 
 def _range(conn: Any, fs: "FeatureStore", query: Any, g: Any, head: int, lo: int, hi: int | None) -> tuple[Any, str]:
     """The rows written up to ``head`` with event times in [lo, hi) (hi None: no upper bound)."""
-    snap = query.snapshot(conn, fs._files, g, max_event_us=hi - 1 if hi is not None else None, min_event_us=lo)
+    snap = query.snapshot(conn, fs._ctx.files, g, max_event_us=hi - 1 if hi is not None else None, min_event_us=lo)
     where = f"write_time <= {query.ts_literal(head)} AND _event_time >= {query.ts_literal(lo)}"
     return snap, where + (f" AND _event_time < {query.ts_literal(hi)}" if hi is not None else "")
 

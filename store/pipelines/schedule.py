@@ -48,7 +48,7 @@ def due(fs: "FeatureStore", now: int) -> list[tuple[str, str, int]]:
     "retry" (its last scheduled run failed and retries and the delay allow another attempt)."""
     from .spec import from_dict
 
-    conn = fs._conns.get()
+    conn = fs._ctx.db.get()
     groups = set(registry.names(conn))
     last, locks = tables.last_runs(conn), tables.locked(conn)
     out = []
@@ -84,7 +84,7 @@ def due(fs: "FeatureStore", now: int) -> list[tuple[str, str, int]]:
 
 
 def _inputs_changed(fs: "FeatureStore", spec: Any, watermark: dict[str, Any], groups: set[str]) -> bool:
-    conn = fs._conns.get()
+    conn = fs._ctx.db.get()
     for group in spec.group_inputs(groups).values():
         if (registry.state(conn, group)["last_write_us"] or 0) > (watermark.get(f"group:{group}") or 0):
             return True
@@ -106,17 +106,17 @@ class Scheduler:
         """Hold the store's scheduler lock and start due pipelines every ``tick`` seconds until
         ``stop`` is set."""
         stop = stop or threading.Event()
-        with self.fs._conns.write() as conn:
+        with self.fs._ctx.db.write() as conn:
             tables.take_lock(conn, tables.SCHEDULER_LOCK, self.clock())
         log.info("scheduler started on %s", self.fs.path)
         try:
             while not stop.is_set():
                 self.run_due(stop)
-                with self.fs._conns.write() as conn:
+                with self.fs._ctx.db.write() as conn:
                     tables.beat(conn, tables.SCHEDULER_LOCK, self.clock())
                 stop.wait(self.tick)
         finally:
-            with self.fs._conns.write() as conn:
+            with self.fs._ctx.db.write() as conn:
                 tables.release_lock(conn, tables.SCHEDULER_LOCK)
             log.info("scheduler stopped")
 
@@ -127,18 +127,18 @@ class Scheduler:
         for name, trigger, attempt in due(self.fs, now):
             if stop is not None and stop.is_set():
                 break
-            stored = tables.load(self.fs._conns.get(), name)
+            stored = tables.load(self.fs._ctx.db.get(), name)
             schedule = stored["spec"].get("schedule")
             if trigger in ("schedule", "catch_up") and schedule:
-                with self.fs._conns.write() as conn:  # the fire times up to now are spent, whatever the outcome
+                with self.fs._ctx.db.write() as conn:  # the fire times up to now are spent, whatever the outcome
                     tables.update(conn, name, now_us(), last_fire_us=latest_fire(schedule, now))
             # As its owner: a fresh handle, so every run decides on the policy as it is now.
             actor = self.fs.with_principal(stored["owner"]) if stored["owner"] is not None else self.fs
-            depth = actor._guard_depth  # as inside a run_pipeline call: the run checks its own grants, and its
+            depth = actor._ctx.calls  # as inside a run_pipeline call: the run checks its own grants, and its
             depth.n = getattr(depth, "n", 0) + 1  # ingest is the run's write, logged once, by the run
             try:
                 run = runner.execute(actor, name, None, trigger, attempt=attempt, scheduled=True,
-                                     scheduler=self.fs._guard.name)
+                                     scheduler=self.fs._ctx.policy.name)
             except Conflict:  # someone started it by hand meanwhile
                 continue
             finally:

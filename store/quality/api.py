@@ -27,14 +27,14 @@ class QualityMethods:
         from ..model.rules import parse
 
         parsed = parse(self.feature_group(group), rules)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.save(conn, group, now_us(), rules=[r.to_dict() for r in parsed])
             registry.bump_version(conn)  # every process recompiles the group's checks
         return [r.to_dict() for r in parsed]
 
     def rules(self: "FeatureStore", group: str) -> list[dict[str, Any]]:
         """The group's validation rules, each with its name and severity."""
-        return [r.to_dict() for r in self._group(group)[1]["rules"]]
+        return [r.to_dict() for r in self._ctx.group(group)[1]["rules"]]
 
     def suggest_rules(self: "FeatureStore", group: str) -> list[dict[str, Any]]:
         """Rules a profile of the group's latest records suggests: not_null where no value is
@@ -81,9 +81,9 @@ class QualityMethods:
         """Keep a refused single record in the quarantine, and count it."""
         now = now_us()
         kept = record if isinstance(record, dict) else {"record": record}
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.quarantine(conn, g.name, now, source or self.writer, [("put", rules, reason, kept)])
-        self._tally.count(g.name, now, source or self.writer, False, [], rules.split(","))
+        self._ctx.tally.count(g.name, now, source or self.writer, False, [], rules.split(","))
 
     def _judged(self: "FeatureStore", g: "FeatureGroup", report: "IngestReport", on_error: str, started_us: int,
                 seconds: float) -> None:
@@ -92,7 +92,7 @@ class QualityMethods:
         failure = report.batch_failures[0] if report.batch_failures else None
         if failure is None and not (report.rows_rejected and on_error == "reject"):
             return
-        with self._conns.write() as conn:  # rows_rejected counts the invalid rows only: the valid rest was held back
+        with self._ctx.db.write() as conn:  # rows_rejected counts the invalid rows only: the valid rest was held back
             tables.record_run(conn, g.name, started_us, seconds, "ingest", report.source, report.rows_total, 0,
                               report.rows_warned, report.rows_rejected, "refused", report.rule_counts)
         if failure is not None:
@@ -120,10 +120,10 @@ class QualityMethods:
         import pandas as pd
 
         self.feature_group(group)
-        if self._tally.pending():  # a write only when puts were counted: a reader never waits behind an ingest
-            with self._conns.write() as conn:
-                self._tally.flush(conn)
-        rows = tables.runs(self._conns.get(), group, arg_to_us(since, "since") if since is not None else None, limit)
+        if self._ctx.tally.pending():  # a write only when puts were counted: a reader never waits behind an ingest
+            with self._ctx.db.write() as conn:
+                self._ctx.tally.flush(conn)
+        rows = tables.runs(self._ctx.db.get(), group, arg_to_us(since, "since") if since is not None else None, limit)
         frame = pd.DataFrame(rows, columns=["id", "started_us", "seconds", "kind", "source", "rows_checked",
                                             "rows_written", "rows_warned", "rows_rejected", "outcome", "per_rule"])
         frame.insert(1, "started", pd.to_datetime(frame["started_us"], unit="us", utc=True))
@@ -139,7 +139,7 @@ class QualityMethods:
         import pandas as pd
 
         self.feature_group(group)
-        entries = tables.quarantined(self._conns.get(), group, arg_to_us(since, "since") if since is not None else None,
+        entries = tables.quarantined(self._ctx.db.get(), group, arg_to_us(since, "since") if since is not None else None,
                                      limit=limit)
         frame = pd.DataFrame(entries, columns=["id", "quarantined_us", "source", "position", "rules", "reason", "record"])
         frame.insert(1, "quarantined", pd.to_datetime(frame["quarantined_us"], unit="us", utc=True))
@@ -151,7 +151,7 @@ class QualityMethods:
         ({entry id: {feature: value}}, merged over the row as kept); the ones written leave the
         quarantine, the ones refused again stay (as new entries) with today's verdict."""
         wanted = [int(i) for i in ids]
-        entries = tables.quarantined(self._conns.get(), group, ids=wanted)
+        entries = tables.quarantined(self._ctx.db.get(), group, ids=wanted)
         if len(entries) != len(set(wanted)):
             missing = sorted(set(wanted) - {e["id"] for e in entries})
             raise NotFound(f"Quarantine of {group!r} has no entries {missing}", group=group)
@@ -159,26 +159,26 @@ class QualityMethods:
         stray = sorted(set(fixes) - set(wanted))
         if stray:
             raise ValidationError(f"corrected names entries {stray} that are not being requeued; requeue them too")
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.release(conn, group, wanted)
         try:
             return self.ingest(group, as_text([{**e["record"], **fixes.get(e["id"], {})} for e in entries]),
                                on_error=on_error, source=f"requeue of {len(wanted)} quarantined rows")
         except Exception:
-            with self._conns.write() as conn:  # nothing was written: the rows go back as they were
+            with self._ctx.db.write() as conn:  # nothing was written: the rows go back as they were
                 tables.quarantine(conn, group, now_us(), "requeue",
                                   [(e["position"], e["rules"], e["reason"], e["record"]) for e in entries])
             raise
 
     def release_quarantined(self: "FeatureStore", group: str, ids: Iterable[int]) -> int:
         """Drop quarantined rows for good; returns how many."""
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             return tables.release(conn, group, ids)
 
     def quarantine_retention(self: "FeatureStore", group: str) -> float:
         """Seconds refused rows stay in the group's quarantine."""
         self.feature_group(group)
-        return tables.settings(self._conns.get(), group)["quarantine_retention_seconds"]
+        return tables.settings(self._ctx.db.get(), group)["quarantine_retention_seconds"]
 
     def set_quarantine_retention(self: "FeatureStore", group: str, retention: Any) -> None:
         """How long refused rows stay in the quarantine (a timedelta or days; default 30 days)."""
@@ -188,7 +188,7 @@ class QualityMethods:
         if seconds is None:
             raise ValidationError("quarantine retention must be a duration (a timedelta or days)")
         self.feature_group(group)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             tables.save(conn, group, now_us(), quarantine_retention_seconds=seconds)
 
     # ------------------------------------------------------------------------ monitoring
@@ -240,7 +240,7 @@ class QualityMethods:
         from .monitor import normalise
 
         self.feature_group(group)
-        with self._conns.write() as conn:
+        with self._ctx.db.write() as conn:
             current = tables.settings(conn, group)["monitor"]
             merged = normalise({**current, **settings})
             tables.save(conn, group, now_us(), monitor=merged)
@@ -249,7 +249,7 @@ class QualityMethods:
     def monitor(self: "FeatureStore", group: str) -> dict[str, Any]:
         """The group's monitor settings ({} when it has none)."""
         self.feature_group(group)
-        return tables.settings(self._conns.get(), group)["monitor"]
+        return tables.settings(self._ctx.db.get(), group)["monitor"]
 
     def check_monitors(self: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
         """Alerts and warnings of every monitored group (or one): late data, drifted features,

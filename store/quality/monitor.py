@@ -82,7 +82,7 @@ def normalise(settings: dict[str, Any]) -> dict[str, Any]:
 
 def freshness(fs: "FeatureStore", group: str) -> dict[str, Any]:
     info = fs.describe(group, storage=False)
-    expected = tables.settings(fs._conns.get(), group)["monitor"].get("expected_interval")
+    expected = tables.settings(fs._ctx.db.get(), group)["monitor"].get("expected_interval")
     last = info["last_event_us"]
     now = now_us()
     if last is None:
@@ -174,7 +174,7 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
 
     if not 1 <= int(periods) <= 366:
         raise ValidationError(f"periods={periods!r}: use 1 to 366 windows")
-    settings = {**DEFAULTS, **tables.settings(fs._conns.get(), group)["monitor"]}
+    settings = {**DEFAULTS, **tables.settings(fs._ctx.db.get(), group)["monitor"]}
     g = fs.feature_group(group)
     chosen = _chosen(g, features if features is not None else settings["features"])
     columns = ["window_start", "window_end", "reference_start", "feature", "kind", "rows_reference", "rows_current",
@@ -358,7 +358,7 @@ def check(fs: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
     names = [group] if group else [g.name for g in fs.list_feature_groups()]
     alerts = []
     for name in names:
-        stored = tables.settings(fs._conns.get(), name)["monitor"]
+        stored = tables.settings(fs._ctx.db.get(), name)["monitor"]
         if not stored:
             continue
         settings = {**DEFAULTS, **stored}

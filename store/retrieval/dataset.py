@@ -219,8 +219,8 @@ def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[Fe
         if not isinstance(spec, str) or not spec:
             raise ValidationError(f"Feature reference {spec!r} must be 'group' or 'group:feature'")
         name, _, feat = spec.partition(":")
-        if not fs._guard.may("viewer", name):  # hidden reads as missing, features untold
-            fs._guard.record("read", name, "denied")
+        if not fs._ctx.policy.may("viewer", name):  # hidden reads as missing, features untold
+            fs._ctx.policy.record("read", name, "denied")
             raise registry.missing(name)
         group = fs.feature_group(name)
         if not group.offline:
@@ -278,7 +278,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     if write_time_guard and latest_needed is not None:
         prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
 
-    snaps = fs._snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
+    snaps = fs._ctx.snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
     earliest = pc.min(ts).as_py()
     for snap in snaps:
         snap.check_retained(known_us, "known_at")
@@ -586,8 +586,8 @@ def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureG
     from .saved import save_entity
 
     node = f"dataset:{dataset.id}"
-    dataset.definition["entity_copy"] = save_entity(fs._files, dataset.id, entity)
-    with fs._conns.write() as conn:
+    dataset.definition["entity_copy"] = save_entity(fs._ctx.files, dataset.id, entity)
+    with fs._ctx.db.write() as conn:
         lineage.upsert_node(conn, node, "dataset", dataset.name, now, {"definition": dataset.definition})
         if entity_file:
             from ..ingest.prepare import file_sha256

@@ -42,22 +42,22 @@ def _copy_exists(fs: "FeatureStore", copy: str | None, saved: set[str] | None = 
     if copy.startswith(COPIES_DIR):
         if saved is not None:
             return copy.split("/")[-2] in saved
-        return fs._files.storage.exists(fs._files.storage.full(copy))
+        return fs._ctx.files.storage.exists(fs._ctx.files.storage.full(copy))
     return os.path.exists(os.path.join(fs.path, copy))
 
 
 def _read_copy(fs: "FeatureStore", copy: str) -> "pa.Table":
     if copy.startswith(COPIES_DIR):
-        return fs._files.storage.read_table(fs._files.storage.full(copy), **fs._files.read_options)
+        return fs._ctx.files.storage.read_table(fs._ctx.files.storage.full(copy), **fs._ctx.files.read_options)
     import pyarrow.parquet as pq
 
-    return pq.read_table(os.path.join(fs.path, copy), **fs._files.read_options)
+    return pq.read_table(os.path.join(fs.path, copy), **fs._ctx.files.read_options)
 
 
 def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
     """The dataset's lineage node, by id ('dataset:ab12…' or 'ab12…') or by name (the newest)."""
-    hidden = fs._guard.hidden_lineage()
-    with fs._conns.read() as conn:  # one reading a hidden group is missing, as one never built
+    hidden = fs._ctx.policy.hidden_lineage()
+    with fs._ctx.db.read() as conn:  # one reading a hidden group is missing, as one never built
         return lineage.node(conn, lineage.dataset_node(conn, dataset, hidden))
 
 
@@ -71,7 +71,7 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
     for e in graph.edges:
         if e["relation"] == "trained":
             models.setdefault(e["src"], []).append(names.get(e["dst"], e["dst"]))
-    saved = set(fs._files.storage.names(fs._files.storage.full(COPIES_DIR)))  # one listing, not a request each
+    saved = set(fs._ctx.files.storage.names(fs._ctx.files.storage.full(COPIES_DIR)))  # one listing, not a request each
     out = []
     for n in graph.nodes:
         if n["kind"] != "dataset" or n["properties"].get("deleted"):
@@ -136,7 +136,7 @@ def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Datas
     built.definition.update(kept)
     sources = [e["src"] for e in fs.lineage(node["id"], 1).edges
                if e["dst"] == node["id"] and e["relation"] == "entity_table_of"]
-    with fs._conns.write() as conn:
+    with fs._ctx.db.write() as conn:
         lineage.upsert_node(conn, new_node, "dataset", built.name, now, {"definition": kept})
         lineage.add_edge(conn, node["id"], new_node, "rebuilt_as", now)
         for source in sources:  # the same file's rows, kept by the store: the same source
@@ -149,8 +149,8 @@ def delete_dataset(fs: "FeatureStore", dataset: str) -> None:
     node = _node(fs, dataset)
     if node["properties"].get("deleted"):
         raise ValidationError(f"Dataset {node['name']!r} is already deleted")
-    with fs._conns.write() as conn:
+    with fs._ctx.db.write() as conn:
         lineage.upsert_node(conn, node["id"], "dataset", node["name"], now_us(), {"deleted": True})
     dataset_id = node["id"].split(":", 1)[1]
-    fs._files.storage.remove_tree(fs._files.storage.full(f"{COPIES_DIR}/{dataset_id}"))
+    fs._ctx.files.storage.remove_tree(fs._ctx.files.storage.full(f"{COPIES_DIR}/{dataset_id}"))
     shutil.rmtree(os.path.join(fs.path, LEGACY_DIR, dataset_id), ignore_errors=True)

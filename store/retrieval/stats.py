@@ -38,7 +38,7 @@ def read(fs: "FeatureStore", group: str, work: Callable[["duckdb.DuckDBPyConnect
     retried on the same snapshot if compaction moved a file mid-read."""
     definition = fs.feature_group(group)
 
-    (snap,) = fs._snapshots([group])
+    (snap,) = fs._ctx.snapshots([group])
 
     def run() -> T:
         with query.connect() as con:
@@ -81,7 +81,7 @@ def summary(fs: "FeatureStore", group: str, scope: str = HISTORY, engine: str = 
     if scope not in (HISTORY, LATEST):
         raise ValidationError(f"scope={scope!r}: use {HISTORY!r} or {LATEST!r}")
     chosen = base.get(engine, spark)
-    (snap,) = fs._snapshots([group])
+    (snap,) = fs._ctx.snapshots([group])
     g = snap.group
     raw = chosen.summary_row(snap, scope)
     with query.connect() as con:  # min and max as DuckDB words them, whichever engine found them

@@ -54,7 +54,7 @@ class _Api:
         self.fs, self.keys = fs, keys
         # The keys follow the policy they come from, as it changes: the --keys file (which the
         # engine enforces, see create_app), or without --keys a shared store's published policy.
-        guard = fs._guard
+        guard = fs._ctx.policy
         self.from_file = keys is not None and keys.path is not None and guard.governed
         self.follow = self.from_file or (keys is None and isinstance(guard.live, published.LivePolicy))
         self._keys_of: Any = None  # the policy self.keys came from, when following
@@ -64,7 +64,7 @@ class _Api:
         version (which PostgreSQL's notifications keep in memory), a file's against its stat. A
         file that lost its keys accepts none; one gone or unparsable refuses (AccessDenied)."""
         if self.follow:
-            file = self.fs._guard.current()
+            file = self.fs._ctx.policy.current()
             if file is not self._keys_of:
                 self._keys_of = file
                 if file is not None and file.keys:
