@@ -838,6 +838,16 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         return lineage.graph(conn, node, depth, hidden)
 
 
+    # ----------------------------------------------------------------------------- quality
+    # (the quality methods, one delegating line each, go here)
+
+    # ----------------------------------------------------------------------------- pipelines
+    # (the pipeline methods, one delegating line each, go here)
+
+    # ----------------------------------------------------------------------------- access
+    # (the access methods, one delegating line each, go here)
+
+
 
 def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:
     """At interpreter exit, buffered puts of a store still open reach Parquet (a script need not
