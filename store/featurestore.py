@@ -2,37 +2,28 @@
 from __future__ import annotations
 
 import atexit
-import itertools
 import os
 import threading
-import time
 import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 
 from .model import layout, record as records
 from .registry import lineage
 from . import registry
-from .core import context
-from .offline import files as offline_store
+from .core import context, groups, upkeep, writes
 from .online import sqlite_tables as online_store
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
 from .access.api import AccessMethods
-from .access.guard import counts, install
-from .model.coerce import coerce_event_time
+from .access.guard import install
 from .errors import AccessDenied, StorageFull, ValidationError
-from .offline.files import FLUSH_ROWS
 from .pipelines.api import PipelineMethods
-from .quality import tables as quality_tables
 from .quality.api import QualityMethods
-from .model.schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
+from .model.schema import Feature, FeatureGroup
 from .common.timeutil import (
     arg_to_us,
-    check_time_format,
     now_us,
-    retention_seconds,
-    ttl_to_seconds,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +35,6 @@ if TYPE_CHECKING:
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
 FLUSH_INTERVAL = 5.0
-_UNSET: Any = object()
 
 
 def default_path() -> str:
@@ -134,9 +124,6 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
     def __repr__(self) -> str:
         return f"FeatureStore({self.path!r})"
 
-    def _record_id(self, group: FeatureGroup, record_id: Any) -> Any:
-        return records.identifier(group, record_id)
-
     # ----------------------------------------------------------------------------- groups
 
     def create_feature_group(
@@ -153,213 +140,61 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         written; it is kept with the group, so every ingest reads them so (detected from
         ``dataframe`` when unambiguous). Raises ValidationError (also for a ``dataframe`` whose
         event times do not parse, or are ambiguous without ``time_format``), Conflict."""
-        from .ingest.prepare import INGEST_SETTINGS
-
-        if time_format is not None:
-            check_time_format(time_format)
-        if features is None:
-            if dataframe is None:
-                raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
-            from .ingest.infer import propose_data
-
-            proposal = propose_data(dataframe, event_time, record_identifier, time_format=time_format)
-            proposal.check_event_time()  # raises: a group that could not take its own sample
-            features = proposal.features
-            record_identifier, event_time = proposal.record_identifier, proposal.event_time
-            time_format = proposal.time_format
-        if time_format is not None:
-            extra = {**(extra or {}), INGEST_SETTINGS: {**(extra or {}).get(INGEST_SETTINGS, {}),
-                                                        "time_format": time_format}}
-        feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
-        tags = dict(tags or {})
-        ttl_seconds = ttl_to_seconds(ttl)
-        retention = retention_seconds(offline_retention)
-        validate_definition(name, record_identifier, event_time, feats, description, tags, online, offline)
-        self._ctx.db.check_width(name, len(feats))
-        layout.check(partition_by)
-        if ttl_seconds is not None and not online:
-            raise ValidationError(f"Feature group {name!r}: a TTL applies to the online store; enable it or drop ttl")
-        now = now_us()
-        group = FeatureGroup(
-            name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
-            description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
-            created_at=now, modified_at=now, created_by=lineage.user(),
-            offline_path=self._ctx.files.storage.url(self._ctx.files.data_dir(name)), partition_by=partition_by,
-            offline_retention_seconds=retention,
-        )
-        with self._ctx.db.write() as conn:
-            if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
-                registry.insert_group(conn, group, now, extra or {})  # raises Conflict
-            twin = conn.execute("SELECT name FROM feature_groups WHERE lower(name) = ?", (name.lower(),)).fetchone()
-            if twin and not self._ctx.policy.may("viewer", twin[0]):  # refused without naming a group it may not see
-                raise ValidationError(f"Feature group name {name!r} is taken (SQL does not tell letter case apart); "
-                                      "pick another name", group=name)
-            if twin:  # its tables and SQL views would be the same ones
-                raise ValidationError(f"Feature group {name!r} differs from the existing group {twin[0]!r} only in letter "
-                                      "case; SQL cannot tell them apart, so pick another name", group=name)
-            self._ctx.files.retire(name)  # files a deleted namesake kept
-            registry.insert_group(conn, group, now, extra or {})
-            if online:
-                self._ctx.online.create(conn, group)
-            if offline:
-                offline_store.create_staging(conn, group)
-            lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
-                                {"description": description, "deleted": False, "features": len(feats)})
-        return self.feature_group(name)
+        return groups.create_feature_group(
+            self._ctx, name, record_identifier, event_time, features, dataframe=dataframe, description=description, tags=tags, online=online, offline=offline, ttl=ttl, extra=extra, partition_by=partition_by, offline_retention=offline_retention, time_format=time_format)
 
     def feature_group(self, name: str) -> FeatureGroup:
         """The group's definition. Raises NotFound."""
-        return self._ctx.group(name)[0]
+        return groups.feature_group(self._ctx, name)
 
     def list_feature_groups(self) -> list[FeatureGroup]:
-        return registry.load_all(self._ctx.db.get())
+        return groups.list_feature_groups(self._ctx)
 
     def describe(self, name: str, storage: bool = True) -> dict[str, Any]:
         """Definition plus live figures: record counts, files, last event and last write, and (with
         ``storage``) what the group costs on disk: online bytes, the oldest event kept, the start of
         the retained history and the offline growth per day over 30 days."""
-        from .offline import usage as disk
-
-        group = self.feature_group(name)
-        now = now_us()
-        with self._ctx.db.read() as conn:
-            st = registry.state(conn, name)
-            files = self._ctx.files.stats(conn, name)
-            online_count = self._ctx.online.count(group, now) if group.online else None
-            usage = {"online_bytes": self._ctx.online.size_bytes(conn, group) if group.online else None,
-                     "growth_per_day": disk.growth(conn, name, now)} if storage else {}
-        return {
-            "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
-            "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
-            "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
-            "write_seq": st["seq"], "offline_uri": self._ctx.files.storage.url(self._ctx.files.data_dir(name)), "extra": group.extra,
-            "partition_by": group.partition_by, "offline_retention_seconds": group.offline_retention_seconds,
-            "retained_from_us": st["retained_from_us"], "oldest_event_us": files["oldest_event_us"], **usage,
-            "warnings": [_clash_warning(group)] if group.reserved_clashes else [],
-        }
+        return groups.describe(self._ctx, name, storage)
 
     def storage(self, group: str | None = None) -> list[dict[str, Any]]:
         """Storage use of one group or of every group, largest first (``featurestore du``)."""
-        names = [group] if group else [g.name for g in self.list_feature_groups()]
-        rows = [self.describe(n) for n in names]
-        return sorted(rows, key=lambda r: -((r["online_bytes"] or 0) + r["offline_bytes"]))
+        return groups.storage(self._ctx, group)
 
     def search(self, text: str) -> list[dict[str, Any]]:
         """Groups and features whose name, description, tags or parameters contain ``text``."""
-        return registry.search(self._ctx.db.get(), text)
+        return groups.search(self._ctx, text)
 
     def update_feature_group(self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None,
                              add_tags: dict[str, str] | None = None, remove_tags: Iterable[str] = (),
-                             ttl: Any = _UNSET, extra: dict[str, Any] | None = None,
-                             offline_retention: Any = _UNSET) -> FeatureGroup:
+                             ttl: Any = groups.UNSET, extra: dict[str, Any] | None = None,
+                             offline_retention: Any = groups.UNSET) -> FeatureGroup:
         """Change description; tags (``tags`` replaces them, ``add_tags``/``remove_tags`` edit them);
         the default TTL (None removes it; it applies to records written afterwards); ``extra``
         (merged key by key); ``offline_retention`` (None keeps all history; compaction applies it).
         Edits are read and written in one transaction, so concurrent writers do not lose each
         other's changes."""
-        group = self.feature_group(name)
-        if description is not None and not isinstance(description, str):
-            raise ValidationError("description must be a string")
-        if description is not None:
-            check_text(description, f"Description of {name!r}")
-        if ttl is not _UNSET and ttl is not None and not group.online:
-            raise ValidationError(f"Feature group {name!r} has no online store, so no TTL")
-        ttl_seconds = ttl_to_seconds(ttl) if ttl is not _UNSET else None
-        retention = retention_seconds(offline_retention) if offline_retention is not _UNSET else None
-        if offline_retention is not _UNSET and retention is not None and not group.offline:
-            raise ValidationError(f"Feature group {name!r} has no offline store, so no offline retention")
-        remove = set(remove_tags)
-        with self._ctx.db.write() as conn:
-            current = registry.load_group(conn, name)
-            fields: dict[str, Any] = {}
-            if description is not None:
-                fields["description"] = description
-            if tags is not None or add_tags or remove:
-                merged = {**(current.tags if tags is None else dict(tags)), **(add_tags or {})}
-                merged = {k: v for k, v in merged.items() if k not in remove}
-                fields["tags"] = check_parameters(merged, f"feature group {name!r}", limit=50, what="tags")
-            if ttl is not _UNSET:
-                fields["ttl_seconds"] = ttl_seconds
-            if offline_retention is not _UNSET:
-                fields["offline_retention_seconds"] = retention
-            if extra is not None:
-                fields["extra"] = {**current.extra, **extra}
-            if fields:
-                registry.update_group(conn, name, now_us(), **fields)
-        return self.feature_group(name)
+        return groups.update_feature_group(
+            self._ctx, name, description=description, tags=tags, add_tags=add_tags, remove_tags=remove_tags, ttl=ttl, extra=extra, offline_retention=offline_retention)
 
     def add_features(self, name: str, features: Sequence[Feature | dict]) -> FeatureGroup:
         """Add features; existing rows read them as null. Features are never removed or retyped."""
-        group = self.feature_group(name)
-        feats = [f if isinstance(f, Feature) else Feature.from_dict(f) for f in features]
-        if not feats:
-            raise ValidationError(f"No new features to add to {name!r}: give each one a name and a type")
-        existing = {n.lower(): n for n in group.feature_names}  # SQL does not tell 'age' from 'AGE'
-        for f in feats:
-            twin = existing.get(f.name.lower())
-            if twin == f.name:
-                raise ValidationError(f"Feature group {name!r} already has a feature {f.name!r}; features cannot be "
-                                      "retyped, so pick a new name", group=name, feature=f.name)
-            if twin is not None:
-                raise ValidationError(f"Feature {f.name!r} differs from {twin!r} of {name!r} only in letter case; SQL "
-                                      "cannot tell them apart, so pick another name", group=name, feature=f.name)
-            existing[f.name.lower()] = f.name
-        self._ctx.db.check_width(name, len(existing))
-        now = now_us()
-        with self._ctx.db.write() as conn:
-            registry.insert_features(conn, name, feats, len(group.features), now)
-            registry.update_group(conn, name, now)
-            if group.online:
-                self._ctx.online.add_columns(conn, name, feats)
-            if group.offline:
-                offline_store.add_staging_columns(conn, name, feats)
-        return self.feature_group(name)
+        return groups.add_features(self._ctx, name, features)
 
     def update_feature_metadata(self, group: str, feature: str, *, description: str | None = None,
                                 parameters: dict[str, str] | None = None,
                                 remove_parameters: Iterable[str] = ()) -> Feature:
         """Set a feature's description; add or change ``parameters``; drop ``remove_parameters``."""
-        current = self.feature_group(group).feature(feature)
-        params = dict(current.parameters)
-        params.update(parameters or {})
-        for key in remove_parameters:
-            params.pop(key, None)
-        check_parameters(params, f"feature {feature!r}")
-        if description is not None and (not isinstance(description, str) or len(description) > 255):
-            raise ValidationError(f"Description of feature {feature!r} must be a string of at most 255 characters")
-        if description is not None:
-            check_text(description, f"Description of feature {feature!r}")
-        with self._ctx.db.write() as conn:
-            registry.update_feature(conn, group, feature, now_us(), description, params)
-        return self.feature_group(group).feature(feature)
+        return groups.update_feature_metadata(
+            self._ctx, group, feature, description=description, parameters=parameters, remove_parameters=remove_parameters)
 
     def feature_metadata(self, group: str, feature: str) -> dict[str, Any]:
         """A feature's definition with its creation and last-modified times."""
-        f = self.feature_group(group).feature(feature)
-        added, modified = registry.feature_times(self._ctx.db.get(), group, feature)
-        return {**f.to_dict(), "group": group, "created_us": added, "modified_us": modified}
+        return groups.feature_metadata(self._ctx, group, feature)
 
     def delete_feature_group(self, name: str, purge_offline: bool = False) -> None:
         """Remove the group's online data and registry entry; its Parquet files stay on disk
         (buffered rows are flushed to them first) unless ``purge_offline``."""
-        from .core.upkeep import flush_locked
-
-        group = self.feature_group(name)
-        now = now_us()
-        with self._ctx.db.write() as conn:
-            if group.offline:
-                flush_locked(self, conn, group, now)
-                offline_store.drop_staging(conn, name)
-            self._ctx.online.drop(conn, group)
-            self._ctx.files.forget(conn, name)
-            quality_tables.forget(conn, name)
-            registry.delete_group(conn, name)
-            lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
-                                {"deleted": True, "deleted_us": now, "offline_purged": purge_offline})
-        self._ctx.files.committed(name)
-        self._ctx.online.after_commit()
-        if purge_offline:
-            self._ctx.files.purge(name)
+        groups.delete_feature_group(self._ctx, name, purge_offline)
 
     # ----------------------------------------------------------------------------- records
 
@@ -368,41 +203,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         """Write one record (a full overwrite: omitted features become null). A record the types or
         the group's row rules refuse raises ValidationError naming the rule, feature and value, and
         is kept in the quarantine with ``source`` (default: this client's writer name)."""
-        g, prep = self._ctx.group(group)
-        to_online, to_offline = self._ctx.targets(g, target_stores)
-        try:
-            values, event_us = records.typed(g, prep["by_name"], record)
-        except ValidationError as exc:
-            self._refuse(g, record, "type", exc.message, source)
-            raise
-        warned: list[str] = []
-        if prep["checker"] is not None:
-            failed = prep["checker"].failures(values)
-            refused = [r for r in failed if r.severity != "warn"]
-            if refused:
-                message = records.refused_message(g, values, refused)
-                self._refuse(g, record, ",".join(r.name for r in refused), message, source)
-                raise ValidationError(message, group=group, rule=refused[0].name, feature=refused[0].feature)
-            warned = [r.name for r in failed]
-        ttl_us = self._ctx.ttl_us(g, ttl) if to_online else None
-        row = [values.get(n) for n in prep["names"]]
-        for i in prep["json_cols"]:
-            if row[i] is not None:
-                row[i] = json_dumps(row[i])
-        api = now_us()
-        with self._ctx.db.write() as conn:
-            seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
-            if to_online:
-                expires = None if ttl_us is None else event_us + ttl_us
-                self._ctx.online.upsert(conn, g, [(event_us, wt, expires, 0, *row)], wt)
-            if to_offline:
-                offline_store.stage(conn, g, [(event_us, wt, api, seq, 0, *row)], prep["stage"])
-            self._ctx.note_writer(conn, group, wt)
-            self._ctx.policy.count_put(conn, group, wt)  # in the put's own transaction: no put uncounted
-        self._ctx.online.after_commit()
-        self._ctx.tally.count(group, wt, source or self.writer, True, warned, [])
-        if staged >= FLUSH_ROWS:
-            self.flush(group)
+        writes.put_record(self._ctx, group, record, target_stores, ttl, source=source)
 
     def get_record(self, group: str, record_id: Any, features: Sequence[str] | None = None) -> dict[str, Any] | None:
         """The latest live record from the online store, or None (missing, deleted or expired)."""
@@ -478,48 +279,7 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         Returns what happened online: "deleted" (a live record is gone), "not_live" (there was
         none; a soft delete still leaves its tombstone), "newer_kept" (the stored version is newer
         than the delete and stays) or "offline_only" (``target_stores`` left the online store out)."""
-        g, prep = self._ctx.group(group)
-        to_online, to_offline = self._ctx.targets(g, target_stores)
-        rid = records.identifier(g, record_id)
-        try:
-            ev_value, event_us = coerce_event_time(g.time_feature, event_time)
-        except ValueError as exc:
-            raise ValidationError(f"Event time {_shown(event_time)} of the delete {exc}", group=group,
-                                  feature=g.event_time, value=event_time) from None
-        row = [None] * len(prep["names"])
-        row[prep["names"].index(g.record_identifier)] = rid
-        row[prep["names"].index(g.event_time)] = ev_value
-        api = now_us()
-        outcome = "offline_only"
-        with self._ctx.db.write() as conn:
-            seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
-            if to_online:
-                stored = self._ctx.online.current(conn, g, rid)  # (event, deleted, expires)
-                present = stored is not None and not (stored[2] is not None and stored[2] <= wt)
-                live = present and not stored[1]
-                if present and event_us < stored[0]:
-                    outcome = "newer_kept"
-                else:
-                    outcome = "deleted" if live else "not_live"
-                if hard:
-                    if live and event_us <= stored[0]:
-                        raise ValidationError(
-                            f"Hard delete of {g.record_identifier} = {record_id!r} in {group!r} at event time "
-                            f"{_shown(event_time)} is not newer than the stored record; use a later event time",
-                            group=group, value=record_id,
-                        )
-                    self._ctx.online.remove(conn, g, rid, event_us, wt)
-                    outcome = "deleted" if live else "not_live"
-                else:  # the upsert's own rule keeps a newer record or tombstone
-                    self._ctx.online.upsert(conn, g, [(event_us, wt, None, 1, *row)], wt)
-            if to_offline:
-                offline_store.stage(conn, g, [(event_us, wt, api, seq, 1, *row)], prep["stage"])
-            self._ctx.note_writer(conn, group, wt)
-            self._ctx.policy.log_in(conn, "delete_record", group, {"hard": hard, "outcome": outcome})
-        self._ctx.online.after_commit()
-        if staged >= FLUSH_ROWS:
-            self.flush(group)
-        return outcome
+        return writes.delete_record(self._ctx, group, record_id, event_time, hard, target_stores)
 
     # ----------------------------------------------------------------------------- bulk
 
@@ -538,109 +298,20 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         (``_on_commit(conn, report)`` runs inside the write transaction: pipelines commit their
         watermark with their rows.)
         """
-        from .ingest import prepare as ing
-        from .core import writes_spark as spark_ingest
-
-        if on_error not in ("reject", "skip"):
-            raise ValidationError(f"on_error={on_error!r}: use 'reject' or 'skip'")
-        if spark_ingest.is_spark_dataframe(data):  # checked and written by Spark's executors
-            if time_format is not None:
-                raise ValidationError("time_format= applies to files, pandas and Arrow data; for a Spark DataFrame "
-                                      "keep it with the group (create_feature_group(..., time_format=))")
-            return spark_ingest.ingest(self, group, data, on_error, target_stores, ttl, source, columns)
-        started = time.perf_counter()
-        api = now_us()
-        g, _ = self._ctx.group(group)
-        g = ing.with_time_format(g, time_format)
-        to_online, to_offline = self._ctx.targets(g, target_stores)
-        batches = ing.load_batches(data)
-        loaded = next(batches)
-        more = next(batches, None)
-        if more is not None:  # longer than one batch: read, checked and written a batch at a time
-            from .core import batches as ingest_stream
-
-            return ingest_stream.ingest(
-                self, g, itertools.chain([loaded, more], batches), columns=columns, on_error=on_error,
-                progress=progress, to_online=to_online, to_offline=to_offline,
-                ttl_us=self._ctx.ttl_us(g, ttl) if to_online else None, source=source, api=api, started=started,
-                on_commit=_on_commit)
-        prepared = ing.check(g, loaded, columns, api, self._ctx.group(group)[1]["rules"])
-        report = prepared.report
-        report.source = source or loaded.source_name
-        self._judged(g, report, on_error, api, time.perf_counter() - started)  # raises IngestRejected
-        total = prepared.table.num_rows
-        done = [0]
-
-        def advance(rows: int) -> None:
-            done[0] += rows
-            if progress:
-                progress(min(done[0], total), total)
-
-        ttl_us = self._ctx.ttl_us(g, ttl) if to_online else None
-        if total:
-            with self._ctx.db.write() as conn:
-                first, wt, _ = registry.allocate(conn, group, total, api, prepared.max_event_us)
-                table = ing.stamp(prepared.table, wt, first)
-                if to_offline:
-                    entries = self._ctx.files.write(conn, g, table, wt, self._ctx.db.on_rollback, progress=advance)
-                    report.files_written = len(entries)
-                if to_online:
-                    latest = ing.latest_per_record(g, table)
-                    self._ctx.online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
-                    report.records_online = latest.num_rows
-                    if not to_offline:
-                        advance(total)
-                self._record_source(conn, group, loaded, report, wt)
-                self._written(conn, g, report, report.source, api, time.perf_counter() - started)
-                self._ctx.policy.logged(conn, "ingest", counts("ingest", report))  # no rows committed without their entry
-                if _on_commit:
-                    _on_commit(conn, report)
-            self._ctx.files.committed(group)
-            self._ctx.online.after_commit()
-        elif report.rows_total or _on_commit:  # nothing to write, but the run and refused rows are kept
-            with self._ctx.db.write() as conn:
-                if report.rows_total:
-                    self._written(conn, g, report, report.source, api, time.perf_counter() - started)
-                    self._ctx.policy.logged(conn, "ingest", counts("ingest", report))
-                if _on_commit:
-                    _on_commit(conn, report)
-        report.seconds = time.perf_counter() - started
-        return report
+        return writes.ingest(
+            self._ctx, group, data, on_error, progress, target_stores=target_stores, ttl=ttl, source=source, columns=columns, time_format=time_format, _on_commit=_on_commit)
 
     def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None,
                  time_format: str | None = None) -> "IngestReport":
         """Check data as ``ingest`` would (types and the group's rules), writing nothing; the
         report lists every verdict: refused rows, warnings, failed batch rules."""
-        from .ingest.prepare import with_time_format
-        from .core.batches import validate
-
-        g, prep = self._ctx.group(group)
-        g = with_time_format(g, time_format)
-        report = validate(g, data, columns, now_us(), prep["rules"])
-        report.dry_run = True
-        return report
-
-    def _record_source(self, conn: Any, group: str, loaded: Any, report: "IngestReport", now: int) -> None:
-        if loaded.source_kind == "pipeline":
-            return  # the pipeline records its own lineage, with the run
-        if loaded.source_kind == "file":
-            node = f"source:{loaded.sha256[:16]}"
-            props = {"file": loaded.source_name, "bytes": loaded.size_bytes, "sha256": loaded.sha256}
-            lineage.upsert_node(conn, node, "source", report.source or loaded.source_name, now, props)
-        else:
-            node = f"writer:{self.writer}"
-            lineage.upsert_node(conn, node, "writer", self.writer, now, {"client": self.writer})
-        lineage.add_edge(conn, node, f"feature_group:{group}", "ingested_into", now,
-                         {"rows": report.rows_written, "rejected": report.rows_rejected, "last_ingest_us": now,
-                          "source": report.source})
+        return writes.validate(self._ctx, group, data, columns, time_format)
 
     # ----------------------------------------------------------------------------- maintenance
 
     def flush(self, group: str | None = None) -> int:
         """Move buffered single-put rows into Parquet files; returns the rows moved."""
-        from .core import upkeep as tasks
-
-        return tasks.flush(self, group)
+        return upkeep.flush(self._ctx, group)
 
     def compact(self, group: str | None = None, repartition: str | None = None, *, auto: bool = False) -> dict[str, int]:
         """Flush the buffer, drop history outside each group's ``offline_retention``, and merge
@@ -648,15 +319,11 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         time; ``repartition`` rewrites ``group`` in another layout (day, hour, month, none) in one
         transaction. No answer inside the retained history changes. ``auto`` only merges
         partitions with several small files (what background maintenance runs)."""
-        from .core import upkeep as tasks
-
-        return tasks.compact(self, group, repartition, auto)
+        return upkeep.compact(self._ctx, group, repartition, auto)
 
     def sweep_expired(self, group: str | None = None) -> int:
         """Remove expired online records and append their delete markers offline; returns how many."""
-        from .core import upkeep as tasks
-
-        return tasks.sweep_expired(self, group)
+        return upkeep.sweep_expired(self._ctx, group)
 
     # ----------------------------------------------------------------------------- reads
 
@@ -859,33 +526,6 @@ def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:
                 fs.flush()
         except Exception:  # noqa: BLE001 - exiting: nothing left to report it to
             pass
-
-
-def _clash_warning(group: FeatureGroup) -> str:
-    """``FeatureGroup.check_readable``'s message, for describe() to show without failing."""
-    try:
-        group.check_readable()
-    except ValidationError as exc:
-        return exc.message
-    return ""
-
-
-def _shown(value: Any) -> str:
-    """A time argument as a user wrote it, or as ISO-8601 UTC if it is a datetime-like object."""
-    if isinstance(value, (str, int, float)):
-        return repr(value)
-    try:
-        from .common.timeutil import instant_to_us, us_to_iso
-
-        return us_to_iso(instant_to_us(value))
-    except ValueError:
-        return repr(value)
-
-
-def json_dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"))
 
 
 install(FeatureStore, lambda fs: fs._ctx)  # every public method checks the principal's role once an access file is in force

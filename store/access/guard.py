@@ -284,7 +284,7 @@ def _checked(handle: Any, ctx: "StoreContext", name: str, group: str | None, fn:
 def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) -> dict[str, Any]:
     """What the log keeps of a write: counts and ids, never values."""
     if name == "ingest":
-        return {"rows_written": result.rows_written, "rows_rejected": result.rows_rejected, "source": result.source}
+        return result.audit_counts()
     if name in ("requeue", "release_quarantined"):
         ids = bound.arguments.get("ids") if bound else None  # any iterable: a list, a pandas Series
         return {"quarantine_ids": 0 if ids is None else len(list(ids))}

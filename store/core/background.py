@@ -15,9 +15,10 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..common.timeutil import now_us
+from . import upkeep
 
 if TYPE_CHECKING:
-    from ..featurestore import FeatureStore
+    from .context import StoreContext
 
 log = logging.getLogger("store.core.background")
 LEASE = "compaction"
@@ -26,8 +27,8 @@ LEASE = "compaction"
 class Maintainer:
     """A daemon thread flushing and compacting one store until ``stop``."""
 
-    def __init__(self, fs: "FeatureStore", flush_interval: float, compact_interval: float = 30.0) -> None:
-        self.fs, self.flush_interval, self.compact_interval = fs, flush_interval, compact_interval
+    def __init__(self, ctx: "StoreContext", flush_interval: float, compact_interval: float = 30.0) -> None:
+        self.ctx, self.flush_interval, self.compact_interval = ctx, flush_interval, compact_interval
         self.holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="featurestore-maintenance", daemon=True)
@@ -43,7 +44,7 @@ class Maintainer:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=60)
         try:
-            with self.fs._ctx.db.write() as conn:
+            with self.ctx.db.write() as conn:
                 conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (LEASE, self.holder))
         except Exception:  # noqa: BLE001 - a store closing under us: the lease simply expires
             log.debug("Could not hand the compaction lease back", exc_info=True)
@@ -53,13 +54,13 @@ class Maintainer:
 
         while not self._stop.wait(self.flush_interval):
             try:
-                with self.fs._ctx.as_store():  # the store's own upkeep, whoever opened it
-                    self.fs.flush()
+                with self.ctx.as_store():  # the store's own upkeep, whoever opened it
+                    upkeep.flush(self.ctx)
                     if time.monotonic() >= self._next_compaction:
                         self._next_compaction = time.monotonic() + self.compact_interval
                         if self.take_lease():
-                            self.fs.compact(auto=True)
-                            self.fs._ctx.online.recover(self.fs._ctx.db)  # online writes a crashed client left
+                            upkeep.compact(self.ctx, None, None, True)
+                            self.ctx.online.recover(self.ctx.db)  # online writes a crashed client left
             except Exception:  # noqa: BLE001 - a failed round is logged and retried next round
                 log.exception("Background maintenance failed; retrying in %.0f s", self.flush_interval)
 
@@ -67,7 +68,7 @@ class Maintainer:
         """Hold the store's compaction lease for a few rounds (taken over once it expires)."""
         now = now_us()
         expires = now + int(3 * self.compact_interval * 1_000_000)
-        with self.fs._ctx.db.write() as conn:
+        with self.ctx.db.write() as conn:
             conn.execute("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, "
                          "expires_us = excluded.expires_us WHERE leases.holder = excluded.holder "
                          "OR leases.expires_us < ?", (LEASE, self.holder, expires, now))

@@ -29,13 +29,13 @@ import numpy as np
 
 from ..ingest import prepare as ing
 from .. import registry
-from ..access.guard import counts
 from .writes_spark import _batch_sums
+from . import writes
+from .context import StoreContext
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
     from ..ingest.prepare import IngestReport, LoadedInput, Prepared
     from ..model.rules import Rule
     from ..model.schema import FeatureGroup
@@ -145,9 +145,9 @@ def _keep(kept: list, frame: "Any", count: int) -> int:
 
 def _repeats(col: "pa.Array") -> np.ndarray:
     """Every occurrence of a value after its first in ``col`` (nulls are not compared)."""
-    from ..model.rules import _duplicates
+    from ..model.rules import duplicates
 
-    return _duplicates(col)
+    return duplicates(col)
 
 
 def validate(group: "FeatureGroup", data: Any, columns: dict[str, str | None] | None, api_us: int,
@@ -172,16 +172,15 @@ class Refused(Exception):
         self.report = report
 
 
-def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput]", *, columns: Any, on_error: str,
+def ingest(ctx: StoreContext, g: "FeatureGroup", batches: "Iterator[LoadedInput]", *, columns: Any, on_error: str,
            progress: Callable[[int, int], None] | None, to_online: bool, to_offline: bool, ttl_us: int | None,
            source: str | None, api: int, started: float,
            on_commit: Callable[[Any, "IngestReport"], None] | None) -> "IngestReport":
     """``FeatureStore.ingest`` of an input read in batches (see the module's docstring)."""
-    from ..quality.api import _quarantine_rows
     from ..quality.tables import quarantine
 
     group = g.name
-    checker = Batches(g, fs._ctx.group(group)[1]["rules"], columns, api)
+    checker = Batches(g, ctx.group(group)[1]["rules"], columns, api)
     done = [0]
     expected = [0]
 
@@ -194,32 +193,32 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
     files_written = 0
     online_ids = DistinctIds()
     try:
-        with fs._ctx.db.write() as conn:
+        with ctx.db.write() as conn:
             first_seq, wt, _ = registry.allocate(conn, group, 0, api, None)
             seq = first_seq
             batch_id = uuid.uuid4().hex[:12]
             if to_offline:
-                fs._ctx.files.recover(conn, group)
-                fs._ctx.files.mark_inflight(group)
+                ctx.files.recover(conn, group)
+                ctx.files.mark_inflight(group)
             for k, loaded in enumerate(batches):
                 prepared = checker.check(loaded)
                 expected[0] = loaded.rows_expected or checker.total
                 writing = writing and not checker.batch_failures and not (
                     on_error == "reject" and checker.total > checker.written)
                 if writing and prepared.report.rejected is not None:  # every refused row, not only those reported
-                    quarantine(conn, group, api, source or loaded.source_name, _quarantine_rows(prepared.report))
+                    quarantine(conn, group, api, source or loaded.source_name, writes.quarantine_rows(prepared.report))
                 if not writing or not prepared.table.num_rows:
                     continue
                 table = ing.stamp(prepared.table, wt, seq)
                 seq += table.num_rows
                 if to_offline:
-                    entries = fs._ctx.files.write_files(g, table, f"{batch_id}-{k:05d}", progress=advance)
-                    fs._ctx.db.on_rollback(partial(fs._ctx.files.unwrite, entries))
-                    fs._ctx.files.register(conn, group, entries, wt, growth=True)
+                    entries = ctx.files.write_files(g, table, f"{batch_id}-{k:05d}", progress=advance)
+                    ctx.db.on_rollback(partial(ctx.files.unwrite, entries))
+                    ctx.files.register(conn, group, entries, wt, growth=True)
                     files_written += len(entries)
                 if to_online:
                     latest = ing.latest_per_record(g, table)
-                    fs._ctx.online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
+                    ctx.online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
                     online_ids.add(latest.column(g.record_identifier))
                     if not to_offline:
                         advance(table.num_rows)
@@ -231,21 +230,21 @@ def ingest(fs: "FeatureStore", g: "FeatureGroup", batches: "Iterator[LoadedInput
             report.files_written, report.records_online = files_written, online_ids.count()
             registry.advance(conn, group, seq - first_seq, checker.max_event_us)
             if checker.first is not None:
-                fs._record_source(conn, group, checker.first, report, wt)
+                writes.record_source(ctx, conn, group, checker.first, report, wt)
             rejected, report.rejected = report.rejected, None  # quarantined batch by batch above
-            fs._written(conn, g, report, report.source, api, report.seconds)
-            fs._ctx.policy.logged(conn, "ingest", counts("ingest", report))  # no rows committed without their entry
+            writes.written(conn, g, report, report.source, api, report.seconds)
+            ctx.policy.logged(conn, "ingest", report.audit_counts())  # no rows committed without their entry
             report.rejected = rejected
             if on_commit:
                 on_commit(conn, report)
     except Refused as refused:  # rolled back, its files deleted: recorded as a refused run
-        fs._judged(g, refused.report, on_error, api, refused.report.seconds)
+        writes.judged(ctx, g, refused.report, on_error, api, refused.report.seconds)
         raise AssertionError("unreachable: _judged raises for a refused input") from None
     finally:
         online_ids.close()
     if to_offline:
-        fs._ctx.files.committed(group)
-    fs._ctx.online.after_commit()
+        ctx.files.committed(group)
+    ctx.online.after_commit()
     report.seconds = time.perf_counter() - started
     return report
 

@@ -3,7 +3,7 @@
 Each Spark partition, on its executor: the rows are typed and judged by the group's row rules
 with the same code as a pandas ingest (``ingest.prepare``), stamped, and written as Parquet
 files in the group's layout straight to the offline storage (a folder or S3, through
-pyarrow.fs); the partition returns its file list, its newest row per record, its refused rows
+pyarrow.ctx); the partition returns its file list, its newest row per record, its refused rows
 and the sums batch rules need. The driver then, in one database transaction: judges the batch
 rules, lists the files in the manifest, upserts the newest row per record into the online
 store, records the run and quarantines the refused rows. All or nothing, as for pandas: a
@@ -31,15 +31,15 @@ import numpy as np
 
 from ..ingest import prepare as ing
 from .. import registry
-from ..access.guard import counts
 from ..errors import ValidationError
 from ..offline.files import OfflineFiles
 from ..common.timeutil import now_us
+from . import writes
+from .context import StoreContext
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
     from ..ingest.prepare import IngestReport
     from ..model.schema import FeatureGroup
 
@@ -51,19 +51,19 @@ def is_spark_dataframe(data: Any) -> bool:
     return type(data).__module__.startswith("pyspark.sql") and hasattr(data, "mapInArrow")
 
 
-def ingest(fs: "FeatureStore", group: str, frame: Any, on_error: str, target_stores: Any, ttl: Any,
+def ingest(ctx: StoreContext, group: str, frame: Any, on_error: str, target_stores: Any, ttl: Any,
            source: str | None, columns: dict[str, str | None] | None) -> "IngestReport":
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
     started = time.perf_counter()
     api = now_us()
-    g, prep = fs._ctx.group(group)
+    g, prep = ctx.group(group)
     rules = list(prep["rules"])
-    if fs._ctx.files.key is not None:
+    if ctx.files.key is not None:
         raise ValidationError("A Spark ingest cannot write an encrypted store yet; ingest a pandas or Arrow frame")
-    to_online, to_offline = fs._ctx.targets(g, target_stores)
-    ttl_us = fs._ctx.ttl_us(g, ttl) if to_online else None
+    to_online, to_offline = ctx.targets(g, target_stores)
+    ttl_us = ctx.ttl_us(g, ttl) if to_online else None
     frame = frame.withColumn("__fs_row", F.monotonically_increasing_id())
     # A unique rule looks across every partition: Spark marks each repeat after the first.
     unique = [r.feature for r in rules if r.row_level and r.check == "unique"]
@@ -72,23 +72,23 @@ def ingest(fs: "FeatureStore", group: str, frame: Any, on_error: str, target_sto
         first = Window.partitionBy(source_col).orderBy("__fs_row")
         frame = frame.withColumn(f"__fs_dup{i}", F.col(source_col).isNotNull() & (F.row_number().over(first) > 1))
     partitions = frame.rdd.getNumPartitions()
-    task = _Task(g, OfflineFiles(fs._ctx.files.storage.portable()), api, [r for r in rules if r.row_level], unique, columns,
+    task = _Task(g, OfflineFiles(ctx.files.storage.portable()), api, [r for r in rules if r.row_level], unique, columns,
                  source or "Spark DataFrame", partitions, uuid.uuid4().hex[:12], to_offline)
     try:
-        return _commit(fs, g, frame, task, rules, on_error, to_online, ttl_us, api, started)
+        return _commit(ctx, g, frame, task, rules, on_error, to_online, ttl_us, api, started)
     except _Refused as refused:  # rolled back, its files deleted: recorded as a refused run
-        fs._judged(g, refused.report, on_error, api, refused.report.seconds)
+        writes.judged(ctx, g, refused.report, on_error, api, refused.report.seconds)
         raise AssertionError("unreachable: _judged raises for a refused batch") from None
 
 
-def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", rules: list, on_error: str,
+def _commit(ctx: StoreContext, g: "FeatureGroup", frame: Any, task: "_Task", rules: list, on_error: str,
             to_online: bool, ttl_us: int | None, api: int, started: float) -> "IngestReport":
     group = g.name
     failure: BaseException | None = None
-    with fs._ctx.db.write() as conn:
+    with ctx.db.write() as conn:
         task.first_seq, task.write_us, _ = registry.allocate(conn, group, 0, api, None)
-        fs._ctx.files.recover(conn, group)
-        fs._ctx.files.mark_inflight(group)
+        ctx.files.recover(conn, group)
+        ctx.files.mark_inflight(group)
         try:
             payloads = [pickle.loads(row[0]) for row in frame.mapInArrow(task, "payload binary").collect()]
             report, entries, latest, used, max_event_us = _merge(g, payloads, rules, task)
@@ -96,26 +96,26 @@ def _commit(fs: "FeatureStore", g: "FeatureGroup", frame: Any, task: "_Task", ru
             if report.batch_failures or (report.rows_rejected and on_error == "reject"):
                 report.seconds = time.perf_counter() - started
                 raise _Refused(report)
-            _clear_unlisted(fs._ctx.files, group, task.batch, entries)
-            fs._ctx.files.register(conn, group, entries, task.write_us, growth=True)
+            _clear_unlisted(ctx.files, group, task.batch, entries)
+            ctx.files.register(conn, group, entries, task.write_us, growth=True)
             report.files_written = len(entries)
             if to_online and latest.num_rows:
                 rows = ing.online_rows(g, latest, task.write_us, ttl_us)
                 for start in range(0, len(rows), UPSERT_BATCH):
-                    fs._ctx.online.upsert(conn, g, rows[start:start + UPSERT_BATCH], task.write_us)
+                    ctx.online.upsert(conn, g, rows[start:start + UPSERT_BATCH], task.write_us)
                 report.records_online = latest.num_rows
             registry.advance(conn, group, used, max_event_us)
             report.seconds = time.perf_counter() - started
-            fs._written(conn, g, report, report.source, api, report.seconds)
-            fs._ctx.policy.logged(conn, "ingest", counts("ingest", report))  # no rows committed without their entry
+            writes.written(conn, g, report, report.source, api, report.seconds)
+            ctx.policy.logged(conn, "ingest", report.audit_counts())  # no rows committed without their entry
         except BaseException as exc:
             failure = exc
             raise
         finally:
             if failure is not None:  # nothing was listed: take every file of this write back
-                _clear_unlisted(fs._ctx.files, group, task.batch, [])
-    fs._ctx.files.committed(group)
-    fs._ctx.online.after_commit()
+                _clear_unlisted(ctx.files, group, task.batch, [])
+    ctx.files.committed(group)
+    ctx.online.after_commit()
     return report
 
 

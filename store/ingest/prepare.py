@@ -73,6 +73,10 @@ class IngestReport:
         where = f"line {first['line']}" if "line" in self.errors.columns else f"row {first['row']}"
         return f"{where}, {first['feature']} = {shown(first['value'])} {first['reason']}"
 
+    def audit_counts(self) -> dict[str, Any]:
+        """What the audit log keeps of the ingest: counts and the source, never values."""
+        return {"rows_written": self.rows_written, "rows_rejected": self.rows_rejected, "source": self.source}
+
     def summary(self) -> str:
         verb = "would write" if self.dry_run else "wrote"
         if self.batch_failures:

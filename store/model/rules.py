@@ -352,7 +352,7 @@ def _row_mask(group: "FeatureGroup", rule: Rule, columns: dict[str, "pa.Array"])
     if rule.check == "not_null":
         return _np(pc.is_null(col))
     if rule.check == "unique":
-        return _duplicates(col)
+        return duplicates(col)
     f = group.feature(rule.feature)
     if rule.check == "length":
         lengths = pc.list_value_length(col) if f.is_collection else pc.utf8_length(col)
@@ -415,7 +415,7 @@ def _np(arr: "pa.Array") -> np.ndarray:
     return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _duplicates(col: "pa.Array") -> np.ndarray:
+def duplicates(col: "pa.Array") -> np.ndarray:
     """Every occurrence of a value after its first (nulls are not compared)."""
     import pandas as pd
 

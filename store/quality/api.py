@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from ..errors import IngestRejected, NotFound, ValidationError
+from ..errors import NotFound, ValidationError
 from ..common.timeutil import arg_to_us, now_us
 from . import tables
 
@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
     from ..featurestore import FeatureStore
     from ..ingest.prepare import IngestReport
-    from ..model.schema import FeatureGroup
 
 
 class QualityMethods:
@@ -73,43 +72,6 @@ class QualityMethods:
         from ..retrieval.browse import latest_writes
 
         return self.quality_check(group, latest_writes(self, group, rows), rules)
-
-    # ------------------------------------------------------------------------ refusals and runs
-
-    def _refuse(self: "FeatureStore", g: "FeatureGroup", record: Any, rules: str, reason: str,
-                source: str | None) -> None:
-        """Keep a refused single record in the quarantine, and count it."""
-        now = now_us()
-        kept = record if isinstance(record, dict) else {"record": record}
-        with self._ctx.db.write() as conn:
-            tables.quarantine(conn, g.name, now, source or self.writer, [("put", rules, reason, kept)])
-        self._ctx.tally.count(g.name, now, source or self.writer, False, [], rules.split(","))
-
-    def _judged(self: "FeatureStore", g: "FeatureGroup", report: "IngestReport", on_error: str, started_us: int,
-                seconds: float) -> None:
-        """Before a bulk write: refuse the batch (recorded as a validation run) when a batch rule
-        failed it, or when rows are bad and ``on_error`` is "reject"."""
-        failure = report.batch_failures[0] if report.batch_failures else None
-        if failure is None and not (report.rows_rejected and on_error == "reject"):
-            return
-        with self._ctx.db.write() as conn:  # rows_rejected counts the invalid rows only: the valid rest was held back
-            tables.record_run(conn, g.name, started_us, seconds, "ingest", report.source, report.rows_total, 0,
-                              report.rows_warned, report.rows_rejected, "refused", report.rule_counts)
-        if failure is not None:
-            raise IngestRejected(f"Nothing was written to {g.name!r}: rule {failure['rule']} fails the batch "
-                                 f"({failure['reason']})", report)
-        raise IngestRejected(
-            f"Nothing was written to {g.name!r}: {report.rows_rejected:,} of {report.rows_total:,} rows are invalid. "
-            f"First: {report.first_error()}.", report, skippable=True)
-
-    def _written(self: "FeatureStore", conn: Any, g: "FeatureGroup", report: "IngestReport", source: str | None,
-                 started_us: int, seconds: float) -> None:
-        """In the write's transaction: the run, and the rows it refused into the quarantine."""
-        outcome = "partial" if report.rows_rejected else "written"
-        tables.record_run(conn, g.name, started_us, seconds, "ingest", source, report.rows_total, report.rows_written,
-                          report.rows_warned, report.rows_rejected, outcome, report.rule_counts)
-        if report.rejected is not None:
-            tables.quarantine(conn, g.name, started_us, source, _quarantine_rows(report))
 
     def validation_runs(self: "FeatureStore", group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
         """Validation runs, newest first: each ingest (source, rows checked, written, warned,
@@ -273,14 +235,3 @@ def as_text(records: list[dict[str, Any]]) -> Any:
     columns = {n: pa.array([None if r.get(n) is None else json.dumps(r[n]) if isinstance(r[n], (list, dict))
                             else str(r[n]) for r in records], pa.string()) for n in names}
     return LoadedInput(pa.table(columns), "quarantine", "quarantine")
-
-
-def _quarantine_rows(report: "IngestReport") -> list[tuple[str | None, str, str, dict[str, Any]]]:
-    """(position, rules, reason, record) of each row a bulk write refused, as read."""
-    frame = report.rejected_rows()
-    position = "line" if "line" in frame.columns else "row"
-    rules = report.errors.groupby("row")["rule"].agg(lambda r: ",".join(dict.fromkeys(r)))
-    data = frame.drop(columns=[position, "error"])
-    records = data.astype(object).where(data.notna(), None).to_dict("records")
-    return [(f"{position} {int(p)}", rules.get(int(i), ""), reason, record)
-            for i, p, reason, record in zip(report.rejected_index, frame[position], frame["error"], records)]
