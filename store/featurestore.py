@@ -141,7 +141,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         ``dataframe`` when unambiguous). Raises ValidationError (also for a ``dataframe`` whose
         event times do not parse, or are ambiguous without ``time_format``), Conflict."""
         return groups.create_feature_group(
-            self._ctx, name, record_identifier, event_time, features, dataframe=dataframe, description=description, tags=tags, online=online, offline=offline, ttl=ttl, extra=extra, partition_by=partition_by, offline_retention=offline_retention, time_format=time_format)
+            self._ctx, name, record_identifier, event_time, features, dataframe=dataframe, description=description,
+            tags=tags, online=online, offline=offline, ttl=ttl, extra=extra, partition_by=partition_by,
+            offline_retention=offline_retention, time_format=time_format)
 
     def feature_group(self, name: str) -> FeatureGroup:
         """The group's definition. Raises NotFound."""
@@ -174,7 +176,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         Edits are read and written in one transaction, so concurrent writers do not lose each
         other's changes."""
         return groups.update_feature_group(
-            self._ctx, name, description=description, tags=tags, add_tags=add_tags, remove_tags=remove_tags, ttl=ttl, extra=extra, offline_retention=offline_retention)
+            self._ctx, name, description=description, tags=tags, add_tags=add_tags, remove_tags=remove_tags, ttl=ttl,
+            extra=extra, offline_retention=offline_retention)
 
     def add_features(self, name: str, features: Sequence[Feature | dict]) -> FeatureGroup:
         """Add features; existing rows read them as null. Features are never removed or retyped."""
@@ -185,7 +188,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
                                 remove_parameters: Iterable[str] = ()) -> Feature:
         """Set a feature's description; add or change ``parameters``; drop ``remove_parameters``."""
         return groups.update_feature_metadata(
-            self._ctx, group, feature, description=description, parameters=parameters, remove_parameters=remove_parameters)
+            self._ctx, group, feature, description=description, parameters=parameters,
+            remove_parameters=remove_parameters)
 
     def feature_metadata(self, group: str, feature: str) -> dict[str, Any]:
         """A feature's definition with its creation and last-modified times."""
@@ -299,7 +303,8 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
         watermark with their rows.)
         """
         return writes.ingest(
-            self._ctx, group, data, on_error, progress, target_stores=target_stores, ttl=ttl, source=source, columns=columns, time_format=time_format, _on_commit=_on_commit)
+            self._ctx, group, data, on_error, progress, target_stores=target_stores, ttl=ttl, source=source,
+            columns=columns, time_format=time_format, _on_commit=_on_commit)
 
     def validate(self, group: str, data: Any, columns: dict[str, str | None] | None = None,
                  time_format: str | None = None) -> "IngestReport":

@@ -120,7 +120,8 @@ def search(ctx: StoreContext, text: str) -> list[dict[str, Any]]:
     return registry.search(ctx.db.get(), text)
 
 
-def update_feature_group(ctx: StoreContext, name: str, *, description: str | None = None, tags: dict[str, str] | None = None,
+def update_feature_group(ctx: StoreContext, name: str, *, description: str | None = None,
+                         tags: dict[str, str] | None = None,
                          add_tags: dict[str, str] | None = None, remove_tags: Iterable[str] = (),
                          ttl: Any = UNSET, extra: dict[str, Any] | None = None,
                          offline_retention: Any = UNSET) -> FeatureGroup:

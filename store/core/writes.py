@@ -110,7 +110,8 @@ def delete_record(ctx: StoreContext, group: str, record_id: Any, event_time: Any
     return outcome
 
 
-def ingest(ctx: StoreContext, group: str, data: Any, on_error: str = "reject", progress: Callable[[int, int], None] | None = None,
+def ingest(ctx: StoreContext, group: str, data: Any, on_error: str = "reject",
+           progress: Callable[[int, int], None] | None = None,
            *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
            columns: dict[str, str | None] | None = None, time_format: str | None = None,
            _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
@@ -242,7 +243,8 @@ def written(conn: Any, g: FeatureGroup, report: "IngestReport", source: str | No
             seconds: float) -> None:
     """In the write's transaction: the run, and the rows it refused into the quarantine."""
     outcome = "partial" if report.rows_rejected else "written"
-    quality_tables.record_run(conn, g.name, started_us, seconds, "ingest", source, report.rows_total, report.rows_written,
+    quality_tables.record_run(conn, g.name, started_us, seconds, "ingest", source, report.rows_total,
+                              report.rows_written,
                       report.rows_warned, report.rows_rejected, outcome, report.rule_counts)
     if report.rejected is not None:
         quality_tables.quarantine(conn, g.name, started_us, source, quarantine_rows(report))
