@@ -244,8 +244,8 @@ def written(conn: Any, g: FeatureGroup, report: "IngestReport", source: str | No
     """In the write's transaction: the run, and the rows it refused into the quarantine."""
     outcome = "partial" if report.rows_rejected else "written"
     quality_tables.record_run(conn, g.name, started_us, seconds, "ingest", source, report.rows_total,
-                              report.rows_written,
-                      report.rows_warned, report.rows_rejected, outcome, report.rule_counts)
+                              report.rows_written, report.rows_warned, report.rows_rejected, outcome,
+                              report.rule_counts)
     if report.rejected is not None:
         quality_tables.quarantine(conn, g.name, started_us, source, quarantine_rows(report))
 
