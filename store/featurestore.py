@@ -19,7 +19,7 @@ from .access.api import AccessMethods
 from .access.guard import install
 from .errors import AccessDenied, StorageFull, ValidationError
 from .pipelines.api import PipelineMethods
-from .quality.api import QualityMethods
+from .quality import api as quality
 from .model.schema import Feature, FeatureGroup
 from .common.timeutil import (
     arg_to_us,
@@ -42,7 +42,7 @@ def default_path() -> str:
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
-class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
+class FeatureStore(PipelineMethods, AccessMethods):
     """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
     ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
     folder at once.
@@ -511,7 +511,120 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
 
     # ----------------------------------------------------------------------------- quality
-    # (the quality methods, one delegating line each, go here)
+
+    def set_rules(self, group: str, rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the group's validation rules (see ``store.model.rules`` for the checks and
+        severities); every write path applies them from now on. Returns them as stored, each
+        with its name and severity. Raises ValidationError naming the rule at fault."""
+        return quality.set_rules(self._ctx, group, rules)
+
+    def rules(self, group: str) -> list[dict[str, Any]]:
+        """The group's validation rules, each with its name and severity."""
+        return quality.rules(self._ctx, group)
+
+    def suggest_rules(self, group: str) -> list[dict[str, Any]]:
+        """Rules a profile of the group's latest records suggests: not_null where no value is
+        missing, ranges of numbers, the allowed values of low-cardinality text, text lengths."""
+        return quality.suggest_rules(self._ctx, group)
+
+    def import_rules(self, group: str, source: Any, kind: str = "auto",
+                     replace: bool = False) -> dict[str, Any]:
+        """Add (or with ``replace``, set) rules from a Great Expectations suite or a SageMaker
+        Model Monitor constraints.json (a path, JSON text or a dict; see
+        ``store.quality.imports`` for what maps). Returns {"rules": as stored, "skipped": what was
+        not imported and why}; nothing is stored if any imported rule is invalid for the group."""
+        return quality.import_rules(self._ctx, group, source, kind, replace)
+
+    def quality_check(self, group: str, data: Any, rules: Sequence[dict[str, Any]],
+                      columns: dict[str, str | None] | None = None) -> "IngestReport":
+        """``validate`` with other rules than the group's (to preview rules before saving them)."""
+        return quality.quality_check(self._ctx, group, data, rules, columns)
+
+    def preview_rules(self, group: str, rules: Sequence[dict[str, Any]],
+                      rows: int = 10_000) -> "IngestReport":
+        """What ``rules`` would refuse or warn about in the ``rows`` rows written last: the check
+        to run before saving rules (nothing is written). Batch rules judge those rows as one batch."""
+        from .retrieval.browse import latest_writes
+
+        return quality.quality_check(self._ctx, group, latest_writes(self, group, rows), rules)
+
+    def validation_runs(self, group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
+        """Validation runs, newest first: each ingest (source, rows checked, written, warned,
+        rejected, held back, outcome, per-rule counts) and single puts per minute. Rows rejected
+        are the invalid ones (wrong type, or refused by a row rule); rows held back are valid rows
+        not written because their batch was refused (on_error="reject", or a batch rule), so
+        rows_checked = rows_written + rows_rejected + rows_held_back."""
+        return quality.validation_runs(self._ctx, group, since, limit)
+
+    def quarantine(self, group: str, since: Any = None, limit: int | None = None) -> "pd.DataFrame":
+        """Refused rows of the group, newest first: id, when, source (file, writer or HTTP key),
+        position in the source, the rules that refused it, why, and the row as it was received."""
+        return quality.quarantine(self._ctx, group, since, limit)
+
+    def requeue(self, group: str, ids: Iterable[int], on_error: str = "skip",
+                corrected: dict[int, dict[str, Any]] | None = None) -> "IngestReport":
+        """Ingest quarantined rows again, after the rules were fixed or with ``corrected`` values
+        ({entry id: {feature: value}}, merged over the row as kept); the ones written leave the
+        quarantine, the ones refused again stay (as new entries) with today's verdict."""
+        return quality.requeue(self._ctx, group, ids, on_error, corrected)
+
+    def release_quarantined(self, group: str, ids: Iterable[int]) -> int:
+        """Drop quarantined rows for good; returns how many."""
+        return quality.release_quarantined(self._ctx, group, ids)
+
+    def quarantine_retention(self, group: str) -> float:
+        """Seconds refused rows stay in the group's quarantine."""
+        return quality.quarantine_retention(self._ctx, group)
+
+    def set_quarantine_retention(self, group: str, retention: Any) -> None:
+        """How long refused rows stay in the quarantine (a timedelta or days; default 30 days)."""
+        quality.set_quarantine_retention(self._ctx, group, retention)
+
+    def freshness(self, group: str) -> dict[str, Any]:
+        """Last event, last write, the expected interval (from ``set_monitor``) and ok/late/unknown."""
+        return quality.freshness(self._ctx, group)
+
+    def volume(self, group: str, by: str = "day", clock: str = "event_time") -> "pd.DataFrame":
+        """Rows (and delete markers) per hour/day/week/month of either clock."""
+        return quality.volume(self._ctx, group, by, clock)
+
+    def drift(self, group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
+              features: Sequence[str] | None = None, clock: str = "event_time") -> "pd.DataFrame":
+        """Per feature, how its values in ``current`` differ from ``reference`` (two [start, end)
+        windows of either clock): PSI, Jensen-Shannon distance, KS, Wasserstein, mean and std
+        change for numbers; PSI, JS, chi-square p-value, new and missing categories for text;
+        null-rate change for all. See ``store.quality.drift``."""
+        return quality.drift(self._ctx, group, reference, current, features, clock)
+
+    def drift_timeline(self, group: str, periods: int = 14,
+                       features: Sequence[str] | None = None) -> "pd.DataFrame":
+        """``drift`` of each of the last ``periods`` monitor windows against the reference before
+        it, one row per window and feature: how a feature drifted over time."""
+        return quality.drift_timeline(self._ctx, group, periods, features)
+
+    def distributions(self, group: str, feature: str, reference: tuple[Any, Any],
+                      current: tuple[Any, Any], clock: str = "event_time", bins: int = 30) -> "pd.DataFrame":
+        """One feature's values in two windows as shares per bucket (numbers binned alike, text by
+        value, nulls apart): the two distributions a drift figure compares, ready to overlay."""
+        return quality.distributions(self._ctx, group, feature, reference, current, clock, bins)
+
+    def set_monitor(self, group: str, **settings: Any) -> dict[str, Any]:
+        """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds
+        ({"psi": 0.2, "js": 0.1}), null_rate_change (0.05), window (the current window, default a
+        day), reference_window (the window before it, default 7 days), features (default all but
+        the identifier and event time) and min_rows (a window with fewer rows raises no drift
+        alert; default 100). None turns one off."""
+        return quality.set_monitor(self._ctx, group, **settings)
+
+    def monitor(self, group: str) -> dict[str, Any]:
+        """The group's monitor settings ({} when it has none)."""
+        return quality.monitor(self._ctx, group)
+
+    def check_monitors(self, group: str | None = None) -> list[dict[str, Any]]:
+        """Alerts and warnings of every monitored group (or one): late data, drifted features,
+        changed null rates, and pipelines whose latest run failed (on their target). Each names
+        the group, what is wrong, the figure and its threshold."""
+        return quality.check_monitors(self._ctx, group)
 
     # ----------------------------------------------------------------------------- pipelines
     # (the pipeline methods, one delegating line each, go here)

@@ -1,225 +1,197 @@
-"""The data-quality methods of ``FeatureStore``: rules, quarantine, validation runs and
-monitoring. Each delegates to the quality modules; ``FeatureStore`` mixes them in."""
+"""The data-quality calls, as functions of the store's context: rules, quarantine, validation
+runs and monitoring. ``FeatureStore`` delegates to them in one line each (its docstrings are the
+public ones); the guard checks the principal once, on the facade, before any of them runs."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from ..errors import NotFound, ValidationError
 from ..common.timeutil import arg_to_us, now_us
+from ..core import writes
+from ..errors import NotFound, ValidationError
 from . import tables
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from ..ingest.prepare import IngestReport
 
+# ---------------------------------------------------------------------------- rules
 
-class QualityMethods:
-    # ------------------------------------------------------------------------ rules
 
-    def set_rules(self: "FeatureStore", group: str, rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Replace the group's validation rules (see ``store.model.rules`` for the checks and
-        severities); every write path applies them from now on. Returns them as stored, each
-        with its name and severity. Raises ValidationError naming the rule at fault."""
-        from .. import registry
-        from ..model.rules import parse
+def set_rules(ctx: "StoreContext", group: str, rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    from .. import registry
+    from ..model.rules import parse
 
-        parsed = parse(self.feature_group(group), rules)
-        with self._ctx.db.write() as conn:
-            tables.save(conn, group, now_us(), rules=[r.to_dict() for r in parsed])
-            registry.bump_version(conn)  # every process recompiles the group's checks
-        return [r.to_dict() for r in parsed]
+    parsed = parse(ctx.group(group)[0], rules)
+    with ctx.db.write() as conn:
+        tables.save(conn, group, now_us(), rules=[r.to_dict() for r in parsed])
+        registry.bump_version(conn)  # every process recompiles the group's checks
+    return [r.to_dict() for r in parsed]
 
-    def rules(self: "FeatureStore", group: str) -> list[dict[str, Any]]:
-        """The group's validation rules, each with its name and severity."""
-        return [r.to_dict() for r in self._ctx.group(group)[1]["rules"]]
 
-    def suggest_rules(self: "FeatureStore", group: str) -> list[dict[str, Any]]:
-        """Rules a profile of the group's latest records suggests: not_null where no value is
-        missing, ranges of numbers, the allowed values of low-cardinality text, text lengths."""
-        from .suggest import suggest
+def rules(ctx: "StoreContext", group: str) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in ctx.group(group)[1]["rules"]]
 
-        return suggest(self, group)
 
-    def import_rules(self: "FeatureStore", group: str, source: Any, kind: str = "auto",
-                     replace: bool = False) -> dict[str, Any]:
-        """Add (or with ``replace``, set) rules from a Great Expectations suite or a SageMaker
-        Model Monitor constraints.json (a path, JSON text or a dict; see
-        ``store.quality.imports`` for what maps). Returns {"rules": as stored, "skipped": what was
-        not imported and why}; nothing is stored if any imported rule is invalid for the group."""
-        from .imports import convert
+def suggest_rules(ctx: "StoreContext", group: str) -> list[dict[str, Any]]:
+    from .suggest import suggest
 
-        imported, skipped = convert(source, kind)
-        stored = self.set_rules(group, imported if replace else [*self.rules(group), *imported])
-        return {"rules": stored, "imported": len(imported), "skipped": skipped}
+    return suggest(ctx, group)
 
-    def quality_check(self: "FeatureStore", group: str, data: Any, rules: Sequence[dict[str, Any]],
-                      columns: dict[str, str | None] | None = None) -> "IngestReport":
-        """``validate`` with other rules than the group's (to preview rules before saving them)."""
-        from ..core.batches import validate
-        from ..model.rules import parse
 
-        g = self.feature_group(group)
-        report = validate(g, data, columns, now_us(), parse(g, rules))
-        report.dry_run = True
-        return report
+def import_rules(ctx: "StoreContext", group: str, source: Any, kind: str = "auto",
+                 replace: bool = False) -> dict[str, Any]:
+    from .imports import convert
 
-    def preview_rules(self: "FeatureStore", group: str, rules: Sequence[dict[str, Any]],
-                      rows: int = 10_000) -> "IngestReport":
-        """What ``rules`` would refuse or warn about in the ``rows`` rows written last: the check
-        to run before saving rules (nothing is written). Batch rules judge those rows as one batch."""
-        from ..retrieval.browse import latest_writes
+    imported, skipped = convert(source, kind)
+    stored = set_rules(ctx, group, imported if replace else [*rules(ctx, group), *imported])
+    return {"rules": stored, "imported": len(imported), "skipped": skipped}
 
-        return self.quality_check(group, latest_writes(self, group, rows), rules)
 
-    def validation_runs(self: "FeatureStore", group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
-        """Validation runs, newest first: each ingest (source, rows checked, written, warned,
-        rejected, held back, outcome, per-rule counts) and single puts per minute. Rows rejected
-        are the invalid ones (wrong type, or refused by a row rule); rows held back are valid rows
-        not written because their batch was refused (on_error="reject", or a batch rule), so
-        rows_checked = rows_written + rows_rejected + rows_held_back."""
-        import pandas as pd
+def quality_check(ctx: "StoreContext", group: str, data: Any, rules: Sequence[dict[str, Any]],
+                  columns: dict[str, str | None] | None = None) -> "IngestReport":
+    """``validate`` with ``rules`` instead of the group's; ``preview_rules`` runs it on the rows
+    written last."""
+    from ..core.batches import validate
+    from ..model.rules import parse
 
-        self.feature_group(group)
-        if self._ctx.tally.pending():  # a write only when puts were counted: a reader never waits behind an ingest
-            with self._ctx.db.write() as conn:
-                self._ctx.tally.flush(conn)
-        rows = tables.runs(self._ctx.db.get(), group, arg_to_us(since, "since") if since is not None else None, limit)
-        frame = pd.DataFrame(rows, columns=["id", "started_us", "seconds", "kind", "source", "rows_checked",
-                                            "rows_written", "rows_warned", "rows_rejected", "outcome", "per_rule"])
-        frame.insert(1, "started", pd.to_datetime(frame["started_us"], unit="us", utc=True))
-        frame.insert(frame.columns.get_loc("rows_rejected") + 1, "rows_held_back",
-                     frame["rows_checked"] - frame["rows_written"] - frame["rows_rejected"])
-        return frame.drop(columns="started_us")
+    g = ctx.group(group)[0]
+    report = validate(g, data, columns, now_us(), parse(g, rules))
+    report.dry_run = True
+    return report
 
-    # ------------------------------------------------------------------------ quarantine
 
-    def quarantine(self: "FeatureStore", group: str, since: Any = None, limit: int | None = None) -> "pd.DataFrame":
-        """Refused rows of the group, newest first: id, when, source (file, writer or HTTP key),
-        position in the source, the rules that refused it, why, and the row as it was received."""
-        import pandas as pd
+def validation_runs(ctx: "StoreContext", group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
+    import pandas as pd
 
-        self.feature_group(group)
-        entries = tables.quarantined(self._ctx.db.get(), group, arg_to_us(since, "since") if since is not None else None,
-                                     limit=limit)
-        frame = pd.DataFrame(entries, columns=["id", "quarantined_us", "source", "position", "rules", "reason", "record"])
-        frame.insert(1, "quarantined", pd.to_datetime(frame["quarantined_us"], unit="us", utc=True))
-        return frame.drop(columns="quarantined_us")
+    ctx.group(group)
+    if ctx.tally.pending():  # a write only when puts were counted: a reader never waits behind an ingest
+        with ctx.db.write() as conn:
+            ctx.tally.flush(conn)
+    rows = tables.runs(ctx.db.get(), group, arg_to_us(since, "since") if since is not None else None, limit)
+    frame = pd.DataFrame(rows, columns=["id", "started_us", "seconds", "kind", "source", "rows_checked",
+                                        "rows_written", "rows_warned", "rows_rejected", "outcome", "per_rule"])
+    frame.insert(1, "started", pd.to_datetime(frame["started_us"], unit="us", utc=True))
+    frame.insert(frame.columns.get_loc("rows_rejected") + 1, "rows_held_back",
+                 frame["rows_checked"] - frame["rows_written"] - frame["rows_rejected"])
+    return frame.drop(columns="started_us")
 
-    def requeue(self: "FeatureStore", group: str, ids: Iterable[int], on_error: str = "skip",
-                corrected: dict[int, dict[str, Any]] | None = None) -> "IngestReport":
-        """Ingest quarantined rows again, after the rules were fixed or with ``corrected`` values
-        ({entry id: {feature: value}}, merged over the row as kept); the ones written leave the
-        quarantine, the ones refused again stay (as new entries) with today's verdict."""
-        wanted = [int(i) for i in ids]
-        entries = tables.quarantined(self._ctx.db.get(), group, ids=wanted)
-        if len(entries) != len(set(wanted)):
-            missing = sorted(set(wanted) - {e["id"] for e in entries})
-            raise NotFound(f"Quarantine of {group!r} has no entries {missing}", group=group)
-        fixes = {int(k): v for k, v in (corrected or {}).items()}
-        stray = sorted(set(fixes) - set(wanted))
-        if stray:
-            raise ValidationError(f"corrected names entries {stray} that are not being requeued; requeue them too")
-        with self._ctx.db.write() as conn:
-            tables.release(conn, group, wanted)
-        try:
-            return self.ingest(group, as_text([{**e["record"], **fixes.get(e["id"], {})} for e in entries]),
-                               on_error=on_error, source=f"requeue of {len(wanted)} quarantined rows")
-        except Exception:
-            with self._ctx.db.write() as conn:  # nothing was written: the rows go back as they were
-                tables.quarantine(conn, group, now_us(), "requeue",
-                                  [(e["position"], e["rules"], e["reason"], e["record"]) for e in entries])
-            raise
+# ---------------------------------------------------------------------------- quarantine
 
-    def release_quarantined(self: "FeatureStore", group: str, ids: Iterable[int]) -> int:
-        """Drop quarantined rows for good; returns how many."""
-        with self._ctx.db.write() as conn:
-            return tables.release(conn, group, ids)
 
-    def quarantine_retention(self: "FeatureStore", group: str) -> float:
-        """Seconds refused rows stay in the group's quarantine."""
-        self.feature_group(group)
-        return tables.settings(self._ctx.db.get(), group)["quarantine_retention_seconds"]
+def quarantine(ctx: "StoreContext", group: str, since: Any = None, limit: int | None = None) -> "pd.DataFrame":
+    import pandas as pd
 
-    def set_quarantine_retention(self: "FeatureStore", group: str, retention: Any) -> None:
-        """How long refused rows stay in the quarantine (a timedelta or days; default 30 days)."""
-        from ..common.timeutil import retention_seconds
+    ctx.group(group)
+    entries = tables.quarantined(ctx.db.get(), group, arg_to_us(since, "since") if since is not None else None,
+                                 limit=limit)
+    frame = pd.DataFrame(entries, columns=["id", "quarantined_us", "source", "position", "rules", "reason", "record"])
+    frame.insert(1, "quarantined", pd.to_datetime(frame["quarantined_us"], unit="us", utc=True))
+    return frame.drop(columns="quarantined_us")
 
-        seconds = retention_seconds(retention)
-        if seconds is None:
-            raise ValidationError("quarantine retention must be a duration (a timedelta or days)")
-        self.feature_group(group)
-        with self._ctx.db.write() as conn:
-            tables.save(conn, group, now_us(), quarantine_retention_seconds=seconds)
 
-    # ------------------------------------------------------------------------ monitoring
+def requeue(ctx: "StoreContext", group: str, ids: Iterable[int], on_error: str = "skip",
+            corrected: dict[int, dict[str, Any]] | None = None) -> "IngestReport":
+    """The entries leave the quarantine before they are ingested again, so the ones refused
+    again are quarantined anew with today's verdict; if the ingest fails outright they go back."""
+    wanted = [int(i) for i in ids]
+    entries = tables.quarantined(ctx.db.get(), group, ids=wanted)
+    if len(entries) != len(set(wanted)):
+        missing = sorted(set(wanted) - {e["id"] for e in entries})
+        raise NotFound(f"Quarantine of {group!r} has no entries {missing}", group=group)
+    fixes = {int(k): v for k, v in (corrected or {}).items()}
+    stray = sorted(set(fixes) - set(wanted))
+    if stray:
+        raise ValidationError(f"corrected names entries {stray} that are not being requeued; requeue them too")
+    with ctx.db.write() as conn:
+        tables.release(conn, group, wanted)
+    try:
+        return writes.ingest(ctx, group, as_text([{**e["record"], **fixes.get(e["id"], {})} for e in entries]),
+                             on_error=on_error, source=f"requeue of {len(wanted)} quarantined rows")
+    except Exception:
+        with ctx.db.write() as conn:  # nothing was written: the rows go back as they were
+            tables.quarantine(conn, group, now_us(), "requeue",
+                              [(e["position"], e["rules"], e["reason"], e["record"]) for e in entries])
+        raise
 
-    def freshness(self: "FeatureStore", group: str) -> dict[str, Any]:
-        """Last event, last write, the expected interval (from ``set_monitor``) and ok/late/unknown."""
-        from .monitor import freshness
 
-        return freshness(self, group)
+def release_quarantined(ctx: "StoreContext", group: str, ids: Iterable[int]) -> int:
+    with ctx.db.write() as conn:
+        return tables.release(conn, group, ids)
 
-    def volume(self: "FeatureStore", group: str, by: str = "day", clock: str = "event_time") -> "pd.DataFrame":
-        """Rows (and delete markers) per hour/day/week/month of either clock."""
-        from .monitor import volume
 
-        return volume(self, group, by, clock)
+def quarantine_retention(ctx: "StoreContext", group: str) -> float:
+    ctx.group(group)
+    return tables.settings(ctx.db.get(), group)["quarantine_retention_seconds"]
 
-    def drift(self: "FeatureStore", group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
-              features: Sequence[str] | None = None, clock: str = "event_time") -> "pd.DataFrame":
-        """Per feature, how its values in ``current`` differ from ``reference`` (two [start, end)
-        windows of either clock): PSI, Jensen-Shannon distance, KS, Wasserstein, mean and std
-        change for numbers; PSI, JS, chi-square p-value, new and missing categories for text;
-        null-rate change for all. See ``store.quality.drift``."""
-        from .monitor import drift
 
-        return drift(self, group, reference, current, features, clock)
+def set_quarantine_retention(ctx: "StoreContext", group: str, retention: Any) -> None:
+    from ..common.timeutil import retention_seconds
 
-    def drift_timeline(self: "FeatureStore", group: str, periods: int = 14,
-                       features: Sequence[str] | None = None) -> "pd.DataFrame":
-        """``drift`` of each of the last ``periods`` monitor windows against the reference before
-        it, one row per window and feature: how a feature drifted over time."""
-        from .monitor import drift_timeline
+    seconds = retention_seconds(retention)
+    if seconds is None:
+        raise ValidationError("quarantine retention must be a duration (a timedelta or days)")
+    ctx.group(group)
+    with ctx.db.write() as conn:
+        tables.save(conn, group, now_us(), quarantine_retention_seconds=seconds)
 
-        return drift_timeline(self, group, periods, features)
+# ---------------------------------------------------------------------------- monitoring
 
-    def distributions(self: "FeatureStore", group: str, feature: str, reference: tuple[Any, Any],
-                      current: tuple[Any, Any], clock: str = "event_time", bins: int = 30) -> "pd.DataFrame":
-        """One feature's values in two windows as shares per bucket (numbers binned alike, text by
-        value, nulls apart): the two distributions a drift figure compares, ready to overlay."""
-        from .monitor import distributions
 
-        return distributions(self, group, feature, reference, current, clock, bins)
+def freshness(ctx: "StoreContext", group: str) -> dict[str, Any]:
+    from . import monitor
 
-    def set_monitor(self: "FeatureStore", group: str, **settings: Any) -> dict[str, Any]:
-        """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds
-        ({"psi": 0.2, "js": 0.1}), null_rate_change (0.05), window (the current window, default a
-        day), reference_window (the window before it, default 7 days), features (default all but
-        the identifier and event time) and min_rows (a window with fewer rows raises no drift
-        alert; default 100). None turns one off."""
-        from .monitor import normalise
+    return monitor.freshness(ctx, group)
 
-        self.feature_group(group)
-        with self._ctx.db.write() as conn:
-            current = tables.settings(conn, group)["monitor"]
-            merged = normalise({**current, **settings})
-            tables.save(conn, group, now_us(), monitor=merged)
-        return merged
 
-    def monitor(self: "FeatureStore", group: str) -> dict[str, Any]:
-        """The group's monitor settings ({} when it has none)."""
-        self.feature_group(group)
-        return tables.settings(self._ctx.db.get(), group)["monitor"]
+def volume(ctx: "StoreContext", group: str, by: str = "day", clock: str = "event_time") -> "pd.DataFrame":
+    from . import monitor
 
-    def check_monitors(self: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
-        """Alerts and warnings of every monitored group (or one): late data, drifted features,
-        changed null rates, and pipelines whose latest run failed (on their target). Each names
-        the group, what is wrong, the figure and its threshold."""
-        from .monitor import check
+    return monitor.volume(ctx, group, by, clock)
 
-        return check(self, group)
+
+def drift(ctx: "StoreContext", group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
+          features: Sequence[str] | None = None, clock: str = "event_time") -> "pd.DataFrame":
+    from . import monitor
+
+    return monitor.drift(ctx, group, reference, current, features, clock)
+
+
+def drift_timeline(ctx: "StoreContext", group: str, periods: int = 14,
+                   features: Sequence[str] | None = None) -> "pd.DataFrame":
+    from . import monitor
+
+    return monitor.drift_timeline(ctx, group, periods, features)
+
+
+def distributions(ctx: "StoreContext", group: str, feature: str, reference: tuple[Any, Any],
+                  current: tuple[Any, Any], clock: str = "event_time", bins: int = 30) -> "pd.DataFrame":
+    from . import monitor
+
+    return monitor.distributions(ctx, group, feature, reference, current, clock, bins)
+
+
+def set_monitor(ctx: "StoreContext", group: str, **settings: Any) -> dict[str, Any]:
+    from .monitor import normalise
+
+    ctx.group(group)
+    with ctx.db.write() as conn:
+        current = tables.settings(conn, group)["monitor"]
+        merged = normalise({**current, **settings})
+        tables.save(conn, group, now_us(), monitor=merged)
+    return merged
+
+
+def monitor(ctx: "StoreContext", group: str) -> dict[str, Any]:
+    ctx.group(group)
+    return tables.settings(ctx.db.get(), group)["monitor"]
+
+
+def check_monitors(ctx: "StoreContext", group: str | None = None) -> list[dict[str, Any]]:
+    from . import monitor
+
+    return monitor.check(ctx, group)
 
 
 def as_text(records: list[dict[str, Any]]) -> Any:

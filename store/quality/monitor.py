@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from ..errors import ValidationError
-from ..online.sqlite_tables import q
-from ..retrieval.stats import read
+from .. import registry
 from ..common.timeutil import arg_to_us, now_us, us_to_iso
+from ..core.groups import describe
+from ..errors import ValidationError
+from ..offline import snapshot as query
+from ..online.sqlite_tables import q
+from ..pipelines import tables as pipeline_tables
 from . import drift as figures
 from . import tables
 
@@ -28,9 +31,10 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from ..model.schema import FeatureGroup
 
+T = TypeVar("T")
 CLOCKS = {"event_time": "_event_time", "write_time": "write_time"}
 PERIODS = ("hour", "day", "week", "month")
 DEFAULTS = {"expected_interval": None, "drift": {"psi": 0.2, "js": 0.1}, "null_rate_change": 0.05,
@@ -80,9 +84,21 @@ def normalise(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def freshness(fs: "FeatureStore", group: str) -> dict[str, Any]:
-    info = fs.describe(group, storage=False)
-    expected = tables.settings(fs._ctx.db.get(), group)["monitor"].get("expected_interval")
+def read(ctx: "StoreContext", group: str, work: Callable[["duckdb.DuckDBPyConnection", "FeatureGroup", str], T]) -> T:
+    """Run ``work(con, group, view)`` on a snapshot of the group's offline history, after the read
+    check the snapshot makes; retried on the same snapshot if compaction moved a file mid-read."""
+    (snap,) = ctx.snapshots([group])
+
+    def run() -> T:
+        with query.connect() as con:
+            return work(con, snap.group, query.register(con, snap))
+
+    return query.with_retry(run)
+
+
+def freshness(ctx: "StoreContext", group: str) -> dict[str, Any]:
+    info = describe(ctx, group, storage=False)
+    expected = tables.settings(ctx.db.get(), group)["monitor"].get("expected_interval")
     last = info["last_event_us"]
     now = now_us()
     if last is None:
@@ -96,7 +112,7 @@ def freshness(fs: "FeatureStore", group: str) -> dict[str, Any]:
             "status": status}
 
 
-def volume(fs: "FeatureStore", group: str, by: str = "day", clock: str = "event_time") -> "pd.DataFrame":
+def volume(ctx: "StoreContext", group: str, by: str = "day", clock: str = "event_time") -> "pd.DataFrame":
     """Rows and delete markers per ``by`` period of ``clock``."""
     if by not in PERIODS:
         raise ValidationError(f"by={by!r}: use one of {', '.join(PERIODS)}")
@@ -109,7 +125,7 @@ def volume(fs: "FeatureStore", group: str, by: str = "day", clock: str = "event_
             f"SELECT date_trunc('{by}', {column}) AS period, count(*) FILTER (NOT is_deleted) AS rows, "
             f"count(*) FILTER (is_deleted) AS deletes FROM {view} GROUP BY 1 ORDER BY 1").to_arrow_table())
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
 
 
 def _clock(clock: str) -> str:
@@ -127,16 +143,16 @@ def _window(window: tuple[Any, Any], what: str) -> tuple[int, int]:
     return start, end
 
 
-def drift(fs: "FeatureStore", group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
+def drift(ctx: "StoreContext", group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
           features: Sequence[str] | None = None, clock: str = "event_time",
           thresholds: dict[str, float] | None = None, null_rate_change: float | None = 0.05,
           min_rows: int = DEFAULTS["min_rows"]) -> "pd.DataFrame":
     """One row per feature with every figure of ``drift`` and a status from the thresholds."""
-    return drift_between(fs, group, _window(reference, "reference"), _window(current, "current"), features, clock,
+    return drift_between(ctx, group, _window(reference, "reference"), _window(current, "current"), features, clock,
                          thresholds, null_rate_change, min_rows)
 
 
-def drift_between(fs: "FeatureStore", group: str, ref: tuple[int, int], cur: tuple[int, int],
+def drift_between(ctx: "StoreContext", group: str, ref: tuple[int, int], cur: tuple[int, int],
                   features: Sequence[str] | None, clock: str, thresholds: dict[str, float] | None,
                   null_rate_change: float | None, min_rows: int) -> "pd.DataFrame":
     """``drift`` for windows given in microseconds."""
@@ -144,7 +160,7 @@ def drift_between(fs: "FeatureStore", group: str, ref: tuple[int, int], cur: tup
 
     column = _clock(clock)
     thresholds = DEFAULTS["drift"] if thresholds is None else thresholds
-    chosen = _chosen(fs.feature_group(group), features)
+    chosen = _chosen(ctx.group(group)[0], features)
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[dict[str, Any]]:
         from ..offline.snapshot import ts_literal
@@ -158,12 +174,12 @@ def drift_between(fs: "FeatureStore", group: str, ref: tuple[int, int], cur: tup
         return _each(lambda f: _feature_figures(f, a.column(f.name), b.column(f.name), thresholds, null_rate_change,
                                                 min_rows), chosen)
 
-    out = read(fs, group, work)
+    out = read(ctx, group, work)
     return pd.DataFrame(out, columns=["feature", "kind", "rows_reference", "rows_current", "null_rate_reference",
                                       "null_rate_current", "null_rate_change", *FIGURES, "status"])
 
 
-def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
+def drift_timeline(ctx: "StoreContext", group: str, periods: int = 14,
                    features: Sequence[str] | None = None) -> "pd.DataFrame":
     """``drift`` of each of the last ``periods`` monitor windows against the reference window
     before it (the windows ``check`` alerts on, stepped back one window at a time), read in one
@@ -174,12 +190,12 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
 
     if not 1 <= int(periods) <= 366:
         raise ValidationError(f"periods={periods!r}: use 1 to 366 windows")
-    settings = {**DEFAULTS, **tables.settings(fs._ctx.db.get(), group)["monitor"]}
-    g = fs.feature_group(group)
+    settings = {**DEFAULTS, **tables.settings(ctx.db.get(), group)["monitor"]}
+    g = ctx.group(group)[0]
     chosen = _chosen(g, features if features is not None else settings["features"])
     columns = ["window_start", "window_end", "reference_start", "feature", "kind", "rows_reference", "rows_current",
                "null_rate_reference", "null_rate_current", "null_rate_change", *FIGURES, "status"]
-    last = fs.describe(group, storage=False)["last_event_us"]
+    last = describe(ctx, group, storage=False)["last_event_us"]
     if last is None or not g.offline:
         return pd.DataFrame(columns=columns)
     step, ref_len = int(settings["window"] * 1_000_000), int(settings["reference_window"] * 1_000_000)
@@ -194,7 +210,7 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
                        f"AND _event_time >= {ts_literal(lo)} AND _event_time < {ts_literal(end)} "
                        "ORDER BY _event_time").to_arrow_table()
 
-    table = read(fs, group, work)
+    table = read(ctx, group, work)
     times = table.column("__t").to_numpy()
     out = []
     for k in range(int(periods) - 1, -1, -1):
@@ -212,7 +228,7 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
     return frame
 
 
-def distributions(fs: "FeatureStore", group: str, feature: str, reference: tuple[Any, Any],
+def distributions(ctx: "StoreContext", group: str, feature: str, reference: tuple[Any, Any],
                   current: tuple[Any, Any], clock: str = "event_time", bins: int = 30) -> "pd.DataFrame":
     """The feature's values in both windows side by side, as shares: numbers in ``bins`` bins
     over both windows' range (``bucket`` and ``upper`` are each bin's edges; the bins grow
@@ -222,7 +238,7 @@ def distributions(fs: "FeatureStore", group: str, feature: str, reference: tuple
     import pandas as pd
 
     column = _clock(clock)
-    f = fs.feature_group(group).feature(feature)
+    f = ctx.group(group)[0].feature(feature)
     if f.is_collection:
         raise ValidationError(f"{feature!r} is a {f.collection}: distributions are drawn for scalar features")
     ref, cur = _window(reference, "reference"), _window(current, "current")
@@ -234,7 +250,7 @@ def distributions(fs: "FeatureStore", group: str, feature: str, reference: tuple
                         f"{ts_literal(lo)} AND {column} < {ts_literal(hi)}").to_arrow_table().column("v")
                 for lo, hi in (ref, cur)]
 
-    a, b = read(fs, group, work)
+    a, b = read(ctx, group, work)
     nulls = [c.null_count for c in (a, b)]
     totals = [max(len(c), 1) for c in (a, b)]
     scale, upper = "linear", None
@@ -354,26 +370,27 @@ def windows(settings: dict[str, Any], last_event_us: int) -> tuple[tuple[int, in
     return (start - int(settings["reference_window"] * 1_000_000), start), (start, end)
 
 
-def check(fs: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
-    names = [group] if group else [g.name for g in fs.list_feature_groups()]
+def check(ctx: "StoreContext", group: str | None = None) -> list[dict[str, Any]]:
+    """Alerts of ``group``, or of every group the principal may see (a sweep reads no other)."""
+    names = [group] if group else ctx.policy.visible(registry.names(ctx.db.get()))
     alerts = []
     for name in names:
-        stored = tables.settings(fs._ctx.db.get(), name)["monitor"]
+        stored = tables.settings(ctx.db.get(), name)["monitor"]
         if not stored:
             continue
         settings = {**DEFAULTS, **stored}
-        fresh = freshness(fs, name)
+        fresh = freshness(ctx, name)
         if fresh["status"] == "late":
             alerts.append({"group": name, "kind": "freshness", "feature": None, "metric": "age_seconds",
                            "value": fresh["age_seconds"], "threshold": fresh["expected_interval_seconds"],
                            "status": "alert",
                            "message": f"{name}: no event for {_ago(fresh['age_seconds'])}; one is expected every "
                                       f"{_ago(fresh['expected_interval_seconds'])}"})
-        g = fs.feature_group(name)
+        g = ctx.group(name)[0]
         if fresh["last_event_us"] is None or not g.offline or not (settings["drift"] or settings["null_rate_change"]):
             continue
         reference, current = windows(settings, fresh["last_event_us"])
-        table = drift_between(fs, name, reference, current, settings["features"], "event_time", settings["drift"],
+        table = drift_between(ctx, name, reference, current, settings["features"], "event_time", settings["drift"],
                               settings["null_rate_change"], settings["min_rows"])
         for row in table.to_dict("records"):
             if row["status"] == "few_rows":
@@ -385,20 +402,29 @@ def check(fs: "FeatureStore", group: str | None = None) -> list[dict[str, Any]]:
                                "message": f"{name}.{row['feature']}: {metric} {value:.3g} (threshold {limit:g}) "
                                           f"in the {_ago(settings['window'])} to {us_to_iso(current[1] - 1)} against "
                                           f"the {_ago(settings['reference_window'])} before"})
-    return alerts + _failed_pipelines(fs, group)
+    return alerts + _failed_pipelines(ctx, group)
 
 
-def _failed_pipelines(fs: "FeatureStore", group: str | None) -> list[dict[str, Any]]:
-    """A pipeline whose latest run failed feeds its target stale or no data: an alert on the target."""
+def _failed_pipelines(ctx: "StoreContext", group: str | None) -> list[dict[str, Any]]:
+    """A pipeline whose latest run failed feeds its target stale or no data: an alert on the
+    target. A pipeline writing or reading a group the principal may not see is left out, as
+    ``list_pipelines`` leaves it out."""
+    conn = ctx.db.get()
+    last = pipeline_tables.last_runs(conn)
     out = []
-    for p in fs.list_pipelines():
-        if p["last_status"] != "failed" or (group is not None and p["target"] != group):
+    for name in pipeline_tables.names(conn):
+        run = last.get(name, {})
+        if run.get("status") != "failed":
             continue
-        run = fs.pipeline_run(p["last_run_id"])
-        out.append({"group": p["target"], "kind": "pipeline", "feature": None, "metric": "pipeline",
+        spec = pipeline_tables.load(conn, name)["spec"]
+        target = spec["target"]
+        groups = [target, *(src for src in spec.get("inputs", {}).values() if not os.path.isabs(src))]
+        if (group is not None and target != group) or not all(ctx.policy.may("viewer", g) for g in groups):
+            continue
+        finished = us_to_iso(run["finished_us"]) if run["finished_us"] is not None else None
+        out.append({"group": target, "kind": "pipeline", "feature": None, "metric": "pipeline",
                     "value": run["id"], "threshold": None, "status": "alert",
-                    "message": f"{p['target']}: pipeline {p['name']}'s run {run['id']} failed at "
-                               f"{run['finished']}: {run['error']}"})
+                    "message": f"{target}: pipeline {name}'s run {run['id']} failed at {finished}: {run['error']}"})
     return out
 
 

@@ -6,20 +6,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..online.sqlite_tables import q
-from ..retrieval.stats import LATEST, read, rows_sql
+from ..retrieval.stats import LATEST, rows_sql
+from .monitor import read
 
 if TYPE_CHECKING:
     import duckdb
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from ..model.schema import FeatureGroup
 
 MAX_CATEGORIES = 20
 MIN_ROWS = 20  # fewer records say too little to suggest from
 
 
-def suggest(fs: "FeatureStore", group: str) -> list[dict[str, Any]]:
-    g = fs.feature_group(group)
+def suggest(ctx: "StoreContext", group: str) -> list[dict[str, Any]]:
+    g = ctx.group(group)[0]
     if not g.offline:
         return []
 
@@ -55,4 +56,4 @@ def suggest(fs: "FeatureStore", group: str) -> list[dict[str, Any]]:
                 out.append({"feature": f.name, "check": "length", "min": lo, "max": hi})
         return out
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
