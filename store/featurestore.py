@@ -18,7 +18,7 @@ from .access import published as published_access
 from .access.api import AccessMethods
 from .access.guard import install
 from .errors import AccessDenied, StorageFull, ValidationError
-from .pipelines.api import PipelineMethods
+from .pipelines import api as pipelines
 from .quality import api as quality
 from .model.schema import Feature, FeatureGroup
 from .common.timeutil import (
@@ -42,7 +42,7 @@ def default_path() -> str:
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
-class FeatureStore(PipelineMethods, AccessMethods):
+class FeatureStore(AccessMethods):
     """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
     ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
     folder at once.
@@ -627,7 +627,97 @@ class FeatureStore(PipelineMethods, AccessMethods):
         return quality.check_monitors(self._ctx, group)
 
     # ----------------------------------------------------------------------------- pipelines
-    # (the pipeline methods, one delegating line each, go here)
+    def create_pipeline(self, name: str, target: str, *, sql: str | None = None,
+                        function: str | None = None, inputs: Any = (), mode: str = "incremental",
+                        schedule: str | None = None, trigger: str | None = None, params: dict[str, Any] | None = None,
+                        description: str = "", tags: dict[str, str] | None = None, lookback: Any = None,
+                        retries: int = 2, retry_delay: Any = 60, paused: bool = False) -> dict[str, Any]:
+        """Define a pipeline that computes ``target``'s rows from ``inputs`` (feature groups, or
+        CSV/Parquet paths and globs) with DuckDB ``sql`` or a Python ``function``
+        ('module:callable', given a RunContext). See ``store.pipelines.runner`` for what a run
+        reads in each ``mode`` and ``lookback``; ``schedule`` is cron in UTC, ``trigger``
+        "on_change" runs when an input got writes (both by ``featurestore scheduler``). Under an
+        access policy every input needs the caller's read grant (file inputs: a folder the policy
+        allows), and scheduled runs act as the caller, its owner (see ``grants``)."""
+        return pipelines.create_pipeline(
+            self._ctx, name, target, sql=sql, function=function, inputs=inputs, mode=mode, schedule=schedule, trigger=trigger,
+            params=params, description=description, tags=tags, lookback=lookback, retries=retries, retry_delay=retry_delay, paused=paused)
+
+    def update_pipeline(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change fields of a pipeline's definition (the same keywords as ``create_pipeline``);
+        its watermark stays, so an incremental pipeline goes on where it was. The caller becomes
+        its owner, whom scheduled runs act as."""
+        return pipelines.update_pipeline(self._ctx, name, **changes)
+
+    def pipeline(self, name: str) -> dict[str, Any]:
+        """The definition, whether it is paused or running, its last run and its next scheduled run.
+        When the last run ended a backfill, ``last_rows_out`` is the whole backfill's and
+        ``last_backfill`` sums its runs."""
+        return pipelines.pipeline(self._ctx, name)
+
+    def list_pipelines(self) -> list[dict[str, Any]]:
+        """Every pipeline, as ``pipeline()`` describes it, in name order (under a policy, those
+        whose target and input groups the caller may see)."""
+        return pipelines.list_pipelines(self._ctx)
+
+    def delete_pipeline(self, name: str) -> None:
+        """Remove the pipeline and its run history (the rows it wrote stay in its target)."""
+        pipelines.delete_pipeline(self._ctx, name)
+
+    def pause_pipeline(self, name: str) -> dict[str, Any]:
+        """Stop the scheduler from starting it (it can still be run by hand)."""
+        return pipelines.pause_pipeline(self._ctx, name)
+
+    def resume_pipeline(self, name: str) -> dict[str, Any]:
+        """Let the scheduler start it again; fire times missed while paused are not made up."""
+        return pipelines.resume_pipeline(self._ctx, name)
+
+    def run_pipeline(self, name: str, *, full: bool = False, wait: float = 0,
+                     trigger: str = "manual") -> dict[str, Any]:
+        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return
+        the run: id, status (succeeded, skipped: nothing new, failed), window, rows_in,
+        rows_out, rows_rejected, started, finished, error, log. A failure of the pipeline is
+        returned, not raised; if it is already running, waits up to ``wait`` seconds, then
+        raises Conflict."""
+        return pipelines.run_pipeline(self._ctx, name, full=full, wait=wait, trigger=trigger)
+
+    def backfill(self, name: str, start: Any, end: Any, interval: Any = "1d") -> list[dict[str, Any]]:
+        """Recompute the event-time range [start, end) in intervals, one run each, oldest first.
+        Backfills never move the incremental watermark; re-running one rewrites the same rows
+        (the later write wins)."""
+        return pipelines.backfill(self._ctx, name, start, end, interval)
+
+    def pipeline_runs(self, name: str | None = None, limit: int = 50) -> "pd.DataFrame":
+        """Runs, newest first (of one pipeline, or of all): status, window, rows, times, error."""
+        return pipelines.pipeline_runs(self._ctx, name, limit)
+
+    def pipeline_run(self, run_id: int) -> dict[str, Any]:
+        """One run with its log and, for a failure, the error and traceback."""
+        return pipelines.pipeline_run(self._ctx, run_id)
+
+    def preview_pipeline(self, name: str | None = None, rows: int = pipelines.PREVIEW_ROWS,
+                         **definition: Any) -> dict[str, Any]:
+        """What the pipeline's next run would compute, written nowhere: it reads what that run
+        would (its mode, watermark, look-back and window; a new pipeline's first run), at most
+        ``rows`` rows of each input group (the latest written; ``capped`` says where fewer were
+        read than the run would). Returns the output (first 200 rows), its row count, the window,
+        and the problems a run would meet (output columns that do not fit the target, type
+        errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
+        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from
+        its watermark). Its target and inputs need the caller's read grant, as at create.
+        Raises ValidationError for what ``create_pipeline`` would refuse (e.g. incremental
+        aggregates without a look-back)."""
+        return pipelines.preview_pipeline(self._ctx, name, rows, **definition)
+
+    def scheduler_status(self) -> dict[str, Any]:
+        """Whether a scheduler runs on this store: {"running", "pid", "host", "since"}."""
+        return pipelines.scheduler_status(self._ctx)
+
+    def run_scheduler(self, tick: float = 1.0, stop: Any = None) -> None:
+        """Run due pipelines until ``stop`` (a threading.Event) is set: cron schedules (one
+        catch-up run after downtime), on_change triggers and retries of failed scheduled runs.
+        One scheduler per store: a second raises Conflict."""
+        pipelines.run_scheduler(self._ctx, lambda owner: self.with_principal(owner)._ctx, tick, stop)
 
     # ----------------------------------------------------------------------------- access
     # (the access methods, one delegating line each, go here)

@@ -206,3 +206,11 @@ def pytest_runtest_makereport(item, call):
     tests then leave a screenshot of the page as it failed)."""
     outcome = yield
     setattr(item, f"rep_{call.when}", outcome.get_result())
+
+
+def scheduler_of(fs, **options):
+    """The pipeline scheduler as ``fs.run_scheduler`` builds it (each run acts as its pipeline's
+    owner), for tests that step it with ``run_due``."""
+    from store.pipelines.schedule import Scheduler
+
+    return Scheduler(fs._ctx, lambda owner: fs.with_principal(owner)._ctx, **options)

@@ -188,7 +188,7 @@ def test_the_cli_acts_as_the_principal_it_is_given(secured, tmp_path):
 
 
 def test_pipeline_runs_are_audited_whoever_starts_them(secured):
-    from store.pipelines.schedule import Scheduler
+    from conftest import scheduler_of
 
     admin = secured("admin")
     admin.create_feature_group("daily", "id", "ts", FEATURES)
@@ -196,7 +196,7 @@ def test_pipeline_runs_are_audited_whoever_starts_them(secured):
                           trigger="on_change")
     secured("ed").with_principal("admin").run_pipeline("copy")
     admin.ingest("sales", rows(3, 500))
-    Scheduler(admin).run_due()
+    scheduler_of(admin).run_due()
     runs = admin.audit(action="run_pipeline")
     assert runs["outcome"].tolist() == ["ok", "ok"] and set(runs["group"]) == {"daily"}
     assert runs["details"].iloc[0]["trigger"] == "on_change"

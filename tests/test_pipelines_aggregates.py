@@ -149,9 +149,9 @@ def test_an_input_read_under_another_name_than_its_group(fs, tmp_path):
     fs.create_pipeline("both", "pay_copy", inputs={"pay_rows": "payroll", "bonus": str(extra)}, trigger="on_change",
                        sql="SELECT emp, pay, _event_time AS ts FROM pay_rows "
                            "UNION ALL SELECT emp, pay, ts::TIMESTAMPTZ FROM bonus")
-    from store.pipelines.schedule import Scheduler
+    from conftest import scheduler_of
 
-    [run] = Scheduler(fs).run_due()
+    [run] = scheduler_of(fs).run_due()
     assert run["status"] == "succeeded" and run["rows_out"] == 3, run["error"]
 
 

@@ -14,9 +14,10 @@ import time
 import pytest
 
 from store import Conflict, FeatureStore
-from store.pipelines.schedule import Scheduler, due, latest_fire, next_fire
+from store.pipelines.schedule import due, latest_fire, next_fire
 from store.common.timeutil import iso_z_to_us, now_us
 
+from conftest import scheduler_of
 from test_pipelines import DAILY, DAILY_SQL, TX, transactions
 
 pytestmark = pytest.mark.registry  # every test on `fs` runs with the store's tables in SQLite and in PostgreSQL
@@ -45,7 +46,7 @@ def test_after_downtime_a_pipeline_catches_up_once_not_once_per_missed_time(shop
     fs.create_pipeline("every5", "daily", sql=DAILY_SQL, inputs=["tx"], lookback="1d", schedule="*/5 * * * *")
     created = iso_z_to_us(fs.pipeline("every5")["created"])
     clock = [created + 60 * MINUTE]  # an hour later: twelve fire times missed
-    scheduler = Scheduler(fs, clock=lambda: clock[0])
+    scheduler = scheduler_of(fs, clock=lambda: clock[0])
     runs = scheduler.run_due()
     assert [(r["trigger"], r["status"]) for r in runs] == [("catch_up", "succeeded")]
     assert scheduler.run_due() == []  # nothing more until the next fire time
@@ -56,13 +57,13 @@ def test_after_downtime_a_pipeline_catches_up_once_not_once_per_missed_time(shop
     clock[0] += 30 * MINUTE
     assert scheduler.run_due() == []
     fs.resume_pipeline("every5")  # fire times missed while paused are not made up
-    assert due(fs, now_us()) == []
+    assert due(fs._ctx, now_us()) == []
 
 
 def test_on_change_runs_when_an_input_gets_writes(shop):
     fs = shop
     fs.create_pipeline("eager", "daily", sql=DAILY_SQL, inputs=["tx"], lookback="1d", trigger="on_change")
-    scheduler = Scheduler(fs)
+    scheduler = scheduler_of(fs)
     assert [r["trigger"] for r in scheduler.run_due()] == ["on_change"]
     assert scheduler.run_due() == []
     fs.put_record("tx", {"tid": "NEW", "cid": 1, "amount": 5.0, "ts": "2026-10-05T00:00:00Z"})
@@ -74,7 +75,7 @@ def test_failed_scheduled_runs_are_retried_per_policy_then_left_for_the_next_fir
     fs.create_pipeline("flaky", "daily", sql="SELECT nope FROM tx", inputs=["tx"], schedule="* * * * *",
                        retries=1, retry_delay="10m")
     clock = [next_fire("* * * * *", now_us())]  # within a minute of the run's own (wall-clock) times
-    scheduler = Scheduler(fs, clock=lambda: clock[0])
+    scheduler = scheduler_of(fs, clock=lambda: clock[0])
     assert [(r["trigger"], r["status"], r["attempt"]) for r in scheduler.run_due()] == [("schedule", "failed", 1)]
     assert scheduler.run_due() == []  # the retry delay has not passed, and fire times wait for the retry
     clock[0] += 11 * MINUTE

@@ -11,10 +11,10 @@ import sqlite3
 
 import pandas as pd
 import pytest
+from conftest import scheduler_of
 from studio_support import button, ok, seeded_template, studio_store  # noqa: F401
 
 from store import AccessDenied, Feature, FeatureStore, NotFound, ValidationError
-from store.pipelines.schedule import Scheduler
 
 FEATURES = [Feature("id"), Feature("ts"), Feature("v")]
 ROLES = ["vic", "ed", "own", "root"]  # viewer, editor and owner of public; admin
@@ -189,7 +189,7 @@ def test_a_scheduled_run_acts_as_the_owner_and_stops_once_its_grant_is_revoked(s
     own.create_pipeline("copy", target="public", inputs=["secret"], trigger="on_change",
                         sql="SELECT 'x' || id AS id, ts, v FROM secret")
     assert own.pipeline("copy")["owner"] == "own"
-    [run] = Scheduler(site("root")).run_due()
+    [run] = scheduler_of(site("root")).run_due()
     assert run["status"] == "succeeded" and run["rows_out"] == 1  # own may read secret: copied
     audit = site("root").audit(action="run_pipeline")
     assert audit["principal"].iloc[0] == "own" and audit["details"].iloc[0]["scheduler"] == "root"
@@ -197,7 +197,7 @@ def test_a_scheduled_run_acts_as_the_owner_and_stops_once_its_grant_is_revoked(s
 
     write_access(site.store, [str(site.tmp / "allowed")])  # own's read grant on secret is gone
     site("root").put_record("secret", {"id": "s2", "ts": "2026-01-03T00:00:00Z", "v": "NEWER-SECRET"})
-    [run] = Scheduler(site("root")).run_due()  # run by an admin, acting as own
+    [run] = scheduler_of(site("root")).run_due()  # run by an admin, acting as own
     assert run["status"] == "failed" and run["rows_out"] == 0
     assert "'own' may not run_pipeline on feature group 'secret'" in run["error"]
     assert "AccessDenied" in run["traceback"]
@@ -215,7 +215,7 @@ def test_a_scheduled_pipeline_without_a_recorded_owner_is_refused(site):
         spec = json.loads(db.execute("SELECT spec FROM pipelines WHERE name = 'legacy'").fetchone()[0])
         del spec["_owner"]
         db.execute("UPDATE pipelines SET spec = ? WHERE name = 'legacy'", (json.dumps(spec),))
-    [run] = Scheduler(site("root")).run_due()
+    [run] = scheduler_of(site("root")).run_due()
     assert run["status"] == "failed" and "has no recorded owner" in run["error"] and "update_pipeline" in run["error"]
     assert root.run_pipeline("legacy")["status"] == "succeeded"  # by hand it acts as the caller
     root.update_pipeline("legacy", description="saved again")

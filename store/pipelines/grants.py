@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, cast
 
 from .. import registry
+from ..core.context import Policy
 from ..errors import AccessDenied, NotFound
 from . import tables
 
 if TYPE_CHECKING:
-    from ..access.guard import Guard
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from .runner import Plan
     from .spec import PipelineSpec
 
@@ -27,15 +27,25 @@ ALLOW_HINT = ("an admin allows a folder with `pipeline_input_folders: [/path/to/
               "access file")
 
 
-def acting(fs: "FeatureStore") -> "Guard | None":
+class PolicyInForce(Policy, Protocol):
+    """What the grants ask of the policy beyond the core's ``Policy``: the access file in force
+    (its ``input_folders``) and the store it guards. ``store.access.guard.Guard`` is one; the
+    pipelines do not import it."""
+
+    store: "StoreContext"
+
+    def current(self) -> Any: ...
+
+
+def acting(ctx: "StoreContext") -> PolicyInForce | None:
     """The guard of the principal a call acts as, or None when no policy is in force."""
-    guard = fs._ctx.policy
+    guard = cast(PolicyInForce, ctx.policy)
     return guard if guard is not None and guard.current() is not None else None
 
 
-def owner_name(fs: "FeatureStore") -> str:
-    """Whom a pipeline created or changed through ``fs`` belongs to (the OS user on an open store)."""
-    return fs._ctx.policy.name
+def owner_name(ctx: "StoreContext") -> str:
+    """Whom a pipeline created or changed in ``ctx`` belongs to (the OS user on an open store)."""
+    return ctx.policy.name
 
 
 def group_names(spec: dict[str, Any]) -> list[str]:
@@ -43,17 +53,17 @@ def group_names(spec: dict[str, Any]) -> list[str]:
     return [spec["target"], *(src for src in spec.get("inputs", {}).values() if not os.path.isabs(src))]
 
 
-def hidden(guard: "Guard", spec: dict[str, Any]) -> bool:
+def hidden(guard: Policy, spec: dict[str, Any]) -> bool:
     """Whether the pipeline writes or reads a group the guard's principal may not see."""
     return not all(guard.may("viewer", g) for g in group_names(spec))
 
 
-def readable_groups(fs: "FeatureStore", action: str, inputs: Any) -> set[str]:
+def readable_groups(ctx: "StoreContext", action: str, inputs: Any) -> set[str]:
     """The groups a new definition may name as inputs: those the caller may read (a hidden one
     then reads as a missing file, as a group that does not exist would). Naming a hidden group
     leaves a refusal in the audit log."""
-    groups = set(registry.names(fs._ctx.db.get()))
-    guard = acting(fs)
+    groups = set(registry.names(ctx.db.get()))
+    guard = acting(ctx)
     if guard is None:
         return groups
     named = inputs.values() if isinstance(inputs, dict) else [inputs] if isinstance(inputs, str) else inputs
@@ -63,21 +73,21 @@ def readable_groups(fs: "FeatureStore", action: str, inputs: Any) -> set[str]:
     return {g for g in groups if guard.may("viewer", g)}
 
 
-def require_target(fs: "FeatureStore", target: str, action: str) -> None:
+def require_target(ctx: "StoreContext", target: str, action: str) -> None:
     """The target of a preview exists and the caller may see it; a hidden one is reported as
     missing, in the same words."""
-    guard = acting(fs)
+    guard = acting(ctx)
     if guard is not None and not guard.may("viewer", target):
         guard.record(action, target, "denied")
         raise registry.missing(target)
-    fs._ctx.group(target)
+    ctx.group(target)
 
 
-def require_inputs(fs: "FeatureStore", spec: "PipelineSpec", action: str) -> None:
+def require_inputs(ctx: "StoreContext", spec: "PipelineSpec", action: str) -> None:
     """Every input group readable by the acting principal, every file input under an allowed folder;
     a function pipeline only an admin's (it runs Python code in whichever process runs it: the
     scheduler, the studio, a server, so it would act as that process, past every grant)."""
-    guard = acting(fs)
+    guard = acting(ctx)
     if guard is None:
         return
     if spec.function is not None and not guard.may("admin", None):
@@ -86,16 +96,16 @@ def require_inputs(fs: "FeatureStore", spec: "PipelineSpec", action: str) -> Non
                            "function pipeline runs Python code in whichever process runs it, so under an access "
                            "policy only an admin may define or run one; write it as sql= instead",
                            principal=guard.name, action=action, group=spec.target)
-    groups = spec.group_inputs(set(registry.names(fs._ctx.db.get())))
+    groups = spec.group_inputs(set(registry.names(ctx.db.get())))
     for group in groups.values():
         guard.require(action, "viewer", group)
     for view, pattern in spec.file_inputs(set(groups.values())).items():
         require_file(guard, action, view, pattern, _static_part(pattern))
 
 
-def require_files(fs: "FeatureStore", plan: "Plan", action: str) -> None:
+def require_files(ctx: "StoreContext", plan: "Plan", action: str) -> None:
     """Every file a run is about to read, symlinks resolved, lies under an allowed folder."""
-    guard = acting(fs)
+    guard = acting(ctx)
     if guard is None:
         return
     for view, paths in [*plan.files.items(), *((v, [p]) for v, p in plan.empty_files.items())]:
@@ -103,7 +113,7 @@ def require_files(fs: "FeatureStore", plan: "Plan", action: str) -> None:
             require_file(guard, action, view, path, path)
 
 
-def require_file(guard: "Guard", action: str, view: str, shown: str, path: str) -> None:
+def require_file(guard: PolicyInForce, action: str, view: str, shown: str, path: str) -> None:
     allowed = guard.current().input_folders
     if not allowed:
         guard.record(action, None, "denied", {"input": view})
@@ -129,7 +139,7 @@ def _static_part(pattern: str) -> str:
     return os.sep.join(fixed) or os.sep
 
 
-def cut(guard: "Guard", action: str, result: Any) -> Any:
+def cut(guard: PolicyInForce, action: str, result: Any) -> Any:
     """``list_pipelines``, ``pipeline_runs`` and ``pipeline_run`` without the pipelines hidden
     from the principal; a hidden pipeline's run is missing, in the words of a run that never was."""
     if action == "list_pipelines":
@@ -143,7 +153,7 @@ def cut(guard: "Guard", action: str, result: Any) -> Any:
     return result[result["pipeline"].isin(shown)].reset_index(drop=True)
 
 
-def _hidden_name(guard: "Guard", name: str) -> bool:
+def _hidden_name(guard: PolicyInForce, name: str) -> bool:
     try:
         return hidden(guard, tables.load(guard.store.db.get(), name)["spec"])
     except NotFound:  # deleted since the runs were read

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core import writes
 from ..errors import AccessDenied, FeatureStoreError
 from . import grants, runner
 from .spec import PipelineSpec
 
 if TYPE_CHECKING:
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
 
 SHOWN = 200
 
 
-def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int, watermark: dict[str, Any]) -> dict[str, Any]:
+def preview(ctx: "StoreContext", spec: PipelineSpec, rows: int, watermark: dict[str, Any]) -> dict[str, Any]:
     """{"output": first rows (DataFrame), "rows_out", "rows_in" per input, "kind", "window" (ISO
     start and end, or None), "capped" (view -> the rows the run would read, where the preview
     read only the latest ``rows``), "nothing_new", "problems", "log"}: problems list what a run
@@ -29,10 +30,10 @@ def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int, watermark: dict[s
     out: dict[str, Any] = {"output": None, "rows_out": 0, "rows_in": {}, "kind": spec.mode, "window": None,
                            "capped": {}, "nothing_new": False, "problems": problems}
     try:
-        plan = runner.plan_run(fs, spec, spec.mode, watermark, None, sample=max(1, int(rows)))
-        grants.require_files(fs, plan, "preview_pipeline")
+        plan = runner.plan_run(ctx, spec, spec.mode, watermark, None, sample=max(1, int(rows)))
+        grants.require_files(ctx, plan, "preview_pipeline")
         out["nothing_new"] = plan.nothing_new
-        with runner.SqlSandbox(fs, plan) as con:
+        with runner.SqlSandbox(ctx, plan) as con:
             out["rows_in"] = runner.register_inputs(con, plan)
             out["capped"] = dict(plan.capped)
             if plan.window:
@@ -46,11 +47,11 @@ def preview(fs: "FeatureStore", spec: PipelineSpec, rows: int, watermark: dict[s
         return out
     out["output"], out["rows_out"] = to_pandas(table.slice(0, SHOWN)), table.num_rows
     try:
-        runner.check_output(fs, spec, table)
+        runner.check_output(ctx, spec, table)
     except FeatureStoreError as exc:
         problems.append(str(exc))
     else:
-        report = fs.validate(spec.target, table)
+        report = writes.validate(ctx, spec.target, table)
         problems += [f"row {r.row}: {r.feature} {r.reason}" if r.feature else f"row {r.row}: {r.reason}"
                      for r in report.errors.head(20).itertuples()]
         if report.rows_rejected > 20:

@@ -3,7 +3,7 @@ through the target group's normal write path (types, rules, both stores) in one 
 with the new watermark, the run's record and its lineage.
 
 What a run reads (each input feature group is a DuckDB view under its view name, with the
-columns ``fs.query`` shows; file inputs are views over the files):
+columns the store's SQL ``query`` shows; file inputs are views over the files):
 
 - incremental: the rows written after the watermark (the store's write clock per group, so a
   late event with an old event time is read by the next run), up to the snapshot the run takes;
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..core import writes
 from ..registry import lineage
 from .. import registry
 from ..errors import AccessDenied, FeatureStoreError, ValidationError
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from ..offline.snapshot import GroupSnapshot
 
 FAR_PAST, FAR_FUTURE = -(2**62), 2**62
@@ -108,14 +109,15 @@ class RunContext:
 
 # ----------------------------------------------------------------------------- one run
 
-def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str = "manual",
+def execute(ctx: "StoreContext", name: str, kind: str | None = None, trigger: str = "manual",
             interval: tuple[int, int] | None = None, attempt: int | None = None, scheduled: bool = False,
             scheduler: str | None = None) -> dict[str, Any]:
-    """Run the pipeline once, as ``fs``'s principal (for a ``scheduled`` run, the pipeline's
-    owner's handle, with the ``scheduler``'s name in its audit entry), and return its run record. The pipeline's own failure, a refused grant
-    included, is recorded and returned (status "failed"), not raised; a run already in progress
-    raises Conflict. ``attempt`` defaults to 1, or for a "retry" of a failed run to its attempt + 1."""
-    with fs._ctx.db.write() as conn:
+    """Run the pipeline once, as ``ctx``'s principal (for a ``scheduled`` run, the pipeline's
+    owner's context, with the ``scheduler``'s name in its audit entry), and return its run
+    record. The pipeline's own failure, a refused grant included, is recorded and returned
+    (status "failed"), not raised; a run already in progress raises Conflict. ``attempt``
+    defaults to 1, or for a "retry" of a failed run to its attempt + 1."""
+    with ctx.db.write() as conn:
         started = now_us()  # under the store's lock: after any run that held the pipeline before this one finished
         stored = tables.load(conn, name)  # under the lock too: a run queued behind another sees its watermark
         kind = kind or stored["spec"]["mode"]
@@ -131,14 +133,14 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
     def audited(conn: Any, status: str, rows_out: int = 0) -> None:
         """The run's audit entry as its starter's, in the transaction that ends the run (with its
         rows, when it wrote some)."""
-        fs._ctx.policy.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
-                         {"pipeline": name, "run": run_id, "trigger": trigger, "status": status,
-                          "rows_out": rows_out, **({"scheduler": scheduler} if scheduler else {})},
-                         "failed: run" if status == "failed" else "ok")
+        ctx.policy.log_in(conn, "backfill" if trigger == "backfill" else "run_pipeline", stored["spec"]["target"],
+                          {"pipeline": name, "run": run_id, "trigger": trigger, "status": status,
+                           "rows_out": rows_out, **({"scheduler": scheduler} if scheduler else {})},
+                          "failed: run" if status == "failed" else "ok")
 
     try:  # a definition that no longer holds (an input group deleted since) fails the run, recorded
-        spec = specs.from_dict(stored["spec"], set(registry.names(fs._ctx.db.get())))
-        guard = grants.acting(fs)
+        spec = specs.from_dict(stored["spec"], set(registry.names(ctx.db.get())))
+        guard = grants.acting(ctx)
         if guard is not None:  # checked again at every run: a grant revoked since stops it here
             if scheduled and stored["owner"] is None:
                 raise AccessDenied(f"Pipeline {name!r} has no recorded owner (it was defined before pipelines kept "
@@ -146,17 +148,17 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
                                    "it again (update_pipeline, or Save in the studio) and scheduled runs act as them",
                                    action="run_pipeline", group=spec.target)
             guard.require("run_pipeline", "editor", spec.target)
-            grants.require_inputs(fs, spec, "run_pipeline")
-        plan = plan_run(fs, spec, kind, stored["watermark"], interval)
-        grants.require_files(fs, plan, "run_pipeline")
+            grants.require_inputs(ctx, spec, "run_pipeline")
+        plan = plan_run(ctx, spec, kind, stored["watermark"], interval)
+        grants.require_files(ctx, plan, "run_pipeline")
         if plan.nothing_new:
-            with fs._ctx.db.write() as conn:
+            with ctx.db.write() as conn:
                 tables.finish_run(conn, run_id, "skipped", now_us(), log="no input rows written since the last run")
                 audited(conn, "skipped")
         else:
-            _run(fs, spec, plan, run_id, log, audited)
+            _run(ctx, spec, plan, run_id, log, audited)
     except BaseException as exc:  # recorded, then re-raised only if the process is being stopped
-        with fs._ctx.db.write() as conn:
+        with ctx.db.write() as conn:
             tables.finish_run(conn, run_id, "failed", now_us(), error=_message(exc), rows_in=log.rows_in,
                               window_start_us=log.window[0] if log.window else None,
                               window_end_us=log.window[1] if log.window else None,
@@ -165,9 +167,9 @@ def execute(fs: "FeatureStore", name: str, kind: str | None = None, trigger: str
         if not isinstance(exc, Exception):
             raise
     finally:
-        with fs._ctx.db.write() as conn:
+        with ctx.db.write() as conn:
             tables.release_lock(conn, name)
-    return tables.run(fs._ctx.db.get(), run_id)
+    return tables.run(ctx.db.get(), run_id)
 
 
 def _message(exc: BaseException) -> str:
@@ -176,17 +178,17 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog,
+def _run(ctx: "StoreContext", spec: specs.PipelineSpec, plan: Plan, run_id: int, log: RunLog,
          audited: Callable[[Any, str, int], None]) -> None:
     from ..ingest.prepare import LoadedInput
 
-    with SqlSandbox(fs, plan) as con:
+    with SqlSandbox(ctx, plan) as con:
         rows_in = register_inputs(con, plan)
         log.rows_in, log.window = sum(rows_in.values()), plan.window
         log("read", ", ".join(f"{v}: {n:,} rows" for v, n in rows_in.items()),
             f"window {_window_text(plan.window)}" if plan.window else "")
         table = compute(con, spec, plan, log)
-    check_output(fs, spec, table)
+    check_output(ctx, spec, table)
     log(f"computed {table.num_rows:,} rows for {spec.target}")
     total_in = sum(rows_in.values())
 
@@ -198,11 +200,12 @@ def _run(fs: "FeatureStore", spec: specs.PipelineSpec, plan: Plan, run_id: int, 
         tables.finish_run(conn, run_id, "succeeded", now, rows_in=total_in, rows_out=report.rows_written,
                           rows_rejected=report.rows_rejected, window_start_us=plan.window[0] if plan.window else None,
                           window_end_us=plan.window[1] if plan.window else None, log=log.text())
-        record_lineage(conn, fs, spec, run_id, rows_in, report.rows_written, now)
+        record_lineage(conn, spec, run_id, rows_in, report.rows_written, now)
         audited(conn, "succeeded", report.rows_written)
 
     source = f"pipeline {spec.name} run {run_id}"
-    fs.ingest(spec.target, LoadedInput(table, source, "pipeline"), on_error="skip", source=source, _on_commit=commit)
+    writes.ingest(ctx, spec.target, LoadedInput(table, source, "pipeline"), on_error="skip", source=source,
+                  _on_commit=commit)
 
 
 def _window_text(window: tuple[int, int] | None) -> str:
@@ -215,8 +218,8 @@ class SqlSandbox:
     store's own SQL sandbox for those groups when the inputs are all groups (a cursor on it costs
     microseconds; opening a database ~15 ms)."""
 
-    def __init__(self, fs: "FeatureStore", plan: Plan) -> None:
-        self.fs = fs
+    def __init__(self, ctx: "StoreContext", plan: Plan) -> None:
+        self.ctx = ctx
         self.groups = sorted({snap.group.name for snap, _ in plan.groups.values()})
         self.files = sorted({p for paths in plan.files.values() for p in paths} | set(plan.empty_files.values()))
 
@@ -224,10 +227,10 @@ class SqlSandbox:
         from ..common import duck
 
         if self.files:
-            folders = self.fs._ctx.files.sql_folders(self.groups) or [os.path.join(self.fs.path, ".none")]
+            folders = self.ctx.files.sql_folders(self.groups) or [os.path.join(self.ctx.path, ".none")]
             self.con = duck.sandbox(folders, self.files)
         else:
-            self.con = self.fs._ctx.sandbox_cursor(self.groups)
+            self.con = self.ctx.sandbox_cursor(self.groups)
         return self.con
 
     def __exit__(self, *exc: Any) -> None:
@@ -236,24 +239,24 @@ class SqlSandbox:
 
 # ----------------------------------------------------------------------------- planning
 
-def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark: dict[str, Any],
+def plan_run(ctx: "StoreContext", spec: specs.PipelineSpec, kind: str, watermark: dict[str, Any],
              interval: tuple[int, int] | None, sample: int | None = None) -> Plan:
     """Decide what the run reads, in one read transaction of the store so every input is seen
     as of one instant. ``sample`` (previews) plans the same run but reads at most ``sample``
     rows of each input group (the latest written)."""
     from ..offline import snapshot as query
 
-    conn = fs._ctx.db.get()
+    conn = ctx.db.get()
     group_inputs = spec.group_inputs(set(registry.names(conn)))
-    fs._ctx.policy.require_read(list(group_inputs.values()))  # the check every offline read meets at its snapshots
+    ctx.policy.require_read(list(group_inputs.values()))  # the check every offline read meets at its snapshots
     lookback = int((spec.lookback_seconds or 0) * 1_000_000)
     plan = Plan(kind, interval, sample=sample)
     new_ranges: list[tuple[int, int]] = []
     has_new = False
-    with fs._ctx.db.read() as conn:
+    with ctx.db.read() as conn:
         heads = {}
         for view, group in group_inputs.items():
-            g, _ = fs._ctx.group(group)
+            g, _ = ctx.group(group)
             if not g.offline:
                 raise ValidationError(f"Input {group!r} has no offline store, so a pipeline cannot read its history")
             head = registry.state(conn, group)["last_write_us"] or 0
@@ -264,7 +267,7 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
                 after = watermark.get(f"group:{g.name}")
                 if after is not None and after >= head:
                     continue
-                snap = query.snapshot(conn, fs._ctx.files, g, after_write_us=after)
+                snap = query.snapshot(conn, ctx.files, g, after_write_us=after)
                 where = f"write_time <= {query.ts_literal(head)}" + (
                     f" AND write_time > {query.ts_literal(after)}" if after is not None else "")
                 has_new = True
@@ -278,28 +281,28 @@ def plan_run(fs: "FeatureStore", spec: specs.PipelineSpec, kind: str, watermark:
             if lookback and plan.window:
                 plan.groups = {}  # read every row of the widened window instead of the new rows alone
                 for view, (g, head) in heads.items():
-                    plan.groups[view] = _range(conn, fs, query, g, head, plan.window[0] - lookback, None)
+                    plan.groups[view] = _range(conn, ctx, query, g, head, plan.window[0] - lookback, None)
             else:  # inputs without new rows are read as empty views of their columns
                 for view, (g, head) in heads.items():
                     if view not in plan.groups:
-                        plan.groups[view] = (query.snapshot(conn, fs._ctx.files, g, after_write_us=head),
+                        plan.groups[view] = (query.snapshot(conn, ctx.files, g, after_write_us=head),
                                              f"write_time > {query.ts_literal(head)}")
         elif kind == "backfill" and interval is not None:
             for view, (g, head) in heads.items():
-                plan.groups[view] = _range(conn, fs, query, g, head, interval[0] - lookback,
+                plan.groups[view] = _range(conn, ctx, query, g, head, interval[0] - lookback,
                                            None if lookback else interval[1])
         else:  # full
             for view, (g, head) in heads.items():
-                plan.groups[view] = (query.snapshot(conn, fs._ctx.files, g), f"write_time <= {query.ts_literal(head)}")
+                plan.groups[view] = (query.snapshot(conn, ctx.files, g), f"write_time <= {query.ts_literal(head)}")
     plan_files(spec, set(group_inputs.values()), kind, watermark, plan)
     if kind == "incremental" and not has_new and not plan.files:
         plan.nothing_new = True
     return plan
 
 
-def _range(conn: Any, fs: "FeatureStore", query: Any, g: Any, head: int, lo: int, hi: int | None) -> tuple[Any, str]:
+def _range(conn: Any, ctx: "StoreContext", query: Any, g: Any, head: int, lo: int, hi: int | None) -> tuple[Any, str]:
     """The rows written up to ``head`` with event times in [lo, hi) (hi None: no upper bound)."""
-    snap = query.snapshot(conn, fs._ctx.files, g, max_event_us=hi - 1 if hi is not None else None, min_event_us=lo)
+    snap = query.snapshot(conn, ctx.files, g, max_event_us=hi - 1 if hi is not None else None, min_event_us=lo)
     where = f"write_time <= {query.ts_literal(head)} AND _event_time >= {query.ts_literal(lo)}"
     return snap, where + (f" AND _event_time < {query.ts_literal(hi)}" if hi is not None else "")
 
@@ -449,10 +452,10 @@ def load_function(path: str) -> Callable[[RunContext], Any]:
     return obj
 
 
-def check_output(fs: "FeatureStore", spec: specs.PipelineSpec, table: "pa.Table") -> None:
+def check_output(ctx: "StoreContext", spec: specs.PipelineSpec, table: "pa.Table") -> None:
     """The output's columns against the target's features: the identifier and event time must
     be there, and no column may be unknown (a typo would otherwise drop a feature silently)."""
-    g = fs.feature_group(spec.target)
+    g, _ = ctx.group(spec.target)
     names = set(table.column_names)
     features = {f.name for f in g.features}
     missing = [c for c in (g.record_identifier, g.event_time) if c not in names]
@@ -466,8 +469,8 @@ def check_output(fs: "FeatureStore", spec: specs.PipelineSpec, table: "pa.Table"
                               f"to one of {', '.join(sorted(features))}, or leave it out")
 
 
-def record_lineage(conn: Any, fs: "FeatureStore", spec: specs.PipelineSpec, run_id: int, rows_in: dict[str, int],
-                   rows_out: int, now: int) -> None:
+def record_lineage(conn: Any, spec: specs.PipelineSpec, run_id: int, rows_in: dict[str, int], rows_out: int,
+                   now: int) -> None:
     """input group or file -> pipeline -> target group, each edge with the latest run and its rows."""
     node = f"pipeline:{spec.name}"
     lineage.upsert_node(conn, node, "pipeline", spec.name, now,

@@ -21,7 +21,7 @@ from ..common.timeutil import now_us
 from . import runner, tables
 
 if TYPE_CHECKING:
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
 
 log = logging.getLogger("featurestore.scheduler")
 
@@ -42,13 +42,13 @@ def latest_fire(cron: str, upto_us: int) -> int:
     return int(croniter(cron, start).get_prev(float) * 1_000_000)
 
 
-def due(fs: "FeatureStore", now: int) -> list[tuple[str, str, int]]:
+def due(ctx: "StoreContext", now: int) -> list[tuple[str, str, int]]:
     """(pipeline, trigger, attempt) for each pipeline that should start now: "schedule" or
     "catch_up" (its cron time passed), "on_change" (an input got writes since the last run),
     "retry" (its last scheduled run failed and retries and the delay allow another attempt)."""
     from .spec import from_dict
 
-    conn = fs._ctx.db.get()
+    conn = ctx.db.get()
     groups = set(registry.names(conn))
     last, locks = tables.last_runs(conn), tables.locked(conn)
     out = []
@@ -78,13 +78,13 @@ def due(fs: "FeatureStore", now: int) -> list[tuple[str, str, int]]:
                 missed = next_fire(spec.schedule, fire) <= now
                 out.append((name, "catch_up" if missed else "schedule", 1))
                 continue
-        if spec.trigger == "on_change" and _inputs_changed(fs, spec, stored["watermark"], groups):
+        if spec.trigger == "on_change" and _inputs_changed(ctx, spec, stored["watermark"], groups):
             out.append((name, "on_change", 1))
     return out
 
 
-def _inputs_changed(fs: "FeatureStore", spec: Any, watermark: dict[str, Any], groups: set[str]) -> bool:
-    conn = fs._ctx.db.get()
+def _inputs_changed(ctx: "StoreContext", spec: Any, watermark: dict[str, Any], groups: set[str]) -> bool:
+    conn = ctx.db.get()
     for group in spec.group_inputs(groups).values():
         if (registry.state(conn, group)["last_write_us"] or 0) > (watermark.get(f"group:{group}") or 0):
             return True
@@ -99,24 +99,29 @@ def _inputs_changed(fs: "FeatureStore", spec: Any, watermark: dict[str, Any], gr
 
 
 class Scheduler:
-    def __init__(self, fs: "FeatureStore", tick: float = 1.0, clock: Callable[[], int] = now_us) -> None:
-        self.fs, self.tick, self.clock = fs, tick, clock
+    """Runs due pipelines on ``ctx``'s store. ``as_principal(owner)`` gives the context a run acts
+    in as the pipeline's owner: building another principal's policy is the access room's work,
+    so whoever starts the scheduler (``FeatureStore.run_scheduler``) hands it in."""
+
+    def __init__(self, ctx: "StoreContext", as_principal: Callable[[str], "StoreContext"], tick: float = 1.0,
+                 clock: Callable[[], int] = now_us) -> None:
+        self.ctx, self.as_principal, self.tick, self.clock = ctx, as_principal, tick, clock
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Hold the store's scheduler lock and start due pipelines every ``tick`` seconds until
         ``stop`` is set."""
         stop = stop or threading.Event()
-        with self.fs._ctx.db.write() as conn:
+        with self.ctx.db.write() as conn:
             tables.take_lock(conn, tables.SCHEDULER_LOCK, self.clock())
-        log.info("scheduler started on %s", self.fs.path)
+        log.info("scheduler started on %s", self.ctx.path)
         try:
             while not stop.is_set():
                 self.run_due(stop)
-                with self.fs._ctx.db.write() as conn:
+                with self.ctx.db.write() as conn:
                     tables.beat(conn, tables.SCHEDULER_LOCK, self.clock())
                 stop.wait(self.tick)
         finally:
-            with self.fs._ctx.db.write() as conn:
+            with self.ctx.db.write() as conn:
                 tables.release_lock(conn, tables.SCHEDULER_LOCK)
             log.info("scheduler stopped")
 
@@ -124,25 +129,22 @@ class Scheduler:
         """Start every pipeline due now, one after another; returns their runs."""
         runs = []
         now = self.clock()
-        for name, trigger, attempt in due(self.fs, now):
+        for name, trigger, attempt in due(self.ctx, now):
             if stop is not None and stop.is_set():
                 break
-            stored = tables.load(self.fs._ctx.db.get(), name)
+            stored = tables.load(self.ctx.db.get(), name)
             schedule = stored["spec"].get("schedule")
             if trigger in ("schedule", "catch_up") and schedule:
-                with self.fs._ctx.db.write() as conn:  # the fire times up to now are spent, whatever the outcome
+                with self.ctx.db.write() as conn:  # the fire times up to now are spent, whatever the outcome
                     tables.update(conn, name, now_us(), last_fire_us=latest_fire(schedule, now))
-            # As its owner: a fresh handle, so every run decides on the policy as it is now.
-            actor = self.fs.with_principal(stored["owner"]) if stored["owner"] is not None else self.fs
-            depth = actor._ctx.calls  # as inside a run_pipeline call: the run checks its own grants, and its
-            depth.n = getattr(depth, "n", 0) + 1  # ingest is the run's write, logged once, by the run
+            # As its owner, in a fresh context, so every run decides on the policy as it is now. The run
+            # checks its own grants, and its write is the run's, logged once, by the run.
+            actor = self.as_principal(stored["owner"]) if stored["owner"] is not None else self.ctx
             try:
                 run = runner.execute(actor, name, None, trigger, attempt=attempt, scheduled=True,
-                                     scheduler=self.fs._ctx.policy.name)
+                                     scheduler=self.ctx.policy.name)
             except Conflict:  # someone started it by hand meanwhile
                 continue
-            finally:
-                depth.n -= 1
             log.info("pipeline %s run %s (%s): %s", name, run["id"], trigger, run["status"])  # audited by the run
             runs.append(run)
         return runs
