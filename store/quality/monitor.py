@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import ValidationError
-from ..online.sqlite_tables import q
+from ..common.sqltext import q
 from ..retrieval.stats import read
 from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from . import drift as figures
@@ -147,7 +147,7 @@ def drift_between(fs: "FeatureStore", group: str, ref: tuple[int, int], cur: tup
     chosen = _chosen(fs.feature_group(group), features)
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[dict[str, Any]]:
-        from ..offline.snapshot import ts_literal
+        from ..common.sqltext import ts_literal
 
         def rows(lo: int, hi: int):
             cols = ", ".join(q(f.name) for f in chosen) or "1 AS __none"
@@ -187,7 +187,7 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
     lo = end - int(periods) * step - ref_len
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> "pa.Table":
-        from ..offline.snapshot import ts_literal
+        from ..common.sqltext import ts_literal
 
         cols = "".join(f", {q(f.name)}" for f in chosen)
         return con.sql(f"SELECT epoch_us(_event_time) AS __t{cols} FROM {view} WHERE NOT is_deleted "
@@ -228,7 +228,7 @@ def distributions(fs: "FeatureStore", group: str, feature: str, reference: tuple
     ref, cur = _window(reference, "reference"), _window(current, "current")
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[Any]:
-        from ..offline.snapshot import ts_literal
+        from ..common.sqltext import ts_literal
 
         return [con.sql(f"SELECT {q(feature)} AS v FROM {view} WHERE NOT is_deleted AND {column} >= "
                         f"{ts_literal(lo)} AND {column} < {ts_literal(hi)}").to_arrow_table().column("v")
