@@ -77,9 +77,9 @@ def _parquet_files(store_path: str) -> list[str]:
 
 def _export_database(db: str, old_key: bytes | None, new_key: bytes) -> None:
     """A SQLCipher copy of the database under the new key (sqlcipher_export copies schema and rows)."""
-    from ..databases.sqlite_db import _cipher
+    from ..databases.sqlite_db import cipher_connection
 
-    conn = _cipher(db)
+    conn = cipher_connection(db)
     try:
         if old_key is not None:
             conn.execute(f"PRAGMA key = \"x'{old_key.hex()}'\"")
