@@ -1,4 +1,5 @@
-"""Feature and feature-group definitions and the naming rules (inference lives in ``inference``)."""
+"""Feature and feature-group definitions, the naming rules, and a group's Arrow schema in the
+offline store (proposing a schema from data lives in ``ingest.infer``)."""
 from __future__ import annotations
 
 import re
