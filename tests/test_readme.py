@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
