@@ -46,7 +46,7 @@ def file_format(path: str) -> str:
 def default_mapping(group: "FeatureGroup", columns: list[str]) -> dict[str, str | None]:
     """Each column onto the feature of its name, or of its sanitised name (as Create named it:
     'Order ID' -> Order_ID); None for columns that match no feature."""
-    from .ingest.infer import feature_name
+    from .model.schema import feature_name
 
     features = set(group.feature_names)
     taken: set[str] = set()

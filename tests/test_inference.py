@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import FeatureStore, ValidationError
-from store.ingest.infer import feature_name, propose, propose_file
+from store.ingest.infer import propose, propose_file
+from store.model.schema import feature_name
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1, max_size=12)
 OFFSETS = ["Z", "+00:00", "+05:30", "-08:00", ""]

@@ -38,7 +38,7 @@ def _leftovers(path) -> list[str]:
     """Every file an encrypt/rekey run writes beside the store's own (hidden temporary files too)."""
     found = []
     for folder, _dirs, names in os.walk(path):
-        found += [os.path.join(folder, n) for n in names if ".rekey" in n or n in (rekey.LOCK, crypto.MARKER + ".tmp")]
+        found += [os.path.join(folder, n) for n in names if ".rekey" in n or n in (crypto.LOCK, crypto.MARKER + ".tmp")]
     return found
 
 
@@ -67,7 +67,7 @@ def test_a_killed_encrypt_is_cleaned_up_and_its_key_refused_on_every_path(tmp_pa
     assert child.wait(120) == -signal.SIGKILL, child.stderr.read().decode()
     assert key_file.exists() and not crypto.is_encrypted(str(store))
     copies = [p for p in _leftovers(store) if p.endswith(".parquet.rekey")]
-    assert len(copies) >= 24 and os.path.exists(store / rekey.LOCK)
+    assert len(copies) >= 24 and os.path.exists(store / crypto.LOCK)
     with open(store / "offline" / "g" / ".stray.parquet.rekey.tmp", "wb") as fh:  # a copy cut off mid-write
         fh.write(b"PAR1")
 

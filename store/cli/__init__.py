@@ -1,6 +1,10 @@
-"""``featurestore``: the command line, a thin layer over ``FeatureStore`` (one call per command).
+"""Floor 13, ``featurestore``: the command line, a thin layer over ``FeatureStore`` (one call per
+command), one module per command group (``access``, ``pipelines``; ``kit`` holds what they share).
 
 Heavy libraries load inside commands so ``featurestore --help`` answers at once.
+
+May import: every floor below (``server``, ``demo``, ``upload``, the facade and its floors); the
+library never imports it, so ``click`` stays out of the engine.
 """
 from __future__ import annotations
 

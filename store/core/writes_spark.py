@@ -199,7 +199,7 @@ def _merge(g: "FeatureGroup", payloads: list[dict], rules: list, task: _Task
     the newest row per record across partitions, the sequence numbers used and the newest event."""
     import pyarrow as pa
 
-    from ..offline.files import arrow_schema
+    from ..model.schema import arrow_schema
     from ..model.rules import judge_batch_rules, record_batch_verdicts
 
     # A row's position in the DataFrame: rows of earlier input partitions, then its place in its own.

@@ -1,6 +1,10 @@
-"""The database under a store's tables (see ``base.Database``): a SQLite file in the store folder
-(the default), or a schema in a PostgreSQL database (``registry: postgresql://...`` in
-``featurestore.yaml``) so servers and studios on several machines share one store."""
+"""Floor 4, the database under a store's tables (see ``base.Database``): a SQLite file in the
+store folder (the default), or a schema in a PostgreSQL database (``registry: postgresql://...`` in
+``featurestore.yaml``) so servers and studios on several machines share one store; and the column
+DDL of one-column-per-feature tables (``ddl``).
+
+May import: ``store.model``, ``store.storage``, ``store.common``, ``store.errors``.
+"""
 from __future__ import annotations
 
 import os

@@ -32,7 +32,7 @@ def connect(path: str, key: bytes | None = None) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
                                factory=_Connection)
     else:
-        conn = _cipher(path)
+        conn = cipher_connection(path)
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -42,7 +42,9 @@ def connect(path: str, key: bytes | None = None) -> sqlite3.Connection:
     return conn
 
 
-def _cipher(path: str) -> sqlite3.Connection:
+def cipher_connection(path: str) -> sqlite3.Connection:
+    """A SQLCipher connection to ``path``, not yet keyed (``PRAGMA key`` is the caller's: a
+    store's open gives its key, a key change attaches a copy under the new one)."""
     try:
         from sqlcipher3 import dbapi2
     except ImportError:

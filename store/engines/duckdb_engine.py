@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Sequence, TypeVar
 
 from ..offline import snapshot as query
 from ..errors import ValidationError
-from ..online.sqlite_tables import q
+from ..common.sqltext import q, ts_literal
 from ..model.schema import FeatureGroup
 from .base import Engine, JoinPlan
 
@@ -138,7 +138,7 @@ def _beside(left: "pa.Table", right: "pa.Table") -> "pa.Table":
 def _group_ctes(i: int, group: FeatureGroup, feats: list[str], view: str, plan: JoinPlan) -> list[str]:
     cols = ", ".join(q(f) for f in feats)
     base = (f"SELECT {q(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
-            f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {plan.version_filter(query.ts_literal)}")
+            f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {plan.version_filter(ts_literal)}")
     return [f"__a{i} AS ({base})",
             f"__v{i} AS (SELECT * FROM __a{i} QUALIFY row_number() OVER (PARTITION BY __k, __ev "
             "ORDER BY __wt DESC, __seq DESC) = 1)"]

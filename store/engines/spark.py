@@ -324,7 +324,7 @@ def _named(sql: str, groups: Sequence[str]) -> list[str]:
 def view(spark: Any, snap: "GroupSnapshot") -> Any:
     """The group's history as a DataFrame with every column of its current schema: its listed
     files (those compaction moved since, at their new place) and its staged rows."""
-    from ..offline.files import arrow_schema
+    from ..model.schema import arrow_schema
 
     frame = spark.createDataFrame(arrow_schema(snap.group).empty_table())
     paths = [p for ps in snap.files.values() for p in ps]
@@ -366,7 +366,7 @@ class _FileReader:
         self.storage, self.group = storage, group
 
     def __call__(self, batches: Any) -> Any:
-        from ..offline.files import arrow_schema
+        from ..model.schema import arrow_schema
         from ..offline.snapshot import conform
 
         schema = arrow_schema(self.group)

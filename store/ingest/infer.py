@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..model.coerce import BOOL_WORDS_PATTERN, FLOAT_PATTERN, INT_PATTERN
 from ..errors import ValidationError
-from ..model.schema import NAME_RE, Feature, reserved_clash
+from ..model.schema import Feature, feature_name
 from ..common.timeutil import format_example, parse_formatted, parse_loose_iso, time_formats_fitting, time_share
 
 if TYPE_CHECKING:
@@ -72,24 +71,6 @@ class TimeCheck:
     problem: str | None  # why the column cannot be the event time, None when it can
     note: str | None  # what happens to the values that do not read
     preview: "pa.Table | None" = None  # first values and the instants read from them (ISO-8601)
-
-
-def feature_name(column: str, taken: set[str]) -> str:
-    """``column`` if it is a valid, free feature name, else a sanitised one ('Order ID' ->
-    'Order_ID', 'prénom' -> 'prenom', 'year' or 'YEAR' -> 'year_value'), unique among ``taken``
-    (the lower-case names given so far: SQL does not tell 'Amount' from 'amount')."""
-    name = column
-    if not (NAME_RE.fullmatch(name) and len(name) <= 64):
-        ascii_text = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode()
-        name = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_-")[:64].strip("_-") or "column"
-    if reserved_clash(name):
-        name = f"{name}_value"
-    base, n = name, 2
-    while name.lower() in taken:
-        suffix = f"_{n}"
-        name, n = base[: 64 - len(suffix)] + suffix, n + 1
-    taken.add(name.lower())
-    return name
 
 
 def _text_type(arr: "pa.Array") -> tuple[str, str | None, str | None]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..model.coerce import ColumnProblem, coerce_column, event_time_column, identifier_too_long, shown
 from ..errors import ValidationError
-from ..offline.files import arrow_schema
+from ..model.schema import arrow_schema
 from ..model.schema import RESERVED_NAMES, FeatureGroup
 from .files import is_csv, is_parquet, newlines_before, newlines_in, read_batches, read_table
 
@@ -372,7 +372,7 @@ def map_columns(table: "pa.Table", columns: dict[str, str | None] | None, source
 def map_invalid_names(table: "pa.Table", group: FeatureGroup) -> "pa.Table":
     """Rename columns whose names cannot be features ('Order ID') to the sanitised feature name a
     group created from the same file was given ('Order_ID'), when the group has that feature."""
-    from .infer import feature_name
+    from ..model.schema import feature_name
 
     taken: set[str] = set()
     proposed = {c: feature_name(c, taken) for c in table.column_names}
@@ -663,7 +663,7 @@ def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: 
 
     from ..common import duck
 
-    from ..online.sqlite_tables import q
+    from ..common.sqltext import q
 
     n = latest.num_rows
     ev = latest.column("_event_time").cast(pa.int64())

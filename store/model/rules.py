@@ -219,7 +219,7 @@ def _check_pattern(pattern: str, where: str) -> None:
 
 def _check_expression(group: "FeatureGroup", sql: str, where: str) -> None:
     from ..common import duck
-    from ..offline.files import arrow_schema
+    from ..model.schema import arrow_schema
 
     import duckdb
 
@@ -232,7 +232,7 @@ def _check_expression(group: "FeatureGroup", sql: str, where: str) -> None:
         try:
             one = con.execute(f"SELECT count(*) FROM (SELECT CAST(({sql}) AS BOOLEAN) FROM __rows)").fetchall()
         except duckdb.Error as exc:
-            from ..offline.snapshot import plain_sql_error
+            from ..common.sqltext import plain_sql_error
 
             raise ValidationError(f"{where}: sql {sql!r} is not a row-level boolean over the features: "
                                   f"{plain_sql_error(exc)}") from None
@@ -504,7 +504,7 @@ def _expression_check(group: "FeatureGroup", rule: Rule) -> Callable[[dict[str, 
     import pyarrow as pa
 
     from ..common import duck
-    from ..offline.files import arrow_schema
+    from ..model.schema import arrow_schema
 
     schema = arrow_schema(group)
     fields = [schema.field(f.name) for f in group.features]

@@ -1,7 +1,9 @@
-"""Feature and feature-group definitions and the naming rules (inference lives in ``inference``)."""
+"""Feature and feature-group definitions, the naming rules, and a group's Arrow schema in the
+offline store (proposing a schema from data lives in ``ingest.infer``)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from contextvars import ContextVar
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -320,3 +322,35 @@ def validate_definition(
     check_parameters(tags, f"feature group {name!r}", limit=MAX_TAGS, what="tags")
     if not (online or offline):
         raise ValidationError(f"Feature group {name!r} needs an online or an offline store (or both)")
+
+
+def arrow_schema(group: FeatureGroup) -> "pa.Schema":
+    """The Arrow schema of ``group``'s rows in the offline store: its features, then the
+    columns every offline row carries (its write and API times, tombstone, event time, order)."""
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    fields = [pa.field(f.name, f.arrow_type()) for f in group.features]
+    fields += [
+        pa.field("api_invocation_time", ts), pa.field("write_time", ts), pa.field("is_deleted", pa.bool_()),
+        pa.field("_event_time", ts), pa.field("_seq", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+def feature_name(column: str, taken: set[str]) -> str:
+    """``column`` if it is a valid, free feature name, else a sanitised one ('Order ID' ->
+    'Order_ID', 'prénom' -> 'prenom', 'year' or 'YEAR' -> 'year_value'), unique among ``taken``
+    (the lower-case names given so far: SQL does not tell 'Amount' from 'amount')."""
+    name = column
+    if not (NAME_RE.fullmatch(name) and len(name) <= 64):
+        ascii_text = unicodedata.normalize("NFKD", column).encode("ascii", "ignore").decode()
+        name = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_text).strip("_-")[:64].strip("_-") or "column"
+    if reserved_clash(name):
+        name = f"{name}_value"
+    base, n = name, 2
+    while name.lower() in taken:
+        suffix = f"_{n}"
+        name, n = base[: 64 - len(suffix)] + suffix, n + 1
+    taken.add(name.lower())
+    return name

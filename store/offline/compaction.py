@@ -22,7 +22,8 @@ import numpy as np
 from ..databases import Connection
 from ..model import layout
 from .. import registry
-from .files import FileEntry, OfflineFiles, arrow_schema
+from .files import FileEntry, OfflineFiles
+from ..model.schema import arrow_schema
 from .snapshot import conform
 from . import retention
 

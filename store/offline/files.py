@@ -37,8 +37,9 @@ import numpy as np
 from ..model import layout
 from ..databases import Connection, run_script
 from ..errors import StorageUnavailable, ValidationError
-from ..online.sqlite_tables import add_columns_sql, columns_ddl, q
-from ..model.schema import Feature, FeatureGroup
+from ..common.sqltext import q, sql_list
+from ..databases.ddl import add_columns_sql, columns_ddl
+from ..model.schema import Feature, FeatureGroup, arrow_schema
 from ..storage import Storage
 
 if TYPE_CHECKING:
@@ -79,18 +80,6 @@ CREATE TABLE IF NOT EXISTS offline_growth (
 
 def init(conn: Connection) -> None:
     run_script(conn, SCHEMA)
-
-
-def arrow_schema(group: FeatureGroup) -> "pa.Schema":
-    import pyarrow as pa
-
-    ts = pa.timestamp("us", tz="UTC")
-    fields = [pa.field(f.name, f.arrow_type()) for f in group.features]
-    fields += [
-        pa.field("api_invocation_time", ts), pa.field("write_time", ts), pa.field("is_deleted", pa.bool_()),
-        pa.field("_event_time", ts), pa.field("_seq", pa.int64()),
-    ]
-    return pa.schema(fields)
 
 
 # ----------------------------------------------------------------------------- staging
@@ -399,8 +388,6 @@ class OfflineFiles:
         fails on nested columns and on column chunks of several pages) and files on an object
         store (no DuckDB extension needed) are a pyarrow dataset registered as ``source``, both
         scanned lazily."""
-        from .snapshot import sql_list
-
         if self.key is None and self.storage.local:
             return f"SELECT * FROM read_parquet({sql_list(paths)}, hive_partitioning = false)"
         con.register(source, self.dataset(group, feature_count, paths))

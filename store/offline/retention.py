@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
-from ..online.sqlite_tables import q
+from ..common.sqltext import q
 from ..common.timeutil import us_to_iso
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def kept(group: "FeatureGroup", rows: "pa.Table", cutoff_us: int) -> "pa.Table":
     history the cutoff lets go."""
     from ..common import duck
 
-    from .snapshot import ts_literal
+    from ..common.sqltext import ts_literal
 
     c = ts_literal(cutoff_us)
     rid = q(group.record_identifier)

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from ..databases import Connection
 from ..errors import FeatureStoreError, Interrupted, ValidationError
-from .files import OfflineFiles, arrow_schema, staged_arrow
-from ..online.sqlite_tables import q
-from ..model.schema import FeatureGroup
-from ..common.timeutil import us_to_iso
+from .files import OfflineFiles, staged_arrow
+from ..common.sqltext import plain_sql_error, q, ts_literal
+from ..model.schema import FeatureGroup, arrow_schema
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,10 +56,6 @@ def snapshot(conn: Connection, files: OfflineFiles, group: FeatureGroup,
     listed = files.listed(conn, group.name, max_event_us, max_write_us, min_event_us, after_write_us)
     return GroupSnapshot(group, listed, staged_arrow(conn, group), files, st["last_write_us"] or None,
                          st["retained_from_us"])
-
-
-def sql_list(paths: Sequence[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | None = None) -> str:
@@ -180,11 +175,6 @@ def with_retry(run: Callable[[], T], attempts: int = 3) -> T:
             if attempt == attempts - 1 or not vanished:
                 raise FeatureStoreError(f"Reading the offline store failed: {exc}") from exc
     raise AssertionError("unreachable")
-
-
-def ts_literal(us: int) -> str:
-    """A TIMESTAMPTZ literal with an explicit UTC offset, so DuckDB's TimeZone cannot shift it."""
-    return f"TIMESTAMPTZ '{us_to_iso(int(us))}'"
 
 
 def as_of_sql(group: FeatureGroup, view: str, event_us: int | None, known_us: int | None,
@@ -309,19 +299,6 @@ def user_sql_error(exc: "duckdb.Error", views: Sequence[str]) -> ValidationError
     if isinstance(exc, duckdb.CatalogException):
         return ValidationError(unknown_name_error(exc, views))
     return ValidationError(plain_sql_error(exc))
-
-
-def plain_sql_error(exc: Exception) -> str:
-    """DuckDB's message without its class prefix and the echo of the query: 'Table with name x
-    does not exist! Did you mean "y"?'."""
-    import re
-
-    text = str(exc)
-    prefix = re.match(r"(\w+(?: \w+)*) Error: ", text)  # Parser, Catalog, Binder, Out of Range, ...
-    if prefix:
-        text = ("SQL syntax error: " if prefix.group(1) == "Parser" else "SQL error: ") + text[prefix.end():]
-    text = text.split("\n\nLINE ")[0].split("\nLINE ")[0]
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def unknown_name_error(exc: Exception, views: Sequence[str]) -> str:

@@ -1,6 +1,11 @@
-"""Online store backends behind one interface (``base.OnlineBackend``): the store's own database
-(the default: see ``store.databases``), Redis or PostgreSQL, chosen by ``online:`` in
-``featurestore.yaml``."""
+"""Floor 6, online store backends behind one interface (``base.OnlineBackend``, which imports no
+backend): the store's own database (the default: ``sqlite`` and its SQL in ``sqlite_tables``; see
+``store.databases``), Redis or PostgreSQL (both through the ``outbox``), chosen by ``online:`` in
+``featurestore.yaml``; ``open_online`` below picks one by the URL's scheme.
+
+May import: floors 1-5 (``registry``, ``databases``, ``model``, ``storage``, ``common``, ``errors``);
+not ``store.offline``, which sits beside it.
+"""
 from __future__ import annotations
 
 import uuid

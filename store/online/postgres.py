@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
+from ..common.sqltext import q
 from ..databases import Connection
 from ..databases.postgres_db import close_quietly, unavailable, usable
 from ..errors import ValidationError
@@ -28,10 +29,6 @@ PAYLOAD_ROWS = 5_000
 MAX_FEATURES = 1_590  # PostgreSQL's 1,600 columns less the four internal ones, with room to spare
 T = TypeVar("T")
 PG_TYPES = {"Integral": "BIGINT", "Fractional": "DOUBLE PRECISION", "String": "TEXT"}
-
-
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class PostgresOnline(OutboxBackend):

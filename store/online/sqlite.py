@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..databases import Connection
 from . import sqlite_tables as tables
-from .sqlite_tables import q
+from ..common.sqltext import q
 from ..model.schema import Feature, FeatureGroup, stored_definitions
 from .base import OnlineBackend, Row
 

@@ -10,28 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
+from ..common.sqltext import q
 from ..databases import Connection
+from ..databases.ddl import add_columns_sql, columns_ddl
 from ..model.schema import Feature, FeatureGroup
 
 INTERNAL = ("_event_us", "_write_us", "_expires_us", "_deleted")
 
 
-def q(name: str) -> str:
-    """Quote an SQL identifier (group and feature names may hold '-')."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def table(group: str) -> str:
     return q(f"online:{group}")
-
-
-def columns_ddl(features: Iterable[Feature], key: str | None = None) -> list[str]:
-    """Column definitions of features in the store database's types (the key one the primary key)."""
-    return [f"{q(f.name)} {f.sqlite_type}" + (" PRIMARY KEY" if f.name == key else "") for f in features]
-
-
-def add_columns_sql(table_name: str, features: Iterable[Feature]) -> list[str]:
-    return [f"ALTER TABLE {table_name} ADD COLUMN {column}" for column in columns_ddl(features)]
 
 
 def create_table(conn: Connection, group: FeatureGroup) -> None:

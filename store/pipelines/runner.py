@@ -34,7 +34,7 @@ from ..core import writes
 from ..registry import lineage
 from .. import registry
 from ..errors import AccessDenied, FeatureStoreError, ValidationError
-from ..online.sqlite_tables import q
+from ..common.sqltext import q, ts_literal
 from ..common.timeutil import now_us, us_to_datetime, us_to_iso
 from . import grants, tables
 from . import spec as specs
@@ -268,8 +268,8 @@ def plan_run(ctx: "StoreContext", spec: specs.PipelineSpec, kind: str, watermark
                 if after is not None and after >= head:
                     continue
                 snap = query.snapshot(conn, ctx.files, g, after_write_us=after)
-                where = f"write_time <= {query.ts_literal(head)}" + (
-                    f" AND write_time > {query.ts_literal(after)}" if after is not None else "")
+                where = f"write_time <= {ts_literal(head)}" + (
+                    f" AND write_time > {ts_literal(after)}" if after is not None else "")
                 has_new = True
                 if lookback:  # the window decides what the run reads (else it is measured as the rows are read)
                     span = _event_span(snap, where)
@@ -286,14 +286,14 @@ def plan_run(ctx: "StoreContext", spec: specs.PipelineSpec, kind: str, watermark
                 for view, (g, head) in heads.items():
                     if view not in plan.groups:
                         plan.groups[view] = (query.snapshot(conn, ctx.files, g, after_write_us=head),
-                                             f"write_time > {query.ts_literal(head)}")
+                                             f"write_time > {ts_literal(head)}")
         elif kind == "backfill" and interval is not None:
             for view, (g, head) in heads.items():
                 plan.groups[view] = _range(conn, ctx, query, g, head, interval[0] - lookback,
                                            None if lookback else interval[1])
         else:  # full
             for view, (g, head) in heads.items():
-                plan.groups[view] = (query.snapshot(conn, ctx.files, g), f"write_time <= {query.ts_literal(head)}")
+                plan.groups[view] = (query.snapshot(conn, ctx.files, g), f"write_time <= {ts_literal(head)}")
     plan_files(spec, set(group_inputs.values()), kind, watermark, plan)
     if kind == "incremental" and not has_new and not plan.files:
         plan.nothing_new = True
@@ -303,8 +303,8 @@ def plan_run(ctx: "StoreContext", spec: specs.PipelineSpec, kind: str, watermark
 def _range(conn: Any, ctx: "StoreContext", query: Any, g: Any, head: int, lo: int, hi: int | None) -> tuple[Any, str]:
     """The rows written up to ``head`` with event times in [lo, hi) (hi None: no upper bound)."""
     snap = query.snapshot(conn, ctx.files, g, max_event_us=hi - 1 if hi is not None else None, min_event_us=lo)
-    where = f"write_time <= {query.ts_literal(head)} AND _event_time >= {query.ts_literal(lo)}"
-    return snap, where + (f" AND _event_time < {query.ts_literal(hi)}" if hi is not None else "")
+    where = f"write_time <= {ts_literal(head)} AND _event_time >= {ts_literal(lo)}"
+    return snap, where + (f" AND _event_time < {ts_literal(hi)}" if hi is not None else "")
 
 
 def _event_span(snap: "GroupSnapshot", where: str) -> tuple[int, int] | None:
@@ -379,7 +379,7 @@ def register_inputs(con: "duckdb.DuckDBPyConnection", plan: Plan) -> dict[str, i
 
 
 def _reader(paths: list[str]) -> str:
-    from ..offline.snapshot import sql_list
+    from ..common.sqltext import sql_list
 
     if all(p.lower().endswith((".parquet", ".pq")) for p in paths):
         return f"read_parquet({sql_list(paths)}, union_by_name = true)"
@@ -389,7 +389,7 @@ def _reader(paths: list[str]) -> str:
 def render(sql: str, window: tuple[int, int] | None, params: dict[str, Any]) -> str:
     """The SQL with {{window_start}}, {{window_end}} and {{param}} filled in: instants as
     TIMESTAMPTZ literals, numbers as written, text as quoted SQL strings."""
-    from ..offline.snapshot import ts_literal
+    from ..common.sqltext import ts_literal
 
     lo, hi = window if window else (FAR_PAST // 1000, FAR_FUTURE // 1000)
 
@@ -420,7 +420,7 @@ def compute(con: "duckdb.DuckDBPyConnection", spec: specs.PipelineSpec, plan: Pl
         try:
             rel = con.sql(render(spec.sql, plan.window, spec.params))
         except duckdb.Error as exc:
-            from ..offline.snapshot import plain_sql_error
+            from ..common.sqltext import plain_sql_error
 
             raise ValidationError(f"The pipeline's SQL failed: {plain_sql_error(exc)}") from None
         if rel is None:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 import numpy as np
 
 from .. import registry
+from ..common.sqltext import q
 from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from ..core.groups import describe
 from ..errors import ValidationError
 from ..offline import snapshot as query
-from ..online.sqlite_tables import q
 from ..pipelines import tables as pipeline_tables
 from . import drift as figures
 from . import tables
@@ -163,7 +163,7 @@ def drift_between(ctx: "StoreContext", group: str, ref: tuple[int, int], cur: tu
     chosen = _chosen(ctx.group(group)[0], features)
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[dict[str, Any]]:
-        from ..offline.snapshot import ts_literal
+        from ..common.sqltext import ts_literal
 
         def rows(lo: int, hi: int):
             cols = ", ".join(q(f.name) for f in chosen) or "1 AS __none"
@@ -203,7 +203,7 @@ def drift_timeline(ctx: "StoreContext", group: str, periods: int = 14,
     lo = end - int(periods) * step - ref_len
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> "pa.Table":
-        from ..offline.snapshot import ts_literal
+        from ..common.sqltext import ts_literal
 
         cols = "".join(f", {q(f.name)}" for f in chosen)
         return con.sql(f"SELECT epoch_us(_event_time) AS __t{cols} FROM {view} WHERE NOT is_deleted "
@@ -244,7 +244,7 @@ def distributions(ctx: "StoreContext", group: str, feature: str, reference: tupl
     ref, cur = _window(reference, "reference"), _window(current, "current")
 
     def work(con: "duckdb.DuckDBPyConnection", _g: "FeatureGroup", view: str) -> list[Any]:
-        from ..offline.snapshot import ts_literal
+        from ..common.sqltext import ts_literal
 
         return [con.sql(f"SELECT {q(feature)} AS v FROM {view} WHERE NOT is_deleted AND {column} >= "
                         f"{ts_literal(lo)} AND {column} < {ts_literal(hi)}").to_arrow_table().column("v")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..online.sqlite_tables import q
+from ..common.sqltext import q
 from ..retrieval.stats import LATEST, rows_sql
 from .monitor import read
 

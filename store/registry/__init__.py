@@ -1,7 +1,11 @@
-"""The registry: feature-group definitions, feature metadata, write counters, and search.
+"""Floor 5, the registry: feature-group definitions, feature metadata, write counters, and
+search; ``lineage`` holds the graph of sources, groups, datasets and models.
 
 All functions take an open connection so callers decide the transaction; DDL for the per-group
-online and staging tables lives with those stores.
+online and staging tables lives with those stores. The capabilities' own tables
+(``quality.tables``, ``pipelines.tables``, ``access.audit``) sit on this floor too.
+
+May import: ``store.databases``, ``store.model``, ``store.storage``, ``store.common``, ``store.errors``.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..offline import snapshot as query
-from ..online.sqlite_tables import q
+from ..common.sqltext import q
 from ..model.schema import FeatureGroup
 from ..offline.retention import check as check_retained
 from .stats import read

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..offline import snapshot as query
 from ..errors import ValidationError
-from ..online.sqlite_tables import q
+from ..common.sqltext import q
 from ..model.schema import Feature, FeatureGroup
 
 if TYPE_CHECKING:

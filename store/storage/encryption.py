@@ -14,6 +14,7 @@ itself is never written by the store: it comes from ``FeatureStore(key=)``, ``$F
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import hmac
 import json
@@ -22,12 +23,21 @@ import secrets
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ..errors import ValidationError
+from ..errors import Conflict, ValidationError
 
 MARKER = "encryption.json"
 KEY_ENV, KEY_FILE_ENV = "FEATURESTORE_KEY", "FEATURESTORE_KEY_FILE"
 _CHECK = b"featurestore: this key opens this store"
 ROW_GROUP_ROWS = 16_384
+# A key change (``access.rekey``) writes each file anew beside the old as ``<file>.rekey``, under
+# ``rekey.lock``; what an opener does about one that was under way lives here, with the marker.
+SUFFIX = ".rekey"
+LOCK = "rekey.lock"
+DB_FILE = "featurestore.db"
+# What a run leaves beside the store's files: the copies, write_local's temporary files of them
+# (".<name>.rekey.tmp"), SQLite's journal of the database copy, the marker's temporary file.
+_LEFTOVER_ENDINGS = (SUFFIX, SUFFIX + ".tmp", SUFFIX + "-journal", SUFFIX + "-wal", SUFFIX + "-shm",
+                     MARKER + ".tmp")
 
 
 def new_key() -> bytes:
@@ -67,9 +77,7 @@ def load_key(store_path: str, key: Any = None) -> bytes | None:
     saying how to give the key, that the one given is not this store's, or that a key was given
     (by ``key``, $FEATURESTORE_KEY or $FEATURESTORE_KEY_FILE alike) for a store that is not
     encrypted: most likely an ``encrypt`` that did not finish, which must not pass for done.
-    First puts an interrupted ``encrypt``/``rekey`` right (see ``rekey.recover``)."""
-    from ..access.rekey import recover
-
+    First puts an interrupted ``encrypt``/``rekey`` right (see ``recover``)."""
     recover(store_path)
     if not is_encrypted(store_path):
         source = "key=" if key is not None else next((f"${name}" for name in (KEY_ENV, KEY_FILE_ENV)
@@ -144,3 +152,88 @@ class ParquetKey:
 
     def __repr__(self) -> str:
         return "ParquetKey(...)"
+
+
+def recover(store_path: str) -> None:
+    """What an opener does first: finish a switch that was under way, or remove the leftovers of
+    a run that died before its switch. Raises Conflict while a run is working on the store (its
+    files are half written: opening now would read, or write, what the run is about to replace)."""
+    if not (os.path.exists(os.path.join(store_path, LOCK)) or switching(store_path)):
+        return  # the common case, one stat (and no marker read for a plain store)
+    with locked(store_path) as held:
+        if not held:
+            raise Conflict(f"A key change (featurestore encrypt or rekey) of the store at {store_path} is running; "
+                           "open the store when it has finished")
+        if switching(store_path):  # the new files were whole before the marker flipped: put them in place
+            finish(store_path)
+        remove_leftovers(store_path)
+
+
+def finish(store_path: str) -> None:
+    """Put a switch that was under way in place (idempotent)."""
+    for staged in glob.glob(os.path.join(glob.escape(store_path), "**", "*" + SUFFIX), recursive=True):
+        target = staged[: -len(SUFFIX)]
+        if target.endswith(DB_FILE):
+            for extra in ("-wal", "-shm"):
+                if os.path.exists(target + extra):
+                    os.remove(target + extra)
+        os.replace(staged, target)
+    marker = os.path.join(store_path, MARKER)
+    with open(marker, encoding="utf-8") as fh:
+        data = json.load(fh)
+    data["state"] = "done"
+    tmp = marker + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, marker)
+
+
+def switching(store_path: str) -> bool:
+    marker = os.path.join(store_path, MARKER)
+    if not os.path.exists(marker):
+        return False
+    with open(marker, encoding="utf-8") as fh:
+        return json.load(fh).get("state") == "switching"
+
+
+def remove_leftovers(store_path: str) -> None:
+    """Remove what a run that died before its switch left (call holding the lock, not switching)."""
+    for folder, _dirs, names in os.walk(store_path):  # os.walk: the temporary files' names start with a dot
+        for name in names:
+            if name.endswith(_LEFTOVER_ENDINGS):
+                os.remove(os.path.join(folder, name))
+
+
+@contextmanager
+def locked(store_path: str) -> Iterator[bool]:
+    """Hold the store's rekey lock (yields True), or yield False when another process holds it.
+    The lock file is removed on leaving, so its presence alone says a run was working (or died)."""
+    import fcntl
+
+    path = os.path.join(store_path, LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if not same:  # the holder removed it after we opened it: a lock on a name no one looks at
+            os.close(fd)
+            fd = -1
+            with locked(store_path) as held:
+                yield held
+            return
+        try:
+            yield True
+        finally:
+            os.remove(path)  # before the lock is released: a waiter then finds the name gone
+    finally:
+        if fd >= 0:
+            os.close(fd)
