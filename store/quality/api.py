@@ -72,7 +72,7 @@ class QualityMethods:
         to run before saving rules (nothing is written). Batch rules judge those rows as one batch."""
         from ..retrieval.browse import latest_writes
 
-        return self.quality_check(group, latest_writes(self, group, rows), rules)
+        return self.quality_check(group, latest_writes(self._ctx, group, rows), rules)
 
     # ------------------------------------------------------------------------ refusals and runs
 

@@ -109,7 +109,7 @@ def volume(fs: "FeatureStore", group: str, by: str = "day", clock: str = "event_
             f"SELECT date_trunc('{by}', {column}) AS period, count(*) FILTER (NOT is_deleted) AS rows, "
             f"count(*) FILTER (is_deleted) AS deletes FROM {view} GROUP BY 1 ORDER BY 1").to_arrow_table())
 
-    return read(fs, group, work)
+    return read(fs._ctx, group, work)
 
 
 def _clock(clock: str) -> str:
@@ -158,7 +158,7 @@ def drift_between(fs: "FeatureStore", group: str, ref: tuple[int, int], cur: tup
         return _each(lambda f: _feature_figures(f, a.column(f.name), b.column(f.name), thresholds, null_rate_change,
                                                 min_rows), chosen)
 
-    out = read(fs, group, work)
+    out = read(fs._ctx, group, work)
     return pd.DataFrame(out, columns=["feature", "kind", "rows_reference", "rows_current", "null_rate_reference",
                                       "null_rate_current", "null_rate_change", *FIGURES, "status"])
 
@@ -194,7 +194,7 @@ def drift_timeline(fs: "FeatureStore", group: str, periods: int = 14,
                        f"AND _event_time >= {ts_literal(lo)} AND _event_time < {ts_literal(end)} "
                        "ORDER BY _event_time").to_arrow_table()
 
-    table = read(fs, group, work)
+    table = read(fs._ctx, group, work)
     times = table.column("__t").to_numpy()
     out = []
     for k in range(int(periods) - 1, -1, -1):
@@ -234,7 +234,7 @@ def distributions(fs: "FeatureStore", group: str, feature: str, reference: tuple
                         f"{ts_literal(lo)} AND {column} < {ts_literal(hi)}").to_arrow_table().column("v")
                 for lo, hi in (ref, cur)]
 
-    a, b = read(fs, group, work)
+    a, b = read(fs._ctx, group, work)
     nulls = [c.null_count for c in (a, b)]
     totals = [max(len(c), 1) for c in (a, b)]
     scale, upper = "linear", None

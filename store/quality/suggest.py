@@ -55,4 +55,4 @@ def suggest(fs: "FeatureStore", group: str) -> list[dict[str, Any]]:
                 out.append({"feature": f.name, "check": "length", "min": lo, "max": hi})
         return out
 
-    return read(fs, group, work)
+    return read(fs._ctx, group, work)
