@@ -10,9 +10,11 @@ import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 
 from .model import layout, record as records
+from .core import reads
+from .retrieval import dataset as training, lineage as seen, saved, stats
 from .registry import lineage
 from . import registry
-from .core import context, reads
+from .core import context
 from .offline import files as offline_store
 from .online import sqlite_tables as online_store
 from .access import local as local_access
@@ -26,9 +28,9 @@ from .offline.files import FLUSH_ROWS
 from .pipelines.api import PipelineMethods
 from .quality import tables as quality_tables
 from .quality.api import QualityMethods
-from .retrieval import dataset as training, lineage as seen, saved, stats
 from .model.schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
 from .common.timeutil import (
+    arg_to_us,
     check_time_format,
     now_us,
     retention_seconds,

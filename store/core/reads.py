@@ -1,4 +1,4 @@
-"""The offline read path behind ``FeatureStore``'s reads: time travel (``as_of``), one record's
+"""The offline read path behind the facade's reads: time travel (``as_of``), one record's
 versions (``history``) and a user's read-only SQL (``query``, ``query_csv``).
 
 Each read takes its groups' snapshots through ``ctx.snapshots``, which makes the policy's read
