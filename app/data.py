@@ -29,23 +29,23 @@ def who(fs: "FeatureStore") -> str | None:
 
 @st.cache_data(show_spinner="Computing statistics…", max_entries=64)
 def _summary(_fs: "FeatureStore", path: str, group: str, key: tuple, scope: str) -> "pd.DataFrame":
-    return stats.summary(_fs, group, scope)
+    return stats.summary(_fs._ctx, group, scope)
 
 
 @st.cache_data(show_spinner="Computing the distribution…", max_entries=256)
 def _distribution(_fs: "FeatureStore", path: str, group: str, key: tuple, feature: str,
                   scope: str) -> stats.Distribution:
-    return stats.distribution(_fs, group, feature, scope)
+    return stats.distribution(_fs._ctx, group, feature, scope)
 
 
 @st.cache_data(show_spinner="Counting rows over time…", max_entries=256)
 def _over_time(_fs: "FeatureStore", path: str, group: str, key: tuple, feature: str | None) -> stats.TimeSeries:
-    return stats.over_time(_fs, group, feature)
+    return stats.over_time(_fs._ctx, group, feature)
 
 
 @st.cache_data(show_spinner="Reading records…", max_entries=256)
 def _latest_page(_fs: "FeatureStore", path: str, group: str, key: tuple, limit: int, offset: int) -> explore.Page:
-    return explore.latest_page(_fs, group, limit, offset)
+    return explore.latest_page(_fs._ctx, group, limit, offset)
 
 
 def summary(fs: "FeatureStore", group: str, scope: str) -> "pd.DataFrame":
@@ -64,7 +64,7 @@ def latest_page(fs: "FeatureStore", group: str, limit: int, offset: int) -> expl
     """Uncached for online groups: their page is a quick SQLite read, and TTL expiry changes it
     without any write."""
     if fs.feature_group(group).online:
-        return explore.latest_page(fs, group, limit, offset)
+        return explore.latest_page(fs._ctx, group, limit, offset)
     return _latest_page(fs, fs.path, group, version(fs, group), limit, offset)
 
 

@@ -8,8 +8,9 @@ import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 
 from .model import layout, record as records
+from .core import reads
+from .retrieval import dataset as training, lineage as seen, saved, stats
 from .registry import lineage
-from . import registry
 from .core import context, groups, upkeep, writes
 from .online import sqlite_tables as online_store
 from .access import local as local_access
@@ -22,7 +23,6 @@ from .pipelines import api as pipelines
 from .quality import api as quality
 from .model.schema import Feature, FeatureGroup
 from .common.timeutil import (
-    arg_to_us,
     now_us,
 )
 
@@ -336,42 +336,11 @@ class FeatureStore(AccessMethods):
               include_metadata: bool = False) -> "pd.DataFrame":
         """Each record as it was at ``event_time`` (default: latest), as far as the store knew at
         ``known_at`` (default: now). Deleted records are absent. Ordered by identifier."""
-        from .offline import snapshot as query
-
-        event_us = arg_to_us(event_time, "event_time") if event_time is not None else None
-        known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
-        g, _ = self._ctx.group(group)
-        ids = query.ids_arrow(record_ids, g) if record_ids is not None else None
-
-        (snap,) = self._ctx.snapshots([group], event_us, known_us)
-        snap.check_retained(event_us, "as_of event_time")
-        snap.check_retained(known_us, "as_of known_at")
-
-        def run() -> "pd.DataFrame":
-            with query.connect() as con:
-                view = query.register(con, snap)
-                if ids is not None:
-                    con.register("__ids", ids)
-                sql = query.as_of_sql(g, view, event_us, known_us, "__ids" if ids is not None else None, include_metadata)
-                return query.to_pandas(con.sql(sql).to_arrow_table())
-
-        return query.with_retry(run)
+        return reads.as_of(self._ctx, group, event_time, known_at, record_ids, include_metadata)
 
     def history(self, group: str, record_id: Any) -> "pd.DataFrame":
         """Every version of one record, oldest first, with both clocks and delete markers."""
-        from .offline import snapshot as query
-
-        g, _ = self._ctx.group(group)
-        rid = records.identifier(g, record_id)
-
-        (snap,) = self._ctx.snapshots([group])
-
-        def run() -> "pd.DataFrame":
-            with query.connect() as con:
-                view = query.register(con, snap)
-                return query.to_pandas(con.sql(query.history_sql(g, view), params={"id": rid}).to_arrow_table())
-
-        return query.with_retry(run)
+        return reads.history(self._ctx, group, record_id)
 
     def query(self, sql: str, limit: int | None = None, *, timeout: float | None = None,
               cancel: threading.Event | None = None, engine: str = "duckdb", spark: Any = None) -> "pd.DataFrame":
@@ -380,34 +349,19 @@ class FeatureStore(AccessMethods):
         ``engine="spark"`` runs Spark SQL (on ``spark``, else a local session; see
         ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after ``timeout``
         seconds or once ``cancel`` is set."""
-        from .offline import snapshot as query
-        from .engines import base as engines
-
-        if not isinstance(sql, str):
-            raise ValidationError("sql must be a string")
-        offline_groups = registry.offline_names(self._ctx.db.get())
-        offline_groups = self._ctx.policy.visible(offline_groups)  # a principal's SQL sees its groups as views, their folders only
-        return query.to_pandas(engines.get(engine, spark).query(self, sql, offline_groups, limit, timeout, cancel))
+        return reads.query(self._ctx, sql, limit, timeout=timeout, cancel=cancel, engine=engine, spark=spark)
 
     def query_csv(self, sql: str, out: BinaryIO, *, timeout: float | None = None,
                   cancel: threading.Event | None = None) -> int:
         """The whole result of a read-only DuckDB query (as ``query`` runs it) written to the binary
         stream ``out`` as CSV with a header, streamed in record batches; returns the rows written."""
-        from .engines.duckdb_engine import DuckDBEngine
-
-        if not isinstance(sql, str):
-            raise ValidationError("sql must be a string")
-        offline_groups = registry.offline_names(self._ctx.db.get())
-        offline_groups = self._ctx.policy.visible(offline_groups)
-        return DuckDBEngine().query_csv(self, sql, offline_groups, out, timeout, cancel)
+        return reads.query_csv(self._ctx, sql, out, timeout=timeout, cancel=cancel)
 
     def statistics(self, group: str, scope: str = "history", *, engine: str = "duckdb",
                    spark: Any = None) -> "pd.DataFrame":
         """One row per feature (count, nulls, distinct, min/max, mean/std, quantiles, top values) over
         the group's full history or, with scope="latest", its live records; on DuckDB or Spark."""
-        from .retrieval import stats
-
-        return stats.summary(self, group, scope, engine, spark)
+        return stats.summary(self._ctx, group, scope, engine, spark)
 
     @property
     def offline_location(self) -> str:
@@ -446,69 +400,41 @@ class FeatureStore(AccessMethods):
         fraction of the rows each group must reach, True: one row) a ValidationError, and nothing
         is recorded. ``pad_keys`` ({group: digits}) joins whole-number keys zero-padded like that
         group's String identifiers (1 -> '000001')."""
-        from .retrieval.dataset import build
-
-        return build(self, entity_df, features, event_time_column, keys or {}, known_at=known_at,
-                     include_deleted=include_deleted, ttl_lookback=ttl_lookback, write_time_guard=write_time_guard,
-                     include_duplicates=include_duplicates, event_time_range=event_time_range, name=name, record=record,
-                     prefix_features=prefix_features, engine=engine, spark=spark, require_coverage=require_coverage,
-                     pad_keys=pad_keys)
+        return training.build(self._ctx, entity_df, features, event_time_column, keys or {}, known_at, include_deleted,
+                              ttl_lookback, write_time_guard, include_duplicates, event_time_range, name, record,
+                              prefix_features, engine, spark, require_coverage, pad_keys)
 
     def datasets(self) -> list[dict[str, Any]]:
         """Every recorded dataset, newest first, with its definition, coverage and models."""
-        from .retrieval.saved import list_datasets
-
-        return list_datasets(self)
+        return saved.list_datasets(self._ctx)
 
     def dataset(self, dataset: str) -> "Dataset":
         """A recorded dataset (by id or name) rebuilt exactly as it was built. Raises NotFound."""
-        from .retrieval.saved import reproduce
-
-        return reproduce(self, dataset)
+        return saved.reproduce(self._ctx, dataset)
 
     def rebuild_dataset(self, dataset: str, name: str | None = None) -> "Dataset":
         """A recorded dataset's definition built again on today's data, recorded as a new dataset."""
-        from .retrieval.saved import rebuild
-
-        return rebuild(self, dataset, name)
+        return saved.rebuild(self._ctx, dataset, name)
 
     def delete_dataset(self, dataset: str) -> None:
         """Drop a recorded dataset's saved entity table and mark it deleted in lineage."""
-        from .retrieval.saved import delete_dataset
-
-        delete_dataset(self, dataset)
+        saved.delete_dataset(self._ctx, dataset)
 
     # ----------------------------------------------------------------------------- lineage
 
     def register_model(self, name: str, datasets: Sequence[str] = (), description: str = "",
                        properties: dict[str, Any] | None = None) -> dict[str, Any]:
         """Record a model and link it to the datasets (ids or names) it was trained on."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("A model needs a non-empty name")
-        now = now_us()
-        hidden = self._ctx.policy.hidden_lineage()
-        with self._ctx.db.write() as conn:
-            ids = [lineage.dataset_node(conn, d, hidden) for d in datasets]
-            node = f"model:{name}"
-            lineage.upsert_node(conn, node, "model", name, now, {"description": description, **(properties or {})})
-            for d in ids:
-                lineage.add_edge(conn, d, node, "trained", now)
-            return lineage.node(conn, node)
+        return seen.register_model(self._ctx, name, datasets, description, properties)
 
     def usage(self) -> dict[str, dict[str, list[str]]]:
         """Per group, the datasets built from it and the models trained on those."""
-        hidden = self._ctx.policy.hidden_lineage()
-        return lineage.usage(self._ctx.db.get(), hidden)
+        return seen.usage(self._ctx)
 
     def lineage(self, node: str | None = None, depth: int | None = None) -> lineage.LineageGraph:
         """The lineage graph, or the part within ``depth`` edges of ``node`` (e.g. 'feature_group:x'),
         without what would tell the principal about groups it may not see."""
-        conn = self._ctx.db.get()
-        if node is not None and ":" not in node:
-            node = f"feature_group:{node}"
-        hidden = self._ctx.policy.hidden_lineage()
-        return lineage.graph(conn, node, depth, hidden)
-
+        return seen.graph(self._ctx, node, depth)
 
     # ----------------------------------------------------------------------------- quality
 
@@ -544,9 +470,7 @@ class FeatureStore(AccessMethods):
                       rows: int = 10_000) -> "IngestReport":
         """What ``rules`` would refuse or warn about in the ``rows`` rows written last: the check
         to run before saving rules (nothing is written). Batch rules judge those rows as one batch."""
-        from .retrieval.browse import latest_writes
-
-        return quality.quality_check(self._ctx, group, latest_writes(self, group, rows), rules)
+        return quality.preview_rules(self._ctx, group, rules, rows)
 
     def validation_runs(self, group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
         """Validation runs, newest first: each ingest (source, rows checked, written, warned,

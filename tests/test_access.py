@@ -73,7 +73,7 @@ def test_a_viewer_reads_what_it_may_and_is_refused_the_rest(secured):
     from store.retrieval import stats
 
     with pytest.raises(AccessDenied, match="'vera' may not .* on feature group 'hr'"):
-        stats.summary(fs, "hr")
+        stats.summary(fs._ctx, "hr")
     with pytest.raises(AccessDenied, match="may not read on feature group 'hr'"):
         fs._ctx.snapshots(["hr"])  # where every offline read, by any module, takes its snapshot
 

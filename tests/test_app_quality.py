@@ -17,7 +17,7 @@ def test_rule_editor_previews_then_saves(fs):
     at.session_state["rules_merchants_0"] = edits(edited={"2": {"max": 0.2}})  # risk_score between 0 and 0.2
     ok(at.run())
     ok(button(at, "Preview").click().run())
-    scores = latest_writes(fs, "merchants").column("risk_score").to_pandas()
+    scores = latest_writes(fs._ctx, "merchants").column("risk_score").to_pandas()
     assert f"these rules would refuse {int((scores > 0.2).sum()):,}" in texts(at)
     assert at.dataframe[-2].value.to_dict("records") == [
         {"rule": "risk_score_between", "rejected": int((scores > 0.2).sum()), "warned": 0, "failed_batch": 0}]

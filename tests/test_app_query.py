@@ -22,7 +22,7 @@ def test_time_travel_shows_then_the_changes_and_the_sql(fs):
     at.datetime_input[0].set_value(then.to_pydatetime())
     ok(button(at, "Travel").click().run())
     iso = then.strftime("%Y-%m-%dT%H:%M:%SZ")
-    expected = explore.time_travel(fs, "customers", iso, ignore_event_time=True)
+    expected = explore.time_travel(fs._ctx, "customers", iso, ignore_event_time=True)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Records then": f"{expected.total:,}", "Added since": f"{expected.counts['added']:,}",
                        "Changed since": f"{expected.counts['changed']:,}", "Deleted since": f"{expected.counts['deleted']:,}"}

@@ -42,7 +42,7 @@ def _history(fs, group):
 @pytest.mark.parametrize("scope", [stats.HISTORY, stats.LATEST])
 def test_summary_matches_pandas(fs, group, scope):
     rows = _history(fs, group) if scope == stats.HISTORY else fs.as_of(group)
-    summary = stats.summary(fs, group, scope).set_index("feature")
+    summary = stats.summary(fs._ctx, group, scope).set_index("feature")
     assert list(summary.index) == [f.name for f in FEATURES]
     for name in ("amount", "qty"):
         col = rows[name].astype("float64")
@@ -60,11 +60,11 @@ def test_summary_matches_pandas(fs, group, scope):
 
 def test_summary_rejects_an_unknown_scope(fs, group):
     with pytest.raises(ValidationError, match="scope"):
-        stats.summary(fs, group, "everything")
+        stats.summary(fs._ctx, group, "everything")
 
 
 def test_numeric_histogram_counts_every_value(fs, group):
-    d = stats.distribution(fs, group, "amount", bins=4)
+    d = stats.distribution(fs._ctx, group, "amount", bins=4)
     history = _history(fs, group)["amount"]
     assert d.kind == "histogram" and d.values == history.count() and d.nulls == history.isna().sum()
     assert d.table["count"].sum() == d.values and len(d.table) == 4
@@ -72,33 +72,33 @@ def test_numeric_histogram_counts_every_value(fs, group):
 
 
 def test_small_integer_ranges_get_one_bar_per_value(fs, group):
-    d = stats.distribution(fs, group, "qty")
+    d = stats.distribution(fs._ctx, group, "qty")
     assert list(d.table["start"]) == list(range(1, 10)) and d.table["count"].sum() == d.values
 
 
 def test_top_values_and_collection_elements(fs, group):
-    colour = stats.distribution(fs, group, "colour", top=1)
+    colour = stats.distribution(fs._ctx, group, "colour", top=1)
     assert colour.kind == "top" and list(colour.table["value"]) == ["red"]
     assert colour.other == colour.values - colour.table["count"].iloc[0]
-    labels = stats.distribution(fs, group, "labels")  # elements of the lists, not the lists
+    labels = stats.distribution(fs._ctx, group, "labels")  # elements of the lists, not the lists
     assert dict(zip(labels.table["value"], labels.table["count"])) == {"a": 2, "b": 1, "c": 1}
 
 
 def test_over_time_counts_rows_and_delete_markers_per_bucket(fs, group):
-    series = stats.over_time(fs, group, "amount")
+    series = stats.over_time(fs._ctx, group, "amount")
     assert series.interval == "6 hours"  # 5 days at most 120 buckets
     table = series.table
     assert table["rows"].sum() == len(_history(fs, group)) and table["deletes"].sum() == 1
     day3 = table[table["bucket"] == pd.Timestamp(t(3))].iloc[0]
     assert day3["mean"] == day3["p05"] == day3["p95"] == day3["max"] == 30.0
-    strings = stats.over_time(fs, group, "colour").table
+    strings = stats.over_time(fs._ctx, group, "colour").table
     assert {"non_null", "distinct"} <= set(strings.columns)
-    assert stats.over_time(fs, group, max_buckets=10).interval == "day"
+    assert stats.over_time(fs._ctx, group, max_buckets=10).interval == "day"
 
 
 def test_latest_page_pages_through_records(fs, group):
-    first = explore.latest_page(fs, group, limit=2, offset=0)
-    second = explore.latest_page(fs, group, limit=2, offset=2)
+    first = explore.latest_page(fs._ctx, group, limit=2, offset=0)
+    second = explore.latest_page(fs._ctx, group, limit=2, offset=2)
     assert first.total == len(fs.as_of(group)) == 3
     assert list(first.rows["id"]) + list(second.rows["id"]) == [1, 2, 4]
 
@@ -106,13 +106,13 @@ def test_latest_page_pages_through_records(fs, group):
 def test_latest_page_of_an_offline_only_group(fs):
     fs.create_feature_group("archive", "id", "event_time", FEATURES[:3], online=False)
     fs.ingest("archive", pd.DataFrame({"id": [2, 1, 2], "event_time": [t(1), t(1), t(2)], "amount": [1.0, 2.0, 3.0]}))
-    page = explore.latest_page(fs, "archive", limit=10)
+    page = explore.latest_page(fs._ctx, "archive", limit=10)
     assert page.total == 2 and page.rows.to_dict("list") == {"id": [1, 2], "event_time": [t(1), t(2)],
                                                               "amount": [2.0, 3.0]}
 
 
 def test_time_travel_diff_against_a_brute_force_comparison(fs, group):
-    travel = explore.time_travel(fs, group, event_time=t(3, 12))
+    travel = explore.time_travel(fs._ctx, group, event_time=t(3, 12))
     then, now = fs.as_of(group, event_time=t(3, 12)).set_index("id"), fs.as_of(group).set_index("id")
     assert travel.total == len(then) and list(travel.records["id"]) == list(then.index)
     expected = {"added": len(now.index.difference(then.index)), "deleted": len(then.index.difference(now.index))}
@@ -129,7 +129,7 @@ def test_time_travel_diff_against_a_brute_force_comparison(fs, group):
 def test_time_travel_known_at_hides_later_writes(fs, group):
     before = fs.describe(group)["last_write_us"]
     fs.put_record(group, {"id": 9, "event_time": t(1), "amount": 1.0})
-    late = explore.time_travel(fs, group, event_time=t(10), known_at=before / 1e6)
+    late = explore.time_travel(fs._ctx, group, event_time=t(10), known_at=before / 1e6)
     assert 9 not in set(late.records["id"]) and late.counts["added"] == 1
     assert "write_time <=" in late.sql
 
@@ -140,6 +140,6 @@ def test_every_feature_type_has_statistics(fs):
     fs.create_feature_group("typed", "id", "event_time", features)
     fs.ingest("typed", pd.DataFrame({"id": ["a", "b"], "event_time": [1.0, 2.0], "f_integral": [1, None],
                                      "f_fractional": [0.5, 1.5], "f_string": ["x", "x"]}))
-    summary = stats.summary(fs, "typed").set_index("feature")
+    summary = stats.summary(fs._ctx, "typed").set_index("feature")
     assert summary.loc["f_integral", "nulls"] == 1 and summary.loc["f_string", "top_values"] == "x"
-    assert stats.over_time(fs, "typed").table["rows"].sum() == 2
+    assert stats.over_time(fs._ctx, "typed").table["rows"].sum() == 2

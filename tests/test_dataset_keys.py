@@ -117,27 +117,27 @@ def test_numbers_joined_to_string_identifiers_warn_about_the_types(store):
 
 def test_check_key_says_before_a_build_what_the_join_would_do(store, tmp_path):
     head = read_table(entities(tmp_path), rows=1000)  # as the studio previews it: CSV columns as text
-    assert check_key(store, head, "user_id", "crm_customers").problem is None  # numbers as numbers: only coverage can tell
-    padded = check_key(store, head, "user_id", "bank_tx")
+    assert check_key(store._ctx, head, "user_id", "crm_customers").problem is None  # numbers as numbers: only coverage can tell
+    padded = check_key(store._ctx, head, "user_id", "bank_tx")
     assert padded.problem == ("'user_id' holds keys like '1', but 'bank_tx' identifiers are zero-padded to 6 digits "
                               "('000001', '000002', '000003'): as they are, such keys match no identifier; padded "
                               "with zeros, '1' becomes '000001'")
     assert padded.pad_to == 6 and padded.conversion[0] == {"in the file": "1", "joined as": "000001"}
-    too_long = check_key(store, pd_table({"user_id": ["1", "1234567"]}), "user_id", "bank_tx")
+    too_long = check_key(store._ctx, pd_table({"user_id": ["1", "1234567"]}), "user_id", "bank_tx")
     assert too_long.pad_to is None and "'1234567' cannot be padded to 6 digits" in too_long.problem
-    numbers = check_key(store, pd_table({"user_id": [1, 2]}), "user_id", "bank_tx")
+    numbers = check_key(store._ctx, pd_table({"user_id": [1, 2]}), "user_id", "bank_tx")
     assert numbers.pad_to == 6 and numbers.conversion[0] == {"in the file": 1, "joined as": "000001"}
     store.create_feature_group("codes", "code", "event_time", [Feature("code", "String"), Feature("event_time", "String")])
     store.ingest("codes", pd.DataFrame({"code": ["7", "x9"], "event_time": [JAN] * 2}))
-    numbers = check_key(store, pd_table({"user_id": [1, 2]}), "user_id", "codes")
+    numbers = check_key(store._ctx, pd_table({"user_id": [1, 2]}), "user_id", "codes")
     assert "holds numbers (int64), but 'codes' identifiers are text ('7', 'x9')" in numbers.problem
     assert numbers.conversion == [{"in the file": 1, "joined as": "1"}, {"in the file": 2, "joined as": "2"}]
-    zeros = check_key(store, pd_table({"user_id": ["0100001", "100002"]}), "user_id", "crm_customers")
+    zeros = check_key(store._ctx, pd_table({"user_id": ["0100001", "100002"]}), "user_id", "crm_customers")
     assert "holds text like '0100001'" in zeros.problem and zeros.conversion == [
         {"in the file": "0100001", "joined as": 100001}] and zeros.refused is None
-    merged = check_key(store, pd_table({"user_id": ["0100001", "100001"]}), "user_id", "crm_customers")
+    merged = check_key(store._ctx, pd_table({"user_id": ["0100001", "100001"]}), "user_id", "crm_customers")
     assert "which are the same 'crm_customers' identifier 100001" in merged.refused
-    words = check_key(store, pd_table({"user_id": ["abc"]}), "user_id", "crm_customers")
+    words = check_key(store._ctx, pd_table({"user_id": ["abc"]}), "user_id", "crm_customers")
     assert "'abc' is not an integer" in words.refused
 
 

@@ -186,8 +186,8 @@ def test_statistics_over_feature_names_that_are_aliases(fs):
         assert by.loc["x", "mean"] == pytest.approx(sum(r / 2 for r in range(6)) / 6 if scope == "latest"
                                                     else (sum(r / 2 for r in range(6)) + 0) / 7)
     for f in features:
-        assert stats.distribution(fs, "w", f.name).values > 0
-        assert stats.over_time(fs, "w", f.name).table["rows"].sum() == 7
+        assert stats.distribution(fs._ctx, "w", f.name).values > 0
+        assert stats.over_time(fs._ctx, "w", f.name).table["rows"].sum() == 7
         if not f.is_collection:
             shares = fs.distributions("w", f.name, ("2026-01-01", "2026-01-04"), ("2026-01-04", "2026-01-10"))
             assert shares["reference"].sum() == pytest.approx(1) and shares["current"].sum() == pytest.approx(1)

@@ -80,7 +80,7 @@ with engine_errors():
                 unkeyed.append(g.name)
                 continue
             keys[g.name] = key
-            check = check_key(fs, head, key, g.name)
+            check = check_key(fs._ctx, head, key, g.name)
             if check.refused:
                 st.error(escape_markdown(check.refused), icon=":material/block:")
                 unkeyed.append(g.name)
@@ -115,7 +115,7 @@ with engine_errors():
     if features:
         with st.expander("Columns of the dataset", expanded=True):
             st.caption(NAMING)
-            st.dataframe(pd.DataFrame(feature_columns(fs, columns, features, prefix)), hide_index=True)
+            st.dataframe(pd.DataFrame(feature_columns(fs._ctx, columns, features, prefix)), hide_index=True)
     if event_col is None:
         st.caption("Pick the entity event-time column to build a dataset.")
     if unkeyed:

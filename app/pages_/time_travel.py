@@ -26,7 +26,7 @@ if not info["offline_rows"]:
     st.stop()
 
 with engine_errors():
-    batches = explore.write_batches(fs, group)
+    batches = explore.write_batches(fs._ctx, group)
 writes = {f"after the write of {timestamp(int(w.value // 1000)):%Y-%m-%d %H:%M:%S.%f} UTC — {plural(r, 'row')}"
           + (f", {plural(d, 'delete')}" if d else ""): timestamp(int(w.value // 1000))
           for w, r, d in zip(batches["write_time"], batches["rows"], batches["deletes"])}
@@ -62,7 +62,7 @@ if travel:
         known_at.replace(tzinfo=timezone.utc)
     query = (group, as_of.replace(tzinfo=timezone.utc), known, ignore_event_time)
     with engine_errors(), st.spinner("Reading the offline store…"):
-        st.session_state["travel"] = (query, explore.time_travel(fs, *query[:3], ignore_event_time=query[3]))
+        st.session_state["travel"] = (query, explore.time_travel(fs._ctx, *query[:3], ignore_event_time=query[3]))
 result = st.session_state.get("travel")
 if not result or result[0][0] != group:
     st.caption("Pick an instant and press **Travel** to see the records as they were, and what changed since.")
@@ -78,7 +78,7 @@ cols[3].metric("Deleted since", f"{tt.counts['deleted']:,}")
 
 def full(part: str) -> str:
     """Every row of the records or the differences, as CSV (made when the download is clicked)."""
-    whole = explore.time_travel(fs, *query[:3], limit=None, ignore_event_time=query[3])
+    whole = explore.time_travel(fs._ctx, *query[:3], limit=None, ignore_event_time=query[3])
     return (whole.records if part == "records" else whole.diff).to_csv(index=False)
 
 

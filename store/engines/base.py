@@ -1,24 +1,41 @@
 """The interface an offline query engine implements, and what the engine-neutral callers hand it.
 
 An engine reads groups from their snapshots (the manifest's file list and the staged rows, see
-``query.GroupSnapshot``) and answers three kinds of work: user SQL (``query``), the
+``offline.snapshot.GroupSnapshot``) and answers three kinds of work: user SQL (``query``), the
 point-in-time join behind ``build_dataset`` (``join``) and a group's statistics
-(``summary_row``). Callers never import an engine's library; two engines given the same call
-return the same rows, in the same order, with the same Arrow types.
+(``summary_row``, running ``plans``). Callers never import an engine's library; two engines given
+the same call return the same rows, in the same order, with the same Arrow types. This module
+imports no engine: ``store.engines.get`` finds them.
 """
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol, Sequence
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
     from ..offline.snapshot import GroupSnapshot
     from ..model.schema import FeatureGroup
+
+
+class Governed(Protocol):
+    @property
+    def governed(self) -> bool: ...
+
+
+class ReadContext(Protocol):
+    """What an engine asks of the store it reads for a user's SQL (``core.context.StoreContext``
+    has it): the groups' snapshots, taken after the policy's read check, and a sandboxed cursor."""
+
+    policy: Governed  # a governed store's SQL sees only the folders of the groups it may read
+
+    def snapshots(self, groups: Sequence[str], max_event_us: int | None = None,
+                  max_write_us: int | None = None) -> list["GroupSnapshot"]: ...
+
+    def sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any: ...
 
 
 @dataclass
@@ -80,9 +97,10 @@ class JoinPlan:
 
 class Engine(ABC):
     name: str
+    takes_session: ClassVar[bool] = False  # built as cls(session) (a cluster's), else cls()
 
     @abstractmethod
-    def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
+    def query(self, ctx: ReadContext, sql: str, groups: Sequence[str], limit: int | None,
               timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
         """Read-only SQL over ``groups`` (those the caller may read), each a view named like the group."""
 
@@ -92,21 +110,6 @@ class Engine(ABC):
 
     @abstractmethod
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        """One row of raw aggregates over the group's rows in ``scope`` (see ``stats.summary``)."""
+        """One row of raw aggregates over the group's rows in ``scope``: ``plans``' aggregates, which
+        ``retrieval.stats.summary`` words."""
 
-
-def get(name: str = "duckdb", spark: Any = None) -> Engine:
-    """The engine called ``name``: "duckdb", or "spark" (on the SparkSession ``spark``, else a local one)."""
-    from ..errors import ValidationError
-
-    if name == "duckdb":
-        if spark is not None:
-            raise ValidationError("spark= is for engine='spark'")
-        from .duckdb_engine import DuckDBEngine
-
-        return DuckDBEngine()
-    if name == "spark":
-        from .spark import SparkEngine
-
-        return SparkEngine(spark)
-    raise ValidationError(f"engine={name!r}: use 'duckdb' or 'spark'")

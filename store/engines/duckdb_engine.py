@@ -9,13 +9,13 @@ from ..offline import snapshot as query
 from ..errors import ValidationError
 from ..common.sqltext import q, ts_literal
 from ..model.schema import FeatureGroup
-from .base import Engine, JoinPlan
+from .base import Engine, JoinPlan, ReadContext
+from .plans import rows_sql, spread_aggregates, summary_aggregates
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
     from ..offline.snapshot import GroupSnapshot
 
 
@@ -23,17 +23,17 @@ CSV_BATCH_ROWS = 100_000
 T = TypeVar("T")
 
 
-def _user_query(fs: "FeatureStore", sql: str, groups: Sequence[str], timeout: float | None,
+def _user_query(ctx: ReadContext, sql: str, groups: Sequence[str], timeout: float | None,
                 cancel: threading.Event | None, consume: Callable[["duckdb.DuckDBPyRelation"], T]) -> T:
     """A user's read-only SQL in the store's sandbox over the views it names, its relation
     handed to ``consume`` while the timeout and ``cancel`` can still interrupt it."""
     import duckdb
 
     named = query.read_only_tables(sql)
-    snaps = fs._ctx.snapshots([g for g in groups if g in named] if named else list(groups))
+    snaps = ctx.snapshots([g for g in groups if g in named] if named else list(groups))
 
     def run() -> T:
-        with fs._ctx.sandbox_cursor(groups if fs._ctx.policy.governed else None) as con:
+        with ctx.sandbox_cursor(groups if ctx.policy.governed else None) as con:
             for snap in snaps:
                 query.register(con, snap)
             try:
@@ -53,14 +53,14 @@ def _user_query(fs: "FeatureStore", sql: str, groups: Sequence[str], timeout: fl
 class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
+    def query(self, ctx: ReadContext, sql: str, groups: Sequence[str], limit: int | None,
               timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
         def result(rel: "duckdb.DuckDBPyRelation") -> "pa.Table":
             return (rel.limit(limit) if limit is not None else rel).to_arrow_table()
 
-        return _user_query(fs, sql, groups, timeout, cancel, result)
+        return _user_query(ctx, sql, groups, timeout, cancel, result)
 
-    def query_csv(self, fs: "FeatureStore", sql: str, groups: Sequence[str], out: BinaryIO,
+    def query_csv(self, ctx: ReadContext, sql: str, groups: Sequence[str], out: BinaryIO,
                   timeout: float | None = None, cancel: threading.Event | None = None) -> int:
         """The whole result as CSV (header, UTF-8) into ``out``, in record batches, so no table of
         it is held; returns its rows."""
@@ -80,7 +80,7 @@ class DuckDBEngine(Engine):
                     rows += batch.num_rows
             return rows
 
-        return _user_query(fs, sql, groups, timeout, cancel, write)
+        return _user_query(ctx, sql, groups, timeout, cancel, write)
 
     def join(self, plan: JoinPlan) -> tuple["pa.Table", str]:
         def run() -> tuple["pa.Table", str]:
@@ -106,8 +106,6 @@ class DuckDBEngine(Engine):
         return query.with_retry(run)
 
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        from ..retrieval.stats import rows_sql, spread_aggregates, summary_aggregates
-
         g = snap.group
 
         def run() -> "pa.Table":

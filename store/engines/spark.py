@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..offline import snapshot as query
 from ..errors import ValidationError
-from .base import Engine, JoinPlan
+from .base import Engine, JoinPlan, ReadContext
+from .plans import HISTORY, spread_aggregates, summary_aggregates
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
     from ..offline.snapshot import GroupSnapshot
     from ..model.schema import FeatureGroup
 
@@ -88,6 +88,7 @@ def ts(us: int) -> str:
 
 class SparkEngine(Engine):
     name = "spark"
+    takes_session = True
 
     def __init__(self, spark: Any = None) -> None:
         self.spark = session(spark)
@@ -102,13 +103,13 @@ class SparkEngine(Engine):
         spark.conf.set("spark.sql.variable.substitute", "false")  # no ${env:X}, ${spark:...} in the SQL
         return spark
 
-    def query(self, fs: "FeatureStore", sql: str, groups: Sequence[str], limit: int | None,
+    def query(self, ctx: ReadContext, sql: str, groups: Sequence[str], limit: int | None,
               timeout: float | None = None, cancel: threading.Event | None = None) -> "pa.Table":
         if not _READ_ONLY.match(sql):
             raise ValidationError("engine='spark' runs read-only queries: start the statement with SELECT or WITH")
         if timeout is not None or cancel is not None:
             raise ValidationError("timeout and cancel apply to engine='duckdb'; a Spark job is stopped from Spark")
-        snaps = fs._ctx.snapshots(_named(sql, groups))
+        snaps = ctx.snapshots(_named(sql, groups))
         spark = self._session(snaps)
         check_sql(spark, sql, groups)
         for snap in snaps:
@@ -155,8 +156,6 @@ class SparkEngine(Engine):
         return pa.table(columns, names=names), sql
 
     def summary_row(self, snap: "GroupSnapshot", scope: str) -> "pa.Table":
-        from ..retrieval.stats import spread_aggregates, summary_aggregates
-
         spark = self._session([snap])
         g = snap.group
         view(spark, snap).createOrReplaceTempView("__g")
@@ -267,9 +266,7 @@ def _list_of_text(values: list) -> "pa.Array":
 
 
 def rows_sql(group: "FeatureGroup", view_name: str, scope: str) -> str:
-    """``stats.rows_sql`` in Spark's dialect: full history without delete markers, or the latest view."""
-    from ..retrieval.stats import HISTORY
-
+    """``plans.rows_sql`` in Spark's dialect: full history without delete markers, or the latest view."""
     if scope == HISTORY:
         return f"SELECT * FROM {view_name} WHERE NOT is_deleted"
     rid = bq(group.record_identifier)

@@ -62,6 +62,12 @@ def quality_check(ctx: "StoreContext", group: str, data: Any, rules: Sequence[di
     return report
 
 
+def preview_rules(ctx: "StoreContext", group: str, rules: Sequence[dict[str, Any]], rows: int) -> "IngestReport":
+    from ..retrieval.browse import latest_writes
+
+    return quality_check(ctx, group, latest_writes(ctx, group, rows), rules)
+
+
 def validation_runs(ctx: "StoreContext", group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
     import pandas as pd
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
 import numpy as np
 
 from .. import registry
 from ..common.sqltext import q
+from ..retrieval.stats import read
 from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from ..core.groups import describe
 from ..errors import ValidationError
-from ..offline import snapshot as query
 from ..pipelines import tables as pipeline_tables
 from . import drift as figures
 from . import tables
@@ -82,18 +82,6 @@ def normalise(settings: dict[str, Any]) -> dict[str, Any]:
                                         or not all(isinstance(f, str) for f in out["features"])):
         raise ValidationError("features must be a list of feature names")
     return out
-
-
-def read(ctx: "StoreContext", group: str, work: Callable[["duckdb.DuckDBPyConnection", "FeatureGroup", str], T]) -> T:
-    """Run ``work(con, group, view)`` on a snapshot of the group's offline history, after the read
-    check the snapshot makes; retried on the same snapshot if compaction moved a file mid-read."""
-    (snap,) = ctx.snapshots([group])
-
-    def run() -> T:
-        with query.connect() as con:
-            return work(con, snap.group, query.register(con, snap))
-
-    return query.with_retry(run)
 
 
 def freshness(ctx: "StoreContext", group: str) -> dict[str, Any]:

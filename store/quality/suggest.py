@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..common.sqltext import q
-from ..retrieval.stats import LATEST, rows_sql
-from .monitor import read
+from ..retrieval.stats import LATEST, read, rows_sql
 
 if TYPE_CHECKING:
     import duckdb

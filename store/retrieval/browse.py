@@ -1,5 +1,5 @@
-"""Read-only views the studio shows beyond ``FeatureStore``'s own reads: a page of latest records
-and a time-travel comparison with the SQL that produced it.
+"""Read-only views the studio shows beyond the store's own reads: a page of latest records, a
+time-travel comparison with the SQL that produced it, a group's writes and its last rows.
 
 Both return at most a page of rows however large the group is; counts and diffs are computed by
 DuckDB (or SQLite for the online store), never by loading a table into pandas.
@@ -9,19 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..offline import snapshot as query
+from .. import registry
 from ..common.sqltext import q
+from ..common.timeutil import arg_to_us, now_us
 from ..model.schema import FeatureGroup
+from ..offline import snapshot as query
 from ..offline.retention import check as check_retained
+from ..online.sqlite_tables import decode
 from .stats import read
-from ..common.timeutil import arg_to_us
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
 
 CHANGES = ("added", "changed", "deleted", "unchanged")
 
@@ -34,16 +36,20 @@ class Page:
     total: int
 
 
-def latest_page(fs: "FeatureStore", group: str, limit: int = 50, offset: int = 0) -> Page:
+def latest_page(ctx: "StoreContext", group: str, limit: int = 50, offset: int = 0) -> Page:
     """Live records ordered by identifier: from the online store when the group has one (an
-    index walk in SQLite, cost growing with the offset), else from the offline latest view."""
+    index walk in SQLite, cost growing with the offset), else from the offline latest view. Both
+    meet the policy's read check."""
     import pandas as pd
 
-    g = fs.feature_group(group)
+    ctx.policy.require_read([group])
+    g, prep = ctx.group(group)
     if g.online:
-        ids = fs.list_record_ids(group, limit=int(offset) + int(limit))[int(offset):]
-        rows = fs.batch_get_records(group, ids) if ids else []
-        return Page(pd.DataFrame(rows, columns=g.feature_names), fs.describe(group, storage=False)["online_records"])
+        now = now_us()
+        ids = ctx.online.ids(g, now, None, int(offset) + int(limit), False)[int(offset):]
+        found = ctx.online.get_many(g, ids, now) if ids else {}
+        rows = [decode(found[i], prep["names"], prep["json_cols"]) for i in ids if i in found]
+        return Page(pd.DataFrame(rows, columns=g.feature_names), ctx.online.count(g, now))
 
     def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> Page:
         sql = query.as_of_sql(g, view, None, None, None, False)
@@ -51,7 +57,7 @@ def latest_page(fs: "FeatureStore", group: str, limit: int = 50, offset: int = 0
         rows = query.to_pandas(con.sql(f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}").to_arrow_table())
         return Page(rows, total)
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
 
 
 @dataclass
@@ -59,7 +65,7 @@ class TimeTravel:
     """The group as of an instant compared with now.
 
     ``records`` and ``diff`` hold the first ``limit`` rows by identifier; ``total`` and ``counts``
-    cover all of them. ``sql`` and ``diff_sql`` run as they are on ``FeatureStore.query``.
+    cover all of them. ``sql`` and ``diff_sql`` run as they are on the store's ``query``.
     """
 
     records: "pd.DataFrame"
@@ -87,7 +93,7 @@ def _diff_select(g: FeatureGroup, then: str, now: str, ignore_event_time: bool =
             f"{', ' if pairs else ''}{pairs} FROM {then} t FULL OUTER JOIN {now} n ON t.{rid} = n.{rid}")
 
 
-def time_travel(fs: "FeatureStore", group: str, event_time: Any = None, known_at: Any = None,
+def time_travel(ctx: "StoreContext", group: str, event_time: Any = None, known_at: Any = None,
                 limit: int | None = 500, ignore_event_time: bool = False) -> TimeTravel:
     """Records as of ``event_time`` (default: latest), as known at ``known_at`` (default: now),
     with the differences from today's latest view: added, changed and deleted records
@@ -97,7 +103,8 @@ def time_travel(fs: "FeatureStore", group: str, event_time: Any = None, known_at
     cap = "" if limit is None else f" LIMIT {int(limit)}"
 
     def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> TimeTravel:
-        retained_from = fs.describe(group, storage=False)["retained_from_us"]
+        with ctx.db.read() as conn:
+            retained_from = registry.state(conn, group)["retained_from_us"]
         check_retained(g, retained_from, event_us, "Time travel to event time")
         check_retained(g, retained_from, known_us, "Time travel known at")
         then_sql = query.as_of_sql(g, view, event_us, known_us, None, False)
@@ -116,10 +123,10 @@ def time_travel(fs: "FeatureStore", group: str, event_time: Any = None, known_at
         return TimeTravel(query.to_pandas(records), total, query.to_pandas(diff.to_arrow_table()), counts,
                           then_sql, diff_sql)
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
 
 
-def write_batches(fs: "FeatureStore", group: str, limit: int = 200) -> "pd.DataFrame":
+def write_batches(ctx: "StoreContext", group: str, limit: int = 200) -> "pd.DataFrame":
     """The group's writes, newest first: each write time with its rows, delete markers and event
     time span. An ingest is one write; each put or delete is its own. "Known at" a write time
     sees that write and everything before it."""
@@ -130,21 +137,21 @@ def write_batches(fs: "FeatureStore", group: str, limit: int = 200) -> "pd.DataF
             f"min(_event_time) AS first_event, max(_event_time) AS last_event FROM {view} "
             f"GROUP BY write_time ORDER BY write_time DESC LIMIT {int(limit)}").to_arrow_table())
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
 
 
-def latest_writes(fs: "FeatureStore", group: str, limit: int = 10_000) -> "pa.Table":
+def latest_writes(ctx: "StoreContext", group: str, limit: int = 10_000) -> "pa.Table":
     """The ``limit`` rows written last (delete markers left out), as typed features: what a new
     rule is previewed on. A group without an offline store gives its first live records."""
     import pyarrow as pa
 
-    g = fs.feature_group(group)
+    g, _ = ctx.group(group)
     if not g.offline:
-        return pa.Table.from_pandas(latest_page(fs, group, limit).rows, preserve_index=False)
+        return pa.Table.from_pandas(latest_page(ctx, group, limit).rows, preserve_index=False)
 
     def work(con: "duckdb.DuckDBPyConnection", g: FeatureGroup, view: str) -> "pa.Table":
         cols = ", ".join(q(f) for f in g.feature_names)
         return con.sql(f"SELECT {cols} FROM {view} WHERE NOT is_deleted "
                        f"ORDER BY write_time DESC, _seq DESC LIMIT {int(limit)}").to_arrow_table()
 
-    return read(fs, group, work)
+    return read(ctx, group, work)

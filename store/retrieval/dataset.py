@@ -15,19 +15,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..registry import lineage
-from .. import registry
-from ..engines import base as engines
+from .. import engines, registry
+from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from ..engines.base import JoinPlan
 from ..errors import ValidationError
 from ..model.schema import FeatureGroup
-from ..common.timeutil import arg_to_us, now_us, us_to_iso
+from ..registry import lineage
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
 
 
 @dataclass
@@ -210,7 +209,7 @@ def output_names(table_columns: Sequence[str], selection: list[tuple[FeatureGrou
             for g, feats in selection for f in feats}
 
 
-def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[FeatureGroup, list[str]]]:
+def parse_features(ctx: "StoreContext", features: Sequence[str]) -> list[tuple[FeatureGroup, list[str]]]:
     """'group' (all features but the identifier) or 'group:feature' -> [(group, [features])]."""
     if isinstance(features, str) or not features:
         raise ValidationError("features must be a non-empty list like ['customers', 'orders:total']")
@@ -219,10 +218,10 @@ def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[Fe
         if not isinstance(spec, str) or not spec:
             raise ValidationError(f"Feature reference {spec!r} must be 'group' or 'group:feature'")
         name, _, feat = spec.partition(":")
-        if not fs._ctx.policy.may("viewer", name):  # hidden reads as missing, features untold
-            fs._ctx.policy.record("read", name, "denied")
+        if not ctx.policy.may("viewer", name):  # hidden reads as missing, features untold
+            ctx.policy.record("read", name, "denied")
             raise registry.missing(name)
-        group = fs.feature_group(name)
+        group = ctx.group(name)[0]
         if not group.offline:
             raise ValidationError(f"Feature group {name!r} has no offline store, so it cannot feed a dataset")
         entry = chosen.setdefault(name, (group, []))
@@ -234,15 +233,15 @@ def parse_features(fs: "FeatureStore", features: Sequence[str]) -> list[tuple[Fe
     return list(chosen.values())
 
 
-def feature_columns(fs: "FeatureStore", entity_columns: Sequence[str], features: Sequence[str],
+def feature_columns(ctx: "StoreContext", entity_columns: Sequence[str], features: Sequence[str],
                     prefix_features: bool = False) -> list[dict[str, str]]:
     """The column each chosen feature will have in the dataset (see ``output_names``)."""
-    selection = parse_features(fs, features)
+    selection = parse_features(ctx, features)
     names = output_names(entity_columns, selection, prefix_features)
     return [{"group": g.name, "feature": f, "column": names[(g.name, f)]} for g, feats in selection for f in feats]
 
 
-def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_column: str, keys: dict[str, str], *,
+def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_column: str, keys: dict[str, str],
           known_at: Any, include_deleted: bool, ttl_lookback: bool, write_time_guard: bool, include_duplicates: bool,
           event_time_range: tuple[Any, Any] | None, name: str | None, record: bool,
           prefix_features: bool = False, engine: str = "duckdb", spark: Any = None,
@@ -251,7 +250,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     import pyarrow.compute as pc
 
     required = _required_coverage(require_coverage)
-    selection = parse_features(fs, features)
+    selection = parse_features(ctx, features)
     text_columns = [event_time_column] + [keys.get(g.name, g.record_identifier) for g, _ in selection]
     table, source = load_entity(entity, text_columns)
     reserved = [c for c in table.column_names if c.startswith("__")]
@@ -278,7 +277,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     if write_time_guard and latest_needed is not None:
         prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
 
-    snaps = fs._ctx.snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
+    snaps = ctx.snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
     earliest = pc.min(ts).as_py()
     for snap in snaps:
         snap.check_retained(known_us, "known_at")
@@ -318,7 +317,7 @@ def build(fs: "FeatureStore", entity: Any, features: Sequence[str], event_time_c
     dataset = Dataset(dataset_id, name or f"dataset-{us_to_iso(built)}", result, definition, sql)
     if record:
         entity_file = os.fspath(entity) if isinstance(entity, (str, os.PathLike)) else None
-        _record(fs, dataset, selection, built, entity_file, table)
+        _record(ctx, dataset, selection, built, entity_file, table)
     return dataset
 
 
@@ -519,7 +518,7 @@ class KeyCheck:
     pad_to: int | None = None  # the conversion is zero-padding to this width: build with pad_keys={group: pad_to}
 
 
-def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: str) -> KeyCheck:
+def check_key(ctx: "StoreContext", sample: "pa.Table", column: str, group_name: str) -> KeyCheck:
     """Compare ``sample[column]`` (a few entity rows) with ``group_name``'s identifiers: text
     keys for Integral identifiers that change when converted ('000123' -> 123), numbers for String
     identifiers, digits written without the identifiers' leading zeros; refused when converting
@@ -529,7 +528,8 @@ def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: s
 
     from .browse import latest_page, latest_writes
 
-    group = fs.feature_group(group_name)
+    ctx.policy.require_read([group_name])  # it shows a few of the group's identifiers
+    group = ctx.group(group_name)[0]
     col = sample.column(column).combine_chunks()
     try:
         typed = _cast_keys(col, group, column)
@@ -543,8 +543,8 @@ def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: s
     if kind == "Integral" and (pa.types.is_integer(col.type) or not text):
         return KeyCheck()  # numbers for numbers (floats were checked whole by the cast): nothing to say
     # A few identifiers to compare with (an index walk when the group is online, else its last writes).
-    sample_ids = (latest_page(fs, group_name, limit=3).rows[group.record_identifier] if group.online
-                  else latest_writes(fs, group_name, limit=3).column(group.record_identifier).to_pandas())
+    sample_ids = (latest_page(ctx, group_name, limit=3).rows[group.record_identifier] if group.online
+                  else latest_writes(ctx, group_name, limit=3).column(group.record_identifier).to_pandas())
     ids = list(dict.fromkeys(v for v in sample_ids.tolist() if v is not None))
     shown_ids = ", ".join(repr(v) for v in ids) if ids else "none yet"
     if kind == "Integral":
@@ -581,13 +581,13 @@ def check_key(fs: "FeatureStore", sample: "pa.Table", column: str, group_name: s
     return KeyCheck()
 
 
-def _record(fs: "FeatureStore", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,
+def _record(ctx: "StoreContext", dataset: Dataset, selection: list[tuple[FeatureGroup, list[str]]], now: int,
             entity_file: str | None, entity: "pa.Table") -> None:
     from .saved import save_entity
 
     node = f"dataset:{dataset.id}"
-    dataset.definition["entity_copy"] = save_entity(fs._ctx.files, dataset.id, entity)
-    with fs._ctx.db.write() as conn:
+    dataset.definition["entity_copy"] = save_entity(ctx.files, dataset.id, entity)
+    with ctx.db.write() as conn:
         lineage.upsert_node(conn, node, "dataset", dataset.name, now, {"definition": dataset.definition})
         if entity_file:
             from ..ingest.prepare import file_sha256

@@ -12,15 +12,16 @@ import shutil
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ..registry import lineage
-from ..errors import NotFound, ValidationError
 from ..common.timeutil import now_us, us_to_iso
+from ..errors import NotFound, ValidationError
+from ..registry import lineage
+from . import lineage as seen
+from .dataset import Dataset, build
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .dataset import Dataset
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
     from ..offline.files import OfflineFiles
 
 COPIES_DIR = "offline/_datasets"  # a manifest-style path: the offline storage maps it (no group starts with _)
@@ -35,43 +36,43 @@ def save_entity(files: "OfflineFiles", dataset_id: str, entity: "pa.Table") -> s
     return rel
 
 
-def _copy_exists(fs: "FeatureStore", copy: str | None, saved: set[str] | None = None) -> bool:
+def _copy_exists(ctx: "StoreContext", copy: str | None, saved: set[str] | None = None) -> bool:
     """Whether the copy is there (``saved``: the ids under COPIES_DIR, listed once for many)."""
     if not copy:
         return False
     if copy.startswith(COPIES_DIR):
         if saved is not None:
             return copy.split("/")[-2] in saved
-        return fs._ctx.files.storage.exists(fs._ctx.files.storage.full(copy))
-    return os.path.exists(os.path.join(fs.path, copy))
+        return ctx.files.storage.exists(ctx.files.storage.full(copy))
+    return os.path.exists(os.path.join(ctx.path, copy))
 
 
-def _read_copy(fs: "FeatureStore", copy: str) -> "pa.Table":
+def _read_copy(ctx: "StoreContext", copy: str) -> "pa.Table":
     if copy.startswith(COPIES_DIR):
-        return fs._ctx.files.storage.read_table(fs._ctx.files.storage.full(copy), **fs._ctx.files.read_options)
+        return ctx.files.storage.read_table(ctx.files.storage.full(copy), **ctx.files.read_options)
     import pyarrow.parquet as pq
 
-    return pq.read_table(os.path.join(fs.path, copy), **fs._ctx.files.read_options)
+    return pq.read_table(os.path.join(ctx.path, copy), **ctx.files.read_options)
 
 
-def _node(fs: "FeatureStore", dataset: str) -> dict[str, Any]:
+def _node(ctx: "StoreContext", dataset: str) -> dict[str, Any]:
     """The dataset's lineage node, by id ('dataset:ab12…' or 'ab12…') or by name (the newest)."""
-    hidden = fs._ctx.policy.hidden_lineage()
-    with fs._ctx.db.read() as conn:  # one reading a hidden group is missing, as one never built
+    hidden = ctx.policy.hidden_lineage()
+    with ctx.db.read() as conn:  # one reading a hidden group is missing, as one never built
         return lineage.node(conn, lineage.dataset_node(conn, dataset, hidden))
 
 
-def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
+def list_datasets(ctx: "StoreContext") -> list[dict[str, Any]]:
     """Every recorded dataset, newest first: id, name, when and by whom, size, groups, coverage,
     the models trained on it, the id of the dataset it rebuilds (or None), and whether it can be
     rebuilt (its entity copy is there)."""
-    graph = fs.lineage()
+    graph = seen.graph(ctx)
     models: dict[str, list[str]] = {}
     names = {n["id"]: n["name"] for n in graph.nodes}
     for e in graph.edges:
         if e["relation"] == "trained":
             models.setdefault(e["src"], []).append(names.get(e["dst"], e["dst"]))
-    saved = set(fs._ctx.files.storage.names(fs._ctx.files.storage.full(COPIES_DIR)))  # one listing, not a request each
+    saved = set(ctx.files.storage.names(ctx.files.storage.full(COPIES_DIR)))  # one listing, not a request each
     out = []
     for n in graph.nodes:
         if n["kind"] != "dataset" or n["properties"].get("deleted"):
@@ -84,59 +85,59 @@ def list_datasets(fs: "FeatureStore") -> list[dict[str, Any]]:
             "groups": sorted(d.get("groups", {})), "entity_source": d.get("entity_source"),
             "rebuild_of": d.get("rebuild_of"),
             "coverage": d.get("coverage"), "models": sorted(models.get(n["id"], [])),
-            "rebuildable": _copy_exists(fs, copy, saved), "definition": d,
+            "rebuildable": _copy_exists(ctx, copy, saved), "definition": d,
         })
     return sorted(out, key=lambda r: r["built_at"] or "", reverse=True)
 
 
-def _build_from(fs: "FeatureStore", node: dict[str, Any], known_at: Any, name: str | None, record: bool) -> "Dataset":
+def _build_from(ctx: "StoreContext", node: dict[str, Any], known_at: Any, name: str | None, record: bool) -> "Dataset":
     d = node["properties"].get("definition", {})
     copy = d.get("entity_copy")
-    if not _copy_exists(fs, copy):
+    if not _copy_exists(ctx, copy):
         raise NotFound(f"Dataset {node['name']!r} has no saved entity table (it was built before datasets kept "
                        "one, or with record=False), so it cannot be rebuilt", dataset=node["id"])
     features = [f"{g}:{f}" for g, feats in d["groups"].items() for f in feats]
-    return fs.build_dataset(
-        _read_copy(fs, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
+    return build(
+        ctx, _read_copy(ctx, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
         write_time_guard=d["write_time_guard"], include_duplicates=d["include_duplicates"],
         event_time_range=tuple(d["event_time_range"]) if d.get("event_time_range") else None,
         prefix_features=d.get("prefix_features", False), pad_keys=d.get("pad_keys"), name=name, record=record)
 
 
-def reproduce(fs: "FeatureStore", dataset: str) -> "Dataset":
+def reproduce(ctx: "StoreContext", dataset: str) -> "Dataset":
     """The dataset exactly as it was built: the same entity rows joined as the store knew them
     then (features added to a group since are left out; a deleted group is an error)."""
-    node = _node(fs, dataset)
+    node = _node(ctx, dataset)
     d = node["properties"].get("definition", {})
     pinned = d.get("reproducible_at") or d.get("known_at") or d.get("built_at")
     with warnings.catch_warnings():  # its coverage was told (and accepted) when it was built
         warnings.simplefilter("ignore", UserWarning)
-        built = _build_from(fs, node, pinned, node["name"], record=False)
+        built = _build_from(ctx, node, pinned, node["name"], record=False)
     built.id = node["id"].split(":", 1)[1]
     built.definition = d
     return built
 
 
-def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Dataset":
+def rebuild(ctx: "StoreContext", dataset: str, name: str | None = None) -> "Dataset":
     """The dataset's definition built again on today's data (its own ``known_at``, if it had one),
     recorded as a new dataset linked to the old one in lineage. Its name, unless given, says it is
     a rebuild and when ('train (rebuilt 2026-12-07 10:15)'), so the two are told apart in a list;
     its definition names the dataset it rebuilds (``rebuild_of``) and keeps that one's entity
     source (the file the user gave, not the copy it was rebuilt from)."""
-    node = _node(fs, dataset)
+    node = _node(ctx, dataset)
     old = node["properties"].get("definition", {})
     now = now_us()
     stem = re.sub(r" \(rebuilt [^)]*\)$", "", node["name"])  # a rebuild of a rebuild: one suffix, the newest
-    built = _build_from(fs, node, old.get("known_at"),
+    built = _build_from(ctx, node, old.get("known_at"),
                         name or f"{stem} (rebuilt {us_to_iso(now)[:16].replace('T', ' ')})", record=True)
     new_node = f"dataset:{built.id}"
     kept = {"entity_source": old.get("entity_source", built.definition.get("entity_source")),
             "rebuild_of": node["id"].split(":", 1)[1]}
     built.definition.update(kept)
-    sources = [e["src"] for e in fs.lineage(node["id"], 1).edges
+    sources = [e["src"] for e in seen.graph(ctx, node["id"], 1).edges
                if e["dst"] == node["id"] and e["relation"] == "entity_table_of"]
-    with fs._ctx.db.write() as conn:
+    with ctx.db.write() as conn:
         lineage.upsert_node(conn, new_node, "dataset", built.name, now, {"definition": kept})
         lineage.add_edge(conn, node["id"], new_node, "rebuilt_as", now)
         for source in sources:  # the same file's rows, kept by the store: the same source
@@ -144,13 +145,13 @@ def rebuild(fs: "FeatureStore", dataset: str, name: str | None = None) -> "Datas
     return built
 
 
-def delete_dataset(fs: "FeatureStore", dataset: str) -> None:
+def delete_dataset(ctx: "StoreContext", dataset: str) -> None:
     """Forget a dataset's entity copy and mark it deleted in lineage (models keep their link)."""
-    node = _node(fs, dataset)
+    node = _node(ctx, dataset)
     if node["properties"].get("deleted"):
         raise ValidationError(f"Dataset {node['name']!r} is already deleted")
-    with fs._ctx.db.write() as conn:
+    with ctx.db.write() as conn:
         lineage.upsert_node(conn, node["id"], "dataset", node["name"], now_us(), {"deleted": True})
     dataset_id = node["id"].split(":", 1)[1]
-    fs._ctx.files.storage.remove_tree(fs._ctx.files.storage.full(f"{COPIES_DIR}/{dataset_id}"))
-    shutil.rmtree(os.path.join(fs.path, LEGACY_DIR, dataset_id), ignore_errors=True)
+    ctx.files.storage.remove_tree(ctx.files.storage.full(f"{COPIES_DIR}/{dataset_id}"))
+    shutil.rmtree(os.path.join(ctx.path, LEGACY_DIR, dataset_id), ignore_errors=True)

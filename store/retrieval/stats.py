@@ -7,24 +7,25 @@ either the full history (every accepted version, delete markers left out) or the
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from ..offline import snapshot as query
+from .. import engines
+from ..engines.plans import HISTORY, LATEST, QUANTILES, numeric, rows_sql
 from ..errors import ValidationError
-from ..common.sqltext import q
 from ..model.schema import Feature, FeatureGroup
+from ..offline import snapshot as query
+from ..online.sqlite_tables import q
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-    from ..featurestore import FeatureStore
+    from ..core.context import StoreContext
 
+__all__ = ["HISTORY", "LATEST", "QUANTILES", "rows_sql", "read", "summary", "distribution", "over_time",
+           "Distribution", "TimeSeries", "type_label"]
 T = TypeVar("T")
-HISTORY, LATEST = "history", "latest"
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SUMMARY_COLUMNS = ["feature", "type", "count", "nulls", "null_pct", "distinct", "min", "max", "mean", "std",
                    "p05", "p25", "median", "p75", "p95", "top_values"]
 # Bucket widths for time series, narrowest first: the first that gives at most max_buckets wins.
@@ -32,39 +33,24 @@ INTERVALS = [("minute", 60), ("5 minutes", 300), ("15 minutes", 900), ("hour", 3
              ("day", 86400), ("week", 604800), ("30 days", 2592000), ("365 days", 31536000)]
 
 
-def read(fs: "FeatureStore", group: str, work: Callable[["duckdb.DuckDBPyConnection", FeatureGroup, str], T]) -> T:
+def read(ctx: "StoreContext", group: str, work: Callable[["duckdb.DuckDBPyConnection", FeatureGroup, str], T]) -> T:
     """Run ``work(con, group, view)`` on a snapshot of the group's offline history (DuckDB's time
-    zone is UTC, see ``duck``);
+    zone is UTC, see ``duck``), after the read check the snapshot makes;
     retried on the same snapshot if compaction moved a file mid-read."""
-    definition = fs.feature_group(group)
-
-    (snap,) = fs._ctx.snapshots([group])
+    (snap,) = ctx.snapshots([group])
 
     def run() -> T:
         with query.connect() as con:
-            return work(con, definition, query.register(con, snap))
+            return work(con, snap.group, query.register(con, snap))
 
     return query.with_retry(run)
-
-
-def rows_sql(group: FeatureGroup, view: str, scope: str) -> str:
-    """The rows statistics run over: full history without delete markers, or the latest view."""
-    if scope == HISTORY:
-        return f"SELECT * FROM {view} WHERE NOT is_deleted"
-    if scope == LATEST:
-        return query.as_of_sql(group, view, None, None, None, False)
-    raise ValidationError(f"scope={scope!r}: use {HISTORY!r} or {LATEST!r}")
-
-
-def _numeric(f: Feature) -> bool:
-    return not f.is_collection and f.type in ("Integral", "Fractional")
 
 
 def type_label(f: Feature) -> str:
     return f"{f.collection}<{f.type}>" if f.collection else f.type
 
 
-def summary(fs: "FeatureStore", group: str, scope: str = HISTORY, engine: str = "duckdb",
+def summary(ctx: "StoreContext", group: str, scope: str = HISTORY, engine: str = "duckdb",
             spark: Any = None) -> "pd.DataFrame":
     """One row per feature: count, nulls, distinct, min/max, mean/std, quantiles, top values.
 
@@ -76,12 +62,10 @@ def summary(fs: "FeatureStore", group: str, scope: str = HISTORY, engine: str = 
     """
     import pandas as pd
 
-    from ..engines import base
-
     if scope not in (HISTORY, LATEST):
         raise ValidationError(f"scope={scope!r}: use {HISTORY!r} or {LATEST!r}")
-    chosen = base.get(engine, spark)
-    (snap,) = fs._ctx.snapshots([group])
+    chosen = engines.get(engine, spark)
+    (snap,) = ctx.snapshots([group])
     g = snap.group
     raw = chosen.summary_row(snap, scope)
     with query.connect() as con:  # min and max as DuckDB words them, whichever engine found them
@@ -101,47 +85,6 @@ def summary(fs: "FeatureStore", group: str, scope: str = HISTORY, engine: str = 
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-def summary_aggregates(g: FeatureGroup, quote: Callable[[str], str], quantiles: str
-                       ) -> tuple[list[str], list[tuple[str, str]]]:
-    """The aggregates of ``summary`` in SQL both engines speak (``quote`` quotes a name,
-    ``quantiles`` is the engine's exact interpolated quantile function of ``{c}`` at ``{qs}``),
-    and the (feature, column) pairs whose top values the engine adds."""
-    qs = ", ".join(str(x) for x in QUANTILES)
-    aggs, tops = ["count(*) AS __total"], []
-    for j, f in enumerate(g.features):
-        c = quote(f.name)
-        aggs += [f"count({c}) AS c{j}", f"count(DISTINCT {c}) AS d{j}"]
-        if f.is_collection:
-            aggs += [f"NULL AS lo{j}", f"NULL AS hi{j}"]
-        else:
-            aggs += [f"min({c}) AS lo{j}", f"max({c}) AS hi{j}"]
-        if _numeric(f):
-            aggs += [f"avg({c}) AS m{j}", quantiles.format(c=c, qs=qs) + f" AS q{j}"]
-        else:
-            aggs += [f"NULL AS m{j}", f"NULL AS q{j}"]
-        # Top values say little for floats, collections, identifiers and event times.
-        if not (f.is_collection or f.type == "Fractional" or f.name in (g.record_identifier, g.event_time)):
-            tops.append((f.name, f"t{j}"))
-    return aggs, tops
-
-
-def spread_aggregates(g: FeatureGroup, quote: Callable[[str], str], first: dict[str, Any]) -> list[str]:
-    """Each numeric feature's standard deviation, of its values less their minimum (from the first
-    pass, ``first``): large values (ids near 2**40, epoch seconds) keep their precision, and both
-    engines agree to the last digits instead of differing in the sixth."""
-    out = []
-    for j, f in enumerate(g.features):
-        pivot = first.get(f"lo{j}") if _numeric(f) else None
-        if pivot is None or (isinstance(pivot, float) and not math.isfinite(pivot)):
-            # An aggregate even for a non-numeric feature: with no aggregate at all (no numeric
-            # feature) the statement would return one row per input row.
-            out.append(f"stddev_samp({quote(f.name)}) AS s{j}" if _numeric(f) else
-                       f"stddev_samp(CAST(NULL AS DOUBLE)) AS s{j}")
-        else:
-            out.append(f"stddev_samp({quote(f.name)} - {pivot!r}) AS s{j}")
-    return out
-
-
 @dataclass
 class Distribution:
     """A feature's value distribution: ``kind`` is "histogram" (start, end, count) or "top"
@@ -155,7 +98,7 @@ class Distribution:
     other: int = 0  # values outside the listed top values
 
 
-def distribution(fs: "FeatureStore", group: str, feature: str, scope: str = HISTORY, bins: int = 30,
+def distribution(ctx: "StoreContext", group: str, feature: str, scope: str = HISTORY, bins: int = 30,
                  top: int = 20) -> Distribution:
     """A histogram of a numeric feature, or the most frequent values of any other."""
     import pandas as pd
@@ -189,7 +132,7 @@ def distribution(fs: "FeatureStore", group: str, feature: str, scope: str = HIST
         return pd.DataFrame({"start": starts, "end": [s + width for s in starts],
                              "count": [counts.get(k, 0) for k in range(n)]})
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
 
 
 @dataclass
@@ -200,7 +143,7 @@ class TimeSeries:
     table: "pd.DataFrame"  # bucket, rows, deletes[, mean, p05, p95, min, max | non_null, distinct]
 
 
-def over_time(fs: "FeatureStore", group: str, feature: str | None = None, max_buckets: int = 120) -> TimeSeries:
+def over_time(ctx: "StoreContext", group: str, feature: str | None = None, max_buckets: int = 120) -> TimeSeries:
     """Rows and delete markers per event-time bucket over the full history; with ``feature``, its
     mean, 5th/95th percentiles, min and max per bucket (numeric) or its non-null and distinct
     counts (other types).
@@ -213,7 +156,7 @@ def over_time(fs: "FeatureStore", group: str, feature: str | None = None, max_bu
         if feature is not None:
             f = g.feature(feature)
             c = q(f.name)
-            if _numeric(f):
+            if numeric(f):
                 extra = f", avg({c}) AS mean, quantile_cont({c}, [0.05, 0.95]) AS __q, min({c}) AS min, max({c}) AS max"
                 outer = "bucket, rows, deletes, mean, __q[1] AS p05, __q[2] AS p95, min, max"
             else:
@@ -226,4 +169,4 @@ def over_time(fs: "FeatureStore", group: str, feature: str | None = None, max_bu
                f"FROM {view} GROUP BY ALL) ORDER BY bucket")
         return TimeSeries(label, query.to_pandas(con.sql(sql).to_arrow_table()))
 
-    return read(fs, group, work)
+    return read(ctx, group, work)
