@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import os
 import threading
 import weakref
@@ -16,7 +17,7 @@ from .online import sqlite_tables as online_store
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
-from .access.api import AccessMethods
+from .access import api as access_api
 from .access.guard import install
 from .errors import AccessDenied, StorageFull, ValidationError
 from .pipelines import api as pipelines
@@ -42,7 +43,7 @@ def default_path() -> str:
     return os.environ.get("FEATURESTORE_HOME") or os.path.join(os.getcwd(), ".featurestore")
 
 
-class FeatureStore(AccessMethods):
+class FeatureStore:
     """A feature store in one folder: ``featurestore.db`` (registry, online store, staging) and
     ``offline/`` (Parquet). Safe to share between threads; several processes may open the same
     folder at once.
@@ -644,7 +645,58 @@ class FeatureStore(AccessMethods):
         pipelines.run_scheduler(self._ctx, lambda owner: self.with_principal(owner)._ctx, tick, stop)
 
     # ----------------------------------------------------------------------------- access
-    # (the access methods, one delegating line each, go here)
+    @property
+    def governed(self) -> bool:
+        """Whether an access policy (the store's access file, or one published in its tables)
+        governs this store; without one everything is allowed, and writes are still audited."""
+        return access_api.governed(self._ctx)
+
+    def with_principal(self, principal: Any) -> "FeatureStore":
+        """The same open store seen as another principal of its access file (a name, or a
+        ``Principal``; on a store without one, whose writes are logged in that name): the server
+        and the studio take one per signed-in caller. Do not close it."""
+        handle = copy.copy(self)  # the same maintainer and parts; only the policy differs
+        handle._ctx = access_api.with_principal(self._ctx, principal)
+        return handle
+
+    def allowed(self, action: str, group: str | None = None) -> bool:
+        """Whether this handle's principal may call ``action`` (a ``FeatureStore`` method name) on
+        ``group`` (None: store-wide), as the check the call meets would decide: front ends hide or
+        disable what would be refused. Everything is allowed on a store without an access policy.
+        Raises ValidationError for a name that is not a method."""
+        return access_api.allowed(self._ctx, action, group)
+
+    def record_sign_in(self, name: str, outcome: str, details: dict[str, Any] | None = None) -> None:
+        """Log a refused sign-in to a front end of this store (the studio's password form), in the
+        name tried: ``outcome`` "denied" (wrong name or password) or "locked" (too many failures
+        in a row). The entry also names the principal that recorded it (``via``): the name tried is
+        only a claim, and an entry made by another caller is attributable to it. Raises
+        ValidationError for another outcome."""
+        access_api.record_sign_in(self._ctx, name, outcome, details)
+
+    def publish_access(self, path: str | None) -> None:
+        """Make the access file at ``path`` this shared store's policy on every machine, or with
+        None withdraw it (an admin's call; see ``store.access.published``)."""
+        access_api.publish_access(self._ctx, path)
+
+    def remove_access_policy(self) -> dict[str, str]:
+        """Stop enforcing the local access file (an admin's call, while the file still reads): it
+        is moved aside to ``<file>.removed`` and the store's record of it cleared, audited, so the
+        store opens without a policy; until then a store that had one refuses to open without it.
+        Returns {"path", "kept_as"}. See ``store.access.local``."""
+        return access_api.remove_access_policy(self._ctx)
+
+    def audit(self, since: Any = None, principal: str | None = None, group: str | None = None,
+              action: str | None = None, limit: int = 10_000) -> "pd.DataFrame":
+        """Audit entries, newest first: when, who, what, which group, outcome and counts."""
+        return access_api.audit(self._ctx, since, principal, group, action, limit)
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Check the audit log's hash chain and that it ends where its recorded head says:
+        {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
+        "last_hash" somewhere else too: a later check against them catches even an attacker who
+        rewrote the whole log."""
+        return access_api.verify_audit(self._ctx)
 
 
 

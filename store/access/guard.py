@@ -1,4 +1,4 @@
-"""The policy enforced inside the engine: every public ``FeatureStore`` method is checked against
+"""The policy enforced inside the engine: every public method of the facade is checked against
 the principal's role on the group it touches before it runs, lists are cut to what the principal
 may see, writes and refusals go to the audit log. A store without a policy has a guard too, which
 allows everything and logs the writes in the name of whoever opened it.
@@ -88,7 +88,8 @@ def default_principal() -> str:
 class Guard:
     """One principal's view of the store: under an access file its roles are enforced; on a store
     without one (``governed`` false) everything is allowed, and its writes are still logged in its
-    name, so every store keeps its audit log."""
+    name, so every store keeps its audit log. It is the ``Policy`` the core asks (declared in
+    ``store.core.context``, which cannot import this room)."""
 
     def __init__(self, file: AccessFile | None, principal: str | Principal, store: "StoreContext",
                  live: "LivePolicy | LocalPolicy | None" = None) -> None:
@@ -320,5 +321,5 @@ def install(cls: type, context: Callable[[Any], "StoreContext"]) -> None:
         if name.startswith("_"):
             continue
         if name not in ACTIONS:
-            raise AssertionError(f"FeatureStore.{name} has no entry in store.access.guard.ACTIONS")
+            raise AssertionError(f"{cls.__name__}.{name} has no entry in store.access.guard.ACTIONS")
         setattr(cls, name, guarded(name, fn, context))

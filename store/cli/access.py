@@ -89,8 +89,8 @@ def _prepared(ctx: click.Context, encrypted: bool) -> str:
     else:
         with crypto.without_key_environment():  # a key set for other stores, or left from a stopped run
             fs = open_store(ctx)
-    if not fs._ctx.policy.may("admin", None):
-        raise AccessDenied(f"Changing how the store is encrypted needs an admin grant; {fs._ctx.policy.name!r} has none")
+    if not fs.can("admin"):
+        raise AccessDenied(f"Changing how the store is encrypted needs an admin grant; {fs.principal!r} has none")
     if crypto.is_encrypted(fs.path) != encrypted:
         raise ValidationError(f"The store at {fs.path} is {'not ' if encrypted else ''}encrypted; "
                               + ("use `featurestore encrypt`" if encrypted else "use `featurestore rekey`"))

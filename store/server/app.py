@@ -54,9 +54,8 @@ class _Api:
         self.fs, self.keys = fs, keys
         # The keys follow the policy they come from, as it changes: the --keys file (which the
         # engine enforces, see create_app), or without --keys a shared store's published policy.
-        guard = fs._ctx.policy
-        self.from_file = keys is not None and keys.path is not None and guard.governed
-        self.follow = self.from_file or (keys is None and isinstance(guard.live, published.LivePolicy))
+        self.from_file = keys is not None and keys.path is not None and fs.governed
+        self.follow = self.from_file or (keys is None and _published(fs))
         self._keys_of: Any = None  # the policy self.keys came from, when following
 
     def keyring(self) -> Keyring | None:
@@ -64,7 +63,7 @@ class _Api:
         version (which PostgreSQL's notifications keep in memory), a file's against its stat. A
         file that lost its keys accepts none; one gone or unparsable refuses (AccessDenied)."""
         if self.follow:
-            file = self.fs._ctx.policy.current()
+            file = self.fs.policy()
             if file is not self._keys_of:
                 self._keys_of = file
                 if file is not None and file.keys:
@@ -112,6 +111,18 @@ class _Api:
             return JSONResponse(result, headers=headers, media_type=_MEDIA[service])
         except Exception as exc:  # every failure leaves through the one error mapping
             return error_response(exc, service, headers, _MEDIA[service])
+
+
+def _published(fs: FeatureStore) -> bool:
+    """Whether the store is under a policy published in its tables (an access file without a
+    path), rather than a local file or none."""
+    if not fs.governed:
+        return False
+    try:
+        file = fs.policy()
+    except AccessDenied:  # a local file gone or unreadable since the store opened: not a published one
+        return False
+    return file is not None and file.path is None
 
 
 def _unknown(service: str, request: Request, op: str) -> str:
