@@ -18,6 +18,7 @@ from .online import sqlite_tables as online_store
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
+from .access import views as access_views
 from .access.api import AccessMethods
 from .access.guard import counts, install
 from .model.coerce import coerce_event_time
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .retrieval.dataset import Dataset
+    from .access.policy import AccessFile
     from .ingest.prepare import IngestReport
 
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
@@ -846,6 +848,33 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     # ----------------------------------------------------------------------------- access
     # (the access methods, one delegating line each, go here)
+
+    @property
+    def principal(self) -> str:
+        """The name this handle's calls act as: the principal it was opened or taken
+        (``with_principal``) for, by default $FEATURESTORE_PRINCIPAL or the OS user."""
+        return self._ctx.policy.name
+
+    def can(self, role: str, group: str | None = None) -> bool:
+        """Whether this handle's principal holds ``role`` ("viewer", "editor", "owner" or
+        "admin") on ``group``, or with None on some group (for "admin": an admin grant), as the
+        access policy decides; always True on a store without one. Front ends hide what the
+        principal lacks; ``allowed`` asks the same of a method. Raises ValidationError for
+        another role."""
+        return access_views.can(self._ctx, role, group)
+
+    def policy(self) -> "AccessFile | None":
+        """The access file in force (a published one as it stands now), or None on a store
+        without an access policy. Raises AccessDenied while a local access file is gone or
+        does not parse."""
+        return access_views.policy(self._ctx)
+
+    def data_version(self, group: str) -> tuple:
+        """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention)
+        or any definition change, and only then: one registry row read in microseconds, for
+        caches of results computed from the group (the studio keys its statistics with it).
+        Raises NotFound."""
+        return registry.data_version(self._ctx.db.get(), group)
 
 
 
