@@ -1,4 +1,7 @@
-"""Feature and feature-group definitions and the naming rules (inference lives in ``inference``)."""
+"""Feature and feature-group definitions and the naming rules (inference lives in ``inference``).
+
+Studio-facing: the feature and collection type names the schema editors offer.
+"""
 from __future__ import annotations
 
 import re

@@ -3,6 +3,8 @@ and a time-travel comparison with the SQL that produced it.
 
 Both return at most a page of rows however large the group is; counts and diffs are computed by
 DuckDB (or SQLite for the online store), never by loading a table into pandas.
+
+Studio-facing: the Data and Time travel views call these and show their ``Page``/``TimeTravel``.
 """
 from __future__ import annotations
 

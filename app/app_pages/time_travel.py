@@ -8,7 +8,11 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.common import ANY_TIME, engine_errors, open_page, pick_group, plural, store, timestamp
+from app.ui.errors import engine_errors
+from app.ui.formats import plural, timestamp
+from app.ui.nav import open_page
+from app.ui.pickers import ANY_TIME, pick_group
+from app.ui.session import store
 from store.retrieval import browse as explore
 
 SQL_KEY = "sql_text"  # the SQL page's editor
