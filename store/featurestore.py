@@ -871,9 +871,9 @@ class FeatureStore(QualityMethods, PipelineMethods, AccessMethods):
 
     def data_version(self, group: str) -> tuple:
         """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention)
-        or any definition change, and only then: one registry row read in microseconds, for
-        caches of results computed from the group (the studio keys its statistics with it).
-        Raises NotFound."""
+        or its definition change (it also moves with any other definition change): one registry
+        row, read in microseconds, for caches of results computed from the group (the studio
+        keys its statistics with it). Raises NotFound."""
         return registry.data_version(self._ctx.db.get(), group)
 
 

@@ -216,8 +216,9 @@ def state(conn: Connection, name: str) -> dict[str, Any]:
 
 def data_version(conn: Connection, name: str) -> tuple[int, ...]:
     """A key that changes whenever the group's rows or its definition change: its write counter,
-    buffered rows, last write time and retention edge, and the registry version (a definition
-    change anywhere). One primary-key row, so a cache may check it on every read. Raises NotFound."""
+    buffered rows, last write time and retention edge, and the registry version (which any
+    definition change moves, this group's among them). One primary-key row, so a cache may check
+    it on every read. Raises NotFound."""
     row = conn.execute(
         "SELECT seq, staged_rows, last_write_us, retained_from_us, "
         "(SELECT value FROM meta WHERE key = 'registry_version') FROM group_state WHERE group_name = ?", (name,)
