@@ -3,6 +3,9 @@ tutorial has real groups, history, deletes, a point-in-time training set and a m
 
 Files are ingested by path so lineage records each CSV as a source; the generator lives in
 ``sample_data/generate.py``.
+
+Studio-facing: a fresh studio seeds its own store with ``seed_if_empty``; the dataset builder offers
+the sample entity files.
 """
 from __future__ import annotations
 

@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 from .model import layout, record as records
 from .core import reads
 from .retrieval import dataset as training, lineage as seen, saved, stats
+from . import registry
 from .registry import lineage
+from .retrieval import browse
 from .core import context, groups, upkeep, writes
 from .online import sqlite_tables as online_store
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
 from .access import api as access_api
+from .access import views as access_views
 from .access.guard import install
 from .errors import AccessDenied, StorageFull, ValidationError
 from .pipelines import api as pipelines
@@ -30,7 +33,9 @@ from .common.timeutil import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .retrieval.browse import Browser
     from .retrieval.dataset import Dataset
+    from .access.policy import AccessFile
     from .ingest.prepare import IngestReport
 
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
@@ -697,6 +702,40 @@ class FeatureStore:
         "last_hash" somewhere else too: a later check against them catches even an attacker who
         rewrote the whole log."""
         return access_api.verify_audit(self._ctx)
+
+    @property
+    def principal(self) -> str:
+        """The name this handle's calls act as: the principal it was opened or taken
+        (``with_principal``) for, by default $FEATURESTORE_PRINCIPAL or the OS user."""
+        return self._ctx.policy.name
+
+    def can(self, role: str, group: str | None = None) -> bool:
+        """Whether this handle's principal holds ``role`` ("viewer", "editor", "owner" or
+        "admin") on ``group``, or with None on some group (for "admin": an admin grant), as the
+        access policy decides; always True on a store without one. Front ends hide what the
+        principal lacks; ``allowed`` asks the same of a method. Raises ValidationError for
+        another role."""
+        return access_views.can(self._ctx, role, group)
+
+    def policy(self) -> "AccessFile | None":
+        """The access file in force (a published one as it stands now), or None on a store
+        without an access policy. Raises AccessDenied while a local access file is gone or
+        does not parse."""
+        return access_views.policy(self._ctx)
+
+    def browser(self) -> "Browser":
+        """The studio's read-only views under this handle's policy: a page of latest records, time
+        travel with its differences and SQL, a group's writes, a feature's distribution and series,
+        a key check and dataset column names (see ``store.retrieval.browse``). Each view checks the
+        read of the groups it shows."""
+        return browse.Browser(self._ctx)
+
+    def data_version(self, group: str) -> tuple:
+        """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention)
+        or its definition change (it also moves with any other definition change): one registry
+        row, read in microseconds, for caches of results computed from the group (the studio
+        keys its statistics with it). Raises NotFound."""
+        return registry.data_version(self._ctx.db.get(), group)
 
 
 

@@ -5,28 +5,40 @@ Ingest goes through the file's own path so lineage records the file (name, size,
 the column mapping is applied by the engine as it reads. An uploaded file may expand to at most
 ``ingest.ReadLimits.for_uploads()`` (10M rows, 2 GiB as read, unless the environment says
 otherwise): a small compressed file must not take the studio's memory.
+
+Studio-facing: the studio imports ``store`` (its ``__all__``), this module and the few others
+that say so in their docstrings (``store.demo``, ``store.snippets``, ``store.retrieval.browse``,
+``store.retrieval.stats``, ``store.model.schema``/``rules``/``layout``, ``store.registry.lineage``,
+``store.access.policy``), never the engine's rooms: what else its pages need of the engine is
+named at the end of this module, so a refactor below changes one import here, not a page.
 """
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Callable
 
-from .ingest.infer import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
-from .ingest.files import read_table
 from .common.timeutil import format_example  # noqa: F401 - the studio shows a format by its example
+from .ingest.files import read_table
+from .ingest.infer import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_check
+
+# The engine's helpers the studio's pages show, named here so no page imports an engine room.
+from .access.guard import default_principal  # noqa: F401 - whom a studio without sign-in acts as
+from .ingest.infer import guess_time_column  # noqa: F401 - the dataset builder's entity file
+from .ingest.prepare import IngestReport  # noqa: F401 - what validate and ingest return
+from .offline.snapshot import to_pandas  # noqa: F401 - Arrow to pandas, integers kept exact
+from .pipelines.spec import aggregates_in  # noqa: F401 - the Pipelines page's incremental-mode hint
+from .quality.imports import convert as rules_from_document  # noqa: F401 - a rules file, previewed
+from .retrieval.dataset import KeyCheck  # noqa: F401 - the dataset builder shows a key check
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .featurestore import FeatureStore
-    from .ingest.prepare import IngestReport
     from .model.schema import FeatureGroup
 
 
 def peek(path: str, rows: int = 100) -> "pd.DataFrame":
     """The file's first rows as ingest would read them (CSV values as text)."""
-    from .offline.snapshot import to_pandas
-
     return to_pandas(read_table(path, rows=rows))
 
 
@@ -94,3 +106,4 @@ def ingest_file(fs: "FeatureStore", group: str, path: str, mapping: dict[str, st
 
     return fs.ingest(group, LimitedFile(path, ReadLimits.for_uploads()), on_error, progress,
                      source=source or os.path.basename(path), columns=mapping, time_format=time_format)
+

@@ -42,9 +42,9 @@ def studio_store(seeded_template: str, tmp_path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FEATURESTORE_HOME", path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     yield path
-    from app import common
+    from app.ui import session
 
-    common._open.clear()
+    session._open.clear()
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -56,10 +56,10 @@ def fs(studio_store: str):
 
 
 def page(name: str, **query: str) -> AppTest:
-    """Run ``app/pages_/<name>.py`` through the studio's entry script, with URL query parameters."""
+    """Run ``app/app_pages/<name>.py`` through the studio's entry script, with URL query parameters."""
     at = AppTest.from_file(STUDIO, default_timeout=60)
     at.query_params.update(query)
-    at.switch_page(f"pages_/{name}.py")
+    at.switch_page(f"app_pages/{name}.py")
     return at.run()
 
 

@@ -249,6 +249,12 @@ METHODS: dict[str, Row] = {
     "as_of": Row(lambda fs, g: fs.as_of(g), "viewer"),
     "batch_get_records": Row(lambda fs, g: fs.batch_get_records(g, ["r1", "b0"]), "viewer"),
     "describe": Row(lambda fs, g: fs.describe(g), "viewer"),
+    "data_version": Row(lambda fs, g: fs.data_version(g), "viewer"),
+    "browser": Row(lambda fs, g: fs.browser().latest_page(g, 5), "viewer",
+                   hidden=(Probe(lambda fs, g: fs.browser().latest_page(g, 5)),
+                           Probe(lambda fs, g: fs.browser().write_batches(g)),
+                           Probe(lambda fs, g: fs.browser().time_travel(g)),
+                           Probe(lambda fs, g: fs.browser().over_time(g)))),
     "distributions": Row(lambda fs, g: fs.distributions(g, "label", REFERENCE, CURRENT), "viewer"),
     "drift": Row(lambda fs, g: fs.drift(g, REFERENCE, CURRENT), "viewer"),
     "drift_timeline": Row(lambda fs, g: fs.drift_timeline(g, periods=3), "viewer"),
@@ -373,6 +379,8 @@ METHODS: dict[str, Row] = {
     "with_principal": Row(lambda fs, g: fs.with_principal(PRINCIPALS["viewer"]), None),
     "allowed": Row(lambda fs, g: fs.allowed("get_record", g), None),  # a question; the same answer for hidden and missing
     "record_sign_in": Row(lambda fs, g: fs.record_sign_in("someone", "denied"), None),  # an audit entry only
+    "can": Row(lambda fs, g: fs.can("viewer", g), None),  # a question, like allowed
+    "policy": Row(lambda fs, g: fs.policy(), None),  # the file any opener of the store reads
 }
 
 

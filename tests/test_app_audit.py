@@ -17,7 +17,7 @@ from store import FeatureStore
 def secured(studio_store, monkeypatch):
     write_access(studio_store)
     monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
-    from app import auth
+    from app.ui import auth
 
     auth._failures.clear()
     return studio_store
@@ -48,17 +48,17 @@ def test_a_viewer_is_not_offered_save_monitor_or_delete_dataset(secured):
         built = vera.build_dataset(entities, ["merchants:risk_score"], name="vera_set")
     at = ok(sign_in("vera", "vera-password"))
     at.query_params["group"] = "merchants"
-    at.switch_page("pages_/monitoring.py").run()
+    at.switch_page("app_pages/monitoring.py").run()
     save = button(at, "Save monitor")
     assert save.disabled and "needs the owner role on merchants" in save.help
     at.query_params["dataset"] = built.id
-    ok(at.switch_page("pages_/datasets.py").run())
+    ok(at.switch_page("app_pages/datasets.py").run())
     labels = [b.label for b in at.button]
     assert "Rebuild on today's data" in labels and "Delete dataset" not in labels
     assert "Delete this dataset" not in [e.label for e in at.expander]
     at = ok(sign_in("olga", "ed-password"))  # the owner of merchants may save its monitor
     at.query_params["group"] = "merchants"
-    at.switch_page("pages_/monitoring.py").run()
+    at.switch_page("app_pages/monitoring.py").run()
     assert not button(at, "Save monitor").disabled
 
 

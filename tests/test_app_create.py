@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
-from app.schema_editor import field_of
+from app.ui.schema_editor import field_of
 from store import Conflict, Feature, ValidationError, upload
 
 SAMPLE = (b"order_id,customer_id,amount,channel,created_at\n"

@@ -149,7 +149,7 @@ def test_time_travel_starts_inside_the_groups_history(walk):
 
 
 def test_the_helpers_for_counts_and_names_in_markdown():
-    from app.common import escape_markdown, plural
+    from app.ui.formats import escape_markdown, plural
 
     assert [plural(1, "match"), plural(2, "match"), plural(1, "entry"), plural(3, "entry"), plural(1200, "row")] == \
         ["1 match", "2 matches", "1 entry", "3 entries", "1,200 rows"]

@@ -149,7 +149,7 @@ def test_upload_folders_go_when_the_session_goes(tmp_path, monkeypatch):
     import tempfile
     import time
 
-    from app import files
+    from app.ui import files
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     root = tmp_path / "featurestore-uploads"

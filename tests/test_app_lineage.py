@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
-from app.graph import node_url, shown_nodes, to_dot, visible_edges
+from app.ui.graph import node_url, shown_nodes, to_dot, visible_edges
 from store.registry.lineage import LineageGraph
 
 

@@ -34,7 +34,7 @@ def test_every_group_url_is_canonical(studio_store):
 
 def test_the_picked_group_follows_the_user_to_other_pages(studio_store):
     at = ok(page("group", group="merchants"))
-    for target in ("pages_/ingest.py", "pages_/time_travel.py", "pages_/group.py"):
+    for target in ("app_pages/ingest.py", "app_pages/time_travel.py", "app_pages/group.py"):
         at.query_params.clear()  # the sidebar's links carry no query
         at.switch_page(target).run()
         assert at.selectbox(key="group_picker").value == "merchants", target

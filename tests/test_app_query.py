@@ -32,7 +32,7 @@ def test_time_travel_shows_then_the_changes_and_the_sql(fs):
 
     ok(button(at, "Open in the SQL page").click().run())
     assert at.title[0].value == "SQL" and at.text_area(key="sql_text").value == expected.sql
-    at.switch_page("pages_/sql.py")  # AppTest reruns the page it was told, not one the script switched to
+    at.switch_page("app_pages/sql.py")  # AppTest reruns the page it was told, not one the script switched to
     ok(button(at, "Run").click().run())
     assert f"{expected.total:,} rows × 8 columns" in texts(at)
 

@@ -22,7 +22,7 @@ def without_root(store: str) -> None:
 @pytest.fixture
 def password_mode(monkeypatch):
     monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
-    from app import auth
+    from app.ui import auth
 
     auth._failures.clear()
 
@@ -54,7 +54,7 @@ def user(name: str, password_hash: str = "scrypt$hash-1", kind: str = "user"):
 
 
 def test_a_session_token_is_refused_once_forged_expired_revoked_or_its_user_gone():
-    from app.auth import Sessions
+    from app.ui.auth import Sessions
 
     sessions, vera = Sessions(seconds=60), user("vera")
     policy, now = Policy(vera, user("ana")), 1_000_000.0
@@ -83,7 +83,7 @@ def test_a_session_survives_a_new_run_without_its_tab_state_through_its_cookie(s
     at.text_input[0].set_value("vera")
     at.text_input[1].set_value("vera-password")
     at = ok(at.button[0].click().run())
-    from app import auth
+    from app.ui import auth
 
     token = at.session_state[auth._SIGNED_IN]
     cookie = auth._sessions().cookie

@@ -288,7 +288,7 @@ def test_11_every_page_renders_without_errors_or_outside_requests(page, studio):
 
 
 def test_12_a_drifted_day_found_and_a_quarantined_row_corrected(page, studio_server):
-    from app.tabs.quality import FIELD_WIDTH, REQUEUE_WIDTH
+    from app.app_pages.group_tabs.quality import FIELD_WIDTH, REQUEUE_WIDTH
 
     page.goto("/monitoring?group=transactions")
     settle(page, "Drift by window")

@@ -345,7 +345,7 @@ def test_the_studios_lookup_snippets_run_against_the_server(rt, group, server, c
     import shlex
     import urllib.request
 
-    from store.server.snippets import get_record_boto3, get_record_curl
+    from store.snippets import get_record_boto3, get_record_curl
 
     rt.put_record(FeatureGroupName=group, Record=record(customer_id="7", event_time="2024-01-01T00:00:00Z", age="9"))
     printed = io.StringIO()

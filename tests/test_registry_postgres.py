@@ -39,9 +39,9 @@ def eventually(call, seconds: float = 10.0):
 def studio_cleanup():
     """Close the stores the studio pages opened (Streamlit caches one per location for the process)."""
     yield
-    from app import common
+    from app.ui import session
 
-    common._open.clear()
+    session._open.clear()
 
 
 def test_the_registry_is_kept_in_the_config_and_found_by_every_opener(tmp_path, postgres_server):
@@ -377,7 +377,7 @@ def test_a_published_access_policy_holds_on_every_machine(tmp_path, postgres_ser
     with pytest.raises(ValidationError, match="published in its tables, and .*s/access.yaml differs"):
         FeatureStore(tmp_path / "s", principal="vera")
     (tmp_path / "s" / "access.yaml").unlink()
-    from app import auth
+    from app.ui import auth
     from test_app_access import sign_in
     from tests.studio_support import texts
 

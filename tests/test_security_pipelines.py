@@ -237,7 +237,7 @@ def test_the_studio_form_shows_a_refused_preview_as_an_error(studio_store, monke
     from access_support import write_access as write_users
     from test_app_access import sign_in
 
-    from app import auth
+    from app.ui import auth
 
     write_users(studio_store)
     monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
@@ -245,7 +245,7 @@ def test_the_studio_form_shows_a_refused_preview_as_an_error(studio_store, monke
     outside = tmp_path / "any.csv"
     outside.write_text("merchant_id,event_time\nM1,2026-01-01T00:00:00Z\n")
     at = ok(sign_in("olga", "ed-password"))  # owner of merchants: the form is shown
-    at.switch_page("pages_/pipelines.py").run()
+    at.switch_page("app_pages/pipelines.py").run()
     at.selectbox(key="new_pipeline_target").set_value("merchants")
     at.multiselect(key="new_pipeline_inputs").set_value([])
     at.text_input(key="new_pipeline_files").set_value(f"x={outside}")

@@ -171,7 +171,7 @@ def test_the_studio_signs_in_with_the_file_as_it_is_now(studio_store, monkeypatc
     from access_support import write_access
     from test_app_access import sign_in
 
-    from app import auth
+    from app.ui import auth
 
     write_access(studio_store)
     monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")

@@ -103,7 +103,7 @@ def test_cli_init_puts_a_new_store_on_s3(s3, tmp_path):
 @pytest.mark.slow
 def test_the_studio_works_on_an_s3_store(s3, tmp_path, monkeypatch):
     """The sample store seeded onto S3, then the pages a user opens first."""
-    from app import common
+    from app.ui import session
     from store.demo import seed
     from tests.studio_support import button, ok, page, texts
 
@@ -125,4 +125,4 @@ def test_the_studio_works_on_an_s3_store(s3, tmp_path, monkeypatch):
         at = ok(page("storage"))
         assert "transactions" in at.dataframe[0].value.to_string()
     finally:
-        common._open.clear()
+        session._open.clear()

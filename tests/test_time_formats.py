@@ -335,7 +335,7 @@ def test_a_binary_file_named_csv_is_refused_without_its_bytes(store, tmp_path):
 
 
 def test_file_sizes_use_the_upload_chips_decimal_units():
-    from app.common import size
+    from app.ui.formats import size
 
     assert size(55_200_000) == "55.2 MB"
     assert size(999) == "999 B" and size(1_500) == "1.5 KB"

@@ -59,6 +59,8 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "remove_access_policy": ("admin", None),
     "close": (None, None), "with_principal": (None, None), "allowed": (None, None),
     "record_sign_in": (None, None),  # a front end's refusal, logged before anyone is signed in
+    "can": (None, None), "policy": (None, None),  # what a front end hides: asking is never refused
+    "data_version": ("viewer", "group"), "browser": ("viewer", None),  # each view checks its group
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in

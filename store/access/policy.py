@@ -24,6 +24,9 @@ reading the audit log included. Anything not granted is refused.
 Passwords are kept as scrypt hashes (standard library, memory-hard), never in clear. The older
 ``serve --keys`` format (``policy: {actions, feature_groups}``) still loads: its actions keep
 limiting what the key may call, over the groups it names.
+
+Studio-facing: ``AccessFile`` and ``Principal``, what ``FeatureStore.policy()`` returns (the
+studio's password sign-in checks passwords against it).
 """
 from __future__ import annotations
 

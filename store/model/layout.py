@@ -8,6 +8,8 @@ Athena and pandas read as they are.
 
 A partition is named by an int64 key per row (its start, in the unit of the granularity), so
 rows are grouped with one vectorised computation.
+
+Studio-facing: ``PARTITIONS``, the choices Create offers.
 """
 from __future__ import annotations
 

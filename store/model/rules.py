@@ -16,6 +16,9 @@ and reported). A null passes every row rule but not_null. On collection features
 not_in and regex check every element, length checks the number of elements, not_null the
 collection itself; unique does not apply. Batch rules judge batches (an ingest); a single put is
 not a batch, so only row rules apply to it (unique included: one record is always unique).
+
+Studio-facing: the checks and severities the rules editor offers, and ``describe`` for a rule in
+words.
 """
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Feature and feature-group definitions, the naming rules, and a group's Arrow schema in the
-offline store (proposing a schema from data lives in ``ingest.infer``)."""
+offline store (proposing a schema from data lives in ``ingest.infer``).
+
+Studio-facing: the feature and collection type names the schema editors offer.
+"""
 from __future__ import annotations
 
 import re

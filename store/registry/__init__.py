@@ -218,6 +218,20 @@ def state(conn: Connection, name: str) -> dict[str, Any]:
     return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows", "retained_from_us"), row))
 
 
+def data_version(conn: Connection, name: str) -> tuple[int, ...]:
+    """A key that changes whenever the group's rows or its definition change: its write counter,
+    buffered rows, last write time and retention edge, and the registry version (which any
+    definition change moves, this group's among them). One primary-key row, so a cache may check
+    it on every read. Raises NotFound."""
+    row = conn.execute(
+        "SELECT seq, staged_rows, last_write_us, retained_from_us, "
+        "(SELECT value FROM meta WHERE key = 'registry_version') FROM group_state WHERE group_name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        raise missing(name)
+    return tuple(row)
+
+
 def allocate(conn: Connection, name: str, rows: int, now: int, max_event_us: int | None,
              staged: int = 0) -> tuple[int, int, int]:
     """Reserve ``rows`` sequence numbers and a write time, and count ``staged`` buffered rows;

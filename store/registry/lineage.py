@@ -5,6 +5,8 @@ Node ids are ``<kind>:<name>`` (``feature_group:customers``, ``source:<sha256 pr
 ``pipeline:<name>``). Edges point the way data flows: source -> feature_group -> feature ->
 dataset -> model, and feature_group -> pipeline -> feature_group.
 Ingest and dataset building record edges themselves; users add models.
+
+Studio-facing: ``LineageGraph``, what ``FeatureStore.lineage`` returns, which the studio draws.
 """
 from __future__ import annotations
 

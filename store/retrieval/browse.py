@@ -3,11 +3,14 @@ time-travel comparison with the SQL that produced it, a group's writes and its l
 
 Both return at most a page of rows however large the group is; counts and diffs are computed by
 DuckDB (or SQLite for the online store), never by loading a table into pandas.
+
+Studio-facing: ``Browser`` (from ``FeatureStore.browser()``) is what the Data, Time travel and
+Dataset pages call, and they show its ``Page``/``TimeTravel``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import registry
 from ..common.sqltext import q
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..core.context import StoreContext
+    from .dataset import KeyCheck
+    from .stats import Distribution, TimeSeries
 
 CHANGES = ("added", "changed", "deleted", "unchanged")
 
@@ -155,3 +160,42 @@ def latest_writes(ctx: "StoreContext", group: str, limit: int = 10_000) -> "pa.T
                        f"ORDER BY write_time DESC, _seq DESC LIMIT {int(limit)}").to_arrow_table()
 
     return read(ctx, group, work)
+
+
+class Browser:
+    """The studio's views of one open store under its caller's policy (``FeatureStore.browser()``):
+    each method checks the caller's read of the groups it shows, as the facade's own reads do."""
+
+    def __init__(self, ctx: "StoreContext") -> None:
+        self._ctx = ctx
+
+    def latest_page(self, group: str, limit: int = 50, offset: int = 0) -> Page:
+        return latest_page(self._ctx, group, limit, offset)
+
+    def time_travel(self, group: str, event_time: Any = None, known_at: Any = None, limit: int | None = 500,
+                    ignore_event_time: bool = False) -> TimeTravel:
+        return time_travel(self._ctx, group, event_time, known_at, limit, ignore_event_time)
+
+    def write_batches(self, group: str, limit: int = 200) -> "pd.DataFrame":
+        return write_batches(self._ctx, group, limit)
+
+    def distribution(self, group: str, feature: str, scope: str = "history", bins: int = 30) -> "Distribution":
+        from .stats import distribution
+
+        return distribution(self._ctx, group, feature, scope, bins)
+
+    def over_time(self, group: str, feature: str | None = None, max_buckets: int = 120) -> "TimeSeries":
+        from .stats import over_time
+
+        return over_time(self._ctx, group, feature, max_buckets)
+
+    def check_key(self, sample: "pa.Table", column: str, group: str) -> "KeyCheck":
+        from .dataset import check_key
+
+        return check_key(self._ctx, sample, column, group)
+
+    def feature_columns(self, entity_columns: Sequence[str], features: Sequence[str],
+                        prefix_features: bool = False) -> list[dict[str, str]]:
+        from .dataset import feature_columns
+
+        return feature_columns(self._ctx, entity_columns, features, prefix_features)

@@ -4,6 +4,9 @@ Every function aggregates inside DuckDB and returns a small frame (one row per f
 time bucket), so a group with millions of offline rows never becomes a pandas table. Rows are
 either the full history (every accepted version, delete markers left out) or the latest view
 (one live version per record), chosen by ``scope``.
+
+Studio-facing: its value types (``Distribution``, ``TimeSeries``, ``HISTORY``/``LATEST``,
+``type_label``) and the distribution and time-series reads the Statistics tab charts.
 """
 from __future__ import annotations
 

@@ -6,8 +6,12 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app import charts
-from app.common import ago, can, duration, engine_errors, facts, flash, open_page, pairs_editor, size, when
+from app.ui import charts
+from app.ui.errors import engine_errors
+from app.ui.formats import ago, duration, facts, size, when
+from app.ui.nav import open_page
+from app.ui.pickers import pairs_editor
+from app.ui.session import flash
 from store import FeatureGroup, FeatureStore
 
 UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
@@ -67,7 +71,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         }))
         if group.offline:
             storage(info)
-    owner = can(fs, "owner", group.name)
+    owner = fs.can("owner", group.name)
     with edit:
         if not owner:
             st.caption(":material/lock: Changing or deleting this group needs the owner role on it.")

@@ -7,13 +7,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import rules_editor
-from app.common import can, engine_errors, flash, key_values, pairs_editor
-from app.schema_editor import features_editor
+from app.ui import rules_editor
+from app.ui.errors import engine_errors
+from app.ui.formats import key_values
+from app.ui.pickers import pairs_editor
+from app.ui.schema_editor import features_editor
+from app.ui.session import flash
 from store import FeatureGroup, FeatureStore
-from store.ingest.prepare import IngestReport
-from store.quality.imports import convert
 from store.retrieval.stats import type_label
+from store.upload import IngestReport, rules_from_document
 
 
 def render(fs: FeatureStore, group: FeatureGroup) -> None:
@@ -24,7 +26,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
           "description": f.description, "parameters": key_values(f.parameters)} for f in group.features],
         hide_index=True, column_config={"description": st.column_config.TextColumn(width="large")})
 
-    if not can(fs, "owner", group.name):
+    if not fs.can("owner", group.name):
         st.caption(":material/lock: Editing features and rules needs the owner role on this group.")
         st.caption("Rules: " + (", ".join(r["name"] for r in fs.rules(group.name)) or "none"))
         return
@@ -125,7 +127,7 @@ def rules(fs: FeatureStore, group: FeatureGroup) -> None:
                                     key=f"rules_import_{group.name}_{st.session_state.get(version_key, 0)}")
         if uploaded is not None:
             with engine_errors():
-                imported, skipped = convert(uploaded.getvalue())
+                imported, skipped = rules_from_document(uploaded.getvalue())
                 _reset(group, [*(specs or []), *imported])
                 flash(f"Imported {len(imported)} rules below the others: preview them, then save"
                       + (f". Not imported: {'; '.join(skipped)}" if skipped else ""), warning=bool(skipped))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import can, duration, engine_errors, flash, open_page, size, store, timestamp
+from app.ui.errors import engine_errors
+from app.ui.formats import duration, size, timestamp
+from app.ui.nav import open_page
+from app.ui.session import flash, store
 
 fs = store()
 st.title("Storage")
@@ -47,7 +50,7 @@ st.caption("Background maintenance merges small files and applies retention as t
            "for one group. No answer inside the retained history changes.")
 left, right = st.columns([2, 1], vertical_alignment="bottom")
 group = left.selectbox("Feature group", [r["group"] for r in rows if r["files"]], key="storage_compact_group")
-if group and right.button("Compact now", icon=":material/compress:", disabled=not can(fs, "owner", group)):
+if group and right.button("Compact now", icon=":material/compress:", disabled=not fs.can("owner", group)):
     with engine_errors(), st.spinner(f"Compacting {group}…"):
         result = fs.compact(group)
         dropped = f", {result['rows_dropped']:,} rows past retention dropped" if result["rows_dropped"] else ""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import pick_group, store
-from app.tabs import lineage, overview, quality, records, schema, statistics
+from app.app_pages.group_tabs import lineage, overview, quality, records, schema, statistics
+from app.ui.pickers import pick_group
+from app.ui.session import store
 
 TABS = {
     "Overview": overview.render,

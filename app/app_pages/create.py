@@ -7,9 +7,12 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.common import can, engine_errors, flash, open_page, outcome, pairs_editor, row_errors, store
-from app.files import saved_upload
-from app.schema_editor import features_editor, field_of, file_features_editor
+from app.ui.errors import engine_errors, outcome, row_errors
+from app.ui.files import saved_upload
+from app.ui.nav import open_page
+from app.ui.pickers import pairs_editor
+from app.ui.schema_editor import features_editor, field_of, file_features_editor
+from app.ui.session import flash, store
 from store import upload
 from store.model.layout import PARTITIONS
 
@@ -19,7 +22,7 @@ CREATED, INGESTED = "created", "created_ingest"
 
 fs = store()
 st.title("Create a feature group")
-if not can(fs, "admin"):
+if not fs.can("admin"):
     st.info("Creating feature groups needs an admin grant in the store's access file.", icon=":material/lock:")
     st.stop()
 # Name and description first: they are always drawn, so what was typed survives a sample file that fails.

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, data
-from app.common import engine_errors, epoch_unit, number, page_link, span, when
+from app import data
+from app.ui import charts
+from app.ui.errors import engine_errors
+from app.ui.formats import epoch_unit, number, span, when
+from app.ui.nav import page_link
 from store import FeatureGroup, FeatureStore
 from store.retrieval.stats import HISTORY, LATEST
 

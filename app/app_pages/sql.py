@@ -9,12 +9,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Pending
-
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from app.common import engine_errors, store
+from app.ui.errors import engine_errors
+from app.ui.session import store
 
 if TYPE_CHECKING:
     import pandas as pd

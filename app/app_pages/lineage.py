@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import escape_markdown, open_page, store, when
-from app.graph import DEFAULT_KINDS, KINDS, shown_nodes
-from app.tabs.lineage import draw
+from app.app_pages.group_tabs.lineage import draw
+from app.ui.formats import escape_markdown, when
+from app.ui.graph import DEFAULT_KINDS, KINDS, shown_nodes
+from app.ui.nav import open_page
+from app.ui.session import store
 
 fs = store()
 st.title("Lineage")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import plural, timestamp, when
-from app.graph import DEFAULT_KINDS, KINDS, shown_nodes, to_dot, visible_edges
+from app.ui.formats import plural, timestamp, when
+from app.ui.graph import DEFAULT_KINDS, KINDS, shown_nodes, to_dot, visible_edges
 from store import FeatureGroup, FeatureStore
 from store.registry.lineage import LineageGraph
 

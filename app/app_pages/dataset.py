@@ -11,14 +11,15 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.common import ANY_TIME, engine_errors, escape_markdown, open_page, page_link, plural, store
-from app.files import saved_upload
+from app.ui.errors import engine_errors
+from app.ui.files import saved_upload
+from app.ui.formats import escape_markdown, plural
+from app.ui.nav import open_page, page_link
+from app.ui.pickers import ANY_TIME
+from app.ui.session import store
 from store import ValidationError
-from store.retrieval.dataset import check_key, feature_columns
 from store.demo import DATA_DIR, samples_dir
-from store.ingest.infer import guess_time_column
-from store.offline.snapshot import to_pandas
-from store.ingest.files import read_table
+from store.upload import guess_time_column, read_table, to_pandas
 
 SOURCES = ["Upload a file", "Sample label file"]
 UNCOVERED = "dataset_uncovered"  # (coverage, build request) of a build refused for keys that matched nothing
@@ -80,7 +81,7 @@ with engine_errors():
                 unkeyed.append(g.name)
                 continue
             keys[g.name] = key
-            check = check_key(fs._ctx, head, key, g.name)
+            check = fs.browser().check_key(head, key, g.name)
             if check.refused:
                 st.error(escape_markdown(check.refused), icon=":material/block:")
                 unkeyed.append(g.name)
@@ -115,7 +116,7 @@ with engine_errors():
     if features:
         with st.expander("Columns of the dataset", expanded=True):
             st.caption(NAMING)
-            st.dataframe(pd.DataFrame(feature_columns(fs._ctx, columns, features, prefix)), hide_index=True)
+            st.dataframe(pd.DataFrame(fs.browser().feature_columns(columns, features, prefix)), hide_index=True)
     if event_col is None:
         st.caption("Pick the entity event-time column to build a dataset.")
     if unkeyed:

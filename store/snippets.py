@@ -1,5 +1,8 @@
 """Copy-paste client code for one record against ``featurestore serve``: the same GetRecord a
-service would make, with boto3 and with curl (the server is open without ``--keys``)."""
+service would make, with boto3 and with curl (the server is open without ``--keys``).
+
+Studio-facing: the Online lookup tab shows them. They are text about the server, not part of it,
+so they sit beside ``upload`` (a client of the store) where the studio may import them."""
 from __future__ import annotations
 
 import shlex

@@ -6,7 +6,9 @@ import datetime as dt
 
 import streamlit as st
 
-from app.common import engine_errors, escape_markdown, plural, store
+from app.ui.errors import engine_errors
+from app.ui.formats import escape_markdown, plural
+from app.ui.session import store
 
 fs = store()
 st.title("Audit log")

@@ -8,8 +8,11 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.common import ANY_TIME, engine_errors, open_page, pick_group, plural, store, timestamp
-from store.retrieval import browse as explore
+from app.ui.errors import engine_errors
+from app.ui.formats import plural, timestamp
+from app.ui.nav import open_page
+from app.ui.pickers import ANY_TIME, pick_group
+from app.ui.session import store
 
 SQL_KEY = "sql_text"  # the SQL page's editor
 NOW, AT_TIME = "now: everything written so far", "a moment I pick…"
@@ -26,7 +29,7 @@ if not info["offline_rows"]:
     st.stop()
 
 with engine_errors():
-    batches = explore.write_batches(fs._ctx, group)
+    batches = fs.browser().write_batches(group)
 writes = {f"after the write of {timestamp(int(w.value // 1000)):%Y-%m-%d %H:%M:%S.%f} UTC — {plural(r, 'row')}"
           + (f", {plural(d, 'delete')}" if d else ""): timestamp(int(w.value // 1000))
           for w, r, d in zip(batches["write_time"], batches["rows"], batches["deletes"])}
@@ -62,7 +65,7 @@ if travel:
         known_at.replace(tzinfo=timezone.utc)
     query = (group, as_of.replace(tzinfo=timezone.utc), known, ignore_event_time)
     with engine_errors(), st.spinner("Reading the offline store…"):
-        st.session_state["travel"] = (query, explore.time_travel(fs._ctx, *query[:3], ignore_event_time=query[3]))
+        st.session_state["travel"] = (query, fs.browser().time_travel(*query[:3], ignore_event_time=query[3]))
 result = st.session_state.get("travel")
 if not result or result[0][0] != group:
     st.caption("Pick an instant and press **Travel** to see the records as they were, and what changed since.")
@@ -78,7 +81,7 @@ cols[3].metric("Deleted since", f"{tt.counts['deleted']:,}")
 
 def full(part: str) -> str:
     """Every row of the records or the differences, as CSV (made when the download is clicked)."""
-    whole = explore.time_travel(fs._ctx, *query[:3], limit=None, ignore_event_time=query[3])
+    whole = fs.browser().time_travel(*query[:3], limit=None, ignore_event_time=query[3])
     return (whole.records if part == "records" else whole.diff).to_csv(index=False)
 
 

@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from app.common import (ago, can, engine_errors, outcome, page_link, pick_group, row_errors, rule_warnings, size,
-                        store, when)
-from app.files import saved_upload
+from app.ui.errors import engine_errors, outcome, row_errors, rule_warnings
+from app.ui.files import saved_upload
+from app.ui.formats import ago, size, when
+from app.ui.nav import page_link
+from app.ui.pickers import pick_group
+from app.ui.session import store
 from store import upload
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ def last_ingest(fs: "FeatureStore", group: str, where: "DeltaGenerator") -> None
         run = runs.iloc[0]
         started_us = int(run["started"].timestamp() * 1e6)
         by = ""
-        if fs.governed and can(fs, "admin"):
+        if fs.governed and fs.can("admin"):
             entries = fs.audit(since=run["started"], group=group, action="ingest", limit=1)
             by = f" by **{entries['principal'].iloc[0]}**" if len(entries) else ""
         done = (f"refused, none of its {run['rows_checked']:,} rows written" if run["outcome"] == "refused" else
@@ -57,7 +60,7 @@ st.caption("Features: " + ", ".join(f"`{f.name}` {f.type}" for f in group.featur
 last = st.empty()
 last_ingest(fs, group_name, last)
 
-if not can(fs, "editor", group_name):
+if not fs.can("editor", group_name):
     st.info(f"You may read **{group_name}** but not write to it: ingesting needs the editor role on it.",
             icon=":material/lock:")
     st.stop()

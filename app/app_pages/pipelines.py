@@ -11,10 +11,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import charts
-from app.common import ANY_TIME, ago, can, engine_errors, flash, open_page, show_flash, store
+from app.ui import charts
+from app.ui.errors import engine_errors
+from app.ui.formats import ago
+from app.ui.nav import open_page
+from app.ui.pickers import ANY_TIME
+from app.ui.session import flash, show_flash, store
 from store import FeatureStore
-from store.pipelines.spec import aggregates_in
+from store.upload import aggregates_in
 
 KEY = "pipeline"  # the query parameter naming the pipeline shown
 MODES = {"incremental": "Incremental: rows written since the last run", "full": "Full: every input row each run"}
@@ -242,7 +246,7 @@ def detail(fs: FeatureStore, name: str) -> None:
     with tab_runs:
         show_runs(fs, runs)
     with tab_def:
-        if can(fs, "owner", p["target"]):
+        if fs.can("owner", p["target"]):
             definition_form(fs, p, key=f"edit_{name}")
         else:
             st.caption(f":material/lock: Changing this pipeline needs the owner role on {p['target']}.")
@@ -251,10 +255,10 @@ def detail(fs: FeatureStore, name: str) -> None:
 
 def actions(fs: FeatureStore, p: dict[str, Any]) -> None:
     name = p["name"]
-    if not can(fs, "editor", p["target"]):
+    if not fs.can("editor", p["target"]):
         st.caption(f":material/lock: Running this pipeline needs the editor role on {p['target']}.")
         return
-    owner = can(fs, "owner", p["target"])
+    owner = fs.can("owner", p["target"])
     cols = st.columns([1, 1, 1, 1, 2])
     if cols[0].button("Run now", type="primary", icon=":material/play_arrow:", key=f"run_{name}",
                       disabled=p["running"], help="Run it once now, in this session"):
@@ -364,7 +368,7 @@ else:
     st.caption(":material/schedule: No scheduler is running on this store: scheduled and on-change pipelines "
                "start once `featurestore scheduler` runs. Run now works without it.")
 items = fs.list_pipelines()
-if can(fs, "owner"):
+if fs.can("owner"):
     generation = st.session_state.get(GENERATION, 0)
     form_key = NEW_FORM if not generation else f"{NEW_FORM}{generation}"
     with st.expander("New pipeline", icon=":material/add:", expanded=not items, key=f"{form_key}_expander"):

@@ -9,8 +9,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import charts
-from app.common import can, duration, engine_errors, flash, outcome, page_link, row_errors
+from app.ui import charts
+from app.ui.errors import engine_errors, outcome, row_errors
+from app.ui.formats import duration
+from app.ui.nav import page_link
+from app.ui.session import flash
 from store import FeatureGroup, FeatureStore
 from store.model.rules import describe
 
@@ -139,7 +142,7 @@ def quarantine(fs: FeatureStore, group: FeatureGroup, kept: pd.DataFrame) -> Non
     actions.download_button("Download shown rows (CSV)", lambda: table.drop(columns=REQUEUE).to_csv(index=False),
                             f"{group.name}_quarantine.csv", "text/csv", on_click="ignore", icon=":material/download:",
                             key=f"quarantine_download_{group.name}")
-    editor = can(fs, "editor", group.name)
+    editor = fs.can("editor", group.name)
     if actions.button(f"Ingest {len(ticked):,} ticked rows again", type="primary", disabled=ticked.empty or not editor,
                       icon=":material/replay:", key=f"quarantine_requeue_{group.name}"):
         with engine_errors():
@@ -180,7 +183,7 @@ def _retention(fs: FeatureStore, group: FeatureGroup) -> None:
     with st.popover("Quarantine retention", icon=":material/schedule:"):
         days = st.number_input("Keep refused rows for (days)", min_value=1.0,
                                value=fs.quarantine_retention(group.name) / 86400, key=f"quarantine_days_{group.name}")
-        if st.button("Save", key=f"quarantine_days_save_{group.name}", disabled=not can(fs, "owner", group.name)):
+        if st.button("Save", key=f"quarantine_days_save_{group.name}", disabled=not fs.can("owner", group.name)):
             with engine_errors():
                 fs.set_quarantine_retention(group.name, days)
                 flash(f"Quarantined rows of {group.name} are now kept {days:g} days")

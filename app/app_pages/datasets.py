@@ -8,7 +8,10 @@ import re
 import streamlit as st
 
 from app import data
-from app.common import engine_errors, escape_markdown, flash, open_page, page_link, plural, store
+from app.ui.errors import engine_errors
+from app.ui.formats import escape_markdown, plural
+from app.ui.nav import open_page, page_link
+from app.ui.session import flash, store
 
 DATASET_KEY = "dataset"  # the query parameter naming the dataset shown
 

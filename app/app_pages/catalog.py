@@ -6,8 +6,10 @@ from collections import Counter
 
 import streamlit as st
 
-from app.common import (ago, engine_errors, escape_markdown, key_values, open_page, page_link, plural, store,
-                        timestamp)
+from app.ui.errors import engine_errors
+from app.ui.formats import ago, escape_markdown, key_values, plural, timestamp
+from app.ui.nav import open_page, page_link
+from app.ui.session import store
 
 fs = store()
 st.title("Catalog")

@@ -8,8 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import charts
-from app.common import ago, duration, engine_errors, flash, open_page, pick_group, store, timestamp
+from app.ui import charts
+from app.ui.errors import engine_errors
+from app.ui.formats import ago, duration, timestamp
+from app.ui.nav import open_page
+from app.ui.pickers import pick_group
+from app.ui.session import flash, store
 
 METRICS = {"psi": "PSI", "js": "Jensen-Shannon distance", "ks": "Kolmogorov-Smirnov statistic",
            "wasserstein": "Wasserstein distance", "chi2_pvalue": "chi-square p-value"}

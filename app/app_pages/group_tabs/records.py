@@ -9,10 +9,15 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app import charts, data
-from app.common import ANY_TIME, RECORD_KEY, can, engine_errors, flash, page_link, when
+from app import data
+from app.ui import charts
+from app.ui.errors import engine_errors
+from app.ui.formats import when
+from app.ui.nav import RECORD_KEY, page_link
+from app.ui.pickers import ANY_TIME
+from app.ui.session import flash
 from store import FeatureGroup, FeatureStore
-from store.server.snippets import get_record_boto3, get_record_curl
+from store.snippets import get_record_boto3, get_record_curl
 
 UTC_TIME = st.column_config.DatetimeColumn(format="YYYY-MM-DD[T]HH:mm:ss.SSSSSS[Z]", timezone="UTC")
 
@@ -74,7 +79,7 @@ def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
 
 
 def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
-    if not can(fs, "editor", group.name):
+    if not fs.can("editor", group.name):
         return  # deleting a record needs the editor role
     with st.expander("Delete this record", icon=":material/delete:"):
         st.caption("A soft delete leaves a tombstone that blocks older writes; a hard delete forgets the record, so "

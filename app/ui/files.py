@@ -51,7 +51,7 @@ def saved_upload(uploaded: "UploadedFile | None", key: str) -> str | None:
         return previous[1]
     if previous:
         shutil.rmtree(os.path.dirname(previous[1]), ignore_errors=True)
-        del saved[key]
+        saved.pop(key, None)  # a run this one replaced may have removed it already
     if uploaded is None:
         return None
     if _FOLDER not in st.session_state:

@@ -117,7 +117,7 @@ def principal(fs: "FeatureStore") -> str | None:
     caller stops the page)."""
     how = mode()
     if how == "none":
-        from store.access.guard import default_principal
+        from store.upload import default_principal
 
         return default_principal()
     if how == "oidc":
@@ -158,7 +158,7 @@ def _same_address(seen: str | None, trusted: str) -> bool:
 
 def _password(fs: "FeatureStore") -> str | None:
     sessions = _sessions()
-    policy = fs._ctx.policy.current()  # a published one as it stands now
+    policy = fs.policy()  # a published one as it stands now
     cookie = st.context.cookies.get(sessions.cookie)
     token = st.session_state.get(_SIGNED_IN) or cookie  # the tab's own, else the browser's (a reload)
     if token:
