@@ -647,7 +647,7 @@ class FeatureStore:
         """Run due pipelines until ``stop`` (a threading.Event) is set: cron schedules (one
         catch-up run after downtime), on_change triggers and retries of failed scheduled runs.
         One scheduler per store: a second raises Conflict."""
-        pipelines.run_scheduler(self._ctx, lambda owner: self.with_principal(owner)._ctx, tick, stop)
+        pipelines.run_scheduler(self._ctx, lambda owner: access_api.with_principal(self._ctx, owner), tick, stop)
 
     # ----------------------------------------------------------------------------- access
     @property

@@ -23,12 +23,12 @@ from .ingest.infer import SAMPLE_ROWS, Proposal, TimeCheck, propose_file, time_c
 
 # The engine's helpers the studio's pages show, named here so no page imports an engine room.
 from .access.guard import default_principal  # noqa: F401 - whom a studio without sign-in acts as
+from .access.policy import AccessFile, Principal  # noqa: F401 - what fs.policy() returns, for sign-in
 from .ingest.infer import guess_time_column  # noqa: F401 - the dataset builder's entity file
 from .ingest.prepare import IngestReport  # noqa: F401 - what validate and ingest return
 from .offline.snapshot import to_pandas  # noqa: F401 - Arrow to pandas, integers kept exact
 from .pipelines.spec import aggregates_in  # noqa: F401 - the Pipelines page's incremental-mode hint
 from .quality.imports import convert as rules_from_document  # noqa: F401 - a rules file, previewed
-from .retrieval.dataset import KeyCheck  # noqa: F401 - the dataset builder shows a key check
 
 if TYPE_CHECKING:
     import pandas as pd

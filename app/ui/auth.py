@@ -30,7 +30,7 @@ import streamlit as st
 
 if TYPE_CHECKING:
     from store import FeatureStore
-    from store.access.policy import AccessFile, Principal
+    from store.upload import AccessFile, Principal
 
 MODES = ("none", "password", "oidc", "proxy")
 MAX_FAILURES, LOCKOUT_SECONDS = 5, 60

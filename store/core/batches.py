@@ -29,7 +29,7 @@ import numpy as np
 
 from ..ingest import prepare as ing
 from .. import registry
-from .writes_spark import _batch_sums
+from .writes_spark import batch_sums
 from . import writes
 from .context import StoreContext
 
@@ -84,7 +84,7 @@ class Batches:
             entry = self.rule_counts.setdefault(rule, {"rejected": 0, "warned": 0, "failed_batch": 0})
             for key, value in tally.items():
                 entry[key] += value
-        self.sums.append(_batch_sums(self.group, prepared.table))
+        self.sums.append(batch_sums(self.group, prepared.table))
         if prepared.max_event_us is not None:
             self.max_event_us = max(self.max_event_us or prepared.max_event_us, prepared.max_event_us)
         return prepared

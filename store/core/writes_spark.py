@@ -174,12 +174,12 @@ class _Task:
             "errors": report.errors, "warnings": report.warnings, "rule_counts": report.rule_counts,
             "rows_warned": report.rows_warned, "rejected_index": np.flatnonzero(prepared.bad),
             "rejected": ing.rejected_rows_table(table, prepared) if prepared.bad.any() else None,
-            "sums": _batch_sums(self.group, stamped),
+            "sums": batch_sums(self.group, stamped),
         }
         yield pa.RecordBatch.from_pydict({"payload": [pickle.dumps(payload)]})
 
 
-def _batch_sums(group: "FeatureGroup", written: "pa.Table") -> dict[str, tuple[int, float, int]]:
+def batch_sums(group: "FeatureGroup", written: "pa.Table") -> dict[str, tuple[int, float, int]]:
     """Per feature of the written rows: (nulls, sum, values), what null_fraction and mean rules need."""
     import pyarrow.compute as pc
 
