@@ -125,7 +125,7 @@ def test_background_maintenance_flushes_and_compacts_an_encrypted_store(encrypte
     fs.create_feature_group("g", "id", "ts", FEATURES)
     small_files(fs)
     fs.put_record("g", {"id": 9, "ts": "2026-10-01T09:00:00Z", "secret": "zebra-9", "v": 9.0})
-    maintainer = Maintainer(fs, flush_interval=0.2, compact_interval=0.2).start()
+    maintainer = Maintainer(fs._ctx, flush_interval=0.2, compact_interval=0.2).start()
     try:
         deadline = time.monotonic() + 20
         while (fs.describe("g")["offline_files"] > 1 or fs.describe("g")["staged_rows"]) \

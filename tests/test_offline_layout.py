@@ -103,7 +103,7 @@ def test_background_maintenance_flushes_within_the_interval_and_compacts(tmp_pat
         info = fs.describe("g")
         assert info["staged_rows"] == 0 and info["offline_rows"] == 5 and info["offline_files"] >= 4
     with FeatureStore(tmp_path / "s") as fs:  # compaction every 0.2 s instead of every 30 s
-        maintainer = Maintainer(fs, flush_interval=0.2, compact_interval=0.2).start()
+        maintainer = Maintainer(fs._ctx, flush_interval=0.2, compact_interval=0.2).start()
         try:
             deadline = time.monotonic() + 10
             while fs.describe("g")["offline_files"] > 1 and time.monotonic() < deadline:
