@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 7  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
 # 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
-HAND_ON_NS = 20_000_000  # how long the policy check's read of the registry version stands in for its call's first lookup
+# How long the policy check's read of the registry version stands in for its call's first lookup.
+HAND_ON_NS = 20_000_000
 
 
 class Policy(Protocol):

@@ -5,10 +5,10 @@ Each group's reads are compiled once per definition (``Lookup``, kept in the gro
 dict): the identifier's coercion, the backend's statements (``OnlineBackend.reader``), the
 decoding. Where the online rows live in the registry's own SQLite database, a read does not read
 the registry version first (in WAL mode starting a read costs SQLite about as much as the lookup):
-it uses the cached definition and reads the version in the lookup's own statement, and keeps the
-answer only if that is the version the definition was read at. Otherwise, or on any error, the
-call runs again the ordinary way (``StoreContext.group`` reads the version, then the row), which
-raises what a call raises.
+it uses the cached definition and reads the version with the rows (a record's in the lookup's own
+statement, a batch's right after it), and keeps the answer only if that is the version the
+definition was read at. Otherwise, or on any error, the call runs again the ordinary way
+(``StoreContext.group`` reads the version, then the rows), which raises what a call raises.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Lookup:
         self.reader: Reader = ctx.online.reader(group)
         self.versioned = self.reader.versioned
         self.names = tuple(prep["names"])
-        self.json = tuple((i, n) for i, n in enumerate(self.names) if i in prep["json_cols"])
+        self.json = tuple(n for i, n in enumerate(self.names) if i in prep["json_cols"])  # collections
         self.integral = group.id_feature.type == "Integral"
 
     def identifier(self, value: Any) -> Any:
@@ -64,7 +64,7 @@ class Lookup:
         out = [{n: v for n, v in zip(names, row) if v is not None} for row in rows if row is not None]
         if self.json:
             for record in out:
-                for _, name in self.json:
+                for name in self.json:
                     if name in record:
                         record[name] = json.loads(record[name])
         return out
@@ -91,7 +91,8 @@ def check_features(group: FeatureGroup, features: Sequence[str]) -> None:
         group.feature(f)
 
 
-def get_record(ctx: StoreContext, group: str, record_id: Any, features: Sequence[str] | None = None) -> dict[str, Any] | None:
+def get_record(ctx: StoreContext, group: str, record_id: Any,
+               features: Sequence[str] | None = None) -> dict[str, Any] | None:
     hit = ctx.cached_group(group)
     if hit is not None:
         look = hit[0][1].get("lookup") or compiled(ctx, *hit[0])
