@@ -1,4 +1,9 @@
-"""``FeatureStore``: the public entry point tying registry, online and offline stores together."""
+"""``FeatureStore``: the public entry point. Each method keeps its signature and documentation
+here, where users read them, and delegates in one line to the floor below (``core``, ``retrieval``
+and the capabilities ``quality``, ``pipelines``, ``access``), passing the store's ``StoreContext``.
+
+``store.access.guard.install`` wraps every public method in its access check at import (the
+bottom of this file), so the class that runs checks each call before the body shown here."""
 from __future__ import annotations
 
 import atexit
@@ -8,35 +13,31 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Sequence
 
-from .model import layout, record as records
-from .core import reads
-from .retrieval import dataset as training, lineage as seen, saved, stats
 from . import registry
-from .registry import lineage
-from .retrieval import browse
-from .core import context, groups, upkeep, writes
-from .online import sqlite_tables as online_store
+from .access import api as access_api
 from .access import local as local_access
 from .access import policy as access_policy
 from .access import published as published_access
-from .access import api as access_api
 from .access import views as access_views
 from .access.guard import install
-from .errors import AccessDenied, StorageFull, ValidationError
+from .core import context, groups, lookups, reads, upkeep, writes
+from .errors import AccessDenied, StorageFull
+from .model import layout
+from .model.schema import Feature, FeatureGroup
 from .pipelines import api as pipelines
 from .quality import api as quality
-from .model.schema import Feature, FeatureGroup
-from .common.timeutil import (
-    now_us,
-)
+from .registry import lineage
+from .retrieval import browse, saved, stats
+from .retrieval import dataset as training
+from .retrieval import lineage as seen
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .retrieval.browse import Browser
-    from .retrieval.dataset import Dataset
     from .access.policy import AccessFile
     from .ingest.prepare import IngestReport
+    from .retrieval.browse import Browser
+    from .retrieval.dataset import Dataset
 
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
 # (SageMaker documents up to 15 minutes for its offline store).
@@ -217,68 +218,21 @@ class FeatureStore:
 
     def get_record(self, group: str, record_id: Any, features: Sequence[str] | None = None) -> dict[str, Any] | None:
         """The latest live record from the online store, or None (missing, deleted or expired)."""
-        g, prep = self._ctx.group(group)
-        if not g.online:
-            raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
-        rid = records.identifier(g, record_id)
-        if features is not None:
-            self._check_features(g, features)
-        row = self._ctx.online.get(g, rid, now_us())
-        if row is None:
-            return None
-        out = online_store.decode(row, prep["names"], prep["json_cols"])
-        return out if features is None else {f: out[f] for f in features if f in out}
+        return lookups.get_record(self._ctx, group, record_id, features)
 
     def batch_get_records(self, group: str, record_ids: Sequence[Any], features: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Live records for the identifiers found, in the order asked; missing ones are skipped."""
-        g, prep = self._ctx.group(group)
-        if not g.online:
-            raise ValidationError(f"Feature group {group!r} has no online store; read it with as_of()", group=group)
-        integral = g.id_feature.type == "Integral"
-        # Plain ints need no coercion; anything else goes through the full check.
-        ids = list(dict.fromkeys(r if integral and type(r) is int and -(2**63) <= r < 2**63 else records.identifier(g, r) for r in record_ids))
-        if features is not None:
-            self._check_features(g, features)
-        if not ids:
-            return []
-        names, json_cols = prep["names"], prep["json_cols"]
-        found = self._ctx.online.get_many(g, ids, now_us())
-        out = [online_store.decode(found[i], names, json_cols) for i in ids if i in found]
-        return out if features is None else [{f: r[f] for f in features if f in r} for r in out]
-
-    @staticmethod
-    def _check_features(group: FeatureGroup, features: Sequence[str]) -> None:
-        if isinstance(features, str):
-            raise ValidationError("features must be a list of feature names, not a string")
-        for f in features:
-            group.feature(f)  # raises NotFound naming the group's features
+        return lookups.batch_get_records(self._ctx, group, record_ids, features)
 
     def list_record_ids(self, group: str, after: Any = None, limit: int = 100,
                         include_deleted: bool = False) -> list[Any]:
         """Identifiers in the online store in identifier order, after ``after`` (for paging).
         Expired records are left out; tombstones only with ``include_deleted``."""
-        g, _ = self._ctx.group(group)
-        if not g.online:
-            raise ValidationError(f"Feature group {group!r} has no online store", group=group)
-        after_id = records.identifier(g, after) if after is not None else None
-        return self._ctx.online.ids(g, now_us(), after_id, int(limit), include_deleted)
+        return lookups.list_record_ids(self._ctx, group, after, limit, include_deleted)
 
     def online_record(self, group: str, record_id: Any) -> dict[str, Any] | None:
         """The online row with its metadata (event, write and expiry times, tombstone flag), or None."""
-        g, _ = self._ctx.group(group)
-        if not g.online:
-            raise ValidationError(f"Feature group {group!r} has no online store", group=group)
-        rid = records.identifier(g, record_id)
-        data = self._ctx.online.raw(g, rid)
-        if data is None:
-            return None
-        now = now_us()
-        record = online_store.decode([None] + [data.get(n) for n in g.feature_names], g.feature_names,
-                               self._ctx.group(group)[1]["json_cols"])
-        expired = data["_expires_us"] is not None and data["_expires_us"] <= now
-        return {"record": record, "event_us": data["_event_us"], "write_us": data["_write_us"],
-                "expires_us": data["_expires_us"], "deleted": bool(data["_deleted"]), "expired": expired,
-                "live": not data["_deleted"] and not expired}
+        return lookups.online_record(self._ctx, group, record_id)
 
     def delete_record(self, group: str, record_id: Any, event_time: Any, hard: bool = False,
                       target_stores: Iterable[str] | None = None) -> str:

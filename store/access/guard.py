@@ -112,11 +112,9 @@ class Guard:
         """The policy in force now: a published one is re-read when the registry version moves,
         a local file when its stat changes. Raises AccessDenied while a local file is gone or
         does not parse."""
-        from ..registry import version
-
         if not self.governed:  # an open store stays open until it is opened again
             return None
-        current = self.store.db.registry_version(self.store.db.get(), version)
+        current = self.store.registry_version(hand_on=True)  # the checked call's first lookup reuses it
         file = self.live.at(current) if self.live is not None else self.file
         if current != self._version or file is not self.file:
             self._decided, self._version = {}, current
@@ -236,15 +234,16 @@ def guarded(name: str, fn: Callable[..., Any], context: Callable[[Any], "StoreCo
     # The common case, a group named by a plain parameter, is read without binding every argument.
     direct = where if where in params else None
     position = params.index(direct) - 1 if direct else -1
+    read = name not in AUDITED
 
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         ctx = context(self)
         guard = ctx.policy
-        if guard is None or role is None or getattr(ctx.calls, "trusted", 0):
-            return fn(self, *args, **kwargs)  # a store being opened, an open method, or the store's own upkeep
-        if name not in AUDITED and not guard.governed:
-            return fn(self, *args, **kwargs)  # no policy: a read has nothing to check or log
+        # Unchecked: a store being opened, an open method, a read without a policy (nothing to check
+        # or log: tested before the thread-local lookup, as it is the hot path), the store's own upkeep.
+        if guard is None or role is None or (read and not guard.governed) or getattr(ctx.calls, "trusted", 0):
+            return fn(self, *args, **kwargs)
         if getattr(ctx.calls, "n", 0):  # called by a checked method: no second check, but lists
             return cut(guard, name, fn(self, *args, **kwargs))  # still narrowed (a monitor sweep, say)
         if direct and (name not in AUDITED or name in LOGGED_IN_TRANSACTION):
@@ -282,6 +281,7 @@ def _checked(handle: Any, ctx: "StoreContext", name: str, group: str | None, fn:
         raise
     finally:
         depth.n -= 1
+        ctx.end_call()
 
 
 def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 7  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
 # 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
+# How long the policy check's read of the registry version stands in for its call's first lookup.
+HAND_ON_NS = 20_000_000
 
 
 class Policy(Protocol):
@@ -77,7 +80,8 @@ class StoreContext:
         self.calls = threading.local()  # per thread: the checked call running (see store.access.guard)
         self.sandboxes = Sandboxes()
         self.tally = quality_tables.PutTally()
-        self._cache: dict[str, tuple[FeatureGroup, dict]] = {}
+        # name -> ((definition, prepared), the registry version they were read at)
+        self._cache: dict[str, tuple[tuple[FeatureGroup, dict], int]] = {}
         self._cache_version = -1
         self._cache_lock = threading.Lock()
         self._writer_edges: set[str] = set()
@@ -102,17 +106,65 @@ class StoreContext:
         if not isinstance(name, str):
             raise ValidationError(f"Feature group name must be a string, got {name!r}")
         conn = self.db.get()
-        version = self.db.registry_version(conn, registry.version)
-        if version != self._cache_version:
-            with self._cache_lock:
-                self._cache.clear()
-                self._cache_version = version
+        version = self._handed_on(conn)
+        if version is None:
+            version = self.db.registry_version(conn, registry.version)
         hit = self._cache.get(name)
-        if hit is None:
-            group = registry.load_group(conn, name)
-            hit = (group, self._prepare(group))
+        if hit is None or hit[1] != version:
+            hit = self._load(conn, name)
+        return hit[0]
+
+    def cached_group(self, name: str) -> tuple[tuple[FeatureGroup, dict], int] | None:
+        """((definition, prepared SQL), the registry version they were read at) as last read, or
+        None, without reading the version now: for a read that reads it in its own statement and
+        calls ``group`` when it moved (``store.core.lookups``)."""
+        return self._cache.get(name) if type(name) is str else None
+
+    def _load(self, conn: Any, name: str) -> tuple[tuple[FeatureGroup, dict], int]:
+        """Read the definition, its rules and the version in one snapshot, so the version a cached
+        definition carries is exactly the one it was read at. Read inside a transaction of the
+        caller's it is not kept: that transaction may have changed the registry and roll back."""
+        if conn.in_transaction:
+            return self._read(conn, name)
+        with self.db.read() as conn:
+            hit = self._read(conn, name)
+        with self._cache_lock:
+            if hit[1] != self._cache_version:  # drop what an older (or newer) registry held
+                self._cache.clear()
+                self._cache_version = hit[1]
             self._cache[name] = hit
         return hit
+
+    def _read(self, conn: Any, name: str) -> tuple[tuple[FeatureGroup, dict], int]:
+        version = self.db.registry_version(conn, registry.version)
+        group = registry.load_group(conn, name)
+        return (group, self._prepare(group)), version
+
+    def registry_version(self, hand_on: bool = False) -> int:
+        """The registry's change counter, read now. ``hand_on`` (the policy's check, just before
+        the call it checks runs): keep it for that call's first ``group``, so a checked call reads
+        it once, not twice. Voided by any write of this thread in between, and short-lived."""
+        conn = self.db.get()
+        version = self.db.registry_version(conn, registry.version)
+        if hand_on and not getattr(self.calls, "n", 0):
+            changes = self.db.changes(conn)
+            self.calls.handed = None if changes is None else (version, changes, time.monotonic_ns() + HAND_ON_NS)
+        return version
+
+    def _handed_on(self, conn: Any) -> int | None:
+        """The version the policy's check just read for the call running (see ``registry_version``), once."""
+        calls = self.calls
+        handed = getattr(calls, "handed", None)
+        if handed is None or getattr(calls, "n", 0) != 1:  # none, or not inside the checked call itself
+            return None
+        calls.handed = None
+        if handed[1] != self.db.changes(conn) or time.monotonic_ns() > handed[2]:
+            return None
+        return handed[0]
+
+    def end_call(self) -> None:
+        """The checked call running on this thread is over: what was handed on to it lapses."""
+        self.calls.handed = None
 
     def _prepare(self, group: FeatureGroup) -> dict:
         """What writes and reads of the group reuse: its SQL, and its rules compiled."""

@@ -102,6 +102,11 @@ class Database(ABC):
         checked against before use. A backend on a server may answer from what it was told."""
         return read(conn)
 
+    def changes(self, conn: Connection) -> int | None:
+        """A count that moves whenever ``conn`` writes (SQLite's total_changes), or None where the
+        backend cannot tell cheaply: a value read before it moved may be stale."""
+        return None
+
 
 def errors(name: str) -> tuple[type[Exception], ...]:
     """The DB-API exception class ``name`` (``IntegrityError``, ``OperationalError``, ...) of every

@@ -19,6 +19,15 @@ from ..errors import FeatureStoreError, is_storage_full, storage_full
 from .base import Database, errors
 
 BUSY_TIMEOUT_MS = 120_000
+_pid = os.getpid()  # kept by a fork hook: os.getpid() is a system call, and ``get`` runs on every read
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class _Connection(sqlite3.Connection):
@@ -77,9 +86,9 @@ class Connections(Database):
 
     def get(self) -> sqlite3.Connection:
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():
+        if getattr(local, "pid", None) != _pid:  # a new thread, or a forked child: a connection of its own
             local.conn = connect(self.path, self.key)
-            local.pid = os.getpid()
+            local.pid = _pid
             with self._lock:
                 self._all.add(local.conn)
         return local.conn
@@ -127,6 +136,9 @@ class Connections(Database):
                     pass
             self._all.clear()
         self._local = threading.local()
+
+    def changes(self, conn: sqlite3.Connection) -> int | None:
+        return conn.total_changes
 
     def schema_version(self, conn: sqlite3.Connection) -> int:
         return conn.execute("PRAGMA user_version").fetchone()[0]

@@ -84,6 +84,10 @@ class OnlineBackend(ABC):
                        now_us: int) -> None:
         """Remove those of ``records`` that are still expired."""
 
+    def reader(self, group: FeatureGroup) -> "Reader":
+        """The group's reads compiled once (the caller keeps it while the definition holds)."""
+        return Reader(self, group)
+
     def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
         """What the group's online records take, where the backend can tell cheaply (else None)."""
         return None
@@ -97,3 +101,35 @@ class OnlineBackend(ABC):
 
     def close(self) -> None:
         """Let go of connections."""
+
+
+class Reader:
+    """One group's online reads, compiled once per definition (``OnlineBackend.reader``) for the
+    hot path. Rows come back as the group's features in order (other columns may follow).
+
+    ``versioned`` readers (where the rows live in the registry's own SQLite database) also offer
+    ``one_versioned`` and ``many_versioned``, which read the registry version with the rows, so a
+    caller may use a cached definition and keep the answer only if the version it saw is the
+    definition's."""
+
+    versioned = False
+
+    def __init__(self, backend: OnlineBackend, group: FeatureGroup) -> None:
+        self.backend, self.group = backend, group
+
+    def one(self, record_id: Any, now_us: int) -> Row | None:
+        row = self.backend.get(self.group, record_id, now_us)
+        return None if row is None else row[1:]
+
+    def many(self, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
+        """Live rows of the identifiers found, by identifier."""
+        return {rid: row[1:] for rid, row in self.backend.get_many(self.group, record_ids, now_us).items()}
+
+    def one_versioned(self, record_id: Any, now_us: int) -> tuple[int | None, Row | None]:
+        """(registry version, ``one``'s row) from one statement."""
+        raise NotImplementedError
+
+    def many_versioned(self, record_ids: Sequence[Any], now_us: int) -> tuple[int | None, dict[Any, Row]]:
+        """(registry version read after the rows, ``many``'s rows): the counter only grows, so when
+        it is the version a definition was read at, the rows were read under that definition too."""
+        raise NotImplementedError

@@ -6,11 +6,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from .. import registry
 from ..databases import Connection
 from . import sqlite_tables as tables
 from ..common.sqltext import q
 from ..model.schema import Feature, FeatureGroup, stored_definitions
-from .base import OnlineBackend, Row
+from .base import OnlineBackend, Reader, Row
 
 if TYPE_CHECKING:
     from ..databases import Database
@@ -55,6 +56,9 @@ class DatabaseOnline(OnlineBackend):
                 found[row[pos]] = row
         return found
 
+    def reader(self, group: FeatureGroup) -> Reader:
+        return DatabaseReader(self, group)
+
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
         cols = ", ".join([*tables.INTERNAL, *map(q, group.feature_names)])  # named: a new feature changes *
         cur = self.conns.get().execute(
@@ -77,6 +81,49 @@ class DatabaseOnline(OnlineBackend):
     def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
         tables.remove_expired(conn, group, now_us)
+
+
+class DatabaseReader(Reader):
+    """Reads by statements written once per definition. On SQLite they can read the registry
+    version too (see ``sqlite_tables.lookup_sql``); a server database knows the version without a
+    read (``Database.registry_version``), so there they do not."""
+
+    def __init__(self, backend: DatabaseOnline, group: FeatureGroup) -> None:
+        super().__init__(backend, group)
+        self.conns = backend.conns
+        self.versioned = backend.conns.name == "sqlite"
+        self.pos = group.feature_names.index(group.record_identifier)
+        self.rid = f"t.{q(group.record_identifier)}"
+        self.one_sql = tables.lookup_sql(group)
+        self.one_versioned_sql = tables.lookup_sql(group, versioned=True)
+        self.many_sql: dict[str, str] = {}  # by the IN (...) condition
+
+    def one(self, record_id: Any, now_us: int) -> Row | None:
+        return self.conns.get().execute(self.one_sql, (record_id, now_us)).fetchone()
+
+    def one_versioned(self, record_id: Any, now_us: int) -> tuple[int | None, Row | None]:
+        row = self.conns.get().execute(self.one_versioned_sql, (record_id, now_us)).fetchone()
+        if row is None:  # no version row: never in a store whose tables exist
+            return None, None
+        return row[-1], (None if row[-2] is None else row)
+
+    def many(self, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
+        return self._many(record_ids, now_us, False)[1]
+
+    def many_versioned(self, record_ids: Sequence[Any], now_us: int) -> tuple[int | None, dict[Any, Row]]:
+        return self._many(record_ids, now_us, True)
+
+    def _many(self, record_ids: Sequence[Any], now_us: int, versioned: bool) -> tuple[int | None, dict[Any, Row]]:
+        conn, pos, found = self.conns.get(), self.pos, {}
+        for start in range(0, len(record_ids), CHUNK):
+            where, args = self.conns.any_of(self.rid, record_ids[start:start + CHUNK])
+            sql = self.many_sql.get(where)
+            if sql is None:
+                sql = self.many_sql[where] = tables.lookup_sql(self.group, where)
+            found.update({row[pos]: row for row in conn.execute(sql, (*args, now_us))})
+        # Read after the rows, not joined to them (per row, the join costs more than a read of its
+        # own): the counter only grows, so the version it has now is the one it had before.
+        return (self.conns.registry_version(conn, registry.version) if versioned else None), found
 
 
 @lru_cache(maxsize=1024)

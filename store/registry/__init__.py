@@ -82,8 +82,12 @@ def init(conn: Connection, db: Database) -> None:
             conn.execute(ddl)
 
 
+# The registry's change counter; a read may join it to its own statement (see store.online.sqlite_tables).
+VERSION_TABLE, VERSION_KEY = "meta", "registry_version"
+
+
 def version(conn: Connection) -> int:
-    return conn.execute("SELECT value FROM meta WHERE key = 'registry_version'").fetchone()[0]
+    return conn.execute(f"SELECT value FROM {VERSION_TABLE} WHERE key = '{VERSION_KEY}'").fetchone()[0]
 
 
 def bump_version(conn: Connection) -> None:
