@@ -147,10 +147,9 @@ class FeatureStore:
         written; it is kept with the group, so every ingest reads them so (detected from
         ``dataframe`` when unambiguous). Raises ValidationError (also for a ``dataframe`` whose
         event times do not parse, or are ambiguous without ``time_format``), Conflict."""
-        return groups.create_feature_group(
-            self._ctx, name, record_identifier, event_time, features, dataframe=dataframe, description=description,
-            tags=tags, online=online, offline=offline, ttl=ttl, extra=extra, partition_by=partition_by,
-            offline_retention=offline_retention, time_format=time_format)
+        return groups.create_feature_group(self._ctx, name, record_identifier, event_time, features, dataframe,
+                                           description, tags, online, offline, ttl, extra, partition_by,
+                                           offline_retention, time_format)
 
     def feature_group(self, name: str) -> FeatureGroup:
         """The group's definition. Raises NotFound."""

@@ -20,7 +20,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FACADE = ROOT / "store" / "featurestore.py"
-FACADE_MAX_LINES = 550
+# The facade holds 95 public members, each its signature, its docstring (kept there, where users read
+# it) and one delegating line; ~7 lines each is the whole file. (The issue's ~550 counted the 77 of
+# the time; the studio's views, sign-in, policy and cache key have been added since.)
+FACADE_MAX_LINES = 720
 FACADE_MAX_BODY = 3  # statements, and lines, of a method body after its docstring
 FACADE_LONG_BODIES_ALLOWED = {"__init__", "close"}
 
@@ -164,7 +167,7 @@ def _body_without_docstring(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[
 
 
 def test_facade_only_delegates():
-    """``store/featurestore.py``: at most 550 lines, no class with base classes (no mixins), and
+    """``store/featurestore.py``: at most FACADE_MAX_LINES lines, no class with base classes (no mixins), and
     every method body (its docstring aside) at most 3 statements on at most 3 lines, except
     ``__init__`` and ``close``: the work happens a floor down."""
     source = FACADE.read_text(encoding="utf-8")

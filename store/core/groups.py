@@ -20,8 +20,8 @@ UNSET: Any = object()  # "not given" for settings where None means "remove it"
 
 def create_feature_group(
     ctx: StoreContext, name: str, record_identifier: str, event_time: str,
-    features: Sequence[Feature | dict] | None = None,
-    *, dataframe: Any = None, description: str = "", tags: dict[str, str] | None = None,
+    features: Sequence[Feature | dict] | None = None, dataframe: Any = None, description: str = "",
+    tags: dict[str, str] | None = None,
     online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
     partition_by: str = layout.DEFAULT_PARTITION, offline_retention: Any = None, time_format: str | None = None,
 ) -> FeatureGroup:
