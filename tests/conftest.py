@@ -63,7 +63,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def redis_server():
-    from redis_server import RedisServer
+    from servers.redis import RedisServer
 
     with RedisServer() as server:
         yield server
@@ -71,7 +71,7 @@ def redis_server():
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    from postgres_server import PostgresServer
+    from servers.postgres import PostgresServer
 
     with PostgresServer() as server:
         yield server
@@ -131,7 +131,7 @@ def spark():
 
 @pytest.fixture(scope="session")
 def s3_server():
-    from s3_server import SeaweedS3
+    from servers.s3 import SeaweedS3
 
     with SeaweedS3() as s3:
         s3.bucket(S3_BUCKET)

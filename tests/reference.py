@@ -1,7 +1,7 @@
 """A brute-force, pure-Python model of the store's record semantics (spec: semantics.md).
 
 It knows nothing about SQLite, Parquet or DuckDB: it keeps the online store as a dict and the
-offline store as a list of versions, and answers every read by scanning. ``tests/test_property.py``
+offline store as a list of versions, and answers every read by scanning. ``tests/core/test_property.py``
 runs random histories against the engine and this model and compares the answers.
 
 Clocks: event times are integers (microseconds); the write time of a version is the index of the

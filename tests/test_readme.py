@@ -30,7 +30,7 @@ README = ROOT / "README.md"
 NOT_RUN = {
     "Scaling out: Spark, object storage, PostgreSQL and Redis":
         "needs a Spark session (pyspark and Java 17+) and the ./shared store on S3 the bash block above makes; "
-        "the Spark engine's answers are held to DuckDB's by tests/test_engine_spark.py",
+        "the Spark engine's answers are held to DuckDB's by tests/engines/test_engine_spark.py",
 }
 
 

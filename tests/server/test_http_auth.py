@@ -161,7 +161,7 @@ def test_a_bad_keys_file_stops_the_server_before_it_binds(tmp_path):
     bad = tmp_path / "keys.yaml"
     bad.write_text("keys:\n  - access_key_id: AKIDX\n    secret_access_key: top-secret-value\n    policy:\n"
                    "      actions: [GetRecord]\n      feature_groups: ['*']\n")
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
     result = subprocess.run([sys.executable, "-m", "store.cli", "--store", str(tmp_path / "s"), "serve", "--keys", str(bad)],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 1

@@ -201,7 +201,7 @@ def test_ingest_memory_stays_bounded_whatever_the_file_expands_to(tmp_path, kind
         path = str(tmp_path / "bomb.csv.gz")
         with gzip.open(path, "wb", compresslevel=1) as fh:
             fh.write(b"id,ts,i\n" + b"b,2026-01-01T00:00:00Z,1\n" * n)
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
     done = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(tmp_path / "store"), path, str(n), "200000"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -70,7 +70,7 @@ def test_a_viewer_cannot_ingest_or_open_hidden_groups_and_an_editor_ingests(page
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
     """The studio (trusting 127.0.0.1), and a proxy on 127.0.0.1 in front that signed in vera."""
-    from header_proxy import header_proxy
+    from servers.header_proxy import header_proxy
 
     with secured(tmp_path_factory, FEATURESTORE_UI_AUTH="proxy", FEATURESTORE_UI_PROXY_ADDRESS="127.0.0.1") as url:
         with header_proxy(url, "vera") as front:

@@ -19,7 +19,7 @@ from store.storage import encryption as crypto
 from store.access import rekey
 from store.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # ---------------------------------------------------------------- D12: a stopped encrypt
 

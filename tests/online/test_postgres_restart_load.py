@@ -28,7 +28,7 @@ def leave_mid_pipeline(raw) -> None:
 @pytest.fixture(scope="module")
 def restartable():
     """A PostgreSQL server of this module's own, as its tests restart it."""
-    from postgres_server import PostgresServer
+    from servers.postgres import PostgresServer
 
     with PostgresServer() as pg:
         yield pg

@@ -38,7 +38,7 @@ def test_sigkill_mid_ingest_leaves_no_partial_batch(tmp_path, offline_location, 
     path = str(tmp_path / "store")
     FeatureStore(path, offline=offline_location, registry=registry_location).create_feature_group("g", "id", "ts", [
         Feature("id", "Integral"), Feature("ts", "Fractional"), Feature("batch", "Integral"), Feature("x", "Fractional")])
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     landed = 0
     for delay in (0.9, 1.6, 2.3):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, path, str(landed)], cwd=repo, stdout=subprocess.PIPE,

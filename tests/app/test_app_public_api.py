@@ -7,7 +7,7 @@ import ast
 import importlib
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FACING = "Studio-facing:"
 
 

@@ -5,7 +5,7 @@ Skipped unless ``sagemaker<3`` is installed: the one skip of ``scripts/test``, a
 it. It is not in the test extra: one of its dependencies (smdebug-rulesconfig) installs a
 top-level ``tests`` package that shadows this folder's, so run it from its own environment:
 ``python -m venv --system-site-packages v && v/bin/pip install 'sagemaker<3' && v/bin/python -m
-pytest tests/test_http_sagemaker_sdk.py``.
+pytest tests/server/test_http_sagemaker_sdk.py``.
 """
 from __future__ import annotations
 
