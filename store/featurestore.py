@@ -251,7 +251,7 @@ class FeatureStore:
                columns: dict[str, str | None] | None = None, time_format: str | None = None,
                _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
         """Validate and write a DataFrame (pandas or Spark), Arrow table, or CSV/Parquet file,
-        all-or-nothing per store (a Spark DataFrame on its executors, see ``engines.spark_ingest``).
+        all-or-nothing per store (a Spark DataFrame on its executors, see ``core.writes_spark``).
 
         ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
         the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.

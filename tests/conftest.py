@@ -17,9 +17,17 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 
 import pytest
+
+# Tests mirror the store's rooms (tests/core/, tests/app/, ...), and a few reuse another room's
+# helpers by module name (the Spark tests run the property harness of tests/core/, several rooms
+# sign in to the studio as tests/app/ does): every room's folder is importable, whichever file runs.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[1:1] = [os.path.join(_HERE, d) for d in sorted(os.listdir(_HERE))
+                 if os.path.isdir(os.path.join(_HERE, d)) and d not in ("__pycache__", "servers")]
 from install_support import missing, need
 
 from store import Feature, FeatureStore

@@ -128,6 +128,21 @@ def settle(page, text: str | None = None) -> None:
     page.wait_for_timeout(300)
 
 
+def choose(page, box, option: str) -> None:
+    """Pick ``option`` in a select box, opening it again if a rerun closed it before the list showed."""
+    for _ in range(3):
+        box.click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=5000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: the list did not open, try again
+            continue
+        choice.click()
+        settle(page)
+        return
+    raise AssertionError(f"the select box never offered {option!r}")
+
+
 def shot(page, name: str, full_page: bool = False) -> None:
     os.makedirs(SHOTS, exist_ok=True)
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page)

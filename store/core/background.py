@@ -1,7 +1,7 @@
 """Maintenance in the background of long-running processes (``serve``, ``ui``, later the
 scheduler): buffered puts reach Parquet within ``flush_interval`` seconds, and partitions that
 collect small files are compacted (and retention applied) every ``compact_interval`` seconds,
-when online writes that a crashed client left in the outbox are applied too (see ``online_backends``).
+when online writes that a crashed client left in the outbox are applied too (see ``store.online``).
 
 Every process flushes (a flush of an empty buffer costs one read); only the process holding the
 store's compaction lease compacts, so several server workers do not rewrite the same files.

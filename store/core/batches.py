@@ -10,7 +10,7 @@ listed, and the files written are deleted (``on_rollback``; by the next writer i
 dies). Once a row is bad under "reject", the rest is only checked, for the report.
 
 The store's write lock is held while the input is read, as for a Spark ingest (see
-``engines.spark_ingest``): the rows carry the write time taken at the start, and no other
+``writes_spark``): the rows carry the write time taken at the start, and no other
 write may commit in between. What stays in memory across batches: the report's first
 ``MAX_REPORTED_ERRORS`` verdicts and refused rows (the quarantine gets every refused row),
 the sums batch rules need, and the distinct values of features under a ``unique`` rule.

@@ -418,7 +418,7 @@ class OfflineFiles:
         ).fetchone()
         return {"rows": rows, "files": files, "bytes": size, "last_file_write_us": last, "oldest_event_us": oldest}
 
-    # -- compaction support (see maintenance.compaction) ------------------------------------
+    # -- compaction support (see offline.compaction) ------------------------------------
 
     def discard(self, group: str, paths: list[str]) -> None:
         """Move files that compaction replaced out of the data folder, where other engines look,

@@ -3,15 +3,13 @@ pipelines, each f(ctx, ...) over ``spec``, ``runner``, ``schedule``, ``grants`` 
 Their documentation is on ``FeatureStore``, where users read it."""
 from __future__ import annotations
 
-import inspect
-import os
 import time
-import warnings
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import registry
-from ..errors import Conflict, ValidationError
 from ..common.timeutil import arg_to_us, duration_seconds, now_us, us_to_iso
+from ..common.warn import warn_user
+from ..errors import Conflict, ValidationError
 from . import grants, runner, schedule, tables
 from . import spec as specs
 
@@ -191,18 +189,7 @@ def run_scheduler(ctx: StoreContext, as_principal: Callable[[str], StoreContext]
 def _warn_self_read(spec: specs.PipelineSpec) -> None:
     message = specs.self_read_warning(spec)
     if message:
-        warnings.warn(message, UserWarning, stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside the store package
-    (the facade and its access wrapper add frames of their own, more under a policy)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # store/
-    here = inspect.currentframe()
-    frame, level = here.f_back if here else None, 1  # the function that warns
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
+        warn_user(message)
 
 
 def run_view(run: dict[str, Any]) -> dict[str, Any]:

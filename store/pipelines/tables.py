@@ -17,7 +17,7 @@ import os
 import socket
 from typing import Any
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, ValidationError
 from ..databases import Connection, errors, run_script
 
 SCHEMA = """
@@ -75,6 +75,9 @@ def init(conn: Connection) -> None:
 
 
 def load(conn: Connection, name: str) -> dict[str, Any]:
+    if not isinstance(name, str):  # a driver's binding error would be all the caller saw
+        raise ValidationError(f"A pipeline is named by a string, not {name!r}; `featurestore pipeline list` shows "
+                              "the pipelines", pipeline=repr(name))
     row = conn.execute("SELECT spec, paused, watermark, last_fire_us, created_us, updated_us FROM pipelines "
                        "WHERE name = ?", (name,)).fetchone()
     if row is None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import engines, registry
 from ..common.timeutil import arg_to_us, now_us, us_to_iso
+from ..common.warn import warn_user
 from ..engines.base import JoinPlan
 from ..errors import ValidationError
 from ..model.schema import FeatureGroup
@@ -162,8 +163,8 @@ def _entity_us(table: "pa.Table", column: str) -> "pa.Array":
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
-    from ..model.coerce import FLOAT_PATTERN
     from ..common.timeutil import arrow_timestamps_to_us, parse_loose_iso
+    from ..model.coerce import FLOAT_PATTERN
 
     if column not in table.column_names:
         raise ValidationError(
@@ -429,23 +430,11 @@ def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGr
                 group=group.name, column=name)
     elif kind == "String" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
         shown = [str(v) for v in pc.drop_null(typed).slice(0, 3).to_pylist()]
-        warnings.warn(
+        warn_user(
             f"Entity column {name!r} holds numbers ({col.type}) but {group.name!r} identifiers are String: they are "
             f"joined as text written plainly ({', '.join(repr(v) for v in shown) or 'no values'}), so identifiers "
             "written otherwise (zero-padded like '000001') match nothing. Pass the column as text written like "
-            "the identifiers", UserWarning, stacklevel=_caller_level())
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside the store package
-    (the facade, its access wrapper and a rebuild add frames of their own)."""
-    import sys
-
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # store/
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
+            "the identifiers")
 
 
 def _required_coverage(value: float | bool | None) -> float | None:
@@ -484,7 +473,7 @@ def _check_coverage(coverage: dict[str, Any], key_cols: dict[str, str],
         ". Check that each key column holds the group's identifiers, written the same way, and that the event " \
         "times are not before the groups' history"
     if required is None:
-        warnings.warn(message, UserWarning, stacklevel=_caller_level())
+        warn_user(message)
         return
     needed = "at least one row" if required == 0 else f"at least {required:.0%} of the rows"
     raise ValidationError(f"require_coverage wants {needed} from each group: {message}. Nothing was recorded",

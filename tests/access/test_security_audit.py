@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from access_support import public_and_secret
 from store import Feature, FeatureStore
 from store.access import audit
 from store.cli import main
@@ -32,15 +33,7 @@ def put(fs: FeatureStore, i: str) -> None:
 
 
 def make_store(tmp_path, registry: str | None):
-    """The report's setup: groups public and secret, an access file, a put to secret."""
-    path = tmp_path / "S"
-    path.mkdir()
-    (path / "access.yaml").write_text(ACCESS)
-    with FeatureStore(path, principal="root", registry=registry) as root:
-        for g in ("public", "secret"):
-            root.create_feature_group(g, "id", "ts", [Feature("id"), Feature("ts"), Feature("v")])
-        root.put_record("secret", {"id": "s1", "ts": "2026-01-01T00:00:00Z", "v": "TOP-SECRET"})
-    return path
+    return public_and_secret(tmp_path, ACCESS, registry)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from access_support import public_and_secret
 from install_support import need
 from click.testing import CliRunner
 
@@ -27,14 +28,7 @@ ROW = {"id": "x", "ts": "2026-01-01T00:00:00Z", "v": "1"}
 @pytest.fixture
 def store(tmp_path, registry_location):
     """The report's setup: groups public and secret, vic a viewer and own an owner of public, root an admin."""
-    path = tmp_path / "S"
-    path.mkdir()
-    (path / "access.yaml").write_text(ACCESS)
-    with FeatureStore(path, principal="root", registry=registry_location) as root:
-        for g in ("public", "secret"):
-            root.create_feature_group(g, "id", "ts", [Feature("id"), Feature("ts"), Feature("v")])
-        root.put_record("secret", {"id": "s1", "ts": "2026-01-01T00:00:00Z", "v": "TOP-SECRET"})
-    return path
+    return public_and_secret(tmp_path, ACCESS, registry_location)
 
 
 def settled() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from e2e_support import browser, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import browser, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import Feature, FeatureStore
 
@@ -40,21 +40,6 @@ def walk(studio_server, browser):
 def datasets(store: str) -> list[dict]:
     with FeatureStore(store) as fs:
         return fs.datasets()
-
-
-def choose(page, box, option: str) -> None:
-    """Pick ``option`` in a select box, opening it again if a rerun closed it before the list showed."""
-    for _ in range(3):
-        box.click()
-        choice = page.get_by_role("option", name=option, exact=True)
-        try:
-            choice.wait_for(timeout=5000)
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError: the list did not open, try again
-            continue
-        choice.click()
-        settle(page)
-        return
-    raise AssertionError(f"the select box never offered {option!r}")
 
 
 def open_builder(page, tmp_path, group: str) -> None:

@@ -10,7 +10,9 @@ import time
 
 import pandas as pd
 from datafiles import devices, odd_headers, transactions, write_csv
-from e2e_support import browser, expect, outside_requests, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import (  # noqa: F401 - fixtures
+    browser, choose, expect, outside_requests, page, pytestmark, settle, shot, studio, studio_server,
+)
 
 from store import Feature, FeatureStore
 
@@ -23,21 +25,6 @@ PAGES = ["", "group?group=customers", "group?group=customers&tab=Schema", "group
 
 def sidebar(page, name: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-
-
-def choose(page, box, option: str) -> None:
-    """Pick ``option`` in a select box, opening it again if a rerun closed it before the list showed."""
-    for _ in range(3):
-        box.click()
-        choice = page.get_by_role("option", name=option, exact=True)
-        try:
-            choice.wait_for(timeout=5000)
-        except Exception:  # noqa: BLE001 - playwright's TimeoutError: the list did not open, try again
-            continue
-        choice.click()
-        settle(page)
-        return
-    raise AssertionError(f"the select box never offered {option!r}")
 
 
 def upload(page, path: str) -> None:

@@ -4,26 +4,12 @@ a query past the display cap in the downloaded CSV."""
 from __future__ import annotations
 
 import pandas as pd
-from e2e_support import browser, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import browser, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import FeatureStore
 
 AGGREGATE_SQL = ("SELECT customer_id, count(*) AS txn_count_7d, max(_event_time) AS event_time\n"
                  "FROM transactions GROUP BY customer_id")
-
-
-def choose(page, box, option: str) -> None:
-    for _ in range(3):
-        box.click()
-        choice = page.get_by_role("option", name=option, exact=True)
-        try:
-            choice.wait_for(timeout=5000)
-        except Exception:  # noqa: BLE001 - the list did not open (a rerun closed it): try again
-            continue
-        choice.click()
-        settle(page)
-        return
-    raise AssertionError(f"the select box never offered {option!r}")
 
 
 def test_the_form_hints_for_aggregates_and_clears_after_create(page, studio_server):

@@ -446,7 +446,7 @@ def test_a_server_given_only_the_url_checks_signatures_with_the_published_keys(t
 def test_a_server_restart_costs_no_failed_call(tmp_path):
     """Connections the server dropped while idle (a restart, a failover) are replaced on their
     next use, before anything is sent that could take effect: no call fails, none is lost."""
-    from postgres_server import PostgresServer
+    from servers.postgres import PostgresServer
 
     with PostgresServer() as pg, FeatureStore(tmp_path / "s", registry=pg.url) as fs:
         fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "Fractional"),

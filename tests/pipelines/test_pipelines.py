@@ -348,3 +348,10 @@ def test_a_pipeline_whose_input_was_deleted_fails_with_the_reason(shop):
     fs.delete_feature_group("tx")
     run = fs.run_pipeline("daily_spend")
     assert run["status"] == "failed" and "'tx' is neither a feature group nor an existing file" in run["error"]
+
+
+@pytest.mark.parametrize("call", ["pause_pipeline", "resume_pipeline", "pipeline", "run_pipeline", "delete_pipeline"])
+def test_a_pipeline_named_by_something_not_a_string_is_a_validation_error(fs, call):
+    # The README once showed fs.pause_pipeline(...): the driver's binding error reached the user.
+    with pytest.raises(ValidationError, match="named by a string"):
+        getattr(fs, call)(...)
