@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         registry = None
         if args.postgres:
             sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-            from postgres_server import PostgresServer
+            from servers.postgres import PostgresServer
 
             registry = stack.enter_context(PostgresServer()).url
         store = os.path.join(tmp, "store")

@@ -22,8 +22,8 @@ def online_backends(size: Size, base: ModuleType) -> dict:
     from store import FeatureStore
 
     sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-    from postgres_server import PostgresServer
-    from redis_server import RedisServer
+    from servers.postgres import PostgresServer
+    from servers.redis import RedisServer
 
     frame = pd.read_parquet(input_path(base.SIZE_NAME, base.DRIVERS))
     ids = sorted(frame["driver_id"].unique().tolist())

@@ -133,7 +133,7 @@ def s3_storage(size: Size, base: ModuleType) -> dict:
     from store import FeatureStore
 
     sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
-    from s3_server import SeaweedS3
+    from servers.s3 import SeaweedS3
 
     frame = pd.read_parquet(input_path(base.SIZE_NAME, base.DRIVERS))
     entity = pd.read_parquet(input_path(base.SIZE_NAME, "entity")).drop(columns=["customer_id"])
