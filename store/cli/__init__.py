@@ -538,7 +538,9 @@ def ui(ctx: click.Context, port: int, host: str, flush_interval: float, auth: st
     from ..access import published
     from ..access.policy import find
 
-    app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "studio.py")
+    # The studio package sits beside store/ (a checkout, or site-packages once installed).
+    app = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "app",
+                       "studio.py")
     if not os.path.exists(app):
         raise click.ClickException(f"The studio is not installed here ({app} is missing)")
     from ..databases.shared import folder_for

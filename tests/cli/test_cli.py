@@ -172,3 +172,23 @@ def test_rules_quarantine_and_runs_from_the_cli(run, tmp_path):
     run("rules", "g", "--set", str(rules))
     r = run("quarantine", "g", "--requeue", qid)
     assert r.exit_code == 0 and "wrote 1 of 1 rows" in r.output
+
+
+def test_ui_starts_streamlit_on_the_installed_studio_from_the_repository(tmp_path, monkeypatch):
+    # `featurestore ui` becomes Streamlit (os.execve); the studio it names must exist, and Streamlit
+    # must start beside it so .streamlit/config.toml applies. (The move of cli.py into store/cli/
+    # once left it one folder short: "The studio is not installed here".)
+    started = {}
+
+    def execve(path, argv, env):
+        started.update(argv=argv, env=env, cwd=os.getcwd())
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", execve)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--store", str(tmp_path / "s"), "ui", "--port", "8999"])
+    assert result.exit_code == 0, result.output
+    studio = started["argv"][started["argv"].index("run") + 1]
+    assert os.path.isfile(studio) and studio.endswith(os.path.join("app", "studio.py"))
+    assert os.path.isfile(os.path.join(started["cwd"], ".streamlit", "config.toml"))
+    assert started["env"]["FEATURESTORE_HOME"] == str(tmp_path / "s")
