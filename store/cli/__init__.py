@@ -215,6 +215,9 @@ def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors
                            time_format=time_format)
     except IngestRejected as exc:
         keep(exc.report)
+        if exc.skippable:  # the advice in this interface's words, not the API's on_error='skip'
+            raise IngestRejected(f"{exc.reason} Fix them, or pass --skip-bad to write the valid rows.",
+                                 exc.report) from None
         raise
     finally:
         if bar is not None:

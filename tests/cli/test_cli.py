@@ -79,6 +79,15 @@ def test_errors_are_one_line_without_traceback(run, tmp_path, orders_csv):
     assert r.exit_code == 1 and "read-only" in r.output
 
 
+def test_a_refused_ingest_advises_the_flag_not_the_api(run, tmp_path, orders_csv):
+    run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
+    bad = tmp_path / "some_bad.csv"
+    bad.write_text("order_id,ts,amount,qty\no1,2024-01-01T00:00:00Z,abc,1\no2,2024-01-01T00:00:00Z,1.0,2\n")
+    r = run("ingest", "orders", str(bad))
+    assert r.exit_code == 1 and "pass --skip-bad to write the valid rows" in r.output, r.output
+    assert "on_error" not in r.output
+
+
 def test_create_from_a_boolean_export_then_ingest_it(run, tmp_path):
     from datafiles import devices, write_csv
 
