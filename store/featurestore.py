@@ -672,8 +672,10 @@ class FeatureStore:
 
     def policy(self) -> "AccessFile | None":
         """The access file in force (a published one as it stands now), or None on a store
-        without an access policy. Raises AccessDenied while a local access file is gone or
-        does not parse."""
+        without an access policy: what a front end checks passwords and keys against. Only the
+        handle that opened the store reads it (it holds password hashes and key secrets); on a
+        ``with_principal`` handle, and while a local access file is gone or does not parse, it
+        raises AccessDenied."""
         return access_views.policy(self._ctx)
 
     def browser(self) -> "Browser":

@@ -49,8 +49,18 @@ def test_a_viewer_and_an_admin_under_an_access_file(governed):
     assert ed.can("editor") and not ed.can("owner") and not ed.can("admin")
     assert governed.can("admin") and governed.can("owner", "other")
     assert not governed.with_principal("mallory").can("viewer")  # not in the file
-    file = vic.policy()
+    file = governed.policy()  # the opener's handle reads the file its sign-in checks against
     assert file is not None and file.principal("vic") is not None and file.principal("mallory") is None
+
+
+def test_a_principals_handle_may_not_read_the_access_file(governed):
+    # It holds password hashes and API key secrets: a viewer (or an admin's with_principal handle,
+    # what the server and studio give a caller) is refused, and the refusal is audited.
+    for name in ("vic", "root", "mallory"):
+        with pytest.raises(AccessDenied, match="may not read the access file"):
+            governed.with_principal(name).policy()
+    refused = governed.audit(action="policy")
+    assert set(refused["principal"]) == {"vic", "root", "mallory"} and set(refused["outcome"]) == {"denied"}
 
 
 def test_can_names_the_roles_it_knows(fs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ValidationError
+from ..errors import AccessDenied, ValidationError
 from .policy import ROLES
 
 if TYPE_CHECKING:
@@ -22,5 +22,12 @@ def can(ctx: "StoreContext", role: str, group: str | None) -> bool:
 
 
 def policy(ctx: "StoreContext") -> "AccessFile | None":
-    """The access file in force now (a published one as it stands), None without one."""
+    """The access file in force now (a published one as it stands), None without one. It holds
+    password hashes and key secrets, so only the handle that opened the store reads it (its
+    studio's sign-in, its server's keys); a principal's handle is refused, whatever its role."""
+    if not ctx.opener:
+        ctx.policy.record("policy", None, "denied")
+        raise AccessDenied(f"Access denied: {ctx.policy.name!r} may not read the access file; it holds password "
+                           "hashes and key secrets, so only the process that opened the store reads it",
+                           principal=ctx.policy.name, action="policy")
     return ctx.policy.current()  # type: ignore[attr-defined]  # the Guard's, beyond the core's Policy

@@ -77,6 +77,7 @@ class StoreContext:
         self.path, self.writer = path, writer
         self.db, self.files, self.online = db, files, online
         self.policy: Policy = None  # type: ignore[assignment]  # set by the facade once the tables exist
+        self.opener = True  # the process's own handle, not a principal's view (see with_policy)
         self.calls = threading.local()  # per thread: the checked call running (see store.access.guard)
         self.sandboxes = Sandboxes()
         self.tally = quality_tables.PutTally()
@@ -90,6 +91,7 @@ class StoreContext:
         """The same parts seen under another policy (``policy(new_context)`` builds it)."""
         other = copy.copy(self)
         other.calls = threading.local()
+        other.opener = False
         other.policy = policy(other)
         return other
 

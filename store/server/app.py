@@ -114,15 +114,17 @@ class _Api:
 
 
 def _published(fs: FeatureStore) -> bool:
-    """Whether the store is under a policy published in its tables (an access file without a
-    path), rather than a local file or none."""
+    """Whether the store was opened under a policy published in its tables (an access file
+    without a path), rather than a local file or none. A governed store whose policy reads as
+    None had a published one withdrawn (a local file that goes missing refuses instead): it is
+    followed too, so publishing again brings the keys back."""
     if not fs.governed:
         return False
     try:
         file = fs.policy()
     except AccessDenied:  # a local file gone or unreadable since the store opened: not a published one
         return False
-    return file is not None and file.path is None
+    return file is None or file.path is None
 
 
 def _unknown(service: str, request: Request, op: str) -> str:

@@ -443,6 +443,36 @@ def test_a_server_given_only_the_url_checks_signatures_with_the_published_keys(t
         runtime("AKIDEDITOR000002", "editor-secret-1").put_record(FeatureGroupName="orders", Record=record(3))
 
 
+def test_a_server_follows_a_published_policy_even_when_it_starts_withdrawn(tmp_path, postgres_server, monkeypatch):
+    # Found in review: the server decided whether to follow the published keys from the file in force
+    # when it started; a store opened under a published policy that was withdrawn meanwhile would then
+    # have served unsigned requests after the policy was published again.
+    from test_access_http import ACCESS
+
+    from store.server.app import _published
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "access.yaml").write_text(ACCESS)
+    with FeatureStore(tmp_path / "s", registry=postgres_server.url, principal="root") as fs:
+        fs.publish_access(str(tmp_path / "access.yaml"))
+        url = fs.shared_url
+    with FeatureStore(url, principal="root") as server_store, FeatureStore(url, principal="root") as admin:
+        assert _published(server_store)
+        admin.publish_access(None)
+        deadline = time.monotonic() + 10
+        while server_store.policy() is not None:  # the withdrawal reaches the open store
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _published(server_store)  # still followed: publishing again brings the keys back
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "access.yaml").write_text(ACCESS)
+    with FeatureStore(local, principal="root") as fs:
+        assert not _published(fs)  # a folder's own file: the --keys file or none
+    with FeatureStore(tmp_path / "open") as fs:
+        assert not _published(fs)
+
+
 def test_a_server_restart_costs_no_failed_call(tmp_path):
     """Connections the server dropped while idle (a restart, a failover) are replaced on their
     next use, before anything is sent that could take effect: no call fails, none is lost."""
