@@ -143,6 +143,23 @@ def choose(page, box, option: str) -> None:
     raise AssertionError(f"the select box never offered {option!r}")
 
 
+def new_pipeline_form(page, name: str, target: str, inputs: str):
+    """The Pipelines page's "New pipeline" form, opened and filled with a name, a target and one
+    input group; returns the form for the rest (SQL, mode, schedule)."""
+    page.goto("/pipelines")
+    settle(page, "customer_spend_daily")
+    page.get_by_text("New pipeline", exact=True).click()
+    form = page.get_by_test_id("stExpanderDetails").first
+    form.get_by_role("textbox", name="Name").fill(name)
+    form.get_by_role("textbox", name="Name").press("Tab")
+    settle(page)
+    choose(page, form.get_by_role("combobox", name="Target feature group"), target)
+    choose(page, form.get_by_role("combobox", name="Input feature groups"), inputs)
+    page.keyboard.press("Escape")
+    settle(page)
+    return form
+
+
 def shot(page, name: str, full_page: bool = False) -> None:
     os.makedirs(SHOTS, exist_ok=True)
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page)

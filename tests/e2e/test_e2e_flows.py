@@ -11,7 +11,8 @@ import time
 import pandas as pd
 from datafiles import devices, odd_headers, transactions, write_csv
 from e2e_support import (  # noqa: F401 - fixtures
-    browser, choose, expect, outside_requests, page, pytestmark, settle, shot, studio, studio_server,
+    browser, choose, expect, new_pipeline_form, outside_requests, page, pytestmark, settle, shot, studio,
+    studio_server,
 )
 
 from store import Feature, FeatureStore
@@ -323,17 +324,7 @@ def test_12_a_drifted_day_found_and_a_quarantined_row_corrected(page, studio_ser
 
 
 def test_13_a_pipeline_defined_previewed_run_and_seen_in_the_lineage(page, studio_server):
-    page.goto("/pipelines")
-    settle(page, "customer_spend_daily")
-    page.get_by_text("New pipeline", exact=True).click()
-    form = page.get_by_test_id("stExpanderDetails").first
-    form.get_by_role("textbox", name="Name").fill("big_spenders")
-    form.get_by_role("textbox", name="Name").press("Tab")
-    settle(page)
-    choose(page, form.get_by_role("combobox", name="Target feature group"), "customer_spend")
-    choose(page, form.get_by_role("combobox", name="Input feature groups"), "transactions")
-    page.keyboard.press("Escape")
-    settle(page)
+    form = new_pipeline_form(page, "big_spenders", "customer_spend", "transactions")
     sql = form.get_by_role("textbox", name="SQL (DuckDB)")
     sql.fill("SELECT customer_id, count(*) AS txn_count_7d, sum(amount) AS spend_7d, max(_event_time) AS event_time\n"
              "FROM transactions WHERE amount > {{min_amount}} GROUP BY customer_id")

@@ -4,7 +4,9 @@ a query past the display cap in the downloaded CSV."""
 from __future__ import annotations
 
 import pandas as pd
-from e2e_support import browser, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import (  # noqa: F401 - fixtures
+    browser, choose, expect, new_pipeline_form, page, pytestmark, settle, shot, studio, studio_server,
+)
 
 from store import FeatureStore
 
@@ -13,17 +15,7 @@ AGGREGATE_SQL = ("SELECT customer_id, count(*) AS txn_count_7d, max(_event_time)
 
 
 def test_the_form_hints_for_aggregates_and_clears_after_create(page, studio_server):
-    page.goto("/pipelines")
-    settle(page, "customer_spend_daily")
-    page.get_by_text("New pipeline", exact=True).click()
-    form = page.get_by_test_id("stExpanderDetails").first
-    form.get_by_role("textbox", name="Name").fill("click_counts")
-    form.get_by_role("textbox", name="Name").press("Tab")
-    settle(page)
-    choose(page, form.get_by_role("combobox", name="Target feature group"), "customer_spend")
-    choose(page, form.get_by_role("combobox", name="Input feature groups"), "transactions")
-    page.keyboard.press("Escape")
-    settle(page)
+    form = new_pipeline_form(page, "click_counts", "customer_spend", "transactions")
     sql = form.get_by_role("textbox", name="SQL (DuckDB)")
     sql.fill(AGGREGATE_SQL)
     sql.press("Tab")
