@@ -61,6 +61,9 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "record_sign_in": (None, None),  # a front end's refusal, logged before anyone is signed in
     "can": (None, None), "policy": (None, None),  # what a front end hides: asking is never refused
     "data_version": ("viewer", "group"), "browser": ("viewer", None),  # each view checks its group
+    # Entities are store-wide definitions; the groups they list and look up are cut to the visible ones.
+    "create_entity": ("admin", None), "update_entity": ("admin", None), "delete_entity": ("admin", None),
+    "entity": ("viewer", None), "list_entities": ("viewer", None), "entity_record": ("viewer", None),
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in
@@ -73,7 +76,7 @@ LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired"}
 AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
            "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
-           "build_dataset", "rebuild_dataset", "remove_access_policy"}
+           "build_dataset", "rebuild_dataset", "remove_access_policy", "create_entity", "update_entity", "delete_entity"}
 
 
 def default_principal() -> str:
@@ -291,6 +294,8 @@ def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) 
     if name in ("requeue", "release_quarantined"):
         ids = bound.arguments.get("ids") if bound else None  # any iterable: a list, a pandas Series
         return {"quarantine_ids": 0 if ids is None else len(list(ids))}
+    if name in ("create_entity", "update_entity", "delete_entity"):
+        return {"entity": bound.arguments.get("name") if bound else None}
     if name in ("build_dataset", "rebuild_dataset"):
         return {"dataset": getattr(result, "id", None), "rows": getattr(result, "num_rows", None)}
     return {}

@@ -34,8 +34,8 @@ from ..storage import encryption, open_storage
 if TYPE_CHECKING:
     from ..offline.snapshot import GroupSnapshot
 
-SCHEMA_VERSION = 7  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
-# 6: the audit log's head; 7: the audit log's put counts
+SCHEMA_VERSION = 8  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
+# 6: the audit log's head; 7: the audit log's put counts; 8: entities
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 # How long the policy check's read of the registry version stands in for its call's first lookup.
 HAND_ON_NS = 20_000_000

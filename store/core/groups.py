@@ -2,6 +2,7 @@
 their documentation is on ``FeatureStore``, where users read it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from .. import registry
@@ -12,7 +13,7 @@ from ..model.schema import Feature, FeatureGroup, check_parameters, check_text, 
 from ..offline import files as offline_store
 from ..quality import tables as quality_tables
 from ..registry import lineage
-from . import upkeep
+from . import entities, upkeep
 from .context import StoreContext
 
 UNSET: Any = object()  # "not given" for settings where None means "remove it"
@@ -24,6 +25,7 @@ def create_feature_group(
     tags: dict[str, str] | None = None,
     online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
     partition_by: str = layout.DEFAULT_PARTITION, offline_retention: Any = None, time_format: str | None = None,
+    entity: str | None = None, entity_keys: dict[str, str] | None = None,
 ) -> FeatureGroup:
     from ..ingest.prepare import INGEST_SETTINGS
 
@@ -59,7 +61,12 @@ def create_feature_group(
         offline_path=ctx.files.storage.url(ctx.files.data_dir(name)), partition_by=partition_by,
         offline_retention_seconds=retention,
     )
+    if entity_keys is not None and entity is None:
+        raise ValidationError(f"entity_keys without an entity: name the entity {name!r} is about with entity=",
+                              group=name)
     with ctx.db.write() as conn:
+        if entity is not None:
+            group = replace(group, entity=entity, entity_keys=entities.declare(conn, group, entity, entity_keys))
         if conn.execute("SELECT 1 FROM feature_groups WHERE name = ?", (name,)).fetchone():
             registry.insert_group(conn, group, now, extra or {})  # raises Conflict
         twin = conn.execute("SELECT name FROM feature_groups WHERE lower(name) = ?", (name.lower(),)).fetchone()
@@ -100,7 +107,7 @@ def describe(ctx: StoreContext, name: str, storage: bool = True) -> dict[str, An
         usage = {"online_bytes": ctx.online.size_bytes(conn, group) if group.online else None,
                  "growth_per_day": disk.growth(conn, name, now)} if storage else {}
     return {
-        "group": group, "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
+        "group": group, "entity": group.entity, "entity_keys": dict(group.entity_keys), "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
         "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
         "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
         "write_seq": st["seq"], "offline_uri": ctx.files.storage.url(ctx.files.data_dir(name)), "extra": group.extra,
@@ -124,8 +131,13 @@ def update_feature_group(ctx: StoreContext, name: str, *, description: str | Non
                          tags: dict[str, str] | None = None,
                          add_tags: dict[str, str] | None = None, remove_tags: Iterable[str] = (),
                          ttl: Any = UNSET, extra: dict[str, Any] | None = None,
-                         offline_retention: Any = UNSET) -> FeatureGroup:
+                         offline_retention: Any = UNSET, entity: Any = UNSET,
+                         entity_keys: dict[str, str] | None = None) -> FeatureGroup:
     group = feature_group(ctx, name)
+    if entity is UNSET and entity_keys is not None:
+        if not group.entity:
+            raise ValidationError(f"entity_keys without an entity: {name!r} declares none; pass entity= too", group=name)
+        entity = group.entity
     if description is not None and not isinstance(description, str):
         raise ValidationError("description must be a string")
     if description is not None:
@@ -154,6 +166,8 @@ def update_feature_group(ctx: StoreContext, name: str, *, description: str | Non
             fields["extra"] = {**current.extra, **extra}
         if fields:
             registry.update_group(conn, name, now_us(), **fields)
+        if entity is not UNSET:
+            entities.attach(conn, current, entity, entity_keys)
     return feature_group(ctx, name)
 
 

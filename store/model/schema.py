@@ -214,6 +214,8 @@ class FeatureGroup:
     extra: dict[str, Any] = field(default_factory=dict)  # settings only the HTTP API knows (RoleArn...)
     partition_by: str = "day"  # the offline folders' event-time granularity (see ``layout``)
     offline_retention_seconds: float | None = None  # history older than this may be dropped (see ``retention``)
+    entity: str | None = None  # what its rows are about (see ``model.entity``)
+    entity_keys: dict[str, str] = field(default_factory=dict)  # identifier column -> the entity's key name
 
     def feature(self, name: str) -> Feature:
         for f in self.features:

@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS feature_groups (
     offline_dir TEXT NOT NULL,
     extra TEXT NOT NULL DEFAULT '{}',
     partition_by TEXT NOT NULL DEFAULT 'hour',
-    offline_retention_seconds REAL
+    offline_retention_seconds REAL,
+    entity TEXT,
+    entity_keys TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS features (
     group_name TEXT NOT NULL REFERENCES feature_groups(name) ON DELETE CASCADE,
@@ -68,18 +70,27 @@ MIGRATIONS_V2 = [
      "ALTER TABLE feature_groups ADD COLUMN offline_retention_seconds REAL"),
     ("group_state", "retained_from_us", "ALTER TABLE group_state ADD COLUMN retained_from_us INTEGER"),
 ]
+# Version 8 (entities): groups made before declare none.
+MIGRATIONS_V8 = [
+    ("feature_groups", "entity", "ALTER TABLE feature_groups ADD COLUMN entity TEXT"),
+    ("feature_groups", "entity_keys", "ALTER TABLE feature_groups ADD COLUMN entity_keys TEXT NOT NULL DEFAULT '{}'"),
+]
 # The later of last_event_us and parameter N (which may be NULL).
 _NEWEST_EVENT = ("CASE WHEN CAST(?{0} AS BIGINT) IS NULL THEN last_event_us "
                  "WHEN last_event_us IS NULL OR last_event_us < ?{0} THEN ?{0} ELSE last_event_us END")
 GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online, offline, ttl_seconds, status, "
-                 "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds")
+                 "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds, "
+                 "entity, entity_keys")
 
 
 def init(conn: Connection, db: Database) -> None:
+    from . import entities
+
     run_script(conn, SCHEMA)
-    for table, column, ddl in MIGRATIONS_V2:
+    for table, column, ddl in MIGRATIONS_V2 + MIGRATIONS_V8:
         if column not in db.columns(conn, table):
             conn.execute(ddl)
+    entities.init(conn)
 
 
 # The registry's change counter; a read may join it to its own statement (see store.online.sqlite_tables).
@@ -97,12 +108,12 @@ def bump_version(conn: Connection) -> None:
 def insert_group(conn: Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
     try:
         conn.execute(
-            f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 group.name, group.record_identifier, group.event_time, group.description,
                 json.dumps(group.tags), int(group.online), int(group.offline), group.ttl_seconds,
                 "Created", created_us, created_us, group.created_by, group.offline_path, json.dumps(extra),
-                group.partition_by, group.offline_retention_seconds,
+                group.partition_by, group.offline_retention_seconds, group.entity, json.dumps(group.entity_keys),
             ),
         )
     except errors("IntegrityError"):
@@ -154,7 +165,7 @@ def offline_names(conn: Connection) -> list[str]:
 
 def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
     (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
-     retention) = row
+     retention, entity, entity_keys) = row
     with stored_definitions():  # a name reserved since it was stored still loads
         features = tuple(
             Feature(n, t, c, d, fd, json.loads(p))
@@ -169,6 +180,7 @@ def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
         tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
         status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
         extra=json.loads(extra_json), partition_by=partition_by, offline_retention_seconds=retention,
+        entity=entity, entity_keys=json.loads(entity_keys or "{}"),
     )
 
 
@@ -267,7 +279,7 @@ def advance(conn: Connection, name: str, rows: int, max_event_us: int | None) ->
 
 
 def search(conn: Connection, text: str) -> list[dict[str, Any]]:
-    """Groups and features whose name, description, tags or parameters contain ``text`` (taken
+    """Entities, groups and features whose name, description, tags or parameters contain ``text`` (taken
     literally, case-insensitive). ``key=value`` finds tags and parameters as they are shown: the
     key exactly, the value by prefix (``pii=true``, ``team=ri``)."""
     needle = text.strip().lower()
@@ -287,7 +299,9 @@ def search(conn: Connection, text: str) -> list[dict[str, Any]]:
             return "description"
         return kind if match_pairs(mapping) else None
 
-    hits: list[dict[str, Any]] = []
+    from . import entities
+
+    hits: list[dict[str, Any]] = entities.search(conn, lambda name, desc, tags: where(name, desc, tags, "tags"))
     for name, desc, tags in conn.execute("SELECT name, description, tags FROM feature_groups ORDER BY name"):
         found = where(name, desc, json.loads(tags), "tags")
         if found:

@@ -20,6 +20,7 @@ from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from ..common.warn import warn_user
 from ..engines.base import JoinPlan
 from ..errors import ValidationError
+from ..model.entity import entity_columns, identifier_columns
 from ..model.schema import FeatureGroup
 from ..registry import lineage
 
@@ -226,7 +227,7 @@ def parse_features(ctx: "StoreContext", features: Sequence[str]) -> list[tuple[F
         if not group.offline:
             raise ValidationError(f"Feature group {name!r} has no offline store, so it cannot feed a dataset")
         entry = chosen.setdefault(name, (group, []))
-        wanted = [feat] if feat else [f for f in group.feature_names if f != group.record_identifier]
+        wanted = [feat] if feat else [f for f in group.feature_names if f not in identifier_columns(group)]
         for f in wanted:
             group.feature(f)
             if f not in entry[1]:
@@ -252,7 +253,7 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
 
     required = _required_coverage(require_coverage)
     selection = parse_features(ctx, features)
-    text_columns = [event_time_column] + [keys.get(g.name, g.record_identifier) for g, _ in selection]
+    text_columns = [event_time_column] + [key_column(g, keys) for g, _ in selection]
     table, source = load_entity(entity, text_columns)
     reserved = [c for c in table.column_names if c.startswith("__")]
     if reserved:
@@ -322,6 +323,15 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     return dataset
 
 
+def key_column(group: FeatureGroup, keys: dict[str, str]) -> str:
+    """The entity-table column that keys ``group``: ``keys[group]`` when given, else for a group
+    with an entity the entity's key name for its identifier, else the identifier's own name."""
+    if group.name in keys:
+        return keys[group.name]
+    columns = entity_columns(group)
+    return columns[0]  # one identifier column per group (composite identifiers join on them all)
+
+
 def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str],
           pad_keys: dict[str, int]) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
     """(entity table, key column per group, keys typed as each group's identifier).
@@ -340,7 +350,13 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
         raise ValidationError(f"pad_keys names {stray}, which the features do not join; name only their groups",
                               field="pad_keys")
     for group, _ in selection:
-        col = keys.get(group.name, group.record_identifier)
+        col = key_column(group, keys)
+        if col not in table.column_names and group.entity and group.name not in keys:
+            raise ValidationError(
+                f"Entity table has no column {col!r}: {group.name!r} is about entity {group.entity!r}, keyed by {col!r} "
+                f"(the group's identifier {group.record_identifier!r}), so it joins on a column named {col!r}. Add "
+                f"it, or name the column holding {col!r} with keys={{'{group.name}': 'column'}}",
+                group=group.name, entity=group.entity, column=col)
         if col not in table.column_names:
             raise ValidationError(
                 f"Entity table has no key column {col!r} for {group.name!r}; add it or pass keys={{'{group.name}': 'column'}}",
