@@ -61,6 +61,7 @@ RULES = [{"feature": "label", "check": "not_null"}]
 ENTITY = pd.DataFrame({"id": ["r1"], "event_time": pd.to_datetime(["2026-02-01"], utc=True)})
 REFUSED = (AccessDenied, NotFound)
 FAKE_DATASET, FAKE_ID = "0123456789ab", 987654321
+ENTITY_NAME = "account"
 
 
 def features(group: str) -> list[Feature]:
@@ -96,6 +97,8 @@ class World:
         self._runs: dict[str, int] = {}
         self._quarantined: dict[str, list[int]] = {}
         self._counter = 0
+        # An entity both groups declare: its definition is store-wide, its groups and lookups are cut.
+        self.admin.create_entity(ENTITY_NAME, keys=[Feature("id")])
         for group in (VISIBLE, HIDDEN):
             self.rebuild(group)
         # An admin's pipeline writing into the visible group from the hidden one: whoever runs it
@@ -115,7 +118,8 @@ class World:
         """The group as the module starts it, if it is gone: records in a flushed file, rules, a
         monitor, and a pipeline that copies the group onto itself (resumed if paused)."""
         if group not in {g.name for g in self.admin.list_feature_groups()}:
-            self.admin.create_feature_group(group, "id", "ts", features(group), tags={"team": "risk"})
+            self.admin.create_feature_group(group, "id", "ts", features(group), tags={"team": "risk"},
+                                            entity=ENTITY_NAME)
             record = {"id": "r1", "ts": T0, "amount": 2.5, "label": "TOP-SECRET" if group == HIDDEN else "open"}
             self.admin.put_record(group, {**record, **({"classified": "TOP-SECRET"} if group == HIDDEN else {})})
             self.admin.ingest(group, batch(group))
@@ -130,6 +134,17 @@ class World:
     def drop_group(self, name: str) -> None:
         if name in {g.name for g in self.admin.list_feature_groups()}:
             self.admin.delete_feature_group(name)
+
+    def spare_entity(self) -> str:
+        """An entity no group declares (for a delete to go through)."""
+        if "spare" not in {e.name for e in self.admin.list_entities()}:
+            self.admin.create_entity("spare", keys=[Feature("id")])
+        return "spare"
+
+    def drop_made_entities(self) -> None:
+        for e in self.admin.list_entities():
+            if e.name.startswith("made"):
+                self.admin.delete_entity(e.name)
 
     def drop_pipelines(self, *names: str) -> None:
         existing = {p["name"] for p in self.admin.list_pipelines()}
@@ -299,6 +314,10 @@ METHODS: dict[str, Row] = {
     "dataset": Row(lambda fs, g: fs.dataset(W.dataset(g)), "viewer", prepare=lambda g: W.dataset(g)),
     "rebuild_dataset": Row(lambda fs, g: fs.rebuild_dataset(W.dataset(g)), "viewer", prepare=lambda g: W.dataset(g)),
     "datasets": Row(lambda fs, g: fs.datasets(), "viewer"),
+    # Entities are store-wide: the hidden group must be absent from their groups and lookups.
+    "entity": Row(lambda fs, g: fs.entity(ENTITY_NAME), "viewer"),
+    "list_entities": Row(lambda fs, g: fs.list_entities(), "viewer"),
+    "entity_record": Row(lambda fs, g: fs.entity_record(ENTITY_NAME, "r1"), "viewer"),
     "list_pipelines": Row(lambda fs, g: fs.list_pipelines(), "viewer"),
     "scheduler_status": Row(lambda fs, g: fs.scheduler_status(), "viewer"),
     "pipeline": Row(lambda fs, g: fs.pipeline(f"{g}_copy"), "viewer",
@@ -366,6 +385,10 @@ METHODS: dict[str, Row] = {
                                 hidden=(Probe(lambda fs, g: new_group(fs, g)),),
                                 restore=lambda g: W.drop_group(f"{g}_new")),
     "delete_dataset": Row(lambda fs, g: fs.delete_dataset(W.dataset(g)), "admin", prepare=lambda g: W.dataset(g)),
+    "create_entity": Row(lambda fs, g: fs.create_entity(f"made{W.count()}", keys=[Feature("id")]), "admin",
+                         restore=lambda g: W.drop_made_entities()),
+    "update_entity": Row(lambda fs, g: fs.update_entity(ENTITY_NAME, description="Updated"), "admin"),
+    "delete_entity": Row(lambda fs, g: fs.delete_entity(W.spare_entity()), "admin", prepare=lambda g: W.spare_entity()),
     "run_scheduler": Row(lambda fs, g: fs.run_scheduler(tick=0.01, stop=W.stopped), "admin"),
     "audit": Row(lambda fs, g: fs.audit(group=g), "admin"),
     "verify_audit": Row(lambda fs, g: fs.verify_audit(), "admin"),
