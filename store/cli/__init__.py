@@ -18,6 +18,7 @@ import click
 from .kit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
 from .access import access, audit, encrypt, rekey
 from .pipelines import pipeline, scheduler
+from .entities import attach_entity, create_entity, entities, entity
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -603,3 +604,7 @@ main.add_command(audit)
 main.add_command(access)
 main.add_command(encrypt)
 main.add_command(rekey)
+main.add_command(entities)
+main.add_command(entity)
+main.add_command(create_entity)
+main.add_command(attach_entity)
