@@ -39,6 +39,16 @@ class GroupSpec:
     tags: dict[str, str]
     features: list[Feature]
     ttl: timedelta | None = None
+    entity: str | None = None  # what its rows are about (see ENTITIES)
+
+
+# What the sample rows are about: the dataset builder and entity lookups key groups by these.
+ENTITIES = [
+    ("customer", [Feature("customer_id", "Integral", description="Customer account number.")],
+     "A card holder: the person paying, with a CRM profile and spending history.", {"domain": "payments"}),
+    ("merchant", [Feature("merchant_id", "String", description="Merchant identifier, e.g. M0042.")],
+     "A business accepting card payments through the acquirer.", {"domain": "payments"}),
+]
 
 
 def _f(name: str, type_: str, description: str, **parameters: str) -> Feature:
@@ -60,6 +70,7 @@ GROUPS = [
          _f("account_status", "String", "active, review (under investigation) or suspended.", source="crm"),
          _f("risk_segment", "String", "KYC risk tier: low, medium or high.", source="kyc-scoring"),
          EVENT_TIME],
+        entity="customer",
     ),
     GroupSpec(
         "merchants", "merchant_id",
@@ -72,6 +83,7 @@ GROUPS = [
          _f("risk_score", "Fractional", "Acquirer risk score; higher is riskier.", unit="score 0-1",
             source="merchant-risk-model"),
          EVENT_TIME],
+        entity="merchant",
     ),
     GroupSpec(
         "transactions", "transaction_id",
@@ -101,7 +113,7 @@ GROUPS = [
          _f("distinct_merchants_30d", "Integral", "Different merchants paid in 30 days.", unit="count",
             window="30d", source="spend-aggregation-job"),
          EVENT_TIME],
-        ttl=timedelta(days=30),
+        ttl=timedelta(days=30), entity="customer",
     ),
 ]
 COUNTRY = r"^[A-Z]{2}$"
@@ -222,6 +234,10 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     source = data_dir or DATA_DIR
     started = time.perf_counter()
     data_dir, shift_days = shift_samples(source, samples_dir(fs), now_us())
+    existing = {e.name for e in fs.list_entities()}  # a store seeded with --force may have them
+    for name, keys, description, tags in ENTITIES:
+        if name not in existing:
+            fs.create_entity(name, keys, description, tags)
     for spec in GROUPS:
         _create(fs, spec)
         fs.set_rules(spec.name, RULES[spec.name])
@@ -306,7 +322,7 @@ def split_by_month(path: str) -> list[str]:
 
 def _create(fs: FeatureStore, spec: GroupSpec) -> None:
     fs.create_feature_group(spec.name, spec.record_identifier, EVENT_TIME.name, spec.features,
-                            description=spec.description, tags=spec.tags, ttl=spec.ttl)
+                            description=spec.description, tags=spec.tags, ttl=spec.ttl, entity=spec.entity)
 
 
 def _close_accounts(fs: FeatureStore, path: str) -> int:

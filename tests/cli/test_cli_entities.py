@@ -72,3 +72,15 @@ def test_refusals_are_one_line(run, orders_csv):
     assert r.exit_code == 1 and "type 'Number'" in r.output
     r = run("attach-entity", "orders")
     assert r.exit_code == 2 and "Give an ENTITY, or --detach" in r.output
+
+
+def test_the_sample_store_declares_customers_and_merchants(run):
+    assert run("demo").exit_code == 0
+    listed = {e["name"]: e for e in json.loads(run("entities", "--json").output)}
+    assert listed["customer"]["groups"] == ["customer_spend", "customers"]
+    assert listed["merchant"]["groups"] == ["merchants"]
+    customer = json.loads(run("entity", "customer", "--lookup", "100396").output)
+    profile = next(g for g in customer["groups"] if g["group"] == "customers")
+    assert profile["status"] == "found" and profile["features"]["country"] == "US"
+    merchant = json.loads(run("entity", "merchant", "--lookup", "M0054").output)
+    assert merchant["groups"][0]["features"]["name"] == "Urban Devices"
