@@ -71,6 +71,12 @@ id_col, time_col = st.columns(2)
 ident = id_col.selectbox("Record identifier", names, index=names.index(ident_guess) if ident_guess in names else 0,
                          key=f"create_identifier_{key}", help="The feature that identifies a record (any scalar type).")
 errors["record_identifier"] = id_col.empty()
+entity_names = [e.name for e in fs.list_entities()]
+about = id_col.selectbox("About (entity)", ["(none)", *entity_names], key="create_entity",
+                         help="What each record is about, e.g. customer: the dataset builder then joins this group on "
+                              "the entity's key column, and the entity's page shows its features. The identifier must "
+                              "match the entity's key type. Define entities on the Entities page.")
+errors["entity"] = id_col.empty()
 event_time = time_col.selectbox(
     "Event time", names, index=names.index(time_guess) if time_guess in names else None, key=f"create_event_time_{key}",
     placeholder="Pick the feature saying when each version took effect",
@@ -150,11 +156,12 @@ elif time_problem:
                "sample file is no use.")
 if st.button("Create feature group", type="primary", icon=":material/add_box:",
              disabled=event_time is None or bool(time_problem)):
-    with engine_errors(lambda exc: errors.get(field_of(exc), errors["form"])):
+    with engine_errors(lambda exc: errors["entity"] if "entity" in exc.context else
+                       errors.get(field_of(exc), errors["form"])):
         fs.create_feature_group(name, ident, event_time, specs, description=description, tags=tags, online=online,
                                 offline=offline, ttl=timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None,
                                 partition_by=partition_by, offline_retention=retention_days or None,
-                                time_format=time_format)
+                                time_format=time_format, entity=None if about == "(none)" else about)
         st.session_state[CREATED] = {"group": name, "file": sample, "mapping": mapping}
         st.session_state.pop(INGESTED, None)
         flash(f"Created feature group {name}")

@@ -70,14 +70,19 @@ with engine_errors():
             pick, key_col = st.columns([3, 1])
             offered = [f for f in g.feature_names if f != g.record_identifier]
             picked = pick.multiselect(f"Features of {g.name}", offered, default=offered, key=f"dataset_features_{g.name}")
-            # Only a column named like the identifier is a safe guess: any other is the user's choice.
-            key = key_col.selectbox(f"Entity column holding {g.record_identifier}", columns,
-                                    index=columns.index(g.record_identifier) if g.record_identifier in columns else None,
+            # Only a column named like the entity's key (a group with an entity), else like the identifier,
+            # is a safe guess: any other is the user's choice.
+            named = g.entity_keys.get(g.record_identifier, g.record_identifier) if g.entity else g.record_identifier
+            whose = "" if not g.entity else f" ({g.entity}'s key" + \
+                (f", {g.record_identifier} in {g.name})" if named != g.record_identifier else ")")
+            key = key_col.selectbox(f"Entity column holding {named}{whose}", columns,
+                                    index=columns.index(named) if named in columns else None,
                                     placeholder="Pick the key column", key=f"dataset_key_{g.name}")
             features += [g.name] if picked == offered else [f"{g.name}:{f}" for f in picked]
             if key is None:
-                st.caption(f"No column is named {escape_markdown(g.record_identifier)}: pick the one holding "
-                           f"{escape_markdown(g.name)}'s identifiers.")
+                st.caption(f"No column is named {escape_markdown(named)}"
+                           + (f", the key of entity {escape_markdown(g.entity)}" if g.entity else "")
+                           + f": pick the one holding {escape_markdown(g.name)}'s identifiers.")
                 unkeyed.append(g.name)
                 continue
             keys[g.name] = key

@@ -12,6 +12,7 @@ from store import FeatureStore
 # (/group?group=customers), which links in the lineage drawing rely on.
 PAGES = {
     "catalog": ("app_pages/catalog.py", "Catalog", ":material/menu_book:"),
+    "entities": ("app_pages/entities.py", "Entities", ":material/person_pin:"),
     "group": ("app_pages/group.py", "Feature group", ":material/table_chart:"),
     "lineage": ("app_pages/lineage.py", "Lineage", ":material/account_tree:"),
     "create": ("app_pages/create.py", "Create", ":material/add_box:"),
@@ -25,7 +26,7 @@ PAGES = {
     "storage": ("app_pages/storage.py", "Storage", ":material/hard_drive:"),
     "audit": ("app_pages/audit.py", "Audit", ":material/policy:"),
 }
-SECTIONS = {"Discover": ["catalog", "group", "lineage"],
+SECTIONS = {"Discover": ["catalog", "entities", "group", "lineage"],
             "Build": ["create", "ingest", "pipelines", "dataset", "datasets"],
             "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage", "audit"]}
 # Pages a principal is not shown unless it may use them (the pages check again, as does the engine).
@@ -36,6 +37,7 @@ NEEDS: dict[str, Callable[[FeatureStore], bool]] = {
 }
 GROUP_KEY = "group"  # the query parameter naming the current feature group
 RECORD_KEY = "record"  # the query parameter (and widget key) naming a record of the group
+ENTITY_KEY = "entity"  # the query parameter naming the entity shown on the Entities page
 
 
 # Streamlit 1.67 writes the URL in several steps per view: a page switch pushes the old path with its

@@ -3,13 +3,14 @@ TTL, and deleting it (after typing its name)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from app.ui import charts
 from app.ui.errors import engine_errors
 from app.ui.formats import ago, duration, facts, size, when
-from app.ui.nav import open_page
+from app.ui.nav import ENTITY_KEY, open_page, page_link
 from app.ui.pickers import pairs_editor
 from app.ui.session import flash
 from store import FeatureGroup, FeatureStore
@@ -43,6 +44,38 @@ def storage(info: dict) -> None:
         st.caption("No new offline data in the last 30 days.")
 
 
+def entity_text(group: FeatureGroup) -> str:
+    """What the rows are about, linking to the entity's page, and which column holds which key."""
+    if not group.entity:
+        return "none declared"
+    held = ", ".join(f"`{c}` holds `{k}`" for c, k in group.entity_keys.items() if c != k)
+    link = f"[{group.entity}](entities?{urlencode({ENTITY_KEY: group.entity})})"
+    return link + (f" ({held})" if held else "")
+
+
+def entity_form(fs: FeatureStore, group: FeatureGroup) -> None:
+    """Declare (or change, or drop) the entity the group's rows are about."""
+    st.subheader("Entity")
+    names = [e.name for e in fs.list_entities()]
+    if not names:
+        st.caption("No entities are defined yet: define one on the Entities page, then declare it here.")
+        page_link("entities", "Entities")
+        return
+    none = "(none)"
+    options = [none, *names]
+    with st.form(f"entity_{group.name}", border=False):
+        chosen = st.selectbox("What this group's rows are about", options,
+                              index=options.index(group.entity) if group.entity in options else 0,
+                              key=f"entity_pick_{group.name}",
+                              help="Its key columns must match the group's identifier in number and type; a "
+                                   "one-key entity takes the identifier whatever its name.")
+        if st.form_submit_button("Save entity", icon=":material/person_pin:"):
+            with engine_errors():
+                fs.update_feature_group(group.name, entity=None if chosen == none else chosen)
+                flash(f"{group.name} is about {chosen}" if chosen != none else f"{group.name} declares no entity")
+                st.rerun()
+
+
 def render(fs: FeatureStore, group: FeatureGroup) -> None:
     info = fs.describe(group.name)
     cols = st.columns(5)
@@ -58,6 +91,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
         st.markdown(facts({
             "Record identifier": f"`{group.record_identifier}` ({group.id_feature.type})",
             "Event time": f"`{group.event_time}` ({group.time_feature.type})",
+            "Entity": entity_text(group),
             "Online store": "on" if group.online else "off",
             "Default TTL": duration(group.ttl_seconds) if group.online else "n/a",
             "Offline store": "on" if group.offline else "off",
@@ -102,6 +136,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                     fs.update_feature_group(group.name, description=description, tags=tags, **changes)
                     flash(f"Saved changes to {group.name}")
                     st.rerun()
+        entity_form(fs, group)
 
     with st.expander("Delete this feature group", icon=":material/delete:"):
         st.write("Deleting removes the group's registry entry and its online records. Its offline Parquet files "
