@@ -31,7 +31,7 @@ cols[3].metric("Offline rows", f"{sum(i['offline_rows'] for i in infos.values())
 entities = fs.list_entities()
 if entities:
     row = st.container(horizontal=True, vertical_alignment="center")
-    row.caption("Entities:")
+    row.caption("Entities:", width="content")
     for e in entities:
         with row:
             page_link("entities", f"{e.name} ({plural(len(e.groups), 'group')})", **{ENTITY_KEY: e.name})

@@ -98,8 +98,9 @@ with about:
                    "Overview tab, or when creating a group.")
     for name in entity.groups:
         group = fs.feature_group(name)
-        held = ", ".join(f"{c} holds {k}" if c != k else c for c, k in group.entity_keys.items())
-        page_link("group", f"{name} — {plural(len(group.features), 'feature')}, keyed by {held}", group=name)
+        held = ", ".join(f"{c} holds {k}" for c, k in group.entity_keys.items() if c != k)
+        page_link("group", f"{name} ({plural(len(group.features), 'feature')}" + (f"; {held})" if held else ")"),
+                  group=name)
 
 with lookup:
     st.subheader(f"Look up one {entity.name}")
@@ -119,7 +120,7 @@ with lookup:
         else:
             with engine_errors():
                 answer = fs.entity_record(entity.name, {n: v.strip() for n, v in values.items()})
-                shown = ", ".join(f"{n} {v}" for n, v in answer["key"].items())
+                shown = ", ".join(f"{v}" if single else f"{n} {v}" for n, v in answer["key"].items())
                 found = [g for g in answer["groups"] if g["status"] == "found"]
                 st.markdown(f"**Everything we know about {escape_markdown(entity.name)} {escape_markdown(shown)}**: "
                             f"found in {len(found)} of {plural(len(answer['groups']), 'group')}.")
@@ -133,7 +134,7 @@ with lookup:
                             status.markdown(f":green-badge[fresh {ago(g['event_us'])}]" if g["age_seconds"] < 86400
                                             else f":orange-badge[{ago(g['event_us'])}]",
                                             help=f"Event time {g['event_time']}")
-                            st.caption(f"Event time {g['event_time']} ({ago(g['event_us'])})")
+                            st.caption(f"Event time {when(g['event_us'])}")
                             st.dataframe(pd.DataFrame({"feature": list(g["features"]),
                                                        "value": [str(v) for v in g["features"].values()]}),
                                          hide_index=True, width="stretch")

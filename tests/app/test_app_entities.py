@@ -38,12 +38,12 @@ def test_one_entity_shows_its_keys_groups_and_a_lookup(orders):
     assert "`customer_id` (Integral)" in shown and "domain=payments" in shown
     links = [link.label for link in at.get("page_link")]
     assert any(label.startswith("customer_spend") for label in links)
-    assert any(label.startswith("orders") and "cust_id holds customer_id" in label for label in links)
+    assert "orders (3 features; cust_id holds customer_id)" in links and "customers (8 features)" in links
     at.text_input(key="lookup_customer_customer_id").set_value("100011")
     button(at, "Look up").click().run()
     ok(at)
     shown = texts(at)
-    assert "Everything we know about customer customer_id 100011" in shown
+    assert "Everything we know about customer 100011" in shown
     assert "found in 3 of 3 groups" in shown
     assert at.query_params["key"] == "100011"  # the lookup is a link
     tables = {tuple(t.value["feature"]) for t in at.dataframe if "feature" in t.value}
@@ -137,7 +137,8 @@ def test_create_refuses_an_entity_of_another_type_next_to_the_field(fs):
 
 def test_the_group_overview_shows_and_changes_the_entity(orders):
     at = ok(page("group", group="orders"))
-    assert "[customer](entities?entity=customer) (`cust_id` holds `customer_id`)" in texts(at)
+    assert "customer (`cust_id` holds `customer_id`)" in texts(at)
+    assert "Entity customer: everything about one of them" in [link.label for link in at.get("page_link")]
     at.selectbox(key="entity_pick_orders").set_value("(none)")
     button(at, "Save entity").click().run()
     assert fs_entity(orders) is None

@@ -3,7 +3,6 @@ TTL, and deleting it (after typing its name)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -45,12 +44,11 @@ def storage(info: dict) -> None:
 
 
 def entity_text(group: FeatureGroup) -> str:
-    """What the rows are about, linking to the entity's page, and which column holds which key."""
+    """What the rows are about, and which column holds which of the entity's keys."""
     if not group.entity:
         return "none declared"
     held = ", ".join(f"`{c}` holds `{k}`" for c, k in group.entity_keys.items() if c != k)
-    link = f"[{group.entity}](entities?{urlencode({ENTITY_KEY: group.entity})})"
-    return link + (f" ({held})" if held else "")
+    return f"{group.entity}" + (f" ({held})" if held else "")
 
 
 def entity_form(fs: FeatureStore, group: FeatureGroup) -> None:
@@ -103,6 +101,9 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
             "Offline retention": (duration(group.offline_retention_seconds) if group.offline_retention_seconds
                                   else "all history kept") if group.offline else "n/a",
         }))
+        if group.entity:
+            page_link("entities", f"Entity {group.entity}: everything about one of them",
+                      **{ENTITY_KEY: group.entity})
         if group.offline:
             storage(info)
     owner = fs.can("owner", group.name)
