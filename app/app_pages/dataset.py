@@ -19,6 +19,7 @@ from app.ui.pickers import ANY_TIME
 from app.ui.session import store
 from store import ValidationError
 from store.demo import DATA_DIR, samples_dir
+from store.model.entity import entity_columns
 from store.upload import guess_time_column, read_table, to_pandas
 
 SOURCES = ["Upload a file", "Sample label file"]
@@ -72,7 +73,7 @@ with engine_errors():
             picked = pick.multiselect(f"Features of {g.name}", offered, default=offered, key=f"dataset_features_{g.name}")
             # Only a column named like the entity's key (a group with an entity), else like the identifier,
             # is a safe guess: any other is the user's choice.
-            named = g.entity_keys.get(g.record_identifier, g.record_identifier) if g.entity else g.record_identifier
+            named = entity_columns(g)[0]  # the entity's key name, else the identifier's own
             whose = "" if not g.entity else f" ({g.entity}'s key" + \
                 (f", {g.record_identifier} in {g.name})" if named != g.record_identifier else ")")
             key = key_col.selectbox(f"Entity column holding {named}{whose}", columns,
