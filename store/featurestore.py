@@ -20,7 +20,7 @@ from .access import policy as access_policy
 from .access import published as published_access
 from .access import views as access_views
 from .access.guard import install
-from .core import context, groups, lookups, reads, upkeep, writes
+from .core import context, groups, lookups, reads, upkeep, versions, writes
 from .errors import AccessDenied, StorageFull
 from .model import layout
 from .model.schema import Feature, FeatureGroup
@@ -158,11 +158,12 @@ class FeatureStore:
     def list_feature_groups(self) -> list[FeatureGroup]:
         return groups.list_feature_groups(self._ctx)
 
-    def describe(self, name: str, storage: bool = True) -> dict[str, Any]:
-        """Definition plus live figures: record counts, files, last event and last write, and (with
-        ``storage``) what the group costs on disk: online bytes, the oldest event kept, the start of
-        the retained history and the offline growth per day over 30 days."""
-        return groups.describe(self._ctx, name, storage)
+    def describe(self, name: str, storage: bool = True, version: int | None = None) -> dict[str, Any]:
+        """Definition (``version``: that definition version's) plus live figures: record counts,
+        files, last event and last write, and (with ``storage``) what the group costs on disk:
+        online bytes, the oldest event kept, the start of the retained history and the offline
+        growth per day over 30 days."""
+        return groups.describe(self._ctx, name, storage, version)
 
     def storage(self, group: str | None = None) -> list[dict[str, Any]]:
         """Storage use of one group or of every group, largest first (``featurestore du``)."""
@@ -186,8 +187,21 @@ class FeatureStore:
             extra=extra, offline_retention=offline_retention)
 
     def add_features(self, name: str, features: Sequence[Feature | dict]) -> FeatureGroup:
-        """Add features; existing rows read them as null. Features are never removed or retyped."""
+        """Add features (a new definition version); existing rows read them as null."""
         return groups.add_features(self._ctx, name, features)
+
+    def change_features(self, group: str, *, drop: Iterable[str] = (), rename: dict[str, str] | None = None,
+                        retype: dict[str, str] | None = None) -> FeatureGroup:
+        """Drop features, ``rename`` them ({old: new}) and widen their type (``retype``: Integral ->
+        Fractional, any scalar -> String), as one new definition version. History stays readable:
+        current reads omit dropped features, answer renamed ones under the new name and convert
+        widened ones; reads known at an earlier instant use the definition in force then.
+        Narrowing, a taken name, or touching the identifier or event time is refused."""
+        return versions.change_features(self._ctx, group, drop, rename, retype)
+
+    def definition_history(self, group: str) -> list[dict[str, Any]]:
+        """Every definition version, oldest first: who changed it, when, and what (a diff)."""
+        return versions.definition_history(self._ctx, group)
 
     def update_feature_metadata(self, group: str, feature: str, *, description: str | None = None,
                                 parameters: dict[str, str] | None = None,
