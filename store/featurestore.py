@@ -20,7 +20,7 @@ from .access import policy as access_policy
 from .access import published as published_access
 from .access import views as access_views
 from .access.guard import install
-from .core import context, entities, groups, lookups, reads, upkeep, writes
+from .core import context, entities, groups, lookups, reads, upkeep, versions, writes
 from .errors import AccessDenied, StorageFull
 from .model import layout
 from .model.entity import Entity
@@ -162,11 +162,12 @@ class FeatureStore:
     def list_feature_groups(self) -> list[FeatureGroup]:
         return groups.list_feature_groups(self._ctx)
 
-    def describe(self, name: str, storage: bool = True) -> dict[str, Any]:
-        """Definition plus live figures: record counts, files, last event and last write, and (with
-        ``storage``) what the group costs on disk: online bytes, the oldest event kept, the start of
-        the retained history and the offline growth per day over 30 days."""
-        return groups.describe(self._ctx, name, storage)
+    def describe(self, name: str, storage: bool = True, version: int | None = None) -> dict[str, Any]:
+        """Definition (``version``: that definition version's) plus live figures: record counts,
+        files, last event and last write, and (with ``storage``) what the group costs on disk:
+        online bytes, the oldest event kept, the start of the retained history and the offline
+        growth per day over 30 days."""
+        return groups.describe(self._ctx, name, storage, version)
 
     def storage(self, group: str | None = None) -> list[dict[str, Any]]:
         """Storage use of one group or of every group, largest first (``featurestore du``)."""
@@ -184,14 +185,29 @@ class FeatureStore:
         """Change description; tags (``tags`` replaces them, ``add_tags``/``remove_tags`` edit them);
         the default TTL (None removes it; it applies to records written afterwards); ``extra``
         (merged key by key); ``offline_retention`` (None keeps all history; compaction applies it);
-        ``entity`` (as at create; None detaches it). Edits are read and written in one transaction."""
+        ``entity`` and ``entity_keys`` (as at create; ``entity=None`` detaches the group from its
+        entity). Edits are read and written in one transaction, so concurrent writers do not lose
+        each other's changes."""
         return groups.update_feature_group(
             self._ctx, name, description=description, tags=tags, add_tags=add_tags, remove_tags=remove_tags, ttl=ttl,
             extra=extra, offline_retention=offline_retention, entity=entity, entity_keys=entity_keys)
 
     def add_features(self, name: str, features: Sequence[Feature | dict]) -> FeatureGroup:
-        """Add features; existing rows read them as null. Features are never removed or retyped."""
+        """Add features (a new definition version); existing rows read them as null."""
         return groups.add_features(self._ctx, name, features)
+
+    def change_features(self, group: str, *, drop: Iterable[str] = (), rename: dict[str, str] | None = None,
+                        retype: dict[str, str] | None = None) -> FeatureGroup:
+        """Drop features, ``rename`` them ({old: new}) and widen their type (``retype``: Integral ->
+        Fractional, any scalar -> String), as one new definition version. History stays readable:
+        current reads omit dropped features, answer renamed ones under the new name and convert
+        widened ones; reads known at an earlier instant use the definition in force then.
+        Narrowing, a taken name, or touching the identifier or event time is refused."""
+        return versions.change_features(self._ctx, group, drop, rename, retype)
+
+    def definition_history(self, group: str) -> list[dict[str, Any]]:
+        """Every definition version, oldest first: who changed it, when, and what (a diff)."""
+        return versions.definition_history(self._ctx, group)
 
     def update_feature_metadata(self, group: str, feature: str, *, description: str | None = None,
                                 parameters: dict[str, str] | None = None,
@@ -222,6 +238,7 @@ class FeatureStore:
         return entities.entity_definition(self._ctx, name)
 
     def list_entities(self) -> list[Entity]:
+        """Every entity, in name order, each with the groups declaring it."""
         return entities.list_entities(self._ctx)
 
     def update_entity(self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None) -> Entity:
@@ -233,7 +250,10 @@ class FeatureStore:
         entities.delete_entity(self._ctx, name)
 
     def entity_record(self, entity: str, key: Any) -> dict[str, Any]:
-        """Per group of the entity: the live features of ``key`` (a value or {key: value}), event time and age."""
+        """Everything the online store holds about one entity: ``key`` is its value (a one-key
+        entity) or {key name: value}. Per group of the entity the caller may see: its live
+        features, the record's event time and age in seconds, or status "not found" / "no online
+        store". Each group is read with one batch read. Raises NotFound, ValidationError."""
         return entities.entity_record(self._ctx, entity, key)
 
     # ----------------------------------------------------------------------------- records
@@ -280,15 +300,17 @@ class FeatureStore:
                *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
                columns: dict[str, str | None] | None = None, time_format: str | None = None,
                _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
-        """Validate and write a DataFrame (pandas or Spark), Arrow table, or CSV/Parquet file, all-or-nothing per
-        store (a Spark DataFrame on its executors, see ``core.writes_spark``).
+        """Validate and write a DataFrame (pandas or Spark), Arrow table, or CSV/Parquet file,
+        all-or-nothing per store (a Spark DataFrame on its executors, see ``core.writes_spark``).
 
-        ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries the report);
-        ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land. ``columns`` maps input
-        columns onto features ({"column": "feature"}, None drops one). ``time_format`` (strftime codes) reads text
-        event times so, instead of the format kept with the group (see ``create_feature_group``); a value in neither
-        it nor ISO-8601 is refused. (``_on_commit(conn, report)`` runs inside the write transaction: pipelines commit
-        their watermark with their rows.)"""
+        ``on_error="reject"`` refuses the whole batch if any row is bad (IngestRejected carries
+        the report); ``"skip"`` writes the good rows. ``progress(done, total)`` is called as rows land.
+        ``columns`` maps input columns onto features ({"column": "feature"}, None drops one).
+        ``time_format`` (strftime codes) reads text event times so, instead of the format kept
+        with the group (see ``create_feature_group``); a value in neither it nor ISO-8601 is refused.
+        (``_on_commit(conn, report)`` runs inside the write transaction: pipelines commit their
+        watermark with their rows.)
+        """
         return writes.ingest(
             self._ctx, group, data, on_error, progress, target_stores=target_stores, ttl=ttl, source=source,
             columns=columns, time_format=time_format, _on_commit=_on_commit)
@@ -331,10 +353,11 @@ class FeatureStore:
 
     def query(self, sql: str, limit: int | None = None, *, timeout: float | None = None,
               cancel: threading.Event | None = None, engine: str = "duckdb", spark: Any = None) -> "pd.DataFrame":
-        """Read-only SQL; each group with an offline store is a view named like the group, holding its full history
-        (with write_time, api_invocation_time, is_deleted). DuckDB by default; ``engine="spark"`` runs Spark SQL (on
-        ``spark``, else a local session; see ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after
-        ``timeout`` seconds or once ``cancel`` is set."""
+        """Read-only SQL; each group with an offline store is a view named like the group, holding
+        its full history (with write_time, api_invocation_time, is_deleted). DuckDB by default;
+        ``engine="spark"`` runs Spark SQL (on ``spark``, else a local session; see
+        ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after ``timeout``
+        seconds or once ``cancel`` is set."""
         return reads.query(self._ctx, sql, limit, timeout=timeout, cancel=cancel, engine=engine, spark=spark)
 
     def query_csv(self, sql: str, out: BinaryIO, *, timeout: float | None = None,
@@ -459,10 +482,11 @@ class FeatureStore:
         return quality.preview_rules(self._ctx, group, rules, rows)
 
     def validation_runs(self, group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
-        """Validation runs, newest first: each ingest (source, rows checked, written, warned, rejected, held back,
-        outcome, per-rule counts) and single puts per minute. Rows rejected are the invalid ones (wrong type, or
-        refused by a row rule); rows held back are valid rows not written because their batch was refused
-        (on_error="reject", or a batch rule), so rows_checked = rows_written + rows_rejected + rows_held_back."""
+        """Validation runs, newest first: each ingest (source, rows checked, written, warned,
+        rejected, held back, outcome, per-rule counts) and single puts per minute. Rows rejected
+        are the invalid ones (wrong type, or refused by a row rule); rows held back are valid rows
+        not written because their batch was refused (on_error="reject", or a batch rule), so
+        rows_checked = rows_written + rows_rejected + rows_held_back."""
         return quality.validation_runs(self._ctx, group, since, limit)
 
     def quarantine(self, group: str, since: Any = None, limit: int | None = None) -> "pd.DataFrame":
@@ -499,9 +523,10 @@ class FeatureStore:
 
     def drift(self, group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
               features: Sequence[str] | None = None, clock: str = "event_time") -> "pd.DataFrame":
-        """Per feature, how its values in ``current`` differ from ``reference`` (two [start, end) windows of either
-        clock): PSI, Jensen-Shannon distance, KS, Wasserstein, mean and std change for numbers; PSI, JS, chi-square
-        p-value, new and missing categories for text; null-rate change for all. See ``store.quality.drift``."""
+        """Per feature, how its values in ``current`` differ from ``reference`` (two [start, end)
+        windows of either clock): PSI, Jensen-Shannon distance, KS, Wasserstein, mean and std
+        change for numbers; PSI, JS, chi-square p-value, new and missing categories for text;
+        null-rate change for all. See ``store.quality.drift``."""
         return quality.drift(self._ctx, group, reference, current, features, clock)
 
     def drift_timeline(self, group: str, periods: int = 14,
@@ -517,10 +542,11 @@ class FeatureStore:
         return quality.distributions(self._ctx, group, feature, reference, current, clock, bins)
 
     def set_monitor(self, group: str, **settings: Any) -> dict[str, Any]:
-        """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds ({"psi": 0.2, "js":
-        0.1}), null_rate_change (0.05), window (the current window, default a day), reference_window (the window
-        before it, default 7 days), features (default all but the identifier and event time) and min_rows (a window
-        with fewer rows raises no drift alert; default 100). None turns one off."""
+        """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds
+        ({"psi": 0.2, "js": 0.1}), null_rate_change (0.05), window (the current window, default a
+        day), reference_window (the window before it, default 7 days), features (default all but
+        the identifier and event time) and min_rows (a window with fewer rows raises no drift
+        alert; default 100). None turns one off."""
         return quality.set_monitor(self._ctx, group, **settings)
 
     def monitor(self, group: str) -> dict[str, Any]:
@@ -539,12 +565,13 @@ class FeatureStore:
                         schedule: str | None = None, trigger: str | None = None, params: dict[str, Any] | None = None,
                         description: str = "", tags: dict[str, str] | None = None, lookback: Any = None,
                         retries: int = 2, retry_delay: Any = 60, paused: bool = False) -> dict[str, Any]:
-        """Define a pipeline that computes ``target``'s rows from ``inputs`` (feature groups, or CSV/Parquet paths and
-        globs) with DuckDB ``sql`` or a Python ``function`` ('module:callable', given a RunContext). See
-        ``store.pipelines.runner`` for what a run reads in each ``mode`` and ``lookback``; ``schedule`` is cron in
-        UTC, ``trigger`` "on_change" runs when an input got writes (both by ``featurestore scheduler``). Under an
-        access policy every input needs the caller's read grant (file inputs: a folder the policy allows), and
-        scheduled runs act as the caller, its owner (see ``grants``)."""
+        """Define a pipeline that computes ``target``'s rows from ``inputs`` (feature groups, or
+        CSV/Parquet paths and globs) with DuckDB ``sql`` or a Python ``function``
+        ('module:callable', given a RunContext). See ``store.pipelines.runner`` for what a run
+        reads in each ``mode`` and ``lookback``; ``schedule`` is cron in UTC, ``trigger``
+        "on_change" runs when an input got writes (both by ``featurestore scheduler``). Under an
+        access policy every input needs the caller's read grant (file inputs: a folder the policy
+        allows), and scheduled runs act as the caller, its owner (see ``grants``)."""
         return pipelines.create_pipeline(
             self._ctx, name, target, sql=sql, function=function, inputs=inputs, mode=mode, schedule=schedule, trigger=trigger,
             params=params, description=description, tags=tags, lookback=lookback, retries=retries, retry_delay=retry_delay, paused=paused)
@@ -556,8 +583,9 @@ class FeatureStore:
         return pipelines.update_pipeline(self._ctx, name, **changes)
 
     def pipeline(self, name: str) -> dict[str, Any]:
-        """The definition, whether it is paused or running, its last run and its next scheduled run. When the last run
-        ended a backfill, ``last_rows_out`` is the whole backfill's and ``last_backfill`` sums its runs."""
+        """The definition, whether it is paused or running, its last run and its next scheduled run.
+        When the last run ended a backfill, ``last_rows_out`` is the whole backfill's and
+        ``last_backfill`` sums its runs."""
         return pipelines.pipeline(self._ctx, name)
 
     def list_pipelines(self) -> list[dict[str, Any]]:
@@ -579,15 +607,17 @@ class FeatureStore:
 
     def run_pipeline(self, name: str, *, full: bool = False, wait: float = 0,
                      trigger: str = "manual") -> dict[str, Any]:
-        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return the run: id, status
-        (succeeded, skipped: nothing new, failed), window, rows_in, rows_out, rows_rejected, started, finished, error,
-        log. A failure of the pipeline is returned, not raised; if it is already running, waits up to ``wait``
-        seconds, then raises Conflict."""
+        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return
+        the run: id, status (succeeded, skipped: nothing new, failed), window, rows_in,
+        rows_out, rows_rejected, started, finished, error, log. A failure of the pipeline is
+        returned, not raised; if it is already running, waits up to ``wait`` seconds, then
+        raises Conflict."""
         return pipelines.run_pipeline(self._ctx, name, full=full, wait=wait, trigger=trigger)
 
     def backfill(self, name: str, start: Any, end: Any, interval: Any = "1d") -> list[dict[str, Any]]:
-        """Recompute the event-time range [start, end) in intervals, one run each, oldest first. Backfills never move
-        the incremental watermark; re-running one rewrites the same rows (the later write wins)."""
+        """Recompute the event-time range [start, end) in intervals, one run each, oldest first.
+        Backfills never move the incremental watermark; re-running one rewrites the same rows
+        (the later write wins)."""
         return pipelines.backfill(self._ctx, name, start, end, interval)
 
     def pipeline_runs(self, name: str | None = None, limit: int = 50) -> "pd.DataFrame":
@@ -600,14 +630,16 @@ class FeatureStore:
 
     def preview_pipeline(self, name: str | None = None, rows: int = pipelines.PREVIEW_ROWS,
                          **definition: Any) -> dict[str, Any]:
-        """What the pipeline's next run would compute, written nowhere: it reads what that run would (its mode,
-        watermark, look-back and window; a new pipeline's first run), at most ``rows`` rows of each input group (the
-        latest written; ``capped`` says where fewer were read than the run would). Returns the output (first 200
-        rows), its row count, the window, and the problems a run would meet (output columns that do not fit the
-        target, type errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
-        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from its watermark). Its
-        target and inputs need the caller's read grant, as at create. Raises ValidationError for what
-        ``create_pipeline`` would refuse (e.g. incremental aggregates without a look-back)."""
+        """What the pipeline's next run would compute, written nowhere: it reads what that run
+        would (its mode, watermark, look-back and window; a new pipeline's first run), at most
+        ``rows`` rows of each input group (the latest written; ``capped`` says where fewer were
+        read than the run would). Returns the output (first 200 rows), its row count, the window,
+        and the problems a run would meet (output columns that do not fit the target, type
+        errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
+        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from
+        its watermark). Its target and inputs need the caller's read grant, as at create.
+        Raises ValidationError for what ``create_pipeline`` would refuse (e.g. incremental
+        aggregates without a look-back)."""
         return pipelines.preview_pipeline(self._ctx, name, rows, **definition)
 
     def scheduler_status(self) -> dict[str, Any]:
@@ -643,10 +675,11 @@ class FeatureStore:
         return access_api.allowed(self._ctx, action, group)
 
     def record_sign_in(self, name: str, outcome: str, details: dict[str, Any] | None = None) -> None:
-        """Log a refused sign-in to a front end of this store (the studio's password form), in the name tried:
-        ``outcome`` "denied" (wrong name or password) or "locked" (too many failures in a row). The entry also names
-        the principal that recorded it (``via``): the name tried is only a claim, and an entry made by another caller
-        is attributable to it. Raises ValidationError for another outcome."""
+        """Log a refused sign-in to a front end of this store (the studio's password form), in the
+        name tried: ``outcome`` "denied" (wrong name or password) or "locked" (too many failures
+        in a row). The entry also names the principal that recorded it (``via``): the name tried is
+        only a claim, and an entry made by another caller is attributable to it. Raises
+        ValidationError for another outcome."""
         access_api.record_sign_in(self._ctx, name, outcome, details)
 
     def publish_access(self, path: str | None) -> None:
@@ -667,9 +700,10 @@ class FeatureStore:
         return access_api.audit(self._ctx, since, principal, group, action, limit)
 
     def verify_audit(self) -> dict[str, Any]:
-        """Check the audit log's hash chain and that it ends where its recorded head says: {"ok", "entries",
-        "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and "last_hash" somewhere else too: a later
-        check against them catches even an attacker who rewrote the whole log."""
+        """Check the audit log's hash chain and that it ends where its recorded head says:
+        {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
+        "last_hash" somewhere else too: a later check against them catches even an attacker who
+        rewrote the whole log."""
         return access_api.verify_audit(self._ctx)
 
     @property
@@ -679,30 +713,35 @@ class FeatureStore:
         return self._ctx.policy.name
 
     def can(self, role: str, group: str | None = None) -> bool:
-        """Whether this handle's principal holds ``role`` ("viewer", "editor", "owner" or "admin") on ``group``, or
-        with None on some group (for "admin": an admin grant), as the access policy decides; always True on a store
-        without one. Front ends hide what the principal lacks; ``allowed`` asks the same of a method. Raises
-        ValidationError for another role."""
+        """Whether this handle's principal holds ``role`` ("viewer", "editor", "owner" or
+        "admin") on ``group``, or with None on some group (for "admin": an admin grant), as the
+        access policy decides; always True on a store without one. Front ends hide what the
+        principal lacks; ``allowed`` asks the same of a method. Raises ValidationError for
+        another role."""
         return access_views.can(self._ctx, role, group)
 
     def policy(self) -> "AccessFile | None":
-        """The access file in force (a published one as it stands now), or None on a store without an access policy:
-        what a front end checks passwords and keys against. Only the handle that opened the store reads it (it holds
-        password hashes and key secrets); on a ``with_principal`` handle, and while a local access file is gone or
-        does not parse, it raises AccessDenied."""
+        """The access file in force (a published one as it stands now), or None on a store
+        without an access policy: what a front end checks passwords and keys against. Only the
+        handle that opened the store reads it (it holds password hashes and key secrets); on a
+        ``with_principal`` handle, and while a local access file is gone or does not parse, it
+        raises AccessDenied."""
         return access_views.policy(self._ctx)
 
     def browser(self) -> "Browser":
-        """The studio's read-only views under this handle's policy: a page of latest records, time travel with its
-        differences and SQL, a group's writes, a feature's distribution and series, a key check and dataset column
-        names (see ``store.retrieval.browse``). Each view checks the read of the groups it shows."""
+        """The studio's read-only views under this handle's policy: a page of latest records, time
+        travel with its differences and SQL, a group's writes, a feature's distribution and series,
+        a key check and dataset column names (see ``store.retrieval.browse``). Each view checks the
+        read of the groups it shows."""
         return browse.Browser(self._ctx)
 
     def data_version(self, group: str) -> tuple:
-        """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention) or its definition
-        change (it also moves with any other definition change): one registry row, read in microseconds, for caches of
-        results computed from the group (the studio keys its statistics with it). Raises NotFound."""
+        """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention)
+        or its definition change (it also moves with any other definition change): one registry
+        row, read in microseconds, for caches of results computed from the group (the studio
+        keys its statistics with it). Raises NotFound."""
         return registry.data_version(self._ctx.db.get(), group)
+
 
 
 def _flush_at_exit(ref: "weakref.ref[FeatureStore]") -> None:

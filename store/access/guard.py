@@ -40,6 +40,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     **{m: ("owner", "group") for m in _OWN},
     "describe": ("viewer", "name"), "feature_group": ("viewer", "name"),
     "add_features": ("owner", "name"), "update_feature_group": ("owner", "name"),
+    "change_features": ("owner", "group"), "definition_history": ("viewer", "group"),
     "delete_feature_group": ("owner", "name"), "create_feature_group": ("admin", "name"),
     "compact": ("owner", "group?"), "sweep_expired": ("owner", "group?"), "flush": ("viewer", "group?"),
     "run_pipeline": ("editor", "pipeline:name"), "backfill": ("editor", "pipeline:name"),
@@ -71,9 +72,10 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
 LOGGED_IN_TRANSACTION = {"put_record", "delete_record", "run_pipeline", "backfill", "remove_access_policy"}
 # Writes whose entry the wrapper opens and the write fills in inside its transaction (``logged``); one
 # that wrote nothing is logged after it returns.
-LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired"}
+LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired", "add_features", "update_feature_group", "change_features",
+                   "update_feature_metadata"}
 # What is written to the audit log when it succeeds (reads are not; refusals always are).
-AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "delete_feature_group", "create_feature_group",
+AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "change_features", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
            "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
            "build_dataset", "rebuild_dataset", "remove_access_policy", "create_entity", "update_entity", "delete_entity"}

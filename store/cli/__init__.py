@@ -112,14 +112,49 @@ def list_groups(ctx: click.Context) -> None:
 
 @main.command()
 @click.argument("group")
+@click.option("--version", "version", type=int, default=None, help="That definition version's definition.")
 @click.pass_context
-def describe(ctx: click.Context, group: str) -> None:
+def describe(ctx: click.Context, group: str, version: int | None) -> None:
     """Show a group's definition and figures as JSON."""
-    info = open_store(ctx).describe(group)
+    info = open_store(ctx).describe(group, version=version)
     g = info.pop("group")
     echo_json({"name": g.name, "record_identifier": g.record_identifier, "event_time": g.event_time,
                "description": g.description, "tags": g.tags, "online": g.online, "offline": g.offline,
                "ttl_seconds": g.ttl_seconds, "features": [f.to_dict() for f in g.features], **info})
+
+
+@main.command()
+@click.argument("group")
+@click.option("--json", "as_json", is_flag=True, help="Every version with its full diff, as JSON.")
+@click.pass_context
+def history(ctx: click.Context, group: str, as_json: bool) -> None:
+    """A group's definition versions: when, by whom, and what changed."""
+    versions = open_store(ctx).definition_history(group)
+    if as_json:
+        echo_json(versions)
+        return
+    for v in versions:
+        click.echo(f"v{v['version']}\t{v['changed_at']}\t{v['changed_by']}\t{v['summary']}")
+
+
+@main.command("change")
+@click.argument("group")
+@click.option("--drop", multiple=True, metavar="FEATURE", help="Drop a feature (repeat for more).")
+@click.option("--rename", multiple=True, metavar="OLD=NEW", help="Rename a feature (repeat for more).")
+@click.option("--retype", multiple=True, metavar="FEATURE=TYPE", help="Widen a feature: Fractional or String.")
+@click.pass_context
+def change(ctx: click.Context, group: str, drop: tuple[str, ...], rename: tuple[str, ...],
+           retype: tuple[str, ...]) -> None:
+    """Drop, rename or widen features, as one new definition version (history stays readable)."""
+    def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+        bad = [v for v in values if "=" not in v]
+        if bad:
+            raise click.UsageError(f"{option} takes NAME=VALUE, got {bad[0]!r}")
+        return dict(v.split("=", 1) for v in values)
+
+    g = open_store(ctx).change_features(group, drop=drop, rename=pairs(rename, "--rename"),
+                                        retype=pairs(retype, "--retype"))
+    click.echo(f"{group} is now at definition version {g.version}: {', '.join(g.feature_names)}")
 
 
 @main.command()

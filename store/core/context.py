@@ -34,8 +34,8 @@ from ..storage import encryption, open_storage
 if TYPE_CHECKING:
     from ..offline.snapshot import GroupSnapshot
 
-SCHEMA_VERSION = 8  # 2: partition choices, retention, storage growth; 3: data quality; 4: pipelines; 5: audit;
-# 6: the audit log's head; 7: the audit log's put counts; 8: entities
+SCHEMA_VERSION = 9  # 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
+# 3: data quality; 4: pipelines; 5: audit; 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 # How long the policy check's read of the registry version stands in for its call's first lookup.
 HAND_ON_NS = 20_000_000
@@ -224,9 +224,10 @@ class StoreContext:
     # -- offline reads ---------------------------------------------------------------------------
 
     def snapshots(self, groups: Sequence[str], max_event_us: int | None = None,
-                  max_write_us: int | None = None) -> list["GroupSnapshot"]:
+                  max_write_us: int | None = None, known_us: int | None = None) -> list["GroupSnapshot"]:
         """The groups' offline files as of now, after the policy's read check (every offline read,
-        whichever function asks, meets it here)."""
+        whichever function asks, meets it here); with ``known_us``, read under the definitions
+        in force at that write time (see ``model.versions``)."""
         from ..offline.snapshot import snapshot
 
         self.policy.require_read(list(groups))
@@ -238,6 +239,9 @@ class StoreContext:
             g.check_readable()
             defs.append(g)
         with self.db.read() as conn:
+            if known_us is not None:
+                defs = [g if g.version == 1 else registry.load_version(conn, g, registry.version_at(conn, g.name, known_us))
+                        for g in defs]
             return [snapshot(conn, self.files, g, max_event_us, max_write_us) for g in defs]
 
     def sandbox_cursor(self, groups: Sequence[str] | None = None) -> Any:
@@ -284,7 +288,7 @@ def open_context(path: str, writer: str, *, key: Any = None, offline: str | None
         if db.schema_version(conn) < SCHEMA_VERSION:
             with db.write() as conn:
                 registry.init(conn, db)
-                offline_files.init(conn)
+                offline_files.init(conn, db)
                 lineage.init(conn)
                 quality_tables.init(conn)
                 pipeline_tables.init(conn)

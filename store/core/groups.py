@@ -13,7 +13,7 @@ from ..model.schema import Feature, FeatureGroup, check_parameters, check_text, 
 from ..offline import files as offline_store
 from ..quality import tables as quality_tables
 from ..registry import lineage
-from . import entities, upkeep
+from . import entities, upkeep, versions
 from .context import StoreContext
 
 UNSET: Any = object()  # "not given" for settings where None means "remove it"
@@ -95,10 +95,10 @@ def list_feature_groups(ctx: StoreContext) -> list[FeatureGroup]:
     return registry.load_all(ctx.db.get())
 
 
-def describe(ctx: StoreContext, name: str, storage: bool = True) -> dict[str, Any]:
+def describe(ctx: StoreContext, name: str, storage: bool = True, version: int | None = None) -> dict[str, Any]:
     from ..offline import usage as disk
 
-    group = feature_group(ctx, name)
+    group = feature_group(ctx, name) if version is None else versions.at_version(ctx, name, version)
     now = now_us()
     with ctx.db.read() as conn:
         st = registry.state(conn, name)
@@ -114,6 +114,7 @@ def describe(ctx: StoreContext, name: str, storage: bool = True) -> dict[str, An
         "partition_by": group.partition_by, "offline_retention_seconds": group.offline_retention_seconds,
         "retained_from_us": st["retained_from_us"], "oldest_event_us": files["oldest_event_us"], **usage,
         "warnings": [_clash_warning(group)] if group.reserved_clashes else [],
+        "version": group.version, "current_version": feature_group(ctx, name).version,
     }
 
 
@@ -164,10 +165,13 @@ def update_feature_group(ctx: StoreContext, name: str, *, description: str | Non
             fields["offline_retention_seconds"] = retention
         if extra is not None:
             fields["extra"] = {**current.extra, **extra}
+        now = now_us()
         if fields:
-            registry.update_group(conn, name, now_us(), **fields)
+            registry.update_group(conn, name, now, **fields)
         if entity is not UNSET:
             entities.attach(conn, current, entity, entity_keys)
+        if fields or entity is not UNSET:
+            versions.commit(ctx, conn, current, "update_feature_group", now)
     return feature_group(ctx, name)
 
 
@@ -189,8 +193,10 @@ def add_features(ctx: StoreContext, name: str, features: Sequence[Feature | dict
     ctx.db.check_width(name, len(existing))
     now = now_us()
     with ctx.db.write() as conn:
-        registry.insert_features(conn, name, feats, len(group.features), now)
+        current = registry.load_group(conn, name)
+        registry.insert_features(conn, name, feats, len(current.features), now)
         registry.update_group(conn, name, now)
+        versions.commit(ctx, conn, current, "add_features", now)
         if group.online:
             ctx.online.add_columns(conn, name, feats)
         if group.offline:
@@ -212,7 +218,10 @@ def update_feature_metadata(ctx: StoreContext, group: str, feature: str, *, desc
     if description is not None:
         check_text(description, f"Description of feature {feature!r}")
     with ctx.db.write() as conn:
-        registry.update_feature(conn, group, feature, now_us(), description, params)
+        current = registry.load_group(conn, group)
+        now = now_us()
+        registry.update_feature(conn, group, feature, now, description, params)
+        versions.commit(ctx, conn, current, "update_feature_metadata", now)
     return feature_group(ctx, group).feature(feature)
 
 

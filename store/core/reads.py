@@ -29,7 +29,8 @@ def as_of(ctx: StoreContext, group: str, event_time: Any = None, known_at: Any =
     g, _ = ctx.group(group)
     ids = offline.ids_arrow(record_ids, g) if record_ids is not None else None
 
-    (snap,) = ctx.snapshots([group], event_us, known_us)
+    (snap,) = ctx.snapshots([group], event_us, known_us, known_us)
+    g = snap.group  # the definition in force at known_at
     snap.check_retained(event_us, "as_of event_time")
     snap.check_retained(known_us, "as_of known_at")
 

@@ -70,10 +70,14 @@ def compact(ctx: StoreContext, group: str | None, repartition: str | None, auto:
             before = ctx.files.stats(conn, name)["files"]
         if repartition is not None:
             layout.check(repartition)
+            from . import versions  # which imports this module
+
             with ctx.db.write() as conn:
                 flush_locked(ctx, conn, g, now_us())  # puts that arrived since
-                done, replaced = rewriter.repartition(conn, g, repartition, now_us())
+                now = now_us()
+                done, replaced = rewriter.repartition(conn, g, repartition, now)
                 ctx.policy.logged(conn, "compact", {**done, "group": name, "repartition": repartition}, name)
+                versions.commit(ctx, conn, g, "compact", now)
             rewriter.finish(name, replaced)
         else:
             done = compact_group(rewriter, ctx.db, g, now_us(), AUTO_MIN_SMALL_FILES if auto else 2)

@@ -319,23 +319,54 @@ def _named(sql: str, groups: Sequence[str]) -> list[str]:
 
 
 def view(spark: Any, snap: "GroupSnapshot") -> Any:
-    """The group's history as a DataFrame with every column of its current schema: its listed
-    files (those compaction moved since, at their new place) and its staged rows."""
+    """The group's history as a DataFrame with every column of the snapshot's definition: its
+    listed files (those compaction moved since, at their new place), each kind read into that
+    definition (see ``model.versions``), and its staged rows."""
     from ..model.schema import arrow_schema
+    from ..model.versions import identity
 
     frame = spark.createDataFrame(arrow_schema(snap.group).empty_table())
-    paths = [p for ps in snap.files.values() for p in ps]
-    if paths:
-        storage = snap.store.storage
+    storage = snap.store.storage
+    for (version, count), paths in snap.files.items():
+        source = snap.written_under(version)
         paths = snap.store.readable(snap.group.name, paths)
-        if storage.local or _has_s3a(spark):
+        same = identity(source, count, snap.group)
+        # Spark's CAST writes 1e16 as '1.0E16': a float widened to text is converted by pyarrow, as DuckDB does.
+        exact = same or not any(held is not None and held.type == "Fractional" and f.type == "String"
+                                for f, held in _projection(source, count, snap.group))
+        if exact and (storage.local or _has_s3a(spark)):
             read = spark.read.option("mergeSchema", "true").parquet(*map(storage.spark_url, paths))
+            if not same:
+                read = read.select(*_projected(source, count, snap.group, set(read.columns)))
         else:
-            read = _read_with_pyarrow(spark, snap, frame.schema)
+            read = _read_with_pyarrow(spark, snap, [(p, version, count) for p in paths], frame.schema)
         frame = frame.unionByName(read, allowMissingColumns=True)
     if snap.staged.num_rows:
         frame = frame.unionByName(spark.createDataFrame(snap.staged), allowMissingColumns=True)
     return frame
+
+
+def _projection(source: "FeatureGroup", count: int, target: "FeatureGroup") -> list:
+    from ..model.versions import projection
+
+    return projection(source, count, target)
+
+
+def _projected(source: "FeatureGroup", count: int, target: "FeatureGroup", present: set[str]) -> list:
+    """Spark columns reading ``target``'s features from files of ``source`` (see ``model.versions``)."""
+    from pyspark.sql import functions as F
+
+    from ..offline.files import META_COLUMNS
+
+    spark_type = {"Integral": "bigint", "Fractional": "double", "String": "string"}
+    out = []
+    for f, held in _projection(source, count, target):
+        kind = f"array<{spark_type[f.type]}>" if f.is_collection else spark_type[f.type]
+        if held is None or held.name not in present:
+            out.append(F.lit(None).cast(kind).alias(f.name))
+        else:
+            out.append(F.col(f"`{held.name}`").cast(kind).alias(f.name))
+    return out + [F.col(c) for c in META_COLUMNS]
 
 
 def _has_s3a(spark: Any) -> bool:
@@ -347,29 +378,29 @@ def _has_s3a(spark: Any) -> bool:
         return False
 
 
-def _read_with_pyarrow(spark: Any, snap: "GroupSnapshot", schema: Any) -> Any:
-    """Files on an object store read by the executors through pyarrow.fs, for sessions without the
-    Hadoop AWS connector: one task per few files, each file in the group's current schema."""
-    paths = [(p, count) for count, ps in snap.files.items() for p in snap.store.readable(snap.group.name, ps)]
-    tasks = max(1, min(len(paths), spark.sparkContext.defaultParallelism * 4))
-    listing = spark.createDataFrame(paths, "path string, features int").repartition(tasks)
-    return listing.mapInArrow(_FileReader(snap.store.storage.portable(), snap.group), schema)
+def _read_with_pyarrow(spark: Any, snap: "GroupSnapshot", files: list[tuple[str, int, int]], schema: Any) -> Any:
+    """Files (path, definition version, feature count) read by the executors through pyarrow.fs,
+    for object stores in sessions without the Hadoop AWS connector and for conversions Spark's
+    CAST would write differently: one task per few files, each file in the snapshot's definition."""
+    tasks = max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
+    listing = spark.createDataFrame(files, "path string, version int, features int").repartition(tasks)
+    versions = {v: snap.written_under(v) for _, v, _ in files}
+    return listing.mapInArrow(_FileReader(snap.store.storage.portable(), snap.group, versions), schema)
 
 
 class _FileReader:
     """Reads the files named in its batches (pickled to the executors)."""
 
-    def __init__(self, storage: Any, group: "FeatureGroup") -> None:
-        self.storage, self.group = storage, group
+    def __init__(self, storage: Any, group: "FeatureGroup", versions: dict[int, "FeatureGroup"]) -> None:
+        self.storage, self.group, self.versions = storage, group, versions
 
     def __call__(self, batches: Any) -> Any:
-        from ..model.schema import arrow_schema
         from ..offline.snapshot import conform
 
-        schema = arrow_schema(self.group)
         for batch in batches:
-            for path in batch.column(0).to_pylist():
-                yield from conform(self.storage.read_table(path), schema).to_batches()
+            for path, version, count in zip(*(batch.column(i).to_pylist() for i in range(3))):
+                yield from conform(self.storage.read_table(path), self.group, self.versions[version],
+                                   count).to_batches()
 
 
 def _spark_error(exc: Exception) -> bool:

@@ -9,8 +9,8 @@ import re
 import unicodedata
 from contextvars import ContextVar
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import ValidationError
 
@@ -216,6 +216,10 @@ class FeatureGroup:
     offline_retention_seconds: float | None = None  # history older than this may be dropped (see ``retention``)
     entity: str | None = None  # what its rows are about (see ``model.entity``)
     entity_keys: dict[str, str] = field(default_factory=dict)  # identifier column -> the entity's key name
+    version: int = 1  # the definition version (see ``model.versions``)
+    # Each feature's stable id, in feature order: a rename or a retype keeps it, so history written
+    # under an older version is read by id (empty: 1..n, a group never changed but by additions).
+    feature_ids: tuple[int, ...] = ()
 
     def feature(self, name: str) -> Feature:
         for f in self.features:
@@ -233,6 +237,11 @@ class FeatureGroup:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        """Each feature's stable id, in feature order."""
+        return self.feature_ids or tuple(range(1, len(self.features) + 1))
 
     @property
     def id_feature(self) -> Feature:
@@ -261,8 +270,6 @@ class FeatureGroup:
                 group=self.name, feature=name,
             )
 
-    def with_features(self, features: Iterable[Feature]) -> "FeatureGroup":
-        return replace(self, features=tuple(features))
 
 
 def validate_definition(

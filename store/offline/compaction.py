@@ -50,6 +50,7 @@ class Listed:
     bytes: int
     min_event_us: int
     feature_count: int
+    version: int  # the definition version it was written under: a rewrite keeps it (see ``by_version``)
 
     @property
     def partition(self) -> str:
@@ -58,8 +59,18 @@ class Listed:
 
 def listed(conn: "Connection", group: str) -> list[Listed]:
     return [Listed(*row) for row in conn.execute(
-        "SELECT path, rows, bytes, min_event_us, feature_count FROM offline_files WHERE group_name = ? ORDER BY path",
-        (group,))]
+        "SELECT path, rows, bytes, min_event_us, feature_count, coalesce(definition_version, 1) FROM offline_files "
+        "WHERE group_name = ? ORDER BY path", (group,))]
+
+
+def by_version(files: list[Listed]) -> list[list[Listed]]:
+    """``files`` split by the definition version they were written under. A rewrite never mixes
+    versions: a file keeps the definition it was written under, so a read at an earlier instant
+    still finds a feature dropped since, and a widened one its original values."""
+    out: dict[int, list[Listed]] = {}
+    for f in files:
+        out.setdefault(f.version, []).append(f)
+    return list(out.values())
 
 
 def _small(f: Listed, target_rows: int, target_bytes: int) -> bool:
@@ -69,10 +80,10 @@ def _small(f: Listed, target_rows: int, target_bytes: int) -> bool:
 def merge_plan(files: list[Listed], min_small: int = 2, target_rows: int = TARGET_ROWS,
                target_bytes: int = TARGET_BYTES) -> list[list[Listed]]:
     """Per partition with at least ``min_small`` small files: those files, to merge."""
-    by_partition: dict[str, list[Listed]] = {}
+    by_partition: dict[tuple[str, int], list[Listed]] = {}
     for f in files:
         if _small(f, target_rows, target_bytes):
-            by_partition.setdefault(f.partition, []).append(f)
+            by_partition.setdefault((f.partition, f.version), []).append(f)
     return [small for small in by_partition.values() if len(small) >= min_small]
 
 
@@ -89,12 +100,21 @@ class Rewriter:
     # -- reading and writing -------------------------------------------------------------
 
     def read(self, group: "FeatureGroup", inputs: list[Listed]) -> "pa.Table":
+        """``inputs`` (files of one definition version, ``group`` being that version) as one table."""
         import pyarrow as pa
 
-        schema = arrow_schema(group)
         paths = self.files.readable(group.name, [self.files.storage.full(f.path) for f in inputs])
-        tables = [conform(self.files.read_table(p), schema) for p in paths]
-        return pa.concat_tables(tables) if tables else schema.empty_table()
+        tables = [conform(self.files.read_table(p), group, group, f.feature_count) for p, f in zip(paths, inputs)]
+        return pa.concat_tables(tables) if tables else arrow_schema(group).empty_table()
+
+    def written_under(self, group: "FeatureGroup", inputs: list[Listed]) -> "FeatureGroup":
+        """The definition version ``inputs`` (one version's files) were written under, with the
+        current group's layout settings."""
+        from dataclasses import replace
+
+        with self.conns.read() as conn:
+            version = registry.load_version(conn, group, inputs[0].version)
+        return replace(version, partition_by=group.partition_by)
 
     def write(self, group: "FeatureGroup", rows: "pa.Table", partition_by: str, work: str,
               bytes_per_row: float) -> list[tuple[str, FileEntry]]:
@@ -133,7 +153,7 @@ class Rewriter:
                 ev = chunk.column("_event_time").cast(pa.int64()).to_numpy()
                 wt = chunk.column("write_time").cast(pa.int64()).to_numpy()
                 out.append((staged, FileEntry(rel, chunk.num_rows, int(ev.min()), int(ev.max()), int(wt.min()),
-                                              int(wt.max()), size, len(group.features))))
+                                              int(wt.max()), size, len(group.features), group.version)))
         return out
 
     # -- swapping ------------------------------------------------------------------------
@@ -164,7 +184,9 @@ class Rewriter:
                 transform: Callable[["pa.Table"], "pa.Table"] | None = None,
                 on_commit: Callable[["Connection"], None] | None = None) -> dict[str, int] | None:
         """Read ``inputs``, optionally ``transform`` the rows, write them sorted and sized, and swap
-        them in (``on_commit`` runs in the same transaction). None if the inputs changed meanwhile."""
+        them in (``on_commit`` runs in the same transaction). None if the inputs changed meanwhile.
+        The inputs are of one definition version (see ``by_version``)."""
+        group = self.written_under(group, inputs)
         work = self._work_folder(group.name)
         try:
             rows = self.read(group, inputs)
@@ -191,19 +213,25 @@ class Rewriter:
         """Inside the caller's write transaction: every file of the group rewritten in the
         ``partition_by`` layout, and the registry changed with it. Returns what changed and the
         replaced files, for ``finish`` once the transaction has committed."""
+        from dataclasses import replace
+
         inputs = listed(conn, group.name)
         work = self._work_folder(group.name)
+        rows, outputs = 0, []
         try:
-            rows = self.read(group, inputs)
-            bytes_per_row = sum(f.bytes for f in inputs) / max(1, sum(f.rows for f in inputs))
-            outputs = self.write(group, rows, partition_by, work, bytes_per_row)
+            for same in by_version(inputs):
+                written = replace(registry.load_version(conn, group, same[0].version), partition_by=partition_by)
+                table = self.read(written, same)
+                bytes_per_row = sum(f.bytes for f in same) / max(1, sum(f.rows for f in same))
+                outputs += self.write(written, table, partition_by, work, bytes_per_row)
+                rows += table.num_rows
             self.swap(conn, group.name, inputs, outputs, now_us)
             conn.execute("UPDATE feature_groups SET partition_by = ? WHERE name = ?", (partition_by, group.name))
             registry.bump_version(conn)
         finally:
             self.files.storage.remove_tree(work)
         replaced = [self.files.storage.full(f.path) for f in inputs]
-        return {"files_before": len(inputs), "files_after": len(outputs), "rows": rows.num_rows}, replaced
+        return {"files_before": len(inputs), "files_after": len(outputs), "rows": rows}, replaced
 
     def finish(self, group: str, replaced: list[str]) -> None:
         """After a swap's transaction committed: clear its marker and trash the replaced files."""
@@ -231,7 +259,6 @@ def compact_group(rewriter: Rewriter, conns: "Database", group: "FeatureGroup", 
     due = retention_due(conns, group, now_us)
     if due is not None:
         inputs, cutoff = due
-        before = sum(f.rows for f in inputs)
 
         def apply(rows: "pa.Table") -> "pa.Table":
             return retention.kept(group, rows, cutoff)
@@ -241,11 +268,13 @@ def compact_group(rewriter: Rewriter, conns: "Database", group: "FeatureGroup", 
                          "OR retained_from_us < ?1 THEN ?1 ELSE retained_from_us END WHERE group_name = ?2",
                          (cutoff, group.name))
 
-        done = rewriter.rewrite(group, inputs, now_us, apply, mark)
-        if done:
-            result["rows_dropped"] += before - done["rows"]
-            result["files_before"] += done["files_before"]
-            result["files_after"] += done["files_after"]
+        # Per version, each keeps its own rows of each record's state at the cutoff: the newest is among them.
+        for same in by_version(inputs):
+            done = rewriter.rewrite(group, same, now_us, apply, mark)
+            if done:
+                result["rows_dropped"] += sum(f.rows for f in same) - done["rows"]
+                result["files_before"] += done["files_before"]
+                result["files_after"] += done["files_after"]
     with conns.read() as conn:
         plan = merge_plan(listed(conn, group.name), min_small, rewriter.target_rows, rewriter.target_bytes)
     for inputs in plan:

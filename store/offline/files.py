@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from ..databases import Database
     from ..storage.encryption import ParquetKey
 
 FLUSH_ROWS = 20_000
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS offline_files (
     bytes INTEGER NOT NULL,
     created_us INTEGER NOT NULL,
     feature_count INTEGER NOT NULL,
+    definition_version INTEGER,
     PRIMARY KEY (group_name, path)
 );
 CREATE TABLE IF NOT EXISTS offline_growth (
@@ -78,8 +80,10 @@ CREATE TABLE IF NOT EXISTS offline_growth (
 """
 
 
-def init(conn: Connection) -> None:
+def init(conn: Connection, db: "Database") -> None:
     run_script(conn, SCHEMA)
+    if "definition_version" not in db.columns(conn, "offline_files"):  # files from before versions: version 1
+        conn.execute("ALTER TABLE offline_files ADD COLUMN definition_version INTEGER")
 
 
 # ----------------------------------------------------------------------------- staging
@@ -163,7 +167,8 @@ class FileEntry:
     min_write_us: int
     max_write_us: int
     bytes: int
-    feature_count: int  # features only get appended, so a file holds the first feature_count of them
+    feature_count: int  # a file holds the first feature_count features of its definition version
+    version: int = 1  # the definition version it was written under (see ``model.versions``)
 
 
 class OfflineFiles:
@@ -244,7 +249,7 @@ class OfflineFiles:
                                               **self.write_options)
             ev, wt = event_us[lo:hi], write_us[lo:hi]
             return FileEntry(rel, hi - lo, int(ev.min()), int(ev.max()), int(wt.min()), int(wt.max()),
-                             size, len(group.features))
+                             size, len(group.features), group.version)
 
         # Progress is reported from this (the caller's) thread only: callers update UIs from it.
         # An object store's requests wait on the network, so it gets more writers than cores.
@@ -279,9 +284,9 @@ class OfflineFiles:
         """List files in the manifest; ``growth`` counts them as new data of the day (a compaction's
         rewrites are not)."""
         conn.executemany(
-            "INSERT INTO offline_files VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO offline_files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [(group, e.path, e.rows, e.min_event_us, e.max_event_us, e.min_write_us, e.max_write_us, e.bytes, now_us,
-              e.feature_count) for e in entries],
+              e.feature_count, e.version) for e in entries],
         )
         if growth and entries:
             conn.execute(
@@ -354,22 +359,23 @@ class OfflineFiles:
 
     def listed(self, conn: Connection, group: str, max_event_us: int | None = None,
                max_write_us: int | None = None, min_event_us: int | None = None,
-               after_write_us: int | None = None) -> dict[int, list[str]]:
+               after_write_us: int | None = None) -> dict[tuple[int, int], list[str]]:
         """Full paths of the group's files that may hold rows within the bounds (event times
         up to ``max_event_us`` and from ``min_event_us``, written up to ``max_write_us`` and after
-        ``after_write_us``), by feature count."""
-        sql = "SELECT feature_count, path, bytes FROM offline_files WHERE group_name = ?"
+        ``after_write_us``), by what they hold: (definition version, feature count)."""
+        sql = ("SELECT coalesce(definition_version, 1), feature_count, path, bytes FROM offline_files "
+               "WHERE group_name = ?")
         args: list[Any] = [group]
         for column, op, bound in (("min_event_us", "<=", max_event_us), ("min_write_us", "<=", max_write_us),
                                   ("max_event_us", ">=", min_event_us), ("max_write_us", ">", after_write_us)):
             if bound is not None:
                 sql += f" AND {column} {op} ?"
                 args.append(bound)
-        out: dict[int, list[str]] = {}
+        out: dict[tuple[int, int], list[str]] = {}
         remote = not self.storage.local
-        for count, path, size in conn.execute(sql + " ORDER BY path", args):
+        for version, count, path, size in conn.execute(sql + " ORDER BY path", args):
             full = self.storage.full(path)
-            out.setdefault(count, []).append(full)
+            out.setdefault((version, count), []).append(full)
             if remote:
                 self._sizes[full] = size
         return out

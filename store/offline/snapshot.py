@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from ..databases import Connection
 from ..errors import FeatureStoreError, Interrupted, ValidationError
-from .files import OfflineFiles, staged_arrow
+from .files import META_COLUMNS, OfflineFiles, staged_arrow
 from ..common.sqltext import plain_sql_error, q, ts_literal
 from ..model.schema import FeatureGroup, arrow_schema
 
@@ -30,32 +30,47 @@ ORDER = "_event_time DESC, write_time DESC, _seq DESC"
 
 @dataclass
 class GroupSnapshot:
-    group: FeatureGroup
-    files: dict[int, list[str]]  # by how many features the files hold
+    group: FeatureGroup  # the definition the history is read under (the current one, or one in force at an instant)
+    files: dict[tuple[int, int], list[str]]  # by what they hold: (definition version, feature count)
     staged: "pa.Table"
     store: OfflineFiles  # where the files are, and how to find those compaction moved after the listing
     # The newest write time the snapshot holds: "known at" this instant reproduces it exactly.
     last_write_us: int | None = None
     # Retention dropped history before this event time: questions about earlier instants are refused.
     retained_from_us: int | None = None
+    # The definitions of the versions files were written under, other than ``group``'s.
+    versions: dict[int, FeatureGroup] = field(default_factory=dict)
 
     def check_retained(self, instant_us: int | None, what: str) -> None:
         from .retention import check
 
         check(self.group, self.retained_from_us, instant_us, what)
 
+    def written_under(self, version: int) -> FeatureGroup:
+        return self.group if version == self.group.version else self.versions[version]
+
 
 def snapshot(conn: Connection, files: OfflineFiles, group: FeatureGroup,
              max_event_us: int | None = None, max_write_us: int | None = None, min_event_us: int | None = None,
              after_write_us: int | None = None) -> GroupSnapshot:
     """Files and staged rows of one group (the files that may hold rows within the bounds, see
-    ``OfflineFiles.listed``; every staged row); call inside a read transaction for consistency."""
-    from ..registry import state
+    ``OfflineFiles.listed``; every staged row), read under ``group``'s definition (a version that
+    is not current sees the files written under it and earlier ones only: pass ``max_write_us``
+    no later than its successor's change); call inside a read transaction for consistency."""
+    from ..registry import load_group, load_version, state
 
     st = state(conn, group.name)
     listed = files.listed(conn, group.name, max_event_us, max_write_us, min_event_us, after_write_us)
-    return GroupSnapshot(group, listed, staged_arrow(conn, group), files, st["last_write_us"] or None,
-                         st["retained_from_us"])
+    versions = {v: load_version(conn, group, v) for v in {v for v, _ in listed} - {group.version}}
+    current = load_group(conn, group.name) if group.version != st["version"] else group
+    staged = staged_arrow(conn, current)
+    if current is not group:  # an earlier version: the staged rows it may see, read into it
+        import pyarrow.compute as pc
+
+        if max_write_us is not None and staged.num_rows:
+            staged = staged.filter(pc.less_equal(pc.cast(staged.column("write_time"), "int64"), max_write_us))
+        staged = conform(staged, group, current)
+    return GroupSnapshot(group, listed, staged, files, st["last_write_us"] or None, st["retained_from_us"], versions)
 
 
 def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | None = None) -> str:
@@ -64,54 +79,76 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
 
     Small files come decoded from ``filecache``; when every row is in memory (small files and
     staged rows) the history is one Arrow table. Otherwise a view unions one ``read_parquet`` per
-    feature count (files with the same count share a schema) with the in-memory rows, and with an
-    empty table of the current schema when some part lacks a feature added after it was written,
-    so every column always exists."""
+    kind of file (files written under one definition version with the same feature count share a
+    schema) with the in-memory rows, each read into the snapshot's definition (``conform``)."""
     import pyarrow as pa
 
     from .filecache import CACHE
 
     name = view or snap.group.name
     schema = arrow_schema(snap.group)
-    complete = len(snap.group.features)
     in_memory, parquet = [], []
     store = snap.store
-    for count, paths in snap.files.items():
+    for (version, count), paths in snap.files.items():
+        source = snap.written_under(version)
         # Files compaction moved to _trash/ since the listing (those in memory need no look).
         uncached = [p for p in paths if p not in CACHE]
         moved = dict(zip(uncached, store.readable(snap.group.name, uncached)))
         paths = [moved.get(p, p) for p in paths]
         tables, large = CACHE.take(paths, store.size, store.read_table)
-        in_memory += [conform(t, schema) for t in tables]
+        in_memory += [conform(t, snap.group, source, count) for t in tables]
         if large:
-            parquet.append((count, store.scan_sql(con, f"__files_{name}_{count}", snap.group, count, large)))
+            scan = store.scan_sql(con, f"__files_{name}_{version}_{count}", source, count, large)
+            parquet.append(projected_sql(scan, source, count, snap.group))
     if snap.staged.num_rows:
         in_memory.append(snap.staged)
     table = pa.concat_tables(in_memory).combine_chunks() if in_memory else schema.empty_table()
     if not parquet:
         con.register(name, table)
         return q(name)
-    parts = [sql for _, sql in parquet]
+    parts = list(parquet)
     if in_memory:
         con.register(f"__memory_{name}", table)
         parts.append(f"SELECT * FROM {q(f'__memory_{name}')}")
-    if any(count != complete for count, _ in parquet):
-        con.register(f"__empty_{name}", schema.empty_table())
-        parts.insert(0, f"SELECT * FROM {q(f'__empty_{name}')}")
     cols = ", ".join(q(f.name) for f in schema)
-    source = parts[0] if len(parts) == 1 else " UNION ALL BY NAME ".join(parts)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS SELECT {cols} FROM ({source})")
+    source_sql = parts[0] if len(parts) == 1 else " UNION ALL BY NAME ".join(parts)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS SELECT {cols} FROM ({source_sql})")
     return q(name)
 
 
-def conform(table: "pa.Table", schema: "pa.Schema") -> "pa.Table":
-    """A file's table in the group's current schema (features added later read as null)."""
+def projected_sql(scan: str, source: FeatureGroup, count: int, target: FeatureGroup) -> str:
+    """``scan`` (rows of ``source`` holding its first ``count`` features) read as ``target``'s."""
+    from ..model.versions import identity, projection, sql_expression
+
+    if identity(source, count, target):
+        return scan
+    cols = [sql_expression(f, held, q) for f, held in projection(source, count, target)]
+    return f"SELECT {', '.join([*cols, *map(q, META_COLUMNS)])} FROM ({scan})"
+
+
+def conform(table: "pa.Table", target: FeatureGroup, source: FeatureGroup | None = None,
+            count: int | None = None) -> "pa.Table":
+    """A file's table in ``target``'s offline schema: read by feature id from ``source`` (the
+    version it was written under; default ``target``), features it lacks as null, widened ones
+    converted (see ``model.versions``)."""
     import pyarrow as pa
 
-    if table.schema.equals(schema):
+    from ..model.versions import identity, projection, widen_array
+
+    schema = arrow_schema(target)
+    source = source or target
+    if table.schema.equals(schema) and identity(source, len(target.features), target):
         return table
-    cols = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-            for f in schema]
+    held_names = set(table.column_names)
+    cols = []
+    for f, held in projection(source, len(source.features) if count is None else count, target):
+        if held is None or held.name not in held_names:
+            cols.append(pa.nulls(table.num_rows, f.arrow_type()))
+        elif held.type != f.type:
+            cols.append(widen_array(table.column(held.name), f.type))
+        else:
+            cols.append(table.column(held.name))
+    cols += [table.column(c) for c in META_COLUMNS]
     return pa.table(cols, schema=schema)
 
 

@@ -31,6 +31,9 @@ class DatabaseOnline(OnlineBackend):
     def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         tables.add_columns(conn, group, features)
 
+    def change(self, conn: Connection, old: FeatureGroup, new: FeatureGroup) -> None:
+        tables.change(conn, old, new)
+
     def drop(self, conn: Connection, group: FeatureGroup) -> None:
         tables.drop_table(conn, group.name)
 

@@ -38,6 +38,41 @@ def add_columns(conn: Connection, group: str, features: Iterable[Feature]) -> No
         conn.execute(sql)
 
 
+def change(conn: Connection, old: FeatureGroup, new: FeatureGroup) -> None:
+    """Drop, rename and widen columns as ``new`` (a later version of ``old``) says."""
+    change_columns(conn, table(old.name), old, new)
+
+
+def change_columns(conn: Connection, name: str, old: FeatureGroup, new: FeatureGroup) -> None:
+    """Drop, rename and widen the feature columns of table ``name``, keyed by ``old``'s
+    identifier (a widened column is rebuilt: SQLite's column type would otherwise turn the text
+    '007' of a String back into the number 7)."""
+    from ..model.versions import widen_value
+
+    before, after = dict(zip(old.ids, old.features)), dict(zip(new.ids, new.features))
+    for i, f in before.items():
+        if i not in after:
+            conn.execute(f"ALTER TABLE {name} DROP COLUMN {q(f.name)}")
+    rid = q(old.record_identifier)
+    for i, f in after.items():
+        was = before.get(i)
+        if was is None:
+            continue
+        if was.type != f.type:
+            column, spare = q(was.name), q("__widened")
+            conn.execute(f"ALTER TABLE {name} ADD COLUMN {spare} {f.sqlite_type}")
+            if was.type == "Fractional":  # the text of a float as Python writes it (see model.versions)
+                found = conn.execute(f"SELECT {rid}, {column} FROM {name} WHERE {column} IS NOT NULL").fetchall()
+                conn.executemany(f"UPDATE {name} SET {spare} = ? WHERE {rid} = ?",
+                                 [(widen_value(v, f.type), k) for k, v in found])
+            else:
+                conn.execute(f"UPDATE {name} SET {spare} = CAST({column} AS {f.sqlite_type})")
+            conn.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
+            conn.execute(f"ALTER TABLE {name} RENAME COLUMN {spare} TO {column}")
+        if was.name != f.name:
+            conn.execute(f"ALTER TABLE {name} RENAME COLUMN {q(was.name)} TO {q(f.name)}")
+
+
 def drop_table(conn: Connection, group: str) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {table(group)}")
 

@@ -61,6 +61,15 @@ CREATE TABLE IF NOT EXISTS group_state (
     retained_from_us INTEGER
 );
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS definition_versions (
+    group_name TEXT NOT NULL REFERENCES feature_groups(name) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    changed_us INTEGER NOT NULL,
+    changed_by TEXT NOT NULL DEFAULT '',
+    definition TEXT NOT NULL,
+    changes TEXT NOT NULL,
+    PRIMARY KEY (group_name, version)
+);
 """
 # Version 1 stores (before partition choices and retention) gain these columns; their groups keep
 # the hour layout they were written with, which is the columns' default.
@@ -70,8 +79,14 @@ MIGRATIONS_V2 = [
      "ALTER TABLE feature_groups ADD COLUMN offline_retention_seconds REAL"),
     ("group_state", "retained_from_us", "ALTER TABLE group_state ADD COLUMN retained_from_us INTEGER"),
 ]
-# Version 8 (entities): groups made before declare none.
-MIGRATIONS_V8 = [
+# Stores from before definition versions: each feature gets its id (its position: only additions
+# were possible), each group its current definition as version 1 (see ``versions``).
+MIGRATIONS_V3 = [
+    ("features", "fid", "ALTER TABLE features ADD COLUMN fid INTEGER"),
+    ("feature_groups", "version", "ALTER TABLE feature_groups ADD COLUMN version INTEGER NOT NULL DEFAULT 1"),
+]
+# Version 9 (entities): groups made before declare none.
+MIGRATIONS_V9 = [
     ("feature_groups", "entity", "ALTER TABLE feature_groups ADD COLUMN entity TEXT"),
     ("feature_groups", "entity_keys", "ALTER TABLE feature_groups ADD COLUMN entity_keys TEXT NOT NULL DEFAULT '{}'"),
 ]
@@ -80,16 +95,24 @@ _NEWEST_EVENT = ("CASE WHEN CAST(?{0} AS BIGINT) IS NULL THEN last_event_us "
                  "WHEN last_event_us IS NULL OR last_event_us < ?{0} THEN ?{0} ELSE last_event_us END")
 GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online, offline, ttl_seconds, status, "
                  "created_us, modified_us, created_by, offline_dir, extra, partition_by, offline_retention_seconds, "
-                 "entity, entity_keys")
+                 "version, entity, entity_keys")
 
 
 def init(conn: Connection, db: Database) -> None:
     from . import entities
 
     run_script(conn, SCHEMA)
-    for table, column, ddl in MIGRATIONS_V2 + MIGRATIONS_V8:
+    for table, column, ddl in MIGRATIONS_V2 + MIGRATIONS_V3 + MIGRATIONS_V9:
         if column not in db.columns(conn, table):
             conn.execute(ddl)
+    if conn.execute("SELECT 1 FROM features WHERE fid IS NULL LIMIT 1").fetchone():
+        conn.execute("UPDATE features SET fid = position + 1 WHERE fid IS NULL")
+    unversioned = [n for (n,) in conn.execute(
+        "SELECT name FROM feature_groups g WHERE NOT EXISTS "
+        "(SELECT 1 FROM definition_versions v WHERE v.group_name = g.name)")]
+    for name in unversioned:
+        group = load_group(conn, name)
+        record_version(conn, group, group.created_at, group.created_by, [{"change": "create"}])
     entities.init(conn)
 
 
@@ -108,12 +131,12 @@ def bump_version(conn: Connection) -> None:
 def insert_group(conn: Connection, group: FeatureGroup, created_us: int, extra: dict[str, Any]) -> None:
     try:
         conn.execute(
-            f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 group.name, group.record_identifier, group.event_time, group.description,
                 json.dumps(group.tags), int(group.online), int(group.offline), group.ttl_seconds,
                 "Created", created_us, created_us, group.created_by, group.offline_path, json.dumps(extra),
-                group.partition_by, group.offline_retention_seconds, group.entity, json.dumps(group.entity_keys),
+                group.partition_by, group.offline_retention_seconds, 1, group.entity, json.dumps(group.entity_keys),
             ),
         )
     except errors("IntegrityError"):
@@ -121,19 +144,35 @@ def insert_group(conn: Connection, group: FeatureGroup, created_us: int, extra: 
             f"Feature group {group.name!r} already exists; pick another name or delete it first",
             group=group.name,
         ) from None
-    insert_features(conn, group.name, group.features, 0, created_us)
+    insert_features(conn, group.name, group.features, 0, created_us, first_id=1)
     conn.execute("INSERT INTO group_state (group_name) VALUES (?)", (group.name,))
+    record_version(conn, load_group(conn, group.name), created_us, group.created_by, [{"change": "create"}])
     bump_version(conn)
 
 
-def insert_features(conn: Connection, group: str, features: tuple[Feature, ...] | list[Feature], start: int, now: int) -> None:
+def insert_features(conn: Connection, group: str, features: tuple[Feature, ...] | list[Feature], start: int, now: int,
+                    first_id: int | None = None) -> None:
+    """Features appended at ``start``; their ids follow every id the group ever gave (a dropped
+    feature's id is not reused, so its history is never read as the new feature's)."""
+    if first_id is None:
+        first_id = next_feature_id(conn, group)
     conn.executemany(
-        "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO features (group_name, name, type, collection, dimension, description, parameters, position, "
+        "added_us, modified_us, fid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [
-            (group, f.name, f.type, f.collection, f.dimension, f.description, json.dumps(f.parameters), start + i, now, now)
+            (group, f.name, f.type, f.collection, f.dimension, f.description, json.dumps(f.parameters), start + i, now,
+             now, first_id + i)
             for i, f in enumerate(features)
         ],
     )
+
+
+def next_feature_id(conn: Connection, group: str) -> int:
+    """One more than the greatest feature id the group has had in any version."""
+    ids = [fid for (fid,) in conn.execute("SELECT fid FROM features WHERE group_name = ?", (group,))]
+    for (stored,) in conn.execute("SELECT definition FROM definition_versions WHERE group_name = ?", (group,)):
+        ids += [f["id"] for f in json.loads(stored)["features"]]
+    return max(ids, default=0) + 1
 
 
 def load_group(conn: Connection, name: str) -> FeatureGroup:
@@ -165,21 +204,18 @@ def offline_names(conn: Connection) -> list[str]:
 
 def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
     (name, rid, et, desc, tags, online, offline, ttl, status, created, modified, by, path, extra_json, partition_by,
-     retention, entity, entity_keys) = row
+     retention, version, entity, entity_keys) = row
+    rows = conn.execute("SELECT name, type, collection, dimension, description, parameters, fid FROM features "
+                        "WHERE group_name = ? ORDER BY position", (name,)).fetchall()
     with stored_definitions():  # a name reserved since it was stored still loads
-        features = tuple(
-            Feature(n, t, c, d, fd, json.loads(p))
-            for n, t, c, d, fd, p in conn.execute(
-                "SELECT name, type, collection, dimension, description, parameters FROM features "
-                "WHERE group_name = ? ORDER BY position",
-                (name,),
-            )
-        )
+        features = tuple(Feature(n, t, c, d, fd, json.loads(p)) for n, t, c, d, fd, p, _ in rows)
+    ids = tuple(r[6] for r in rows)
     return FeatureGroup(
         name=name, record_identifier=rid, event_time=et, features=features, description=desc,
         tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
         status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
         extra=json.loads(extra_json), partition_by=partition_by, offline_retention_seconds=retention,
+        version=version, feature_ids=() if ids == tuple(range(1, len(ids) + 1)) else ids,
         entity=entity, entity_keys=json.loads(entity_keys or "{}"),
     )
 
@@ -219,19 +255,80 @@ def feature_times(conn: Connection, group: str, feature: str) -> tuple[int, int]
     return row
 
 
+# ----------------------------------------------------------------------------- definition versions
+
+
+def record_version(conn: Connection, group: FeatureGroup, changed_us: int, by: str, changes: list[dict[str, Any]]) -> None:
+    """Keep ``group`` (at its ``version``) with who changed it, when and what."""
+    from ..model.versions import to_stored
+
+    conn.execute("INSERT INTO definition_versions VALUES (?,?,?,?,?,?)",
+                 (group.name, group.version, changed_us, by, json.dumps(to_stored(group)),
+                  json.dumps(changes, default=str)))
+
+
+def replace_definition(conn: Connection, old: FeatureGroup, new: FeatureGroup, now: int) -> None:
+    """Make ``new``'s features (a later version of ``old``'s, matched by id) the group's: a kept
+    feature keeps its added time. The caller records the version (``record_version``)."""
+    before = dict(zip(old.ids, old.features))
+    kept = set(new.ids)
+    for fid, f in before.items():
+        if fid not in kept:
+            conn.execute("DELETE FROM features WHERE group_name = ? AND fid = ?", (old.name, fid))
+    conn.execute("UPDATE features SET position = -1 - position WHERE group_name = ?", (old.name,))
+    for position, (fid, f) in enumerate(zip(new.ids, new.features)):
+        conn.execute("UPDATE features SET name = ?, type = ?, description = ?, parameters = ?, position = ?, "
+                     "modified_us = CASE WHEN name = ? AND type = ? THEN modified_us ELSE ? END "
+                     "WHERE group_name = ? AND fid = ?",
+                     (f.name, f.type, f.description, json.dumps(f.parameters), position, f.name, f.type, now,
+                      old.name, fid))
+    conn.execute("UPDATE feature_groups SET modified_us = ? WHERE name = ?", (now, old.name))
+
+
+def load_version(conn: Connection, current: FeatureGroup, version: int) -> FeatureGroup:
+    """``current``'s group as it was at ``version``. Raises NotFound."""
+    from ..model.versions import from_stored
+
+    if version == current.version:
+        return current
+    row = conn.execute("SELECT definition FROM definition_versions WHERE group_name = ? AND version = ?",
+                       (current.name, version)).fetchone()
+    if row is None:
+        raise NotFound(f"Feature group {current.name!r} has no definition version {version}; it has versions 1 to "
+                       f"{current.version}", group=current.name, version=version)
+    return from_stored(current, json.loads(row[0]), version)
+
+
+def version_at(conn: Connection, name: str, at_us: int) -> int:
+    """The definition version in force at write time ``at_us`` (1 before the group existed)."""
+    row = conn.execute("SELECT max(version) FROM definition_versions WHERE group_name = ? AND changed_us <= ?",
+                       (name, at_us)).fetchone()
+    return row[0] or 1
+
+
+def versions(conn: Connection, name: str) -> list[dict[str, Any]]:
+    """Every version of the group, oldest first: version, changed_us, changed_by, changes, definition."""
+    return [{"version": v, "changed_us": at, "changed_by": by, "changes": json.loads(changes),
+             "definition": json.loads(definition)}
+            for v, at, by, definition, changes in conn.execute(
+                "SELECT version, changed_us, changed_by, definition, changes FROM definition_versions "
+                "WHERE group_name = ? ORDER BY version", (name,))]
+
+
 def delete_group(conn: Connection, name: str) -> None:
+    conn.execute("DELETE FROM definition_versions WHERE group_name = ?", (name,))
     conn.execute("DELETE FROM feature_groups WHERE name = ?", (name,))
     bump_version(conn)
 
 
 def state(conn: Connection, name: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT seq, last_write_us, last_event_us, staged_rows, retained_from_us FROM group_state WHERE group_name = ?",
-        (name,)
+        "SELECT seq, last_write_us, last_event_us, staged_rows, retained_from_us, "
+        "(SELECT version FROM feature_groups WHERE name = ?1) FROM group_state WHERE group_name = ?1", (name,)
     ).fetchone()
     if row is None:
         raise NotFound(f"Feature group {name!r} does not exist", group=name)
-    return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows", "retained_from_us"), row))
+    return dict(zip(("seq", "last_write_us", "last_event_us", "staged_rows", "retained_from_us", "version"), row))
 
 
 def data_version(conn: Connection, name: str) -> tuple[int, ...]:

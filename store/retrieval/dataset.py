@@ -211,8 +211,11 @@ def output_names(table_columns: Sequence[str], selection: list[tuple[FeatureGrou
             for g, feats in selection for f in feats}
 
 
-def parse_features(ctx: "StoreContext", features: Sequence[str]) -> list[tuple[FeatureGroup, list[str]]]:
-    """'group' (all features but the identifier) or 'group:feature' -> [(group, [features])]."""
+def parse_features(ctx: "StoreContext", features: Sequence[str],
+                   known_us: int | None = None) -> list[tuple[FeatureGroup, list[str]]]:
+    """'group' (all features but the identifier) or 'group:feature' -> [(group, [features])], in
+    the definitions in force at write time ``known_us`` (default: the current ones)."""
+    from ..core.versions import known_at
     if isinstance(features, str) or not features:
         raise ValidationError("features must be a non-empty list like ['customers', 'orders:total']")
     chosen: dict[str, tuple[FeatureGroup, list[str]]] = {}
@@ -223,7 +226,7 @@ def parse_features(ctx: "StoreContext", features: Sequence[str]) -> list[tuple[F
         if not ctx.policy.may("viewer", name):  # hidden reads as missing, features untold
             ctx.policy.record("read", name, "denied")
             raise registry.missing(name)
-        group = ctx.group(name)[0]
+        group = known_at(ctx, ctx.group(name)[0], known_us)
         if not group.offline:
             raise ValidationError(f"Feature group {name!r} has no offline store, so it cannot feed a dataset")
         entry = chosen.setdefault(name, (group, []))
@@ -252,13 +255,13 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     import pyarrow.compute as pc
 
     required = _required_coverage(require_coverage)
-    selection = parse_features(ctx, features)
+    known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
+    selection = parse_features(ctx, features, known_us)
     text_columns = [event_time_column] + [key_column(g, keys) for g, _ in selection]
     table, source = load_entity(entity, text_columns)
     reserved = [c for c in table.column_names if c.startswith("__")]
     if reserved:
         raise ValidationError(f"Entity columns {reserved} start with '__', which the dataset builder reserves; rename them")
-    known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
     lo_us = hi_us = None
     if event_time_range is not None:
         lo, hi = event_time_range
@@ -279,7 +282,7 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     if write_time_guard and latest_needed is not None:
         prune_write_us = latest_needed if known_us is None else min(known_us, latest_needed)
 
-    snaps = ctx.snapshots([g.name for g, _ in selection], prune_us, prune_write_us)
+    snaps = ctx.snapshots([g.name for g, _ in selection], prune_us, prune_write_us, known_us)
     earliest = pc.min(ts).as_py()
     for snap in snaps:
         snap.check_retained(known_us, "known_at")
@@ -306,6 +309,7 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     dataset_id = uuid.uuid4().hex[:12]
     definition = {
         "features": list(features), "groups": {g.name: feats for g, feats in selection}, "keys": key_cols,
+        "versions": {g.name: g.version for g, _ in selection},
         "event_time_column": event_time_column, "entity_source": source, "entity_rows": n,
         "known_at": us_to_iso(known_us) if known_us is not None else None, "built_at": us_to_iso(built),
         "reproducible_at": us_to_iso(pinned_us) if pinned_us else None,

@@ -96,7 +96,12 @@ def _build_from(ctx: "StoreContext", node: dict[str, Any], known_at: Any, name: 
     if not _copy_exists(ctx, copy):
         raise NotFound(f"Dataset {node['name']!r} has no saved entity table (it was built before datasets kept "
                        "one, or with record=False), so it cannot be rebuilt", dataset=node["id"])
-    features = [f"{g}:{f}" for g, feats in d["groups"].items() for f in feats]
+    groups = d["groups"]
+    if known_at is None:  # today's definitions: follow renames since it was built
+        from ..core.versions import current_names
+
+        groups = {g: current_names(ctx, g, d.get("versions", {}).get(g, 1), feats) for g, feats in groups.items()}
+    features = [f"{g}:{f}" for g, feats in groups.items() for f in feats]
     return build(
         ctx, _read_copy(ctx, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],

@@ -156,6 +156,13 @@ class World:
         self._counter += 1
         return self._counter
 
+    def scratch(self, group: str) -> str:
+        """A feature the admin just added to ``group``, for a row to drop."""
+        name = self.scratched = f"scratch{self.count()}"
+        if group != MISSING:
+            self.admin.add_features(group, [Feature(name)])
+        return name
+
     def dataset(self, group: str) -> str:
         """The id of a dataset the admin built on ``group`` (a made-up id for a missing group)."""
         if group == MISSING:
@@ -359,6 +366,9 @@ METHODS: dict[str, Row] = {
     "add_features": Row(lambda fs, g: fs.add_features(g, [Feature(f"extra{W.count()}")]), "owner",
                         hidden=(Probe(lambda fs, g: fs.add_features(g, [Feature("extra")])),)),
     "update_feature_group": Row(lambda fs, g: fs.update_feature_group(g, description="Updated"), "owner"),
+    "change_features": Row(lambda fs, g: fs.change_features(g, drop=[W.scratched]), "owner",
+                           prepare=lambda g: W.scratch(g)),
+    "definition_history": Row(lambda fs, g: fs.definition_history(g), "viewer"),
     "update_feature_metadata": Row(lambda fs, g: fs.update_feature_metadata(g, "label", description="A label"),
                                    "owner"),
     "delete_feature_group": Row(lambda fs, g: fs.delete_feature_group(g), "owner", restore=lambda g: W.rebuild(g)),

@@ -143,3 +143,32 @@ def test_offline_only_and_online_only_groups_explain_missing_tabs(fs):
     fs.create_feature_group("live", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String")], offline=False)
     at = ok(page("group", group="live", tab="History"))
     assert "no offline store" in texts(at)
+
+
+def test_schema_renames_widens_and_drops_and_overview_lists_the_versions(fs):
+    before = fs.get_record("customers", 100001)
+    at = page("group", group="customers", tab="Schema")
+    at.selectbox(key="rename_pick_customers").set_value("credit_limit")
+    at.text_input(key="rename_to_customers").set_value("credit_line")
+    ok(button(at, "Rename feature").click().run())
+    assert [t.value for t in at.toast][-1] == "Renamed credit_limit to credit_line: now definition v2"
+    at.selectbox(key="widen_pick_customers").set_value("age (Integral)")
+    at.selectbox(key="widen_to_customers").set_value("Fractional")
+    ok(button(at, "Widen feature").click().run())
+    at.multiselect(key="drop_pick_customers").set_value(["signup_channel"])
+    ok(button(at, "Drop features").click().run())
+    after = fs.get_record("customers", 100001)
+    assert after["credit_line"] == before["credit_limit"] and after["age"] == float(before["age"])
+    assert "signup_channel" not in after and "credit_limit" not in after
+
+    at.selectbox(key="rename_pick_customers").set_value("age")
+    at.text_input(key="rename_to_customers").set_value("country")  # taken: refused, said, nothing changed
+    at = button(at, "Rename feature").click().run()
+    assert any("already has a feature 'country'" in e.value for e in at.error)
+    assert fs.feature_group("customers").version == 4
+
+    at = ok(page("group", group="customers"))
+    history = next(d.value for d in at.dataframe if "changes" in d.value.columns)
+    assert list(history["version"]) == [4, 3, 2, 1]
+    assert list(history["changes"])[:3] == ["dropped signup_channel", "age Integral -> Fractional",
+                                            "renamed credit_limit -> credit_line"]

@@ -19,7 +19,8 @@ from store import Conflict, Feature, FeatureStore, NotFound, ValidationError
 pytestmark = [pytest.mark.registry]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BEFORE_ENTITIES = "4ec99e3"  # the last commit whose stores have no entities table
+# Commits whose stores have no entities: before definition versions (schema 7), and with them (8).
+BEFORE_ENTITIES = ["4ec99e3", "9b53b82"]
 
 
 def orders(fs, name="orders", id_name="cust_id", id_type="Integral", **kwargs):
@@ -178,10 +179,10 @@ def test_search_finds_entities(fs):
     assert [h for h in fs.search("nothing-like-it")] == []
 
 
-def _old_store(tmp_path) -> str:
-    """A store written by the code before entities (``BEFORE_ENTITIES``), with a group and records."""
+def _old_store(tmp_path, commit: str) -> str:
+    """A store written by the code of ``commit`` (before entities), with a group and records."""
     old = tmp_path / "old_code"
-    archive = subprocess.run(["git", "-C", ROOT, "archive", BEFORE_ENTITIES, "store"], check=True,
+    archive = subprocess.run(["git", "-C", ROOT, "archive", commit, "store"], check=True,
                              capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(old, filter="data")
@@ -200,8 +201,9 @@ def _old_store(tmp_path) -> str:
     return path
 
 
-def test_a_store_made_before_entities_upgrades_in_place(tmp_path):
-    path = _old_store(tmp_path)
+@pytest.mark.parametrize("commit", BEFORE_ENTITIES)
+def test_a_store_made_before_entities_upgrades_in_place(tmp_path, commit):
+    path = _old_store(tmp_path, commit)
     fs = FeatureStore(path)
     try:
         group = fs.feature_group("orders")
@@ -252,3 +254,19 @@ def test_entity_record_across_groups(fs):
         fs.entity_record("customer", {"cust": 1})
     with pytest.raises(NotFound):
         fs.entity_record("nosuch", 1)
+
+
+def test_declaring_an_entity_is_a_definition_version(fs):
+    orders(fs)
+    fs.create_entity("customer", keys=[Feature("customer_id", "Integral")])
+    fs.update_feature_group("orders", entity="customer", description="Orders per customer")
+    fs.update_feature_group("orders", entity="customer")  # the same again: no new version
+    fs.update_feature_group("orders", entity=None)
+    history = fs.definition_history("orders")
+    assert [v["version"] for v in history] == [1, 2, 3]
+    attached = {c["change"]: c for c in history[1]["changes"]}
+    assert attached["entity"] == {"change": "entity", "from": None, "to": "customer"}
+    assert attached["entity_keys"]["to"] == {"cust_id": "customer_id"} and "description" in attached
+    assert {c["change"] for c in history[2]["changes"]} == {"entity", "entity_keys"}
+    assert fs.describe("orders", version=2)["group"].entity == "customer"  # as that version stood
+    assert fs.describe("orders", version=1)["group"].entity is None

@@ -74,6 +74,19 @@ def entity_form(fs: FeatureStore, group: FeatureGroup) -> None:
                 st.rerun()
 
 
+def history(fs: FeatureStore, group: FeatureGroup) -> None:
+    """Every definition version with who changed it, when, and what."""
+    st.subheader("Definition history")
+    versions = fs.definition_history(group.name)
+    st.dataframe([{"version": v["version"], "changed": when(v["changed_us"]), "by": v["changed_by"],
+                   "changes": v["summary"]} for v in reversed(versions)],
+                 hide_index=True, column_config={"changes": st.column_config.TextColumn(width="large")})
+    if len(versions) > 1:
+        picked = st.selectbox("Features of version", [v["version"] for v in reversed(versions)],
+                              key=f"version_features_{group.name}")
+        st.caption(", ".join(next(v["features"] for v in versions if v["version"] == picked)))
+
+
 def render(fs: FeatureStore, group: FeatureGroup) -> None:
     info = fs.describe(group.name)
     cols = st.columns(5)
@@ -94,6 +107,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
             "Default TTL": duration(group.ttl_seconds) if group.online else "n/a",
             "Offline store": "on" if group.offline else "off",
             "Status": group.status,
+            "Definition": f"version {group.version}",
             "Created": f"{when(group.created_at)} by {group.created_by or 'unknown'}",
             "Last modified": when(group.modified_at),
             "Offline location": f"`{info['offline_uri']}`" if group.offline else "—",
@@ -106,6 +120,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                       **{ENTITY_KEY: group.entity})
         if group.offline:
             storage(info)
+        history(fs, group)
     owner = fs.can("owner", group.name)
     with edit:
         if not owner:

@@ -1,7 +1,7 @@
 """Schema tab: the features with types and roles, one feature's description and parameters
-edited at a time, new features added (features are never removed or retyped), and the group's
-validation rules: edited as a table, suggested from the data, previewed on the latest rows before
-they are saved."""
+edited at a time, new features added, features dropped, renamed or widened (each change a new
+definition version, history kept readable), and the group's validation rules: edited as a table,
+suggested from the data, previewed on the latest rows before they are saved."""
 from __future__ import annotations
 
 import pandas as pd
@@ -47,7 +47,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                     st.rerun()
     with add:
         st.subheader("Add features")
-        st.caption("Existing rows read new features as empty. Features cannot be removed or retyped later.")
+        st.caption("Existing rows read new features as empty.")
         # A data editor keeps its rows under its key: a new key after an add starts an empty one.
         added = st.session_state.get(f"features_added_{group.name}", 0)
         with st.form(f"add_features_{group.name}", border=False):
@@ -58,8 +58,50 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                     st.session_state[f"features_added_{group.name}"] = added + 1
                     flash(f"Added {', '.join(s['name'] for s in specs)} to {group.name}")
                     st.rerun()
+    change_features(fs, group)
     st.divider()
     rules(fs, group)
+
+
+WIDER = {"Integral": ["Fractional", "String"], "Fractional": ["String"], "String": []}
+
+
+def change_features(fs: FeatureStore, group: FeatureGroup) -> None:
+    """Drop, rename or widen features: one new definition version per change."""
+    keys = {group.record_identifier, group.event_time}
+    others = [f for f in group.features if f.name not in keys]
+    with st.expander("Drop, rename or widen features", icon=":material/edit_note:"):
+        st.caption(f"Each change is a new definition version (now v{group.version}; see the Overview tab). History "
+                   "stays readable: current reads leave a dropped feature out, answer a renamed one under its new "
+                   "name and convert a widened one; reads known at an earlier time use the definition of that time. "
+                   "The identifier and event time cannot change.")
+        drop_col, rename_col, widen_col = st.columns(3, gap="large")
+        with drop_col, st.form(f"drop_{group.name}", border=False):
+            dropped = st.multiselect("Drop", [f.name for f in others], key=f"drop_pick_{group.name}")
+            if st.form_submit_button("Drop features", icon=":material/delete:", disabled=not others):
+                with engine_errors():
+                    changed = fs.change_features(group.name, drop=dropped)
+                    flash(f"Dropped {', '.join(dropped)} from {group.name}: now definition v{changed.version}")
+                    st.rerun()
+        with rename_col, st.form(f"rename_{group.name}", border=False):
+            old = st.selectbox("Rename", [f.name for f in others], key=f"rename_pick_{group.name}")
+            new = st.text_input("New name", key=f"rename_to_{group.name}")
+            if st.form_submit_button("Rename feature", icon=":material/edit:", disabled=not others):
+                with engine_errors():
+                    changed = fs.change_features(group.name, rename={old: new.strip()})
+                    flash(f"Renamed {old} to {new.strip()}: now definition v{changed.version}")
+                    st.rerun()
+        widenable = [f for f in others if not f.is_collection and WIDER[f.type]]
+        with widen_col, st.form(f"widen_{group.name}", border=False):
+            name = st.selectbox("Widen", [f"{f.name} ({f.type})" for f in widenable], key=f"widen_pick_{group.name}")
+            kind = st.selectbox("To type", ["Fractional", "String"], key=f"widen_to_{group.name}",
+                                help="Integral can become Fractional or String, Fractional String; never narrower")
+            if st.form_submit_button("Widen feature", icon=":material/swap_vert:", disabled=not widenable):
+                with engine_errors():
+                    feature = name.rsplit(" (", 1)[0]
+                    changed = fs.change_features(group.name, retype={feature: kind})
+                    flash(f"{feature} is now {kind}: definition v{changed.version}")
+                    st.rerun()
 
 
 def _state(group: FeatureGroup) -> tuple[str, str, str]:
