@@ -134,9 +134,13 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
         "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": ["g"],  # the demo alerts (exit 1)
         "pipeline": ["list"], "audit": ["--verify"], "access": ["--help"],
+        "history": ["g"], "change": ["--help"],  # definition versions: tests/cli for change itself
+        "create-entity": ["account", "--key", "id:Integral"], "attach-entity": ["g", "account"], "entities": [],
+        "entity": ["account", "--lookup", "1"],  # the demo defined customer and merchant
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
-             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline", "audit", "access"]
+             "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline", "audit", "access",
+             "history", "change", "create-entity", "attach-entity", "entities", "entity"]
     assert set(calls) | {"ui", "serve", "scheduler", "encrypt", "rekey"} == set(commands)  # encryption: test_access_crypto  # these run until stopped: tested elsewhere
     for name in order:
         r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)
