@@ -102,9 +102,14 @@ with about:
         page_link("group", f"{name} ({plural(len(group.features), 'feature')}" + (f"; {held})" if held else ")"),
                   group=name)
 
-with lookup:
+
+def lookup_box() -> None:
+    """One input per key column; the answer per group, with freshness."""
     st.subheader(f"Look up one {entity.name}")
     single = len(entity.keys) == 1
+    if not entity.groups:
+        st.caption("Nothing to look up yet: no group about it holds features (that you may see).")
+        return
     with st.form(f"lookup_{entity.name}", border=False):
         values = {}
         for k in entity.keys:
@@ -144,6 +149,10 @@ with lookup:
                         else:
                             status.markdown(":gray-badge[no online store]")
                             st.caption("This group keeps history only; read it on the group's Data tab.")
+
+
+with lookup:
+    lookup_box()
 
 if fs.allowed("update_entity"):
     with st.expander("Edit or delete this entity", icon=":material/edit:"):

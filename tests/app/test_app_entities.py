@@ -189,3 +189,35 @@ def test_the_builder_never_guesses_a_column_the_entity_does_not_name(orders):
     assert "No column is named customer_id, the key of entity customer: pick the one holding orders's identifiers" \
         in texts(at)
     assert button(at, "Build dataset").disabled
+
+
+def test_a_viewer_sees_only_its_groups_of_an_entity(studio_store, monkeypatch):
+    """vera reads merchants and transactions only: customer's groups are absent from its page and
+    its lookup, merchant's are there; nothing to define or edit."""
+    from access_support import write_access
+    from streamlit.testing.v1 import AppTest
+    from studio_support import STUDIO
+
+    from app.ui import auth
+
+    write_access(studio_store)
+    monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
+    auth._failures.clear()
+    at = AppTest.from_file(STUDIO, default_timeout=60)
+    at.run()
+    at.text_input[0].set_value("vera")
+    at.text_input[1].set_value("vera-password")
+    at.button[0].click().run()
+    at.switch_page("app_pages/entities.py").run()
+    rows = ok(at).dataframe[0].value
+    assert dict(zip(rows["entity"], rows["groups"])) == {"customer": "—", "merchant": "merchants"}
+    assert "Defining entities needs an admin grant" in texts(at)
+    at.query_params["entity"] = "customer"
+    at.query_params["key"] = "100396"
+    at.switch_page("app_pages/entities.py").run()
+    assert "Nothing to look up yet" in texts(ok(at)) and "none you may see" in texts(at)
+    assert not at.get("form") and not [e for e in at.get("expander") if "Edit or delete" in e.label]
+    at.query_params["entity"] = "merchant"
+    at.query_params["key"] = "M0054"
+    at.switch_page("app_pages/entities.py").run()
+    assert "found in 1 of 1 group" in texts(ok(at))
