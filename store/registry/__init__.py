@@ -1,5 +1,6 @@
 """Floor 5, the registry: feature-group definitions, feature metadata, write counters, and
-search; ``lineage`` holds the graph of sources, groups, datasets and models.
+search; ``entities`` holds the entities and which groups declare them; ``lineage`` holds the graph
+of sources, groups, datasets and models.
 
 All functions take an open connection so callers decide the transaction; DDL for the per-group
 online and staging tables lives with those stores. The capabilities' own tables
