@@ -161,8 +161,18 @@ def summary(changes: list[dict[str, Any]]) -> str:
         elif kind == "feature_metadata":
             words.append(f"described {c['feature']}")
         else:
-            words.append(f"{kind.replace('_seconds', '').replace('_', ' ')}: {c['from']!r} -> {c['to']!r}")
+            seconds = kind.endswith("_seconds")
+            words.append(f"{kind.replace('_seconds', '').replace('_', ' ')}: "
+                         f"{_shown(c['from'], seconds)} -> {_shown(c['to'], seconds)}")
     return "; ".join(words)
+
+
+def _shown(value: Any, seconds: bool) -> str:
+    if value is None:
+        return "none"
+    if seconds:
+        return f"{value:g} s"
+    return repr(value)
 
 
 # ----------------------------------------------------------------------------- reading old rows
