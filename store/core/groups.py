@@ -57,7 +57,7 @@ def create_feature_group(
     group = FeatureGroup(
         name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
         description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
-        created_at=now, modified_at=now, created_by=lineage.user(),
+        created_at=now, modified_at=now, created_by=ctx.policy.name,
         offline_path=ctx.files.storage.url(ctx.files.data_dir(name)), partition_by=partition_by,
         offline_retention_seconds=retention,
     )

@@ -428,7 +428,8 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
     names = set(group.feature_names)
     unknown = [c for c in table.column_names if c not in names]
     if unknown:
-        hint = " (these are columns the store adds itself; drop them)" if {c.lower() for c in unknown} & RESERVED_NAMES else ""
+        hint = " (these are columns the store adds itself; drop them)" if {c.lower() for c in unknown} & RESERVED_NAMES \
+            else "".join(group.former(c) for c in unknown)
         raise ValidationError(
             f"Columns {unknown} are not features of {group.name!r}{hint}; rename or drop them, or add the "
             f"features first. Features: {', '.join(group.feature_names)}",

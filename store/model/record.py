@@ -22,7 +22,8 @@ def typed(g: "FeatureGroup", by_name: dict[str, Any], record: Any) -> tuple[dict
         f = by_name.get(key)
         if f is None:
             raise ValidationError(
-                f"Feature {key!r} is not in feature group {g.name!r}; add it with add_features or drop it",
+                f"Feature {key!r} is not in feature group {g.name!r}{g.former(key)}; add it with add_features or "
+                "drop it",
                 group=g.name, feature=key,
             )
         if key == g.event_time:

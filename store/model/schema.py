@@ -220,6 +220,8 @@ class FeatureGroup:
     # Each feature's stable id, in feature order: a rename or a retype keeps it, so history written
     # under an older version is read by id (empty: 1..n, a group never changed but by additions).
     feature_ids: tuple[int, ...] = ()
+    # Names features had in earlier versions: the name each goes by now, or None if it was dropped.
+    former_names: dict[str, str | None] = field(default_factory=dict, compare=False)
 
     def feature(self, name: str) -> Feature:
         for f in self.features:
@@ -237,6 +239,13 @@ class FeatureGroup:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    def former(self, name: str) -> str:
+        """Why ``name`` is not a feature when an earlier version had it ('' otherwise): for errors."""
+        if name not in self.former_names:
+            return ""
+        now = self.former_names[name]
+        return f" ({name!r} was dropped)" if now is None else f" ({name!r} was renamed to {now!r})"
 
     @property
     def ids(self) -> tuple[int, ...]:

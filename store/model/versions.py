@@ -161,8 +161,18 @@ def summary(changes: list[dict[str, Any]]) -> str:
         elif kind == "feature_metadata":
             words.append(f"described {c['feature']}")
         else:
-            words.append(f"{kind.replace('_seconds', '').replace('_', ' ')}: {c['from']!r} -> {c['to']!r}")
+            seconds = kind.endswith("_seconds")
+            words.append(f"{kind.replace('_seconds', '').replace('_', ' ')}: "
+                         f"{_shown(c['from'], seconds)} -> {_shown(c['to'], seconds)}")
     return "; ".join(words)
+
+
+def _shown(value: Any, seconds: bool) -> str:
+    if value is None:
+        return "none"
+    if seconds:
+        return f"{value:g} s"
+    return repr(value)
 
 
 # ----------------------------------------------------------------------------- reading old rows
@@ -210,6 +220,20 @@ def widen_array(values: "pa.Array | pa.ChunkedArray", kind: str) -> "pa.Array | 
             con.register("__values", pa.table({"v": values}))
             return con.sql("SELECT CAST(v AS VARCHAR) AS v FROM __values").to_arrow_table().column("v")
     return values.cast(pa.string())
+
+
+def translate(values: list[Any], source: FeatureGroup, target: FeatureGroup) -> list[Any]:
+    """A row of ``source``'s features in order (maybe fewer: features added since are null) as
+    ``target``'s, by feature id, widened values converted."""
+    return [None if held is None or pos >= len(values) else widen_value(values[pos], f.type)
+            if held.type != f.type else values[pos]
+            for f, held, pos in _positions(source, len(values), target)]
+
+
+def _positions(source: FeatureGroup, count: int, target: FeatureGroup) -> list[tuple[Feature, Feature | None, int]]:
+    where = {i: n for n, i in enumerate(source.ids[:count])}
+    by_id = dict(zip(source.ids, source.features))
+    return [(f, by_id.get(i) if i in where else None, where.get(i, count)) for f, i in zip(target.features, target.ids)]
 
 
 def sql_expression(target: Feature, held: Feature | None, quote: Any) -> str:

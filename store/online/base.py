@@ -37,15 +37,11 @@ class OnlineBackend(ABC):
     def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         """Features appended to a group (rows written before read them as null)."""
 
+    @abstractmethod
     def change(self, conn: Connection, old: FeatureGroup, new: FeatureGroup) -> None:
         """A new definition version: features of ``old`` dropped, renamed or widened in ``new``
-        (matched by feature id), applied to the stored rows in the caller's transaction."""
-        from ..errors import ValidationError
-
-        raise ValidationError(
-            f"The {self.name} online store cannot drop, rename or retype features yet (group {old.name!r}); only "
-            "additions. Create a group with the new definition, or use a store whose online rows live in its "
-            "database (SQLite or PostgreSQL tables)", group=old.name)
+        (matched by feature id), for the stored rows (in the caller's transaction, or through the
+        outbox)."""
 
     @abstractmethod
     def drop(self, conn: Connection, group: FeatureGroup) -> None:

@@ -17,6 +17,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from ..databases import Connection
+from ..model.schema import FeatureGroup
 from .base import OnlineBackend
 
 if TYPE_CHECKING:
@@ -41,6 +42,21 @@ class OutboxBackend(OnlineBackend):
         self._local = threading.local()  # this thread's writes waiting for their transaction to commit
         self._applied: list[str] = []
         self._lock = threading.Lock()
+        self._versions: dict[tuple[str, Any, int], FeatureGroup] = {}
+
+    def _version(self, group: FeatureGroup, version: int) -> FeatureGroup:
+        """``group`` (the current definition) as it was at ``version``: the layout of rows written
+        then (kept versions never change, so they are cached)."""
+        from .. import registry
+
+        if version == group.version:
+            return group
+        key = (group.name, group.created_at, version)
+        found = self._versions.get(key)
+        if found is None:
+            with self.conns.read() as conn:
+                found = self._versions[key] = registry.load_version(conn, group, version)
+        return found
 
     @abstractmethod
     def _apply(self, group: str, op: str, payload: Any) -> None:

@@ -9,6 +9,12 @@ any SQL client. PostgreSQL caps a table at 1,600 columns, so a group on this bac
 WHERE`` statement, atomic per row whatever the order writes arrive in. Connections come from a
 psycopg 3 pool. With the registry still in SQLite, writes reach PostgreSQL through the outbox
 (see ``outbox``).
+
+A table's comment names the definition version its columns follow (none: 1). A definition change
+is applied by ``reconcile``, which steps the table through every version since, in one transaction
+of its own: through the outbox after the change commits, and by any write or read that meets the
+table behind (one waiting in the outbox, or another process's). A write recorded under an earlier
+version is translated by feature id, so it lands whole whichever comes first.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ PAYLOAD_ROWS = 5_000
 MAX_FEATURES = 1_590  # PostgreSQL's 1,600 columns less the four internal ones, with room to spare
 T = TypeVar("T")
 PG_TYPES = {"Integral": "BIGINT", "Fractional": "DOUBLE PRECISION", "String": "TEXT"}
+COMMENT = "featurestore definition v"  # a table's comment: the definition version its columns follow
 
 
 class PostgresOnline(OutboxBackend):
@@ -50,6 +57,7 @@ class PostgresOnline(OutboxBackend):
             raise ValidationError(f"Cannot reach the online store at {_safe(url)}: {reason}; start PostgreSQL or "
                                   "fix online: in featurestore.yaml") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=8, open=True, kwargs={"autocommit": True})
+        self._table_versions: dict[str, int] = {}  # the definition version each table was seen at
         super().__init__(conns)
 
     def _run(self, work: Callable[[Any], T]) -> T:
@@ -108,7 +116,11 @@ class PostgresOnline(OutboxBackend):
     def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         for start in range(0, len(rows), PAYLOAD_ROWS):
             self._record(conn, group.name, "upsert", [group.created_at, group.feature_names, group.record_identifier,
-                                                      now_us, [list(r) for r in rows[start:start + PAYLOAD_ROWS]]])
+                                                      now_us, [list(r) for r in rows[start:start + PAYLOAD_ROWS]],
+                                                      group.version])
+
+    def change(self, conn: Connection, old: FeatureGroup, new: FeatureGroup) -> None:
+        self._record(conn, old.name, "reconcile", [old.created_at])
 
     def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
@@ -127,18 +139,13 @@ class PostgresOnline(OutboxBackend):
         from ..common.timeutil import now_us
 
         table = self._table(group, payload[0])
+        if op == "upsert":
+            self._upsert(group, table, payload)
+            return
 
         def apply(pg: Any) -> None:  # idempotent, as the outbox needs: run again after a dropped connection
-            if op == "upsert":
-                _, names, rid, now, rows = payload
-                cols = ["_event_us", "_write_us", "_expires_us", "_deleted", *names]
-                sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols)
-                sql = (f"INSERT INTO {table} AS t ({', '.join(map(q, cols))}) VALUES ({', '.join(['%s'] * len(cols))}) "
-                       f"ON CONFLICT ({q(rid)}) DO UPDATE SET {sets} WHERE excluded._event_us > t._event_us OR "
-                       "(excluded._event_us = t._event_us AND excluded._write_us >= t._write_us) OR "
-                       f"(t._expires_us IS NOT NULL AND t._expires_us <= {int(now)})")
-                with pg.cursor() as cur:
-                    cur.executemany(sql, rows)
+            if op == "reconcile":
+                self._reconcile(pg, group, payload[0])
             elif op == "hard":
                 _, rid, record_id, event_us, write_us = payload
                 pg.execute(f"DELETE FROM {table} WHERE {q(rid)} = %s AND _write_us <= %s AND NOT (_deleted = 0 AND "
@@ -152,6 +159,84 @@ class PostgresOnline(OutboxBackend):
                 pg.execute(f"DROP TABLE IF EXISTS {table}")
         self._run(apply)
 
+    def _upsert(self, group: str, table: str, payload: list) -> None:
+        """An upsert recorded under definition version ``payload[5]`` (absent: from before
+        versions), into a table at that version or later (see the module docstring)."""
+        import psycopg
+
+        created, names, rid, now, rows, *rest = payload
+        version = rest[0] if rest else 1
+
+        def apply(pg: Any) -> None:
+            at = self._table_versions.get(table)
+            if at is None or at < version:
+                at = self._reconcile(pg, group, created)
+            cols, values = (names, rows) if at <= version else self._translated(group, created, version, at, rows)
+            cols = ["_event_us", "_write_us", "_expires_us", "_deleted", *cols]
+            sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols)
+            sql = (f"INSERT INTO {table} AS t ({', '.join(map(q, cols))}) VALUES ({', '.join(['%s'] * len(cols))}) "
+                   f"ON CONFLICT ({q(rid)}) DO UPDATE SET {sets} WHERE excluded._event_us > t._event_us OR "
+                   "(excluded._event_us = t._event_us AND excluded._write_us >= t._write_us) OR "
+                   f"(t._expires_us IS NOT NULL AND t._expires_us <= {int(now)})")
+            with pg.cursor() as cur:
+                cur.executemany(sql, values)
+
+        try:
+            self._run(apply)
+        except (psycopg.errors.UndefinedColumn, psycopg.errors.DatatypeMismatch):
+            self._table_versions.pop(table, None)  # another process moved the table on: once more, from its comment
+            self._run(apply)
+
+    def _translated(self, group: str, created: Any, version: int, at: int, rows: list) -> tuple[list[str], list]:
+        """Rows written under ``version`` as the table's version ``at`` holds them."""
+        from .. import registry
+        from ..model.versions import translate
+
+        with self.conns.read() as conn:
+            current = registry.load_group(conn, group)
+        then, now = self._version(current, version), self._version(current, at)
+        return now.feature_names, [[*r[:4], *translate(list(r[4:]), then, now)] for r in rows]
+
+    def _reconcile(self, pg: Any, group: str, created: Any) -> int:
+        """Step the group's table to the registry's current definition version; returns it (or the
+        table's own, for a table of a deleted group or one that is gone)."""
+        import psycopg
+
+        from .. import registry
+        from ..errors import NotFound
+
+        table = self._table(group, created)
+        with pg.transaction():
+            try:
+                pg.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")  # one reconciler at a time
+            except psycopg.errors.UndefinedTable:
+                return 1
+            comment = pg.execute("SELECT obj_description(%s::regclass, 'pg_class')", (table,)).fetchone()[0]
+            at = int(comment.rsplit("v", 1)[1]) if comment and comment.startswith(COMMENT) else 1
+            try:
+                with self.conns.read() as conn:
+                    current = registry.load_group(conn, group)
+            except NotFound:
+                return at
+            if current.created_at != created or current.version <= at:
+                self._table_versions[table] = at
+                return at
+            for version in range(at, current.version):
+                _step(pg, table, self._version(current, version), self._version(current, version + 1))
+            pg.execute(f"COMMENT ON TABLE {table} IS '{COMMENT}{current.version}'")
+        self._table_versions[table] = current.version
+        return current.version
+
+    def _behind(self, group: FeatureGroup, work: Callable[[Any], T]) -> T:
+        """A read, run again once the table is brought to the group's version if it was behind."""
+        import psycopg
+
+        try:
+            return self._run(work)
+        except psycopg.errors.UndefinedColumn:
+            self._run(lambda pg: self._reconcile(pg, group.name, group.created_at))
+            return self._run(work)
+
     # -- reads ------------------------------------------------------------------------------
 
     def _select(self, group: FeatureGroup, where: str) -> str:
@@ -164,12 +249,12 @@ class PostgresOnline(OutboxBackend):
                                                f"WHERE {q(group.record_identifier)} = %s", (record_id,)).fetchone())
 
     def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
-        return self._run(lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = %s"),
+        return self._behind(group, lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = %s"),
                                                (record_id, now_us), prepare=True).fetchone())
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
         pos = group.feature_names.index(group.record_identifier) + 1
-        rows = self._run(lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = ANY(%s)"),
+        rows = self._behind(group, lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = ANY(%s)"),
                                                (list(record_ids), now_us), prepare=True).fetchall())
         return {row[pos]: row for row in rows}
 
@@ -179,7 +264,7 @@ class PostgresOnline(OutboxBackend):
                              (record_id,))
             row = cur.fetchone()
             return None if row is None else dict(zip([d.name for d in cur.description], row))
-        return self._run(read)
+        return self._behind(group, read)
 
     def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
         rid = q(group.record_identifier)
@@ -210,6 +295,33 @@ class PostgresOnline(OutboxBackend):
     def close(self) -> None:
         super().close()
         self.pool.close()
+
+
+def _step(pg: Any, table: str, old: FeatureGroup, new: FeatureGroup) -> None:
+    """One definition version's change to a table (features matched by id; see ``model.versions``)."""
+    from ..model.versions import widen_value
+
+    before, after = dict(zip(old.ids, old.features)), dict(zip(new.ids, new.features))
+    rid = q(old.record_identifier)
+    for i, f in before.items():
+        if i not in after:
+            pg.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {q(f.name)}")
+    for i, f in after.items():
+        was = before.get(i)
+        if was is None:
+            pg.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {q(f.name)} {_pg_type(f)}")
+            continue
+        if was.type != f.type:
+            column = q(was.name)
+            pg.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {_pg_type(f)} USING {column}::{_pg_type(f)}")
+            if was.type == "Fractional":  # PostgreSQL writes 2.0 as '2': the text Python's repr gives instead
+                found = pg.execute(f"SELECT {rid}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+                fixed = [(widen_value(float(v), "String"), k) for k, v in found if widen_value(float(v), "String") != v]
+                if fixed:
+                    with pg.cursor() as cur:
+                        cur.executemany(f"UPDATE {table} SET {column} = %s WHERE {rid} = %s", fixed)
+        if was.name != f.name:
+            pg.execute(f"ALTER TABLE {table} RENAME COLUMN {q(was.name)} TO {q(f.name)}")
 
 
 def _pg_type(f: Feature) -> str:

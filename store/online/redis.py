@@ -1,8 +1,10 @@
 """Redis as the online store (``online: redis://host:port/db`` in ``featurestore.yaml``).
 
 One hash per record, ``<prefix><group>:r:<id>``: ``e`` event time, ``w`` write time, ``x``
-expiry (absent: none), ``d`` tombstone flag, ``v`` the features as a JSON list in group order
-(features added later read as null). Per group, sorted sets of identifiers for paging and
+expiry (absent: none), ``d`` tombstone flag, ``v`` the features as a JSON list in the order of the
+definition version ``n`` (absent: 1) it was written under. A record written under an earlier
+version is read into the current one by feature id (see ``model.versions``): a definition change
+rewrites nothing here, and a write delayed past a change still lands whole. Per group, sorted sets of identifiers for paging and
 counting: ``all`` (every stored row), ``live`` (not tombstones) and ``exp`` (live rows with a
 TTL, scored by expiry); integer identifiers are scored by value, so paging orders them exactly up
 to 2**53, text ones by bytes. Numbers stay the text they were written as: Lua only compares them.
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 PAYLOAD_ROWS = 5_000  # rows per outbox entry and per script call
 
 UPSERT = """
-local p, now, written = KEYS[1], tonumber(ARGV[1]), 0
-for i = 2, #ARGV, 7 do
+local p, now, n, written = KEYS[1], tonumber(ARGV[1]), ARGV[2], 0
+for i = 3, #ARGV, 7 do
   local id, score, e, w, x, d, v = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
   local key = p .. ':r:' .. id
   local cur = redis.call('HMGET', key, 'e', 'w', 'x')
@@ -44,7 +46,7 @@ for i = 2, #ARGV, 7 do
   end
   if take then
     redis.call('DEL', key)
-    redis.call('HSET', key, 'e', e, 'w', w, 'd', d, 'v', v)
+    redis.call('HSET', key, 'e', e, 'w', w, 'd', d, 'v', v, 'n', n)
     redis.call('ZADD', p .. ':all', score, id)
     if d == '1' then redis.call('ZREM', p .. ':live', id) else redis.call('ZADD', p .. ':live', score, id) end
     if x ~= '' and d ~= '1' then
@@ -91,7 +93,7 @@ return removed
 # The rows of many records in one call: a script costs the client one command, not one per key.
 GET_MANY = """
 local out = {}
-for i = 1, #KEYS do out[i] = redis.call('HMGET', KEYS[i], 'x', 'd', 'v') end
+for i = 1, #KEYS do out[i] = redis.call('HMGET', KEYS[i], 'x', 'd', 'v', 'n') end
 return out
 """
 
@@ -127,7 +129,10 @@ class RedisOnline(OutboxBackend):
         for start in range(0, len(rows), PAYLOAD_ROWS):
             chunk = [[_text(r[4 + rid]), r[4 + rid] if integral else 0, r[0], r[1], r[2], r[3], list(r[4:])]
                      for r in rows[start:start + PAYLOAD_ROWS]]
-            self._record(conn, group.name, "upsert", chunk)
+            self._record(conn, group.name, "upsert", {"n": group.version, "rows": chunk})
+
+    def change(self, conn: Connection, old: FeatureGroup, new: FeatureGroup) -> None:
+        """Nothing to rewrite: each record says the version it was written under (see the module docstring)."""
 
     def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
@@ -148,9 +153,10 @@ class RedisOnline(OutboxBackend):
         from ..common.timeutil import now_us
 
         key = self._key(group)
-        if op == "upsert":
-            args: list[Any] = [now_us()]
-            for rid, score, e, w, x, d, values in payload:
+        if op == "upsert":  # {"n": version, "rows": [...]}; a list of rows from before versions: version 1
+            version, rows = (payload["n"], payload["rows"]) if isinstance(payload, dict) else (1, payload)
+            args: list[Any] = [now_us(), version]
+            for rid, score, e, w, x, d, values in rows:
                 args += [rid, score, e, w, "" if x is None else x, d, json.dumps(values)]
             self._upsert(keys=[key], args=args)
         elif op == "hard":
@@ -174,26 +180,42 @@ class RedisOnline(OutboxBackend):
         return None if e is None else (int(e), int(d), None if x is None else int(x))
 
     def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
-        found = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id)}", "x", "d", "v")
-        return _live(found, now_us, len(group.features))
+        found = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id)}", "x", "d", "v", "n")
+        return self._live(group, found, now_us)
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
-        key, n = self._key(group.name), len(group.features)
+        key = self._key(group.name)
         out = {}
         for start in range(0, len(record_ids), 1000):
             chunk = record_ids[start:start + 1000]
             found = self._get_many(keys=[f"{key}:r:{_text(rid)}" for rid in chunk])
             for rid, fields in zip(chunk, found):
-                row = _live(fields, now_us, n)
+                row = self._live(group, fields, now_us)
                 if row is not None:
                     out[rid] = row
         return out
+
+    def _live(self, group: FeatureGroup, found: list, now_us: int) -> Row | None:
+        x, d, v, n = found
+        if v is None or d == "1" or (x is not None and int(x) <= now_us):
+            return None
+        return (None if x is None else int(x), *self._values(group, v, n))
+
+    def _values(self, group: FeatureGroup, v: str, n: str | None) -> list:
+        """A record's stored list as ``group``'s features (see the module docstring)."""
+        values = json.loads(v)
+        version = 1 if n is None else int(n)
+        if version == group.version:
+            return _padded(values, len(group.features))
+        from ..model.versions import translate
+
+        return translate(values, self._version(group, version), group)
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
         data = self.client.hgetall(f"{self._key(group.name)}:r:{_text(record_id)}")
         if not data:
             return None
-        values = _padded(json.loads(data["v"]), len(group.features))
+        values = self._values(group, data["v"], data.get("n"))
         return {"_event_us": int(data["e"]), "_write_us": int(data["w"]),
                 "_expires_us": int(data["x"]) if "x" in data else None, "_deleted": int(data["d"]),
                 **dict(zip(group.feature_names, values))}
@@ -244,13 +266,6 @@ def _text(record_id: Any) -> str:
 
 def _padded(values: list, n: int) -> list:
     return values + [None] * (n - len(values)) if len(values) < n else values[:n]
-
-
-def _live(found: list, now_us: int, n: int) -> Row | None:
-    x, d, v = found
-    if v is None or d == "1" or (x is not None and int(x) <= now_us):
-        return None
-    return (None if x is None else int(x), *_padded(json.loads(v), n))
 
 
 def _chunks(items: list, size: int) -> list[list]:

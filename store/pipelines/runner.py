@@ -465,7 +465,8 @@ def check_output(ctx: "StoreContext", spec: specs.PipelineSpec, table: "pa.Table
                               f"select it (… AS {missing[0]})")
     extra = sorted(names - features)
     if extra:
-        raise ValidationError(f"The output's column {extra[0]!r} is not a feature of {spec.target!r}; rename it "
+        raise ValidationError(f"The output's column {extra[0]!r} is not a feature of {spec.target!r}"
+                              f"{g.former(extra[0])}; rename it "
                               f"to one of {', '.join(sorted(features))}, or leave it out")
 
 

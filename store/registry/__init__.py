@@ -218,7 +218,20 @@ def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
         extra=json.loads(extra_json), partition_by=partition_by, offline_retention_seconds=retention,
         version=version, feature_ids=() if ids == tuple(range(1, len(ids) + 1)) else ids,
         entity=entity, entity_keys=json.loads(entity_keys or "{}"),
+        former_names=_former_names(conn, name, dict(zip(ids, (f.name for f in features)))) if version > 1 else {},
     )
+
+
+def _former_names(conn: Connection, group: str, current: dict[int, str]) -> dict[str, str | None]:
+    """Names features had in earlier versions (and no feature has now): the name now, or None."""
+    out: dict[str, str | None] = {}
+    names = set(current.values())
+    for (stored,) in conn.execute("SELECT definition FROM definition_versions WHERE group_name = ? ORDER BY version",
+                                  (group,)):
+        for f in json.loads(stored)["features"]:
+            if f["name"] not in names:
+                out[f["name"]] = current.get(f["id"])
+    return out
 
 
 def update_group(conn: Connection, name: str, now: int, **fields: Any) -> None:

@@ -148,3 +148,27 @@ def test_allowed_answers_what_the_principal_may_call(tmp_path):
         assert olga.allowed("set_monitor", "tx") and not olga.allowed("delete_dataset")
         assert not olga.allowed("compact") and olga.allowed("compact", "tx")  # every group's upkeep is an admin's
         assert vera.with_principal("root").allowed("delete_dataset")
+
+
+def test_definition_changes_are_logged_with_their_version_and_diff(tmp_path, registry_location, monkeypatch):
+    monkeypatch.setenv("FEATURESTORE_PRINCIPAL", "ana")
+    fs = FeatureStore(tmp_path / "s", registry=registry_location)
+    fs.create_feature_group("tx", "tid", "ts", TX)
+    fs.add_features("tx", [Feature("note", "String")])
+    fs.change_features("tx", rename={"amount": "amount_eur"}, retype={"cid": "String"})
+    fs.update_feature_group("tx", ttl=3600)
+    with pytest.raises(ValidationError):
+        fs.change_features("tx", retype={"cid": "Integral"})  # a narrowing: refused, and logged as refused
+    entries = fs.audit(action="change_features")
+    assert list(entries["outcome"]) == ["failed: ValidationError", "ok"]
+    details = entries["details"].iloc[1]
+    details = json.loads(details) if isinstance(details, str) else details
+    assert details["version"] == 3 and {"change": "rename", "feature": "amount", "to": "amount_eur"} in details["changes"]
+    history = fs.definition_history("tx")
+    assert [(v["version"], v["changed_by"], v["summary"]) for v in history] == [
+        (1, "ana", "created"), (2, "ana", "added note (String)"),
+        (3, "ana", "cid Integral -> String; renamed amount -> amount_eur"), (4, "ana", "ttl: none -> 3600 s")]
+    assert list(fs.audit()["action"])[:4] == ["change_features", "update_feature_group", "change_features",
+                                              "add_features"]
+    assert fs.verify_audit()["ok"]
+    fs.close()

@@ -61,6 +61,26 @@ def test_staged_rows_and_added_features_are_in_the_spark_views(spark, tmp_path):
         pd.testing.assert_frame_equal(got, fs.query(sql), check_dtype=False)
 
 
+def test_spark_reads_history_written_under_every_definition_version(spark, tmp_path):
+    with FeatureStore(tmp_path / "s") as fs:
+        fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String"),
+                                                  Feature("amt", "Integral"), Feature("x", "Fractional"),
+                                                  Feature("note", "String")])
+        fs.ingest("g", pd.DataFrame({"id": [1, 2, 3], "ts": ["2026-10-01T00:00:00Z"] * 3, "amt": [1, 2, 3],
+                                     "x": [2.0, 1e15, 0.1], "note": ["a", "b", "c"]}))
+        fs.change_features("g", rename={"amt": "amount"}, retype={"x": "String"}, drop=["note"])
+        fs.change_features("g", retype={"amount": "Fractional"})
+        fs.put_record("g", {"id": 4, "ts": "2026-10-02T00:00:00Z", "amount": 4.5, "x": "text"})
+        sql = "SELECT id, amount, x FROM g ORDER BY id"
+        got = fs.query(sql, engine="spark", spark=spark)
+        assert got["x"].tolist() == ["2.0", "1000000000000000.0", "0.1", "text"]  # as Python and DuckDB write them
+        pd.testing.assert_frame_equal(got, fs.query(sql), check_dtype=False)
+        entity = pd.DataFrame({"id": [1, 2, 4], "event_time": ["2026-10-03T00:00:00Z"] * 3})
+        pd.testing.assert_frame_equal(fs.build_dataset(entity, ["g"], engine="spark", spark=spark, record=False)
+                                      .to_pandas(), fs.build_dataset(entity, ["g"], record=False).to_pandas(),
+                                      check_dtype=False)
+
+
 def test_spark_sql_is_read_only_and_cannot_read_files_by_path(spark, sample):
     with FeatureStore(sample) as fs:
         with pytest.raises(ValidationError, match="read-only"):

@@ -148,7 +148,7 @@ def test_list_feature_groups_filters_sorts_and_pages(sm):
         assert error(exc)[0] == "ValidationException"
 
 
-def test_update_adds_features_sets_ttl_and_storage_and_records_the_update(sm):
+def test_update_adds_features_sets_ttl_and_storage_and_records_the_update(sm, server):
     create(sm, "updated")
     sm.update_feature_group(FeatureGroupName="updated", FeatureAdditions=[{"FeatureName": "n", "FeatureType": "Integral"}],
                             OnlineStoreConfig={"TtlDuration": {"Unit": "Minutes", "Value": 90}, "StorageType": "InMemory"},
@@ -158,6 +158,9 @@ def test_update_adds_features_sets_ttl_and_storage_and_records_the_update(sm):
     assert d["OnlineStoreConfig"]["TtlDuration"] == {"Unit": "Minutes", "Value": 90}
     assert d["OnlineStoreConfig"]["StorageType"] == "InMemory"
     assert d["LastUpdateStatus"] == {"Status": "Successful"} and d["LastModifiedTime"] >= d["CreationTime"]
+    with FeatureStore(server.store_path) as fs:  # each update is a definition version, as every change is
+        assert [v["summary"] for v in fs.definition_history("updated")] == [
+            "created", "added n (Integral)", "ttl: none -> 5400 s"]
     for bad, code in (({"FeatureAdditions": [{"FeatureName": "n", "FeatureType": "String"}]}, "ValidationException"),
                       ({"FeatureAdditions": [{"FeatureName": f"f{i}", "FeatureType": "String"} for i in range(101)]},
                        "ValidationException")):
