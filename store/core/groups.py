@@ -107,7 +107,8 @@ def describe(ctx: StoreContext, name: str, storage: bool = True, version: int | 
         usage = {"online_bytes": ctx.online.size_bytes(conn, group) if group.online else None,
                  "growth_per_day": disk.growth(conn, name, now)} if storage else {}
     return {
-        "group": group, "entity": group.entity, "entity_keys": dict(group.entity_keys), "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
+        "group": group, "entity": group.entity, "entity_keys": dict(group.entity_keys),
+        "online_records": online_count, "offline_rows": files["rows"] + st["staged_rows"],
         "staged_rows": st["staged_rows"], "offline_files": files["files"], "offline_bytes": files["bytes"],
         "last_event_us": st["last_event_us"], "last_write_us": st["last_write_us"] or None,
         "write_seq": st["seq"], "offline_uri": ctx.files.storage.url(ctx.files.data_dir(name)), "extra": group.extra,

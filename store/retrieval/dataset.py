@@ -357,9 +357,9 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
         col = key_column(group, keys)
         if col not in table.column_names and group.entity and group.name not in keys:
             raise ValidationError(
-                f"Entity table has no column {col!r}: {group.name!r} is about entity {group.entity!r}, keyed by {col!r} "
-                f"(the group's identifier {group.record_identifier!r}), so it joins on a column named {col!r}. Add "
-                f"it, or name the column holding {col!r} with keys={{'{group.name}': 'column'}}",
+                f"Entity table has no column {col!r}: {group.name!r} is about entity {group.entity!r}, whose key "
+                f"{col!r} (the group's identifier {group.record_identifier!r}) it joins on. Add a column {col!r}, or "
+                f"name the column holding the {group.entity} keys with keys={{'{group.name}': 'column'}}",
                 group=group.name, entity=group.entity, column=col)
         if col not in table.column_names:
             raise ValidationError(
