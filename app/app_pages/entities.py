@@ -1,8 +1,11 @@
 """Entities: what rows are about. Every entity with its keys and groups; one entity (``?entity=``)
 with its keys, description, tags, the groups about it, and a lookup of everything the online store
-holds about one of them (``&key=`` for a one-key entity, so a lookup is a link); defining,
+holds about one of them (``&key=``: the value, or a JSON array for several key columns, so a
+lookup is a link); defining,
 editing and deleting entities for those allowed to."""
 from __future__ import annotations
+
+import json
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +16,7 @@ from app.ui.nav import ENTITY_KEY, open_page, page_link
 from app.ui.pickers import pairs_editor
 from app.ui.session import flash, store
 
-LOOKUP_KEY = "key"  # the query parameter holding a one-key entity's looked-up value
+LOOKUP_KEY = "key"  # the query parameter holding the looked-up key: its value, or a JSON array of values
 TYPES = ("Integral", "String", "Fractional")
 
 fs = store()
@@ -103,6 +106,19 @@ with about:
                   group=name)
 
 
+def _linked_key(count: int) -> list[str]:
+    """The key the URL names, one text per key column ("" where it names none)."""
+    text = st.query_params.get(LOOKUP_KEY, "")
+    if count == 1:
+        return [text]
+    try:
+        values = json.loads(text) if text else []
+    except ValueError:
+        values = []
+    values = [str(v) for v in values] if isinstance(values, list) and len(values) == count else []
+    return values or [""] * count
+
+
 def lookup_box() -> None:
     """One input per key column; the answer per group, with freshness."""
     st.subheader(f"Look up one {entity.name}")
@@ -110,16 +126,17 @@ def lookup_box() -> None:
     if not entity.groups:
         st.caption("Nothing to look up yet: no group about it holds features (that you may see).")
         return
+    linked = _linked_key(len(entity.keys))
     with st.form(f"lookup_{entity.name}", border=False):
         values = {}
-        for k in entity.keys:
-            start = st.query_params.get(LOOKUP_KEY, "") if single else ""
+        for k, start in zip(entity.keys, linked):
             values[k.name] = st.text_input(k.name, value=start, key=f"lookup_{entity.name}_{k.name}",
                                            placeholder=f"{k.type} value", help=f"The {entity.name}'s {k.name}")
         asked = st.form_submit_button("Look up", type="primary", icon=":material/search:")
-    if asked and single:
-        st.query_params[LOOKUP_KEY] = values[entity.key_names[0]]
-    if asked or (single and st.query_params.get(LOOKUP_KEY)):
+    if asked:
+        given = list(values.values())
+        st.query_params[LOOKUP_KEY] = given[0] if single else json.dumps(given)
+    if asked or any(linked):
         if any(not v.strip() for v in values.values()):
             st.info(f"Give a value for each key column: {', '.join(entity.key_names)}.", icon=":material/info:")
         else:

@@ -74,3 +74,12 @@ def test_an_owner_attaches_its_group_but_cannot_see_others(store):
         ed.update_feature_group("profiles", entity=None)
     ed.update_feature_group("orders", entity="customer")
     assert ed.entity("customer").groups == ("orders",)
+
+
+def test_search_finds_entities_for_any_reader_and_groups_only_when_visible(store):
+    vera = store.with_principal("vera")
+    hits = vera.search("customer")
+    assert {h["kind"] for h in hits} >= {"entity"}
+    assert [h["entity"] for h in hits if h["kind"] == "entity"] == ["customer"]
+    assert {h["group"] for h in hits if h["kind"] != "entity"} <= {"orders", "profiles"}
+    assert "risk_scores" in {h["group"] for h in store.search("customer") if h["kind"] != "entity"}

@@ -221,3 +221,13 @@ def test_a_viewer_sees_only_its_groups_of_an_entity(studio_store, monkeypatch):
     at.query_params["key"] = "M0054"
     at.switch_page("app_pages/entities.py").run()
     assert "found in 1 of 1 group" in texts(ok(at))
+
+
+def test_an_entity_of_two_key_columns_takes_one_input_each_and_links_them(fs):
+    fs.create_entity("shop", keys=[Feature("country"), Feature("shop_no", "Integral")])
+    fs.create_feature_group("shop_sales", "shop_no", "ts", [Feature("shop_no", "Integral"), Feature("ts"),
+                                                            Feature("sales", "Fractional")])
+    at = ok(page("entities", entity="shop"))
+    assert "Nothing to look up yet" in texts(at)  # no group about it holds features (one identifier column each)
+    with pytest.raises(Exception, match="2 key column"):
+        fs.update_feature_group("shop_sales", entity="shop")
