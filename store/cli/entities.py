@@ -2,16 +2,9 @@
 command line of entities, one ``FeatureStore`` call each."""
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from .kit import echo_json, open_store
-
-
-def _entity_json(entity: Any) -> dict[str, Any]:
-    return {"name": entity.name, "keys": [k.to_dict() for k in entity.keys], "description": entity.description,
-            "tags": entity.tags, "groups": list(entity.groups), "created_by": entity.created_by}
 
 
 @click.command("entities")
@@ -21,7 +14,7 @@ def entities(ctx: click.Context, as_json: bool) -> None:
     """List entities: their key columns and the feature groups about them."""
     found = open_store(ctx).list_entities()
     if as_json:
-        echo_json([_entity_json(e) for e in found])
+        echo_json([e.to_dict() for e in found])
         return
     if not found:
         click.echo("No entities yet: define one with featurestore create-entity NAME --key customer_id:Integral")
@@ -39,7 +32,7 @@ def entity(ctx: click.Context, name: str, values: tuple[str, ...]) -> None:
     """Show an entity as JSON (with --lookup: its latest features in every group about it)."""
     fs = open_store(ctx)
     if not values:
-        echo_json(_entity_json(fs.entity(name)))
+        echo_json(fs.entity(name).to_dict())
         return
     echo_json(fs.entity_record(name, list(values) if len(values) > 1 else values[0]))
 
