@@ -3,6 +3,7 @@ feature group to one, and look up one entity across its groups; their documentat
 ``FeatureStore``. Groups the principal may not see are left out of every answer here."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from ..common.timeutil import event_time_to_us, now_us, us_to_iso
@@ -12,14 +13,11 @@ from ..model import record as records
 from ..model.entity import Entity, check_keys_given, identifier_columns, match_keys
 from ..model.schema import Feature, FeatureGroup, MAX_TAGS, check_parameters, check_text
 from ..registry import entities as registry
-from ..registry import lineage
 from . import lookups
 from .context import StoreContext
 
 
 def _visible(ctx: StoreContext, entity: Entity) -> Entity:
-    from dataclasses import replace
-
     return replace(entity, groups=tuple(ctx.policy.visible(list(entity.groups))))
 
 
@@ -27,7 +25,7 @@ def create_entity(ctx: StoreContext, name: str, keys: Sequence[Feature | dict], 
                   tags: dict[str, str] | None = None) -> Entity:
     now = now_us()
     entity = Entity(name=name, keys=check_keys_given(name, keys), description=description, tags=dict(tags or {}),
-                    created_at=now, modified_at=now, created_by=lineage.user())
+                    created_at=now, modified_at=now, created_by=ctx.policy.name)
     with ctx.db.write() as conn:
         registry.insert(conn, entity, now)
     return entity_definition(ctx, name)

@@ -83,3 +83,7 @@ def test_search_finds_entities_for_any_reader_and_groups_only_when_visible(store
     assert [h["entity"] for h in hits if h["kind"] == "entity"] == ["customer"]
     assert {h["group"] for h in hits if h["kind"] != "entity"} <= {"orders", "profiles"}
     assert "risk_scores" in {h["group"] for h in store.search("customer") if h["kind"] != "entity"}
+
+
+def test_an_entity_records_the_principal_that_defined_it(store):
+    assert store.entity("customer").created_by == "root"
