@@ -134,13 +134,13 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
         "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": ["g"],  # the demo alerts (exit 1)
         "pipeline": ["list"], "audit": ["--verify"], "access": ["--help"],
-        "history": ["g"], "change": ["--help"],  # definition versions: tests/cli for change itself
+        "change": ["customers", "--rename", "age=age_years"], "history": ["customers"],
         "create-entity": ["account", "--key", "id:Integral"], "attach-entity": ["g", "account"], "entities": [],
         "entity": ["account", "--lookup", "1"],  # the demo defined customer and merchant
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
              "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline", "audit", "access",
-             "history", "change", "create-entity", "attach-entity", "entities", "entity"]
+             "change", "history", "create-entity", "attach-entity", "entities", "entity"]
     assert set(calls) | {"ui", "serve", "scheduler", "encrypt", "rekey"} == set(commands)  # encryption: test_access_crypto  # these run until stopped: tested elsewhere
     for name in order:
         r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)
@@ -205,3 +205,19 @@ def test_ui_starts_streamlit_on_the_installed_studio_from_the_repository(tmp_pat
     assert os.path.isfile(studio) and studio.endswith(os.path.join("app", "studio.py"))
     assert os.path.isfile(os.path.join(started["cwd"], ".streamlit", "config.toml"))
     assert started["env"]["FEATURESTORE_HOME"] == str(tmp_path / "s")
+
+
+def test_change_and_history_from_the_cli(run, orders_csv):
+    run("create", "--from-file", orders_csv, "--name", "orders", "--id", "order_id", "--event-time", "ts")
+    run("ingest", "orders", orders_csv)
+    features = json.loads(run("describe", "orders").output)["features"]
+    other = next(f["name"] for f in features if f["name"] not in ("order_id", "ts"))
+    r = run("change", "orders", "--rename", f"{other}={other}_v2")
+    assert r.exit_code == 0 and "is now at definition version 2" in r.output and f"{other}_v2" in r.output
+    r = run("change", "orders", "--rename", "nonsense")
+    assert r.exit_code != 0 and "--rename takes NAME=VALUE" in r.output
+    r = run("change", "orders", "--drop", "order_id")
+    assert r.exit_code == 1 and "record identifier" in r.output
+    lines = run("history", "orders").output.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["v1", "v2"] and lines[1].endswith(f"renamed {other} -> {other}_v2")
+    assert json.loads(run("describe", "orders", "--version", "1").output)["version"] == 1
