@@ -4,23 +4,17 @@ explicit mapping); refusals naming columns and types; the audit log; and a store
 entities existed opening and upgrading in place."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tarfile
-import io
 
 import pandas as pd
 import pytest
+
+from upgrade_support import legacy_store
 
 from store import Conflict, Feature, FeatureStore, NotFound, ValidationError
 
 # Definitions live in the registry: run on SQLite and on PostgreSQL.
 pytestmark = [pytest.mark.registry]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Commits whose stores have no entities: before definition versions (schema 7), and with them (8).
-BEFORE_ENTITIES = ["4ec99e3", "9b53b82"]
 
 
 def orders(fs, name="orders", id_name="cust_id", id_type="Integral", **kwargs):
@@ -179,46 +173,23 @@ def test_search_finds_entities(fs):
     assert [h for h in fs.search("nothing-like-it")] == []
 
 
-def _old_store(tmp_path, commit: str) -> str:
-    """A store written by the code of ``commit`` (before entities), with a group and records."""
-    old = tmp_path / "old_code"
-    archive = subprocess.run(["git", "-C", ROOT, "archive", commit, "store"], check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(old, filter="data")
-    path = str(tmp_path / "old_store")
-    script = (
-        "from store import FeatureStore, Feature\n"
-        f"fs = FeatureStore({path!r})\n"
-        "fs.create_feature_group('orders', 'cust_id', 'ts', [Feature('cust_id', 'Integral'), Feature('ts'), "
-        "Feature('total', 'Fractional')], description='made before entities')\n"
-        "import pandas as pd\n"
-        "fs.ingest('orders', pd.DataFrame([{'cust_id': i, 'ts': '2026-11-%02dT08:00:00Z' % (1 + i % 28), "
-        "'total': i * 1.5} for i in range(500)]))\n"
-        "fs.close()\n")
-    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(old),
-                   env={**os.environ, "PYTHONPATH": str(old)})
-    return path
-
-
-@pytest.mark.parametrize("commit", BEFORE_ENTITIES)
-def test_a_store_made_before_entities_upgrades_in_place(tmp_path, commit):
-    path = _old_store(tmp_path, commit)
+def test_a_store_of_the_previous_release_upgrades_in_place(tmp_path):
+    path = legacy_store(tmp_path)
     fs = FeatureStore(path)
     try:
-        group = fs.feature_group("orders")
-        assert group.entity is None and group.entity_keys == {} and group.description == "made before entities"
-        assert fs.get_record("orders", 7)["total"] == 10.5 and fs.list_entities() == []
-        fs.create_entity("customer", keys=[Feature("customer_id", "Integral")])
-        assert fs.update_feature_group("orders", entity="customer").entity_keys == {"cust_id": "customer_id"}
-        answer = fs.entity_record("customer", 7)
-        assert answer["groups"][0]["status"] == "found" and answer["groups"][0]["features"] == {"total": 10.5}
+        group = fs.feature_group("tx")
+        assert group.entity is None and group.entity_keys == {} and group.description == "Card transactions"
+        assert fs.get_record("tx", 7)["amount"] == 99.5 and fs.list_entities() == []
+        fs.create_entity("transaction", keys=[Feature("transaction_id", "Integral")])
+        assert fs.update_feature_group("tx", entity="transaction").entity_keys == {"tx_id": "transaction_id"}
+        answer = fs.entity_record("transaction", 7)
+        assert answer["groups"][0]["status"] == "found" and answer["groups"][0]["features"]["amount"] == 99.5
     finally:
         fs.close()
     reopened = FeatureStore(path)  # the upgrade is kept, and a second open does not redo it
     try:
-        assert reopened.feature_group("orders").entity == "customer"
-        assert [e.name for e in reopened.list_entities()] == ["customer"]
+        assert reopened.feature_group("tx").entity == "transaction"
+        assert [e.name for e in reopened.list_entities()] == ["transaction"]
     finally:
         reopened.close()
 

@@ -3,22 +3,16 @@
 the new capabilities work on it."""
 from __future__ import annotations
 
-import os
-import tarfile
-
 import pandas as pd
 import pytest
+from upgrade_support import legacy_store
 
 from store import Feature, FeatureStore
-
-FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "legacy_store.tar.gz")
 
 
 @pytest.fixture
 def legacy(tmp_path):
-    with tarfile.open(FIXTURE) as tar:
-        tar.extractall(tmp_path, filter="data")
-    fs = FeatureStore(str(tmp_path / "store"))
+    fs = FeatureStore(legacy_store(tmp_path))
     yield fs
     fs.close()
 
