@@ -38,7 +38,7 @@ class Lookup:
         self.versioned = self.reader.versioned
         self.names = tuple(prep["names"])
         self.json = tuple(n for i, n in enumerate(self.names) if i in prep["json_cols"])  # collections
-        self.integral = group.id_feature.type == "Integral"
+        self.integral = not group.composite and group.id_features[0].type == "Integral"
 
     def identifier(self, value: Any) -> Any:
         """``value`` as the group's identifier type (a plain int of an integer group as it is)."""
