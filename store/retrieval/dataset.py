@@ -514,8 +514,12 @@ def _check_coverage(coverage: dict[str, Any], key_cols: dict[str, str],
     for group, figures in coverage["groups"].items():
         got = figures["rows_with_values"]
         if (got == 0 if required is None else got == 0 or got < required * n):
-            short.append(f"{group!r} gave values to {got:,} of {n:,} rows (key column {key_cols[group]!r} against "
-                         f"its identifier {identifiers[group]!r})")
+            if isinstance(key_cols[group], list):  # a key of several columns
+                against = (f"key columns {', '.join(map(repr, key_cols[group]))} against its key "
+                           f"{', '.join(map(repr, identifiers[group]))}")
+            else:
+                against = f"key column {key_cols[group]!r} against its identifier {identifiers[group]!r}"
+            short.append(f"{group!r} gave values to {got:,} of {n:,} rows ({against})")
     if not short:
         return
     none = coverage["rows_without_any_feature"]
