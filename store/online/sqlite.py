@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..databases import Database
 
 CHUNK = 500  # identifiers per IN (...) query
+KEY_CHUNK = 100  # keys of several columns per query: each is an (a = ? AND b = ?) term of an OR
 
 
 class DatabaseOnline(OnlineBackend):
@@ -27,7 +28,7 @@ class DatabaseOnline(OnlineBackend):
         self.url = conns.url
 
     def create(self, conn: Connection, group: FeatureGroup) -> None:
-        tables.create_table(conn, group)
+        tables.create_table(conn, group, sqlite=self.conns.name == "sqlite")
 
     def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         tables.add_columns(conn, group, features)
@@ -50,10 +51,10 @@ class DatabaseOnline(OnlineBackend):
                                         (*tables.key_args(group, record_id), now_us)).fetchone()
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
-        key = key_of_row(group, 1)
+        key, chunk = key_of_row(group, 1), chunk_of(group)
         conn, found = self.conns.get(), {}
-        for start in range(0, len(record_ids), CHUNK):
-            where, args = any_key(self.conns, group, "", record_ids[start:start + CHUNK])
+        for start in range(0, len(record_ids), chunk):
+            where, args = any_key(self.conns, group, "", record_ids[start:start + chunk])
             for row in conn.execute(_select_sql(group, where), (*args, now_us)):
                 found[key(row)] = row
         return found
@@ -96,16 +97,18 @@ class DatabaseReader(Reader):
         self.conns = backend.conns
         self.versioned = backend.conns.name == "sqlite"
         self.key = key_of_row(group, 0)
-        self.args = (lambda rid: (*rid,)) if group.composite else (lambda rid: (rid,))
+        self.composite = group.composite
         self.one_sql = tables.lookup_sql(group)
         self.one_versioned_sql = tables.lookup_sql(group, versioned=True)
         self.many_sql: dict[str, str] = {}  # by the IN (...) condition
 
     def one(self, record_id: Any, now_us: int) -> Row | None:
-        return self.conns.get().execute(self.one_sql, (*self.args(record_id), now_us)).fetchone()
+        args = (*record_id, now_us) if self.composite else (record_id, now_us)
+        return self.conns.get().execute(self.one_sql, args).fetchone()
 
     def one_versioned(self, record_id: Any, now_us: int) -> tuple[int | None, Row | None]:
-        row = self.conns.get().execute(self.one_versioned_sql, (*self.args(record_id), now_us)).fetchone()
+        args = (*record_id, now_us) if self.composite else (record_id, now_us)
+        row = self.conns.get().execute(self.one_versioned_sql, args).fetchone()
         if row is None:  # no version row: never in a store whose tables exist
             return None, None
         return row[-1], (None if row[-2] is None else row)
@@ -117,9 +120,9 @@ class DatabaseReader(Reader):
         return self._many(record_ids, now_us, True)
 
     def _many(self, record_ids: Sequence[Any], now_us: int, versioned: bool) -> tuple[int | None, dict[Any, Row]]:
-        conn, key, found = self.conns.get(), self.key, {}
-        for start in range(0, len(record_ids), CHUNK):
-            where, args = any_key(self.conns, self.group, "t.", record_ids[start:start + CHUNK])
+        conn, key, found, chunk = self.conns.get(), self.key, {}, chunk_of(self.group)
+        for start in range(0, len(record_ids), chunk):
+            where, args = any_key(self.conns, self.group, "t.", record_ids[start:start + chunk])
             sql = self.many_sql.get(where)
             if sql is None:
                 sql = self.many_sql[where] = tables.lookup_sql(self.group, where)
@@ -140,12 +143,16 @@ def key_of_row(group: FeatureGroup, offset: int) -> Callable[[Row], Any]:
 
 def any_key(conns: "Database", group: FeatureGroup, prefix: str, keys: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     """A condition that a row's key is one of ``keys``, and its parameters (``Database.any_of``
-    for one column; a list of row values for several)."""
+    for one column; for several, an OR of each key's equalities, which SQLite answers with one
+    primary-key search per key, where a row-value IN (VALUES ...) would scan the table)."""
     if not group.composite:
         return conns.any_of(f"{prefix}{q(group.identifiers[0])}", keys)
-    row = f"({', '.join('?' * len(group.identifiers))})"
-    return (f"({tables.key_columns(group, prefix)}) IN (VALUES {', '.join([row] * len(keys))})",
-            tuple(v for k in keys for v in k))
+    one = f"({tables.key_where(group, prefix)})"
+    return f"({' OR '.join([one] * len(keys))})", tuple(v for k in keys for v in k)
+
+
+def chunk_of(group: FeatureGroup) -> int:
+    return KEY_CHUNK if group.composite else CHUNK
 
 
 @lru_cache(maxsize=1024)
