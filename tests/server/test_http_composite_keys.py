@@ -99,6 +99,9 @@ def test_delete_record_and_list_records(server, rt):
                          EventTime="2024-01-03T00:00:00Z")
     listed = rt.list_records(FeatureGroupName="visits")["RecordIdentifiers"]
     assert listed == ['[1,"b"]', '[2,"a"]']
+    first = rt.list_records(FeatureGroupName="visits", MaxResults=1)
+    second = rt.list_records(FeatureGroupName="visits", MaxResults=1, NextToken=first["NextToken"])
+    assert first["RecordIdentifiers"] + second["RecordIdentifiers"] == listed and "NextToken" not in second
 
 
 def test_a_one_feature_group_answers_as_before(sm, rt):
