@@ -87,7 +87,3 @@ def as_text(values: tuple[Any, ...] | list[Any]) -> str:
     """A composite key's values as compact JSON array text: how Redis and the HTTP API name it."""
     return json.dumps(list(values), separators=(",", ":"))
 
-
-def shown_key(g: "FeatureGroup", typed_key: Any) -> str:
-    """'id = 'c1'' or '(merchant_id, terminal_id) = ('m1', 7)' for messages."""
-    return f"{g.key_label} = {typed_key!r}"

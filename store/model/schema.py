@@ -195,7 +195,9 @@ def check_parameters(params: Any, where: str, limit: int = MAX_PARAMETERS, what:
 
 @dataclass(frozen=True)
 class FeatureGroup:
-    """A feature group's definition as the registry holds it."""
+    """A feature group's definition as the registry holds it. Its record key is ``identifiers``:
+    one scalar feature, or several in key order (``composite``); ``record_identifier`` names the
+    one of a group keyed by one feature and refuses a composite group's."""
 
     name: str
     identifiers: tuple[str, ...]  # the record key's columns, in key order (one for most groups)
