@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
+
+from ..errors import ValidationError
 
 from .kit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
 from .access import access, audit, encrypt, rekey
@@ -248,7 +251,8 @@ def get(ctx: click.Context, group: str, record_id: str, features: str | None) ->
     """Print the latest record of RECORD_ID from the online store as JSON (a group keyed by
     several columns takes a JSON array of the key's values in key order: '["m1",7]')."""
     fs = open_store(ctx)
-    record = fs.get_record(group, record_key(fs, group, record_id), features.split(",") if features else None)
+    with cli_keys(fs, group, record_id):
+        record = fs.get_record(group, record_key(fs, group, record_id), features.split(",") if features else None)
     if record is None:
         click.echo(f"No live record {record_id!r} in {group!r}", err=True)
         ctx.exit(1)
@@ -257,7 +261,10 @@ def get(ctx: click.Context, group: str, record_id: str, features: str | None) ->
 
 def record_key(fs: Any, group: str, text: str) -> Any:
     """RECORD_ID as the store takes it: the text, or for a group keyed by several columns the
-    values of a JSON array in key order (each coerced to its column's type by the store)."""
+    values of its JSON array in key order (each typed by the store). A text that is no JSON array
+    is passed on without reading the definition: the call itself is checked and refused."""
+    if not text.startswith("["):
+        return text
     g = fs.feature_group(group)
     if not g.composite:
         return text
@@ -266,10 +273,26 @@ def record_key(fs: Any, group: str, text: str) -> Any:
     except json.JSONDecodeError:
         values = None
     if not isinstance(values, list):
-        example = json.dumps(["m1", 7][:len(g.identifiers)] + ["x"] * (len(g.identifiers) - 2))
-        raise click.UsageError(f"{group} is keyed by {', '.join(g.identifiers)}: give RECORD_ID as a JSON array of "
-                               f"their values in that order, e.g. '{example}'")
+        raise key_usage(g)
     return values
+
+
+def key_usage(g: Any) -> click.UsageError:
+    example = json.dumps(["m1", 7][:len(g.identifiers)] + ["x"] * (len(g.identifiers) - 2))
+    return click.UsageError(f"{g.name} is keyed by {', '.join(g.identifiers)}: give RECORD_ID as a JSON array of "
+                            f"their values in that order, e.g. '{example}'")
+
+
+@contextmanager
+def cli_keys(fs: Any, group: str, text: str) -> Iterator[None]:
+    """A text given for a composite group's key (not a JSON array, so passed on as it is and
+    refused by the store) is refused with the form the CLI takes."""
+    try:
+        yield
+    except ValidationError:
+        if not text.startswith("[") and fs.feature_group(group).composite:
+            raise key_usage(fs.feature_group(group)) from None
+        raise
 
 
 @main.command()
@@ -295,7 +318,8 @@ def put(ctx: click.Context, group: str, record_json: str) -> None:
 def delete_record(ctx: click.Context, group: str, record_id: str, event_time: str, hard: bool) -> None:
     """Delete RECORD_ID as of EVENT_TIME (soft by default; RECORD_ID as ``get`` takes it)."""
     fs = open_store(ctx)
-    outcome = fs.delete_record(group, record_key(fs, group, record_id), event_time, hard=hard)
+    with cli_keys(fs, group, record_id):
+        outcome = fs.delete_record(group, record_key(fs, group, record_id), event_time, hard=hard)
     if outcome == "newer_kept":
         click.echo(f"{record_id} in {group} stays live online: its stored version is newer than {event_time}. "
                    "Only a delete marker was added to the offline history.")
