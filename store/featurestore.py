@@ -135,13 +135,15 @@ class FeatureStore:
     # ----------------------------------------------------------------------------- groups
 
     def create_feature_group(
-        self, name: str, record_identifier: str, event_time: str, features: Sequence[Feature | dict] | None = None,
+        self, name: str, record_identifier: str | Sequence[str], event_time: str,
+        features: Sequence[Feature | dict] | None = None,
         *, dataframe: Any = None, description: str = "", tags: dict[str, str] | None = None,
         online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
         partition_by: str = layout.DEFAULT_PARTITION, offline_retention: Any = None, time_format: str | None = None,
         entity: str | None = None, entity_keys: dict[str, str] | None = None,
     ) -> FeatureGroup:
-        """Create a group from ``features``, or infer them from ``dataframe`` (a DataFrame, Arrow
+        """Create a group keyed by ``record_identifier`` (a feature, or a list of scalar features in key
+        order: record keys are then tuples, or dicts by column), from ``features``, or inferred from ``dataframe`` (a DataFrame, Arrow
         table or file; its data is not ingested, and a column whose name is not a valid feature
         name gets a sanitised one, which ingest maps it onto). ``partition_by``: day, hour, month
         or none; ``offline_retention``: a timedelta or days of history to keep (None: all).
@@ -266,7 +268,8 @@ class FeatureStore:
         writes.put_record(self._ctx, group, record, target_stores, ttl, source=source)
 
     def get_record(self, group: str, record_id: Any, features: Sequence[str] | None = None) -> dict[str, Any] | None:
-        """The latest live record from the online store, or None (missing, deleted or expired)."""
+        """The latest live record from the online store, or None (missing, deleted or expired).
+        ``record_id`` of a group keyed by several columns: a tuple in key order or a dict by column."""
         return lookups.get_record(self._ctx, group, record_id, features)
 
     def batch_get_records(self, group: str, record_ids: Sequence[Any], features: Sequence[str] | None = None) -> list[dict[str, Any]]:

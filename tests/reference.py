@@ -48,7 +48,9 @@ class OnlineRow:
 class Reference:
     """The semantics of put / delete / ingest and of get, as_of, history and point-in-time joins."""
 
-    def __init__(self, features: Iterable[str], record_identifier: str, event_time: str) -> None:
+    def __init__(self, features: Iterable[str], record_identifier: str | tuple[str, ...], event_time: str) -> None:
+        """``record_identifier``: a feature, or a tuple of features (a key of several columns, whose
+        values are tuples in that order)."""
         self.features = list(features)
         self.rid_name = record_identifier
         self.et_name = event_time
@@ -66,7 +68,7 @@ class Reference:
     def put(self, record: dict[str, Any], ev: int, op: int) -> None:
         """A full overwrite: features missing from ``record`` are null. Historic puts still go offline."""
         values = {f: record.get(f) for f in self.features}
-        rid = values[self.rid_name]
+        rid = self.key_of(values)
         self._append(rid, ev, op, False, values)
         cur = self.online.get(rid)
         if cur is None or ev >= cur.ev:  # equal event time: the later write wins (also over a tombstone)
@@ -88,9 +90,18 @@ class Reference:
         elif cur is None or ev >= cur.ev:
             self.online[rid] = OnlineRow(ev, True, None)
         marker = {f: None for f in self.features}
-        marker[self.rid_name] = rid
+        if isinstance(self.rid_name, tuple):
+            marker.update(zip(self.rid_name, rid))
+        else:
+            marker[self.rid_name] = rid
         marker[self.et_name] = ev_value
         self._append(rid, ev, op, True, marker)
+
+    def key_of(self, values: dict[str, Any]) -> Any:
+        """A record's key: its identifier's value, or the tuple of its key columns' values."""
+        if isinstance(self.rid_name, tuple):
+            return tuple(values[n] for n in self.rid_name)
+        return values[self.rid_name]
 
     # ------------------------------------------------------------------ reads
 

@@ -115,7 +115,7 @@ if picked.selection.rows:
 
 st.subheader("Features")
 features = [{"group": g.name, "feature": f.name, "type": f"{f.collection}<{f.type}>" if f.collection else f.type,
-             "role": "identifier" if f.name == g.record_identifier else "event time" if f.name == g.event_time else "",
+             "role": "identifier" if f.name in g.identifiers else "event time" if f.name == g.event_time else "",
              "description": f.description, "parameters": key_values(f.parameters)}
             for g in shown for f in g.features
             if whole_groups is None or g.name in whole_groups or (g.name, f.name) in found_features]

@@ -7,6 +7,7 @@ import os
 import re
 import warnings
 from datetime import datetime, timezone
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -63,46 +64,55 @@ with engine_errors():
     chosen = st.multiselect("Feature groups", [g.name for g in groups], key="dataset_groups",
                             placeholder="Pick the groups to join")
     features: list[str] = []
-    keys: dict[str, str] = {}
+    keys: dict[str, Any] = {}  # group -> entity column (a list in key order for a key of several columns)
     pad_keys: dict[str, int] = {}  # groups whose keys the user chose to join zero-padded
     unkeyed: list[str] = []  # groups whose key column is not picked, or cannot key them as it is
+    taken: list[str] = []  # entity columns picked as keys (not the event time)
     for g in (g for g in groups if g.name in chosen):
         with st.container(border=True):
-            pick, key_col = st.columns([3, 1])
-            offered = [f for f in g.feature_names if f != g.record_identifier]
+            pick, *key_cols = st.columns([3, *[1] * len(g.identifiers)])
+            offered = [f for f in g.feature_names if f not in g.identifiers]
             picked = pick.multiselect(f"Features of {g.name}", offered, default=offered, key=f"dataset_features_{g.name}")
-            # Only a column named like the entity's key (a group with an entity), else like the identifier,
-            # is a safe guess: any other is the user's choice.
-            named = entity_columns(g)[0]  # the entity's key name, else the identifier's own
-            whose = "" if not g.entity else f" ({g.entity}'s key" + \
-                (f", {g.record_identifier} in {g.name})" if named != g.record_identifier else ")")
-            key = key_col.selectbox(f"Entity column holding {named}{whose}", columns,
-                                    index=columns.index(named) if named in columns else None,
-                                    placeholder="Pick the key column", key=f"dataset_key_{g.name}")
             features += [g.name] if picked == offered else [f"{g.name}:{f}" for f in picked]
-            if key is None:
-                st.caption(f"No column is named {escape_markdown(named)}"
-                           + (f", the key of entity {escape_markdown(g.entity)}" if g.entity else "")
-                           + f": pick the one holding {escape_markdown(g.name)}'s identifiers.")
+            held: list[str] = []
+            for key_col, ident, named in zip(key_cols, g.identifiers, entity_columns(g)):
+                # Only a column named like the entity's key (a group with an entity), else like the
+                # identifier, is a safe guess: any other is the user's choice.
+                widget = f"dataset_key_{g.name}" if not g.composite else f"dataset_key_{g.name}_{ident}"
+                whose = "" if not g.entity else f" ({g.entity}'s key" + \
+                    (f", {ident} in {g.name})" if named != ident else ")")
+                key = key_col.selectbox(f"Entity column holding {named}{whose}", columns,
+                                        index=columns.index(named) if named in columns else None,
+                                        placeholder="Pick the key column", key=widget)
+                if key is None:
+                    st.caption(f"No column is named {escape_markdown(named)}"
+                               + (f", a key of entity {escape_markdown(g.entity)}" if g.entity else "")
+                               + f": pick the one holding {escape_markdown(g.name)}'s "
+                               + ("identifiers." if not g.composite else f"{escape_markdown(ident)} values."))
+                    continue
+                taken.append(key)
+                check = fs.browser().check_key(head, key, g.name, ident)
+                if check.refused:
+                    st.error(escape_markdown(check.refused), icon=":material/block:")
+                    continue
+                if check.problem:
+                    st.warning(escape_markdown(check.problem), icon=":material/warning:")
+                    if check.conversion:
+                        st.dataframe(pd.DataFrame(check.conversion).astype(str), hide_index=True)
+                        if not st.checkbox(f"Convert {key} this way for the join", key=f"{widget}_convert"
+                                           if g.composite else f"dataset_convert_{g.name}"):
+                            continue
+                        if check.pad_to:
+                            pad_keys[g.name] = check.pad_to
+                held.append(key)
+            if len(held) < len(g.identifiers):
                 unkeyed.append(g.name)
                 continue
-            keys[g.name] = key
-            check = fs.browser().check_key(head, key, g.name)
-            if check.refused:
-                st.error(escape_markdown(check.refused), icon=":material/block:")
-                unkeyed.append(g.name)
-            elif check.problem:
-                st.warning(escape_markdown(check.problem), icon=":material/warning:")
-                if check.conversion:
-                    st.dataframe(pd.DataFrame(check.conversion).astype(str), hide_index=True)
-                    if not st.checkbox(f"Convert {key} this way for the join", key=f"dataset_convert_{g.name}"):
-                        unkeyed.append(g.name)
-                    elif check.pad_to:
-                        pad_keys[g.name] = check.pad_to
+            keys[g.name] = held if g.composite else held[0]
 
     st.subheader("3. Options")
     left, right = st.columns(2)
-    guessed = guess_time_column(head, exclude=tuple(keys.values()))
+    guessed = guess_time_column(head, exclude=tuple(taken))
     event_col = left.selectbox("Entity event-time column", columns, key="dataset_event_time",
                                index=columns.index(guessed) if guessed in columns else None,
                                placeholder="The column saying when each example happened",

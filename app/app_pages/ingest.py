@@ -56,7 +56,7 @@ if group_name is None:
     st.stop()
 group = fs.feature_group(group_name)
 st.caption("Features: " + ", ".join(f"`{f.name}` {f.type}" for f in group.features)
-           + f". Every row needs `{group.record_identifier}` and `{group.event_time}`.")
+           + f". Every row needs {', '.join(f'`{k}`' for k in group.identifiers)} and `{group.event_time}`.")
 last = st.empty()
 last_ingest(fs, group_name, last)
 
@@ -89,7 +89,7 @@ with engine_errors(skip_choice=ON_ERROR["skip"]):
                             column_config={"feature": st.column_config.SelectboxColumn(
                                 "feature", options=[SKIP, *features], required=True)})
     mapping = {c: (None if f == SKIP else f) for c, f in zip(edited["column"], edited["feature"])}
-    missing = [f for f in (group.record_identifier, group.event_time) if f not in mapping.values()]
+    missing = [f for f in (*group.identifiers, group.event_time) if f not in mapping.values()]
     if missing:
         st.warning(f"No column is mapped to {' and '.join(f'`{m}`' for m in missing)}; every row needs it.",
                    icon=":material/warning:")

@@ -98,7 +98,7 @@ def _settings_form(name: str, current: dict[str, Any]) -> None:
                                    value=current.get("reference_window", 7 * 86400) / 86400)
         nulls = c.number_input("Null-rate change (share, 0 = off)", min_value=0.0, max_value=1.0,
                                value=float(current.get("null_rate_change") or 0), step=0.01)
-        candidates = [f for f in group.feature_names if f not in (group.record_identifier, group.event_time)]
+        candidates = [f for f in group.feature_names if f not in (*group.identifiers, group.event_time)]
         features = st.multiselect("Features (none = every feature but the identifier and event time)", candidates,
                                   default=[f for f in current.get("features") or [] if f in candidates])
         min_rows = st.number_input("Fewest rows in a window for its drift to count", min_value=1,

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
+
+from ..errors import ValidationError
 
 from .kit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
 from .access import access, audit, encrypt, rekey
@@ -118,7 +121,8 @@ def describe(ctx: click.Context, group: str, version: int | None) -> None:
     """Show a group's definition and figures as JSON."""
     info = open_store(ctx).describe(group, version=version)
     g = info.pop("group")
-    echo_json({"name": g.name, "record_identifier": g.record_identifier, "event_time": g.event_time,
+    key = list(g.identifiers) if g.composite else g.identifiers[0]
+    echo_json({"name": g.name, "record_identifier": key, "event_time": g.event_time,
                "description": g.description, "tags": g.tags, "online": g.online, "offline": g.offline,
                "ttl_seconds": g.ttl_seconds, "features": [f.to_dict() for f in g.features], **info})
 
@@ -162,7 +166,9 @@ def change(ctx: click.Context, group: str, drop: tuple[str, ...], rename: tuple[
 @click.option("--name", help="Group name (with --from-file).")
 @click.option("--from-file", "sample", type=click.Path(exists=True, dir_okay=False),
               help="Infer the features from this CSV/Parquet file.")
-@click.option("--record-identifier", "--id", "rid", help="Record identifier column (with --from-file).")
+@click.option("--record-identifier", "--id", "rid",
+              help="Record identifier column (with --from-file); several, comma-separated in key order, for a key of "
+                   "several columns (merchant_id,terminal_id).")
 @click.option("--event-time", help="Event time column (with --from-file).")
 @click.option("--description", default="")
 @click.option("--time-format", help="How the file's event times are written, in strftime codes (e.g. "
@@ -173,8 +179,9 @@ def create(ctx: click.Context, spec: str | None, name: str | None, sample: str |
            event_time: str | None, description: str, time_format: str | None, ingest: bool) -> None:
     """Create a feature group from a JSON/YAML SPEC file, or infer it --from-file.
 
-    A spec holds name, record_identifier, event_time, features (name, type, collection,
-    dimension, description, parameters), and optionally description, tags, online, offline, ttl.
+    A spec holds name, record_identifier (a feature, or a list of features in key order),
+    event_time, features (name, type, collection, dimension, description, parameters), and
+    optionally description, tags, online, offline, ttl.
     """
     fs = open_store(ctx)
     if spec:
@@ -195,9 +202,11 @@ def create(ctx: click.Context, spec: str | None, name: str | None, sample: str |
 
         if not (sample and name and rid and event_time):
             raise click.UsageError("Give a SPEC file, or --from-file with --name, --record-identifier and --event-time")
-        proposal = propose_file(sample, event_time=event_time, record_identifier=rid, time_format=time_format)
+        key = [c.strip() for c in rid.split(",")]
+        proposal = propose_file(sample, event_time=event_time, record_identifier=key[0], time_format=time_format)
         proposal.check_event_time()  # a group that could not take its own file is refused
-        g = fs.create_feature_group(name, proposal.record_identifier, proposal.event_time, proposal.features,
+        identifiers = [proposal.columns.get(c, c) for c in key] if len(key) > 1 else proposal.record_identifier
+        g = fs.create_feature_group(name, identifiers, proposal.event_time, proposal.features,
                                     description=description, time_format=proposal.time_format)
         for feature, note in proposal.notes.items():
             click.echo(f"  {feature}: {note}")
@@ -275,12 +284,51 @@ def ingest_cmd(ctx: click.Context, group: str, file: str, skip_bad: bool, errors
 @click.option("--features", help="Comma-separated feature names to return.")
 @click.pass_context
 def get(ctx: click.Context, group: str, record_id: str, features: str | None) -> None:
-    """Print the latest record of RECORD_ID from the online store as JSON."""
-    record = open_store(ctx).get_record(group, record_id, features.split(",") if features else None)
+    """Print the latest record of RECORD_ID from the online store as JSON (a group keyed by
+    several columns takes a JSON array of the key's values in key order: '["m1",7]')."""
+    fs = open_store(ctx)
+    with cli_keys(fs, group, record_id):
+        record = fs.get_record(group, record_key(fs, group, record_id), features.split(",") if features else None)
     if record is None:
         click.echo(f"No live record {record_id!r} in {group!r}", err=True)
         ctx.exit(1)
     echo_json(record)
+
+
+def record_key(fs: Any, group: str, text: str) -> Any:
+    """RECORD_ID as the store takes it: the text, or for a group keyed by several columns the
+    values of its JSON array in key order (each typed by the store). A text that is no JSON array
+    is passed on without reading the definition: the call itself is checked and refused."""
+    if not text.startswith("["):
+        return text
+    g = fs.feature_group(group)
+    if not g.composite:
+        return text
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError:
+        values = None
+    if not isinstance(values, list):
+        raise key_usage(g)
+    return values
+
+
+def key_usage(g: Any) -> click.UsageError:
+    example = json.dumps(["m1", 7][:len(g.identifiers)] + ["x"] * (len(g.identifiers) - 2))
+    return click.UsageError(f"{g.name} is keyed by {', '.join(g.identifiers)}: give RECORD_ID as a JSON array of "
+                            f"their values in that order, e.g. '{example}'")
+
+
+@contextmanager
+def cli_keys(fs: Any, group: str, text: str) -> Iterator[None]:
+    """A text given for a composite group's key (not a JSON array, so passed on as it is and
+    refused by the store) is refused with the form the CLI takes."""
+    try:
+        yield
+    except ValidationError:
+        if not text.startswith("[") and fs.feature_group(group).composite:
+            raise key_usage(fs.feature_group(group)) from None
+        raise
 
 
 @main.command()
@@ -304,8 +352,10 @@ def put(ctx: click.Context, group: str, record_json: str) -> None:
 @click.option("--hard", is_flag=True, help="Forget the record instead of leaving a tombstone.")
 @click.pass_context
 def delete_record(ctx: click.Context, group: str, record_id: str, event_time: str, hard: bool) -> None:
-    """Delete RECORD_ID as of EVENT_TIME (soft by default)."""
-    outcome = open_store(ctx).delete_record(group, record_id, event_time, hard=hard)
+    """Delete RECORD_ID as of EVENT_TIME (soft by default; RECORD_ID as ``get`` takes it)."""
+    fs = open_store(ctx)
+    with cli_keys(fs, group, record_id):
+        outcome = fs.delete_record(group, record_key(fs, group, record_id), event_time, hard=hard)
     if outcome == "newer_kept":
         click.echo(f"{record_id} in {group} stays live online: its stored version is newer than {event_time}. "
                    "Only a delete marker was added to the offline history.")

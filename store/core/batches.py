@@ -219,7 +219,7 @@ def ingest(ctx: StoreContext, g: "FeatureGroup", batches: "Iterator[LoadedInput]
                 if to_online:
                     latest = ing.latest_per_record(g, table)
                     ctx.online.upsert(conn, g, ing.online_rows(g, latest, wt, ttl_us), wt)
-                    online_ids.add(latest.column(g.record_identifier))
+                    online_ids.add(ing.key_array(g, latest))
                     if not to_offline:
                         advance(table.num_rows)
             report = checker.report()

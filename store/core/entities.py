@@ -10,6 +10,7 @@ from ..common.timeutil import event_time_to_us, now_us, us_to_iso
 from ..databases import Connection
 from ..errors import ValidationError
 from ..model import record as records
+from ..model import keys
 from ..model.entity import Entity, check_keys_given, identifier_columns, match_keys
 from ..model.schema import Feature, FeatureGroup, MAX_TAGS, check_parameters, check_text
 from ..registry import entities as registry
@@ -105,27 +106,27 @@ def entity_records(ctx: StoreContext, entity: str, keys: Sequence[Any]) -> list[
         ids = [_identifier(group, definition, k, columns) for k in wanted]
         found: dict[Any, dict[str, Any]] = {}
         if group.online:
-            column = columns[0]  # one identifier column per group (composite identifiers read them all)
             for record in lookups.batch_get_records(ctx, name, ids):
-                found[record[column]] = record
+                found[keys.of_row(group, record)] = record
         for answer, rid in zip(answers, ids):
             answer["groups"].append(_found(group, rid, found.get(rid), now))
     return answers
 
 
 def _identifier(group: FeatureGroup, entity: Entity, key: dict[str, Any], columns: tuple[str, ...]) -> Any:
-    """The group's identifier for an entity key (one column per group, for now)."""
-    column = columns[0]
-    value = key[group.entity_keys.get(column, column)]
+    """The group's record key for an entity key (the values of the entity's keys its columns map to)."""
+    named = {c: group.entity_keys.get(c, c) for c in columns}
+    value = {c: key[k] for c, k in named.items()} if group.composite else key[named[columns[0]]]
     try:
         return records.identifier(group, value)
     except ValidationError as exc:
-        raise ValidationError(f"Entity {entity.name!r} key {group.entity_keys.get(column, column)!r} = {value!r} "
-                              f"does not fit: {exc.message}", entity=entity.name) from None
+        raise ValidationError(f"Entity {entity.name!r} key {key!r} does not fit {group.name!r}: {exc.message}",
+                              entity=entity.name) from None
 
 
 def _found(group: FeatureGroup, rid: Any, record: dict[str, Any] | None, now: int) -> dict[str, Any]:
-    base = {"group": group.name, "identifier": {c: rid for c in identifier_columns(group)}, "record": None,
+    base = {"group": group.name, "identifier": dict(zip(identifier_columns(group), keys.parts(group, rid))),
+            "record": None,
             "features": {}, "event_time": None, "event_us": None, "age_seconds": None}
     if not group.online:
         return {**base, "status": "no online store"}

@@ -9,7 +9,8 @@ from .. import registry
 from ..common.timeutil import check_time_format, now_us, retention_seconds, ttl_to_seconds
 from ..errors import ValidationError
 from ..model import layout
-from ..model.schema import Feature, FeatureGroup, check_parameters, check_text, validate_definition
+from ..model.schema import (Feature, FeatureGroup, check_parameters, check_text, identifier_columns,
+                            validate_definition)
 from ..offline import files as offline_store
 from ..quality import tables as quality_tables
 from ..registry import lineage
@@ -20,7 +21,7 @@ UNSET: Any = object()  # "not given" for settings where None means "remove it"
 
 
 def create_feature_group(
-    ctx: StoreContext, name: str, record_identifier: str, event_time: str,
+    ctx: StoreContext, name: str, record_identifier: str | Sequence[str], event_time: str,
     features: Sequence[Feature | dict] | None = None, dataframe: Any = None, description: str = "",
     tags: dict[str, str] | None = None,
     online: bool = True, offline: bool = True, ttl: Any = None, extra: dict[str, Any] | None = None,
@@ -36,10 +37,14 @@ def create_feature_group(
             raise ValidationError(f"Feature group {name!r} needs features=[...] or a dataframe= to infer them from")
         from ..ingest.infer import propose_data
 
-        proposal = propose_data(dataframe, event_time, record_identifier, time_format=time_format)
+        several = not isinstance(record_identifier, str) and record_identifier is not None
+        given = identifier_columns(record_identifier, name) if several else (record_identifier,)
+        proposal = propose_data(dataframe, event_time, given[0], time_format=time_format)
         proposal.check_event_time()  # raises: a group that could not take its own sample
         features = proposal.features
         record_identifier, event_time = proposal.record_identifier, proposal.event_time
+        if several:  # the other key columns under their (maybe sanitised) feature names
+            record_identifier = [proposal.columns.get(c, c) for c in given]
         time_format = proposal.time_format
     if time_format is not None:
         extra = {**(extra or {}), INGEST_SETTINGS: {**(extra or {}).get(INGEST_SETTINGS, {}),
@@ -49,13 +54,14 @@ def create_feature_group(
     ttl_seconds = ttl_to_seconds(ttl)
     retention = retention_seconds(offline_retention)
     validate_definition(name, record_identifier, event_time, feats, description, tags, online, offline)
+    identifiers = identifier_columns(record_identifier, name)
     ctx.db.check_width(name, len(feats))
     layout.check(partition_by)
     if ttl_seconds is not None and not online:
         raise ValidationError(f"Feature group {name!r}: a TTL applies to the online store; enable it or drop ttl")
     now = now_us()
     group = FeatureGroup(
-        name=name, record_identifier=record_identifier, event_time=event_time, features=tuple(feats),
+        name=name, identifiers=identifiers, event_time=event_time, features=tuple(feats),
         description=description, tags=tags, online=online, offline=offline, ttl_seconds=ttl_seconds,
         created_at=now, modified_at=now, created_by=ctx.policy.name,
         offline_path=ctx.files.storage.url(ctx.files.data_dir(name)), partition_by=partition_by,

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 from ..common.timeutil import now_us
 from ..errors import ValidationError
 from ..model import record as records
+from ..model.coerce import MAX_IDENTIFIER_BYTES
 from ..model.schema import FeatureGroup
 from ..online import sqlite_tables
 from ..online.base import Reader
@@ -25,12 +26,13 @@ from .context import StoreContext
 
 _INT64 = (-(2**63), 2**63)
 _INTS, _LISTS = {int}, (list, tuple)
+_PLAIN = {"String": str, "Integral": int}  # Fractional keys are always coerced (NaN, infinities)
 
 
 class Lookup:
     """A group's online reads compiled for one definition."""
 
-    __slots__ = ("group", "reader", "versioned", "names", "json", "integral")
+    __slots__ = ("group", "reader", "versioned", "names", "json", "integral", "plain")
 
     def __init__(self, ctx: StoreContext, group: FeatureGroup, prep: dict) -> None:
         self.group = group
@@ -38,12 +40,27 @@ class Lookup:
         self.versioned = self.reader.versioned
         self.names = tuple(prep["names"])
         self.json = tuple(n for i, n in enumerate(self.names) if i in prep["json_cols"])  # collections
-        self.integral = group.id_feature.type == "Integral"
+        self.integral = not group.composite and group.id_features[0].type == "Integral"
+        # A composite key's columns as the Python types a value already typed has (None: always coerced).
+        self.plain = tuple(_PLAIN.get(f.type) for f in group.id_features) if group.composite else None
 
     def identifier(self, value: Any) -> Any:
-        """``value`` as the group's identifier type (a plain int of an integer group as it is)."""
+        """``value`` as the group's identifier type (a plain int of an integer group as it is; a
+        tuple of a composite group's already typed values as it is)."""
         if self.integral and type(value) is int and _INT64[0] <= value < _INT64[1]:
             return value
+        plain = self.plain
+        if plain is not None and type(value) is tuple and len(value) == len(plain):
+            for v, t in zip(value, plain):
+                if type(v) is not t:
+                    break
+                if t is str:
+                    if not (v.isascii() and len(v) <= MAX_IDENTIFIER_BYTES):  # ASCII: a byte a character
+                        break
+                elif not _INT64[0] <= v < _INT64[1]:
+                    break
+            else:
+                return value
         return records.identifier(self.group, value)
 
     def identifiers(self, values: Sequence[Any]) -> list[Any]:

@@ -55,7 +55,7 @@ def history(ctx: StoreContext, group: str, record_id: Any) -> "pd.DataFrame":
     def run() -> "pd.DataFrame":
         with offline.connect() as con:
             view = offline.register(con, snap)
-            return offline.to_pandas(con.sql(offline.history_sql(g, view), params={"id": rid}).to_arrow_table())
+            return offline.to_pandas(con.sql(offline.history_sql(g, view), params=offline.key_params(g, rid)).to_arrow_table())
 
     return offline.with_retry(run)
 

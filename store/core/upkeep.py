@@ -12,6 +12,7 @@ from ..errors import ValidationError
 from ..quality import tables as quality_tables
 from ..common.timeutil import now_us, us_to_iso
 from ..offline.compaction import AUTO_MIN_SMALL_FILES, Rewriter, compact_group
+from ..model import keys
 from .context import StoreContext
 
 if TYPE_CHECKING:
@@ -109,11 +110,13 @@ def sweep_expired(ctx: StoreContext, group: str | None = None) -> int:
             first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0)
             ctx.online.remove_expired(conn, g, rows, now)
             if g.offline:
-                rid_i, ev_i = prep["names"].index(g.record_identifier), prep["names"].index(g.event_time)
+                key_i = [prep["names"].index(k) for k in g.identifiers]
+                ev_i = prep["names"].index(g.event_time)
                 markers = []
                 for i, (rid, expires) in enumerate(rows):
                     row: list[Any] = [None] * len(prep["names"])
-                    row[rid_i] = rid
+                    for k, value in zip(key_i, keys.parts(g, rid)):
+                        row[k] = value
                     row[ev_i] = us_to_iso(expires) if g.time_feature.type == "String" else expires / 1_000_000
                     markers.append((expires, wt, now, first + i, 1, *row))
                 offline_store.stage(conn, g, markers)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from .. import registry
 from ..common.timeutil import instant_to_us, now_us, us_to_iso
 from ..errors import IngestRejected, ValidationError
-from ..model import record as records
+from ..model import keys, record as records
 from ..model.coerce import coerce_event_time
 from ..model.schema import FeatureGroup
 from ..offline import files as offline_store
@@ -75,7 +75,8 @@ def delete_record(ctx: StoreContext, group: str, record_id: Any, event_time: Any
         raise ValidationError(f"Event time {_shown(event_time)} of the delete {exc}", group=group,
                               feature=g.event_time, value=event_time) from None
     row = [None] * len(prep["names"])
-    row[prep["names"].index(g.record_identifier)] = rid
+    for name, value in zip(g.identifiers, keys.parts(g, rid)):
+        row[prep["names"].index(name)] = value
     row[prep["names"].index(g.event_time)] = ev_value
     api = now_us()
     outcome = "offline_only"
@@ -92,7 +93,7 @@ def delete_record(ctx: StoreContext, group: str, record_id: Any, event_time: Any
             if hard:
                 if live and event_us <= stored[0]:
                     raise ValidationError(
-                        f"Hard delete of {g.record_identifier} = {record_id!r} in {group!r} at event time "
+                        f"Hard delete of {g.key_label} = {record_id!r} in {group!r} at event time "
                         f"{_shown(event_time)} is not newer than the stored record; use a later event time",
                         group=group, value=record_id,
                     )

@@ -22,6 +22,8 @@ wins. ``row`` in the report is the row's position in the DataFrame (partition by
 """
 from __future__ import annotations
 
+import functools
+
 import pickle
 import time
 import uuid
@@ -68,9 +70,11 @@ def ingest(ctx: StoreContext, group: str, frame: Any, on_error: str, target_stor
     # A unique rule looks across every partition: Spark marks each repeat after the first.
     unique = [r.feature for r in rules if r.row_level and r.check == "unique"]
     for i, feature in enumerate(unique):
-        source_col = _source_column(feature, columns)
-        first = Window.partitionBy(source_col).orderBy("__fs_row")
-        frame = frame.withColumn(f"__fs_dup{i}", F.col(source_col).isNotNull() & (F.row_number().over(first) > 1))
+        # A rule without a feature is over the record key: every key column together.
+        sources = [_source_column(f, columns) for f in ([feature] if feature is not None else g.identifiers)]
+        first = Window.partitionBy(*sources).orderBy("__fs_row")
+        present = functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in sources])
+        frame = frame.withColumn(f"__fs_dup{i}", present & (F.row_number().over(first) > 1))
     partitions = frame.rdd.getNumPartitions()
     task = _Task(g, OfflineFiles(ctx.files.storage.portable()), api, [r for r in rules if r.row_level], unique, columns,
                  source or "Spark DataFrame", partitions, uuid.uuid4().hex[:12], to_offline)

@@ -42,7 +42,8 @@ class ReadContext(Protocol):
 class JoinPlan:
     """A point-in-time join, engine-neutral. ``entity`` holds the entity columns and ``__row``
     (0..n-1), ``__ts`` (timestamp[us, UTC]) and ``__k<i>`` (group i's key, typed as its
-    identifier). The answer: the entity columns, then each chosen feature under its output name,
+    identifier; for a key of several columns ``__k<i>_0``, ``__k<i>_1``... in key order: see
+    ``key_pairs``). The answer: the entity columns, then each chosen feature under its output name,
     then ``__hit<i>`` (a live version of group i was found), one row per entity row in ``__row``
     order (several per row with ``include_duplicates``, ordered by write time and sequence)."""
 
@@ -92,7 +93,35 @@ class JoinPlan:
                 expr = f"CASE WHEN {' OR '.join(stale)} THEN NULL ELSE {expr} END"
             selects.append(f"{expr} AS {name(j, f)}")
         live = f" AND NOT coalesce({' OR '.join(stale)}, FALSE)" if stale else ""
-        return selects, f"({alias}.__k IS NOT NULL{live}) AS __hit{i}"
+        return selects, f"({alias}.{self.key_pairs(i)[0][1]} IS NOT NULL{live}) AS __hit{i}"
+
+    def key_pairs(self, i: int) -> list[tuple[str, str]]:
+        """(entity column, version column) of group i's key, column by column: ``__k<i>`` and
+        ``__k``, or for a key of several columns ``__k<i>_<j>`` and ``__k_<j>``."""
+        return key_pairs(self.selection[i][0], i)
+
+    def key_select(self, i: int, quote: Callable[[str], str]) -> str:
+        """Group i's key columns named as ``key_pairs``' version columns, for its versions' SELECT."""
+        group = self.selection[i][0]
+        return ", ".join(f"{quote(k)} AS {v}" for k, (_, v) in zip(group.identifiers, self.key_pairs(i)))
+
+    def key_match(self, i: int, entity: str, version: str) -> str:
+        """Entity alias ``entity``'s key of group i equals version alias ``version``'s."""
+        return " AND ".join(f"{entity}.{e} = {version}.{v}" for e, v in self.key_pairs(i))
+
+    def same_key(self, i: int, left: str, right: str) -> str:
+        """Two versions of group i (aliases) have the same key."""
+        return " AND ".join(f"{left}.{v} = {right}.{v}" for _, v in self.key_pairs(i))
+
+    def version_keys(self, i: int) -> list[str]:
+        return [v for _, v in self.key_pairs(i)]
+
+
+def key_pairs(group: "FeatureGroup", i: int) -> list[tuple[str, str]]:
+    """``JoinPlan.key_pairs`` of ``group`` as the plan's i-th group."""
+    if not group.composite:
+        return [(f"__k{i}", "__k")]
+    return [(f"__k{i}_{j}", f"__k_{j}") for j in range(len(group.identifiers))]
 
 
 class Engine(ABC):

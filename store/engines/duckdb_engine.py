@@ -91,7 +91,7 @@ class DuckDBEngine(Engine):
                 for i, ((group, feats), snap) in enumerate(zip(plan.selection, plan.snaps)):
                     view = query.register(con, snap, f"__g{i}")
                     ctes += _group_ctes(i, group, feats, view, plan)
-                    joins.append(_join(i, plan.write_time_guard, plan.include_duplicates))
+                    joins.append(_join(i, plan))
                     columns, hit = plan.outputs(i, q, lambda e: f"epoch_us({e})",
                                                 lambda j, f, g=group.name: q(plan.out_names[(g, f)]))
                     selects += columns
@@ -135,22 +135,22 @@ def _beside(left: "pa.Table", right: "pa.Table") -> "pa.Table":
 
 def _group_ctes(i: int, group: FeatureGroup, feats: list[str], view: str, plan: JoinPlan) -> list[str]:
     cols = ", ".join(q(f) for f in feats)
-    base = (f"SELECT {q(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
+    base = (f"SELECT {plan.key_select(i, q)}, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
             f"is_deleted AS __del{', ' if feats else ''}{cols} FROM {view} WHERE {plan.version_filter(ts_literal)}")
     return [f"__a{i} AS ({base})",
-            f"__v{i} AS (SELECT * FROM __a{i} QUALIFY row_number() OVER (PARTITION BY __k, __ev "
-            "ORDER BY __wt DESC, __seq DESC) = 1)"]
+            f"__v{i} AS (SELECT * FROM __a{i} QUALIFY row_number() OVER (PARTITION BY {', '.join(plan.version_keys(i))}, "
+            "__ev ORDER BY __wt DESC, __seq DESC) = 1)"]
 
 
-def _join(i: int, write_time_guard: bool, include_duplicates: bool) -> str:
-    if write_time_guard:
-        match = (f"LEFT JOIN (SELECT __e.__row AS __r, v.* FROM __e JOIN __a{i} v ON __e.__k{i} = v.__k "
+def _join(i: int, plan: JoinPlan) -> str:
+    if plan.write_time_guard:
+        match = (f"LEFT JOIN (SELECT __e.__row AS __r, v.* FROM __e JOIN __a{i} v ON {plan.key_match(i, '__e', 'v')} "
                  f"AND v.__ev <= __e.__ts AND v.__wt <= __e.__ts QUALIFY row_number() OVER "
                  f"(PARTITION BY __e.__row ORDER BY v.__ev DESC, v.__wt DESC, v.__seq DESC) = 1) __m{i} ON __m{i}.__r = __e.__row")
     else:
-        match = f"ASOF LEFT JOIN __v{i} __m{i} ON __e.__k{i} = __m{i}.__k AND __e.__ts >= __m{i}.__ev"
-    if include_duplicates:
-        match += f" LEFT JOIN __a{i} __d{i} ON __d{i}.__k = __m{i}.__k AND __d{i}.__ev = __m{i}.__ev"
-        if write_time_guard:
+        match = f"ASOF LEFT JOIN __v{i} __m{i} ON {plan.key_match(i, '__e', f'__m{i}')} AND __e.__ts >= __m{i}.__ev"
+    if plan.include_duplicates:
+        match += f" LEFT JOIN __a{i} __d{i} ON {plan.same_key(i, f'__d{i}', f'__m{i}')} AND __d{i}.__ev = __m{i}.__ev"
+        if plan.write_time_guard:
             match += f" AND __d{i}.__wt <= __e.__ts"
     return match

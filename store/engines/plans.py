@@ -48,7 +48,7 @@ def summary_aggregates(g: FeatureGroup, quote: Callable[[str], str], quantiles: 
         else:
             aggs += [f"NULL AS m{j}", f"NULL AS q{j}"]
         # Top values say little for floats, collections, identifiers and event times.
-        if not (f.is_collection or f.type == "Fractional" or f.name in (g.record_identifier, g.event_time)):
+        if not (f.is_collection or f.type == "Fractional" or f.name in (*g.identifiers, g.event_time)):
             tops.append((f.name, f"t{j}"))
     return aggs, tops
 

@@ -123,13 +123,13 @@ class SparkEngine(Engine):
         import pyarrow as pa
 
         spark = self._session(plan.snaps)
-        keys = [f"__k{i}" for i in range(len(plan.selection))]
+        keys = [e for i in range(len(plan.selection)) for e, _ in plan.key_pairs(i)]
         spark.createDataFrame(plan.entity.select(["__row", "__ts", *keys])).createOrReplaceTempView("__e")
         ctes, joins, selects, hits, order = [], [], [], [], ["__e.__row"]
         for i, ((group, feats), snap) in enumerate(zip(plan.selection, plan.snaps)):
             view(spark, snap).createOrReplaceTempView(f"__g{i}")
             ctes += _group_ctes(i, group, feats, plan)
-            joins.append(_join(i, feats, plan.write_time_guard, plan.include_duplicates))
+            joins.append(_join(i, feats, plan))
             columns, hit = plan.outputs(i, bq, lambda e: f"unix_micros({e})", lambda j, f, i=i: f"__f{i}_{j}")
             selects += columns
             hits.append(hit)
@@ -269,7 +269,7 @@ def rows_sql(group: "FeatureGroup", view_name: str, scope: str) -> str:
     """``plans.rows_sql`` in Spark's dialect: full history without delete markers, or the latest view."""
     if scope == HISTORY:
         return f"SELECT * FROM {view_name} WHERE NOT is_deleted"
-    rid = bq(group.record_identifier)
+    rid = ", ".join(bq(k) for k in group.identifiers)
     cols = ", ".join(bq(f) for f in group.feature_names)
     return (f"SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {rid} ORDER BY _event_time DESC, "
             f"write_time DESC, _seq DESC) AS __rn FROM {view_name}) WHERE __rn = 1 AND NOT is_deleted")
@@ -277,31 +277,31 @@ def rows_sql(group: "FeatureGroup", view_name: str, scope: str) -> str:
 
 def _group_ctes(i: int, group: "FeatureGroup", feats: list[str], plan: JoinPlan) -> list[str]:
     cols = "".join(f", {bq(f)}" for f in feats)
-    base = (f"SELECT {bq(group.record_identifier)} AS __k, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
+    base = (f"SELECT {plan.key_select(i, bq)}, _event_time AS __ev, write_time AS __wt, _seq AS __seq, "
             f"is_deleted AS __del{cols} FROM __g{i} WHERE {plan.version_filter(ts)}")
-    kept = _version_columns(feats)
+    kept = _version_columns(plan.version_keys(i), feats)
     return [f"__a{i} AS ({base})",
-            f"__v{i} AS (SELECT {kept} FROM (SELECT *, row_number() OVER (PARTITION BY __k, __ev "
-            f"ORDER BY __wt DESC, __seq DESC) AS __rn FROM __a{i}) WHERE __rn = 1)"]
+            f"__v{i} AS (SELECT {kept} FROM (SELECT *, row_number() OVER (PARTITION BY {', '.join(plan.version_keys(i))}, "
+            f"__ev ORDER BY __wt DESC, __seq DESC) AS __rn FROM __a{i}) WHERE __rn = 1)"]
 
 
-def _version_columns(feats: list[str]) -> str:
-    return ", ".join(["__k", "__ev", "__wt", "__seq", "__del", *map(bq, feats)])
+def _version_columns(keys: list[str], feats: list[str]) -> str:
+    return ", ".join([*keys, "__ev", "__wt", "__seq", "__del", *map(bq, feats)])
 
 
-def _join(i: int, feats: list[str], write_time_guard: bool, include_duplicates: bool) -> str:
+def _join(i: int, feats: list[str], plan: JoinPlan) -> str:
     """Spark has no ASOF JOIN: each entity row joins its key's versions up to its time, and a
     window keeps the newest (what DuckDB's ASOF JOIN returns)."""
     source, guard, order = f"__v{i}", "", "v.__ev DESC"
-    if write_time_guard:
+    if plan.write_time_guard:
         source, guard, order = f"__a{i}", " AND v.__wt <= __e.__ts", "v.__ev DESC, v.__wt DESC, v.__seq DESC"
-    kept = _version_columns(feats)
+    kept = _version_columns(plan.version_keys(i), feats)
     match = (f"LEFT JOIN (SELECT __r, {kept} FROM (SELECT __e.__row AS __r, v.*, row_number() OVER (PARTITION BY "
-             f"__e.__row ORDER BY {order}) AS __rn FROM __e JOIN {source} v ON __e.__k{i} = v.__k AND v.__ev <= __e.__ts"
-             f"{guard}) WHERE __rn = 1) __m{i} ON __m{i}.__r = __e.__row")
-    if include_duplicates:
-        match += f" LEFT JOIN __a{i} __d{i} ON __d{i}.__k = __m{i}.__k AND __d{i}.__ev = __m{i}.__ev"
-        if write_time_guard:
+             f"__e.__row ORDER BY {order}) AS __rn FROM __e JOIN {source} v ON {plan.key_match(i, '__e', 'v')} "
+             f"AND v.__ev <= __e.__ts{guard}) WHERE __rn = 1) __m{i} ON __m{i}.__r = __e.__row")
+    if plan.include_duplicates:
+        match += f" LEFT JOIN __a{i} __d{i} ON {plan.same_key(i, f'__d{i}', f'__m{i}')} AND __d{i}.__ev = __m{i}.__ev"
+        if plan.write_time_guard:
             match += f" AND __d{i}.__wt <= __e.__ts"
     return match
 

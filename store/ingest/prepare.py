@@ -438,11 +438,11 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
     dupes = {c for c in table.column_names if table.column_names.count(c) > 1}
     if dupes:
         raise ValidationError(f"Columns {sorted(dupes)} appear more than once; keep one of each")
-    for required in (group.record_identifier, group.event_time):
+    for required in (*group.identifiers, group.event_time):
         if required not in table.column_names:
             raise ValidationError(
                 f"Column {required!r} is missing: every row of {group.name!r} needs its "
-                f"{'record identifier' if required == group.record_identifier else 'event time'}",
+                f"{'record identifier' if required in group.identifiers else 'event time'}",
                 group=group.name, feature=required,
             )
     n = table.num_rows
@@ -457,13 +457,13 @@ def prepare(group: FeatureGroup, table: "pa.Table", api_us: int, lenient_times: 
                                                           time_format_of(group))
         else:
             columns[f.name] = coerce_column(f, table.column(f.name), problems)
-    rid = columns[group.record_identifier]
-    missing = np.asarray(pc.is_null(table.column(group.record_identifier)).to_numpy(zero_copy_only=False), dtype=bool)
-    if missing.any():
-        problems.append(ColumnProblem(group.record_identifier, missing, "is missing; every record needs an identifier"))
-    long_ids = identifier_too_long(rid)
-    if long_ids.any():
-        problems.append(ColumnProblem(group.record_identifier, long_ids, "is longer than 2 KB"))
+    for key in group.identifiers:
+        missing = np.asarray(pc.is_null(table.column(key)).to_numpy(zero_copy_only=False), dtype=bool)
+        if missing.any():
+            problems.append(ColumnProblem(key, missing, "is missing; every record needs an identifier"))
+        long_ids = identifier_too_long(columns[key])
+        if long_ids.any():
+            problems.append(ColumnProblem(key, long_ids, "is longer than 2 KB"))
 
     # Type problems first; the rules judge only rows whose values have their types.
     bad = np.zeros(n, dtype=bool)
@@ -647,14 +647,27 @@ def latest_per_record(group: FeatureGroup, table: "pa.Table") -> "pa.Table":
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    order = pc.sort_indices(table, sort_keys=[(group.record_identifier, "ascending"), ("_event_time", "ascending"),
-                                              ("_seq", "ascending")])
-    ids = table.column(group.record_identifier).take(order)
-    if len(ids) < 2:
+    order = pc.sort_indices(table, sort_keys=[*((k, "ascending") for k in group.identifiers),
+                                              ("_event_time", "ascending"), ("_seq", "ascending")])
+    if len(order) < 2:
         return table.take(order)
-    last = pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1))  # row i ends its id's run
+    last = None
+    for k in group.identifiers:  # row i ends its key's run where any key column changes
+        ids = table.column(k).take(order)
+        differs = pc.not_equal(ids.slice(0, len(ids) - 1), ids.slice(1))
+        last = differs if last is None else pc.or_(last, differs)
     keep = pa.concat_arrays([last.combine_chunks(), pa.array([True])])
     return table.take(order.filter(keep))
+
+
+def key_array(group: FeatureGroup, table: "pa.Table") -> "pa.ChunkedArray | pa.Array":
+    """The rows' record keys as one array: the key column, or a struct of the key's columns."""
+    import pyarrow as pa
+
+    if not group.composite:
+        return table.column(group.identifiers[0])
+    return pa.StructArray.from_arrays([table.column(k).combine_chunks() for k in group.identifiers],
+                                      names=list(group.identifiers))
 
 
 def online_rows(group: FeatureGroup, latest: "pa.Table", write_us: int, ttl_us: int | None) -> list[tuple]:

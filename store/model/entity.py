@@ -21,7 +21,7 @@ MAX_DESCRIPTION = 128_000
 
 def identifier_columns(group: FeatureGroup) -> tuple[str, ...]:
     """The columns that identify the group's records, in order."""
-    return (group.record_identifier,)
+    return tuple(group.identifiers)
 
 
 def _typed(feature: Feature) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .coerce import MAX_IDENTIFIER_BYTES, coerce_event_time, coerce_scalar, coerce_value, shown
+from . import keys
+from .coerce import coerce_event_time, coerce_value, shown
 from ..errors import ValidationError
 
 if TYPE_CHECKING:
@@ -32,10 +33,10 @@ def typed(g: "FeatureGroup", by_name: dict[str, Any], record: Any) -> tuple[dict
             values[key] = coerce_value(f, value)
         except ValueError as exc:
             raise ValidationError(f"Feature {key} = {shown(value)} {exc}", group=g.name, feature=key, value=value) from None
-    if values.get(g.record_identifier) is None:
-        raise ValidationError(f"Record identifier {g.record_identifier!r} is required", group=g.name,
-                              feature=g.record_identifier)
-    identifier(g, values[g.record_identifier])
+    for name in g.identifiers:
+        if values.get(name) is None:
+            raise ValidationError(f"Record identifier {name!r} is required", group=g.name, feature=name)
+    identifier(g, keys.of_row(g, values))
     raw_time = record.get(g.event_time)
     try:
         values[g.event_time], event_us = coerce_event_time(g.time_feature, raw_time)
@@ -46,26 +47,16 @@ def typed(g: "FeatureGroup", by_name: dict[str, Any], record: Any) -> tuple[dict
 
 
 def identifier(g: "FeatureGroup", record_id: Any) -> Any:
-    """A record identifier as the group's identifier type. Raises ValidationError."""
-    if record_id is None:
-        raise ValidationError(f"A record identifier for {g.name!r} is required", group=g.name)
-    try:
-        value = coerce_scalar(g.id_feature.type, record_id)
-    except ValueError as exc:
-        raise ValidationError(
-            f"Record identifier {g.record_identifier} = {shown(record_id)} {exc}",
-            group=g.name, feature=g.record_identifier, value=record_id,
-        ) from None
-    if isinstance(value, str) and len(value.encode()) > MAX_IDENTIFIER_BYTES:
-        raise ValidationError(f"Record identifier of {g.name!r} is longer than 2 KB", group=g.name)
-    return value
+    """A record identifier as the group's key type: a scalar, or a tuple in key order for a key of
+    several columns (see ``keys.key``). Raises ValidationError."""
+    return keys.key(g, record_id)
 
 
 def refused_message(g: "FeatureGroup", values: dict[str, Any], rules: "list[Rule]") -> str:
     """Why rules refuse a record, naming the rule, the feature and the value."""
     from .rules import reason
 
-    rid = values.get(g.record_identifier)
+    rid = keys.of_row(g, values)
     parts = [f"{r.feature} = {values.get(r.feature)!r} {reason(r)}" if r.feature else f"the record {reason(r)}"
              for r in rules]
-    return f"Record {g.record_identifier} = {rid!r} of {g.name!r} was refused: " + "; ".join(parts)
+    return f"Record {g.key_label} = {rid!r} of {g.name!r} was refused: " + "; ".join(parts)

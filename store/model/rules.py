@@ -6,7 +6,8 @@ A rule is a JSON-shaped dict; ``parse`` turns a group's list into ``Rule`` objec
 
     row rules    not_null, between (min/max, inclusive, either optional), in / not_in (values),
                  regex (pattern, searched: anchor it with ^...$), length (min/max), unique
-                 (within a batch), expression (sql: a row-level DuckDB boolean over the features)
+                 (within a batch; without a feature, of the record key: all its columns together,
+                 named ``key_unique``), expression (sql: a row-level DuckDB boolean over the features)
     batch rules  row_count (min/max, of the rows received), null_fraction and mean (feature,
                  min/max, of the rows that pass the row rules)
 
@@ -74,6 +75,8 @@ class Rule:
 
     def describe(self) -> str:
         """What the rule asks, in words: 'amount between 0 and 50000'."""
+        if self.check == "unique" and self.feature is None:
+            return "the record key unique"
         subject = self.feature or "the row"
         if self.check == "between":
             return f"{subject} {_bounds(self.min, self.max)}"
@@ -143,6 +146,8 @@ def _parse_one(group: "FeatureGroup", spec: Any, i: int) -> Rule:
     if check in ("expression", "row_count"):
         if feature is not None:
             raise ValidationError(f"{where}: a {check} rule takes no feature")
+    elif check == "unique" and feature is None:
+        pass  # over the record key: every key column together
     else:
         if not isinstance(feature, str):
             raise ValidationError(f"{where}: a {check} rule needs a feature, e.g. 'feature': 'amount'")
@@ -193,7 +198,7 @@ def _parse_one(group: "FeatureGroup", spec: Any, i: int) -> Rule:
             raise ValidationError(f"{where}: regex applies to text; {feature!r} is {f.type}")
         _check_pattern(pattern, where)
         kwargs["pattern"] = pattern
-    if check == "unique" and f.is_collection:
+    if check == "unique" and f is not None and f.is_collection:
         raise ValidationError(f"{where}: unique does not apply to the collection feature {feature!r}")
     if check == "expression":
         sql = spec.get("sql")
@@ -201,7 +206,7 @@ def _parse_one(group: "FeatureGroup", spec: Any, i: int) -> Rule:
             raise ValidationError(f"{where}: an expression rule needs sql, e.g. 'refund_amount <= amount'")
         _check_expression(group, sql, where)
         kwargs["sql"] = sql.strip()
-    name = spec.get("name") or (f"{feature}_{check}" if feature else check)
+    name = spec.get("name") or (f"{feature}_{check}" if feature else "key_unique" if check == "unique" else check)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise ValidationError(f"{where}: name {name!r} must be 1-100 letters, digits, '_', '.' or '-'")
     return Rule(name=name, **kwargs)
@@ -350,6 +355,8 @@ def _row_mask(group: "FeatureGroup", rule: Rule, columns: dict[str, "pa.Array"])
 
     if rule.check == "expression":
         return _expression_mask(group, rule, columns)
+    if rule.check == "unique" and rule.feature is None:
+        return key_duplicates([columns[k] for k in group.identifiers])
     col = columns[rule.feature]
     n = len(col)
     if rule.check == "not_null":
@@ -424,6 +431,15 @@ def duplicates(col: "pa.Array") -> np.ndarray:
 
     series = pd.Series(col.to_pandas())
     return (series.duplicated(keep="first") & series.notna()).to_numpy()
+
+
+def key_duplicates(cols: "list[pa.Array]") -> np.ndarray:
+    """Every occurrence of a record key (the values of its columns together) after its first;
+    a key with a null column is not compared."""
+    import pandas as pd
+
+    frame = pd.DataFrame({i: pd.Series(c.to_pandas()) for i, c in enumerate(cols)})
+    return (frame.duplicated(keep="first") & frame.notna().all(axis=1)).to_numpy()
 
 
 def _expression_mask(group: "FeatureGroup", rule: Rule, columns: dict[str, "pa.Array"]) -> np.ndarray:

@@ -195,10 +195,12 @@ def check_parameters(params: Any, where: str, limit: int = MAX_PARAMETERS, what:
 
 @dataclass(frozen=True)
 class FeatureGroup:
-    """A feature group's definition as the registry holds it."""
+    """A feature group's definition as the registry holds it. Its record key is ``identifiers``:
+    one scalar feature, or several in key order (``composite``); ``record_identifier`` names the
+    one of a group keyed by one feature and refuses a composite group's."""
 
     name: str
-    record_identifier: str
+    identifiers: tuple[str, ...]  # the record key's columns, in key order (one for most groups)
     event_time: str
     features: tuple[Feature, ...]
     description: str = ""
@@ -253,8 +255,33 @@ class FeatureGroup:
         return self.feature_ids or tuple(range(1, len(self.features) + 1))
 
     @property
+    def composite(self) -> bool:
+        """Whether the record key has several columns."""
+        return len(self.identifiers) > 1
+
+    @property
+    def record_identifier(self) -> str:
+        """The key column of a group keyed by one column. Raises ValidationError for a key of
+        several columns, so no path keys on one of them by accident (use ``identifiers``)."""
+        if len(self.identifiers) != 1:
+            raise ValidationError(
+                f"Feature group {self.name!r} has a record key of several columns "
+                f"({', '.join(self.identifiers)}); use its identifiers", group=self.name)
+        return self.identifiers[0]
+
+    @property
+    def key_label(self) -> str:
+        """The key's columns as people read them: 'id', or '(merchant_id, terminal_id)'."""
+        return self.identifiers[0] if len(self.identifiers) == 1 else f"({', '.join(self.identifiers)})"
+
+    @property
     def id_feature(self) -> Feature:
         return self.feature(self.record_identifier)
+
+    @property
+    def id_features(self) -> tuple[Feature, ...]:
+        """The key columns' features, in key order."""
+        return tuple(self.feature(n) for n in self.identifiers)
 
     @property
     def time_feature(self) -> Feature:
@@ -281,9 +308,24 @@ class FeatureGroup:
 
 
 
+def identifier_columns(record_identifier: Any, group: str = "") -> tuple[str, ...]:
+    """The key columns a user gave: one name, or a list/tuple of 1+ distinct names in key order.
+    Raises ValidationError."""
+    names = (record_identifier,) if isinstance(record_identifier, str) else record_identifier
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise ValidationError(
+            f"record_identifier of {group!r} must be a feature name or a list of feature names in key order, "
+            f"e.g. 'id' or ['merchant_id', 'terminal_id']; got {record_identifier!r}", group=group)
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise ValidationError(f"record_identifier of {group!r} names {twice!r} twice; list each key column once",
+                              group=group, feature=twice)
+    return tuple(names)
+
+
 def validate_definition(
     name: str,
-    record_identifier: str,
+    record_identifier: str | tuple[str, ...],
     event_time: str,
     features: list[Feature],
     description: str,
@@ -309,18 +351,20 @@ def validate_definition(
                                   "in letter case; SQL cannot tell them apart, so rename one", feature=f.name)
         seen[f.name.lower()] = f.name
     by_name = {f.name: f for f in features}
-    if record_identifier not in by_name:
-        raise ValidationError(
-            f"Record identifier {record_identifier!r} is not a feature of {name!r}; add it to features",
-            group=name,
-            feature=record_identifier,
-        )
-    if by_name[record_identifier].is_collection:
-        raise ValidationError(
-            f"Record identifier {record_identifier!r} of {name!r} must be a scalar, not a {by_name[record_identifier].collection}",
-            group=name,
-            feature=record_identifier,
-        )
+    keys = identifier_columns(record_identifier, name)
+    for key in keys:
+        if key not in by_name:
+            raise ValidationError(
+                f"Record identifier {key!r} is not a feature of {name!r}; add it to features",
+                group=name,
+                feature=key,
+            )
+        if by_name[key].is_collection:
+            raise ValidationError(
+                f"Record identifier {key!r} of {name!r} must be a scalar, not a {by_name[key].collection}",
+                group=name,
+                feature=key,
+            )
     if event_time not in by_name:
         raise ValidationError(
             f"Event time feature {event_time!r} is not a feature of {name!r}; add it to features",
@@ -335,7 +379,7 @@ def validate_definition(
             group=name,
             feature=event_time,
         )
-    if event_time == record_identifier:
+    if event_time in keys:
         raise ValidationError(f"Feature group {name!r}: record identifier and event time must differ")
     if not isinstance(description, str) or len(description) > 128_000:
         raise ValidationError(f"Description of {name!r} must be a string of at most 128000 characters")

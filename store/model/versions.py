@@ -45,7 +45,7 @@ def changed(group: FeatureGroup, drop: Iterable[str] = (), rename: Mapping[str, 
         if name not in names:
             raise ValidationError(f"Feature group {group.name!r} has no feature {name!r}; it has: "
                                   + ", ".join(group.feature_names), group=group.name, feature=name)
-    keys = {group.record_identifier: "record identifier", group.event_time: "event time"}
+    keys = {**{k: "record identifier" for k in group.identifiers}, group.event_time: "event time"}
     for name in [*drop, *rename, *retype]:
         if name in keys:
             what = "dropped" if name in drop else "renamed" if name in rename else "retyped"
@@ -252,7 +252,7 @@ def sql_expression(target: Feature, held: Feature | None, quote: Any) -> str:
 def to_stored(group: FeatureGroup) -> dict[str, Any]:
     """The parts of a definition a version keeps (JSON-ready)."""
     return {
-        "record_identifier": group.record_identifier, "event_time": group.event_time,
+        "identifiers": list(group.identifiers), "event_time": group.event_time,
         "features": [{**f.to_dict(), "id": i} for f, i in zip(group.features, group.ids)],
         "description": group.description, "tags": dict(group.tags), "online": group.online,
         "offline": group.offline, "ttl_seconds": group.ttl_seconds, "partition_by": group.partition_by,
@@ -268,7 +268,7 @@ def from_stored(base: FeatureGroup, stored: dict[str, Any], version: int) -> Fea
     with stored_definitions():
         features = tuple(Feature.from_dict({k: v for k, v in f.items() if k != "id"}) for f in stored["features"])
     return replace(
-        base, record_identifier=stored["record_identifier"], event_time=stored["event_time"], features=features,
+        base, identifiers=tuple(stored["identifiers"]), event_time=stored["event_time"], features=features,
         feature_ids=tuple(f["id"] for f in stored["features"]), description=stored["description"],
         tags=dict(stored["tags"]), online=stored["online"], offline=stored["offline"],
         ttl_seconds=stored["ttl_seconds"], partition_by=stored["partition_by"],

@@ -128,7 +128,7 @@ class Rewriter:
             return []
         event_us = rows.column("_event_time").cast(pa.int64()).to_numpy()
         rows = rows.append_column("__part", pa.array(layout.keys(partition_by, event_us)))
-        order = pc.sort_indices(rows, sort_keys=[("__part", "ascending"), (group.record_identifier, "ascending"),
+        order = pc.sort_indices(rows, sort_keys=[("__part", "ascending"), *((k, "ascending") for k in group.identifiers),
                                                  ("_event_time", "ascending"), ("write_time", "ascending"),
                                                  ("_seq", "ascending")])
         rows = rows.take(order)

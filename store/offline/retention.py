@@ -31,7 +31,7 @@ def kept(group: "FeatureGroup", rows: "pa.Table", cutoff_us: int) -> "pa.Table":
     from ..common.sqltext import ts_literal
 
     c = ts_literal(cutoff_us)
-    rid = q(group.record_identifier)
+    rid = ", ".join(q(k) for k in group.identifiers)
     with duck.cursor() as con:
         con.register("__rows", rows)
         return con.sql(

@@ -221,9 +221,12 @@ def as_of_sql(group: FeatureGroup, view: str, event_us: int | None, known_us: in
         where.append(f"_event_time <= {ts_literal(event_us)}")
     if known_us is not None:
         where.append(f"write_time <= {ts_literal(known_us)}")
-    rid = q(group.record_identifier)
-    if ids_table:
+    rid = ", ".join(q(k) for k in group.identifiers)
+    if ids_table and not group.composite:
         where.append(f"{rid} IN (SELECT id FROM {ids_table})")
+    elif ids_table:
+        same = " AND ".join(f"__i.k{i} = {q(k)}" for i, k in enumerate(group.identifiers))
+        where.append(f"EXISTS (SELECT 1 FROM {ids_table} AS __i WHERE {same})")
     cols = [q(f) for f in group.feature_names]
     if include_meta:
         cols += ["write_time", "api_invocation_time"]
@@ -237,9 +240,22 @@ def as_of_sql(group: FeatureGroup, view: str, event_us: int | None, known_us: in
 def history_sql(group: FeatureGroup, view: str) -> str:
     cols = [q(f) for f in group.feature_names] + ["write_time", "api_invocation_time", "is_deleted"]
     return (
-        f"SELECT {', '.join(cols)} FROM {view} WHERE {q(group.record_identifier)} = $id "
+        f"SELECT {', '.join(cols)} FROM {view} WHERE {history_where(group)} "
         "ORDER BY _event_time, write_time, _seq"
     )
+
+
+def history_where(group: FeatureGroup) -> str:
+    """One key's condition, with parameters ``$id`` (one column) or ``$k0``, ``$k1``... (``key_params``)."""
+    if not group.composite:
+        return f"{q(group.identifiers[0])} = $id"
+    return " AND ".join(f"{q(k)} = $k{i}" for i, k in enumerate(group.identifiers))
+
+
+def key_params(group: FeatureGroup, typed_key: Any) -> dict[str, Any]:
+    if not group.composite:
+        return {"id": typed_key}
+    return {f"k{i}": v for i, v in enumerate(typed_key)}
 
 
 def to_pandas(table: "pa.Table") -> "pd.DataFrame":
@@ -351,10 +367,16 @@ def unknown_name_error(exc: Exception, views: Sequence[str]) -> str:
 
 
 def ids_arrow(values: Sequence[Any], group: FeatureGroup) -> "pa.Table":
+    """The keys asked for as a table: column ``id`` (one-column key), or ``k0``, ``k1``... in key order."""
     import pyarrow as pa
 
+    from ..model import keys
     from ..model.coerce import coerce_scalar
 
+    if group.composite:
+        typed = [keys.key(group, v) for v in values]
+        return pa.table({f"k{i}": pa.array([t[i] for t in typed], f.arrow_type())
+                         for i, f in enumerate(group.id_features)})
     out = []
     for v in values:
         try:

@@ -99,7 +99,7 @@ class PostgresOnline(OutboxBackend):
         cols = ", ".join(f"{q(f.name)} {_pg_type(f)}" for f in group.features)
         self._run(lambda pg: pg.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table(group)} (_event_us BIGINT NOT NULL, _write_us BIGINT NOT NULL, "
-            f"_expires_us BIGINT, _deleted SMALLINT NOT NULL DEFAULT 0, {cols}, PRIMARY KEY ({q(group.record_identifier)}))"))
+            f"_expires_us BIGINT, _deleted SMALLINT NOT NULL DEFAULT 0, {cols}, PRIMARY KEY ({_cols(group.identifiers)}))"))
 
     def add_columns(self, conn: Connection, group: str, features: Iterable[Feature]) -> None:
         features = list(features)
@@ -115,7 +115,7 @@ class PostgresOnline(OutboxBackend):
 
     def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
         for start in range(0, len(rows), PAYLOAD_ROWS):
-            self._record(conn, group.name, "upsert", [group.created_at, group.feature_names, group.record_identifier,
+            self._record(conn, group.name, "upsert", [group.created_at, group.feature_names, _key_names(group),
                                                       now_us, [list(r) for r in rows[start:start + PAYLOAD_ROWS]],
                                                       group.version])
 
@@ -124,13 +124,13 @@ class PostgresOnline(OutboxBackend):
 
     def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
-        self._record(conn, group.name, "hard", [group.created_at, group.record_identifier, record_id, event_us,
+        self._record(conn, group.name, "hard", [group.created_at, _key_names(group), record_id, event_us,
                                                 write_us])
 
     def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
-        self._record(conn, group.name, "expired", [group.created_at, group.record_identifier, now_us,
-                                                   [r for r, _ in records]])
+        self._record(conn, group.name, "expired", [group.created_at, _key_names(group), now_us,
+                                                   [list(r) if group.composite else r for r, _ in records]])
 
     def drop(self, conn: Connection, group: FeatureGroup) -> None:
         self._record(conn, group.name, "drop", [group.created_at])
@@ -148,13 +148,18 @@ class PostgresOnline(OutboxBackend):
                 self._reconcile(pg, group, payload[0])
             elif op == "hard":
                 _, rid, record_id, event_us, write_us = payload
-                pg.execute(f"DELETE FROM {table} WHERE {q(rid)} = %s AND _write_us <= %s AND NOT (_deleted = 0 AND "
+                pg.execute(f"DELETE FROM {table} WHERE {_where(rid)} AND _write_us <= %s AND NOT (_deleted = 0 AND "
                            "(_expires_us IS NULL OR _expires_us > %s) AND _event_us >= %s)",
-                           (record_id, write_us, now_us(), event_us))
+                           (*_args(rid, record_id), write_us, now_us(), event_us))
             elif op == "expired":
                 _, rid, now, ids = payload
-                pg.execute(f"DELETE FROM {table} WHERE {q(rid)} = ANY(%s) AND _expires_us IS NOT NULL "
-                           "AND _expires_us <= %s", (ids, now))
+                if isinstance(rid, str):
+                    pg.execute(f"DELETE FROM {table} WHERE {q(rid)} = ANY(%s) AND _expires_us IS NOT NULL "
+                               "AND _expires_us <= %s", (ids, now))
+                else:
+                    with pg.cursor() as cur:
+                        cur.executemany(f"DELETE FROM {table} WHERE {_where(rid)} AND _expires_us IS NOT NULL "
+                                        "AND _expires_us <= %s", [(*key, now) for key in ids])
             elif op == "drop":
                 pg.execute(f"DROP TABLE IF EXISTS {table}")
         self._run(apply)
@@ -175,7 +180,7 @@ class PostgresOnline(OutboxBackend):
             cols = ["_event_us", "_write_us", "_expires_us", "_deleted", *cols]
             sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols)
             sql = (f"INSERT INTO {table} AS t ({', '.join(map(q, cols))}) VALUES ({', '.join(['%s'] * len(cols))}) "
-                   f"ON CONFLICT ({q(rid)}) DO UPDATE SET {sets} WHERE excluded._event_us > t._event_us OR "
+                   f"ON CONFLICT ({_cols(rid)}) DO UPDATE SET {sets} WHERE excluded._event_us > t._event_us OR "
                    "(excluded._event_us = t._event_us AND excluded._write_us >= t._write_us) OR "
                    f"(t._expires_us IS NOT NULL AND t._expires_us <= {int(now)})")
             with pg.cursor() as cur:
@@ -246,38 +251,54 @@ class PostgresOnline(OutboxBackend):
 
     def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
         return self._run(lambda pg: pg.execute(f"SELECT _event_us, _deleted, _expires_us FROM {self._table(group)} "
-                                               f"WHERE {q(group.record_identifier)} = %s", (record_id,)).fetchone())
+                                               f"WHERE {_where(group.identifiers)}",
+                                               _args(group.identifiers, record_id)).fetchone())
 
     def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
-        return self._behind(group, lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = %s"),
-                                               (record_id, now_us), prepare=True).fetchone())
+        return self._behind(group, lambda pg: pg.execute(self._select(group, _where(group.identifiers)),
+                                                         (*_args(group.identifiers, record_id), now_us),
+                                                         prepare=True).fetchone())
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
-        pos = group.feature_names.index(group.record_identifier) + 1
-        rows = self._behind(group, lambda pg: pg.execute(self._select(group, f"{q(group.record_identifier)} = ANY(%s)"),
-                                               (list(record_ids), now_us), prepare=True).fetchall())
-        return {row[pos]: row for row in rows}
+        positions = [group.feature_names.index(k) + 1 for k in group.identifiers]
+        if not group.composite:
+            rows = self._behind(group, lambda pg: pg.execute(self._select(group, f"{q(group.identifiers[0])} = ANY(%s)"),
+                                                             (list(record_ids), now_us), prepare=True).fetchall())
+            return {row[positions[0]]: row for row in rows}
+        # One statement for every length: a column of values per key column, zipped by unnest.
+        arrays = ", ".join(f"%s::{PG_TYPES[f.type]}[]" for f in group.id_features)
+        where = f"({_cols(group.identifiers)}) IN (SELECT * FROM unnest({arrays}))"
+        columns = [list(c) for c in zip(*record_ids)]
+        rows = self._behind(group, lambda pg: pg.execute(self._select(group, where), (*columns, now_us),
+                                                         prepare=True).fetchall())
+        return {tuple(row[p] for p in positions): row for row in rows}
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
         def read(pg: Any) -> dict[str, Any] | None:
-            cur = pg.execute(f"SELECT * FROM {self._table(group)} WHERE {q(group.record_identifier)} = %s",
-                             (record_id,))
+            cur = pg.execute(f"SELECT * FROM {self._table(group)} WHERE {_where(group.identifiers)}",
+                             _args(group.identifiers, record_id))
             row = cur.fetchone()
             return None if row is None else dict(zip([d.name for d in cur.description], row))
         return self._behind(group, read)
 
     def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
-        rid = q(group.record_identifier)
+        rid = _cols(group.identifiers)
+        # byte order, as SQLite's
+        byte_order = [f'{q(f.name)} COLLATE "C"' if f.type == "String" else q(f.name) for f in group.id_features]
         where, args = ["(_expires_us IS NULL OR _expires_us > %s)"], [now_us]
         if not include_deleted:
             where.append("_deleted = 0")
         if after is not None:
-            where.append(f"{rid} > %s")
-            args.append(after)
-        order = f'{rid} COLLATE "C"' if group.id_feature.type == "String" else rid  # byte order, as SQLite's
-        return self._run(lambda pg: [r[0] for r in pg.execute(
-            f"SELECT {rid} FROM {self._table(group)} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s",
-            (*args, limit))])
+            if group.composite:
+                where.append(f"({', '.join(byte_order)}) > ({', '.join(['%s'] * len(byte_order))})")
+                args.extend(after)
+            else:
+                where.append(f"{rid} > %s")
+                args.append(after)
+        key = (lambda r: tuple(r)) if group.composite else (lambda r: r[0])
+        return self._run(lambda pg: [key(r) for r in pg.execute(
+            f"SELECT {rid} FROM {self._table(group)} WHERE {' AND '.join(where)} ORDER BY {', '.join(byte_order)} "
+            "LIMIT %s", (*args, limit))])
 
     def count(self, group: FeatureGroup, now_us: int) -> int:
         return self._run(lambda pg: pg.execute(f"SELECT count(*) FROM {self._table(group)} WHERE _deleted = 0 AND "
@@ -288,9 +309,10 @@ class PostgresOnline(OutboxBackend):
                                                (self._table(group),)).fetchone()[0])
 
     def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
-        return self._run(lambda pg: [tuple(r) for r in pg.execute(
-            f"SELECT {q(group.record_identifier)}, _expires_us FROM {self._table(group)} WHERE _expires_us IS NOT "
+        rows = self._run(lambda pg: [tuple(r) for r in pg.execute(
+            f"SELECT {_cols(group.identifiers)}, _expires_us FROM {self._table(group)} WHERE _expires_us IS NOT "
             "NULL AND _expires_us <= %s AND _deleted = 0", (now_us,))])
+        return [(r[:-1], r[-1]) for r in rows] if group.composite else rows
 
     def close(self) -> None:
         super().close()
@@ -302,7 +324,7 @@ def _step(pg: Any, table: str, old: FeatureGroup, new: FeatureGroup) -> None:
     from ..model.versions import widen_value
 
     before, after = dict(zip(old.ids, old.features)), dict(zip(new.ids, new.features))
-    rid = q(old.record_identifier)
+    keys = [q(k) for k in old.identifiers]
     for i, f in before.items():
         if i not in after:
             pg.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {q(f.name)}")
@@ -315,13 +337,36 @@ def _step(pg: Any, table: str, old: FeatureGroup, new: FeatureGroup) -> None:
             column = q(was.name)
             pg.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {_pg_type(f)} USING {column}::{_pg_type(f)}")
             if was.type == "Fractional":  # PostgreSQL writes 2.0 as '2': the text Python's repr gives instead
-                found = pg.execute(f"SELECT {rid}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
-                fixed = [(widen_value(float(v), "String"), k) for k, v in found if widen_value(float(v), "String") != v]
+                found = pg.execute(f"SELECT {column}, {', '.join(keys)} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+                fixed = [(widen_value(float(v), "String"), *k) for v, *k in found
+                         if widen_value(float(v), "String") != v]
                 if fixed:
                     with pg.cursor() as cur:
-                        cur.executemany(f"UPDATE {table} SET {column} = %s WHERE {rid} = %s", fixed)
+                        cur.executemany(f"UPDATE {table} SET {column} = %s WHERE {_where(old.identifiers)}", fixed)
         if was.name != f.name:
             pg.execute(f"ALTER TABLE {table} RENAME COLUMN {q(was.name)} TO {q(f.name)}")
+
+
+def _key_names(group: FeatureGroup) -> str | list[str]:
+    """The key's columns as an outbox entry holds them: a name (as entries always did), or a list."""
+    return list(group.identifiers) if group.composite else group.identifiers[0]
+
+
+def _names(rid: str | Sequence[str]) -> list[str]:
+    return [rid] if isinstance(rid, str) else list(rid)
+
+
+def _cols(rid: str | Sequence[str]) -> str:
+    return ", ".join(map(q, _names(rid)))
+
+
+def _where(rid: str | Sequence[str]) -> str:
+    return " AND ".join(f"{q(n)} = %s" for n in _names(rid))
+
+
+def _args(rid: str | Sequence[str], record_id: Any) -> tuple[Any, ...]:
+    """A key's values as ``_where``'s parameters: one value, or a composite key's in key order."""
+    return (record_id,) if isinstance(rid, str) or len(rid) == 1 else tuple(record_id)
 
 
 def _pg_type(f: Feature) -> str:

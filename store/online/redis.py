@@ -8,6 +8,9 @@ rewrites nothing here, and a write delayed past a change still lands whole. Per 
 counting: ``all`` (every stored row), ``live`` (not tombstones) and ``exp`` (live rows with a
 TTL, scored by expiry); integer identifiers are scored by value, so paging orders them exactly up
 to 2**53, text ones by bytes. Numbers stay the text they were written as: Lua only compares them.
+A group keyed by several columns names a record by the compact JSON array of its key's values in
+key order (``["m1",7]``, see ``model.keys.as_text``), and pages in the byte order of that text
+(which is not the columns' order: ``[10]`` sorts before ``[9]``).
 
 The newest-wins rule runs inside Redis, in a Lua script, so concurrent writers and late replays
 cannot let an older event overwrite a newer one (Feast's Redis store writes blindly). TTL is a
@@ -19,10 +22,11 @@ rows written after it, so a replay never removes a later write.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..databases import Connection
 from ..errors import ValidationError
+from ..model import keys
 from ..model.schema import FeatureGroup
 from .base import Row
 from .outbox import OutboxBackend
@@ -124,11 +128,17 @@ class RedisOnline(OutboxBackend):
     # -- writes, through the outbox (see ``outbox``) ---------------------------------------
 
     def upsert(self, conn: Connection, group: FeatureGroup, rows: Sequence[Row], now_us: int) -> None:
-        integral = group.id_feature.type == "Integral"
-        rid = group.feature_names.index(group.record_identifier)
+        if group.composite:
+            positions = [4 + group.feature_names.index(k) for k in group.identifiers]
+            chunk_of = lambda part: [[keys.as_text([r[p] for p in positions]), 0, r[0], r[1], r[2], r[3],  # noqa: E731
+                                      list(r[4:])] for r in part]
+        else:
+            integral = group.id_features[0].type == "Integral"
+            rid = 4 + group.feature_names.index(group.identifiers[0])
+            chunk_of = lambda part: [[_text(r[rid]), r[rid] if integral else 0, r[0], r[1], r[2], r[3],  # noqa: E731
+                                      list(r[4:])] for r in part]
         for start in range(0, len(rows), PAYLOAD_ROWS):
-            chunk = [[_text(r[4 + rid]), r[4 + rid] if integral else 0, r[0], r[1], r[2], r[3], list(r[4:])]
-                     for r in rows[start:start + PAYLOAD_ROWS]]
+            chunk = chunk_of(rows[start:start + PAYLOAD_ROWS])
             self._record(conn, group.name, "upsert", {"n": group.version, "rows": chunk})
 
     def change(self, conn: Connection, old: FeatureGroup, new: FeatureGroup) -> None:
@@ -136,11 +146,11 @@ class RedisOnline(OutboxBackend):
 
     def remove(self, conn: Connection, group: FeatureGroup, record_id: Any, event_us: int,
                write_us: int) -> None:
-        self._record(conn, group.name, "hard", [write_us, event_us, _text(record_id)])
+        self._record(conn, group.name, "hard", [write_us, event_us, _text(record_id, group)])
 
     def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
-        ids = [_text(r) for r, _ in records]
+        ids = [_text(r, group) for r, _ in records]
         for start in range(0, len(ids), PAYLOAD_ROWS):
             self._record(conn, group.name, "expired", [now_us, ids[start:start + PAYLOAD_ROWS]])
 
@@ -176,11 +186,11 @@ class RedisOnline(OutboxBackend):
     # -- reads ----------------------------------------------------------------------------
 
     def current(self, conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
-        e, d, x = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id)}", "e", "d", "x")
+        e, d, x = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id, group)}", "e", "d", "x")
         return None if e is None else (int(e), int(d), None if x is None else int(x))
 
     def get(self, group: FeatureGroup, record_id: Any, now_us: int) -> Row | None:
-        found = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id)}", "x", "d", "v", "n")
+        found = self.client.hmget(f"{self._key(group.name)}:r:{_text(record_id, group)}", "x", "d", "v", "n")
         return self._live(group, found, now_us)
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
@@ -188,7 +198,7 @@ class RedisOnline(OutboxBackend):
         out = {}
         for start in range(0, len(record_ids), 1000):
             chunk = record_ids[start:start + 1000]
-            found = self._get_many(keys=[f"{key}:r:{_text(rid)}" for rid in chunk])
+            found = self._get_many(keys=[f"{key}:r:{_text(rid, group)}" for rid in chunk])
             for rid, fields in zip(chunk, found):
                 row = self._live(group, fields, now_us)
                 if row is not None:
@@ -212,7 +222,7 @@ class RedisOnline(OutboxBackend):
         return translate(values, self._version(group, version), group)
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
-        data = self.client.hgetall(f"{self._key(group.name)}:r:{_text(record_id)}")
+        data = self.client.hgetall(f"{self._key(group.name)}:r:{_text(record_id, group)}")
         if not data:
             return None
         values = self._values(group, data["v"], data.get("n"))
@@ -223,9 +233,10 @@ class RedisOnline(OutboxBackend):
     def ids(self, group: FeatureGroup, now_us: int, after: Any, limit: int, include_deleted: bool) -> list[Any]:
         key = self._key(group.name)
         source = f"{key}:{'all' if include_deleted else 'live'}"
-        integral = group.id_feature.type == "Integral"
+        integral = not group.composite and group.id_features[0].type == "Integral"
+        member_id = _member(group)
         out: list[Any] = []
-        cursor = after
+        cursor = _text(after, group) if group.composite and after is not None else after
         while len(out) < limit:
             if integral:
                 low = "-inf" if cursor is None else f"({int(cursor)}"
@@ -238,7 +249,7 @@ class RedisOnline(OutboxBackend):
             expiry = self.client.zmscore(f"{key}:exp", batch)
             for member, x in zip(batch, expiry):
                 if x is None or x > now_us:
-                    out.append(int(member) if integral else member)
+                    out.append(member_id(member))
             cursor = int(batch[-1]) if integral else batch[-1]
         return out[:limit]
 
@@ -251,17 +262,25 @@ class RedisOnline(OutboxBackend):
         return live - expired
 
     def expired(self, conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
-        integral = group.id_feature.type == "Integral"
+        member_id = _member(group)
         found = self.client.zrangebyscore(f"{self._key(group.name)}:exp", "-inf", now_us, withscores=True)
-        return [(int(m) if integral else m, int(x)) for m, x in found]
+        return [(member_id(m), int(x)) for m, x in found]
 
     def close(self) -> None:
         super().close()
         self.client.close()
 
 
-def _text(record_id: Any) -> str:
-    return str(record_id)
+def _text(record_id: Any, group: FeatureGroup | None = None) -> str:
+    """A record's id part of its key: the value as text, or a composite key's JSON array text."""
+    return keys.as_text(record_id) if group is not None and group.composite else str(record_id)
+
+
+def _member(group: FeatureGroup) -> Callable[[str], Any]:
+    """A sorted-set member back as the group's key (a tuple for a composite key)."""
+    if group.composite:
+        return lambda m: tuple(json.loads(m))
+    return int if group.id_features[0].type == "Integral" else str
 
 
 def _padded(values: list, n: int) -> list:

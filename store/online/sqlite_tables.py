@@ -23,11 +23,32 @@ def table(group: str) -> str:
     return q(f"online:{group}")
 
 
-def create_table(conn: Connection, group: FeatureGroup) -> None:
+def key_where(group: FeatureGroup, prefix: str = "") -> str:
+    """The condition that a row has one key (parameters: the key's values in key order)."""
+    return " AND ".join(f"{prefix}{q(n)} = ?" for n in group.identifiers)
+
+
+def key_args(group: FeatureGroup, record_id: Any) -> tuple[Any, ...]:
+    """A typed key as the parameters of ``key_where``."""
+    return tuple(record_id) if group.composite else (record_id,)
+
+
+def key_columns(group: FeatureGroup, prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{q(n)}" for n in group.identifiers)
+
+
+def create_table(conn: Connection, group: FeatureGroup, sqlite: bool = True) -> None:
+    """The group's online table. A key of several columns is one primary key over them; in SQLite
+    the rows are then kept in that key's B-tree (WITHOUT ROWID), so a lookup is one search, not
+    a search of the key's index and another of the table."""
     internal = ["_event_us INTEGER NOT NULL", "_write_us INTEGER NOT NULL", "_expires_us INTEGER",
                 "_deleted INTEGER NOT NULL DEFAULT 0"]
-    conn.execute(f"CREATE TABLE {table(group.name)} "
-                 f"({', '.join([*internal, *columns_ddl(group.features, group.record_identifier)])})")
+    if group.composite:
+        columns = [*columns_ddl(group.features), f"PRIMARY KEY ({key_columns(group)})"]
+    else:  # as groups were always created
+        columns = columns_ddl(group.features, group.identifiers[0])
+    rowid = " WITHOUT ROWID" if group.composite and sqlite else ""
+    conn.execute(f"CREATE TABLE {table(group.name)} ({', '.join([*internal, *columns])}){rowid}")
     # Partial, so puts without a TTL do not pay for an index entry.
     conn.execute(f"CREATE INDEX {q(f'online:{group.name}:expiry')} ON {table(group.name)} (_expires_us) "
                  "WHERE _expires_us IS NOT NULL")
@@ -53,7 +74,8 @@ def change_columns(conn: Connection, name: str, old: FeatureGroup, new: FeatureG
     for i, f in before.items():
         if i not in after:
             conn.execute(f"ALTER TABLE {name} DROP COLUMN {q(f.name)}")
-    rid = q(old.record_identifier)
+    keys = ", ".join(q(k) for k in old.identifiers)
+    match = " AND ".join(f"{q(k)} = ?" for k in old.identifiers)
     for i, f in after.items():
         was = before.get(i)
         if was is None:
@@ -62,9 +84,9 @@ def change_columns(conn: Connection, name: str, old: FeatureGroup, new: FeatureG
             column, spare = q(was.name), q("__widened")
             conn.execute(f"ALTER TABLE {name} ADD COLUMN {spare} {f.sqlite_type}")
             if was.type == "Fractional":  # the text of a float as Python writes it (see model.versions)
-                found = conn.execute(f"SELECT {rid}, {column} FROM {name} WHERE {column} IS NOT NULL").fetchall()
-                conn.executemany(f"UPDATE {name} SET {spare} = ? WHERE {rid} = ?",
-                                 [(widen_value(v, f.type), k) for k, v in found])
+                found = conn.execute(f"SELECT {column}, {keys} FROM {name} WHERE {column} IS NOT NULL").fetchall()
+                conn.executemany(f"UPDATE {name} SET {spare} = ? WHERE {match}",
+                                 [(widen_value(v, f.type), *k) for v, *k in found])
             else:
                 conn.execute(f"UPDATE {name} SET {spare} = CAST({column} AS {f.sqlite_type})")
             conn.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
@@ -85,7 +107,7 @@ def upsert_sql(group: FeatureGroup) -> str:
     t = table(group.name)
     sets = ", ".join(f"{c} = excluded.{c}" for c in [*INTERNAL, *map(q, names)])
     return (
-        f"INSERT INTO {t} ({cols}) VALUES ({marks}) ON CONFLICT({q(group.record_identifier)}) DO UPDATE SET {sets} "
+        f"INSERT INTO {t} ({cols}) VALUES ({marks}) ON CONFLICT({key_columns(group)}) DO UPDATE SET {sets} "
         f"WHERE excluded._event_us >= {t}._event_us OR ({t}._expires_us IS NOT NULL AND {t}._expires_us <= ?{len(INTERNAL) + len(names) + 1})"
     )
 
@@ -98,21 +120,20 @@ def upsert(conn: Connection, group: FeatureGroup, rows: Iterable[Sequence[Any]],
 def current(conn: Connection, group: FeatureGroup, record_id: Any) -> tuple[int, int, int | None] | None:
     """(event time, deleted flag, expiry) of the stored row, or None."""
     return conn.execute(
-        f"SELECT _event_us, _deleted, _expires_us FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?",
-        (record_id,),
+        f"SELECT _event_us, _deleted, _expires_us FROM {table(group.name)} WHERE {key_where(group)}",
+        key_args(group, record_id),
     ).fetchone()
 
 
 def remove(conn: Connection, group: FeatureGroup, record_id: Any) -> None:
-    conn.execute(f"DELETE FROM {table(group.name)} WHERE {q(group.record_identifier)} = ?", (record_id,))
+    conn.execute(f"DELETE FROM {table(group.name)} WHERE {key_where(group)}", key_args(group, record_id))
 
 
 def select_sql(group: FeatureGroup, names: Sequence[str], where: str | None = None) -> str:
     """Live rows of one identifier, or of those ``where`` (a condition on the identifier with its
     own parameters: ``Database.any_of``) picks."""
     cols = ", ".join(["_expires_us", *map(q, names)])
-    rid = q(group.record_identifier)
-    where = where or f"{rid} = ?"
+    where = where or key_where(group)
     return (
         f"SELECT {cols} FROM {table(group.name)} WHERE {where} AND _deleted = 0 "
         "AND (_expires_us IS NULL OR _expires_us > ?)"
@@ -126,7 +147,7 @@ def lookup_sql(group: FeatureGroup, where: str | None = None, versioned: bool = 
     in the same statement, on one row even when nothing matched: one read instead of two, each of
     which costs SQLite (in WAL mode) about as much as the lookup itself."""
     cols = ", ".join(f"t.{q(n)}" for n in group.feature_names)
-    where = where or f"t.{q(group.record_identifier)} = ?"
+    where = where or key_where(group, "t.")
     live = f"{where} AND t._deleted = 0 AND (t._expires_us IS NULL OR t._expires_us > ?)"
     if not versioned:
         return f"SELECT {cols} FROM {table(group.name)} AS t WHERE {live}"
@@ -146,12 +167,13 @@ def decode(row: Sequence[Any], names: Sequence[str], json_cols: frozenset[int]) 
 
 
 def expired(conn: Connection, group: FeatureGroup, now_us: int) -> list[tuple[Any, int]]:
-    """(identifier, expiry) of live rows whose TTL has passed."""
-    return conn.execute(
-        f"SELECT {q(group.record_identifier)}, _expires_us FROM {table(group.name)} "
+    """(identifier, expiry) of live rows whose TTL has passed (a tuple identifier for a composite key)."""
+    rows = conn.execute(
+        f"SELECT {key_columns(group)}, _expires_us FROM {table(group.name)} "
         "WHERE _expires_us IS NOT NULL AND _expires_us <= ? AND _deleted = 0",
         (now_us,),
     ).fetchall()
+    return [(tuple(r[:-1]), r[-1]) for r in rows] if group.composite else rows
 
 
 def remove_expired(conn: Connection, group: FeatureGroup, now_us: int) -> None:
@@ -171,21 +193,24 @@ def page(conn: Connection, group: FeatureGroup, now_us: int, limit: int, offset:
     """Live records ordered by identifier, for browsing."""
     names = group.feature_names
     json_cols = frozenset(i for i, f in enumerate(group.features) if f.is_collection)
-    sql = select_sql(group, names).replace(f"WHERE {q(group.record_identifier)} = ? AND ", "WHERE ")
-    rows = conn.execute(f"{sql} ORDER BY {q(group.record_identifier)} LIMIT ? OFFSET ?", (now_us, limit, offset))
+    sql = select_sql(group, names).replace(f"WHERE {key_where(group)} AND ", "WHERE ")
+    rows = conn.execute(f"{sql} ORDER BY {key_columns(group)} LIMIT ? OFFSET ?", (now_us, limit, offset))
     return [decode(r, names, json_cols) for r in rows]
 
 
 def ids(conn: Connection, group: FeatureGroup, now_us: int, after: Any, limit: int,
         include_deleted: bool) -> list[Any]:
-    """Identifiers of live rows (and tombstones if asked) after ``after``, walking the primary key."""
-    rid = q(group.record_identifier)
+    """Identifiers of live rows (and tombstones if asked) after ``after``, walking the primary key
+    (a composite key's in key order, compared column by column, returned as tuples)."""
+    rid = key_columns(group)
     where = ["(_expires_us IS NULL OR _expires_us > ?)"]
     args: list[Any] = [now_us]
     if not include_deleted:
         where.append("_deleted = 0")
     if after is not None:
-        where.append(f"{rid} > ?")
-        args.append(after)
+        marks = ", ".join("?" * len(group.identifiers))
+        where.append(f"({rid}) > ({marks})" if group.composite else f"{rid} > ?")
+        args.extend(key_args(group, after))
     sql = f"SELECT {rid} FROM {table(group.name)} WHERE {' AND '.join(where)} ORDER BY {rid} LIMIT ?"
-    return [r[0] for r in conn.execute(sql, (*args, limit))]
+    rows = conn.execute(sql, (*args, limit))
+    return [tuple(r) for r in rows] if group.composite else [r[0] for r in rows]

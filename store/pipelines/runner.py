@@ -458,10 +458,10 @@ def check_output(ctx: "StoreContext", spec: specs.PipelineSpec, table: "pa.Table
     g, _ = ctx.group(spec.target)
     names = set(table.column_names)
     features = {f.name for f in g.features}
-    missing = [c for c in (g.record_identifier, g.event_time) if c not in names]
+    missing = [c for c in (*g.identifiers, g.event_time) if c not in names]
     if missing:
         raise ValidationError(f"The output has no {missing[0]!r} column, which {spec.target!r} needs as its "
-                              f"{'record identifier' if missing[0] == g.record_identifier else 'event time'}; "
+                              f"{'record identifier' if missing[0] in g.identifiers else 'event time'}; "
                               f"select it (… AS {missing[0]})")
     extra = sorted(names - features)
     if extra:

@@ -280,7 +280,7 @@ def _chosen(g: "FeatureGroup", features: Sequence[str] | None) -> list[Any]:
     """The features drift is measured on: the ones named, else all but the identifier and event time."""
     if features is not None:
         return [g.feature(f) for f in features]
-    return [f for f in g.features if f.name not in (g.record_identifier, g.event_time)]
+    return [f for f in g.features if f.name not in (*g.identifiers, g.event_time)]
 
 
 def _feature_figures(f: Any, ref: Any, cur: Any, thresholds: dict[str, float],

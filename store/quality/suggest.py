@@ -43,7 +43,7 @@ def suggest(ctx: "StoreContext", group: str) -> list[dict[str, Any]]:
             count, distinct, lo, hi = values[1 + 4 * i: 5 + 4 * i]
             if count == total:
                 out.append({"feature": f.name, "check": "not_null"})
-            if not count or f.name == g.record_identifier:
+            if not count or f.name in g.identifiers:
                 continue
             if f.type in ("Integral", "Fractional"):
                 out.append({"feature": f.name, "check": "between", "min": lo, "max": hi})

@@ -99,6 +99,16 @@ GROUP_COLUMNS = ("name, record_identifier, event_time, description, tags, online
                  "version, entity, entity_keys")
 
 
+def identifiers_text(identifiers: tuple[str, ...]) -> str:
+    """The ``record_identifier`` column's text: the name of a one-column key (as stores always held
+    it), a JSON array of the names of a key of several columns (a feature name never starts '[')."""
+    return identifiers[0] if len(identifiers) == 1 else json.dumps(list(identifiers))
+
+
+def identifiers_of(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text.startswith("[") else (text,)
+
+
 def init(conn: Connection, db: Database) -> None:
     from . import entities
 
@@ -134,7 +144,7 @@ def insert_group(conn: Connection, group: FeatureGroup, created_us: int, extra: 
         conn.execute(
             f"INSERT INTO feature_groups ({GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                group.name, group.record_identifier, group.event_time, group.description,
+                group.name, identifiers_text(group.identifiers), group.event_time, group.description,
                 json.dumps(group.tags), int(group.online), int(group.offline), group.ttl_seconds,
                 "Created", created_us, created_us, group.created_by, group.offline_path, json.dumps(extra),
                 group.partition_by, group.offline_retention_seconds, 1, group.entity, json.dumps(group.entity_keys),
@@ -212,7 +222,7 @@ def _group_from_row(conn: Connection, row: tuple) -> FeatureGroup:
         features = tuple(Feature(n, t, c, d, fd, json.loads(p)) for n, t, c, d, fd, p, _ in rows)
     ids = tuple(r[6] for r in rows)
     return FeatureGroup(
-        name=name, record_identifier=rid, event_time=et, features=features, description=desc,
+        name=name, identifiers=identifiers_of(rid), event_time=et, features=features, description=desc,
         tags=json.loads(tags), online=bool(online), offline=bool(offline), ttl_seconds=ttl,
         status=status, created_at=created, modified_at=modified, created_by=by, offline_path=path,
         extra=json.loads(extra_json), partition_by=partition_by, offline_retention_seconds=retention,

@@ -85,8 +85,8 @@ def _diff_select(g: FeatureGroup, then: str, now: str, ignore_event_time: bool =
     """One row per identifier present at either time: what happened to it, which features
     differ, and each feature's value then and now. With ``ignore_event_time`` a record whose
     only difference is its event time (re-stated with the same values) counts as unchanged."""
-    rid = q(g.record_identifier)
-    others = [f for f in g.feature_names if f != g.record_identifier]
+    rid = q(g.identifiers[0])  # a key column is never null in a record: its absence says the record is
+    others = [f for f in g.feature_names if f not in g.identifiers]
     compared = [f for f in others if not (ignore_event_time and f == g.event_time)]
     differs = {f: f"t.{q(f)} IS DISTINCT FROM n.{q(f)}" for f in others}
     change = (f"CASE WHEN n.{rid} IS NULL THEN 'deleted' WHEN t.{rid} IS NULL THEN 'added' "
@@ -94,8 +94,10 @@ def _diff_select(g: FeatureGroup, then: str, now: str, ignore_event_time: bool =
     names = ", ".join(f"CASE WHEN {differs[f]} THEN '{f}' END" for f in compared)
     pairs = ", ".join(f"t.{q(f)} AS {q(f + ' (as of)')}, n.{q(f)} AS {q(f + ' (now)')}" for f in others)
     changed = f"concat_ws(', ', {names})" if compared else "NULL"
-    return (f"SELECT {change} AS change, coalesce(t.{rid}, n.{rid}) AS {rid}, {changed} AS changed"
-            f"{', ' if pairs else ''}{pairs} FROM {then} t FULL OUTER JOIN {now} n ON t.{rid} = n.{rid}")
+    key = ", ".join(f"coalesce(t.{q(k)}, n.{q(k)}) AS {q(k)}" for k in g.identifiers)
+    same = " AND ".join(f"t.{q(k)} = n.{q(k)}" for k in g.identifiers)
+    return (f"SELECT {change} AS change, {key}, {changed} AS changed"
+            f"{', ' if pairs else ''}{pairs} FROM {then} t FULL OUTER JOIN {now} n ON {same}")
 
 
 def time_travel(ctx: "StoreContext", group: str, event_time: Any = None, known_at: Any = None,
@@ -114,7 +116,7 @@ def time_travel(ctx: "StoreContext", group: str, event_time: Any = None, known_a
         check_retained(g, retained_from, known_us, "Time travel known at")
         then_sql = query.as_of_sql(g, view, event_us, known_us, None, False)
         now_sql = query.as_of_sql(g, view, None, None, None, False)
-        rid = q(g.record_identifier)
+        rid = ", ".join(q(k) for k in g.identifiers)
         diff_select = _diff_select(g, "then_records", "now_records", ignore_event_time)
         con.execute(f"CREATE TEMP TABLE then_records AS {then_sql}")
         con.execute(f"CREATE TEMP TABLE now_records AS {now_sql}")
@@ -189,10 +191,10 @@ class Browser:
 
         return over_time(self._ctx, group, feature, max_buckets)
 
-    def check_key(self, sample: "pa.Table", column: str, group: str) -> "KeyCheck":
+    def check_key(self, sample: "pa.Table", column: str, group: str, key: str | None = None) -> "KeyCheck":
         from .dataset import check_key
 
-        return check_key(self._ctx, sample, column, group)
+        return check_key(self._ctx, sample, column, group, key)
 
     def feature_columns(self, entity_columns: Sequence[str], features: Sequence[str],
                         prefix_features: bool = False) -> list[dict[str, str]]:

@@ -18,10 +18,10 @@ import numpy as np
 from .. import engines, registry
 from ..common.timeutil import arg_to_us, now_us, us_to_iso
 from ..common.warn import warn_user
-from ..engines.base import JoinPlan
+from ..engines.base import JoinPlan, key_pairs
 from ..errors import ValidationError
-from ..model.entity import entity_columns, identifier_columns
-from ..model.schema import FeatureGroup
+from ..model.entity import entity_columns
+from ..model.schema import Feature, FeatureGroup
 from ..registry import lineage
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ def parse_features(ctx: "StoreContext", features: Sequence[str],
         if not group.offline:
             raise ValidationError(f"Feature group {name!r} has no offline store, so it cannot feed a dataset")
         entry = chosen.setdefault(name, (group, []))
-        wanted = [feat] if feat else [f for f in group.feature_names if f not in identifier_columns(group)]
+        wanted = [feat] if feat else [f for f in group.feature_names if f not in group.identifiers]
         for f in wanted:
             group.feature(f)
             if f not in entry[1]:
@@ -257,7 +257,7 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     required = _required_coverage(require_coverage)
     known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
     selection = parse_features(ctx, features, known_us)
-    text_columns = [event_time_column] + [key_column(g, keys) for g, _ in selection]
+    text_columns = [event_time_column] + [c for g, _ in selection for c in _entity_columns(g, keys)]
     table, source = load_entity(entity, text_columns)
     reserved = [c for c in table.column_names if c.startswith("__")]
     if reserved:
@@ -272,7 +272,8 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     n = table.num_rows
     table, key_cols, typed_keys = _keys(table, selection, keys, pad_keys or {})
     inputs = {"__row": pa.array(np.arange(n, dtype="int64")), "__ts": ts.cast(pa.timestamp("us", tz="UTC"))}
-    inputs |= {f"__k{i}": typed_keys[g.name] for i, (g, _) in enumerate(selection)}
+    inputs |= {column: typed for i, (g, _) in enumerate(selection)
+               for (column, _), typed in zip(key_pairs(g, i), typed_keys[g.name])}
     out_names = output_names(table.column_names, selection, prefix_features)
 
     # No entity row can use a version newer than the latest entity time: skip those files.
@@ -327,18 +328,46 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     return dataset
 
 
-def key_column(group: FeatureGroup, keys: dict[str, str]) -> str:
-    """The entity-table column that keys ``group``: ``keys[group]`` when given, else for a group
-    with an entity the entity's key name for its identifier, else the identifier's own name."""
-    if group.name in keys:
-        return keys[group.name]
-    columns = entity_columns(group)
-    return columns[0]  # one identifier column per group (composite identifiers join on them all)
+def _entity_columns(group: FeatureGroup, keys: dict[str, Any]) -> list[str]:
+    """The entity columns holding ``group``'s key, in key order: ``keys[group]`` (a column; for a
+    key of several columns a list in key order or a dict {key column: entity column}), else the
+    columns named like the key's (for a group with an entity, like the entity's keys). Raises
+    ValidationError."""
+    given = keys.get(group.name)
+    if given is None:
+        return list(entity_columns(group))
+    if not group.composite:
+        if isinstance(given, (list, tuple)) and len(given) == 1:
+            given = given[0]
+        elif isinstance(given, dict) and list(given) == list(group.identifiers):
+            given = given[group.identifiers[0]]
+        if not isinstance(given, str):
+            raise ValidationError(f"keys[{group.name!r}] = {given!r} must name the entity column holding its "
+                                  f"identifier {group.identifiers[0]!r}", group=group.name, field="keys")
+        return [given]
+    if isinstance(given, dict):
+        wrong = [k for k in given if k not in group.identifiers]
+        missing = [k for k in group.identifiers if k not in given]
+        if wrong or missing:
+            raise ValidationError(
+                f"keys[{group.name!r}] maps its key columns ({', '.join(group.identifiers)}) to entity columns; "
+                + (f"{wrong[0]!r} is not one of them" if wrong else f"it lacks {missing[0]!r}"),
+                group=group.name, field="keys")
+        given = [given[k] for k in group.identifiers]
+    if (not isinstance(given, (list, tuple)) or len(given) != len(group.identifiers)
+            or not all(isinstance(c, str) for c in given)):
+        example = {k: f"entity_{k}" for k in group.identifiers}
+        raise ValidationError(
+            f"{group.name!r} is keyed by {len(group.identifiers)} columns ({', '.join(group.identifiers)}): give "
+            f"keys[{group.name!r}] as a list of entity columns in that order, or a dict like {example}; got {given!r}",
+            group=group.name, field="keys")
+    return list(given)
 
 
-def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, str],
-          pad_keys: dict[str, int]) -> tuple["pa.Table", dict[str, str], dict[str, "pa.Array"]]:
-    """(entity table, key column per group, keys typed as each group's identifier).
+def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], keys: dict[str, Any],
+          pad_keys: dict[str, int]) -> tuple["pa.Table", dict[str, Any], dict[str, list["pa.Array"]]]:
+    """(entity table, key column per group (a list in key order for a key of several columns),
+    keys typed as each group's key columns, in key order).
 
     A key column read as text from a CSV is given the identifiers' type in the output when every
     group it keys agrees on one (Integral keys stay numbers); string identifiers keep the text.
@@ -346,38 +375,51 @@ def _keys(table: "pa.Table", selection: list[tuple[FeatureGroup, list[str]]], ke
     entity column in the output keeps the values as given."""
     import pyarrow as pa
 
-    key_cols: dict[str, str] = {}
-    typed: dict[str, pa.Array] = {}
+    key_cols: dict[str, Any] = {}
+    typed: dict[str, list[pa.Array]] = {}
     kinds: dict[str, set[str]] = {}
+    converted: dict[str, pa.Array] = {}
     stray = sorted(set(pad_keys) - {g.name for g, _ in selection})
     if stray:
         raise ValidationError(f"pad_keys names {stray}, which the features do not join; name only their groups",
                               field="pad_keys")
     for group, _ in selection:
-        col = key_column(group, keys)
-        if col not in table.column_names and group.entity and group.name not in keys:
-            raise ValidationError(
-                f"Entity table has no column {col!r}: {group.name!r} is about entity {group.entity!r}, whose key "
-                f"{col!r} (the group's identifier {group.record_identifier!r}) it joins on. Add a column {col!r}, or "
-                f"name the column holding the {group.entity} keys with keys={{'{group.name}': 'column'}}",
-                group=group.name, entity=group.entity, column=col)
-        if col not in table.column_names:
-            raise ValidationError(
-                f"Entity table has no key column {col!r} for {group.name!r}; add it or pass keys={{'{group.name}': 'column'}}",
-                group=group.name,
-            )
-        key_cols[group.name] = col
-        source = table.column(col)
-        if group.name in pad_keys:
-            source = _padded(source, group, col, pad_keys[group.name])
-        typed[group.name] = _cast_keys(source, group, col)
-        _check_key_types(source, typed[group.name], group, col)
-        kinds.setdefault(col, set()).add(group.id_feature.type)
+        columns = _entity_columns(group, keys)
+        if group.composite and group.name in pad_keys:
+            raise ValidationError(f"pad_keys: {group.name!r} is keyed by several columns; write its keys padded in "
+                                  "the entity table instead", group=group.name, field="pad_keys")
+        for col, key in zip(columns, group.identifiers):
+            if col not in table.column_names and group.entity and group.name not in keys:
+                raise ValidationError(
+                    f"Entity table has no column {col!r}: {group.name!r} is about entity {group.entity!r}, whose key "
+                    f"{col!r} (the group's identifier column {key!r}) it joins on. Add a column {col!r}, or name the "
+                    f"column holding the {group.entity} keys with keys={{'{group.name}': "
+                    + ("'column'}" if not group.composite else "[columns in key order]}") + ")",
+                    group=group.name, entity=group.entity, column=col)
+            if col not in table.column_names:
+                hint = (f"keys={{'{group.name}': 'column'}}" if not group.composite
+                        else f"keys={{'{group.name}': {list(group.identifiers)!r}}} naming the entity columns")
+                raise ValidationError(
+                    f"Entity table has no key column {col!r} for {group.name!r}"
+                    + (f" (its key column {key!r})" if group.composite else "") + f"; add it or pass {hint}",
+                    group=group.name,
+                )
+        key_cols[group.name] = columns if group.composite else columns[0]
+        typed[group.name] = []
+        for col, feature in zip(columns, group.id_features):
+            source = table.column(col)
+            if group.name in pad_keys:
+                source = _padded(source, group, col, pad_keys[group.name])
+            cast = _cast_keys(source, group, col, feature)
+            _check_key_types(source, cast, group, col, feature)
+            typed[group.name].append(cast)
+            kinds.setdefault(col, set()).add(feature.type)
+            converted.setdefault(col, cast)
     for group, _ in selection:
-        col = key_cols[group.name]
-        text = pa.types.is_string(table.column(col).type) or pa.types.is_large_string(table.column(col).type)
-        if text and kinds[col] == {group.id_feature.type} and group.id_feature.type != "String":
-            table = table.set_column(table.column_names.index(col), col, typed[group.name])
+        for col, feature in zip(_entity_columns(group, keys), group.id_features):
+            text = pa.types.is_string(table.column(col).type) or pa.types.is_large_string(table.column(col).type)
+            if text and kinds[col] == {feature.type} and feature.type != "String":
+                table = table.set_column(table.column_names.index(col), col, converted[col])
     return table, key_cols, typed
 
 
@@ -428,7 +470,8 @@ def _padded(col: "pa.ChunkedArray", group: FeatureGroup, name: str, width: Any) 
     return pc.utf8_lpad(text, width, "0")
 
 
-def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGroup, name: str) -> None:
+def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGroup, name: str,
+                     feature: "Feature | None" = None) -> None:
     """Refuse a conversion of text keys to Integral identifiers that makes two different keys
     one ('000123' and '123' both 123); warn when numbers are joined to String identifiers, which
     then match only identifiers written plainly ('1', never '000001')."""
@@ -436,7 +479,7 @@ def _check_key_types(col: "pa.ChunkedArray", typed: "pa.Array", group: FeatureGr
     import pyarrow.compute as pc
 
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    kind = group.id_feature.type
+    kind = (feature or group.id_feature).type
     if kind == "Integral" and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         pairs = pa.table({"text": col.cast(pa.string()), "key": typed}).filter(pc.is_valid(typed))
         merged = pairs.group_by("key").aggregate([("text", "count_distinct"), ("text", "min"), ("text", "max")])
@@ -479,13 +522,17 @@ def _check_coverage(coverage: dict[str, Any], key_cols: dict[str, str],
     n = coverage["rows"]
     if not n:
         return
-    identifiers = {g.name: g.record_identifier for g, _ in selection}
+    identifiers = {g.name: (g.identifiers[0] if not g.composite else list(g.identifiers)) for g, _ in selection}
     short = []
     for group, figures in coverage["groups"].items():
         got = figures["rows_with_values"]
         if (got == 0 if required is None else got == 0 or got < required * n):
-            short.append(f"{group!r} gave values to {got:,} of {n:,} rows (key column {key_cols[group]!r} against "
-                         f"its identifier {identifiers[group]!r})")
+            if isinstance(key_cols[group], list):  # a key of several columns
+                against = (f"key columns {', '.join(map(repr, key_cols[group]))} against its key "
+                           f"{', '.join(map(repr, identifiers[group]))}")
+            else:
+                against = f"key column {key_cols[group]!r} against its identifier {identifiers[group]!r}"
+            short.append(f"{group!r} gave values to {got:,} of {n:,} rows ({against})")
     if not short:
         return
     none = coverage["rows_without_any_feature"]
@@ -500,17 +547,19 @@ def _check_coverage(coverage: dict[str, Any], key_cols: dict[str, str],
                           field="require_coverage", coverage=coverage)
 
 
-def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str) -> "pa.Array":
+def _cast_keys(col: "pa.ChunkedArray", group: FeatureGroup, name: str, feature: "Feature | None" = None) -> "pa.Array":
+    """``col`` typed as the group's key column ``feature`` (default: its one identifier)."""
     from ..model.coerce import ColumnProblem, coerce_column
 
+    feature = feature or group.id_feature
     problems: list[ColumnProblem] = []
-    out = coerce_column(group.id_feature, col, problems)
+    out = coerce_column(feature, col, problems)
     if problems:
         p = problems[0]
         row = int(np.flatnonzero(p.mask)[0])
+        whose = f"{group.name!r} identifiers are" if not group.composite else f"{group.name}.{feature.name} is"
         raise ValidationError(
-            f"Entity column {name!r} row {row} = {col[row].as_py()!r} {p.reason}, but {group.name!r} "
-            f"identifiers are {group.id_feature.type}",
+            f"Entity column {name!r} row {row} = {col[row].as_py()!r} {p.reason}, but {whose} {feature.type}",
             group=group.name,
         )
     return out
@@ -527,11 +576,13 @@ class KeyCheck:
     pad_to: int | None = None  # the conversion is zero-padding to this width: build with pad_keys={group: pad_to}
 
 
-def check_key(ctx: "StoreContext", sample: "pa.Table", column: str, group_name: str) -> KeyCheck:
+def check_key(ctx: "StoreContext", sample: "pa.Table", column: str, group_name: str,
+              key: str | None = None) -> KeyCheck:
     """Compare ``sample[column]`` (a few entity rows) with ``group_name``'s identifiers: text
     keys for Integral identifiers that change when converted ('000123' -> 123), numbers for String
     identifiers, digits written without the identifiers' leading zeros; refused when converting
-    would merge different keys or a value is no identifier at all."""
+    would merge different keys or a value is no identifier at all. ``key``: which of the group's
+    key columns ``column`` holds (needed for a key of several columns)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -539,21 +590,22 @@ def check_key(ctx: "StoreContext", sample: "pa.Table", column: str, group_name: 
 
     ctx.policy.require_read([group_name])  # it shows a few of the group's identifiers
     group = ctx.group(group_name)[0]
+    feature = group.feature(key) if key is not None else group.id_feature
     col = sample.column(column).combine_chunks()
     try:
-        typed = _cast_keys(col, group, column)
+        typed = _cast_keys(col, group, column, feature)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the check says it itself, below
-            _check_key_types(col, typed, group, column)
+            _check_key_types(col, typed, group, column, feature)
     except ValidationError as exc:
         return KeyCheck(refused=exc.message)
-    kind = group.id_feature.type
+    kind = feature.type
     text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
     if kind == "Integral" and (pa.types.is_integer(col.type) or not text):
         return KeyCheck()  # numbers for numbers (floats were checked whole by the cast): nothing to say
     # A few identifiers to compare with (an index walk when the group is online, else its last writes).
-    sample_ids = (latest_page(ctx, group_name, limit=3).rows[group.record_identifier] if group.online
-                  else latest_writes(ctx, group_name, limit=3).column(group.record_identifier).to_pandas())
+    sample_ids = (latest_page(ctx, group_name, limit=3).rows[feature.name] if group.online
+                  else latest_writes(ctx, group_name, limit=3).column(feature.name).to_pandas())
     ids = list(dict.fromkeys(v for v in sample_ids.tolist() if v is not None))
     shown_ids = ", ".join(repr(v) for v in ids) if ids else "none yet"
     if kind == "Integral":
@@ -565,7 +617,7 @@ def check_key(ctx: "StoreContext", sample: "pa.Table", column: str, group_name: 
                                     f"identifiers are whole numbers ({shown_ids}): the join converts each key to "
                                     "its number", conversion=examples)
         return KeyCheck()
-    if kind == "String" and ids and all(isinstance(v, str) and v.isdigit() and v.startswith("0") and
+    if kind == "String" and not group.composite and ids and all(isinstance(v, str) and v.isdigit() and v.startswith("0") and
                                         len(v) == len(ids[0]) for v in ids):
         width = len(ids[0])
         keys = col.cast(pa.string())

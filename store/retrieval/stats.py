@@ -59,7 +59,7 @@ def summary(ctx: "StoreContext", group: str, scope: str = HISTORY, engine: str =
 
     Mean, std and quantiles (interpolated, exact) apply to numeric features; the three most
     frequent values (ties: the smaller first) to scalar strings and integers other than the
-    identifier and event time. One pass of ``engine`` ("duckdb", or "spark" on ``spark``)
+    record key's columns and event time. One pass of ``engine`` ("duckdb", or "spark" on ``spark``)
     computes every feature's aggregates; the values are worded by DuckDB for either engine, so
     both give the same text.
     """

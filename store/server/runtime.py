@@ -5,15 +5,17 @@ one mapping in errors.py, except in batches, where each failed item is reported 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from ..errors import FeatureStoreError, ValidationError
+from ..model import keys
 from ..model.schema import FeatureGroup
 from . import paging
 from .call import Call
 from .errors import code_of, message_of
 from .shapes import (check_features, group_name, identifier_key, identifier_text, iso, project, record_from_wire,
-                     record_to_wire, ttl_seconds)
+                     record_to_wire, ttl_seconds, wire_key)
 from .vendor import RUNTIME
 
 MAX_BATCH_IDENTIFIERS = 100
@@ -24,6 +26,24 @@ def _online_group(call: Call, name: str) -> FeatureGroup:
     if not group.online:
         raise ValidationError(f"Feature group {name!r} has no online store", group=name)
     return group
+
+
+def _engine_key(call: Call, name: str, text: str) -> Any:
+    """A RecordIdentifierValueAsString as the engine takes it (``shapes.wire_key``); a one-column
+    key's text is passed on as it is, without reading the definition (the hot path)."""
+    return wire_key(call.fs.feature_group(name), text) if text.startswith("[") else text
+
+
+@contextmanager
+def _wire_keys(call: Call, name: str, text: str) -> Iterator[None]:
+    """A composite group's key refused by the engine is refused in the wire's terms (a JSON array)."""
+    try:
+        yield
+    except ValidationError:
+        group = call.fs.feature_group(name)
+        if group.composite:
+            wire_key(group, text)
+        raise
 
 
 def _failure(exc: FeatureStoreError) -> dict[str, str]:
@@ -57,6 +77,12 @@ def get_record(call: Call) -> dict[str, Any]:
     name = group_name(call.input["FeatureGroupName"])
     record_id, features = call.input["RecordIdentifierValueAsString"], call.input.get("FeatureNames")
     with_expiry = call.input.get("ExpirationTimeResponse") == "Enabled"
+    with _wire_keys(call, name, record_id):
+        return _get_record(call, name, _engine_key(call, name, record_id), features, with_expiry)
+
+
+def _get_record(call: Call, name: str, record_id: Any, features: list[str] | None,
+                with_expiry: bool) -> dict[str, Any]:
     expires_us = None
     if features is None and not with_expiry:  # the hot path: the engine checks the group itself
         record = call.fs.get_record(name, record_id)
@@ -116,10 +142,18 @@ def _fetch(call: Call, name: str, ids: list[str], features: list[str] | None,
     results = []
     if with_expiry:  # only the online row carries the expiry
         for text in ids:
-            row = call.fs.online_record(name, text)
+            row = call.fs.online_record(name, wire_key(group, text))
             record = project(row["record"], features) if row and row["live"] else None
             if record:
                 results.append((text, record, row["expires_us"]))
+        return results
+    if group.composite:
+        typed = [wire_key(group, text) for text in ids]
+        found = {keys.of_row(group, r): r for r in call.fs.batch_get_records(name, typed)}
+        for text, key in zip(ids, typed):
+            record = project(found.get(key, {}), features)
+            if record:
+                results.append((text, record, None))
         return results
     found = {identifier_text(r[group.record_identifier]): r for r in call.fs.batch_get_records(name, ids)}
     for text in ids:
@@ -130,9 +164,11 @@ def _fetch(call: Call, name: str, ids: list[str], features: list[str] | None,
 
 
 def delete_record(call: Call) -> dict[str, Any]:
-    call.fs.delete_record(group_name(call.input["FeatureGroupName"]), call.input["RecordIdentifierValueAsString"],
-                          call.input["EventTime"], hard=call.input.get("DeletionMode") == "HardDelete",
-                          target_stores=call.input.get("TargetStores"))
+    name, text = group_name(call.input["FeatureGroupName"]), call.input["RecordIdentifierValueAsString"]
+    with _wire_keys(call, name, text):
+        call.fs.delete_record(name, _engine_key(call, name, text), call.input["EventTime"],
+                              hard=call.input.get("DeletionMode") == "HardDelete",
+                              target_stores=call.input.get("TargetStores"))
     return {}
 
 
@@ -146,7 +182,8 @@ def list_records(call: Call) -> dict[str, Any]:
         found = call.fs.list_record_ids(name, after=state.get("after"), limit=limit + 1, include_deleted=with_deleted)
     except ValidationError:  # a token from a group whose identifiers have another type
         raise ValidationError("NextToken is not valid: pass the NextToken of the previous response unchanged") from None
-    out: dict[str, Any] = {"RecordIdentifiers": [identifier_text(i) for i in found[:limit]]}
+    text = keys.as_text if found and isinstance(found[0], tuple) else identifier_text  # composite: JSON arrays
+    out: dict[str, Any] = {"RecordIdentifiers": [text(i) for i in found[:limit]]}
     if len(found) > limit:
         out["NextToken"] = paging.encode({"after": found[limit - 1]})
     return out

@@ -5,10 +5,12 @@ Timestamps on the JSON protocols are epoch seconds; ``ExpiresAt`` is an ISO-8601
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
 from ..errors import ValidationError
+from ..model import keys
 from ..model.schema import Feature, FeatureGroup
 
 ACCOUNT = "000000000000"  # ARNs need a 12-digit account; a local store has none
@@ -104,7 +106,7 @@ def feature_group(info: dict[str, Any], region: str) -> dict[str, Any]:
     extra = info["extra"]
     out: dict[str, Any] = {
         "FeatureGroupArn": arn(region, group.name), "FeatureGroupName": group.name,
-        "RecordIdentifierFeatureName": group.record_identifier, "EventTimeFeatureName": group.event_time,
+        "RecordIdentifierFeatureName": identifier_names(group), "EventTimeFeatureName": group.event_time,
         "FeatureDefinitions": [feature_definition(f) for f in group.features],
         "CreationTime": epoch(group.created_at), "LastModifiedTime": epoch(group.modified_at),
         "FeatureGroupStatus": group.status,
@@ -221,6 +223,32 @@ def check_features(group: FeatureGroup, names: list[str] | None) -> None:
     if unknown:
         raise ValidationError(f"Feature group {group.name!r} has no feature {unknown[0]!r}", group=group.name,
                               feature=unknown[0])
+
+
+def identifier_names(group: FeatureGroup) -> str:
+    """RecordIdentifierFeatureName: the key's feature, or a JSON array of a composite key's
+    features in key order (such groups are made with the Python API or the CLI)."""
+    return group.identifiers[0] if not group.composite else keys.as_text(group.identifiers)
+
+
+def wire_key(group: FeatureGroup, text: str) -> Any:
+    """A RecordIdentifierValueAsString as the engine takes it: the text itself for a one-column
+    key (the engine coerces it), a typed tuple for a composite key, whose text must be a JSON array
+    of its values in key order, each a JSON string or number. Raises ValidationError."""
+    if not group.composite:
+        return text
+    example = keys.as_text(["m1", 7][:len(group.identifiers)] + ["x"] * (len(group.identifiers) - 2))
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if (not isinstance(values, list) or len(values) != len(group.identifiers)
+            or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)):
+        raise ValidationError(
+            f"Feature group {group.name!r} is keyed by {len(group.identifiers)} features "
+            f"({', '.join(group.identifiers)}): give the record identifier as one JSON array of their values in that "
+            f"order, each a JSON string or number, e.g. {example}; got {text[:200]!r}", group=group.name)
+    return keys.key(group, values)
 
 
 def identifier_key(group: FeatureGroup, text: str) -> str:

@@ -221,3 +221,25 @@ def test_change_and_history_from_the_cli(run, orders_csv):
     lines = run("history", "orders").output.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["v1", "v2"] and lines[1].endswith(f"renamed {other} -> {other}_v2")
     assert json.loads(run("describe", "orders", "--version", "1").output)["version"] == 1
+
+
+def test_a_group_keyed_by_several_columns(run, tmp_path):
+    visits = tmp_path / "visits.csv"
+    pd.DataFrame({"user_id": [1, 1, 2], "item_id": ["a", "b", "a"], "ts": ["2024-01-01T00:00:00Z"] * 3,
+                  "views": [3, 4, 5]}).to_csv(visits, index=False)
+    r = run("create", "--from-file", str(visits), "--name", "visits", "--id", "user_id,item_id", "--event-time", "ts",
+            "--ingest")
+    assert r.exit_code == 0 and "wrote 3 of 3 rows" in r.output
+    assert json.loads(run("describe", "visits").output)["record_identifier"] == ["user_id", "item_id"]
+    assert json.loads(run("get", "visits", '[1,"b"]').output)["views"] == 4
+    assert json.loads(run("get", "visits", '["2","a"]').output)["views"] == 5
+    r = run("get", "visits", "1")
+    assert r.exit_code == 2 and "keyed by user_id, item_id: give RECORD_ID as a JSON array" in r.output
+    assert "soft-deleted" in run("delete-record", "visits", '[1,"a"]', "2024-01-02T00:00:00Z").output
+    assert run("get", "visits", '[1,"a"]').exit_code == 1
+    spec = tmp_path / "terminals.json"
+    spec.write_text(json.dumps({"name": "terminals", "record_identifier": ["merchant_id", "terminal_id"],
+                                "event_time": "ts", "features": [{"name": "merchant_id"}, {"name": "terminal_id",
+                                "type": "Integral"}, {"name": "ts"}]}))
+    assert run("create", str(spec)).exit_code == 0
+    assert json.loads(run("describe", "terminals").output)["record_identifier"] == ["merchant_id", "terminal_id"]

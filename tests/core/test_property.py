@@ -3,7 +3,8 @@
 and known_at, build_dataset with known_at) must agree with the model, compaction must change no
 answer, and an ingested batch must equal the same rows put one by one.
 
-Histories use identifiers 0-4 and five event times (so ties are common): puts with random null and
+Histories use identifiers 0-4 and five event times (so ties are common); the reads' properties
+also run on a group keyed by two columns (id, part), whose keys share a column with others: puts with random null and
 omitted features, soft and hard deletes, ingest batches of 1-5 rows (some properties add flushes
 and close/reopen). Values are sent typed, as text (the wire model) or with a pandas Timestamp as
 event time; batches come as a DataFrame, an Arrow table, text, or with a datetime64 event-time
@@ -54,6 +55,9 @@ ALL_SLOTS = SLOTS + [BASE_US + h * 3_600_000_000 for h in range(10, 22)]
 # Times to query at: before everything, each event time exactly, and a quarter second after each.
 QUERY_TIMES = sorted({BASE_US - 1_000_000, *SLOTS, *(s + 250_000 for s in SLOTS)})
 RIDS = range(6)  # 5 is never written
+# A group keyed by two columns (id, part) maps the same six ids onto keys sharing a column with others.
+PART = "part"
+KEYS = [(0, "a"), (0, "b"), (1, "a"), (1, "b"), (2, "a"), (2, "b")]
 
 # PROPERTY_SCALE=10 searches ten times longer (the default keeps the file under ~90 s on 2 cores).
 SCALE = max(1, int(os.environ.get("PROPERTY_SCALE", "1")))
@@ -267,8 +271,9 @@ def ts_us(value: Any) -> int:
     return pd.Timestamp(value).value // 1000
 
 
-def group_features(kind: str, et_name: str, with_list: bool = False) -> list[Feature]:
-    return [Feature(ID, "Integral"), Feature(et_name, "String" if kind == "iso" else "Fractional"),
+def group_features(kind: str, et_name: str, with_list: bool = False, composite: bool = False) -> list[Feature]:
+    return [Feature(ID, "Integral"), *([Feature(PART, "String")] if composite else []),
+            Feature(et_name, "String" if kind == "iso" else "Fractional"),
             Feature("f_int", "Integral"), Feature("f_float", "Fractional"), Feature("f_str", "String"),
             *([Feature("f_list", "String", "List")] if with_list else [])]
 
@@ -277,17 +282,19 @@ class Harness:
     """A fresh store in a temporary folder, the model, and the instants between the calls."""
 
     def __init__(self, kind: str, et_name: str, online: str | None = None, registry: str | None = None,
-                 with_list: bool = False) -> None:
-        self.kind, self.et = kind, et_name
-        self.names = [ID, et_name, *FEATURES, *(["f_list"] if with_list else [])]
+                 with_list: bool = False, composite: bool = False) -> None:
+        self.kind, self.et, self.composite = kind, et_name, composite
+        key_names = [ID, PART] if composite else [ID]
+        self.names = [*key_names, et_name, *FEATURES, *(["f_list"] if with_list else [])]
         self.dir = tempfile.mkdtemp(prefix="fs-property-")
         try:
             self.fs = FeatureStore(self.dir, online=online, registry=registry)
-            self.fs.create_feature_group(GROUP, ID, et_name, group_features(kind, et_name, with_list))
+            self.fs.create_feature_group(GROUP, key_names if composite else ID, et_name,
+                                         group_features(kind, et_name, with_list, composite))
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
-        self.model = Reference(self.names, ID, et_name)
+        self.model = Reference(self.names, tuple(key_names) if composite else ID, et_name)
         self.log: list[Any] = []
         self.instants = [self._instant()]  # instants[k] is taken before call k, instants[k + 1] after it
 
@@ -310,9 +317,21 @@ class Harness:
     def calls(self) -> int:
         return len(self.instants) - 1
 
+    def key(self, rid: int) -> Any:
+        """The record key of id ``rid``: itself, or its (id, part) tuple in a composite-key group."""
+        return KEYS[rid] if self.composite else rid
+
+    def key_arg(self, rid: int, form: str) -> Any:
+        """The key as a caller gives it: typed, as text, or (composite) as a list or a dict by column."""
+        if not self.composite:
+            return str(rid) if form == "text" else rid
+        number, part = KEYS[rid]
+        return {"text": [str(number), part], "timestamp": {PART: part, ID: number}}.get(form, (number, part))
+
     def record(self, rid: int, slot: int, values: dict, spell: int = 0) -> dict[str, Any]:
         """The record as stored (typed, event time in the declared form); a refused one as sent."""
-        rec = {ID: rid, self.et: self.stored_event_time(slot, "typed", spell), **values}
+        key = dict(zip((ID, PART), KEYS[rid])) if self.composite else {ID: rid}
+        rec = {**key, self.et: self.stored_event_time(slot, "typed", spell), **values}
         far = rec.pop(ET, None)
         if far is not None:  # an instant out of range, in the event time's declared form
             rec[self.et] = far if self.kind == "iso" else Raw(repr((pd.Timestamp(far.value) - pd.Timestamp(EPOCH))
@@ -366,7 +385,7 @@ class Harness:
                 self.log.append(op)
                 self.instants.append(self._instant())
                 return
-            before = self.model.online.get(op.rid)
+            before = self.model.online.get(self.key(op.rid))
             if before is not None:
                 event(f"put {'older than' if ALL_SLOTS[op.slot] < before.ev else 'at' if ALL_SLOTS[op.slot] == before.ev else 'newer than'} "
                       f"a {'tombstone' if before.deleted else 'record'}")
@@ -375,15 +394,15 @@ class Harness:
         elif isinstance(op, Delete):
             ev = ALL_SLOTS[op.slot]
             value = self.stored_event_time(op.slot, op.form, op.spell)
-            rid_arg: Any = str(op.rid) if op.form == "text" else op.rid
+            rid_arg = self.key_arg(op.rid, op.form)
             ev_arg: Any = {"text": as_text(value), "timestamp": pd.Timestamp(ev, unit="us", tz="UTC")}.get(op.form, value)
-            before = self.model.online.get(op.rid)
+            before = self.model.online.get(self.key(op.rid))
             if before is not None:
                 event(f"{'hard' if op.hard else 'soft'} delete "
                       f"{'older than' if ev < before.ev else 'at' if ev == before.ev else 'newer than'} "
                       f"a {'tombstone' if before.deleted else 'record'}")
             try:
-                self.model.delete(op.rid, ev, value, op.hard, k)
+                self.model.delete(self.key(op.rid), ev, value, op.hard, k)
             except HardDeleteRejected as why:
                 with pytest.raises(ValidationError):
                     self.fs.delete_record(GROUP, rid_arg, ev_arg, hard=True)
@@ -434,9 +453,9 @@ class Harness:
     def check_online(self, ids: Any = RIDS) -> None:
         ids = list(ids)
         for rid in ids:
-            got, want = self.fs.get_record(GROUP, rid), self.model.get(rid)
-            assert canon_record(got) == canon_record(want), f"get_record({rid}) after {self.log}"
-        asked = ids[::-1]  # in an order of its own
+            got, want = self.fs.get_record(GROUP, self.key(rid)), self.model.get(self.key(rid))
+            assert canon_record(got) == canon_record(want), f"get_record({self.key(rid)}) after {self.log}"
+        asked = [self.key(rid) for rid in ids[::-1]]  # in an order of its own
         got_batch = [canon_record(r) for r in self.fs.batch_get_records(GROUP, asked)]
         want_batch = [canon_record(self.model.get(rid)) for rid in dict.fromkeys(asked) if self.model.get(rid) is not None]
         assert got_batch == want_batch, f"batch_get_records({asked}) after {self.log}"
@@ -448,7 +467,7 @@ class Harness:
 
     def histories(self) -> dict[int, pd.DataFrame]:
         """``history`` of every written id and of one never written."""
-        return {rid: self.fs.history(GROUP, rid) for rid in sorted({*self.model.ids(), RIDS[-1]})}
+        return {rid: self.fs.history(GROUP, rid) for rid in sorted({*self.model.ids(), self.key(RIDS[-1])})}
 
     def check_history(self, histories: dict[int, pd.DataFrame] | None = None) -> dict[int, int]:
         """History of every id against the model; returns the write time of each call that wrote."""
@@ -509,11 +528,13 @@ class Harness:
 
 @pytest.mark.online  # on every online backend, and with the store's tables in PostgreSQL
 @property_settings(60)
-@given(kind=time_kinds, et_name=event_time_names, ops=operations)
-@example(kind="iso", et_name="ts", ops=[Put(0, 0, {}), Delete(0, 2, False), Delete(0, 1, True)])
+@given(kind=time_kinds, et_name=event_time_names, ops=operations, composite=st.booleans())
+@example(kind="iso", et_name="ts", ops=[Put(0, 0, {}), Delete(0, 2, False), Delete(0, 1, True)], composite=False)
+@example(kind="iso", et_name="ts", ops=[Put(0, 0, {}), Put(1, 1, {}), Delete(2, 2, False), Delete(0, 1, True)],
+         composite=True)
 def test_online_store_matches_reference(online_location: str | None, registry_location: str | None, kind: str,
-                                        et_name: str, ops: list) -> None:
-    with Harness(kind, et_name, online_location, registry_location) as h:
+                                        et_name: str, ops: list, composite: bool) -> None:
+    with Harness(kind, et_name, online_location, registry_location, composite=composite) as h:
         for op in ops:
             h.apply(op)
             h.check_online(sorted(h.touched(op)))
@@ -521,9 +542,9 @@ def test_online_store_matches_reference(online_location: str | None, registry_lo
 
 
 @property_settings(60)
-@given(kind=time_kinds, et_name=event_time_names, ops=operations, qs=queries)
-def test_history_and_as_of_match_reference(kind: str, et_name: str, ops: list, qs: list) -> None:
-    with Harness(kind, et_name) as h:
+@given(kind=time_kinds, et_name=event_time_names, ops=operations, qs=queries, composite=st.booleans())
+def test_history_and_as_of_match_reference(kind: str, et_name: str, ops: list, qs: list, composite: bool) -> None:
+    with Harness(kind, et_name, composite=composite) as h:
         for op in ops:
             h.apply(op)
         write_times = h.check_history()
@@ -537,10 +558,10 @@ entity_rows = st.lists(st.tuples(st.integers(0, 5), st.integers(-1, len(QUERY_TI
 @property_settings(60)
 @given(kind=time_kinds, et_name=event_time_names, ops=operations_with_maintenance, rows=entity_rows,
        ts_form=st.sampled_from(["native", "timestamp"]), label=st.sampled_from(["label", "f_int"]),
-       known=known_choices)
+       known=known_choices, composite=st.booleans())
 def test_build_dataset_matches_reference(kind: str, et_name: str, ops: list, rows: list, ts_form: str,
-                                         label: str, known: Any) -> None:
-    with Harness(kind, et_name) as h:
+                                         label: str, known: Any, composite: bool) -> None:
+    with Harness(kind, et_name, composite=composite) as h:
         for op in ops:
             h.apply(op)
         write_times = h.check_history() if known is not None else {}
@@ -556,7 +577,10 @@ def test_build_dataset_matches_reference(kind: str, et_name: str, ops: list, row
         else:
             ts_col = pd.Series([pd.NaT if u is None else pd.Timestamp(u, unit="us", tz="UTC") for u in ts_values],
                                dtype="datetime64[us, UTC]")
-        entity = pd.DataFrame({"id": [r[0] for r in rows], "ts": ts_col, label: [r[2] for r in rows]})
+        keys = {"id": [r[0] for r in rows]}
+        if composite:  # the entity's key columns, named like the group's
+            keys = {"id": [KEYS[r[0]][0] for r in rows], PART: [KEYS[r[0]][1] for r in rows]}
+        entity = pd.DataFrame({**keys, "ts": ts_col, label: [r[2] for r in rows]})
         entity_cols = list(entity.columns)
         out_names = [f"{GROUP}__{f}" if f in entity_cols else f for f in [et_name, *FEATURES]]
 
@@ -565,7 +589,7 @@ def test_build_dataset_matches_reference(kind: str, et_name: str, ops: list, row
         expected_entity = frame_rows(entity)
         for i, ((rid, _, _), ts, g, e) in enumerate(zip(rows, ts_values, got, expected_entity)):
             assert {c: g[c] for c in entity_cols} == e, f"entity columns of row {i} changed"
-            rec = h.model.point_in_time(rid, ts, max_op) or {}
+            rec = h.model.point_in_time(h.key(rid), ts, max_op) or {}
             want = {n: canon(rec.get(f)) for n, f in zip(out_names, [et_name, *FEATURES])}
             assert {n: g[n] for n in out_names} == want, \
                 f"build_dataset row {i} (id={rid}, ts={ts}, known_at={what}) after {h.log}"
@@ -574,9 +598,9 @@ def test_build_dataset_matches_reference(kind: str, et_name: str, ops: list, row
 
 @property_settings(30)
 @given(kind=time_kinds, et_name=event_time_names, first=operations_with_maintenance, then=operations_with_maintenance,
-       qs=queries)
-def test_compact_changes_no_answer(kind: str, et_name: str, first: list, then: list, qs: list) -> None:
-    with Harness(kind, et_name) as h:
+       qs=queries, composite=st.booleans())
+def test_compact_changes_no_answer(kind: str, et_name: str, first: list, then: list, qs: list, composite: bool) -> None:
+    with Harness(kind, et_name, composite=composite) as h:
         for part in (first, then):
             for op in part:
                 h.apply(op)

@@ -100,7 +100,8 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
     with config:
         st.subheader("Configuration")
         st.markdown(facts({
-            "Record identifier": f"`{group.record_identifier}` ({group.id_feature.type})",
+            ("Record identifier" if not group.composite else "Record key"):
+                ", ".join(f"`{f.name}` ({f.type})" for f in group.id_features),
             "Event time": f"`{group.event_time}` ({group.time_feature.type})",
             "Entity": entity_text(group),
             "Online store": "on" if group.online else "off",

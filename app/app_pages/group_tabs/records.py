@@ -1,10 +1,13 @@
 """Record-level tabs: the latest records page by page, one record's online state (with delete and
 the same lookup as client code), and one record's full history on a timeline. The record looked
-up is in the URL (``&record=42``), so a lookup or a history can be shared as a link."""
+up is in the URL (``&record=42``; a key of several columns as a JSON array in key order,
+``&record=["m1",7]``, with one input per column), so a lookup or a history can be shared as a link."""
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -38,13 +41,53 @@ def render_data(fs: FeatureStore, group: FeatureGroup) -> None:
             return
         source = "the online store" if group.online else "the offline store's latest view"
         st.caption(f"Records {(number - 1) * size + 1:,}–{min(number * size, page.total):,} of {page.total:,}, "
-                   f"ordered by {group.record_identifier}: the latest live version of each, from {source}.")
+                   f"ordered by {', '.join(group.identifiers)}: the latest live version of each, from {source}.")
         st.dataframe(page.rows, hide_index=True)
 
 
-def _record_input(group: FeatureGroup, label: str) -> str:
-    return st.text_input(f"{label} by {group.record_identifier}", key=RECORD_KEY, bind="query-params",
-                         placeholder="an identifier, e.g. 42", icon=":material/search:").strip()
+def _record_input(group: FeatureGroup, label: str) -> Any:
+    """The record asked for: its identifier's text, or for a key of several columns the list of
+    their texts in key order (the store types them), once every column is filled; else empty."""
+    if not group.composite:
+        return st.text_input(f"{label} by {group.identifiers[0]}", key=RECORD_KEY, bind="query-params",
+                             placeholder="an identifier, e.g. 42", icon=":material/search:").strip()
+    st.caption(f"{label} by its key: {', '.join(group.identifiers)}")
+    shared = _url_key(group)  # a shared link fills the inputs
+    values = []
+    for col, name, given in zip(st.columns(len(group.identifiers)), group.identifiers, shared):
+        widget = f"{RECORD_KEY}_{group.name}_{name}"
+        if widget not in st.session_state:
+            st.session_state[widget] = given
+        values.append(col.text_input(name, key=widget, placeholder=f"{name}, e.g. 42",
+                                     icon=":material/search:").strip())
+    if not all(values):
+        st.query_params.pop(RECORD_KEY, None)
+        return []
+    st.query_params[RECORD_KEY] = json.dumps(values, separators=(",", ":"))
+    return values
+
+
+def _url_key(group: FeatureGroup) -> list[str]:
+    """The key columns' texts from the URL's ``record`` (a JSON array in key order), or blanks."""
+    try:
+        given = json.loads(st.query_params.get(RECORD_KEY, ""))
+    except ValueError:
+        given = None
+    if not isinstance(given, list) or len(given) != len(group.identifiers):
+        return [""] * len(group.identifiers)
+    return ["" if v is None else str(v) for v in given]
+
+
+def _shown(group: FeatureGroup, record_id: Any) -> str:
+    """'customer_id = 42', or '(merchant_id, terminal_id) = (m1, 7)' for a key of several columns."""
+    if not group.composite:
+        return f"{group.identifiers[0]} = {record_id}"
+    return f"({', '.join(group.identifiers)}) = ({', '.join(record_id)})"
+
+
+def _wire(record_id: Any) -> str:
+    """The key as the HTTP API takes it: the text, or a JSON array of a composite key's values."""
+    return json.dumps(record_id, separators=(",", ":")) if isinstance(record_id, list) else record_id
 
 
 def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
@@ -59,7 +102,7 @@ def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
     with engine_errors():
         found = fs.online_record(group.name, record_id)
         if found is None:
-            st.warning(f"No record with {group.record_identifier} = {record_id} in the online store: it was "
+            st.warning(f"No record with {_shown(group, record_id)} in the online store: it was "
                        "never written, or was hard-deleted or swept after expiring.", icon=":material/search_off:")
         else:
             status = "live" if found["live"] else "deleted (tombstone)" if found["deleted"] else "expired"
@@ -74,11 +117,11 @@ def render_lookup(fs: FeatureStore, group: FeatureGroup) -> None:
             _delete_form(fs, group, record_id)
         with st.expander("The same lookup from code", icon=":material/code:"):
             st.caption("Against `featurestore serve` on this store (SageMaker's GetRecord, as a service would call it):")
-            st.code(get_record_boto3(group.name, record_id), language="python")
-            st.code(get_record_curl(group.name, record_id), language="bash")
+            st.code(get_record_boto3(group.name, _wire(record_id)), language="python")
+            st.code(get_record_curl(group.name, _wire(record_id)), language="bash")
 
 
-def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
+def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: Any) -> None:
     if not fs.can("editor", group.name):
         return  # deleting a record needs the editor role
     with st.expander("Delete this record", icon=":material/delete:"):
@@ -92,7 +135,7 @@ def _delete_form(fs: FeatureStore, group: FeatureGroup, record_id: str) -> None:
             with engine_errors():
                 when_us = int(at.replace(tzinfo=timezone.utc).timestamp() * 1e6)
                 result = fs.delete_record(group.name, record_id, at.replace(tzinfo=timezone.utc), hard=hard)
-                rid = f"{group.record_identifier} = {record_id}"
+                rid = _shown(group, record_id)
                 if result == "newer_kept":
                     stored = fs.online_record(group.name, record_id)
                     newer = when(stored["event_us"]) if stored else "a later time"
@@ -119,7 +162,7 @@ def render_history(fs: FeatureStore, group: FeatureGroup) -> None:
     with engine_errors():
         versions = fs.history(group.name, record_id)
         if versions.empty:
-            st.warning(f"No versions of {group.record_identifier} = {record_id} in the offline store.",
+            st.warning(f"No versions of {_shown(group, record_id)} in the offline store.",
                        icon=":material/search_off:")
             return
         deleted = versions["is_deleted"].fillna(False).astype(bool)

@@ -21,7 +21,9 @@ from store.upload import IngestReport, rules_from_document
 def render(fs: FeatureStore, group: FeatureGroup) -> None:
     st.dataframe(
         [{"feature": f.name, "type": type_label(f) + (f"[{f.dimension}]" if f.dimension else ""),
-          "role": "record identifier" if f.name == group.record_identifier
+          "role": ("record identifier" if not group.composite
+                   else f"record key {group.identifiers.index(f.name) + 1} of {len(group.identifiers)}")
+          if f.name in group.identifiers
           else "event time" if f.name == group.event_time else "",
           "description": f.description, "parameters": key_values(f.parameters)} for f in group.features],
         hide_index=True, column_config={"description": st.column_config.TextColumn(width="large")})
@@ -68,7 +70,7 @@ WIDER = {"Integral": ["Fractional", "String"], "Fractional": ["String"], "String
 
 def change_features(fs: FeatureStore, group: FeatureGroup) -> None:
     """Drop, rename or widen features: one new definition version per change."""
-    keys = {group.record_identifier, group.event_time}
+    keys = {*group.identifiers, group.event_time}
     others = [f for f in group.features if f.name not in keys]
     with st.expander("Drop, rename or widen features", icon=":material/edit_note:"):
         st.caption(f"Each change is a new definition version (now v{group.version}; see the Overview tab). History "

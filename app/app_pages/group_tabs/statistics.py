@@ -63,7 +63,7 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                                             "top_values"]], hide_index=True, column_config={
                 "null_pct": null_pct, **counts,
                 "top_values": st.column_config.TextColumn("top values", help="approximate, most frequent first")})
-    choices = [f for f in group.feature_names if f not in (group.record_identifier, group.event_time)]
+    choices = [f for f in group.feature_names if f not in (*group.identifiers, group.event_time)]
     feature = st.columns([1, 2])[0].selectbox("Feature", choices or group.feature_names,
                                               key=f"stats_feature_{group.name}")
     with engine_errors():
