@@ -10,7 +10,7 @@ from ..common.timeutil import event_time_to_us, now_us, us_to_iso
 from ..databases import Connection
 from ..errors import ValidationError
 from ..model import record as records
-from ..model import keys
+from ..model import keys as record_keys
 from ..model.entity import Entity, check_keys_given, identifier_columns, match_keys
 from ..model.schema import Feature, FeatureGroup, MAX_TAGS, check_parameters, check_text
 from ..registry import entities as registry
@@ -107,7 +107,7 @@ def entity_records(ctx: StoreContext, entity: str, keys: Sequence[Any]) -> list[
         found: dict[Any, dict[str, Any]] = {}
         if group.online:
             for record in lookups.batch_get_records(ctx, name, ids):
-                found[keys.of_row(group, record)] = record
+                found[record_keys.of_row(group, record)] = record
         for answer, rid in zip(answers, ids):
             answer["groups"].append(_found(group, rid, found.get(rid), now))
     return answers
@@ -125,7 +125,7 @@ def _identifier(group: FeatureGroup, entity: Entity, key: dict[str, Any], column
 
 
 def _found(group: FeatureGroup, rid: Any, record: dict[str, Any] | None, now: int) -> dict[str, Any]:
-    base = {"group": group.name, "identifier": dict(zip(identifier_columns(group), keys.parts(group, rid))),
+    base = {"group": group.name, "identifier": dict(zip(identifier_columns(group), record_keys.parts(group, rid))),
             "record": None,
             "features": {}, "event_time": None, "event_us": None, "age_seconds": None}
     if not group.online:

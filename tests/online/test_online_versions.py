@@ -57,3 +57,21 @@ def test_a_write_recorded_before_a_change_and_applied_after_it_lands_whole(fs, m
     ctx.online.recover(ctx.db)
     assert fs.get_record("orders", "o2") == {"id": "o2", "ts": "2026-03-01T00:00:00Z", "quantity": 2, "price": "2.0"}
     assert fs.get_record("orders", "o1") == {"id": "o1", "ts": "2026-03-01T00:00:00Z", "quantity": 1, "price": "1.0"}
+
+
+def test_a_group_keyed_by_two_columns_changes_as_one_keyed_by_one(fs):
+    fs.create_feature_group("lines", ["order_id", "line"], "ts",
+                            [Feature("order_id", "String"), Feature("line", "Integral"), Feature("ts", "String"),
+                             Feature("price", "Fractional"), Feature("qty", "Integral"), Feature("note", "String")])
+    fs.ingest("lines", pd.DataFrame({"order_id": ["o1", "o1", "o2"], "line": [1, 2, 1],
+                                     "ts": "2026-03-01T00:00:00Z", "price": [2.0, 1e16, 0.1], "qty": [1, 2, 3],
+                                     "note": ["a", "b", "c"]}))
+    fs.put_record("lines", {"order_id": "o2", "line": 2, "ts": "2026-03-01T00:00:00Z", "price": 5.0, "qty": 9})
+    fs.change_features("lines", rename={"qty": "quantity"}, retype={"price": "String"}, drop=["note"])
+    assert fs.get_record("lines", ("o1", 2)) == {"order_id": "o1", "line": 2, "ts": "2026-03-01T00:00:00Z",
+                                                 "price": "1e+16", "quantity": 2}
+    assert [r["price"] for r in fs.batch_get_records("lines", [("o1", 1), ("o2", 1), ("o2", 2)])] == ["2.0", "0.1", "5.0"]
+    latest = fs.as_of("lines").set_index(["order_id", "line"])
+    assert latest.loc[("o2", 2), "price"] == "5.0" and latest.loc[("o1", 1), "quantity"] == 1
+    with pytest.raises(Exception, match="record identifier"):
+        fs.change_features("lines", rename={"line": "line_no"})
