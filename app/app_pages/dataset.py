@@ -86,7 +86,8 @@ with engine_errors():
                                         placeholder="Pick the key column", key=widget)
                 if key is None:
                     st.caption(f"No column is named {escape_markdown(named)}"
-                               + (f", a key of entity {escape_markdown(g.entity)}" if g.entity else "")
+                               + (f", {'a' if g.composite else 'the'} key of entity {escape_markdown(g.entity)}"
+                                  if g.entity else "")
                                + f": pick the one holding {escape_markdown(g.name)}'s "
                                + ("identifiers." if not g.composite else f"{escape_markdown(ident)} values."))
                     continue

@@ -2,7 +2,8 @@
 
 One hash per record, ``<prefix><group>:r:<id>``: ``e`` event time, ``w`` write time, ``x``
 expiry (absent: none), ``d`` tombstone flag, ``v`` the features as a JSON list in the order of the
-definition version ``n`` (absent: 1) it was written under. A record written under an earlier
+definition version ``n`` it was written under (absent: 1, so a group never changed is stored as
+before versions). A record written under an earlier
 version is read into the current one by feature id (see ``model.versions``): a definition change
 rewrites nothing here, and a write delayed past a change still lands whole. Per group, sorted sets of identifiers for paging and
 counting: ``all`` (every stored row), ``live`` (not tombstones) and ``exp`` (live rows with a
@@ -50,7 +51,8 @@ for i = 3, #ARGV, 7 do
   end
   if take then
     redis.call('DEL', key)
-    redis.call('HSET', key, 'e', e, 'w', w, 'd', d, 'v', v, 'n', n)
+    redis.call('HSET', key, 'e', e, 'w', w, 'd', d, 'v', v)
+    if n ~= '1' then redis.call('HSET', key, 'n', n) end
     redis.call('ZADD', p .. ':all', score, id)
     if d == '1' then redis.call('ZREM', p .. ':live', id) else redis.call('ZADD', p .. ':live', score, id) end
     if x ~= '' and d ~= '1' then

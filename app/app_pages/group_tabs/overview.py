@@ -97,6 +97,8 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
     cols[4].metric("Last write", ago(info["last_write_us"]), help=when(info["last_write_us"]))
 
     config, edit = st.columns(2, gap="large")
+    with st.container():  # full width, below both columns: the diffs need the room
+        history(fs, group)
     with config:
         st.subheader("Configuration")
         st.markdown(facts({
@@ -121,7 +123,6 @@ def render(fs: FeatureStore, group: FeatureGroup) -> None:
                       **{ENTITY_KEY: group.entity})
         if group.offline:
             storage(info)
-        history(fs, group)
     owner = fs.can("owner", group.name)
     with edit:
         if not owner:
