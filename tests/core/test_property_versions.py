@@ -26,7 +26,9 @@ from test_property import canon, frame_rows, property_settings
 GROUP = "g"
 BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SLOTS = [BASE_US + k * 3_600_000_000 for k in range(6)]
-RIDS = range(5)
+# Record keys by layout: a group keyed by one column, and one keyed by (id, part).
+KEYS = {False: [0, 1, 2, 3, 4], True: [(0, "a"), (0, "b"), (1, "a"), (2, "b"), (3, "a")]}
+RIDS = range(5)  # indices into KEYS[composite]
 NAMES = ["a", "b", "c", "d", "e", "f", "g2", "h"]  # names features take (a, b, c at first)
 WIDER = {"Integral": ["Fractional", "String"], "Fractional": ["String"], "String": []}
 
@@ -51,13 +53,29 @@ class Definition:
     op: int  # the write clock (operation index) it came into force at
 
 
+def key_columns(composite: bool) -> list[tuple[str, str]]:
+    return [("id", "Integral"), ("part", "String")] if composite else [("id", "Integral")]
+
+
+def key_fields(composite: bool, rid: int) -> dict[str, Any]:
+    """The key's columns of record ``rid`` (an index into KEYS)."""
+    key = KEYS[composite][rid]
+    return dict(zip(("id", "part"), key)) if composite else {"id": key}
+
+
 class Model:
-    def __init__(self) -> None:
-        self.defs = [Definition([(1, "id", "Integral"), (2, "ts", "String"), (3, "a", "Integral"),
-                                 (4, "b", "Fractional"), (5, "c", "String")], 0)]
+    def __init__(self, composite: bool) -> None:
+        self.composite = composite
+        fixed = [*key_columns(composite), ("ts", "String")]
+        self.fixed = {name for name, _ in fixed}  # the key and the event time: never changed
+        self.defs = [Definition([(i + 1, n, k) for i, (n, k) in enumerate(
+            [*fixed, ("a", "Integral"), ("b", "Fractional"), ("c", "String")])], 0)]
         self.rows: list[tuple[int, int, int, int, bool, dict[int, Any]]] = []  # rid, ev, op, seq, deleted, by id
-        self.next_id = 6
+        self.next_id = len(self.defs[0].features) + 1
         self.seq = 0
+
+    def others(self, d: Definition) -> list[tuple[int, str, str]]:
+        return [f for f in d.features if f[1] not in self.fixed]
 
     @property
     def current(self) -> Definition:
@@ -72,8 +90,8 @@ class Model:
         self.rows.append((rid, ev, op, self.seq, deleted, {by_name[k]: v for k, v in values.items()}))
 
     def read(self, row: tuple, d: Definition) -> dict[str, Any]:
-        return {name: widen(row[5].get(fid), kind) for fid, name, kind in d.features
-                if name not in ("id", "ts")} | {"id": row[0], "ts": iso(row[1])}
+        return {name: widen(row[5].get(fid), kind) for fid, name, kind in self.others(d)} | \
+            key_fields(self.composite, row[0]) | {"ts": iso(row[1])}
 
     def latest(self, rid: int, ev: int | None, known: int | None) -> tuple | None:
         rows = [r for r in self.rows if r[0] == rid and (ev is None or r[1] <= ev) and (known is None or r[2] <= known)]
@@ -128,13 +146,15 @@ operation = st.one_of(
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, composite: bool) -> None:
         self.dir = tempfile.mkdtemp(prefix="fs-versions-")
         self.fs = FeatureStore(self.dir)
-        self.fs.create_feature_group(GROUP, "id", "ts", [Feature("id", "Integral"), Feature("ts", "String"),
-                                                          Feature("a", "Integral"), Feature("b", "Fractional"),
-                                                          Feature("c", "String")])
-        self.model = Model()
+        self.composite = composite
+        keys = key_columns(composite)
+        self.fs.create_feature_group(GROUP, [n for n, _ in keys] if composite else "id", "ts",
+                                     [*(Feature(n, k) for n, k in keys), Feature("ts", "String"),
+                                      Feature("a", "Integral"), Feature("b", "Fractional"), Feature("c", "String")])
+        self.model = Model(composite)
         self.clock = [self.fs.describe(GROUP, storage=False)["last_write_us"] or 0]  # write clock after op k
 
     def close(self) -> None:
@@ -146,7 +166,7 @@ class Harness:
 
         rnd = random.Random(seed)
         out = {}
-        for _, name, kind in self.model.current.features[2:]:
+        for _, name, kind in self.model.others(self.model.current):
             if rnd.random() < 0.2:
                 out[name] = None
             else:
@@ -157,11 +177,11 @@ class Harness:
         k = len(self.clock)
         if isinstance(op, Write):
             if op.deleted:
-                self.fs.delete_record(GROUP, op.rid, iso(SLOTS[op.slot]))
+                self.fs.delete_record(GROUP, KEYS[self.composite][op.rid], iso(SLOTS[op.slot]))
                 self.model.write(k, op.rid, SLOTS[op.slot], {}, deleted=True)
             else:
                 values = self.values(op.seed)
-                self.fs.put_record(GROUP, {"id": op.rid, "ts": iso(SLOTS[op.slot]), **values})
+                self.fs.put_record(GROUP, {**key_fields(self.composite, op.rid), "ts": iso(SLOTS[op.slot]), **values})
                 self.model.write(k, op.rid, SLOTS[op.slot], values)
         elif isinstance(op, Flush):
             self.fs.compact(GROUP) if op.compact else self.fs.flush(GROUP)
@@ -172,7 +192,7 @@ class Harness:
     def change(self, op: Change, k: int) -> None:
         cur = self.model.current.features
         free = [n for n in NAMES if n not in {name for _, name, _ in cur}]
-        others = cur[2:]
+        others = self.model.others(self.model.current)
         target = others[op.pick % len(others)] if others else None
         new = list(cur)
         if op.kind == "add" and free:
@@ -200,12 +220,12 @@ class Harness:
 
 
 def rows_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The model's records as ``frame_rows`` gives the engine's, in identifier order."""
-    return sorted(({k: canon(v) for k, v in r.items()} for r in records), key=lambda r: r["id"])
+    """The model's records as ``frame_rows`` gives the engine's, in key order."""
+    return by_id([{k: canon(v) for k, v in r.items()} for r in records])
 
 
 def by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda r: r["id"])
+    return sorted(rows, key=lambda r: (r["id"], r.get("part")))
 
 
 def record(values: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -213,18 +233,19 @@ def record(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if values is None else {k: canon(v) for k, v in values.items() if v is not None}
 
 
+@pytest.mark.parametrize("composite", [False, True], ids=["one-column key", "two-column key"])
 @property_settings(25)
 @given(ops=st.lists(operation, min_size=1, max_size=16), more=st.lists(operation, max_size=6),
        picks=st.lists(st.tuples(st.integers(0, 16), st.sampled_from([None, *range(len(SLOTS))])), min_size=1,
                       max_size=4))
-def test_reads_follow_definition_versions(ops: list, more: list, picks: list) -> None:
-    h = Harness()
+def test_reads_follow_definition_versions(composite: bool, ops: list, more: list, picks: list) -> None:
+    h = Harness(composite)
     try:
         for op in ops:
             h.apply(op)
         fs, model = h.fs, h.model
         for rid in RIDS:
-            assert record(fs.get_record(GROUP, rid)) == record(model.get(rid)), rid
+            assert record(fs.get_record(GROUP, KEYS[composite][rid])) == record(model.get(rid)), rid
         for op_index, slot in picks:
             op_index = min(op_index, len(h.clock) - 1)
             ev = None if slot is None else SLOTS[slot]
@@ -236,16 +257,17 @@ def test_reads_follow_definition_versions(ops: list, more: list, picks: list) ->
 
         # A dataset known at an instant, recorded, then more changes: it rebuilds bit for bit.
         op_index = min(picks[0][0], len(h.clock) - 1)
-        entity = pd.DataFrame({"id": [r for r in RIDS for _ in SLOTS[::2]],
-                               "event_time": [iso(s) for _ in RIDS for s in SLOTS[::2]]})
+        pairs = [(r, s) for r in RIDS for s in SLOTS[::2]]
+        entity = pd.DataFrame([{**key_fields(composite, r), "event_time": iso(s)} for r, s in pairs])
         built = fs.build_dataset(entity, [GROUP], known_at=h.known(op_index))
         d = model.at(op_index)
         expected = []
-        for rid, t in zip(entity["id"], entity["event_time"]):
-            row = model.latest(int(rid), pd.Timestamp(t).value // 1000, op_index)
+        for rid, s in pairs:
+            row = model.latest(rid, s, op_index)
             read = model.read(row, d) if row is not None and not row[4] else {}
-            expected.append({"id": canon(int(rid)), "event_time": canon(t), "ts": canon(read.get("ts")),
-                             **{name: canon(read.get(name)) for _, name, _ in d.features[2:]}})
+            expected.append({**{k: canon(v) for k, v in key_fields(composite, rid).items()},
+                             "event_time": canon(iso(s)), "ts": canon(read.get("ts")),
+                             **{name: canon(read.get(name)) for _, name, _ in model.others(d)}})
         frame = built.to_pandas()
         got = frame_rows(frame)
         assert [{k: r[k] for k in e} for r, e in zip(got, expected)] == expected
