@@ -194,7 +194,7 @@ def ingest(ctx: StoreContext, g: "FeatureGroup", batches: "Iterator[LoadedInput]
     online_ids = DistinctIds()
     try:
         with ctx.db.write() as conn:
-            first_seq, wt, _ = registry.allocate(conn, group, 0, api, None)
+            first_seq, wt, _ = registry.allocate(conn, group, 0, api, None, version=g.version)
             seq = first_seq
             batch_id = uuid.uuid4().hex[:12]
             if to_offline:

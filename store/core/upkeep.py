@@ -107,7 +107,8 @@ def sweep_expired(ctx: StoreContext, group: str | None = None) -> int:
             rows = ctx.online.expired(conn, g, now)
             if not rows:
                 continue
-            first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0)
+            first, wt, _ = registry.allocate(conn, name, len(rows), now, None, staged=len(rows) if g.offline else 0,
+                                          version=g.version)
             ctx.online.remove_expired(conn, g, rows, now)
             if g.offline:
                 key_i = [prep["names"].index(k) for k in g.identifiers]

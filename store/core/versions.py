@@ -43,7 +43,7 @@ def change_features(ctx: StoreContext, name: str, drop: Iterable[str], rename: M
     with ctx.db.write() as conn:
         old = registry.load_group(conn, name)
         new = model.changed(old, drop, rename, retype)
-        rules = _rules_after(conn, old, drop, dict(rename or {}))
+        rules, monitor = _quality_after(conn, old, new, drop, dict(rename or {}))
         if old.online:
             ctx.online.change(conn, old, new)  # a backend that cannot refuses before anything changed
         if old.offline:
@@ -52,6 +52,8 @@ def change_features(ctx: StoreContext, name: str, drop: Iterable[str], rename: M
             offline_store.create_staging(conn, new)
         if rules is not None:
             quality_tables.save(conn, name, now, rules=rules)
+        if monitor is not None:
+            quality_tables.save(conn, name, now, monitor=monitor)
         registry.replace_definition(conn, old, new, now)
         commit(ctx, conn, old, "change_features", now)
         lineage.upsert_node(conn, f"feature_group:{name}", "feature_group", name, now,
@@ -61,19 +63,37 @@ def change_features(ctx: StoreContext, name: str, drop: Iterable[str], rename: M
     return ctx.group(name)[0]
 
 
-def _rules_after(conn: Any, group: FeatureGroup, drop: list[str], rename: dict[str, str]) -> list | None:
-    """The group's rules with renamed features renamed (None if none changes). A rule about a
-    dropped feature refuses the drop: removing a check silently would let bad rows in."""
-    rules = quality_tables.settings(conn, group.name)["rules"]
+def _quality_after(conn: Any, old: FeatureGroup, new: FeatureGroup, drop: list[str],
+                   rename: dict[str, str]) -> tuple[list | None, dict | None]:
+    """The group's rules and monitor settings for ``new`` (None where nothing changes): a rule or
+    a watched feature renamed follows the new name, a dropped feature leaves the monitor's list.
+    A rule the change would break refuses it, naming the rule: removing a check silently would
+    let bad rows in, and a rule that no longer compiles would make the group unreadable."""
+    from ..model.rules import parse
+
+    settings = quality_tables.settings(conn, old.name)
+    rules = settings["rules"]
     for rule in rules:
         if rule.get("feature") in drop:
             raise ValidationError(
-                f"Rule {rule['name']!r} of {group.name!r} checks feature {rule['feature']!r}; remove the rule first "
-                "(set_rules, or the group's Quality tab), then drop the feature", group=group.name,
+                f"Rule {rule['name']!r} of {old.name!r} checks feature {rule['feature']!r}; remove the rule first "
+                "(set_rules, or the group's Quality tab), then drop the feature", group=old.name,
                 feature=rule["feature"])
-    if not any(rule.get("feature") in rename for rule in rules):
-        return None
-    return [{**rule, "feature": rename.get(rule.get("feature"), rule.get("feature"))} for rule in rules]
+    renamed = [{**rule, "feature": rename.get(rule.get("feature"), rule.get("feature"))} if rule.get("feature")
+               else rule for rule in rules]
+    try:
+        parse(new, renamed)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"This change would break a validation rule of {old.name!r}: {exc.message}. Change or remove the rule "
+            "first (set_rules, or the group's Schema tab), then change the features", group=old.name) from None
+    watched = settings["monitor"].get("features")
+    monitor = None
+    if watched:
+        kept = [rename.get(f, f) for f in watched if f not in drop]
+        if kept != watched:
+            monitor = {**settings["monitor"], "features": kept}
+    return (renamed if renamed != rules else None), monitor
 
 
 def definition_history(ctx: StoreContext, name: str) -> list[dict[str, Any]]:

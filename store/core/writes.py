@@ -50,7 +50,7 @@ def put_record(ctx: StoreContext, group: str, record: dict[str, Any], target_sto
             row[i] = json_dumps(row[i])
     api = now_us()
     with ctx.db.write() as conn:
-        seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
+        seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline), version=g.version)
         if to_online:
             expires = None if ttl_us is None else event_us + ttl_us
             ctx.online.upsert(conn, g, [(event_us, wt, expires, 0, *row)], wt)
@@ -81,7 +81,7 @@ def delete_record(ctx: StoreContext, group: str, record_id: Any, event_time: Any
     api = now_us()
     outcome = "offline_only"
     with ctx.db.write() as conn:
-        seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline))
+        seq, wt, staged = registry.allocate(conn, group, 1, api, event_us, staged=int(to_offline), version=g.version)
         if to_online:
             stored = ctx.online.current(conn, g, rid)  # (event, deleted, expires)
             present = stored is not None and not (stored[2] is not None and stored[2] <= wt)
@@ -157,7 +157,7 @@ def ingest(ctx: StoreContext, group: str, data: Any, on_error: str = "reject",
     ttl_us = ctx.ttl_us(g, ttl) if to_online else None
     if total:
         with ctx.db.write() as conn:
-            first, wt, _ = registry.allocate(conn, group, total, api, prepared.max_event_us)
+            first, wt, _ = registry.allocate(conn, group, total, api, prepared.max_event_us, version=g.version)
             table = ing.stamp(prepared.table, wt, first)
             if to_offline:
                 entries = ctx.files.write(conn, g, table, wt, ctx.db.on_rollback, progress=advance)

@@ -90,7 +90,7 @@ def _commit(ctx: StoreContext, g: "FeatureGroup", frame: Any, task: "_Task", rul
     group = g.name
     failure: BaseException | None = None
     with ctx.db.write() as conn:
-        task.first_seq, task.write_us, _ = registry.allocate(conn, group, 0, api, None)
+        task.first_seq, task.write_us, _ = registry.allocate(conn, group, 0, api, None, version=g.version)
         ctx.files.recover(conn, group)
         ctx.files.mark_inflight(group)
         try:

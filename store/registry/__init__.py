@@ -370,23 +370,30 @@ def data_version(conn: Connection, name: str) -> tuple[int, ...]:
 
 
 def allocate(conn: Connection, name: str, rows: int, now: int, max_event_us: int | None,
-             staged: int = 0) -> tuple[int, int, int]:
+             staged: int = 0, version: int | None = None) -> tuple[int, int, int]:
     """Reserve ``rows`` sequence numbers and a write time, and count ``staged`` buffered rows;
     returns (first seq, write time, rows now staged).
 
     Write times only move forward per group, even if the wall clock steps back, so ordering by
     (event time, write time, seq) always agrees with the order the store accepted writes in.
-    Must run inside the write transaction that stores the rows.
+    With ``version`` (the definition version the caller's rows are shaped by), a definition
+    changed since the caller read it is a Conflict, in the same statement. Must run inside the
+    write transaction that stores the rows.
     """
+    same = "" if version is None else " AND (SELECT version FROM feature_groups WHERE name = ?5) = ?6"
     row = conn.execute(
         "UPDATE group_state SET seq = seq + ?1, "
         "last_write_us = CASE WHEN last_write_us + 1 > ?2 THEN last_write_us + 1 ELSE ?2 END, "
         f"last_event_us = {_NEWEST_EVENT.format(3)}, "
-        "staged_rows = staged_rows + ?4 WHERE group_name = ?5 RETURNING seq, last_write_us, staged_rows",
-        (rows, now, max_event_us, staged, name),
+        f"staged_rows = staged_rows + ?4 WHERE group_name = ?5{same} RETURNING seq, last_write_us, staged_rows",
+        (rows, now, max_event_us, staged, name) + (() if version is None else (version,)),
     ).fetchone()
     if row is None:
-        raise NotFound(f"Feature group {name!r} does not exist", group=name)
+        found = conn.execute("SELECT version FROM feature_groups WHERE name = ?", (name,)).fetchone()
+        if found is None:
+            raise NotFound(f"Feature group {name!r} does not exist", group=name)
+        raise Conflict(f"The definition of {name!r} changed (now version {found[0]}) while this write was under way; "
+                       "nothing was written. Retry it with the current features", group=name)
     return row[0] - rows + 1, row[1], row[2]
 
 

@@ -324,3 +324,49 @@ def test_widening_converts_stored_values_online_and_offline_alike(tmp_path) -> N
     fs.put_record(GROUP, {"id": 1, "ts": iso(BASE_US + 1_000_000), "n": 1.5, "x": "007"})
     assert fs.get_record(GROUP, 1)["x"] == "007"
     fs.close()
+
+
+def test_quality_settings_follow_a_change_or_refuse_it(tmp_path) -> None:
+    fs = FeatureStore(str(tmp_path))
+    fs.create_feature_group(GROUP, "id", "ts", [Feature("id", "Integral"), Feature("ts", "String"),
+                                                 Feature("a", "Integral"), Feature("b", "Integral")])
+    fs.set_rules(GROUP, [{"name": "pos", "check": "expression", "sql": "a >= 0"},
+                         {"name": "rng", "check": "between", "feature": "b", "min": 0}])
+    fs.set_monitor(GROUP, features=["a", "b"])
+    for kwargs in (dict(rename={"a": "amt"}), dict(retype={"b": "String"}), dict(drop=["b"])):
+        with pytest.raises(ValidationError, match="rule"):  # a rule would break: refused, the group still works
+            fs.change_features(GROUP, **kwargs)
+    assert fs.feature_group(GROUP).version == 1 and fs.get_record(GROUP, 1) is None
+    fs.set_rules(GROUP, [{"name": "rng", "check": "between", "feature": "b", "min": 0}])
+    fs.change_features(GROUP, rename={"a": "amt", "b": "bb"})
+    assert [r["feature"] for r in fs.rules(GROUP)] == ["bb"]
+    fs.set_rules(GROUP, [])
+    fs.change_features(GROUP, drop=["amt"])
+    assert fs.monitor(GROUP)["features"] == ["bb"]
+    fs.check_monitors(GROUP)  # a monitor naming a feature gone would raise here
+    fs.close()
+
+
+def test_a_write_prepared_under_an_older_definition_is_refused_whole(tmp_path, monkeypatch) -> None:
+    """A second handle changes the definition between a write's preparation and its transaction."""
+    import store.ingest.prepare as prepare
+
+    path = str(tmp_path / "s")
+    fs = FeatureStore(path)
+    fs.create_feature_group(GROUP, "id", "ts", [Feature("id", "Integral"), Feature("ts", "String"),
+                                                 Feature("a", "Integral")])
+    original = prepare.check
+
+    def changed_meanwhile(*args, **kwargs):
+        with FeatureStore(path) as other:
+            other.change_features(GROUP, rename={"a": "amt"})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prepare, "check", changed_meanwhile)
+    with pytest.raises(Exception, match="changed .now version 2. while this write was under way"):
+        fs.ingest(GROUP, pd.DataFrame({"id": [1], "ts": [iso(BASE_US)], "a": [5]}))
+    monkeypatch.undo()
+    assert fs.as_of(GROUP).empty and fs.get_record(GROUP, 1) is None
+    fs.ingest(GROUP, pd.DataFrame({"id": [1], "ts": [iso(BASE_US)], "amt": [5]}))
+    assert fs.get_record(GROUP, 1)["amt"] == 5
+    fs.close()

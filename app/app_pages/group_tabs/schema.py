@@ -94,13 +94,14 @@ def change_features(fs: FeatureStore, group: FeatureGroup) -> None:
                     flash(f"Renamed {old} to {new.strip()}: now definition v{changed.version}")
                     st.rerun()
         widenable = [f for f in others if not f.is_collection and WIDER[f.type]]
-        with widen_col, st.form(f"widen_{group.name}", border=False):
+        with widen_col:  # no form: the types offered follow the feature picked
             name = st.selectbox("Widen", [f"{f.name} ({f.type})" for f in widenable], key=f"widen_pick_{group.name}")
-            kind = st.selectbox("To type", ["Fractional", "String"], key=f"widen_to_{group.name}",
+            feature = name.rsplit(" (", 1)[0] if name else None
+            kind = st.selectbox("To type", WIDER[group.feature(feature).type] if feature else [],
+                                key=f"widen_to_{group.name}",
                                 help="Integral can become Fractional or String, Fractional String; never narrower")
-            if st.form_submit_button("Widen feature", icon=":material/swap_vert:", disabled=not widenable):
+            if st.button("Widen feature", icon=":material/swap_vert:", disabled=not widenable or kind is None):
                 with engine_errors():
-                    feature = name.rsplit(" (", 1)[0]
                     changed = fs.change_features(group.name, retype={feature: kind})
                     flash(f"{feature} is now {kind}: definition v{changed.version}")
                     st.rerun()
