@@ -102,8 +102,9 @@ with about:
     for name in entity.groups:
         group = fs.feature_group(name)
         held = ", ".join(f"{c} holds {k}" for c, k in group.entity_keys.items() if c != k)
-        page_link("group", f"{name} ({plural(len(group.features), 'feature')}" + (f"; {held})" if held else ")"),
-                  group=name)
+        page_link("group", f"{name} ({plural(len(group.features), 'feature')})", group=name)
+        if held:  # under the link: a link's label is one line, cut where the column ends
+            st.caption(f"In {escape_markdown(name)}: {escape_markdown(held)}")
 
 
 def _linked_key(count: int) -> list[str]:
