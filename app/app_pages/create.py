@@ -70,6 +70,11 @@ names = [s["name"] for s in specs]
 id_col, time_col = st.columns(2)
 ident = id_col.selectbox("Record identifier", names, index=names.index(ident_guess) if ident_guess in names else 0,
                          key=f"create_identifier_{key}", help="The feature that identifies a record (any scalar type).")
+more = id_col.multiselect("More key columns (optional)", [n for n in names if n != ident], key=f"create_more_keys_{key}",
+                          placeholder="For a record keyed by several columns",
+                          help="A record is then one value of each, in this order after the identifier: a terminal "
+                               "of a merchant (merchant_id, terminal_id), an item of a user. Lookups and datasets "
+                               "take every key column.")
 errors["record_identifier"] = id_col.empty()
 entity_names = [e.name for e in fs.list_entities()]
 about = id_col.selectbox("About (entity)", ["(none)", *entity_names], key="create_entity",
@@ -158,7 +163,7 @@ if st.button("Create feature group", type="primary", icon=":material/add_box:",
              disabled=event_time is None or bool(time_problem)):
     with engine_errors(lambda exc: errors["entity"] if "entity" in exc.context else
                        errors.get(field_of(exc), errors["form"])):
-        fs.create_feature_group(name, ident, event_time, specs, description=description, tags=tags, online=online,
+        fs.create_feature_group(name, [ident, *more] if more else ident, event_time, specs, description=description, tags=tags, online=online,
                                 offline=offline, ttl=timedelta(seconds=ttl_amount * UNITS[ttl_unit]) if ttl_amount else None,
                                 partition_by=partition_by, offline_retention=retention_days or None,
                                 time_format=time_format, entity=None if about == "(none)" else about)

@@ -162,3 +162,19 @@ def test_an_ingest_that_writes_nothing_is_an_error_and_offers_a_way_out(fs):
     assert button(at, "Ingest the sample file into bad")  # still offered
     ok(button(at, "Delete bad and start over").click().run())
     assert "bad" not in {g.name for g in fs.list_feature_groups()}
+
+
+def test_create_a_group_keyed_by_two_columns_from_a_sample(fs):
+    at = page("create")
+    at.text_input(key="create_name").set_value("lines")
+    at.session_state["create_features_blank"] = editor_edits(
+        added=[{"name": "line", "type": "Integral"}, {"name": "qty", "type": "Integral"}],
+        edited={"0": {"name": "order_id", "type": "String"}})
+    at.run()
+    at.selectbox(key="create_identifier_blank").set_value("order_id")
+    at.multiselect(key="create_more_keys_blank").set_value(["line"])
+    ok(button(at, "Create feature group").click().run())
+    group = fs.feature_group("lines")
+    assert group.identifiers == ("order_id", "line")
+    fs.put_record("lines", {"order_id": "o1", "line": 2, "event_time": "2026-01-01T00:00:00Z", "qty": 5})
+    assert fs.get_record("lines", ("o1", 2))["qty"] == 5
