@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 from ..common.sqltext import q
 from ..databases import Connection
 from ..databases.postgres_db import close_quietly, unavailable, usable
-from ..errors import ValidationError
+from ..errors import NotFound, ValidationError
 from ..model.schema import Feature, FeatureGroup
 from .base import Row
 from .outbox import OutboxBackend
@@ -176,7 +176,13 @@ class PostgresOnline(OutboxBackend):
             at = self._table_versions.get(table)
             if at is None or at < version:
                 at = self._reconcile(pg, group, created)
-            cols, values = (names, rows) if at <= version else self._translated(group, created, version, at, rows)
+            if at <= version:
+                cols, values = names, rows
+            else:
+                try:
+                    cols, values = self._translated(group, created, version, at, rows)
+                except NotFound:  # the group was deleted since: its table goes with it, nothing to apply
+                    return
             cols = ["_event_us", "_write_us", "_expires_us", "_deleted", *cols]
             sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in cols)
             sql = (f"INSERT INTO {table} AS t ({', '.join(map(q, cols))}) VALUES ({', '.join(['%s'] * len(cols))}) "
@@ -208,7 +214,6 @@ class PostgresOnline(OutboxBackend):
         import psycopg
 
         from .. import registry
-        from ..errors import NotFound
 
         table = self._table(group, created)
         with pg.transaction():
