@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..common.timeutil import now_us
 from ..core import lookups
-from ..errors import AccessDenied, ValidationError
+from ..errors import ValidationError
 from ..model import record as records
 from ..model.entity import entity_columns
 from ..model.schema import FeatureGroup
@@ -71,13 +71,12 @@ def _resolve(ctx: "StoreContext", features: Sequence[str]) -> tuple[tuple[str, s
 
 
 def _checked(ctx: "StoreContext", service: FeatureService) -> FeatureService:
-    """``service`` if the principal may read every group it reads, else AccessDenied (naming no
-    hidden group: its name is not the principal's to see)."""
+    """``service`` if the principal may read every group it reads; else, as a dataset over a hidden
+    group is, it is absent: NotFound, exactly as for a service that does not exist."""
     hidden = [g for g in service.groups if not ctx.policy.may("viewer", g)]
     if hidden:
         ctx.policy.record("read", hidden[0], "denied")
-        raise AccessDenied(f"Feature service {service.name!r} reads {len(hidden)} feature group(s) you may not read; "
-                           "ask an admin for the viewer role on every group it reads", service=service.name)
+        raise registry.missing(service.name)
     return service
 
 

@@ -162,7 +162,7 @@ def test_refusals(fs):
     assert [s.name for s in fs.list_feature_services()] == ["fraud"]
 
 
-def test_online_vector_matches_the_brute_force_vector(fraud):
+def test_online_vector_matches_the_brute_force_vector(fraud, online_kind):
     fs, data = fraud
     rng = np.random.default_rng(11)
     rows = [{"customer_id": int(c), "merchant_id": f"m{m}"}
@@ -172,12 +172,14 @@ def test_online_vector_matches_the_brute_force_vector(fraud):
     want = expected(data, rows, now)
     assert list(got.columns) == COLUMNS + [f"{c}__status" for c in COLUMNS[2:]]
     want = want[list(got.columns)]
+    if online_kind == "redis":  # Redis drops a record its TTL has passed: it reads as never written
+        want = want.replace("outside_ttl", "not_found")
     assert len(got) == len(rows)
     for column in got.columns:
         assert [None if pd.isna(v) else v for v in got[column]] == [None if pd.isna(v) else v
                                                                     for v in want[column]], column
     statuses = set(got["spend_30d__status"])
-    assert statuses == {"present", "not_found", "outside_ttl"}  # the data has all three
+    assert statuses == {"present", "not_found"} | ({"outside_ttl"} if online_kind != "redis" else set())
     assert set(got["visits__status"]) == {"present", "not_found"}
     assert str(got["age"].dtype) == "Int64" and str(got["spend_30d"].dtype) == "float64"
 
