@@ -241,7 +241,10 @@ def _snapshot(ctx: "StoreContext") -> Any:
     """One read transaction over every group where the online rows live in the store's database."""
     from contextlib import nullcontext
 
-    return ctx.db.read() if getattr(ctx.online, "conns", None) is ctx.db else nullcontext()
+    from ..online.sqlite import DatabaseOnline
+
+    shared = isinstance(ctx.online, DatabaseOnline) and ctx.online.conns is ctx.db
+    return ctx.db.read() if shared else nullcontext()
 
 
 def dataset_features(ctx: "StoreContext", features: Any) -> tuple[list[str], dict[str, Any]] | None:

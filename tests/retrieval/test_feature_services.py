@@ -222,3 +222,47 @@ def test_training_rows_equal_the_online_vector_now(fraud):
     # A version may be named, and rebuilding the dataset reads the same features.
     assert fs.build_dataset(entity, "service:fraud@1", record=False).columns == ds.columns
     assert fs.rebuild_dataset(ds.id).columns == ds.columns
+
+
+def test_every_group_is_read_batched_and_in_one_snapshot(fraud, online_kind, monkeypatch):
+    """Where the online rows live in the store's database, every group's batch read happens inside
+    one read transaction; elsewhere each group is read on its own. Either way, one batch read per
+    group for all entity rows (and one more for the keys found nothing, to tell an expired record)."""
+    from contextlib import contextmanager
+
+    from store.online import base, sqlite
+
+    fs, _ = fraud
+    db = fs._ctx.db
+    seen = {"open": 0, "depth": 0, "reads": []}
+    real = db.read
+
+    @contextmanager
+    def read():
+        seen["open"] += 1
+        seen["depth"] += 1
+        try:
+            with real() as conn:
+                yield conn
+        finally:
+            seen["depth"] -= 1
+
+    def spy(original):
+        def many(self, ids, now):
+            seen["reads"].append((self.group.name, len(ids), seen["depth"]))
+            return original(self, ids, now)
+        return many
+
+    monkeypatch.setattr(db, "read", read)
+    monkeypatch.setattr(base.Reader, "many", spy(base.Reader.many))
+    monkeypatch.setattr(sqlite.DatabaseReader, "many", spy(sqlite.DatabaseReader.many))
+    rows = [{"customer_id": c, "merchant_id": f"m{c % MERCHANTS}"} for c in range(1, 2 * CUSTOMERS, 2)]
+    got = fs.get_online_features("fraud", rows)
+    assert len(got) == len(rows) and (got["age__status"] == "present").sum() > 50
+    groups = [g for g, _, _ in seen["reads"]]
+    assert sorted(set(groups)) == ["customer_merchant", "customer_spend", "customers"]
+    assert all(groups.count(g) <= 2 for g in set(groups))  # batched: not one read per entity row
+    if online_kind == "sqlite":  # the rows are in the store's own database (SQLite or PostgreSQL)
+        assert seen["open"] == 1 and all(depth == 1 for _, _, depth in seen["reads"])
+    else:  # a Redis or PostgreSQL online store: per group, outside any transaction of the store's database
+        assert all(depth == 0 for _, _, depth in seen["reads"])
