@@ -260,6 +260,9 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
     service = dataset_features(ctx, features)
     if service is not None:  # a service's rows match its online vector, which hides what its TTL expired
+        if prefix_features:
+            raise ValidationError("prefix_features would name a service's columns otherwise than its online vector "
+                                  "does; leave it off for a service", field="prefix_features")
         features, ttl_lookback = service[0], True
     selection = parse_features(ctx, features, known_us)
     text_columns = [event_time_column] + [c for g, _ in selection for c in _entity_columns(g, keys)]

@@ -266,3 +266,23 @@ def test_every_group_is_read_batched_and_in_one_snapshot(fraud, online_kind, mon
         assert seen["open"] == 1 and all(depth == 1 for _, _, depth in seen["reads"])
     else:  # a Redis or PostgreSQL online store: per group, outside any transaction of the store's database
         assert all(depth == 0 for _, _, depth in seen["reads"])
+
+
+def test_a_service_names_what_its_groups_no_longer_have(fraud):
+    fs, _ = fraud
+    entity = pd.DataFrame({"customer_id": [5], "merchant_id": ["m1"], "event_time": [pd.Timestamp.now(tz="UTC")]})
+    with pytest.raises(NotFound, match="no version 7"):
+        fs.build_dataset(entity, "service:fraud@7", record=False)
+    with pytest.raises(ValidationError, match="whole number"):
+        fs.build_dataset(entity, "service:fraud@latest", record=False)
+    with pytest.raises(ValidationError, match="prefix_features"):
+        fs.build_dataset(entity, "service:fraud", record=False, prefix_features=True)
+    fs.change_features("customer_merchant", rename={"visits": "visit_count"})
+    for call in (lambda: fs.get_online_features("fraud", [{"customer_id": 5, "merchant_id": "m1"}]),
+                 lambda: fs.build_dataset(entity, "service:fraud", record=False)):
+        with pytest.raises(ValidationError, match="reads customer_merchant:visits, which 'customer_merchant' no "
+                                                  "longer has; update the service"):
+            call()
+    fs.update_feature_service("fraud", features=[*FEATURES[:3], "customer_merchant:visit_count"])
+    got = fs.get_online_features("fraud", [{"customer_id": 5, "merchant_id": "m1"}])
+    assert "visit_count" in got.columns and "visits" not in got.columns
