@@ -221,7 +221,13 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
             ids = [_record_id(group, row, i) for i, row in enumerate(rows)]
             reads[group.name] = (ids, *_read_group(ctx, group, ctx.group(group.name)[1], ids, now))
     names = output_names(keys, sel)
-    columns: dict[str, Any] = {k: pa.array([row[k] for row in rows]) for k in keys}
+    columns: dict[str, Any] = {}
+    for group, _ in sel:  # each key column typed as the first group keyed by it types it
+        ids = reads[group.name][0]
+        for j, (column, feature) in enumerate(zip(entity_columns(group), group.id_features)):
+            if column not in columns:
+                typed = [rows[n][column] if i is None else i[j] if group.composite else i for n, i in enumerate(ids)]
+                columns[column] = _key_array(typed, feature.arrow_type())
     statuses: dict[str, list[str]] = {}
     for group, feats in sel:
         ids, live, expired = reads[group.name]
@@ -235,6 +241,18 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
     for column, status in statuses.items():
         columns[column] = pa.array(status, pa.string())
     return to_pandas(pa.table(columns))
+
+
+def _key_array(values: list[Any], kind: Any) -> Any:
+    """A key column as its group types it; as given when a row with a null key part holds another
+    part of another type (such a row matched nothing, and its key is shown as written)."""
+    import pyarrow as pa
+
+    values = [None if v is None or v != v else v for v in values]
+    try:
+        return pa.array(values, kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def _snapshot(ctx: "StoreContext") -> Any:

@@ -286,3 +286,16 @@ def test_a_service_names_what_its_groups_no_longer_have(fraud):
     fs.update_feature_service("fraud", features=[*FEATURES[:3], "customer_merchant:visit_count"])
     got = fs.get_online_features("fraud", [{"customer_id": 5, "merchant_id": "m1"}])
     assert "visit_count" in got.columns and "visits" not in got.columns
+
+
+def test_keys_come_back_typed_as_the_groups_key_them(fraud):
+    fs, _ = fraud
+    frame = pd.DataFrame({"customer_id": [5, 6, 7], "merchant_id": ["m1", "m2", "m3"]})  # numpy int64 keys
+    got = fs.get_online_features("fraud", frame)
+    assert got["customer_id"].tolist() == [5, 6, 7] and str(got["customer_id"].dtype) == "Int64"
+    as_text = fs.get_online_features("fraud", [{"customer_id": "5", "merchant_id": "m1"}])
+    assert as_text["customer_id"].tolist() == [5]  # converted as the identifier is, as a dataset converts it
+    assert as_text.drop(columns="customer_id").equals(got.head(1).drop(columns="customer_id"))
+    partial = fs.get_online_features("fraud", [{"customer_id": None, "merchant_id": "m1"}])
+    assert partial["merchant_id"].tolist() == ["m1"] and pd.isna(partial["customer_id"].iloc[0])
+    assert partial["visits__status"].tolist() == ["not_found"]
