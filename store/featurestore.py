@@ -28,7 +28,7 @@ from .model.schema import Feature, FeatureGroup
 from .pipelines import api as pipelines
 from .quality import api as quality
 from .registry import lineage
-from .retrieval import browse, saved, stats
+from .retrieval import browse, saved, services, stats
 from .retrieval import dataset as training
 from .retrieval import lineage as seen
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .access.policy import AccessFile
     from .ingest.prepare import IngestReport
     from .retrieval.browse import Browser
+    from .model.services import FeatureService
     from .retrieval.dataset import Dataset
 
 # Buffered puts reach Parquet within this many seconds in processes running background maintenance
@@ -411,7 +412,8 @@ class FeatureStore:
         A group whose features reached no row is a UserWarning; with ``require_coverage`` (a
         fraction of the rows each group must reach, True: one row) a ValidationError, and nothing
         is recorded. ``pad_keys`` ({group: digits}) joins whole-number keys zero-padded like that
-        group's String identifiers (1 -> '000001')."""
+        group's String identifiers (1 -> '000001'). ``features="service:NAME[@VERSION]"``: a feature
+        service's columns, as ``get_online_features`` gives them (its groups' TTLs applied)."""
         return training.build(self._ctx, entity_df, features, event_time_column, keys or {}, known_at, include_deleted,
                               ttl_lookback, write_time_guard, include_duplicates, event_time_range, name, record,
                               prefix_features, engine, spark, require_coverage, pad_keys)
@@ -431,6 +433,34 @@ class FeatureStore:
     def delete_dataset(self, dataset: str) -> None:
         """Drop a recorded dataset's saved entity table and mark it deleted in lineage."""
         saved.delete_dataset(self._ctx, dataset)
+
+    # ----------------------------------------------------------------------------- feature services
+
+    def create_feature_service(self, name: str, features: Sequence[str], description: str = "",
+                               tags: dict[str, str] | None = None, owner: str | None = None) -> "FeatureService":
+        """Define a service from 'group:feature', 'group:*' or 'group' refs (expanded now). Version 1."""
+        return services.create(self._ctx, name, features, description, tags, owner)
+
+    def update_feature_service(self, name: str, features: Sequence[str] | None = None, description: str | None = None,
+                               tags: dict[str, str] | None = None) -> "FeatureService":
+        """Record the service's next version with what is given changed; earlier versions stay."""
+        return services.update(self._ctx, name, features, description, tags)
+
+    def feature_service(self, name: str, version: int | None = None) -> "FeatureService":
+        """A service's current version, or ``version``. Raises NotFound."""
+        return services.load(self._ctx, name, version)
+
+    def list_feature_services(self) -> list["FeatureService"]:
+        """Every service (current versions) whose groups the principal may all read, by name."""
+        return services.list_all(self._ctx)
+
+    def delete_feature_service(self, name: str) -> None:
+        """Delete a service (its versions stay recorded). Raises NotFound."""
+        services.delete(self._ctx, name)
+
+    def get_online_features(self, service: str, entity_rows: Any, *, version: int | None = None) -> "pd.DataFrame":
+        """A service's online vector, one row per entity row: see ``store.retrieval.services``."""
+        return services.online_features(self._ctx, service, entity_rows, version)
 
     # ----------------------------------------------------------------------------- lineage
 

@@ -65,6 +65,10 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     # Entities are store-wide definitions; the groups they list and look up are cut to the visible ones.
     "create_entity": ("admin", None), "update_entity": ("admin", None), "delete_entity": ("admin", None),
     "entity": ("viewer", None), "list_entities": ("viewer", None), "entity_record": ("viewer", None),
+    # Services span groups: admins define them; a read also needs read on each group the service reads.
+    "create_feature_service": ("admin", None), "update_feature_service": ("admin", None),
+    "delete_feature_service": ("admin", None), "feature_service": ("viewer", None),
+    "list_feature_services": ("viewer", None), "get_online_features": ("viewer", None),
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in
@@ -78,7 +82,8 @@ LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired", "add_features", "update
 AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "change_features", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
            "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
-           "build_dataset", "rebuild_dataset", "remove_access_policy", "create_entity", "update_entity", "delete_entity"}
+           "build_dataset", "rebuild_dataset", "remove_access_policy", "create_entity", "update_entity", "delete_entity",
+           "create_feature_service", "update_feature_service", "delete_feature_service"}
 
 
 def default_principal() -> str:
@@ -298,6 +303,8 @@ def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) 
         return {"quarantine_ids": 0 if ids is None else len(list(ids))}
     if name in ("create_entity", "update_entity", "delete_entity"):
         return {"entity": bound.arguments.get("name") if bound else None}
+    if name in ("create_feature_service", "update_feature_service", "delete_feature_service"):
+        return {"service": bound.arguments.get("name") if bound else None, "version": getattr(result, "version", None)}
     if name in ("build_dataset", "rebuild_dataset"):
         return {"dataset": getattr(result, "id", None), "rows": getattr(result, "num_rows", None)}
     return {}

@@ -22,6 +22,7 @@ from .kit import FriendlyGroup, jsonable, echo_json, open_store, read_spec
 from .access import access, audit, encrypt, rekey
 from .pipelines import pipeline, scheduler
 from .entities import attach_entity, create_entity, entities, entity
+from .services import create_service, service, services
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -693,3 +694,6 @@ main.add_command(entities)
 main.add_command(entity)
 main.add_command(create_entity)
 main.add_command(attach_entity)
+main.add_command(services)
+main.add_command(service)
+main.add_command(create_service)

@@ -34,7 +34,7 @@ from ..storage import encryption, open_storage
 if TYPE_CHECKING:
     from ..offline.snapshot import GroupSnapshot
 
-SCHEMA_VERSION = 9  # 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
+SCHEMA_VERSION = 10  # 10: feature services; 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
 # 3: data quality; 4: pipelines; 5: audit; 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 # How long the policy check's read of the registry version stands in for its call's first lookup.

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS lineage_edges (
 );
 CREATE INDEX IF NOT EXISTS lineage_edges_dst ON lineage_edges (dst);
 """
-KINDS = ("source", "writer", "pipeline", "feature_group", "feature", "dataset", "model")
+KINDS = ("source", "writer", "pipeline", "feature_group", "feature", "feature_service", "dataset", "model")
 
 
 def init(conn: Connection) -> None:
@@ -202,6 +202,7 @@ def hidden(conn: Connection, may_view: Callable[[str], bool]) -> set[str]:
                     gone.add(mine)
 
     spread("pipeline", lambda mine, other: True)
+    spread("feature_service", lambda mine, other: True)  # a service reading a hidden feature
     spread("dataset", lambda mine, other: True)  # datasets recorded without a definition, via their features
     spread("model", lambda mine, other: other.startswith("dataset:"))
     spread("source", lambda mine, other: True)

@@ -254,8 +254,16 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .services import dataset_features
+
     required = _required_coverage(require_coverage)
     known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
+    service = dataset_features(ctx, features)
+    if service is not None:  # a service's rows match its online vector, which hides what its TTL expired
+        if prefix_features:
+            raise ValidationError("prefix_features would name a service's columns otherwise than its online vector "
+                                  "does; leave it off for a service", field="prefix_features")
+        features, ttl_lookback = service[0], True
     selection = parse_features(ctx, features, known_us)
     text_columns = [event_time_column] + [c for g, _ in selection for c in _entity_columns(g, keys)]
     table, source = load_entity(entity, text_columns)
@@ -321,6 +329,8 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
         "entity_columns": table.column_names, "columns": result.column_names, "rows": result.num_rows,
         "coverage": coverage,
     }
+    if service is not None:
+        definition["service"] = service[1]
     dataset = Dataset(dataset_id, name or f"dataset-{us_to_iso(built)}", result, definition, sql)
     if record:
         entity_file = os.fspath(entity) if isinstance(entity, (str, os.PathLike)) else None
@@ -658,6 +668,11 @@ def _record(ctx: "StoreContext", dataset: Dataset, selection: list[tuple[Feature
             lineage.upsert_node(conn, source, "source", os.path.basename(entity_file), now,
                                 {"file": os.path.basename(entity_file), "bytes": os.path.getsize(entity_file), "sha256": digest})
             lineage.add_edge(conn, source, node, "entity_table_of", now)
+        service = dataset.definition.get("service")
+        if service:
+            snode = f"feature_service:{service['name']}"
+            lineage.upsert_node(conn, snode, "feature_service", service["name"], now)
+            lineage.add_edge(conn, snode, node, "used_by", now)
         for group, feats in selection:
             gnode = f"feature_group:{group.name}"
             lineage.upsert_node(conn, gnode, "feature_group", group.name, now)

@@ -113,6 +113,8 @@ class World:
         for group in (VISIBLE, HIDDEN):
             self.run(group)
             self.admin.register_model(f"model_of_{group}", datasets=[self.dataset(group)])
+            # A feature service per group: one over a hidden group is absent, as a missing one is.
+            self.admin.create_feature_service(f"svc_{group}", [group])
 
     def rebuild(self, group: str) -> None:
         """The group as the module starts it, if it is gone: records in a flushed file, rules, a
@@ -145,6 +147,17 @@ class World:
         for e in self.admin.list_entities():
             if e.name.startswith("made"):
                 self.admin.delete_entity(e.name)
+
+    def spare_service(self, group: str) -> str:
+        """A service for a delete to go through."""
+        if f"spare_svc_{group}" not in {s.name for s in self.admin.list_feature_services()}:
+            self.admin.create_feature_service(f"spare_svc_{group}", [group])
+        return f"spare_svc_{group}"
+
+    def drop_made_services(self) -> None:
+        for s in self.admin.list_feature_services():
+            if s.name.startswith("made_svc"):
+                self.admin.delete_feature_service(s.name)
 
     def drop_pipelines(self, *names: str) -> None:
         existing = {p["name"] for p in self.admin.list_pipelines()}
@@ -325,6 +338,9 @@ METHODS: dict[str, Row] = {
     "entity": Row(lambda fs, g: fs.entity(ENTITY_NAME), "viewer"),
     "list_entities": Row(lambda fs, g: fs.list_entities(), "viewer"),
     "entity_record": Row(lambda fs, g: fs.entity_record(ENTITY_NAME, "r1"), "viewer"),
+    "feature_service": Row(lambda fs, g: fs.feature_service(f"svc_{g}"), "viewer"),
+    "list_feature_services": Row(lambda fs, g: fs.list_feature_services(), "viewer"),
+    "get_online_features": Row(lambda fs, g: fs.get_online_features(f"svc_{g}", [{"id": "r1"}]), "viewer"),
     "list_pipelines": Row(lambda fs, g: fs.list_pipelines(), "viewer"),
     "scheduler_status": Row(lambda fs, g: fs.scheduler_status(), "viewer"),
     "pipeline": Row(lambda fs, g: fs.pipeline(f"{g}_copy"), "viewer",
@@ -399,6 +415,13 @@ METHODS: dict[str, Row] = {
                          restore=lambda g: W.drop_made_entities()),
     "update_entity": Row(lambda fs, g: fs.update_entity(ENTITY_NAME, description="Updated"), "admin"),
     "delete_entity": Row(lambda fs, g: fs.delete_entity(W.spare_entity()), "admin", prepare=lambda g: W.spare_entity()),
+    # Feature services span groups: admins define them; reading one needs read on every group it reads.
+    "create_feature_service": Row(lambda fs, g: fs.create_feature_service(f"made_svc_{g}", [g]), "admin",
+                                  restore=lambda g: W.drop_made_services()),
+    "update_feature_service": Row(lambda fs, g: fs.update_feature_service(f"svc_{g}", description="Updated"), "admin"),
+    "delete_feature_service": Row(lambda fs, g: fs.delete_feature_service(W.spare_service(g)), "admin",
+                                  hidden=(Probe(lambda fs, g: fs.delete_feature_service(f"spare_svc_{g}")),),
+                                  prepare=lambda g: W.spare_service(g)),
     "run_scheduler": Row(lambda fs, g: fs.run_scheduler(tick=0.01, stop=W.stopped), "admin"),
     "audit": Row(lambda fs, g: fs.audit(group=g), "admin"),
     "verify_audit": Row(lambda fs, g: fs.verify_audit(), "admin"),

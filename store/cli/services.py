@@ -1,0 +1,57 @@
+"""``featurestore services``, ``service NAME`` and ``create-service``: the command line of feature
+services, one ``FeatureStore`` call each."""
+from __future__ import annotations
+
+import click
+
+from .kit import echo_json, open_store
+
+
+@click.command("services")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def services(ctx: click.Context, as_json: bool) -> None:
+    """List feature services: their current version, groups and feature count."""
+    found = open_store(ctx).list_feature_services()
+    if as_json:
+        echo_json([s.to_dict() for s in found])
+        return
+    if not found:
+        click.echo("No feature services yet: define one with featurestore create-service NAME --feature group:feature")
+    for s in found:
+        click.echo(f"{s.name}\tv{s.version}\t{len(s.features)} features\tgroups: {', '.join(s.groups)}\t{s.description}")
+
+
+@click.command("service")
+@click.argument("name")
+@click.option("--version", type=int, default=None, help="An earlier version (default: the current one).")
+@click.option("--lookup", "lookups", multiple=True, metavar="KEY=VALUE",
+              help="Read the service's online vector for one entity row: a key column and its value; repeat.")
+@click.pass_context
+def service(ctx: click.Context, name: str, version: int | None, lookups: tuple[str, ...]) -> None:
+    """Show a feature service as JSON (with --lookup: its online vector for one entity row)."""
+    fs = open_store(ctx)
+    if not lookups:
+        echo_json(fs.feature_service(name, version).to_dict())
+        return
+    row = {}
+    for item in lookups:
+        key, found, value = item.partition("=")
+        if not found or not key:
+            raise click.UsageError(f"--lookup {item!r} must look like key=value")
+        row[key] = int(value) if value.lstrip("-").isdigit() else value
+    vector = fs.get_online_features(name, [row], version=version)
+    echo_json({c: (None if vector[c].isna().iloc[0] else vector[c].iloc[0]) for c in vector.columns})
+
+
+@click.command("create-service")
+@click.argument("name")
+@click.option("--feature", "features", multiple=True, required=True, metavar="GROUP[:FEATURE|:*]",
+              help="A feature ('group:feature'), or a whole group ('group' or 'group:*'); repeat.")
+@click.option("--description", default="")
+@click.pass_context
+def create_service(ctx: click.Context, name: str, features: tuple[str, ...], description: str) -> None:
+    """Define a feature service: the features a model reads, from one or more groups."""
+    made = open_store(ctx).create_feature_service(name, list(features), description)
+    click.echo(f"Created feature service {made.name} v{made.version} with {len(made.features)} features "
+               f"from {', '.join(made.groups)}")

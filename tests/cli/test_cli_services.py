@@ -1,0 +1,58 @@
+"""The CLI of feature services: define one, list and show it, read its online vector; an unknown
+service is one line and exit code 1."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from store.cli import main
+
+
+@pytest.fixture
+def run(tmp_path):
+    runner = CliRunner()
+    store = str(tmp_path / "store")
+
+    def invoke(*args: str):
+        return runner.invoke(main, ["--store", store, *args])
+
+    return invoke
+
+
+@pytest.fixture
+def orders_csv(tmp_path):
+    path = tmp_path / "orders.csv"
+    days = pd.date_range("2026-11-01", periods=20, freq="D", tz="UTC")
+    pd.DataFrame({"cust_id": [1000 + i % 50 for i in range(1000)],
+                  "ts": [days[i // 50].strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(1000)],
+                  "total": [round(i * 0.75, 2) for i in range(1000)],
+                  "items": [i % 7 for i in range(1000)]}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_define_list_show_and_look_up(run, orders_csv):
+    r = run("services")
+    assert r.exit_code == 0 and "No feature services yet" in r.output
+    assert run("create", "--from-file", orders_csv, "--name", "orders", "--id", "cust_id", "--event-time", "ts",
+               "--ingest").exit_code == 0
+    r = run("create-service", "basket", "--feature", "orders:*", "--description", "Basket model")
+    assert r.exit_code == 0, r.output
+    assert "Created feature service basket v1 with 2 features from orders" in r.output
+    r = run("services")
+    assert r.exit_code == 0 and r.output.startswith("basket\tv1\t2 features\tgroups: orders\tBasket model")
+    shown = json.loads(run("service", "basket").output)
+    assert shown["features"] == ["orders:total", "orders:items"] and shown["version"] == 1
+    assert json.loads(run("services", "--json").output)[0]["name"] == "basket"
+    vector = json.loads(run("service", "basket", "--lookup", "cust_id=1011").output)
+    # The newest version of 1011 is row 961 (day 20): total 720.75, items 2.
+    assert vector == {"cust_id": 1011, "total": 720.75, "items": 2, "total__status": "present",
+                      "items__status": "present"}
+    missing = json.loads(run("service", "basket", "--lookup", "cust_id=5").output)
+    assert missing["total"] is None and missing["total__status"] == "not_found"
+    r = run("service", "nosuch")
+    assert r.exit_code == 1 and "Feature service 'nosuch' does not exist" in r.output
+    r = run("service", "basket", "--lookup", "customer=1011")
+    assert r.exit_code == 1 and "no key column 'cust_id'" in r.output
