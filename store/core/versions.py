@@ -14,6 +14,7 @@ from ..model.schema import FeatureGroup
 from ..offline import files as offline_store
 from ..quality import tables as quality_tables
 from ..registry import lineage
+from ..registry import services as service_registry
 from . import upkeep
 from .context import StoreContext
 
@@ -44,6 +45,13 @@ def change_features(ctx: StoreContext, name: str, drop: Iterable[str], rename: M
         old = registry.load_group(conn, name)
         new = model.changed(old, drop, rename, retype)
         rules, monitor = _quality_after(conn, old, new, drop, dict(rename or {}))
+        moved = set(drop) | set(rename or {})
+        readers = service_registry.users(conn, name, moved) if moved else []
+        if readers:  # a service version names its features: it would break, not follow
+            raise ValidationError(
+                f"Feature service(s) {service_registry.shown(readers, lambda g: ctx.policy.may('viewer', g))} read "
+                f"{', '.join(sorted(moved))} of {name!r}; update them "
+                "first (update_feature_service, leaving the feature out), then drop or rename it", group=name)
         if old.online:
             ctx.online.change(conn, old, new)  # a backend that cannot refuses before anything changed
         if old.offline:

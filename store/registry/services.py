@@ -7,6 +7,7 @@ Every function takes an open connection, so callers decide the transaction.
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from ..databases import Connection, run_script
 from ..errors import Conflict, NotFound, ValidationError
@@ -127,6 +128,23 @@ def versions(conn: Connection, name: str) -> list[FeatureService]:
     nums = [v for (v,) in conn.execute("SELECT version FROM feature_service_versions WHERE name = ? ORDER BY version",
                                        (name,))]
     return [load(conn, name, v) for v in nums]
+
+
+def users(conn: Connection, group: str, features: set[str] | None = None) -> list[FeatureService]:
+    """Live services whose current version reads ``group`` (or, given ``features``, one of them)."""
+    found = []
+    for name in names(conn):
+        service = load(conn, name)
+        if any(g == group and (features is None or f in features) for g, f in service.features):
+            found.append(service)
+    return found
+
+
+def shown(services: list[FeatureService], may_read: Callable[[str], bool]) -> str:
+    """The services by name for a message, those reading a group the reader may not see only counted."""
+    seen = [s.name for s in services if all(may_read(g) for g in s.groups)]
+    hidden = len(services) - len(seen)
+    return ", ".join(seen + ([f"{hidden} you may not see"] if hidden else []))
 
 
 def delete(conn: Connection, name: str) -> None:

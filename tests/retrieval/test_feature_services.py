@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from store import Conflict, Feature, NotFound, ValidationError
+from store import Conflict, Feature, FeatureStore, NotFound, ValidationError
 
 pytestmark = [pytest.mark.online]
 
@@ -277,9 +277,12 @@ def test_a_service_names_what_its_groups_no_longer_have(fraud):
         fs.build_dataset(entity, "service:fraud@latest", record=False)
     with pytest.raises(ValidationError, match="prefix_features"):
         fs.build_dataset(entity, "service:fraud", record=False, prefix_features=True)
+    with pytest.raises(ValidationError, match="Feature service.s. fraud read visits of 'customer_merchant'"):
+        fs.change_features("customer_merchant", rename={"visits": "visit_count"})
+    fs.update_feature_service("fraud", features=FEATURES[:3])  # version 2 leaves visits out: the rename may go
     fs.change_features("customer_merchant", rename={"visits": "visit_count"})
-    for call in (lambda: fs.get_online_features("fraud", [{"customer_id": 5, "merchant_id": "m1"}]),
-                 lambda: fs.build_dataset(entity, "service:fraud", record=False)):
+    for call in (lambda: fs.get_online_features("fraud", [{"customer_id": 5, "merchant_id": "m1"}], version=1),
+                 lambda: fs.build_dataset(entity, "service:fraud@1", record=False)):
         with pytest.raises(ValidationError, match="reads customer_merchant:visits, which 'customer_merchant' no "
                                                   "longer has; update the service"):
             call()
@@ -299,3 +302,17 @@ def test_keys_come_back_typed_as_the_groups_key_them(fraud):
     partial = fs.get_online_features("fraud", [{"customer_id": None, "merchant_id": "m1"}])
     assert partial["merchant_id"].tolist() == ["m1"] and pd.isna(partial["customer_id"].iloc[0])
     assert partial["visits__status"].tolist() == ["not_found"]
+
+
+def test_a_feature_a_service_reads_cannot_be_dropped_or_renamed_from_under_it(tmp_path):
+    fs = FeatureStore(str(tmp_path / "s"))
+    fs.create_feature_group("g", "id", "ts", [Feature("id", "Integral"), Feature("ts", "String"),
+                                               Feature("a", "Integral"), Feature("b", "Integral")])
+    fs.create_feature_service("svc", ["g:a"])
+    for change in (dict(drop=["a"]), dict(rename={"a": "aa"})):
+        with pytest.raises(ValidationError, match="Feature service.s. svc read a of 'g'"):
+            fs.change_features("g", **change)
+    fs.change_features("g", rename={"b": "bb"})  # a feature no service reads changes freely
+    fs.delete_feature_service("svc")
+    fs.delete_feature_group("g")
+    fs.close()
