@@ -6,20 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from cli_support import run  # noqa: F401
 
-from store.cli import main
-
-
-@pytest.fixture
-def run(tmp_path):
-    runner = CliRunner()
-    store = str(tmp_path / "store")
-
-    def invoke(*args: str):
-        return runner.invoke(main, ["--store", store, *args], catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
