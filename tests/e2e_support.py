@@ -100,6 +100,14 @@ def browser():
         chromium.close()
 
 
+def seed(browser, studio_server: Studio) -> None:
+    """Open the studio once, so it seeds its empty store with the sample data (as a first visit does)."""
+    tab = browser.new_page(base_url=studio_server.url)
+    tab.goto("/")
+    settle(tab, "Feature groups")
+    tab.close()
+
+
 @pytest.fixture
 def page(browser, studio, request):
     """A fresh browser tab on the studio; every request it makes is in ``tab.requests``. A failed

@@ -8,17 +8,14 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
-from e2e_support import browser, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import browser, seed, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import Feature, FeatureStore
 
 
 @pytest.fixture(scope="module")
 def terminals(studio_server, browser):
-    tab = browser.new_page(base_url=studio_server.url)
-    tab.goto("/")
-    settle(tab, "Feature groups")  # the first load seeds the store
-    tab.close()
+    seed(browser, studio_server)  # the first load seeds the store
     with FeatureStore(studio_server.store) as fs:
         fs.create_feature_group("terminals", ["merchant_id", "terminal_id"], "ts", [
             Feature("merchant_id", "String"), Feature("terminal_id", "Integral"), Feature("ts", "String"),

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from e2e_support import browser, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import browser, seed, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import Feature, FeatureStore
 
@@ -28,10 +28,7 @@ def _events(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, l
 
 @pytest.fixture(scope="module")
 def terminals(studio_server, browser):
-    tab = browser.new_page(base_url=studio_server.url)
-    tab.goto("/")
-    settle(tab, "Feature groups")  # the first load seeds the store
-    tab.close()
+    seed(browser, studio_server)  # the first load seeds the store
     rng = np.random.default_rng(22)
     with FeatureStore(studio_server.store) as fs:
         fs.create_entity("terminal", keys=[Feature("merchant_id", "String"), Feature("terminal_id", "Integral")],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from e2e_support import browser, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import browser, seed, choose, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import Feature, FeatureStore
 
@@ -19,10 +19,7 @@ DAYS = ["2026-11-20T09:00:00Z", "2026-11-21T09:00:00Z", "2026-11-22T21:00:00Z"]
 @pytest.fixture(scope="module")
 def walk(studio_server, browser):
     """The studio's store seeded (by a first page load), plus the walk's two groups."""
-    tab = browser.new_page(base_url=studio_server.url)
-    tab.goto("/")
-    settle(tab, "Feature groups")
-    tab.close()
+    seed(browser, studio_server)  # the first load seeds the store
     with FeatureStore(studio_server.store) as fs:
         fs.create_feature_group("crm_customers", "customer_id", "event_time",
                                 [Feature("customer_id", "Integral"), Feature("event_time", "String"),

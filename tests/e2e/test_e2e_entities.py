@@ -6,17 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_support import browser, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
+from e2e_support import browser, seed, expect, page, pytestmark, settle, shot, studio, studio_server  # noqa: F401
 
 from store import FeatureStore
 
 
 @pytest.fixture(scope="module")
 def seeded(studio_server, browser):
-    tab = browser.new_page(base_url=studio_server.url)
-    tab.goto("/")
-    settle(tab, "Feature groups")
-    tab.close()
+    seed(browser, studio_server)  # the first load seeds the store
     return studio_server
 
 
