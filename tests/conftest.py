@@ -208,6 +208,18 @@ def server(tmp_path_factory, request):
         yield srv
 
 
+@pytest.fixture(scope="module")
+def sm(server):
+    """A boto3 SageMaker control-plane client of the module's server."""
+    return server.client("sagemaker")
+
+
+@pytest.fixture(scope="module")
+def rt(server):
+    """A boto3 Feature Store runtime client of the module's server."""
+    return server.client("sagemaker-featurestore-runtime")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep each phase's report on the test item, so fixtures can tell a failed test (the browser

@@ -11,16 +11,6 @@ from botocore.exceptions import ClientError  # noqa: E402
 from store import Feature, FeatureStore  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def sm(server):
-    return server.client("sagemaker")
-
-
-@pytest.fixture(scope="module")
-def rt(server):
-    return server.client("sagemaker-featurestore-runtime")
-
-
 def create(server, name: str, key: list[Feature], others: list[Feature]) -> None:
     """A group keyed by several features, made with the Python API on the server's store (the
     wire's RecordIdentifierFeatureName takes one feature name)."""

@@ -21,11 +21,6 @@ ONLINE = {"EnableOnlineStore": True}
 
 
 @pytest.fixture(scope="module")
-def sm(server):
-    return server.client("sagemaker")
-
-
-@pytest.fixture(scope="module")
 def unchecked(server):
     """A client that sends whatever it is given: the server alone must enforce the model's limits."""
     return server.client("sagemaker", config=Config(parameter_validation=False))

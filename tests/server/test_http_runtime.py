@@ -29,16 +29,6 @@ DEFINITIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def sm(server):
-    return server.client("sagemaker")
-
-
-@pytest.fixture(scope="module")
-def rt(server):
-    return server.client("sagemaker-featurestore-runtime")
-
-
 @pytest.fixture
 def group(sm, request):
     """A fresh online+offline group named after the test."""
