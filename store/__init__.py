@@ -21,6 +21,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .featurestore import FeatureStore, default_path
+    from .model.on_demand import OnDemandFeature, on_demand
     from .model.schema import Feature, FeatureGroup
 
 _LAZY = {
@@ -28,6 +29,8 @@ _LAZY = {
     "default_path": "featurestore",
     "Feature": "model.schema",
     "FeatureGroup": "model.schema",
+    "OnDemandFeature": "model.on_demand",
+    "on_demand": "model.on_demand",
 }
 
 __all__ = [
@@ -40,10 +43,12 @@ __all__ = [
     "IngestRejected",
     "Interrupted",
     "NotFound",
+    "OnDemandFeature",
     "StorageFull",
     "StoreCorrupted",
     "ValidationError",
     "default_path",
+    "on_demand",
 ]
 
 

@@ -28,7 +28,7 @@ from .model.schema import Feature, FeatureGroup
 from .pipelines import api as pipelines
 from .quality import api as quality
 from .registry import lineage
-from .retrieval import browse, saved, services, stats
+from .retrieval import browse, on_demand, saved, services, stats
 from .retrieval import dataset as training
 from .retrieval import lineage as seen
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .access.policy import AccessFile
     from .ingest.prepare import IngestReport
     from .retrieval.browse import Browser
+    from .model.on_demand import OnDemandFeature
     from .model.services import FeatureService
     from .retrieval.dataset import Dataset
 
@@ -458,9 +459,28 @@ class FeatureStore:
         """Delete a service (its versions stay recorded). Raises NotFound."""
         services.delete(self._ctx, name)
 
-    def get_online_features(self, service: str, entity_rows: Any, *, version: int | None = None) -> "pd.DataFrame":
-        """A service's online vector, one row per entity row: see ``store.retrieval.services``."""
-        return services.online_features(self._ctx, service, entity_rows, version)
+    def get_online_features(self, service: str, entity_rows: Any, *, request: Any = None, version: int | None = None,
+                            as_dict: bool = False) -> Any:
+        """A service's online vector, one row per entity row (a DataFrame; ``as_dict``: plain lists with
+        statuses and event times); ``request`` gives request values: see ``store.retrieval.services``."""
+        return services.online_features(self._ctx, service, entity_rows, version, request, as_dict)
+
+    def register_on_demand(self, feature: "OnDemandFeature") -> "OnDemandFeature":
+        """Register an ``@on_demand`` function or SQL ``OnDemandFeature`` (a new version when it changed).
+        Owners only: its code runs where the store serves."""
+        return on_demand.register(self._ctx, feature)
+
+    def on_demand_feature(self, name: str, version: int | None = None) -> "OnDemandFeature":
+        """An on-demand feature's current version, or ``version``, with its source. Raises NotFound."""
+        return on_demand.load(self._ctx, name, version)
+
+    def list_on_demand_features(self) -> list["OnDemandFeature"]:
+        """Every on-demand feature (current versions) whose groups the principal may all read."""
+        return on_demand.list_all(self._ctx)
+
+    def delete_on_demand_feature(self, name: str) -> None:
+        """Delete an on-demand feature (versions stay); refused while a service uses it."""
+        on_demand.delete(self._ctx, name)
 
     # ----------------------------------------------------------------------------- lineage
 

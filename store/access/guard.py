@@ -69,6 +69,10 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "create_feature_service": ("admin", None), "update_feature_service": ("admin", None),
     "delete_feature_service": ("admin", None), "feature_service": ("viewer", None),
     "list_feature_services": ("viewer", None), "get_online_features": ("viewer", None),
+    # On-demand code runs where the store serves: registering needs owner on every group it reads
+    # (checked in the body; here: owner of some group).
+    "register_on_demand": ("owner", None), "delete_on_demand_feature": ("owner", None),
+    "on_demand_feature": ("viewer", None), "list_on_demand_features": ("viewer", None),
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in
@@ -83,7 +87,8 @@ AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "change_featur
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
            "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
            "build_dataset", "rebuild_dataset", "remove_access_policy", "create_entity", "update_entity", "delete_entity",
-           "create_feature_service", "update_feature_service", "delete_feature_service"}
+           "create_feature_service", "update_feature_service", "delete_feature_service", "register_on_demand",
+           "delete_on_demand_feature"}
 
 
 def default_principal() -> str:
@@ -303,6 +308,12 @@ def counts(name: str, result: Any, bound: inspect.BoundArguments | None = None) 
         return {"quarantine_ids": 0 if ids is None else len(list(ids))}
     if name in ("create_entity", "update_entity", "delete_entity"):
         return {"entity": bound.arguments.get("name") if bound else None}
+    if name == "register_on_demand":
+        feature = bound.arguments.get("feature") if bound else None
+        return {"on_demand": getattr(feature, "name", None), "version": getattr(result, "version", None),
+                "kind": getattr(result, "kind", None)}
+    if name == "delete_on_demand_feature":
+        return {"on_demand": bound.arguments.get("name") if bound else None}
     if name in ("create_feature_service", "update_feature_service", "delete_feature_service"):
         return {"service": bound.arguments.get("name") if bound else None, "version": getattr(result, "version", None)}
     if name in ("build_dataset", "rebuild_dataset"):

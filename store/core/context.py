@@ -34,7 +34,7 @@ from ..storage import encryption, open_storage
 if TYPE_CHECKING:
     from ..offline.snapshot import GroupSnapshot
 
-SCHEMA_VERSION = 10  # 10: feature services; 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
+SCHEMA_VERSION = 11  # 11: on-demand features; 10: feature services; 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
 # 3: data quality; 4: pipelines; 5: audit; 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 # How long the policy check's read of the registry version stands in for its call's first lookup.
@@ -86,6 +86,8 @@ class StoreContext:
         self._cache_version = -1
         self._cache_lock = threading.Lock()
         self._writer_edges: set[str] = set()
+        # (service, version asked) -> its serving plan (store.retrieval.services), checked against the registry version
+        self.plans: dict[tuple[str, int | None], Any] = {}
 
     def with_policy(self, policy: Callable[["StoreContext"], Policy]) -> "StoreContext":
         """The same parts seen under another policy (``policy(new_context)`` builds it)."""

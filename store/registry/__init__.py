@@ -110,7 +110,7 @@ def identifiers_of(text: str) -> tuple[str, ...]:
 
 
 def init(conn: Connection, db: Database) -> None:
-    from . import entities, services
+    from . import entities, on_demand, services
 
     run_script(conn, SCHEMA)
     for table, column, ddl in MIGRATIONS_V2 + MIGRATIONS_V3 + MIGRATIONS_V9:
@@ -125,7 +125,8 @@ def init(conn: Connection, db: Database) -> None:
         group = load_group(conn, name)
         record_version(conn, group, group.created_at, group.created_by, [{"change": "create"}])
     entities.init(conn)
-    services.init(conn)
+    services.init(conn, db.columns)
+    on_demand.init(conn)
 
 
 # The registry's change counter; a read may join it to its own statement (see store.online.sqlite_tables).

@@ -181,7 +181,8 @@ def usage(conn: Connection, hidden: Collection[str] = frozenset()) -> dict[str, 
 
 def hidden(conn: Connection, may_view: Callable[[str], bool]) -> set[str]:
     """The nodes that would tell a principal about a group it may not see (``may_view(group)``
-    is False): the group and its features; a pipeline writing or reading it; a dataset built
+    is False): the group and its features; a pipeline writing or reading it; an on-demand
+    feature or a feature service reading it; a dataset built
     from it (a dataset shows only if every group it reads is visible) and the models trained on
     such a dataset; a source file ingested into it or read by such a pipeline or dataset; a
     writer that writes hidden groups only."""
@@ -202,7 +203,8 @@ def hidden(conn: Connection, may_view: Callable[[str], bool]) -> set[str]:
                     gone.add(mine)
 
     spread("pipeline", lambda mine, other: True)
-    spread("feature_service", lambda mine, other: True)  # a service reading a hidden feature
+    spread("on_demand", lambda mine, other: True)  # an on-demand feature reading a hidden feature
+    spread("feature_service", lambda mine, other: True)  # a service reading a hidden feature or on-demand one
     spread("dataset", lambda mine, other: True)  # datasets recorded without a definition, via their features
     spread("model", lambda mine, other: other.startswith("dataset:"))
     spread("source", lambda mine, other: True)

@@ -30,13 +30,18 @@ CREATE TABLE IF NOT EXISTS feature_service_versions (
     owner TEXT NOT NULL DEFAULT '',
     created_us INTEGER NOT NULL,
     created_by TEXT NOT NULL DEFAULT '',
+    on_demand TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (name, version)
 );
 """
+# Stores made before on-demand features: their service versions list none.
+MIGRATION = "ALTER TABLE feature_service_versions ADD COLUMN on_demand TEXT NOT NULL DEFAULT '[]'"
 
 
-def init(conn: Connection) -> None:
+def init(conn: Connection, columns: Callable[[Connection, str], set[str]]) -> None:
     run_script(conn, SCHEMA)
+    if "on_demand" not in columns(conn, "feature_service_versions"):
+        conn.execute(MIGRATION)
 
 
 def missing(name: str, version: int | None = None) -> NotFound:
@@ -80,9 +85,10 @@ def _next(conn: Connection, name: str) -> int:
 
 def _insert_version(conn: Connection, service: FeatureService, version: int, now: int) -> None:
     conn.execute("INSERT INTO feature_service_versions (name, version, features, description, tags, owner, "
-                 "created_us, created_by) VALUES (?,?,?,?,?,?,?,?)",
+                 "created_us, created_by, on_demand) VALUES (?,?,?,?,?,?,?,?,?)",
                  (service.name, version, json.dumps([list(r) for r in service.features]), service.description,
-                  json.dumps(service.tags), service.owner, now, service.created_by))
+                  json.dumps(service.tags), service.owner, now, service.created_by,
+                  json.dumps([list(r) for r in service.on_demand])))
     _bump(conn)
 
 
@@ -107,14 +113,15 @@ def load(conn: Connection, name: str, version: int | None = None) -> FeatureServ
     wanted = current if version is None else version
     if isinstance(wanted, bool) or not isinstance(wanted, int):
         raise ValidationError(f"version must be a whole number, got {version!r}", service=name)
-    row = conn.execute("SELECT features, description, tags, owner, created_us, created_by FROM "
+    row = conn.execute("SELECT features, description, tags, owner, created_us, created_by, on_demand FROM "
                        "feature_service_versions WHERE name = ? AND version = ?", (name, wanted)).fetchone()
     if row is None:
         raise missing(name, wanted)
-    features, desc, tags, owner, version_us, by = row
+    features, desc, tags, owner, version_us, by, on_demand = row
     return FeatureService(name=name, features=tuple(tuple(r) for r in json.loads(features)), description=desc,
                           tags=json.loads(tags), owner=owner, version=wanted, created_at=created,
-                          modified_at=version_us, created_by=by or creator)
+                          modified_at=version_us, created_by=by or creator,
+                          on_demand=tuple(tuple(r) for r in json.loads(on_demand)))
 
 
 def names(conn: Connection) -> list[str]:
@@ -128,6 +135,11 @@ def versions(conn: Connection, name: str) -> list[FeatureService]:
     nums = [v for (v,) in conn.execute("SELECT version FROM feature_service_versions WHERE name = ? ORDER BY version",
                                        (name,))]
     return [load(conn, name, v) for v in nums]
+
+
+def on_demand_users(conn: Connection, name: str) -> list[str]:
+    """Live services whose current version computes the on-demand feature ``name``."""
+    return [s for s in names(conn) if any(n == name for n, _ in load(conn, s).on_demand)]
 
 
 def users(conn: Connection, group: str, features: set[str] | None = None) -> list[FeatureService]:

@@ -254,7 +254,7 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .services import dataset_features
+    from .services import computed_columns, dataset_features
 
     required = _required_coverage(require_coverage)
     known_us = arg_to_us(known_at, "known_at") if known_at is not None else None
@@ -312,6 +312,8 @@ def build(ctx: "StoreContext", entity: Any, features: Sequence[str], event_time_
     plan = JoinPlan(combined, table.column_names, selection, snaps, out_names, known_us, lo_us, hi_us, include_deleted,
                     include_duplicates, ttl_lookback, write_time_guard)
     result, sql = engines.get(engine, spark).join(plan)
+    if service is not None and service[2].computed:
+        result = computed_columns(service[2], result, out_names)
     result, coverage = _coverage(result, selection)
     _check_coverage(coverage, key_cols, selection, required)
     built = now_us()

@@ -17,21 +17,24 @@ batch read of its own: consistent per group, not across groups.
 """
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..common.timeutil import now_us
+from ..common.timeutil import event_time_to_us, now_us
 from ..core import lookups
 from ..errors import ValidationError
-from ..model import record as records
 from ..model.entity import entity_columns
 from ..model.schema import FeatureGroup
+from ..model.on_demand import parse_ref
 from ..model.services import FeatureService
 from ..registry import lineage
 from ..registry import services as registry
+from . import on_demand
 from .dataset import output_names
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from ..core.context import StoreContext
 
@@ -40,14 +43,19 @@ STATUSES = ("present", "not_found", "outside_ttl")
 _EARLIEST = -(2**62)  # a "now" before every expiry: what the TTL alone hides
 
 
-def _resolve(ctx: "StoreContext", features: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """'group', 'group:*' or 'group:feature' as explicit (group, feature) pairs: each group's
-    features together (where the group first appears), in the order given."""
+def _resolve(ctx: "StoreContext", features: Sequence[Any]) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, int], ...]]:
+    """('group', 'group:*' or 'group:feature' as explicit (group, feature) pairs: each group's
+    features together (where the group first appears), in the order given, with the inputs of the
+    on-demand features after the ones listed; the on-demand features ('on_demand:NAME' or an
+    OnDemandFeature) at their current versions)."""
     if isinstance(features, str) or not isinstance(features, (list, tuple)) or not features:
         raise ValidationError("features must be a non-empty list like ['customers:age', 'orders:*', 'merchants']",
                               field="features")
+    computed = [on_demand.load(ctx, n) for n in (parse_ref(f) for f in features) if n is not None]
+    specs = [f for f in features if parse_ref(f) is None]
+    specs += [ref for odf in computed for ref in odf.inputs if ref not in specs]
     out: list[tuple[str, str]] = []
-    for spec in features:
+    for spec in specs:
         if not isinstance(spec, str) or not spec or spec.count(":") > 1:
             raise ValidationError(f"Feature reference {spec!r} must be 'group', 'group:*' or 'group:feature'",
                                   field="features")
@@ -67,7 +75,8 @@ def _resolve(ctx: "StoreContext", features: Sequence[str]) -> tuple[tuple[str, s
             wanted = [feat]
         out.extend((name, f) for f in wanted if (name, f) not in out)
     first = {g: i for i, (g, _) in reversed(list(enumerate(out)))}
-    return tuple(sorted(out, key=lambda ref: first[ref[0]]))  # by group, as a dataset's columns are
+    return (tuple(sorted(out, key=lambda ref: first[ref[0]])),  # by group, as a dataset's columns are
+            tuple((odf.name, odf.version) for odf in computed))
 
 
 def _checked(ctx: "StoreContext", service: FeatureService) -> FeatureService:
@@ -84,9 +93,11 @@ def create(ctx: "StoreContext", name: str, features: Sequence[str], description:
            tags: dict[str, str] | None = None, owner: str | None = None) -> FeatureService:
     now = now_us()
     with ctx.db.write() as conn:
-        service = FeatureService(name=name, features=_resolve(ctx, features), description=description,
+        refs, computed = _resolve(ctx, features)
+        service = FeatureService(name=name, features=refs, description=description, on_demand=computed,
                                  tags=dict(tags or {}), owner=owner if owner is not None else ctx.policy.name,
                                  created_at=now, modified_at=now, created_by=ctx.policy.name)
+        _plan(ctx, service)  # refuses outputs whose names clash
         registry.insert(conn, service, now)
         _lineage(conn, service, now)
     return load(ctx, name)
@@ -97,10 +108,12 @@ def update(ctx: "StoreContext", name: str, features: Sequence[str] | None = None
     now = now_us()
     with ctx.db.write() as conn:
         old = registry.load(conn, name)
-        service = FeatureService(name=name, features=old.features if features is None else _resolve(ctx, features),
+        refs, computed = (old.features, old.on_demand) if features is None else _resolve(ctx, features)
+        service = FeatureService(name=name, features=refs, on_demand=computed,
                                  description=old.description if description is None else description,
                                  tags=old.tags if tags is None else dict(tags), owner=old.owner,
                                  created_at=old.created_at, modified_at=now, created_by=ctx.policy.name)
+        _plan(ctx, service)
         registry.add_version(conn, service, now)
         _lineage(conn, service, now)
     return load(ctx, name)
@@ -124,11 +137,14 @@ def delete(ctx: "StoreContext", name: str) -> None:
 
 def _lineage(conn: Any, service: FeatureService, now: int) -> None:
     node = f"feature_service:{service.name}"
-    lineage.upsert_node(conn, node, "feature_service", service.name, now, {"features": service.refs})
+    lineage.upsert_node(conn, node, "feature_service", service.name, now,
+                        {"features": service.refs, "on_demand": service.on_demand_refs})
     for group, feat in service.features:
         fnode = f"feature:{group}.{feat}"
         lineage.upsert_node(conn, fnode, "feature", f"{group}.{feat}", now, {"group": group})
         lineage.add_edge(conn, fnode, node, "served_by", now)
+    for odf, _ in service.on_demand:
+        lineage.add_edge(conn, f"on_demand:{odf}", node, "served_by", now)
 
 
 def parse(features: Any) -> tuple[str, int | None] | None:
@@ -160,6 +176,8 @@ def key_columns(sel: list[tuple[FeatureGroup, list[str]]]) -> list[str]:
 
 
 def _rows(entity_rows: Any, keys: list[str]) -> list[Mapping[str, Any]]:
+    if type(entity_rows) is list and all(type(r) is dict and all(k in r for k in keys) for r in entity_rows):
+        return entity_rows
     try:
         import pandas as pd
 
@@ -180,66 +198,275 @@ def _rows(entity_rows: Any, keys: list[str]) -> list[Mapping[str, Any]]:
     return list(entity_rows)
 
 
-def _record_id(group: FeatureGroup, row: Mapping[str, Any], i: int) -> Any:
-    columns = entity_columns(group)
+class Plan:
+    """A service version compiled for serving: its groups' lookups, column names and on-demand
+    features, kept per context while the registry does not change (``StoreContext.plans``)."""
+
+    def __init__(self, ctx: "StoreContext", service: FeatureService, registry_version: int | None) -> None:
+        self.service, self.registry_version = service, registry_version
+        self.sel = selection(ctx, service)
+        self.keys = key_columns(self.sel)
+        self.names = output_names(self.keys, self.sel)
+        self.looks = [lookups.compiled(ctx, g, ctx.group(g.name)[1]) for g, _ in self.sel]
+        self.computed: list[tuple[on_demand.Compiled, dict[tuple[str, str], str]]] = []
+        self.request: dict[str, str] = {}
+        taken = {c.lower(): c for c in [*self.keys, *self.names.values()]}
+        for name, version in service.on_demand:
+            odf = on_demand.load(ctx, name, version)
+            self.computed.append((on_demand.compile_feature(odf, on_demand.input_types(ctx, odf)), odf.columns()))
+            for field_name, kind in odf.request.items():
+                if self.request.setdefault(field_name, kind) != kind:
+                    raise ValidationError(f"Feature service {service.name!r}: request field {field_name!r} is "
+                                          f"{self.request[field_name]} in one on-demand feature and {kind} in "
+                                          f"{name!r}; give them one type", service=service.name, field=field_name)
+                if field_name.lower() in taken:
+                    raise ValidationError(f"Feature service {service.name!r}: request field {field_name!r} of "
+                                          f"{name!r} has the name of its column {taken[field_name.lower()]!r}; "
+                                          "rename the request field", service=service.name, field=field_name)
+            for out in odf.output_names:
+                if out.lower() in taken or out in self.request:
+                    raise ValidationError(f"Feature service {service.name!r}: {name!r} computes {out!r}, which is "
+                                          "already a column of the service; rename the output or leave the "
+                                          "clashing feature out", service=service.name, field=out)
+                taken[out.lower()] = out
+        self.columns = [*self.names.values(), *(f.name for c, _ in self.computed for f in c.outputs)]
+        self.groups = service.groups
+        self.named = [[(f, self.names[(g.name, f)]) for f in feats] for g, feats in self.sel]
+        self.id_columns = [entity_columns(g) for g, _ in self.sel]
+        # Where each feature sits in its reader's row, for groups without collections (no JSON to parse).
+        self.positions = [None if look.json else [(look.names.index(f), column) for f, column in named]
+                          for look, named in zip(self.looks, self.named)]
+        self.event_at = [(look.names.index(g.event_time), g.feature(g.event_time).type)
+                         for (g, _), look in zip(self.sel, self.looks)]
+
+
+def _plan(ctx: "StoreContext", service: FeatureService) -> Plan:
+    return Plan(ctx, service, None)
+
+
+def _serving_plan(ctx: "StoreContext", name: str, version: int | None) -> Plan:
+    """The cached plan of ``name`` (at ``version``) if the registry has not changed since it was
+    made, else a new one (the caller checks the principal may read its groups)."""
+    if not isinstance(name, str):
+        raise ValidationError(f"Feature service name must be a string, got {name!r}")
+    current = ctx.registry_version()
+    plan = ctx.plans.get((name, version))
+    if plan is None or plan.registry_version != current:
+        plan = Plan(ctx, registry.load(ctx.db.get(), name, version), current)
+        ctx.plans[(name, version)] = plan
+    return plan
+
+
+def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: int | None = None,
+                    request: Any = None, as_dict: bool = False) -> Any:
+    with _snapshot(ctx):
+        plan = _serving_plan(ctx, name, version)
+        hidden = ctx.policy.governed and any(not ctx.policy.may("viewer", g) for g in plan.groups)
+        if not hidden:
+            rows = _rows(entity_rows, plan.keys)
+            now = now_us()
+            if len(rows) == 1:
+                values, statuses, event_times, ids = _one_row(plan, rows[0], now, as_dict)
+            else:
+                values, statuses, event_times, ids = _many_rows(plan, rows, now, as_dict)
+    if hidden:  # logged outside the read transaction, as a missing service
+        _checked(ctx, plan.service)
+    if plan.computed:
+        asked = _request_columns(plan, rows, request)
+        who = _who(plan, rows)
+        for compiled, columns in plan.computed:
+            batch = {col: values[plan.names[ref]] for ref, col in columns.items()}
+            batch |= {f: asked[f] for f in compiled.feature.request}
+            outputs = compiled.rows(batch, who)
+            status = _worst([statuses[plan.names[ref]] for ref in columns], len(rows))
+            for out in compiled.outputs:
+                values[out.name], statuses[out.name] = outputs[out.name], status
+                if as_dict:
+                    event_times[out.name] = [None] * len(rows)
+    keys = _key_values(plan, rows, ids)
+    if as_dict:
+        return {"keys": list(plan.keys), "features": list(plan.columns), "values": {**keys, **values},
+                "statuses": statuses, "event_times": event_times}
+    return _frame(plan, keys, values, statuses)
+
+
+def _one_row(plan: Plan, row: Mapping[str, Any], now: int, as_dict: bool) -> tuple[dict, dict, dict, list]:
+    """One entity row's group features: one primary-key read per group, values taken by position."""
+    values: dict[str, list[Any]] = {}
+    statuses: dict[str, list[str]] = {}
+    event_times: dict[str, list[Any]] = {}
+    ids = []
+    for look, columns, named, positions, (at, kind) in zip(plan.looks, plan.id_columns, plan.named, plan.positions,
+                                                           plan.event_at):
+        rid = _record_id(look, columns, row, 0)
+        ids.append([rid])
+        found = None if rid is None else look.reader.one(rid, now)
+        if found is None:
+            expired = rid is not None and look.reader.one(rid, _EARLIEST) is not None
+            status = ["outside_ttl" if expired else "not_found"]
+            for _, column in named:
+                values[column], statuses[column] = [None], status
+            times: list[Any] = [None]
+        else:
+            status = ["present"]
+            if positions is None:
+                record = look.decode_one(found)
+                for f, column in named:
+                    values[column], statuses[column] = [record.get(f)], status
+            else:
+                for pos, column in positions:
+                    values[column], statuses[column] = [found[pos]], status
+            times = [None if found[at] is None else _event_us(found[at], kind)]
+        if as_dict:
+            for _, column in named:
+                event_times[column] = times
+    return values, statuses, event_times, ids
+
+
+def _many_rows(plan: Plan, rows: list[Mapping[str, Any]], now: int, as_dict: bool) -> tuple[dict, dict, dict, list]:
+    """Many entity rows' group features: a batch read per group (and one for expired keys)."""
+    values: dict[str, list[Any]] = {}
+    statuses: dict[str, list[str]] = {}
+    event_times: dict[str, list[Any]] = {}
+    all_ids = []
+    for look, columns, named, positions, (at, kind) in zip(plan.looks, plan.id_columns, plan.named, plan.positions,
+                                                           plan.event_at):
+        ids = _record_ids(look, columns, rows)
+        all_ids.append(ids)
+        wanted = list(dict.fromkeys(i for i in ids if i is not None))
+        live = look.reader.many(wanted, now) if wanted else {}
+        rest = [k for k in wanted if k not in live]
+        expired = set(look.reader.many(rest, _EARLIEST)) if rest else set()
+        found = [live.get(i) if i is not None else None for i in ids]
+        status = ["present" if r is not None else "outside_ttl" if i in expired else "not_found"
+                  for i, r in zip(ids, found)]
+        if positions is None:
+            records = [None if r is None else look.decode_one(r) for r in found]
+            for f, column in named:
+                values[column] = [None if r is None else r.get(f) for r in records]
+                statuses[column] = status
+        else:
+            for pos, column in positions:
+                values[column] = [None if r is None else r[pos] for r in found]
+                statuses[column] = status
+        if as_dict:
+            times = [None if r is None or r[at] is None else _event_us(r[at], kind) for r in found]
+            for _, column in named:
+                event_times[column] = times
+    return values, statuses, event_times, all_ids
+
+
+def _record_ids(look: lookups.Lookup, columns: list[str], rows: list[Mapping[str, Any]]) -> list[Any]:
+    """Each entity row's key for ``look``'s group (None for a null key); plain ints as they are."""
+    if look.integral:
+        column = columns[0]
+        given = [row[column] for row in rows]
+        if given and all(type(v) is int for v in given) and -(2**63) <= min(given) and max(given) < 2**63:
+            return given
+    return [_record_id(look, columns, row, i) for i, row in enumerate(rows)]
+
+
+def _record_id(look: lookups.Lookup, columns: list[str], row: Mapping[str, Any], i: int) -> Any:
+    group = look.group
+    if not group.composite:
+        value = row[columns[0]]
+        if value is None or value != value:  # null (or NaN) key: nothing matches, as in a dataset
+            return None
+        try:
+            return look.identifier(value)
+        except ValidationError as exc:
+            raise ValidationError(f"entity_rows[{i}]: {exc.message}", field="entity_rows", group=group.name) from None
     values = [row[c] for c in columns]
-    if any(v is None or v != v for v in values):  # null (or NaN) key: nothing matches, as in a dataset
+    if any(v is None or v != v for v in values):
         return None
     try:
-        return records.identifier(group, dict(zip(group.identifiers, values)) if group.composite else values[0])
+        return look.identifier(dict(zip(group.identifiers, values)))
     except ValidationError as exc:
         raise ValidationError(f"entity_rows[{i}]: {exc.message}", field="entity_rows", group=group.name) from None
 
 
-def _read_group(ctx: "StoreContext", group: FeatureGroup, prep: dict, ids: list[Any],
-                now: int) -> tuple[dict[Any, dict[str, Any]], set[Any]]:
-    """(live records by key, keys whose record is there but past its TTL): two batch reads at most."""
-    look = lookups.compiled(ctx, group, prep)
-    wanted = list(dict.fromkeys(i for i in ids if i is not None))
-    if not wanted:
-        return {}, set()
-    found = look.reader.many(wanted, now)
-    live = {k: rec for k, rec in zip(found, look.decode(found.values()))}
-    rest = [k for k in wanted if k not in live]
-    expired = set(look.reader.many(rest, _EARLIEST)) if rest else set()
-    return live, expired
+@functools.lru_cache(maxsize=4096)
+def _event_us(value: Any, kind: str) -> int:
+    return event_time_to_us(value, kind)
 
 
-def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: int | None = None) -> "pd.DataFrame":
+_ORDER = {s: i for i, s in enumerate(STATUSES)}
+
+
+def _worst(statuses: list[list[str]], n: int) -> list[str]:
+    """An on-demand output's status per row: its inputs' worst (present only when all are)."""
+    if all(s[i] == "present" for s in statuses for i in range(n)):
+        return ["present"] * n
+    return [max((s[i] for s in statuses), key=_ORDER.__getitem__, default="present") for i in range(n)]
+
+
+def _who(plan: Plan, rows: list[Mapping[str, Any]]) -> Any:
+    def who(i: int) -> str:
+        keys = ", ".join(f"{k}={rows[i].get(k)!r}" for k in plan.keys)
+        return f"entity_rows[{i}] ({keys})"
+    return who
+
+
+def _request_columns(plan: Plan, rows: list[Mapping[str, Any]], request: Any) -> dict[str, list[Any]]:
+    """Each request field's values, one per entity row, typed as declared: from the entity row, else
+    ``request`` (one dict for every row, or a list of dicts, one per row)."""
+    if request is not None and type(request) is not dict and not isinstance(request, Mapping):
+        if not isinstance(request, (list, tuple)) or len(request) != len(rows) or \
+                not all(isinstance(r, Mapping) for r in request):
+            raise ValidationError(f"request must be a dict of request values (for every entity row) or a list of "
+                                  f"{len(rows)} dicts, one per entity row", field="request")
+    out = {}
+    shared = request is None or isinstance(request, Mapping)
+    for field_name, kind in plan.request.items():
+        if shared and not any(field_name in row for row in rows) and request is not None and field_name in request:
+            out[field_name] = on_demand.request_values([request[field_name]] * len(rows), kind, field_name)
+            continue
+        column = []
+        for i, row in enumerate(rows):
+            given = request if shared else request[i]
+            if field_name in row:
+                column.append(row[field_name])
+            elif given is not None and field_name in given:
+                column.append(given[field_name])
+            else:
+                raise ValidationError(f"Feature service {plan.service.name!r} needs request value {field_name!r} "
+                                      f"({kind}) for entity_rows[{i}]; pass request={{{field_name!r}: ...}}",
+                                      field="request", column=field_name)
+        out[field_name] = on_demand.request_values(column, kind, field_name)
+    return out
+
+
+def _key_values(plan: Plan, rows: list[Mapping[str, Any]], all_ids: list[list[Any]]) -> dict[str, list[Any]]:
+    """Each key column as the entity rows give it, typed as the first group keyed by it has its key."""
+    out: dict[str, list[Any]] = {}
+    for (group, _), ids in zip(plan.sel, all_ids):
+        for j, column in enumerate(entity_columns(group)):
+            if column not in out:
+                out[column] = [rows[n][column] if i is None else i[j] if group.composite else i
+                               for n, i in enumerate(ids)]
+    return out
+
+
+def _frame(plan: Plan, keys: dict[str, list[Any]], values: dict[str, list[Any]],
+           statuses: dict[str, list[str]]) -> "pd.DataFrame":
     import pyarrow as pa
 
     from ..offline.snapshot import to_pandas
 
-    service = load(ctx, name, version)
-    with _snapshot(ctx):
-        sel = selection(ctx, service)
-        keys = key_columns(sel)
-        rows = _rows(entity_rows, keys)
-        now = now_us()
-        reads = {}
-        for group, _ in sel:
-            ids = [_record_id(group, row, i) for i, row in enumerate(rows)]
-            reads[group.name] = (ids, *_read_group(ctx, group, ctx.group(group.name)[1], ids, now))
-    names = output_names(keys, sel)
     columns: dict[str, Any] = {}
-    for group, _ in sel:  # each key column typed as the first group keyed by it types it
-        ids = reads[group.name][0]
-        for j, (column, feature) in enumerate(zip(entity_columns(group), group.id_features)):
+    for group, _ in plan.sel:
+        for column, feature in zip(entity_columns(group), group.id_features):
             if column not in columns:
-                typed = [rows[n][column] if i is None else i[j] if group.composite else i for n, i in enumerate(ids)]
-                columns[column] = _key_array(typed, feature.arrow_type())
-    statuses: dict[str, list[str]] = {}
-    for group, feats in sel:
-        ids, live, expired = reads[group.name]
-        found = [live.get(i) if i is not None else None for i in ids]
-        status = ["present" if r is not None else "outside_ttl" if i in expired else "not_found"
-                  for i, r in zip(ids, found)]
+                columns[column] = _key_array(keys[column], feature.arrow_type())
+    for group, feats in plan.sel:
         for f in feats:
-            column = names[(group.name, f)]
-            columns[column] = pa.array([None if r is None else r.get(f) for r in found], group.feature(f).arrow_type())
-            statuses[f"{column}__status"] = status
-    for column, status in statuses.items():
-        columns[column] = pa.array(status, pa.string())
+            column = plan.names[(group.name, f)]
+            columns[column] = pa.array(values[column], group.feature(f).arrow_type())
+    for compiled, _ in plan.computed:
+        for out in compiled.outputs:
+            columns[out.name] = pa.array(values[out.name], out.arrow_type())
+    for column in plan.columns:
+        columns[f"{column}__status"] = pa.array(statuses[column], pa.string())
     return to_pandas(pa.table(columns))
 
 
@@ -265,12 +492,35 @@ def _snapshot(ctx: "StoreContext") -> Any:
     return ctx.db.read() if shared else nullcontext()
 
 
-def dataset_features(ctx: "StoreContext", features: Any) -> tuple[list[str], dict[str, Any]] | None:
+def dataset_features(ctx: "StoreContext", features: Any) -> tuple[list[str], dict[str, Any], Plan] | None:
     """For ``build_dataset(entity_df, "service:NAME[@VERSION]")``: the service's features as
-    references, and what the dataset records of it; None when ``features`` names no service."""
+    references, what the dataset records of it, and its plan (its on-demand features); None when
+    ``features`` names no service."""
     parsed = parse(features)
     if parsed is None:
         return None
     service = load(ctx, *parsed)
-    selection(ctx, service)  # refuses a feature its group no longer has
-    return service.refs, {"name": service.name, "version": service.version}
+    plan = _plan(ctx, service)  # refuses a feature its group no longer has
+    info: dict[str, Any] = {"name": service.name, "version": service.version}
+    if service.on_demand:
+        info["on_demand"] = service.on_demand_refs
+    return service.refs, info, plan
+
+
+def computed_columns(plan: Plan, table: "pa.Table", names: dict[tuple[str, str], str]) -> "pa.Table":
+    """``table`` (a dataset of the service) with its on-demand outputs appended, computed over the
+    whole table: inputs from the feature columns, request fields from the entity columns."""
+    for compiled, columns in plan.computed:
+        missing = [f for f in compiled.feature.request if f not in table.column_names]
+        if missing:
+            raise ValidationError(f"Feature service {plan.service.name!r} computes {compiled.feature.name!r} from "
+                                  f"request value {missing[0]!r}: add a column {missing[0]!r} to the entity table",
+                                  field="entity_df", column=missing[0])
+        batch = {col: table.column(names[ref]) for ref, col in columns.items()}
+        batch |= {f: on_demand.request_values(table.column(f), kind, f) for f, kind in compiled.feature.request.items()}
+        import pyarrow as pa
+
+        out = compiled.table(pa.table(batch), [])
+        for column in out.column_names:
+            table = table.append_column(column, out.column(column))
+    return table

@@ -40,7 +40,7 @@ from typing import Any, Callable
 import pandas as pd
 import pytest
 
-from store import AccessDenied, Feature, FeatureStore, NotFound, ValidationError
+from store import AccessDenied, Feature, FeatureStore, NotFound, OnDemandFeature, ValidationError
 
 ROLES = ("none", "viewer", "editor", "owner", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
@@ -62,6 +62,10 @@ ENTITY = pd.DataFrame({"id": ["r1"], "event_time": pd.to_datetime(["2026-02-01"]
 REFUSED = (AccessDenied, NotFound)
 FAKE_DATASET, FAKE_ID = "0123456789ab", 987654321
 ENTITY_NAME = "account"
+
+
+def twice(name: str, group: str) -> OnDemandFeature:
+    return OnDemandFeature(name, inputs=[f"{group}:amount"], outputs=[Feature("twice", "Fractional")], sql="amount * 2")
 
 
 def features(group: str) -> list[Feature]:
@@ -115,6 +119,7 @@ class World:
             self.admin.register_model(f"model_of_{group}", datasets=[self.dataset(group)])
             # A feature service per group: one over a hidden group is absent, as a missing one is.
             self.admin.create_feature_service(f"svc_{group}", [group])
+            self.admin.register_on_demand(twice(f"od_{group}", group))
 
     def rebuild(self, group: str) -> None:
         """The group as the module starts it, if it is gone: records in a flushed file, rules, a
@@ -153,6 +158,17 @@ class World:
         if f"spare_svc_{group}" not in {s.name for s in self.admin.list_feature_services()}:
             self.admin.create_feature_service(f"spare_svc_{group}", [group])
         return f"spare_svc_{group}"
+
+    def spare_on_demand(self, group: str) -> str:
+        """An on-demand feature no service uses (for a delete to go through)."""
+        if f"spare_od_{group}" not in {f.name for f in self.admin.list_on_demand_features()}:
+            self.admin.register_on_demand(twice(f"spare_od_{group}", group))
+        return f"spare_od_{group}"
+
+    def drop_made_on_demand(self) -> None:
+        for f in self.admin.list_on_demand_features():
+            if f.name.startswith("made_od"):
+                self.admin.delete_on_demand_feature(f.name)
 
     def drop_made_services(self) -> None:
         for s in self.admin.list_feature_services():
@@ -341,6 +357,8 @@ METHODS: dict[str, Row] = {
     "feature_service": Row(lambda fs, g: fs.feature_service(f"svc_{g}"), "viewer"),
     "list_feature_services": Row(lambda fs, g: fs.list_feature_services(), "viewer"),
     "get_online_features": Row(lambda fs, g: fs.get_online_features(f"svc_{g}", [{"id": "r1"}]), "viewer"),
+    "on_demand_feature": Row(lambda fs, g: fs.on_demand_feature(f"od_{g}"), "viewer"),
+    "list_on_demand_features": Row(lambda fs, g: fs.list_on_demand_features(), "viewer"),
     "list_pipelines": Row(lambda fs, g: fs.list_pipelines(), "viewer"),
     "scheduler_status": Row(lambda fs, g: fs.scheduler_status(), "viewer"),
     "pipeline": Row(lambda fs, g: fs.pipeline(f"{g}_copy"), "viewer",
@@ -422,6 +440,12 @@ METHODS: dict[str, Row] = {
     "delete_feature_service": Row(lambda fs, g: fs.delete_feature_service(W.spare_service(g)), "admin",
                                   hidden=(Probe(lambda fs, g: fs.delete_feature_service(f"spare_svc_{g}")),),
                                   prepare=lambda g: W.spare_service(g)),
+    # On-demand code runs where the store serves: owners of every group it reads register and delete it.
+    "register_on_demand": Row(lambda fs, g: fs.register_on_demand(twice(f"made_od_{g}", g)), "owner",
+                              restore=lambda g: W.drop_made_on_demand()),
+    "delete_on_demand_feature": Row(lambda fs, g: fs.delete_on_demand_feature(W.spare_on_demand(g)), "owner",
+                                    hidden=(Probe(lambda fs, g: fs.delete_on_demand_feature(f"spare_od_{g}")),),
+                                    prepare=lambda g: W.spare_on_demand(g)),
     "run_scheduler": Row(lambda fs, g: fs.run_scheduler(tick=0.01, stop=W.stopped), "admin"),
     "audit": Row(lambda fs, g: fs.audit(group=g), "admin"),
     "verify_audit": Row(lambda fs, g: fs.verify_audit(), "admin"),

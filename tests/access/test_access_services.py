@@ -7,13 +7,16 @@ import pandas as pd
 import pytest
 
 from access_support import public_and_secret
-from store import AccessDenied, FeatureStore, NotFound
+from store import AccessDenied, Feature, FeatureStore, NotFound, OnDemandFeature
 
 ACCESS = """
 users:
   - {name: root, roles: [{role: admin}]}
   - {name: vic, roles: [{role: viewer, groups: [public]}]}
   - {name: own, roles: [{role: owner, groups: [public, secret]}]}
+  - {name: half, roles: [{role: owner, groups: [public]}, {role: editor, groups: [secret]}]}
+  - {name: ed, roles: [{role: editor, groups: [public, secret]}]}
+  - {name: pub, roles: [{role: owner, groups: [public]}]}
 """
 
 
@@ -65,3 +68,42 @@ def test_only_admins_define_services_and_the_log_says_who(store):
         assert set(refused["action"]) >= {"create_feature_service", "update_feature_service", "delete_feature_service"}
         update = done[done["action"] == "update_feature_service"].iloc[0]
         assert update["principal"] == "root" and update["details"] == {"service": "open", "version": 2}
+
+
+def shout(name: str, *groups: str) -> OnDemandFeature:
+    return OnDemandFeature(name, inputs=[f"{g}:v" for g in groups],
+                           outputs=[Feature(f"loud_{g}") for g in groups],
+                           sql={f"loud_{g}": "upper(v)" if len(groups) == 1 else f"upper({g}__v)" for g in groups})
+
+
+def test_only_owners_of_every_group_it_reads_register_on_demand_code_and_the_log_says_so(store):
+    with FeatureStore(store, principal="ed") as ed:  # an editor writes records, but runs no code in the server
+        with pytest.raises(AccessDenied, match="needs the owner role"):
+            ed.register_on_demand(shout("loud", "public"))
+    with FeatureStore(store, principal="half") as half:
+        with pytest.raises(AccessDenied, match="needs the owner role on 'secret'"):
+            half.register_on_demand(shout("both_loud", "public", "secret"))
+        assert half.register_on_demand(shout("loud", "public")).version == 1
+    with FeatureStore(store, principal="pub") as pub:  # may not see secret: it is missing, as a group never made
+        with pytest.raises(NotFound) as hidden:
+            pub.register_on_demand(shout("s_loud", "secret"))
+        with pytest.raises(NotFound) as missing:
+            pub.register_on_demand(shout("s_loud", "nosuch"))
+        assert str(hidden.value).replace("secret", "nosuch") == str(missing.value)
+    with FeatureStore(store, principal="vic") as vic:
+        assert vic.on_demand_feature("loud").created_by == "half"
+    with FeatureStore(store, principal="own") as own:
+        own.register_on_demand(shout("secret_loud", "secret"))
+    with FeatureStore(store, principal="vic") as vic:
+        assert [f.name for f in vic.list_on_demand_features()] == ["loud"]
+        with pytest.raises(NotFound, match="On-demand feature 'secret_loud' does not exist"):
+            vic.on_demand_feature("secret_loud")
+        assert "secret_loud" not in str(vic.lineage().nodes)
+    with FeatureStore(store, principal="root") as root:
+        log = root.audit()
+        done = log[(log["action"] == "register_on_demand") & (log["outcome"] == "ok")]
+        assert set(done["principal"]) == {"half", "own"}
+        assert done[done["principal"] == "half"].iloc[0]["details"] == {"on_demand": "loud", "version": 1,
+                                                                        "kind": "sql"}
+        refused = log[(log["action"] == "register_on_demand") & (log["outcome"] == "denied")]
+        assert set(refused["principal"]) == {"ed", "half", "pub"}
