@@ -38,6 +38,11 @@ if not groups:
             "ingest data first.", icon=":material/info:")
     st.stop()
 
+linked = st.query_params.get("service")  # the Feature services page's "Build a training set"
+if linked:
+    st.info(f"Building a training set from feature service **{escape_markdown(linked)}**: give an entity table with "
+            "the keys its entity rows need, an event time and the label; step 2 has the service chosen.",
+            icon=":material/hub:")
 st.subheader("1. Entity table")
 st.caption("One row per training example: the keys to join on, an event time (no feature newer than it is used), "
            "and usually the label.")
@@ -64,7 +69,6 @@ with engine_errors():
 
     st.subheader("2. Features")
     services = fs.list_feature_services()
-    linked = st.query_params.get("service")  # the Feature services page's "Build a training set"
     by_service = bool(services) and st.segmented_control(
         "Features from", PICKS, key="dataset_pick", required=True,
         default=PICKS[1] if linked in {s.name for s in services} else PICKS[0],

@@ -204,7 +204,7 @@ def render_try() -> None:
     st.caption("Status: present (a live record; its value may still be empty), not found (no live record for the "
                "key) or expired (the record is older than the group's TTL).")
     python, http, curl = st.tabs(["Python", "HTTP (SigV4)", "curl"])
-    python.code(online_features_python(service.name, [row], store_path=fs.path), language="python")
+    python.code(online_features_python(service.name, [row], store_path=fs.path), language="python", wrap_lines=True)
     http.caption("Against `featurestore serve` on this store:")
     http.code(online_features_http(service.name, [row]), language="python")
     curl.code(online_features_curl(service.name, [row]), language="bash")
