@@ -31,13 +31,17 @@ wanted = st.query_params.get(SERVICE_KEY)
 def _used_by(graph: Any) -> dict[str, dict[str, list[str]]]:
     """Per service, the datasets built from it and the models trained on those (from lineage)."""
     names = {n["id"]: n["name"] for n in graph.nodes}
-    out: dict[str, dict[str, list[str]]] = {}
+    after: dict[str, list[str]] = {}
     for e in graph.edges:
-        if e["src"].startswith("feature_service:") and e["dst"].startswith("dataset:"):
-            used = out.setdefault(names.get(e["src"], e["src"]), {"datasets": [], "models": []})
-            used["datasets"].append(names.get(e["dst"], e["dst"]))
-            used["models"] += [names.get(m["dst"], m["dst"]) for m in graph.edges
-                               if m["src"] == e["dst"] and m["dst"].startswith("model:")]
+        after.setdefault(e["src"], []).append(e["dst"])
+    out: dict[str, dict[str, list[str]]] = {}
+    for node, following in after.items():
+        if not node.startswith("feature_service:"):
+            continue
+        used = out.setdefault(names.get(node, node), {"datasets": [], "models": []})
+        for dataset in (d for d in following if d.startswith("dataset:")):
+            used["datasets"].append(names.get(dataset, dataset))
+            used["models"] += [names.get(m, m) for m in after.get(dataset, []) if m.startswith("model:")]
     return {s: {k: list(dict.fromkeys(v)) for k, v in used.items()} for s, used in out.items()}
 
 
@@ -110,7 +114,7 @@ with back:
     page_link("services", "Every feature service")
 if service.description:
     st.caption(escape_markdown(service.description))
-used = _used_by(fs.lineage()).get(service.name, {"datasets": [], "models": []})
+used = _used_by(fs.lineage(f"feature_service:{service.name}", 2)).get(service.name, {"datasets": [], "models": []})
 st.markdown(facts({
     "Version": f"{service.version} (updated {when(service.modified_at)} by {service.created_by or 'unknown'})",
     "Owner": escape_markdown(service.owner) or "—",
@@ -129,7 +133,8 @@ if actions.button("Show in lineage", icon=":material/account_tree:"):
 
 
 def feature_table(service_version: Any) -> pd.DataFrame:
-    """The features a version reads, as the page lists them (one row each)."""
+    """The features a version reads, as the page lists them (one row each): where a new kind of
+    feature (computed on demand from request values) joins the list."""
     rows = []
     for group_name, feature in service_version.features:
         try:
@@ -160,6 +165,11 @@ def _key_input(column: str, kind: str, where: Any) -> Any:
     return text.strip() or None
 
 
+def _shown(value: Any) -> str | None:
+    """A vector's value as text; None for no value (null, or NaN in a float column)."""
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def vector_table(vector: pd.DataFrame) -> pd.DataFrame:
     """A one-row vector as (feature, column, value, status): feature columns follow the service's
     features in order; each has a ``<column>__status`` twin."""
@@ -167,7 +177,7 @@ def vector_table(vector: pd.DataFrame) -> pd.DataFrame:
     refs = [f"{g}:{f}" for g, f in service.features]
     named = refs if len(refs) == len(columns) else columns
     row = vector.iloc[0]
-    return pd.DataFrame([{"feature": ref, "column": c, "value": None if pd.isna(row[c]) else str(row[c]),
+    return pd.DataFrame([{"feature": ref, "column": c, "value": _shown(row[c]),
                           "status": STATUS.get(row.get(f"{c}__status"), row.get(f"{c}__status"))}
                          for ref, c in zip(named, columns)])
 
@@ -179,7 +189,7 @@ def render_try() -> None:
         cols = st.columns(max(1, len(keys)))
         given = {c: _key_input(c, t, cols[i]) for i, (c, t) in enumerate(keys.items())}
         asked = st.form_submit_button("Get online features", type="primary", icon=":material/bolt:")
-    result_key = f"service_tried_{service.name}"
+    result_key = f"service_tried_{service.name}_{service.version}"
     if asked:
         st.session_state.pop(result_key, None)
         missing = [c for c, v in given.items() if v is None]
