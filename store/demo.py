@@ -1,5 +1,6 @@
 """Seed a store with the fraud / e-commerce sample data (``sample_data/``), so a fresh studio or
-tutorial has real groups, history, deletes, a point-in-time training set and a model to show.
+tutorial has real groups, history, deletes, a feature service, a point-in-time training set built
+from it and a model to show.
 
 Files are ingested by path so lineage records each CSV as a source; the generator lives in
 ``sample_data/generate.py``.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # keeps ``import store.demo`` as light as the CLI needs
 DATA_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sample_data"))
 DATASET_NAME = "fraud_training_v1"
 MODEL_NAME = "fraud_model_v1"
+SERVICE_NAME = "fraud_detection"
 EVENT_TIME = Feature("event_time", "String", description="When this version took effect (ISO-8601 UTC).")
 
 
@@ -198,6 +200,14 @@ DATASET_FEATURES = [
     "customer_spend:distinct_merchants_30d",
 ]
 DATASET_KEYS = {"customers": "customer_id", "merchants": "merchant_id", "customer_spend": "customer_id"}
+# What the fraud model reads, once: served online by get_online_features, and the training set is
+# built from the same service, so training and serving see the same columns.
+SERVICE: dict[str, Any] = {
+    "name": SERVICE_NAME, "features": DATASET_FEATURES, "owner": "risk-ml",
+    "description": "Features the card-fraud model scores an authorisation with: the paying customer's profile "
+                   "and rolling spend, and the merchant's risk. Entity rows give customer_id and merchant_id.",
+    "tags": {"team": "risk", "model": "fraud"},
+}
 
 
 def is_empty(fs: FeatureStore) -> bool:
@@ -224,7 +234,8 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     """Create the sample groups with their validation rules and monitors and fill them (the rows
     the rules refuse go to the quarantine): customer_spend by its pipeline over transactions,
     run after each monthly transactions file; apply the account closures and the late
-    merchant-score corrections, build the training set and register the model trained on it.
+    merchant-score corrections, define the fraud model's feature service, build the training set
+    from it and register the model trained on it.
     Raises Conflict if a sample group already exists.
 
     The sample files have fixed dates; their whole timeline (labels included) is moved by whole
@@ -261,8 +272,9 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     # A second, later write of past event times, so "known at" time travel shows what changed.
     corrected = fs.ingest("merchants", os.path.join(data_dir, "merchant_corrections.csv"),
                           source="merchant_corrections.csv").rows_written
-    dataset = fs.build_dataset(os.path.join(data_dir, "labels.csv"), DATASET_FEATURES, "event_time", DATASET_KEYS,
-                               name=DATASET_NAME)
+    fs.create_feature_service(**SERVICE)
+    dataset = fs.build_dataset(os.path.join(data_dir, "labels.csv"), f"service:{SERVICE_NAME}", "event_time",
+                               DATASET_KEYS, name=DATASET_NAME)
     labels = dataset.table.column("is_fraud").to_pylist()
     fs.register_model(
         MODEL_NAME, [dataset.id], "Card-fraud classifier trained on the point-in-time training set.",
@@ -272,8 +284,8 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     return {"groups": [spec.name for spec in GROUPS], "rows_ingested": rows, "rows_quarantined": quarantined,
             "records_deleted": deleted,
             "merchant_versions_corrected": corrected, "timeline_shift_days": shift_days,
-            "dataset_id": dataset.id, "dataset_name": DATASET_NAME, "dataset_rows": dataset.num_rows,
-            "model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)}
+            "service": SERVICE_NAME, "dataset_id": dataset.id, "dataset_name": DATASET_NAME,
+            "dataset_rows": dataset.num_rows, "model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def samples_dir(fs: FeatureStore) -> str:

@@ -1,6 +1,7 @@
-"""Dataset builder: join chosen features onto an entity/label table point-in-time correctly, see
-which column each feature becomes and how many rows got values, look at the result, download it.
-The build is recorded in lineage with its full definition and listed on the Datasets page."""
+"""Dataset builder: join chosen features, or a feature service's (``?service=`` preselects one),
+onto an entity/label table point-in-time correctly, see which column each feature becomes and how
+many rows got values, look at the result, download it. The build is recorded in lineage with its
+full definition (and service) and listed on the Datasets page."""
 from __future__ import annotations
 
 import os
@@ -24,6 +25,7 @@ from store.model.entity import entity_columns
 from store.upload import guess_time_column, read_table, to_pandas
 
 SOURCES = ["Upload a file", "Sample label file"]
+PICKS = ["Feature groups", "A feature service"]
 UNCOVERED = "dataset_uncovered"  # (coverage, build request) of a build refused for keys that matched nothing
 NAMING = ("Each feature column is named after its feature; a name that two groups (or a group and the entity "
           "table) share becomes `<group>__<feature>` for both.")
@@ -36,6 +38,11 @@ if not groups:
             "ingest data first.", icon=":material/info:")
     st.stop()
 
+linked = st.query_params.get("service")  # the Feature services page's "Build a training set"
+if linked:
+    st.info(f"Building a training set from feature service **{escape_markdown(linked)}**: give an entity table with "
+            "the keys its entity rows need, an event time and the label; step 2 has the service chosen.",
+            icon=":material/hub:")
 st.subheader("1. Entity table")
 st.caption("One row per training example: the keys to join on, an event time (no feature newer than it is used), "
            "and usually the label.")
@@ -61,8 +68,24 @@ with engine_errors():
     columns = head.column_names
 
     st.subheader("2. Features")
-    chosen = st.multiselect("Feature groups", [g.name for g in groups], key="dataset_groups",
-                            placeholder="Pick the groups to join")
+    services = fs.list_feature_services()
+    by_service = bool(services) and st.segmented_control(
+        "Features from", PICKS, key="dataset_pick", required=True,
+        default=PICKS[1] if linked in {s.name for s in services} else PICKS[0],
+        help="A feature service's features give the training set the columns its online vector has") == PICKS[1]
+    service = None
+    if by_service:
+        names = [s.name for s in services]
+        picked_service = st.selectbox("Feature service", names, key="dataset_service",
+                                      index=names.index(linked) if linked in names else 0)
+        service = next(s for s in services if s.name == picked_service)
+        st.caption(f"Version {service.version}, owned by {escape_markdown(service.owner or 'nobody')}: "
+                   f"{plural(len(service.features), 'feature')} from {escape_markdown(', '.join(service.groups))}. "
+                   "The dataset records the service and its version.")
+        chosen = service.groups
+    else:
+        chosen = st.multiselect("Feature groups", [g.name for g in groups], key="dataset_groups",
+                                placeholder="Pick the groups to join")
     features: list[str] = []
     keys: dict[str, Any] = {}  # group -> entity column (a list in key order for a key of several columns)
     pad_keys: dict[str, int] = {}  # groups whose keys the user chose to join zero-padded
@@ -71,9 +94,14 @@ with engine_errors():
     for g in (g for g in groups if g.name in chosen):
         with st.container(border=True):
             pick, *key_cols = st.columns([3, *[1] * len(g.identifiers)])
-            offered = [f for f in g.feature_names if f not in g.identifiers]
-            picked = pick.multiselect(f"Features of {g.name}", offered, default=offered, key=f"dataset_features_{g.name}")
-            features += [g.name] if picked == offered else [f"{g.name}:{f}" for f in picked]
+            if service is not None:
+                pick.markdown(f"**{escape_markdown(g.name)}**: " + escape_markdown(
+                    ", ".join(f for group, f in service.features if group == g.name)))
+            else:
+                offered = [f for f in g.feature_names if f not in g.identifiers]
+                picked = pick.multiselect(f"Features of {g.name}", offered, default=offered,
+                                          key=f"dataset_features_{g.name}")
+                features += [g.name] if picked == offered else [f"{g.name}:{f}" for f in picked]
             held: list[str] = []
             for key_col, ident, named in zip(key_cols, g.identifiers, entity_columns(g)):
                 # Only a column named like the entity's key (a group with an entity), else like the
@@ -111,6 +139,9 @@ with engine_errors():
                 continue
             keys[g.name] = held if g.composite else held[0]
 
+    if service is not None:
+        features = [f"{g}:{f}" for g, f in service.features]  # the columns, for the preview below
+
     st.subheader("3. Options")
     left, right = st.columns(2)
     guessed = guess_time_column(head, exclude=tuple(taken))
@@ -120,11 +151,14 @@ with engine_errors():
                                help="Timestamps, ISO-8601 text or epoch seconds.")
     name = right.text_input("Dataset name", key="dataset_name", placeholder="e.g. fraud_training_v2 (optional)")
     prefix = right.toggle("Prefix every feature column with its group", key="dataset_prefix",
-                          help="Always `<group>__<feature>`, instead of only when names clash.")
+                          disabled=service is not None,
+                          help="Always `<group>__<feature>`, instead of only when names clash. A feature service's "
+                               "columns are named as its online vector names them.") and service is None
     with st.expander("Point-in-time options"):
         guard = st.checkbox("Write-time guard", key="dataset_guard",
                             help="Also ignore versions written after each row's event time (blocks backfill leakage).")
-        ttl = st.checkbox("Use each group's TTL as a look-back limit", key="dataset_ttl")
+        ttl = st.checkbox("Use each group's TTL as a look-back limit", key="dataset_ttl", disabled=service is not None,
+                          help="A feature service always applies its groups' TTLs, as its online vector does.")
         deleted = st.checkbox("Include deleted records", key="dataset_deleted")
         use_known = st.checkbox("Only what the store knew at…", key="dataset_use_known")
         known_at = st.datetime_input("Known at (UTC)", value=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
@@ -140,7 +174,8 @@ with engine_errors():
         st.caption(f"Pick a key column each group can join on to build a dataset: {escape_markdown(', '.join(unkeyed))}.")
     if st.button("Build dataset", type="primary", icon=":material/join_inner:",
                  disabled=not features or event_col is None or bool(unkeyed)):
-        request = {"entity_df": entity, "features": features, "event_time_column": event_col, "keys": keys,
+        request = {"entity_df": entity, "features": f"service:{service.name}" if service else features,
+                   "event_time_column": event_col, "keys": keys,
                    "known_at": known_at.replace(tzinfo=timezone.utc) if use_known else None,
                    "include_deleted": deleted, "ttl_lookback": ttl, "write_time_guard": guard,
                    "name": name.strip() or None, "prefix_features": prefix, "pad_keys": pad_keys}
@@ -154,7 +189,7 @@ with engine_errors():
                     raise
                 st.session_state[UNCOVERED] = (exc.context["coverage"], request)
     if not features:
-        st.caption("Pick at least one feature group to build a dataset.")
+        st.caption("Pick at least one feature group (or a feature service) to build a dataset.")
 
 uncovered = st.session_state.get(UNCOVERED)
 if uncovered is not None:

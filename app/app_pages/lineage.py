@@ -1,5 +1,5 @@
-"""Lineage: sources → feature groups → features → datasets → models, filterable, focusable on
-one node with its details; clicking a node in the drawing opens its page."""
+"""Lineage: sources → feature groups → features → feature services → datasets → models,
+filterable, focusable on one node with its details; clicking a node in the drawing opens its page."""
 from __future__ import annotations
 
 import streamlit as st
@@ -45,6 +45,9 @@ if focus:
     if node["kind"] == "feature_group" and not props.get("deleted"):
         if st.button(f"Open {node['name']}", icon=":material/table_chart:"):
             open_page("group", group=node["name"])
+    elif node["kind"] == "feature_service" and not props.get("deleted"):
+        if st.button(f"Open {node['name']}", icon=":material/hub:"):
+            open_page("services", service=node["name"])
     elif node["kind"] == "feature" and props.get("group"):
         if st.button(f"Open {props['group']}", icon=":material/table_chart:"):
             open_page("group", group=props["group"], tab="Schema")

@@ -14,10 +14,11 @@ KINDS = {  # kind: (label, shape, fill colour)
     "pipeline": ("Pipeline", "hexagon", "#ffedd5"),
     "feature_group": ("Feature group", "box", "#dbeafe"),
     "feature": ("Feature", "ellipse", "#f8fafc"),
+    "feature_service": ("Feature service", "octagon", "#fce7f3"),
     "dataset": ("Dataset", "folder", "#dcfce7"),
     "model": ("Model", "component", "#ede9fe"),
 }
-DEFAULT_KINDS = ["source", "writer", "pipeline", "feature_group", "dataset", "model"]
+DEFAULT_KINDS = ["source", "writer", "pipeline", "feature_group", "feature_service", "dataset", "model"]
 
 
 def node_url(node: dict[str, Any]) -> str:
@@ -30,6 +31,8 @@ def node_url(node: dict[str, Any]) -> str:
         return "group?" + urlencode({"group": props["group"], "tab": "Schema"})
     if node["kind"] == "pipeline":
         return "pipelines?" + urlencode({"pipeline": node["name"]})
+    if node["kind"] == "feature_service" and not props.get("deleted"):
+        return "services?" + urlencode({"service": node["name"]})
     return "lineage?" + urlencode({"node": node["id"]})
 
 
@@ -48,7 +51,7 @@ def shown_nodes(graph: LineageGraph, kinds: Iterable[str], text: str = "") -> se
 
 def visible_edges(graph: LineageGraph, shown: set[str]) -> list[dict[str, Any]]:
     """Edges between shown nodes; a path through hidden nodes becomes one edge labelled with
-    what it passed ('via 6 features')."""
+    what it passed ('via 6 features'), unless a path through shown nodes already joins its ends."""
     kind = {n["id"]: n["kind"] for n in graph.nodes}
     out_edges: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in graph.edges:
@@ -76,7 +79,13 @@ def visible_edges(graph: LineageGraph, shown: set[str]) -> list[dict[str, Any]]:
             label = f"via {len(via)} {'/'.join(k.replace('_', ' ') for k in kinds)}{'s' if len(via) > 1 else ''}"
             drawn.append({"src": src, "dst": dst, "relation": label, "properties": {}, "created_us": None,
                           "created_by": None, "bridged": True})
-    return drawn
+    # A bridge that another drawn path already shows says nothing more: a group's features reach a
+    # dataset built from a feature service both directly and through the service, drawn once.
+    pairs = {(e["src"], e["dst"]) for e in drawn}
+    after = defaultdict(set)
+    for a, b in pairs:
+        after[a].add(b)
+    return [e for e in drawn if not e["bridged"] or not any((m, e["dst"]) in pairs for m in after[e["src"]] - {e["dst"]})]
 
 
 def _quote(text: str) -> str:

@@ -89,7 +89,7 @@ def init(ctx: click.Context, encrypt: bool, key_file: str | None, offline: str |
 @click.option("--force", is_flag=True, help="Seed even if the store already has feature groups.")
 @click.pass_context
 def demo(ctx: click.Context, force: bool) -> None:
-    """Seed the store with the sample fraud/e-commerce data (groups, history, a dataset, a model)."""
+    """Seed the store with the sample fraud/e-commerce data (groups, history, a feature service, a dataset, a model)."""
     from ..demo import seed, seed_if_empty
 
     fs = open_store(ctx)

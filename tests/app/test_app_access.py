@@ -41,8 +41,9 @@ def test_a_viewer_signs_in_and_sees_only_what_it_may_read(secured):
     at.switch_page("app_pages/group.py").run()
     assert at.error[0].value == "Feature group **customers** does not exist, or your roles do not let you see it."
     at.query_params["group"] = "transactions"
-    for name in ("monitoring", "pipelines", "lineage", "datasets", "storage", "sql"):
+    for name in ("monitoring", "pipelines", "lineage", "datasets", "storage", "sql", "services"):
         ok(at.switch_page(f"app_pages/{name}.py").run())  # every page works within the viewer's groups
+    assert "Defining feature services needs an admin grant" in texts(at)
 
 
 def test_an_editor_may_ingest_its_group(secured):

@@ -150,6 +150,11 @@ def test_schema_renames_widens_and_drops_and_overview_lists_the_versions(fs):
     at = page("group", group="customers", tab="Schema")
     at.selectbox(key="rename_pick_customers").set_value("credit_limit")
     at.text_input(key="rename_to_customers").set_value("credit_line")
+    at = button(at, "Rename feature").click().run()  # the sample's fraud_detection service reads it
+    assert not at.exception and "Feature service(s) fraud_detection read credit_limit" in at.error[0].value
+    kept = [r for r in fs.feature_service("fraud_detection").refs
+            if r not in ("customers:credit_limit", "customers:signup_channel")]
+    fs.update_feature_service("fraud_detection", kept)  # what the message says to do first
     ok(button(at, "Rename feature").click().run())
     assert [t.value for t in at.toast][-1] == "Renamed credit_limit to credit_line: now definition v2"
     at.selectbox(key="widen_pick_customers").set_value("age (Integral)")

@@ -124,7 +124,7 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "lineage": ["--node", "feature_group:g"], "du": ["g", "--json"], "rules": ["g"], "quarantine": ["g"],
         "runs": ["g"], "set-monitor": ["g", "--expected-interval", "1e9"], "monitor": ["g"],  # the demo alerts (exit 1)
         "pipeline": ["list"], "audit": ["--verify"], "access": ["--help"],
-        "change": ["customers", "--rename", "age=age_years"], "history": ["customers"],
+        "change": ["transactions", "--rename", "channel=sales_channel"], "history": ["transactions"],  # no service reads it
         "create-entity": ["account", "--key", "id:Integral"], "attach-entity": ["g", "account"], "entities": [],
         "entity": ["account", "--lookup", "1"],  # the demo defined customer and merchant
         "create-service": ["svc", "--feature", "customers"], "services": [], "service": ["svc"],

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from store import FeatureStore
-from store.demo import DATA_DIR, DATASET_NAME, MODEL_NAME, is_empty, samples_dir, seed, seed_if_empty
+from store.demo import (DATA_DIR, DATASET_FEATURES, DATASET_NAME, MODEL_NAME, SERVICE_NAME, is_empty, samples_dir, seed,
+                        seed_if_empty)
 
 GROUPS = ["customers", "merchants", "transactions", "customer_spend"]
 SEEDED: list[str] = []  # the seeded store's samples folder, once the fixture made it
@@ -97,6 +98,23 @@ def test_lineage_links_files_groups_dataset_and_model(seeded):
     assert ("pipeline:customer_spend_daily", "ingested_into", "feature_group:customer_spend") in edges
     assert (f"dataset:{summary['dataset_id']}", "trained", f"model:{MODEL_NAME}") in edges
     assert ("feature:customers.risk_segment", "used_by", f"dataset:{summary['dataset_id']}") in edges
+
+
+def test_the_model_is_trained_on_a_dataset_built_from_the_fraud_service(seeded):
+    fs, summary = seeded
+    service = fs.feature_service(SERVICE_NAME)
+    assert summary["service"] == SERVICE_NAME and service.refs == DATASET_FEATURES
+    assert service.groups == ["customers", "merchants", "customer_spend"] and service.owner == "risk-ml"
+    definition = fs.dataset(summary["dataset_id"]).definition
+    assert definition["service"] == {"name": SERVICE_NAME, "version": 1}
+    edges = {(e["src"], e["relation"], e["dst"]) for e in fs.lineage().edges}
+    assert (f"feature_service:{SERVICE_NAME}", "used_by", f"dataset:{summary['dataset_id']}") in edges
+    assert ("feature:customer_spend.spend_7d", "served_by", f"feature_service:{SERVICE_NAME}") in edges
+
+    labels = read("labels").tail(3)  # the latest labels: served online as the training set has them
+    vector = fs.get_online_features(SERVICE_NAME, labels[["customer_id", "merchant_id"]].to_dict("records"))
+    assert vector["customer_id"].tolist() == labels["customer_id"].tolist()
+    assert {"risk_segment", "customers__country", "merchants__country", "spend_7d__status"} <= set(vector.columns)
 
 
 def test_closed_customers_are_gone_online_but_keep_their_history(seeded):

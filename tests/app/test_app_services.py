@@ -1,0 +1,136 @@
+"""Feature services page: the list (with the models trained through each), defining a service from
+the catalog, versions, trying it online with its code, and a training set built from it."""
+from __future__ import annotations
+
+from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
+
+SPEND = ["txn_count_7d", "spend_7d", "avg_amount_30d", "distinct_merchants_30d"]
+
+
+def define(at, name: str, description: str = ""):
+    at.text_input(key="service_new_name").set_value(name)
+    at.text_input(key="service_new_desc").set_value(description)
+    return button(at, "Define service").click().run()
+
+
+def test_the_list_shows_each_service_with_its_groups_and_models(studio_store):
+    at = ok(page("services"))
+    rows = at.dataframe[0].value.set_index("service")
+    assert rows.loc["fraud_detection", "groups"] == "customers, merchants, customer_spend"
+    assert rows.loc["fraud_detection", "features"] == 13 and rows.loc["fraud_detection", "owner"] == "risk-ml"
+    assert rows.loc["fraud_detection", "models"] == "fraud_model_v1"
+
+
+def test_define_a_service_from_a_whole_group_and_single_features(fs):
+    at = ok(page("services"))
+    at.text_input(key="service_new_search").set_value("risk").run()  # matches names and descriptions
+    shown = {c.key for c in at.checkbox if c.key.startswith("service_new_feature_")}
+    assert "service_new_feature_merchants_risk_score" in shown and "service_new_feature_customers_risk_segment" in shown
+    assert "service_new_feature_transactions_amount" not in shown
+    at.checkbox(key="service_new_feature_merchants_risk_score").check().run()
+    at.text_input(key="service_new_search").set_value("").run()  # a feature hidden by a search stays chosen
+    at.checkbox(key="service_new_all_customer_spend").check().run()
+    assert all(at.checkbox(key=f"service_new_feature_customer_spend_{f}").value for f in SPEND)
+    assert at.checkbox(key="service_new_feature_merchants_risk_score").value
+    assert "5 features from 2 groups" in texts(at) and "`merchant_id` (String), `customer_id` (Integral)" in texts(at)
+    ok(define(at, "checkout_risk", "Scores a checkout"))
+    made = fs.feature_service("checkout_risk")
+    assert made.refs == ["merchants:risk_score", *(f"customer_spend:{f}" for f in SPEND)]
+    assert made.description == "Scores a checkout" and made.version == 1
+    assert at.title[0].value == "Feature service checkout_risk" and at.query_params["service"] == "checkout_risk"
+
+
+def test_definition_errors_are_messages_not_tracebacks(fs):
+    at = ok(page("services"))
+    at = define(at, "empty_one")
+    assert not at.exception and "Pick at least one feature" in at.error[0].value
+    at.checkbox(key="service_new_feature_customers_age").check().run()
+    at = define(at, "fraud_detection")
+    assert not at.exception and "fraud_detection" in at.error[0].value and "exist" in at.error[0].value
+    at = define(at, "bad name!")
+    assert not at.exception and at.error and "name" in at.error[0].value.lower()
+    assert [s.name for s in fs.list_feature_services()] == ["fraud_detection"]
+
+
+def test_a_missing_service_is_said_to_be_missing(studio_store):
+    at = page("services", service="nope")
+    assert not at.exception and "Feature service **nope** does not exist" in at.error[0].value
+
+
+def test_a_new_version_keeps_the_history(fs):
+    at = ok(page("services", service="fraud_detection", tab="New version"))
+    assert at.checkbox(key="service_edit_fraud_detection_1_feature_customers_age").value  # starts from v1
+    at.checkbox(key="service_edit_fraud_detection_1_feature_customers_age").uncheck()
+    at.checkbox(key="service_edit_fraud_detection_1_feature_transactions_channel").check().run()
+    at.text_area(key="service_edit_fraud_detection_1_desc").set_value("Adds the channel, drops age").run()
+    ok(button(at, "Save as version 2").click().run())
+    current = fs.feature_service("fraud_detection")
+    assert current.version == 2 and "customers:age" not in current.refs and "transactions:channel" in current.refs
+    assert fs.feature_service("fraud_detection", version=1).refs[0] == "customers:age"
+    assert at.query_params["tab"] == "Versions"
+    history = at.dataframe[0].value
+    assert history["version"].tolist() == [2, 1]
+    assert history["changes"].tolist() == ["+transactions:channel, −customers:age", "first version"]
+    assert history["by"].tolist() == ["root", "root"] and history["features"].tolist() == [13, 13]
+    at.selectbox(key="service_version_fraud_detection").set_value(1).run()
+    assert at.dataframe[1].value["feature"].tolist()[0] == "age"
+
+
+def test_try_it_reads_the_vector_with_latency_and_code(fs):
+    customer = int(fs.as_of("customer_spend")["customer_id"].iloc[0])
+    at = ok(page("services", service="fraud_detection", tab="Try it"))
+    at.number_input(key="service_try_fraud_detection_customer_id").set_value(customer)
+    at.text_input(key="service_try_fraud_detection_merchant_id").set_value("M0011")
+    ok(button(at, "Get online features").click().run())
+    vector = at.dataframe[0].value.set_index("feature")
+    assert len(vector) == 13 and set(vector["status"]) == {"present"}
+    assert vector.loc["merchants:country", "column"] == "merchants__country"
+    expected = fs.get_record("customers", customer)
+    assert vector.loc["customers:risk_segment", "value"] == expected["risk_segment"]
+    assert "13 of 13 features present" in texts(at) and " ms**" in texts(at)
+    code = "\n".join(c.value for c in at.code)
+    assert f"get_online_features('fraud_detection', entity_rows=[{{'customer_id': {customer}, " in code
+    assert "/FeatureServices/fraud_detection/OnlineFeatures" in code and "SigV4Auth" in code
+    assert "curl -s -X POST" in code and "--aws-sigv4" in code
+
+
+def test_try_it_says_what_is_missing(studio_store):
+    at = ok(page("services", service="fraud_detection", tab="Try it"))
+    at.number_input(key="service_try_fraud_detection_customer_id").set_value(1)
+    button(at, "Get online features").click().run()
+    assert not at.exception and "Give a value for each key column: merchant_id." in at.error[0].value
+    at.text_input(key="service_try_fraud_detection_merchant_id").set_value("M9999")
+    ok(button(at, "Get online features").click().run())
+    assert set(at.dataframe[0].value["status"]) == {"not found"} and "0 of 13 features present" in texts(at)
+    at.text_input(key="service_try_fraud_detection_merchant_id").set_value("nope")
+    ok(button(at, "Get online features").click().run())  # a key of the wrong shape is still just "not found": no rule checks keys
+
+
+def test_build_a_training_set_from_the_service(fs):
+    at = ok(page("services", service="fraud_detection"))
+    ok(button(at, "Build a training set").click().run())
+    assert at.title[0].value == "Dataset builder" and at.query_params["service"] == "fraud_detection"
+    at.switch_page("app_pages/dataset.py")  # AppTest reruns the page it was given otherwise
+    at.segmented_control(key="entity_source").set_value("Sample label file").run()
+    assert at.segmented_control(key="dataset_pick").value == "A feature service"
+    assert at.selectbox(key="dataset_service").value == "fraud_detection"
+    assert at.toggle(key="dataset_prefix").disabled
+    at.text_input(key="dataset_name").set_value("fraud_training_v2")
+    ok(button(at, "Build dataset").click().run())
+    built = at.session_state["dataset"]
+    assert built.definition["service"] == {"name": "fraud_detection", "version": 1}
+    assert {"customers__country", "merchants__country", "spend_7d"} <= set(built.columns)
+    edges = {(e["src"], e["dst"]) for e in fs.lineage().edges}
+    assert ("feature_service:fraud_detection", f"dataset:{built.id}") in edges
+
+
+def test_lineage_draws_groups_service_dataset_and_model(studio_store):
+    at = ok(page("lineage"))
+    spec = at.get("graphviz_chart")[0].proto.spec
+    assert 'URL="services?service=fraud_detection"' in spec
+    assert '"feature_group:customers" -> "feature_service:fraud_detection"' in spec
+    assert '"feature_service:fraud_detection" -> "dataset:' in spec
+    assert '"feature_group:customers" -> "dataset:' not in spec  # shown once, through the service
+    at = ok(page("lineage", node="feature_service:fraud_detection"))
+    ok(button(at, "Open fraud_detection").click().run())
+    assert at.title[0].value == "Feature service fraud_detection"
