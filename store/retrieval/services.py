@@ -10,17 +10,17 @@ live; its value may still be null), ``not_found`` (no live record, or a null key
 themselves, like Redis, answer ``not_found``). The feature columns equal the ones
 ``build_dataset(entity_df, "service:NAME")`` gives at the entity rows' time "now".
 
-Snapshot: where the online store lives in the store's own database (the default SQLite file, or
-its PostgreSQL schema) every group is read inside one read transaction, so the vector is one
-consistent snapshot. With a separate Redis or PostgreSQL online store each group is read with one
-batch read of its own: consistent per group, not across groups.
+Snapshot: on every online backend the vector is one consistent snapshot of every group, read in
+one batch for all entity rows (``snapshot.read_groups``): where the online store lives in the
+store's own database (the default SQLite file, or its PostgreSQL schema) inside one read
+transaction; on Redis in one script call; on a PostgreSQL online database of its own in one
+REPEATABLE READ transaction.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..common.timeutil import now_us
-from ..core import lookups
 from ..errors import ValidationError
 from ..model import record as records
 from ..model.entity import entity_columns
@@ -28,6 +28,7 @@ from ..model.schema import FeatureGroup
 from ..model.services import FeatureService
 from ..registry import lineage
 from ..registry import services as registry
+from . import snapshot
 from .dataset import output_names
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 PREFIX = "service:"
 STATUSES = ("present", "not_found", "outside_ttl")
-_EARLIEST = -(2**62)  # a "now" before every expiry: what the TTL alone hides
 
 
 def _resolve(ctx: "StoreContext", features: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -191,20 +191,6 @@ def _record_id(group: FeatureGroup, row: Mapping[str, Any], i: int) -> Any:
         raise ValidationError(f"entity_rows[{i}]: {exc.message}", field="entity_rows", group=group.name) from None
 
 
-def _read_group(ctx: "StoreContext", group: FeatureGroup, prep: dict, ids: list[Any],
-                now: int) -> tuple[dict[Any, dict[str, Any]], set[Any]]:
-    """(live records by key, keys whose record is there but past its TTL): two batch reads at most."""
-    look = lookups.compiled(ctx, group, prep)
-    wanted = list(dict.fromkeys(i for i in ids if i is not None))
-    if not wanted:
-        return {}, set()
-    found = look.reader.many(wanted, now)
-    live = {k: rec for k, rec in zip(found, look.decode(found.values()))}
-    rest = [k for k in wanted if k not in live]
-    expired = set(look.reader.many(rest, _EARLIEST)) if rest else set()
-    return live, expired
-
-
 def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: int | None = None) -> "pd.DataFrame":
     import pyarrow as pa
 
@@ -216,10 +202,9 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
         keys = key_columns(sel)
         rows = _rows(entity_rows, keys)
         now = now_us()
-        reads = {}
-        for group, _ in sel:
-            ids = [_record_id(group, row, i) for i, row in enumerate(rows)]
-            reads[group.name] = (ids, *_read_group(ctx, group, ctx.group(group.name)[1], ids, now))
+        ids = {group.name: [_record_id(group, row, i) for i, row in enumerate(rows)] for group, _ in sel}
+        found = snapshot.read_groups(ctx, [(g, ctx.group(g.name)[1], ids[g.name]) for g, _ in sel], now)
+        reads = {name: (ids[name], *found[name]) for name in ids}
     names = output_names(keys, sel)
     columns: dict[str, Any] = {}
     for group, _ in sel:  # each key column typed as the first group keyed by it types it
@@ -257,12 +242,7 @@ def _key_array(values: list[Any], kind: Any) -> Any:
 
 def _snapshot(ctx: "StoreContext") -> Any:
     """One read transaction over every group where the online rows live in the store's database."""
-    from contextlib import nullcontext
-
-    from ..online.sqlite import DatabaseOnline
-
-    shared = isinstance(ctx.online, DatabaseOnline) and ctx.online.conns is ctx.db
-    return ctx.db.read() if shared else nullcontext()
+    return snapshot.transaction(ctx)
 
 
 def dataset_features(ctx: "StoreContext", features: Any) -> tuple[list[str], dict[str, Any]] | None:
