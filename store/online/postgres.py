@@ -8,7 +8,8 @@ any SQL client. PostgreSQL caps a table at 1,600 columns, so a group on this bac
 ``MAX_FEATURES`` features (1,995 elsewhere). The newest-wins rule is one ``INSERT ... ON CONFLICT DO UPDATE ...
 WHERE`` statement, atomic per row whatever the order writes arrive in. Connections come from a
 psycopg 3 pool. With the registry still in SQLite, writes reach PostgreSQL through the outbox
-(see ``outbox``).
+(see ``outbox``). A feature service's vector reads every group in one REPEATABLE READ transaction
+(``many_groups``), so it is one snapshot.
 
 A table's comment names the definition version its columns follow (none: 1). A definition change
 is applied by ``reconcile``, which steps the table through every version since, in one transaction

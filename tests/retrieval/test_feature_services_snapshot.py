@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -44,7 +45,18 @@ def revisions(vector: pd.DataFrame) -> list[tuple[int, int, int]]:
     return [tuple(int(r[f"{g}__revision"]) for g in GROUPS) for _, r in vector.iterrows()]
 
 
-def test_the_vector_never_mixes_moments_while_a_writer_moves_three_groups(fs):
+def slowed(many):
+    def slow(self, ids, now):  # a slow link: a vector read group after group would span the writer's steps
+        time.sleep(0.02)
+        return many(self, ids, now)
+    return slow
+
+
+def test_the_vector_never_mixes_moments_while_a_writer_moves_three_groups(fs, monkeypatch):
+    from store.online import base, sqlite
+
+    monkeypatch.setattr(base.Reader, "many", slowed(base.Reader.many))
+    monkeypatch.setattr(sqlite.DatabaseReader, "many", slowed(sqlite.DatabaseReader.many))
     define(fs)
     for group in GROUPS:
         write(fs, group, 1)
