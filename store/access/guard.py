@@ -69,6 +69,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "create_feature_service": ("admin", None), "update_feature_service": ("admin", None),
     "delete_feature_service": ("admin", None), "feature_service": ("viewer", None),
     "list_feature_services": ("viewer", None), "get_online_features": ("viewer", None),
+    "feature_service_history": ("viewer", None),
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in

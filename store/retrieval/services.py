@@ -110,6 +110,15 @@ def load(ctx: "StoreContext", name: str, version: int | None = None) -> FeatureS
     return _checked(ctx, registry.load(ctx.db.get(), name, version))
 
 
+def history(ctx: "StoreContext", name: str) -> list[FeatureService]:
+    """Every version of a live service, oldest first; absent (NotFound) as ``load`` makes it, and
+    without the earlier versions that read a group the principal may not read."""
+    with ctx.db.read() as conn:
+        current, found = registry.load(conn, name), registry.versions(conn, name)
+    _checked(ctx, current)
+    return [s for s in found if all(ctx.policy.may("viewer", g) for g in s.groups)]
+
+
 def list_all(ctx: "StoreContext") -> list[FeatureService]:
     """Every service whose groups the principal may all read, by name."""
     conn = ctx.db.get()

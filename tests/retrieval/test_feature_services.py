@@ -124,6 +124,9 @@ def test_service_definitions_are_versioned_and_expanded(fs):
     assert v3.version == 3 and v3.refs == v2.refs and v3.description == "Card fraud, spend only"
     assert fs.feature_service("fraud", version=1).refs == svc.refs
     assert fs.feature_service("fraud").version == 3
+    history = fs.feature_service_history("fraud")  # every version, oldest first
+    assert [(s.version, s.refs, s.description) for s in history] == [
+        (1, svc.refs, "Card fraud"), (2, v2.refs, "Card fraud"), (3, v2.refs, "Card fraud, spend only")]
     assert [s.name for s in fs.list_feature_services()] == ["fraud"]
     with pytest.raises(NotFound, match="no version 9"):
         fs.feature_service("fraud", version=9)
@@ -132,8 +135,11 @@ def test_service_definitions_are_versioned_and_expanded(fs):
     with pytest.raises(NotFound, match="list_feature_services"):
         fs.feature_service("fraud")
     # Versions are kept forever: a service made again under the name continues the numbering.
+    with pytest.raises(NotFound, match="list_feature_services"):
+        fs.feature_service_history("fraud")
     again = fs.create_feature_service("fraud", ["customers:age"])
     assert again.version == 4 and again.created_by
+    assert [s.version for s in fs.feature_service_history("fraud")] == [1, 2, 3, 4]
 
 
 def test_refusals(fs):
