@@ -301,9 +301,10 @@ class PostgresOnline(OutboxBackend):
 
         try:
             found = self._run(read)
-        except psycopg.errors.UndefinedColumn:
-            for reader, _ in requests:
-                self._run(lambda pg: self._reconcile(pg, reader.group.name, reader.group.created_at))
+        except psycopg.errors.UndefinedColumn:  # a table behind its definition: bring it on, read again
+            for group in {reader.group.name: reader.group for reader, _ in requests}.values():
+                if self._table_versions.get(self._table(group)) != group.version:
+                    self._run(lambda pg: self._reconcile(pg, group.name, group.created_at))
             found = self._run(read)
         out = []
         for (_, _, key), rows in zip(statements, found):

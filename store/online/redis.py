@@ -17,9 +17,9 @@ The newest-wins rule runs inside Redis, in a Lua script, so concurrent writers a
 cannot let an older event overwrite a newer one (Feast's Redis store writes blindly). TTL is a
 Redis expiry on the record's key plus the read-time check. Writes arrive through the store's
 outbox (see ``base``): each is applied after its SQLite transaction commits, and again, harmlessly,
-if a crash left it unconfirmed. A feature service's vector reads every group's records in one
-script call (``many_groups``), so it is one snapshot. A hard delete or a group drop carries its write time and spares
-rows written after it, so a replay never removes a later write.
+if a crash left it unconfirmed. A hard delete or a group drop carries its write time and spares
+rows written after it, so a replay never removes a later write. A feature service's vector reads
+every group's records in one script call (``many_groups``), so it is one snapshot.
 """
 from __future__ import annotations
 
