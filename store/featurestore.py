@@ -451,6 +451,10 @@ class FeatureStore:
         """A service's current version, or ``version``. Raises NotFound."""
         return services.load(self._ctx, name, version)
 
+    def feature_service_history(self, name: str) -> list["FeatureService"]:
+        """Every version of a service, oldest first (but those reading a group you may not read). Raises NotFound."""
+        return services.history(self._ctx, name)
+
     def list_feature_services(self) -> list["FeatureService"]:
         """Every service (current versions) whose groups the principal may all read, by name."""
         return services.list_all(self._ctx)

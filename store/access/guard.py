@@ -73,6 +73,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     # (checked in the body; here: owner of some group).
     "register_on_demand": ("owner", None), "delete_on_demand_feature": ("owner", None),
     "on_demand_feature": ("viewer", None), "list_on_demand_features": ("viewer", None),
+    "feature_service_history": ("viewer", None),
 }
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in

@@ -1,4 +1,4 @@
-"""``featurestore services``, ``service NAME`` and ``create-service``: the command line of feature
+"""``featurestore services``, ``service NAME [--history]`` and ``create-service``: the command line of feature
 services, one ``FeatureStore`` call each."""
 from __future__ import annotations
 
@@ -27,10 +27,17 @@ def services(ctx: click.Context, as_json: bool) -> None:
 @click.option("--version", type=int, default=None, help="An earlier version (default: the current one).")
 @click.option("--lookup", "lookups", multiple=True, metavar="KEY=VALUE",
               help="Read the service's online vector for one entity row: a key column and its value; repeat.")
+@click.option("--history", is_flag=True, help="Every version of the service, oldest first, as a JSON list.")
 @click.pass_context
-def service(ctx: click.Context, name: str, version: int | None, lookups: tuple[str, ...]) -> None:
-    """Show a feature service as JSON (with --lookup: its online vector for one entity row)."""
+def service(ctx: click.Context, name: str, version: int | None, lookups: tuple[str, ...], history: bool) -> None:
+    """Show a feature service as JSON (with --lookup: its online vector for one entity row; with
+    --history: every version)."""
+    if history and (version is not None or lookups):
+        raise click.UsageError("--history lists every version: give it without --version and --lookup")
     fs = open_store(ctx)
+    if history:
+        echo_json([s.to_dict() for s in fs.feature_service_history(name)])
+        return
     if not lookups:
         echo_json(fs.feature_service(name, version).to_dict())
         return

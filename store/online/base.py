@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..databases import Database
 
 Row = Sequence[Any]
+EARLIEST = -(2**62)  # a "now" before every expiry: a read at it finds the records the TTL alone hides
 
 
 class OnlineBackend(ABC):
@@ -89,6 +90,20 @@ class OnlineBackend(ABC):
     def remove_expired(self, conn: Connection, group: FeatureGroup, records: list[tuple[Any, int]],
                        now_us: int) -> None:
         """Remove those of ``records`` that are still expired."""
+
+    def many_groups(self, requests: Sequence[tuple["Reader", Sequence[Any]]],
+                    now_us: int) -> list[tuple[dict[Any, Row], set[Any]]]:
+        """For each (group's reader, distinct identifiers), in order: the live rows found, by
+        identifier, as ``Reader.many`` gives them, and the identifiers whose record is there but past
+        its TTL at ``now_us``; every group as of one moment (one snapshot). Here, group after group:
+        one snapshot where the rows live in the store's database and the caller holds one read
+        transaction around the call (``DatabaseOnline``); a backend elsewhere overrides it."""
+        out = []
+        for reader, ids in requests:
+            live = reader.many(ids, now_us)
+            rest = [k for k in ids if k not in live]
+            out.append((live, set(reader.many(rest, EARLIEST)) if rest else set()))
+        return out
 
     def reader(self, group: FeatureGroup) -> "Reader":
         """The group's reads compiled once (the caller keeps it while the definition holds)."""

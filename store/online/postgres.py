@@ -8,7 +8,8 @@ any SQL client. PostgreSQL caps a table at 1,600 columns, so a group on this bac
 ``MAX_FEATURES`` features (1,995 elsewhere). The newest-wins rule is one ``INSERT ... ON CONFLICT DO UPDATE ...
 WHERE`` statement, atomic per row whatever the order writes arrive in. Connections come from a
 psycopg 3 pool. With the registry still in SQLite, writes reach PostgreSQL through the outbox
-(see ``outbox``).
+(see ``outbox``). A feature service's vector reads every group in one REPEATABLE READ transaction
+(``many_groups``), so it is one snapshot.
 
 A table's comment names the definition version its columns follow (none: 1). A definition change
 is applied by ``reconcile``, which steps the table through every version since, in one transaction
@@ -25,7 +26,7 @@ from ..databases import Connection
 from ..databases.postgres_db import close_quietly, unavailable, usable
 from ..errors import NotFound, ValidationError
 from ..model.schema import Feature, FeatureGroup
-from .base import Row
+from .base import EARLIEST, Reader, Row
 from .outbox import OutboxBackend
 
 if TYPE_CHECKING:
@@ -265,18 +266,56 @@ class PostgresOnline(OutboxBackend):
                                                          prepare=True).fetchone())
 
     def get_many(self, group: FeatureGroup, record_ids: Sequence[Any], now_us: int) -> dict[Any, Row]:
+        sql, args, key = self._many(group, record_ids, now_us)
+        return {key(row): row for row in self._behind(group, lambda pg: pg.execute(sql, args, prepare=True).fetchall())}
+
+    def _many(self, group: FeatureGroup, record_ids: Sequence[Any],
+              now_us: int) -> tuple[str, tuple[Any, ...], Callable[[Row], Any]]:
+        """(statement, parameters, a row's key) of one read of the live rows of ``record_ids``."""
         positions = [group.feature_names.index(k) + 1 for k in group.identifiers]
         if not group.composite:
-            rows = self._behind(group, lambda pg: pg.execute(self._select(group, f"{q(group.identifiers[0])} = ANY(%s)"),
-                                                             (list(record_ids), now_us), prepare=True).fetchall())
-            return {row[positions[0]]: row for row in rows}
+            return (self._select(group, f"{q(group.identifiers[0])} = ANY(%s)"), (list(record_ids), now_us),
+                    lambda row: row[positions[0]])
         # One statement for every length: a column of values per key column, zipped by unnest.
         arrays = ", ".join(f"%s::{PG_TYPES[f.type]}[]" for f in group.id_features)
         where = f"({_cols(group.identifiers)}) IN (SELECT * FROM unnest({arrays}))"
         columns = [list(c) for c in zip(*record_ids)]
-        rows = self._behind(group, lambda pg: pg.execute(self._select(group, where), (*columns, now_us),
-                                                         prepare=True).fetchall())
-        return {tuple(row[p] for p in positions): row for row in rows}
+        return self._select(group, where), (*columns, now_us), lambda row: tuple(row[p] for p in positions)
+
+    def many_groups(self, requests: Sequence[tuple[Reader, Sequence[Any]]],
+                    now_us: int) -> list[tuple[dict[Any, Row], set[Any]]]:
+        """Every group read in ONE read-only REPEATABLE READ transaction on one connection, sent in
+        one round trip (pipeline mode): one snapshot. A statement per group reads its rows live or
+        expired at ``now_us`` (expired ones are told apart by their ``_expires_us``); a table behind
+        its group's definition is reconciled and the whole read runs again."""
+        import psycopg
+
+        statements = [self._many(reader.group, ids, EARLIEST) for reader, ids in requests]
+
+        def read(pg: Any) -> list[list[Row]]:
+            with pg.pipeline():
+                with pg.transaction():
+                    pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    cursors = [pg.execute(sql, args, prepare=True) for sql, args, _ in statements]
+            return [cur.fetchall() for cur in cursors]
+
+        try:
+            found = self._run(read)
+        except psycopg.errors.UndefinedColumn:  # a table behind its definition: bring it on, read again
+            for group in {reader.group.name: reader.group for reader, _ in requests}.values():
+                if self._table_versions.get(self._table(group)) != group.version:
+                    self._run(lambda pg: self._reconcile(pg, group.name, group.created_at))
+            found = self._run(read)
+        out = []
+        for (_, _, key), rows in zip(statements, found):
+            live, expired = {}, set()
+            for row in rows:
+                if row[0] is not None and row[0] <= now_us:
+                    expired.add(key(row))
+                else:
+                    live[key(row)] = row[1:]
+            out.append((live, expired))
+        return out
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
         def read(pg: Any) -> dict[str, Any] | None:

@@ -18,7 +18,8 @@ cannot let an older event overwrite a newer one (Feast's Redis store writes blin
 Redis expiry on the record's key plus the read-time check. Writes arrive through the store's
 outbox (see ``base``): each is applied after its SQLite transaction commits, and again, harmlessly,
 if a crash left it unconfirmed. A hard delete or a group drop carries its write time and spares
-rows written after it, so a replay never removes a later write.
+rows written after it, so a replay never removes a later write. A feature service's vector reads
+every group's records in one script call (``many_groups``), so it is one snapshot.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ..databases import Connection
 from ..errors import ValidationError
 from ..model import keys
 from ..model.schema import FeatureGroup
-from .base import Row
+from .base import Reader, Row
 from .outbox import OutboxBackend
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ return removed
 """
 
 
-# The rows of many records in one call: a script costs the client one command, not one per key.
+# The rows of many records in one call: a script costs the client one command, not one per key;
+# and Redis runs a script whole, with no other command between, so its answer is one snapshot.
 GET_MANY = """
 local out = {}
 for i = 1, #KEYS do out[i] = redis.call('HMGET', KEYS[i], 'x', 'd', 'v', 'n') end
@@ -206,6 +208,39 @@ class RedisOnline(OutboxBackend):
                 if row is not None:
                     out[rid] = row
         return out
+
+    def many_groups(self, requests: Sequence[tuple[Reader, Sequence[Any]]],
+                    now_us: int) -> list[tuple[dict[Any, Row], set[Any]]]:
+        """Every group's records in ONE script call, however many groups and identifiers: Redis
+        runs a script atomically, so the answer is one snapshot. A record past its TTL is
+        reported as expired while Redis still holds it (its key expires a millisecond after the
+        TTL); once Redis has dropped it, it is simply not found."""
+        keys = [f"{self._key(reader.group.name)}:r:{_text(rid, reader.group)}" for reader, ids in requests
+                for rid in ids]
+        found = iter(self._script(self._get_many, keys) if keys else ())
+        out = []
+        for reader, ids in requests:
+            live, expired = {}, set()
+            for rid in ids:
+                x, d, v, n = next(found)
+                if v is None or d == "1":
+                    continue
+                if x is not None and int(x) <= now_us:
+                    expired.add(rid)
+                else:
+                    live[rid] = self._values(reader.group, v, n)
+            out.append((live, expired))
+        return out
+
+    def _script(self, script: Any, keys: list[str]) -> Any:
+        """``script`` on ``keys`` in one command: EVALSHA, or EVAL (which also loads it) where the
+        server does not know it yet (a first call, a restarted server, a SCRIPT FLUSH)."""
+        from redis.exceptions import NoScriptError
+
+        try:
+            return self.client.evalsha(script.sha, len(keys), *keys)
+        except NoScriptError:
+            return self.client.eval(script.script, len(keys), *keys)
 
     def _live(self, group: FeatureGroup, found: list, now_us: int) -> Row | None:
         x, d, v, n = found

@@ -10,14 +10,21 @@ live; its value may still be null), ``not_found`` (no live record, or a null key
 themselves, like Redis, answer ``not_found``). The feature columns equal the ones
 ``build_dataset(entity_df, "service:NAME")`` gives at the entity rows' time "now".
 
-Snapshot: where the online store lives in the store's own database (the default SQLite file, or
-its PostgreSQL schema) every group is read inside one read transaction, so the vector is one
-consistent snapshot. With a separate Redis or PostgreSQL online store each group is read with one
-batch read of its own: consistent per group, not across groups.
+Snapshot: on every online backend the vector is one consistent snapshot of every group, read in
+one batch for all entity rows: where the online store lives in the store's own database (the
+default SQLite file, or its PostgreSQL schema) inside one read transaction
+(``snapshot.shared``; one entity row is then one primary-key read per group); on Redis in one
+script call; on a PostgreSQL online database of its own in one REPEATABLE READ transaction
+(``OnlineBackend.many_groups``).
+
+Serving plan: a service version compiled once (its groups' lookups, column names, on-demand
+features) and kept on the context while the registry version stays (``Plan``); ``as_dict=True``
+answers plain lists (the fast path: a DataFrame costs a millisecond or two of pandas).
 """
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..common.timeutil import event_time_to_us, now_us
@@ -29,7 +36,7 @@ from ..model.on_demand import parse_ref
 from ..model.services import FeatureService
 from ..registry import lineage
 from ..registry import services as registry
-from . import on_demand
+from . import on_demand, snapshot
 from .dataset import output_names
 
 if TYPE_CHECKING:
@@ -121,6 +128,15 @@ def update(ctx: "StoreContext", name: str, features: Sequence[str] | None = None
 
 def load(ctx: "StoreContext", name: str, version: int | None = None) -> FeatureService:
     return _checked(ctx, registry.load(ctx.db.get(), name, version))
+
+
+def history(ctx: "StoreContext", name: str) -> list[FeatureService]:
+    """Every version of a live service, oldest first; absent (NotFound) as ``load`` makes it, and
+    without the earlier versions that read a group the principal may not read."""
+    with ctx.db.read() as conn:
+        current, found = registry.load(conn, name), registry.versions(conn, name)
+    _checked(ctx, current)
+    return [s for s in found if all(ctx.policy.may("viewer", g) for g in s.groups)]
 
 
 def list_all(ctx: "StoreContext") -> list[FeatureService]:
@@ -259,16 +275,17 @@ def _serving_plan(ctx: "StoreContext", name: str, version: int | None) -> Plan:
 
 def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: int | None = None,
                     request: Any = None, as_dict: bool = False) -> Any:
-    with _snapshot(ctx):
+    shared = snapshot.shared(ctx)
+    with ctx.db.read() if shared else nullcontext():
         plan = _serving_plan(ctx, name, version)
         hidden = ctx.policy.governed and any(not ctx.policy.may("viewer", g) for g in plan.groups)
         if not hidden:
             rows = _rows(entity_rows, plan.keys)
             now = now_us()
-            if len(rows) == 1:
+            if len(rows) == 1 and shared:
                 values, statuses, event_times, ids = _one_row(plan, rows[0], now, as_dict)
             else:
-                values, statuses, event_times, ids = _many_rows(plan, rows, now, as_dict)
+                values, statuses, event_times, ids = _many_rows(ctx, plan, rows, now, as_dict)
     if hidden:  # logged outside the read transaction, as a missing service
         _checked(ctx, plan.service)
     if plan.computed:
@@ -323,20 +340,18 @@ def _one_row(plan: Plan, row: Mapping[str, Any], now: int, as_dict: bool) -> tup
     return values, statuses, event_times, ids
 
 
-def _many_rows(plan: Plan, rows: list[Mapping[str, Any]], now: int, as_dict: bool) -> tuple[dict, dict, dict, list]:
-    """Many entity rows' group features: a batch read per group (and one for expired keys)."""
+def _many_rows(ctx: "StoreContext", plan: Plan, rows: list[Mapping[str, Any]], now: int, as_dict: bool) -> tuple[dict, dict, dict, list]:
+    """Entity rows' group features: every group in one ``many_groups`` call (one snapshot)."""
     values: dict[str, list[Any]] = {}
     statuses: dict[str, list[str]] = {}
     event_times: dict[str, list[Any]] = {}
-    all_ids = []
-    for look, columns, named, positions, (at, kind) in zip(plan.looks, plan.id_columns, plan.named, plan.positions,
-                                                           plan.event_at):
-        ids = _record_ids(look, columns, rows)
-        all_ids.append(ids)
-        wanted = list(dict.fromkeys(i for i in ids if i is not None))
-        live = look.reader.many(wanted, now) if wanted else {}
-        rest = [k for k in wanted if k not in live]
-        expired = set(look.reader.many(rest, _EARLIEST)) if rest else set()
+    all_ids = [_record_ids(look, columns, rows) for look, columns in zip(plan.looks, plan.id_columns)]
+    wanted = [list(dict.fromkeys(i for i in ids if i is not None)) for ids in all_ids]
+    asked = [(look.reader, w) for look, w in zip(plan.looks, wanted) if w]
+    answers = iter(ctx.online.many_groups(asked, now) if asked else ())
+    for look, ids, w, named, positions, (at, kind) in zip(plan.looks, all_ids, wanted, plan.named, plan.positions,
+                                                          plan.event_at):
+        live, expired = next(answers) if w else ({}, set())
         found = [live.get(i) if i is not None else None for i in ids]
         status = ["present" if r is not None else "outside_ttl" if i in expired else "not_found"
                   for i, r in zip(ids, found)]
@@ -480,16 +495,6 @@ def _key_array(values: list[Any], kind: Any) -> Any:
         return pa.array(values, kind)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def _snapshot(ctx: "StoreContext") -> Any:
-    """One read transaction over every group where the online rows live in the store's database."""
-    from contextlib import nullcontext
-
-    from ..online.sqlite import DatabaseOnline
-
-    shared = isinstance(ctx.online, DatabaseOnline) and ctx.online.conns is ctx.db
-    return ctx.db.read() if shared else nullcontext()
 
 
 def dataset_features(ctx: "StoreContext", features: Any) -> tuple[list[str], dict[str, Any], Plan] | None:

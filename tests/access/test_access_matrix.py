@@ -356,6 +356,7 @@ METHODS: dict[str, Row] = {
     "entity_record": Row(lambda fs, g: fs.entity_record(ENTITY_NAME, "r1"), "viewer"),
     "feature_service": Row(lambda fs, g: fs.feature_service(f"svc_{g}"), "viewer"),
     "list_feature_services": Row(lambda fs, g: fs.list_feature_services(), "viewer"),
+    "feature_service_history": Row(lambda fs, g: fs.feature_service_history(f"svc_{g}"), "viewer"),
     "get_online_features": Row(lambda fs, g: fs.get_online_features(f"svc_{g}", [{"id": "r1"}]), "viewer"),
     "on_demand_feature": Row(lambda fs, g: fs.on_demand_feature(f"od_{g}"), "viewer"),
     "list_on_demand_features": Row(lambda fs, g: fs.list_on_demand_features(), "viewer"),

@@ -37,7 +37,7 @@ def test_a_service_over_a_group_the_principal_may_not_read_is_absent(store):
         assert vic.feature_service("open").refs == ["public:v"]
         got = vic.get_online_features("open", [{"id": "p7"}, {"id": "nope"}])
         assert got["v"].tolist()[0] == "open7" and got["v__status"].tolist() == ["present", "not_found"]
-        for call in (lambda name: vic.feature_service(name),
+        for call in (lambda name: vic.feature_service(name), lambda name: vic.feature_service_history(name),
                      lambda name: vic.get_online_features(name, [{"id": "s1"}]),
                      lambda name: vic.build_dataset(pd.DataFrame({"id": ["s1"], "event_time": ["2026-02-01"]}),
                                                     f"service:{name}", record=False)):
@@ -107,3 +107,14 @@ def test_only_owners_of_every_group_it_reads_register_on_demand_code_and_the_log
                                                                         "kind": "sql"}
         refused = log[(log["action"] == "register_on_demand") & (log["outcome"] == "denied")]
         assert set(refused["principal"]) == {"ed", "half", "pub"}
+
+
+def test_a_services_history_leaves_out_the_versions_over_a_hidden_group(store):
+    with FeatureStore(store, principal="root") as root:
+        root.update_feature_service("both", features=["public:v"], description="Public only")
+        root.update_feature_service("open", description="Public features")
+        assert [s.version for s in root.feature_service_history("both")] == [1, 2]
+    with FeatureStore(store, principal="vic") as vic:
+        shown = vic.feature_service_history("both")  # version 1 read secret:v
+        assert [(s.version, s.refs, s.description) for s in shown] == [(2, ["public:v"], "Public only")]
+        assert [s.description for s in vic.feature_service_history("open")] == ["", "Public features"]

@@ -44,3 +44,25 @@ def test_define_list_show_and_look_up(run, orders_csv):
     assert r.exit_code == 1 and "Feature service 'nosuch' does not exist" in r.output
     r = run("service", "basket", "--lookup", "customer=1011")
     assert r.exit_code == 1 and "no key column 'cust_id'" in r.output
+
+
+def test_history_lists_every_version_oldest_first(run, orders_csv, tmp_path):
+    from store import FeatureStore
+
+    assert run("create", "--from-file", orders_csv, "--name", "orders", "--id", "cust_id", "--event-time", "ts",
+               "--ingest").exit_code == 0
+    assert run("create-service", "basket", "--feature", "orders:total", "--description", "Basket model").exit_code == 0
+    with FeatureStore(tmp_path / "store") as fs:
+        fs.update_feature_service("basket", features=["orders:*"])
+        fs.update_feature_service("basket", description="Basket model, all order features")
+    r = run("service", "basket", "--history")
+    assert r.exit_code == 0, r.output
+    versions = json.loads(r.output)
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert [v["features"] for v in versions] == [["orders:total"], ["orders:total", "orders:items"],
+                                                 ["orders:total", "orders:items"]]
+    assert versions[0]["description"] == "Basket model" and versions[2]["description"].endswith("all order features")
+    r = run("service", "basket", "--history", "--version", "1")
+    assert r.exit_code == 2 and "without --version and --lookup" in r.output
+    r = run("service", "nosuch", "--history")
+    assert r.exit_code == 1 and "Feature service 'nosuch' does not exist" in r.output

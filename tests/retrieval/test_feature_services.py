@@ -124,6 +124,9 @@ def test_service_definitions_are_versioned_and_expanded(fs):
     assert v3.version == 3 and v3.refs == v2.refs and v3.description == "Card fraud, spend only"
     assert fs.feature_service("fraud", version=1).refs == svc.refs
     assert fs.feature_service("fraud").version == 3
+    history = fs.feature_service_history("fraud")  # every version, oldest first
+    assert [(s.version, s.refs, s.description) for s in history] == [
+        (1, svc.refs, "Card fraud"), (2, v2.refs, "Card fraud"), (3, v2.refs, "Card fraud, spend only")]
     assert [s.name for s in fs.list_feature_services()] == ["fraud"]
     with pytest.raises(NotFound, match="no version 9"):
         fs.feature_service("fraud", version=9)
@@ -132,8 +135,11 @@ def test_service_definitions_are_versioned_and_expanded(fs):
     with pytest.raises(NotFound, match="list_feature_services"):
         fs.feature_service("fraud")
     # Versions are kept forever: a service made again under the name continues the numbering.
+    with pytest.raises(NotFound, match="list_feature_services"):
+        fs.feature_service_history("fraud")
     again = fs.create_feature_service("fraud", ["customers:age"])
     assert again.version == 4 and again.created_by
+    assert [s.version for s in fs.feature_service_history("fraud")] == [1, 2, 3, 4]
 
 
 def test_refusals(fs):
@@ -225,16 +231,17 @@ def test_training_rows_equal_the_online_vector_now(fraud):
 
 
 def test_every_group_is_read_batched_and_in_one_snapshot(fraud, online_kind, monkeypatch):
-    """Where the online rows live in the store's database, every group's batch read happens inside
-    one read transaction; elsewhere each group is read on its own. Either way, one batch read per
-    group for all entity rows (and one more for the keys found nothing, to tell an expired record)."""
+    """One ``many_groups`` call reads every group for all entity rows. Where the online rows live in
+    the store's database, it runs inside one read transaction, one batch read per group (and one
+    more for the keys found nothing, to tell an expired record); a Redis or PostgreSQL online store
+    makes the snapshot itself (tests/retrieval/test_feature_services_snapshot.py shows how)."""
     from contextlib import contextmanager
 
     from store.online import base, sqlite
 
     fs, _ = fraud
     db = fs._ctx.db
-    seen = {"open": 0, "depth": 0, "reads": []}
+    seen = {"open": 0, "depth": 0, "reads": [], "calls": []}
     real = db.read
 
     @contextmanager
@@ -253,19 +260,30 @@ def test_every_group_is_read_batched_and_in_one_snapshot(fraud, online_kind, mon
             return original(self, ids, now)
         return many
 
+    backend = fs._ctx.online
+    real_groups = backend.many_groups
+
+    def many_groups(requests, now):
+        seen["calls"].append(([(r.group.name, len(ids)) for r, ids in requests], seen["depth"]))
+        return real_groups(requests, now)
+
     monkeypatch.setattr(db, "read", read)
+    monkeypatch.setattr(backend, "many_groups", many_groups)
     monkeypatch.setattr(base.Reader, "many", spy(base.Reader.many))
     monkeypatch.setattr(sqlite.DatabaseReader, "many", spy(sqlite.DatabaseReader.many))
     rows = [{"customer_id": c, "merchant_id": f"m{c % MERCHANTS}"} for c in range(1, 2 * CUSTOMERS, 2)]
     got = fs.get_online_features("fraud", rows)
     assert len(got) == len(rows) and (got["age__status"] == "present").sum() > 50
-    groups = [g for g, _, _ in seen["reads"]]
-    assert sorted(set(groups)) == ["customer_merchant", "customer_spend", "customers"]
-    assert all(groups.count(g) <= 2 for g in set(groups))  # batched: not one read per entity row
+    assert len(seen["calls"]) == 1
+    asked, depth = seen["calls"][0]
+    assert asked == [("customers", len(rows)), ("customer_spend", len(rows)), ("customer_merchant", len(rows))]
     if online_kind == "sqlite":  # the rows are in the store's own database (SQLite or PostgreSQL)
-        assert seen["open"] == 1 and all(depth == 1 for _, _, depth in seen["reads"])
-    else:  # a Redis or PostgreSQL online store: per group, outside any transaction of the store's database
-        assert all(depth == 0 for _, _, depth in seen["reads"])
+        groups = [g for g, _, _ in seen["reads"]]
+        assert sorted(set(groups)) == ["customer_merchant", "customer_spend", "customers"]
+        assert all(groups.count(g) <= 2 for g in set(groups))  # batched: not one read per entity row
+        assert seen["open"] == 1 and depth == 1 and all(d == 1 for _, _, d in seen["reads"])
+    else:  # a Redis or PostgreSQL online store: no group read on its own, no store transaction held
+        assert seen["reads"] == [] and depth == 0
 
 
 def test_a_service_names_what_its_groups_no_longer_have(fraud):
