@@ -1,7 +1,8 @@
 """Property: for random histories of three groups (one about an entity under another column name,
 one with a TTL, one keyed by two columns) and random entity rows at "now", a service's online
 vector equals the row ``build_dataset(entity_df, "service:NAME")`` gives for it: same columns,
-same values, same nulls (spec: semantics.md, "Feature services"). On every online backend.
+same values, same nulls (spec: semantics.md, "Feature services"), its on-demand features (a SQL
+one reading a request value, a pandas one) included. On every online backend.
 
 Event times lie on half hours in the past, so none is within half an hour of a TTL's edge; ties
 of event time for one key are drawn on purpose (the later write wins on both sides)."""
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
 
-from store import Feature, FeatureStore
+from store import Feature, FeatureStore, OnDemandFeature, on_demand
 
 from test_property import property_settings
 
@@ -28,7 +29,17 @@ put = st.tuples(st.sampled_from(["customers", "spend", "pairs"]), st.sampled_fro
                 st.one_of(st.none(), st.integers(-5, 500)), st.one_of(st.none(), st.sampled_from(["a", "b", ""])),
                 st.booleans())  # a delete instead of a put
 histories = st.lists(put, min_size=1, max_size=25)
-entity_rows = st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from([*MERCHANTS, "m9"])), min_size=1, max_size=8)
+entity_rows = st.lists(st.tuples(st.sampled_from(IDS), st.sampled_from([*MERCHANTS, "m9"]), st.integers(-3, 3)),
+                       min_size=1, max_size=8)
+MIX = OnDemandFeature("mix", inputs=["spend:amount", "customers:n"], request={"bump": "Integral"},
+                      outputs=[Feature("score", "Fractional"), Feature("tag")],
+                      sql={"score": "COALESCE(amount, 0.5) + bump / NULLIF(n, 0)",
+                           "tag": "CASE WHEN n IS NULL THEN 'none' WHEN n > 250 THEN 'big' ELSE 'small' END"})
+
+
+@on_demand(inputs=["pairs:label", "spend:n"], outputs=[Feature("label_len", "Integral")])
+def label_shape(df):
+    return pd.DataFrame({"label_len": (df["label"].str.len() + df["n"].fillna(0)).astype("Int64")})
 
 
 def make(fs: FeatureStore) -> None:
@@ -41,7 +52,9 @@ def make(fs: FeatureStore) -> None:
                             ttl=TTL_HOURS * 3600)
     fs.create_feature_group("pairs", ["customer_id", "merchant_id"], "ts", [
         Feature("customer_id", "Integral"), Feature("merchant_id"), Feature("ts"), Feature("label")])
-    fs.create_feature_service("svc", ["customers", "spend:*", "pairs:label"])
+    fs.register_on_demand(MIX)
+    fs.register_on_demand(label_shape)
+    fs.create_feature_service("svc", ["customers", "spend:*", "pairs:label", "on_demand:mix", "on_demand:label_shape"])
 
 
 def write(fs: FeatureStore, ops: list, now: pd.Timestamp) -> None:
@@ -72,18 +85,19 @@ def test_online_vector_equals_training_row_now(online_location, registry_locatio
         make(fs)
         now = pd.Timestamp.now(tz="UTC")
         write(fs, ops, now)
-        entity = [{"customer_id": c, "merchant_id": m} for c, m in rows]
+        entity = [{"customer_id": c, "merchant_id": m, "bump": b} for c, m, b in rows]
         online = fs.get_online_features("svc", entity)
         frame = pd.DataFrame(entity).assign(event_time=pd.Timestamp.now(tz="UTC"))
         with _quiet():
             offline = fs.build_dataset(frame, "service:svc", record=False).to_pandas()
         features = [c for c in online.columns if c not in ("customer_id", "merchant_id") and not c.endswith("__status")]
-        assert features == ["customers__n", "customers__label", "spend__n", "amount", "pairs__label"]
-        assert offline.columns.tolist()[3:] == features
+        assert features == ["customers__n", "customers__label", "spend__n", "amount", "pairs__label", "score", "tag",
+                            "label_len"]
+        assert offline.columns.tolist()[4:] == features
         for column in features:
             assert plain(online[column]) == plain(offline[column]), (column, ops, rows)
             assert online[column].dtype == offline[column].dtype, column
-        for column in features:  # a null from a missing record says so
+        for column in features[:5]:  # a null from a missing record says so (an on-demand output may fill it)
             status = online[f"{column}__status"]
             assert all(s in ("present", "not_found", "outside_ttl") for s in status)
             assert all(pd.isna(v) for v, s in zip(online[column], status) if s != "present")
