@@ -3,9 +3,9 @@
 Runtime operations are REST routes taken from the service model (``PUT /FeatureGroup/{name}``...);
 the control plane is ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``; ``GET /ping`` answers
 health checks without touching the store; ``POST /FeatureServices/{name}/OnlineFeatures`` and
-Feast's ``POST /get-online-features`` read online feature vectors (vectors.py). Every call goes: signature (with a keyring) ->
-operation -> policy on the action -> model validation -> policy on the named groups -> handler
--> JSON, or the one error mapping.
+Feast's ``POST /get-online-features`` read online feature vectors (vectors.py). Every call goes:
+signature (with a keyring) -> operation -> policy on the action -> model (or vectors.py)
+validation -> policy on the named groups -> handler -> JSON, or the one error mapping.
 """
 from __future__ import annotations
 
@@ -194,9 +194,10 @@ def create_app(store_path: str | None = None, keys: Keyring | None = None) -> St
                       access=keys.path if keys else None)  # the keys' roles, enforced on each call
     api = _Api(fs, keys)
     routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
-    # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
-    routes += [Route("/FeatureServices/{name}/OnlineFeatures", api.runtime_endpoint("GetOnlineFeatures"), methods=["POST"]),
+    routes += [Route("/FeatureServices/{name}/OnlineFeatures", api.runtime_endpoint("GetOnlineFeatures"),
+                     methods=["POST"]),
                Route("/get-online-features", api.runtime_endpoint("GetOnlineFeaturesFeast"), methods=["POST"])]
+    # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
     routes += [Route(re.sub(r"\{(\w+)\}", r"{\1:path}", spec["http"]["requestUri"]), api.runtime_endpoint(op),
                      methods=[spec["http"]["method"]]) for op, spec in OPERATIONS[RUNTIME].items()]
 

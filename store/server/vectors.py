@@ -128,8 +128,8 @@ def parse_feast(path_params: Mapping[str, str], body: bytes) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """A DataFrame cell as JSON: numpy scalars and arrays as Python, NaN/NA/NaT as null."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, (str, int)):  # bool is an int
+        return value
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
         value = value.tolist()
     if isinstance(value, list):
@@ -159,14 +159,13 @@ def service_vector(call: Call, name: str, rows: list[dict[str, Any]], request: A
             raise ValidationError("Request values feed on-demand features, which this store's engine does not "
                                   "serve yet; leave Request (request_context) out", field="Request")
         options["request"] = request
-    frame = call.fs.get_online_features(name, rows, **options)
-    columns = list(frame.columns)
-    features = [c[:-len("__status")] for c in columns if c.endswith("__status")]
-    keys = [c for c in columns if c not in features and not c.endswith("__status")]
+    data = call.fs.get_online_features(name, rows, **options).to_dict("list")
+    features = [c[:-len("__status")] for c in data if c.endswith("__status")]
+    keys = [c for c in data if c not in features and not c.endswith("__status")]
     return {"keys": keys, "features": features,
-            "values": {c: [_plain(v) for v in frame[c].tolist()] for c in keys + features},
-            "statuses": {f: frame[f"{f}__status"].tolist() for f in features},
-            "event_times": {f: [None] * len(frame) for f in features}}  # the DataFrame carries none
+            "values": {c: [_plain(v) for v in data[c]] for c in keys + features},
+            "statuses": {f: data[f"{f}__status"] for f in features},
+            "event_times": {f: [None] * len(rows) for f in features}}  # the DataFrame carries none
 
 
 def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_names: bool) -> dict[str, Any]:
