@@ -273,6 +273,9 @@ def get_feast_features(call: Call) -> dict[str, Any]:
         vector = service_vector(call, params["FeatureServiceName"], rows, params["Request"], None)
         if params["full_feature_names"]:
             vector = _full_names(call, params["FeatureServiceName"], vector)
+    elif params["Request"] is not None:
+        raise ValidationError("request_context feeds a feature service's on-demand features; a features list "
+                              "reads stored features only: leave request_context out", field="request_context")
     else:
         vector = adhoc_vector(call, params["features"], rows, params["full_feature_names"])
     results = [{"values": vector["values"][k], "statuses": ["PRESENT"] * count,

@@ -255,6 +255,10 @@ def test_feast_features_form(server):
     ({"features": ["customers:age"], "entities": {"customer_id": [1]}, "full_feature_names": "yes"},
      "full_feature_names"),
     ({"features": ["customers:age"], "entities": {"customer_id": [1]}, "project": "x"}, "project"),
+    ({"features": ["customers:age"], "entities": {"customer_id": [1]}, "request_context": {"amount": 3}},
+     "request_context"),
+    ({"feature_service": "fraud", "entities": {"customer_id": [1, 2]}, "request_context": [{"amount": 3}]},
+     "request_context"),
 ])
 def test_feast_bad_bodies_are_400_naming_the_field(server, body, field):
     status, answer = feast(server, body)
