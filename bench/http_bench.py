@@ -1,4 +1,6 @@
-"""HTTP API benchmark: ``python -m bench.http_bench [--seconds 3] [--clients 1 8 32] [--workers 1] [--postgres] [--services]``.
+"""HTTP API benchmark: ``python -m bench.http_bench [--seconds 3] [--clients 1 8 32] [--workers 1] [--postgres]``.
+
+(``--services``: a feature service's vector, see below.)
 
 Starts ``featurestore serve`` on a fresh store seeded with ``--records`` customers, then for each
 number of concurrent clients measures the health endpoint, GetRecord and PutRecord back to back
@@ -275,8 +277,8 @@ def main_services(args: argparse.Namespace) -> None:
                 for endpoint in SERVICE_ENDPOINTS:
                     results.append(measure(server.port, endpoint, clients, args.seconds, args.records))
         load_after = os.getloadavg()
-    print(f"featurestore serve --keys, {args.workers} worker(s), tables in SQLite, loopback, {os.cpu_count()} cores shared "
-          f"with the clients and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} "
+    print(f"featurestore serve --keys, {args.workers} worker(s), tables in SQLite, loopback, {os.cpu_count()} cores "
+          f"shared with the clients and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} "
           f"after); {args.seconds:g} s per row after a 0.5 s warm-up; {args.records:,} records per group\n")
     print(table(results))
     if any(r.errors for r in results):

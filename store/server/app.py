@@ -137,7 +137,8 @@ def _unknown(service: str, request: Request, op: str) -> str:
         return (f"X-Amz-Target {request.headers.get('x-amz-target')!r} is not an operation this server offers; "
                 f"it serves SageMaker.{', SageMaker.'.join(sorted(control.HANDLERS))}")
     return (f"{request.method} {request.url.path} is not a sagemaker-featurestore-runtime operation this server "
-            f"offers; it serves {', '.join(sorted(runtime.HANDLERS))}")
+            f"offers; it serves {', '.join(sorted(runtime.HANDLERS))}, and POST /FeatureServices/{{name}}/OnlineFeatures "
+            "and POST /get-online-features")
 
 
 def _authorize(key: AccessKey, op: str, params: dict[str, Any]) -> None:

@@ -81,7 +81,8 @@ def parse_service(path_params: Mapping[str, str], body: bytes) -> dict[str, Any]
         raise ValidationError('EntityRows must be a non-empty list of objects like [{"customer_id": 7}]',
                               field="EntityRows")
     if len(rows) > MAX_ENTITY_ROWS:
-        raise ValidationError(f"EntityRows has {len(rows)} rows; at most {MAX_ENTITY_ROWS} per call", field="EntityRows")
+        raise ValidationError(f"EntityRows has {len(rows)} rows; at most {MAX_ENTITY_ROWS} per call",
+                              field="EntityRows")
     version = value.get("Version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
         raise ValidationError(f"Version must be a whole number from 1, got {version!r}", field="Version")
@@ -183,6 +184,8 @@ def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_n
                                   "features", field="features")
         if (name, feature) not in picked:
             picked.append((name, feature))
+    first = {g: i for i, (g, _) in reversed(list(enumerate(picked)))}
+    picked.sort(key=lambda ref: first[ref[0]])  # each group's features together, as Feast and services order them
     names = {ref: f"{ref[0]}__{ref[1]}" if full_names else ref[1] for ref in picked}
     clash = next((n for n in names.values() if list(names.values()).count(n) > 1), None)
     if clash:

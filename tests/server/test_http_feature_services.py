@@ -231,10 +231,10 @@ def test_feast_full_feature_names(server):
 
 
 def test_feast_features_form(server):
-    status, answer = feast(server, {"features": ["customers:age", "orders:total", "orders:count"],
+    status, answer = feast(server, {"features": ["orders:total", "customers:age", "orders:count"],
                                     "entities": {"customer_id": [1, 3, 99], "channel": ["web", "app", "web"]}})
     assert status == 200, answer
-    assert answer["metadata"]["feature_names"] == ["customer_id", "age", "total", "count"]
+    assert answer["metadata"]["feature_names"] == ["customer_id", "total", "count", "age"]  # by group, as Feast
     by_name = dict(zip(answer["metadata"]["feature_names"], answer["results"]))
     assert by_name["age"] == {"values": [41, None, None], "statuses": ["PRESENT", "NOT_FOUND", "NOT_FOUND"],
                               "event_timestamps": [TS, "1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]}
@@ -286,7 +286,8 @@ package.__path__ = [root]
 sys.modules["feast"] = package
 with open(f"{root}/feature_server.py", encoding="utf-8") as fh:
     tree = ast.parse(fh.read())
-wanted = {"GetOnlineFeaturesRequest", "FeatureVectorResponse", "OnlineFeaturesMetadataResponse", "OnlineFeaturesResponse"}
+wanted = {"GetOnlineFeaturesRequest", "FeatureVectorResponse", "OnlineFeaturesMetadataResponse",
+          "OnlineFeaturesResponse"}
 models = {}
 exec("from typing import Any, Dict, List, Optional\nfrom pydantic import BaseModel, field_validator", models)
 helpers = wanted | {"FeatureViewMetadataResponse"}  # what the metadata model refers to
@@ -305,7 +306,8 @@ for response in given["responses"]:
     models["OnlineFeaturesResponse"].model_validate(response)
     # protobuf's parser refuses null list elements; Feast's own client (RemoteOnlineStore) makes
     # each null an empty Value: parse a placeholder there, then empty it
-    nulls = [(r, i) for r, result in enumerate(response["results"]) for i, v in enumerate(result["values"]) if v is None]
+    nulls = [(r, i) for r, result in enumerate(response["results"])
+             for i, v in enumerate(result["values"]) if v is None]
     placeholder = json.loads(json.dumps(response))
     for r, i in nulls:
         placeholder["results"][r]["values"][i] = 0
