@@ -349,3 +349,29 @@ def test_feast_requests_and_answers_match_feasts_own_models(server):
         {"requests": requests, "responses": responses}), capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
     assert check.stdout.split() == ["3", "3"]
+
+
+OLD_KEYS = """keys:
+  - access_key_id: AKIDOLDVECTORS01
+    secret_access_key: old-vectors-secret-1
+    policy: {actions: ["sagemaker:GetOnlineFeatures"], feature_groups: ["customers"]}
+  - access_key_id: AKIDOLDRECORDS01
+    secret_access_key: old-records-secret-1
+    policy: {actions: ["sagemaker:GetRecord"], feature_groups: ["*"]}
+"""
+
+
+def test_old_format_keys_need_the_action_and_every_group(store, tmp_path):
+    """The older keys file: sagemaker:GetOnlineFeatures is the action of both routes, and the
+    groups a key names bound the services it finds."""
+    (tmp_path / "keys.yaml").write_text(OLD_KEYS)
+    with LocalServer(store / "store", keys_path=tmp_path / "keys.yaml") as srv:
+        vectors = Credentials("AKIDOLDVECTORS01", "old-vectors-secret-1")
+        records = Credentials("AKIDOLDRECORDS01", "old-records-secret-1")
+        status, answer = vector(srv, "profile", {"EntityRows": [{"customer_id": 2}]}, creds=vectors)
+        assert status == 200 and answer["Rows"] == [{"customer_id": 2, "age": 29, "segment": "silver"}]
+        assert vector(srv, "fraud", {"EntityRows": [{"customer_id": 2}]}, creds=vectors)[0] == 404
+        for path, body in (("/FeatureServices/profile/OnlineFeatures", {"EntityRows": [{"customer_id": 2}]}),
+                           ("/get-online-features", {"features": ["customers:age"], "entities": {"customer_id": [2]}})):
+            status, answer = signed_post(srv.url, path, body, records)
+            assert status == 403 and "sagemaker:GetOnlineFeatures" in answer["message"]
