@@ -1,12 +1,21 @@
 """HTTP API benchmark: ``python -m bench.http_bench [--seconds 3] [--clients 1 8 32] [--workers 1] [--postgres]``.
 
+(``--services``: a feature service's vector, see below.)
+
 Starts ``featurestore serve`` on a fresh store seeded with ``--records`` customers, then for each
 number of concurrent clients measures the health endpoint, GetRecord and PutRecord back to back
 (plain ``http.client`` keep-alive connections, one thread per client, loopback only) and prints
 requests/s with p50/p99 latency. The health endpoint is the baseline: what the server, the
 event loop and the client threads cost before any store work. ``--postgres`` puts the store's
 tables on a PostgreSQL server started for the run (the shared deployment, where servers on
-several machines can serve one store). The clients share the machine
+several machines can serve one store).
+
+``--services`` measures a feature service's vector instead (issue 23: at least 80% of a no-op's
+requests/s): a service over 3 groups of 10 features, 1 entity per call, on a server with an access
+key, so every call is signed (SigV4, signed before the run: the clients' signing is not measured)
+and policy-checked. The no-op is a signed POST to a path no operation has: the same dispatch
+(body read, signature check, error mapping, 404) with no store work; ``GET /ping`` skips the
+dispatch and is shown too. The clients share the machine
 (and the GIL of this process) with the server, so the absolute figures are a floor.
 """
 from __future__ import annotations
@@ -34,6 +43,10 @@ from store.server.process import LocalServer  # noqa: E402
 GROUP = "bench-customers"
 EVENT_TIME = "2026-10-01T00:00:00Z"
 Request = tuple[str, str, bytes | None]  # method, path, body
+# --services: 3 groups x 10 features, one service over all 30, one access key (admin)
+SERVICE, SERVICE_GROUPS, SERVICE_FEATURES = "bench-vector", ("bench-profile", "bench-orders", "bench-risk"), 10
+KEY_ID, SECRET = "AKIDBENCHVECTOR1", "bench-vector-secret-1"
+PRESIGNED = 400  # requests signed per client before the run (a signature holds 15 minutes)
 
 
 @dataclass
@@ -86,9 +99,71 @@ ENDPOINTS: dict[str, Callable[[random.Random, int], Request]] = {
     "health (GET /ping)": health, "GetRecord": get_record, "PutRecord": put_record}
 
 
+def seed_services(path: str, records: int, access: str) -> None:
+    import pandas as pd
+
+    with FeatureStore(path, principal="root", access=access) as fs:
+        rng = random.Random(11)
+        for g, group in enumerate(SERVICE_GROUPS):
+            names = [f"{group.split('-')[1]}_f{i}" for i in range(SERVICE_FEATURES)]
+            kinds = ["Integral", "Fractional", "String"]
+            fs.create_feature_group(group, "customer_id", "event_time", [
+                Feature("customer_id", "Integral"), Feature("event_time", "String"),
+                *[Feature(n, kinds[i % 3]) for i, n in enumerate(names)]])
+            columns = {"customer_id": range(records), "event_time": [EVENT_TIME] * records}
+            for i, n in enumerate(names):
+                columns[n] = [[rng.randint(0, 999), rng.random(), rng.choice(["NZ", "DE", "BR"])][i % 3]
+                              for _ in range(records)]
+            fs.ingest(group, pd.DataFrame(columns))
+        fs.create_feature_service(SERVICE, list(SERVICE_GROUPS))
+
+
+def _signed(port: int, method: str, path: str, body: bytes) -> tuple[str, str, bytes, dict[str, str]]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=f"http://127.0.0.1:{port}{path}", data=body,
+                         headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(KEY_ID, SECRET), "sagemaker", "us-east-1").add_auth(request)
+    return method, path, body, dict(request.prepare().headers)
+
+
+def service_vector(rng: random.Random, records: int) -> Request:
+    body = json.dumps({"EntityRows": [{"customer_id": rng.randrange(records)}]}).encode()
+    return "POST", f"/FeatureServices/{SERVICE}/OnlineFeatures", body
+
+
+def signed_noop(rng: random.Random, records: int) -> Request:
+    return "POST", "/bench-no-operation", json.dumps({"EntityRows": [{"customer_id": rng.randrange(records)}]}).encode()
+
+
+def signed_get_record(rng: random.Random, records: int) -> Request:
+    return "GET", f"/FeatureGroup/{SERVICE_GROUPS[0]}?RecordIdentifierValueAsString={rng.randrange(records)}", b""
+
+
+# endpoint -> (request maker, status it answers, signed)
+SERVICE_ENDPOINTS: dict[str, tuple[Callable[[random.Random, int], Request], int, bool]] = {
+    "health (GET /ping, unsigned, no dispatch)": (health, 200, False),
+    "signed no-op (404 after the signature check)": (signed_noop, 404, True),
+    "signed GetRecord (1 group, 10 features)": (signed_get_record, 200, True),
+    "signed service vector (3 groups x 10 features, 1 entity)": (service_vector, 200, True),
+}
+
+
 def measure(port: int, endpoint: str, clients: int, seconds: float, records: int, warmup: float = 0.5) -> Result:
     """Each client loops on its own connection until the deadline; warm-up requests are not counted."""
-    make = ENDPOINTS[endpoint]
+    if endpoint in SERVICE_ENDPOINTS:
+        make_one, expected, signed = SERVICE_ENDPOINTS[endpoint]
+        if signed:  # signed before the run, cycled through by each client
+            batches = [[_signed(port, *make_one(random.Random(i * 1000 + n), records)) for n in range(PRESIGNED)]
+                       for i in range(clients)]
+        else:
+            batches = [[(*make_one(random.Random(i), records), {})] for i in range(clients)]
+    else:
+        expected = 200
+        batches = None
+    make = ENDPOINTS.get(endpoint)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     start = threading.Barrier(clients + 1)
@@ -98,18 +173,24 @@ def measure(port: int, endpoint: str, clients: int, seconds: float, records: int
         rng = random.Random(i)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         start.wait()
+        n = 0
         while True:
             now = time.perf_counter()
             if now >= window["end"]:
                 break
-            method, path, body = make(rng, records)
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            if batches is not None:
+                method, path, body, headers = batches[i][n % len(batches[i])]
+                n += 1
+            else:
+                method, path, body = make(rng, records)
+                headers = {"Content-Type": "application/json"} if body else {}
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             done = time.perf_counter()
             if now >= window["begin"]:
                 latencies[i].append(done - now)
-                errors[i] += response.status != 200
+                errors[i] += response.status != expected
         conn.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -132,10 +213,14 @@ def table(results: list[Result]) -> str:
     lines = ["| clients | endpoint | req/s | vs health | p50 ms | p99 ms | errors |",
              "|---:|---|---:|---:|---:|---:|---:|"]
     baseline = {r.clients: r.per_second for r in results if r.endpoint.startswith("health")}
+    noop = {r.clients: r.per_second for r in results if r.endpoint.startswith("signed no-op")}
+    if noop:
+        lines[0] += " vs signed no-op |"
+        lines[1] += "---:|"
     for r in results:
         share = r.per_second / baseline[r.clients] if baseline.get(r.clients) else float("nan")
         lines.append(f"| {r.clients} | {r.endpoint} | {r.per_second:,.0f} | {share:.0%} | {r.p50_ms:.2f} | "
-                     f"{r.p99_ms:.2f} | {r.errors} |")
+                     f"{r.p99_ms:.2f} | {r.errors} |" + (f" {r.per_second / noop[r.clients]:.0%} |" if noop else ""))
     return "\n".join(lines)
 
 
@@ -146,7 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--records", type=int, default=10_000, help="customers seeded before the run")
     parser.add_argument("--postgres", action="store_true", help="the store's tables on a PostgreSQL server")
+    parser.add_argument("--services", action="store_true",
+                        help="a feature service's vector vs a signed no-op, on a server with an access key")
     args = parser.parse_args(argv)
+    if args.services:
+        return main_services(args)
 
     with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp, contextlib.ExitStack() as stack:
         registry = None
@@ -168,6 +257,29 @@ def main(argv: list[str] | None = None) -> None:
     print(f"featurestore serve, {args.workers} worker(s), {where}, loopback, {os.cpu_count()} cores shared with the clients "
           f"and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} after); "
           f"{args.seconds:g} s per row after a 0.5 s warm-up; {args.records:,} records seeded\n")
+    print(table(results))
+    if any(r.errors for r in results):
+        sys.exit("Some requests failed: see the errors column")
+
+
+def main_services(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="http-bench-") as tmp:
+        access = os.path.join(tmp, "access.yaml")
+        with open(access, "w", encoding="utf-8") as fh:
+            fh.write(f"users:\n  - name: root\n    roles: [{{role: admin}}]\nkeys:\n  - access_key_id: {KEY_ID}\n"
+                     f"    secret_access_key: {SECRET}\n    roles: [{{role: admin}}]\n")
+        store = os.path.join(tmp, "store")
+        seed_services(store, args.records, access)
+        load_before = os.getloadavg()
+        results = []
+        with LocalServer(store, keys_path=access, workers=args.workers) as server:
+            for clients in args.clients:
+                for endpoint in SERVICE_ENDPOINTS:
+                    results.append(measure(server.port, endpoint, clients, args.seconds, args.records))
+        load_after = os.getloadavg()
+    print(f"featurestore serve --keys, {args.workers} worker(s), tables in SQLite, loopback, {os.cpu_count()} cores "
+          f"shared with the clients and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} "
+          f"after); {args.seconds:g} s per row after a 0.5 s warm-up; {args.records:,} records per group\n")
     print(table(results))
     if any(r.errors for r in results):
         sys.exit("Some requests failed: see the errors column")

@@ -145,10 +145,32 @@ def pipelines(ns: dict[str, Any], folder: Path) -> None:
         Feature("event_time", "String")])
 
 
+def vectors_over_http(ns: dict[str, Any], folder: Path) -> None:
+    """Supplies ``featurestore serve`` over the session's store (open: it takes any signature),
+    its URL in ``$AWS_ENDPOINT_URL_SAGEMAKER``; both are undone when the session ends."""
+    import os
+
+    from store.server.process import LocalServer
+
+    server = LocalServer(folder / ".featurestore")
+    server.start()
+    before = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER")
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = server.url
+
+    def undo() -> None:
+        server.stop()
+        if before is None:
+            os.environ.pop("AWS_ENDPOINT_URL_SAGEMAKER", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = before
+    ns.setdefault("__cleanups__", []).append(undo)
+
+
 SETUP: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "Python API": python_api,
     "Data quality": data_quality,
     "Pipelines": pipelines,
+    "Feature vectors over HTTP": vectors_over_http,
 }
 
 
@@ -184,6 +206,8 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
                 raise AssertionError(f"README.md block at line {line} ({heading!r}) failed: "
                                      f"{type(exc).__name__}: {exc}") from exc
     finally:
+        for undo in ns.get("__cleanups__", []):
+            undo()
         if ns.get("fs") is not None:
             ns["fs"].close()
         sys.modules.pop("my_jobs", None)

@@ -2,9 +2,10 @@
 
 Runtime operations are REST routes taken from the service model (``PUT /FeatureGroup/{name}``...);
 the control plane is ``POST /`` with ``X-Amz-Target: SageMaker.<Op>``; ``GET /ping`` answers
-health checks without touching the store. Every call goes: signature (with a keyring) ->
-operation -> policy on the action -> model validation -> policy on the named groups -> handler
--> JSON, or the one error mapping.
+health checks without touching the store; ``POST /FeatureServices/{name}/OnlineFeatures`` and
+Feast's ``POST /get-online-features`` read online feature vectors (vectors.py). Every call goes:
+signature (with a keyring) -> operation -> policy on the action -> model (or vectors.py)
+validation -> policy on the named groups -> handler -> JSON, or the one error mapping.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ..access import published
 from ..databases import shared
 from ..errors import AccessDenied, ValidationError
 from ..featurestore import FLUSH_INTERVAL, FeatureStore
-from . import control, runtime
+from . import control, runtime, vectors
 from .auth import AccessKey, Keyring, SignedRequest, region_of
 from .call import Call
 from .errors import WireError, error_response
@@ -91,12 +92,16 @@ class _Api:
             body = await _read_body(request)
             keys = self.keyring()
             key = keys.verify(_signed(request, body)) if keys else None
-            if op not in _HANDLERS[service]:
+            vector = vectors.HANDLERS.get(op) if service == RUNTIME else None
+            if vector is None and op not in _HANDLERS[service]:
                 status = 404 if service == RUNTIME else 400
                 raise WireError("UnknownOperationException", _unknown(service, request, op), status)
-            if key and not key.allows_action(f"sagemaker:{op}"):
-                raise AccessDenied(f"This access key may not call sagemaker:{op}")
-            if service == RUNTIME:
+            action = vectors.ACTION if vector else op
+            if key and not key.allows_action(f"sagemaker:{action}"):
+                raise AccessDenied(f"This access key may not call sagemaker:{action}")
+            if vector:
+                params = vector[0](request.path_params, body)
+            elif service == RUNTIME:
                 params = parse_rest(service, op, request.path_params, request.query_params, body)
             else:
                 params = parse_json(service, op, body)
@@ -106,7 +111,7 @@ class _Api:
             fs = self.fs.with_principal(key.principal) if key and key.principal else self.fs
             call = Call(fs, params, region, key.allows_group if key else None,
                         f"http:{key.access_key_id}" if key else "http-api")
-            handler = _HANDLERS[service][op]
+            handler = vector[1] if vector else _HANDLERS[service][op]
             result = handler(call) if op in _ON_LOOP else await run_in_threadpool(handler, call)
             return JSONResponse(result, headers=headers, media_type=_MEDIA[service])
         except Exception as exc:  # every failure leaves through the one error mapping
@@ -132,7 +137,8 @@ def _unknown(service: str, request: Request, op: str) -> str:
         return (f"X-Amz-Target {request.headers.get('x-amz-target')!r} is not an operation this server offers; "
                 f"it serves SageMaker.{', SageMaker.'.join(sorted(control.HANDLERS))}")
     return (f"{request.method} {request.url.path} is not a sagemaker-featurestore-runtime operation this server "
-            f"offers; it serves {', '.join(sorted(runtime.HANDLERS))}")
+            f"offers; it serves {', '.join(sorted(runtime.HANDLERS))}, and POST /FeatureServices/{{name}}/OnlineFeatures "
+            "and POST /get-online-features")
 
 
 def _authorize(key: AccessKey, op: str, params: dict[str, Any]) -> None:
@@ -189,6 +195,9 @@ def create_app(store_path: str | None = None, keys: Keyring | None = None) -> St
                       access=keys.path if keys else None)  # the keys' roles, enforced on each call
     api = _Api(fs, keys)
     routes = [Route("/ping", ping, methods=["GET"]), Route("/", api.control, methods=["POST"])]
+    routes += [Route("/FeatureServices/{name}/OnlineFeatures", api.runtime_endpoint("GetOnlineFeatures"),
+                     methods=["POST"]),
+               Route("/get-online-features", api.runtime_endpoint("GetOnlineFeaturesFeast"), methods=["POST"])]
     # ":path" because a name may be an ARN, whose "/" arrives percent-encoded and is decoded before routing
     routes += [Route(re.sub(r"\{(\w+)\}", r"{\1:path}", spec["http"]["requestUri"]), api.runtime_endpoint(op),
                      methods=[spec["http"]["method"]]) for op, spec in OPERATIONS[RUNTIME].items()]

@@ -1,0 +1,313 @@
+"""Online feature vectors over HTTP: a feature service's vector, and Feast's ``/get-online-features``.
+
+``POST /FeatureServices/{name}/OnlineFeatures`` takes ``{"EntityRows": [{...}], "Request": {...}
+or [{...}], "Version": N}`` and answers one object per entity row::
+
+    {"FeatureServiceName": "fraud", "Keys": ["customer_id"], "Features": ["age", "score"],
+     "Rows": [{"customer_id": 7, "age": 41, "score": 0.5}],
+     "Statuses": [{"age": "present", "score": "present"}],
+     "EventTimes": [{"age": "2026-01-01T00:00:00Z", "score": null}]}
+
+Values are JSON typed as the service's dataset columns (numbers, strings, lists; null for a
+missing value, NaN included), not GetRecord's strings. Statuses: present / not_found /
+outside_ttl, as ``FeatureStore.get_online_features`` gives them.
+
+``POST /get-online-features`` speaks Feast's feature server: ``{"feature_service": "fraud"}`` or
+``{"features": ["group:feature", ...]}`` over ``"entities": {"customer_id": [1, 2]}``, answered
+column by column, the entity keys first, as Feast's ``convert_response_to_dict`` does.
+
+Both go through the server's one dispatch (signature, access policy, error mapping); a group the
+caller may not read is absent (404 ResourceNotFound), as a missing service is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import math
+from typing import Any, Callable, Mapping
+
+from ..errors import AccessDenied, NotFound, ValidationError
+from ..model.entity import entity_columns
+from .call import Call
+from .shapes import iso
+
+MAX_ENTITY_ROWS = 1000
+FEAST_STATUS = {"present": "PRESENT", "not_found": "NOT_FOUND", "outside_ttl": "OUTSIDE_MAX_AGE"}
+FEAST_NO_TIME = "1970-01-01T00:00:00Z"  # what Feast answers for a key or a missing value
+_SERVICE_FIELDS = {"EntityRows", "Request", "Version"}
+_FEAST_FIELDS = {"entities", "feature_service", "features", "full_feature_names", "request_context",
+                 "include_feature_view_version_metadata"}
+
+
+# ----------------------------------------------------------------------------- request bodies
+
+def _body(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("The request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ValidationError("The request body must be a JSON object")
+    return value
+
+
+def _unknown(value: dict[str, Any], known: set[str]) -> None:
+    extra = sorted(set(value) - known)
+    if extra:
+        raise ValidationError(f"Unknown field {extra[0]!r}; the body takes {', '.join(sorted(known))}",
+                              field=extra[0])
+
+
+def _request_values(value: Any, field: str, rows: int) -> Any:
+    """A dict broadcast to every row, or a list of dicts, one per row."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        if len(value) != rows:
+            raise ValidationError(f"{field} has {len(value)} entries for {rows} entity rows; give one per row, or one "
+                                  "object for every row", field=field)
+        return value
+    raise ValidationError(f"{field} must be an object of request values (for every row) or a list of them (one per "
+                          "row)", field=field)
+
+
+def parse_service(path_params: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """The service endpoint's input. Raises ValidationError naming the field."""
+    value = _body(body)
+    _unknown(value, _SERVICE_FIELDS)
+    rows = value.get("EntityRows")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValidationError('EntityRows must be a non-empty list of objects like [{"customer_id": 7}]',
+                              field="EntityRows")
+    if len(rows) > MAX_ENTITY_ROWS:
+        raise ValidationError(f"EntityRows has {len(rows)} rows; at most {MAX_ENTITY_ROWS} per call",
+                              field="EntityRows")
+    version = value.get("Version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+        raise ValidationError(f"Version must be a whole number from 1, got {version!r}", field="Version")
+    return {"FeatureServiceName": path_params["name"], "EntityRows": rows, "Version": version,
+            "Request": _request_values(value.get("Request"), "Request", len(rows))}
+
+
+def parse_feast(path_params: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """Feast's GetOnlineFeaturesRequest (feast/feature_server.py), plus ``request_context``."""
+    value = _body(body)
+    _unknown(value, _FEAST_FIELDS)
+    entities = value.get("entities")
+    if not isinstance(entities, dict) or not entities or not all(
+            isinstance(k, str) and isinstance(v, list) for k, v in entities.items()):
+        raise ValidationError('entities must be an object of columns like {"customer_id": [1, 2]}', field="entities")
+    lengths = {len(v) for v in entities.values()}
+    if len(lengths) > 1:
+        raise ValidationError(f"entities columns have different lengths ({', '.join(map(str, sorted(lengths)))}); "
+                              "give every column one value per row", field="entities")
+    rows = lengths.pop()
+    if not rows or rows > MAX_ENTITY_ROWS:
+        raise ValidationError(f"entities has {rows} rows; give 1 to {MAX_ENTITY_ROWS} per call", field="entities")
+    service, features = value.get("feature_service"), value.get("features") or []
+    if (service is None) == (not features):
+        raise ValidationError("Give either feature_service (a name) or features (a list like ['customers:age']), "
+                              "not both nor neither", field="features" if service is None else "feature_service")
+    if service is not None and (not isinstance(service, str) or not service):
+        raise ValidationError("feature_service must be a feature service's name", field="feature_service")
+    if not isinstance(features, list) or not all(isinstance(f, str) and f.count(":") == 1 and f.split(":")[1]
+                                                 for f in features):
+        raise ValidationError("features must be a list of 'group:feature' references", field="features")
+    for flag in ("full_feature_names", "include_feature_view_version_metadata"):
+        if not isinstance(value.get(flag, False), bool):
+            raise ValidationError(f"{flag} must be true or false", field=flag)
+    if value.get("include_feature_view_version_metadata"):
+        raise ValidationError("include_feature_view_version_metadata is not supported: feature groups have no "
+                              "versions here; leave it false", field="include_feature_view_version_metadata")
+    return {"FeatureServiceName": service, "features": features, "entities": entities, "rows": rows,
+            "full_feature_names": value.get("full_feature_names", False),
+            "Request": _request_values(value.get("request_context"), "request_context", rows)}
+
+
+# ----------------------------------------------------------------------------- reads
+
+def _plain(value: Any) -> Any:
+    """A DataFrame cell as JSON: numpy scalars and arrays as Python, NaN/NA/NaT as null."""
+    if value is None or isinstance(value, (str, int)):  # bool is an int
+        return value
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
+def service_vector(call: Call, name: str, rows: list[dict[str, Any]], request: Any,
+                   version: int | None) -> dict[str, Any]:
+    """``get_online_features(..., as_dict=True)``'s answer: keys, features, values, statuses, event_times."""
+    # adapter until as_dict lands: the engine answers a DataFrame today; once it takes as_dict=True
+    # (and request=), this whole body becomes that one call.
+    options: dict[str, Any] = {"version": version}
+    if request is not None:
+        if "request" not in inspect.signature(call.fs.get_online_features).parameters:
+            raise ValidationError("Request values feed on-demand features, which this store's engine does not "
+                                  "serve yet; leave Request (request_context) out", field="Request")
+        options["request"] = request
+    data = call.fs.get_online_features(name, rows, **options).to_dict("list")
+    features = [c[:-len("__status")] for c in data if c.endswith("__status")]
+    keys = [c for c in data if c not in features and not c.endswith("__status")]
+    return {"keys": keys, "features": features,
+            "values": {c: [_plain(v) for v in data[c]] for c in keys + features},
+            "statuses": {f: data[f"{f}__status"] for f in features},
+            "event_times": {f: [None] * len(rows) for f in features}}  # the DataFrame carries none
+
+
+def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_names: bool) -> dict[str, Any]:
+    """Feast's ``features`` form: 'group:feature' read from each group's online store, one row at a
+    time, in the same terms as ``service_vector`` (columns named as Feast names them)."""
+    groups: dict[str, Any] = {}
+    picked: list[tuple[str, str]] = []
+    for ref in refs:
+        name, feature = ref.split(":")
+        group = groups.get(name) or _readable(call, name)
+        groups[name] = group
+        group.feature(feature)  # NotFound naming the group's features
+        if feature in (*group.identifiers, group.event_time):
+            raise ValidationError(f"{ref!r} is {name!r}'s key or event time, which the entities give; list only "
+                                  "features", field="features")
+        if (name, feature) not in picked:
+            picked.append((name, feature))
+    first = {g: i for i, (g, _) in reversed(list(enumerate(picked)))}
+    picked.sort(key=lambda ref: first[ref[0]])  # each group's features together, as Feast and services order them
+    names = {ref: f"{ref[0]}__{ref[1]}" if full_names else ref[1] for ref in picked}
+    clash = next((n for n in names.values() if list(names.values()).count(n) > 1), None)
+    if clash:
+        raise ValidationError(f"Several groups have a feature {clash!r}: set full_feature_names to true to tell them "
+                              "apart", field="full_feature_names")
+    keys = list(dict.fromkeys(c for g in groups.values() for c in entity_columns(g)))
+    absent = [k for k in keys if k not in rows[0]]
+    if absent:
+        raise ValidationError(f"entities has no column {absent[0]!r}; the features are keyed by {', '.join(keys)}",
+                              field="entities")
+    out: dict[str, Any] = {"keys": keys, "features": list(names.values()),
+                           "values": {k: [_plain(r[k]) for r in rows] for k in keys},
+                           "statuses": {}, "event_times": {}}
+    for group in groups.values():
+        online = [_online_row(call, group, row) for row in rows]
+        for (name, feature), column in names.items():
+            if name != group.name:
+                continue
+            live = [r if r is not None and r["live"] else None for r in online]
+            out["values"][column] = [_plain(r["record"].get(feature)) if r else None for r in live]
+            out["statuses"][column] = ["present" if r else "outside_ttl" if o and not o["deleted"] else "not_found"
+                                       for r, o in zip(live, online)]
+            out["event_times"][column] = [r["event_us"] if r else None for r in live]
+    return out
+
+
+def _readable(call: Call, name: str) -> Any:
+    """The group, if the caller may read it; else absent, as a missing one is (as a service over
+    a hidden group is)."""
+    absent = NotFound(f"Feature group {name!r} does not exist", group=name)
+    if not call.visible(name):
+        raise absent
+    try:
+        group = call.fs.feature_group(name)
+    except AccessDenied:
+        raise absent from None
+    if not group.online:
+        raise ValidationError(f"Feature group {name!r} has no online store, so it has no online features",
+                              field="features", group=name)
+    return group
+
+
+def _online_row(call: Call, group: Any, row: dict[str, Any]) -> dict[str, Any] | None:
+    values = [row[c] for c in entity_columns(group)]
+    if any(v is None or v != v for v in values):  # a null key matches nothing
+        return None
+    record_id = dict(zip(group.identifiers, values)) if group.composite else values[0]
+    return call.fs.online_record(group.name, record_id)
+
+
+# ----------------------------------------------------------------------------- responses
+
+def _time(us: int | None) -> str | None:
+    return None if us is None else iso(us)
+
+
+def feast_time(us: int | None) -> str:
+    """As Feast's feature server writes a protobuf Timestamp: 0, 3 or 6 fraction digits as the
+    time needs; no time (a key, a missing value) is the epoch."""
+    if us is None:
+        return FEAST_NO_TIME
+    text = iso(us - us % 1_000_000)[:-1]
+    micros = us % 1_000_000
+    if not micros:
+        return text + "Z"
+    return text + (f".{micros // 1000:03d}Z" if micros % 1000 == 0 else f".{micros:06d}Z")
+
+
+def get_service_features(call: Call) -> dict[str, Any]:
+    """The service endpoint: one object per entity row (see the module's docstring)."""
+    params = call.input
+    vector = service_vector(call, params["FeatureServiceName"], params["EntityRows"], params["Request"],
+                            params["Version"])
+    columns = vector["keys"] + vector["features"]
+    count = len(params["EntityRows"])
+    return {"FeatureServiceName": params["FeatureServiceName"], "Keys": vector["keys"], "Features": vector["features"],
+            "Rows": [{c: vector["values"][c][i] for c in columns} for i in range(count)],
+            "Statuses": [{f: vector["statuses"][f][i] for f in vector["features"]} for i in range(count)],
+            "EventTimes": [{f: _time(vector["event_times"][f][i]) for f in vector["features"]} for i in range(count)]}
+
+
+def get_feast_features(call: Call) -> dict[str, Any]:
+    """Feast's answer: metadata.feature_names (keys first), then one result per column."""
+    params = call.input
+    entities, count = params["entities"], params["rows"]
+    rows = [{c: values[i] for c, values in entities.items()} for i in range(count)]
+    if params["FeatureServiceName"] is not None:
+        vector = service_vector(call, params["FeatureServiceName"], rows, params["Request"], None)
+        if params["full_feature_names"]:
+            vector = _full_names(call, params["FeatureServiceName"], vector)
+    elif params["Request"] is not None:
+        raise ValidationError("request_context feeds a feature service's on-demand features; a features list "
+                              "reads stored features only: leave request_context out", field="request_context")
+    else:
+        vector = adhoc_vector(call, params["features"], rows, params["full_feature_names"])
+    results = [{"values": vector["values"][k], "statuses": ["PRESENT"] * count,
+                "event_timestamps": [FEAST_NO_TIME] * count} for k in vector["keys"]]
+    for f in vector["features"]:
+        values = vector["values"][f]
+        results.append({"values": values,
+                        "statuses": ["NULL_VALUE" if s == "present" and v is None else FEAST_STATUS[s]
+                                     for s, v in zip(vector["statuses"][f], values)],
+                        "event_timestamps": [feast_time(t) for t in vector["event_times"][f]]})
+    return {"metadata": {"feature_names": vector["keys"] + vector["features"]}, "results": results}
+
+
+def _full_names(call: Call, service: str, vector: dict[str, Any]) -> dict[str, Any]:
+    """Feast's full feature names (``group__feature``) for a service's columns."""
+    refs = call.fs.feature_service(service).features
+    rename: dict[str, str] = {}
+    for column in vector["features"]:
+        match = next(((g, f) for g, f in refs if column in (f, f"{g}__{f}")), None)
+        rename[column] = f"{match[0]}__{match[1]}" if match else column
+    return {**vector, "features": [rename[f] for f in vector["features"]],
+            "values": {rename.get(c, c): v for c, v in vector["values"].items()},
+            "statuses": {rename[c]: v for c, v in vector["statuses"].items()},
+            "event_times": {rename[c]: v for c, v in vector["event_times"].items()}}
+
+
+ACTION = "GetOnlineFeatures"  # what an old-format key's actions must allow (sagemaker:GetOnlineFeatures), both forms
+# op -> (input parser, handler)
+HANDLERS: dict[str, tuple[Callable[[Mapping[str, str], bytes], dict[str, Any]], Callable[[Call], dict[str, Any]]]] = {
+    "GetOnlineFeatures": (parse_service, get_service_features),
+    "GetOnlineFeaturesFeast": (parse_feast, get_feast_features),
+}
