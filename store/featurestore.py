@@ -463,10 +463,11 @@ class FeatureStore:
         """Delete a service (its versions stay recorded). Raises NotFound."""
         services.delete(self._ctx, name)
 
-    def get_online_features(self, service: str, entity_rows: Any, *, request: Any = None, version: int | None = None,
-                            as_dict: bool = False) -> Any:
-        """A service's online vector, one row per entity row (a DataFrame; ``as_dict``: plain lists with
-        statuses and event times); ``request`` gives request values: see ``store.retrieval.services``."""
+    def get_online_features(self, service: str | Sequence[str], entity_rows: Any, *, request: Any = None,
+                            version: int | None = None, as_dict: bool = False) -> Any:
+        """A service's online vector (or, for a list of 'group:feature' refs, an unsaved service's), one row
+        per entity row: a DataFrame, or with ``as_dict`` plain lists with statuses and event times;
+        ``request`` gives request values. See ``store.retrieval.services``."""
         return services.online_features(self._ctx, service, entity_rows, version, request, as_dict)
 
     def register_on_demand(self, feature: "OnDemandFeature") -> "OnDemandFeature":

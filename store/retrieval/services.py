@@ -34,6 +34,7 @@ from ..model.entity import entity_columns
 from ..model.schema import FeatureGroup
 from ..model.on_demand import parse_ref
 from ..model.services import FeatureService
+from .. import registry as group_registry
 from ..registry import lineage
 from ..registry import services as registry
 from . import on_demand, snapshot
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from ..core.context import StoreContext
 
 PREFIX = "service:"
+ADHOC = "features"  # the name of the unsaved service a list of references is read as
 STATUSES = ("present", "not_found", "outside_ttl")
 _EARLIEST = -(2**62)  # a "now" before every expiry: what the TTL alone hides
 
@@ -263,13 +265,22 @@ def _plan(ctx: "StoreContext", service: FeatureService) -> Plan:
 def _serving_plan(ctx: "StoreContext", name: str, version: int | None) -> Plan:
     """The cached plan of ``name`` (at ``version``) if the registry has not changed since it was
     made, else a new one (the caller checks the principal may read its groups)."""
-    if not isinstance(name, str):
-        raise ValidationError(f"Feature service name must be a string, got {name!r}")
+    if isinstance(name, (list, tuple)) and version is None:
+        key: tuple[Any, Any] = (ADHOC, tuple(name))
+    elif isinstance(name, str):
+        key = (name, version)
+    else:
+        raise ValidationError(f"Give a feature service's name or a list of 'group:feature' references, got {name!r}",
+                              field="service")
     current = ctx.registry_version()
-    plan = ctx.plans.get((name, version))
+    plan = ctx.plans.get(key)
     if plan is None or plan.registry_version != current:
-        plan = Plan(ctx, registry.load(ctx.db.get(), name, version), current)
-        ctx.plans[(name, version)] = plan
+        if key[0] == ADHOC:
+            refs, computed = _resolve(ctx, list(name))
+            service = FeatureService(name=ADHOC, features=refs, on_demand=computed)
+        else:
+            service = registry.load(ctx.db.get(), name, version)
+        plan = ctx.plans[key] = Plan(ctx, service, current)
     return plan
 
 
@@ -286,7 +297,11 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
                 values, statuses, event_times, ids = _one_row(plan, rows[0], now, as_dict)
             else:
                 values, statuses, event_times, ids = _many_rows(ctx, plan, rows, now, as_dict)
-    if hidden:  # logged outside the read transaction, as a missing service
+    if hidden:  # logged outside the read transaction, as a missing service (or group)
+        if plan.service.name == ADHOC:
+            group = next(g for g in plan.groups if not ctx.policy.may("viewer", g))
+            ctx.policy.record("read", group, "denied")
+            raise group_registry.missing(group)
         _checked(ctx, plan.service)
     if plan.computed:
         asked = _request_columns(plan, rows, request)

@@ -9,26 +9,25 @@ or [{...}], "Version": N}`` and answers one object per entity row::
      "EventTimes": [{"age": "2026-01-01T00:00:00Z", "score": null}]}
 
 Values are JSON typed as the service's dataset columns (numbers, strings, lists; null for a
-missing value, NaN included), not GetRecord's strings. Statuses: present / not_found /
-outside_ttl, as ``FeatureStore.get_online_features`` gives them.
+missing value; a float that is not finite as "NaN", "Infinity" or "-Infinity", as protobuf's JSON
+has it), not GetRecord's strings. Statuses: present / not_found / outside_ttl, as
+``FeatureStore.get_online_features`` gives them (an on-demand output: the worst of its inputs').
 
 ``POST /get-online-features`` speaks Feast's feature server: ``{"feature_service": "fraud"}`` or
 ``{"features": ["group:feature", ...]}`` over ``"entities": {"customer_id": [1, 2]}``, answered
-column by column, the entity keys first, as Feast's ``convert_response_to_dict`` does.
+column by column, the entity keys first, as Feast's ``convert_response_to_dict`` does; a
+``features`` list is read as an unsaved service, in one snapshot like a service.
 
 Both go through the server's one dispatch (signature, access policy, error mapping); a group the
 caller may not read is absent (404 ResourceNotFound), as a missing service is.
 """
 from __future__ import annotations
 
-import datetime as dt
-import inspect
 import json
 import math
 from typing import Any, Callable, Mapping
 
-from ..errors import AccessDenied, NotFound, ValidationError
-from ..model.entity import entity_columns
+from ..errors import ValidationError
 from .call import Call
 from .shapes import iso
 
@@ -128,60 +127,30 @@ def parse_feast(path_params: Mapping[str, str], body: bytes) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- reads
 
 def _plain(value: Any) -> Any:
-    """A DataFrame cell as JSON: numpy scalars and arrays as Python, NaN/NA/NaT as null."""
-    if value is None or isinstance(value, (str, int)):  # bool is an int
-        return value
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalar or array
-        value = value.tolist()
+    """A value as JSON: a float that is not finite as protobuf's JSON writes a double ("NaN",
+    "Infinity", "-Infinity"), so neither side mistakes it for a missing value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dt.datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    try:
-        import pandas as pd
-
-        if value is pd.NA or value is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover
-        pass
     return value
 
 
-def service_vector(call: Call, name: str, rows: list[dict[str, Any]], request: Any,
+def service_vector(call: Call, name: Any, rows: list[dict[str, Any]], request: Any,
                    version: int | None) -> dict[str, Any]:
-    """``get_online_features(..., as_dict=True)``'s answer: keys, features, values, statuses, event_times."""
-    # adapter until as_dict lands: the engine answers a DataFrame today; once it takes as_dict=True
-    # (and request=), this whole body becomes that one call.
-    options: dict[str, Any] = {"version": version}
-    if request is not None:
-        if "request" not in inspect.signature(call.fs.get_online_features).parameters:
-            raise ValidationError("Request values feed on-demand features, which this store's engine does not "
-                                  "serve yet; leave Request (request_context) out", field="Request")
-        options["request"] = request
-    data = call.fs.get_online_features(name, rows, **options).to_dict("list")
-    features = [c[:-len("__status")] for c in data if c.endswith("__status")]
-    keys = [c for c in data if c not in features and not c.endswith("__status")]
-    return {"keys": keys, "features": features,
-            "values": {c: [_plain(v) for v in data[c]] for c in keys + features},
-            "statuses": {f: data[f"{f}__status"] for f in features},
-            "event_times": {f: [None] * len(rows) for f in features}}  # the DataFrame carries none
+    """``get_online_features(..., as_dict=True)`` with its values as JSON (``name``: a service, or
+    a list of 'group:feature' references)."""
+    vector = call.fs.get_online_features(name, rows, request=request, version=version, as_dict=True)
+    vector["values"] = {c: [_plain(v) for v in values] for c, values in vector["values"].items()}
+    return vector
 
 
 def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_names: bool) -> dict[str, Any]:
-    """Feast's ``features`` form: 'group:feature' read from each group's online store, one row at a
-    time, in the same terms as ``service_vector`` (columns named as Feast names them)."""
-    groups: dict[str, Any] = {}
+    """Feast's ``features`` form: the references read as an unsaved service (one snapshot), its
+    columns named as Feast names them (``feature``, or ``group__feature`` with full names)."""
     picked: list[tuple[str, str]] = []
     for ref in refs:
         name, feature = ref.split(":")
-        group = groups.get(name) or _readable(call, name)
-        groups[name] = group
-        group.feature(feature)  # NotFound naming the group's features
-        if feature in (*group.identifiers, group.event_time):
-            raise ValidationError(f"{ref!r} is {name!r}'s key or event time, which the entities give; list only "
-                                  "features", field="features")
         if (name, feature) not in picked:
             picked.append((name, feature))
     first = {g: i for i, (g, _) in reversed(list(enumerate(picked)))}
@@ -191,49 +160,12 @@ def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_n
     if clash:
         raise ValidationError(f"Several groups have a feature {clash!r}: set full_feature_names to true to tell them "
                               "apart", field="full_feature_names")
-    keys = list(dict.fromkeys(c for g in groups.values() for c in entity_columns(g)))
-    absent = [k for k in keys if k not in rows[0]]
-    if absent:
-        raise ValidationError(f"entities has no column {absent[0]!r}; the features are keyed by {', '.join(keys)}",
-                              field="entities")
-    out: dict[str, Any] = {"keys": keys, "features": list(names.values()),
-                           "values": {k: [_plain(r[k]) for r in rows] for k in keys},
-                           "statuses": {}, "event_times": {}}
-    for group in groups.values():
-        online = [_online_row(call, group, row) for row in rows]
-        for (name, feature), column in names.items():
-            if name != group.name:
-                continue
-            live = [r if r is not None and r["live"] else None for r in online]
-            out["values"][column] = [_plain(r["record"].get(feature)) if r else None for r in live]
-            out["statuses"][column] = ["present" if r else "outside_ttl" if o and not o["deleted"] else "not_found"
-                                       for r, o in zip(live, online)]
-            out["event_times"][column] = [r["event_us"] if r else None for r in live]
-    return out
-
-
-def _readable(call: Call, name: str) -> Any:
-    """The group, if the caller may read it; else absent, as a missing one is (as a service over
-    a hidden group is)."""
-    absent = NotFound(f"Feature group {name!r} does not exist", group=name)
-    if not call.visible(name):
-        raise absent
-    try:
-        group = call.fs.feature_group(name)
-    except AccessDenied:
-        raise absent from None
-    if not group.online:
-        raise ValidationError(f"Feature group {name!r} has no online store, so it has no online features",
-                              field="features", group=name)
-    return group
-
-
-def _online_row(call: Call, group: Any, row: dict[str, Any]) -> dict[str, Any] | None:
-    values = [row[c] for c in entity_columns(group)]
-    if any(v is None or v != v for v in values):  # a null key matches nothing
-        return None
-    record_id = dict(zip(group.identifiers, values)) if group.composite else values[0]
-    return call.fs.online_record(group.name, record_id)
+    vector = service_vector(call, [f"{g}:{f}" for g, f in picked], rows, None, None)
+    rename = {(f if f in vector["statuses"] else f"{g}__{f}"): names[(g, f)] for g, f in picked}
+    return {"keys": vector["keys"], "features": [rename[c] for c in vector["features"]],
+            "values": {rename.get(c, c): v for c, v in vector["values"].items()},
+            "statuses": {rename[c]: v for c, v in vector["statuses"].items()},
+            "event_times": {rename[c]: v for c, v in vector["event_times"].items()}}
 
 
 # ----------------------------------------------------------------------------- responses

@@ -17,7 +17,7 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from store import Feature, FeatureStore  # noqa: E402
+from store import Feature, FeatureStore, OnDemandFeature  # noqa: E402
 from store.server.process import LocalServer  # noqa: E402
 
 ADMIN = Credentials("AKIDVECTORADMIN1", "vector-admin-secret-1")
@@ -76,6 +76,9 @@ def store(tmp_path_factory):
         fs.create_feature_service("fraud", ["customers:age", "customers:score", "customers:tags", "orders:total",
                                             "orders:score"])
         fs.create_feature_service("profile", ["customers:age", "customers:segment"])
+        fs.register_on_demand(OnDemandFeature("per_age", inputs=["customers:age"], request={"amount": "Fractional"},
+                                              outputs=[Feature("amount_per_age", "Fractional")], sql="amount / age"))
+        fs.create_feature_service("scored", ["customers:age", "on_demand:per_age"])
     time.sleep(1.1)  # order 3's one-second TTL passes
     return folder
 
@@ -123,6 +126,25 @@ def test_the_vector_equals_get_online_features(server, fs):
                                      "total": "outside_ttl", "orders__score": "outside_ttl"}
     assert set(answer["Statuses"][3].values()) == {"not_found"} and answer["Rows"][3]["age"] is None
     assert len(answer["EventTimes"]) == 4 and set(answer["EventTimes"][0]) == set(features)
+
+
+def test_request_values_feed_on_demand_features_and_event_times_are_given(server, fs):
+    rows = [{"customer_id": 1}, {"customer_id": 2, "amount": 58}, {"customer_id": 99}]
+    status, answer = vector(server, "scored", {"EntityRows": rows, "Request": {"amount": 82.0}})
+    assert status == 200, answer
+    assert answer["Features"] == ["age", "amount_per_age"]
+    assert [r["amount_per_age"] for r in answer["Rows"]] == [2.0, 2.0, None]  # 82/41, the row's own 58/29
+    assert [s["amount_per_age"] for s in answer["Statuses"]] == ["present", "present", "not_found"]
+    assert answer["EventTimes"][0] == {"age": TS, "amount_per_age": None}
+    expected = fs.get_online_features("scored", rows, request={"amount": 82.0}, as_dict=True)
+    assert [r["amount_per_age"] for r in answer["Rows"]] == expected["values"]["amount_per_age"]
+    status, answer = vector(server, "scored", {"EntityRows": rows})
+    assert status == 400 and "needs request value 'amount'" in answer["message"]
+    status, answer = feast(server, {"feature_service": "scored", "entities": {"customer_id": [1, 2]},
+                                    "request_context": {"amount": 41}})
+    assert status == 200, answer
+    assert answer["results"][2] == {"values": [1.0, 41 / 29], "statuses": ["PRESENT", "PRESENT"],
+                                    "event_timestamps": ["1970-01-01T00:00:00Z"] * 2}
 
 
 def test_versions_are_passed_on(server, fs):
