@@ -153,6 +153,10 @@ class Guard:
     def may(self, role: str, group: str | None) -> bool:
         if self.current() is None:
             return True
+        return self._known(role, group)
+
+    def _known(self, role: str, group: str | None) -> bool:
+        """The decision under the policy ``current`` just read (kept until it changes)."""
         key = (role, group)
         decided = self._decided.get(key)
         if decided is None:
@@ -170,7 +174,10 @@ class Guard:
         return held is not None and RANK[held] >= RANK[role]
 
     def visible(self, groups: list[str]) -> list[str]:
-        return [g for g in groups if self.may("viewer", g)]
+        """``groups`` the principal may read, the policy read once for all of them."""
+        if self.current() is None:
+            return list(groups)
+        return [g for g in groups if self._known("viewer", g)]
 
     def hidden_lineage(self) -> set[str]:
         """The lineage nodes that would tell the principal about groups it may not see."""

@@ -289,7 +289,7 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
     shared = snapshot.shared(ctx)
     with ctx.db.read() if shared else nullcontext():
         plan = _serving_plan(ctx, name, version)
-        hidden = ctx.policy.governed and any(not ctx.policy.may("viewer", g) for g in plan.groups)
+        hidden = ctx.policy.governed and len(ctx.policy.visible(plan.groups)) < len(plan.groups)
         if not hidden:
             rows = _rows(entity_rows, plan.keys)
             now = now_us()

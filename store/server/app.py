@@ -46,6 +46,9 @@ _MEDIA = {RUNTIME: "application/json", CONTROL: "application/x-amz-json-1.1"}
 # clients in bench/http_bench.py). Writes, which may wait for the lock or flush Parquet, and
 # everything else run in the thread pool.
 _ON_LOOP = {"GetRecord", "BatchGetRecord"}
+# A feature vector of a few entity rows is a few such reads (and its on-demand features' compute):
+# on the loop too; a larger batch goes to the thread pool, so one call never holds the loop long.
+LOOP_ROWS = 16
 # How long a stop waits for requests in flight; idle kept-alive TLS connections would hold it longer.
 GRACEFUL_SECONDS = 10
 
@@ -112,7 +115,9 @@ class _Api:
             call = Call(fs, params, region, key.allows_group if key else None,
                         f"http:{key.access_key_id}" if key else "http-api")
             handler = vector[1] if vector else _HANDLERS[service][op]
-            result = handler(call) if op in _ON_LOOP else await run_in_threadpool(handler, call)
+            on_loop = op in _ON_LOOP or (vector is not None and params.get("rows", len(params.get("EntityRows") or ()))
+                                         <= LOOP_ROWS)
+            result = handler(call) if on_loop else await run_in_threadpool(handler, call)
             return JSONResponse(result, headers=headers, media_type=_MEDIA[service])
         except Exception as exc:  # every failure leaves through the one error mapping
             return error_response(exc, service, headers, _MEDIA[service])

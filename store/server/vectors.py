@@ -23,6 +23,7 @@ caller may not read is absent (404 ResourceNotFound), as a missing service is.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any, Callable, Mapping
@@ -141,7 +142,9 @@ def service_vector(call: Call, name: Any, rows: list[dict[str, Any]], request: A
     """``get_online_features(..., as_dict=True)`` with its values as JSON (``name``: a service, or
     a list of 'group:feature' references)."""
     vector = call.fs.get_online_features(name, rows, request=request, version=version, as_dict=True)
-    vector["values"] = {c: [_plain(v) for v in values] for c, values in vector["values"].items()}
+    vector["values"] = {c: values if all(type(v) is not float or math.isfinite(v) for v in values)
+                        and not any(type(v) is list for v in values) else [_plain(v) for v in values]
+                        for c, values in vector["values"].items()}
     return vector
 
 
@@ -170,6 +173,7 @@ def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_n
 
 # ----------------------------------------------------------------------------- responses
 
+@functools.lru_cache(maxsize=4096)
 def _time(us: int | None) -> str | None:
     return None if us is None else iso(us)
 
@@ -179,6 +183,11 @@ def feast_time(us: int | None) -> str:
     time needs; no time (a key, a missing value) is the epoch."""
     if us is None:
         return FEAST_NO_TIME
+    return _feast_time(us)
+
+
+@functools.lru_cache(maxsize=4096)
+def _feast_time(us: int) -> str:
     text = iso(us - us % 1_000_000)[:-1]
     micros = us % 1_000_000
     if not micros:
