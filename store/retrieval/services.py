@@ -250,6 +250,7 @@ class Plan:
         self.columns = [*self.names.values(), *(f.name for c, _ in self.computed for f in c.outputs)]
         self.groups = service.groups
         self.named = [[(f, self.names[(g.name, f)]) for f in feats] for g, feats in self.sel]
+        self.column_names = [[column for _, column in named] for named in self.named]
         self.id_columns = [entity_columns(g) for g, _ in self.sel]
         # Where each feature sits in its reader's row, for groups without collections (no JSON to parse).
         self.positions = [None if look.json else [(look.names.index(f), column) for f, column in named]
@@ -328,30 +329,29 @@ def _one_row(plan: Plan, row: Mapping[str, Any], now: int, as_dict: bool) -> tup
     statuses: dict[str, list[str]] = {}
     event_times: dict[str, list[Any]] = {}
     ids = []
-    for look, columns, named, positions, (at, kind) in zip(plan.looks, plan.id_columns, plan.named, plan.positions,
-                                                           plan.event_at):
+    for look, columns, named, positions, (at, kind), names in zip(plan.looks, plan.id_columns, plan.named,
+                                                                  plan.positions, plan.event_at, plan.column_names):
         rid = _record_id(look, columns, row, 0)
         ids.append([rid])
         found = None if rid is None else look.reader.one(rid, now)
         if found is None:
             expired = rid is not None and look.reader.one(rid, _EARLIEST) is not None
-            status = ["outside_ttl" if expired else "not_found"]
-            for _, column in named:
-                values[column], statuses[column] = [None], status
+            statuses.update(dict.fromkeys(names, ["outside_ttl" if expired else "not_found"]))
+            for column in names:
+                values[column] = [None]
             times: list[Any] = [None]
         else:
-            status = ["present"]
+            statuses.update(dict.fromkeys(names, ["present"]))
             if positions is None:
                 record = look.decode_one(found)
                 for f, column in named:
-                    values[column], statuses[column] = [record.get(f)], status
+                    values[column] = [record.get(f)]
             else:
                 for pos, column in positions:
-                    values[column], statuses[column] = [found[pos]], status
+                    values[column] = [found[pos]]
             times = [None if found[at] is None else _event_us(found[at], kind)]
         if as_dict:
-            for _, column in named:
-                event_times[column] = times
+            event_times.update(dict.fromkeys(names, times))
     return values, statuses, event_times, ids
 
 
