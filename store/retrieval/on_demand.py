@@ -13,7 +13,7 @@ import builtins
 import json
 import math
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..common.timeutil import now_us
 from ..errors import AccessDenied, ValidationError
@@ -142,7 +142,6 @@ class Compiled:
                                           on_demand=feature.name, field="sql")
         else:
             self.function = _from_source(feature)
-
         # Whether the online path runs without DuckDB or pandas.
         self.fast = (all(e.compiled is not None for e in self.exprs.values()) if self.exprs
                      else self.feature.mode == "python")
@@ -152,7 +151,7 @@ class Compiled:
         refused when registered, not when first served."""
         import pyarrow as pa
 
-        self.table(pa.table({c: pa.array([], _arrow(t)) for c, t in self.types.items()}), [])
+        self.table(pa.table({c: pa.array([], _arrow(t)) for c, t in self.types.items()}))
 
     def rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
         """The outputs for a few rows (``columns``: each input column's Python values)."""
@@ -176,14 +175,15 @@ class Compiled:
         import pyarrow as pa
 
         table = pa.table({c: pa.array(columns[c], _arrow(t)) for c, t in self.types.items()})
-        out_table = self.table(table, [who(i) for i in range(n)])
+        out_table = self.table(table, who)
         return {f.name: out_table.column(f.name).to_pylist() for f in self.outputs}
 
-    def table(self, table: "pa.Table", labels: Sequence[str]) -> "pa.Table":
-        """The outputs over a whole table of the input columns (typed), as a table."""
+    def table(self, table: "pa.Table", who: Callable[[int], str] | None = None) -> "pa.Table":
+        """The outputs over a whole table of the input columns (typed), as a table; ``who(i)`` names
+        row i in an error (default: "entity row i", a dataset's)."""
         import pyarrow as pa
 
-        who = (lambda i: labels[i]) if labels else (lambda i: f"entity row {i}")
+        who = who or (lambda i: f"entity row {i}")
         if self.exprs:
             con = _connection()
             con.register("__inputs", table)

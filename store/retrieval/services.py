@@ -540,7 +540,7 @@ def computed_columns(plan: Plan, table: "pa.Table", names: dict[tuple[str, str],
         batch |= {f: on_demand.request_values(table.column(f), kind, f) for f, kind in compiled.feature.request.items()}
         import pyarrow as pa
 
-        out = compiled.table(pa.table(batch), [])
+        out = compiled.table(pa.table(batch))
         for column in out.column_names:
             table = table.append_column(column, out.column(column))
     return table
