@@ -60,3 +60,33 @@ def test_a_spark_ingest_of_a_composite_key_group_equals_a_pandas_one(spark, tmp_
         for key in [("m0", 0), ("m3", 7), ("m10", 12)]:
             assert by_spark.get_record("terminals", key) == by_pandas.get_record("terminals", key)
         assert by_spark.list_record_ids("terminals", limit=500) == by_pandas.list_record_ids("terminals", limit=500)
+
+
+def test_a_service_with_on_demand_features_builds_the_same_rows_on_spark(spark, tmp_path):
+    """build_dataset("service:NAME") on Spark: the join is Spark's, the on-demand outputs the same
+    definition's, so the rows equal DuckDB's and the columns the online vector's."""
+    from store import OnDemandFeature
+
+    n = 2000
+    fs = FeatureStore(tmp_path / "store")
+    fs.create_feature_group("terminals", ["merchant_id", "terminal_id"], "ts", [
+        Feature("merchant_id"), Feature("terminal_id", "Integral"), Feature("ts"), Feature("avg_amount", "Fractional")])
+    fs.ingest("terminals", pd.DataFrame({"merchant_id": [f"m{i % 11}" for i in range(n)],
+                                         "terminal_id": [i % 13 for i in range(n)],
+                                         "ts": [f"2026-10-{1 + i % 28:02d}T00:00:00Z" for i in range(n)],
+                                         "avg_amount": [float(i % 50) for i in range(n)]}))
+    fs.register_on_demand(OnDemandFeature("vs_avg", inputs=["terminals:avg_amount"], request={"amount": "Fractional"},
+                                          outputs=[Feature("amount_vs_avg", "Fractional"), Feature("band")],
+                                          sql={"amount_vs_avg": "amount / NULLIF(avg_amount, 0)",
+                                               "band": "CASE WHEN amount > 2 * avg_amount THEN 'high' ELSE 'usual' END"}))
+    fs.create_feature_service("terminal_risk", ["terminals:avg_amount", "on_demand:vs_avg"])
+    entity = pd.DataFrame({"merchant_id": [f"m{i % 12}" for i in range(300)], "terminal_id": [i % 13 for i in range(300)],
+                           "ts": [f"2026-10-{1 + i % 30:02d}T12:00:00Z" for i in range(300)],
+                           "amount": [float(i % 97) for i in range(300)]})
+    duck = fs.build_dataset(entity, "service:terminal_risk", "ts", record=False)
+    got = fs.build_dataset(entity, "service:terminal_risk", "ts", record=False, engine="spark", spark=spark)
+    assert got.table.equals(duck.table)
+    assert got.table.column_names[-2:] == ["amount_vs_avg", "band"]
+    assert got.table.column("amount_vs_avg").null_count > 0 and set(got.table.column("band").to_pylist()) == {
+        "high", "usual"}
+    fs.close()
