@@ -15,6 +15,7 @@ from ..offline import files as offline_store
 from ..quality import tables as quality_tables
 from ..registry import lineage
 from ..registry import services as service_registry
+from ..registry import on_demand as on_demand_registry
 from . import upkeep
 from .context import StoreContext
 
@@ -52,6 +53,14 @@ def change_features(ctx: StoreContext, name: str, drop: Iterable[str], rename: M
                 f"Feature service(s) {service_registry.shown(readers, lambda g: ctx.policy.may('viewer', g))} read "
                 f"{', '.join(sorted(moved))} of {name!r}; update them "
                 "first (update_feature_service, leaving the feature out), then drop or rename it", group=name)
+        computing = on_demand_registry.users(conn, name, moved) if moved else []
+        if computing:  # its code names the feature: it would break, not follow
+            shown = [f.name for f in computing if all(ctx.policy.may("viewer", g) for g in f.groups)]
+            hidden = len(computing) - len(shown)
+            raise ValidationError(
+                f"On-demand feature(s) {', '.join(shown + ([f'{hidden} you may not see'] if hidden else []))} read "
+                f"{', '.join(sorted(moved))} of {name!r}; register a version reading the new name (or delete them) "
+                "first, then drop or rename it", group=name)
         if old.online:
             ctx.online.change(conn, old, new)  # a backend that cannot refuses before anything changed
         if old.offline:

@@ -102,6 +102,12 @@ def names(conn: Connection) -> list[str]:
     return [n for (n,) in conn.execute("SELECT name FROM on_demand_features ORDER BY name")]
 
 
+def users(conn: Connection, group: str, features: set[str]) -> list[OnDemandFeature]:
+    """Live on-demand features whose current version reads one of ``group``'s ``features``."""
+    found = [load(conn, n) for n in names(conn)]
+    return [f for f in found if any(g == group and feat in features for g, feat in f.pairs)]
+
+
 def delete(conn: Connection, name: str, users: list[str]) -> None:
     """Remove the feature (its versions stay); refused while a live service's current version uses it."""
     from . import bump_version

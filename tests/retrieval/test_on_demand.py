@@ -275,3 +275,14 @@ def test_a_service_with_on_demand_features_builds_the_same_dataset_on_spark_colu
                                          "on_demand": ["on_demand:spend_shape@1", "on_demand:segment_code@1",
                                                        "on_demand:amount_vs_avg@1"]}
     assert {"amount_z", "segment_code", "size"} <= set(got.to_pandas().columns)
+
+
+def test_a_feature_an_on_demand_feature_reads_cannot_be_renamed_or_dropped_from_under_it(fs):
+    fs.delete_feature_service("fraud")  # so only the on-demand features hold segment
+    with pytest.raises(ValidationError, match=r"On-demand feature\(s\) segment_code read segment of 'customers'"):
+        fs.change_features("customers", rename={"segment": "tier"})
+    with pytest.raises(ValidationError, match=r"segment_code read segment"):
+        fs.change_features("customers", drop=["segment"])
+    assert "segment" in fs.feature_group("customers").feature_names  # nothing changed
+    fs.delete_on_demand_feature("segment_code")
+    fs.change_features("customers", rename={"segment": "tier"})
