@@ -286,3 +286,54 @@ def test_a_feature_an_on_demand_feature_reads_cannot_be_renamed_or_dropped_from_
     assert "segment" in fs.feature_group("customers").feature_names  # nothing changed
     fs.delete_on_demand_feature("segment_code")
     fs.change_features("customers", rename={"segment": "tier"})
+
+
+def test_a_store_from_before_on_demand_features_opens_with_its_services(tmp_path):
+    """A store of schema version 10 (services without on-demand features) opens, gains the tables
+    and the column, and its services read as before, computing nothing."""
+    import sqlite3
+
+    path = tmp_path / "old"
+    with FeatureStore(str(path)) as fs:
+        fs.create_feature_group("customers", "customer_id", "ts", [Feature("customer_id", "Integral"), Feature("ts"),
+                                                                   Feature("age", "Integral")])
+        fs.put_record("customers", {"customer_id": 1, "ts": "2026-12-01T00:00:00Z", "age": 33})
+        fs.create_feature_service("ages", ["customers:age"])
+    con = sqlite3.connect(path / "featurestore.db")
+    con.executescript("""
+        DROP TABLE on_demand_features; DROP TABLE on_demand_versions;
+        CREATE TABLE old_versions AS SELECT name, version, features, description, tags, owner, created_us, created_by
+            FROM feature_service_versions;
+        DROP TABLE feature_service_versions;
+        ALTER TABLE old_versions RENAME TO feature_service_versions;
+        PRAGMA user_version = 10;
+    """)
+    con.close()
+    with FeatureStore(str(path)) as fs:
+        assert fs.feature_service("ages").on_demand == ()
+        assert fs.get_online_features("ages", [{"customer_id": 1}], as_dict=True)["values"]["age"] == [33]
+        fs.register_on_demand(OnDemandFeature("older", inputs=["customers:age"], outputs=[Feature("next_age", "Integral")],
+                                              sql="age + 1"))
+        fs.update_feature_service("ages", features=["customers:age", "on_demand:older"])
+        assert fs.get_online_features("ages", [{"customer_id": 1}], as_dict=True)["values"]["next_age"] == [34]
+
+
+def test_a_second_handle_serves_what_another_registered(tmp_path):
+    """Registered in one process's handle, served by another already open (a server): its plan
+    follows the registry, and it runs the stored text."""
+    path = str(tmp_path / "shared")
+    with FeatureStore(path) as writer, FeatureStore(path) as server:
+        make(writer)
+        rows = [{"customer_id": 3, "amount": 99.0}]
+        first = server.get_online_features("fraud", rows, as_dict=True)
+        assert first["values"] == writer.get_online_features("fraud", rows, as_dict=True)["values"]
+
+        @on_demand(inputs=["customers:segment"], outputs=[Feature("segment_code", "Integral")], mode="python",
+                   name="segment_code")
+        def segment_code_v2(batch):
+            return {"segment_code": [-1 for _ in batch["segment"]]}
+
+        writer.register_on_demand(segment_code_v2)
+        writer.update_feature_service("fraud", features=["customers:age", "customer_spend:*", "on_demand:spend_shape",
+                                                         "on_demand:segment_code", "on_demand:amount_vs_avg"])
+        assert server.get_online_features("fraud", rows, as_dict=True)["values"]["segment_code"] == [-1]
