@@ -61,6 +61,9 @@ class _Api:
         self.from_file = keys is not None and keys.path is not None and fs.governed
         self.follow = self.from_file or (keys is None and _published(fs))
         self._keys_of: Any = None  # the policy self.keys came from, when following
+        # access key id -> (its principal, the store seen as it): a view's guard keeps its decisions
+        # until the policy changes, so a caller's next request does not decide them again
+        self._views: dict[str, tuple[Any, FeatureStore]] = {}
 
     def keyring(self) -> Keyring | None:
         """The keys that sign requests now: a published policy's checked against the registry
@@ -75,6 +78,17 @@ class _Api:
                 else:
                     self.keys = Keyring([], file.path if file else None) if self.from_file else None
         return self.keys
+
+    def view(self, key: AccessKey | None) -> FeatureStore:
+        """The store as the key's principal sees it (the same view while the key's principal is)."""
+        if key is None or not key.principal:
+            return self.fs
+        hit = self._views.get(key.access_key_id)
+        if hit is None or hit[0] is not key.principal:
+            if len(self._views) > 1024:
+                self._views.clear()
+            hit = self._views[key.access_key_id] = (key.principal, self.fs.with_principal(key.principal))
+        return hit[1]
 
     def runtime_endpoint(self, op: str) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -111,7 +125,7 @@ class _Api:
             if key:
                 _authorize(key, op, params)
             region = region_of(request.headers.get("authorization"))
-            fs = self.fs.with_principal(key.principal) if key and key.principal else self.fs
+            fs = self.view(key)
             call = Call(fs, params, region, key.allows_group if key else None,
                         f"http:{key.access_key_id}" if key else "http-api")
             handler = vector[1] if vector else _HANDLERS[service][op]
