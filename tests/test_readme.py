@@ -129,20 +129,30 @@ def data_quality(ns: dict[str, Any], folder: Path) -> None:
     ns.update(t0="2026-09-01T00:00:00Z", t1="2026-09-11T00:00:00Z", t2="2026-09-22T00:00:00Z", timedelta=timedelta)
 
 
-def pipelines(ns: dict[str, Any], folder: Path) -> None:
-    """Supplies ``spend.sql`` (the sample store's own spend SQL, ``store.demo.SPEND_SQL``), the
-    ``customer_spend`` group it writes, and ``my_jobs.py`` with the ``score`` function the comment
-    sketches (importable: the folder is on ``sys.path``)."""
+def on_demand_features(ns: dict[str, Any], folder: Path) -> None:
+    """Supplies the ``customer_spend`` group the Pipelines section's pipeline writes (its features
+    as the sample store has them), with customer 43's 30-day average amount, 96.0, so an amount of
+    480.0 is five times it."""
     from store import Feature
+
+    fs = ns["fs"]
+    fs.create_feature_group("customer_spend", "customer_id", "event_time", [
+        Feature("customer_id", "Integral"), Feature("txn_count_7d", "Integral"), Feature("spend_7d", "Fractional"),
+        Feature("avg_amount_30d", "Fractional"), Feature("distinct_merchants_30d", "Integral"),
+        Feature("event_time", "String")])
+    fs.put_record("customer_spend", {"customer_id": 43, "txn_count_7d": 4, "spend_7d": 310.0, "avg_amount_30d": 96.0,
+                                     "distinct_merchants_30d": 3, "event_time": "2026-10-01T23:00:00Z"})
+
+
+def pipelines(ns: dict[str, Any], folder: Path) -> None:
+    """Supplies ``spend.sql`` (the sample store's own spend SQL, ``store.demo.SPEND_SQL``) and
+    ``my_jobs.py`` with the ``score`` function the comment sketches (importable: the folder is on
+    ``sys.path``); the ``customer_spend`` group it writes is the On-demand features section's."""
     from store.demo import SPEND_SQL
 
     (folder / "spend.sql").write_text(SPEND_SQL, encoding="utf-8")
     (folder / "my_jobs.py").write_text(
         "def score(ctx):\n    return ctx.sql('SELECT merchant_id, risk_score, event_time FROM merchants')\n")
-    ns["fs"].create_feature_group("customer_spend", "customer_id", "event_time", [
-        Feature("customer_id", "Integral"), Feature("txn_count_7d", "Integral"), Feature("spend_7d", "Fractional"),
-        Feature("avg_amount_30d", "Fractional"), Feature("distinct_merchants_30d", "Integral"),
-        Feature("event_time", "String")])
 
 
 def vectors_over_http(ns: dict[str, Any], folder: Path) -> None:
@@ -168,6 +178,7 @@ def vectors_over_http(ns: dict[str, Any], folder: Path) -> None:
 
 SETUP: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "Python API": python_api,
+    "On-demand features": on_demand_features,
     "Data quality": data_quality,
     "Pipelines": pipelines,
     "Feature vectors over HTTP": vectors_over_http,

@@ -1,5 +1,6 @@
 """Floor 13, ``featurestore``: the command line, a thin layer over ``FeatureStore`` (one call per
-command), one module per command group (``access``, ``pipelines``; ``kit`` holds what they share).
+command), one module per command group (``access``, ``pipelines``, ``entities``, ``services``,
+``on_demand``; ``kit`` holds what they share).
 
 Heavy libraries load inside commands so ``featurestore --help`` answers at once.
 
@@ -23,6 +24,7 @@ from .access import access, audit, encrypt, rekey
 from .pipelines import pipeline, scheduler
 from .entities import attach_entity, create_entity, entities, entity
 from .services import create_service, service, services
+from .on_demand import on_demand
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -697,3 +699,4 @@ main.add_command(attach_entity)
 main.add_command(services)
 main.add_command(service)
 main.add_command(create_service)
+main.add_command(on_demand)

@@ -2,6 +2,8 @@
 services, one ``FeatureStore`` call each."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .kit import echo_json, open_store
@@ -27,13 +29,18 @@ def services(ctx: click.Context, as_json: bool) -> None:
 @click.option("--version", type=int, default=None, help="An earlier version (default: the current one).")
 @click.option("--lookup", "lookups", multiple=True, metavar="KEY=VALUE",
               help="Read the service's online vector for one entity row: a key column and its value; repeat.")
+@click.option("--request", "requests", multiple=True, metavar="FIELD=VALUE",
+              help="With --lookup: a request value its on-demand features read (typed as they declare); repeat.")
 @click.option("--history", is_flag=True, help="Every version of the service, oldest first, as a JSON list.")
 @click.pass_context
-def service(ctx: click.Context, name: str, version: int | None, lookups: tuple[str, ...], history: bool) -> None:
-    """Show a feature service as JSON (with --lookup: its online vector for one entity row; with
-    --history: every version)."""
-    if history and (version is not None or lookups):
-        raise click.UsageError("--history lists every version: give it without --version and --lookup")
+def service(ctx: click.Context, name: str, version: int | None, lookups: tuple[str, ...], requests: tuple[str, ...],
+            history: bool) -> None:
+    """Show a feature service as JSON (with --lookup: its online vector for one entity row, each
+    feature's value, status and event time; with --history: every version)."""
+    if history and (version is not None or lookups or requests):
+        raise click.UsageError("--history lists every version: give it without --version, --lookup and --request")
+    if requests and not lookups:
+        raise click.UsageError("--request gives request values for a --lookup: give the entity row with --lookup")
     fs = open_store(ctx)
     if history:
         echo_json([s.to_dict() for s in fs.feature_service_history(name)])
@@ -47,8 +54,33 @@ def service(ctx: click.Context, name: str, version: int | None, lookups: tuple[s
         if not found or not key:
             raise click.UsageError(f"--lookup {item!r} must look like key=value")
         row[key] = int(value) if value.lstrip("-").isdigit() else value
-    vector = fs.get_online_features(name, [row], version=version)
-    echo_json({c: (None if vector[c].isna().iloc[0] else vector[c].iloc[0]) for c in vector.columns})
+    request = {}
+    for item in requests:
+        key, found, value = item.partition("=")
+        if not found or not key:
+            raise click.UsageError(f"--request {item!r} must look like field=value")
+        request[key] = value  # text; the store types it as the on-demand feature declares
+    got = fs.get_online_features(name, [row], version=version, request=request or None, as_dict=True)
+    echo_json(vector(got))
+
+
+def vector(got: dict[str, Any]) -> dict[str, Any]:
+    """One entity row of ``get_online_features(..., as_dict=True)`` as flat JSON: the keys, each
+    feature's value, then its ``__status`` and ``__event_time`` (ISO-8601; null for a feature
+    without a record, and for on-demand outputs, which are computed now)."""
+    from ..common.timeutil import us_to_iso
+
+    values, statuses, times = got["values"], got["statuses"], got["event_times"]
+    out = {k: values[k][0] for k in got["keys"]}
+    out |= {f: _plain(values[f][0]) for f in got["features"]}
+    out |= {f"{f}__status": statuses[f][0] for f in got["features"]}
+    out |= {f"{f}__event_time": None if times[f][0] is None else us_to_iso(times[f][0]) for f in got["features"]}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """NaN (0/0 in an on-demand output) as null, as the DataFrame's isna() has it: JSON has no NaN."""
+    return None if isinstance(value, float) and value != value else value
 
 
 @click.command("create-service")

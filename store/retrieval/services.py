@@ -7,8 +7,12 @@ as ``build_dataset`` names it: ``<feature>``, or ``<group>__<feature>`` on a cla
 dataset's columns, then one ``<column>__status`` column per feature: ``present`` (the record is
 live; its value may still be null), ``not_found`` (no live record, or a null key) or
 ``outside_ttl`` (the record is there but its TTL has passed; backends that drop expired records
-themselves, like Redis, answer ``not_found``). The feature columns equal the ones
-``build_dataset(entity_df, "service:NAME")`` gives at the entity rows' time "now".
+themselves, like Redis, answer ``not_found``). On-demand outputs come after the group features,
+in the service's order; an output's status is the worst of its inputs' statuses (``present`` only
+when every input is; present < not_found < outside_ttl), its event time is None (computed now),
+and its request values come from the entity rows' own keys, else ``request=`` (one dict for every
+row, or one per row). The feature columns equal the ones ``build_dataset(entity_df,
+"service:NAME")`` gives at the entity rows' time "now" (request values from its columns).
 
 Snapshot: on every online backend the vector is one consistent snapshot of every group, read in
 one batch for all entity rows: where the online store lives in the store's own database (the

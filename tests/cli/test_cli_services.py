@@ -35,11 +35,13 @@ def test_define_list_show_and_look_up(run, orders_csv):
     assert shown["features"] == ["orders:total", "orders:items"] and shown["version"] == 1
     assert json.loads(run("services", "--json").output)[0]["name"] == "basket"
     vector = json.loads(run("service", "basket", "--lookup", "cust_id=1011").output)
-    # The newest version of 1011 is row 961 (day 20): total 720.75, items 2.
+    # The newest version of 1011 is row 961 (day 20, 2026-11-20): total 720.75, items 2.
     assert vector == {"cust_id": 1011, "total": 720.75, "items": 2, "total__status": "present",
-                      "items__status": "present"}
+                      "items__status": "present", "total__event_time": "2026-11-20T00:00:00Z",
+                      "items__event_time": "2026-11-20T00:00:00Z"}
     missing = json.loads(run("service", "basket", "--lookup", "cust_id=5").output)
     assert missing["total"] is None and missing["total__status"] == "not_found"
+    assert missing["total__event_time"] is None
     r = run("service", "nosuch")
     assert r.exit_code == 1 and "Feature service 'nosuch' does not exist" in r.output
     r = run("service", "basket", "--lookup", "customer=1011")
@@ -63,6 +65,6 @@ def test_history_lists_every_version_oldest_first(run, orders_csv, tmp_path):
                                                  ["orders:total", "orders:items"]]
     assert versions[0]["description"] == "Basket model" and versions[2]["description"].endswith("all order features")
     r = run("service", "basket", "--history", "--version", "1")
-    assert r.exit_code == 2 and "without --version and --lookup" in r.output
+    assert r.exit_code == 2 and "without --version, --lookup and --request" in r.output
     r = run("service", "nosuch", "--history")
     assert r.exit_code == 1 and "Feature service 'nosuch' does not exist" in r.output
