@@ -252,6 +252,8 @@ class Plan:
                                           "clashing feature out", service=service.name, field=out)
                 taken[out.lower()] = out
         self.columns = [*self.names.values(), *(f.name for c, _ in self.computed for f in c.outputs)]
+        # per on-demand feature: (batch column, the vector column it comes from) for each input
+        self.feeds = [[(col, self.names[ref]) for ref, col in columns.items()] for _, columns in self.computed]
         self.groups = service.groups
         self.named = [[(f, self.names[(g.name, f)]) for f in feats] for g, feats in self.sel]
         self.column_names = [[column for _, column in named] for named in self.named]
@@ -311,11 +313,12 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
     if plan.computed:
         asked = _request_columns(plan, rows, request)
         who = _who(plan, rows)
-        for compiled, columns in plan.computed:
-            batch = {col: values[plan.names[ref]] for ref, col in columns.items()}
-            batch |= {f: asked[f] for f in compiled.feature.request}
+        for (compiled, _), feeds in zip(plan.computed, plan.feeds):
+            batch = {col: values[source] for col, source in feeds}
+            for f in compiled.feature.request:
+                batch[f] = asked[f]
             outputs = compiled.rows(batch, who)
-            status = _worst([statuses[plan.names[ref]] for ref in columns], len(rows))
+            status = _worst([statuses[source] for _, source in feeds], len(rows))
             for out in compiled.outputs:
                 values[out.name], statuses[out.name] = outputs[out.name], status
                 if as_dict:
@@ -449,6 +452,13 @@ def _request_columns(plan: Plan, rows: list[Mapping[str, Any]], request: Any) ->
                 not all(isinstance(r, Mapping) for r in request):
             raise ValidationError(f"request must be a dict of request values (for every entity row) or a list of "
                                   f"{len(rows)} dicts, one per entity row", field="request")
+    if len(rows) == 1 and type(request) is dict:  # one entity row and one dict: the common online call
+        row = rows[0]
+        try:
+            return {f: on_demand.request_values([row[f] if f in row else request[f]], kind, f)
+                    for f, kind in plan.request.items()}
+        except KeyError:
+            pass  # a field missing: the general path names it
     out = {}
     shared = request is None or isinstance(request, Mapping)
     for field_name, kind in plan.request.items():
