@@ -12,7 +12,8 @@ The core and its DuckDB semantics, kept exactly:
   on text; NULL in, NULL out elsewhere, and a NULL literal operand folds the operation to NULL
   without running the other side, as DuckDB's optimizer does.
 Anything else (casts, functions, ``%``) runs in DuckDB on both paths: still one answer, slower
-online. ``tests/model/test_expressions.py`` holds the compiled answers against DuckDB's.
+online. ``tests/retrieval/test_on_demand_expressions.py`` holds the compiled answers against
+DuckDB's.
 """
 from __future__ import annotations
 
