@@ -337,3 +337,13 @@ def test_a_second_handle_serves_what_another_registered(tmp_path):
         writer.update_feature_service("fraud", features=["customers:age", "customer_spend:*", "on_demand:spend_shape",
                                                          "on_demand:segment_code", "on_demand:amount_vs_avg"])
         assert server.get_online_features("fraud", rows, as_dict=True)["values"]["segment_code"] == [-1]
+
+
+def test_a_dataset_from_a_service_rebuilds_and_reproduces_with_its_on_demand_columns(fs):
+    entity = entity_frame(50)
+    entity["event_time"] = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    built = fs.build_dataset(entity, "service:fraud", name="fraud_train")
+    again = fs.rebuild_dataset(built.id)
+    assert again.definition["service"]["name"] == "fraud" and again.table.column_names == built.table.column_names
+    assert again.to_pandas()["amount_vs_avg_30d"].equals(built.to_pandas()["amount_vs_avg_30d"])
+    assert fs.dataset(built.id).table.equals(built.table)
