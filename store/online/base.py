@@ -16,7 +16,7 @@ applying a row twice, or late, is harmless under the newest-wins rule, nothing i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..databases import Connection
 from ..model.schema import Feature, FeatureGroup
@@ -108,6 +108,11 @@ class OnlineBackend(ABC):
     def reader(self, group: FeatureGroup) -> "Reader":
         """The group's reads compiled once (the caller keeps it while the definition holds)."""
         return Reader(self, group)
+
+    def each_reader(self, groups: Sequence[FeatureGroup]) -> Callable[[Sequence[Any]], Row] | None:
+        """A read of one identifier's row in each group and the registry version in one statement,
+        where the backend has one (the store's own SQLite); None: read group by group."""
+        return None
 
     def size_bytes(self, conn: Connection, group: FeatureGroup) -> int | None:
         """What the group's online records take, where the backend can tell cheaply (else None)."""

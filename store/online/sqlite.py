@@ -62,6 +62,15 @@ class DatabaseOnline(OnlineBackend):
                 found[key(row)] = row
         return found
 
+    def each_reader(self, groups: Sequence[FeatureGroup]) -> Callable[[Sequence[Any]], Row] | None:
+        """For SQLite: a read of one identifier's row in each of ``groups`` and the registry version
+        in one statement (``sqlite_tables.each_sql``), called with the key parameters; None elsewhere
+        (a server database's registry version is not a row to read)."""
+        if self.conns.name != "sqlite":
+            return None
+        sql, conns = tables.each_sql(groups), self.conns
+        return lambda args: conns.get().execute(sql, args).fetchone()
+
     def reader(self, group: FeatureGroup) -> Reader:
         return DatabaseReader(self, group)
 

@@ -155,6 +155,21 @@ def lookup_sql(group: FeatureGroup, where: str | None = None, versioned: bool = 
             f"ON {live} WHERE v.key = '{registry.VERSION_KEY}'")
 
 
+def each_sql(groups: Sequence[FeatureGroup]) -> str:
+    """One identifier's row of each group, and the registry version, in one statement: one
+    snapshot with no transaction around it (parameters: each group's key values, in order). A
+    row is the registry version, then per group its features in order, its ``_expires_us`` and its
+    ``_deleted`` (0 for a stored row, None for none; deleted rows are not read)."""
+    columns, joins = ["v.value"], []
+    for i, group in enumerate(groups):
+        alias = f"t{i}"
+        columns += [f"{alias}.{q(n)}" for n in group.feature_names] + [f"{alias}._expires_us", f"{alias}._deleted"]
+        joins.append(f"LEFT JOIN {table(group.name)} AS {alias} ON {key_where(group, alias + '.')} "
+                     f"AND {alias}._deleted = 0")
+    return (f"SELECT {', '.join(columns)} FROM {registry.VERSION_TABLE} AS v {' '.join(joins)} "
+            f"WHERE v.key = '{registry.VERSION_KEY}'")
+
+
 def decode(row: Sequence[Any], names: Sequence[str], json_cols: frozenset[int]) -> dict[str, Any]:
     """A stored row (after _expires_us) as a record dict, collections parsed, nulls dropped."""
     out = {}

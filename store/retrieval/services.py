@@ -252,6 +252,10 @@ class Plan:
                                           "clashing feature out", service=service.name, field=out)
                 taken[out.lower()] = out
         self.columns = [*self.names.values(), *(f.name for c, _ in self.computed for f in c.outputs)]
+        # One entity row on the store's SQLite: every group's row and the registry version in one
+        # statement (no transaction needed); per group, where its columns start in that row.
+        self.each = ctx.online.each_reader([g for g, _ in self.sel]) if snapshot.shared(ctx) else None
+        self.starts = [1 + sum(len(g.feature_names) + 2 for g, _ in self.sel[:i]) for i in range(len(self.sel))]
         # per on-demand feature: (batch column, the vector column it comes from) for each input
         self.feeds = [[(col, self.names[ref]) for ref, col in columns.items()] for _, columns in self.computed]
         self.groups = service.groups
@@ -293,17 +297,22 @@ def _serving_plan(ctx: "StoreContext", name: str, version: int | None) -> Plan:
 
 def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: int | None = None,
                     request: Any = None, as_dict: bool = False) -> Any:
-    shared = snapshot.shared(ctx)
-    with ctx.db.read() if shared else nullcontext():
-        plan = _serving_plan(ctx, name, version)
-        hidden = ctx.policy.governed and len(ctx.policy.visible(plan.groups)) < len(plan.groups)
-        if not hidden:
-            rows = _rows(entity_rows, plan.keys)
-            now = now_us()
-            if len(rows) == 1 and shared:
-                values, statuses, event_times, ids = _one_row(plan, rows[0], now, as_dict)
-            else:
-                values, statuses, event_times, ids = _many_rows(ctx, plan, rows, now, as_dict)
+    read = _at_once(ctx, name, version, entity_rows, as_dict)
+    if read is None:
+        shared = snapshot.shared(ctx)
+        with ctx.db.read() if shared else nullcontext():
+            plan = _serving_plan(ctx, name, version)
+            hidden = ctx.policy.governed and len(ctx.policy.visible(plan.groups)) < len(plan.groups)
+            if not hidden:
+                rows = _rows(entity_rows, plan.keys)
+                now = now_us()
+                if len(rows) == 1 and shared:
+                    values, statuses, event_times, ids = _one_row(plan, rows[0], now, as_dict)
+                else:
+                    values, statuses, event_times, ids = _many_rows(ctx, plan, rows, now, as_dict)
+    else:
+        plan, rows, (values, statuses, event_times, ids) = read
+        hidden = False
     if hidden:  # logged outside the read transaction, as a missing service (or group)
         if plan.service.name == ADHOC:
             group = next(g for g in plan.groups if not ctx.policy.may("viewer", g))
@@ -328,6 +337,54 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
         return {"keys": list(plan.keys), "features": list(plan.columns), "values": {**keys, **values},
                 "statuses": statuses, "event_times": event_times}
     return _frame(plan, keys, values, statuses)
+
+
+def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: Any,
+             as_dict: bool) -> tuple[Plan, list, tuple] | None:
+    """One entity row served by the cached plan's one statement (``Plan.each``), if the plan is
+    still the registry's (the statement reads its version) and the principal may read it all;
+    None: the ordinary way."""
+    plan = ctx.plans.get((name, version)) if type(name) is str else None
+    if plan is None or plan.each is None or type(entity_rows) is not list or len(entity_rows) != 1:
+        return None
+    if ctx.policy.governed and len(ctx.policy.visible(plan.groups)) < len(plan.groups):
+        return None
+    rows = _rows(entity_rows, plan.keys)
+    ids = [_record_id(look, columns, rows[0], 0) for look, columns in zip(plan.looks, plan.id_columns)]
+    args: list[Any] = []
+    for look, rid in zip(plan.looks, ids):
+        args.extend(rid if look.group.composite and rid is not None else
+                    [None] * len(look.group.identifiers) if rid is None else (rid,))
+    now = now_us()
+    found = plan.each(args)
+    if found is None or found[0] != plan.registry_version:
+        return None  # the registry moved: the ordinary way re-plans
+    values: dict[str, list[Any]] = {}
+    statuses: dict[str, list[str]] = {}
+    event_times: dict[str, list[Any]] = {}
+    for (group, _), look, named, positions, start, names, (at, kind) in zip(
+            plan.sel, plan.looks, plan.named, plan.positions, plan.starts, plan.column_names, plan.event_at):
+        width = len(group.feature_names)
+        expires, stored = found[start + width], found[start + width + 1]
+        live = stored is not None and (expires is None or expires > now)
+        statuses.update(dict.fromkeys(names, ["present" if live else "outside_ttl" if stored is not None
+                                              else "not_found"]))
+        if not live:
+            for column in names:
+                values[column] = [None]
+            times: list[Any] = [None]
+        elif look.json:
+            record = look.decode_one(found[start:start + width])
+            for f, column in named:
+                values[column] = [record.get(f)]
+            times = [None if record.get(group.event_time) is None else _event_us(record[group.event_time], kind)]
+        else:
+            for pos, column in positions:
+                values[column] = [found[start + pos]]
+            times = [None if found[start + at] is None else _event_us(found[start + at], kind)]
+        if as_dict:
+            event_times.update(dict.fromkeys(names, times))
+    return plan, rows, (values, statuses, event_times, [[i] for i in ids])
 
 
 def _one_row(plan: Plan, row: Mapping[str, Any], now: int, as_dict: bool) -> tuple[dict, dict, dict, list]:
