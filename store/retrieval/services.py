@@ -434,19 +434,19 @@ def _many_rows(ctx: "StoreContext", plan: Plan, rows: list[Mapping[str, Any]], n
         found = [live.get(i) if i is not None else None for i in ids]
         status = ["present" if r is not None else "outside_ttl" if i in expired else "not_found"
                   for i, r in zip(ids, found)]
+        statuses.update(dict.fromkeys([c for _, c in named], status))
         if positions is None:
             records = [None if r is None else look.decode_one(r) for r in found]
             for f, column in named:
                 values[column] = [None if r is None else r.get(f) for r in records]
-                statuses[column] = status
-        else:
+        else:  # rows to columns at C speed, a row of nulls for a key with no record
+            empty = (None,) * len(look.names)
+            by_column = list(zip(*[empty if r is None else r for r in found])) or [()] * len(look.names)
             for pos, column in positions:
-                values[column] = [None if r is None else r[pos] for r in found]
-                statuses[column] = status
+                values[column] = list(by_column[pos])
         if as_dict:
             times = [None if r is None or r[at] is None else _event_us(r[at], kind) for r in found]
-            for _, column in named:
-                event_times[column] = times
+            event_times.update(dict.fromkeys([c for _, c in named], times))
     return values, statuses, event_times, all_ids
 
 
