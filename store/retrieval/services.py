@@ -255,7 +255,13 @@ class Plan:
         # One entity row on the store's SQLite: every group's row and the registry version in one
         # statement (no transaction needed); per group, where its columns start in that row.
         self.each = ctx.online.each_reader([g for g, _ in self.sel]) if snapshot.shared(ctx) else None
-        self.starts = [1 + sum(len(g.feature_names) + 2 for g, _ in self.sel[:i]) for i in range(len(self.sel))]
+        self.widths = [len(g.feature_names) for g, _ in self.sel]
+        self.starts = [1 + sum(w + 2 for w in self.widths[:i]) for i in range(len(self.sel))]
+        # each key column: (the first group keyed by it, its place in that group's key or None for one column)
+        self.key_sources: dict[str, tuple[int, int | None]] = {}
+        for n, (g, _) in enumerate(self.sel):
+            for j, column in enumerate(entity_columns(g)):
+                self.key_sources.setdefault(column, (n, j if g.composite else None))
         # per on-demand feature: (batch column, the vector column it comes from) for each input
         self.feeds = [[(col, self.names[ref]) for ref, col in columns.items()] for _, columns in self.computed]
         self.groups = service.groups
@@ -352,9 +358,13 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
     rows = _rows(entity_rows, plan.keys)
     ids = [_record_id(look, columns, rows[0], 0) for look, columns in zip(plan.looks, plan.id_columns)]
     args: list[Any] = []
-    for look, rid in zip(plan.looks, ids):
-        args.extend(rid if look.group.composite and rid is not None else
-                    [None] * len(look.group.identifiers) if rid is None else (rid,))
+    for look, rid, columns in zip(plan.looks, ids, plan.id_columns):
+        if rid is None:
+            args.extend([None] * len(columns))
+        elif len(columns) > 1:
+            args.extend(rid)
+        else:
+            args.append(rid)
     now = now_us()
     found = plan.each(args)
     if found is None or found[0] != plan.registry_version:
@@ -362,9 +372,9 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
     values: dict[str, list[Any]] = {}
     statuses: dict[str, list[str]] = {}
     event_times: dict[str, list[Any]] = {}
-    for (group, _), look, named, positions, start, names, (at, kind) in zip(
-            plan.sel, plan.looks, plan.named, plan.positions, plan.starts, plan.column_names, plan.event_at):
-        width = len(group.feature_names)
+    for (group, _), look, named, positions, start, width, names, (at, kind) in zip(
+            plan.sel, plan.looks, plan.named, plan.positions, plan.starts, plan.widths, plan.column_names,
+            plan.event_at):
         expires, stored = found[start + width], found[start + width + 1]
         live = stored is not None and (expires is None or expires > now)
         statuses.update(dict.fromkeys(names, ["present" if live else "outside_ttl" if stored is not None
@@ -462,7 +472,7 @@ def _record_ids(look: lookups.Lookup, columns: list[str], rows: list[Mapping[str
 
 def _record_id(look: lookups.Lookup, columns: list[str], row: Mapping[str, Any], i: int) -> Any:
     group = look.group
-    if not group.composite:
+    if len(columns) == 1:
         value = row[columns[0]]
         if value is None or value != value:  # null (or NaN) key: nothing matches, as in a dataset
             return None
@@ -540,11 +550,9 @@ def _request_columns(plan: Plan, rows: list[Mapping[str, Any]], request: Any) ->
 def _key_values(plan: Plan, rows: list[Mapping[str, Any]], all_ids: list[list[Any]]) -> dict[str, list[Any]]:
     """Each key column as the entity rows give it, typed as the first group keyed by it has its key."""
     out: dict[str, list[Any]] = {}
-    for (group, _), ids in zip(plan.sel, all_ids):
-        for j, column in enumerate(entity_columns(group)):
-            if column not in out:
-                out[column] = [rows[n][column] if i is None else i[j] if group.composite else i
-                               for n, i in enumerate(ids)]
+    for column, (n, j) in plan.key_sources.items():
+        ids = all_ids[n]
+        out[column] = [rows[r][column] if i is None else i if j is None else i[j] for r, i in enumerate(ids)]
     return out
 
 
