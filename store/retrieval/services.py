@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 PREFIX = "service:"
 ADHOC = "features"  # the name of the unsaved service a list of references is read as
+MAX_PLANS = 256
 STATUSES = ("present", "not_found", "outside_ttl")
 _EARLIEST = -(2**62)  # a "now" before every expiry: what the TTL alone hides
 
@@ -297,6 +298,8 @@ def _serving_plan(ctx: "StoreContext", name: str, version: int | None) -> Plan:
             service = FeatureService(name=ADHOC, features=refs, on_demand=computed)
         else:
             service = registry.load(ctx.db.get(), name, version)
+        if len(ctx.plans) >= MAX_PLANS:  # lists of references vary without end: keep the cache bounded
+            ctx.plans.clear()
         plan = ctx.plans[key] = Plan(ctx, service, current)
     return plan
 
