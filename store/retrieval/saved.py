@@ -101,7 +101,10 @@ def _build_from(ctx: "StoreContext", node: dict[str, Any], known_at: Any, name: 
         from ..core.versions import current_names
 
         groups = {g: current_names(ctx, g, d.get("versions", {}).get(g, 1), feats) for g, feats in groups.items()}
-    features = [f"{g}:{f}" for g, feats in groups.items() for f in feats]
+    features: Any = [f"{g}:{f}" for g, feats in groups.items() for f in feats]
+    service = d.get("service") or {}
+    if service.get("on_demand"):  # its on-demand outputs are computed by the service version's plan
+        features = f"service:{service['name']}@{service['version']}"
     return build(
         ctx, _read_copy(ctx, copy), features, d["event_time_column"], d["keys"], known_at=known_at,
         include_deleted=d["include_deleted"], ttl_lookback=d["ttl_lookback"],
