@@ -2,6 +2,7 @@
 the catalog, versions, trying it online with its code, and a training set built from it."""
 from __future__ import annotations
 
+import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
 SPEND = ["txn_count_7d", "spend_7d", "avg_amount_30d", "distinct_merchants_30d"]
@@ -76,20 +77,37 @@ def test_a_new_version_keeps_the_history(fs):
     assert at.dataframe[1].value["feature"].tolist()[0] == "age"
 
 
-def test_try_it_reads_the_vector_with_latency_and_code(fs):
+def try_it(at, customer, merchant: str, amount: float | None = None):
+    at.number_input(key="service_try_fraud_detection_customer_id").set_value(customer)
+    at.text_input(key="service_try_fraud_detection_merchant_id").set_value(merchant)
+    if amount is not None:
+        at.number_input(key="service_try_fraud_detection_request_amount").set_value(amount)
+    return button(at, "Get online features").click().run()
+
+
+def test_try_it_reads_the_vector_with_latency_freshness_and_code(fs):
     customer = int(fs.as_of("customer_spend")["customer_id"].iloc[0])
     at = ok(page("services", service="fraud_detection", tab="Try it"))
-    at.number_input(key="service_try_fraud_detection_customer_id").set_value(customer)
-    at.text_input(key="service_try_fraud_detection_merchant_id").set_value("M0011")
-    ok(button(at, "Get online features").click().run())
+    assert "the request values `amount` (Fractional)" in texts(at)
+    ok(try_it(at, customer, "M0011", 450.0))
     vector = at.dataframe[0].value.set_index("feature")
-    assert len(vector) == 13 and set(vector["status"]) == {"present"}
+    assert len(vector) == 15 and set(vector["status"]) == {"present"}
     assert vector.loc["merchants:country", "column"] == "merchants__country"
     expected = fs.get_record("customers", customer)
     assert vector.loc["customers:risk_segment", "value"] == expected["risk_segment"]
-    assert "13 of 13 features present" in texts(at) and " ms**" in texts(at)
+    spend = fs.get_record("customer_spend", customer)
+    ratio = float(vector.loc["on_demand:amount_vs_customer_avg.amount_vs_avg_30d", "value"])
+    assert ratio == pytest.approx(450.0 / spend["avg_amount_30d"])
+    assert vector.loc["on_demand:amount_vs_customer_avg.amount_over_3x_avg", "value"] == \
+        str(int(450.0 > 3 * spend["avg_amount_30d"]))
+    # Freshness: the spend run's event time and its age; on-demand outputs are computed now.
+    assert vector.loc["customer_spend:avg_amount_30d", "event time"].startswith(spend["event_time"][:10])
+    assert vector.loc["customer_spend:avg_amount_30d", "age"].endswith(" ago")
+    assert vector.loc["on_demand:amount_vs_customer_avg.amount_vs_avg_30d", "event time"] == "computed now"
+    assert "15 of 15 features present" in texts(at) and " ms**" in texts(at) and "amount 450.0" in texts(at)
     code = "\n".join(c.value for c in at.code)
     assert f"get_online_features('fraud_detection', entity_rows=[{{'customer_id': {customer}, " in code
+    assert "request={'amount': 450.0}" in code and '"Request": {"amount": 450.0}' in code
     assert "/FeatureServices/fraud_detection/OnlineFeatures" in code and "SigV4Auth" in code
     assert "curl -s -X POST" in code and "--aws-sigv4" in code
 
@@ -99,9 +117,11 @@ def test_try_it_says_what_is_missing(studio_store):
     at.number_input(key="service_try_fraud_detection_customer_id").set_value(1)
     button(at, "Get online features").click().run()
     assert not at.exception and "Give a value for each key column: merchant_id." in at.error[0].value
-    at.text_input(key="service_try_fraud_detection_merchant_id").set_value("M9999")
-    ok(button(at, "Get online features").click().run())
-    assert set(at.dataframe[0].value["status"]) == {"not found"} and "0 of 13 features present" in texts(at)
+    try_it(at, 1, "M9999")
+    assert not at.exception and "Give a value for each request field: amount." in at.error[0].value
+    ok(try_it(at, 1, "M9999", 20.0))
+    assert set(at.dataframe[0].value["status"]) == {"not found"} and "0 of 15 features present" in texts(at)
+    assert set(at.dataframe[0].value["age"]) == {"—"}
     at.text_input(key="service_try_fraud_detection_merchant_id").set_value("nope")
     ok(button(at, "Get online features").click().run())  # a key of the wrong shape is still just "not found": no rule checks keys
 
@@ -118,8 +138,9 @@ def test_build_a_training_set_from_the_service(fs):
     at.text_input(key="dataset_name").set_value("fraud_training_v2")
     ok(button(at, "Build dataset").click().run())
     built = at.session_state["dataset"]
-    assert built.definition["service"] == {"name": "fraud_detection", "version": 1}
-    assert {"customers__country", "merchants__country", "spend_7d"} <= set(built.columns)
+    assert built.definition["service"] == {"name": "fraud_detection", "version": 1,
+                                           "on_demand": ["on_demand:amount_vs_customer_avg@1"]}
+    assert {"customers__country", "merchants__country", "spend_7d", "amount", "amount_vs_avg_30d"} <= set(built.columns)
     edges = {(e["src"], e["dst"]) for e in fs.lineage().edges}
     assert ("feature_service:fraud_detection", f"dataset:{built.id}") in edges
 
