@@ -86,7 +86,7 @@ def _python_help() -> None:
         st.caption("A Python function runs where the store serves, so it is registered from code (a notebook or a "
                    "deployment script), never typed into the studio. The store keeps its source and runs that text in "
                    "every process; `mode=\"python\"` takes and returns dicts of lists, cheaper for one row.")
-        st.code(od_ui.PYTHON_EXAMPLE.format(path=fs.path), language="python")
+        st.code(od_ui.python_example(fs.path), language="python")
 
 
 if not wanted:

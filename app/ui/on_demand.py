@@ -21,9 +21,13 @@ def amount_vs_avg(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"amount_vs_avg_30d": df["amount"] / df["avg_amount_30d"]})
 
 
-fs = FeatureStore({path!r})
+fs = FeatureStore(STORE_PATH)
 fs.register_on_demand(amount_vs_avg)  # needs the owner role on every group it reads
 '''
+
+
+def python_example(store_path: str) -> str:
+    return PYTHON_EXAMPLE.replace("STORE_PATH", repr(store_path))
 
 
 def request_text(feature: Any) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
 
+from store import Feature, on_demand
+
 SPEND = ["txn_count_7d", "spend_7d", "avg_amount_30d", "distinct_merchants_30d"]
 
 
@@ -152,6 +154,83 @@ def test_lineage_draws_groups_service_dataset_and_model(studio_store):
     assert '"feature_group:customers" -> "feature_service:fraud_detection"' in spec
     assert '"feature_service:fraud_detection" -> "dataset:' in spec
     assert '"feature_group:customers" -> "dataset:' not in spec  # shown once, through the service
+    # groups -> on-demand -> service: the on-demand node drawn in its own shape, linked to its page
+    assert 'URL="on_demand?feature=amount_vs_customer_avg"' in spec and "shape=invtrapezium" in spec
+    assert '"feature_group:customer_spend" -> "on_demand:amount_vs_customer_avg"' in spec
+    assert '"on_demand:amount_vs_customer_avg" -> "feature_service:fraud_detection"' in spec
     at = ok(page("lineage", node="feature_service:fraud_detection"))
     ok(button(at, "Open fraud_detection").click().run())
     assert at.title[0].value == "Feature service fraud_detection"
+    at = ok(page("lineage", node="on_demand:amount_vs_customer_avg"))
+    assert at.subheader[0].value == "On-demand feature: amount_vs_customer_avg"
+    ok(button(at, "Open amount_vs_customer_avg").click().run())
+    assert at.title[0].value == "On-demand feature amount_vs_customer_avg"
+
+
+@on_demand(inputs=["customer_spend:avg_amount_30d"], request={"amount": "Fractional"},
+           outputs=[Feature("amount_band", "Fractional")], mode="python")
+def strict_band(columns):
+    if any(a > 10_000 for a in columns["amount"]):
+        raise ValueError("amounts over 10,000 USD go to manual review")
+    return {"amount_band": [a // 100 for a in columns["amount"]]}
+
+
+@on_demand(inputs=["customer_spend:avg_amount_30d"], request={"amount": "Fractional"},
+           outputs=[Feature("amount_label", "Fractional")], mode="python")
+def texty_label(columns):
+    return {"amount_label": ["high" if a > 100 else 1.0 for a in columns["amount"]]}
+
+
+def serve_with(fs, feature) -> None:
+    fs.register_on_demand(feature)
+    fs.update_feature_service("fraud_detection", [*fs.feature_service("fraud_detection").refs,
+                                                  "on_demand:amount_vs_customer_avg", f"on_demand:{feature.name}"])
+
+
+@pytest.mark.parametrize("feature, amount, message", [
+    (strict_band, 20_000.0, "amounts over 10,000 USD go to manual review"),
+    (texty_label, 450.0, "amount_label"),  # a text where the output is Fractional
+])
+def test_try_it_shows_a_failing_on_demand_feature_as_a_message(fs, feature, amount, message):
+    serve_with(fs, feature)
+    customer = int(fs.as_of("customer_spend")["customer_id"].iloc[0])
+    at = ok(page("services", service="fraud_detection", tab="Try it"))
+    at = try_it(at, customer, "M0011", amount)
+    assert not at.exception and len(at.error) == 1 and message in at.error[0].value
+    assert "Traceback" not in at.error[0].value and not at.dataframe  # no vector shown
+
+
+def test_the_features_tab_shows_on_demand_features_with_their_sql(studio_store):
+    at = ok(page("services", service="fraud_detection"))
+    features = at.dataframe[0].value
+    computed = features[features["group"] == "on_demand:amount_vs_customer_avg@1"]
+    assert computed["feature"].tolist() == ["amount_vs_avg_30d", "amount_over_3x_avg"]
+    assert computed["type"].tolist() == ["Fractional", "Integral"]
+    listed = at.dataframe[1].value.iloc[0]
+    assert listed["on-demand feature"] == "amount_vs_customer_avg@1" and listed["kind"] == "SQL"
+    assert listed["inputs"] == "customer_spend:avg_amount_30d" and listed["request"] == "amount (Fractional)"
+    assert listed["outputs"] == "amount_vs_avg_30d (Fractional), amount_over_3x_avg (Integral)"
+    assert "amount / NULLIF(avg_amount_30d, 0)" in at.code[0].value and at.code[0].language == "sql"
+    assert "Request gives" in texts(at) and "`amount` (Fractional)" in texts(at)
+
+
+def test_define_a_service_with_an_on_demand_feature_and_version_it_with_python(fs):
+    at = ok(page("services"))
+    choice = at.multiselect(key="service_new_on_demand")
+    assert "reads customer_spend:avg_amount_30d + request amount (Fractional)" in choice.options[0]
+    choice.select("amount_vs_customer_avg").run()
+    assert "Callers will also give the request values `amount` (Fractional)." in texts(at)
+    ok(define(at, "amount_check"))  # no group feature picked: the on-demand feature's input is served
+    made = fs.feature_service("amount_check")
+    assert made.refs == ["customer_spend:avg_amount_30d"] and made.on_demand == (("amount_vs_customer_avg", 1),)
+
+    fs.register_on_demand(strict_band)
+    at = ok(page("services", service="amount_check", tab="New version"))
+    at.multiselect(key="service_edit_amount_check_1_on_demand").select("strict_band").run()
+    ok(button(at, "Save as version 2").click().run())
+    assert fs.feature_service("amount_check").on_demand == (("amount_vs_customer_avg", 1), ("strict_band", 1))
+    history = at.dataframe[0].value
+    assert history["changes"].tolist()[0] == "+on_demand:strict_band@1"
+    at.selectbox(key="service_version_amount_check").set_value(2).run()
+    code = [c for c in at.code if c.language == "python"]
+    assert code and "def strict_band(columns):" in code[0].value
