@@ -82,6 +82,11 @@ with engine_errors():
         st.caption(f"Version {service.version}, owned by {escape_markdown(service.owner or 'nobody')}: "
                    f"{plural(len(service.features), 'feature')} from {escape_markdown(', '.join(service.groups))}. "
                    "The dataset records the service and its version.")
+        if service.on_demand:
+            needs = {f: t for n, v in service.on_demand for f, t in fs.on_demand_feature(n, version=v).request.items()}
+            st.caption(f"It computes {escape_markdown(', '.join(f'{n}@{v}' for n, v in service.on_demand))} on "
+                       "demand" + (f": the entity table gives the request values as columns "
+                                   f"{', '.join(f'`{f}` ({t})' for f, t in needs.items())}." if needs else "."))
         chosen = service.groups
     else:
         chosen = st.multiselect("Feature groups", [g.name for g in groups], key="dataset_groups",

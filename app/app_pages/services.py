@@ -210,7 +210,9 @@ def _typed_input(label: str, kind: str, widget: str, where: Any, what: str) -> A
 
 def _shown(value: Any) -> str | None:
     """A vector's value as text; None for no value (null, or NaN in a float column)."""
-    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(round(value, 8)) if isinstance(value, float) else str(value)  # a ratio's 17 digits say nothing more
 
 
 def vector_table(result: dict[str, Any]) -> pd.DataFrame:
@@ -274,8 +276,8 @@ def render_try() -> None:
     given_text = ", ".join(f"{c} {v}" for c, v in {**row, **request}.items())
     st.markdown(f"**{found} of {plural(len(table), 'feature')} present** for {escape_markdown(given_text)} · "
                 f"read in **{ms:.2f} ms**")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"feature": st.column_config.TextColumn(width="medium")})
+    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,  # every row, no scroll
+                 column_config={"feature": st.column_config.TextColumn(width=360)})
     st.caption("Status: present (a live record; its value may still be empty), not found (no live record for the "
                "key) or expired (the record is older than the group's TTL); an on-demand output takes the worst "
                "status of its inputs. Event time: when the value took effect in its group; age: how long ago.")
