@@ -180,13 +180,17 @@ def feature_table(service_version: Any, version_computed: list[Any]) -> pd.DataF
         rows.append({"group": group_name, "feature": feature, "type": kind, "description": description})
     for odf in version_computed:
         rows += [{"group": f"on_demand:{odf.name}@{odf.version}", "feature": out.name, "type": out.type,
-                  "description": out.description or f"computed on demand ({odf.kind})"} for out in odf.outputs]
+                  "description": out.description or f"computed on demand ({'SQL' if odf.kind == 'sql' else 'Python'}) "
+                                                    f"from {', '.join([*odf.inputs, *odf.request])}"}
+                 for out in odf.outputs]
     return pd.DataFrame(rows)
 
 
 def render_features() -> None:
-    st.dataframe(feature_table(service, computed), hide_index=True,
-                 column_config={"description": st.column_config.TextColumn(width="large")})
+    table = feature_table(service, computed)
+    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,  # the on-demand outputs come last: no scroll
+                 column_config={"group": st.column_config.TextColumn(width=250),
+                                "description": st.column_config.TextColumn(width="large")})
     for g in groups:
         about = f" about {escape_markdown(g.entity)}" if g.entity else ""
         st.caption(f"{escape_markdown(g.name)}{about}: keyed by {keys_text(key_columns([g]))}"

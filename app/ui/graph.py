@@ -14,7 +14,7 @@ KINDS = {  # kind: (label, shape, fill colour)
     "pipeline": ("Pipeline", "hexagon", "#ffedd5"),
     "feature_group": ("Feature group", "box", "#dbeafe"),
     "feature": ("Feature", "ellipse", "#f8fafc"),
-    "on_demand": ("On-demand feature", "invtrapezium", "#cffafe"),
+    "on_demand": ("On-demand feature", "parallelogram", "#cffafe"),
     "feature_service": ("Feature service", "octagon", "#fce7f3"),
     "dataset": ("Dataset", "folder", "#dcfce7"),
     "model": ("Model", "component", "#ede9fe"),

@@ -69,7 +69,7 @@ def show(features: Sequence[Any], key: str) -> None:
                  column_config={"outputs": st.column_config.TextColumn(width="large")})
     for f in features:
         with st.expander(f"{f.name}@{f.version}: {'SQL' if f.kind == 'sql' else 'Python source'}",
-                         icon=":material/function:"):
+                         icon=":material/function:", expanded=len(features) <= 2):
             if f.description:
                 st.caption(escape_markdown(f.description))
             code, language = definition_code(f)

@@ -155,7 +155,7 @@ def test_lineage_draws_groups_service_dataset_and_model(studio_store):
     assert '"feature_service:fraud_detection" -> "dataset:' in spec
     assert '"feature_group:customers" -> "dataset:' not in spec  # shown once, through the service
     # groups -> on-demand -> service: the on-demand node drawn in its own shape, linked to its page
-    assert 'URL="on_demand?feature=amount_vs_customer_avg"' in spec and "shape=invtrapezium" in spec
+    assert 'URL="on_demand?feature=amount_vs_customer_avg"' in spec and "shape=parallelogram" in spec
     assert '"feature_group:customer_spend" -> "on_demand:amount_vs_customer_avg"' in spec
     assert '"on_demand:amount_vs_customer_avg" -> "feature_service:fraud_detection"' in spec
     at = ok(page("lineage", node="feature_service:fraud_detection"))
