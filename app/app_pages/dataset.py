@@ -172,7 +172,13 @@ with engine_errors():
     if features:
         with st.expander("Columns of the dataset", expanded=True):
             st.caption(NAMING)
-            st.dataframe(pd.DataFrame(fs.browser().feature_columns(columns, features, prefix)), hide_index=True)
+            named = pd.DataFrame(fs.browser().feature_columns(columns, features, prefix))
+            if service is not None and service.on_demand:  # computed after the join, named as their outputs
+                named = pd.concat([named, pd.DataFrame(
+                    [{"group": f"on_demand:{n}@{v}", "feature": out.name, "column": out.name}
+                     for n, v in service.on_demand for out in fs.on_demand_feature(n, version=v).outputs])],
+                    ignore_index=True)
+            st.dataframe(named, hide_index=True)
     if event_col is None:
         st.caption("Pick the entity event-time column to build a dataset.")
     if unkeyed:

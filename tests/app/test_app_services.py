@@ -137,6 +137,10 @@ def test_build_a_training_set_from_the_service(fs):
     assert at.segmented_control(key="dataset_pick").value == "A feature service"
     assert at.selectbox(key="dataset_service").value == "fraud_detection"
     assert at.toggle(key="dataset_prefix").disabled
+    assert "the entity table gives the request values as columns `amount` (Fractional)" in texts(at)
+    preview = at.dataframe[-1].value  # the columns the dataset will have, the on-demand outputs last
+    assert preview["column"].tolist()[-2:] == ["amount_vs_avg_30d", "amount_over_3x_avg"]
+    assert preview["group"].tolist()[-1] == "on_demand:amount_vs_customer_avg@1"
     at.text_input(key="dataset_name").set_value("fraud_training_v2")
     ok(button(at, "Build dataset").click().run())
     built = at.session_state["dataset"]
