@@ -207,7 +207,7 @@ def _typed_input(label: str, kind: str, widget: str, where: Any, what: str) -> A
         value = where.number_input(label, value=None, step=1, format="%d", key=widget, placeholder=f"Integral {what}")
         return None if value is None else int(value)
     if kind == "Fractional":
-        return where.number_input(label, value=None, key=widget, placeholder=f"Fractional {what}", format="%.2f")
+        return where.number_input(label, value=None, key=widget, placeholder=f"Fractional {what}")
     text = where.text_input(label, key=widget, placeholder=f"String {what}")
     return text.strip() or None
 
