@@ -188,7 +188,7 @@ def feature_table(service_version: Any, version_computed: list[Any]) -> pd.DataF
 
 def render_features() -> None:
     table = feature_table(service, computed)
-    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,  # the on-demand outputs come last: no scroll
+    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,  # on-demand last: no scroll
                  column_config={"group": st.column_config.TextColumn(width=250),
                                 "description": st.column_config.TextColumn(width="large")})
     for g in groups:
