@@ -274,7 +274,7 @@ def generate(scale: int = 1) -> dict[str, pd.DataFrame]:
     merchants = make_merchants(rng, 80 * scale)
     txns = in_cents(make_transactions(rng, cust, merchants, 12_000 * scale))
     spend = make_spend(txns[txns["amount"] <= MAX_AMOUNT])  # the spend pipeline sees what the store accepted
-    labels = txns[["transaction_id", "customer_id", "merchant_id", "t"]].assign(
+    labels = txns[["transaction_id", "customer_id", "merchant_id", "amount", "t"]].assign(
         is_fraud=label_fraud(rng, txns, cust, merchants, spend))
     gone = cust.closed < END
     deletes = pd.DataFrame({"customer_id": cust.ids[gone], "t": cust.closed[gone]}).sort_values("t", ignore_index=True)

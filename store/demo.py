@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import Conflict
+from .model.on_demand import OnDemandFeature
 from .model.schema import Feature
 from .common.timeutil import now_us
 
@@ -199,13 +200,25 @@ DATASET_FEATURES = [
     "customer_spend:txn_count_7d", "customer_spend:spend_7d", "customer_spend:avg_amount_30d",
     "customer_spend:distinct_merchants_30d",
 ]
+# The authorisation's amount against the customer's usual one: the amount is a request value (only
+# the authorisation has it), the 30-day mean comes from customer_spend; offline the training set's
+# entity table gives the amount, so the model trains on what serving computes.
+ON_DEMAND = OnDemandFeature(
+    "amount_vs_customer_avg", inputs=["customer_spend:avg_amount_30d"], request={"amount": "Fractional"},
+    outputs=[Feature("amount_vs_avg_30d", "Fractional", description="Amount over the customer's 30-day mean amount."),
+             Feature("amount_over_3x_avg", "Integral", description="1 when the amount is over 3 times the 30-day mean.")],
+    sql={"amount_vs_avg_30d": "amount / NULLIF(avg_amount_30d, 0)",
+         "amount_over_3x_avg": "CASE WHEN amount > 3 * avg_amount_30d THEN 1 WHEN amount <= 3 * avg_amount_30d "
+                               "THEN 0 END"},
+    description="How unusual the authorisation's amount is for this customer (null without 30-day history).")
 DATASET_KEYS = {"customers": "customer_id", "merchants": "merchant_id", "customer_spend": "customer_id"}
 # What the fraud model reads, once: served online by get_online_features, and the training set is
 # built from the same service, so training and serving see the same columns.
 SERVICE: dict[str, Any] = {
-    "name": SERVICE_NAME, "features": DATASET_FEATURES, "owner": "risk-ml",
+    "name": SERVICE_NAME, "features": [*DATASET_FEATURES, f"on_demand:{ON_DEMAND.name}"], "owner": "risk-ml",
     "description": "Features the card-fraud model scores an authorisation with: the paying customer's profile "
-                   "and rolling spend, and the merchant's risk. Entity rows give customer_id and merchant_id.",
+                   "and rolling spend, the merchant's risk, and the amount against the customer's 30-day mean. "
+                   "Entity rows give customer_id and merchant_id; the request gives the amount.",
     "tags": {"team": "risk", "model": "fraud"},
 }
 
@@ -234,8 +247,9 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     """Create the sample groups with their validation rules and monitors and fill them (the rows
     the rules refuse go to the quarantine): customer_spend by its pipeline over transactions,
     run after each monthly transactions file; apply the account closures and the late
-    merchant-score corrections, define the fraud model's feature service, build the training set
-    from it and register the model trained on it.
+    merchant-score corrections, register the on-demand amount feature, define the fraud model's
+    feature service, build the training set from it (the labels give each transaction's amount)
+    and register the model trained on it.
     Raises Conflict if a sample group already exists.
 
     The sample files have fixed dates; their whole timeline (labels included) is moved by whole
@@ -272,19 +286,20 @@ def seed(fs: FeatureStore, data_dir: str | None = None) -> dict[str, Any]:
     # A second, later write of past event times, so "known at" time travel shows what changed.
     corrected = fs.ingest("merchants", os.path.join(data_dir, "merchant_corrections.csv"),
                           source="merchant_corrections.csv").rows_written
+    fs.register_on_demand(ON_DEMAND)
     fs.create_feature_service(**SERVICE)
     dataset = fs.build_dataset(os.path.join(data_dir, "labels.csv"), f"service:{SERVICE_NAME}", "event_time",
                                DATASET_KEYS, name=DATASET_NAME)
     labels = dataset.table.column("is_fraud").to_pylist()
     fs.register_model(
         MODEL_NAME, [dataset.id], "Card-fraud classifier trained on the point-in-time training set.",
-        {"target": "is_fraud", "features": len(DATASET_FEATURES), "rows": len(labels),
+        {"target": "is_fraud", "features": len(DATASET_FEATURES) + len(ON_DEMAND.outputs), "rows": len(labels),
          "positive_rate": round(sum(labels) / len(labels), 4)},
     )
     return {"groups": [spec.name for spec in GROUPS], "rows_ingested": rows, "rows_quarantined": quarantined,
             "records_deleted": deleted,
             "merchant_versions_corrected": corrected, "timeline_shift_days": shift_days,
-            "service": SERVICE_NAME, "dataset_id": dataset.id, "dataset_name": DATASET_NAME,
+            "service": SERVICE_NAME, "on_demand": ON_DEMAND.name, "dataset_id": dataset.id, "dataset_name": DATASET_NAME,
             "dataset_rows": dataset.num_rows, "model": MODEL_NAME, "seconds": round(time.perf_counter() - started, 2)}
 
 

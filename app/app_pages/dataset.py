@@ -82,6 +82,11 @@ with engine_errors():
         st.caption(f"Version {service.version}, owned by {escape_markdown(service.owner or 'nobody')}: "
                    f"{plural(len(service.features), 'feature')} from {escape_markdown(', '.join(service.groups))}. "
                    "The dataset records the service and its version.")
+        if service.on_demand:
+            needs = {f: t for n, v in service.on_demand for f, t in fs.on_demand_feature(n, version=v).request.items()}
+            st.caption(f"It computes {escape_markdown(', '.join(f'{n}@{v}' for n, v in service.on_demand))} on "
+                       "demand" + (f": the entity table gives the request values as columns "
+                                   f"{', '.join(f'`{f}` ({t})' for f, t in needs.items())}." if needs else "."))
         chosen = service.groups
     else:
         chosen = st.multiselect("Feature groups", [g.name for g in groups], key="dataset_groups",
@@ -167,7 +172,13 @@ with engine_errors():
     if features:
         with st.expander("Columns of the dataset", expanded=True):
             st.caption(NAMING)
-            st.dataframe(pd.DataFrame(fs.browser().feature_columns(columns, features, prefix)), hide_index=True)
+            named = pd.DataFrame(fs.browser().feature_columns(columns, features, prefix))
+            if service is not None and service.on_demand:  # computed after the join, named as their outputs
+                named = pd.concat([named, pd.DataFrame(
+                    [{"group": f"on_demand:{n}@{v}", "feature": out.name, "column": out.name}
+                     for n, v in service.on_demand for out in fs.on_demand_feature(n, version=v).outputs])],
+                    ignore_index=True)
+            st.dataframe(named, hide_index=True)
     if event_col is None:
         st.caption("Pick the entity event-time column to build a dataset.")
     if unkeyed:

@@ -1,4 +1,4 @@
-"""Lineage: sources → feature groups → features → feature services → datasets → models,
+"""Lineage: sources → feature groups → features → on-demand features → feature services → datasets → models,
 filterable, focusable on one node with its details; clicking a node in the drawing opens its page."""
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ if focus:
     elif node["kind"] == "feature_service" and not props.get("deleted"):
         if st.button(f"Open {node['name']}", icon=":material/hub:"):
             open_page("services", service=node["name"])
+    elif node["kind"] == "on_demand" and not props.get("deleted"):
+        if st.button(f"Open {node['name']}", icon=":material/function:"):
+            open_page("on_demand", feature=node["name"])
     elif node["kind"] == "feature" and props.get("group"):
         if st.button(f"Open {props['group']}", icon=":material/table_chart:"):
             open_page("group", group=props["group"], tab="Schema")

@@ -14,11 +14,12 @@ KINDS = {  # kind: (label, shape, fill colour)
     "pipeline": ("Pipeline", "hexagon", "#ffedd5"),
     "feature_group": ("Feature group", "box", "#dbeafe"),
     "feature": ("Feature", "ellipse", "#f8fafc"),
+    "on_demand": ("On-demand feature", "parallelogram", "#cffafe"),
     "feature_service": ("Feature service", "octagon", "#fce7f3"),
     "dataset": ("Dataset", "folder", "#dcfce7"),
     "model": ("Model", "component", "#ede9fe"),
 }
-DEFAULT_KINDS = ["source", "writer", "pipeline", "feature_group", "feature_service", "dataset", "model"]
+DEFAULT_KINDS = ["source", "writer", "pipeline", "feature_group", "on_demand", "feature_service", "dataset", "model"]
 
 
 def node_url(node: dict[str, Any]) -> str:
@@ -33,6 +34,8 @@ def node_url(node: dict[str, Any]) -> str:
         return "pipelines?" + urlencode({"pipeline": node["name"]})
     if node["kind"] == "feature_service" and not props.get("deleted"):
         return "services?" + urlencode({"service": node["name"]})
+    if node["kind"] == "on_demand" and not props.get("deleted"):
+        return "on_demand?" + urlencode({"feature": node["name"]})
     return "lineage?" + urlencode({"node": node["id"]})
 
 

@@ -18,6 +18,7 @@ PAGES = {
     "create": ("app_pages/create.py", "Create", ":material/add_box:"),
     "ingest": ("app_pages/ingest.py", "Ingest", ":material/upload_file:"),
     "services": ("app_pages/services.py", "Feature services", ":material/hub:"),
+    "on_demand": ("app_pages/on_demand.py", "On-demand features", ":material/function:"),
     "dataset": ("app_pages/dataset.py", "Dataset builder", ":material/join_inner:"),
     "datasets": ("app_pages/datasets.py", "Datasets", ":material/dataset:"),
     "time_travel": ("app_pages/time_travel.py", "Time travel", ":material/history:"),
@@ -28,7 +29,7 @@ PAGES = {
     "audit": ("app_pages/audit.py", "Audit", ":material/policy:"),
 }
 SECTIONS = {"Discover": ["catalog", "entities", "group", "lineage"],
-            "Build": ["create", "ingest", "pipelines", "services", "dataset", "datasets"],
+            "Build": ["create", "ingest", "pipelines", "services", "on_demand", "dataset", "datasets"],
             "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage", "audit"]}
 # Pages a principal is not shown unless it may use them (the pages check again, as does the engine).
 NEEDS: dict[str, Callable[[FeatureStore], bool]] = {

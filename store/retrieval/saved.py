@@ -102,8 +102,8 @@ def _build_from(ctx: "StoreContext", node: dict[str, Any], known_at: Any, name: 
 
         groups = {g: current_names(ctx, g, d.get("versions", {}).get(g, 1), feats) for g, feats in groups.items()}
     features: Any = [f"{g}:{f}" for g, feats in groups.items() for f in feats]
-    service = d.get("service")
-    if service:  # the service version it was built from: the same columns, its on-demand features computed
+    service = d.get("service") or {}
+    if service.get("on_demand"):  # its on-demand outputs are computed by the service version's plan
         features = f"service:{service['name']}@{service['version']}"
     return build(
         ctx, _read_copy(ctx, copy), features, d["event_time_column"], d["keys"], known_at=known_at,

@@ -21,7 +21,8 @@ def test_build_from_the_sample_labels_records_lineage_and_downloads(fs):
     ok(button(at, "Build dataset").click().run())
     assert "Dataset **fraud_v2**" in at.success[0].value and "12,000 rows" in at.success[0].value
     preview = at.dataframe[-1].value
-    assert list(preview.columns)[:5] == ["transaction_id", "customer_id", "merchant_id", "event_time", "is_fraud"]
+    assert list(preview.columns)[:6] == ["transaction_id", "customer_id", "merchant_id", "amount", "event_time",
+                                         "is_fraud"]
     assert "risk_score" in preview.columns and "category" not in preview.columns and len(preview) == 200
     node = next(n for n in fs.lineage().nodes if n["kind"] == "dataset" and n["name"] == "fraud_v2")
     assert node["properties"]["definition"]["features"] == ["customers", "merchants:risk_score"]

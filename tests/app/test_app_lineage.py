@@ -17,7 +17,8 @@ def test_the_whole_graph_with_its_edge_table(studio_store):
     spec = dot(at)
     for name in ("customers.csv", "labels.csv", "fraud_training_v1", "fraud_model_v1", "python-sdk"):
         assert f'label="{name}"' in spec
-    assert 'URL="group?group=customers"' in spec and "feature:" not in spec
+    assert 'URL="group?group=customers"' in spec and '"feature:' not in spec  # no feature node (hidden by default)
+    assert 'label="amount_vs_customer_avg", shape=parallelogram' in spec  # on-demand features are shown
     edges = at.dataframe[0].value
     assert {"ingested_into", "trained", "entity_table_of", "via 6 features"} <= set(edges["relation"])
     assert edges.set_index("relation").loc["trained", "to"] == "fraud_model_v1"

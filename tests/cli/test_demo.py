@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from store import FeatureStore
-from store.demo import (DATA_DIR, DATASET_FEATURES, DATASET_NAME, MODEL_NAME, SERVICE_NAME, is_empty, samples_dir, seed,
-                        seed_if_empty)
+from store.demo import (DATA_DIR, DATASET_FEATURES, DATASET_NAME, MODEL_NAME, ON_DEMAND, SERVICE_NAME, is_empty,
+                        samples_dir, seed, seed_if_empty)
 
 GROUPS = ["customers", "merchants", "transactions", "customer_spend"]
 SEEDED: list[str] = []  # the seeded store's samples folder, once the fixture made it
@@ -105,16 +105,32 @@ def test_the_model_is_trained_on_a_dataset_built_from_the_fraud_service(seeded):
     service = fs.feature_service(SERVICE_NAME)
     assert summary["service"] == SERVICE_NAME and service.refs == DATASET_FEATURES
     assert service.groups == ["customers", "merchants", "customer_spend"] and service.owner == "risk-ml"
-    definition = fs.dataset(summary["dataset_id"]).definition
-    assert definition["service"] == {"name": SERVICE_NAME, "version": 1}
+    assert service.on_demand == ((ON_DEMAND.name, 1),) and summary["on_demand"] == ON_DEMAND.name
+    dataset = fs.dataset(summary["dataset_id"])
+    assert dataset.definition["service"] == {"name": SERVICE_NAME, "version": 1,
+                                             "on_demand": [f"on_demand:{ON_DEMAND.name}@1"]}
     edges = {(e["src"], e["relation"], e["dst"]) for e in fs.lineage().edges}
     assert (f"feature_service:{SERVICE_NAME}", "used_by", f"dataset:{summary['dataset_id']}") in edges
     assert ("feature:customer_spend.spend_7d", "served_by", f"feature_service:{SERVICE_NAME}") in edges
+    # groups -> on-demand -> service -> dataset -> model
+    assert ("feature:customer_spend.avg_amount_30d", "computes", f"on_demand:{ON_DEMAND.name}") in edges
+    assert (f"on_demand:{ON_DEMAND.name}", "served_by", f"feature_service:{SERVICE_NAME}") in edges
+
+    # The training set computed the amount against the 30-day mean from the labels' amounts.
+    table = dataset.to_pandas()
+    assert table["amount"].tolist() == read("labels")["amount"].tolist()
+    known = table.dropna(subset=["avg_amount_30d"])
+    assert len(known) > len(table) // 2
+    assert (known["amount_vs_avg_30d"] - known["amount"] / known["avg_amount_30d"]).abs().max() < 1e-9
+    assert ((known["amount"] > 3 * known["avg_amount_30d"]).astype(int) == known["amount_over_3x_avg"]).all()
+    assert table.loc[table["avg_amount_30d"].isna(), "amount_vs_avg_30d"].isna().all()
 
     labels = read("labels").tail(3)  # the latest labels: served online as the training set has them
-    vector = fs.get_online_features(SERVICE_NAME, labels[["customer_id", "merchant_id"]].to_dict("records"))
+    vector = fs.get_online_features(SERVICE_NAME, labels[["customer_id", "merchant_id", "amount"]].to_dict("records"))
     assert vector["customer_id"].tolist() == labels["customer_id"].tolist()
     assert {"risk_segment", "customers__country", "merchants__country", "spend_7d__status"} <= set(vector.columns)
+    expected = labels["amount"].to_numpy() / vector["avg_amount_30d"].to_numpy()
+    assert vector["amount_vs_avg_30d"].tolist() == pytest.approx(expected.tolist(), nan_ok=True)
 
 
 def test_closed_customers_are_gone_online_but_keep_their_history(seeded):

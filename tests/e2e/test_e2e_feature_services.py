@@ -53,7 +53,7 @@ def test_define_try_and_train_from_a_service(page, seeded):
     page.get_by_role("textbox", name="merchant_id").fill("M0011")
     page.get_by_role("button", name="Get online features").click()
     settle(page, "5 of 5 features present")
-    expect(page.get_by_text(re.compile(r"read in \d+\.\d ms"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"read in \d+\.\d+ ms"))).to_be_visible()
     cells = page.locator("td[role=gridcell]")
     expect(cells.filter(has_text=re.compile(f"^{re.escape(str(spend['spend_7d']))}$")).first).to_be_attached()
     expect(page.get_by_text("/FeatureServices/checkout_risk/OnlineFeatures", exact=False).first).to_be_attached()
@@ -91,3 +91,55 @@ def test_define_try_and_train_from_a_service(page, seeded):
     settle(page, "Features of version")
     assert "tab=Versions" in page.url
     shot(page, "services_versions", full_page=True)
+
+
+def test_the_sample_fraud_service_computes_the_amount_against_the_30_day_mean(page, seeded):
+    with FeatureStore(seeded.store) as fs:
+        customer = int(fs.as_of("customer_spend")["customer_id"].iloc[0])
+        mean = fs.get_record("customer_spend", customer)["avg_amount_30d"]
+    page.goto("/services?service=fraud_detection")
+    settle(page, "Feature service fraud_detection")
+    expect(page.get_by_text("amount / NULLIF(avg_amount_30d, 0)", exact=False).first).to_be_attached()
+    shot(page, "services_on_demand_features", full_page=True)
+
+    page.get_by_role("tab", name="Try it").click()
+    settle(page, "Get online features")
+    page.get_by_role("spinbutton", name="customer_id").fill(str(customer))
+    page.get_by_role("textbox", name="merchant_id").fill("M0011")
+    page.get_by_role("spinbutton", name="amount").fill("450")
+    page.get_by_role("button", name="Get online features").click()
+    settle(page, "15 of 15 features present")
+    cells = page.locator("td[role=gridcell]")
+    ratio = str(450.0 / mean)
+    expect(cells.filter(has_text=re.compile("^" + re.escape(ratio[:6]))).first).to_be_attached()
+    expect(cells.filter(has_text="computed now").first).to_be_attached()
+    expect(cells.filter(has_text=re.compile(r"^\d+ (h|min|d) ago$")).first).to_be_attached()
+    expect(page.get_by_text("'amount': 450.0", exact=False).first).to_be_attached()  # the snippet has it
+    shot(page, "services_try_on_demand", full_page=True)
+
+    page.get_by_role("button", name="Build a training set").click()
+    settle(page, "Dataset builder")
+    page.get_by_text("Sample label file", exact=True).click()
+    settle(page, "computes amount_vs_customer_avg@1 on demand")
+    page.get_by_role("textbox", name="Dataset name").fill("fraud_training_v2")
+    page.get_by_role("textbox", name="Dataset name").press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Build dataset").click()
+    settle(page, "recorded in lineage")
+    shot(page, "services_dataset_on_demand", full_page=True)
+    with FeatureStore(seeded.store) as fs:
+        built = next(d for d in fs.datasets() if d["name"] == "fraud_training_v2")
+        assert built["definition"]["service"]["on_demand"] == ["on_demand:amount_vs_customer_avg@1"]
+        table = fs.dataset(built["id"]).to_pandas()
+        known = table.dropna(subset=["avg_amount_30d"])
+        assert ((known["amount_vs_avg_30d"] - known["amount"] / known["avg_amount_30d"]).abs() < 1e-9).all()
+
+    page.goto("/on_demand")
+    settle(page, "Select a row to see its definition")
+    shot(page, "on_demand_list", full_page=True)
+    page.goto("/on_demand?feature=amount_vs_customer_avg")
+    settle(page, "On-demand feature amount_vs_customer_avg")
+    shot(page, "on_demand_detail", full_page=True)
+    page.goto("/lineage?node=on_demand%3Aamount_vs_customer_avg")
+    settle(page, "On-demand feature: amount_vs_customer_avg")
+    shot(page, "on_demand_lineage", full_page=True)
