@@ -17,7 +17,9 @@ Two kinds:
 
 An input column is named as the feature (``<group>__<feature>`` where two input groups share the
 name); a request field by its name. Outputs are typed Features; a value the type cannot hold is an
-error naming the function and the entity row, never a silent null.
+error naming the function and the entity row, never a silent null. ``rules`` are row rules over
+the outputs (``store.model.rules``): a computed value that breaks one is an error naming the rule,
+the function and the entity row (severity ``warn``: a warning, the value kept), online and offline.
 
 Studio-facing: ``OnDemandFeature``.
 """
@@ -26,10 +28,13 @@ from __future__ import annotations
 import inspect
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..errors import ValidationError
-from .schema import FEATURE_TYPES, Feature, check_name, check_text
+from ..errors import NotFound, ValidationError
+from .schema import FEATURE_TYPES, Feature, FeatureGroup, check_name, check_text
+
+if TYPE_CHECKING:
+    from .rules import Rule
 
 KINDS, MODES = ("sql", "python"), ("pandas", "python")
 PREFIX = "on_demand:"
@@ -92,6 +97,7 @@ class OnDemandFeature:
     version: int = 1
     created_at: int | None = None
     created_by: str = ""
+    rules: tuple[dict[str, Any], ...] = ()  # row rules over the outputs (store.model.rules' form)
     function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +117,40 @@ class OnDemandFeature:
             raise ValidationError(f"On-demand feature {self.name!r}: mode must be 'pandas' or 'python', got "
                                   f"{self.mode!r}", on_demand=self.name, field="mode")
         check_text(self.description, f"Description of on-demand feature {self.name!r}")
+        if isinstance(self.rules, dict) or not isinstance(self.rules, (list, tuple)):
+            raise ValidationError(f"On-demand feature {self.name!r}: rules must be a list of rules like "
+                                  "[{'feature': 'ratio', 'check': 'between', 'min': 0}]", on_demand=self.name, field="rules")
+        object.__setattr__(self, "rules", tuple(dict(r) if isinstance(r, dict) else r for r in self.rules))
+        self.checks()  # refuses a rule that does not fit the outputs
+
+    def outputs_group(self) -> FeatureGroup:
+        """The outputs seen as a group's features, which is what rules are written over (its key
+        and event time are placeholders: rules on outputs judge values only)."""
+        first = self.outputs[0].name
+        return FeatureGroup(name=self.name, identifiers=(first,), event_time=first, features=self.outputs)
+
+    def checks(self) -> list["Rule"]:
+        """The rules, parsed against the outputs: row rules only (a value is judged as it is
+        computed; there is no batch), and no ``unique`` (entity rows may repeat)."""
+        from .rules import parse
+
+        if not self.rules:
+            return []
+        try:
+            rules = parse(self.outputs_group(), list(self.rules))
+        except NotFound:
+            raise ValidationError(f"On-demand feature {self.name!r}: a rule names a feature that is not one of its "
+                                  f"outputs ({', '.join(self.output_names)})", on_demand=self.name,
+                                  field="rules") from None
+        except ValidationError as exc:
+            raise ValidationError(f"On-demand feature {self.name!r}: {exc.message}", on_demand=self.name,
+                                  field="rules") from None
+        wrong = [r.name for r in rules if not r.row_level or r.check == "unique"]
+        if wrong:
+            raise ValidationError(f"On-demand feature {self.name!r}: rule {wrong[0]!r} judges a batch or uniqueness; "
+                                  "an on-demand output takes row rules (not_null, between, in, not_in, regex, length, "
+                                  "expression)", on_demand=self.name, field="rules")
+        return rules
 
     def _sql(self, sql: Any) -> dict[str, str]:
         if isinstance(sql, str):
@@ -154,7 +194,7 @@ class OnDemandFeature:
                 "request": dict(self.request), "outputs": [{"name": f.name, "type": f.type} for f in self.outputs],
                 "sql": dict(self.sql) if self.sql is not None else None, "source": self.source, "mode": self.mode,
                 "description": self.description, "owner": self.owner, "created_at": self.created_at,
-                "created_by": self.created_by}
+                "created_by": self.created_by, "rules": [dict(r) for r in self.rules]}
 
 
 def function_source(fn: Callable[..., Any], name: str) -> str:
@@ -176,8 +216,8 @@ def function_source(fn: Callable[..., Any], name: str) -> str:
 
 
 def on_demand(inputs: Sequence[str] = (), outputs: Sequence[Feature] | Feature = (), request: dict[str, str] | None = None,
-              mode: str = "pandas", name: str | None = None,
-              description: str = "") -> Callable[[Callable[..., Any]], OnDemandFeature]:
+              mode: str = "pandas", name: str | None = None, description: str = "",
+              rules: Sequence[dict[str, Any]] = ()) -> Callable[[Callable[..., Any]], OnDemandFeature]:
     """Decorate a function as an on-demand feature (register it with ``fs.register_on_demand``)::
 
         @on_demand(inputs=["customer_spend:avg_amount_30d"], request={"amount": "Fractional"},
@@ -188,7 +228,8 @@ def on_demand(inputs: Sequence[str] = (), outputs: Sequence[Feature] | Feature =
     def wrap(fn: Callable[..., Any]) -> OnDemandFeature:
         title = name or getattr(fn, "__name__", "")
         return OnDemandFeature(name=title, inputs=tuple(inputs), outputs=outputs, request=request or {},
-                               source=function_source(fn, title), mode=mode, description=description, function=fn)
+                               source=function_source(fn, title), mode=mode, description=description,
+                               rules=tuple(rules), function=fn)
     return wrap
 
 

@@ -45,7 +45,8 @@ def missing(name: str, version: int | None = None) -> NotFound:
 def _definition(feature: OnDemandFeature) -> str:
     return json.dumps({"inputs": list(feature.inputs), "outputs": [[f.name, f.type] for f in feature.outputs],
                        "request": feature.request, "sql": feature.sql, "source": feature.source, "mode": feature.mode,
-                       "description": feature.description, "owner": feature.owner})
+                       "description": feature.description, "owner": feature.owner,
+                       **({"rules": [dict(r) for r in feature.rules]} if feature.rules else {})})
 
 
 def register(conn: Connection, feature: OnDemandFeature, now: int) -> tuple[int, bool]:
@@ -95,7 +96,7 @@ def load(conn: Connection, name: str, version: int | None = None) -> OnDemandFea
     return OnDemandFeature(name=name, inputs=tuple(d["inputs"]), outputs=tuple(Feature(n, t) for n, t in d["outputs"]),
                            request=d["request"], sql=d["sql"], source=d["source"], mode=d["mode"],
                            description=d["description"], owner=d["owner"], version=wanted, created_at=row[1],
-                           created_by=row[2])
+                           created_by=row[2], rules=tuple(d.get("rules", ())))
 
 
 def names(conn: Connection) -> list[str]:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..common.timeutil import now_us
 from ..errors import AccessDenied, ValidationError
+from ..common.warn import warn_user
 from ..model import expressions
+from ..model.rules import RecordChecker, check_batch, reason
 from ..model.on_demand import OnDemandFeature
 from ..model.schema import Feature
 from .. import registry as group_registry
@@ -42,7 +44,7 @@ def register(ctx: "StoreContext", feature: OnDemandFeature) -> OnDemandFeature:
     types = input_types(ctx, feature)
     stored = OnDemandFeature(name=feature.name, inputs=feature.inputs, outputs=feature.outputs, request=feature.request,
                              sql=feature.sql, source=feature.source, mode=feature.mode, description=feature.description,
-                             owner=feature.owner or ctx.policy.name, created_by=ctx.policy.name)
+                             owner=feature.owner or ctx.policy.name, created_by=ctx.policy.name, rules=feature.rules)
     compiled = compile_feature(stored, types)
     compiled.smoke()
     now = now_us()
@@ -127,6 +129,8 @@ class Compiled:
         self.feature, self.types = feature, types
         self.outputs: tuple[Feature, ...] = feature.outputs
         self.kinds = {f.name: _PLAIN[f.type] for f in feature.outputs}
+        self.rules = feature.checks()
+        self.checker = RecordChecker(feature.outputs_group(), self.rules) if self.rules else None
         self.exprs: dict[str, expressions.Expression] = {}
         self.function: Callable[..., Any] | None = None
         if feature.sql is not None:
@@ -151,10 +155,24 @@ class Compiled:
         refused when registered, not when first served."""
         import pyarrow as pa
 
-        self.table(pa.table({c: pa.array([], _arrow(t)) for c, t in self.types.items()}))
+        self._table(pa.table({c: pa.array([], _arrow(t)) for c, t in self.types.items()}), str)
 
     def rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
-        """The outputs for a few rows (``columns``: each input column's Python values)."""
+        """The outputs for a few rows (``columns``: each input column's Python values), judged by
+        the rules one row at a time (``RecordChecker``: the verdicts ``table`` gives)."""
+        out = self._rows(columns, who)
+        if self.checker is not None:
+            n = len(next(iter(out.values())))
+            warned: dict[str, int] = {}
+            for i in range(n):
+                for rule in self.checker.failures({name: values[i] for name, values in out.items()}):
+                    if rule.severity != "warn":
+                        raise self._broken(rule, who(i))
+                    warned[rule.name] = warned.get(rule.name, 0) + 1
+            self._warn(warned, n)
+        return out
+
+    def _rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
         n = len(next(iter(columns.values()))) if columns else 0
         if self.exprs and self.fast:
             rows = [{c: v[0] for c, v in columns.items()}] if n == 1 else \
@@ -175,15 +193,40 @@ class Compiled:
         import pyarrow as pa
 
         table = pa.table({c: pa.array(columns[c], _arrow(t)) for c, t in self.types.items()})
-        out_table = self.table(table, who)
+        out_table = self._table(table, who)
         return {f.name: out_table.column(f.name).to_pylist() for f in self.outputs}
 
     def table(self, table: "pa.Table", who: Callable[[int], str] | None = None) -> "pa.Table":
-        """The outputs over a whole table of the input columns (typed), as a table; ``who(i)`` names
-        row i in an error (default: "entity row i", a dataset's)."""
-        import pyarrow as pa
+        """The outputs over a whole table of the input columns (typed), as a table, judged by the
+        rules over the whole batch (``check_batch``); ``who(i)`` names row i in an error (default:
+        "entity row i", a dataset's)."""
+        import numpy as np
 
         who = who or (lambda i: f"entity row {i}")
+        out = self._table(table, who)
+        if self.rules:
+            warned: dict[str, int] = {}
+            columns = {name: out.column(name).combine_chunks() for name in out.column_names}
+            for broken in check_batch(self.checker.group, self.rules, columns,  # type: ignore[union-attr]
+                                      np.ones(out.num_rows, dtype=bool)):
+                if broken.rule.severity != "warn":
+                    raise self._broken(broken.rule, who(int(np.argmax(broken.mask))))
+                warned[broken.rule.name] = int(broken.mask.sum())
+            self._warn(warned, out.num_rows)
+        return out
+
+    def _broken(self, rule: Any, where: str) -> ValidationError:
+        return ValidationError(f"On-demand feature {self.feature.name!r} (version {self.feature.version}) computed on "
+                               f"{where} a value that {reason(rule)}", on_demand=self.feature.name, rule=rule.name)
+
+    def _warn(self, warned: dict[str, int], n: int) -> None:
+        if warned:
+            warn_user(f"On-demand feature {self.feature.name!r}: " + "; ".join(
+                f"{count:,} of {n:,} rows break rule {name} (severity warn: kept)" for name, count in warned.items()))
+
+    def _table(self, table: "pa.Table", who: Callable[[int], str]) -> "pa.Table":
+        import pyarrow as pa
+
         if self.exprs:
             con = _connection()
             con.register("__inputs", table)

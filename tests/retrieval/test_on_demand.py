@@ -347,3 +347,37 @@ def test_a_recorded_service_dataset_reproduces_and_rebuilds_its_on_demand_column
     pd.testing.assert_frame_equal(again, built)
     rebuilt = fs.rebuild_dataset("fraud_train").to_pandas()
     assert list(rebuilt.columns) == list(built.columns) and {"amount_z", "segment_code", "size"} <= set(rebuilt.columns)
+
+
+def test_rules_judge_computed_values_online_and_offline_alike(fs):
+    checked = OnDemandFeature(
+        "checked_ratio", inputs=["customer_spend:avg_amount_30d"], request={"amount": "Fractional"},
+        outputs=[Feature("ratio", "Fractional"), Feature("band")],
+        sql={"ratio": "amount / NULLIF(avg_amount_30d, 0)",
+             "band": "CASE WHEN amount > 500 THEN 'high' ELSE 'low' END"},
+        rules=[{"feature": "ratio", "check": "between", "max": 50},
+               {"feature": "band", "check": "in", "values": ["low"], "severity": "warn"}])
+    fs.register_on_demand(checked)
+    assert fs.on_demand_feature("checked_ratio").rules == checked.rules
+    fs.create_feature_service("checked", ["customer_spend:*", "on_demand:checked_ratio"])
+    avg = fs.get_online_features("checked", [{"customer_id": i, "amount": 1.0} for i in range(1, CUSTOMERS)],
+                                 as_dict=True)["values"]["avg_amount_30d"]
+    small = next(i + 1 for i, a in enumerate(avg) if a and a < 20)
+    large = next(i + 1 for i, a in enumerate(avg) if a and a > 100)
+    with pytest.raises(ValidationError, match=rf"'checked_ratio' \(version 1\) computed on entity_rows\[0\] "
+                                              rf"\(customer_id={small}\) a value that breaks rule ratio_between"):
+        fs.get_online_features("checked", [{"customer_id": small, "amount": 2000.0}])
+    now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # within the 10-day TTL, as online
+    entity = pd.DataFrame({"customer_id": [small, small], "amount": [1.0, 2000.0], "event_time": [now] * 2})
+    with pytest.raises(ValidationError, match=r"computed on entity row 1 a value that breaks rule ratio_between"):
+        fs.build_dataset(entity, "service:checked", record=False)
+    with pytest.warns(UserWarning, match=r"1 of 1 rows break rule band_in \(severity warn: kept\)"):
+        got = fs.get_online_features("checked", [{"customer_id": large, "amount": 600.0}], as_dict=True)
+    assert got["values"]["band"] == ["high"]
+    with pytest.warns(UserWarning, match=r"1 of 2 rows break rule band_in"):
+        fs.build_dataset(entity.assign(customer_id=large, amount=[1.0, 600.0]), "service:checked", record=False)
+    with pytest.raises(ValidationError, match="judges a batch or uniqueness"):
+        OnDemandFeature("x", inputs=["g:f"], outputs=[Feature("y")], sql="f", rules=[{"feature": "y", "check": "unique"}])
+    with pytest.raises(ValidationError, match=r"'x': a rule names a feature that is not one of its outputs \(y\)"):
+        OnDemandFeature("x", inputs=["g:f"], outputs=[Feature("y")], sql="f", rules=[{"feature": "nope",
+                                                                                      "check": "not_null"}])
