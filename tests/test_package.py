@@ -21,8 +21,8 @@ def test_engine_imports_no_streamlit():
 def test_public_names_are_exactly_the_intended_ones():
     assert sorted(store.__all__) == sorted([
         "AccessDenied", "Conflict", "Feature", "FeatureGroup", "FeatureStore", "FeatureStoreError",
-        "IngestRejected", "Interrupted", "NotFound", "StorageFull", "StoreCorrupted", "ValidationError",
-        "default_path"])
+        "IngestRejected", "Interrupted", "NotFound", "OnDemandFeature", "StorageFull", "StoreCorrupted",
+        "ValidationError", "default_path", "on_demand"])
     for name in store.__all__:
         assert getattr(store, name) is not None
 

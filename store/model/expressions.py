@@ -81,7 +81,7 @@ def parse(text: str, columns: dict[str, str], where: str) -> Expression:
         kind, compiled = _compile(tree, kinds, lowered)
     except _Unsupported:
         kind, compiled = None, None
-    return Expression(text, rewritten.sql(dialect="duckdb"), kind, compiled)
+    return Expression(text, rewritten.sql(dialect="duckdb"), None if kind is None else _base(kind), compiled)
 
 
 def _integral(text: str) -> bool:
@@ -121,9 +121,18 @@ def _cmp(op: str) -> Callable[[Any, Any], bool]:
             "gt": lambda a, b: _key(a) > _key(b), "gte": lambda a, b: _key(a) >= _key(b)}[op]
 
 
+def _base(kind: str) -> str:
+    """A kind's type: ``null<type>`` is a NULL constant DuckDB folded, typed as ``<type>``."""
+    return kind[4:] if kind.startswith("null") and kind != "null" else kind
+
+
+def _folded(kind: str) -> bool:
+    return kind.startswith("null")
+
+
 def _common(kinds: list[str]) -> str:
     """The type DuckDB gives a CASE/COALESCE of these (NULLs take the others' type)."""
-    known = {k for k in kinds if k != "null"}
+    known = {_base(k) for k in kinds if _base(k) != "null"}
     if not known:
         return "null"
     if known <= {"int", "float"}:
@@ -134,7 +143,7 @@ def _common(kinds: list[str]) -> str:
 
 
 def _as(kind: str, have: str, ev: Eval) -> Eval:
-    if kind == "float" and have == "int":
+    if kind == "float" and _base(have) == "int":
         return lambda r: _float(ev(r))
     return ev
 
@@ -166,11 +175,13 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
         return "float", lambda r: real
     if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
         (ka, a), (kb, b) = sub(node.this), sub(node.expression)
-        if not {ka, kb} <= {"int", "float", "null"}:
+        if not {_base(ka), _base(kb)} <= {"int", "float", "null"}:
             raise _Unsupported
-        if "null" in (ka, kb):  # DuckDB folds it to NULL before running the other side
-            return ("float" if isinstance(node, exp.Div) or "float" in (ka, kb) else
-                    "int" if "int" in (ka, kb) else "null"), lambda r: None
+        if _folded(ka) or _folded(kb):  # DuckDB folds it to a typed NULL constant, the other side not run
+            bases = {_base(ka), _base(kb)}
+            typed = "float" if isinstance(node, exp.Div) or "float" in bases else "int" if "int" in bases else ""
+            return "null" + typed, lambda r: None
+        ka, kb = _base(ka), _base(kb)
         if isinstance(node, exp.Div):
             def div(r: Row) -> Any:
                 x, y = a(r), b(r)
@@ -190,8 +201,10 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
         return "int", whole
     if isinstance(node, (exp.Neg, exp.Abs)):
         k, a = sub(node.this)
-        if k not in ("int", "float", "null"):
+        if _base(k) not in ("int", "float", "null"):
             raise _Unsupported
+        if _folded(k):
+            return k, lambda r: None
         f = (lambda x: -x) if isinstance(node, exp.Neg) else abs
         if k == "int":
             return k, lambda r: None if (x := a(r)) is None else _checked(f(x), "negation")
@@ -203,8 +216,8 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
             raise _Unsupported
         a, b = _as(kind, ka, a), _as(kind, kb, b)
         test = _cmp(type(node).__name__.lower())
-        if "null" in (ka, kb):
-            return "bool", lambda r: None
+        if _folded(ka) or _folded(kb):
+            return "nullbool", lambda r: None
 
         def compare(r: Row) -> Any:
             x, y = a(r), b(r)
@@ -220,7 +233,7 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
         return "bool", lambda r: _and(_test(ge, a(r), lo(r)), _test(le, a(r), hi(r)))
     if isinstance(node, (exp.And, exp.Or)):
         (ka, a), (kb, b) = sub(node.this), sub(node.expression)
-        if not {ka, kb} <= {"bool", "null"}:
+        if not {_base(ka), _base(kb)} <= {"bool", "null"}:
             raise _Unsupported
         join = _and if isinstance(node, exp.And) else _or
         return "bool", lambda r: join(a(r), b(r))
@@ -229,7 +242,7 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
             k, a = sub(node.this)
             return "bool", lambda r: not a(r)
         k, a = sub(node.this)
-        if k not in ("bool", "null"):
+        if _base(k) not in ("bool", "null"):
             raise _Unsupported
         return "bool", lambda r: None if (x := a(r)) is None else not x
     if isinstance(node, exp.Is):
@@ -239,10 +252,10 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
         return "bool", lambda r: a(r) is None
     if isinstance(node, exp.DPipe):
         (ka, a), (kb, b) = sub(node.this), sub(node.expression)
-        if not {ka, kb} <= {"str", "null"}:
+        if not {_base(ka), _base(kb)} <= {"str", "null"}:
             raise _Unsupported
-        if "null" in (ka, kb):
-            return "str", lambda r: None
+        if _folded(ka) or _folded(kb):
+            return "nullstr", lambda r: None
         return "str", lambda r: None if (x := a(r)) is None or (y := b(r)) is None else x + y
     if isinstance(node, exp.Case):
         return _case(node, sub)
@@ -267,6 +280,8 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
         return kind, extreme
     if isinstance(node, exp.Nullif):
         (ka, a), (kb, b) = sub(node.this), sub(node.expression)
+        if _folded(ka):  # DuckDB folds it to NULL before running the other side
+            return ka, lambda r: None
         kind = _common([ka, kb])  # compared in the common type, answered in the first's (DuckDB's NULLIF)
         ca, cb = _as(kind, ka, a), _as(kind, kb, b)
         eq = _cmp("eq")
@@ -274,7 +289,7 @@ def _compile(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[s
         def nullif(r: Row) -> Any:
             x, y = ca(r), cb(r)
             return None if x is not None and y is not None and eq(x, y) else a(r)
-        return ka, nullif
+        return _base(ka), nullif
     raise _Unsupported
 
 
@@ -290,7 +305,7 @@ def _case(node: Any, sub: Callable[[Any], tuple[str, Eval]]) -> tuple[str, Eval]
         s = _as(skind, subject[0], subject[1])
         conds = [(lambda r, c=_as(skind, k, e): _test(_cmp("eq"), s(r), c(r))) for (k, e), _ in branches]
     else:
-        if not all(k in ("bool", "null") for (k, _), _ in branches):
+        if not all(_base(k) in ("bool", "null") for (k, _), _ in branches):
             raise _Unsupported
         conds = [e for (_, e), _ in branches]
 

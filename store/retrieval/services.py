@@ -458,7 +458,9 @@ def _many_rows(ctx: "StoreContext", plan: Plan, rows: list[Mapping[str, Any]], n
             for pos, column in positions:
                 values[column] = list(by_column[pos])
         if as_dict:
-            times = [None if r is None or r[at] is None else _event_us(r[at], kind) for r in found]
+            stamps = [None if r is None else r[at] for r in found]
+            known = {v: _event_us(v, kind) for v in set(stamps) if v is not None}  # a batch shares few
+            times = [None if v is None else known[v] for v in stamps]
             event_times.update(dict.fromkeys([c for _, c in named], times))
     return values, statuses, event_times, all_ids
 

@@ -80,7 +80,10 @@ def send(path: str, fs: FeatureStore, rt, group: str, rec: dict, tmp) -> None:
         else:
             data = tmp / f"{group}.csv"
             text = {k: (pd.io.json.ujson_dumps(v) if isinstance(v, list) else v) for k, v in rec.items()}
-            pd.DataFrame({k: [v] for k, v in text.items()}).to_csv(data, index=False, encoding="utf-8")
+            # CRLF rows, as spreadsheets write them: the writer then quotes a field holding a lone '\r'
+            # (with '\n' rows pandas leaves it bare, and every CSV reader ends the row there)
+            pd.DataFrame({k: [v] for k, v in text.items()}).to_csv(data, index=False, encoding="utf-8",
+                                                                   lineterminator="\r\n")
     fs.ingest(group, data)
 
 
