@@ -274,6 +274,9 @@ def guarded(name: str, fn: Callable[..., Any], context: Callable[[Any], "StoreCo
             group = group if isinstance(group, str) else None
             guard.require(name, role, group)
             return _checked(self, ctx, name, group, fn, args, kwargs)
+        if where is None and read:  # a store-wide read: no group to find, nothing to log
+            guard.require(name, role, None)
+            return cut(guard, name, _checked(self, ctx, name, None, fn, args, kwargs))
         bound = signature.bind(self, *args, **kwargs)
         group = subject(ctx, where, bound, name)
         needed = "admin" if where and where.endswith("?") and group is None and role in ("owner", "editor") else role

@@ -31,13 +31,17 @@ Eval = Callable[[Row], Any]
 
 @dataclass(frozen=True)
 class Expression:
-    """One output's expression: DuckDB's text (literals typed), its type where known, and the
-    compiled Python (None when the expression leaves the core)."""
+    """One output's expression: DuckDB's text (literals typed), its type where known, the compiled
+    Python for one row (None when the expression leaves the core), and, for the arithmetic part of
+    the core, the same over whole columns (``columns(batch, n)``; None otherwise): a batch without
+    a call per node and row. Its answers are the row path's; on any error the caller runs the row
+    path, which raises naming the row."""
 
     text: str
     duckdb: str
     kind: str | None
     compiled: Eval | None
+    columns: Callable[[dict[str, list[Any]], int], list[Any]] | None = None
 
 
 class _Unsupported(Exception):
@@ -81,7 +85,97 @@ def parse(text: str, columns: dict[str, str], where: str) -> Expression:
         kind, compiled = _compile(tree, kinds, lowered)
     except _Unsupported:
         kind, compiled = None, None
-    return Expression(text, rewritten.sql(dialect="duckdb"), None if kind is None else _base(kind), compiled)
+    try:
+        vector: Any = _vector(tree, kinds, lowered)[1] if compiled is not None else None
+    except _Unsupported:
+        vector = None
+    return Expression(text, rewritten.sql(dialect="duckdb"), None if kind is None else _base(kind), compiled, vector)
+
+
+# ------------------------------------------------------------------------------ the core over columns
+Cols = Callable[[dict[str, list[Any]], int], list[Any]]
+
+
+def _vector(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[str, Cols]:
+    """The arithmetic part of the core (columns, literals, NULL, + - * /, unary minus, NULLIF,
+    COALESCE) over whole columns, with the row path's types, folding and values."""
+    from sqlglot import exp
+
+    def sub(n: Any) -> tuple[str, Cols]:
+        return _vector(n, kinds, names)
+
+    if isinstance(node, exp.Paren):
+        return sub(node.this)
+    if isinstance(node, exp.Column):
+        key = names[node.name.lower()]
+        return kinds[node.name.lower()], lambda c, n: c[key]
+    if isinstance(node, exp.Null):
+        return "null", lambda c, n: [None] * n
+    if isinstance(node, exp.Literal) and not node.is_string:
+        value: Any = _checked(int(node.this), "literal") if _integral(node.this) else float(node.this)
+        return ("int" if _integral(node.this) else "float"), lambda c, n: [value] * n
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
+        (ka, a), (kb, b) = sub(node.this), sub(node.expression)
+        if not {_base(ka), _base(kb)} <= {"int", "float", "null"}:
+            raise _Unsupported
+        if _folded(ka) or _folded(kb):
+            bases = {_base(ka), _base(kb)}
+            typed = "float" if isinstance(node, exp.Div) or "float" in bases else "int" if "int" in bases else ""
+            return "null" + typed, lambda c, n: [None] * n
+        if isinstance(node, exp.Div):
+            return "float", lambda c, n: [None if x is None or y is None else _div(float(x), float(y))
+                                          for x, y in zip(a(c, n), b(c, n))]
+        op = {exp.Add: lambda x, y: x + y, exp.Sub: lambda x, y: x - y, exp.Mul: lambda x, y: x * y}[type(node)]
+        if "float" in (ka, kb):
+            return "float", lambda c, n: [None if x is None or y is None else op(float(x), float(y))
+                                          for x, y in zip(a(c, n), b(c, n))]
+        what = {exp.Add: "addition", exp.Sub: "subtraction", exp.Mul: "multiplication"}[type(node)]
+        return "int", lambda c, n: [None if x is None or y is None else _checked(op(x, y), what)
+                                    for x, y in zip(a(c, n), b(c, n))]
+    if isinstance(node, exp.Neg):
+        k, a = sub(node.this)
+        if _base(k) not in ("int", "float", "null"):
+            raise _Unsupported
+        if _folded(k):
+            return k, lambda c, n: [None] * n
+        if k == "int":
+            return k, lambda c, n: [None if x is None else _checked(-x, "negation") for x in a(c, n)]
+        return k, lambda c, n: [None if x is None else -x for x in a(c, n)]
+    if isinstance(node, exp.Nullif):
+        (ka, a), (kb, b) = sub(node.this), sub(node.expression)
+        if _folded(ka):
+            return ka, lambda c, n: [None] * n
+        kind = _common([ka, kb])
+        if kind not in ("int", "float"):
+            raise _Unsupported
+        eq = _cmp("eq")
+
+        def nullif(c: dict[str, list[Any]], n: int) -> list[Any]:
+            xs, ys = a(c, n), b(c, n)
+            if kind == "float":
+                return [x if x is None or y is None or not eq(float(x), float(y)) else None for x, y in zip(xs, ys)]
+            return [x if x is None or y is None or not eq(x, y) else None for x, y in zip(xs, ys)]
+        return _base(ka), nullif
+    if isinstance(node, exp.Coalesce):
+        parts = [sub(node.this)] + [sub(e) for e in node.expressions]
+        kind = _common([k for k, _ in parts])
+        if kind not in ("int", "float"):
+            raise _Unsupported
+        lift = [kind == "float" and _base(k) == "int" for k, _ in parts]
+
+        def coalesce(c: dict[str, list[Any]], n: int) -> list[Any]:
+            out: list[Any] = [None] * n
+            for (_, part), to_float in zip(parts, lift):  # COALESCE runs an argument only where still NULL
+                missing = [i for i, v in enumerate(out) if v is None]
+                if not missing:
+                    break
+                values = part(c, n)
+                for i in missing:
+                    v = values[i]
+                    out[i] = None if v is None else float(v) if to_float else v
+            return out
+        return kind, coalesce
+    raise _Unsupported
 
 
 def _integral(text: str) -> bool:

@@ -175,6 +175,12 @@ class Compiled:
     def _rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
         n = len(next(iter(columns.values()))) if columns else 0
         if self.exprs and self.fast:
+            if n > 1 and all(e.columns is not None for e in self.exprs.values()):
+                try:  # whole columns at once; on any error the row path below raises naming the row
+                    return {name: self._plain(e.columns(columns, n), name, who, sql=True)  # type: ignore[misc]
+                            for name, e in self.exprs.items()}
+                except Exception:  # noqa: BLE001
+                    pass
             rows = [{c: v[0] for c, v in columns.items()}] if n == 1 else \
                 [{c: v[i] for c, v in columns.items()} for i in range(n)]
             out = {}

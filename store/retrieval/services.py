@@ -199,7 +199,8 @@ def key_columns(sel: list[tuple[FeatureGroup, list[str]]]) -> list[str]:
 
 
 def _rows(entity_rows: Any, keys: list[str]) -> list[Mapping[str, Any]]:
-    if type(entity_rows) is list and all(type(r) is dict and all(k in r for k in keys) for r in entity_rows):
+    wanted = set(keys)
+    if type(entity_rows) is list and not [r for r in entity_rows if type(r) is not dict or not r.keys() >= wanted]:
         return entity_rows
     try:
         import pandas as pd
@@ -274,6 +275,10 @@ class Plan:
                           for look, named in zip(self.looks, self.named)]
         self.event_at = [(look.names.index(g.event_time), g.feature(g.event_time).type)
                          for (g, _), look in zip(self.sel, self.looks)]
+        # ... and in the one-statement row (``each``), for groups without collections
+        self.placed = [None if places is None else [(start + pos, column) for pos, column in places]
+                       for places, start in zip(self.positions, self.starts)]
+        self.integral = [look.integral for look in self.looks]  # keyed by one Integral column
 
 
 def _plan(ctx: "StoreContext", service: FeatureService) -> Plan:
@@ -359,7 +364,10 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
     if ctx.policy.governed and len(ctx.policy.visible(plan.groups)) < len(plan.groups):
         return None
     rows = _rows(entity_rows, plan.keys)
-    ids = [_record_id(look, columns, rows[0], 0) for look, columns in zip(plan.looks, plan.id_columns)]
+    row = rows[0]
+    ids = [v if integral and type(v := row[columns[0]]) is int and -(2**63) <= v < 2**63
+           else _record_id(look, columns, row, 0)
+           for look, columns, integral in zip(plan.looks, plan.id_columns, plan.integral)]
     args: list[Any] = []
     for look, rid, columns in zip(plan.looks, ids, plan.id_columns):
         if rid is None:
@@ -375,8 +383,8 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
     values: dict[str, list[Any]] = {}
     statuses: dict[str, list[str]] = {}
     event_times: dict[str, list[Any]] = {}
-    for (group, _), look, named, positions, start, width, names, (at, kind) in zip(
-            plan.sel, plan.looks, plan.named, plan.positions, plan.starts, plan.widths, plan.column_names,
+    for (group, _), look, named, placed, start, width, names, (at, kind) in zip(
+            plan.sel, plan.looks, plan.named, plan.placed, plan.starts, plan.widths, plan.column_names,
             plan.event_at):
         expires, stored = found[start + width], found[start + width + 1]
         live = stored is not None and (expires is None or expires > now)
@@ -392,9 +400,10 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
                 values[column] = [record.get(f)]
             times = [None if record.get(group.event_time) is None else _event_us(record[group.event_time], kind)]
         else:
-            for pos, column in positions:
-                values[column] = [found[start + pos]]
-            times = [None if found[start + at] is None else _event_us(found[start + at], kind)]
+            for pos, column in placed:
+                values[column] = [found[pos]]
+            stamp = found[start + at]
+            times = [None if stamp is None else _event_us(stamp, kind)]
         if as_dict:
             event_times.update(dict.fromkeys(names, times))
     return plan, rows, (values, statuses, event_times, [[i] for i in ids])
@@ -504,6 +513,8 @@ _ORDER = {s: i for i, s in enumerate(STATUSES)}
 
 def _worst(statuses: list[list[str]], n: int) -> list[str]:
     """An on-demand output's status per row: its inputs' worst (present only when all are)."""
+    if n == 1 and all(s[0] == "present" for s in statuses):
+        return ["present"]
     if all(s[i] == "present" for s in statuses for i in range(n)):
         return ["present"] * n
     return [max((s[i] for s in statuses), key=_ORDER.__getitem__, default="present") for i in range(n)]

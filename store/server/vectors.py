@@ -142,10 +142,17 @@ def service_vector(call: Call, name: Any, rows: list[dict[str, Any]], request: A
     """``get_online_features(..., as_dict=True)`` with its values as JSON (``name``: a service, or
     a list of 'group:feature' references)."""
     vector = call.fs.get_online_features(name, rows, request=request, version=version, as_dict=True)
-    vector["values"] = {c: values if all(type(v) is not float or math.isfinite(v) for v in values)
-                        and not any(type(v) is list for v in values) else [_plain(v) for v in values]
-                        for c, values in vector["values"].items()}
+    vector["values"] = {c: _json(values) for c, values in vector["values"].items()}
     return vector
+
+
+def _json(values: list[Any]) -> list[Any]:
+    """``values`` as they are, unless one needs ``_plain`` (a non-finite float, a list)."""
+    for v in values:
+        kind = type(v)
+        if kind is list or (kind is float and not math.isfinite(v)):
+            return [_plain(x) for x in values]
+    return values
 
 
 def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_names: bool) -> dict[str, Any]:

@@ -93,6 +93,13 @@ def test_compiled_expressions_answer_as_duckdb_does(text_: str, row: dict) -> No
     expr = expressions.parse(text_, COLUMNS, "test")
     assert expr.compiled is not None, f"{text_} left the compiled core"
     outcome, expected = duckdb_answer(expr, row)
+    if expr.columns is not None:  # over columns: the row path's answer on each row, or an error
+        try:
+            many = expr.columns({c: [v, v] for c, v in row.items()}, 2)
+        except ArithmeticError:
+            many = None
+        if many is not None:
+            assert outcome == "ok" and same(many[0], expected) and same(many[1], expected), (text_, row, many)
     try:
         got = expr.compiled(row)
     except ArithmeticError as exc:
