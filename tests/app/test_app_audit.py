@@ -5,22 +5,10 @@ shows the log of a store that has no access file."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
-from access_support import write_access
 from studio_support import button, ok, page, seeded_template, studio_store, texts  # noqa: F401
-from test_app_access import sign_in
+from test_app_access import secured, sign_in  # noqa: F401 (secured: the signed-in studio's fixture)
 
 from store import FeatureStore
-
-
-@pytest.fixture
-def secured(studio_store, monkeypatch):
-    write_access(studio_store)
-    monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
-    from app.ui import auth
-
-    auth._failures.clear()
-    return studio_store
 
 
 def test_failed_sign_ins_and_lockouts_are_in_the_audit_log(secured):

@@ -4,9 +4,8 @@ non-owner refused), and the example for Python ones."""
 from __future__ import annotations
 
 import pytest
-from access_support import write_access
 from studio_support import button, fs, ok, page, seeded_template, studio_store, texts  # noqa: F401
-from test_app_access import sign_in
+from test_app_access import secured, sign_in  # noqa: F401 (secured: the signed-in studio's fixture)
 
 from store import Feature, OnDemandFeature
 
@@ -79,16 +78,6 @@ def test_registration_errors_are_messages(fs, outputs, message):
     at = fill(page("on_demand"), "ratio_check", ["merchants:risk_score"], {}, outputs)
     assert not at.exception and len(at.error) == 1 and message in at.error[0].value
     assert "ratio_check" not in {f.name for f in fs.list_on_demand_features()}
-
-
-@pytest.fixture
-def secured(studio_store, monkeypatch):
-    write_access(studio_store)
-    monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
-    from app.ui import auth
-
-    auth._failures.clear()
-    return studio_store
 
 
 def test_a_non_owner_is_refused_with_the_reason_and_an_owner_registers(secured, fs):
