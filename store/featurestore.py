@@ -167,10 +167,9 @@ class FeatureStore:
         return groups.list_feature_groups(self._ctx)
 
     def describe(self, name: str, storage: bool = True, version: int | None = None) -> dict[str, Any]:
-        """Definition (``version``: that definition version's) plus live figures: record counts,
-        files, last event and last write, and (with ``storage``) what the group costs on disk:
-        online bytes, the oldest event kept, the start of the retained history and the offline
-        growth per day over 30 days."""
+        """Definition (``version``: that definition version's) plus live figures: record counts, files, last event and
+        last write, and (with ``storage``) what the group costs on disk: online bytes, the oldest event kept, the
+        start of the retained history and the offline growth per day over 30 days."""
         return groups.describe(self._ctx, name, storage, version)
 
     def storage(self, group: str | None = None) -> list[dict[str, Any]]:
@@ -186,12 +185,11 @@ class FeatureStore:
                              ttl: Any = groups.UNSET, extra: dict[str, Any] | None = None,
                              offline_retention: Any = groups.UNSET, entity: Any = groups.UNSET,
                              entity_keys: dict[str, str] | None = None) -> FeatureGroup:
-        """Change description; tags (``tags`` replaces them, ``add_tags``/``remove_tags`` edit them);
-        the default TTL (None removes it; it applies to records written afterwards); ``extra``
-        (merged key by key); ``offline_retention`` (None keeps all history; compaction applies it);
-        ``entity`` and ``entity_keys`` (as at create; ``entity=None`` detaches the group from its
-        entity). Edits are read and written in one transaction, so concurrent writers do not lose
-        each other's changes."""
+        """Change description; tags (``tags`` replaces them, ``add_tags``/``remove_tags`` edit them); the default TTL
+        (None removes it; it applies to records written afterwards); ``extra`` (merged key by key);
+        ``offline_retention`` (None keeps all history; compaction applies it); ``entity`` and ``entity_keys`` (as at
+        create; ``entity=None`` detaches the group from its entity). Edits are read and written in one transaction, so
+        concurrent writers do not lose each other's changes."""
         return groups.update_feature_group(
             self._ctx, name, description=description, tags=tags, add_tags=add_tags, remove_tags=remove_tags, ttl=ttl,
             extra=extra, offline_retention=offline_retention, entity=entity, entity_keys=entity_keys)
@@ -202,11 +200,10 @@ class FeatureStore:
 
     def change_features(self, group: str, *, drop: Iterable[str] = (), rename: dict[str, str] | None = None,
                         retype: dict[str, str] | None = None) -> FeatureGroup:
-        """Drop features, ``rename`` them ({old: new}) and widen their type (``retype``: Integral ->
-        Fractional, any scalar -> String), as one new definition version. History stays readable:
-        current reads omit dropped features, answer renamed ones under the new name and convert
-        widened ones; reads known at an earlier instant use the definition in force then.
-        Narrowing, a taken name, or touching the identifier or event time is refused."""
+        """Drop features, ``rename`` them ({old: new}) and widen their type (``retype``: Integral -> Fractional, any
+        scalar -> String), as one new definition version. History stays readable: current reads omit dropped features,
+        answer renamed ones under the new name and convert widened ones; reads known at an earlier instant use the
+        definition in force then. Narrowing, a taken name, or touching the identifier or event time is refused."""
         return versions.change_features(self._ctx, group, drop, rename, retype)
 
     def definition_history(self, group: str) -> list[dict[str, Any]]:
@@ -333,11 +330,10 @@ class FeatureStore:
         return upkeep.flush(self._ctx, group)
 
     def compact(self, group: str | None = None, repartition: str | None = None, *, auto: bool = False) -> dict[str, int]:
-        """Flush the buffer, drop history outside each group's ``offline_retention``, and merge
-        each partition's small files into files sized for reading, sorted by record and event
-        time; ``repartition`` rewrites ``group`` in another layout (day, hour, month, none) in one
-        transaction. No answer inside the retained history changes. ``auto`` only merges
-        partitions with several small files (what background maintenance runs)."""
+        """Flush the buffer, drop history outside each group's ``offline_retention``, and merge each partition's small
+        files into files sized for reading, sorted by record and event time; ``repartition`` rewrites ``group`` in
+        another layout (day, hour, month, none) in one transaction. No answer inside the retained history changes.
+        ``auto`` only merges partitions with several small files (what background maintenance runs)."""
         return upkeep.compact(self._ctx, group, repartition, auto)
 
     def sweep_expired(self, group: str | None = None) -> int:
@@ -358,11 +354,10 @@ class FeatureStore:
 
     def query(self, sql: str, limit: int | None = None, *, timeout: float | None = None,
               cancel: threading.Event | None = None, engine: str = "duckdb", spark: Any = None) -> "pd.DataFrame":
-        """Read-only SQL; each group with an offline store is a view named like the group, holding
-        its full history (with write_time, api_invocation_time, is_deleted). DuckDB by default;
-        ``engine="spark"`` runs Spark SQL (on ``spark``, else a local session; see
-        ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after ``timeout``
-        seconds or once ``cancel`` is set."""
+        """Read-only SQL; each group with an offline store is a view named like the group, holding its full history
+        (with write_time, api_invocation_time, is_deleted). DuckDB by default; ``engine="spark"`` runs Spark SQL (on
+        ``spark``, else a local session; see ``store.engines.spark``). A DuckDB query is stopped (Interrupted) after
+        ``timeout`` seconds or once ``cancel`` is set."""
         return reads.query(self._ctx, sql, limit, timeout=timeout, cancel=cancel, engine=engine, spark=spark)
 
     def query_csv(self, sql: str, out: BinaryIO, *, timeout: float | None = None,
@@ -540,11 +535,10 @@ class FeatureStore:
         return quality.preview_rules(self._ctx, group, rules, rows)
 
     def validation_runs(self, group: str, since: Any = None, limit: int = 1000) -> "pd.DataFrame":
-        """Validation runs, newest first: each ingest (source, rows checked, written, warned,
-        rejected, held back, outcome, per-rule counts) and single puts per minute. Rows rejected
-        are the invalid ones (wrong type, or refused by a row rule); rows held back are valid rows
-        not written because their batch was refused (on_error="reject", or a batch rule), so
-        rows_checked = rows_written + rows_rejected + rows_held_back."""
+        """Validation runs, newest first: each ingest (source, rows checked, written, warned, rejected, held back,
+        outcome, per-rule counts) and single puts per minute. Rows rejected are the invalid ones (wrong type, or
+        refused by a row rule); rows held back are valid rows not written because their batch was refused
+        (on_error="reject", or a batch rule), so rows_checked = rows_written + rows_rejected + rows_held_back."""
         return quality.validation_runs(self._ctx, group, since, limit)
 
     def quarantine(self, group: str, since: Any = None, limit: int | None = None) -> "pd.DataFrame":
@@ -581,10 +575,9 @@ class FeatureStore:
 
     def drift(self, group: str, reference: tuple[Any, Any], current: tuple[Any, Any],
               features: Sequence[str] | None = None, clock: str = "event_time") -> "pd.DataFrame":
-        """Per feature, how its values in ``current`` differ from ``reference`` (two [start, end)
-        windows of either clock): PSI, Jensen-Shannon distance, KS, Wasserstein, mean and std
-        change for numbers; PSI, JS, chi-square p-value, new and missing categories for text;
-        null-rate change for all. See ``store.quality.drift``."""
+        """Per feature, how its values in ``current`` differ from ``reference`` (two [start, end) windows of either
+        clock): PSI, Jensen-Shannon distance, KS, Wasserstein, mean and std change for numbers; PSI, JS, chi-square
+        p-value, new and missing categories for text; null-rate change for all. See ``store.quality.drift``."""
         return quality.drift(self._ctx, group, reference, current, features, clock)
 
     def drift_timeline(self, group: str, periods: int = 14,
@@ -600,11 +593,10 @@ class FeatureStore:
         return quality.distributions(self._ctx, group, feature, reference, current, clock, bins)
 
     def set_monitor(self, group: str, **settings: Any) -> dict[str, Any]:
-        """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds
-        ({"psi": 0.2, "js": 0.1}), null_rate_change (0.05), window (the current window, default a
-        day), reference_window (the window before it, default 7 days), features (default all but
-        the identifier and event time) and min_rows (a window with fewer rows raises no drift
-        alert; default 100). None turns one off."""
+        """Monitor a group: expected_interval (a timedelta: later is "late"), drift thresholds ({"psi": 0.2, "js":
+        0.1}), null_rate_change (0.05), window (the current window, default a day), reference_window (the window
+        before it, default 7 days), features (default all but the identifier and event time) and min_rows (a window
+        with fewer rows raises no drift alert; default 100). None turns one off."""
         return quality.set_monitor(self._ctx, group, **settings)
 
     def monitor(self, group: str) -> dict[str, Any]:
@@ -665,11 +657,10 @@ class FeatureStore:
 
     def run_pipeline(self, name: str, *, full: bool = False, wait: float = 0,
                      trigger: str = "manual") -> dict[str, Any]:
-        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return
-        the run: id, status (succeeded, skipped: nothing new, failed), window, rows_in,
-        rows_out, rows_rejected, started, finished, error, log. A failure of the pipeline is
-        returned, not raised; if it is already running, waits up to ``wait`` seconds, then
-        raises Conflict."""
+        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return the run: id, status
+        (succeeded, skipped: nothing new, failed), window, rows_in, rows_out, rows_rejected, started, finished, error,
+        log. A failure of the pipeline is returned, not raised; if it is already running, waits up to ``wait``
+        seconds, then raises Conflict."""
         return pipelines.run_pipeline(self._ctx, name, full=full, wait=wait, trigger=trigger)
 
     def backfill(self, name: str, start: Any, end: Any, interval: Any = "1d") -> list[dict[str, Any]]:
@@ -688,16 +679,14 @@ class FeatureStore:
 
     def preview_pipeline(self, name: str | None = None, rows: int = pipelines.PREVIEW_ROWS,
                          **definition: Any) -> dict[str, Any]:
-        """What the pipeline's next run would compute, written nowhere: it reads what that run
-        would (its mode, watermark, look-back and window; a new pipeline's first run), at most
-        ``rows`` rows of each input group (the latest written; ``capped`` says where fewer were
-        read than the run would). Returns the output (first 200 rows), its row count, the window,
-        and the problems a run would meet (output columns that do not fit the target, type
-        errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
-        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from
-        its watermark). Its target and inputs need the caller's read grant, as at create.
-        Raises ValidationError for what ``create_pipeline`` would refuse (e.g. incremental
-        aggregates without a look-back)."""
+        """What the pipeline's next run would compute, written nowhere: it reads what that run would (its mode,
+        watermark, look-back and window; a new pipeline's first run), at most ``rows`` rows of each input group (the
+        latest written; ``capped`` says where fewer were read than the run would). Returns the output (first 200
+        rows), its row count, the window, and the problems a run would meet (output columns that do not fit the
+        target, type errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
+        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from its watermark). Its
+        target and inputs need the caller's read grant, as at create. Raises ValidationError for what
+        ``create_pipeline`` would refuse (e.g. incremental aggregates without a look-back)."""
         return pipelines.preview_pipeline(self._ctx, name, rows, **definition)
 
     def scheduler_status(self) -> dict[str, Any]:
@@ -733,11 +722,10 @@ class FeatureStore:
         return access_api.allowed(self._ctx, action, group)
 
     def record_sign_in(self, name: str, outcome: str, details: dict[str, Any] | None = None) -> None:
-        """Log a refused sign-in to a front end of this store (the studio's password form), in the
-        name tried: ``outcome`` "denied" (wrong name or password) or "locked" (too many failures
-        in a row). The entry also names the principal that recorded it (``via``): the name tried is
-        only a claim, and an entry made by another caller is attributable to it. Raises
-        ValidationError for another outcome."""
+        """Log a refused sign-in to a front end of this store (the studio's password form), in the name tried:
+        ``outcome`` "denied" (wrong name or password) or "locked" (too many failures in a row). The entry also names
+        the principal that recorded it (``via``): the name tried is only a claim, and an entry made by another caller
+        is attributable to it. Raises ValidationError for another outcome."""
         access_api.record_sign_in(self._ctx, name, outcome, details)
 
     def publish_access(self, path: str | None) -> None:
@@ -758,10 +746,9 @@ class FeatureStore:
         return access_api.audit(self._ctx, since, principal, group, action, limit)
 
     def verify_audit(self) -> dict[str, Any]:
-        """Check the audit log's hash chain and that it ends where its recorded head says:
-        {"ok", "entries", "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and
-        "last_hash" somewhere else too: a later check against them catches even an attacker who
-        rewrote the whole log."""
+        """Check the audit log's hash chain and that it ends where its recorded head says: {"ok", "entries",
+        "last_id", "last_hash", "first_bad_id", "problem"}. Keep "entries" and "last_hash" somewhere else too: a later
+        check against them catches even an attacker who rewrote the whole log."""
         return access_api.verify_audit(self._ctx)
 
     @property
@@ -771,33 +758,29 @@ class FeatureStore:
         return self._ctx.policy.name
 
     def can(self, role: str, group: str | None = None) -> bool:
-        """Whether this handle's principal holds ``role`` ("viewer", "editor", "owner" or
-        "admin") on ``group``, or with None on some group (for "admin": an admin grant), as the
-        access policy decides; always True on a store without one. Front ends hide what the
-        principal lacks; ``allowed`` asks the same of a method. Raises ValidationError for
-        another role."""
+        """Whether this handle's principal holds ``role`` ("viewer", "editor", "owner" or "admin") on ``group``, or
+        with None on some group (for "admin": an admin grant), as the access policy decides; always True on a store
+        without one. Front ends hide what the principal lacks; ``allowed`` asks the same of a method. Raises
+        ValidationError for another role."""
         return access_views.can(self._ctx, role, group)
 
     def policy(self) -> "AccessFile | None":
-        """The access file in force (a published one as it stands now), or None on a store
-        without an access policy: what a front end checks passwords and keys against. Only the
-        handle that opened the store reads it (it holds password hashes and key secrets); on a
-        ``with_principal`` handle, and while a local access file is gone or does not parse, it
-        raises AccessDenied."""
+        """The access file in force (a published one as it stands now), or None on a store without an access policy:
+        what a front end checks passwords and keys against. Only the handle that opened the store reads it (it holds
+        password hashes and key secrets); on a ``with_principal`` handle, and while a local access file is gone or
+        does not parse, it raises AccessDenied."""
         return access_views.policy(self._ctx)
 
     def browser(self) -> "Browser":
-        """The studio's read-only views under this handle's policy: a page of latest records, time
-        travel with its differences and SQL, a group's writes, a feature's distribution and series,
-        a key check and dataset column names (see ``store.retrieval.browse``). Each view checks the
-        read of the groups it shows."""
+        """The studio's read-only views under this handle's policy: a page of latest records, time travel with its
+        differences and SQL, a group's writes, a feature's distribution and series, a key check and dataset column
+        names (see ``store.retrieval.browse``). Each view checks the read of the groups it shows."""
         return browse.Browser(self._ctx)
 
     def data_version(self, group: str) -> tuple:
-        """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention)
-        or its definition change (it also moves with any other definition change): one registry
-        row, read in microseconds, for caches of results computed from the group (the studio
-        keys its statistics with it). Raises NotFound."""
+        """A key that changes whenever ``group``'s rows (a put, delete, ingest, flush, retention) or its definition
+        change (it also moves with any other definition change): one registry row, read in microseconds, for caches of
+        results computed from the group (the studio keys its statistics with it). Raises NotFound."""
         return registry.data_version(self._ctx.db.get(), group)
 
 

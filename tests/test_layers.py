@@ -23,7 +23,7 @@ FACADE = ROOT / "store" / "featurestore.py"
 # The facade holds 95 public members, each its signature, its docstring (kept there, where users read
 # it) and one delegating line; ~7 lines each is the whole file. (The issue's ~550 counted the 77 of
 # the time; the studio's views, sign-in, policy and cache key have been added since.)
-FACADE_MAX_LINES = 840  # grown with entities, definition versions (issue 22), services and on-demand (23)
+FACADE_MAX_LINES = 800  # kept there by tighter docstrings when services and on-demand features came (issue 23)
 FACADE_MAX_BODY = 3  # statements, and lines, of a method body after its docstring
 FACADE_LONG_BODIES_ALLOWED = {"__init__", "close"}
 
