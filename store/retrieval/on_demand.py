@@ -151,25 +151,39 @@ class Compiled:
                      else self.feature.mode == "python")
 
     def smoke(self) -> None:
-        """Run on an empty batch, so a function that cannot run (a name it never defines) is
-        refused when registered, not when first served."""
+        """Run on an empty batch (a function) or a row of nulls (SQL), so what cannot run is refused
+        when registered, not when first served: a name a function never defines, an expression
+        whose constants DuckDB folds into an overflow (``9223372036854775807 * (a * 2)``)."""
         import pyarrow as pa
 
-        self._table(pa.table({c: pa.array([], _arrow(t)) for c, t in self.types.items()}), str)
+        if not self.exprs:
+            self._table(pa.table({c: pa.array([], _arrow(t)) for c, t in self.types.items()}), str)
+            return
+        con = _connection()
+        con.register("__inputs", pa.table({c: pa.nulls(1, _arrow(t)) for c, t in self.types.items()}))
+        try:
+            con.sql("SELECT " + ", ".join(e.duckdb for e in self.exprs.values()) + " FROM __inputs").fetchall()
+        except Exception as exc:  # noqa: BLE001 - DuckDB's own message says what
+            raise ValidationError(f"On-demand feature {self.feature.name!r}: its SQL fails in DuckDB even on a row of "
+                                  f"nulls, so it would fail on every row: {str(exc).splitlines()[0]}; change the "
+                                  "expression", on_demand=self.feature.name, field="sql") from None
+        finally:
+            con.unregister("__inputs")
 
     def rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
         """The outputs for a few rows (``columns``: each input column's Python values), judged by
         the rules one row at a time (``RecordChecker``: the verdicts ``table`` gives)."""
         out = self._rows(columns, who)
-        if self.checker is not None:
-            n = len(next(iter(out.values())))
-            warned: dict[str, int] = {}
-            for i in range(n):
-                for rule in self.checker.failures({name: values[i] for name, values in out.items()}):
-                    if rule.severity != "warn":
-                        raise self._broken(rule, who(i))
-                    warned[rule.name] = warned.get(rule.name, 0) + 1
-            self._warn(warned, n)
+        if self.checker is None:
+            return out
+        n = len(next(iter(out.values())))
+        warned: dict[str, int] = {}
+        for i in range(n):
+            for rule in self.checker.failures({name: values[i] for name, values in out.items()}):
+                if rule.severity != "warn":
+                    raise self._broken(rule, who(i))
+                warned[rule.name] = warned.get(rule.name, 0) + 1
+        self._warn(warned, n)
         return out
 
     def _rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
@@ -181,19 +195,17 @@ class Compiled:
                             for name, e in self.exprs.items()}
                 except Exception:  # noqa: BLE001
                     pass
-            rows = [{c: v[0] for c, v in columns.items()}] if n == 1 else \
-                [{c: v[i] for c, v in columns.items()} for i in range(n)]
-            out = {}
-            for name, e in self.exprs.items():
-                values = []
-                for i, row in enumerate(rows):
-                    try:
-                        values.append(e.compiled(row))  # type: ignore[misc]
-                    except (ArithmeticError, TypeError, ValueError) as exc:
-                        raise self._failed(exc, who(i)) from None
-                out[name] = self._plain(values, name, who, sql=True)
-            return out
-        if self.function is not None and self.feature.mode == "python":
+            try:
+                if n == 1:
+                    row = {c: v[0] for c, v in columns.items()}
+                    return {name: self._plain([e.compiled(row)], name, who, sql=True)  # type: ignore[misc]
+                            for name, e in self.exprs.items()}
+                rows = [{c: v[i] for c, v in columns.items()} for i in range(n)]
+                return {name: self._plain([e.compiled(row) for row in rows], name, who, sql=True)  # type: ignore[misc]
+                        for name, e in self.exprs.items()}
+            except (ArithmeticError, TypeError):  # e.g. an overflow DuckDB's optimizer may never meet: DuckDB answers
+                pass
+        elif self.function is not None and self.feature.mode == "python":
             got = self._call({c: list(v) for c, v in columns.items()}, who, n)
             return {f.name: self._plain(got[f.name], f.name, who) for f in self.outputs}
         import pyarrow as pa
@@ -258,11 +270,11 @@ class Compiled:
             got = fn(batch)  # type: ignore[misc]
         except Exception as exc:
             raise self._failed(exc, self._first_failing(batch, who, n)) from None
-        names = [f.name for f in self.outputs]
+        names = self.kinds  # the outputs' names, in order
         try:
             missing = [c for c in names if c not in got]
         except TypeError:
-            missing = names
+            missing = list(names)
         if missing:
             raise ValidationError(f"On-demand feature {self.feature.name!r} (version {self.feature.version}) returned "
                                   f"no column {missing[0]!r}; return a DataFrame or dict with {', '.join(names)}",
@@ -285,14 +297,23 @@ class Compiled:
         return f"a batch of {n} rows"
 
     def _locate(self, table: "pa.Table", who: Callable[[int], str], exc: Exception) -> ValidationError:
-        if all(e.compiled is not None for e in self.exprs.values()):
-            rows = table.to_pylist()
-            for i, row in enumerate(rows):
-                for e in self.exprs.values():
-                    try:
+        """DuckDB failed on a batch: name the first row it fails on alone (rows the compiled form
+        passes are skipped, being the rows DuckDB passes too)."""
+        compiled = all(e.compiled is not None for e in self.exprs.values())
+        for i, row in enumerate(table.to_pylist()):
+            if compiled:
+                try:
+                    for e in self.exprs.values():
                         e.compiled(row)  # type: ignore[misc]
-                    except (ArithmeticError, TypeError, ValueError) as err:
-                        return self._failed(err, who(i))
+                    continue
+                except (ArithmeticError, TypeError, ValueError):
+                    pass
+            try:
+                con = _connection()
+                con.sql("SELECT " + ", ".join(e.duckdb for e in self.exprs.values()) + " FROM __inputs "
+                        f"LIMIT 1 OFFSET {i}").fetchall()
+            except Exception as err:  # noqa: BLE001 - DuckDB's error, for this row alone
+                return self._failed(err, who(i))
         return self._failed(exc, f"a batch of {table.num_rows} rows")
 
     def _failed(self, exc: Exception, where: str) -> ValidationError:
@@ -303,7 +324,8 @@ class Compiled:
     def _plain(self, values: Any, name: str, who: Callable[[int], str], sql: bool = False) -> list[Any]:
         """``_typed`` for a list, as Python values; values already of the declared type skip Arrow."""
         kind = self.kinds[name]
-        if type(values) is list and all(type(v) is kind or v is None for v in values):
+        if type(values) is list and (len(values) == 1 and (type(values[0]) is kind or values[0] is None) or
+                                     all(type(v) is kind or v is None for v in values)):
             return values
         return self._typed(values, name, who, sql=sql).to_pylist()
 

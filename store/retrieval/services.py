@@ -279,6 +279,15 @@ class Plan:
         self.placed = [None if places is None else [(start + pos, column) for pos, column in places]
                        for places, start in zip(self.positions, self.starts)]
         self.integral = [look.integral for look in self.looks]  # keyed by one Integral column
+        # The one-statement row read as a whole: every non-JSON feature's (place, column) at once,
+        # then per group what its status and event time need.
+        self.flat = [p for places in self.placed if places is not None for p in places]
+        self.each_groups = [(start, start + width, start + at, kind, names, look if look.json else None, named,
+                             group)
+                            for (group, _), look, named, start, width, names, (at, kind) in zip(
+                                self.sel, self.looks, self.named, self.starts, self.widths, self.column_names,
+                                self.event_at)]
+        self.plain_ids = all(self.integral)  # each key read as it is given: arguments are the ids
 
 
 def _plan(ctx: "StoreContext", service: FeatureService) -> Plan:
@@ -368,41 +377,40 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
     ids = [v if integral and type(v := row[columns[0]]) is int and -(2**63) <= v < 2**63
            else _record_id(look, columns, row, 0)
            for look, columns, integral in zip(plan.looks, plan.id_columns, plan.integral)]
-    args: list[Any] = []
-    for look, rid, columns in zip(plan.looks, ids, plan.id_columns):
-        if rid is None:
-            args.extend([None] * len(columns))
-        elif len(columns) > 1:
-            args.extend(rid)
-        else:
-            args.append(rid)
+    if plan.plain_ids:
+        args = ids
+    else:
+        args = []
+        for rid, columns in zip(ids, plan.id_columns):
+            if rid is None:
+                args.extend([None] * len(columns))
+            elif len(columns) > 1:
+                args.extend(rid)
+            else:
+                args.append(rid)
     now = now_us()
     found = plan.each(args)
     if found is None or found[0] != plan.registry_version:
         return None  # the registry moved: the ordinary way re-plans
-    values: dict[str, list[Any]] = {}
+    values = {column: [found[pos]] for pos, column in plan.flat}  # a group with no row reads nulls
     statuses: dict[str, list[str]] = {}
     event_times: dict[str, list[Any]] = {}
-    for (group, _), look, named, placed, start, width, names, (at, kind) in zip(
-            plan.sel, plan.looks, plan.named, plan.placed, plan.starts, plan.widths, plan.column_names,
-            plan.event_at):
-        expires, stored = found[start + width], found[start + width + 1]
-        live = stored is not None and (expires is None or expires > now)
-        statuses.update(dict.fromkeys(names, ["present" if live else "outside_ttl" if stored is not None
-                                              else "not_found"]))
-        if not live:
-            for column in names:
+    for start, end, at, kind, names, json_look, named, group in plan.each_groups:
+        expires, stored = found[end], found[end + 1]
+        if stored is None or expires is not None and expires <= now:
+            statuses.update(dict.fromkeys(names, ["not_found" if stored is None else "outside_ttl"]))
+            for column in names:  # an expired row is kept by TTL, not served
                 values[column] = [None]
             times: list[Any] = [None]
-        elif look.json:
-            record = look.decode_one(found[start:start + width])
-            for f, column in named:
-                values[column] = [record.get(f)]
-            times = [None if record.get(group.event_time) is None else _event_us(record[group.event_time], kind)]
         else:
-            for pos, column in placed:
-                values[column] = [found[pos]]
-            stamp = found[start + at]
+            statuses.update(dict.fromkeys(names, ["present"]))
+            if json_look is None:
+                stamp = found[at]
+            else:
+                record = json_look.decode_one(found[start:end])
+                for f, column in named:
+                    values[column] = [record.get(f)]
+                stamp = record.get(group.event_time)
             times = [None if stamp is None else _event_us(stamp, kind)]
         if as_dict:
             event_times.update(dict.fromkeys(names, times))
