@@ -179,6 +179,15 @@ class Guard:
             return list(groups)
         return [g for g in groups if self._known("viewer", g)]
 
+    def readable_at(self, groups: list[str]) -> int | None:
+        """The registry version the policy was last read at, if the principal may read all of
+        ``groups`` under it (nothing read now); None otherwise. A read whose own snapshot finds the
+        registry at that version needs no second look at the policy (a service's vector)."""
+        version = self._version
+        if version < 0 or not (self.file is None or all(self._known("viewer", g) for g in groups)):
+            return None
+        return version
+
     def hidden_lineage(self) -> set[str]:
         """The lineage nodes that would tell the principal about groups it may not see."""
         from ..registry.lineage import hidden

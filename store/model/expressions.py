@@ -122,16 +122,19 @@ def _vector(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[st
             bases = {_base(ka), _base(kb)}
             typed = "float" if isinstance(node, exp.Div) or "float" in bases else "int" if "int" in bases else ""
             return "null" + typed, lambda c, n: [None] * n
-        if isinstance(node, exp.Div):
-            return "float", lambda c, n: [None if x is None or y is None else _div(float(x), float(y))
-                                          for x, y in zip(a(c, n), b(c, n))]
-        op = {exp.Add: lambda x, y: x + y, exp.Sub: lambda x, y: x - y, exp.Mul: lambda x, y: x * y}[type(node)]
-        if "float" in (ka, kb):
-            return "float", lambda c, n: [None if x is None or y is None else op(float(x), float(y))
-                                          for x, y in zip(a(c, n), b(c, n))]
+        arithmetic = _ARITHMETIC[type(node).__name__]
+        if isinstance(node, exp.Div) or "float" in (ka, kb):  # over DOUBLEs, as DuckDB: an integer side converted
+            fa, fb = (_as_floats(a) if ka == "int" else a), (_as_floats(b) if kb == "int" else b)
+            return "float", lambda c, n: arithmetic(fa(c, n), fb(c, n))
         what = {exp.Add: "addition", exp.Sub: "subtraction", exp.Mul: "multiplication"}[type(node)]
-        return "int", lambda c, n: [None if x is None or y is None else _checked(op(x, y), what)
-                                    for x, y in zip(a(c, n), b(c, n))]
+
+        def whole(c: dict[str, list[Any]], n: int) -> list[Any]:
+            out = arithmetic(a(c, n), b(c, n))
+            known = [v for v in out if v is not None]
+            if known and (min(known) < _INT64[0] or max(known) > _INT64[1]):
+                raise OverflowError(f"Overflow in {what} of INT64")
+            return out
+        return "int", whole
     if isinstance(node, exp.Neg):
         k, a = sub(node.this)
         if _base(k) not in ("int", "float", "null"):
@@ -148,13 +151,14 @@ def _vector(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[st
         kind = _common([ka, kb])
         if kind not in ("int", "float"):
             raise _Unsupported
-        eq = _cmp("eq")
+        eq, mixed = _cmp("eq"), kind == "float" and "int" in (_base(ka), _base(kb))
 
         def nullif(c: dict[str, list[Any]], n: int) -> list[Any]:
             xs, ys = a(c, n), b(c, n)
-            if kind == "float":
+            if mixed:  # compared as DOUBLEs, as DuckDB does
                 return [x if x is None or y is None or not eq(float(x), float(y)) else None for x, y in zip(xs, ys)]
-            return [x if x is None or y is None or not eq(x, y) else None for x, y in zip(xs, ys)]
+            # unequal, NaN being equal to NaN only (inline: this runs per element)
+            return [x if x is None or y is None or (x != y and (x == x or y == y)) else None for x, y in zip(xs, ys)]
         return _base(ka), nullif
     if isinstance(node, exp.Coalesce):
         parts = [sub(node.this)] + [sub(e) for e in node.expressions]
@@ -176,6 +180,20 @@ def _vector(node: Any, kinds: dict[str, str], names: dict[str, str]) -> tuple[st
             return out
         return kind, coalesce
     raise _Unsupported
+
+
+def _as_floats(part: Cols) -> Cols:
+    return lambda c, n: [None if v is None else float(v) for v in part(c, n)]
+
+
+# Element-wise + - * / over two columns, NULL where either is NULL; written inline, as they run
+# per element. ``/`` is over DOUBLEs (x / 0 as DuckDB has it: _div).
+_ARITHMETIC: dict[str, Callable[[list[Any], list[Any]], list[Any]]] = {
+    "Add": lambda xs, ys: [None if x is None or y is None else x + y for x, y in zip(xs, ys)],
+    "Sub": lambda xs, ys: [None if x is None or y is None else x - y for x, y in zip(xs, ys)],
+    "Mul": lambda xs, ys: [None if x is None or y is None else x * y for x, y in zip(xs, ys)],
+    "Div": lambda xs, ys: [None if x is None or y is None else x / y if y else _div(x, y) for x, y in zip(xs, ys)],
+}
 
 
 def _integral(text: str) -> bool:

@@ -138,7 +138,8 @@ class DatabaseReader(Reader):
             sql = self.many_sql.get(where)
             if sql is None:
                 sql = self.many_sql[where] = tables.lookup_sql(self.group, where)
-            found.update({key(row): row for row in conn.execute(sql, (*args, now_us))})
+            rows = conn.execute(sql, (*args, now_us)).fetchall()
+            found.update(zip(map(key, rows), rows))
         # Read after the rows, not joined to them (per row, the join costs more than a read of its
         # own): the counter only grows, so the version it has now is the one it had before.
         return (self.conns.registry_version(conn, registry.version) if versioned else None), found

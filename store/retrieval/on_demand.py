@@ -128,7 +128,7 @@ class Compiled:
     def __init__(self, feature: OnDemandFeature, types: dict[str, str]) -> None:
         self.feature, self.types = feature, types
         self.outputs: tuple[Feature, ...] = feature.outputs
-        self.kinds = {f.name: _PLAIN[f.type] for f in feature.outputs}
+        self.kinds = {f.name: PLAIN[f.type] for f in feature.outputs}
         self.rules = feature.checks()
         self.checker = RecordChecker(feature.outputs_group(), self.rules) if self.rules else None
         self.exprs: dict[str, expressions.Expression] = {}
@@ -186,6 +186,23 @@ class Compiled:
         self._warn(warned, n)
         return out
 
+    def one(self, row: dict[str, Any], who: Callable[[int], str]) -> dict[str, list[Any]]:
+        """``rows`` for one row of plain values, the online call's common case: compiled SQL or a
+        plain-Python function run as they are when no rule applies and the values come typed."""
+        if self.checker is None and self.fast:
+            kinds = self.kinds
+            if self.exprs:
+                try:
+                    out = {name: [e.compiled(row)] for name, e in self.exprs.items()}  # type: ignore[misc]
+                except (ArithmeticError, TypeError):  # the general path answers (DuckDB's view of it)
+                    out = {}
+            else:
+                got = self._call({c: [v] for c, v in row.items()}, who, 1)
+                return {name: self._plain(got[name], name, who) for name in kinds}
+            if out and all(type(v) is list and (type(v[0]) is kinds[name] or v[0] is None) for name, v in out.items()):
+                return out
+        return self.rows({c: [v] for c, v in row.items()}, who)
+
     def _rows(self, columns: dict[str, list[Any]], who: Callable[[int], str]) -> dict[str, list[Any]]:
         n = len(next(iter(columns.values()))) if columns else 0
         if self.exprs and self.fast:
@@ -198,8 +215,12 @@ class Compiled:
             try:
                 if n == 1:
                     row = {c: v[0] for c, v in columns.items()}
-                    return {name: self._plain([e.compiled(row)], name, who, sql=True)  # type: ignore[misc]
-                            for name, e in self.exprs.items()}
+                    out = {name: [e.compiled(row)] for name, e in self.exprs.items()}  # type: ignore[misc]
+                    kinds = self.kinds
+                    for name, values in out.items():
+                        if type(values[0]) is not kinds[name] and values[0] is not None:
+                            out[name] = self._plain(values, name, who, sql=True)
+                    return out
                 rows = [{c: v[i] for c, v in columns.items()} for i in range(n)]
                 return {name: self._plain([e.compiled(row) for row in rows], name, who, sql=True)  # type: ignore[misc]
                         for name, e in self.exprs.items()}
@@ -325,7 +346,7 @@ class Compiled:
         """``_typed`` for a list, as Python values; values already of the declared type skip Arrow."""
         kind = self.kinds[name]
         if type(values) is list and (len(values) == 1 and (type(values[0]) is kind or values[0] is None) or
-                                     all(type(v) is kind or v is None for v in values)):
+                                     set(map(type, values)) <= {kind, type(None)}):
             return values
         return self._typed(values, name, who, sql=sql).to_pylist()
 
@@ -384,7 +405,7 @@ def _text(kind: "pa.DataType") -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
-_PLAIN = {"Integral": int, "Fractional": float, "String": str}
+PLAIN = {"Integral": int, "Fractional": float, "String": str}  # each type's Python values
 
 
 def request_values(values: Any, kind: str, field_name: str) -> Any:
@@ -394,7 +415,7 @@ def request_values(values: Any, kind: str, field_name: str) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    plain = _PLAIN[kind]
+    plain = PLAIN[kind]
     if isinstance(values, list):
         if all(type(v) is plain or v is None for v in values):
             return values

@@ -28,6 +28,7 @@ answers plain lists (the fast path: a DataFrame costs a millisecond or two of pa
 from __future__ import annotations
 
 import functools
+import operator
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -230,6 +231,7 @@ class Plan:
         self.service, self.registry_version = service, registry_version
         self.sel = selection(ctx, service)
         self.keys = key_columns(self.sel)
+        self.key_set = frozenset(self.keys)
         self.names = output_names(self.keys, self.sel)
         self.looks = [lookups.compiled(ctx, g, ctx.group(g.name)[1]) for g, _ in self.sel]
         self.computed: list[tuple[on_demand.Compiled, dict[tuple[str, str], str]]] = []
@@ -254,6 +256,7 @@ class Plan:
                                           "clashing feature out", service=service.name, field=out)
                 taken[out.lower()] = out
         self.columns = [*self.names.values(), *(f.name for c, _ in self.computed for f in c.outputs)]
+        self.request_types = [(f, kind, on_demand.PLAIN[kind]) for f, kind in self.request.items()]
         # One entity row on the store's SQLite: every group's row and the registry version in one
         # statement (no transaction needed); per group, where its columns start in that row.
         self.each = ctx.online.each_reader([g for g, _ in self.sel]) if snapshot.shared(ctx) else None
@@ -345,11 +348,18 @@ def online_features(ctx: "StoreContext", name: str, entity_rows: Any, version: i
     if plan.computed:
         asked = _request_columns(plan, rows, request)
         who = _who(plan, rows)
+        one = len(rows) == 1
         for (compiled, _), feeds in zip(plan.computed, plan.feeds):
-            batch = {col: values[source] for col, source in feeds}
-            for f in compiled.feature.request:
-                batch[f] = asked[f]
-            outputs = compiled.rows(batch, who)
+            if one:
+                row = {col: values[source][0] for col, source in feeds}
+                for f in compiled.feature.request:
+                    row[f] = asked[f][0]
+                outputs = compiled.one(row, who)
+            else:
+                batch = {col: values[source] for col, source in feeds}
+                for f in compiled.feature.request:
+                    batch[f] = asked[f]
+                outputs = compiled.rows(batch, who)
             status = _worst([statuses[source] for _, source in feeds], len(rows))
             for out in compiled.outputs:
                 values[out.name], statuses[out.name] = outputs[out.name], status
@@ -370,9 +380,10 @@ def _at_once(ctx: "StoreContext", name: Any, version: int | None, entity_rows: A
     plan = ctx.plans.get((name, version)) if type(name) is str else None
     if plan is None or plan.each is None or type(entity_rows) is not list or len(entity_rows) != 1:
         return None
-    if ctx.policy.governed and len(ctx.policy.visible(plan.groups)) < len(plan.groups):
-        return None
-    rows = _rows(entity_rows, plan.keys)
+    if ctx.policy.governed and ctx.policy.readable_at(plan.groups) != plan.registry_version:
+        return None  # the policy as the call's check read it is not the plan's (nor its snapshot's, below)
+    row = entity_rows[0]
+    rows = entity_rows if type(row) is dict and plan.key_set <= row.keys() else _rows(entity_rows, plan.keys)
     row = rows[0]
     ids = [v if integral and type(v := row[columns[0]]) is int and -(2**63) <= v < 2**63
            else _record_id(look, columns, row, 0)
@@ -455,29 +466,34 @@ def _many_rows(ctx: "StoreContext", plan: Plan, rows: list[Mapping[str, Any]], n
     statuses: dict[str, list[str]] = {}
     event_times: dict[str, list[Any]] = {}
     all_ids = [_record_ids(look, columns, rows) for look, columns in zip(plan.looks, plan.id_columns)]
-    wanted = [list(dict.fromkeys(i for i in ids if i is not None)) for ids in all_ids]
+    wanted = [list(dict.fromkeys(ids if None not in ids else (i for i in ids if i is not None))) for ids in all_ids]
     asked = [(look.reader, w) for look, w in zip(plan.looks, wanted) if w]
     answers = iter(ctx.online.many_groups(asked, now) if asked else ())
     for look, ids, w, named, positions, (at, kind) in zip(plan.looks, all_ids, wanted, plan.named, plan.positions,
                                                           plan.event_at):
         live, expired = next(answers) if w else ({}, set())
-        found = [live.get(i) if i is not None else None for i in ids]
-        status = ["present" if r is not None else "outside_ttl" if i in expired else "not_found"
-                  for i, r in zip(ids, found)]
+        found = list(map(live.get, ids))  # None for a null key too: never a key of ``live``
+        if None not in found:
+            status = ["present"] * len(found)
+        else:
+            status = ["present" if r is not None else "outside_ttl" if i in expired else "not_found"
+                      for i, r in zip(ids, found)]
         statuses.update(dict.fromkeys([c for _, c in named], status))
         if positions is None:
             records = [None if r is None else look.decode_one(r) for r in found]
             for f, column in named:
                 values[column] = [None if r is None else r.get(f) for r in records]
+            stamps: Any = [None if r is None else r[at] for r in found]
         else:  # rows to columns at C speed, a row of nulls for a key with no record
             empty = (None,) * len(look.names)
-            by_column = list(zip(*[empty if r is None else r for r in found])) or [()] * len(look.names)
+            by_column = list(zip(*[empty if r is None else r for r in found] if None in found else found)) or \
+                [()] * len(look.names)
             for pos, column in positions:
                 values[column] = list(by_column[pos])
+            stamps = by_column[at]
         if as_dict:
-            stamps = [None if r is None else r[at] for r in found]
             known = {v: _event_us(v, kind) for v in set(stamps) if v is not None}  # a batch shares few
-            times = [None if v is None else known[v] for v in stamps]
+            times = list(map(known.get, stamps))  # None for None: never a key of ``known``
             event_times.update(dict.fromkeys([c for _, c in named], times))
     return values, statuses, event_times, all_ids
 
@@ -486,8 +502,8 @@ def _record_ids(look: lookups.Lookup, columns: list[str], rows: list[Mapping[str
     """Each entity row's key for ``look``'s group (None for a null key); plain ints as they are."""
     if look.integral:
         column = columns[0]
-        given = [row[column] for row in rows]
-        if given and all(type(v) is int for v in given) and -(2**63) <= min(given) and max(given) < 2**63:
+        given = list(map(operator.itemgetter(column), rows))
+        if given and set(map(type, given)) == {int} and -(2**63) <= min(given) and max(given) < 2**63:
             return given
     return [_record_id(look, columns, row, i) for i, row in enumerate(rows)]
 
@@ -517,13 +533,14 @@ def _event_us(value: Any, kind: str) -> int:
 
 
 _ORDER = {s: i for i, s in enumerate(STATUSES)}
+_MISSING = object()
 
 
 def _worst(statuses: list[list[str]], n: int) -> list[str]:
     """An on-demand output's status per row: its inputs' worst (present only when all are)."""
     if n == 1 and all(s[0] == "present" for s in statuses):
         return ["present"]
-    if all(s[i] == "present" for s in statuses for i in range(n)):
+    if all(s.count("present") == n for s in statuses):
         return ["present"] * n
     return [max((s[i] for s in statuses), key=_ORDER.__getitem__, default="present") for i in range(n)]
 
@@ -544,17 +561,19 @@ def _request_columns(plan: Plan, rows: list[Mapping[str, Any]], request: Any) ->
             raise ValidationError(f"request must be a dict of request values (for every entity row) or a list of "
                                   f"{len(rows)} dicts, one per entity row", field="request")
     if len(rows) == 1 and type(request) is dict:  # one entity row and one dict: the common online call
-        row = rows[0]
-        try:
-            return {f: on_demand.request_values([row[f] if f in row else request[f]], kind, f)
-                    for f, kind in plan.request.items()}
-        except KeyError:
-            pass  # a field missing: the general path names it
+        row, out = rows[0], {}
+        for f, kind, plain in plan.request_types:
+            v = row[f] if f in row else request.get(f, _MISSING)
+            if v is _MISSING:
+                break  # the general path names it
+            out[f] = [v] if type(v) is plain or v is None else on_demand.request_values([v], kind, f)
+        else:
+            return out
     out = {}
     shared = request is None or isinstance(request, Mapping)
     for field_name, kind in plan.request.items():
         if shared and not any(field_name in row for row in rows) and request is not None and field_name in request:
-            out[field_name] = on_demand.request_values([request[field_name]] * len(rows), kind, field_name)
+            out[field_name] = on_demand.request_values([request[field_name]], kind, field_name) * len(rows)
             continue
         column = []
         for i, row in enumerate(rows):

@@ -132,6 +132,8 @@ class _Api:
             on_loop = op in _ON_LOOP or (vector is not None and params.get("rows", len(params.get("EntityRows") or ()))
                                          <= LOOP_ROWS)
             result = handler(call) if on_loop else await run_in_threadpool(handler, call)
+            if vector:
+                return Response(vectors.render(result), headers=headers, media_type=_MEDIA[service])
             return JSONResponse(result, headers=headers, media_type=_MEDIA[service])
         except Exception as exc:  # every failure leaves through the one error mapping
             return error_response(exc, service, headers, _MEDIA[service])

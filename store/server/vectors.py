@@ -24,9 +24,12 @@ caller may not read is absent (404 ResourceNotFound), as a missing service is.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 from typing import Any, Callable, Mapping
+
+import orjson
 
 from ..errors import ValidationError
 from .call import Call
@@ -142,8 +145,18 @@ def service_vector(call: Call, name: Any, rows: list[dict[str, Any]], request: A
     """``get_online_features(..., as_dict=True)`` with its values as JSON (``name``: a service, or
     a list of 'group:feature' references)."""
     vector = call.fs.get_online_features(name, rows, request=request, version=version, as_dict=True)
-    vector["values"] = {c: _json(values) for c, values in vector["values"].items()}
+    vector["values"] = _json_values(vector["values"])
     return vector
+
+
+def _json_values(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``columns`` as they are when no value needs ``_plain``: no list, and the floats' sum finite
+    (a NaN or infinity makes it so; an overflowing sum only sends them the long way)."""
+    everything = list(itertools.chain.from_iterable(columns.values()))
+    kinds = set(map(type, everything))
+    if list not in kinds and (float not in kinds or math.isfinite(sum(v for v in everything if type(v) is float))):
+        return columns
+    return {c: _json(values) for c, values in columns.items()}
 
 
 def _json(values: list[Any]) -> list[Any]:
@@ -180,6 +193,16 @@ def adhoc_vector(call: Call, refs: list[str], rows: list[dict[str, Any]], full_n
 
 # ----------------------------------------------------------------------------- responses
 
+def render(result: dict[str, Any]) -> bytes:
+    """A vector answer as JSON bytes. orjson: encoding is most of a vector's cost after the read.
+    Values went through ``_json`` (no NaN for orjson to write as null); a number orjson cannot
+    write (an integer past 64 bits, echoed from an entity row) goes to the standard encoder."""
+    try:
+        return orjson.dumps(result)
+    except orjson.JSONEncodeError:
+        return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
 @functools.lru_cache(maxsize=4096)
 def _time(us: int | None) -> str | None:
     return None if us is None else iso(us)
@@ -209,10 +232,12 @@ def get_service_features(call: Call) -> dict[str, Any]:
                             params["Version"])
     columns = vector["keys"] + vector["features"]
     count = len(params["EntityRows"])
+    times = vector["event_times"]
+    text = {us: _time(us) for us in set(itertools.chain.from_iterable(times.values()))}  # a group's features share one
     return {"FeatureServiceName": params["FeatureServiceName"], "Keys": vector["keys"], "Features": vector["features"],
             "Rows": [{c: vector["values"][c][i] for c in columns} for i in range(count)],
             "Statuses": [{f: vector["statuses"][f][i] for f in vector["features"]} for i in range(count)],
-            "EventTimes": [{f: _time(vector["event_times"][f][i]) for f in vector["features"]} for i in range(count)]}
+            "EventTimes": [{f: text[times[f][i]] for f in vector["features"]} for i in range(count)]}
 
 
 def get_feast_features(call: Call) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def feature(text_: str, expr: expressions.Expression):
 def served(text_: str, expr: expressions.Expression, row: dict) -> tuple[str, object]:
     """What the on-demand feature of this expression serves for the row (online, one row)."""
     try:
-        value = feature(text_, expr).rows({c: [v] for c, v in row.items()}, str)["out"][0]
+        value = feature(text_, expr).one(dict(row), str)["out"][0]  # the online call's one-row path
     except ValidationError:
         return "error", "error"
     return "ok", value if expr.kind != "bool" or value is None else value == "true"
