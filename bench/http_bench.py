@@ -58,6 +58,7 @@ class Result:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu: float = 0.0  # the server's CPU seconds over the window (--services)
 
     @property
     def per_second(self) -> float:
@@ -142,17 +143,30 @@ def signed_get_record(rng: random.Random, records: int) -> Request:
     return "GET", f"/FeatureGroup/{SERVICE_GROUPS[0]}?RecordIdentifierValueAsString={rng.randrange(records)}", b""
 
 
+NOOP, VECTOR = "signed no-op (404 after the signature check)", "signed service vector (3 groups x 10 features, 1 entity)"
 # endpoint -> (request maker, status it answers, signed)
 SERVICE_ENDPOINTS: dict[str, tuple[Callable[[random.Random, int], Request], int, bool]] = {
     "health (GET /ping, unsigned, no dispatch)": (health, 200, False),
-    "signed no-op (404 after the signature check)": (signed_noop, 404, True),
     "signed GetRecord (1 group, 10 features)": (signed_get_record, 200, True),
-    "signed service vector (3 groups x 10 features, 1 entity)": (service_vector, 200, True),
+    NOOP: (signed_noop, 404, True),  # measured just before the vector, each round: the ratio's pair
+    VECTOR: (service_vector, 200, True),
 }
 
 
-def measure(port: int, endpoint: str, clients: int, seconds: float, records: int, warmup: float = 0.5) -> Result:
-    """Each client loops on its own connection until the deadline; warm-up requests are not counted."""
+def cpu_seconds(pid: int | None) -> float:
+    """A process's CPU time so far (user + system, from /proc; 0 where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(port: int, endpoint: str, clients: int, seconds: float, records: int, warmup: float = 0.5,
+            pid: int | None = None) -> Result:
+    """Each client loops on its own connection until the deadline; warm-up requests are not counted.
+    With ``pid`` (the server's), the server's CPU time over the measured window is kept too."""
     if endpoint in SERVICE_ENDPOINTS:
         make_one, expected, signed = SERVICE_ENDPOINTS[endpoint]
         if signed:  # signed before the run, cycled through by each client
@@ -199,6 +213,10 @@ def measure(port: int, endpoint: str, clients: int, seconds: float, records: int
     window["begin"] = time.perf_counter() + warmup
     window["end"] = window["begin"] + seconds
     start.wait()
+    time.sleep(max(0.0, window["begin"] - time.perf_counter()))
+    cpu = cpu_seconds(pid)
+    time.sleep(max(0.0, window["end"] - time.perf_counter()))
+    cpu = cpu_seconds(pid) - cpu
     for t in threads:
         t.join()
     samples = sorted(x for per_client in latencies for x in per_client)
@@ -206,7 +224,7 @@ def measure(port: int, endpoint: str, clients: int, seconds: float, records: int
     def percentile(q: float) -> float:
         return samples[min(len(samples) - 1, int(q * len(samples)))] * 1000 if samples else float("nan")
 
-    return Result(endpoint, clients, len(samples), sum(errors), seconds, percentile(0.50), percentile(0.99))
+    return Result(endpoint, clients, len(samples), sum(errors), seconds, percentile(0.50), percentile(0.99), cpu)
 
 
 def table(results: list[Result]) -> str:
@@ -233,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--postgres", action="store_true", help="the store's tables on a PostgreSQL server")
     parser.add_argument("--services", action="store_true",
                         help="a feature service's vector vs a signed no-op, on a server with an access key")
-    parser.add_argument("--rounds", type=int, default=3, help="--services: rounds over the endpoints (median kept)")
+    parser.add_argument("--rounds", type=int, default=9, help="--services: rounds over the endpoints (median kept)")
     args = parser.parse_args(argv)
     if args.services:
         return main_services(args)
@@ -272,22 +290,32 @@ def main_services(args: argparse.Namespace) -> None:
         store = os.path.join(tmp, "store")
         seed_services(store, args.records, access)
         load_before = os.getloadavg()
-        results = []
+        results, ratios, costs = [], {}, {}
         with LocalServer(store, keys_path=access, workers=args.workers) as server:
             for clients in args.clients:
                 # Rounds over every endpoint in turn, each endpoint's median round kept: a machine
                 # that speeds up or slows down during the run moves every endpoint alike.
-                rounds = [[measure(server.port, endpoint, clients, args.seconds, args.records)
+                rounds = [[measure(server.port, endpoint, clients, args.seconds, args.records, pid=server.pid)
                            for endpoint in SERVICE_ENDPOINTS] for _ in range(args.rounds)]
                 for per_endpoint in zip(*rounds):
                     results.append(sorted(per_endpoint, key=lambda r: r.per_second)[len(per_endpoint) // 2])
                     results[-1].errors = sum(r.errors for r in per_endpoint)
+                noop, vector = (list(SERVICE_ENDPOINTS).index(e) for e in (NOOP, VECTOR))
+                ratios[clients] = sorted(r[vector].per_second / r[noop].per_second for r in rounds)
+                costs[clients] = [sorted(r[i].server_cpu / max(r[i].requests, 1) * 1e6 for r in rounds)
+                                  for i in (noop, vector)]
         load_after = os.getloadavg()
     print(f"featurestore serve --keys, {args.workers} worker(s), tables in SQLite, loopback, {os.cpu_count()} cores "
           f"shared with the clients and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} "
           f"after); {args.rounds} rounds over the endpoints in turn, {args.seconds:g} s each after a 0.5 s warm-up, "
           f"each endpoint's median round shown; {args.records:,} records per group\n")
     print(table(results))
+    for clients, each in ratios.items():
+        print(f"\n{clients} clients, the service vector's requests/s over the no-op's, round by round (same "
+              f"minute): median {each[len(each) // 2]:.0%}, " + ", ".join(f"{r:.0%}" for r in each))
+        noop_us, vector_us = (c[len(c) // 2] for c in costs[clients])
+        print(f"{clients} clients, the server's CPU per request (median round): no-op {noop_us:,.0f} us, service "
+              f"vector {vector_us:,.0f} us ({noop_us / vector_us:.0%}: the rate the server alone would allow)")
     if any(r.errors for r in results):
         sys.exit("Some requests failed: see the errors column")
 

@@ -75,6 +75,9 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "on_demand_feature": ("viewer", None), "list_on_demand_features": ("viewer", None),
     "feature_service_history": ("viewer", None),
 }
+# Store-wide reads that check the principal themselves, against the registry version their own
+# snapshot reads (``Guard.readable_in``), or with ``require`` where they cannot: no read of their own.
+SELF_CHECKED = {"get_online_features"}
 # Writes that log themselves inside their own transaction (no write commits without its entry): puts
 # (counted, see ``audit.fold``) and deletes directly, pipeline runs (``runner``, whoever starts them) in
 # the transaction that ends the run.
@@ -130,10 +133,13 @@ class Guard:
         does not parse."""
         if not self.governed:  # an open store stays open until it is opened again
             return None
-        current = self.store.registry_version(hand_on=True)  # the checked call's first lookup reuses it
-        file = self.live.at(current) if self.live is not None else self.file
-        if current != self._version or file is not self.file:
-            self._decided, self._version = {}, current
+        return self._at(self.store.registry_version(hand_on=True))  # the checked call's first lookup reuses it
+
+    def _at(self, version: int) -> AccessFile | None:
+        """The policy in force at registry ``version``, the decisions kept while it holds."""
+        file = self.live.at(version) if self.live is not None else self.file
+        if version != self._version or file is not self.file:
+            self._decided, self._version = {}, version
             if file is not self.file:
                 self.file = file
                 self.principal = None if file is None else file.principal(self.name)
@@ -179,14 +185,11 @@ class Guard:
             return list(groups)
         return [g for g in groups if self._known("viewer", g)]
 
-    def readable_at(self, groups: list[str]) -> int | None:
-        """The registry version the policy was last read at, if the principal may read all of
-        ``groups`` under it (nothing read now); None otherwise. A read whose own snapshot finds the
-        registry at that version needs no second look at the policy (a service's vector)."""
-        version = self._version
-        if version < 0 or not (self.file is None or all(self._known("viewer", g) for g in groups)):
-            return None
-        return version
+    def readable_in(self, groups: list[str], version: int) -> bool:
+        """Whether the principal may read all of ``groups`` under the policy in force at registry
+        ``version``, which the caller read in its own snapshot: a check with no read of its own (a
+        service's vector, whose one statement reads its rows and that version; ``SELF_CHECKED``)."""
+        return not self.governed or self._at(version) is None or all(self._known("viewer", g) for g in groups)
 
     def hidden_lineage(self) -> set[str]:
         """The lineage nodes that would tell the principal about groups it may not see."""
@@ -284,6 +287,8 @@ def guarded(name: str, fn: Callable[..., Any], context: Callable[[Any], "StoreCo
             guard.require(name, role, group)
             return _checked(self, ctx, name, group, fn, args, kwargs)
         if where is None and read:  # a store-wide read: no group to find, nothing to log
+            if name in SELF_CHECKED:
+                return _checked(self, ctx, name, None, fn, args, kwargs)
             guard.require(name, role, None)
             return cut(guard, name, _checked(self, ctx, name, None, fn, args, kwargs))
         bound = signature.bind(self, *args, **kwargs)

@@ -40,6 +40,11 @@ class LocalServer:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (benchmarks read its CPU time)."""
+        return None if self._process is None else self._process.pid
+
     def __enter__(self) -> "LocalServer":
         self.start()
         return self

@@ -230,14 +230,20 @@ def get_service_features(call: Call) -> dict[str, Any]:
     params = call.input
     vector = service_vector(call, params["FeatureServiceName"], params["EntityRows"], params["Request"],
                             params["Version"])
-    columns = vector["keys"] + vector["features"]
-    count = len(params["EntityRows"])
-    times = vector["event_times"]
+    values, statuses, times, features = vector["values"], vector["statuses"], vector["event_times"], vector["features"]
+    columns = vector["keys"] + features
     text = {us: _time(us) for us in set(itertools.chain.from_iterable(times.values()))}  # a group's features share one
-    return {"FeatureServiceName": params["FeatureServiceName"], "Keys": vector["keys"], "Features": vector["features"],
-            "Rows": [{c: vector["values"][c][i] for c in columns} for i in range(count)],
-            "Statuses": [{f: vector["statuses"][f][i] for f in vector["features"]} for i in range(count)],
-            "EventTimes": [{f: text[times[f][i]] for f in vector["features"]} for i in range(count)]}
+    if len(params["EntityRows"]) == 1:
+        rows = [{c: values[c][0] for c in columns}]
+        status = [{f: s[0] for f, s in statuses.items()}]
+        event_times = [{f: text[t[0]] for f, t in times.items()}]
+    else:
+        count = range(len(params["EntityRows"]))
+        rows = [{c: values[c][i] for c in columns} for i in count]
+        status = [{f: statuses[f][i] for f in features} for i in count]
+        event_times = [{f: text[times[f][i]] for f in features} for i in count]
+    return {"FeatureServiceName": params["FeatureServiceName"], "Keys": vector["keys"], "Features": features,
+            "Rows": rows, "Statuses": status, "EventTimes": event_times}
 
 
 def get_feast_features(call: Call) -> dict[str, Any]:

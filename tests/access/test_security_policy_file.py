@@ -13,7 +13,7 @@ from access_support import public_and_secret
 from install_support import need
 from click.testing import CliRunner
 
-from store import AccessDenied, Feature, FeatureStore
+from store import AccessDenied, Feature, FeatureStore, NotFound
 from store.access.local import CHECK_SECONDS
 from store.cli import main
 from studio_support import seeded_template, studio_store, texts  # noqa: F401
@@ -61,6 +61,27 @@ def test_a_grant_taken_out_of_the_file_is_refused_by_an_open_store(store):
     # each change noted once, by the first process to see it, with the file's new hash
     assert changes["outcome"].tolist() == ["changed", "changed", "changed", "first seen"]
     assert len({d["sha256"] for d in changes["details"]}) == 4
+
+
+def test_a_service_vector_follows_the_file_on_its_one_statement_read(store):
+    """A service's one-row vector checks the policy against the registry version its own statement
+    reads (no read of its own): a grant taken out still refuses at once, as a missing service."""
+    with FeatureStore(store, principal="root") as root:
+        root.put_record("public", ROW)
+        root.create_feature_service("open", ["public"])
+        vic = root.with_principal("vic")
+        for _ in range(3):  # the second call on serves from the cached plan's one statement
+            assert vic.get_online_features("open", [{"id": "x"}], as_dict=True)["values"]["v"] == ["1"]
+        edit(store / "access.yaml", "- {name: vic, roles: [{role: viewer, groups: [public]}]}\n", "")
+        with pytest.raises(AccessDenied, match="'vic' \\(not in the access file\\)"):
+            vic.get_online_features("open", [{"id": "x"}], as_dict=True)
+        edit(store / "access.yaml", "- {name: own, roles: [{role: owner, groups: [public]}]}",
+             "- {name: own, roles: [{role: owner, groups: [public]}]}\n- {name: vic, roles: [{role: viewer, "
+             "groups: [secret]}]}")
+        with pytest.raises(NotFound, match="open"):
+            vic.get_online_features("open", [{"id": "x"}], as_dict=True)
+        refused = root.audit(action="get_online_features")
+        assert set(refused["principal"]) == {"vic"} and set(refused["outcome"]) == {"denied"}
 
 
 def test_a_file_that_stops_parsing_refuses_everything_until_fixed(store):
