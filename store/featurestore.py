@@ -26,6 +26,7 @@ from .model import layout
 from .model.entity import Entity
 from .model.schema import Feature, FeatureGroup
 from .pipelines import api as pipelines
+from .streams import api as streams
 from .quality import api as quality
 from .registry import lineage
 from .retrieval import browse, on_demand, saved, services, stats
@@ -615,21 +616,16 @@ class FeatureStore:
                         schedule: str | None = None, trigger: str | None = None, params: dict[str, Any] | None = None,
                         description: str = "", tags: dict[str, str] | None = None, lookback: Any = None,
                         retries: int = 2, retry_delay: Any = 60, paused: bool = False) -> dict[str, Any]:
-        """Define a pipeline that computes ``target``'s rows from ``inputs`` (feature groups, or
-        CSV/Parquet paths and globs) with DuckDB ``sql`` or a Python ``function``
-        ('module:callable', given a RunContext). See ``store.pipelines.runner`` for what a run
-        reads in each ``mode`` and ``lookback``; ``schedule`` is cron in UTC, ``trigger``
-        "on_change" runs when an input got writes (both by ``featurestore scheduler``). Under an
-        access policy every input needs the caller's read grant (file inputs: a folder the policy
-        allows), and scheduled runs act as the caller, its owner (see ``grants``)."""
+        """A pipeline computing ``target``'s rows from ``inputs`` (groups, CSV/Parquet paths and globs) with DuckDB
+        ``sql`` or a Python ``function`` ('module:callable'); see ``store.pipelines.runner`` (modes, lookback),
+        ``schedule`` (cron, UTC) and ``trigger`` "on_change" (``featurestore scheduler``), ``grants`` (policies)."""
         return pipelines.create_pipeline(
             self._ctx, name, target, sql=sql, function=function, inputs=inputs, mode=mode, schedule=schedule, trigger=trigger,
             params=params, description=description, tags=tags, lookback=lookback, retries=retries, retry_delay=retry_delay, paused=paused)
 
     def update_pipeline(self, name: str, **changes: Any) -> dict[str, Any]:
-        """Change fields of a pipeline's definition (the same keywords as ``create_pipeline``);
-        its watermark stays, so an incremental pipeline goes on where it was. The caller becomes
-        its owner, whom scheduled runs act as."""
+        """Change a pipeline's definition (``create_pipeline``'s keywords); its watermark stays. The caller
+        becomes its owner, whom scheduled runs act as."""
         return pipelines.update_pipeline(self._ctx, name, **changes)
 
     def pipeline(self, name: str) -> dict[str, Any]:
@@ -657,10 +653,8 @@ class FeatureStore:
 
     def run_pipeline(self, name: str, *, full: bool = False, wait: float = 0,
                      trigger: str = "manual") -> dict[str, Any]:
-        """Run the pipeline now (``full`` reads every input row, whatever its mode) and return the run: id, status
-        (succeeded, skipped: nothing new, failed), window, rows_in, rows_out, rows_rejected, started, finished, error,
-        log. A failure of the pipeline is returned, not raised; if it is already running, waits up to ``wait``
-        seconds, then raises Conflict."""
+        """Run it now (``full``: every input row) and return the run (id, status: succeeded, skipped or failed,
+        window, rows, times, error, log); a failure is returned. Already running: waits ``wait`` s, then Conflict."""
         return pipelines.run_pipeline(self._ctx, name, full=full, wait=wait, trigger=trigger)
 
     def backfill(self, name: str, start: Any, end: Any, interval: Any = "1d") -> list[dict[str, Any]]:
@@ -679,14 +673,9 @@ class FeatureStore:
 
     def preview_pipeline(self, name: str | None = None, rows: int = pipelines.PREVIEW_ROWS,
                          **definition: Any) -> dict[str, Any]:
-        """What the pipeline's next run would compute, written nowhere: it reads what that run would (its mode,
-        watermark, look-back and window; a new pipeline's first run), at most ``rows`` rows of each input group (the
-        latest written; ``capped`` says where fewer were read than the run would). Returns the output (first 200
-        rows), its row count, the window, and the problems a run would meet (output columns that do not fit the
-        target, type errors and rule verdicts). Give a stored pipeline's ``name``, or a definition as
-        ``create_pipeline`` takes it (with ``name``, a changed definition of that pipeline, from its watermark). Its
-        target and inputs need the caller's read grant, as at create. Raises ValidationError for what
-        ``create_pipeline`` would refuse (e.g. incremental aggregates without a look-back)."""
+        """What a stored pipeline's (``name``) or a definition's next run would compute, written nowhere, from at
+        most ``rows`` rows of each input group: the output (first 200 rows), its row count, the window and the
+        problems a run would meet. See ``store.pipelines.preview``."""
         return pipelines.preview_pipeline(self._ctx, name, rows, **definition)
 
     def scheduler_status(self) -> dict[str, Any]:
@@ -698,6 +687,16 @@ class FeatureStore:
         catch-up run after downtime), on_change triggers and retries of failed scheduled runs.
         One scheduler per store: a second raises Conflict."""
         pipelines.run_scheduler(self._ctx, lambda owner: access_api.with_principal(self._ctx, owner), tick, stop)
+
+    # ----------------------------------------------------------------------------- streams
+    def consume(self, group: str, topics: str | Sequence[str], bootstrap_servers: str, **options: Any) -> Any:
+        """Read Kafka ``topics`` into ``group`` exactly once; ``options``: ``StreamSpec``'s fields and
+        max_messages, idle_timeout, stop. Returns a StreamReport (see ``store.streams.consumer``)."""
+        return streams.consume(self._ctx, group, topics, bootstrap_servers, **options)
+
+    def stream_status(self) -> list[dict[str, Any]]:
+        """Every stream's counts, last error and stored offsets (those of groups the caller may see)."""
+        return streams.status(self._ctx)
 
     # ----------------------------------------------------------------------------- access
     @property

@@ -70,6 +70,14 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
+def kafka_server():
+    from servers.kafka import KafkaServer
+
+    with KafkaServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def redis_server():
     from servers.redis import RedisServer
 

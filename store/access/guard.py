@@ -74,6 +74,7 @@ ACTIONS: dict[str, tuple[str | None, str | None]] = {
     "register_on_demand": ("owner", None), "delete_on_demand_feature": ("owner", None),
     "on_demand_feature": ("viewer", None), "list_on_demand_features": ("viewer", None),
     "feature_service_history": ("viewer", None),
+    "consume": ("editor", "group"), "stream_status": ("viewer", None),  # a stream writes its group as ingest does
 }
 # Store-wide reads that check the principal themselves, against the registry version their own
 # snapshot reads (``Guard.readable_in``), or with ``require`` where they cannot: no read of their own.
@@ -85,14 +86,14 @@ LOGGED_IN_TRANSACTION = {"put_record", "delete_record", "run_pipeline", "backfil
 # Writes whose entry the wrapper opens and the write fills in inside its transaction (``logged``); one
 # that wrote nothing is logged after it returns.
 LOGGED_BY_WRITE = {"ingest", "compact", "sweep_expired", "add_features", "update_feature_group", "change_features",
-                   "update_feature_metadata"}
+                   "update_feature_metadata", "consume"}
 # What is written to the audit log when it succeeds (reads are not; refusals always are).
 AUDITED = {*_EDIT, *_OWN, "add_features", "update_feature_group", "change_features", "delete_feature_group", "create_feature_group",
            "compact", "sweep_expired", "run_pipeline", "backfill", "create_pipeline", "update_pipeline",
            "delete_pipeline", "pause_pipeline", "resume_pipeline", "delete_dataset", "register_model",
            "build_dataset", "rebuild_dataset", "remove_access_policy", "create_entity", "update_entity", "delete_entity",
            "create_feature_service", "update_feature_service", "delete_feature_service", "register_on_demand",
-           "delete_on_demand_feature"}
+           "delete_on_demand_feature", "consume"}
 
 
 def default_principal() -> str:
@@ -358,6 +359,8 @@ def cut(guard: Guard, name: str, result: Any) -> Any:
         from ..pipelines import grants
 
         return grants.cut(guard, name, result)
+    if name == "stream_status":
+        return [r for r in result if guard.may("viewer", r["group"])]
     if name == "usage":
         return {g: v for g, v in result.items() if guard.may("viewer", g)}
     if name == "datasets":

@@ -25,6 +25,7 @@ from ..offline import files as offline_files
 from ..offline.files import OfflineFiles
 from ..online import OnlineBackend, open_online
 from ..pipelines import tables as pipeline_tables
+from ..streams import tables as stream_tables
 from ..quality import tables as quality_tables
 from ..registry import lineage
 from .. import registry
@@ -34,7 +35,7 @@ from ..storage import encryption, open_storage
 if TYPE_CHECKING:
     from ..offline.snapshot import GroupSnapshot
 
-SCHEMA_VERSION = 11  # 11: on-demand features; 10: feature services; 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
+SCHEMA_VERSION = 12  # 12: streams' offsets; 11: on-demand features; 10: feature services; 9: entities; 8: definition versions; 2: partition choices, retention, storage growth;
 # 3: data quality; 4: pipelines; 5: audit; 6: the audit log's head; 7: the audit log's put counts
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 # How long the policy check's read of the registry version stands in for its call's first lookup.
@@ -296,6 +297,7 @@ def open_context(path: str, writer: str, *, key: Any = None, offline: str | None
                 lineage.init(conn)
                 quality_tables.init(conn)
                 pipeline_tables.init(conn)
+                stream_tables.init(conn)
                 audit.init(conn)
                 db.set_schema_version(conn, SCHEMA_VERSION)
         if db.shared_id is not None:

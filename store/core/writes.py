@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .. import registry
 from ..common.timeutil import instant_to_us, now_us, us_to_iso
@@ -115,7 +115,8 @@ def ingest(ctx: StoreContext, group: str, data: Any, on_error: str = "reject",
            progress: Callable[[int, int], None] | None = None,
            *, target_stores: Iterable[str] | None = None, ttl: Any = None, source: str | None = None,
            columns: dict[str, str | None] | None = None, time_format: str | None = None,
-           _on_commit: Callable[[Any, "IngestReport"], None] | None = None) -> "IngestReport":
+           _on_commit: Callable[[Any, "IngestReport"], None] | None = None,
+           _positions: Sequence[str] | None = None) -> "IngestReport":
     from ..ingest import prepare as ing
     from . import writes_spark as spark_ingest
 
@@ -169,7 +170,7 @@ def ingest(ctx: StoreContext, group: str, data: Any, on_error: str = "reject",
                 if not to_offline:
                     advance(total)
             record_source(ctx, conn, group, loaded, report, wt)
-            written(conn, g, report, report.source, api, time.perf_counter() - started)
+            written(conn, g, report, report.source, api, time.perf_counter() - started, _positions)
             ctx.policy.logged(conn, "ingest", report.audit_counts())  # no rows committed without their entry
             if _on_commit:
                 _on_commit(conn, report)
@@ -178,7 +179,7 @@ def ingest(ctx: StoreContext, group: str, data: Any, on_error: str = "reject",
     elif report.rows_total or _on_commit:  # nothing to write, but the run and refused rows are kept
         with ctx.db.write() as conn:
             if report.rows_total:
-                written(conn, g, report, report.source, api, time.perf_counter() - started)
+                written(conn, g, report, report.source, api, time.perf_counter() - started, _positions)
                 ctx.policy.logged(conn, "ingest", report.audit_counts())
             if _on_commit:
                 _on_commit(conn, report)
@@ -241,24 +242,26 @@ def judged(ctx: StoreContext, g: FeatureGroup, report: "IngestReport", on_error:
 
 
 def written(conn: Any, g: FeatureGroup, report: "IngestReport", source: str | None, started_us: int,
-            seconds: float) -> None:
-    """In the write's transaction: the run, and the rows it refused into the quarantine."""
+            seconds: float, positions: Sequence[str] | None = None) -> None:
+    """In the write's transaction: the run, and the rows it refused into the quarantine (each at
+    ``positions[row]`` when given: a stream's topic/partition@offset)."""
     outcome = "partial" if report.rows_rejected else "written"
     quality_tables.record_run(conn, g.name, started_us, seconds, "ingest", source, report.rows_total,
                               report.rows_written, report.rows_warned, report.rows_rejected, outcome,
                               report.rule_counts)
     if report.rejected is not None:
-        quality_tables.quarantine(conn, g.name, started_us, source, quarantine_rows(report))
+        quality_tables.quarantine(conn, g.name, started_us, source, quarantine_rows(report, positions))
 
 
-def quarantine_rows(report: "IngestReport") -> list[tuple[str | None, str, str, dict[str, Any]]]:
+def quarantine_rows(report: "IngestReport", positions: Sequence[str] | None = None
+                    ) -> list[tuple[str | None, str, str, dict[str, Any]]]:
     """(position, rules, reason, record) of each row a bulk write refused, as read."""
     frame = report.rejected_rows()
     position = "line" if "line" in frame.columns else "row"
     rules = report.errors.groupby("row")["rule"].agg(lambda r: ",".join(dict.fromkeys(r)))
     data = frame.drop(columns=[position, "error"])
     records = data.astype(object).where(data.notna(), None).to_dict("records")
-    return [(f"{position} {int(p)}", rules.get(int(i), ""), reason, record)
+    return [(f"{position} {int(p)}" if positions is None else positions[int(i)], rules.get(int(i), ""), reason, record)
             for i, p, reason, record in zip(report.rejected_index, frame[position], frame["error"], records)]
 
 

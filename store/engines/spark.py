@@ -333,7 +333,7 @@ def view(spark: Any, snap: "GroupSnapshot") -> Any:
         same = identity(source, count, snap.group)
         # Spark's CAST writes 1e16 as '1.0E16': a float widened to text is converted by pyarrow, as DuckDB does.
         exact = same or not any(held is not None and held.type == "Fractional" and f.type == "String"
-                                for f, held in _projection(source, count, snap.group))
+                                for f, held in _projection(source, count, snap.group, snap.through))
         if exact and (storage.local or _has_s3a(spark)):
             read = spark.read.option("mergeSchema", "true").parquet(*map(storage.spark_url, paths))
             if not same:
@@ -346,10 +346,11 @@ def view(spark: Any, snap: "GroupSnapshot") -> Any:
     return frame
 
 
-def _projection(source: "FeatureGroup", count: int, target: "FeatureGroup") -> list:
+def _projection(source: "FeatureGroup", count: int, target: "FeatureGroup",
+                through: frozenset[int] = frozenset()) -> list:
     from ..model.versions import projection
 
-    return projection(source, count, target)
+    return projection(source, count, target, through)
 
 
 def _projected(source: "FeatureGroup", count: int, target: "FeatureGroup", present: set[str]) -> list:
@@ -385,14 +386,15 @@ def _read_with_pyarrow(spark: Any, snap: "GroupSnapshot", files: list[tuple[str,
     tasks = max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
     listing = spark.createDataFrame(files, "path string, version int, features int").repartition(tasks)
     versions = {v: snap.written_under(v) for _, v, _ in files}
-    return listing.mapInArrow(_FileReader(snap.store.storage.portable(), snap.group, versions), schema)
+    return listing.mapInArrow(_FileReader(snap.store.storage.portable(), snap.group, versions, snap.through), schema)
 
 
 class _FileReader:
     """Reads the files named in its batches (pickled to the executors)."""
 
-    def __init__(self, storage: Any, group: "FeatureGroup", versions: dict[int, "FeatureGroup"]) -> None:
-        self.storage, self.group, self.versions = storage, group, versions
+    def __init__(self, storage: Any, group: "FeatureGroup", versions: dict[int, "FeatureGroup"],
+                 through: frozenset[int]) -> None:
+        self.storage, self.group, self.versions, self.through = storage, group, versions, through
 
     def __call__(self, batches: Any) -> Any:
         from ..offline.snapshot import conform
@@ -400,7 +402,7 @@ class _FileReader:
         for batch in batches:
             for path, version, count in zip(*(batch.column(i).to_pylist() for i in range(3))):
                 yield from conform(self.storage.read_table(path), self.group, self.versions[version],
-                                   count).to_batches()
+                                   count, self.through).to_batches()
 
 
 def _spark_error(exc: Exception) -> bool:

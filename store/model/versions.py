@@ -178,11 +178,21 @@ def _shown(value: Any, seconds: bool) -> str:
 # ----------------------------------------------------------------------------- reading old rows
 
 
-def projection(source: FeatureGroup, count: int, target: FeatureGroup) -> list[tuple[Feature, Feature | None]]:
+def projection(source: FeatureGroup, count: int, target: FeatureGroup,
+               through: frozenset[int] = frozenset()) -> list[tuple[Feature, Feature | None]]:
     """For each feature of ``target``: the feature of ``source`` (a version whose rows hold its
-    first ``count`` features) that holds its values, or None (added since: read as null)."""
+    first ``count`` features) that holds its values, or None (added since: read as null).
+    ``through``: ids of features Fractional in some version up to ``target``'s. An Integral one of
+    those read as String is held as Fractional: its values were floats before they were text, so
+    10**12 reads '1000000000000.0', as the online store, which converted at each change, has it."""
     held = dict(zip(source.ids[:count], source.features[:count]))
-    return [(f, held.get(i)) for f, i in zip(target.features, target.ids)]
+    out = []
+    for f, i in zip(target.features, target.ids):
+        h = held.get(i)
+        if h is not None and h.type == "Integral" and f.type == "String" and i in through:
+            h = replace(h, type="Fractional")
+        out.append((f, h))
+    return out
 
 
 def identity(source: FeatureGroup, count: int, target: FeatureGroup) -> bool:
@@ -222,12 +232,15 @@ def widen_array(values: "pa.Array | pa.ChunkedArray", kind: str) -> "pa.Array | 
     return values.cast(pa.string())
 
 
-def translate(values: list[Any], source: FeatureGroup, target: FeatureGroup) -> list[Any]:
+def translate(values: list[Any], source: FeatureGroup, target: FeatureGroup,
+              through: frozenset[int] = frozenset()) -> list[Any]:
     """A row of ``source``'s features in order (maybe fewer: features added since are null) as
-    ``target``'s, by feature id, widened values converted."""
-    return [None if held is None or pos >= len(values) else widen_value(values[pos], f.type)
+    ``target``'s, by feature id, widened values converted (``through``: see ``projection``)."""
+    return [None if held is None or pos >= len(values) else
+            widen_value(float(values[pos]) if values[pos] is not None and held.type == "Integral" and i in through
+                        else values[pos], f.type)
             if held.type != f.type else values[pos]
-            for f, held, pos in _positions(source, len(values), target)]
+            for (f, held, pos), i in zip(_positions(source, len(values), target), target.ids)]
 
 
 def _positions(source: FeatureGroup, count: int, target: FeatureGroup) -> list[tuple[Feature, Feature | None, int]]:
@@ -242,6 +255,8 @@ def sql_expression(target: Feature, held: Feature | None, quote: Any) -> str:
         return f"CAST(NULL AS {target.duckdb_type}) AS {quote(target.name)}"
     column = quote(held.name)
     if held.type != target.type:
+        if held.type == "Fractional":  # a column of integers held as Fractional (``projection``)
+            column = f"CAST({column} AS DOUBLE)"
         column = f"CAST({column} AS {target.duckdb_type})"
     return f"{column} AS {quote(target.name)}"
 

@@ -40,6 +40,7 @@ class GroupSnapshot:
     retained_from_us: int | None = None
     # The definitions of the versions files were written under, other than ``group``'s.
     versions: dict[int, FeatureGroup] = field(default_factory=dict)
+    through: frozenset[int] = frozenset()  # see ``model.versions.projection``
 
     def check_retained(self, instant_us: int | None, what: str) -> None:
         from .retention import check
@@ -57,7 +58,7 @@ def snapshot(conn: Connection, files: OfflineFiles, group: FeatureGroup,
     ``OfflineFiles.listed``; every staged row), read under ``group``'s definition (a version that
     is not current sees the files written under it and earlier ones only: pass ``max_write_us``
     no later than its successor's change); call inside a read transaction for consistency."""
-    from ..registry import load_group, load_version, state
+    from ..registry import fractional_ids, load_group, load_version, state
 
     st = state(conn, group.name)
     listed = files.listed(conn, group.name, max_event_us, max_write_us, min_event_us, after_write_us)
@@ -70,7 +71,9 @@ def snapshot(conn: Connection, files: OfflineFiles, group: FeatureGroup,
         if max_write_us is not None and staged.num_rows:
             staged = staged.filter(pc.less_equal(pc.cast(staged.column("write_time"), "int64"), max_write_us))
         staged = conform(staged, group, current)
-    return GroupSnapshot(group, listed, staged, files, st["last_write_us"] or None, st["retained_from_us"], versions)
+    through = fractional_ids(conn, group.name, group.version) if versions else frozenset()
+    return GroupSnapshot(group, listed, staged, files, st["last_write_us"] or None, st["retained_from_us"], versions,
+                         through)
 
 
 def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | None = None) -> str:
@@ -96,10 +99,10 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
         moved = dict(zip(uncached, store.readable(snap.group.name, uncached)))
         paths = [moved.get(p, p) for p in paths]
         tables, large = CACHE.take(paths, store.size, store.read_table)
-        in_memory += [conform(t, snap.group, source, count) for t in tables]
+        in_memory += [conform(t, snap.group, source, count, snap.through) for t in tables]
         if large:
             scan = store.scan_sql(con, f"__files_{name}_{version}_{count}", source, count, large)
-            parquet.append(projected_sql(scan, source, count, snap.group))
+            parquet.append(projected_sql(scan, source, count, snap.group, snap.through))
     if snap.staged.num_rows:
         in_memory.append(snap.staged)
     table = pa.concat_tables(in_memory).combine_chunks() if in_memory else schema.empty_table()
@@ -116,18 +119,19 @@ def register(con: "duckdb.DuckDBPyConnection", snap: GroupSnapshot, view: str | 
     return q(name)
 
 
-def projected_sql(scan: str, source: FeatureGroup, count: int, target: FeatureGroup) -> str:
+def projected_sql(scan: str, source: FeatureGroup, count: int, target: FeatureGroup,
+                  through: frozenset[int] = frozenset()) -> str:
     """``scan`` (rows of ``source`` holding its first ``count`` features) read as ``target``'s."""
     from ..model.versions import identity, projection, sql_expression
 
     if identity(source, count, target):
         return scan
-    cols = [sql_expression(f, held, q) for f, held in projection(source, count, target)]
+    cols = [sql_expression(f, held, q) for f, held in projection(source, count, target, through)]
     return f"SELECT {', '.join([*cols, *map(q, META_COLUMNS)])} FROM ({scan})"
 
 
 def conform(table: "pa.Table", target: FeatureGroup, source: FeatureGroup | None = None,
-            count: int | None = None) -> "pa.Table":
+            count: int | None = None, through: frozenset[int] = frozenset()) -> "pa.Table":
     """A file's table in ``target``'s offline schema: read by feature id from ``source`` (the
     version it was written under; default ``target``), features it lacks as null, widened ones
     converted (see ``model.versions``)."""
@@ -141,11 +145,14 @@ def conform(table: "pa.Table", target: FeatureGroup, source: FeatureGroup | None
         return table
     held_names = set(table.column_names)
     cols = []
-    for f, held in projection(source, len(source.features) if count is None else count, target):
+    for f, held in projection(source, len(source.features) if count is None else count, target, through):
         if held is None or held.name not in held_names:
             cols.append(pa.nulls(table.num_rows, f.arrow_type()))
         elif held.type != f.type:
-            cols.append(widen_array(table.column(held.name), f.type))
+            column = table.column(held.name)
+            if held.type == "Fractional":  # integers held as Fractional (``projection``): floats first
+                column = widen_array(column, "Fractional")
+            cols.append(widen_array(column, f.type))
         else:
             cols.append(table.column(held.name))
     cols += [table.column(c) for c in META_COLUMNS]

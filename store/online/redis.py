@@ -256,7 +256,9 @@ class RedisOnline(OutboxBackend):
             return _padded(values, len(group.features))
         from ..model.versions import translate
 
-        return translate(values, self._version(group, version), group)
+        kept = [self._version(group, v) for v in range(version, group.version + 1)]  # cached
+        through = frozenset(i for g in kept for f, i in zip(g.features, g.ids) if f.type == "Fractional")
+        return translate(values, kept[0], group, through)
 
     def raw(self, group: FeatureGroup, record_id: Any) -> dict[str, Any] | None:
         data = self.client.hgetall(f"{self._key(group.name)}:r:{_text(record_id, group)}")

@@ -87,8 +87,9 @@ def change_columns(conn: Connection, name: str, old: FeatureGroup, new: FeatureG
                 found = conn.execute(f"SELECT {column}, {keys} FROM {name} WHERE {column} IS NOT NULL").fetchall()
                 conn.executemany(f"UPDATE {name} SET {spare} = ? WHERE {match}",
                                  [(widen_value(v, f.type), *k) for v, *k in found])
-            else:
-                conn.execute(f"UPDATE {name} SET {spare} = CAST({column} AS {f.sqlite_type})")
+            else:  # DOUBLE PRECISION: SQLite reads it as REAL; PostgreSQL's REAL would be a 4-byte float
+                cast = "DOUBLE PRECISION" if f.type == "Fractional" else f.sqlite_type
+                conn.execute(f"UPDATE {name} SET {spare} = CAST({column} AS {cast})")
             conn.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
             conn.execute(f"ALTER TABLE {name} RENAME COLUMN {spare} TO {column}")
         if was.name != f.name:

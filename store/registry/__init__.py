@@ -341,6 +341,14 @@ def versions(conn: Connection, name: str) -> list[dict[str, Any]]:
                 "WHERE group_name = ? ORDER BY version", (name,))]
 
 
+def fractional_ids(conn: Connection, name: str, upto: int) -> frozenset[int]:
+    """Ids of the group's features that were Fractional in some version up to ``upto`` (see
+    ``model.versions.projection``)."""
+    return frozenset(f["id"] for (definition,) in conn.execute(
+        "SELECT definition FROM definition_versions WHERE group_name = ? AND version <= ?", (name, upto))
+        for f in json.loads(definition)["features"] if f["type"] == "Fractional")
+
+
 def delete_group(conn: Connection, name: str) -> None:
     conn.execute("DELETE FROM definition_versions WHERE group_name = ?", (name,))
     conn.execute("DELETE FROM feature_groups WHERE name = ?", (name,))

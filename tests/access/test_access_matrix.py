@@ -362,6 +362,7 @@ METHODS: dict[str, Row] = {
     "list_on_demand_features": Row(lambda fs, g: fs.list_on_demand_features(), "viewer"),
     "list_pipelines": Row(lambda fs, g: fs.list_pipelines(), "viewer"),
     "scheduler_status": Row(lambda fs, g: fs.scheduler_status(), "viewer"),
+    "stream_status": Row(lambda fs, g: fs.stream_status(), "viewer"),
     "pipeline": Row(lambda fs, g: fs.pipeline(f"{g}_copy"), "viewer",
                     hidden=(Probe(lambda fs, g: fs.pipeline(f"{g}_copy")),
                             Probe(lambda fs, g: fs.pipeline(f"from_{g}"), missing=False))),
@@ -384,6 +385,8 @@ METHODS: dict[str, Row] = {
     # -- writes: an editor's ---------------------------------------------------------------------
     "put_record": Row(lambda fs, g: fs.put_record(g, {"id": "w1", "ts": T0, "amount": 1.0, "label": "x"}), "editor"),
     "ingest": Row(lambda fs, g: fs.ingest(g, batch(g, start=100)), "editor"),
+    "consume": Row(lambda fs, g: fs.consume(g, "topic", "127.0.0.1:1", batch_size=0), "editor",
+                   passes_to=ValidationError),  # past the check, the bad setting is refused before any connection
     "delete_record": Row(lambda fs, g: fs.delete_record(g, "never-written", "2026-06-01T00:00:00Z"), "editor"),
     "requeue": Row(lambda fs, g: fs.requeue(g, W.quarantined(g)), "editor", prepare=lambda g: W.quarantined(g)),
     "release_quarantined": Row(lambda fs, g: fs.release_quarantined(g, W.quarantined(g)), "editor",

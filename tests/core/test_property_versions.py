@@ -70,7 +70,7 @@ class Model:
         self.fixed = {name for name, _ in fixed}  # the key and the event time: never changed
         self.defs = [Definition([(i + 1, n, k) for i, (n, k) in enumerate(
             [*fixed, ("a", "Integral"), ("b", "Fractional"), ("c", "String")])], 0)]
-        self.rows: list[tuple[int, int, int, int, bool, dict[int, Any]]] = []  # rid, ev, op, seq, deleted, by id
+        self.rows: list[tuple] = []  # rid, ev, op, seq, deleted, values by id, the definition written under
         self.next_id = len(self.defs[0].features) + 1
         self.seq = 0
 
@@ -87,11 +87,21 @@ class Model:
     def write(self, op: int, rid: int, ev: int, values: dict[str, Any], deleted: bool = False) -> None:
         by_name = {name: fid for fid, name, _ in self.current.features}
         self.seq += 1
-        self.rows.append((rid, ev, op, self.seq, deleted, {by_name[k]: v for k, v in values.items()}))
+        self.rows.append((rid, ev, op, self.seq, deleted, {by_name[k]: v for k, v in values.items()},
+                          len(self.defs) - 1))
 
     def read(self, row: tuple, d: Definition) -> dict[str, Any]:
-        return {name: widen(row[5].get(fid), kind) for fid, name, kind in self.others(d)} | \
-            key_fields(self.composite, row[0]) | {"ts": iso(row[1])}
+        """The row under ``d``: each value widened through every definition from the one it was
+        written under to ``d`` (Integral 10**12, then Fractional, then String reads
+        '1000000000000.0', as a Fractional 1e12 written later does)."""
+        upto = next(i for i, e in enumerate(self.defs) if e is d)
+        out = {}
+        for fid, name, kind in self.others(d):
+            value = row[5].get(fid)
+            for between in self.defs[row[6]:upto + 1]:
+                value = widen(value, next((k for f, _, k in between.features if f == fid), kind))
+            out[name] = value
+        return out | key_fields(self.composite, row[0]) | {"ts": iso(row[1])}
 
     def latest(self, rid: int, ev: int | None, known: int | None) -> tuple | None:
         rows = [r for r in self.rows if r[0] == rid and (ev is None or r[1] <= ev) and (known is None or r[2] <= known)]

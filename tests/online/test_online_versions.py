@@ -40,6 +40,20 @@ def test_rows_read_under_each_new_version(fs):
     assert pd.isna(latest.loc["o0", "note"]) and latest.loc["o9", "note"] == "new"
 
 
+def test_integers_widened_to_fractional_then_to_text_read_as_the_floats_they_became(fs):
+    """Integral, then Fractional, then String: a value is the float it became before it was text,
+    online and offline alike (10**12 reads '1000000000000.0', as a Fractional 1e12 written later)."""
+    fs.create_feature_group("orders", "id", "ts", FEATURES)
+    fs.put_record("orders", {"id": "o1", "ts": "2026-03-01T00:00:00Z", "qty": 10**12, "price": 1.0})
+    fs.put_record("orders", {"id": "o3", "ts": "2026-03-01T00:00:00Z", "qty": 7, "price": 1.0})
+    fs.change_features("orders", retype={"qty": "Fractional"})
+    fs.put_record("orders", {"id": "o2", "ts": "2026-03-01T00:00:00Z", "qty": 1e12, "price": 1.0})
+    fs.change_features("orders", retype={"qty": "String", "price": "String"})
+    online = {i: fs.get_record("orders", i)["qty"] for i in ("o1", "o2", "o3")}
+    offline = fs.as_of("orders").set_index("id")["qty"].to_dict()
+    assert online == offline == {"o1": "1000000000000.0", "o2": "1000000000000.0", "o3": "7.0"}
+
+
 def test_a_write_recorded_before_a_change_and_applied_after_it_lands_whole(fs, monkeypatch):
     """As if the process died between committing a put and applying it to an outside backend: the
     entry waits in the outbox while another caller changes the definition, and is applied (by
