@@ -28,6 +28,8 @@ README = ROOT / "README.md"
 
 # Section heading -> why its Python block is not run (its syntax is still checked).
 NOT_RUN = {
+    "Streaming from Kafka": "needs a Kafka broker; tests/streams/test_consume.py runs the same calls against one "
+                            "(Tansu)",
     "Scaling out: Spark, object storage, PostgreSQL and Redis":
         "needs a Spark session (pyspark and Java 17+) and the ./shared store on S3 the bash block above makes; "
         "the Spark engine's answers are held to DuckDB's by tests/engines/test_engine_spark.py",

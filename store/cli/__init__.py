@@ -1,6 +1,6 @@
 """Floor 13, ``featurestore``: the command line, a thin layer over ``FeatureStore`` (one call per
 command), one module per command group (``access``, ``pipelines``, ``entities``, ``services``,
-``on_demand``; ``kit`` holds what they share).
+``on_demand``, ``streams``; ``kit`` holds what they share).
 
 Heavy libraries load inside commands so ``featurestore --help`` answers at once.
 
@@ -25,6 +25,7 @@ from .pipelines import pipeline, scheduler
 from .entities import attach_entity, create_entity, entities, entity
 from .services import create_service, service, services
 from .on_demand import on_demand
+from .streams import stream
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -700,3 +701,4 @@ main.add_command(services)
 main.add_command(service)
 main.add_command(create_service)
 main.add_command(on_demand)
+main.add_command(stream)

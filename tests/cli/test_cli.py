@@ -128,12 +128,12 @@ def test_every_command_has_help_and_takes_store_after_its_name(tmp_path, orders_
         "create-entity": ["account", "--key", "id:Integral"], "attach-entity": ["g", "account"], "entities": [],
         "entity": ["account", "--lookup", "1"],  # the demo defined customer and merchant
         "create-service": ["svc", "--feature", "customers"], "services": [], "service": ["svc"],
-        "on-demand": ["list"],
+        "on-demand": ["list"], "stream": ["status"],
     }
     order = ["init", "demo", "list", "describe", "create", "put", "get", "delete-record", "query", "dataset",
              "compact", "sweep", "lineage", "du", "rules", "quarantine", "runs", "set-monitor", "monitor", "pipeline", "audit", "access",
              "change", "history", "create-entity", "attach-entity", "entities", "entity", "create-service",
-             "services", "service", "on-demand"]
+             "services", "service", "on-demand", "stream"]
     assert set(calls) | {"ui", "serve", "scheduler", "encrypt", "rekey"} == set(commands)  # encryption: test_access_crypto  # these run until stopped: tested elsewhere
     for name in order:
         r = runner.invoke(main, [name, *calls[name], "--store", store], catch_exceptions=False)

@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 
+from cli_support import run  # noqa: F401
 from store import Feature, FeatureStore, ValidationError
 
 pytestmark = pytest.mark.slow
@@ -105,6 +106,24 @@ def test_a_record_identifier_from_the_message_key_and_fields_renamed(tmp_path, k
     fs.consume("users", topic, kafka_server.bootstrap, key="user", fields={"seen": "at", "score": "s"},
                time_unit="s", idle_timeout=3)
     assert fs.get_record("users", "u9") == {"user": "u9", "seen": "2026-01-01T00:00:09Z", "score": 4.5}
+
+
+def test_the_command_line_runs_a_stream_and_shows_where_it_stands(run, tmp_path, kafka_server):
+    kafka_server.create_topic(topic := f"cli-{uuid.uuid4().hex[:8]}", partitions=2)
+    with FeatureStore(tmp_path / "store") as fs:
+        make_group(fs)
+    produce(kafka_server.bootstrap, topic, [event(i) for i in range(300)])
+    done = run("stream", "run", "tx", "--topic", topic, "--bootstrap-servers", kafka_server.bootstrap,
+               "--time-unit", "ms", "--name", "payments", "--idle-timeout", "2", "--config", "client.id=cli-test")
+    assert done.exit_code == 0, done.output
+    assert "stream 'payments': 300 messages" in done.output and "300 rows written, 0 quarantined" in done.output
+    shown = run("stream", "status")
+    assert shown.output.startswith("payments\t-> tx\t300 messages, 300 rows written, 0 quarantined")
+    assert f"{topic}/0=" in shown.output and f"{topic}/1=" in shown.output
+    [status] = json.loads(run("stream", "status", "--json").output)
+    assert sum(status["offsets"].values()) == 300 and status["spec"]["config"] == ["client.id"]  # names, not values
+    bad = run("stream", "run", "tx", "--topic", topic, "--bootstrap-servers", "x:1", "--field", "amount")
+    assert bad.exit_code == 2 and "give field as NAME=VALUE" in bad.output
 
 
 def test_bad_settings_are_refused_naming_the_field(tmp_path):
