@@ -65,8 +65,9 @@ def run(ctx: click.Context, group: str, topics: tuple[str, ...], bootstrap_serve
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Every stream: messages, rows written and quarantined, last error, and the stored offset
-    of each partition (where a restarted consumer goes on from)."""
+    """Every stream: messages, rows written and quarantined, its last run's rate, last error,
+    and per partition the stored offset (where a restarted consumer goes on from) and the lag
+    behind the partition's end as the consumer last saw it."""
     from ..common.timeutil import us_to_iso
 
     found = open_store(ctx).stream_status()
@@ -76,8 +77,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if not found:
         click.echo("No streams yet: start one with featurestore stream run GROUP --topic T --bootstrap-servers H:P")
     for s in found:
-        offsets = ", ".join(f"{p}={o:,}" for p, o in s["offsets"].items()) or "-"
+        offsets = ", ".join(f"{p}={o:,} (lag {'?' if s['lag'][p] is None else format(s['lag'][p], ',')})"
+                            for p, o in s["offsets"].items()) or "-"
+        rate = "-" if s["rate"] is None else f"{s['rate']:,.0f}/s"
         error = f"\tlast error: {s['last_error']}" if s["last_error"] else ""
         click.echo(f"{s['stream']}\t-> {s['group']}\t{s['messages']:,} messages, {s['rows_written']:,} rows written, "
-                   f"{s['rows_rejected']:,} quarantined\tlast batch {us_to_iso(s['updated_us'])}\toffsets: "
-                   f"{offsets}{error}")
+                   f"{s['rows_rejected']:,} quarantined\trate {rate}\tlast batch {us_to_iso(s['updated_us'])}\t"
+                   f"offsets: {offsets}{error}")

@@ -98,7 +98,7 @@ def consume(ctx: "StoreContext", spec: StreamSpec, max_messages: int | None = No
     """Consume until ``max_messages`` were handled, ``idle_timeout`` seconds passed with none,
     or ``stop()`` says so (None of them: until interrupted)."""
     try:
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
     except ImportError:
         raise ValidationError("Streaming needs the Kafka client: pip install 'featurestore[kafka]'") from None
     spec = spec.checked()
@@ -149,8 +149,12 @@ def consume(ctx: "StoreContext", spec: StreamSpec, max_messages: int | None = No
                     break
                 continue
             waiting[0] = time.monotonic()
+            highs = {}
+            for tp in {(m.topic(), m.partition()) for m in messages}:  # from the last fetch: no round trip
+                high = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
+                highs[tp] = high if high >= 0 else None
             try:
-                _write(ctx, spec, group, messages, position, report)
+                _write(ctx, spec, group, messages, position, report, highs)
             except Conflict:
                 report.conflicts += 1
                 for p in seek_stored(consumer.assignment()):  # read on from the stored place
@@ -165,7 +169,8 @@ def consume(ctx: "StoreContext", spec: StreamSpec, max_messages: int | None = No
 
 
 def _write(ctx: "StoreContext", spec: StreamSpec, group: Any, messages: list[Any],
-           position: dict[tables.Partition, int | None], report: StreamReport) -> None:
+           position: dict[tables.Partition, int | None], report: StreamReport,
+           highs: dict[tables.Partition, int | None]) -> None:
     """One batch: its rows and its new offsets in one transaction (``writes.ingest``'s)."""
     moves: dict[tables.Partition, tuple[int | None, int]] = {}
     for m in messages:
@@ -180,7 +185,7 @@ def _write(ctx: "StoreContext", spec: StreamSpec, group: Any, messages: list[Any
         now = now_us()
         if undecodable:
             quality_tables.quarantine(conn, spec.group, now, source, undecodable)
-        tables.advance(conn, spec.name, moves, now)
+        tables.advance(conn, spec.name, moves, now, highs)
         written, rejected = ingest_report.rows_written, ingest_report.rows_rejected + len(undecodable)
         tables.counted(conn, spec.name, len(messages), written, rejected, now)
         ctx.policy.logged(conn, "consume", {"stream": spec.name, "messages": len(messages), "records": written,
@@ -194,7 +199,7 @@ def _write(ctx: "StoreContext", spec: StreamSpec, group: Any, messages: list[Any
             now = now_us()
             kept = [(w, "batch", str(exc).splitlines()[0], r) for w, r in zip(rows, table.to_pylist())]
             quality_tables.quarantine(conn, spec.group, now, source, kept + undecodable)
-            tables.advance(conn, spec.name, moves, now)
+            tables.advance(conn, spec.name, moves, now, highs)
             tables.counted(conn, spec.name, len(messages), 0, len(kept) + len(undecodable), now, str(exc))
         counts.update(written=0, rejected=len(messages))
     for tp, (_, new) in moves.items():

@@ -78,6 +78,18 @@ def test_every_message_lands_once_and_a_second_run_reads_nothing_new(tmp_path, k
     [status] = fs.stream_status()
     assert status["stream"] == "tx" and status["messages"] == 3100 and status["rows_written"] == 3100
     assert sum(status["offsets"].values()) == 3100 and len(status["offsets"]) == 3
+    assert set(status["lag"].values()) == {0} and status["rate"] > 0
+
+
+def test_lag_is_what_the_partition_holds_past_the_stored_offset(tmp_path, kafka_server):
+    kafka_server.create_topic(topic := f"lag-{uuid.uuid4().hex[:8]}", partitions=1)
+    fs = FeatureStore(tmp_path / "s")
+    make_group(fs)
+    produce(kafka_server.bootstrap, topic, [event(i) for i in range(1000)])
+    report = fs.consume("tx", topic, kafka_server.bootstrap, time_unit="ms", batch_size=100, max_messages=300)
+    assert report.messages == 300
+    [status] = fs.stream_status()
+    assert status["offsets"] == {f"{topic}/0": 300} and status["lag"] == {f"{topic}/0": 700}
 
 
 def test_bad_messages_go_to_the_quarantine_with_their_offsets_and_the_stream_goes_on(tmp_path, kafka_server):
@@ -119,7 +131,7 @@ def test_the_command_line_runs_a_stream_and_shows_where_it_stands(run, tmp_path,
     assert "stream 'payments': 300 messages" in done.output and "300 rows written, 0 quarantined" in done.output
     shown = run("stream", "status")
     assert shown.output.startswith("payments\t-> tx\t300 messages, 300 rows written, 0 quarantined")
-    assert f"{topic}/0=" in shown.output and f"{topic}/1=" in shown.output
+    assert f"{topic}/0=" in shown.output and f"{topic}/1=" in shown.output and "(lag 0)" in shown.output
     [status] = json.loads(run("stream", "status", "--json").output)
     assert sum(status["offsets"].values()) == 300 and status["spec"]["config"] == ["client.id"]  # names, not values
     bad = run("stream", "run", "tx", "--topic", topic, "--bootstrap-servers", "x:1", "--field", "amount")
