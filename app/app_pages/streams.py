@@ -181,7 +181,7 @@ def live(fs: FeatureStore) -> None:
         in_this_studio(fs, consumers)
     with engine_errors():
         streams = fs.stream_status()
-        st.subheader("Streams")
+        st.subheader("Every stream of this store")
         if not streams:
             st.info("No streams yet: start a consumer below, or run `featurestore stream run GROUP --topic T "
                     "--bootstrap-servers HOST:PORT`.", icon=":material/info:")

@@ -140,19 +140,33 @@ def test_bad_input_is_named_and_nothing_starts(fs):
     assert consumers.registry() == {}
 
 
-def test_an_editor_is_refused_a_group_it_only_reads(studio_store, monkeypatch):
-    write_access(studio_store)
+def signed_in(store: str, monkeypatch: pytest.MonkeyPatch, name: str, password: str) -> AppTest:
+    """The Streams page as ``name`` sees it under the access tests' policy."""
+    write_access(store)
     monkeypatch.setenv("FEATURESTORE_UI_AUTH", "password")
     from app.ui import auth
 
     auth._failures.clear()
     at = AppTest.from_file(STUDIO, default_timeout=60)
     at.run()
-    at.text_input[0].set_value("ed")
-    at.text_input[1].set_value("ed-password")
+    at.text_input[0].set_value(name)
+    at.text_input[1].set_value(password)
     at = at.button[0].click().run()
-    at.switch_page("app_pages/streams.py").run()
-    ok(at)
+    return ok(at.switch_page("app_pages/streams.py").run())
+
+
+def test_a_viewer_sees_the_streams_of_its_groups_and_no_start_form(fs, kafka_server, topic, monkeypatch):
+    produce(kafka_server.bootstrap, topic, [transaction(i) for i in range(200)])
+    fs.consume("transactions", topic, kafka_server.bootstrap, name="ledger", key="transaction_id",
+               fields={"amount": "amount_usd"}, idle_timeout=2)
+    at = signed_in(fs.path, monkeypatch, "vera", "vera-password")
+    assert at.dataframe[0].value["messages"].tolist() == [200]
+    assert "Starting a consumer needs the editor role" in texts(at) and not [b for b in at.button
+                                                                             if b.label == "Start consumer"]
+
+
+def test_an_editor_is_refused_a_group_it_only_reads(studio_store, monkeypatch):
+    at = signed_in(studio_store, monkeypatch, "ed", "ed-password")
     at.selectbox(key="stream_form_group").set_value("transactions").run()
     at.text_input(key="stream_form_topics").set_value("ledger")
     at.text_input(key="stream_form_servers").set_value("127.0.0.1:9")
