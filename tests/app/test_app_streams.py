@@ -68,7 +68,7 @@ def test_no_streams_yet(studio_store):
 def test_a_stream_shows_its_counts_offsets_rate_lag_and_last_error(fs, kafka_server, topic, monkeypatch):
     produce(kafka_server.bootstrap, topic, [transaction(i) for i in range(300)])
     report = fs.consume("transactions", topic, kafka_server.bootstrap, name="ledger", key="transaction_id",
-                        fields={"amount": "amount_usd"}, batch_size=120, idle_timeout=2)
+                        fields={"amount": "amount_usd"}, batch_size=120, max_messages=300, idle_timeout=2)
     assert report.messages == 300 and report.rows_written == 300
     at = ok(page("streams"))
     table = at.dataframe[0].value
@@ -158,7 +158,7 @@ def signed_in(store: str, monkeypatch: pytest.MonkeyPatch, name: str, password: 
 def test_a_viewer_sees_the_streams_of_its_groups_and_no_start_form(fs, kafka_server, topic, monkeypatch):
     produce(kafka_server.bootstrap, topic, [transaction(i) for i in range(200)])
     fs.consume("transactions", topic, kafka_server.bootstrap, name="ledger", key="transaction_id",
-               fields={"amount": "amount_usd"}, idle_timeout=2)
+               fields={"amount": "amount_usd"}, max_messages=200, idle_timeout=2)
     at = signed_in(fs.path, monkeypatch, "vera", "vera-password")
     assert at.dataframe[0].value["messages"].tolist() == [200]
     assert "Starting a consumer needs the editor role" in texts(at) and not [b for b in at.button
