@@ -24,13 +24,14 @@ PAGES = {
     "time_travel": ("app_pages/time_travel.py", "Time travel", ":material/history:"),
     "sql": ("app_pages/sql.py", "SQL", ":material/terminal:"),
     "pipelines": ("app_pages/pipelines.py", "Pipelines", ":material/conversion_path:"),
+    "streams": ("app_pages/streams.py", "Streams", ":material/stream:"),
     "monitoring": ("app_pages/monitoring.py", "Monitoring", ":material/monitor_heart:"),
     "storage": ("app_pages/storage.py", "Storage", ":material/hard_drive:"),
     "audit": ("app_pages/audit.py", "Audit", ":material/policy:"),
 }
 SECTIONS = {"Discover": ["catalog", "entities", "group", "lineage"],
             "Build": ["create", "ingest", "pipelines", "services", "on_demand", "dataset", "datasets"],
-            "Query": ["time_travel", "sql"], "Operate": ["monitoring", "storage", "audit"]}
+            "Query": ["time_travel", "sql"], "Operate": ["streams", "monitoring", "storage", "audit"]}
 # Pages a principal is not shown unless it may use them (the pages check again, as does the engine).
 NEEDS: dict[str, Callable[[FeatureStore], bool]] = {
     "audit": lambda fs: fs.allowed("audit"),
