@@ -19,7 +19,7 @@ import io
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..common.timeutil import now_us
 from ..core import writes

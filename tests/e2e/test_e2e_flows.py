@@ -21,7 +21,7 @@ PAGES = ["", "group?group=customers", "group?group=customers&tab=Schema", "group
          "group?group=customers&tab=Statistics", "group?group=customers&tab=Lineage",
          "group?group=customers&tab=Online+lookup&record=100396", "group?group=customers&tab=History&record=100578",
          "lineage", "create", "ingest?group=merchants", "dataset", "datasets", "time_travel?group=merchants", "sql",
-         "storage", "monitoring", "group?group=transactions&tab=Quality", "pipelines", "audit"]
+         "storage", "monitoring", "group?group=transactions&tab=Quality", "pipelines", "audit", "streams"]
 
 
 def sidebar(page, name: str) -> None:
