@@ -13,7 +13,9 @@ several machines can serve one store).
 ``--services`` measures a feature service's vector instead (issue 23: at least 80% of a no-op's
 requests/s): a service over 3 groups of 10 features, 1 entity per call, on a server with an access
 key, so every call is signed (SigV4, signed before the run: the clients' signing is not measured)
-and policy-checked. The no-op is a signed POST to a path no operation has: the same dispatch
+and policy-checked. It runs ``--rounds`` rounds over the endpoints in turn (the median round of
+each kept, the vector/no-op ratio printed round by round) and reads the server's CPU time per
+request from /proc; ``--pin`` puts the server and the clients on cores of their own. The no-op is a signed POST to a path no operation has: the same dispatch
 (body read, signature check, error mapping, 404) with no store work; ``GET /ping`` skips the
 dispatch and is shown too. The clients share the machine
 (and the GIL of this process) with the server, so the absolute figures are a floor.
@@ -153,6 +155,18 @@ SERVICE_ENDPOINTS: dict[str, tuple[Callable[[random.Random, int], Request], int,
 }
 
 
+def pin(server_pid: int | None) -> str:
+    """The server on the first core and this process (the clients) on the others, so neither
+    takes the other's core; a note for the report ('' where it cannot be done)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if server_pid is None or len(cores) < 2:
+        return ""
+    for task in os.listdir(f"/proc/{server_pid}/task"):  # every thread of the server, its pool's too
+        os.sched_setaffinity(int(task), {cores[0]})
+    os.sched_setaffinity(0, set(cores[1:]))
+    return f"; the server pinned to core {cores[0]}, the clients to the other{'s' if len(cores) > 2 else ''}"
+
+
 def cpu_seconds(pid: int | None) -> float:
     """A process's CPU time so far (user + system, from /proc; 0 where there is none)."""
     try:
@@ -252,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--services", action="store_true",
                         help="a feature service's vector vs a signed no-op, on a server with an access key")
     parser.add_argument("--rounds", type=int, default=9, help="--services: rounds over the endpoints (median kept)")
+    parser.add_argument("--pin", action="store_true",
+                        help="--services: the server on one core, the clients on the others (no contention)")
     args = parser.parse_args(argv)
     if args.services:
         return main_services(args)
@@ -292,6 +308,7 @@ def main_services(args: argparse.Namespace) -> None:
         load_before = os.getloadavg()
         results, ratios, costs = [], {}, {}
         with LocalServer(store, keys_path=access, workers=args.workers) as server:
+            pinned = pin(server.pid) if args.pin else ""
             for clients in args.clients:
                 # Rounds over every endpoint in turn, each endpoint's median round kept: a machine
                 # that speeds up or slows down during the run moves every endpoint alike.
@@ -306,7 +323,7 @@ def main_services(args: argparse.Namespace) -> None:
                                   for i in (noop, vector)]
         load_after = os.getloadavg()
     print(f"featurestore serve --keys, {args.workers} worker(s), tables in SQLite, loopback, {os.cpu_count()} cores "
-          f"shared with the clients and any other processes (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} "
+          f"shared with the clients and any other processes{pinned} (1-min load {load_before[0]:.1f} before, {load_after[0]:.1f} "
           f"after); {args.rounds} rounds over the endpoints in turn, {args.seconds:g} s each after a 0.5 s warm-up, "
           f"each endpoint's median round shown; {args.records:,} records per group\n")
     print(table(results))
