@@ -51,13 +51,16 @@ def run(ctx: click.Context, group: str, topics: tuple[str, ...], bootstrap_serve
 
     fs = open_store(ctx)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     click.echo(f"Consuming {', '.join(topics)} from {bootstrap_servers} into {group!r} (stop with Ctrl-C)")
-    report = fs.consume(group, topics, bootstrap_servers, name=name, consumer_group=consumer_group,
-                        fields=_pairs(fields, "field"), key=key, time_unit=time_unit, batch_size=batch_size,
-                        max_latency=max_latency, config=_pairs(config, "config"), idle_timeout=idle_timeout,
-                        max_messages=max_messages, stop=stop.is_set)
+    try:
+        report = fs.consume(group, topics, bootstrap_servers, name=name, consumer_group=consumer_group,
+                            fields=_pairs(fields, "field"), key=key, time_unit=time_unit, batch_size=batch_size,
+                            max_latency=max_latency, config=_pairs(config, "config"), idle_timeout=idle_timeout,
+                            max_messages=max_messages, stop=stop.is_set)
+    finally:  # the handlers the process had (a caller running the command in process keeps its own)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     click.echo(report.summary())
 
 

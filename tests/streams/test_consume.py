@@ -125,9 +125,11 @@ def test_the_command_line_runs_a_stream_and_shows_where_it_stands(run, tmp_path,
     with FeatureStore(tmp_path / "store") as fs:
         make_group(fs)
     produce(kafka_server.bootstrap, topic, [event(i) for i in range(300)])
+    handler = signal.getsignal(signal.SIGINT)
     done = run("stream", "run", "tx", "--topic", topic, "--bootstrap-servers", kafka_server.bootstrap,
                "--time-unit", "ms", "--name", "payments", "--idle-timeout", "2", "--config", "client.id=cli-test")
     assert done.exit_code == 0, done.output
+    assert signal.getsignal(signal.SIGINT) is handler  # the caller's Ctrl-C handler is back
     assert "stream 'payments': 300 messages" in done.output and "300 rows written, 0 quarantined" in done.output
     shown = run("stream", "status")
     assert shown.output.startswith("payments\t-> tx\t300 messages, 300 rows written, 0 quarantined")
