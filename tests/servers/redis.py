@@ -3,11 +3,10 @@ port, in a temporary folder, with nothing saved to disk."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
+from servers.listening import wait_listening
 from store.server.process import free_port
 
 
@@ -28,16 +27,12 @@ class RedisServer:
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.folder, "--save", "",
              "--appendonly", "no", "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
+        try:
+            wait_listening(self.proc, self.port, "redis-server")
+        except RuntimeError:
+            self.__exit__()
+            raise
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
